@@ -1,0 +1,106 @@
+import { Type, type Static, type TProperties } from '@sinclair/typebox';
+
+// Every variable of SPEC §9 with its default. Keys are the environment names on purpose: the
+// typed object reads the same as `.env.example` and docs/operations.md.
+
+const url = (scheme: string, fallback: string) =>
+  Type.String({
+    pattern: `^(${scheme})://`,
+    default: fallback,
+    description: `a ${scheme.split('|')[0]}:// URL`,
+  });
+const port = (fallback: number) => Type.Integer({ minimum: 1, maximum: 65535, default: fallback });
+const positiveInt = (fallback: number, maximum?: number) =>
+  Type.Integer({ minimum: 1, default: fallback, ...(maximum === undefined ? {} : { maximum }) });
+
+export const CommonEnv = {
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
+    default: 'development',
+  }),
+  DATABASE_URL: url('postgres|postgresql', 'postgres://postgres@127.0.0.1:5432/switchyard'),
+  AMQP_URL: url('amqp|amqps', 'amqp://guest:guest@127.0.0.1:5672'),
+  AMQP_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$', default: 'switchyard' }),
+  AMQP_PREFETCH: positiveInt(32, 1000),
+  REDIS_URL: url('redis|rediss', 'redis://127.0.0.1:6379'),
+  REDIS_PREFIX: Type.String({ minLength: 1, maxLength: 64, default: 'sy:' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+    { default: 'info' },
+  ),
+  DB_POOL_SIZE: positiveInt(10, 200),
+} satisfies TProperties;
+
+export const GatewayEnv = {
+  ...CommonEnv,
+  GATEWAY_PORT: port(3000),
+  ADMIN_API_KEY: Type.Optional(Type.String({ minLength: 16 })),
+  RATE_LIMIT_WRITE_PER_MIN: positiveInt(600),
+  RATE_LIMIT_READ_PER_MIN: positiveInt(3000),
+  RATE_LIMIT_ANON_PER_MIN: positiveInt(60),
+  RATE_LIMIT_BURST: positiveInt(60),
+  TENANT_MAX_ACTIVE_JOBS: positiveInt(1000),
+  QUEUE_MAX_DEPTH: positiveInt(10000),
+  QUEUE_WARN_DEPTH: positiveInt(8000),
+  BODY_LIMIT_BYTES: positiveInt(1048576),
+  UPLOAD_MAX_BYTES: positiveInt(20971520),
+  BATCH_MAX_ITEMS: positiveInt(100, 10000),
+  DEDUP_WINDOW_MS: Type.Integer({ minimum: 0, default: 10000 }),
+  IDEMPOTENCY_TTL_S: positiveInt(86400),
+  RESULT_CACHE_TTL_S: positiveInt(2592000),
+  SSE_KEEPALIVE_MS: positiveInt(15000),
+  OUTBOX_MAX_DELAY_MS: positiveInt(5000),
+  ARTIFACTS_DIR: Type.String({ minLength: 1, default: './data/artifacts' }),
+  MEDIA_ROOT: Type.String({ minLength: 1, default: './data/media' }),
+  DEFAULT_TIMEOUT_MS: positiveInt(600000),
+  MAX_TIMEOUT_MS: positiveInt(86400000),
+  /** Test-only fault switch (off by default): `crash_after_commit` exits between commit and publish. */
+  FAULT_INJECT: Type.Optional(Type.Union([Type.Literal('crash_after_commit')])),
+} satisfies TProperties;
+
+export const WorkerEnv = {
+  ...CommonEnv,
+  WORKER_PORT: port(3001),
+  WORKER_QUEUES: Type.String({ default: '', description: 'comma-separated queue names; empty = all' }),
+  WORKER_CONCURRENCY: positiveInt(8, 1000),
+  WORKER_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+  LEASE_MS: Type.Integer({ minimum: 1000, default: 30000 }),
+  SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, default: 30000 }),
+  CANCEL_GRACE_MS: Type.Integer({ minimum: 0, default: 5000 }),
+  DEFAULT_TIMEOUT_MS: positiveInt(600000),
+  MAX_TIMEOUT_MS: positiveInt(86400000),
+  ARTIFACTS_DIR: Type.String({ minLength: 1, default: './data/artifacts' }),
+  MEDIA_ROOT: Type.String({ minLength: 1, default: './data/media' }),
+  WORKER_HANDLER_MODULES: Type.String({ default: '', description: 'comma-separated module paths' }),
+  PROVIDERS_FILE: Type.Optional(Type.String({ minLength: 1 })),
+} satisfies TProperties;
+
+export const TrackerEnv = {
+  ...CommonEnv,
+  TRACKER_PORT: port(3002),
+  JOB_RETENTION_DAYS: positiveInt(7),
+  CLEANUP_INTERVAL_MS: positiveInt(3600000),
+  OUTBOX_MAX_DELAY_MS: positiveInt(5000),
+  TRACKER_BATCH_SIZE: positiveInt(500, 10000),
+  TRACKER_FLUSH_MS: positiveInt(50, 10000),
+  LIVE_TTL_S: positiveInt(604800),
+} satisfies TProperties;
+
+export const MetricsEnv = {
+  ...CommonEnv,
+  METRICS_PORT: port(3003),
+  QUEUE_POLL_MS: positiveInt(5000),
+  QUEUE_WARN_DEPTH: positiveInt(8000),
+  QUEUE_MAX_DEPTH: positiveInt(10000),
+} satisfies TProperties;
+
+export const GatewayConfigSchema = Type.Object(GatewayEnv);
+export const WorkerConfigSchema = Type.Object(WorkerEnv);
+export const TrackerConfigSchema = Type.Object(TrackerEnv);
+export const MetricsConfigSchema = Type.Object(MetricsEnv);
+export const CommonConfigSchema = Type.Object(CommonEnv);
+
+export type CommonConfig = Static<typeof CommonConfigSchema>;
+export type GatewayConfig = Static<typeof GatewayConfigSchema>;
+export type WorkerConfig = Static<typeof WorkerConfigSchema>;
+export type TrackerConfig = Static<typeof TrackerConfigSchema>;
+export type MetricsConfig = Static<typeof MetricsConfigSchema>;

@@ -1,0 +1,7 @@
+export * from './errors';
+export * from './events';
+export * from './job';
+export * from './job-status';
+export * from './messages';
+export * from './priority';
+export * from './routing';

@@ -1,0 +1,80 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { JobError } from './errors';
+import type { JobStatus } from './job-status';
+import { MAX_PRIORITY, MIN_PRIORITY, PRIORITY_NAMES } from './priority';
+
+/** Upper bounds that every request schema shares (SPEC §4 "Limits"). */
+export const LIMITS = {
+  typeLength: 100,
+  idempotencyKeyLength: 200,
+  metadataBytes: 8192,
+  maxAttempts: 20,
+  listLimitMax: 200,
+  listLimitDefault: 50,
+} as const;
+
+export const PrioritySchema = Type.Union(
+  [
+    Type.Integer({ minimum: MIN_PRIORITY, maximum: MAX_PRIORITY }),
+    Type.Union(Object.keys(PRIORITY_NAMES).map((name) => Type.Literal(name))),
+  ],
+  { description: '0–9 (9 most urgent) or low=2, normal=5, high=7, critical=9' },
+);
+
+/** Body of `POST /api/v1/jobs`, one item of a batch, and the intake message body. */
+export const JobSubmissionSchema = Type.Object(
+  {
+    type: Type.String({ minLength: 1, maxLength: LIMITS.typeLength }),
+    payload: Type.Record(Type.String(), Type.Unknown(), { description: 'validated by the job type schema' }),
+    priority: Type.Optional(PrioritySchema),
+    idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: LIMITS.idempotencyKeyLength })),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
+    maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.maxAttempts })),
+    metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    dedupe: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type JobSubmission = Static<typeof JobSubmissionSchema>;
+
+/** A job as the API returns it (SPEC §3 fields, camelCase, ISO-8601 UTC times). */
+export interface JobView {
+  id: string;
+  type: string;
+  queue: string;
+  tenant: string;
+  status: JobStatus;
+  priority: number;
+  step: string | null;
+  progress: number;
+  message: string | null;
+  attempts: number;
+  maxAttempts: number;
+  timeoutMs: number;
+  correlationId: string;
+  idempotencyKey: string | null;
+  payload: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+  result: unknown;
+  resultUrl: string | null;
+  error: JobError | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  nextAttemptAt: string | null;
+  cancelRequested: boolean;
+  estimatedWaitMs?: number;
+  deadLettered: boolean;
+}
+
+/** One persisted lifecycle event of a job: its step and progress history. */
+export interface JobHistoryEntry {
+  seq: number;
+  event: string;
+  status: JobStatus;
+  step: string | null;
+  progress: number;
+  message: string | null;
+  attempt: number;
+  at: string;
+}

@@ -1,0 +1,64 @@
+/**
+ * RabbitMQ names of SPEC §5. Other systems bind to these: never rename them. Every name starts
+ * with the configured prefix (`AMQP_PREFIX`, default `switchyard`).
+ */
+export const BUILT_IN_QUEUES = ['default', 'analysis', 'generation'] as const;
+export type BuiltInQueue = (typeof BUILT_IN_QUEUES)[number];
+
+/** Lifecycle event names; the routing key is `job.<event>`, the CloudEvent type `switchyard.job.<event>`. */
+export const JOB_EVENTS = [
+  'queued',
+  'started',
+  'progress',
+  'retrying',
+  'completed',
+  'failed',
+  'cancelled',
+] as const;
+export type JobEventName = (typeof JOB_EVENTS)[number];
+
+/** Intake routing key on the intake exchange. */
+export const INTAKE_ROUTING_KEY = 'submit';
+
+/** Retry delay tiers in ms: a retry waits in the smallest tier ≥ its delay; see messaging docs. */
+export const RETRY_DELAY_TIERS_MS = [1000, 2000, 5000, 10000, 30000, 60000, 300000, 900000, 3600000] as const;
+
+export interface AmqpNames {
+  readonly prefix: string;
+  readonly jobsExchange: string;
+  workQueue(queue: string): string;
+  readonly retryExchange: string;
+  retryQueue(delayMs: number): string;
+  readonly deadLetterExchange: string;
+  readonly deadLetterQueue: string;
+  readonly eventsExchange: string;
+  readonly controlExchange: string;
+  readonly intakeExchange: string;
+  readonly intakeQueue: string;
+  readonly intakeRejectedQueue: string;
+}
+
+export function amqpNames(prefix = 'switchyard'): AmqpNames {
+  return {
+    prefix,
+    jobsExchange: `${prefix}.jobs`,
+    workQueue: (queue) => `${prefix}.jobs.${queue}`,
+    retryExchange: `${prefix}.retry`,
+    retryQueue: (delayMs) => `${prefix}.retry.${delayMs}`,
+    deadLetterExchange: `${prefix}.dlx`,
+    deadLetterQueue: `${prefix}.dlq`,
+    eventsExchange: `${prefix}.events`,
+    controlExchange: `${prefix}.control`,
+    intakeExchange: `${prefix}.intake`,
+    intakeQueue: `${prefix}.intake`,
+    intakeRejectedQueue: `${prefix}.intake.rejected`,
+  };
+}
+
+export function eventRoutingKey(event: JobEventName): string {
+  return `job.${event}`;
+}
+
+export function eventCloudType(event: JobEventName): string {
+  return `switchyard.job.${event}`;
+}
