@@ -33,7 +33,17 @@ export default tseslint.config(
             },
             {
               sourceTag: 'type:e2e',
-              onlyDependOnLibsWithTags: ['type:feature', 'type:data-access', 'type:util', 'type:contracts'],
+              onlyDependOnLibsWithTags: [
+                'type:testing',
+                'type:feature',
+                'type:data-access',
+                'type:util',
+                'type:contracts',
+              ],
+            },
+            {
+              sourceTag: 'type:testing',
+              onlyDependOnLibsWithTags: ['type:data-access', 'type:util', 'type:contracts'],
             },
             {
               sourceTag: 'type:feature',

@@ -1,0 +1,51 @@
+import { BUILT_IN_HANDLERS, HandlerRegistry } from '@switchyard/handlers';
+import { canonicalJson, SubmissionValidator } from './submission.validator';
+
+const validator = new SubmissionValidator(new HandlerRegistry(BUILT_IN_HANDLERS), {
+  defaultTimeoutMs: 600000,
+  maxTimeoutMs: 86400000,
+});
+
+describe('SubmissionValidator', () => {
+  it('fills defaults and maps priority names', () => {
+    const result = validator.check({ type: 'synthetic', payload: {}, priority: 'high' });
+    expect(result.ok && result.value).toMatchObject({
+      queue: 'default',
+      priority: 7,
+      maxAttempts: 3,
+      timeoutMs: 600000,
+      payload: { durationMs: 0, steps: 0 },
+      cacheable: false,
+    });
+  });
+
+  it('names the unknown type', () => {
+    const result = validator.check({ type: 'nope', payload: {} });
+    expect(!result.ok && result.error.code).toBe('unknown_job_type');
+  });
+
+  it('reports payload problems with their field path and the batch index', () => {
+    const result = validator.check({ type: 'synthetic', payload: { durationMs: 700000, bogus: 1 } }, 4);
+    expect(!result.ok && result.error.details).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ index: 4, field: 'payload.durationMs' }),
+        expect.objectContaining({ index: 4, field: 'payload.bogus' }),
+      ]),
+    );
+  });
+
+  it('rejects oversized metadata, a timeout above the maximum and priority 10', () => {
+    const big = validator.check({ type: 'synthetic', payload: {}, metadata: { x: 'y'.repeat(9000) } });
+    expect(!big.ok && big.error.details[0]?.field).toBe('metadata');
+    const slow = validator.check({ type: 'synthetic', payload: {}, timeoutMs: 86400001 });
+    expect(!slow.ok && slow.error.details[0]?.field).toBe('timeoutMs');
+    expect(validator.check({ type: 'synthetic', payload: {}, priority: 10 }).ok).toBe(false);
+  });
+
+  it('hashes equal requests equally whatever the key order', () => {
+    const a = validator.check({ type: 'synthetic', payload: { steps: 2, durationMs: 5 } });
+    const b = validator.check({ type: 'synthetic', payload: { durationMs: 5, steps: 2 } });
+    expect(a.ok && b.ok && a.value.requestHash === b.value.requestHash).toBe(true);
+    expect(canonicalJson({ b: 1, a: [2, { d: 1, c: 2 }] })).toBe('{"a":[2,{"c":2,"d":1}],"b":1}');
+  });
+});

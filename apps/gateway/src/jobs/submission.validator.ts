@@ -1,0 +1,159 @@
+import { createHash } from 'node:crypto';
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import {
+  ApiError,
+  DEFAULT_PRIORITY,
+  JobSubmissionSchema,
+  LIMITS,
+  parsePriority,
+  type ApiErrorDetail,
+  type JobSubmission,
+} from '@switchyard/contracts';
+import { resolveDefaults, type AnyJobTypeDefinition, type HandlerRegistry } from '@switchyard/handlers';
+
+/** A submission that passed every check, with defaults applied. */
+export interface ValidSubmission {
+  type: string;
+  queue: string;
+  payload: Record<string, unknown>;
+  priority: number;
+  timeoutMs: number;
+  maxAttempts: number;
+  metadata: Record<string, unknown>;
+  idempotencyKey: string | null;
+  dedupe: boolean;
+  cacheable: boolean;
+  /** SHA-256 of the canonical request (type + payload): dedup and cache key. */
+  requestHash: string;
+}
+
+export const DEFAULT_MAX_ATTEMPTS = 3;
+
+function toDetails(
+  errors: ErrorObject[] | null | undefined,
+  prefix: string,
+  index?: number,
+): ApiErrorDetail[] {
+  return (errors ?? []).map((e) => {
+    const missing = e.keyword === 'required' ? `/${String(e.params['missingProperty'])}` : '';
+    const extra = e.keyword === 'additionalProperties' ? `/${String(e.params['additionalProperty'])}` : '';
+    const path = `${prefix}${e.instancePath}${missing}${extra}`.replace(/^\//, '').replace(/\//g, '.');
+    return {
+      ...(index === undefined ? {} : { index }),
+      field: path || prefix || 'body',
+      message: e.message ?? 'is invalid',
+    };
+  });
+}
+
+/** JSON with object keys sorted, so equal requests hash equally whatever their key order. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * Validates submissions: the request envelope, then the payload against its job type's JSON
+ * Schema (Ajv, compiled once per type, defaults filled in).
+ */
+export class SubmissionValidator {
+  private readonly ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+  private readonly envelope: ValidateFunction<JobSubmission>;
+  private readonly payloads = new Map<string, ValidateFunction>();
+
+  constructor(
+    private readonly registry: HandlerRegistry<AnyJobTypeDefinition>,
+    private readonly limits: { defaultTimeoutMs: number; maxTimeoutMs: number },
+  ) {
+    addFormats(this.ajv);
+    this.envelope = this.ajv.compile<JobSubmission>(JobSubmissionSchema);
+    for (const definition of registry.list()) {
+      this.payloads.set(definition.type, this.ajv.compile(definition.payloadSchema));
+    }
+  }
+
+  /** Returns the valid submission or the problems (with `index` for batch items). */
+  check(
+    body: unknown,
+    index?: number,
+  ): { ok: true; value: ValidSubmission } | { ok: false; error: ApiError } {
+    const fail = (
+      code: 'validation_failed' | 'unknown_job_type',
+      message: string,
+      details: ApiErrorDetail[],
+    ) => ({
+      ok: false as const,
+      error: new ApiError(code, message, details),
+    });
+    if (!this.envelope(body)) {
+      return fail(
+        'validation_failed',
+        'the request does not match the job submission schema',
+        toDetails(this.envelope.errors, '', index),
+      );
+    }
+    const definition = this.registry.get(body.type);
+    const validatePayload = this.payloads.get(body.type);
+    if (!definition || !validatePayload) {
+      return fail('unknown_job_type', `unknown job type "${body.type}"`, [
+        {
+          ...(index === undefined ? {} : { index }),
+          field: 'type',
+          message: `registered types: ${this.registry
+            .list()
+            .map((d) => d.type)
+            .join(', ')}`,
+        },
+      ]);
+    }
+    const payload = structuredClone(body.payload);
+    if (!validatePayload(payload)) {
+      return fail(
+        'validation_failed',
+        `the payload does not match the "${body.type}" schema`,
+        toDetails(validatePayload.errors, 'payload', index),
+      );
+    }
+    const details: ApiErrorDetail[] = [];
+    const at = index === undefined ? {} : { index };
+    const metadata = body.metadata ?? {};
+    if (Buffer.byteLength(JSON.stringify(metadata)) > LIMITS.metadataBytes) {
+      details.push({
+        ...at,
+        field: 'metadata',
+        message: `must be at most ${LIMITS.metadataBytes} bytes as JSON`,
+      });
+    }
+    const defaults = resolveDefaults(definition, payload);
+    const timeoutMs = body.timeoutMs ?? defaults.timeoutMs ?? this.limits.defaultTimeoutMs;
+    if (timeoutMs > this.limits.maxTimeoutMs) {
+      details.push({ ...at, field: 'timeoutMs', message: `must be at most ${this.limits.maxTimeoutMs}` });
+    }
+    if (details.length) return fail('validation_failed', 'the request is out of bounds', details);
+    return {
+      ok: true,
+      value: {
+        type: definition.type,
+        queue: definition.queue,
+        payload,
+        priority: parsePriority(body.priority) ?? defaults.priority ?? DEFAULT_PRIORITY,
+        timeoutMs,
+        maxAttempts: body.maxAttempts ?? defaults.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+        metadata,
+        idempotencyKey: body.idempotencyKey ?? null,
+        dedupe: body.dedupe ?? true,
+        cacheable: defaults.cacheable,
+        requestHash: createHash('sha256')
+          .update(canonicalJson({ type: definition.type, payload }))
+          .digest('hex'),
+      },
+    };
+  }
+}

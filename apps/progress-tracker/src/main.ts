@@ -1,0 +1,84 @@
+import 'reflect-metadata';
+import { Gauge } from 'prom-client';
+import { loadConfigOrExit, TrackerConfigSchema } from '@switchyard/config';
+import { createRedis, LiveProgressStore } from '@switchyard/live-state';
+import { AmqpClient } from '@switchyard/messaging';
+import {
+  HealthModule,
+  createLogger,
+  createMetricsRegistry,
+  startHttpService,
+  METRIC_PREFIX,
+  runService,
+  probeCheck,
+  connectionCheck,
+} from '@switchyard/observability';
+import { createDataSource, JobsRepository } from '@switchyard/persistence';
+import { EventProjector } from './projection/event-projector';
+
+const SERVICE = 'progress-tracker';
+
+async function main(): Promise<void> {
+  const config = loadConfigOrExit(TrackerConfigSchema, SERVICE);
+  const logger = createLogger(SERVICE, config.LOG_LEVEL);
+  const db = createDataSource(config.DATABASE_URL, {
+    poolSize: config.DB_POOL_SIZE,
+    applicationName: SERVICE,
+  });
+  const amqp = new AmqpClient({
+    url: config.AMQP_URL,
+    prefix: config.AMQP_PREFIX,
+    connectionName: SERVICE,
+    logger: logger.child({ component: 'amqp' }),
+  });
+  const redis = createRedis(config.REDIS_URL, {
+    connectionName: SERVICE,
+    onError: (error) => logger.warn({ err: error }, 'redis error'),
+  });
+  await db.initialize();
+  await amqp.connect();
+
+  const projector = new EventProjector(
+    {
+      queue: `${config.AMQP_PREFIX}.tracker`,
+      batchSize: config.TRACKER_BATCH_SIZE,
+      flushMs: config.TRACKER_FLUSH_MS,
+    },
+    amqp,
+    new LiveProgressStore(redis, { prefix: config.REDIS_PREFIX, ttlSeconds: config.LIVE_TTL_S }),
+    new JobsRepository(db),
+    logger,
+  );
+  const metrics = createMetricsRegistry(SERVICE);
+  new Gauge({
+    name: `${METRIC_PREFIX}tracker_lag_seconds`,
+    help: 'Time between the newest projected event and its projection',
+    registers: [metrics],
+    collect() {
+      this.set(projector.lag() / 1000);
+    },
+  });
+
+  await startHttpService({
+    service: SERVICE,
+    port: config.TRACKER_PORT,
+    logger,
+    module: HealthModule.register({
+      registry: metrics,
+      checks: [
+        probeCheck('postgres', () => db.query('SELECT 1')),
+        connectionCheck('rabbitmq', () => amqp.isConnected()),
+        probeCheck('redis', () => redis.ping()),
+      ],
+    }),
+    onShutdown: async () => {
+      await projector.stop();
+      await amqp.close();
+      redis.disconnect();
+      await db.destroy();
+    },
+  });
+  await projector.start();
+}
+
+runService(SERVICE, main);

@@ -1,0 +1,36 @@
+import { BUILT_IN_QUEUES } from '@switchyard/contracts';
+import type { AnyJobHandler, AnyJobTypeDefinition } from './handler';
+
+export class HandlerRegistryError extends Error {}
+
+/**
+ * Handlers checked at boot: a duplicate type or an unknown queue stops the worker before it
+ * consumes anything.
+ */
+export class HandlerRegistry<T extends AnyJobTypeDefinition = AnyJobHandler> {
+  private readonly byType = new Map<string, T>();
+
+  constructor(handlers: readonly T[], knownQueues: readonly string[] = BUILT_IN_QUEUES) {
+    const problems: string[] = [];
+    for (const handler of handlers) {
+      if (this.byType.has(handler.type)) problems.push(`duplicate job type "${handler.type}"`);
+      if (!knownQueues.includes(handler.queue)) {
+        problems.push(`job type "${handler.type}" names unknown queue "${handler.queue}"`);
+      }
+      this.byType.set(handler.type, handler);
+    }
+    if (problems.length) throw new HandlerRegistryError(`invalid handler registry: ${problems.join('; ')}`);
+  }
+
+  get(type: string): T | undefined {
+    return this.byType.get(type);
+  }
+
+  list(): T[] {
+    return [...this.byType.values()];
+  }
+
+  queues(): string[] {
+    return [...new Set(this.list().map((h) => h.queue))];
+  }
+}

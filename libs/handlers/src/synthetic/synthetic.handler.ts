@@ -1,0 +1,52 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { randomBytes } from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
+import { defineHandler, PermanentError, RetryableError } from '../handler';
+
+export const SyntheticPayloadSchema = Type.Object(
+  {
+    durationMs: Type.Integer({ minimum: 0, maximum: 600000, default: 0 }),
+    steps: Type.Integer({ minimum: 0, maximum: 100, default: 0 }),
+    failAttempts: Type.Optional(Type.Integer({ minimum: 0, maximum: 20 })),
+    fail: Type.Optional(Type.Union([Type.Literal('permanent'), Type.Literal('retryable')])),
+    ignoreAbort: Type.Optional(Type.Boolean()),
+    resultBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 1048576 })),
+    cacheable: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type SyntheticPayload = Static<typeof SyntheticPayloadSchema>;
+
+/**
+ * A job that does nothing but take time, report progress and fail on request: the platform's
+ * own test and benchmark workload (SPEC §7).
+ */
+export const syntheticHandler = defineHandler<SyntheticPayload>({
+  type: 'synthetic',
+  queue: 'default',
+  payloadSchema: SyntheticPayloadSchema,
+  defaults: { cacheable: (payload) => payload.cacheable === true },
+  async handle(ctx) {
+    const { durationMs, steps, failAttempts = 0, fail, ignoreAbort = false, resultBytes } = ctx.payload;
+    const pause = (ms: number) => (ignoreAbort ? delay(ms) : delay(ms, undefined, { signal: ctx.signal }));
+    const slices = Math.max(steps, 1);
+    for (let i = 1; i <= slices; i++) {
+      if (durationMs > 0) await pause(durationMs / slices);
+      if (steps > 0) ctx.progress((i / steps) * 100, 'working', `step ${i} of ${steps}`);
+    }
+    if (fail === 'permanent') throw new PermanentError('synthetic permanent failure');
+    if (fail === 'retryable') throw new RetryableError('synthetic retryable failure');
+    if (ctx.attempt <= failAttempts) {
+      throw new RetryableError(`synthetic failure on attempt ${ctx.attempt} of ${failAttempts} planned`);
+    }
+    if (resultBytes !== undefined) {
+      const artifact = await ctx.artifacts.put(
+        'result.bin',
+        'application/octet-stream',
+        randomBytes(resultBytes),
+      );
+      return { result: { ok: true, attempt: ctx.attempt, bytes: resultBytes }, artifact };
+    }
+    return { result: { ok: true, attempt: ctx.attempt } };
+  },
+});

@@ -1,0 +1,18 @@
+export { liveKeys, type LiveKeys } from './live-keys';
+export {
+  decodeStoredEvent,
+  type JobEventInput,
+  type LiveProgress,
+  type StoredJobEvent,
+} from './live-progress';
+export {
+  DEFAULT_MAX_EVENTS_PER_JOB,
+  LiveProgressStore,
+  type LiveProgressStoreOptions,
+} from './live-progress.store';
+export {
+  createRedis,
+  reconnectDelayMs,
+  REDIS_MAX_RETRIES_PER_REQUEST,
+  type CreateRedisOptions,
+} from './redis';

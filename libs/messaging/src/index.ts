@@ -1,0 +1,11 @@
+export * from './ack-policy';
+export * from './amqp-client';
+export * from './inbound-message';
+export * from './publish-options';
+export {
+  DEFAULT_RECONNECT_MAX_MS,
+  DEFAULT_RECONNECT_MIN_MS,
+  reconnectDelay,
+  redactUrl,
+} from './reconnect-backoff';
+export * from './topology';

@@ -1,0 +1,106 @@
+import {
+  BUILT_IN_QUEUES,
+  INTAKE_ROUTING_KEY,
+  MAX_PRIORITY,
+  RETRY_DELAY_TIERS_MS,
+  type AmqpNames,
+} from '@switchyard/contracts';
+import type { Channel } from 'amqplib';
+
+/** The part of an amqplib channel that declaring topology needs. */
+export type TopologyChannel = Pick<Channel, 'assertExchange' | 'assertQueue' | 'bindQueue'>;
+
+// RabbitMQ refuses (PRECONDITION_FAILED) to re-declare a queue with different arguments, and
+// arguments cannot change once a queue exists: every declaration of these queues must go through
+// these functions so that all services always send identical arguments.
+
+export function workQueueArguments(names: AmqpNames): Record<string, unknown> {
+  return { 'x-max-priority': MAX_PRIORITY, 'x-dead-letter-exchange': names.deadLetterExchange };
+}
+
+/**
+ * No `x-dead-letter-routing-key`: an expired message is dead-lettered with its own routing keys,
+ * so a retry published with the work queue name as routing key returns to that work queue.
+ */
+export function retryQueueArguments(names: AmqpNames, delayMs: number): Record<string, unknown> {
+  return { 'x-message-ttl': delayMs, 'x-dead-letter-exchange': names.jobsExchange };
+}
+
+/**
+ * An intake message that a consumer dead-letters (its handler kept throwing) goes to the
+ * rejected queue through the default exchange, so intake messages are never silently dropped.
+ */
+export function intakeQueueArguments(names: AmqpNames): Record<string, unknown> {
+  return { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': names.intakeRejectedQueue };
+}
+
+/** Built-in work queues plus the extra ones, without duplicates, in a stable order. */
+export function workQueueNames(extra: readonly string[] = []): string[] {
+  return [...new Set<string>([...BUILT_IN_QUEUES, ...extra])];
+}
+
+/** The smallest retry tier ≥ delayMs; the largest tier when delayMs exceeds every tier. */
+export function retryDelayTier(delayMs: number): number {
+  const tier = RETRY_DELAY_TIERS_MS.find((t) => t >= delayMs);
+  return tier ?? RETRY_DELAY_TIERS_MS[RETRY_DELAY_TIERS_MS.length - 1];
+}
+
+/**
+ * Declares the SPEC §5 topology. Idempotent: safe to call from every service at every
+ * (re)connection, as long as the arguments above never change.
+ */
+export async function declareTopology(
+  channel: TopologyChannel,
+  names: AmqpNames,
+  workQueues: readonly string[] = [],
+): Promise<void> {
+  await channel.assertExchange(names.deadLetterExchange, 'fanout', { durable: true });
+  await channel.assertQueue(names.deadLetterQueue, { durable: true });
+  await channel.bindQueue(names.deadLetterQueue, names.deadLetterExchange, '');
+
+  await channel.assertExchange(names.jobsExchange, 'direct', { durable: true });
+  for (const queue of workQueueNames(workQueues)) {
+    const name = names.workQueue(queue);
+    await channel.assertQueue(name, { durable: true, arguments: workQueueArguments(names) });
+    await channel.bindQueue(name, names.jobsExchange, queue);
+  }
+
+  await channel.assertExchange(names.retryExchange, 'direct', { durable: true });
+  for (const delayMs of RETRY_DELAY_TIERS_MS) {
+    const name = names.retryQueue(delayMs);
+    await channel.assertQueue(name, { durable: true, arguments: retryQueueArguments(names, delayMs) });
+    await channel.bindQueue(name, names.retryExchange, String(delayMs));
+  }
+
+  await channel.assertExchange(names.eventsExchange, 'topic', { durable: true });
+  await channel.assertExchange(names.controlExchange, 'fanout', { durable: true });
+
+  await channel.assertQueue(names.intakeRejectedQueue, { durable: true });
+  await channel.assertExchange(names.intakeExchange, 'direct', { durable: true });
+  await channel.assertQueue(names.intakeQueue, { durable: true, arguments: intakeQueueArguments(names) });
+  await channel.bindQueue(names.intakeQueue, names.intakeExchange, INTAKE_ROUTING_KEY);
+}
+
+/** Every exchange and queue declareTopology declares; used to tear test topologies down. */
+export function topologyNames(
+  names: AmqpNames,
+  workQueues: readonly string[] = [],
+): { exchanges: string[]; queues: string[] } {
+  return {
+    exchanges: [
+      names.deadLetterExchange,
+      names.jobsExchange,
+      names.retryExchange,
+      names.eventsExchange,
+      names.controlExchange,
+      names.intakeExchange,
+    ],
+    queues: [
+      names.deadLetterQueue,
+      ...workQueueNames(workQueues).map((q) => names.workQueue(q)),
+      ...RETRY_DELAY_TIERS_MS.map((ms) => names.retryQueue(ms)),
+      names.intakeQueue,
+      names.intakeRejectedQueue,
+    ],
+  };
+}

@@ -1,0 +1,68 @@
+import { DataSource } from 'typeorm';
+import { Client } from 'pg';
+import { ENTITIES } from './entities';
+import { Initial1700000000000 } from './migrations/1700000000000-initial';
+
+export const MIGRATIONS = [Initial1700000000000];
+
+export function createDataSource(url: string, options: { poolSize?: number; applicationName?: string } = {}) {
+  return new DataSource({
+    type: 'postgres',
+    url,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsTableName: 'migrations',
+    synchronize: false,
+    logging: false,
+    applicationName: options.applicationName,
+    extra: {
+      max: options.poolSize ?? 10,
+      // Fail fast when PostgreSQL is down instead of queueing requests for ever.
+      connectionTimeoutMillis: 5000,
+    },
+  });
+}
+
+/** Creates the database named in `url` when it does not exist yet (first `npm start`). */
+export async function ensureDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
+  if (!name) throw new Error('DATABASE_URL names no database');
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (found.rowCount === 0) {
+      try {
+        await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
+      } catch (error) {
+        // Another process created it between the check and the create.
+        if ((error as { code?: string }).code !== '42P04') throw error;
+      }
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Applies pending migrations under an advisory lock so that several services starting at once
+ * (compose, `npm start`) never run the same migration twice.
+ */
+export async function runMigrations(url: string): Promise<string[]> {
+  await ensureDatabase(url);
+  const dataSource = createDataSource(url, { poolSize: 2, applicationName: 'switchyard-migrate' });
+  await dataSource.initialize();
+  const runner = dataSource.createQueryRunner();
+  try {
+    await runner.query('SELECT pg_advisory_lock(727274)');
+    const applied = await dataSource.runMigrations({ transaction: 'each' });
+    return applied.map((m) => m.name);
+  } finally {
+    await runner.query('SELECT pg_advisory_unlock(727274)').catch(() => undefined);
+    await runner.release();
+    await dataSource.destroy();
+  }
+}

@@ -1,0 +1,4 @@
+export * from './data-source';
+export * from './entities';
+export * from './job-row';
+export * from './jobs.repository';

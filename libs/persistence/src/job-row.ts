@@ -1,0 +1,91 @@
+import type { JobError, JobHistoryEntry, JobStatus, JobView } from '@switchyard/contracts';
+
+/** A `jobs` row as node-postgres returns it. */
+export interface JobRow {
+  id: string;
+  tenant: string;
+  type: string;
+  queue: string;
+  status: JobStatus;
+  priority: number;
+  step: string | null;
+  progress: number;
+  message: string | null;
+  attempts: number;
+  max_attempts: number;
+  timeout_ms: number;
+  correlation_id: string;
+  idempotency_key: string | null;
+  request_hash: string;
+  payload: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+  result: unknown;
+  result_url: string | null;
+  error: JobError | null;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  next_attempt_at: Date | null;
+  cancel_requested: boolean;
+  dead_lettered: boolean;
+  lease_owner: string | null;
+  lease_expires_at: Date | null;
+  event_seq: string;
+  progress_seq: string;
+}
+
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+export function toJobView(row: JobRow): JobView {
+  return {
+    id: row.id,
+    type: row.type,
+    queue: row.queue,
+    tenant: row.tenant,
+    status: row.status,
+    priority: row.priority,
+    step: row.step,
+    progress: row.progress,
+    message: row.message,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    timeoutMs: row.timeout_ms,
+    correlationId: row.correlation_id,
+    idempotencyKey: row.idempotency_key,
+    payload: row.payload,
+    metadata: row.metadata,
+    result: row.result ?? null,
+    resultUrl: row.result_url,
+    error: row.error,
+    createdAt: row.created_at.toISOString(),
+    startedAt: iso(row.started_at),
+    finishedAt: iso(row.finished_at),
+    nextAttemptAt: iso(row.next_attempt_at),
+    cancelRequested: row.cancel_requested,
+    deadLettered: row.dead_lettered,
+  };
+}
+
+export interface JobEventRow {
+  seq: string;
+  event: string;
+  status: JobStatus;
+  step: string | null;
+  progress: number;
+  message: string | null;
+  attempt: number;
+  created_at: Date;
+}
+
+export function toHistoryEntry(row: JobEventRow): JobHistoryEntry {
+  return {
+    seq: Number(row.seq),
+    event: row.event,
+    status: row.status,
+    step: row.step,
+    progress: row.progress,
+    message: row.message,
+    attempt: row.attempt,
+    at: row.created_at.toISOString(),
+  };
+}

@@ -1,0 +1,170 @@
+import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
+import type { DataSource } from 'typeorm';
+import { createDataSource, runMigrations } from './data-source';
+import { JobsRepository, type NewJob } from './jobs.repository';
+
+const SERVER = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432';
+const NAME = `sytest_${randomUUID().slice(0, 8)}`;
+const URL = `${SERVER}/${NAME}`;
+
+function newJob(overrides: Partial<NewJob> = {}): NewJob {
+  return {
+    id: randomUUID(),
+    tenant: 'acme',
+    type: 'synthetic',
+    queue: 'default',
+    priority: 5,
+    maxAttempts: 3,
+    timeoutMs: 60000,
+    correlationId: 'corr-1',
+    idempotencyKey: null,
+    requestHash: 'h',
+    payload: { durationMs: 0 },
+    metadata: {},
+    ...overrides,
+  };
+}
+
+describe('JobsRepository against PostgreSQL', () => {
+  let db: DataSource;
+  let jobs: JobsRepository;
+
+  beforeAll(async () => {
+    expect(await runMigrations(URL)).toEqual(['Initial1700000000000']);
+    expect(await runMigrations(URL)).toEqual([]); // idempotent
+    db = createDataSource(URL, { poolSize: 8 });
+    await db.initialize();
+    jobs = new JobsRepository(db);
+  });
+
+  afterAll(async () => {
+    await db?.destroy();
+    const admin = new Client({ connectionString: `${SERVER}/postgres` });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS "${NAME}" WITH (FORCE)`);
+    await admin.end();
+  });
+
+  it('inserts jobs with their outbox rows in one transaction', async () => {
+    const job = newJob();
+    const { rows, outboxIds } = await jobs.insertJobs(
+      [job],
+      [
+        {
+          jobId: job.id,
+          exchange: 'x',
+          routingKey: 'default',
+          body: { jobId: job.id },
+          properties: { priority: 5 },
+        },
+      ],
+    );
+    expect(rows[0].status).toBe('queued');
+    expect(outboxIds).toHaveLength(1);
+    expect(await jobs.pendingOutbox(0, 10)).toEqual([
+      expect.objectContaining({ jobId: job.id, routingKey: 'default' }),
+    ]);
+    await jobs.deleteOutbox(outboxIds);
+    expect(await jobs.pendingOutbox(0, 10)).toEqual([]);
+  });
+
+  it('rolls back the job when its outbox row cannot be written', async () => {
+    const job = newJob();
+    await expect(
+      jobs.insertJobs(
+        [job],
+        [{ jobId: 'not-a-uuid', exchange: 'x', routingKey: 'q', body: {}, properties: {} }],
+      ),
+    ).rejects.toThrow();
+    expect(await jobs.findById(job.id)).toBeNull();
+  });
+
+  it('lets exactly one of many concurrent claims win', async () => {
+    const job = newJob();
+    await jobs.insertJobs([job], []);
+    const claims = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => jobs.claim(job.id, `worker-${i}`, 30000)),
+    );
+    const winners = claims.filter((c) => c !== null);
+    expect(winners).toHaveLength(1);
+    expect(winners[0].attempts).toBe(1);
+    expect(Number(winners[0].event_seq)).toBe(10001);
+    // A finished job cannot be claimed again, and only the lease holder can finish it.
+    const owner = winners[0].lease_owner!;
+    const last = { step: 'done', progress: 100, message: null };
+    expect(
+      await jobs.finish(job.id, 'someone-else', { status: 'completed', result: 1, resultUrl: null }, last),
+    ).toBeNull();
+    const finished = await jobs.finish(
+      job.id,
+      owner,
+      { status: 'completed', result: { ok: true }, resultUrl: null },
+      last,
+    );
+    expect(finished?.status).toBe('completed');
+    expect(Number(finished?.event_seq)).toBe(10002);
+    expect(await jobs.claim(job.id, 'late-worker', 30000)).toBeNull();
+  });
+
+  it('hands a running job back without counting the attempt', async () => {
+    const job = newJob();
+    await jobs.insertJobs([job], []);
+    await jobs.claim(job.id, 'w1', 30000);
+    expect(await jobs.handBack(job.id, 'w2')).toBe(false);
+    expect(await jobs.handBack(job.id, 'w1')).toBe(true);
+    const row = await jobs.findById(job.id);
+    expect(row).toMatchObject({ status: 'queued', attempts: 0, lease_owner: null });
+  });
+
+  it('renews only the leases a worker still holds', async () => {
+    const a = newJob();
+    const b = newJob();
+    await jobs.insertJobs([a, b], []);
+    await jobs.claim(a.id, 'w1', 1000);
+    await jobs.claim(b.id, 'w2', 1000);
+    expect(await jobs.renewLeases('w1', [a.id, b.id], 30000)).toEqual([a.id]);
+  });
+
+  it('applies progress only when the event is newer, and records history once per seq', async () => {
+    const job = newJob();
+    await jobs.insertJobs([job], []);
+    const event = (seq: number, progress: number) => ({
+      jobId: job.id,
+      seq,
+      step: `s${seq}`,
+      progress,
+      message: null,
+      event: 'progress',
+      status: 'running' as const,
+      attempt: 1,
+      error: null,
+      correlationId: 'c',
+      time: new Date(),
+    });
+    await jobs.applyProgress([event(3, 30), event(2, 20)]);
+    await jobs.applyProgress([event(1, 10)]);
+    expect(await jobs.findById(job.id)).toMatchObject({ progress: 30, step: 's3' });
+    await jobs.insertHistory([event(2, 20), event(3, 30)]);
+    await jobs.insertHistory([event(3, 30), { ...event(4, 40), jobId: randomUUID() }]);
+    expect((await jobs.history(job.id)).map((h) => h.seq)).toEqual([2, 3]);
+  });
+
+  it('pages through a tenant’s jobs newest first with a cursor, never showing another tenant’s', async () => {
+    const tenant = `t-${randomUUID().slice(0, 6)}`;
+    await jobs.insertJobs(
+      Array.from({ length: 5 }, () => newJob({ tenant })),
+      [],
+    );
+    await jobs.insertJobs([newJob({ tenant: 'other' })], []);
+    const first = await jobs.list({ tenant, limit: 3 });
+    expect(first.rows).toHaveLength(3);
+    const second = await jobs.list({ tenant, limit: 3, cursor: first.nextCursor! });
+    expect(second.rows).toHaveLength(2);
+    expect(second.nextCursor).toBeNull();
+    const all = [...first.rows, ...second.rows];
+    expect(new Set(all.map((r) => r.id)).size).toBe(5);
+    expect(all.every((r) => r.tenant === tenant)).toBe(true);
+    await expect(jobs.list({ tenant, limit: 3, cursor: 'garbage' })).rejects.toThrow('cursor');
+  });
+});

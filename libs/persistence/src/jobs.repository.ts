@@ -1,0 +1,354 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import type { JobError, JobHistoryEntry, JobStatus } from '@switchyard/contracts';
+import { toHistoryEntry, type JobEventRow, type JobRow } from './job-row';
+
+/**
+ * Sequence numbers: the gateway's `job.queued` event is seq 1. A claim reserves a block of
+ * SEQ_BLOCK numbers for that attempt's `job.started` and `job.progress` events, which the worker
+ * hands out locally without a database round trip; every other status change takes the next
+ * number after the block. So seq only grows per job, whoever emits the event.
+ */
+export const SEQ_BLOCK = 10000;
+
+export interface NewJob {
+  id: string;
+  tenant: string;
+  type: string;
+  queue: string;
+  priority: number;
+  maxAttempts: number;
+  timeoutMs: number;
+  correlationId: string;
+  idempotencyKey: string | null;
+  requestHash: string;
+  payload: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+}
+
+export interface OutboxMessage {
+  jobId: string | null;
+  exchange: string;
+  routingKey: string;
+  body: unknown;
+  properties: {
+    priority?: number;
+    correlationId?: string;
+    messageId?: string;
+    type?: string;
+    contentType?: string;
+  };
+}
+
+export interface OutboxRecord extends OutboxMessage {
+  id: string;
+}
+
+export interface JobListQuery {
+  tenant?: string;
+  status?: JobStatus;
+  type?: string;
+  queue?: string;
+  createdAfter?: Date;
+  createdBefore?: Date;
+  limit: number;
+  cursor?: string;
+}
+
+export type FinishOutcome =
+  | { status: 'completed'; result: unknown; resultUrl: string | null }
+  | { status: 'failed'; error: JobError; deadLettered: boolean };
+
+export interface ProgressUpdate {
+  jobId: string;
+  seq: number;
+  step: string | null;
+  progress: number;
+  message: string | null;
+}
+
+export interface HistoryInsert extends ProgressUpdate {
+  event: string;
+  status: JobStatus;
+  attempt: number;
+  error: JobError | null;
+  correlationId: string;
+  time: Date;
+}
+
+export class InvalidCursorError extends Error {}
+
+export function encodeCursor(row: Pick<JobRow, 'created_at' | 'id'>): string {
+  return Buffer.from(`${row.created_at.toISOString()}|${row.id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const createdAt = new Date(at ?? '');
+  if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) {
+    throw new InvalidCursorError('cursor is not one this API returned');
+  }
+  return { createdAt, id };
+}
+
+export class JobsRepository {
+  constructor(private readonly db: DataSource) {}
+
+  /** Inserts jobs and their outgoing messages in one transaction. */
+  async insertJobs(
+    jobs: NewJob[],
+    outbox: OutboxMessage[],
+    manager?: EntityManager,
+  ): Promise<{ rows: JobRow[]; outboxIds: string[] }> {
+    const run = async (m: EntityManager) => {
+      let rows: JobRow[] = [];
+      if (jobs.length) {
+        rows = await m.query(
+          `INSERT INTO jobs (id, tenant, type, queue, status, priority, max_attempts, timeout_ms, correlation_id,
+              idempotency_key, request_hash, payload, metadata)
+           SELECT u.id, u.tenant, u.type, u.queue, 'queued', u.priority, u.max_attempts, u.timeout_ms, u.correlation_id,
+              u.idempotency_key, u.request_hash, u.payload, u.metadata
+           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::int[], $7::int[], $8::text[],
+              $9::text[], $10::text[], $11::jsonb[], $12::jsonb[])
+             AS u(id, tenant, type, queue, priority, max_attempts, timeout_ms, correlation_id, idempotency_key,
+              request_hash, payload, metadata)
+           RETURNING *`,
+          [
+            jobs.map((j) => j.id),
+            jobs.map((j) => j.tenant),
+            jobs.map((j) => j.type),
+            jobs.map((j) => j.queue),
+            jobs.map((j) => j.priority),
+            jobs.map((j) => j.maxAttempts),
+            jobs.map((j) => j.timeoutMs),
+            jobs.map((j) => j.correlationId),
+            jobs.map((j) => j.idempotencyKey),
+            jobs.map((j) => j.requestHash),
+            jobs.map((j) => JSON.stringify(j.payload)),
+            jobs.map((j) => JSON.stringify(j.metadata)),
+          ],
+        );
+      }
+      return { rows, outboxIds: await this.insertOutbox(outbox, m) };
+    };
+    return manager ? run(manager) : this.db.transaction(run);
+  }
+
+  async insertOutbox(messages: OutboxMessage[], manager?: EntityManager): Promise<string[]> {
+    if (!messages.length) return [];
+    const rows: { id: string }[] = await (manager ?? this.db.manager).query(
+      `INSERT INTO outbox (job_id, exchange, routing_key, body, properties)
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[])
+       RETURNING id`,
+      [
+        messages.map((m) => m.jobId),
+        messages.map((m) => m.exchange),
+        messages.map((m) => m.routingKey),
+        messages.map((m) => JSON.stringify(m.body)),
+        messages.map((m) => JSON.stringify(m.properties)),
+      ],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /** Outbox rows older than `olderThanMs` that the fast path did not publish (crash, broker down). */
+  async pendingOutbox(olderThanMs: number, limit: number): Promise<OutboxRecord[]> {
+    const rows: {
+      id: string;
+      job_id: string | null;
+      exchange: string;
+      routing_key: string;
+      body: unknown;
+      properties: OutboxMessage['properties'];
+    }[] = await this.db.query(
+      `SELECT id, job_id, exchange, routing_key, body, properties FROM outbox
+       WHERE created_at < now() - make_interval(secs => $1::double precision / 1000)
+       ORDER BY id LIMIT $2`,
+      [olderThanMs, limit],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      jobId: r.job_id,
+      exchange: r.exchange,
+      routingKey: r.routing_key,
+      body: r.body,
+      properties: r.properties,
+    }));
+  }
+
+  async deleteOutbox(ids: string[]): Promise<void> {
+    if (ids.length) await this.db.query(`DELETE FROM outbox WHERE id = ANY($1::bigint[])`, [ids]);
+  }
+
+  async findById(id: string, tenant?: string): Promise<JobRow | null> {
+    const rows: JobRow[] = await this.db.query(
+      `SELECT * FROM jobs WHERE id = $1 AND ($2::text IS NULL OR tenant = $2)`,
+      [id, tenant ?? null],
+    );
+    return rows[0] ?? null;
+  }
+
+  async list(query: JobListQuery): Promise<{ rows: JobRow[]; nextCursor: string | null }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, value: unknown) => {
+      params.push(value);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (query.tenant !== undefined) add('tenant = ?', query.tenant);
+    if (query.status) add('status = ?', query.status);
+    if (query.type) add('type = ?', query.type);
+    if (query.queue) add('queue = ?', query.queue);
+    if (query.createdAfter) add('created_at > ?', query.createdAfter);
+    if (query.createdBefore) add('created_at < ?', query.createdBefore);
+    if (query.cursor) {
+      const { createdAt, id } = decodeCursor(query.cursor);
+      params.push(createdAt, id);
+      where.push(`(created_at, id) < ($${params.length - 1}, $${params.length}::uuid)`);
+    }
+    params.push(query.limit + 1);
+    const rows: JobRow[] = await this.db.query(
+      `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+      params,
+    );
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return { rows: page, nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null };
+  }
+
+  async history(jobId: string): Promise<JobHistoryEntry[]> {
+    const rows: JobEventRow[] = await this.db.query(
+      `SELECT seq, event, status, step, progress, message, attempt, created_at FROM job_events
+       WHERE job_id = $1 ORDER BY seq`,
+      [jobId],
+    );
+    return rows.map(toHistoryEntry);
+  }
+
+  /**
+   * Claims a job for one attempt: `queued|retrying → running` only, so two deliveries of one job
+   * can never both run it. Returns null when the job is not claimable (running elsewhere,
+   * finished, cancelled, or cancel requested).
+   */
+  async claim(jobId: string, owner: string, leaseMs: number): Promise<JobRow | null> {
+    const rows: [JobRow[], number] = await this.db.query(
+      `UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = now(), next_attempt_at = NULL,
+          lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3::double precision / 1000),
+          event_seq = event_seq + ${SEQ_BLOCK}
+       WHERE id = $1 AND status IN ('queued', 'retrying') AND NOT cancel_requested
+       RETURNING *`,
+      [jobId, owner, leaseMs],
+    );
+    return rows[0][0] ?? null;
+  }
+
+  /**
+   * Ends a running attempt held by `owner` with the last step and message the attempt reported;
+   * returns the updated row, or null if the worker no longer holds the job.
+   */
+  async finish(
+    jobId: string,
+    owner: string,
+    outcome: FinishOutcome,
+    last: { step: string | null; progress: number; message: string | null },
+  ): Promise<JobRow | null> {
+    const completed = outcome.status === 'completed';
+    const rows: [JobRow[], number] = await this.db.query(
+      `UPDATE jobs SET status = $3, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+          event_seq = event_seq + 1, progress_seq = event_seq + 1,
+          step = $8, progress = $9, message = $10,
+          result = $4::jsonb, result_url = $5, error = $6::jsonb, dead_lettered = $7
+       WHERE id = $1 AND status = 'running' AND lease_owner = $2
+       RETURNING *`,
+      [
+        jobId,
+        owner,
+        outcome.status,
+        completed ? JSON.stringify(outcome.result ?? null) : null,
+        completed ? outcome.resultUrl : null,
+        completed ? null : JSON.stringify(outcome.error),
+        completed ? false : outcome.deadLettered,
+        last.step,
+        completed ? 100 : last.progress,
+        last.message,
+      ],
+    );
+    return rows[0][0] ?? null;
+  }
+
+  /**
+   * Gives a running job back (`running → queued`) when its worker stops before it finished; the
+   * interrupted attempt does not count.
+   */
+  async handBack(jobId: string, owner: string): Promise<boolean> {
+    const [rows]: [{ id: string }[], number] = await this.db.query(
+      `UPDATE jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), lease_owner = NULL,
+          lease_expires_at = NULL, event_seq = event_seq + 1
+       WHERE id = $1 AND status = 'running' AND lease_owner = $2
+       RETURNING id`,
+      [jobId, owner],
+    );
+    return rows.length > 0;
+  }
+
+  /** Extends the leases `owner` still holds; returns the ids it still owns. */
+  async renewLeases(owner: string, jobIds: string[], leaseMs: number): Promise<string[]> {
+    if (!jobIds.length) return [];
+    const [rows]: [{ id: string }[], number] = await this.db.query(
+      `UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3::double precision / 1000)
+       WHERE id = ANY($2::uuid[]) AND status = 'running' AND lease_owner = $1
+       RETURNING id`,
+      [owner, jobIds, leaseMs],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /** Writes step/progress/message when the event is newer than the last one written (latest wins). */
+  async applyProgress(updates: ProgressUpdate[]): Promise<void> {
+    const latest = new Map<string, ProgressUpdate>();
+    for (const u of updates) {
+      const seen = latest.get(u.jobId);
+      if (!seen || seen.seq < u.seq) latest.set(u.jobId, u);
+    }
+    const list = [...latest.values()];
+    if (!list.length) return;
+    await this.db.query(
+      `UPDATE jobs j SET step = v.step, progress = v.progress, message = v.message, progress_seq = v.seq
+       FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::real[], $5::text[]) AS v(id, seq, step, progress, message)
+       WHERE j.id = v.id AND j.progress_seq < v.seq`,
+      [
+        list.map((u) => u.jobId),
+        list.map((u) => u.seq),
+        list.map((u) => u.step),
+        list.map((u) => u.progress),
+        list.map((u) => u.message),
+      ],
+    );
+  }
+
+  /** Appends history rows; repeated (job, seq) pairs and events of purged jobs are skipped. */
+  async insertHistory(events: HistoryInsert[]): Promise<void> {
+    if (!events.length) return;
+    await this.db.query(
+      `INSERT INTO job_events (job_id, seq, event, status, step, progress, message, attempt, error, correlation_id, created_at)
+       SELECT u.* FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::real[], $7::text[],
+           $8::int[], $9::jsonb[], $10::text[], $11::timestamptz[])
+         AS u(job_id, seq, event, status, step, progress, message, attempt, error, correlation_id, created_at)
+       WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = u.job_id)
+       ON CONFLICT (job_id, seq) DO NOTHING`,
+      [
+        events.map((e) => e.jobId),
+        events.map((e) => e.seq),
+        events.map((e) => e.event),
+        events.map((e) => e.status),
+        events.map((e) => e.step),
+        events.map((e) => e.progress),
+        events.map((e) => e.message),
+        events.map((e) => e.attempt),
+        events.map((e) => (e.error ? JSON.stringify(e.error) : null)),
+        events.map((e) => e.correlationId),
+        events.map((e) => e.time),
+      ],
+    );
+  }
+}

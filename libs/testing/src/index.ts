@@ -1,0 +1,3 @@
+export * from './isolation';
+export * from './service-process';
+export * from './stack';

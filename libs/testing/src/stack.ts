@@ -1,0 +1,70 @@
+import {
+  createTestDatabase,
+  removeAmqpPrefix,
+  removeRedisPrefix,
+  testRunId,
+  TEST_SERVICES,
+  type TestDatabase,
+} from './isolation';
+import { freePort, ServiceProcess, type ServiceName } from './service-process';
+
+/** The four services as processes against one isolated database, AMQP prefix and Redis prefix. */
+export class TestStack {
+  readonly services = new Map<ServiceName, ServiceProcess>();
+
+  private constructor(
+    readonly id: string,
+    readonly db: TestDatabase,
+    readonly env: Record<string, string>,
+  ) {}
+
+  static async create(extraEnv: Record<string, string> = {}): Promise<TestStack> {
+    const id = testRunId();
+    const db = await createTestDatabase(id);
+    const env = {
+      NODE_ENV: 'test',
+      DATABASE_URL: db.url,
+      AMQP_URL: TEST_SERVICES.amqp,
+      AMQP_PREFIX: id,
+      REDIS_URL: TEST_SERVICES.redis,
+      REDIS_PREFIX: `${id}:`,
+      ARTIFACTS_DIR: `tmp/${id}/artifacts`,
+      MEDIA_ROOT: `tmp/${id}/media`,
+      LOG_LEVEL: 'info',
+      ...extraEnv,
+    };
+    return new TestStack(id, db, env);
+  }
+
+  get redisPrefix(): string {
+    return this.env['REDIS_PREFIX'] ?? '';
+  }
+
+  service(name: ServiceName): ServiceProcess {
+    const service = this.services.get(name);
+    if (!service) throw new Error(`${name} was not started`);
+    return service;
+  }
+
+  /** Starts the given services (all four by default) in parallel and waits until each is ready. */
+  async start(
+    names: ServiceName[] = ['gateway', 'worker', 'progress-tracker', 'metrics'],
+    env: Record<string, string> = {},
+  ): Promise<void> {
+    const started = await Promise.all(
+      names.map(async (name) => new ServiceProcess(name, await freePort(), { ...this.env, ...env })),
+    );
+    for (const s of started) this.services.set(s.name, s);
+    await Promise.all(started.map((s) => s.start()));
+  }
+
+  /** Stops every process, then removes the database, queues, exchanges and keys of this run. */
+  async destroy(): Promise<void> {
+    await Promise.all([...this.services.values()].map((s) => s.stop('SIGTERM')));
+    await Promise.allSettled([
+      this.db.drop(),
+      removeAmqpPrefix(this.id),
+      removeRedisPrefix(this.redisPrefix),
+    ]);
+  }
+}
