@@ -147,9 +147,7 @@ describe('a job from POST /api/v1/jobs to completed, across four service process
     for (const [i, body] of bodies.entries()) {
       expect(typeof body.error.message).toBe('string');
       expect(Array.isArray(body.error.details)).toBe(true);
-      expect(body.error.correlationId).toBe(
-        [malformed, unknown, invalid][i].headers.get('x-correlation-id'),
-      );
+      expect(body.error.correlationId).toBe([malformed, unknown, invalid][i].headers.get('x-correlation-id'));
     }
     expect(bodies[2].error.details.map((d) => d.field)).toContain('payload.durationMs');
   });

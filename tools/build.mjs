@@ -2,7 +2,7 @@
 // metadata (NestJS DI needs it) and rewrites the @switchyard/* aliases to relative paths, so the
 // output runs on plain Node without a runtime path resolver. Type checking is `npm run typecheck`.
 import { transformFile } from '@swc/core';
-import { mkdir, readFile, readdir, rm, writeFile, copyFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rm, writeFile, copyFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
@@ -36,11 +36,17 @@ for (const top of ['apps', 'libs']) {
     if (file.endsWith('.ts') && !file.endsWith('.d.ts') && !isTest(file)) {
       jobs.push(
         (async () => {
-          const { code, map } = await transformFile(file, { ...options, filename: file, sourceFileName: file });
+          const { code, map } = await transformFile(file, {
+            ...options,
+            filename: file,
+            sourceFileName: file,
+          });
           const target = join(out, rel.replace(/\.ts$/, '.js'));
           await mkdir(dirname(target), { recursive: true });
           await writeFile(target, `${code}\n//# sourceMappingURL=${target.split('/').pop()}.map\n`);
           if (map) await writeFile(`${target}.map`, map);
+          // Command entry points (the CLI) keep their shebang and must be executable.
+          if (code.startsWith('#!')) await chmod(target, 0o755);
           count += 1;
         })(),
       );

@@ -45,7 +45,7 @@ afterAll(async () => {
 });
 
 describe('AmqpClient connection', () => {
-  it('connects once, declares topology idempotently, and names its connection', async () => {
+  it('connects once and declares topology idempotently from several clients', async () => {
     expect(client.isConnected()).toBe(true);
     const second = newClient();
     await second.connect();
@@ -420,6 +420,15 @@ describe('AmqpClient publish and consume', () => {
     release();
     await holding.waitForCount(5);
     await handle.cancel();
+  });
+
+  it('waits for drain when the channel buffer is full, and confirms every message', async () => {
+    const queue = queueName('burst');
+    await client.assertQueue(queue, { durable: false });
+    const body = { pad: 'x'.repeat(2000) };
+    await Promise.all(Array.from({ length: 3000 }, () => client.publish('', queue, body)));
+    expect(log.lines().some((l) => l.msg === 'AMQP publish buffer full, waiting for drain')).toBe(true);
+    expect((await client.queueStats(queue)).messageCount).toBe(3000);
   });
 
   it('waits for outstanding confirms on close', async () => {

@@ -628,7 +628,10 @@ export class AmqpClient extends EventEmitter {
     };
     try {
       const writable = publisher.channel.publish(exchange, routingKey, content, properties, onConfirm);
-      if (!writable) applyBackpressure(publisher);
+      if (!writable && !publisher.backpressure) {
+        applyBackpressure(publisher);
+        this.log.debug('AMQP publish buffer full, waiting for drain');
+      }
     } catch (err) {
       if (publisher.closed) return undefined;
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));

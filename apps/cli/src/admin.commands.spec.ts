@@ -1,0 +1,90 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FakeApi } from '../test/fake-api';
+import { runCli } from '../test/run-cli';
+import { EXIT } from './cli.errors';
+
+describe('switchyard queues, dlq, keys and bench', () => {
+  let api: FakeApi;
+  let env: Record<string, string>;
+
+  beforeEach(async () => {
+    api = await new FakeApi({ apiKey: 'admin' }).start();
+    env = { SWITCHYARD_URL: api.url, SWITCHYARD_API_KEY: 'admin' };
+  });
+  afterEach(() => api.stop());
+
+  it('shows queues as a table with their levels, and the API JSON with --json', async () => {
+    const out = await runCli(['queues'], env);
+    expect(out.code).toBe(EXIT.ok);
+    expect(out.stdout).toMatch(/QUEUE\s.*READY\s.*IN FLIGHT\s.*CONSUMERS\s.*LEVEL/);
+    expect(out.stdout).toMatch(/default\s.*│ 3\s.*│ ok/);
+    expect(out.stdout).toMatch(/generation\s.*│ 9000\s.*│ 10m 00s\s.*│ warning/);
+    const json = await runCli(['queues', '--json'], env);
+    expect((JSON.parse(json.stdout) as { items: unknown[] }).items).toHaveLength(2);
+  });
+
+  it('lists, replays and discards dead-lettered jobs', async () => {
+    const dead = api.addJob({
+      status: 'failed',
+      deadLettered: true,
+      error: { code: 'timeout', message: 'took too long', retryable: false },
+    });
+    const other = api.addJob({ status: 'failed', deadLettered: true });
+    const list = await runCli(['dlq', 'list', '--error-code', 'timeout'], env);
+    expect(list.stdout).toMatch(new RegExp(`${dead.id}\\s.*│ timeout`));
+    expect(api.requests[0].url).toBe('/api/v1/dlq?errorCode=timeout');
+
+    const replay = await runCli(['dlq', 'replay', dead.id], env);
+    expect(replay.stdout).toBe(`replayed ${dead.id}: queued again\n`);
+    expect(api.jobs.get(dead.id)?.status).toBe('queued');
+
+    const bulk = await runCli(['dlq', 'replay', '--type', 'synthetic'], env);
+    expect(bulk.stdout).toBe('replayed 2 jobs\n');
+    expect(api.requests.at(-1)?.body).toEqual({ type: 'synthetic' });
+
+    expect((await runCli(['dlq', 'discard', other.id], env)).stdout).toBe(`discarded ${other.id}\n`);
+    const gone = await runCli(['dlq', 'discard', other.id], env);
+    expect(gone.code).toBe(EXIT.error);
+    expect(gone.stderr).toContain('not_found');
+  });
+
+  it('refuses a bare dlq replay rather than replaying everything', async () => {
+    const out = await runCli(['dlq', 'replay'], env);
+    expect(out.code).toBe(EXIT.usage);
+    expect(api.requests).toHaveLength(0);
+  });
+
+  it('creates a key, showing it once, and revokes it', async () => {
+    const created = await runCli(
+      ['keys', 'create', '--tenant', 'acme', '--name', 'ci', '--scopes', 'jobs:read'],
+      env,
+    );
+    expect(created.code).toBe(EXIT.ok);
+    expect(api.requests[0].body).toEqual({ tenant: 'acme', name: 'ci', scopes: ['jobs:read'] });
+    expect(created.stdout).toContain('key: sk-live-abc');
+    expect(created.stderr).toContain('shown only this once');
+    const json = await runCli(['keys', 'create', '--tenant', 'acme', '--name', 'ci', '--json'], env);
+    expect(JSON.parse(json.stdout)).toEqual({ id: 'key-1', key: 'sk-live-abc' });
+    expect((await runCli(['keys', 'revoke', 'key-1'], env)).stdout).toBe('revoked key key-1\n');
+  });
+
+  it('bench runs `npm run bench` in the repository and passes its exit code on', async () => {
+    const repo = mkdtempSync(join(tmpdir(), 'switchyard-bench-'));
+    writeFileSync(join(repo, 'bench.js'), "console.log('bench ran', process.argv.slice(2).join(' '));");
+    writeFileSync(
+      join(repo, 'package.json'),
+      JSON.stringify({ name: 'switchyard', scripts: { bench: 'node bench.js' } }),
+    );
+    const out = await runCli(['bench', '--dir', repo, '--', '--quick'], { PATH: process.env.PATH ?? '' });
+    expect(out.code).toBe(EXIT.ok);
+    expect(out.stdout).toContain('bench ran --quick');
+
+    writeFileSync(
+      join(repo, 'package.json'),
+      JSON.stringify({ name: 'switchyard', scripts: { bench: 'exit 7' } }),
+    );
+    expect((await runCli(['bench', '--dir', repo], { PATH: process.env.PATH ?? '' })).code).toBe(EXIT.error);
+  }, 30_000);
+});
