@@ -10,7 +10,7 @@ import {
   probeCheck,
   connectionCheck,
 } from '@switchyard/observability';
-import { createDataSource, JobsRepository } from '@switchyard/persistence';
+import { createDataSource, JobsRepository, LifecycleRepository } from '@switchyard/persistence';
 import { GatewayModule } from './app.module';
 import { SERVICE_NAME } from './gateway.tokens';
 
@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   const amqp = new AmqpClient({
     url: config.AMQP_URL,
     prefix: config.AMQP_PREFIX,
-    connectionName: SERVICE_NAME,
+    connectionName: `${config.AMQP_PREFIX}/${SERVICE_NAME}`,
     logger: logger.child({ component: 'amqp' }),
     workQueues: registry.queues(),
   });
@@ -41,6 +41,7 @@ async function main(): Promise<void> {
       config,
       logger,
       jobs: new JobsRepository(db),
+      lifecycle: new LifecycleRepository(db, amqp.names, SERVICE_NAME),
       amqp,
       registry,
       metrics: createMetricsRegistry(SERVICE_NAME),

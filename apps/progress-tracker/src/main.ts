@@ -13,8 +13,10 @@ import {
   probeCheck,
   connectionCheck,
 } from '@switchyard/observability';
-import { createDataSource, JobsRepository } from '@switchyard/persistence';
+import { OutboxRelay } from '@switchyard/outbox';
+import { createDataSource, JobsRepository, LifecycleRepository } from '@switchyard/persistence';
 import { EventProjector } from './projection/event-projector';
+import { LeaseSweeper } from './recovery/lease-sweeper';
 
 const SERVICE = 'progress-tracker';
 
@@ -28,7 +30,7 @@ async function main(): Promise<void> {
   const amqp = new AmqpClient({
     url: config.AMQP_URL,
     prefix: config.AMQP_PREFIX,
-    connectionName: SERVICE,
+    connectionName: `${config.AMQP_PREFIX}/${SERVICE}`,
     logger: logger.child({ component: 'amqp' }),
   });
   const redis = createRedis(config.REDIS_URL, {
@@ -38,6 +40,12 @@ async function main(): Promise<void> {
   await db.initialize();
   await amqp.connect();
 
+  const jobs = new JobsRepository(db);
+  const outbox = new OutboxRelay(jobs, amqp, logger, { maxDelayMs: config.OUTBOX_MAX_DELAY_MS });
+  const sweeper = new LeaseSweeper(new LifecycleRepository(db, amqp.names, SERVICE), outbox, logger, {
+    intervalMs: config.SWEEP_INTERVAL_MS,
+    retryOverdueMs: config.RETRY_OVERDUE_MS,
+  });
   const projector = new EventProjector(
     {
       queue: `${config.AMQP_PREFIX}.tracker`,
@@ -46,7 +54,7 @@ async function main(): Promise<void> {
     },
     amqp,
     new LiveProgressStore(redis, { prefix: config.REDIS_PREFIX, ttlSeconds: config.LIVE_TTL_S }),
-    new JobsRepository(db),
+    jobs,
     logger,
   );
   const metrics = createMetricsRegistry(SERVICE);
@@ -72,13 +80,17 @@ async function main(): Promise<void> {
       ],
     }),
     onShutdown: async () => {
+      await sweeper.stop();
       await projector.stop();
+      await outbox.stop();
       await amqp.close();
       redis.disconnect();
       await db.destroy();
     },
   });
   await projector.start();
+  outbox.start();
+  sweeper.start();
 }
 
 runService(SERVICE, main);

@@ -13,7 +13,7 @@ import {
   probeCheck,
   connectionCheck,
 } from '@switchyard/observability';
-import { createDataSource, JobsRepository } from '@switchyard/persistence';
+import { createDataSource, JobsRepository, LifecycleRepository } from '@switchyard/persistence';
 import { JobRunner } from './runtime/job-runner';
 
 const SERVICE = 'worker';
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   const amqp = new AmqpClient({
     url: config.AMQP_URL,
     prefix: config.AMQP_PREFIX,
-    connectionName: `${SERVICE}:${workerId}`,
+    connectionName: `${config.AMQP_PREFIX}/${SERVICE}/${workerId}`,
     logger: logger.child({ component: 'amqp' }),
     workQueues: registry.queues(),
   });
@@ -52,9 +52,11 @@ async function main(): Promise<void> {
       concurrency: config.WORKER_CONCURRENCY,
       leaseMs: config.LEASE_MS,
       shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
+      cancelGraceMs: config.CANCEL_GRACE_MS,
     },
     amqp,
     new JobsRepository(db),
+    new LifecycleRepository(db, amqp.names, SERVICE),
     registry,
     new FileArtifactStore(config.ARTIFACTS_DIR),
     logger,

@@ -83,6 +83,10 @@ export const TrackerEnv = {
   TRACKER_BATCH_SIZE: positiveInt(500, 10000),
   TRACKER_FLUSH_MS: positiveInt(50, 10000),
   LIVE_TTL_S: positiveInt(604800),
+  /** How often the sweeper looks for expired leases and overdue retries. */
+  SWEEP_INTERVAL_MS: positiveInt(2000),
+  /** A `retrying` job whose delayed message is this late is dispatched again. */
+  RETRY_OVERDUE_MS: positiveInt(30000),
 } satisfies TProperties;
 
 export const MetricsEnv = {

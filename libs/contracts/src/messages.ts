@@ -20,6 +20,8 @@ export interface JobDispatch {
   tenant: string;
   type: string;
   queue: string;
+  /** Epoch ms before which a delayed retry must not start (set on retry messages only). */
+  notBefore?: number;
 }
 
 export interface CancelCommand {

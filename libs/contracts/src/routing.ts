@@ -20,8 +20,14 @@ export type JobEventName = (typeof JOB_EVENTS)[number];
 /** Intake routing key on the intake exchange. */
 export const INTAKE_ROUTING_KEY = 'submit';
 
-/** Retry delay tiers in ms: a retry waits in the smallest tier ≥ its delay; see messaging docs. */
-export const RETRY_DELAY_TIERS_MS = [1000, 2000, 5000, 10000, 30000, 60000, 300000, 900000, 3600000] as const;
+/**
+ * Retry delay tiers in ms: one TTL queue each, so a short delay never waits behind a long one. A
+ * delay is served in hops through the largest tier that fits; the worker sends a message that
+ * comes back before its `notBefore` on for the remainder.
+ */
+export const RETRY_DELAY_TIERS_MS = [
+  50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000, 300000, 900000, 3600000,
+] as const;
 
 export interface AmqpNames {
   readonly prefix: string;

@@ -125,10 +125,12 @@ describe('workQueueNames', () => {
 
 describe('retryDelayTier', () => {
   it.each([
-    [0, 1000],
+    [0, 50],
+    [120, 100],
     [1000, 1000],
-    [1001, 2000],
-    [45_000, 60_000],
+    [1001, 1000],
+    [1999, 1000],
+    [45_000, 30_000],
     [3_600_000, 3_600_000],
     [10_000_000, 3_600_000],
   ])('puts a %p ms delay in the %p ms tier', (delay, tier) => expect(retryDelayTier(delay)).toBe(tier));

@@ -39,10 +39,14 @@ export function workQueueNames(extra: readonly string[] = []): string[] {
   return [...new Set<string>([...BUILT_IN_QUEUES, ...extra])];
 }
 
-/** The smallest retry tier ≥ delayMs; the largest tier when delayMs exceeds every tier. */
+/**
+ * The largest retry tier ≤ delayMs (the smallest tier when delayMs is below all of them), so a
+ * hop never overshoots the delay; what remains is served by further hops.
+ */
 export function retryDelayTier(delayMs: number): number {
-  const tier = RETRY_DELAY_TIERS_MS.find((t) => t >= delayMs);
-  return tier ?? RETRY_DELAY_TIERS_MS[RETRY_DELAY_TIERS_MS.length - 1];
+  let tier: number = RETRY_DELAY_TIERS_MS[0];
+  for (const t of RETRY_DELAY_TIERS_MS) if (t <= delayMs) tier = t;
+  return tier;
 }
 
 /**

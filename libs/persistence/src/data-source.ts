@@ -2,8 +2,9 @@ import { DataSource } from 'typeorm';
 import { Client } from 'pg';
 import { ENTITIES } from './entities';
 import { Initial1700000000000 } from './migrations/1700000000000-initial';
+import { GatewayApi1700000001000 } from './migrations/1700000001000-gateway-api';
 
-export const MIGRATIONS = [Initial1700000000000];
+export const MIGRATIONS = [Initial1700000000000, GatewayApi1700000001000];
 
 export function createDataSource(url: string, options: { poolSize?: number; applicationName?: string } = {}) {
   return new DataSource({

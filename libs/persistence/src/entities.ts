@@ -73,4 +73,41 @@ export class OutboxEntity {
   @Column('timestamptz', { name: 'created_at', default: () => 'now()' }) createdAt!: Date;
 }
 
-export const ENTITIES = [JobEntity, JobEventEntity, OutboxEntity];
+/** An API key (SPEC §4): one tenant, scopes, stored as the SHA-256 of the key. */
+@Entity({ name: 'api_keys' })
+export class ApiKeyEntity {
+  @PrimaryColumn('uuid') id!: string;
+  @Column('text') tenant!: string;
+  @Column('text') name!: string;
+  @Column('text', { name: 'key_hash', unique: true }) keyHash!: string;
+  @Column('text', { array: true }) scopes!: string[];
+  @Column('timestamptz', { name: 'created_at', default: () => 'now()' }) createdAt!: Date;
+  @Column('timestamptz', { name: 'revoked_at', nullable: true }) revokedAt!: Date | null;
+}
+
+/** An uploaded input file; the bytes live in the upload store, jobs reference it as `fileId`. */
+@Entity({ name: 'files' })
+@Index('files_tenant_created', ['tenant', 'createdAt'])
+export class FileEntity {
+  @PrimaryColumn('uuid') id!: string;
+  @Column('text') tenant!: string;
+  @Column('text', { nullable: true }) name!: string | null;
+  @Column('text', { name: 'content_type' }) contentType!: string;
+  @Column('bigint') size!: string;
+  @Column('text') sha256!: string;
+  @Column('timestamptz', { name: 'created_at', default: () => 'now()' }) createdAt!: Date;
+}
+
+/** The durable (second) level of the result cache: tenant + request hash → a completed job. */
+@Entity({ name: 'result_cache' })
+export class ResultCacheEntity {
+  @PrimaryColumn('text') tenant!: string;
+  @PrimaryColumn('text', { name: 'request_hash' }) requestHash!: string;
+  @Column('uuid', { name: 'job_id' }) jobId!: string;
+  @Column('timestamptz', { name: 'created_at', default: () => 'now()' }) createdAt!: Date;
+  @Column('timestamptz', { name: 'expires_at' }) expiresAt!: Date;
+  @Column('bigint', { default: 0 }) hits!: string;
+  @Column('timestamptz', { name: 'last_access_at', nullable: true }) lastAccessAt!: Date | null;
+}
+
+export const ENTITIES = [JobEntity, JobEventEntity, OutboxEntity, ApiKeyEntity, FileEntity, ResultCacheEntity];

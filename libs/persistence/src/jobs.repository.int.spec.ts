@@ -31,7 +31,7 @@ describe('JobsRepository against PostgreSQL', () => {
   let jobs: JobsRepository;
 
   beforeAll(async () => {
-    expect(await runMigrations(URL)).toEqual(['Initial1700000000000']);
+    expect(await runMigrations(URL)).toEqual(['Initial1700000000000', 'GatewayApi1700000001000']);
     expect(await runMigrations(URL)).toEqual([]); // idempotent
     db = createDataSource(URL, { poolSize: 8 });
     await db.initialize();

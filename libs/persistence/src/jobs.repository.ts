@@ -50,6 +50,10 @@ export interface JobListQuery {
   queue?: string;
   createdAfter?: Date;
   createdBefore?: Date;
+  /** Only jobs in (true) or out of (false) the dead-letter queue. */
+  deadLettered?: boolean;
+  /** Only jobs whose last error has this code. */
+  errorCode?: string;
   limit: number;
   cursor?: string;
 }
@@ -200,6 +204,8 @@ export class JobsRepository {
     if (query.queue) add('queue = ?', query.queue);
     if (query.createdAfter) add('created_at > ?', query.createdAfter);
     if (query.createdBefore) add('created_at < ?', query.createdBefore);
+    if (query.deadLettered !== undefined) add('dead_lettered = ?', query.deadLettered);
+    if (query.errorCode) add("error->>'code' = ?", query.errorCode);
     if (query.cursor) {
       const { createdAt, id } = decodeCursor(query.cursor);
       params.push(createdAt, id);

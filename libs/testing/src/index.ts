@@ -1,3 +1,4 @@
 export * from './isolation';
 export * from './service-process';
 export * from './stack';
+export * from './api-client';

@@ -11,6 +11,8 @@ import { freePort, ServiceProcess, type ServiceName } from './service-process';
 /** The four services as processes against one isolated database, AMQP prefix and Redis prefix. */
 export class TestStack {
   readonly services = new Map<ServiceName, ServiceProcess>();
+  /** Extra processes (more workers, a second gateway) started with `spawn`. */
+  readonly extra: ServiceProcess[] = [];
 
   private constructor(
     readonly id: string,
@@ -58,9 +60,17 @@ export class TestStack {
     await Promise.all(started.map((s) => s.start()));
   }
 
+  /** Starts one more process of a service (e.g. a second worker) with extra environment. */
+  async spawn(name: ServiceName, env: Record<string, string> = {}): Promise<ServiceProcess> {
+    const process = new ServiceProcess(name, await freePort(), { ...this.env, ...env });
+    this.extra.push(process);
+    await process.start();
+    return process;
+  }
+
   /** Stops every process, then removes the database, queues, exchanges and keys of this run. */
   async destroy(): Promise<void> {
-    await Promise.all([...this.services.values()].map((s) => s.stop('SIGTERM')));
+    await Promise.all([...this.services.values(), ...this.extra].map((s) => s.stop('SIGTERM')));
     await Promise.allSettled([
       this.db.drop(),
       removeAmqpPrefix(this.id),

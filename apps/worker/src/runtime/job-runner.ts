@@ -7,7 +7,7 @@ import {
   type ConsumerHandle,
   type InboundMessage,
 } from '@switchyard/messaging';
-import type { JobDispatch, JobError } from '@switchyard/contracts';
+import type { CancelCommand, JobDispatch, JobError } from '@switchyard/contracts';
 import {
   PermanentError,
   RetryableError,
@@ -18,7 +18,9 @@ import {
   type JobContext,
 } from '@switchyard/handlers';
 import { correlation, type Logger } from '@switchyard/observability';
-import type { JobRow, JobsRepository } from '@switchyard/persistence';
+import type { JobRow, JobsRepository, LifecycleRepository } from '@switchyard/persistence';
+import { backoffDelay } from '@switchyard/resilience';
+import { abandonAfterAbort, AbortReason } from './abort';
 import { AttemptEvents } from './job-events';
 
 export interface JobRunnerOptions {
@@ -27,6 +29,7 @@ export interface JobRunnerOptions {
   concurrency: number;
   leaseMs: number;
   shutdownGraceMs: number;
+  cancelGraceMs: number;
 }
 
 interface RunningJob {
@@ -35,46 +38,60 @@ interface RunningJob {
   done: Promise<unknown>;
 }
 
-class AbortReason extends Error {
-  constructor(
-    readonly code: 'timeout' | 'lease_lost' | 'shutdown',
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** A delayed retry that comes back this close to its time runs now rather than hopping again. */
+const EARLY_TOLERANCE_MS = 25;
 
 function parseDispatch(content: unknown): JobDispatch | undefined {
   if (!content || typeof content !== 'object') return undefined;
   const d = content as Partial<JobDispatch>;
-  return typeof d.jobId === 'string' && typeof d.type === 'string' ? (d as JobDispatch) : undefined;
+  return typeof d.jobId === 'string' && typeof d.queue === 'string' ? (d as JobDispatch) : undefined;
 }
 
 /**
  * Consumes the work queues and runs one attempt per delivery: claim (a conditional update, so a
- * job never runs twice at once), run the handler with an AbortSignal, record the outcome, and
- * only then ack.
+ * job never runs twice at once), run the handler with an AbortSignal, record the outcome
+ * (completed, retrying with a delayed message, failed to the DLQ, cancelled, or handed back),
+ * and only then ack.
  */
 export class JobRunner {
   private readonly running = new Map<string, RunningJob>();
   private consumers: ConsumerHandle[] = [];
   private leaseTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** Handlers get this long to stop once their signal fires; then they are abandoned. */
+  private readonly abandonGraceMs: number;
 
   constructor(
     private readonly options: JobRunnerOptions,
     private readonly amqp: AmqpClient,
     private readonly jobs: JobsRepository,
+    private readonly lifecycle: LifecycleRepository,
     private readonly registry: HandlerRegistry,
     private readonly artifacts: ArtifactStore,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.abandonGraceMs = Math.floor(options.cancelGraceMs / 2);
+  }
 
   activeCount(): number {
     return this.running.size;
   }
 
+  activeByType(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const { row } of this.running.values()) counts.set(row.type, (counts.get(row.type) ?? 0) + 1);
+    return counts;
+  }
+
   async start(): Promise<void> {
+    // Cancel commands reach every worker through the control fanout; each has its own queue.
+    const controlQueue = `${this.amqp.names.controlExchange}.${this.options.workerId}`;
+    await this.amqp.assertQueue(controlQueue, {
+      exclusive: true,
+      autoDelete: true,
+      bindings: [{ exchange: this.amqp.names.controlExchange, pattern: '' }],
+    });
+    this.consumers.push(await this.amqp.consume(controlQueue, (m) => this.onControl(m), { prefetch: 100 }));
     for (const queue of this.options.queues) {
       this.consumers.push(
         await this.amqp.consume(this.amqp.names.workQueue(queue), (m) => this.onDelivery(m), {
@@ -96,19 +113,43 @@ export class JobRunner {
   async stop(): Promise<void> {
     this.stopping = true;
     await Promise.all(this.consumers.map((c) => c.cancel()));
-    const deadline = new Promise((resolve) => setTimeout(resolve, this.options.shutdownGraceMs).unref());
-    await Promise.race([Promise.allSettled([...this.running.values()].map((r) => r.done)), deadline]);
+    const inFlight = () => Promise.allSettled([...this.running.values()].map((r) => r.done));
+    let graceTimer: NodeJS.Timeout | undefined;
+    const grace = new Promise((resolve) => (graceTimer = setTimeout(resolve, this.options.shutdownGraceMs)));
+    await Promise.race([inFlight(), grace]);
+    clearTimeout(graceTimer);
     for (const job of this.running.values()) {
       job.abort.abort(new AbortReason('shutdown', 'worker shutting down'));
     }
-    await Promise.allSettled([...this.running.values()].map((r) => r.done));
+    await inFlight();
     clearInterval(this.leaseTimer);
+  }
+
+  private onControl(message: InboundMessage): Promise<ConsumeOutcome> {
+    const command = message.content as Partial<CancelCommand> | undefined;
+    const job = typeof command?.jobId === 'string' ? this.running.get(command.jobId) : undefined;
+    if (job && !job.abort.signal.aborted) {
+      correlation.run({ correlationId: job.row.correlation_id, jobId: job.row.id }, () =>
+        this.logger.info('cancel requested; aborting the handler'),
+      );
+      job.abort.abort(new AbortReason('cancelled', 'cancelled on request'));
+    }
+    return Promise.resolve(Ack);
   }
 
   private async onDelivery(message: InboundMessage): Promise<ConsumeOutcome> {
     const dispatch = parseDispatch(message.content);
     if (!dispatch) return DeadLetter('not a job dispatch message');
     if (this.stopping) return Requeue;
+    if (dispatch.notBefore !== undefined && dispatch.notBefore - Date.now() > EARLY_TOLERANCE_MS) {
+      // Back from a delay tier shorter than the backoff: wait the remainder in another tier.
+      await this.amqp.sendRetry(dispatch, dispatch.notBefore - Date.now(), {
+        priority: Number(message.properties.priority ?? 0),
+        correlationId: String(message.properties.correlationId ?? ''),
+        messageId: dispatch.jobId,
+      });
+      return Ack;
+    }
     const row = await this.jobs.claim(dispatch.jobId, this.options.workerId, this.options.leaseMs);
     if (!row) {
       // Already running elsewhere, finished, cancelled, or unknown: this delivery is a duplicate.
@@ -127,26 +168,58 @@ export class JobRunner {
     const done = new Promise((resolve) => (settle = resolve));
     this.running.set(row.id, { row, abort, done });
     events.started();
-    this.logger.info({ attempt: row.attempts }, 'job started');
+    this.logger.info({ attempt: row.attempts, waitMs: started - row.created_at.getTime() }, 'job started');
     const timer = setTimeout(
       () => abort.abort(new AbortReason('timeout', `job exceeded its timeout of ${row.timeout_ms} ms`)),
       row.timeout_ms,
     );
+    const handler = this.registry.get(row.type);
     try {
-      const handler = this.registry.get(row.type);
       if (!handler)
         throw new PermanentError(`no handler for job type "${row.type}" on this worker`, 'unknown_job_type');
-      const output = await this.invoke(handler, row, abort.signal, events);
+      const output = await abandonAfterAbort(
+        this.invoke(handler, row, abort.signal, events),
+        abort.signal,
+        this.abandonGraceMs,
+      );
+      if (abort.signal.aborted) throw abort.signal.reason;
       return await this.complete(row, output, events, started);
     } catch (error) {
       const reason: unknown = abort.signal.aborted ? abort.signal.reason : error;
-      if (reason instanceof AbortReason && reason.code === 'shutdown') return this.handBack(row);
-      return await this.fail(row, toJobError(reason), events, started);
+      return await this.afterFailure(row, handler, reason, events, started);
     } finally {
       clearTimeout(timer);
       this.running.delete(row.id);
       settle(undefined);
     }
+  }
+
+  private async afterFailure(
+    row: JobRow,
+    handler: AnyJobHandler | undefined,
+    reason: unknown,
+    events: AttemptEvents,
+    started: number,
+  ): Promise<ConsumeOutcome> {
+    if (reason instanceof AbortReason) {
+      switch (reason.code) {
+        case 'shutdown':
+          return this.handBack(row);
+        case 'lease_lost':
+          this.logger.warn('lease lost; the attempt is abandoned and its result discarded');
+          return Ack;
+        case 'cancelled':
+          return this.cancelled(row, events);
+        case 'timeout':
+          break;
+      }
+    }
+    const error = toJobError(reason, handler?.defaults.retryTimeouts ?? false);
+    if (error.retryable && row.attempts < row.max_attempts) {
+      const delayMs = retryAfterOf(reason) ?? backoffDelay(row.attempts);
+      return this.retry(row, error, delayMs, events);
+    }
+    return this.fail(row, error, events, started);
   }
 
   private invoke(
@@ -163,13 +236,17 @@ export class JobRunner {
       payload: row.payload,
       signal,
       progress: (percent, step, message) => {
+        if (signal.aborted) return;
         const clamped = Math.min(100, Math.max(0, Number.isFinite(percent) ? percent : 0));
         events.progress(Math.round(clamped * 100) / 100, step ?? null, message ?? null);
       },
       logger: this.logger,
       artifacts: this.artifacts.writerFor(row.id),
     };
-    return (handler as unknown as { handle(c: typeof ctx): Promise<HandlerOutput> }).handle(ctx);
+    // A handler that throws synchronously still yields a rejected promise.
+    return Promise.resolve().then(() =>
+      (handler as unknown as { handle(c: typeof ctx): Promise<HandlerOutput> }).handle(ctx),
+    );
   }
 
   private async complete(row: JobRow, output: HandlerOutput, events: AttemptEvents, started: number) {
@@ -177,19 +254,53 @@ export class JobRunner {
     const updated = await this.jobs.finish(
       row.id,
       this.options.workerId,
-      {
-        status: 'completed',
-        result: output.result,
-        resultUrl,
-      },
+      { status: 'completed', result: output.result, resultUrl },
       events.last,
     );
     if (!updated) {
       this.logger.warn('job was taken from this worker before it completed; result discarded');
       return Ack;
     }
-    events.finished('completed', updated, resultUrl ? { resultUrl } : {});
+    events.finished('completed', updated);
     this.logger.info({ durationMs: Date.now() - started }, 'job completed');
+    return Ack;
+  }
+
+  private async retry(
+    row: JobRow,
+    error: JobError,
+    delayMs: number,
+    events: AttemptEvents,
+  ): Promise<ConsumeOutcome> {
+    const updated = await this.lifecycle.scheduleRetry(
+      row.id,
+      this.options.workerId,
+      error,
+      delayMs,
+      events.last,
+    );
+    if (!updated) return Ack;
+    events.finished('retrying', updated);
+    this.logger.warn(
+      { code: error.code, delayMs, attempt: row.attempts },
+      `attempt failed, retrying: ${error.message}`,
+    );
+    try {
+      await this.amqp.sendRetry(
+        {
+          jobId: row.id,
+          tenant: row.tenant,
+          type: row.type,
+          queue: row.queue,
+          notBefore: Date.now() + delayMs,
+        },
+        delayMs,
+        { priority: row.priority, correlationId: row.correlation_id, messageId: row.id },
+      );
+    } catch (publishError) {
+      // The job is durably `retrying`; the tracker's sweeper dispatches overdue retries.
+      this.logger.warn({ err: publishError }, 'could not publish the delayed retry; the sweeper will');
+    }
     return Ack;
   }
 
@@ -201,8 +312,18 @@ export class JobRunner {
       events.last,
     );
     if (!updated) return Ack;
-    events.finished('failed', updated, { error });
+    events.finished('failed', updated);
     this.logger.warn({ durationMs: Date.now() - started, code: error.code }, `job failed: ${error.message}`);
+    // The message follows the job into the dead-letter queue (SPEC §5); the job row is the DLQ entry.
+    return DeadLetter(error.code);
+  }
+
+  private async cancelled(row: JobRow, events: AttemptEvents): Promise<ConsumeOutcome> {
+    const updated = await this.lifecycle.finishCancelled(row.id, this.options.workerId, events.last);
+    if (updated) {
+      events.finished('cancelled', updated);
+      this.logger.info('job cancelled');
+    }
     return Ack;
   }
 
@@ -216,11 +337,17 @@ export class JobRunner {
     const ids = [...this.running.keys()];
     if (!ids.length) return;
     try {
-      const held = new Set(await this.jobs.renewLeases(this.options.workerId, ids, this.options.leaseMs));
+      const [held, cancelRequested] = await Promise.all([
+        this.jobs.renewLeases(this.options.workerId, ids, this.options.leaseMs),
+        this.lifecycle.cancelRequested(ids),
+      ]);
+      const heldIds = new Set(held);
       for (const id of ids) {
-        if (!held.has(id)) {
-          this.running.get(id)?.abort.abort(new AbortReason('lease_lost', 'lease lost to another worker'));
-        }
+        const job = this.running.get(id);
+        if (!job || job.abort.signal.aborted) continue;
+        if (!heldIds.has(id)) job.abort.abort(new AbortReason('lease_lost', 'lease lost to another worker'));
+        else if (cancelRequested.includes(id))
+          job.abort.abort(new AbortReason('cancelled', 'cancelled on request'));
       }
     } catch (error) {
       this.logger.warn({ err: error }, 'lease renewal failed');
@@ -228,13 +355,15 @@ export class JobRunner {
   }
 }
 
-export function toJobError(error: unknown): JobError {
+function retryAfterOf(reason: unknown): number | undefined {
+  return reason instanceof RetryableError ? reason.retryAfterMs : undefined;
+}
+
+export function toJobError(error: unknown, timeoutsRetryable = false): JobError {
   if (error instanceof AbortReason) {
-    return {
-      code: error.code === 'timeout' ? 'timeout' : 'worker_lost',
-      message: error.message,
-      retryable: true,
-    };
+    if (error.code === 'timeout')
+      return { code: 'timeout', message: error.message, retryable: timeoutsRetryable };
+    return { code: 'worker_lost', message: error.message, retryable: true };
   }
   if (error instanceof RetryableError) return { code: error.code, message: error.message, retryable: true };
   if (error instanceof PermanentError) return { code: error.code, message: error.message, retryable: false };

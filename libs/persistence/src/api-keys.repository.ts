@@ -1,0 +1,72 @@
+import type { DataSource } from 'typeorm';
+
+export interface ApiKeyRecord {
+  id: string;
+  tenant: string;
+  name: string;
+  scopes: string[];
+  createdAt: Date;
+  revokedAt: Date | null;
+}
+
+interface ApiKeyRow {
+  id: string;
+  tenant: string;
+  name: string;
+  scopes: string[];
+  created_at: Date;
+  revoked_at: Date | null;
+}
+
+const toRecord = (row: ApiKeyRow): ApiKeyRecord => ({
+  id: row.id,
+  tenant: row.tenant,
+  name: row.name,
+  scopes: row.scopes,
+  createdAt: row.created_at,
+  revokedAt: row.revoked_at,
+});
+
+/** API keys by the SHA-256 of the key; the key itself is never stored. */
+export class ApiKeysRepository {
+  constructor(private readonly db: DataSource) {}
+
+  async create(key: { id: string; tenant: string; name: string; scopes: string[]; keyHash: string }) {
+    const rows: ApiKeyRow[] = await this.db.query(
+      `INSERT INTO api_keys (id, tenant, name, scopes, key_hash) VALUES ($1, $2, $3, $4, $5)
+       RETURNING id, tenant, name, scopes, created_at, revoked_at`,
+      [key.id, key.tenant, key.name, key.scopes, key.keyHash],
+    );
+    return toRecord(rows[0]);
+  }
+
+  /** The key with this hash, revoked or not (callers decide what a revoked key means). */
+  async findByHash(keyHash: string): Promise<ApiKeyRecord | null> {
+    const rows: ApiKeyRow[] = await this.db.query(
+      `SELECT id, tenant, name, scopes, created_at, revoked_at FROM api_keys WHERE key_hash = $1`,
+      [keyHash],
+    );
+    return rows[0] ? toRecord(rows[0]) : null;
+  }
+
+  /**
+   * Revokes a key; returns its hash (so caches can drop it), or null when no such key exists.
+   * Revoking twice is harmless and keeps the first revocation time.
+   */
+  async revoke(id: string): Promise<string | null> {
+    const [rows]: [{ key_hash: string }[], number] = await this.db.query(
+      `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING key_hash`,
+      [id],
+    );
+    return rows[0]?.key_hash ?? null;
+  }
+
+  async list(tenant?: string): Promise<ApiKeyRecord[]> {
+    const rows: ApiKeyRow[] = await this.db.query(
+      `SELECT id, tenant, name, scopes, created_at, revoked_at FROM api_keys
+       WHERE ($1::text IS NULL OR tenant = $1) ORDER BY created_at DESC LIMIT 1000`,
+      [tenant ?? null],
+    );
+    return rows.map(toRecord);
+  }
+}

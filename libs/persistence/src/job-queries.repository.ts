@@ -1,0 +1,211 @@
+import type { DataSource } from 'typeorm';
+import type { JobStatus } from '@switchyard/contracts';
+import type { JobRow } from './job-row';
+
+export interface QueuedBucket {
+  queue: string;
+  priority: number;
+  count: number;
+  oldestCreatedAt: Date;
+}
+
+export interface JobStats {
+  byStatus: Record<string, number>;
+  byType: Record<string, Record<string, number>>;
+  completedLastMinute: number;
+  completedLast5Minutes: number;
+  failedLast5Minutes: number;
+  submittedLastMinute: number;
+  /** Run time (started → finished) of jobs completed in the last hour, in ms; null without data. */
+  durationMs: { p50: number | null; p90: number | null; p99: number | null; count: number };
+}
+
+const tenantParam = (tenant: string | undefined) => tenant ?? null;
+
+/**
+ * Read-side queries on `jobs` for the gateway's API (quotas, idempotency, dedup, wait estimates,
+ * /queues and /stats) and the admin cleanup. Writes of the job state machine are elsewhere.
+ */
+export class JobQueriesRepository {
+  constructor(private readonly db: DataSource) {}
+
+  /**
+   * queued + running + retrying jobs of a tenant, counted up to `cap` only: a quota check needs
+   * to know whether the count reaches the cap, not how far beyond it a backlog goes.
+   */
+  async activeCount(tenant: string, cap: number): Promise<number> {
+    const rows: { n: string }[] = await this.db.query(
+      `SELECT count(*) AS n FROM (
+         SELECT 1 FROM jobs WHERE tenant = $1 AND status IN ('queued', 'running', 'retrying') LIMIT $2
+       ) active`,
+      [tenant, cap],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  async findByIdempotencyKey(tenant: string, key: string): Promise<JobRow | null> {
+    const rows: JobRow[] = await this.db.query(
+      `SELECT * FROM jobs WHERE tenant = $1 AND idempotency_key = $2`,
+      [tenant, key],
+    );
+    return rows[0] ?? null;
+  }
+
+  async findByIdempotencyKeys(tenant: string, keys: readonly string[]): Promise<JobRow[]> {
+    if (!keys.length) return [];
+    return this.db.query(`SELECT * FROM jobs WHERE tenant = $1 AND idempotency_key = ANY($2::text[])`, [
+      tenant,
+      keys,
+    ]);
+  }
+
+  /**
+   * Releases an idempotency key held by a job older than its TTL, so the key can name a new
+   * request (the old job keeps everything else). Returns whether a key was released.
+   */
+  async releaseExpiredIdempotencyKey(tenant: string, key: string, ttlSeconds: number): Promise<boolean> {
+    const [rows]: [{ id: string }[], number] = await this.db.query(
+      `UPDATE jobs SET idempotency_key = NULL
+       WHERE tenant = $1 AND idempotency_key = $2 AND created_at < now() - make_interval(secs => $3)
+       RETURNING id`,
+      [tenant, key, ttlSeconds],
+    );
+    return rows.length > 0;
+  }
+
+  /** The newest job of the same request (type + payload hash) accepted within `windowMs`. */
+  async findRecentByRequestHash(tenant: string, requestHash: string, windowMs: number): Promise<JobRow | null> {
+    const rows: JobRow[] = await this.db.query(
+      `SELECT * FROM jobs
+       WHERE tenant = $1 AND request_hash = $2
+         AND created_at > now() - make_interval(secs => $3::double precision / 1000)
+       ORDER BY created_at DESC LIMIT 1`,
+      [tenant, requestHash, windowMs],
+    );
+    return rows[0] ?? null;
+  }
+
+  async findManyByIds(ids: readonly string[], tenant?: string): Promise<JobRow[]> {
+    if (!ids.length) return [];
+    return this.db.query(`SELECT * FROM jobs WHERE id = ANY($1::uuid[]) AND ($2::text IS NULL OR tenant = $2)`, [
+      ids,
+      tenantParam(tenant),
+    ]);
+  }
+
+  /** Queued jobs per queue and priority with the oldest creation time (all tenants). */
+  async queuedBuckets(): Promise<QueuedBucket[]> {
+    const rows: { queue: string; priority: number; n: string; oldest: Date }[] = await this.db.query(
+      `SELECT queue, priority, count(*) AS n, min(created_at) AS oldest
+       FROM jobs WHERE status = 'queued' GROUP BY queue, priority`,
+    );
+    return rows.map((r) => ({ queue: r.queue, priority: r.priority, count: Number(r.n), oldestCreatedAt: r.oldest }));
+  }
+
+  /** Running jobs per queue (all tenants). */
+  async runningByQueue(): Promise<Map<string, number>> {
+    const rows: { queue: string; n: string }[] = await this.db.query(
+      `SELECT queue, count(*) AS n FROM jobs WHERE status = 'running' GROUP BY queue`,
+    );
+    return new Map(rows.map((r) => [r.queue, Number(r.n)]));
+  }
+
+  /** Jobs that finished (completed or failed) per queue in the last `seconds`. */
+  async finishedByQueue(seconds: number): Promise<Map<string, number>> {
+    const rows: { queue: string; n: string }[] = await this.db.query(
+      `SELECT queue, count(*) AS n FROM jobs
+       WHERE finished_at > now() - make_interval(secs => $1) AND status IN ('completed', 'failed')
+       GROUP BY queue`,
+      [seconds],
+    );
+    return new Map(rows.map((r) => [r.queue, Number(r.n)]));
+  }
+
+  /** Queued jobs of `queue` that start before this one: higher priority, or equal and older. */
+  async queuedAhead(job: Pick<JobRow, 'id' | 'queue' | 'priority' | 'created_at'>): Promise<number> {
+    const rows: { n: string }[] = await this.db.query(
+      `SELECT count(*) AS n FROM jobs
+       WHERE status = 'queued' AND queue = $1
+         AND (priority > $2 OR (priority = $2 AND (created_at, id) < ($3, $4::uuid)))`,
+      [job.queue, job.priority, job.created_at, job.id],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /** Counts by status and type, recent throughput and run-time percentiles (SPEC §4 /stats). */
+  async stats(tenant?: string): Promise<JobStats> {
+    const t = tenantParam(tenant);
+    const [counts, recent, durations] = await Promise.all([
+      this.db.query(
+        `SELECT status, type, count(*) AS n FROM jobs WHERE ($1::text IS NULL OR tenant = $1) GROUP BY status, type`,
+        [t],
+      ) as Promise<{ status: JobStatus; type: string; n: string }[]>,
+      this.db.query(
+        `SELECT
+           count(*) FILTER (WHERE status = 'completed' AND finished_at > now() - interval '1 minute') AS c1,
+           count(*) FILTER (WHERE status = 'completed') AS c5,
+           count(*) FILTER (WHERE status = 'failed') AS f5
+         FROM jobs WHERE ($1::text IS NULL OR tenant = $1) AND finished_at > now() - interval '5 minutes'`,
+        [t],
+      ) as Promise<{ c1: string; c5: string; f5: string }[]>,
+      this.db.query(
+        `SELECT
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY d) AS p50,
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY d) AS p90,
+           percentile_cont(0.99) WITHIN GROUP (ORDER BY d) AS p99,
+           count(*) AS n
+         FROM (
+           SELECT extract(epoch FROM finished_at - started_at) * 1000 AS d FROM jobs
+           WHERE ($1::text IS NULL OR tenant = $1) AND status = 'completed' AND started_at IS NOT NULL
+             AND finished_at > now() - interval '1 hour'
+         ) runs`,
+        [t],
+      ) as Promise<{ p50: number | null; p90: number | null; p99: number | null; n: string }[]>,
+    ]);
+    const submitted: { n: string }[] = await this.db.query(
+      `SELECT count(*) AS n FROM jobs WHERE ($1::text IS NULL OR tenant = $1) AND created_at > now() - interval '1 minute'`,
+      [t],
+    );
+    const byStatus: Record<string, number> = {};
+    const byType: Record<string, Record<string, number>> = {};
+    for (const row of counts) {
+      const n = Number(row.n);
+      byStatus[row.status] = (byStatus[row.status] ?? 0) + n;
+      const type = (byType[row.type] ??= {});
+      type[row.status] = n;
+    }
+    const round = (v: number | null) => (v === null ? null : Math.round(Number(v)));
+    const d = durations[0];
+    return {
+      byStatus,
+      byType,
+      completedLastMinute: Number(recent[0]?.c1 ?? 0),
+      completedLast5Minutes: Number(recent[0]?.c5 ?? 0),
+      failedLast5Minutes: Number(recent[0]?.f5 ?? 0),
+      submittedLastMinute: Number(submitted[0]?.n ?? 0),
+      durationMs: {
+        p50: round(d?.p50 ?? null),
+        p90: round(d?.p90 ?? null),
+        p99: round(d?.p99 ?? null),
+        count: Number(d?.n ?? 0),
+      },
+    };
+  }
+
+  /**
+   * Deletes up to `limit` terminal jobs that finished more than `olderThanDays` ago (their
+   * events and cache entries go with them) and returns their ids, so artifacts can be removed.
+   */
+  async purgeTerminal(olderThanDays: number, limit: number): Promise<{ id: string; hadArtifact: boolean }[]> {
+    const [rows]: [{ id: string; result_url: string | null }[], number] = await this.db.query(
+      `DELETE FROM jobs WHERE id IN (
+         SELECT id FROM jobs
+         WHERE status IN ('completed', 'failed', 'cancelled')
+           AND finished_at < now() - make_interval(days => $1::int)
+         LIMIT $2
+       ) RETURNING id, result_url`,
+      [olderThanDays, limit],
+    );
+    return rows.map((r) => ({ id: r.id, hadArtifact: r.result_url !== null }));
+  }
+}
