@@ -136,19 +136,19 @@ export class JobQueriesRepository {
   async stats(tenant?: string): Promise<JobStats> {
     const t = tenantParam(tenant);
     const [counts, recent, durations] = await Promise.all([
-      this.db.query(
+      this.db.query<{ status: JobStatus; type: string; n: string }[]>(
         `SELECT status, type, count(*) AS n FROM jobs WHERE ($1::text IS NULL OR tenant = $1) GROUP BY status, type`,
         [t],
-      ) as Promise<{ status: JobStatus; type: string; n: string }[]>,
-      this.db.query(
+      ),
+      this.db.query<{ c1: string; c5: string; f5: string }[]>(
         `SELECT
            count(*) FILTER (WHERE status = 'completed' AND finished_at > now() - interval '1 minute') AS c1,
            count(*) FILTER (WHERE status = 'completed') AS c5,
            count(*) FILTER (WHERE status = 'failed') AS f5
          FROM jobs WHERE ($1::text IS NULL OR tenant = $1) AND finished_at > now() - interval '5 minutes'`,
         [t],
-      ) as Promise<{ c1: string; c5: string; f5: string }[]>,
-      this.db.query(
+      ),
+      this.db.query<{ p50: number | null; p90: number | null; p99: number | null; n: string }[]>(
         `SELECT
            percentile_cont(0.5) WITHIN GROUP (ORDER BY d) AS p50,
            percentile_cont(0.9) WITHIN GROUP (ORDER BY d) AS p90,
@@ -160,7 +160,7 @@ export class JobQueriesRepository {
              AND finished_at > now() - interval '1 hour'
          ) runs`,
         [t],
-      ) as Promise<{ p50: number | null; p90: number | null; p99: number | null; n: string }[]>,
+      ),
     ]);
     const submitted: { n: string }[] = await this.db.query(
       `SELECT count(*) AS n FROM jobs WHERE ($1::text IS NULL OR tenant = $1) AND created_at > now() - interval '1 minute'`,
