@@ -134,22 +134,27 @@ export class LifecycleRepository {
     return rows.length > 0;
   }
 
-  /** Worker: running → retrying with the next attempt's time and the last error. */
+  /**
+   * Worker: running → retrying with the next attempt's time and the last error. A `deferred`
+   * retry (the dependency was unavailable) gives the attempt back.
+   */
   async scheduleRetry(
     id: string,
     owner: string,
     error: JobError,
     delayMs: number,
     last: LastReport,
+    deferred = false,
   ): Promise<JobRow | null> {
     const [row] = await update(
       this.db.manager,
       `UPDATE jobs SET status = 'retrying', next_attempt_at = now() + make_interval(secs => $4::double precision / 1000),
           error = $3::jsonb, lease_owner = NULL, lease_expires_at = NULL,
+          attempts = CASE WHEN $8::boolean THEN greatest(attempts - 1, 0) ELSE attempts END,
           step = $5, progress = $6, message = $7, event_seq = event_seq + 1, progress_seq = event_seq + 1
        WHERE id = $1 AND status = 'running' AND lease_owner = $2
        RETURNING *`,
-      [id, owner, JSON.stringify(error), delayMs, last.step, last.progress, last.message],
+      [id, owner, JSON.stringify(error), delayMs, last.step, last.progress, last.message, deferred],
     );
     return row ?? null;
   }

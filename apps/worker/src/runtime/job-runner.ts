@@ -9,6 +9,7 @@ import {
 } from '@switchyard/messaging';
 import type { CancelCommand, JobDispatch, JobError } from '@switchyard/contracts';
 import {
+  DeferredError,
   PermanentError,
   RetryableError,
   type AnyJobHandler,
@@ -215,6 +216,7 @@ export class JobRunner {
       }
     }
     const error = toJobError(reason, handler?.defaults.retryTimeouts ?? false);
+    if (reason instanceof DeferredError) return this.retry(row, error, reason.retryAfterMs, events, true);
     if (error.retryable && row.attempts < row.max_attempts) {
       const delayMs = retryAfterOf(reason) ?? backoffDelay(row.attempts);
       return this.retry(row, error, delayMs, events);
@@ -271,6 +273,7 @@ export class JobRunner {
     error: JobError,
     delayMs: number,
     events: AttemptEvents,
+    deferred = false,
   ): Promise<ConsumeOutcome> {
     const updated = await this.lifecycle.scheduleRetry(
       row.id,
@@ -278,6 +281,7 @@ export class JobRunner {
       error,
       delayMs,
       events.last,
+      deferred,
     );
     if (!updated) return Ack;
     events.finished('retrying', updated);
@@ -365,7 +369,9 @@ export function toJobError(error: unknown, timeoutsRetryable = false): JobError 
       return { code: 'timeout', message: error.message, retryable: timeoutsRetryable };
     return { code: 'worker_lost', message: error.message, retryable: true };
   }
-  if (error instanceof RetryableError) return { code: error.code, message: error.message, retryable: true };
+  if (error instanceof RetryableError || error instanceof DeferredError) {
+    return { code: error.code, message: error.message, retryable: true };
+  }
   if (error instanceof PermanentError) return { code: error.code, message: error.message, retryable: false };
   const message = error instanceof Error ? error.message : String(error);
   return { code: 'handler_error', message, retryable: true };
