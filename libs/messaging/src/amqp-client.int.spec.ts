@@ -320,7 +320,7 @@ describe('AmqpClient publish and consume', () => {
       { prefetch: 1 },
     );
     const sentAt = Date.now();
-    await expect(client.sendRetry(job, 700, { priority: 5, correlationId: 'corr-r' })).resolves.toBe(1000);
+    await expect(client.sendRetry(job, 1300, { priority: 5, correlationId: 'corr-r' })).resolves.toBe(1000);
     await waitFor(
       async () =>
         (await client.queueStats(client.names.retryQueue(1000))).messageCount === 1 || inbox.items.length > 0,
