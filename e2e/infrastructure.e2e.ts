@@ -12,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { join, posix, resolve } from 'node:path';
 import Ajv2019 from 'ajv/dist/2019';
 import { parse as parseYaml } from 'yaml';
+import { GatewayEnv, MetricsEnv, TrackerEnv, WorkerEnv } from '@switchyard/config';
+import { alertRules, allPanels, dashboard, dashboardExprs, metricNamesIn } from './support/promql';
 
 jest.setTimeout(60_000);
 
@@ -110,65 +112,7 @@ function metricList(...parts: string[]): string[] {
 }
 
 // ------------------------------------------------------------------------------------------------
-// PromQL: the metric names an expression reads.
-
-const GROUPING = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right']);
-const AGGREGATIONS = new Set([
-  'sum',
-  'min',
-  'max',
-  'avg',
-  'group',
-  'stddev',
-  'stdvar',
-  'count',
-  'count_values',
-  'bottomk',
-  'topk',
-  'quantile',
-  'limitk',
-  'limit_ratio',
-]);
-const KEYWORDS = new Set(['bool', 'and', 'or', 'unless', 'offset', 'atan2', 'inf', 'nan']);
-
-/**
- * Metric names in a PromQL expression (Prometheus or Grafana flavoured): string literals, Grafana
- * variables, label matchers, range and subquery brackets go first; then identifiers followed by
- * `(` are functions or aggregations, the label lists after by/without/on/ignoring/group_* are
- * skipped, keywords and numbers (durations included) are dropped. What is left names a metric.
- */
-function metricNamesIn(expr: string): string[] {
-  const stripped = expr
-    .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, ' ')
-    .replace(/#[^\n]*/g, ' ')
-    .replace(/\$\{[^}]*\}|\$\w+/g, ' ')
-    .replace(/\{[^}]*\}/g, ' ')
-    .replace(/\[[^\]]*\]/g, ' ');
-  const tokens = stripped.match(/[A-Za-z_:][A-Za-z0-9_:]*|[0-9][A-Za-z0-9_.]*|\S/g) ?? [];
-  const names: string[] = [];
-  for (let i = 0; i < tokens.length; i += 1) {
-    const token = tokens[i];
-    if (!/^[A-Za-z_:]/.test(token)) continue;
-    const lower = token.toLowerCase();
-    const next = tokens[i + 1];
-    if (GROUPING.has(lower)) {
-      if (next === '(') {
-        let depth = 0;
-        for (i += 1; i < tokens.length; i += 1) {
-          if (tokens[i] === '(') depth += 1;
-          if (tokens[i] === ')') depth -= 1;
-          if (depth === 0) break;
-        }
-      }
-      continue;
-    }
-    if (next === '(') continue; // function or aggregation call
-    if (AGGREGATIONS.has(lower) && (next === 'by' || next === 'without')) continue;
-    if (KEYWORDS.has(lower)) continue;
-    names.push(token);
-  }
-  return names;
-}
+// PromQL: the metric names an expression reads (metricNamesIn, in ./support/promql).
 
 const serviceMetrics = new Set(metricList('infrastructure', 'metrics.txt'));
 const rabbitmqMetrics = new Set(metricList('infrastructure', 'rabbitmq', 'metrics.txt'));
@@ -192,60 +136,6 @@ function baseName(name: string): string {
 
 // ------------------------------------------------------------------------------------------------
 // The files under test, parsed once.
-
-interface AlertRule {
-  alert?: string;
-  record?: string;
-  expr: string;
-  for?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-}
-
-function alertRules(): AlertRule[] {
-  const doc = record(yamlFile('infrastructure', 'prometheus', 'alerts.yml'), 'alerts.yml');
-  return list(doc.groups).flatMap((group) =>
-    list(record(group, 'rule group').rules).map((rule) => record(rule, 'rule') as unknown as AlertRule),
-  );
-}
-
-interface Panel {
-  id?: number;
-  type?: string;
-  title?: string;
-  datasource?: { type?: string; uid?: string };
-  gridPos?: { h: number; w: number; x: number; y: number };
-  targets?: { refId?: string; expr?: string; datasource?: { uid?: string } }[];
-  panels?: Panel[];
-}
-
-interface Dashboard {
-  uid?: string;
-  title?: string;
-  schemaVersion?: number;
-  panels?: Panel[];
-  templating?: { list?: { type?: string; query?: unknown }[] };
-}
-
-const dashboardFile = path('infrastructure', 'grafana', 'dashboards', 'switchyard.json');
-function dashboard(): Dashboard {
-  return JSON.parse(readFileSync(dashboardFile, 'utf8')) as Dashboard;
-}
-
-function allPanels(panels: Panel[] | undefined): Panel[] {
-  return (panels ?? []).flatMap((p) => [p, ...allPanels(p.panels)]);
-}
-
-/** Every PromQL expression of the dashboard: panel targets and query variables. */
-function dashboardExprs(d: Dashboard): string[] {
-  const fromPanels = allPanels(d.panels).flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? ''));
-  const fromVariables = (d.templating?.list ?? [])
-    .filter((v) => v.type === 'query')
-    .map((v) => (isRecord(v.query) ? str(v.query.query) : str(v.query)))
-    .map((q) => /^label_values\((.+),\s*\w+\s*\)$/.exec(q.trim())?.[1] ?? q)
-    .filter((q) => !/^label_values\(\s*\w+\s*\)$/.test(q));
-  return [...fromPanels, ...fromVariables].filter((e) => e.trim().length > 0);
-}
 
 interface ComposeService {
   image?: string;
@@ -481,10 +371,8 @@ describe('Prometheus', () => {
     }
   });
 
-  it('runbook anchors exist in docs/operations.md (once that document is written)', () => {
-    const docFile = path('docs', 'operations.md');
-    if (!existsSync(docFile)) return;
-    const doc = readFileSync(docFile, 'utf8');
+  it('runbook anchors exist in docs/operations.md', () => {
+    const doc = read('docs', 'operations.md');
     const anchors = new Set<string>();
     for (const [, heading] of doc.matchAll(/^#{1,6}\s+(.+?)\s*#*\s*$/gm)) {
       anchors.add(
@@ -499,6 +387,21 @@ describe('Prometheus', () => {
       .map((r) => (r.annotations?.runbook ?? '').split('#')[1])
       .filter((anchor) => !anchors.has(anchor));
     expect([...new Set(missing)]).toEqual([]);
+  });
+});
+
+describe('docs/operations.md', () => {
+  it('documents every configuration variable of the four services', () => {
+    const doc = read('docs', 'operations.md');
+    const variables = new Set(
+      [GatewayEnv, WorkerEnv, TrackerEnv, MetricsEnv].flatMap((schema) => Object.keys(schema)),
+    );
+    expect(variables.size).toBeGreaterThan(40);
+    expect([...variables].filter((name) => !doc.includes(`\`${name}\``))).toEqual([]);
+  });
+
+  it('states what a restart does to the counters', () => {
+    expect(read('docs', 'operations.md')).toMatch(/^#{2,4} Restarts and counter resets$/m);
   });
 });
 

@@ -87,7 +87,7 @@ describe('nothing accepted is lost or run twice: crashes, shutdowns, broker conn
     await expect(
       fetch(`${crashing.url}/api/v1/jobs`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.adminKey}` },
         body: JSON.stringify({ type: 'synthetic', payload: {}, metadata: { crash: true } }),
       }),
     ).rejects.toThrow();
@@ -109,7 +109,11 @@ describe('nothing accepted is lost or run twice: crashes, shutdowns, broker conn
     const accepted: string[] = [];
     const submitting = (async () => {
       for (let i = 0; i < 150; i++) {
-        const response = await api.post<TestJob>('/jobs', { type: 'synthetic', payload: { durationMs: 50 } });
+        const response = await api.post<TestJob>('/jobs', {
+          type: 'synthetic',
+          payload: { durationMs: 50 },
+          dedupe: false,
+        });
         if (response.status === 202) accepted.push(response.body.id);
       }
     })();

@@ -37,11 +37,13 @@ describe('a job from POST /api/v1/jobs to completed, across four service process
     await stack?.destroy();
   });
 
+  const auth = () => ({ authorization: `Bearer ${stack.adminKey}` });
+  const get = (path: string) => fetch(`${api}${path}`, { headers: auth() });
   const post = (path: string, body: string, headers: Record<string, string> = {}) =>
     fetch(`${api}${path}`, {
       method: 'POST',
       body,
-      headers: { 'content-type': 'application/json', ...headers },
+      headers: { 'content-type': 'application/json', ...auth(), ...headers },
     });
 
   it('runs 200 jobs of mixed priorities and steps to completed, with live progress and one correlated log trail', async () => {
@@ -50,6 +52,8 @@ describe('a job from POST /api/v1/jobs to completed, across four service process
       type: 'synthetic',
       priority: priorities[i % priorities.length],
       payload: { durationMs: (i % 4) * 20, steps: i % 6 },
+      // Many of these payloads repeat; each submission is meant as its own job, not deduplicated.
+      dedupe: false,
     }));
     const traced = 'e2e-trace-0001';
     const responses = await Promise.all(
@@ -87,19 +91,19 @@ describe('a job from POST /api/v1/jobs to completed, across four service process
 
     // One job in full: timestamps and its persisted step history.
     const withSteps = jobs[5]; // steps: 5
-    const detail = (await (await fetch(`${api}/jobs/${withSteps.id}`)).json()) as JobBody;
+    const detail = (await (await get(`/jobs/${withSteps.id}`)).json()) as JobBody;
     expect(detail.status).toBe('completed');
     expect(detail.progress).toBe(100);
     expect(detail.startedAt).not.toBeNull();
     expect(detail.finishedAt).not.toBeNull();
     await waitFor(
       async () => {
-        const d = (await (await fetch(`${api}/jobs/${withSteps.id}`)).json()) as JobBody;
+        const d = (await (await get(`/jobs/${withSteps.id}`)).json()) as JobBody;
         return d.history.length === 8 ? d : undefined; // queued, started, 5 × progress, completed
       },
       { what: 'full history of the 5-step job' },
     );
-    const history = ((await (await fetch(`${api}/jobs/${withSteps.id}`)).json()) as JobBody).history;
+    const history = ((await (await get(`/jobs/${withSteps.id}`)).json()) as JobBody).history;
     expect(history.map((h) => h.event)).toEqual([
       'queued',
       'started',
@@ -153,20 +157,20 @@ describe('a job from POST /api/v1/jobs to completed, across four service process
   });
 
   it('lists jobs with filters and a cursor', async () => {
-    const first = (await (await fetch(`${api}/jobs?status=completed&limit=150`)).json()) as {
+    const first = (await (await get('/jobs?status=completed&limit=150')).json()) as {
       items: JobBody[];
       nextCursor: string | null;
     };
     expect(first.items).toHaveLength(150);
     expect(first.nextCursor).not.toBeNull();
     const second = (await (
-      await fetch(`${api}/jobs?status=completed&limit=150&cursor=${first.nextCursor}`)
+      await get(`/jobs?status=completed&limit=150&cursor=${first.nextCursor}`)
     ).json()) as { items: JobBody[]; nextCursor: string | null };
     expect(second.items).toHaveLength(50);
     expect(second.nextCursor).toBeNull();
     const ids = new Set([...first.items, ...second.items].map((j) => j.id));
     expect(ids.size).toBe(200);
-    const bad = await fetch(`${api}/jobs?limit=500`);
+    const bad = await get('/jobs?limit=500');
     expect(bad.status).toBe(400);
   });
 

@@ -1,16 +1,67 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import type { HandlerRegistry, AnyJobTypeDefinition } from '@switchyard/handlers';
+import { APP_GUARD } from '@nestjs/core';
+import type { Redis } from 'ioredis';
+import type { ArtifactStore, HandlerRegistry, AnyJobTypeDefinition, UploadStore } from '@switchyard/handlers';
+import {
+  AdmissionStore,
+  ChannelSubscriber,
+  LiveProgressStore,
+  TokenBucketLimiter,
+} from '@switchyard/live-state';
 import { AmqpClient } from '@switchyard/messaging';
-import { HealthModule, type HealthCheck, type Logger } from '@switchyard/observability';
-import { JobsRepository, LifecycleRepository } from '@switchyard/persistence';
+import { createGatewayMetrics, HealthModule, type HealthCheck, type Logger } from '@switchyard/observability';
+import {
+  ApiKeysRepository,
+  FilesRepository,
+  JobQueriesRepository,
+  JobsRepository,
+  LifecycleRepository,
+  ResultCacheRepository,
+  JobTypesRepository,
+} from '@switchyard/persistence';
 import type { Registry } from 'prom-client';
-import { GATEWAY_CONFIG, LOGGER, type GatewayConfig } from './gateway.tokens';
+import { AdminController } from './admin/admin.controller';
+import { AdminService } from './admin/admin.service';
+import { hashApiKey } from './auth/api-key';
+import { ApiKeysService } from './auth/api-keys.service';
+import { AuthGuard } from './auth/auth.guard';
+import { EventsController } from './events/events.controller';
+import { EventsService } from './events/events.service';
+import { SseHub } from './events/sse.hub';
+import { FilesController } from './files/files.controller';
+import { FilesService } from './files/files.service';
+import { IntakeConsumer } from './intake/intake.consumer';
+import { IntakeService } from './intake/intake.service';
+import {
+  ADMIN_KEY_HASH,
+  ARTIFACT_STORE,
+  GATEWAY_CONFIG,
+  GATEWAY_METRICS,
+  HANDLER_REGISTRY,
+  LOGGER,
+  METRICS,
+  REDIS,
+  UPLOAD_STORE,
+  type GatewayConfig,
+} from './gateway.tokens';
+import { ApiHealthController } from './health/api-health.controller';
+import { ApiHealthService, DATABASE_PROBE, type DatabaseProbe } from './health/api-health.service';
+import { JobTypesController } from './job-types/job-types.controller';
+import { ActiveJobsCounter } from './jobs/active-jobs.counter';
 import { JobsController } from './jobs/jobs.controller';
 import { JobsService } from './jobs/jobs.service';
+import { SubmissionService } from './jobs/submission.service';
 import { SubmissionValidator } from './jobs/submission.validator';
-import { OutboxPublisher } from './outbox/outbox.publisher';
 import { LifecycleController } from './lifecycle/lifecycle.controller';
 import { LifecycleService } from './lifecycle/lifecycle.service';
+import { OutboxPublisher } from './outbox/outbox.publisher';
+import { QueueMonitor } from './queues/queue.monitor';
+import { QueuesController } from './queues/queues.controller';
+import { RateLimitService } from './rate-limit/rate-limit.service';
+import { ResultsController } from './results/results.controller';
+import { StatsController } from './stats/stats.controller';
+import { StatsService } from './stats/stats.service';
+import { JobTypeCatalog } from './job-types/job-type.catalog';
 
 /** Everything the gateway talks to, created (and closed) by main.ts. */
 export interface GatewayDependencies {
@@ -18,35 +69,110 @@ export interface GatewayDependencies {
   logger: Logger;
   jobs: JobsRepository;
   lifecycle: LifecycleRepository;
+  queries: JobQueriesRepository;
+  jobTypes: JobTypesRepository;
+  apiKeys: ApiKeysRepository;
+  files: FilesRepository;
+  resultCache: ResultCacheRepository;
   amqp: AmqpClient;
+  /** Command connection (rate limits, admission, live state). */
+  redis: Redis;
+  /** The one pub/sub connection (SSE fan-out, key revocations). */
+  subscriber: ChannelSubscriber;
+  artifacts: ArtifactStore;
+  uploads: UploadStore;
   registry: HandlerRegistry<AnyJobTypeDefinition>;
+  /** The bootstrap admin key (ADMIN_API_KEY, or the dev key outside production). */
+  adminApiKey: string;
+  databaseProbe: DatabaseProbe;
   metrics: Registry;
   healthChecks: HealthCheck[];
 }
 
+/** Keys in the live-state hash expire after this without events; the tracker owns writes. */
+const LIVE_TTL_S = 604800;
+
 @Module({})
 export class GatewayModule {
   static register(deps: GatewayDependencies): DynamicModule {
+    const { config } = deps;
     return {
       module: GatewayModule,
       imports: [HealthModule.register({ checks: deps.healthChecks, registry: deps.metrics })],
-      controllers: [JobsController, LifecycleController],
+      controllers: [
+        JobsController,
+        LifecycleController,
+        EventsController,
+        ResultsController,
+        FilesController,
+        JobTypesController,
+        QueuesController,
+        StatsController,
+        ApiHealthController,
+        AdminController,
+      ],
       providers: [
-        { provide: GATEWAY_CONFIG, useValue: deps.config },
+        { provide: GATEWAY_CONFIG, useValue: config },
         { provide: LOGGER, useValue: deps.logger },
+        { provide: METRICS, useValue: deps.metrics },
+        { provide: GATEWAY_METRICS, useValue: createGatewayMetrics(deps.metrics) },
+        { provide: REDIS, useValue: deps.redis },
+        { provide: ADMIN_KEY_HASH, useValue: hashApiKey(deps.adminApiKey) },
+        { provide: ARTIFACT_STORE, useValue: deps.artifacts },
+        { provide: UPLOAD_STORE, useValue: deps.uploads },
+        { provide: HANDLER_REGISTRY, useValue: deps.registry },
+        { provide: DATABASE_PROBE, useValue: deps.databaseProbe },
         { provide: JobsRepository, useValue: deps.jobs },
         { provide: LifecycleRepository, useValue: deps.lifecycle },
+        { provide: JobQueriesRepository, useValue: deps.queries },
+        { provide: JobTypesRepository, useValue: deps.jobTypes },
+        { provide: ApiKeysRepository, useValue: deps.apiKeys },
+        { provide: FilesRepository, useValue: deps.files },
+        { provide: ResultCacheRepository, useValue: deps.resultCache },
         { provide: AmqpClient, useValue: deps.amqp },
+        { provide: ChannelSubscriber, useValue: deps.subscriber },
+        { provide: TokenBucketLimiter, useValue: new TokenBucketLimiter(deps.redis) },
+        {
+          provide: AdmissionStore,
+          useValue: new AdmissionStore(deps.redis, {
+            prefix: config.REDIS_PREFIX,
+            idempotencyTtlSeconds: config.IDEMPOTENCY_TTL_S,
+            dedupWindowMs: config.DEDUP_WINDOW_MS,
+          }),
+        },
+        {
+          provide: LiveProgressStore,
+          useValue: new LiveProgressStore(deps.redis, {
+            prefix: config.REDIS_PREFIX,
+            ttlSeconds: LIVE_TTL_S,
+          }),
+        },
         {
           provide: SubmissionValidator,
           useValue: new SubmissionValidator(deps.registry, {
-            defaultTimeoutMs: deps.config.DEFAULT_TIMEOUT_MS,
-            maxTimeoutMs: deps.config.MAX_TIMEOUT_MS,
+            defaultTimeoutMs: config.DEFAULT_TIMEOUT_MS,
+            maxTimeoutMs: config.MAX_TIMEOUT_MS,
           }),
         },
+        { provide: APP_GUARD, useClass: AuthGuard },
+        ApiKeysService,
+        RateLimitService,
         OutboxPublisher,
+        QueueMonitor,
         JobsService,
+        ActiveJobsCounter,
+        JobTypeCatalog,
+        SubmissionService,
         LifecycleService,
+        SseHub,
+        EventsService,
+        FilesService,
+        StatsService,
+        ApiHealthService,
+        AdminService,
+        // AMQP intake (SPEC §5): the same admission as POST /jobs; main.ts starts it after listen.
+        IntakeService,
+        IntakeConsumer,
       ],
     };
   }

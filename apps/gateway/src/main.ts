@@ -1,6 +1,12 @@
 import 'reflect-metadata';
-import { GatewayConfigSchema, loadConfigOrExit } from '@switchyard/config';
-import { BUILT_IN_HANDLERS, HandlerRegistry } from '@switchyard/handlers';
+import { GatewayConfigSchema, loadConfigOrExit, resolveAdminApiKey } from '@switchyard/config';
+import {
+  BUILT_IN_JOB_TYPES,
+  FileArtifactStore,
+  FileUploadStore,
+  HandlerRegistry,
+} from '@switchyard/handlers';
+import { ChannelSubscriber, createRedis } from '@switchyard/live-state';
 import { AmqpClient } from '@switchyard/messaging';
 import {
   createLogger,
@@ -10,14 +16,32 @@ import {
   probeCheck,
   connectionCheck,
 } from '@switchyard/observability';
-import { createDataSource, JobsRepository, LifecycleRepository } from '@switchyard/persistence';
+import {
+  ApiKeysRepository,
+  createDataSource,
+  FilesRepository,
+  JobQueriesRepository,
+  JobsRepository,
+  LifecycleRepository,
+  ResultCacheRepository,
+  JobTypesRepository,
+} from '@switchyard/persistence';
 import { GatewayModule } from './app.module';
 import { SERVICE_NAME } from './gateway.tokens';
+import { configureHttp } from './http/http.setup';
+import { IntakeConsumer } from './intake/intake.consumer';
+
+const VERSION = '0.1.0';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit(GatewayConfigSchema, SERVICE_NAME);
+  // Production refuses to start without ADMIN_API_KEY (or with the published dev key).
+  const adminApiKey = resolveAdminApiKey(config);
   const logger = createLogger(SERVICE_NAME, config.LOG_LEVEL);
-  const registry = new HandlerRegistry(BUILT_IN_HANDLERS);
+  if (config.ADMIN_API_KEY === undefined) {
+    logger.warn('ADMIN_API_KEY is unset: the documented dev admin key is active (refused in production)');
+  }
+  const registry = new HandlerRegistry(BUILT_IN_JOB_TYPES);
   const db = createDataSource(config.DATABASE_URL, {
     poolSize: config.DB_POOL_SIZE,
     applicationName: SERVICE_NAME,
@@ -26,13 +50,28 @@ async function main(): Promise<void> {
     url: config.AMQP_URL,
     prefix: config.AMQP_PREFIX,
     connectionName: `${config.AMQP_PREFIX}/${SERVICE_NAME}`,
-    logger: logger.child({ component: 'amqp' }),
+    logger,
     workQueues: registry.queues(),
+  });
+  // Two Redis connections per process whatever the load: commands, and one pub/sub subscriber.
+  let lastRedisError = 0;
+  const onRedisError = (error: Error) => {
+    if (Date.now() - lastRedisError < 10000) return;
+    lastRedisError = Date.now();
+    logger.warn({ err: error }, 'redis error');
+  };
+  const redis = createRedis(config.REDIS_URL, {
+    connectionName: `${config.REDIS_PREFIX}${SERVICE_NAME}`,
+    onError: onRedisError,
+  });
+  const subscriber = createRedis(config.REDIS_URL, {
+    connectionName: `${config.REDIS_PREFIX}${SERVICE_NAME}:events`,
+    onError: onRedisError,
   });
   await db.initialize();
   await amqp.connect();
 
-  await startHttpService({
+  const gateway = await startHttpService({
     service: SERVICE_NAME,
     port: config.GATEWAY_PORT,
     logger,
@@ -42,19 +81,40 @@ async function main(): Promise<void> {
       logger,
       jobs: new JobsRepository(db),
       lifecycle: new LifecycleRepository(db, amqp.names, SERVICE_NAME),
+      queries: new JobQueriesRepository(db),
+      jobTypes: new JobTypesRepository(db),
+      apiKeys: new ApiKeysRepository(db),
+      files: new FilesRepository(db),
+      resultCache: new ResultCacheRepository(db),
       amqp,
+      redis,
+      subscriber: new ChannelSubscriber(subscriber),
+      artifacts: new FileArtifactStore(config.ARTIFACTS_DIR),
+      uploads: new FileUploadStore(config.UPLOADS_DIR),
       registry,
+      adminApiKey,
+      databaseProbe: () => db.query('SELECT 1'),
       metrics: createMetricsRegistry(SERVICE_NAME),
       healthChecks: [
         probeCheck('postgres', () => db.query('SELECT 1')),
         connectionCheck('rabbitmq', () => amqp.isConnected()),
       ],
     }),
+    configure: (fastify, app) =>
+      configureHttp(fastify, app, {
+        uploadMaxBytes: config.UPLOAD_MAX_BYTES,
+        batchMaxItems: config.BATCH_MAX_ITEMS,
+        version: VERSION,
+      }),
     onShutdown: async () => {
       await amqp.close();
+      subscriber.disconnect();
+      await redis.quit().catch(() => redis.disconnect());
       await db.destroy();
     },
   });
+  // Intake starts only once the HTTP server serves (health, REST); shutdown stops it first.
+  await gateway.get(IntakeConsumer).start();
 }
 
 runService(SERVICE_NAME, main);

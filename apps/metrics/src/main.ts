@@ -6,31 +6,94 @@ import {
   createLogger,
   createMetricsRegistry,
   HealthModule,
+  probeCheck,
   runService,
   startHttpService,
 } from '@switchyard/observability';
+import { createDataSource } from '@switchyard/persistence';
+import { BatchedLookup } from './batched-lookup';
+import { EventConsumer } from './event-consumer';
+import { EventRecorder } from './event-recorder';
+import { createJobMetrics } from './job-metrics';
+import { JobStore } from './job-store';
+import { QueuePoller } from './queue-poller';
 
 const SERVICE = 'metrics';
 
+/**
+ * SPEC §8 job and queue metrics from the `job.#` events and from polling the queues. Counters
+ * live in this process: a restart starts them at 0 again, which Prometheus's rate() and
+ * increase() treat as a counter reset (docs/operations.md). Events published meanwhile wait in
+ * the durable `<prefix>.metrics` queue and are counted after the restart.
+ */
 async function main(): Promise<void> {
   const config = loadConfigOrExit(MetricsConfigSchema, SERVICE);
   const logger = createLogger(SERVICE, config.LOG_LEVEL);
+  // Read-only: priorities of accepted jobs and per-queue states the broker does not know.
+  const db = createDataSource(config.DATABASE_URL, {
+    poolSize: config.DB_POOL_SIZE,
+    applicationName: SERVICE,
+  });
   const amqp = new AmqpClient({
     url: config.AMQP_URL,
     prefix: config.AMQP_PREFIX,
     connectionName: SERVICE,
     logger: logger.child({ component: 'amqp' }),
   });
+  await db.initialize();
   await amqp.connect();
+
+  const registry = createMetricsRegistry(SERVICE);
+  const jobMetrics = createJobMetrics(registry);
+  const recorder = new EventRecorder(jobMetrics);
+  const store = new JobStore(db);
+  const priorities = new BatchedLookup(
+    (ids) => store.priorities(ids),
+    (error, count) =>
+      logger.warn({ err: error, count }, 'job priorities unavailable; counted with priority="unknown"'),
+  );
+  const consumer = new EventConsumer(
+    { queue: `${config.AMQP_PREFIX}.metrics`, prefetch: config.AMQP_PREFETCH },
+    amqp,
+    recorder,
+    (jobId) => priorities.get(jobId),
+    jobMetrics,
+    logger.child({ component: 'events' }),
+  );
+  const poller = new QueuePoller(
+    {
+      intervalMs: config.QUEUE_POLL_MS,
+      warnDepth: config.QUEUE_WARN_DEPTH,
+      maxDepth: config.QUEUE_MAX_DEPTH,
+      names: amqp.names,
+      extraQueues: () => recorder.queues(),
+    },
+    amqp,
+    store,
+    registry,
+    logger.child({ component: 'queues' }),
+  );
+
+  // The queue is bound before the service reports ready, so no event published after that is missed.
+  await consumer.start();
+  poller.start();
   await startHttpService({
     service: SERVICE,
     port: config.METRICS_PORT,
     logger,
     module: HealthModule.register({
-      registry: createMetricsRegistry(SERVICE),
-      checks: [connectionCheck('rabbitmq', () => amqp.isConnected())],
+      registry,
+      checks: [
+        probeCheck('postgres', () => store.ping()),
+        connectionCheck('rabbitmq', () => amqp.isConnected()),
+      ],
     }),
-    onShutdown: () => amqp.close(),
+    onShutdown: async () => {
+      await consumer.stop();
+      await poller.stop();
+      await amqp.close();
+      await db.destroy();
+    },
   });
 }
 

@@ -31,7 +31,7 @@ async function main(): Promise<void> {
     url: config.AMQP_URL,
     prefix: config.AMQP_PREFIX,
     connectionName: `${config.AMQP_PREFIX}/${SERVICE}`,
-    logger: logger.child({ component: 'amqp' }),
+    logger,
   });
   const redis = createRedis(config.REDIS_URL, {
     connectionName: SERVICE,

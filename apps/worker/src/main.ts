@@ -1,19 +1,42 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { loadConfigOrExit, WorkerConfigSchema } from '@switchyard/config';
-import { BUILT_IN_HANDLERS, FileArtifactStore, HandlerRegistry } from '@switchyard/handlers';
+import { loadConfigOrExit, readSecret, WorkerConfigSchema } from '@switchyard/config';
+import {
+  createBuiltInHandlers,
+  FileArtifactStore,
+  FileSystemInputFiles,
+  loadProvidersFile,
+  PooledAudioEngine,
+  ProviderRegistry,
+} from '@switchyard/handlers';
+import { createRedis, gatewayKeys } from '@switchyard/live-state';
 import { AmqpClient } from '@switchyard/messaging';
 import {
-  HealthModule,
   createLogger,
   createMetricsRegistry,
+  createWorkerMetrics,
   startHttpService,
   runService,
   probeCheck,
   connectionCheck,
 } from '@switchyard/observability';
-import { createDataSource, JobsRepository, LifecycleRepository } from '@switchyard/persistence';
+import {
+  createDataSource,
+  FilesRepository,
+  JobsRepository,
+  JobTypesRepository,
+  LifecycleRepository,
+} from '@switchyard/persistence';
+import { createCpuPool } from './handlers/cpu-pool';
+import {
+  BUILT_IN_SOURCE,
+  buildRegistry,
+  loadHandlerModules,
+  parseModuleList,
+} from './handlers/handler-modules';
+import { jobTypeRecords } from './handlers/job-type-records';
+import { WorkerHealthModule } from './health/worker-health.module';
 import { JobRunner } from './runtime/job-runner';
 
 const SERVICE = 'worker';
@@ -22,7 +45,54 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit(WorkerConfigSchema, SERVICE);
   const workerId = config.WORKER_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const logger = createLogger(SERVICE, config.LOG_LEVEL).child({ workerId });
-  const registry = new HandlerRegistry(BUILT_IN_HANDLERS);
+  const metricsRegistry = createMetricsRegistry(SERVICE);
+
+  // Everything that can refuse the boot (modules, providers) comes before any connection.
+  const modules = loadHandlerModules(parseModuleList(config.WORKER_HANDLER_MODULES));
+  const providersFile = config.PROVIDERS_FILE ? await loadProvidersFile(config.PROVIDERS_FILE) : undefined;
+  // Redis carries only circuit states for the gateway's health; the worker runs jobs without it.
+  const redis = createRedis(config.REDIS_URL, {
+    connectionName: `${config.AMQP_PREFIX}/${SERVICE}/${workerId}`,
+    onError: () => undefined,
+  });
+  const workerMetrics = createWorkerMetrics(metricsRegistry, {
+    providers: Object.keys(providersFile?.providers ?? {}),
+  });
+  const providers = providersFile
+    ? ProviderRegistry.fromDocument(
+        providersFile,
+        (name) => readSecret(name),
+        (provider, state) => {
+          workerMetrics.setCircuitState(provider, state);
+          // The gateway's /api/v1/health reports every worker's circuits from this hash.
+          redis.hset(gatewayKeys(config.REDIS_PREFIX).circuits, provider, state).catch((error: unknown) => {
+            logger.warn({ err: error, provider }, 'could not publish the circuit state to Redis');
+          });
+          logger.warn({ provider, state }, `circuit of provider "${provider}" is ${state}`);
+        },
+      )
+    : new ProviderRegistry();
+
+  const db = createDataSource(config.DATABASE_URL, {
+    poolSize: config.DB_POOL_SIZE,
+    applicationName: SERVICE,
+  });
+  const files = new FilesRepository(db);
+  const cpuPool = createCpuPool(config.WORKER_CPU_THREADS);
+  const builtIns = createBuiltInHandlers({
+    mediaRoot: config.MEDIA_ROOT,
+    // The `files` row says whose upload it is; the bytes are in UPLOADS_DIR.
+    inputFiles: new FileSystemInputFiles(
+      config.UPLOADS_DIR,
+      async (fileId, tenant) => (await files.findById(fileId, tenant)) !== null,
+    ),
+    audio: new PooledAudioEngine(cpuPool),
+    providers,
+  });
+  const sourced = [...builtIns.map((handler) => ({ handler, source: BUILT_IN_SOURCE })), ...modules];
+  // Throws on a duplicate type or an unknown queue, naming the modules; runService exits 1.
+  const registry = buildRegistry(sourced);
+
   const requested = config.WORKER_QUEUES.split(',')
     .map((q) => q.trim())
     .filter(Boolean);
@@ -30,20 +100,26 @@ async function main(): Promise<void> {
   const unknown = queues.filter((q) => !registry.queues().includes(q));
   if (unknown.length) throw new Error(`WORKER_QUEUES names queues no handler uses: ${unknown.join(', ')}`);
 
-  const db = createDataSource(config.DATABASE_URL, {
-    poolSize: config.DB_POOL_SIZE,
-    applicationName: SERVICE,
-  });
   const amqp = new AmqpClient({
     url: config.AMQP_URL,
     prefix: config.AMQP_PREFIX,
     connectionName: `${config.AMQP_PREFIX}/${SERVICE}/${workerId}`,
-    logger: logger.child({ component: 'amqp' }),
+    logger,
     workQueues: registry.queues(),
   });
   await db.initialize();
+  // Publish what this worker runs, so the gateway accepts jobs of module-defined types too.
+  await new JobTypesRepository(db).upsert(jobTypeRecords(sourced));
   await amqp.connect();
-  logger.info({ types: registry.list().map((h) => h.type) }, 'handlers registered');
+  logger.info(
+    {
+      types: registry.list().map((h) => h.type),
+      modules: [...new Set(modules.map((m) => m.source))],
+      providers: providers.names(),
+      cpuThreads: config.WORKER_CPU_THREADS,
+    },
+    'handlers registered',
+  );
 
   const runner = new JobRunner(
     {
@@ -53,6 +129,7 @@ async function main(): Promise<void> {
       leaseMs: config.LEASE_MS,
       shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
       cancelGraceMs: config.CANCEL_GRACE_MS,
+      trackActive: (type) => workerMetrics.trackActive(type),
     },
     amqp,
     new JobsRepository(db),
@@ -66,16 +143,20 @@ async function main(): Promise<void> {
     service: SERVICE,
     port: config.WORKER_PORT,
     logger,
-    module: HealthModule.register({
-      registry: createMetricsRegistry(SERVICE),
+    module: WorkerHealthModule.register({
+      registry: metricsRegistry,
       checks: [
         probeCheck('postgres', () => db.query('SELECT 1')),
         connectionCheck('rabbitmq', () => amqp.isConnected()),
       ],
+      circuits: () => providers.states(),
     }),
     onShutdown: async () => {
       await runner.stop();
+      providers.shutdown();
+      await cpuPool.close();
       await amqp.close();
+      redis.disconnect();
       await db.destroy();
     },
   });

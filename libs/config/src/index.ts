@@ -1,2 +1,3 @@
+export * from './admin-key';
 export * from './load-config';
 export * from './schemas';

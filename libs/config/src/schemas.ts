@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Type, type Static, type TProperties } from '@sinclair/typebox';
 
 // Every variable of SPEC §9 with its default. Keys are the environment names on purpose: the
@@ -49,8 +50,14 @@ export const GatewayEnv = {
   RESULT_CACHE_TTL_S: positiveInt(2592000),
   SSE_KEEPALIVE_MS: positiveInt(15000),
   OUTBOX_MAX_DELAY_MS: positiveInt(5000),
+  /** Intake messages (`<prefix>.intake`) the gateway handles at once: the consumer's prefetch. */
+  INTAKE_PREFETCH: positiveInt(32, 1000),
+  /** First delay before an intake message that met a transient failure is requeued; doubles, capped. */
+  INTAKE_RETRY_DELAY_MS: positiveInt(1000, 30000),
   ARTIFACTS_DIR: Type.String({ minLength: 1, default: './data/artifacts' }),
   MEDIA_ROOT: Type.String({ minLength: 1, default: './data/media' }),
+  /** Uploaded input files (`POST /files`), one file per id: `<UPLOADS_DIR>/<fileId>`. */
+  UPLOADS_DIR: Type.String({ minLength: 1, default: './data/uploads' }),
   DEFAULT_TIMEOUT_MS: positiveInt(600000),
   MAX_TIMEOUT_MS: positiveInt(86400000),
   /** Test-only fault switch (off by default): `crash_after_commit` exits between commit and publish. */
@@ -70,8 +77,16 @@ export const WorkerEnv = {
   MAX_TIMEOUT_MS: positiveInt(86400000),
   ARTIFACTS_DIR: Type.String({ minLength: 1, default: './data/artifacts' }),
   MEDIA_ROOT: Type.String({ minLength: 1, default: './data/media' }),
+  /** Where `audio.analyze` finds `{fileId}` inputs; the gateway's uploads write there. */
+  UPLOADS_DIR: Type.String({ minLength: 1, default: './data/uploads' }),
   WORKER_HANDLER_MODULES: Type.String({ default: '', description: 'comma-separated module paths' }),
   PROVIDERS_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  /** Threads for CPU-heavy handler work (audio decoding, analysis, synthesis); default: one per CPU. */
+  WORKER_CPU_THREADS: Type.Integer({
+    minimum: 1,
+    maximum: 256,
+    default: Math.max(1, availableParallelism()),
+  }),
 } satisfies TProperties;
 
 export const TrackerEnv = {
@@ -108,3 +123,17 @@ export type GatewayConfig = Static<typeof GatewayConfigSchema>;
 export type WorkerConfig = Static<typeof WorkerConfigSchema>;
 export type TrackerConfig = Static<typeof TrackerConfigSchema>;
 export type MetricsConfig = Static<typeof MetricsConfigSchema>;
+
+/** Environment variable names a configuration file may point at (e.g. a provider's API key). */
+const SECRET_VARIABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Reads one secret named at run time (PROVIDERS_FILE names the variable that holds each
+ * provider's key), so that code outside this library never touches `process.env`. Empty counts as
+ * unset, as everywhere else in the configuration.
+ */
+export function readSecret(variable: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (!SECRET_VARIABLE.test(variable)) throw new Error(`not an environment variable name: ${variable}`);
+  const value = env[variable];
+  return value === undefined || value === '' ? undefined : value;
+}

@@ -10,7 +10,10 @@ export class HandlerRegistryError extends Error {}
 export class HandlerRegistry<T extends AnyJobTypeDefinition = AnyJobHandler> {
   private readonly byType = new Map<string, T>();
 
-  constructor(handlers: readonly T[], knownQueues: readonly string[] = BUILT_IN_QUEUES) {
+  constructor(
+    handlers: readonly T[],
+    private readonly knownQueues: readonly string[] = BUILT_IN_QUEUES,
+  ) {
     const problems: string[] = [];
     for (const handler of handlers) {
       if (this.byType.has(handler.type)) problems.push(`duplicate job type "${handler.type}"`);
@@ -20,6 +23,16 @@ export class HandlerRegistry<T extends AnyJobTypeDefinition = AnyJobHandler> {
       this.byType.set(handler.type, handler);
     }
     if (problems.length) throw new HandlerRegistryError(`invalid handler registry: ${problems.join('; ')}`);
+  }
+
+  /**
+   * Adds a type learnt later (the gateway reading types that workers registered). A type already
+   * known keeps its definition; one on an unknown queue is refused. Returns whether it was added.
+   */
+  register(definition: T): boolean {
+    if (this.byType.has(definition.type) || !this.knownQueues.includes(definition.queue)) return false;
+    this.byType.set(definition.type, definition);
+    return true;
   }
 
   get(type: string): T | undefined {

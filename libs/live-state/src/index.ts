@@ -16,3 +16,13 @@ export {
   REDIS_MAX_RETRIES_PER_REQUEST,
   type CreateRedisOptions,
 } from './redis';
+export {
+  AdmissionStore,
+  type AdmissionOutcome,
+  type AdmissionRequest,
+  type AdmissionStoreOptions,
+  type Reservation,
+} from './admission.store';
+export { ChannelSubscriber, type ChannelHandler } from './channel-subscriber';
+export { gatewayKeys, type GatewayKeys } from './gateway-keys';
+export { TokenBucketLimiter, type BucketPolicy, type RateDecision } from './rate-limiter';

@@ -2,6 +2,8 @@ export * from './context';
 export * from './health';
 export * from './health.module';
 export * from './http-errors';
+export * from './http-metrics';
 export * from './logger';
 export * from './metrics';
 export * from './service-host';
+export * from './switchyard-metrics';

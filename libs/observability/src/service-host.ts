@@ -10,9 +10,13 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { acceptCorrelationId, correlation } from './context';
+import { METRICS_REGISTRY } from './health.module';
 import { toErrorResponse } from './http-errors';
+import { createHttpMetrics, type HttpResponseObserver } from './http-metrics';
 import { NestPinoLogger } from './logger';
+import { declareServiceMetrics } from './switchyard-metrics';
 
 export interface HttpServiceOptions {
   service: string;
@@ -25,6 +29,11 @@ export interface HttpServiceOptions {
   configure?: (fastify: FastifyInstance, app: NestFastifyApplication) => Promise<void> | void;
   /** Route templates are used in logs and metrics; observe every finished request. */
   onResponse?: (request: FastifyRequest, reply: FastifyReply, durationMs: number) => void;
+  /**
+   * The registry served on `/metrics`; by default the one given to HealthModule. Every request is
+   * recorded in it as `switchyard_http_request_duration_seconds` (false: record nothing).
+   */
+  metrics?: Registry | false;
   /** Releases connections; runs after the HTTP server and the Nest shutdown hooks finished. */
   onShutdown: (signal: string) => Promise<void>;
 }
@@ -67,8 +76,10 @@ export async function startHttpService(options: HttpServiceOptions): Promise<INe
     void reply.header('x-correlation-id', correlationId);
     correlation.run({ correlationId }, done);
   });
+  let recordHttp: HttpResponseObserver | undefined;
   fastify.addHook('onResponse', (request, reply, done) => {
     const durationMs = reply.elapsedTime;
+    recordHttp?.(request, reply, durationMs);
     options.onResponse?.(request, reply, durationMs);
     if (!request.url.startsWith('/health') && request.url !== '/metrics') {
       logger.info(
@@ -83,13 +94,17 @@ export async function startHttpService(options: HttpServiceOptions): Promise<INe
     }
     done();
   });
-  fastify.setErrorHandler((error, request, reply) => sendError(reply, request, error, logger));
 
   const app = await NestFactory.create<NestFastifyApplication>(options.module, adapter, {
     logger: new NestPinoLogger(logger.child({ component: 'nest' })),
     bufferLogs: false,
   });
   app.useGlobalFilters(new SpecErrorFilter(logger));
+  const registry = options.metrics ?? servedRegistry(app);
+  if (registry) {
+    declareServiceMetrics(options.service, registry);
+    recordHttp = createHttpMetrics(registry);
+  }
   await options.configure?.(fastify, app);
   await app.listen({ port: options.port, host: options.host ?? '0.0.0.0' });
   logger.info({ port: options.port }, `${options.service} listening`);
@@ -116,6 +131,15 @@ export async function startHttpService(options: HttpServiceOptions): Promise<INe
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   return app;
+}
+
+/** The registry HealthModule serves on `/metrics`, when the app's module imports it. */
+function servedRegistry(app: INestApplication): Registry | undefined {
+  try {
+    return app.get<symbol, Registry>(METRICS_REGISTRY, { strict: false });
+  } catch {
+    return undefined;
+  }
 }
 
 /** Runs an app's `main`; a failure to start is one fatal JSON line and exit code 1. */

@@ -110,4 +110,11 @@ export class ResultCacheEntity {
   @Column('timestamptz', { name: 'last_access_at', nullable: true }) lastAccessAt!: Date | null;
 }
 
-export const ENTITIES = [JobEntity, JobEventEntity, OutboxEntity, ApiKeyEntity, FileEntity, ResultCacheEntity];
+export const ENTITIES = [
+  JobEntity,
+  JobEventEntity,
+  OutboxEntity,
+  ApiKeyEntity,
+  FileEntity,
+  ResultCacheEntity,
+];

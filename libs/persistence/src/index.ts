@@ -4,3 +4,8 @@ export * from './job-row';
 export * from './jobs.repository';
 export * from './job-messages';
 export * from './lifecycle.repository';
+export * from './api-keys.repository';
+export * from './files.repository';
+export * from './job-queries.repository';
+export * from './result-cache.repository';
+export * from './job-types.repository';

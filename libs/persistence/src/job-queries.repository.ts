@@ -74,7 +74,11 @@ export class JobQueriesRepository {
   }
 
   /** The newest job of the same request (type + payload hash) accepted within `windowMs`. */
-  async findRecentByRequestHash(tenant: string, requestHash: string, windowMs: number): Promise<JobRow | null> {
+  async findRecentByRequestHash(
+    tenant: string,
+    requestHash: string,
+    windowMs: number,
+  ): Promise<JobRow | null> {
     const rows: JobRow[] = await this.db.query(
       `SELECT * FROM jobs
        WHERE tenant = $1 AND request_hash = $2
@@ -87,10 +91,10 @@ export class JobQueriesRepository {
 
   async findManyByIds(ids: readonly string[], tenant?: string): Promise<JobRow[]> {
     if (!ids.length) return [];
-    return this.db.query(`SELECT * FROM jobs WHERE id = ANY($1::uuid[]) AND ($2::text IS NULL OR tenant = $2)`, [
-      ids,
-      tenantParam(tenant),
-    ]);
+    return this.db.query(
+      `SELECT * FROM jobs WHERE id = ANY($1::uuid[]) AND ($2::text IS NULL OR tenant = $2)`,
+      [ids, tenantParam(tenant)],
+    );
   }
 
   /** Queued jobs per queue and priority with the oldest creation time (all tenants). */
@@ -99,7 +103,12 @@ export class JobQueriesRepository {
       `SELECT queue, priority, count(*) AS n, min(created_at) AS oldest
        FROM jobs WHERE status = 'queued' GROUP BY queue, priority`,
     );
-    return rows.map((r) => ({ queue: r.queue, priority: r.priority, count: Number(r.n), oldestCreatedAt: r.oldest }));
+    return rows.map((r) => ({
+      queue: r.queue,
+      priority: r.priority,
+      count: Number(r.n),
+      oldestCreatedAt: r.oldest,
+    }));
   }
 
   /** Running jobs per queue (all tenants). */
@@ -201,7 +210,7 @@ export class JobQueriesRepository {
       `DELETE FROM jobs WHERE id IN (
          SELECT id FROM jobs
          WHERE status IN ('completed', 'failed', 'cancelled')
-           AND finished_at < now() - make_interval(days => $1::int)
+           AND coalesce(finished_at, created_at) < now() - make_interval(days => $1::int)
          LIMIT $2
        ) RETURNING id, result_url`,
       [olderThanDays, limit],

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
-import { createDataSource, runMigrations } from './data-source';
+import { createDataSource, MIGRATIONS, runMigrations } from './data-source';
 import { JobsRepository, type NewJob } from './jobs.repository';
 
 const SERVER = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432';
@@ -31,7 +31,7 @@ describe('JobsRepository against PostgreSQL', () => {
   let jobs: JobsRepository;
 
   beforeAll(async () => {
-    expect(await runMigrations(URL)).toEqual(['Initial1700000000000', 'GatewayApi1700000001000']);
+    expect(await runMigrations(URL)).toEqual(MIGRATIONS.map((m) => m.name));
     expect(await runMigrations(URL)).toEqual([]); // idempotent
     db = createDataSource(URL, { poolSize: 8 });
     await db.initialize();

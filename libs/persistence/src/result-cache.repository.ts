@@ -50,7 +50,10 @@ export class ResultCacheRepository {
 
   /** Drops an entry whose job is gone or no longer usable. */
   async remove(tenant: string, requestHash: string): Promise<void> {
-    await this.db.query(`DELETE FROM result_cache WHERE tenant = $1 AND request_hash = $2`, [tenant, requestHash]);
+    await this.db.query(`DELETE FROM result_cache WHERE tenant = $1 AND request_hash = $2`, [
+      tenant,
+      requestHash,
+    ]);
   }
 
   /** Sum of recorded hits (for /stats), for one tenant or all. */

@@ -4,7 +4,9 @@ import { isNetworkError, isRetryableStatus, parseRetryAfter } from './classify';
 describe('backoffDelay', () => {
   it('follows min(maxMs, initialMs × factor^(attempt−1)) without jitter', () => {
     const none = { ...DEFAULT_BACKOFF, jitter: 0 };
-    expect([1, 2, 3, 4, 7, 8].map((a) => backoffDelay(a, none))).toEqual([1000, 2000, 4000, 8000, 60000, 60000]);
+    expect([1, 2, 3, 4, 7, 8].map((a) => backoffDelay(a, none))).toEqual([
+      1000, 2000, 4000, 8000, 60000, 60000,
+    ]);
   });
 
   it('stays within ±jitter', () => {

@@ -1,3 +1,4 @@
+import { DEV_ADMIN_API_KEY } from '@switchyard/config';
 import { waitFor } from './isolation';
 
 export interface ApiResponse<T = Record<string, unknown>> {
@@ -6,12 +7,24 @@ export interface ApiResponse<T = Record<string, unknown>> {
   body: T;
 }
 
-/** A tiny JSON client for the gateway's REST API, for end-to-end tests. */
+/**
+ * A tiny JSON client for the gateway's REST API, for end-to-end tests. Without an
+ * `authorization` or `x-api-key` header it authenticates with the dev admin key, which test
+ * stacks use unless they set ADMIN_API_KEY (TestStack.api() passes the stack's key).
+ */
 export class TestApi {
+  private readonly headers: Record<string, string>;
+
   constructor(
     readonly baseUrl: string,
-    private readonly headers: Record<string, string> = {},
-  ) {}
+    headers: Record<string, string> = {},
+  ) {
+    const named = Object.keys(headers).map((h) => h.toLowerCase());
+    this.headers =
+      named.includes('authorization') || named.includes('x-api-key')
+        ? headers
+        : { authorization: `Bearer ${DEV_ADMIN_API_KEY}`, ...headers };
+  }
 
   async request<T = Record<string, unknown>>(
     method: string,
@@ -50,9 +63,13 @@ export class TestApi {
     return this.request<T>('DELETE', path);
   }
 
-  /** Submits a job and returns its id; fails the test unless the gateway answered 202. */
+  /**
+   * Submits a new job and returns its id; fails the test unless the gateway answered 202. Sends
+   * `dedupe: false` unless the body says otherwise: tests submit identical jobs within the dedup
+   * window on purpose.
+   */
   async submit(body: Record<string, unknown>): Promise<string> {
-    const response = await this.post<{ id: string }>('/jobs', body);
+    const response = await this.post<{ id: string }>('/jobs', { dedupe: false, ...body });
     if (response.status !== 202)
       throw new Error(`submit answered ${response.status}: ${JSON.stringify(response.body)}`);
     return response.body.id;

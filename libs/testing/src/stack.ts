@@ -1,3 +1,5 @@
+import { DEV_ADMIN_API_KEY } from '@switchyard/config';
+import { TestApi } from './api-client';
 import {
   createTestDatabase,
   removeAmqpPrefix,
@@ -32,7 +34,14 @@ export class TestStack {
       REDIS_PREFIX: `${id}:`,
       ARTIFACTS_DIR: `tmp/${id}/artifacts`,
       MEDIA_ROOT: `tmp/${id}/media`,
+      UPLOADS_DIR: `tmp/${id}/uploads`,
       LOG_LEVEL: 'info',
+      // Tests drive far more requests per key than SPEC §4's defaults allow; tests of the limits
+      // and quotas themselves set their own values.
+      RATE_LIMIT_WRITE_PER_MIN: '1000000',
+      RATE_LIMIT_READ_PER_MIN: '1000000',
+      RATE_LIMIT_BURST: '100000',
+      TENANT_MAX_ACTIVE_JOBS: '1000000',
       ...extraEnv,
     };
     return new TestStack(id, db, env);
@@ -40,6 +49,33 @@ export class TestStack {
 
   get redisPrefix(): string {
     return this.env['REDIS_PREFIX'] ?? '';
+  }
+
+  /** The gateways' bootstrap admin key: ADMIN_API_KEY when the stack sets one, else the dev key. */
+  get adminKey(): string {
+    return this.env['ADMIN_API_KEY'] || DEV_ADMIN_API_KEY;
+  }
+
+  /** A client of `gateway` (the stack's gateway by default) authenticated with `key` (the admin key by default). */
+  api(key: string = this.adminKey, gateway: ServiceProcess = this.service('gateway')): TestApi {
+    return new TestApi(gateway.url, { authorization: `Bearer ${key}` });
+  }
+
+  /** Creates an API key through the admin API; returns its id and the key itself. */
+  async createApiKey(
+    tenant: string,
+    scopes: string[] = ['jobs:read', 'jobs:write'],
+    name = `${tenant} test key`,
+  ): Promise<{ id: string; key: string }> {
+    const response = await this.api().post<{ id: string; key: string }>('/admin/api-keys', {
+      tenant,
+      name,
+      scopes,
+    });
+    if (response.status !== 201) {
+      throw new Error(`creating a key answered ${response.status}: ${JSON.stringify(response.body)}`);
+    }
+    return response.body;
   }
 
   service(name: ServiceName): ServiceProcess {

@@ -1,42 +1,119 @@
 import { Body, Controller, Get, Headers, Param, Post, Query, Res } from '@nestjs/common';
+import { ApiHeader } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { ApiError, isJobStatus, LIMITS } from '@switchyard/contracts';
+import { ApiError, isJobStatus, JOB_STATUSES, LIMITS } from '@switchyard/contracts';
 import type { JobListQuery } from '@switchyard/persistence';
+import { Caller, tenantScope } from '../auth/caller';
+import { ApiErrors, ApiJobId, ApiJson, ApiJsonBody, ApiQueryParam, ApiRoute } from '../docs/api-docs';
 import { JobsService } from './jobs.service';
+import { SubmissionService } from './submission.service';
 
 /**
- * Until API keys land (their own issue) every request belongs to this tenant; the tenant is
- * already part of every job, query and event.
+ * The tenant of requests made before API keys existed, and of the bootstrap admin key.
+ * @deprecated Take the tenant from `@Caller() caller` (`caller.tenant`, or `tenantScope(caller)` for lookups).
  */
 export const DEFAULT_TENANT = 'default';
 
 @Controller('api/v1/jobs')
 export class JobsController {
-  constructor(private readonly jobs: JobsService) {}
+  constructor(
+    private readonly jobs: JobsService,
+    private readonly submissions: SubmissionService,
+  ) {}
 
   @Post()
+  @ApiRoute(
+    'jobs',
+    'Submit a job',
+    'Validates the payload against the job type’s schema, then answers 202 with the new job, or 200 with an ' +
+      'existing one: the same idempotency key and request (`deduplicated`), an identical request within ' +
+      'DEDUP_WINDOW_MS (`deduplicated`, unless `dedupe: false`), or a completed identical request of a ' +
+      'cacheable type (`cached`, no new work).',
+  )
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description: 'like `idempotencyKey` in the body (at most 200 characters)',
+  })
+  @ApiJsonBody('JobSubmission')
+  @ApiJson(202, 'the job was accepted', 'SubmittedJob')
+  @ApiJson(
+    200,
+    'an existing job answers this request (deduplicated, idempotent replay or cache hit)',
+    'SubmittedJob',
+  )
+  @ApiErrors(400, 413, 415, 422, 429, 503)
   async submit(
+    @Caller() caller: Caller,
     @Body() body: unknown,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
   ) {
-    const { status, job } = await this.jobs.submit(body, DEFAULT_TENANT, idempotencyKey);
+    const { status, job } = await this.submissions.submit(caller, body, idempotencyKey);
     void reply.status(status);
     return job;
   }
 
+  @Post('batch')
+  @ApiRoute(
+    'jobs',
+    'Submit a batch of jobs, all or nothing',
+    'Every item is validated first; one invalid item (named by its `index` in `details`) creates nothing. ' +
+      'The batch counts as one request against the rate limit and as its item count against quotas, and ' +
+      'is inserted in one transaction. Items with an idempotency key already used for the same request ' +
+      'answer with that job (`deduplicated`).',
+  )
+  @ApiJsonBody('BatchRequest')
+  @ApiJson(202, 'every job was accepted', 'BatchResponse')
+  @ApiErrors(400, 413, 415, 422, 429, 503)
+  async batch(
+    @Caller() caller: Caller,
+    @Body() body: unknown,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ) {
+    const result = await this.submissions.submitBatch(caller, body);
+    void reply.status(202);
+    return result;
+  }
+
   @Get()
-  list(@Query() query: Record<string, string | undefined>) {
-    return this.jobs.list(parseListQuery(query, DEFAULT_TENANT));
+  @ApiRoute(
+    'jobs',
+    'List jobs',
+    'Newest first; the caller’s tenant only (admin keys: every tenant, or `tenant`).',
+  )
+  @ApiQueryParam('status', 'only jobs in this status', { type: 'string', enum: [...JOB_STATUSES] })
+  @ApiQueryParam('type', 'only jobs of this type', { type: 'string', maxLength: LIMITS.typeLength })
+  @ApiQueryParam('queue', 'only jobs of this queue', { type: 'string', maxLength: LIMITS.typeLength })
+  @ApiQueryParam('createdAfter', 'ISO-8601', { type: 'string', format: 'date-time' })
+  @ApiQueryParam('createdBefore', 'ISO-8601', { type: 'string', format: 'date-time' })
+  @ApiQueryParam('limit', `page size, at most ${LIMITS.listLimitMax}`, {
+    type: 'integer',
+    minimum: 1,
+    maximum: LIMITS.listLimitMax,
+    default: LIMITS.listLimitDefault,
+  })
+  @ApiQueryParam('cursor', 'nextCursor of the previous page', { type: 'string', maxLength: 200 })
+  @ApiQueryParam('tenant', 'admin keys only: one tenant', { type: 'string', maxLength: 100 })
+  @ApiJson(200, 'a page of jobs', 'JobList')
+  @ApiErrors(400)
+  list(@Caller() caller: Caller, @Query() query: Record<string, string | undefined>) {
+    return this.jobs.list(parseListQuery(query, caller));
   }
 
   @Get(':id')
-  get(@Param('id') id: string) {
-    return this.jobs.get(id, DEFAULT_TENANT);
+  @ApiRoute('jobs', 'Get one job', 'With its step and progress history; `estimatedWaitMs` while queued.')
+  @ApiJobId()
+  @ApiJson(200, 'the job', 'JobDetail')
+  @ApiErrors(404)
+  get(@Caller() caller: Caller, @Param('id') id: string) {
+    return this.jobs.get(id, tenantScope(caller));
   }
 }
 
-export function parseListQuery(query: Record<string, string | undefined>, tenant: string): JobListQuery {
+const BOUNDED_TEXT = 200;
+
+export function parseListQuery(query: Record<string, string | undefined>, caller: Caller): JobListQuery {
   const problems: { field: string; message: string }[] = [];
   const date = (field: 'createdAfter' | 'createdBefore') => {
     const raw = query[field];
@@ -44,6 +121,13 @@ export function parseListQuery(query: Record<string, string | undefined>, tenant
     const parsed = new Date(raw);
     if (Number.isNaN(parsed.getTime())) problems.push({ field, message: 'must be an ISO-8601 date-time' });
     return parsed;
+  };
+  const text = (field: 'type' | 'queue' | 'cursor' | 'tenant') => {
+    const value = query[field];
+    if (value !== undefined && value.length > BOUNDED_TEXT) {
+      problems.push({ field, message: `must be at most ${BOUNDED_TEXT} characters` });
+    }
+    return value;
   };
   let limit: number = LIMITS.listLimitDefault;
   if (query['limit'] !== undefined) {
@@ -54,16 +138,20 @@ export function parseListQuery(query: Record<string, string | undefined>, tenant
   }
   const status = query['status'];
   if (status !== undefined && !isJobStatus(status)) {
-    problems.push({ field: 'status', message: 'must be a job status' });
+    problems.push({ field: 'status', message: `must be one of ${JOB_STATUSES.join(', ')}` });
+  }
+  const tenant = text('tenant');
+  if (tenant !== undefined && !caller.admin && tenant !== caller.tenant) {
+    problems.push({ field: 'tenant', message: 'only admin keys may list another tenant' });
   }
   const result: JobListQuery = {
-    tenant,
+    tenant: caller.admin ? tenant : caller.tenant,
     status: status !== undefined && isJobStatus(status) ? status : undefined,
-    type: query['type'],
-    queue: query['queue'],
+    type: text('type'),
+    queue: text('queue'),
     createdAfter: date('createdAfter'),
     createdBefore: date('createdBefore'),
-    cursor: query['cursor'],
+    cursor: text('cursor'),
     limit,
   };
   if (problems.length) throw new ApiError('validation_failed', 'invalid list query', problems);

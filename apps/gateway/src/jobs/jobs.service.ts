@@ -13,47 +13,39 @@ import {
 import { AmqpClient } from '@switchyard/messaging';
 import { correlation } from '@switchyard/observability';
 import {
+  JobQueriesRepository,
   JobsRepository,
   InvalidCursorError,
   toJobView,
   type JobListQuery,
+  type JobRow,
   type NewJob,
   type OutboxMessage,
 } from '@switchyard/persistence';
 import { OutboxPublisher } from '../outbox/outbox.publisher';
+import { QueueMonitor } from '../queues/queue.monitor';
 import { LOGGER, SERVICE_NAME, type Logger } from '../gateway.tokens';
-import { SubmissionValidator, type ValidSubmission } from './submission.validator';
-
-export interface SubmitResult {
-  status: 202 | 200;
-  job: JobView;
-}
+import type { ValidSubmission } from './submission.validator';
 
 @Injectable()
 export class JobsService {
   constructor(
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly jobs: JobsRepository,
+    private readonly queries: JobQueriesRepository,
     private readonly amqp: AmqpClient,
-    private readonly validator: SubmissionValidator,
     private readonly outbox: OutboxPublisher,
+    private readonly monitor: QueueMonitor,
   ) {}
 
-  async submit(body: unknown, tenant: string, idempotencyHeader?: string): Promise<SubmitResult> {
-    if (idempotencyHeader && body && typeof body === 'object' && !('idempotencyKey' in body)) {
-      body = { ...(body as Record<string, unknown>), idempotencyKey: idempotencyHeader };
-    }
-    const checked = this.validator.check(body);
-    if (!checked.ok) throw checked.error;
-    const [job] = await this.create([checked.value], tenant);
-    return { status: 202, job: job };
-  }
-
-  /** Inserts jobs with their dispatch messages and `job.queued` events in one transaction, then publishes. */
-  async create(submissions: ValidSubmission[], tenant: string): Promise<JobView[]> {
+  /**
+   * Inserts jobs (with the ids given, or new ones) with their dispatch messages and `job.queued`
+   * events in one transaction, then publishes. All or nothing.
+   */
+  async create(submissions: ValidSubmission[], tenant: string, ids?: readonly string[]): Promise<JobRow[]> {
     const correlationId = correlation.get()?.correlationId ?? randomUUID();
-    const rows: NewJob[] = submissions.map((s) => ({
-      id: randomUUID(),
+    const rows: NewJob[] = submissions.map((s, i) => ({
+      id: ids?.[i] ?? randomUUID(),
       tenant,
       type: s.type,
       queue: s.queue,
@@ -69,6 +61,9 @@ export class JobsService {
     const createdAt = new Date().toISOString();
     const messages = rows.flatMap((job) => this.outboxMessages(job, createdAt));
     const { rows: stored, outboxIds } = await this.jobs.insertJobs(rows, messages);
+    const perQueue = new Map<string, number>();
+    for (const job of rows) perQueue.set(job.queue, (perQueue.get(job.queue) ?? 0) + 1);
+    for (const [queue, count] of perQueue) this.monitor.noteDispatched(queue, count);
     await this.outbox.publishCommitted(messages.map((m, i) => ({ ...m, id: outboxIds[i] })));
     for (const job of rows) {
       this.logger.info(
@@ -76,25 +71,50 @@ export class JobsService {
         'job accepted',
       );
     }
-    return stored.map(toJobView);
+    return stored;
   }
 
-  async get(id: string, tenant: string): Promise<JobView & { history: JobHistoryEntry[] }> {
+  /** One job with its history; 404 when it does not exist or `tenant` (if given) does not own it. */
+  async get(id: string, tenant: string | undefined): Promise<JobView & { history: JobHistoryEntry[] }> {
+    const row = await this.find(id, tenant);
+    const [history, view] = await Promise.all([this.jobs.history(id), this.viewWithExactWait(row)]);
+    return { ...view, history };
+  }
+
+  /** The row, or 404 `not_found` (also for another tenant's job: existence does not leak). */
+  async find(id: string, tenant: string | undefined): Promise<JobRow> {
     const row = isUuid(id) ? await this.jobs.findById(id, tenant) : null;
     if (!row) throw new ApiError('not_found', `job ${id} not found`);
-    return { ...toJobView(row), history: await this.jobs.history(id) };
+    return row;
   }
 
   async list(query: JobListQuery): Promise<{ items: JobView[]; nextCursor: string | null }> {
     try {
       const { rows, nextCursor } = await this.jobs.list(query);
-      return { items: rows.map(toJobView), nextCursor };
+      return { items: rows.map((r) => this.view(r)), nextCursor };
     } catch (error) {
       if (error instanceof InvalidCursorError) {
         throw new ApiError('validation_failed', error.message, [{ field: 'cursor', message: error.message }]);
       }
       throw error;
     }
+  }
+
+  /** The API view; queued jobs get an estimatedWaitMs from the queue's recent rate (SPEC §6). */
+  view(row: JobRow, extraAhead?: number): JobView {
+    const view = toJobView(row);
+    if (row.status === 'queued')
+      view.estimatedWaitMs = this.monitor.estimateWaitMs(row.queue, row.priority, extraAhead);
+    return view;
+  }
+
+  /** Like view(), with the exact number of jobs ahead counted in PostgreSQL (one job's page). */
+  private async viewWithExactWait(row: JobRow): Promise<JobView> {
+    const view = toJobView(row);
+    if (row.status === 'queued') {
+      view.estimatedWaitMs = this.monitor.waitForAhead(row.queue, await this.queries.queuedAhead(row));
+    }
+    return view;
   }
 
   private outboxMessages(job: NewJob, createdAt: string): OutboxMessage[] {

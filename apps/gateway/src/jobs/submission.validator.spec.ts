@@ -1,7 +1,7 @@
-import { BUILT_IN_HANDLERS, HandlerRegistry } from '@switchyard/handlers';
-import { canonicalJson, SubmissionValidator } from './submission.validator';
+import { BUILT_IN_JOB_TYPES, HandlerRegistry } from '@switchyard/handlers';
+import { canonicalJson, fingerprintOf, SubmissionValidator } from './submission.validator';
 
-const validator = new SubmissionValidator(new HandlerRegistry(BUILT_IN_HANDLERS), {
+const validator = new SubmissionValidator(new HandlerRegistry(BUILT_IN_JOB_TYPES), {
   defaultTimeoutMs: 600000,
   maxTimeoutMs: 86400000,
 });
@@ -47,5 +47,22 @@ describe('SubmissionValidator', () => {
     const b = validator.check({ type: 'synthetic', payload: { durationMs: 5, steps: 2 } });
     expect(a.ok && b.ok && a.value.requestHash === b.value.requestHash).toBe(true);
     expect(canonicalJson({ b: 1, a: [2, { d: 1, c: 2 }] })).toBe('{"a":[2,{"c":2,"d":1}],"b":1}');
+  });
+});
+
+describe('fingerprintOf', () => {
+  it('is equal for the same normalised request and differs when anything but the key changes', () => {
+    const check = (body: Record<string, unknown>) => {
+      const result = validator.check(body);
+      if (!result.ok) throw result.error;
+      return fingerprintOf(result.value);
+    };
+    const base = check({ type: 'synthetic', payload: { steps: 2 } });
+    expect(check({ type: 'synthetic', payload: { steps: 2 }, priority: 'normal', idempotencyKey: 'k' })).toBe(
+      base,
+    );
+    expect(check({ type: 'synthetic', payload: { steps: 3 } })).not.toBe(base);
+    expect(check({ type: 'synthetic', payload: { steps: 2 }, priority: 'high' })).not.toBe(base);
+    expect(check({ type: 'synthetic', payload: { steps: 2 }, metadata: { a: 1 } })).not.toBe(base);
   });
 });

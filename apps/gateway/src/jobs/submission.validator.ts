@@ -59,6 +59,35 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** The parts of a submission that make it "the same request" for an idempotency key. */
+export interface FingerprintFields {
+  type: string;
+  payload: Record<string, unknown>;
+  priority: number;
+  timeoutMs: number;
+  maxAttempts: number;
+  metadata: Record<string, unknown>;
+}
+
+/**
+ * SHA-256 of the whole normalised request (defaults applied, priority names as numbers), so the
+ * same request always has the same fingerprint, and a stored job yields its request's fingerprint.
+ */
+export function fingerprintOf(fields: FingerprintFields): string {
+  return createHash('sha256')
+    .update(
+      canonicalJson({
+        type: fields.type,
+        payload: fields.payload,
+        priority: fields.priority,
+        timeoutMs: fields.timeoutMs,
+        maxAttempts: fields.maxAttempts,
+        metadata: fields.metadata,
+      }),
+    )
+    .digest('hex');
+}
+
 /**
  * Validates submissions: the request envelope, then the payload against its job type's JSON
  * Schema (Ajv, compiled once per type, defaults filled in).
@@ -77,6 +106,21 @@ export class SubmissionValidator {
     for (const definition of registry.list()) {
       this.payloads.set(definition.type, this.ajv.compile(definition.payloadSchema));
     }
+  }
+
+  /** The compiled payload schema of a type; types learnt after start are compiled on first use. */
+  private payloadValidator(definition: AnyJobTypeDefinition): ValidateFunction | undefined {
+    let validate = this.payloads.get(definition.type);
+    if (!validate) {
+      try {
+        validate = this.ajv.compile(definition.payloadSchema);
+      } catch {
+        // A schema that does not compile makes its type unusable, never the gateway.
+        return undefined;
+      }
+      this.payloads.set(definition.type, validate);
+    }
+    return validate;
   }
 
   /** Returns the valid submission or the problems (with `index` for batch items). */
@@ -100,7 +144,7 @@ export class SubmissionValidator {
       );
     }
     const definition = this.registry.get(body.type);
-    const validatePayload = this.payloads.get(body.type);
+    const validatePayload = definition && this.payloadValidator(definition);
     if (!definition || !validatePayload) {
       return fail('unknown_job_type', `unknown job type "${body.type}"`, [
         {

@@ -1,31 +1,91 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { ApiBody, ApiResponse } from '@nestjs/swagger';
+import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import type { FastifyReply } from 'fastify';
-import { DEFAULT_TENANT } from '../jobs/jobs.controller';
+import { LIMITS } from '@switchyard/contracts';
+import { Caller, tenantScope } from '../auth/caller';
+import { ApiErrors, ApiJobId, ApiJson, ApiQueryParam, ApiRoute } from '../docs/api-docs';
 import { LifecycleService, parseDlqFilter } from './lifecycle.service';
+
+const ReplayResult: SchemaObject = {
+  type: 'object',
+  required: ['replayed', 'jobs'],
+  properties: {
+    replayed: { type: 'integer', minimum: 0 },
+    jobs: { type: 'array', items: { type: 'string', format: 'uuid' } },
+  },
+};
+
+const ReplayFilter: SchemaObject = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    type: { type: 'string', maxLength: LIMITS.typeLength },
+    errorCode: { type: 'string', maxLength: 100 },
+    limit: { type: 'integer', minimum: 1, maximum: 100 },
+  },
+};
 
 @Controller('api/v1')
 export class LifecycleController {
   constructor(private readonly lifecycle: LifecycleService) {}
 
   @Delete('jobs/:id')
-  cancel(@Param('id') id: string, @Res({ passthrough: true }) reply: FastifyReply) {
-    return this.cancelJob(id, reply);
+  @ApiRoute(
+    'jobs',
+    'Cancel a job',
+    'Queued or retrying: cancelled at once (200). Running: cancel requested (202), cancelled within CANCEL_GRACE_MS.',
+  )
+  @ApiJobId()
+  @ApiJson(200, 'cancelled', 'Job')
+  @ApiJson(202, 'cancel requested; the job ends cancelled within CANCEL_GRACE_MS', 'Job')
+  @ApiErrors(404, 409)
+  cancel(@Caller() caller: Caller, @Param('id') id: string, @Res({ passthrough: true }) reply: FastifyReply) {
+    return this.cancelJob(caller, id, reply);
   }
 
   @Post('jobs/:id/cancel')
-  cancelAlias(@Param('id') id: string, @Res({ passthrough: true }) reply: FastifyReply) {
-    return this.cancelJob(id, reply);
+  @ApiRoute('jobs', 'Cancel a job (alias of DELETE /jobs/{id})')
+  @ApiJobId()
+  @ApiJson(200, 'cancelled', 'Job')
+  @ApiJson(202, 'cancel requested; the job ends cancelled within CANCEL_GRACE_MS', 'Job')
+  @ApiErrors(404, 409)
+  cancelAlias(
+    @Caller() caller: Caller,
+    @Param('id') id: string,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ) {
+    return this.cancelJob(caller, id, reply);
   }
 
   @Post('jobs/:id/retry')
   @HttpCode(202)
-  retry(@Param('id') id: string) {
-    return this.lifecycle.retry(id, DEFAULT_TENANT);
+  @ApiRoute('jobs', 'Run a failed or cancelled job again', 'Attempts are reset; the job is queued again.')
+  @ApiJobId()
+  @ApiJson(202, 'queued again', 'Job')
+  @ApiErrors(404, 409)
+  retry(@Caller() caller: Caller, @Param('id') id: string) {
+    return this.lifecycle.retry(id, tenantScope(caller));
   }
 
   @Get('dlq')
-  dlq(@Query() query: Record<string, string | undefined>) {
-    return this.lifecycle.listDeadLettered(DEFAULT_TENANT, {
+  @ApiRoute(
+    'dlq',
+    'List dead-lettered jobs',
+    'Jobs that failed permanently or exhausted their attempts, newest first.',
+  )
+  @ApiQueryParam('type', 'only jobs of this type', { type: 'string' })
+  @ApiQueryParam('errorCode', 'only jobs whose last error has this code', { type: 'string' })
+  @ApiQueryParam('limit', 'page size (default 50)', {
+    type: 'integer',
+    minimum: 1,
+    maximum: LIMITS.listLimitMax,
+  })
+  @ApiQueryParam('cursor', 'nextCursor of the previous page', { type: 'string' })
+  @ApiJson(200, 'a page of dead-lettered jobs', 'JobList')
+  @ApiErrors(400)
+  dlq(@Caller() caller: Caller, @Query() query: Record<string, string | undefined>) {
+    return this.lifecycle.listDeadLettered(tenantScope(caller), {
       ...parseDlqFilter(query),
       cursor: query['cursor'],
     });
@@ -33,25 +93,41 @@ export class LifecycleController {
 
   @Post('dlq/replay')
   @HttpCode(202)
-  replayMatching(@Body() body: unknown) {
+  @ApiRoute(
+    'dlq',
+    'Replay dead-lettered jobs by filter',
+    'At most 100 jobs per call and one call per second per tenant.',
+  )
+  @ApiBody({ required: false, description: 'which dead-lettered jobs to replay', schema: ReplayFilter })
+  @ApiJson(202, 'the jobs put back in their queues', ReplayResult)
+  @ApiErrors(400)
+  replayMatching(@Caller() caller: Caller, @Body() body: unknown) {
     const filter = parseDlqFilter(body && typeof body === 'object' ? (body as Record<string, unknown>) : {});
-    return this.lifecycle.replayMatching(DEFAULT_TENANT, filter);
+    return this.lifecycle.replayMatching(caller.admin ? '*' : caller.tenant, tenantScope(caller), filter);
   }
 
   @Post('dlq/:id/replay')
   @HttpCode(202)
-  replay(@Param('id') id: string) {
-    return this.lifecycle.retry(id, DEFAULT_TENANT, true);
+  @ApiRoute('dlq', 'Replay one dead-lettered job')
+  @ApiJobId()
+  @ApiJson(202, 'queued again', 'Job')
+  @ApiErrors(404, 409)
+  replay(@Caller() caller: Caller, @Param('id') id: string) {
+    return this.lifecycle.retry(id, tenantScope(caller), true);
   }
 
   @Delete('dlq/:id')
   @HttpCode(204)
-  async discard(@Param('id') id: string): Promise<void> {
-    await this.lifecycle.discard(id, DEFAULT_TENANT);
+  @ApiRoute('dlq', 'Discard a dead-lettered job')
+  @ApiJobId()
+  @ApiResponse({ status: 204, description: 'discarded with its history' })
+  @ApiErrors(404)
+  async discard(@Caller() caller: Caller, @Param('id') id: string): Promise<void> {
+    await this.lifecycle.discard(id, tenantScope(caller));
   }
 
-  private async cancelJob(id: string, reply: FastifyReply) {
-    const { status, job } = await this.lifecycle.cancel(id, DEFAULT_TENANT);
+  private async cancelJob(caller: Caller, id: string, reply: FastifyReply) {
+    const { status, job } = await this.lifecycle.cancel(id, tenantScope(caller));
     void reply.status(status);
     return job;
   }

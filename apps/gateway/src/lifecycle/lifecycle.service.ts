@@ -26,7 +26,7 @@ export class LifecycleService {
   ) {}
 
   /** 200 with the cancelled job, or 202 while a running job is being stopped. */
-  async cancel(id: string, tenant: string): Promise<{ status: 200 | 202; job: JobView }> {
+  async cancel(id: string, tenant: string | undefined): Promise<{ status: 200 | 202; job: JobView }> {
     const outcome = isUuid(id) ? await this.lifecycle.cancel(id, tenant) : ({ kind: 'not_found' } as const);
     switch (outcome.kind) {
       case 'not_found':
@@ -43,7 +43,7 @@ export class LifecycleService {
   }
 
   /** Runs a failed or cancelled job again with its attempts reset. */
-  async retry(id: string, tenant: string, deadLetteredOnly = false): Promise<JobView> {
+  async retry(id: string, tenant: string | undefined, deadLetteredOnly = false): Promise<JobView> {
     const outcome = isUuid(id)
       ? await this.lifecycle.requeue(id, tenant, deadLetteredOnly)
       : ({ kind: 'not_found' } as const);
@@ -64,7 +64,7 @@ export class LifecycleService {
     }
   }
 
-  async listDeadLettered(tenant: string, filter: DlqFilter & { cursor?: string }) {
+  async listDeadLettered(tenant: string | undefined, filter: DlqFilter & { cursor?: string }) {
     const { rows, nextCursor } = await this.jobs.list({
       tenant,
       deadLettered: true,
@@ -78,16 +78,20 @@ export class LifecycleService {
   }
 
   /** Replays up to `limit` (≤ 100) dead-lettered jobs matching the filter, at most once a second per tenant. */
-  async replayMatching(tenant: string, filter: DlqFilter): Promise<{ replayed: number; jobs: string[] }> {
+  async replayMatching(
+    limiterKey: string,
+    tenant: string | undefined,
+    filter: DlqFilter,
+  ): Promise<{ replayed: number; jobs: string[] }> {
     const now = Date.now();
-    const last = this.lastBulkReplay.get(tenant) ?? 0;
+    const last = this.lastBulkReplay.get(limiterKey) ?? 0;
     if (now - last < BULK_REPLAY_INTERVAL_MS) {
       const waitS = Math.ceil((BULK_REPLAY_INTERVAL_MS - (now - last)) / 1000);
       throw new ApiError('rate_limited', 'bulk DLQ replays are limited to one per second', [], {
         'retry-after': String(waitS),
       });
     }
-    this.lastBulkReplay.set(tenant, now);
+    this.lastBulkReplay.set(limiterKey, now);
     const ids = await this.lifecycle.deadLetteredIds({
       ...filter,
       tenant,
@@ -104,7 +108,7 @@ export class LifecycleService {
     return { replayed: replayed.length, jobs: replayed };
   }
 
-  async discard(id: string, tenant: string): Promise<void> {
+  async discard(id: string, tenant: string | undefined): Promise<void> {
     if (!isUuid(id) || !(await this.lifecycle.discardDeadLettered(id, tenant))) {
       throw new ApiError('not_found', `no dead-lettered job ${id}`);
     }
@@ -118,7 +122,6 @@ export function parseDlqFilter(query: Record<string, unknown>): DlqFilter {
       { field: 'limit', message: `must be an integer from 1 to ${LIMITS.listLimitMax}` },
     ]);
   }
-  const text = (key: string) =>
-    typeof query[key] === 'string' && query[key] ? (query[key]) : undefined;
+  const text = (key: string) => (typeof query[key] === 'string' && query[key] ? query[key] : undefined);
   return { type: text('type'), errorCode: text('errorCode'), limit };
 }

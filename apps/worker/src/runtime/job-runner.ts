@@ -31,6 +31,8 @@ export interface JobRunnerOptions {
   leaseMs: number;
   shutdownGraceMs: number;
   cancelGraceMs: number;
+  /** Counts a running attempt (the active-jobs gauge); returns the release. */
+  trackActive?: (type: string) => () => void;
 }
 
 interface RunningJob {
@@ -168,6 +170,7 @@ export class JobRunner {
     let settle!: (value: unknown) => void;
     const done = new Promise((resolve) => (settle = resolve));
     this.running.set(row.id, { row, abort, done });
+    const release = this.options.trackActive?.(row.type);
     events.started();
     this.logger.info({ attempt: row.attempts, waitMs: started - row.created_at.getTime() }, 'job started');
     const timer = setTimeout(
@@ -191,6 +194,7 @@ export class JobRunner {
     } finally {
       clearTimeout(timer);
       this.running.delete(row.id);
+      release?.();
       settle(undefined);
     }
   }

@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { ChannelSubscriber, gatewayKeys } from '@switchyard/live-state';
+import { ApiKeysRepository, type ApiKeyRecord } from '@switchyard/persistence';
+import {
+  ADMIN_KEY_HASH,
+  GATEWAY_CONFIG,
+  LOGGER,
+  REDIS,
+  type GatewayConfig,
+  type Logger,
+} from '../gateway.tokens';
+import { generateApiKey, hashApiKey, sameHash } from './api-key';
+import { isScope, type Caller, type Scope } from './caller';
+
+/** The bootstrap admin key's caller: tenant `default`, every scope. */
+export const BOOTSTRAP_CALLER: Caller = {
+  tenant: 'default',
+  keyId: 'bootstrap',
+  scopes: ['jobs:read', 'jobs:write', 'admin'],
+  admin: true,
+};
+
+// Looked-up keys are cached briefly so that a request costs no database round trip; a revocation
+// drops the entry at once in this process and, through Redis pub/sub, in every other gateway.
+const CACHE_TTL_MS = 5000;
+const NEGATIVE_TTL_MS = 1000;
+const CACHE_MAX = 10000;
+
+export interface CreatedKey {
+  id: string;
+  key: string;
+  tenant: string;
+  name: string;
+  scopes: Scope[];
+  createdAt: string;
+}
+
+@Injectable()
+export class ApiKeysService implements OnModuleInit {
+  private readonly cache = new Map<string, { caller: Caller | null; expires: number }>();
+  private readonly channel: string;
+
+  constructor(
+    @Inject(ADMIN_KEY_HASH) private readonly adminKeyHash: string,
+    @Inject(GATEWAY_CONFIG) config: GatewayConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly keys: ApiKeysRepository,
+    private readonly subscriber: ChannelSubscriber,
+  ) {
+    this.channel = gatewayKeys(config.REDIS_PREFIX).revokedKeysChannel;
+  }
+
+  onModuleInit(): void {
+    // Not awaited: a gateway starts (and serves) while Redis is down; ioredis subscribes later.
+    this.subscriber
+      .subscribe(this.channel, (keyHash) => this.cache.delete(keyHash))
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'could not subscribe to key revocations'));
+  }
+
+  /** The caller a presented key stands for, or null (unknown or revoked). */
+  async authenticate(key: string): Promise<Caller | null> {
+    const keyHash = hashApiKey(key);
+    if (sameHash(keyHash, this.adminKeyHash)) return BOOTSTRAP_CALLER;
+    const now = Date.now();
+    const cached = this.cache.get(keyHash);
+    if (cached && cached.expires > now) return cached.caller;
+    const record = await this.keys.findByHash(keyHash);
+    const caller = record && !record.revokedAt ? toCaller(record) : null;
+    if (this.cache.size >= CACHE_MAX) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+    this.cache.set(keyHash, { caller, expires: now + (caller ? CACHE_TTL_MS : NEGATIVE_TTL_MS) });
+    return caller;
+  }
+
+  /** Creates a key; the key itself is in the result only, never stored or logged. */
+  async create(tenant: string, name: string, scopes: Scope[]): Promise<CreatedKey> {
+    const key = generateApiKey();
+    const unique = [...new Set(scopes)];
+    const record = await this.keys.create({
+      id: randomUUID(),
+      tenant,
+      name,
+      scopes: unique,
+      keyHash: hashApiKey(key),
+    });
+    this.logger.info({ keyId: record.id, tenant, scopes: unique }, 'api key created');
+    return {
+      id: record.id,
+      key,
+      tenant: record.tenant,
+      name: record.name,
+      scopes: unique,
+      createdAt: record.createdAt.toISOString(),
+    };
+  }
+
+  /** Revokes a key everywhere; false when no such key exists. */
+  async revoke(id: string): Promise<boolean> {
+    const keyHash = await this.keys.revoke(id);
+    if (keyHash === null) return false;
+    this.cache.delete(keyHash);
+    try {
+      await this.redis.publish(this.channel, keyHash);
+    } catch (error) {
+      // Other gateways then drop it when their cache entry expires (CACHE_TTL_MS).
+      this.logger.warn({ err: error, keyId: id }, 'could not broadcast a key revocation');
+    }
+    this.logger.info({ keyId: id }, 'api key revoked');
+    return true;
+  }
+
+  list(tenant?: string): Promise<ApiKeyRecord[]> {
+    return this.keys.list(tenant);
+  }
+}
+
+function toCaller(record: ApiKeyRecord): Caller {
+  const scopes = record.scopes.filter(isScope);
+  return { tenant: record.tenant, keyId: record.id, scopes, admin: scopes.includes('admin') };
+}

@@ -1,0 +1,115 @@
+import type { ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError } from '@switchyard/contracts';
+import type { RateLimitScope } from '@switchyard/observability';
+import type { RateLimitService } from '../rate-limit/rate-limit.service';
+import type { ApiKeysService } from './api-keys.service';
+import { AuthGuard } from './auth.guard';
+import { callerOf, Public, RequireScope, type Caller } from './caller';
+
+const reader: Caller = { tenant: 't1', keyId: 'k-read', scopes: ['jobs:read'], admin: false };
+const writer: Caller = { tenant: 't1', keyId: 'k-write', scopes: ['jobs:read', 'jobs:write'], admin: false };
+const root: Caller = { tenant: 'default', keyId: 'bootstrap', scopes: ['admin'], admin: true };
+const KEYS: Record<string, Caller> = { read: reader, write: writer, root };
+
+class Routes {
+  plain(): void {}
+  @RequireScope('admin') admin(): void {}
+  @Public() open(): void {}
+}
+
+function setup() {
+  const checks: { scope: RateLimitScope; subject: string }[] = [];
+  const keys = {
+    authenticate: (key: string) => Promise.resolve(KEYS[key] ?? null),
+  } as unknown as ApiKeysService;
+  const limits = {
+    check: (scope: RateLimitScope, subject: string) => {
+      checks.push({ scope, subject });
+      return Promise.resolve();
+    },
+  } as unknown as RateLimitService;
+  const guard = new AuthGuard(new Reflector(), keys, limits);
+  const run = (
+    handler: keyof Routes,
+    request: { method?: string; url?: string; headers?: Record<string, string> },
+  ): { result: Promise<boolean>; request: FastifyRequest } => {
+    const url = request.url ?? '/api/v1/jobs';
+    const req = {
+      method: request.method ?? 'GET',
+      url,
+      ip: '10.0.0.1',
+      headers: request.headers ?? {},
+      routeOptions: { url },
+    } as unknown as FastifyRequest;
+    const context = {
+      switchToHttp: () => ({ getRequest: () => req, getResponse: () => ({}) as FastifyReply }),
+      getHandler: () => Routes.prototype[handler],
+      getClass: () => Routes,
+    } as unknown as ExecutionContext;
+    return { result: guard.canActivate(context), request: req };
+  };
+  return { run, checks };
+}
+
+const codeOf = async (promise: Promise<unknown>) => {
+  try {
+    await promise;
+    return 'passed';
+  } catch (error) {
+    return error instanceof ApiError ? error.code : String(error);
+  }
+};
+
+describe('AuthGuard', () => {
+  it('leaves routes outside /api/v1 and @Public() routes open', async () => {
+    const { run, checks } = setup();
+    expect(await run('plain', { url: '/health/ready' }).result).toBe(true);
+    expect(await run('open', { url: '/api/v1/health' }).result).toBe(true);
+    expect(checks).toEqual([]);
+  });
+
+  it('answers 401 without a valid key, after spending an unauthenticated token of the client IP', async () => {
+    const { run, checks } = setup();
+    expect(await codeOf(run('plain', {}).result)).toBe('unauthorized');
+    expect(await codeOf(run('plain', { headers: { authorization: 'Bearer nope' } }).result)).toBe(
+      'unauthorized',
+    );
+    expect(checks).toEqual([
+      { scope: 'anon', subject: '10.0.0.1' },
+      { scope: 'anon', subject: '10.0.0.1' },
+    ]);
+  });
+
+  it('needs jobs:read for GET and jobs:write for other methods unless the route says otherwise', async () => {
+    const { run } = setup();
+    const as = (key: string) => ({ 'x-api-key': key });
+    expect(await codeOf(run('plain', { headers: as('read') }).result)).toBe('passed');
+    expect(await codeOf(run('plain', { method: 'POST', headers: as('read') }).result)).toBe('forbidden');
+    expect(await codeOf(run('plain', { method: 'DELETE', headers: as('write') }).result)).toBe('passed');
+    expect(await codeOf(run('admin', { headers: as('write') }).result)).toBe('forbidden');
+    expect(await codeOf(run('admin', { method: 'POST', headers: as('root') }).result)).toBe('passed');
+  });
+
+  it('records the caller for @Caller() and rate-limits writes and reads per key', async () => {
+    const { run, checks } = setup();
+    const post = run('plain', { method: 'POST', headers: { authorization: 'Bearer write' } });
+    await post.result;
+    expect(callerOf(post.request)).toBe(writer);
+    await run('plain', { headers: { authorization: 'Bearer write' } }).result;
+    expect(checks).toEqual([
+      { scope: 'write', subject: 'k-write' },
+      { scope: 'read', subject: 'k-write' },
+    ]);
+  });
+
+  it('refuses multipart bodies on every route but uploads', async () => {
+    const { run } = setup();
+    const headers = { 'x-api-key': 'write', 'content-type': 'multipart/form-data; boundary=x' };
+    expect(await codeOf(run('plain', { method: 'POST', headers }).result)).toBe('unsupported_media_type');
+    expect(await codeOf(run('plain', { method: 'POST', url: '/api/v1/files', headers }).result)).toBe(
+      'passed',
+    );
+  });
+});

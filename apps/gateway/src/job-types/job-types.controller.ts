@@ -1,0 +1,55 @@
+import { Controller, Get, Inject } from '@nestjs/common';
+import type { AnyJobTypeDefinition, HandlerRegistry, JobTypeDefinition } from '@switchyard/handlers';
+import { ApiJson, ApiRoute } from '../docs/api-docs';
+import { HANDLER_REGISTRY } from '../gateway.tokens';
+
+export interface JobTypeView {
+  type: string;
+  queue: string;
+  payloadSchema: Record<string, unknown>;
+  defaults: {
+    timeoutMs: number | null;
+    maxAttempts: number | null;
+    priority: number | 'computed';
+    cacheable: boolean | 'computed';
+    retryTimeouts: boolean;
+  };
+}
+
+export function describeJobType(definition: AnyJobTypeDefinition, defaultPriority = 5): JobTypeView {
+  const d = definition.defaults as JobTypeDefinition<Record<string, unknown>>['defaults'];
+  return {
+    type: definition.type,
+    queue: definition.queue,
+    // A JSON copy: TypeBox's symbol keys are not part of the schema.
+    payloadSchema: JSON.parse(JSON.stringify(definition.payloadSchema)) as Record<string, unknown>,
+    defaults: {
+      timeoutMs: d.timeoutMs ?? null,
+      maxAttempts: d.maxAttempts ?? null,
+      priority: typeof d.priority === 'function' ? 'computed' : (d.priority ?? defaultPriority),
+      cacheable: typeof d.cacheable === 'function' ? 'computed' : (d.cacheable ?? false),
+      retryTimeouts: d.retryTimeouts ?? false,
+    },
+  };
+}
+
+@Controller('api/v1/job-types')
+export class JobTypesController {
+  private readonly views: JobTypeView[];
+
+  constructor(@Inject(HANDLER_REGISTRY) registry: HandlerRegistry<AnyJobTypeDefinition>) {
+    this.views = registry.list().map((d) => describeJobType(d));
+  }
+
+  @Get()
+  @ApiRoute(
+    'job-types',
+    'List the registered job types',
+    'Each type’s queue, payload JSON Schema and defaults; `computed` when the type derives the value ' +
+      'from the payload (null timeoutMs/maxAttempts: the global defaults apply).',
+  )
+  @ApiJson(200, 'the job types', 'JobTypeList')
+  list() {
+    return { items: this.views };
+  }
+}

@@ -1,0 +1,37 @@
+import { ApiError } from '@switchyard/contracts';
+import type { Caller } from '../auth/caller';
+import { parseListQuery } from './jobs.controller';
+
+const tenant: Caller = { tenant: 'acme', keyId: 'k', scopes: ['jobs:read'], admin: false };
+const admin: Caller = { tenant: 'default', keyId: 'bootstrap', scopes: ['admin'], admin: true };
+
+const problems = (query: Record<string, string>, caller: Caller) => {
+  try {
+    parseListQuery(query, caller);
+    return [];
+  } catch (error) {
+    return (error as ApiError).details.map((d) => d.field);
+  }
+};
+
+describe('parseListQuery', () => {
+  it('scopes a tenant key to its tenant and lets admin keys choose one or all', () => {
+    expect(parseListQuery({}, tenant).tenant).toBe('acme');
+    expect(parseListQuery({ tenant: 'acme' }, tenant).tenant).toBe('acme');
+    expect(parseListQuery({}, admin).tenant).toBeUndefined();
+    expect(parseListQuery({ tenant: 'acme' }, admin).tenant).toBe('acme');
+    expect(problems({ tenant: 'other' }, tenant)).toEqual(['tenant']);
+  });
+
+  it('bounds limit (≤ 200) and strings, and checks status and dates', () => {
+    expect(parseListQuery({ limit: '200', status: 'queued' }, tenant)).toMatchObject({
+      limit: 200,
+      status: 'queued',
+    });
+    expect(parseListQuery({}, tenant).limit).toBe(50);
+    expect(problems({ limit: '201' }, tenant)).toEqual(['limit']);
+    expect(
+      problems({ status: 'sleeping', createdAfter: 'yesterday', type: 'x'.repeat(201) }, tenant).sort(),
+    ).toEqual(['createdAfter', 'status', 'type']);
+  });
+});

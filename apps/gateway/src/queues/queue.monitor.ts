@@ -1,0 +1,269 @@
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import type { Gauge, Registry } from 'prom-client';
+import { ApiError } from '@switchyard/contracts';
+import type { AnyJobTypeDefinition, HandlerRegistry } from '@switchyard/handlers';
+import { AmqpClient } from '@switchyard/messaging';
+import { gauge, METRIC_PREFIX } from '@switchyard/observability';
+import { JobQueriesRepository } from '@switchyard/persistence';
+import {
+  GATEWAY_CONFIG,
+  HANDLER_REGISTRY,
+  LOGGER,
+  METRICS,
+  type GatewayConfig,
+  type Logger,
+} from '../gateway.tokens';
+
+export type QueueLevel = 'ok' | 'warning' | 'critical';
+
+/** One row of `GET /queues` (SPEC §4). */
+export interface QueueView {
+  queue: string;
+  ready: number;
+  inFlight: number;
+  consumers: number;
+  oldestAgeMs: number | null;
+  completedPerMinute: number;
+  estimatedWaitMs: number | null;
+  level: QueueLevel;
+}
+
+/** How often RabbitMQ depths are read (the queue_full check) and PostgreSQL counts refreshed. */
+export const BROKER_POLL_MS = 1000;
+export const DATABASE_POLL_MS = 2000;
+/** The completion rate behind estimates is measured over this window. */
+const RATE_WINDOW_S = 300;
+/** With no completions to measure, assume this many ms per job per consumer. */
+const FALLBACK_MS_PER_JOB = 1000;
+
+interface QueueState {
+  ready: number;
+  consumers: number;
+  /** Jobs this process dispatched since the last broker poll (not in `ready` yet). */
+  sinceLastPoll: number;
+  inFlight: number;
+  /** Queued jobs per priority (PostgreSQL), for "ahead at equal or higher priority". */
+  queuedByPriority: number[];
+  oldestQueuedAt: Date | null;
+  finishedInWindow: number;
+  level: QueueLevel;
+}
+
+/**
+ * Queue depths and rates, read in the background so that no request waits for them: RabbitMQ's
+ * ready count and consumers every second (SPEC §4 `queue_full` and the warning/critical levels,
+ * logged and exported as `switchyard_queue_level`), PostgreSQL's queued jobs by priority, running
+ * jobs and recent completions every two seconds (wait estimates, `/queues`).
+ */
+@Injectable()
+export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
+  private readonly states = new Map<string, QueueState>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private brokerPoll: Promise<void> | undefined;
+  private databasePoll: Promise<void> | undefined;
+  private readonly levelGauge: Gauge<'queue'>;
+
+  constructor(
+    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(HANDLER_REGISTRY) registry: HandlerRegistry<AnyJobTypeDefinition>,
+    @Inject(METRICS) metrics: Registry,
+    private readonly amqp: AmqpClient,
+    private readonly queries: JobQueriesRepository,
+  ) {
+    for (const queue of registry.queues()) {
+      this.states.set(queue, {
+        ready: 0,
+        consumers: 0,
+        sinceLastPoll: 0,
+        inFlight: 0,
+        queuedByPriority: Array<number>(10).fill(0),
+        oldestQueuedAt: null,
+        finishedInWindow: 0,
+        level: 'ok',
+      });
+    }
+    this.levelGauge = gauge(
+      metrics,
+      `${METRIC_PREFIX}queue_level`,
+      'Ready depth level per work queue as the gateway sees it: 0 ok, 1 warning, 2 critical (full)',
+      ['queue'],
+    );
+    for (const queue of this.states.keys()) this.levelGauge.set({ queue }, 0);
+  }
+
+  async onModuleInit(): Promise<void> {
+    await Promise.allSettled([this.pollBroker(), this.pollDatabase()]);
+    // One poll of each kind at a time: a slow broker or database never piles polls up.
+    this.timers.push(
+      setInterval(() => {
+        this.brokerPoll ??= this.pollBroker().finally(() => (this.brokerPoll = undefined));
+      }, BROKER_POLL_MS),
+      setInterval(() => {
+        this.databasePoll ??= this.pollDatabase().finally(() => (this.databasePoll = undefined));
+      }, DATABASE_POLL_MS),
+    );
+    for (const timer of this.timers) timer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    await Promise.allSettled([this.brokerPoll, this.databasePoll]);
+  }
+
+  queues(): string[] {
+    return [...this.states.keys()];
+  }
+
+  /** Throws 503 `queue_full` (with Retry-After) when `count` more jobs would pass QUEUE_MAX_DEPTH. */
+  assertRoom(queue: string, count: number): void {
+    const state = this.states.get(queue);
+    if (!state) return;
+    const depth = state.ready + state.sinceLastPoll;
+    if (depth + count <= this.config.QUEUE_MAX_DEPTH) return;
+    const excess = depth + count - this.config.QUEUE_MAX_DEPTH;
+    const retryAfter = clamp(Math.ceil((excess * this.msPerJob(state)) / 1000), 1, 300);
+    throw new ApiError(
+      'queue_full',
+      `queue "${queue}" is full (${depth} ready jobs, at most ${this.config.QUEUE_MAX_DEPTH}); retry after ${retryAfter} s`,
+      [],
+      { 'retry-after': String(retryAfter) },
+    );
+  }
+
+  /** Counts jobs this process just dispatched, until the next broker poll sees them. */
+  noteDispatched(queue: string, count: number): void {
+    const state = this.states.get(queue);
+    if (state) state.sinceLastPoll += count;
+  }
+
+  /**
+   * Estimated wait before a job of `priority` starts: the queued jobs at equal or higher priority
+   * (plus `extraAhead`, e.g. earlier items of the same batch) at the recent completion rate.
+   */
+  estimateWaitMs(queue: string, priority: number, extraAhead = 0): number {
+    const state = this.states.get(queue);
+    if (!state) return 0;
+    let ahead = extraAhead + state.sinceLastPoll;
+    for (let p = priority; p < state.queuedByPriority.length; p++) ahead += state.queuedByPriority[p] ?? 0;
+    return Math.round(ahead * this.msPerJob(state));
+  }
+
+  /** The time one job of `queue` takes at the recent rate (the last job of a batch adds it). */
+  msPerJobOf(queue: string): number {
+    const state = this.states.get(queue);
+    return state ? Math.round(this.msPerJob(state)) : FALLBACK_MS_PER_JOB;
+  }
+
+  /** The wait for `ahead` jobs before this one, at the queue's rate (exact counts from a lookup). */
+  waitForAhead(queue: string, ahead: number): number {
+    const state = this.states.get(queue);
+    return state ? Math.round(ahead * this.msPerJob(state)) : 0;
+  }
+
+  /** Retry-After for a tenant over its quota: the time the queue needs to finish `excess` jobs. */
+  retryAfterSeconds(queue: string, excess: number): number {
+    const state = this.states.get(queue);
+    return clamp(
+      Math.ceil((Math.max(1, excess) * (state ? this.msPerJob(state) : FALLBACK_MS_PER_JOB)) / 1000),
+      1,
+      300,
+    );
+  }
+
+  views(): QueueView[] {
+    const now = Date.now();
+    return [...this.states.entries()].map(([queue, s]) => {
+      const ready = s.ready + s.sinceLastPoll;
+      return {
+        queue,
+        ready,
+        inFlight: s.inFlight,
+        consumers: s.consumers,
+        oldestAgeMs: s.oldestQueuedAt ? Math.max(0, now - s.oldestQueuedAt.getTime()) : null,
+        completedPerMinute: Math.round((s.finishedInWindow / (RATE_WINDOW_S / 60)) * 10) / 10,
+        estimatedWaitMs: ready === 0 ? 0 : Math.round(ready * this.msPerJob(s)),
+        level: this.levelOf(ready),
+      };
+    });
+  }
+
+  /** True when some work queue has no consumer (no worker serves it): /api/v1/health. */
+  queuesWithoutConsumers(): string[] {
+    return [...this.states.entries()].filter(([, s]) => s.consumers === 0).map(([q]) => q);
+  }
+
+  private msPerJob(state: QueueState): number {
+    if (state.finishedInWindow > 0) return (RATE_WINDOW_S * 1000) / state.finishedInWindow;
+    return FALLBACK_MS_PER_JOB / Math.max(1, state.consumers);
+  }
+
+  private async pollBroker(): Promise<void> {
+    if (!this.amqp.isConnected()) return;
+    await Promise.all(
+      [...this.states.entries()].map(async ([queue, state]) => {
+        try {
+          const stats = await this.amqp.queueStats(this.amqp.names.workQueue(queue));
+          state.ready = stats.messageCount;
+          state.consumers = stats.consumerCount;
+          state.sinceLastPoll = 0;
+          this.updateLevel(queue, state);
+        } catch (error) {
+          this.logger.debug({ err: error, queue }, 'queue depth poll failed');
+        }
+      }),
+    );
+  }
+
+  private async pollDatabase(): Promise<void> {
+    try {
+      const [buckets, running, finished] = await Promise.all([
+        this.queries.queuedBuckets(),
+        this.queries.runningByQueue(),
+        this.queries.finishedByQueue(RATE_WINDOW_S),
+      ]);
+      for (const [queue, state] of this.states) {
+        state.queuedByPriority.fill(0);
+        state.oldestQueuedAt = null;
+        state.inFlight = running.get(queue) ?? 0;
+        state.finishedInWindow = finished.get(queue) ?? 0;
+      }
+      for (const b of buckets) {
+        const state = this.states.get(b.queue);
+        if (!state) continue;
+        state.queuedByPriority[b.priority] = b.count;
+        if (!state.oldestQueuedAt || b.oldestCreatedAt < state.oldestQueuedAt)
+          state.oldestQueuedAt = b.oldestCreatedAt;
+      }
+    } catch (error) {
+      this.logger.debug({ err: error }, 'queue statistics poll failed');
+    }
+  }
+
+  private levelOf(ready: number): QueueLevel {
+    if (ready >= this.config.QUEUE_MAX_DEPTH) return 'critical';
+    return ready >= this.config.QUEUE_WARN_DEPTH ? 'warning' : 'ok';
+  }
+
+  private updateLevel(queue: string, state: QueueState): void {
+    const level = this.levelOf(state.ready);
+    if (level === state.level) return;
+    const previous = state.level;
+    state.level = level;
+    this.levelGauge.set({ queue }, level === 'ok' ? 0 : level === 'warning' ? 1 : 2);
+    const fields = {
+      queue,
+      ready: state.ready,
+      level,
+      previous,
+      warnDepth: this.config.QUEUE_WARN_DEPTH,
+      maxDepth: this.config.QUEUE_MAX_DEPTH,
+    };
+    if (level === 'ok') this.logger.info(fields, `queue ${queue} depth back to ok`);
+    else this.logger.warn(fields, `queue ${queue} depth is ${level}`);
+  }
+}
+
+function clamp(value: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, value));
+}

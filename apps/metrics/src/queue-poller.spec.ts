@@ -1,0 +1,167 @@
+import { amqpNames } from '@switchyard/contracts';
+import { createLogger } from '@switchyard/observability';
+import { Registry } from 'prom-client';
+import { Writable } from 'node:stream';
+import type { QueueStateRow } from './job-store';
+import { QueuePoller, type BrokerQueues, type JobQueues } from './queue-poller';
+
+const silent = createLogger(
+  'test',
+  'silent',
+  new Writable({
+    write: (_chunk, _encoding, done) => done(),
+  }),
+);
+const names = amqpNames('t');
+
+class FakeBroker implements BrokerQueues {
+  stats = new Map<string, { messageCount: number; consumerCount: number }>();
+  down = false;
+  queueStats(queue: string) {
+    const stats = this.stats.get(queue);
+    if (this.down || !stats) return Promise.reject(new Error(`no queue ${queue}`));
+    return Promise.resolve(stats);
+  }
+}
+
+class FakeJobs implements JobQueues {
+  rows: QueueStateRow[] = [];
+  deadLettered = 0;
+  down = false;
+  queueStates() {
+    if (this.down) return Promise.reject(new Error('db down'));
+    return Promise.resolve({ queues: this.rows, deadLettered: this.deadLettered });
+  }
+}
+
+async function scrape(registry: Registry): Promise<string[]> {
+  return (await registry.metrics())
+    .split('\n')
+    .filter((line) => line && !line.startsWith('#'))
+    .sort();
+}
+
+describe('QueuePoller', () => {
+  let now: number;
+  let broker: FakeBroker;
+  let jobs: FakeJobs;
+  let registry: Registry;
+  let poller: QueuePoller;
+  let extra: string[];
+
+  beforeEach(() => {
+    now = Date.parse('2030-01-01T00:10:00Z');
+    broker = new FakeBroker();
+    jobs = new FakeJobs();
+    registry = new Registry();
+    extra = [];
+    poller = new QueuePoller(
+      { intervalMs: 1000, warnDepth: 10, maxDepth: 12, names, extraQueues: () => extra },
+      broker,
+      jobs,
+      registry,
+      silent,
+      () => now,
+    );
+    broker.stats.set('t.jobs.default', { messageCount: 12, consumerCount: 2 });
+    broker.stats.set('t.jobs.analysis', { messageCount: 0, consumerCount: 1 });
+    broker.stats.set('t.jobs.generation', { messageCount: 3, consumerCount: 0 });
+    broker.stats.set('t.dlq', { messageCount: 4, consumerCount: 0 });
+    jobs.deadLettered = 9;
+    jobs.rows = [
+      { queue: 'default', running: 5, retrying: 1, oldestQueuedAt: new Date('2030-01-01T00:09:30Z') },
+      { queue: 'generation', running: 0, retrying: 2, oldestQueuedAt: null },
+    ];
+  });
+
+  it('sets ready and consumers from the broker, running and retrying and the oldest age from PostgreSQL', async () => {
+    await poller.pollOnce();
+    const lines = await scrape(registry);
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        'switchyard_queue_depth{queue="default",state="ready"} 12',
+        'switchyard_queue_depth{queue="default",state="running"} 5',
+        'switchyard_queue_depth{queue="default",state="retrying"} 1',
+        'switchyard_queue_depth{queue="analysis",state="ready"} 0',
+        'switchyard_queue_depth{queue="analysis",state="running"} 0',
+        'switchyard_queue_depth{queue="generation",state="retrying"} 2',
+        'switchyard_queue_depth{queue="dlq",state="ready"} 4',
+        'switchyard_queue_depth{queue="dlq",state="dead_lettered"} 9',
+        'switchyard_queue_consumers{queue="default"} 2',
+        'switchyard_queue_consumers{queue="generation"} 0',
+        'switchyard_queue_consumers{queue="dlq"} 0',
+        'switchyard_queue_oldest_age_seconds{queue="default"} 30',
+        'switchyard_queue_oldest_age_seconds{queue="analysis"} 0',
+        'switchyard_queue_oldest_age_seconds{queue="generation"} 0',
+      ]),
+    );
+    expect(lines.filter((l) => l.includes('oldest_age') && l.includes('dlq'))).toEqual([]);
+  });
+
+  it('reports the level of each work queue against the warning and maximum depths', async () => {
+    broker.stats.set('t.jobs.analysis', { messageCount: 10, consumerCount: 1 });
+    await poller.pollOnce();
+    const lines = await scrape(registry);
+    expect(lines.filter((l) => l.startsWith('switchyard_queue_level'))).toEqual([
+      'switchyard_queue_level{queue="analysis"} 1',
+      'switchyard_queue_level{queue="default"} 2',
+      'switchyard_queue_level{queue="generation"} 0',
+    ]);
+  });
+
+  it('computes the oldest age at scrape time, so it grows between polls', async () => {
+    await poller.pollOnce();
+    now += 15_000;
+    expect(await scrape(registry)).toContain('switchyard_queue_oldest_age_seconds{queue="default"} 45');
+  });
+
+  it('polls queues discovered from events too', async () => {
+    extra = ['video'];
+    broker.stats.set('t.jobs.video', { messageCount: 7, consumerCount: 1 });
+    await poller.pollOnce();
+    expect(await scrape(registry)).toContain('switchyard_queue_depth{queue="video",state="ready"} 7');
+  });
+
+  it('withdraws the series of a source it cannot read and counts the failed poll', async () => {
+    await poller.pollOnce();
+    jobs.down = true;
+    await poller.pollOnce();
+    let lines = await scrape(registry);
+    expect(
+      lines.filter((l) => /state="(running|retrying|dead_lettered)"|oldest_age_seconds\{/.test(l)),
+    ).toEqual([]);
+    expect(lines).toContain('switchyard_queue_depth{queue="default",state="ready"} 12');
+    expect(lines).toContain('switchyard_queue_poll_errors_total{source="postgres"} 1');
+
+    jobs.down = false;
+    broker.down = true;
+    await poller.pollOnce();
+    lines = await scrape(registry);
+    expect(lines.filter((l) => /state="ready"|queue_consumers\{/.test(l))).toEqual([]);
+    expect(lines).toContain('switchyard_queue_depth{queue="default",state="running"} 5');
+    expect(lines).toContain('switchyard_queue_poll_errors_total{source="rabbitmq"} 1');
+  });
+
+  it('polls on its own until stopped', async () => {
+    let polls = 0;
+    jobs.queueStates = () => {
+      polls += 1;
+      return Promise.resolve({ queues: [], deadLettered: 0 });
+    };
+    const fast = new QueuePoller(
+      { intervalMs: 5, warnDepth: 10, maxDepth: 12, names, extraQueues: () => [] },
+      broker,
+      jobs,
+      new Registry(),
+      silent,
+    );
+    fast.start();
+    const deadline = Date.now() + 5000;
+    while (polls < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await fast.stop();
+    const after = polls;
+    await new Promise((r) => setTimeout(r, 30));
+    expect(after).toBeGreaterThanOrEqual(3);
+    expect(polls).toBe(after);
+  });
+});

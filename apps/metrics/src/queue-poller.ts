@@ -1,0 +1,175 @@
+import { BUILT_IN_QUEUES, type AmqpNames } from '@switchyard/contracts';
+import type { Logger } from '@switchyard/observability';
+import type { Gauge, Registry } from 'prom-client';
+import { createQueueMetrics, type QueueMetrics } from './job-metrics';
+import type { JobQueueStates } from './job-store';
+
+/** The `queue` label of the dead-letter queue; work queues are labelled by their short name. */
+export const DLQ_LABEL = 'dlq';
+
+export const QUEUE_LEVELS = ['ok', 'warning', 'critical'] as const;
+export type QueueLevel = (typeof QUEUE_LEVELS)[number];
+
+export interface BrokerQueues {
+  queueStats(queue: string): Promise<{ messageCount: number; consumerCount: number }>;
+}
+
+export interface JobQueues {
+  queueStates(): Promise<JobQueueStates>;
+}
+
+export interface QueuePollerOptions {
+  intervalMs: number;
+  /** Ready jobs at which a work queue is at the warning level (QUEUE_WARN_DEPTH). */
+  warnDepth: number;
+  /** Ready jobs at which the gateway refuses new jobs for the queue (QUEUE_MAX_DEPTH). */
+  maxDepth: number;
+  names: AmqpNames;
+  /** Queues besides the built-in ones (e.g. discovered from events). */
+  extraQueues: () => readonly string[];
+}
+
+interface BrokerRow {
+  queue: string;
+  ready: number;
+  consumers: number;
+}
+
+/**
+ * Every `intervalMs`: ready messages and consumers of each work queue and of the DLQ from
+ * RabbitMQ (the broker's DLQ holds messages no consumer could handle); running and retrying jobs
+ * and the oldest queued job per work queue, and the failed jobs in the DLQ (`queue="dlq",
+ * state="dead_lettered"`), from PostgreSQL. A source that cannot be read withdraws its series (a
+ * stale number would look healthy) and counts a poll error. The oldest age is computed at scrape
+ * time from the oldest created_at, so it keeps growing between polls.
+ */
+export class QueuePoller {
+  readonly metrics: QueueMetrics;
+  /** Work queue → epoch ms of its oldest queued job (null: none queued). */
+  private oldest = new Map<string, number | null>();
+  private readonly levels = new Map<string, QueueLevel>();
+  private timer: NodeJS.Timeout | undefined;
+  private current: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly options: QueuePollerOptions,
+    private readonly broker: BrokerQueues,
+    private readonly jobs: JobQueues,
+    registry: Registry,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.metrics = createQueueMetrics(registry, (gauge) => this.collectOldestAge(gauge));
+  }
+
+  /** Polls at once, then every intervalMs after the previous poll ended. */
+  start(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.current;
+  }
+
+  /** One poll of both sources; an unreadable source withdraws its series rather than rejecting. */
+  async pollOnce(): Promise<void> {
+    const queues = [...new Set<string>([...BUILT_IN_QUEUES, ...this.options.extraQueues()])];
+    const [broker, jobs] = await Promise.all([this.pollBroker(queues), this.pollJobs()]);
+    // Applied together and synchronously, so a scrape never sees half of a poll.
+    const { depth, consumers, level } = this.metrics;
+    depth.reset();
+    consumers.reset();
+    level.reset();
+    for (const row of broker) {
+      depth.set({ queue: row.queue, state: 'ready' }, row.ready);
+      consumers.set({ queue: row.queue }, row.consumers);
+      if (row.queue !== DLQ_LABEL) level.set({ queue: row.queue }, QUEUE_LEVELS.indexOf(this.levelOf(row)));
+    }
+    if (jobs) {
+      depth.set({ queue: DLQ_LABEL, state: 'dead_lettered' }, jobs.deadLettered);
+      const byQueue = new Map(jobs.queues.map((r) => [r.queue, r]));
+      const oldest = new Map<string, number | null>();
+      for (const queue of new Set([...queues, ...byQueue.keys()])) {
+        const row = byQueue.get(queue);
+        depth.set({ queue, state: 'running' }, row?.running ?? 0);
+        depth.set({ queue, state: 'retrying' }, row?.retrying ?? 0);
+        oldest.set(queue, row?.oldestQueuedAt?.getTime() ?? null);
+      }
+      this.oldest = oldest;
+    } else {
+      this.oldest = new Map();
+    }
+  }
+
+  /** The queue's level; a change is logged (SPEC §4: levels in metrics, /queues and logs). */
+  private levelOf(row: BrokerRow): QueueLevel {
+    const { warnDepth, maxDepth } = this.options;
+    const now: QueueLevel = row.ready >= maxDepth ? 'critical' : row.ready >= warnDepth ? 'warning' : 'ok';
+    const before = this.levels.get(row.queue) ?? 'ok';
+    this.levels.set(row.queue, now);
+    if (now !== before) {
+      const fields = { queue: row.queue, ready: row.ready, level: now, warnDepth, maxDepth };
+      if (now === 'ok') this.logger.info(fields, 'queue depth back to ok');
+      else this.logger.warn(fields, `queue depth at the ${now} level`);
+    }
+    return now;
+  }
+
+  collectOldestAge(gauge: Gauge<'queue'>): void {
+    gauge.reset();
+    const now = this.now();
+    for (const [queue, at] of this.oldest) {
+      gauge.set({ queue }, at === null ? 0 : Math.max(0, now - at) / 1000);
+    }
+  }
+
+  private schedule(delayMs: number): void {
+    this.timer = setTimeout(() => {
+      this.current = this.pollOnce()
+        .catch((error: unknown) => this.logger.error({ err: error }, 'queue poll failed'))
+        .finally(() => {
+          if (!this.stopped) this.schedule(this.options.intervalMs);
+        });
+    }, delayMs);
+  }
+
+  private async pollBroker(queues: string[]): Promise<BrokerRow[]> {
+    const targets = [
+      ...queues.map((queue) => ({ label: queue, name: this.options.names.workQueue(queue) })),
+      { label: DLQ_LABEL, name: this.options.names.deadLetterQueue },
+    ];
+    const results = await Promise.allSettled(targets.map((t) => this.broker.queueStats(t.name)));
+    const rows: BrokerRow[] = [];
+    const failed: { queue: string; error: unknown }[] = [];
+    results.forEach((result, i) => {
+      if (result.status === 'fulfilled') {
+        const { messageCount: ready, consumerCount: consumers } = result.value;
+        rows.push({ queue: targets[i].label, ready, consumers });
+      } else {
+        failed.push({ queue: targets[i].name, error: result.reason });
+      }
+    });
+    if (failed.length) {
+      this.metrics.pollErrors.inc({ source: 'rabbitmq' });
+      this.logger.warn(
+        { queues: failed.map((f) => f.queue), err: failed[0].error },
+        'queue stats unavailable; their series are withdrawn',
+      );
+    }
+    return rows;
+  }
+
+  private async pollJobs(): Promise<JobQueueStates | undefined> {
+    try {
+      return await this.jobs.queueStates();
+    } catch (error) {
+      this.metrics.pollErrors.inc({ source: 'postgres' });
+      this.logger.warn({ err: error }, 'job states unavailable; running, retrying and oldest age withdrawn');
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,228 @@
+import { connect } from 'amqplib';
+import { TEST_SERVICES, waitFor } from '@switchyard/testing';
+import { BenchStack, cpuMark, cpuReport, submitBatches } from '../harness';
+import { round, seededRandom, sleep } from '../stats';
+import { trackerCatchUp } from './throughput';
+import { atLeast, atMost, type Row, type ScenarioContext, type ScenarioResult } from './types';
+
+export const DRAIN_TARGET = 1500;
+export const RSS_TARGET_MB = 300;
+
+/**
+ * SPEC §10 backlog: on a stack of its own, the worker is stopped, `backlog` no-op jobs with
+ * priorities 0–9 (a fixed pseudo-random mix) are submitted through POST /jobs/batch and wait in
+ * RabbitMQ; once the tracker has caught up, a worker is started. Drain rate = completed ÷ (last
+ * finished_at − first started_at); if the backlog is not drained within --drain-seconds (to keep
+ * the bench within its time budget), completed ÷ (cap time − first started_at). Every service's RSS is sampled (VmRSS and VmHWM, every
+ * 250 ms) from the stack's start to the end of the drain. Priority order: a job counts as out of
+ * order when a job of higher priority started more than 2 × concurrency starts after it, or had
+ * not started by the end (jobs claimed together by the worker's concurrent slots may finish their
+ * claims in any order).
+ */
+export async function backlog(ctx: ScenarioContext): Promise<ScenarioResult> {
+  const { options, log } = ctx;
+  const bench = await BenchStack.start(options);
+  try {
+    const tag = `backlog-${Date.now()}`;
+    const random = seededRandom(20240601);
+    const priorities = Array.from({ length: options.backlog }, () => Math.floor(random() * 10));
+    const heaps = bench.sampleHeaps();
+    await bench.stack.service('worker').stop('SIGTERM');
+    log(`backlog: worker stopped; submitting ${options.backlog} jobs with priorities 0–9`);
+    const submitted = await submitBatches(
+      bench.http,
+      options.backlog,
+      options.batchSize,
+      options.submitters,
+      (i) => ({
+        type: 'synthetic',
+        payload: { durationMs: 0 },
+        priority: priorities[i],
+        metadata: { bench: tag },
+      }),
+    );
+    const enqueueRate = (submitted.jobs * 1000) / (submitted.lastAckMs - submitted.firstSendMs);
+    log(`backlog: enqueued at ${round(enqueueRate)} jobs/s; waiting for the broker and the tracker`);
+    await waitForQueues(bench.id, options.backlog);
+
+    const cpuBefore = await cpuMark(bench);
+    log('backlog: starting a worker');
+    const worker = await bench.stack.spawn('worker');
+    bench.startProfiling(options);
+    const deadline = Date.now() + options.drainSeconds * 1000;
+    let drained = false;
+    while (Date.now() < deadline) {
+      if ((await bench.activeCount()) === 0) {
+        drained = true;
+        break;
+      }
+      await sleep(1000);
+    }
+    const cutoff = Date.now();
+    const cpuAfter = await cpuMark(bench);
+    const rss = bench.maxRss();
+    const heapMax = await heaps();
+    if (!drained)
+      log(
+        `backlog: not drained after ${options.drainSeconds} s (--drain-seconds); the rate is measured over that window`,
+      );
+
+    // Start order, jobs that have not started yet last (as if they started after every other).
+    const { rows } = await bench.db.query<{
+      priority: number;
+      started: number | null;
+      finished: number | null;
+      status: string;
+      attempts: number;
+    }>(
+      `SELECT priority, status, attempts, extract(epoch FROM started_at) * 1000 AS started,
+              extract(epoch FROM finished_at) * 1000 AS finished
+       FROM jobs WHERE metadata->>'bench' = $1 ORDER BY started_at NULLS LAST, id`,
+      [tag],
+    );
+    const completed = rows.filter((r) => r.status === 'completed').length;
+    drained ||= completed === options.backlog;
+    const startedRows = rows.filter((r) => r.started !== null);
+    const firstStart = startedRows.reduce(
+      (min, r) => Math.min(min, Number(r.started)),
+      Number.POSITIVE_INFINITY,
+    );
+    const lastFinish = drained ? rows.reduce((max, r) => Math.max(max, Number(r.finished ?? 0)), 0) : cutoff;
+    const drainRate = (completed * 1000) / (lastFinish - firstStart);
+    const window = 2 * options.concurrency;
+    const inStartOrder = rows.map((r) => Number(r.priority));
+    const outOfOrder = priorityInversions(inStartOrder, startedRows.length, window);
+    const strictInversions = priorityInversions(inStartOrder, startedRows.length, 0);
+    // Only meaningful once the worker has stopped completing jobs.
+    const trackerLagMs = drained ? await trackerCatchUp(bench, lastFinish) : null;
+    log(
+      `backlog: drained at ${round(drainRate)} jobs/s; max RSS ${JSON.stringify(rss)}; ${outOfOrder} out of priority order`,
+    );
+
+    const rssRows: Row[] = (['gateway', 'worker', 'progress-tracker', 'metrics'] as const).map((name) => ({
+      measure: `  max RSS ${name}`,
+      value: round(rss[name] ?? Number.NaN),
+      unit: 'MB',
+      target: `≤ ${RSS_TARGET_MB}`,
+      pass: atMost(rss[name] ?? Number.POSITIVE_INFINITY, RSS_TARGET_MB),
+    }));
+    const maxRss = Math.max(...Object.values(rss));
+    return {
+      name: 'backlog',
+      rows: [
+        {
+          measure: `backlog of ${options.backlog}: drain rate${drained ? '' : ` (${completed} done in the ${options.drainSeconds} s cap)`}`,
+          value: round(drainRate),
+          unit: 'jobs/s',
+          target: `≥ ${DRAIN_TARGET}`,
+          pass: atLeast(drainRate, DRAIN_TARGET),
+        },
+        {
+          measure: '  highest RSS of any service',
+          value: round(maxRss),
+          unit: 'MB',
+          target: `≤ ${RSS_TARGET_MB}`,
+          pass: atMost(maxRss, RSS_TARGET_MB),
+        },
+        ...rssRows,
+        {
+          measure: `  priority order (jobs out of order, ${window}-start slack)`,
+          value: outOfOrder,
+          unit: 'jobs',
+          target: '0',
+          pass: outOfOrder === 0,
+        },
+        {
+          measure: '  enqueue rate while workers stopped',
+          value: round(enqueueRate),
+          unit: 'jobs/s',
+          target: '',
+          pass: null,
+        },
+      ],
+      details: {
+        jobs: options.backlog,
+        completed,
+        drained,
+        drainCapSeconds: options.drainSeconds,
+        attemptsPerJob: round(
+          startedRows.reduce((sum, r) => sum + Number(r.attempts), 0) / Math.max(1, startedRows.length),
+          3,
+        ),
+        enqueueMs: submitted.lastAckMs - submitted.firstSendMs,
+        enqueueJobsPerSecond: round(enqueueRate),
+        drainMs: Math.round(lastFinish - firstStart),
+        drainJobsPerSecond: round(drainRate),
+        maxRssMb: Object.fromEntries(Object.entries(rss).map(([k, v]) => [k, round(v)])),
+        maxHeapMb: heapMax,
+        outOfOrderWithSlack: outOfOrder,
+        slackStarts: window,
+        strictInversions,
+        medianStartOffsetMsByPriority: medianStartByPriority(startedRows, firstStart),
+        trackerCaughtUpAfterLastCompletionMs: trackerLagMs,
+        workerPid: worker.pid,
+        cpu: cpuReport(cpuBefore, cpuAfter, completed),
+      },
+    };
+  } finally {
+    await bench.destroy();
+  }
+}
+
+/**
+ * Started jobs for which some job of strictly higher priority started more than `slack`
+ * positions later or had not started at all. `prioritiesInStartOrder` lists the `started` jobs
+ * that started in start order, then the jobs that had not started (in any order).
+ */
+export function priorityInversions(
+  prioritiesInStartOrder: readonly number[],
+  started: number,
+  slack: number,
+): number {
+  const n = prioritiesInStartOrder.length;
+  const suffixMax = new Array<number>(n + 1).fill(-1);
+  for (let i = n - 1; i >= 0; i--) suffixMax[i] = Math.max(suffixMax[i + 1], prioritiesInStartOrder[i]);
+  let count = 0;
+  for (let i = 0; i < started; i++) {
+    const later = suffixMax[Math.min(n, i + slack + 1)];
+    if (later > prioritiesInStartOrder[i]) count += 1;
+  }
+  return count;
+}
+
+function medianStartByPriority(
+  rows: { priority: number; started: number | null }[],
+  origin: number,
+): Record<string, number> {
+  const by = new Map<number, number[]>();
+  for (const r of rows) {
+    const list = by.get(Number(r.priority)) ?? [];
+    list.push(Number(r.started) - origin);
+    by.set(Number(r.priority), list);
+  }
+  const result: Record<string, number> = {};
+  for (const p of [...by.keys()].sort((a, b) => b - a)) {
+    const list = by.get(p)!;
+    result[String(p)] = Math.round(list[Math.floor(list.length / 2)]);
+  }
+  return result;
+}
+
+/** Waits until the work queue holds the whole backlog and the tracker's queue is empty. */
+async function waitForQueues(prefix: string, backlog: number): Promise<void> {
+  const connection = await connect(TEST_SERVICES.amqp);
+  try {
+    const channel = await connection.createChannel();
+    await waitFor(
+      async () => {
+        const work = await channel.checkQueue(`${prefix}.jobs.default`);
+        const tracker = await channel.checkQueue(`${prefix}.tracker`);
+        return work.messageCount >= backlog && tracker.messageCount === 0;
+      },
+      { timeoutMs: 300000, intervalMs: 500, what: 'the backlog to be in RabbitMQ and projected' },
+    );
+    await channel.close();
+  } finally {
+    await connection.close();
+  }
+}

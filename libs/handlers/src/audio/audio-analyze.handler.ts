@@ -1,0 +1,59 @@
+import { basename, extname } from 'node:path';
+import { Type, type Static } from '@sinclair/typebox';
+import type { JobHandler, JobTypeDefinition } from '../handler';
+import type { InputFiles } from '../inputs/input-files';
+import { resolveMediaPath } from '../inputs/media-path';
+import type { AudioEngine } from './audio-engine';
+
+export const AudioAnalyzePayloadSchema = Type.Union([
+  Type.Object({ fileId: Type.String({ format: 'uuid', maxLength: 36 }) }, { additionalProperties: false }),
+  Type.Object(
+    {
+      // Only bounded here: `..`, absolute paths and escapes through links are refused by the
+      // handler with `invalid_payload`, where the real path on the worker can be checked.
+      path: Type.String({ minLength: 1, maxLength: 1024 }),
+    },
+    { additionalProperties: false },
+  ),
+]);
+export type AudioAnalyzePayload = Static<typeof AudioAnalyzePayloadSchema>;
+
+/** audio.analyze as the gateway sees it (SPEC §7). */
+export const audioAnalyzeType: JobTypeDefinition<AudioAnalyzePayload> = {
+  type: 'audio.analyze',
+  queue: 'analysis',
+  payloadSchema: AudioAnalyzePayloadSchema,
+  defaults: { cacheable: true, timeoutMs: 120000 },
+};
+
+export interface AudioAnalyzeDependencies {
+  mediaRoot: string;
+  inputFiles: InputFiles;
+  audio: AudioEngine;
+}
+
+/**
+ * Format, tags, level/silence/tempo features and a suggested file name of one audio file, named
+ * by a path under MEDIA_ROOT or by an uploaded file's id. The reading and decoding run on the
+ * audio engine's threads.
+ */
+export function createAudioAnalyzeHandler(deps: AudioAnalyzeDependencies): JobHandler<AudioAnalyzePayload> {
+  return {
+    ...audioAnalyzeType,
+    async handle(ctx) {
+      ctx.progress(0, 'resolving_input');
+      const payload = ctx.payload;
+      const input =
+        'fileId' in payload
+          ? { path: await deps.inputFiles.pathFor(payload.fileId, ctx.tenant), fallbackName: 'audio' }
+          : {
+              path: await resolveMediaPath(deps.mediaRoot, payload.path),
+              fallbackName: basename(payload.path, extname(payload.path)),
+            };
+      ctx.progress(10, 'analyzing');
+      const analysis = await deps.audio.analyze(input, ctx.signal);
+      ctx.progress(100, 'analyzed');
+      return { result: analysis };
+    },
+  };
+}

@@ -1,0 +1,42 @@
+import { realpath, stat } from 'node:fs/promises';
+import { isAbsolute, relative, resolve, sep, win32 } from 'node:path';
+import { PermanentError } from '../handler';
+
+/**
+ * Resolves a client-supplied path inside `root` (MEDIA_ROOT) or throws a PermanentError:
+ * `invalid_payload` for absolute paths, `..` segments and anything that leaves the root through a
+ * symlink; `file_not_found` when nothing readable is there. The check runs on the real path, so a
+ * link inside the root that points outside is refused too.
+ */
+export async function resolveMediaPath(root: string, requested: string): Promise<string> {
+  if (!requested || requested.includes('\0')) {
+    throw new PermanentError('the path is empty or contains a NUL byte', 'invalid_payload');
+  }
+  // Windows forms too ("C:\x", "\\server\x"): a worker on any OS must refuse them.
+  if (isAbsolute(requested) || win32.isAbsolute(requested)) {
+    throw new PermanentError('the path must be relative to MEDIA_ROOT', 'invalid_payload');
+  }
+  if (requested.split(/[\\/]/).includes('..')) {
+    throw new PermanentError('the path must not contain ".." segments', 'invalid_payload');
+  }
+  const rootReal = await realpath(resolve(root)).catch(() => {
+    throw new PermanentError('MEDIA_ROOT does not exist on this worker', 'file_not_found');
+  });
+  let fileReal: string;
+  try {
+    fileReal = await realpath(resolve(rootReal, requested));
+  } catch {
+    throw new PermanentError(`no file at "${requested}" under MEDIA_ROOT`, 'file_not_found');
+  }
+  if (!isInside(rootReal, fileReal)) {
+    throw new PermanentError('the path leads outside MEDIA_ROOT', 'invalid_payload');
+  }
+  const info = await stat(fileReal);
+  if (!info.isFile()) throw new PermanentError(`"${requested}" is not a regular file`, 'invalid_payload');
+  return fileReal;
+}
+
+function isInside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel);
+}

@@ -1,0 +1,252 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  CircuitOpenError,
+  createCircuitBreaker,
+  isNetworkError,
+  isRetryableStatus,
+  parseRetryAfter,
+  type CircuitBreakerHandle,
+  type CircuitState,
+} from '@switchyard/resilience';
+import { DeferredError, PermanentError, RetryableError } from '../handler';
+import type { ProviderConfig, ProviderOperation, ProviderPoll } from './providers-file';
+
+/** What a provider produced: bytes with their content type (JSON results are serialised). */
+export interface ProviderResult {
+  bytes: Buffer;
+  contentType: string;
+  /** The provider's own job id, for providers that are polled. */
+  providerJobId?: string;
+}
+
+interface HttpAnswer {
+  status: number;
+  contentType: string;
+  bytes: Buffer;
+}
+
+/** Waits between this and twice this while a half-open probe is in flight. */
+const HALF_OPEN_RETRY_MS = 1000;
+
+/**
+ * One external provider: every HTTP request to it goes through its own circuit breaker, is
+ * bounded by its `timeoutMs` and the job's signal, and is classified as SPEC §6 says: timeouts,
+ * network errors, 408/429/5xx are RetryableError (honouring Retry-After), other 4xx are
+ * PermanentError, and an open circuit is a DeferredError that waits until the half-open probe
+ * without spending an attempt.
+ */
+export class ProviderClient {
+  readonly breaker: CircuitBreakerHandle;
+
+  constructor(
+    readonly name: string,
+    private readonly config: ProviderConfig,
+    private readonly secret: string | undefined,
+    onStateChange: (state: CircuitState) => void = () => undefined,
+  ) {
+    this.breaker = createCircuitBreaker(name, config.breaker, {
+      // A request the provider refused, or one the job itself abandoned, says nothing about the
+      // provider's health.
+      isFailure: (error) => !(error instanceof PermanentError) && !(error instanceof CallerAbort),
+      onStateChange,
+    });
+  }
+
+  operation(name: string): ProviderOperation | undefined {
+    return Object.hasOwn(this.config.operations, name) ? this.config.operations[name] : undefined;
+  }
+
+  /** Runs one operation to its result, polling the provider's job when the operation says so. */
+  async run(
+    operationName: string,
+    input: Record<string, unknown>,
+    signal: AbortSignal,
+    progress: (percent: number, step: string, message?: string) => void = () => undefined,
+  ): Promise<ProviderResult> {
+    const operation = this.operation(operationName);
+    if (!operation) {
+      throw new PermanentError(
+        `provider "${this.name}" has no operation "${operationName}"`,
+        'invalid_payload',
+      );
+    }
+    progress(5, 'calling_provider');
+    const first = await this.request(operation.method, operation.path, input, signal);
+    if (!operation.poll) return { bytes: first.bytes, contentType: first.contentType };
+    return this.poll(operation.poll, first, signal, progress);
+  }
+
+  private async poll(
+    poll: ProviderPoll,
+    first: HttpAnswer,
+    signal: AbortSignal,
+    progress: (percent: number, step: string, message?: string) => void,
+  ): Promise<ProviderResult> {
+    let status = this.json(first);
+    const id = pick(status, poll.idField);
+    if (typeof id !== 'string' && typeof id !== 'number') {
+      throw new PermanentError(
+        `provider "${this.name}" answered without a job id at "${poll.idField}"`,
+        'provider_protocol_error',
+      );
+    }
+    const providerJobId = String(id);
+    const path = poll.statusPath.replace('{id}', encodeURIComponent(providerJobId));
+    for (let polls = 1; ; polls++) {
+      const failed = poll.errorField === undefined ? undefined : pick(status, poll.errorField);
+      if (failed) {
+        throw new PermanentError(
+          `provider "${this.name}" job ${providerJobId} failed: ${describe(failed)}`,
+          'provider_job_failed',
+        );
+      }
+      const done = pick(status, poll.doneField);
+      if (poll.doneValue === undefined ? Boolean(done) : done === poll.doneValue) {
+        const result = pick(status, poll.resultField);
+        return {
+          bytes: Buffer.from(JSON.stringify(result ?? null)),
+          contentType: 'application/json',
+          providerJobId,
+        };
+      }
+      // Asymptotic progress: the provider does not say how far it is.
+      progress(10 + 80 * (1 - 1 / (1 + polls / 10)), 'waiting_for_provider', `poll ${polls}`);
+      await sleep(poll.intervalMs, undefined, { signal });
+      status = this.json(await this.request('GET', path, undefined, signal));
+    }
+  }
+
+  /** One HTTP request through the breaker. */
+  private async request(
+    method: string,
+    path: string,
+    input: Record<string, unknown> | undefined,
+    signal: AbortSignal,
+  ): Promise<HttpAnswer> {
+    try {
+      return await this.breaker.fire(() => this.send(method, path, input, signal));
+    } catch (error) {
+      if (error instanceof CallerAbort) throw signal.reason;
+      if (error instanceof CircuitOpenError) {
+        const wait = error.retryAfterMs > 0 ? error.retryAfterMs : HALF_OPEN_RETRY_MS;
+        // A little spread so the jobs that waited do not all arrive at the probe at once.
+        throw new DeferredError(
+          `provider "${this.name}" is unavailable (circuit open)`,
+          wait + Math.floor(Math.random() * HALF_OPEN_RETRY_MS),
+        );
+      }
+      throw error;
+    }
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    input: Record<string, unknown> | undefined,
+    signal: AbortSignal,
+  ): Promise<HttpAnswer> {
+    const url = new URL(this.config.baseUrl.replace(/\/+$/, '') + path);
+    const headers: Record<string, string> = { accept: '*/*' };
+    let body: string | undefined;
+    if (method === 'GET') {
+      for (const [key, value] of Object.entries(input ?? {})) {
+        url.searchParams.set(key, typeof value === 'string' ? value : JSON.stringify(value));
+      }
+    } else {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(input ?? {});
+    }
+    const auth = this.config.auth;
+    if (auth && this.secret !== undefined) {
+      headers[auth.header.toLowerCase()] = auth.scheme ? `${auth.scheme} ${this.secret}` : this.secret;
+    }
+    const timeout = AbortSignal.timeout(this.config.timeoutMs);
+    const combined = AbortSignal.any([signal, timeout]);
+    try {
+      const response = await fetch(url, { method, headers, body, signal: combined, redirect: 'follow' });
+      const bytes = await this.readBody(response, combined);
+      const contentType = response.headers.get('content-type') ?? 'application/octet-stream';
+      if (response.ok) return { status: response.status, contentType, bytes };
+      const snippet = bytes.subarray(0, 300).toString('utf8');
+      if (isRetryableStatus(response.status)) {
+        throw new RetryableError(
+          `provider "${this.name}" answered ${response.status}: ${snippet}`,
+          'provider_error',
+          parseRetryAfter(response.headers.get('retry-after')),
+        );
+      }
+      throw new PermanentError(
+        `provider "${this.name}" rejected the request with ${response.status}: ${snippet}`,
+        'provider_rejected',
+      );
+    } catch (error) {
+      if (error instanceof RetryableError || error instanceof PermanentError) throw error;
+      if (signal.aborted) throw new CallerAbort();
+      if (timeout.aborted) {
+        throw new RetryableError(
+          `provider "${this.name}" did not answer within ${this.config.timeoutMs} ms`,
+          'provider_timeout',
+        );
+      }
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new RetryableError(
+        `provider "${this.name}" could not be reached: ${reason}`,
+        isNetworkError(error) ? 'provider_unreachable' : 'provider_error',
+      );
+    }
+  }
+
+  /** The body, refusing past `maxResponseBytes` instead of holding an unbounded answer in memory. */
+  private async readBody(response: Response, signal: AbortSignal): Promise<Buffer> {
+    const limit = this.config.maxResponseBytes;
+    const declared = Number(response.headers.get('content-length') ?? NaN);
+    const tooLarge = () =>
+      new PermanentError(
+        `provider "${this.name}" answered more than ${limit} bytes`,
+        'provider_response_too_large',
+      );
+    if (declared > limit) {
+      await response.body?.cancel();
+      throw tooLarge();
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    if (!response.body) return Buffer.alloc(0);
+    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+      signal.throwIfAborted();
+      size += chunk.byteLength;
+      if (size > limit) throw tooLarge();
+      chunks.push(Buffer.from(chunk));
+    }
+    return Buffer.concat(chunks);
+  }
+
+  private json(answer: HttpAnswer): unknown {
+    try {
+      return JSON.parse(answer.bytes.toString('utf8'));
+    } catch {
+      throw new PermanentError(
+        `provider "${this.name}" answered with invalid JSON`,
+        'provider_protocol_error',
+      );
+    }
+  }
+}
+
+/** The job's own signal fired during a request: not the provider's failure. */
+class CallerAbort extends Error {}
+
+/** The value at a dot path (`output.url`) of parsed JSON. */
+function pick(value: unknown, path: string): unknown {
+  let current = value;
+  for (const key of path.split('.')) {
+    if (current === null || typeof current !== 'object' || !Object.hasOwn(current, key)) return undefined;
+    current = (current as Record<string, unknown>)[key];
+  }
+  return current;
+}
+
+function describe(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+}

@@ -1,0 +1,166 @@
+import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
+import type { DataSource } from 'typeorm';
+import { ApiKeysRepository } from './api-keys.repository';
+import { createDataSource, runMigrations } from './data-source';
+import { FilesRepository } from './files.repository';
+import { JobQueriesRepository } from './job-queries.repository';
+import { JobsRepository, type NewJob } from './jobs.repository';
+import { ResultCacheRepository } from './result-cache.repository';
+
+const SERVER = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432';
+const NAME = `sytest_${randomUUID().slice(0, 8)}`;
+
+function newJob(overrides: Partial<NewJob> = {}): NewJob {
+  return {
+    id: randomUUID(),
+    tenant: 'acme',
+    type: 'synthetic',
+    queue: 'default',
+    priority: 5,
+    maxAttempts: 3,
+    timeoutMs: 60000,
+    correlationId: 'c',
+    idempotencyKey: null,
+    requestHash: 'h',
+    payload: {},
+    metadata: {},
+    ...overrides,
+  };
+}
+
+describe('gateway repositories against PostgreSQL', () => {
+  let db: DataSource;
+  let jobs: JobsRepository;
+  let queries: JobQueriesRepository;
+
+  beforeAll(async () => {
+    await runMigrations(`${SERVER}/${NAME}`);
+    db = createDataSource(`${SERVER}/${NAME}`, { poolSize: 4 });
+    await db.initialize();
+    jobs = new JobsRepository(db);
+    queries = new JobQueriesRepository(db);
+  });
+
+  afterAll(async () => {
+    await db?.destroy();
+    const admin = new Client({ connectionString: `${SERVER}/postgres` });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS "${NAME}" WITH (FORCE)`);
+    await admin.end();
+  });
+
+  /** Marks a job completed `agoSeconds` ago, as a worker would. */
+  const complete = (id: string, agoSeconds = 0) =>
+    db.query(
+      `UPDATE jobs SET status = 'completed', started_at = now() - make_interval(secs => $2 + 1),
+         finished_at = now() - make_interval(secs => $2) WHERE id = $1`,
+      [id, agoSeconds],
+    );
+
+  it('stores API keys by hash, finds them, revokes them once', async () => {
+    const keys = new ApiKeysRepository(db);
+    const id = randomUUID();
+    await keys.create({ id, tenant: 'acme', name: 'ci', scopes: ['jobs:read'], keyHash: 'hash-1' });
+    expect(await keys.findByHash('hash-1')).toMatchObject({
+      id,
+      tenant: 'acme',
+      scopes: ['jobs:read'],
+      revokedAt: null,
+    });
+    expect(await keys.revoke(id)).toBe('hash-1');
+    const revoked = await keys.findByHash('hash-1');
+    expect(revoked?.revokedAt).toBeInstanceOf(Date);
+    expect(await keys.revoke(id)).toBe('hash-1');
+    expect((await keys.findByHash('hash-1'))?.revokedAt).toEqual(revoked?.revokedAt);
+    expect(await keys.revoke(randomUUID())).toBeNull();
+    expect((await keys.list('acme')).map((k) => k.id)).toEqual([id]);
+  });
+
+  it('keeps files per tenant', async () => {
+    const files = new FilesRepository(db);
+    const id = randomUUID();
+    await files.insert({
+      id,
+      tenant: 'acme',
+      name: 'a.wav',
+      contentType: 'audio/wav',
+      size: 10,
+      sha256: 'ab',
+    });
+    expect(await files.findById(id, 'acme')).toMatchObject({ id, size: 10, contentType: 'audio/wav' });
+    expect(await files.findById(id, 'other')).toBeNull();
+    expect(await files.findById(id, undefined)).not.toBeNull();
+    expect(await files.existing([id, randomUUID()], 'acme')).toEqual(new Set([id]));
+  });
+
+  it('fills the durable result cache from a completed job, counts hits, and misses expired ones', async () => {
+    const cache = new ResultCacheRepository(db);
+    const tenant = `t-${randomUUID().slice(0, 6)}`;
+    const done = newJob({ tenant, requestHash: 'req-1' });
+    const stale = newJob({ tenant, requestHash: 'req-2' });
+    await jobs.insertJobs([done, stale, newJob({ tenant, requestHash: 'req-3' })], []);
+    await complete(done.id);
+    await complete(stale.id, 3600);
+    expect(await cache.lookup(tenant, 'req-1', 600)).toMatchObject({ jobId: done.id });
+    expect(await cache.lookup(tenant, 'req-1', 600)).toMatchObject({ jobId: done.id });
+    await cache.recordHit(tenant, 'req-1');
+    expect(await cache.totalHits(tenant)).toBe(3);
+    expect(await cache.lookup(tenant, 'req-2', 600)).toBeNull(); // completed an hour ago, TTL 10 min
+    expect(await cache.lookup(tenant, 'req-3', 600)).toBeNull(); // not completed
+    expect(await cache.lookup('someone-else', 'req-1', 600)).toBeNull();
+    await cache.remove(tenant, 'req-1');
+    expect(await cache.totalHits(tenant)).toBe(0);
+  });
+
+  it('counts active jobs up to a cap, finds by idempotency key and recent request hash', async () => {
+    const tenant = `t-${randomUUID().slice(0, 6)}`;
+    const keyed = newJob({ tenant, idempotencyKey: 'k1', requestHash: 'r1' });
+    await jobs.insertJobs([keyed, ...Array.from({ length: 5 }, () => newJob({ tenant }))], []);
+    expect(await queries.activeCount(tenant, 100)).toBe(6);
+    expect(await queries.activeCount(tenant, 3)).toBe(3);
+    expect((await queries.findByIdempotencyKey(tenant, 'k1'))?.id).toBe(keyed.id);
+    expect((await queries.findByIdempotencyKeys(tenant, ['k1', 'k2'])).map((r) => r.id)).toEqual([keyed.id]);
+    expect((await queries.findRecentByRequestHash(tenant, 'r1', 10000))?.id).toBe(keyed.id);
+    expect(await queries.releaseExpiredIdempotencyKey(tenant, 'k1', 3600)).toBe(false); // still fresh
+    expect(await queries.releaseExpiredIdempotencyKey(tenant, 'k1', 0)).toBe(true);
+    expect(await queries.findByIdempotencyKey(tenant, 'k1')).toBeNull();
+  });
+
+  it('counts queued jobs ahead in start order, and buckets them by queue and priority', async () => {
+    const queue = `q-${randomUUID().slice(0, 6)}`;
+    const rows = [9, 5, 5, 2].map((priority) => newJob({ queue, priority }));
+    for (const row of rows) await jobs.insertJobs([row], []);
+    const stored = await queries.findManyByIds(rows.map((r) => r.id));
+    const byId = new Map(stored.map((r) => [r.id, r]));
+    expect(await queries.queuedAhead(byId.get(rows[0].id)!)).toBe(0);
+    expect(await queries.queuedAhead(byId.get(rows[2].id)!)).toBe(2);
+    expect(await queries.queuedAhead(byId.get(rows[3].id)!)).toBe(3);
+    const buckets = (await queries.queuedBuckets()).filter((b) => b.queue === queue);
+    expect(buckets.map((b) => [b.priority, b.count]).sort()).toEqual([
+      [2, 1],
+      [5, 2],
+      [9, 1],
+    ]);
+  });
+
+  it('computes stats and purges old terminal jobs only', async () => {
+    const tenant = `t-${randomUUID().slice(0, 6)}`;
+    const old = newJob({ tenant });
+    const recent = newJob({ tenant });
+    const active = newJob({ tenant });
+    await jobs.insertJobs([old, recent, active], []);
+    await complete(old.id, 3 * 86400);
+    await complete(recent.id);
+    const stats = await queries.stats(tenant);
+    expect(stats.byStatus).toEqual({ completed: 2, queued: 1 });
+    expect(stats.byType).toEqual({ synthetic: { completed: 2, queued: 1 } });
+    expect(stats.completedLastMinute).toBe(1);
+    expect(stats.durationMs.count).toBe(1);
+    expect(stats.durationMs.p50).toBeGreaterThanOrEqual(900);
+    const purged = await queries.purgeTerminal(2, 100);
+    expect(purged.map((p) => p.id)).toEqual([old.id]);
+    expect(await jobs.findById(old.id)).toBeNull();
+    expect(await jobs.findById(recent.id)).not.toBeNull();
+  });
+});
