@@ -1,0 +1,87 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { TestStack, type TestApi } from '@switchyard/testing';
+
+jest.setTimeout(120000);
+
+const ROOT = join(__dirname, '..');
+const CLI = join(ROOT, 'dist/apps/cli/src/main.js');
+
+/** Runs the built `switchyard` command, optionally inside a pseudo-terminal (util-linux `script`). */
+function switchyard(
+  args: string[],
+  env: Record<string, string>,
+  tty = false,
+): Promise<{ code: number | null; output: string }> {
+  const quoted = [process.execPath, CLI, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const [command, argv] = tty
+    ? ['script', ['-qfec', `stty cols 120 rows 40; exec ${quoted}`, '/dev/null']]
+    : [process.execPath, [CLI, ...args]];
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, argv, {
+      cwd: ROOT,
+      env: { PATH: process.env['PATH'] ?? '', TERM: 'xterm', ...env },
+    });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, output }));
+  });
+}
+
+describe('the switchyard command against running services', () => {
+  let stack: TestStack;
+  let api: TestApi;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    stack = await TestStack.create();
+    await stack.start(['gateway', 'worker', 'progress-tracker']);
+    api = stack.api();
+    env = {
+      SWITCHYARD_URL: stack.service('gateway').url,
+      SWITCHYARD_API_KEY: stack.adminKey,
+      HOME: '/nonexistent',
+    };
+  });
+
+  afterAll(async () => {
+    await stack?.destroy();
+  });
+
+  it('submit --watch in a terminal shows an advancing bar, the result, and exits 0', async () => {
+    const { code, output } = await switchyard(
+      ['submit', 'synthetic', '--payload', '{"durationMs":3000,"steps":10}', '--watch'],
+      env,
+      true,
+    );
+    const plain = output.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;?]*[A-Za-z]`, 'g'), '');
+    const percents = new Set([...plain.matchAll(/(\d{1,3})% /g)].map((m) => Number(m[1])));
+    expect(code).toBe(0);
+    expect([...percents].filter((p) => p > 0 && p < 100).length).toBeGreaterThanOrEqual(3);
+    expect(plain).toMatch(/completed [0-9a-f-]{36}/);
+    expect(plain).toContain('result: {"ok":true,"attempt":1}');
+  });
+
+  it('exits non-zero with the error code when the job fails', async () => {
+    const { code, output } = await switchyard(
+      ['submit', 'synthetic', '--payload', '{"fail":"permanent"}', '--no-dedupe', '--watch'],
+      env,
+    );
+    expect(code).not.toBe(0);
+    expect(output).toContain('permanent_error');
+  });
+
+  it('prints get and list as the API’s JSON with --json', async () => {
+    const id = await api.submit({ type: 'synthetic', payload: { steps: 1 } });
+    // Compare once the tracker has written the whole history, so both reads see the same job.
+    const viaApi = await api.waitForJob(id, (j) => j.history.some((h) => h.event === 'completed'));
+    const get = await switchyard(['get', id, '--json'], env);
+    expect(get.code).toBe(0);
+    expect(JSON.parse(get.output)).toEqual(viaApi);
+    const list = await switchyard(['list', '--status', 'completed', '--json'], env);
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.output)).toEqual((await api.get('/jobs?status=completed')).body);
+  });
+});
