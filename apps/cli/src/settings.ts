@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { processEnvironment } from '@switchyard/config';
 import { errorCode, errorMessage, UsageError } from './cli.errors';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -15,12 +16,12 @@ export interface CliIo {
   signal?: AbortSignal;
 }
 
-/** The one place that reads the process's environment and streams. */
+/** The one place that takes the process's environment and streams. */
 export function processIo(): CliIo {
   return {
     stdout: process.stdout,
     stderr: process.stderr,
-    env: process.env,
+    env: processEnvironment(),
     isTTY: process.stdout.isTTY === true,
   };
 }

@@ -63,3 +63,11 @@ export function loadConfigOrExit<T extends TObject>(schema: T, service: string):
     throw error;
   }
 }
+
+/**
+ * The raw environment, for the `switchyard` command: a client resolves flags, environment and its
+ * config file per invocation rather than validating a service schema at start.
+ */
+export function processEnvironment(): Readonly<Record<string, string | undefined>> {
+  return process.env;
+}
