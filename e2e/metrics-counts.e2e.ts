@@ -320,7 +320,11 @@ describe('metrics service counters after 500 jobs', () => {
     const restarted = await waitFor(
       async () => {
         const e = await metrics();
-        return total(e, 'switchyard_jobs_completed_total') === ids.length ? e : undefined;
+        // job.queued waits for a batched priority lookup, so it may be counted after job.completed.
+        const counted =
+          total(e, 'switchyard_jobs_completed_total') === ids.length &&
+          total(e, 'switchyard_jobs_submitted_total') >= ids.length;
+        return counted ? e : undefined;
       },
       { timeoutMs: 20_000, what: 'the backlog to be counted' },
     );
