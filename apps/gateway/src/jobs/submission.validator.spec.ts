@@ -65,4 +65,14 @@ describe('fingerprintOf', () => {
     expect(check({ type: 'synthetic', payload: { steps: 2 }, priority: 'high' })).not.toBe(base);
     expect(check({ type: 'synthetic', payload: { steps: 2 }, metadata: { a: 1 } })).not.toBe(base);
   });
+
+  it('refuses the NUL character, which PostgreSQL cannot store, in the payload or metadata', () => {
+    const inPayload = validator.check({ type: 'synthetic', payload: { durationMs: 1 }, metadata: {} });
+    expect(inPayload.ok).toBe(true);
+    const nul = validator.check({ type: 'synthetic', payload: {}, metadata: { note: 'a\u0000b' } });
+    expect(!nul.ok && nul.error.code).toBe('validation_failed');
+    expect(!nul.ok && nul.error.details.map((d) => d.field)).toEqual(['metadata']);
+    // The six characters `\u0000` typed as text are fine.
+    expect(validator.check({ type: 'synthetic', payload: {}, metadata: { note: '\\u0000' } }).ok).toBe(true);
+  });
 });

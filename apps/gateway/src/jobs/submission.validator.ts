@@ -47,6 +47,16 @@ function toDetails(
   });
 }
 
+/** Whether any string (or key) inside a JSON value holds U+0000. */
+function containsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\0');
+  if (Array.isArray(value)) return value.some(containsNul);
+  if (value && typeof value === 'object') {
+    return Object.entries(value).some(([key, v]) => key.includes('\0') || containsNul(v));
+  }
+  return false;
+}
+
 /** JSON with object keys sorted, so equal requests hash equally whatever their key order. */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
@@ -168,7 +178,17 @@ export class SubmissionValidator {
     const details: ApiErrorDetail[] = [];
     const at = index === undefined ? {} : { index };
     const metadata = body.metadata ?? {};
-    if (Buffer.byteLength(JSON.stringify(metadata)) > LIMITS.metadataBytes) {
+    const metadataJson = JSON.stringify(metadata);
+    // JSON allows U+0000 in strings but PostgreSQL's jsonb does not: refuse it here, clearly.
+    for (const [field, value] of [
+      ['payload', payload],
+      ['metadata', metadata],
+    ] as const) {
+      if (containsNul(value)) {
+        details.push({ ...at, field, message: 'must not contain the NUL character (U+0000)' });
+      }
+    }
+    if (Buffer.byteLength(metadataJson) > LIMITS.metadataBytes) {
       details.push({
         ...at,
         field: 'metadata',
