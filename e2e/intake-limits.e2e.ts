@@ -199,7 +199,7 @@ describe('intake faults: a database outage and SIGTERM', () => {
     expect(gateway.logs().filter((l) => l['msg'] === 'AMQP message handler threw')).toEqual([]);
   });
 
-  it('moves a message whose handling fails twice to the rejected queue (internal_error), and keeps consuming', async () => {
+  it('moves a poison message to the rejected queue without its API key (internal_error when handling fails twice), and keeps consuming', async () => {
     const gateway = stack.service('gateway');
     const rejected: ConsumeMessage[] = [];
     const tag = (
