@@ -12,10 +12,12 @@ import {
 } from '@switchyard/handlers';
 import { createRedis, gatewayKeys } from '@switchyard/live-state';
 import { AmqpClient } from '@switchyard/messaging';
+import type { CircuitState } from '@switchyard/resilience';
 import {
   createLogger,
   createMetricsRegistry,
   createWorkerMetrics,
+  HealthModule,
   startHttpService,
   runService,
   probeCheck,
@@ -36,7 +38,6 @@ import {
   parseModuleList,
 } from './handlers/handler-modules';
 import { jobTypeRecords } from './handlers/job-type-records';
-import { WorkerHealthModule } from './health/worker-health.module';
 import { JobRunner } from './runtime/job-runner';
 
 const SERVICE = 'worker';
@@ -143,13 +144,14 @@ async function main(): Promise<void> {
     service: SERVICE,
     port: config.WORKER_PORT,
     logger,
-    module: WorkerHealthModule.register({
+    module: HealthModule.register({
       registry: metricsRegistry,
       checks: [
         probeCheck('postgres', () => db.query('SELECT 1')),
         connectionCheck('rabbitmq', () => amqp.isConnected()),
       ],
-      circuits: () => providers.states(),
+      // An open circuit is reported but keeps the worker ready: its jobs wait for the provider.
+      info: () => circuitsInfo(providers.states()),
     }),
     onShutdown: async () => {
       await runner.stop();
@@ -164,3 +166,9 @@ async function main(): Promise<void> {
 }
 
 runService(SERVICE, main);
+
+/** The `circuits` entry of the worker's readiness report: state per provider, and the open ones. */
+function circuitsInfo(providers: Record<string, CircuitState>): Record<string, object> {
+  const open = Object.keys(providers).filter((name) => providers[name] === 'open');
+  return { circuits: { status: 'up', latencyMs: 0, providers, open } };
+}

@@ -5,6 +5,13 @@ import { runHealthChecks, type HealthCheck } from './health';
 
 export const HEALTH_CHECKS = Symbol('HEALTH_CHECKS');
 export const METRICS_REGISTRY = Symbol('METRICS_REGISTRY');
+export const READINESS_INFO = Symbol('READINESS_INFO');
+
+/**
+ * Entries a service adds to its readiness report that inform without deciding readiness (the
+ * worker's circuit states: an open circuit is reported, yet the worker stays ready).
+ */
+export type ReadinessInfo = () => Record<string, object>;
 
 /** `GET /health/live`, `GET /health/ready` and `GET /metrics`, the same on every service. */
 @Controller()
@@ -12,6 +19,7 @@ export class HealthController {
   constructor(
     @Inject(HEALTH_CHECKS) private readonly checks: HealthCheck[],
     @Inject(METRICS_REGISTRY) private readonly registry: Registry,
+    @Inject(READINESS_INFO) private readonly info: ReadinessInfo,
   ) {}
 
   @Get('health/live')
@@ -22,7 +30,8 @@ export class HealthController {
   @Get('health/ready')
   async ready(@Res() reply: FastifyReply): Promise<void> {
     const report = await runHealthChecks(this.checks);
-    await reply.status(report.status === 'ok' ? 200 : 503).send(report);
+    const body = { ...report, checks: { ...report.checks, ...this.info() } };
+    await reply.status(report.status === 'ok' ? 200 : 503).send(body);
   }
 
   @Get('metrics')
@@ -35,13 +44,18 @@ export class HealthController {
 @Module({})
 export class HealthModule {
   /** `checks` and `registry` are provider tokens or values the app already owns. */
-  static register(options: { checks: HealthCheck[]; registry: Registry }): DynamicModule {
+  static register(options: {
+    checks: HealthCheck[];
+    registry: Registry;
+    info?: ReadinessInfo;
+  }): DynamicModule {
     return {
       module: HealthModule,
       controllers: [HealthController],
       providers: [
         { provide: HEALTH_CHECKS, useValue: options.checks },
         { provide: METRICS_REGISTRY, useValue: options.registry },
+        { provide: READINESS_INFO, useValue: options.info ?? (() => ({})) },
       ],
     };
   }

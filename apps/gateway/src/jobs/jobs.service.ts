@@ -1,18 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import {
-  ApiError,
-  CLOUDEVENTS_CONTENT_TYPE,
-  createJobEvent,
-  eventCloudType,
-  eventRoutingKey,
-  type JobDispatch,
-  type JobHistoryEntry,
-  type JobView,
-} from '@switchyard/contracts';
+import { ApiError, createJobEvent, type JobHistoryEntry, type JobView } from '@switchyard/contracts';
 import { AmqpClient } from '@switchyard/messaging';
 import { correlation } from '@switchyard/observability';
 import {
+  dispatchOutboxMessage,
+  eventOutboxMessage,
   JobQueriesRepository,
   JobsRepository,
   InvalidCursorError,
@@ -118,7 +111,7 @@ export class JobsService {
   }
 
   private outboxMessages(job: NewJob, createdAt: string): OutboxMessage[] {
-    const dispatch: JobDispatch = { jobId: job.id, tenant: job.tenant, type: job.type, queue: job.queue };
+    const names = this.amqp.names;
     const queued = createJobEvent(
       SERVICE_NAME,
       'queued',
@@ -138,30 +131,8 @@ export class JobsService {
       job.correlationId,
     );
     return [
-      {
-        jobId: job.id,
-        exchange: this.amqp.names.jobsExchange,
-        routingKey: job.queue,
-        body: dispatch,
-        properties: {
-          priority: job.priority,
-          correlationId: job.correlationId,
-          messageId: job.id,
-          type: 'switchyard.job.dispatch',
-        },
-      },
-      {
-        jobId: job.id,
-        exchange: this.amqp.names.eventsExchange,
-        routingKey: eventRoutingKey('queued'),
-        body: queued,
-        properties: {
-          correlationId: job.correlationId,
-          messageId: queued.id,
-          type: eventCloudType('queued'),
-          contentType: CLOUDEVENTS_CONTENT_TYPE,
-        },
-      },
+      dispatchOutboxMessage(names, { ...job, correlation_id: job.correlationId }),
+      eventOutboxMessage(names, queued),
     ];
   }
 }
