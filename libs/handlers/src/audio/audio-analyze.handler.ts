@@ -41,7 +41,8 @@ export function createAudioAnalyzeHandler(deps: AudioAnalyzeDependencies): JobHa
   return {
     ...audioAnalyzeType,
     async handle(ctx) {
-      ctx.progress(0, 'resolving_input');
+      // One step: an analysis takes tens of milliseconds, and every progress report costs a
+      // persistent event delivered to the tracker and the metrics service; completion says 100 %.
       const payload = ctx.payload;
       const input =
         'fileId' in payload
@@ -52,7 +53,6 @@ export function createAudioAnalyzeHandler(deps: AudioAnalyzeDependencies): JobHa
             };
       ctx.progress(10, 'analyzing');
       const analysis = await deps.audio.analyze(input, ctx.signal);
-      ctx.progress(100, 'analyzed');
       return { result: analysis };
     },
   };

@@ -19,9 +19,7 @@ export async function resolveMediaPath(root: string, requested: string): Promise
   if (requested.split(/[\\/]/).includes('..')) {
     throw new PermanentError('the path must not contain ".." segments', 'invalid_payload');
   }
-  const rootReal = await realpath(resolve(root)).catch(() => {
-    throw new PermanentError('MEDIA_ROOT does not exist on this worker', 'file_not_found');
-  });
+  const rootReal = await realRoot(root);
   let fileReal: string;
   try {
     fileReal = await realpath(resolve(rootReal, requested));
@@ -34,6 +32,19 @@ export async function resolveMediaPath(root: string, requested: string): Promise
   const info = await stat(fileReal);
   if (!info.isFile()) throw new PermanentError(`"${requested}" is not a regular file`, 'invalid_payload');
   return fileReal;
+}
+
+/** MEDIA_ROOT's real path, resolved once per root (only successes are kept: it may appear later). */
+const realRoots = new Map<string, string>();
+
+async function realRoot(root: string): Promise<string> {
+  const known = realRoots.get(root);
+  if (known !== undefined) return known;
+  const real = await realpath(resolve(root)).catch(() => {
+    throw new PermanentError('MEDIA_ROOT does not exist on this worker', 'file_not_found');
+  });
+  realRoots.set(root, real);
+  return real;
 }
 
 function isInside(root: string, path: string): boolean {
