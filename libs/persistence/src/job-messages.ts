@@ -12,11 +12,35 @@ import {
 import type { JobRow } from './job-row';
 import type { OutboxMessage } from './jobs.repository';
 
+/** The `jobs` columns a lifecycle event is built from (what the hot path's statements return). */
+export const JOB_EVENT_COLUMNS = [
+  'id',
+  'tenant',
+  'type',
+  'queue',
+  'status',
+  'step',
+  'progress',
+  'message',
+  'attempts',
+  'event_seq',
+  'error',
+  'result_url',
+  'created_at',
+  'started_at',
+  'finished_at',
+  'next_attempt_at',
+  'correlation_id',
+] as const satisfies readonly (keyof JobRow)[];
+
+/** The part of a `jobs` row that jobEventFromRow reads. */
+export type JobEventSource = Pick<JobRow, (typeof JOB_EVENT_COLUMNS)[number]>;
+
 /** The lifecycle event for a row's current state, with the row's own seq. */
 export function jobEventFromRow(
   service: string,
   event: JobEventName,
-  row: JobRow,
+  row: JobEventSource,
   overrides: Partial<JobEventData> = {},
 ): JobCloudEvent {
   return createJobEvent(

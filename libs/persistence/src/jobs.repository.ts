@@ -1,6 +1,8 @@
 import type { DataSource, EntityManager } from 'typeorm';
+import type { Pool, QueryResultRow } from 'pg';
 import type { JobError, JobHistoryEntry, JobStatus } from '@switchyard/contracts';
 import { toHistoryEntry, type JobEventRow, type JobRow } from './job-row';
+import { JOB_EVENT_COLUMNS, type JobEventSource } from './job-messages';
 
 /**
  * Sequence numbers: the gateway's `job.queued` event is seq 1. A claim reserves a block of
@@ -92,6 +94,60 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
     throw new InvalidCursorError('cursor is not one this API returned');
   }
   return { createdAt, id };
+}
+
+/** What a claimed attempt needs: the event columns plus what the runner reads to run it. */
+export const CLAIMED_JOB_COLUMNS = [
+  ...JOB_EVENT_COLUMNS,
+  'priority',
+  'max_attempts',
+  'timeout_ms',
+  'payload',
+] as const satisfies readonly (keyof JobRow)[];
+
+/** The part of a `jobs` row claimMany returns. */
+export type ClaimedJob = Pick<JobRow, (typeof CLAIMED_JOB_COLUMNS)[number]>;
+
+/** One `completed` outcome for completeMany. */
+export interface CompletedOutcome {
+  jobId: string;
+  result: unknown;
+  resultUrl: string | null;
+  last: { step: string | null; message: string | null };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const CLAIM_MANY = {
+  name: 'switchyard_claim_many_v1',
+  text: `UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = now(), next_attempt_at = NULL,
+      lease_owner = $2::text, lease_expires_at = now() + make_interval(secs => $3::double precision / 1000),
+      event_seq = event_seq + ${SEQ_BLOCK}
+    WHERE id = ANY($1::uuid[]) AND status IN ('queued', 'retrying') AND NOT cancel_requested
+    RETURNING ${CLAIMED_JOB_COLUMNS.join(', ')}`,
+};
+
+/** progress is 100 for every completed attempt, as finish() writes it. */
+const COMPLETE_MANY = {
+  name: 'switchyard_complete_many_v1',
+  text: `UPDATE jobs j SET status = 'completed', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+      event_seq = j.event_seq + 1, progress_seq = j.event_seq + 1,
+      step = v.step, progress = 100, message = v.message,
+      result = v.result, result_url = v.result_url, error = NULL, dead_lettered = false
+    FROM unnest($2::uuid[], $3::jsonb[], $4::text[], $5::text[], $6::text[]) AS v(id, result, result_url, step, message)
+    WHERE j.id = v.id AND j.status = 'running' AND j.lease_owner = $1::text
+    RETURNING ${JOB_EVENT_COLUMNS.map((c) => `j.${c}`).join(', ')}`,
+};
+
+/** Hands each returned row to the first request for its id, in request order; the rest get null. */
+function takeInOrder<R extends { id: string }>(ids: string[], rows: R[]): (R | null)[] {
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return ids.map((id) => {
+    const key = id.toLowerCase();
+    const row = byId.get(key);
+    byId.delete(key);
+    return row ?? null;
+  });
 }
 
 export class JobsRepository {
@@ -280,6 +336,58 @@ export class JobsRepository {
       ],
     );
     return rows[0][0] ?? null;
+  }
+
+  /**
+   * The worker's batched claim: `queued|retrying → running` for every listed job in one
+   * statement (one commit), under the same conditions as claim(). Returns, per requested id, the
+   * claimed row or null (not claimable, malformed, or listed again earlier in the same call, so a
+   * job is never handed out twice).
+   */
+  async claimMany(jobIds: string[], owner: string, leaseMs: number): Promise<(ClaimedJob | null)[]> {
+    // A malformed id would fail the whole statement; it names no job, so it is simply not claimable.
+    // Sorted so that concurrent batches lock their rows in the same order.
+    const ids = [...new Set(jobIds.filter((id) => UUID.test(id)).map((id) => id.toLowerCase()))].sort();
+    if (!ids.length) return jobIds.map(() => null);
+    const rows = await this.prepared<ClaimedJob>(CLAIM_MANY, [ids, owner, leaseMs]);
+    return takeInOrder(jobIds, rows);
+  }
+
+  /**
+   * The worker's batched completion: `running → completed` in one statement for every listed job
+   * still leased to `owner`, each with its own result and last report. Returns, per outcome, the
+   * updated row (the columns a lifecycle event needs) or null when the worker no longer holds it.
+   */
+  async completeMany(owner: string, outcomes: CompletedOutcome[]): Promise<(JobEventSource | null)[]> {
+    const unique = new Map<string, CompletedOutcome>();
+    for (const o of outcomes) if (!unique.has(o.jobId.toLowerCase())) unique.set(o.jobId.toLowerCase(), o);
+    const list = [...unique.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, o]) => o);
+    const rows = await this.prepared<JobEventSource>(COMPLETE_MANY, [
+      owner,
+      list.map((o) => o.jobId),
+      list.map((o) => JSON.stringify(o.result ?? null)),
+      list.map((o) => o.resultUrl),
+      list.map((o) => o.last.step),
+      list.map((o) => o.last.message),
+    ]);
+    return takeInOrder(
+      outcomes.map((o) => o.jobId),
+      rows,
+    );
+  }
+
+  /**
+   * Runs a hot statement as a named prepared statement on the DataSource's own pg Pool, so each
+   * connection parses and plans it once (TypeORM's query() always sends unnamed statements).
+   */
+  private async prepared<R extends QueryResultRow>(
+    statement: { name: string; text: string },
+    values: unknown[],
+  ) {
+    const pool = (this.db.driver as unknown as { master?: Pool }).master;
+    if (!pool) throw new Error('the DataSource is not initialized');
+    const result = await pool.query<R>({ name: statement.name, text: statement.text, values });
+    return result.rows;
   }
 
   /**

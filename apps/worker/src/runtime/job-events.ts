@@ -1,7 +1,7 @@
 import type { JobCloudEvent, JobEventName } from '@switchyard/contracts';
 import type { AmqpClient } from '@switchyard/messaging';
 import type { Logger } from '@switchyard/observability';
-import { jobEventFromRow, SEQ_BLOCK, type JobRow } from '@switchyard/persistence';
+import { jobEventFromRow, SEQ_BLOCK, type JobEventSource } from '@switchyard/persistence';
 
 const SERVICE = 'worker';
 
@@ -22,7 +22,7 @@ export class AttemptEvents {
   constructor(
     private readonly amqp: AmqpClient,
     private readonly logger: Logger,
-    private readonly job: JobRow,
+    private readonly job: JobEventSource,
   ) {
     this.lastSeq = Number(job.event_seq);
     this.nextSeq = this.lastSeq - SEQ_BLOCK + 1;
@@ -43,7 +43,7 @@ export class AttemptEvents {
   }
 
   /** After the attempt ended in the database; `row` is the updated row. */
-  finished(event: JobEventName, row: JobRow): void {
+  finished(event: JobEventName, row: JobEventSource): void {
     this.publish(event, jobEventFromRow(SERVICE, event, row));
   }
 

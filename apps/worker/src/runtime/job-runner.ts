@@ -19,10 +19,17 @@ import {
   type JobContext,
 } from '@switchyard/handlers';
 import { correlation, type Logger } from '@switchyard/observability';
-import type { JobRow, JobsRepository, LifecycleRepository } from '@switchyard/persistence';
+import type {
+  ClaimedJob,
+  CompletedOutcome,
+  JobEventSource,
+  JobsRepository,
+  LifecycleRepository,
+} from '@switchyard/persistence';
 import { backoffDelay } from '@switchyard/resilience';
 import { abandonAfterAbort, AbortReason } from './abort';
 import { AttemptEvents } from './job-events';
+import { GroupCommit } from './group-commit';
 
 export interface JobRunnerOptions {
   workerId: string;
@@ -36,13 +43,16 @@ export interface JobRunnerOptions {
 }
 
 interface RunningJob {
-  row: JobRow;
+  row: ClaimedJob;
   abort: AbortController;
   done: Promise<unknown>;
 }
 
 /** A delayed retry that comes back this close to its time runs now rather than hopping again. */
 const EARLY_TOLERANCE_MS = 25;
+
+/** Most claims (or completions) one statement carries; a burst is at most prefetch × queues. */
+const MAX_BATCH = 100;
 
 function parseDispatch(content: unknown): JobDispatch | undefined {
   if (!content || typeof content !== 'object') return undefined;
@@ -63,6 +73,9 @@ export class JobRunner {
   private stopping = false;
   /** Handlers get this long to stop once their signal fires; then they are abandoned. */
   private readonly abandonGraceMs: number;
+  /** Claims and completions of the same tick share one statement (and one commit). */
+  private readonly claims: GroupCommit<string, ClaimedJob | null>;
+  private readonly completions: GroupCommit<CompletedOutcome, JobEventSource | null>;
 
   constructor(
     private readonly options: JobRunnerOptions,
@@ -74,6 +87,14 @@ export class JobRunner {
     private readonly logger: Logger,
   ) {
     this.abandonGraceMs = Math.floor(options.cancelGraceMs / 2);
+    this.claims = new GroupCommit(
+      (ids) => this.jobs.claimMany(ids, options.workerId, options.leaseMs),
+      MAX_BATCH,
+    );
+    this.completions = new GroupCommit(
+      (outcomes) => this.jobs.completeMany(options.workerId, outcomes),
+      MAX_BATCH,
+    );
   }
 
   activeCount(): number {
@@ -153,17 +174,18 @@ export class JobRunner {
       });
       return Ack;
     }
-    const row = await this.jobs.claim(dispatch.jobId, this.options.workerId, this.options.leaseMs);
+    const row = await this.claims.submit(dispatch.jobId);
     if (!row) {
       // Already running elsewhere, finished, cancelled, or unknown: this delivery is a duplicate.
-      this.logger.debug({ jobId: dispatch.jobId }, 'delivery not claimable; dropped');
+      if (this.logger.isLevelEnabled('debug'))
+        this.logger.debug({ jobId: dispatch.jobId }, 'delivery not claimable; dropped');
       return Ack;
     }
     const context = { correlationId: row.correlation_id, jobId: row.id, tenant: row.tenant, type: row.type };
     return correlation.run(context, () => this.runAttempt(row));
   }
 
-  private async runAttempt(row: JobRow): Promise<ConsumeOutcome> {
+  private async runAttempt(row: ClaimedJob): Promise<ConsumeOutcome> {
     const started = Date.now();
     const events = new AttemptEvents(this.amqp, this.logger, row);
     const abort = new AbortController();
@@ -172,7 +194,8 @@ export class JobRunner {
     this.running.set(row.id, { row, abort, done });
     const release = this.options.trackActive?.(row.type);
     events.started();
-    this.logger.info({ attempt: row.attempts, waitMs: started - row.created_at.getTime() }, 'job started');
+    if (this.logger.isLevelEnabled('info'))
+      this.logger.info({ attempt: row.attempts, waitMs: started - row.created_at.getTime() }, 'job started');
     const timer = setTimeout(
       () => abort.abort(new AbortReason('timeout', `job exceeded its timeout of ${row.timeout_ms} ms`)),
       row.timeout_ms,
@@ -200,7 +223,7 @@ export class JobRunner {
   }
 
   private async afterFailure(
-    row: JobRow,
+    row: ClaimedJob,
     handler: AnyJobHandler | undefined,
     reason: unknown,
     events: AttemptEvents,
@@ -230,7 +253,7 @@ export class JobRunner {
 
   private invoke(
     handler: AnyJobHandler,
-    row: JobRow,
+    row: ClaimedJob,
     signal: AbortSignal,
     events: AttemptEvents,
   ): Promise<HandlerOutput> {
@@ -255,25 +278,28 @@ export class JobRunner {
     );
   }
 
-  private async complete(row: JobRow, output: HandlerOutput, events: AttemptEvents, started: number) {
+  private async complete(row: ClaimedJob, output: HandlerOutput, events: AttemptEvents, started: number) {
     const resultUrl = output.artifact ? `/api/v1/jobs/${row.id}/result` : null;
-    const updated = await this.jobs.finish(
-      row.id,
-      this.options.workerId,
-      { status: 'completed', result: output.result, resultUrl },
-      events.last,
-    );
+    const { step, message } = events.last;
+    // Resolves once the row is committed; the caller acks only then.
+    const updated = await this.completions.submit({
+      jobId: row.id,
+      result: output.result,
+      resultUrl,
+      last: { step, message },
+    });
     if (!updated) {
       this.logger.warn('job was taken from this worker before it completed; result discarded');
       return Ack;
     }
     events.finished('completed', updated);
-    this.logger.info({ durationMs: Date.now() - started }, 'job completed');
+    if (this.logger.isLevelEnabled('info'))
+      this.logger.info({ durationMs: Date.now() - started }, 'job completed');
     return Ack;
   }
 
   private async retry(
-    row: JobRow,
+    row: ClaimedJob,
     error: JobError,
     delayMs: number,
     events: AttemptEvents,
@@ -312,7 +338,7 @@ export class JobRunner {
     return Ack;
   }
 
-  private async fail(row: JobRow, error: JobError, events: AttemptEvents, started: number) {
+  private async fail(row: ClaimedJob, error: JobError, events: AttemptEvents, started: number) {
     const updated = await this.jobs.finish(
       row.id,
       this.options.workerId,
@@ -326,7 +352,7 @@ export class JobRunner {
     return DeadLetter(error.code);
   }
 
-  private async cancelled(row: JobRow, events: AttemptEvents): Promise<ConsumeOutcome> {
+  private async cancelled(row: ClaimedJob, events: AttemptEvents): Promise<ConsumeOutcome> {
     const updated = await this.lifecycle.finishCancelled(row.id, this.options.workerId, events.last);
     if (updated) {
       events.finished('cancelled', updated);
@@ -335,7 +361,7 @@ export class JobRunner {
     return Ack;
   }
 
-  private async handBack(row: JobRow): Promise<ConsumeOutcome> {
+  private async handBack(row: ClaimedJob): Promise<ConsumeOutcome> {
     const returned = await this.jobs.handBack(row.id, this.options.workerId);
     this.logger.info({ returned }, 'job handed back on shutdown');
     return Requeue;
