@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Socket } from 'node:net';
 import { createJobEvent, type JobDispatch, type JobEventData } from '@switchyard/contracts';
 import { Ack, DeadLetter, Requeue } from './ack-policy';
 import { AmqpClient, MessagingError } from './amqp-client';
@@ -429,6 +430,28 @@ describe('AmqpClient publish and consume', () => {
     await Promise.all(Array.from({ length: 3000 }, () => client.publish('', queue, body)));
     expect(log.lines().some((l) => l.msg === 'AMQP publish buffer full, waiting for drain')).toBe(true);
     expect((await client.queueStats(queue)).messageCount).toBe(3000);
+  });
+
+  it("coalesces a tick's frames into a few socket writes instead of one per frame", async () => {
+    const queue = queueName('coalesced');
+    await client.assertQueue(queue, { durable: false });
+    const socket = Socket.prototype as unknown as Record<'_write' | '_writev', (...args: unknown[]) => void>;
+    const write = jest.spyOn(socket, '_write');
+    const writev = jest.spyOn(socket, '_writev');
+    const toBroker = (contexts: unknown[]): number =>
+      contexts.filter((s) => s instanceof Socket && s.remotePort === 5672).length;
+    try {
+      await Promise.all(Array.from({ length: 200 }, (_, i) => client.publish('', queue, { i })));
+      const writes = toBroker(write.mock.contexts);
+      const writevs = toBroker(writev.mock.contexts);
+      // 200 publish frames (each ~300 bytes); a corked pass stops at the socket's high-water mark.
+      expect(writevs).toBeGreaterThan(0);
+      expect(writes + writevs).toBeLessThan(40);
+    } finally {
+      write.mockRestore();
+      writev.mockRestore();
+    }
+    expect((await client.queueStats(queue)).messageCount).toBe(200);
   });
 
   it('waits for outstanding confirms on close', async () => {

@@ -19,7 +19,9 @@ import {
   type Message,
   type Options,
 } from 'amqplib';
+import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
+import { AckBatcher } from './ack-batcher';
 import { outcomeForHandlerError, type ConsumeOutcome } from './ack-policy';
 import { toInboundMessage, type InboundMessage } from './inbound-message';
 import { encodeBody, toPublishProperties, type PublishOptions } from './publish-options';
@@ -30,6 +32,7 @@ import {
   redactUrl,
 } from './reconnect-backoff';
 import { declareTopology, retryDelayTier } from './topology';
+import { coalesceWritesPerTick } from './write-coalescing';
 
 export interface AmqpClientOptions {
   /** e.g. amqp://guest:guest@127.0.0.1:5672 */
@@ -133,6 +136,8 @@ interface Subscription {
   closed: boolean;
   /** Closed by the broker (queue deleted, access refused, …), not with its connection. */
   failed: boolean;
+  /** Acks go out once per tick, as one multiple ack where the oldest deliveries are all done. */
+  readonly acks: AckBatcher;
 }
 
 interface SessionWaiter {
@@ -415,6 +420,9 @@ export class AmqpClient extends EventEmitter {
       noDelay: true,
       keepAlive: true,
     });
+    // One writev per tick instead of one write (and TCP packet) per frame; see write-coalescing.ts.
+    const socket = (model.connection as { stream?: unknown }).stream;
+    if (isWritable(socket)) coalesceWritesPerTick(socket);
     const session: Session = { model, closed: false };
     model.on('error', (err: Error) => this.log.warn({ err }, 'AMQP connection error'));
     model.on('close', (err?: Error) => this.onConnectionClosed(session, err));
@@ -647,7 +655,16 @@ export class AmqpClient extends EventEmitter {
     consumer.subscribingOn = session;
     try {
       const channel = await session.model.createChannel();
-      const subscription: Subscription = { session, channel, closed: false, failed: false };
+      const subscription: Subscription = {
+        session,
+        channel,
+        closed: false,
+        failed: false,
+        acks: new AckBatcher(channel, {
+          onError: (err, messages) =>
+            this.log.warn({ err, queue: consumer.queue, messages }, 'AMQP acks could not be sent'),
+        }),
+      };
       let ready = false;
       channel.on('error', (err: Error) => {
         subscription.failed = true;
@@ -655,6 +672,8 @@ export class AmqpClient extends EventEmitter {
       });
       channel.on('close', () => {
         subscription.closed = true;
+        // Unsettled deliveries go back to the queue with the channel; the broker redelivers them.
+        subscription.acks.drop();
         if (ready) this.onSubscriptionClosed(consumer, subscription);
       });
       await channel.prefetch(consumer.prefetch);
@@ -718,6 +737,7 @@ export class AmqpClient extends EventEmitter {
       subscription.channel.close().catch(() => undefined);
       return;
     }
+    subscription.acks.delivered(message);
     if (consumer.cancelled) {
       // Delivered between our basic.cancel and its reply: hand it back untouched.
       this.settle(consumer, subscription, message, { kind: 'requeue' });
@@ -762,14 +782,18 @@ export class AmqpClient extends EventEmitter {
     outcome: ConsumeOutcome,
   ): void {
     try {
+      // The channel is gone: acks would never be sent, nacks would throw.
+      if (subscription.closed) throw new Error('consumer channel closed');
       switch (outcome.kind) {
         case 'ack':
-          subscription.channel.ack(message);
+          subscription.acks.ack(message);
           break;
         case 'requeue':
+          subscription.acks.forget(message);
           subscription.channel.nack(message, false, true);
           break;
         case 'dead-letter':
+          subscription.acks.forget(message);
           subscription.channel.nack(message, false, false);
           this.log.warn(
             {
@@ -805,6 +829,8 @@ export class AmqpClient extends EventEmitter {
         this.log.debug({ err, queue: consumer.queue }, 'AMQP consumer cancel failed');
       }
     }
+    // What is settled so far goes out now, whether or not the in-flight rest finishes in time.
+    this.flushAcks(consumer, subscription);
     this.log.info({ queue: consumer.queue, inFlight: consumer.inFlight }, 'AMQP consumer cancelled');
     // In-flight messages are settled on this channel; it closes when the last one is.
     if (consumer.inFlight === 0) await this.stopSubscription(consumer, subscription);
@@ -813,8 +839,20 @@ export class AmqpClient extends EventEmitter {
   private async stopSubscription(consumer: Consumer, subscription: Subscription): Promise<void> {
     if (consumer.subscription === subscription) consumer.subscription = undefined;
     if (subscription.closed) return;
+    // Before channel.close(): the acks then precede the close on the wire.
+    this.flushAcks(consumer, subscription);
     subscription.closed = true;
     await subscription.channel.close().catch(() => undefined);
+  }
+
+  private flushAcks(consumer: Consumer, subscription: Subscription): void {
+    if (subscription.closed) return;
+    try {
+      subscription.acks.flush();
+    } catch (err) {
+      const messages = subscription.acks.drop();
+      this.log.warn({ err, queue: consumer.queue, messages }, 'AMQP acks could not be sent');
+    }
   }
 }
 
@@ -882,6 +920,15 @@ function confirmError(
 function isPermanentError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === 403 || code === 406;
+}
+
+function isWritable(stream: unknown): stream is Writable {
+  const candidate = stream as Partial<Writable> | null | undefined;
+  return (
+    typeof candidate?.write === 'function' &&
+    typeof candidate.cork === 'function' &&
+    typeof candidate.uncork === 'function'
+  );
 }
 
 function errorMessage(err: unknown): string {

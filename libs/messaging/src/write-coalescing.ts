@@ -1,0 +1,32 @@
+import type { Writable } from 'node:stream';
+
+const COALESCING = Symbol('switchyard.coalesceWritesPerTick');
+
+/**
+ * Corks `stream` on the first write of a tick and uncorks it on process.nextTick, so everything
+ * written in one pass leaves in a single writev.
+ *
+ * amqplib writes every frame (publish, ack, method, heartbeat) with its own write() on a socket
+ * opened with noDelay: without this each is its own system call and TCP packet, in the service and
+ * in the broker. end() uncorks by itself, so a close is never held back.
+ */
+export function coalesceWritesPerTick(stream: Writable): void {
+  const marked = stream as Writable & { [COALESCING]?: true };
+  if (marked[COALESCING]) return;
+  marked[COALESCING] = true;
+  const write = stream.write.bind(stream) as (...args: unknown[]) => boolean;
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    // Harmless after end() (which uncorks by itself) or destroy() (which drops the buffer).
+    stream.uncork();
+  };
+  stream.write = ((...args: unknown[]): boolean => {
+    if (!corked && !stream.writableEnded && !stream.destroyed) {
+      corked = true;
+      stream.cork();
+      process.nextTick(uncork);
+    }
+    return write(...args);
+  }) as Writable['write'];
+}
