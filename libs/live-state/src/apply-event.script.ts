@@ -1,8 +1,5 @@
 import { LIVE_OPTIONAL_FIELDS, LIVE_REQUIRED_FIELDS, LIVE_VALUES } from './live-progress';
 
-/** Arguments per event: job number, StoredJobEvent JSON, then appendLiveValues' values. */
-export const APPLY_EVENT_ARGS = 2 + LIVE_VALUES;
-
 const luaList = (names: readonly string[]) => `{ ${names.map((n) => `'${n}'`).join(', ')} }`;
 
 /**
@@ -14,33 +11,40 @@ const luaList = (names: readonly string[]) => `{ ${names.map((n) => `'${n}'`).jo
  *
  * KEYS: per job of the chunk its live hash, then its event log (zset scored by seq), i.e.
  * KEYS[2j-1] and KEYS[2j] for job number j = 1, 2, …
- * ARGV[1] TTL seconds, ARGV[2] max events kept per job, ARGV[3] channel, then APPLY_EVENT_ARGS
- * values per event: its job number j, its StoredJobEvent JSON, and the live hash values in
- * appendLiveValues' layout (required values, optional values, presence flags).
+ * ARGV[1] TTL seconds, ARGV[2] max events kept per job, ARGV[3] channel, then per event: its job
+ * number j, its seq, its StoredJobEvent JSON, and '1' followed by the live hash values in
+ * appendLiveValues' layout (required values, optional values, presence flags), or '0' alone. The
+ * caller sends the values only with each job's newest event of the chunk: when any event of a job
+ * advances its state, that one does too and its state is the final one, so one HSET per job.
  * Returns per event 1 when it advanced the job's live state, 0 when it was stale or repeated.
  */
 export const APPLY_EVENTS_LUA = `
 local ttl = ARGV[1]
 local maxEvents = tonumber(ARGV[2])
 local channel = ARGV[3]
-local perEvent = ${APPLY_EVENT_ARGS}
+local liveValues = ${LIVE_VALUES}
 local required = ${luaList(LIVE_REQUIRED_FIELDS)}
 local optional = ${luaList(LIVE_OPTIONAL_FIELDS)}
-local seqAt = ${LIVE_REQUIRED_FIELDS.indexOf('seq') + 1}
 local results = {}
 local currentSeq = {}
 local logged = {}
+local pos = 4
 
-for i = 0, (#ARGV - 3) / perEvent - 1 do
-  local b = 3 + i * perEvent
-  local j = tonumber(ARGV[b + 1])
+while pos <= #ARGV do
+  local j = tonumber(ARGV[pos])
   local liveKey = KEYS[2 * j - 1]
   local eventsKey = KEYS[2 * j]
-  local stored = ARGV[b + 2]
-  local v = b + 2
   -- seq strings are passed through as given: Lua's number formatting would round large values.
-  local seqText = ARGV[v + seqAt]
+  local seqText = ARGV[pos + 1]
   local seq = tonumber(seqText)
+  local stored = ARGV[pos + 2]
+  local v = nil
+  if ARGV[pos + 3] == '1' then
+    v = pos + 3
+    pos = pos + 4 + liveValues
+  else
+    pos = pos + 4
+  end
 
   if redis.call('ZCOUNT', eventsKey, seqText, seqText) == 0 then
     redis.call('ZADD', eventsKey, seqText, stored)
@@ -53,31 +57,33 @@ for i = 0, (#ARGV - 3) / perEvent - 1 do
   end
   local advanced = 0
   if (not current) or seq > current then
-    local set = {}
-    for k = 1, #required do
-      set[2 * k - 1] = required[k]
-      set[2 * k] = ARGV[v + k]
-    end
-    local unset = {}
-    local present = ARGV[v + #required + #optional + 1]
-    for k = 1, #optional do
-      if string.byte(present, k) == 49 then
-        set[#set + 1] = optional[k]
-        set[#set + 1] = ARGV[v + #required + k]
-      else
-        unset[#unset + 1] = optional[k]
+    if v then
+      local set = {}
+      for k = 1, #required do
+        set[2 * k - 1] = required[k]
+        set[2 * k] = ARGV[v + k]
       end
+      local unset = {}
+      local present = ARGV[v + #required + #optional + 1]
+      for k = 1, #optional do
+        if string.byte(present, k) == 49 then
+          set[#set + 1] = optional[k]
+          set[#set + 1] = ARGV[v + #required + k]
+        else
+          unset[#unset + 1] = optional[k]
+        end
+      end
+      if #unset > 0 then
+        redis.call('HDEL', liveKey, unpack(unset))
+      end
+      redis.call('HSET', liveKey, unpack(set))
     end
-    if #unset > 0 then
-      redis.call('HDEL', liveKey, unpack(unset))
-    end
-    redis.call('HSET', liveKey, unpack(set))
     redis.call('PUBLISH', channel, stored)
     current = seq
     advanced = 1
   end
   currentSeq[j] = current
-  results[i + 1] = advanced
+  results[#results + 1] = advanced
 end
 
 -- Trimming once per job after its appends keeps the same newest maxEvents as trimming after each.

@@ -246,6 +246,49 @@ describe('LiveProgressStore (real Redis)', () => {
     expect(published).toEqual([3, 6]);
   });
 
+  it('takes the live state from the newest event of a chunk and publishes every event that advanced', async () => {
+    const id = randomUUID();
+    await store.applyEvents([event(id, 5, 'progress')]);
+    const newest = event(id, 8, 'completed', {
+      status: 'completed',
+      step: null,
+      message: null,
+      progress: 100,
+      resultUrl: `/api/v1/jobs/${id}/result`,
+    });
+    const results = await store.applyEvents([
+      event(id, 6, 'progress', { step: 'six', message: 'm6', progress: 60 }),
+      event(id, 4, 'progress'),
+      newest,
+      event(id, 7, 'progress'),
+      { ...newest, time: new Date(Date.now() + 5000).toISOString() },
+    ]);
+    expect(results).toEqual([true, false, true, false, false]);
+    expect(await redis.hgetall(store.keys.live(id))).toEqual({
+      jobId: id,
+      tenant: 'tenant-a',
+      type: 'synthetic',
+      queue: 'default',
+      status: 'completed',
+      progress: '100',
+      attempt: '1',
+      seq: '8',
+      updatedAt: newest.time,
+      resultUrl: `/api/v1/jobs/${id}/result`,
+    });
+    expect((await store.readEvents(id)).map((e) => e.seq)).toEqual([4, 5, 6, 7, 8]);
+    await inbox.waitFor((e) => e.data.jobId === id && e.seq === 8);
+    expect(inbox.received.filter((e) => e.data.jobId === id).map((e) => e.seq)).toEqual([5, 6, 8]);
+
+    // When even the newest event of the chunk is stale, the live state stays as it was.
+    await expect(store.applyEvents([event(id, 3, 'progress'), event(id, 2, 'progress')])).resolves.toEqual([
+      false,
+      false,
+    ]);
+    expect((await store.getLive(id))?.seq).toBe(8);
+    expect((await store.readEvents(id)).map((e) => e.seq)).toEqual([2, 3, 4, 5, 6, 7, 8]);
+  });
+
   it('keeps only the newest maxEventsPerJob events when a job spans several chunks', async () => {
     const small = new LiveProgressStore(redis, { prefix, ttlSeconds: TTL_SECONDS, maxEventsPerJob: 3 });
     const id = randomUUID();

@@ -87,22 +87,31 @@ export class LiveProgressStore {
     return results;
   }
 
-  /** The arguments of one script call for events[start, end). */
+  /**
+   * The arguments of one script call for events[start, end). Only each job's newest event of the
+   * chunk carries the live hash values: if any event of the job advances its state, the newest does
+   * and its state is the final one (latest wins), so the others need only their log entry.
+   */
   private chunkArgs(events: readonly JobEventInput[], start: number, end: number): ChunkArgs {
     const keys: string[] = [];
-    const jobNumber = new Map<string, number>();
+    const jobs = new Map<string, { number: string; newest: number }>();
+    for (let i = start; i < end; i += 1) {
+      const d = events[i].data;
+      const job = jobs.get(d.jobId);
+      if (job === undefined) {
+        keys.push(this.keys.live(d.jobId), this.keys.events(d.jobId));
+        jobs.set(d.jobId, { number: String(keys.length / 2), newest: i });
+      } else if (d.seq > events[job.newest].data.seq) {
+        job.newest = i;
+      }
+    }
     const argv: string[] = [this.ttl, this.maxEvents, this.keys.channel];
     for (let i = start; i < end; i += 1) {
       const e = events[i];
-      const d = e.data;
-      let j = jobNumber.get(d.jobId);
-      if (j === undefined) {
-        keys.push(this.keys.live(d.jobId), this.keys.events(d.jobId));
-        j = keys.length / 2;
-        jobNumber.set(d.jobId, j);
-      }
-      argv.push(String(j), encodeStoredEvent(e));
-      appendLiveValues(argv, d, e.time);
+      const job = jobs.get(e.data.jobId)!;
+      const newest = job.newest === i;
+      argv.push(job.number, String(e.data.seq), encodeStoredEvent(e), newest ? '1' : '0');
+      if (newest) appendLiveValues(argv, e.data, e.time);
     }
     return [String(keys.length), keys, argv];
   }
