@@ -14,7 +14,12 @@ import {
   connectionCheck,
 } from '@switchyard/observability';
 import { OutboxRelay } from '@switchyard/outbox';
-import { createDataSource, JobsRepository, LifecycleRepository } from '@switchyard/persistence';
+import {
+  createDataSource,
+  JobsRepository,
+  LifecycleRepository,
+  ProjectionRepository,
+} from '@switchyard/persistence';
 import { EventProjector } from './projection/event-projector';
 import { LeaseSweeper } from './recovery/lease-sweeper';
 
@@ -54,7 +59,7 @@ async function main(): Promise<void> {
     },
     amqp,
     new LiveProgressStore(redis, { prefix: config.REDIS_PREFIX, ttlSeconds: config.LIVE_TTL_S }),
-    jobs,
+    new ProjectionRepository(db),
     logger,
   );
   const metrics = createMetricsRegistry(SERVICE);

@@ -1,5 +1,13 @@
 import type { JobEventData } from '@switchyard/contracts';
-import { decodeLive, decodeStoredEvent, encodeLive, encodeStoredEvent } from './live-progress';
+import {
+  appendLiveValues,
+  decodeLive,
+  decodeStoredEvent,
+  encodeStoredEvent,
+  LIVE_OPTIONAL_FIELDS,
+  LIVE_REQUIRED_FIELDS,
+  LIVE_VALUES,
+} from './live-progress';
 
 const data: JobEventData = {
   jobId: 'j1',
@@ -15,12 +23,28 @@ const data: JobEventData = {
 };
 const time = '2025-01-02T03:04:05.000Z';
 
-/** What Redis would hold after HSET of the update: every value a string. */
-function asHash(update: ReturnType<typeof encodeLive>): Record<string, string> {
-  return Object.fromEntries(update.set);
+/** The fields apply-event.script.ts sets and removes for these values (every value a string). */
+function encodeLive(state: JobEventData, at: string): { set: Record<string, string>; unset: string[] } {
+  const values: string[] = [];
+  appendLiveValues(values, state, at);
+  expect(values).toHaveLength(LIVE_VALUES);
+  const set: Record<string, string> = {};
+  LIVE_REQUIRED_FIELDS.forEach((field, k) => (set[field] = values[k]));
+  const present = values[LIVE_VALUES - 1];
+  const unset: string[] = [];
+  LIVE_OPTIONAL_FIELDS.forEach((field, k) => {
+    if (present[k] === '1') set[field] = values[LIVE_REQUIRED_FIELDS.length + k];
+    else unset.push(field);
+  });
+  return { set, unset };
 }
 
-describe('encodeLive / decodeLive', () => {
+/** What Redis would hold after HSET of the update. */
+function asHash(update: ReturnType<typeof encodeLive>): Record<string, string> {
+  return update.set;
+}
+
+describe('appendLiveValues / decodeLive', () => {
   it('round-trips a state, turning numeric strings back into numbers', () => {
     const hash = asHash(encodeLive(data, time));
     expect(hash.progress).toBe('42.5');
@@ -47,6 +71,12 @@ describe('encodeLive / decodeLive', () => {
     expect(live?.message).toBeNull();
     expect(live).not.toHaveProperty('error');
     expect(live).not.toHaveProperty('resultUrl');
+  });
+
+  it('stores an empty step or message, which is not an absent one', () => {
+    const update = encodeLive({ ...data, step: '', message: '' }, time);
+    expect(update.unset.sort()).toEqual(['error', 'resultUrl']);
+    expect(decodeLive(asHash(update))).toMatchObject({ step: '', message: '' });
   });
 
   it('keeps error and resultUrl', () => {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { JobEventData, JobEventName } from '@switchyard/contracts';
-import type { Redis } from 'ioredis';
+import type { Command, Pipeline, Redis } from 'ioredis';
 import { decodeStoredEvent, type JobEventInput, type StoredJobEvent } from './live-progress';
-import { LiveProgressStore } from './live-progress.store';
+import { APPLY_CHUNK_EVENTS, LiveProgressStore } from './live-progress.store';
 import { createRedis } from './redis';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -214,6 +214,107 @@ describe('LiveProgressStore (real Redis)', () => {
     expect(lives.map((l) => l?.seq)).toEqual(ids.map(() => 4));
     expect(lives.map((l) => l?.progress)).toEqual(ids.map(() => 100));
   });
+
+  it('applies a batch larger than one script call as one call per chunk, per event as if one by one', async () => {
+    const ids = Array.from({ length: 40 }, () => randomUUID());
+    // Each job's events are spread over the whole batch (so over several chunks), out of order and
+    // with repeats: seq 3, 1, 3, 6, 2, 5, 4 per job.
+    const seqs = [3, 1, 3, 6, 2, 5, 4];
+    const events: JobEventInput[] = [];
+    for (const seq of seqs) {
+      for (const id of ids)
+        events.push(event(id, seq, seq === 6 ? 'completed' : 'progress', { progress: seq * 10 }));
+    }
+    expect(events.length).toBeGreaterThan(2 * APPLY_CHUNK_EVENTS);
+    const sent = countPipelinedCommands(redis);
+    const results = await store.applyEvents(events);
+    expect(sent()).toBe(Math.ceil(events.length / APPLY_CHUNK_EVENTS));
+    const advancedBySeq = seqs.map((seq) => [seq === 3 || seq === 6, ids.length] as const);
+    expect(results).toEqual(
+      advancedBySeq.flatMap(([advanced, n], k) => Array<boolean>(n).fill(k === 2 ? false : advanced)),
+    );
+    const lives = await store.getLiveMany(ids);
+    expect(lives.map((l) => [l?.seq, l?.progress])).toEqual(ids.map(() => [6, 60]));
+    for (const id of [ids[0], ids[39]]) {
+      expect((await store.readEvents(id)).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect((await store.readEvents(id, 4)).map((e) => e.seq)).toEqual([5, 6]);
+      const ttl = await redis.ttl(store.keys.events(id));
+      expect(ttl).toBeGreaterThan(TTL_SECONDS - 60);
+    }
+    await inbox.waitFor((e) => e.data.jobId === ids[39] && e.seq === 6);
+    const published = inbox.received.filter((e) => e.data.jobId === ids[39]).map((e) => e.seq);
+    expect(published).toEqual([3, 6]);
+  });
+
+  it('takes the live state from the newest event of a chunk and publishes every event that advanced', async () => {
+    const id = randomUUID();
+    await store.applyEvents([event(id, 5, 'progress')]);
+    const newest = event(id, 8, 'completed', {
+      status: 'completed',
+      step: null,
+      message: null,
+      progress: 100,
+      resultUrl: `/api/v1/jobs/${id}/result`,
+    });
+    const results = await store.applyEvents([
+      event(id, 6, 'progress', { step: 'six', message: 'm6', progress: 60 }),
+      event(id, 4, 'progress'),
+      newest,
+      event(id, 7, 'progress'),
+      { ...newest, time: new Date(Date.now() + 5000).toISOString() },
+    ]);
+    expect(results).toEqual([true, false, true, false, false]);
+    expect(await redis.hgetall(store.keys.live(id))).toEqual({
+      jobId: id,
+      tenant: 'tenant-a',
+      type: 'synthetic',
+      queue: 'default',
+      status: 'completed',
+      progress: '100',
+      attempt: '1',
+      seq: '8',
+      updatedAt: newest.time,
+      resultUrl: `/api/v1/jobs/${id}/result`,
+    });
+    expect((await store.readEvents(id)).map((e) => e.seq)).toEqual([4, 5, 6, 7, 8]);
+    await inbox.waitFor((e) => e.data.jobId === id && e.seq === 8);
+    expect(inbox.received.filter((e) => e.data.jobId === id).map((e) => e.seq)).toEqual([5, 6, 8]);
+
+    // When even the newest event of the chunk is stale, the live state stays as it was.
+    await expect(store.applyEvents([event(id, 3, 'progress'), event(id, 2, 'progress')])).resolves.toEqual([
+      false,
+      false,
+    ]);
+    expect((await store.getLive(id))?.seq).toBe(8);
+    expect((await store.readEvents(id)).map((e) => e.seq)).toEqual([2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('keeps only the newest maxEventsPerJob events when a job spans several chunks', async () => {
+    const small = new LiveProgressStore(redis, { prefix, ttlSeconds: TTL_SECONDS, maxEventsPerJob: 3 });
+    const id = randomUUID();
+    const seqs = Array.from({ length: APPLY_CHUNK_EVENTS + 10 }, (_, k) => APPLY_CHUNK_EVENTS + 10 - k);
+    const results = await small.applyEvents(seqs.map((seq) => event(id, seq, 'progress')));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    const top = APPLY_CHUNK_EVENTS + 10;
+    expect((await small.readEvents(id)).map((e) => e.seq)).toEqual([top - 2, top - 1, top]);
+    expect((await small.getLive(id))?.seq).toBe(top);
+  });
+
+  it('keeps seq, progress and optional fields exactly as the event gives them', async () => {
+    const id = randomUUID();
+    const seq = 2 ** 53 - 1;
+    const e = event(id, 1, 'progress', {
+      seq,
+      progress: 100 / 3,
+      step: '',
+      message: 'ünïcødé \n "quoted"',
+    });
+    await expect(store.applyEvents([e])).resolves.toEqual([true]);
+    const live = await store.getLive(id);
+    expect(live).toMatchObject({ seq, progress: 100 / 3, step: '', message: 'ünïcødé \n "quoted"' });
+    expect(await redis.hget(store.keys.live(id), 'seq')).toBe(String(seq));
+    expect(await store.readEvents(id)).toEqual([{ ...e, seq }]);
+  });
 });
 
 function event(
@@ -275,6 +376,25 @@ class Inbox {
       });
     });
   }
+}
+
+/** Counts the commands the next pipeline of `client` sends; call the returned function after it ran. */
+function countPipelinedCommands(client: Redis): () => number {
+  let sent = 0;
+  const create = client.pipeline.bind(client);
+  const spy = jest.spyOn(client, 'pipeline').mockImplementationOnce(() => {
+    const pipeline = create() as Pipeline;
+    const send = pipeline.sendCommand.bind(pipeline);
+    pipeline.sendCommand = (command: Command) => {
+      sent += 1;
+      return send(command);
+    };
+    return pipeline;
+  });
+  return () => {
+    spy.mockRestore();
+    return sent;
+  };
 }
 
 async function deleteKeys(client: Redis, keyPrefix: string): Promise<void> {

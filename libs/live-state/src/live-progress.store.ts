@@ -1,10 +1,10 @@
 import type { ChainableCommander, Redis } from 'ioredis';
-import { APPLY_EVENT_LUA } from './apply-event.script';
+import { APPLY_EVENTS_LUA } from './apply-event.script';
 import { liveKeys, type LiveKeys } from './live-keys';
 import {
   decodeLive,
   decodeStoredEvent,
-  encodeLive,
+  appendLiveValues,
   encodeStoredEvent,
   type JobEventInput,
   type LiveProgress,
@@ -23,11 +23,20 @@ export interface LiveProgressStoreOptions {
 export const DEFAULT_MAX_EVENTS_PER_JOB = 1000;
 
 // Registered on the client with defineCommand: ioredis sends EVALSHA and falls back to EVAL on
-// NOSCRIPT (e.g. after a Redis restart flushed the script cache), in pipelines too.
-const APPLY_COMMAND = 'switchyardApplyJobEvent';
-type ApplyEventCommand = {
-  [APPLY_COMMAND](liveKey: string, eventsKey: string, ...argv: string[]): unknown;
+// NOSCRIPT (e.g. after a Redis restart flushed the script cache), in pipelines too. The number of
+// keys varies with the chunk, so it is the command's first argument.
+const APPLY_COMMAND = 'switchyardApplyJobEvents';
+/** numkeys, KEYS, ARGV (ioredis flattens the arrays into one argument list). */
+type ChunkArgs = [numkeys: string, keys: string[], argv: string[]];
+type ApplyEventsCommand = {
+  [APPLY_COMMAND](...args: ChunkArgs): unknown;
 };
+
+/**
+ * Events per script call: a chunk's arguments stay far below Redis' and Lua's limits, and one
+ * call holds Redis for well under a millisecond.
+ */
+export const APPLY_CHUNK_EVENTS = 128;
 
 /** Live progress and per-job event logs in Redis, written by the progress-tracker, read by the gateway. */
 export class LiveProgressStore {
@@ -49,13 +58,14 @@ export class LiveProgressStore {
     this.keys = liveKeys(options.prefix);
     this.ttl = String(options.ttlSeconds);
     this.maxEvents = String(maxEvents);
-    redis.defineCommand(APPLY_COMMAND, { numberOfKeys: 2, lua: APPLY_EVENT_LUA });
+    redis.defineCommand(APPLY_COMMAND, { lua: APPLY_EVENTS_LUA });
   }
 
   /**
-   * Applies events (any jobs, any order, repeats allowed) in one pipelined round trip; see
-   * apply-event.script.ts. Returns per input event whether it advanced that job's live state.
-   * Safe to retry after a failure: a repeated event changes nothing.
+   * Applies events (any jobs, any order, repeats allowed) with one script call per chunk of
+   * APPLY_CHUNK_EVENTS events, all pipelined in one round trip; see apply-event.script.ts. Returns
+   * per input event whether it advanced that job's live state. Safe to retry after a failure: a
+   * repeated event changes nothing.
    */
   async applyEvents(events: readonly JobEventInput[]): Promise<boolean[]> {
     if (events.length === 0) return [];
@@ -64,23 +74,46 @@ export class LiveProgressStore {
         throw new RangeError(`event ${index} (job ${e.data.jobId}) has no finite seq`);
       }
     });
-    const pipeline = this.redis.pipeline() as ChainableCommander & ApplyEventCommand;
-    for (const e of events) {
-      const { set, unset } = encodeLive(e.data, e.time);
+    const pipeline = this.redis.pipeline() as ChainableCommander & ApplyEventsCommand;
+    for (let start = 0; start < events.length; start += APPLY_CHUNK_EVENTS) {
       pipeline[APPLY_COMMAND](
-        this.keys.live(e.data.jobId),
-        this.keys.events(e.data.jobId),
-        String(e.data.seq),
-        encodeStoredEvent(e),
-        this.ttl,
-        this.maxEvents,
-        this.keys.channel,
-        String(set.length),
-        ...set.flat(),
-        ...unset,
+        ...this.chunkArgs(events, start, Math.min(events.length, start + APPLY_CHUNK_EVENTS)),
       );
     }
-    return (await execPipeline(pipeline)).map((reply) => reply === 1);
+    const results: boolean[] = [];
+    for (const reply of await execPipeline(pipeline)) {
+      for (const advanced of reply as number[]) results.push(advanced === 1);
+    }
+    return results;
+  }
+
+  /**
+   * The arguments of one script call for events[start, end). Only each job's newest event of the
+   * chunk carries the live hash values: if any event of the job advances its state, the newest does
+   * and its state is the final one (latest wins), so the others need only their log entry.
+   */
+  private chunkArgs(events: readonly JobEventInput[], start: number, end: number): ChunkArgs {
+    const keys: string[] = [];
+    const jobs = new Map<string, { number: string; newest: number }>();
+    for (let i = start; i < end; i += 1) {
+      const d = events[i].data;
+      const job = jobs.get(d.jobId);
+      if (job === undefined) {
+        keys.push(this.keys.live(d.jobId), this.keys.events(d.jobId));
+        jobs.set(d.jobId, { number: String(keys.length / 2), newest: i });
+      } else if (d.seq > events[job.newest].data.seq) {
+        job.newest = i;
+      }
+    }
+    const argv: string[] = [this.ttl, this.maxEvents, this.keys.channel];
+    for (let i = start; i < end; i += 1) {
+      const e = events[i];
+      const job = jobs.get(e.data.jobId)!;
+      const newest = job.newest === i;
+      argv.push(job.number, String(e.data.seq), encodeStoredEvent(e), newest ? '1' : '0');
+      if (newest) appendLiveValues(argv, e.data, e.time);
+    }
+    return [String(keys.length), keys, argv];
   }
 
   async getLive(jobId: string): Promise<LiveProgress | null> {

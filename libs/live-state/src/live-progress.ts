@@ -41,40 +41,53 @@ export interface JobEventInput {
   correlationId: string;
 }
 
+/** Hash fields every state has, in the order appendLiveValues passes them. */
+export const LIVE_REQUIRED_FIELDS = [
+  'jobId',
+  'tenant',
+  'type',
+  'queue',
+  'status',
+  'progress',
+  'attempt',
+  'seq',
+  'updatedAt',
+] as const;
 /** Hash fields that may be absent: null or undefined values are removed from the hash, not stored. */
-const OPTIONAL_FIELDS = ['step', 'message', 'error', 'resultUrl'] as const;
+export const LIVE_OPTIONAL_FIELDS = ['step', 'message', 'error', 'resultUrl'] as const;
+/** Values appendLiveValues adds per state. */
+export const LIVE_VALUES = LIVE_REQUIRED_FIELDS.length + LIVE_OPTIONAL_FIELDS.length + 1;
 
-export interface LiveHashUpdate {
-  set: [field: string, value: string][];
-  unset: string[];
-}
-
-/** The hash fields for the state an event describes (every event carries the job's full state). */
-export function encodeLive(data: JobEventData, time: string): LiveHashUpdate {
-  const set: [string, string][] = [
-    ['jobId', data.jobId],
-    ['tenant', data.tenant],
-    ['type', data.type],
-    ['queue', data.queue],
-    ['status', data.status],
-    ['progress', String(data.progress)],
-    ['attempt', String(data.attempt)],
-    ['seq', String(data.seq)],
-    ['updatedAt', time],
-  ];
-  const optional: Record<(typeof OPTIONAL_FIELDS)[number], string | undefined> = {
-    step: data.step ?? undefined,
-    message: data.message ?? undefined,
-    error: data.error ? JSON.stringify(data.error) : undefined,
-    resultUrl: data.resultUrl,
-  };
-  const unset: string[] = [];
-  for (const field of OPTIONAL_FIELDS) {
-    const value = optional[field];
-    if (value === undefined) unset.push(field);
-    else set.push([field, value]);
-  }
-  return { set, unset };
+/**
+ * Appends the hash values for the state an event describes (every event carries the job's full
+ * state) to `out`, positionally: LIVE_REQUIRED_FIELDS' values, LIVE_OPTIONAL_FIELDS' values ('' when
+ * absent), then one '1' (store) or '0' (remove from the hash) per optional field. Positional and
+ * appended in place because the tracker encodes thousands of these per second.
+ */
+export function appendLiveValues(out: string[], data: JobEventData, time: string): void {
+  const step = data.step ?? undefined;
+  const message = data.message ?? undefined;
+  const error = data.error ? JSON.stringify(data.error) : undefined;
+  const resultUrl = data.resultUrl;
+  out.push(
+    data.jobId,
+    data.tenant,
+    data.type,
+    data.queue,
+    data.status,
+    String(data.progress),
+    String(data.attempt),
+    String(data.seq),
+    time,
+    step ?? '',
+    message ?? '',
+    error ?? '',
+    resultUrl ?? '',
+    (step === undefined ? '0' : '1') +
+      (message === undefined ? '0' : '1') +
+      (error === undefined ? '0' : '1') +
+      (resultUrl === undefined ? '0' : '1'),
+  );
 }
 
 /**

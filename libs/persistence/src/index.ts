@@ -9,3 +9,4 @@ export * from './files.repository';
 export * from './job-queries.repository';
 export * from './result-cache.repository';
 export * from './job-types.repository';
+export * from './projection.repository';

@@ -126,30 +126,6 @@ describe('JobsRepository against PostgreSQL', () => {
     expect(await jobs.renewLeases('w1', [a.id, b.id], 30000)).toEqual([a.id]);
   });
 
-  it('applies progress only when the event is newer, and records history once per seq', async () => {
-    const job = newJob();
-    await jobs.insertJobs([job], []);
-    const event = (seq: number, progress: number) => ({
-      jobId: job.id,
-      seq,
-      step: `s${seq}`,
-      progress,
-      message: null,
-      event: 'progress',
-      status: 'running' as const,
-      attempt: 1,
-      error: null,
-      correlationId: 'c',
-      time: new Date(),
-    });
-    await jobs.applyProgress([event(3, 30), event(2, 20)]);
-    await jobs.applyProgress([event(1, 10)]);
-    expect(await jobs.findById(job.id)).toMatchObject({ progress: 30, step: 's3' });
-    await jobs.insertHistory([event(2, 20), event(3, 30)]);
-    await jobs.insertHistory([event(3, 30), { ...event(4, 40), jobId: randomUUID() }]);
-    expect((await jobs.history(job.id)).map((h) => h.seq)).toEqual([2, 3]);
-  });
-
   it('pages through a tenant’s jobs newest first with a cursor, never showing another tenant’s', async () => {
     const tenant = `t-${randomUUID().slice(0, 6)}`;
     await jobs.insertJobs(

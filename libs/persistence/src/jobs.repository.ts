@@ -64,23 +64,6 @@ export type FinishOutcome =
   | { status: 'completed'; result: unknown; resultUrl: string | null }
   | { status: 'failed'; error: JobError; deadLettered: boolean };
 
-export interface ProgressUpdate {
-  jobId: string;
-  seq: number;
-  step: string | null;
-  progress: number;
-  message: string | null;
-}
-
-export interface HistoryInsert extends ProgressUpdate {
-  event: string;
-  status: JobStatus;
-  attempt: number;
-  error: JobError | null;
-  correlationId: string;
-  time: Date;
-}
-
 export class InvalidCursorError extends Error {}
 
 export function encodeCursor(row: Pick<JobRow, 'created_at' | 'id'>): string {
@@ -415,54 +398,5 @@ export class JobsRepository {
       [owner, jobIds, leaseMs],
     );
     return rows.map((r) => r.id);
-  }
-
-  /** Writes step/progress/message when the event is newer than the last one written (latest wins). */
-  async applyProgress(updates: ProgressUpdate[]): Promise<void> {
-    const latest = new Map<string, ProgressUpdate>();
-    for (const u of updates) {
-      const seen = latest.get(u.jobId);
-      if (!seen || seen.seq < u.seq) latest.set(u.jobId, u);
-    }
-    const list = [...latest.values()];
-    if (!list.length) return;
-    await this.db.query(
-      `UPDATE jobs j SET step = v.step, progress = v.progress, message = v.message, progress_seq = v.seq
-       FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::real[], $5::text[]) AS v(id, seq, step, progress, message)
-       WHERE j.id = v.id AND j.progress_seq < v.seq`,
-      [
-        list.map((u) => u.jobId),
-        list.map((u) => u.seq),
-        list.map((u) => u.step),
-        list.map((u) => u.progress),
-        list.map((u) => u.message),
-      ],
-    );
-  }
-
-  /** Appends history rows; repeated (job, seq) pairs and events of purged jobs are skipped. */
-  async insertHistory(events: HistoryInsert[]): Promise<void> {
-    if (!events.length) return;
-    await this.db.query(
-      `INSERT INTO job_events (job_id, seq, event, status, step, progress, message, attempt, error, correlation_id, created_at)
-       SELECT u.* FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::real[], $7::text[],
-           $8::int[], $9::jsonb[], $10::text[], $11::timestamptz[])
-         AS u(job_id, seq, event, status, step, progress, message, attempt, error, correlation_id, created_at)
-       WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = u.job_id)
-       ON CONFLICT (job_id, seq) DO NOTHING`,
-      [
-        events.map((e) => e.jobId),
-        events.map((e) => e.seq),
-        events.map((e) => e.event),
-        events.map((e) => e.status),
-        events.map((e) => e.step),
-        events.map((e) => e.progress),
-        events.map((e) => e.message),
-        events.map((e) => e.attempt),
-        events.map((e) => (e.error ? JSON.stringify(e.error) : null)),
-        events.map((e) => e.correlationId),
-        events.map((e) => e.time),
-      ],
-    );
   }
 }

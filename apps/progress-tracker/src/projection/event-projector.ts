@@ -8,9 +8,9 @@ import {
   type InboundMessage,
 } from '@switchyard/messaging';
 import { isJobCloudEvent, isTerminal, jobEventName, type JobCloudEvent } from '@switchyard/contracts';
-import type { LiveProgressStore } from '@switchyard/live-state';
+import type { JobEventInput, LiveProgressStore } from '@switchyard/live-state';
 import type { Logger } from '@switchyard/observability';
-import type { JobsRepository } from '@switchyard/persistence';
+import type { ProjectionRepository } from '@switchyard/persistence';
 
 export interface ProjectorOptions {
   queue: string;
@@ -41,7 +41,7 @@ export class EventProjector {
     private readonly options: ProjectorOptions,
     private readonly amqp: AmqpClient,
     private readonly live: LiveProgressStore,
-    private readonly jobs: JobsRepository,
+    private readonly history: ProjectionRepository,
     private readonly logger: Logger,
   ) {}
 
@@ -101,34 +101,14 @@ export class EventProjector {
   private async write(batch: Pending[]): Promise<void> {
     if (!batch.length) return;
     try {
-      const inputs = batch.map(({ event }) => ({
+      // One object per event feeds both stores.
+      const inputs: JobEventInput[] = batch.map(({ event }) => ({
         event: jobEventName(event),
         data: event.data,
         time: event.time,
         correlationId: event.correlationid,
       }));
-      const updates = batch.map(({ event }) => ({
-        jobId: event.data.jobId,
-        seq: event.data.seq,
-        step: event.data.step,
-        progress: event.data.progress,
-        message: event.data.message,
-      }));
-      await Promise.all([
-        this.live.applyEvents(inputs),
-        this.jobs.applyProgress(updates),
-        this.jobs.insertHistory(
-          batch.map(({ event }, i) => ({
-            ...updates[i],
-            event: jobEventName(event),
-            status: event.data.status,
-            attempt: event.data.attempt,
-            error: event.data.error ?? null,
-            correlationId: event.correlationid,
-            time: new Date(event.time),
-          })),
-        ),
-      ]);
+      await Promise.all([this.live.applyEvents(inputs), this.history.projectEvents(inputs)]);
       const newest = batch[batch.length - 1].event;
       this.lagMs = Math.max(0, Date.now() - new Date(newest.time).getTime());
       for (const { event } of batch) this.logTerminal(event);

@@ -1,0 +1,198 @@
+import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
+import type { DataSource } from 'typeorm';
+import type { JobEventData } from '@switchyard/contracts';
+import { createDataSource, runMigrations } from './data-source';
+import { JobsRepository, type NewJob } from './jobs.repository';
+import { ProjectionRepository, type ProjectedEvent } from './projection.repository';
+
+const SERVER = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432';
+const NAME = `sytest_${randomUUID().slice(0, 8)}`;
+const URL = `${SERVER}/${NAME}`;
+
+function newJob(): NewJob {
+  return {
+    id: randomUUID(),
+    tenant: 'acme',
+    type: 'synthetic',
+    queue: 'default',
+    priority: 5,
+    maxAttempts: 3,
+    timeoutMs: 60000,
+    correlationId: 'corr-1',
+    idempotencyKey: null,
+    requestHash: 'h',
+    payload: {},
+    metadata: {},
+  };
+}
+
+function event(jobId: string, seq: number, overrides: Partial<JobEventData> = {}): ProjectedEvent {
+  return {
+    event: 'progress',
+    time: new Date(Date.UTC(2025, 0, 1) + seq * 1000).toISOString(),
+    correlationId: `corr-${jobId}`,
+    data: {
+      jobId,
+      tenant: 'acme',
+      type: 'synthetic',
+      queue: 'default',
+      status: 'running',
+      step: `s${seq}`,
+      progress: seq * 10,
+      message: `m${seq}`,
+      attempt: 1,
+      seq,
+      ...overrides,
+    },
+  };
+}
+
+describe('ProjectionRepository against PostgreSQL', () => {
+  let db: DataSource;
+  let jobs: JobsRepository;
+  let projection: ProjectionRepository;
+
+  /** The projected columns of a job, with xmin: it changes whenever the row is updated at all. */
+  const state = async (id: string) => {
+    const rows: {
+      step: string | null;
+      progress: number;
+      message: string | null;
+      progress_seq: string;
+      xmin: string;
+    }[] = await db.query(`SELECT step, progress, message, progress_seq, xmin::text FROM jobs WHERE id = $1`, [
+      id,
+    ]);
+    return rows[0];
+  };
+  const history = async (id: string) => {
+    const rows: { seq: string; event: string; step: string | null; created_at: Date; error: unknown }[] =
+      await db.query(
+        `SELECT seq, event, step, created_at, error FROM job_events WHERE job_id = $1 ORDER BY seq`,
+        [id],
+      );
+    return rows;
+  };
+
+  beforeAll(async () => {
+    await runMigrations(URL);
+    db = createDataSource(URL, { poolSize: 4 });
+    await db.initialize();
+    jobs = new JobsRepository(db);
+    projection = new ProjectionRepository(db);
+  });
+
+  afterAll(async () => {
+    await db?.destroy();
+    const admin = new Client({ connectionString: `${SERVER}/postgres` });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS "${NAME}" WITH (FORCE)`);
+    await admin.end();
+  });
+
+  it('writes the newest progress per job and one history row per (job, seq), in any order, with repeats', async () => {
+    const [a, b] = [newJob(), newJob()];
+    await jobs.insertJobs([a, b], []);
+    await projection.projectEvents([
+      event(a.id, 3),
+      event(b.id, 1),
+      event(a.id, 1),
+      event(a.id, 3, { step: 'repeat of 3 with other content' }),
+      event(b.id, 2, { step: null, message: null }),
+      event(a.id, 2),
+    ]);
+    expect(await state(a.id)).toMatchObject({ step: 's3', progress: 30, message: 'm3', progress_seq: '3' });
+    expect(await state(b.id)).toMatchObject({ step: null, progress: 20, message: null, progress_seq: '2' });
+    const rows = await history(a.id);
+    expect(rows.map((r) => [r.seq, r.step])).toEqual([
+      ['1', 's1'],
+      ['2', 's2'],
+      ['3', 's3'],
+    ]);
+    expect(rows[2].created_at.toISOString()).toBe(event(a.id, 3).time);
+    expect((await history(b.id)).map((r) => r.seq)).toEqual(['1', '2']);
+  });
+
+  it('changes nothing for stale or repeated events, not even the job row version', async () => {
+    const job = newJob();
+    await jobs.insertJobs([job], []);
+    await projection.projectEvents([event(job.id, 1), event(job.id, 5)]);
+    const before = await state(job.id);
+    const historyBefore = await history(job.id);
+    await projection.projectEvents([event(job.id, 5, { step: 'again' }), event(job.id, 1), event(job.id, 4)]);
+    await projection.projectEvents([event(job.id, 5), event(job.id, 1)]);
+    expect(await state(job.id)).toEqual(before);
+    expect(before).toMatchObject({ step: 's5', progress_seq: '5' });
+    // The late seq 4 is history (it happened), but does not move progress back.
+    expect((await history(job.id)).map((r) => r.seq)).toEqual(['1', '4', '5']);
+    expect((await history(job.id)).filter((r) => r.seq !== '4')).toEqual(historyBefore);
+  });
+
+  it('does not overwrite what a newer writer (the worker finishing the job) already recorded', async () => {
+    const job = newJob();
+    await jobs.insertJobs([job], []);
+    const claimed = await jobs.claim(job.id, 'w1', 30000);
+    const finished = await jobs.finish(
+      job.id,
+      'w1',
+      { status: 'completed', result: null, resultUrl: null },
+      { step: 'done', progress: 100, message: 'finished' },
+    );
+    expect(claimed && finished).toBeTruthy();
+    await projection.projectEvents([event(job.id, 3)]);
+    expect(await state(job.id)).toMatchObject({ step: 'done', progress: 100, message: 'finished' });
+    expect((await history(job.id)).map((r) => r.seq)).toEqual(['3']);
+  });
+
+  it('skips the events of a purged job and still projects the rest of the batch', async () => {
+    const [kept, purged] = [newJob(), newJob()];
+    await jobs.insertJobs([kept, purged], []);
+    await db.query(`DELETE FROM jobs WHERE id = $1`, [purged.id]);
+    await projection.projectEvents([
+      event(purged.id, 1),
+      event(kept.id, 1),
+      event(purged.id, 2),
+      event(randomUUID(), 7),
+    ]);
+    expect(await history(purged.id)).toEqual([]);
+    expect((await history(kept.id)).map((r) => r.seq)).toEqual(['1']);
+    expect(await state(kept.id)).toMatchObject({ progress_seq: '1' });
+  });
+
+  it('writes history and progress atomically: a failing batch leaves neither', async () => {
+    const job = newJob();
+    await jobs.insertJobs([job], []);
+    const before = await state(job.id);
+    // The second event's time is not a timestamp: its history row cannot be written, so the first
+    // event's progress (which does not need it) must not be either.
+    await expect(
+      projection.projectEvents([event(job.id, 1), { ...event(job.id, 2), time: 'not a time' }]),
+    ).rejects.toThrow();
+    expect(await history(job.id)).toEqual([]);
+    expect(await state(job.id)).toEqual(before);
+  });
+
+  it('stores errors as JSON and copes with an empty batch', async () => {
+    const job = newJob();
+    await jobs.insertJobs([job], []);
+    const error = { code: 'handler_error', message: 'boom', retryable: false };
+    await projection.projectEvents([{ ...event(job.id, 2, { status: 'failed', error }), event: 'failed' }]);
+    expect(await history(job.id)).toMatchObject([{ seq: '2', event: 'failed', error }]);
+    await expect(projection.projectEvents([])).resolves.toBeUndefined();
+  });
+
+  it('projects a full tracker batch of 500 jobs × 3 events in one call', async () => {
+    const batch = Array.from({ length: 500 }, () => newJob());
+    await jobs.insertJobs(batch, []);
+    const events = [1, 3, 2].flatMap((seq) => batch.map((j) => event(j.id, seq)));
+    await projection.projectEvents(events);
+    const rows: { progress_seq: string; n: string }[] = await db.query(
+      `SELECT j.progress_seq, count(e.*)::text AS n FROM jobs j JOIN job_events e ON e.job_id = j.id
+       WHERE j.id = ANY($1::uuid[]) GROUP BY j.id, j.progress_seq`,
+      [batch.map((j) => j.id)],
+    );
+    expect(rows).toHaveLength(500);
+    expect(rows.every((r) => r.progress_seq === '3' && r.n === '3')).toBe(true);
+  });
+});

@@ -1,0 +1,111 @@
+import type { DataSource } from 'typeorm';
+import type { JobEventData } from '@switchyard/contracts';
+
+/** One lifecycle event as the progress-tracker projects it (the shape of live-state's JobEventInput). */
+export interface ProjectedEvent {
+  /** Event name, e.g. `progress`. */
+  event: string;
+  data: JobEventData;
+  /** The event's `time` (RFC 3339), stored as the history row's `created_at`. */
+  time: string;
+  correlationId: string;
+}
+
+/**
+ * History rows and latest-wins progress in ONE statement: both data-modifying CTEs run in the
+ * statement's implicit transaction, so a batch costs one round trip and one commit. They touch
+ * different tables, so the pre-statement snapshot each of them sees is the one the two separate
+ * statements saw before: the insert's EXISTS (purged jobs are skipped) reads `jobs` as it was,
+ * which the update changes only in columns the insert does not read. The update's `progress_seq <
+ * seq` is re-checked on the newest row version when another transaction changed it meanwhile
+ * (READ COMMITTED), so concurrent projectors and the worker's `finish` still resolve latest-wins.
+ * `latest` marks one row per job (its highest seq in the batch): UPDATE … FROM must not join a
+ * job row twice, or one of the joined rows would win arbitrarily.
+ */
+const PROJECT_SQL = `
+WITH u AS MATERIALIZED (
+  SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::real[], $7::text[],
+      $8::int[], $9::jsonb[], $10::text[], $11::timestamptz[], $12::bool[])
+    AS u(job_id, seq, event, status, step, progress, message, attempt, error, correlation_id, created_at, latest)
+),
+history AS (
+  INSERT INTO job_events (job_id, seq, event, status, step, progress, message, attempt, error, correlation_id, created_at)
+  SELECT u.job_id, u.seq, u.event, u.status, u.step, u.progress, u.message, u.attempt, u.error, u.correlation_id,
+      u.created_at
+  FROM u
+  WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = u.job_id)
+  ON CONFLICT (job_id, seq) DO NOTHING
+)
+UPDATE jobs j SET step = u.step, progress = u.progress, message = u.message, progress_seq = u.seq
+FROM u
+WHERE u.latest AND j.id = u.job_id AND j.progress_seq < u.seq`;
+
+/** The progress-tracker's writes to PostgreSQL. */
+export class ProjectionRepository {
+  constructor(private readonly db: DataSource) {}
+
+  /**
+   * Records a batch of events (any jobs, any order, repeats allowed): one history row per
+   * (job, seq) — repeats and events of purged jobs are skipped — and each job's step, progress
+   * and message from its newest event when that is newer than the last one written. Safe to
+   * retry: a repeated batch changes nothing.
+   */
+  async projectEvents(events: readonly ProjectedEvent[]): Promise<void> {
+    if (!events.length) return;
+    // Sorted by (job, seq): repeats become neighbours, each job's newest event is the last of its
+    // run, and concurrent projectors lock job rows in the same order (no deadlock between them).
+    const order = events.map((_, i) => i);
+    order.sort((a, b) => {
+      const x = events[a].data;
+      const y = events[b].data;
+      return x.jobId < y.jobId ? -1 : x.jobId > y.jobId ? 1 : x.seq - y.seq;
+    });
+    const jobId: string[] = [];
+    const seq: number[] = [];
+    const name: string[] = [];
+    const status: string[] = [];
+    const step: (string | null)[] = [];
+    const progress: number[] = [];
+    const message: (string | null)[] = [];
+    const attempt: number[] = [];
+    const error: (string | null)[] = [];
+    const correlationId: string[] = [];
+    const time: string[] = [];
+    const latest: boolean[] = [];
+    for (const i of order) {
+      const e = events[i];
+      const d = e.data;
+      const last = jobId.length - 1;
+      if (last >= 0 && jobId[last] === d.jobId) {
+        if (seq[last] === d.seq) continue;
+        latest[last] = false;
+      }
+      jobId.push(d.jobId);
+      seq.push(d.seq);
+      name.push(e.event);
+      status.push(d.status);
+      step.push(d.step ?? null);
+      progress.push(d.progress);
+      message.push(d.message ?? null);
+      attempt.push(d.attempt);
+      error.push(d.error ? JSON.stringify(d.error) : null);
+      correlationId.push(e.correlationId);
+      time.push(e.time);
+      latest.push(true);
+    }
+    await this.db.query(PROJECT_SQL, [
+      jobId,
+      seq,
+      name,
+      status,
+      step,
+      progress,
+      message,
+      attempt,
+      error,
+      correlationId,
+      time,
+      latest,
+    ]);
+  }
+}
