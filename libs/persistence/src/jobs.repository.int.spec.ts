@@ -99,6 +99,34 @@ describe('JobsRepository against PostgreSQL', () => {
     await jobs.deleteOutbox(outboxIds);
   });
 
+  it('stores every field as given, JSON documents included', async () => {
+    const payload = { list: [1, 'x', { deep: null }], text: 'quote " and back\\slash', n: 1.5, ok: true };
+    const job = newJob({ idempotencyKey: 'field-check', priority: 9, metadata: { source: 'é€' } });
+    const message = { jobId: job.id, exchange: 'e', routingKey: 'r', body: payload, properties: { priority: 9 } };
+    const { rows, outboxIds } = await jobs.insertJobs([{ ...job, payload }], [message]);
+    const stored = await jobs.findById(job.id);
+    expect(stored).toMatchObject({
+      tenant: job.tenant,
+      type: job.type,
+      queue: job.queue,
+      status: 'queued',
+      priority: 9,
+      max_attempts: job.maxAttempts,
+      timeout_ms: job.timeoutMs,
+      correlation_id: job.correlationId,
+      idempotency_key: 'field-check',
+      request_hash: job.requestHash,
+      payload,
+      metadata: { source: 'é€' },
+    });
+    expect(rows[0]).toEqual(stored);
+    expect((await jobs.pendingOutbox(0, 100)).find((o) => o.jobId === job.id)).toMatchObject({
+      body: payload,
+      properties: { priority: 9 },
+    });
+    await jobs.deleteOutbox(outboxIds);
+  });
+
   it('writes nothing, not even the outbox rows, when an idempotency key of the batch is taken', async () => {
     const first = newJob({ tenant: 'keyed', idempotencyKey: 'k-1' });
     await jobs.insertJobs([first], []);
