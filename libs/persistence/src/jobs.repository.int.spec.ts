@@ -102,7 +102,13 @@ describe('JobsRepository against PostgreSQL', () => {
   it('stores every field as given, JSON documents included', async () => {
     const payload = { list: [1, 'x', { deep: null }], text: 'quote " and back\\slash', n: 1.5, ok: true };
     const job = newJob({ idempotencyKey: 'field-check', priority: 9, metadata: { source: 'é€' } });
-    const message = { jobId: job.id, exchange: 'e', routingKey: 'r', body: payload, properties: { priority: 9 } };
+    const message = {
+      jobId: job.id,
+      exchange: 'e',
+      routingKey: 'r',
+      body: payload,
+      properties: { priority: 9 },
+    };
     const { rows, outboxIds } = await jobs.insertJobs([{ ...job, payload }], [message]);
     const stored = await jobs.findById(job.id);
     expect(stored).toMatchObject({
@@ -135,9 +141,18 @@ describe('JobsRepository against PostgreSQL', () => {
     const error: unknown = await jobs
       .insertJobs(
         [other, again],
-        [other, again].map((j) => ({ jobId: j.id, exchange: 'jobs', routingKey: 'q', body: {}, properties: {} })),
+        [other, again].map((j) => ({
+          jobId: j.id,
+          exchange: 'jobs',
+          routingKey: 'q',
+          body: {},
+          properties: {},
+        })),
       )
-      .then(() => null, (e: unknown) => e);
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
     const pg = (error as { driverError?: { code?: string; constraint?: string } }).driverError;
     expect(pg).toMatchObject({ code: '23505', constraint: 'jobs_idempotency' });
     expect(await jobs.findById(other.id)).toBeNull();

@@ -32,9 +32,9 @@ describe('ActiveJobsCounter', () => {
   }
 
   it('reads several tenants in one statement, once however many requests wait, and adds what this process created', async () => {
-    expect(await settle(Promise.all([counter.current('a'), counter.current('a'), counter.current('b')]))).toEqual(
-      [10, 10, 20],
-    );
+    expect(
+      await settle(Promise.all([counter.current('a'), counter.current('a'), counter.current('b')])),
+    ).toEqual([10, 10, 20]);
     expect(calls).toEqual([['a', 'b']]);
     counter.add('a', 3);
     expect(await counter.current('a')).toBe(13);

@@ -112,7 +112,11 @@ export class ActiveJobsCounter {
       for (const [tenant, waiter] of batch) {
         const entry = this.counts.get(tenant);
         if (entry?.refresh) {
-          this.counts.set(tenant, { count: counts.get(tenant) ?? 0, at: entry.refresh.at, added: entry.refresh.added });
+          this.counts.set(tenant, {
+            count: counts.get(tenant) ?? 0,
+            at: entry.refresh.at,
+            added: entry.refresh.added,
+          });
         }
         waiter.resolve();
       }

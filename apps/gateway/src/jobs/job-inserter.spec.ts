@@ -18,7 +18,9 @@ function fakeRepository(takenKeys: string[] = []) {
     return new Promise<Inserted>((resolve, reject) => {
       release.push(() => {
         if (jobs.some((j) => j.idempotencyKey !== null && takenKeys.includes(j.idempotencyKey))) {
-          reject(Object.assign(new Error('duplicate key'), { code: '23505', constraint: 'jobs_idempotency' }));
+          reject(
+            Object.assign(new Error('duplicate key'), { code: '23505', constraint: 'jobs_idempotency' }),
+          );
           return;
         }
         resolve({
