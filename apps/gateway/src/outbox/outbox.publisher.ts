@@ -6,6 +6,8 @@ import { GATEWAY_CONFIG, LOGGER, type GatewayConfig, type Logger } from '../gate
 
 /** Unconfirmed background publishes beyond which submissions wait for their own confirms. */
 const BACKGROUND_MAX_MESSAGES = 10000;
+/** Shutdown waits at most this long for background publishes to be confirmed. */
+const SHUTDOWN_WAIT_MS = 5000;
 
 /** The gateway's outbox relay (see libs/outbox), started and stopped with the app. */
 @Injectable()
@@ -29,7 +31,13 @@ export class OutboxPublisher implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await Promise.allSettled([...this.inFlight]);
+    // Unconfirmed rows stay in the outbox and are published after a restart: never wait for ever.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.inFlight]),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, SHUTDOWN_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
     await this.relay.stop();
   }
 
