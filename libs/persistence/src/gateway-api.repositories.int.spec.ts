@@ -119,6 +119,13 @@ describe('gateway repositories against PostgreSQL', () => {
     await jobs.insertJobs([keyed, ...Array.from({ length: 5 }, () => newJob({ tenant }))], []);
     expect(await queries.activeCount(tenant, 100)).toBe(6);
     expect(await queries.activeCount(tenant, 3)).toBe(3);
+    expect(await queries.activeCounts([tenant, 'nobody'], 100)).toEqual(
+      new Map([
+        [tenant, 6],
+        ['nobody', 0],
+      ]),
+    );
+    expect((await queries.activeCounts([tenant], 4)).get(tenant)).toBe(4);
     expect((await queries.findByIdempotencyKey(tenant, 'k1'))?.id).toBe(keyed.id);
     expect((await queries.findByIdempotencyKeys(tenant, ['k1', 'k2'])).map((r) => r.id)).toEqual([keyed.id]);
     expect((await queries.findRecentByRequestHash(tenant, 'r1', 10000))?.id).toBe(keyed.id);

@@ -43,6 +43,19 @@ export class JobQueriesRepository {
     return Number(rows[0]?.n ?? 0);
   }
 
+  /** activeCount for several tenants in one statement (tenants with none are 0). */
+  async activeCounts(tenants: readonly string[], cap: number): Promise<Map<string, number>> {
+    if (!tenants.length) return new Map();
+    const rows: { tenant: string; n: string }[] = await this.db.query(
+      `SELECT t.tenant, (SELECT count(*) FROM (
+           SELECT 1 FROM jobs WHERE tenant = t.tenant AND status IN ('queued', 'running', 'retrying') LIMIT $2
+         ) active) AS n
+       FROM unnest($1::text[]) AS t(tenant)`,
+      [tenants, cap],
+    );
+    return new Map(rows.map((r) => [r.tenant, Number(r.n)]));
+  }
+
   async findByIdempotencyKey(tenant: string, key: string): Promise<JobRow | null> {
     const rows: JobRow[] = await this.db.query(
       `SELECT * FROM jobs WHERE tenant = $1 AND idempotency_key = $2`,

@@ -80,6 +80,88 @@ describe('JobsRepository against PostgreSQL', () => {
     expect(await jobs.findById(job.id)).toBeNull();
   });
 
+  it('writes jobs and every outbox row in one statement, the outbox ids in the order of the messages', async () => {
+    const batch = Array.from({ length: 30 }, () => newJob({ tenant: 'one-statement' }));
+    const messages = batch.flatMap((job) => [
+      { jobId: job.id, exchange: 'jobs', routingKey: 'default', body: { jobId: job.id }, properties: {} },
+      { jobId: job.id, exchange: 'events', routingKey: 'job.queued', body: { seq: 1 }, properties: {} },
+    ]);
+    const { rows, outboxIds } = await jobs.insertJobs(batch, messages);
+    expect(rows.map((r) => r.id).sort()).toEqual(batch.map((j) => j.id).sort());
+    expect(rows.every((r) => !('outbox_ids' in r))).toBe(true);
+    const stored = await db.query<{ id: string; job_id: string; exchange: string }[]>(
+      `SELECT id::text, job_id, exchange FROM outbox WHERE id = ANY($1::bigint[])`,
+      [outboxIds],
+    );
+    const byId = new Map(stored.map((r) => [r.id, r]));
+    expect(outboxIds.map((id) => byId.get(id)?.job_id)).toEqual(messages.map((m) => m.jobId));
+    expect(outboxIds.map((id) => byId.get(id)?.exchange)).toEqual(messages.map((m) => m.exchange));
+    await jobs.deleteOutbox(outboxIds);
+  });
+
+  it('stores every field as given, JSON documents included', async () => {
+    const payload = { list: [1, 'x', { deep: null }], text: 'quote " and back\\slash', n: 1.5, ok: true };
+    const job = newJob({ idempotencyKey: 'field-check', priority: 9, metadata: { source: 'é€' } });
+    const message = {
+      jobId: job.id,
+      exchange: 'e',
+      routingKey: 'r',
+      body: payload,
+      properties: { priority: 9 },
+    };
+    const { rows, outboxIds } = await jobs.insertJobs([{ ...job, payload }], [message]);
+    const stored = await jobs.findById(job.id);
+    expect(stored).toMatchObject({
+      tenant: job.tenant,
+      type: job.type,
+      queue: job.queue,
+      status: 'queued',
+      priority: 9,
+      max_attempts: job.maxAttempts,
+      timeout_ms: job.timeoutMs,
+      correlation_id: job.correlationId,
+      idempotency_key: 'field-check',
+      request_hash: job.requestHash,
+      payload,
+      metadata: { source: 'é€' },
+    });
+    expect(rows[0]).toEqual(stored);
+    expect((await jobs.pendingOutbox(0, 100)).find((o) => o.jobId === job.id)).toMatchObject({
+      body: payload,
+      properties: { priority: 9 },
+    });
+    await jobs.deleteOutbox(outboxIds);
+  });
+
+  it('writes nothing, not even the outbox rows, when an idempotency key of the batch is taken', async () => {
+    const first = newJob({ tenant: 'keyed', idempotencyKey: 'k-1' });
+    await jobs.insertJobs([first], []);
+    const again = newJob({ tenant: 'keyed', idempotencyKey: 'k-1' });
+    const other = newJob({ tenant: 'keyed' });
+    const error: unknown = await jobs
+      .insertJobs(
+        [other, again],
+        [other, again].map((j) => ({
+          jobId: j.id,
+          exchange: 'jobs',
+          routingKey: 'q',
+          body: {},
+          properties: {},
+        })),
+      )
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
+    const pg = (error as { driverError?: { code?: string; constraint?: string } }).driverError;
+    expect(pg).toMatchObject({ code: '23505', constraint: 'jobs_idempotency' });
+    expect(await jobs.findById(other.id)).toBeNull();
+    const outbox = await db.query<unknown[]>(`SELECT 1 FROM outbox WHERE job_id = ANY($1::uuid[])`, [
+      [other.id, again.id],
+    ]);
+    expect(outbox).toHaveLength(0);
+  });
+
   it('lets exactly one of many concurrent claims win', async () => {
     const job = newJob();
     await jobs.insertJobs([job], []);

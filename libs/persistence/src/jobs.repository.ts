@@ -136,44 +136,53 @@ function takeInOrder<R extends { id: string }>(ids: string[], rows: R[]): (R | n
 export class JobsRepository {
   constructor(private readonly db: DataSource) {}
 
-  /** Inserts jobs and their outgoing messages in one transaction. */
+  /**
+   * Inserts jobs and their outgoing messages in one statement (data-modifying CTEs): one round
+   * trip and one implicit transaction, so either every row is written or none. `outboxIds` are in
+   * the order of `outbox`.
+   */
   async insertJobs(
     jobs: NewJob[],
     outbox: OutboxMessage[],
     manager?: EntityManager,
   ): Promise<{ rows: JobRow[]; outboxIds: string[] }> {
-    const run = async (m: EntityManager) => {
-      let rows: JobRow[] = [];
-      if (jobs.length) {
-        rows = await m.query(
-          `INSERT INTO jobs (id, tenant, type, queue, status, priority, max_attempts, timeout_ms, correlation_id,
-              idempotency_key, request_hash, payload, metadata)
-           SELECT u.id, u.tenant, u.type, u.queue, 'queued', u.priority, u.max_attempts, u.timeout_ms, u.correlation_id,
-              u.idempotency_key, u.request_hash, u.payload, u.metadata
-           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::int[], $7::int[], $8::text[],
-              $9::text[], $10::text[], $11::jsonb[], $12::jsonb[])
-             AS u(id, tenant, type, queue, priority, max_attempts, timeout_ms, correlation_id, idempotency_key,
-              request_hash, payload, metadata)
-           RETURNING *`,
-          [
-            jobs.map((j) => j.id),
-            jobs.map((j) => j.tenant),
-            jobs.map((j) => j.type),
-            jobs.map((j) => j.queue),
-            jobs.map((j) => j.priority),
-            jobs.map((j) => j.maxAttempts),
-            jobs.map((j) => j.timeoutMs),
-            jobs.map((j) => j.correlationId),
-            jobs.map((j) => j.idempotencyKey),
-            jobs.map((j) => j.requestHash),
-            jobs.map((j) => JSON.stringify(j.payload)),
-            jobs.map((j) => JSON.stringify(j.metadata)),
-          ],
-        );
-      }
-      return { rows, outboxIds: await this.insertOutbox(outbox, m) };
-    };
-    return manager ? run(manager) : this.db.transaction(run);
+    const m = manager ?? this.db.manager;
+    if (!jobs.length) return { rows: [], outboxIds: await this.insertOutbox(outbox, m) };
+    // Rows travel as two JSON documents (one parameter each, no array literals to escape). The
+    // outbox ids ride on the first job row only; sequence values grow in insertion order, which
+    // follows the messages' ordinality, so sorted ids are in the order of `outbox`.
+    const rows: (JobRow & { outbox_ids?: string[] | null })[] = await m.query(
+      `WITH j AS (
+         INSERT INTO jobs (id, tenant, type, queue, status, priority, max_attempts, timeout_ms, correlation_id,
+            idempotency_key, request_hash, payload, metadata)
+         SELECT u.id, u.tenant, u.type, u.queue, 'queued', u.priority, u."maxAttempts", u."timeoutMs",
+            u."correlationId", u."idempotencyKey", u."requestHash", u.payload, u.metadata
+         FROM json_to_recordset($1::json) AS u(id uuid, tenant text, type text, queue text, priority smallint,
+            "maxAttempts" int, "timeoutMs" int, "correlationId" text, "idempotencyKey" text, "requestHash" text,
+            payload jsonb, metadata jsonb)
+         RETURNING *
+       ), o AS (
+         INSERT INTO outbox (job_id, exchange, routing_key, body, properties)
+         SELECT v."jobId", v.exchange, v."routingKey", v.body, v.properties
+         FROM ROWS FROM (json_to_recordset($2::json)
+             AS ("jobId" uuid, exchange text, "routingKey" text, body jsonb, properties jsonb)) WITH ORDINALITY
+           AS v("jobId", exchange, "routingKey", body, properties, ord)
+         ORDER BY v.ord
+         RETURNING id
+       )
+       SELECT j.*, CASE WHEN j.id = $3::uuid THEN (SELECT array_agg(o.id ORDER BY o.id) FROM o) END AS outbox_ids
+       FROM j`,
+      [JSON.stringify(jobs satisfies NewJob[]), JSON.stringify(outbox satisfies OutboxMessage[]), jobs[0].id],
+    );
+    let outboxIds: string[] = [];
+    for (const row of rows) {
+      if (row.outbox_ids) outboxIds = row.outbox_ids.map(String);
+      delete row.outbox_ids;
+    }
+    if (outboxIds.length !== outbox.length) {
+      throw new Error(`outbox insert returned ${outboxIds.length} ids for ${outbox.length} messages`);
+    }
+    return { rows, outboxIds };
   }
 
   async insertOutbox(messages: OutboxMessage[], manager?: EntityManager): Promise<string[]> {

@@ -2,46 +2,138 @@ import { Inject, Injectable } from '@nestjs/common';
 import { JobQueriesRepository } from '@switchyard/persistence';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../gateway.tokens';
 
-/** A tenant's count is read from PostgreSQL at most this often. */
+/** A tenant's count is read from PostgreSQL again once it is this old. */
 const REFRESH_MS = 1000;
+/** Up to this age a count still answers at once while a newer one is read in the background. */
+const STALE_MS = 3000;
+/** Background reads of several tenants are gathered for this long into one statement. */
+const GATHER_MS = 100;
+
+interface Entry {
+  /** PostgreSQL's count when the read began at `at`. */
+  count: number;
+  at: number;
+  /** Jobs this process created for the tenant since `at`. */
+  added: number;
+  /** A newer read under way: when it began and what was created since. */
+  refresh?: { at: number; added: number };
+}
 
 /**
  * Active (queued, running, retrying) jobs per tenant for the quota check, without a count query
- * per submission: PostgreSQL's count, at most REFRESH_MS old, plus the jobs this process created
- * since. Exact within one gateway; across gateways a burst can overshoot by what the others
- * accepted within the refresh interval.
+ * per submission: PostgreSQL's count plus the jobs this process created since it was read. Within
+ * one gateway that never undercounts (jobs that finished since only make it higher), so a count
+ * up to STALE_MS old answers at once while a newer one is read in the background, several
+ * tenants in one statement; a count that would refuse the submission is read afresh first.
+ * Across gateways a burst can overshoot by what the others accepted within STALE_MS.
  */
 @Injectable()
 export class ActiveJobsCounter {
-  private readonly counts = new Map<string, { at: number; count: Promise<number>; added: number }>();
+  private readonly counts = new Map<string, Entry>();
+  /** Reads queued or under way, per tenant: one at a time, shared by whoever waits. */
+  private readonly pending = new Map<string, Promise<void>>();
+  /** Tenants for the next statement. */
+  private readonly wanted = new Map<string, { resolve: () => void; reject: (error: unknown) => void }>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private flushUrgent = false;
 
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     private readonly queries: JobQueriesRepository,
   ) {}
 
-  async current(tenant: string): Promise<number> {
-    const now = Date.now();
-    let entry = this.counts.get(tenant);
-    if (!entry || now - entry.at >= REFRESH_MS) {
-      // Counting stops past the quota: beyond it, how many more does not matter.
-      const count = this.queries.activeCount(tenant, this.config.TENANT_MAX_ACTIVE_JOBS + 1);
-      entry = { at: now, count, added: 0 };
-      this.counts.set(tenant, entry);
-      count.catch(() => this.counts.delete(tenant));
-      if (this.counts.size > 10000) this.evict(now);
+  /**
+   * The tenant's active jobs, for a submission that would add `adding`: from memory when that is
+   * recent enough, or when it leaves room anyway; otherwise read from PostgreSQL.
+   */
+  async current(tenant: string, adding = 0): Promise<number> {
+    const entry = this.counts.get(tenant);
+    if (entry) {
+      const age = Date.now() - entry.at;
+      const value = entry.count + entry.added;
+      if (age < REFRESH_MS) return value;
+      if (age < STALE_MS && value + adding <= this.config.TENANT_MAX_ACTIVE_JOBS) {
+        this.read(tenant, false).catch(() => undefined);
+        return value;
+      }
     }
-    const fresh = entry;
-    return (await fresh.count) + fresh.added;
+    await this.read(tenant, true);
+    const fresh = this.counts.get(tenant);
+    if (!fresh) throw new Error(`no active-job count for tenant ${tenant}`);
+    return fresh.count + fresh.added;
   }
 
   /** Jobs this process just created for `tenant`. */
   add(tenant: string, created: number): void {
     const entry = this.counts.get(tenant);
-    if (entry) entry.added += created;
+    if (!entry) return;
+    entry.added += created;
+    if (entry.refresh) entry.refresh.added += created;
+  }
+
+  /** A read of `tenant` (joining one already queued or under way); `urgent` when a request waits. */
+  private read(tenant: string, urgent: boolean): Promise<void> {
+    let reading = this.pending.get(tenant);
+    if (!reading) {
+      reading = new Promise<void>((resolve, reject) => this.wanted.set(tenant, { resolve, reject }));
+      const settled = reading.then(
+        () => this.pending.delete(tenant),
+        () => this.pending.delete(tenant),
+      );
+      void settled;
+      this.pending.set(tenant, reading);
+    }
+    if (this.wanted.has(tenant)) this.schedule(urgent);
+    return reading;
+  }
+
+  private schedule(urgent: boolean): void {
+    if (this.flushTimer && (this.flushUrgent || !urgent)) return;
+    clearTimeout(this.flushTimer);
+    this.flushUrgent = urgent;
+    this.flushTimer = setTimeout(() => void this.flush(), urgent ? 0 : GATHER_MS);
+  }
+
+  private async flush(): Promise<void> {
+    this.flushTimer = undefined;
+    const batch = new Map(this.wanted);
+    this.wanted.clear();
+    const tenants = [...batch.keys()];
+    // From here on, what this process creates is on top of the count being read.
+    const started = Date.now();
+    for (const tenant of tenants) {
+      const entry = this.counts.get(tenant);
+      if (entry) entry.refresh = { at: started, added: 0 };
+      else this.counts.set(tenant, { count: 0, at: -Infinity, added: 0, refresh: { at: started, added: 0 } });
+    }
+    try {
+      // Counting stops past the quota: beyond it, how many more does not matter.
+      const counts = await this.queries.activeCounts(tenants, this.config.TENANT_MAX_ACTIVE_JOBS + 1);
+      for (const [tenant, waiter] of batch) {
+        const entry = this.counts.get(tenant);
+        if (entry?.refresh) {
+          this.counts.set(tenant, {
+            count: counts.get(tenant) ?? 0,
+            at: entry.refresh.at,
+            added: entry.refresh.added,
+          });
+        }
+        waiter.resolve();
+      }
+    } catch (error) {
+      for (const [tenant, waiter] of batch) {
+        const entry = this.counts.get(tenant);
+        if (entry?.at === -Infinity) this.counts.delete(tenant);
+        else if (entry) entry.refresh = undefined;
+        waiter.reject(error);
+      }
+    }
+    if (this.counts.size > 10000) this.evict(Date.now());
   }
 
   private evict(now: number): void {
-    for (const [tenant, entry] of this.counts) if (now - entry.at >= REFRESH_MS) this.counts.delete(tenant);
+    for (const [tenant, entry] of this.counts) {
+      if (now - entry.at >= STALE_MS && !entry.refresh) this.counts.delete(tenant);
+    }
   }
 }

@@ -14,14 +14,18 @@ import {
   type JobRow,
   type NewJob,
   type OutboxMessage,
+  type OutboxRecord,
 } from '@switchyard/persistence';
 import { OutboxPublisher } from '../outbox/outbox.publisher';
 import { QueueMonitor } from '../queues/queue.monitor';
 import { LOGGER, SERVICE_NAME, type Logger } from '../gateway.tokens';
+import { JobInserter } from './job-inserter';
 import type { ValidSubmission } from './submission.validator';
 
 @Injectable()
 export class JobsService {
+  private readonly inserter: JobInserter;
+
   constructor(
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly jobs: JobsRepository,
@@ -29,11 +33,15 @@ export class JobsService {
     private readonly amqp: AmqpClient,
     private readonly outbox: OutboxPublisher,
     private readonly monitor: QueueMonitor,
-  ) {}
+  ) {
+    this.inserter = new JobInserter(jobs);
+  }
 
   /**
    * Inserts jobs (with the ids given, or new ones) with their dispatch messages and `job.queued`
-   * events in one transaction, then publishes. All or nothing.
+   * events in one statement (shared with concurrent submissions under load), all or nothing.
+   * Returns once committed: the messages are published in the background (the outbox relay
+   * repairs what a crash leaves unpublished).
    */
   async create(submissions: ValidSubmission[], tenant: string, ids?: readonly string[]): Promise<JobRow[]> {
     const correlationId = correlation.get()?.correlationId ?? randomUUID();
@@ -52,17 +60,24 @@ export class JobsService {
       metadata: s.metadata,
     }));
     const createdAt = new Date().toISOString();
-    const messages = rows.flatMap((job) => this.outboxMessages(job, createdAt));
-    const { rows: stored, outboxIds } = await this.jobs.insertJobs(rows, messages);
-    const perQueue = new Map<string, number>();
-    for (const job of rows) perQueue.set(job.queue, (perQueue.get(job.queue) ?? 0) + 1);
-    for (const [queue, count] of perQueue) this.monitor.noteDispatched(queue, count);
-    await this.outbox.publishCommitted(messages.map((m, i) => ({ ...m, id: outboxIds[i] })));
-    for (const job of rows) {
-      this.logger.info(
-        { jobId: job.id, tenant, type: job.type, queue: job.queue, priority: job.priority },
-        'job accepted',
-      );
+    const messages: OutboxMessage[] = [];
+    for (const job of rows) this.pushOutboxMessages(messages, job, createdAt);
+    const { rows: stored, outboxIds } = await this.inserter.insert(rows, messages);
+    if (rows.length === 1) this.monitor.noteDispatched(rows[0].queue, 1);
+    else {
+      const perQueue = new Map<string, number>();
+      for (const job of rows) perQueue.set(job.queue, (perQueue.get(job.queue) ?? 0) + 1);
+      for (const [queue, count] of perQueue) this.monitor.noteDispatched(queue, count);
+    }
+    const records: OutboxRecord[] = messages.map((m, i) => ({ ...m, id: outboxIds[i] ?? '' }));
+    await this.outbox.publishAfterCommit(records);
+    if (this.logger.isLevelEnabled('info')) {
+      for (const job of rows) {
+        this.logger.info(
+          { jobId: job.id, tenant, type: job.type, queue: job.queue, priority: job.priority },
+          'job accepted',
+        );
+      }
     }
     return stored;
   }
@@ -110,7 +125,7 @@ export class JobsService {
     return view;
   }
 
-  private outboxMessages(job: NewJob, createdAt: string): OutboxMessage[] {
+  private pushOutboxMessages(into: OutboxMessage[], job: NewJob, createdAt: string): void {
     const names = this.amqp.names;
     const queued = createJobEvent(
       SERVICE_NAME,
@@ -130,10 +145,10 @@ export class JobsService {
       },
       job.correlationId,
     );
-    return [
+    into.push(
       dispatchOutboxMessage(names, { ...job, correlation_id: job.correlationId }),
       eventOutboxMessage(names, queued),
-    ];
+    );
   }
 }
 

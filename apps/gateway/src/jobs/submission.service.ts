@@ -81,11 +81,19 @@ export class SubmissionService {
     await this.checkFiles(caller, [item]);
     const tenant = caller.tenant;
     const jobId = randomUUID();
-    const fingerprint = fingerprintOf(item);
     const keyHash = item.idempotencyKey === null ? undefined : sha256(item.idempotencyKey);
-    // The quota count runs alongside the Redis round trip; only a new job needs its answer.
-    const active = this.active.current(tenant);
+    // Only an idempotency key compares whole requests.
+    const fingerprint = keyHash === undefined ? '' : fingerprintOf(item);
+    // Usually answered from memory; a count that could refuse the job is read from PostgreSQL,
+    // alongside the Redis round trip.
+    const active = this.active.current(tenant, 1);
     active.catch(() => undefined);
+    // A request with an idempotency key says itself which requests are the same.
+    const useDedup = item.dedupe && keyHash === undefined && this.config.DEDUP_WINDOW_MS > 0;
+    if (keyHash === undefined && !item.cacheable && !useDedup) {
+      // Nothing for the admission script to look up or reserve: straight to the insert.
+      return this.createNew(item, tenant, jobId, fingerprint, undefined, [], active);
+    }
 
     const request = {
       tenant,
@@ -94,8 +102,7 @@ export class SubmissionService {
       requestHash: item.requestHash,
       idempotencyKeyHash: keyHash,
       useCache: item.cacheable,
-      // A request with an idempotency key says itself which requests are the same.
-      useDedup: item.dedupe && keyHash === undefined,
+      useDedup,
     };
     let outcome = await this.admit(request);
     if (outcome?.kind === 'cached') {
@@ -131,8 +138,9 @@ export class SubmissionService {
     await this.checkFiles(caller, items);
     const tenant = caller.tenant;
     const ids = items.map(() => randomUUID());
-    const fingerprints = items.map(fingerprintOf);
-    const active = this.active.current(tenant);
+    // Fingerprints only compare requests under one idempotency key.
+    const fingerprints = items.map((item) => (item.idempotencyKey === null ? '' : fingerprintOf(item)));
+    const active = this.active.current(tenant, items.length);
     active.catch(() => undefined);
 
     // Idempotency keys still count per item; a batch is an explicit list of jobs, so the dedup
@@ -232,21 +240,11 @@ export class SubmissionService {
     const replayed = await this.queries.findManyByIds([...existing.values()], tenant);
     const byId = new Map([...created, ...replayed].map((r) => [r.id, r]));
     // Estimated waits: jobs ahead in the queue, plus the earlier items of this batch that start first.
-    const jobs = items.map((item, index) => {
+    const ahead = aheadInBatch(items, fresh);
+    const jobs = items.map((_, index) => {
       const row = byId.get(existing.get(index) ?? ids[index]);
       if (!row) throw new Error(`batch item ${index} was neither created nor found`);
-      const aheadInBatch = fresh.filter((j) => {
-        const other = items[j];
-        return (
-          other.queue === item.queue &&
-          (other.priority > item.priority || (other.priority === item.priority && j < index))
-        );
-      }).length;
-      return this.submitted(
-        row,
-        { deduplicated: existing.has(index) },
-        existing.has(index) ? 0 : aheadInBatch,
-      );
+      return this.submitted(row, { deduplicated: existing.has(index) }, ahead[index] ?? 0);
     });
     const estimatedTotalMs = jobs.reduce(
       (max, job) =>
@@ -581,6 +579,26 @@ function withHeaderKey(body: unknown, header: string | undefined): unknown {
     ]);
   }
   return { ...(body as Record<string, unknown>), idempotencyKey: header };
+}
+
+/**
+ * For each created item, the created items of the same queue that start before it (higher
+ * priority, or the same priority and earlier in the batch); 0 for the others.
+ */
+export function aheadInBatch(items: readonly ValidSubmission[], created: readonly number[]): number[] {
+  const ahead = new Array<number>(items.length).fill(0);
+  const byQueue = new Map<string, number[]>();
+  for (const i of created) {
+    const queue = items[i].queue;
+    const list = byQueue.get(queue);
+    if (list) list.push(i);
+    else byQueue.set(queue, [i]);
+  }
+  for (const list of byQueue.values()) {
+    list.sort((a, b) => items[b].priority - items[a].priority || a - b);
+    list.forEach((i, rank) => (ahead[i] = rank));
+  }
+  return ahead;
 }
 
 function rowFields(row: JobRow) {

@@ -1,5 +1,5 @@
 import { BUILT_IN_JOB_TYPES, HandlerRegistry } from '@switchyard/handlers';
-import { canonicalJson, fingerprintOf, SubmissionValidator } from './submission.validator';
+import { canonicalJson, fingerprintOf, NO_REQUEST_HASH, SubmissionValidator } from './submission.validator';
 
 const validator = new SubmissionValidator(new HandlerRegistry(BUILT_IN_JOB_TYPES), {
   defaultTimeoutMs: 600000,
@@ -47,6 +47,26 @@ describe('SubmissionValidator', () => {
     const b = validator.check({ type: 'synthetic', payload: { durationMs: 5, steps: 2 } });
     expect(a.ok && b.ok && a.value.requestHash === b.value.requestHash).toBe(true);
     expect(canonicalJson({ b: 1, a: [2, { d: 1, c: 2 }] })).toBe('{"a":[2,{"c":2,"d":1}],"b":1}');
+  });
+});
+
+describe('request hashes', () => {
+  const hashOf = (body: Record<string, unknown>, index?: number) => {
+    const result = validator.check(body, index);
+    if (!result.ok) throw result.error;
+    return result.value.requestHash;
+  };
+
+  it('are computed only where the dedup window or the result cache can use them', () => {
+    const full = hashOf({ type: 'synthetic', payload: { durationMs: 1 } });
+    expect(full).toMatch(/^[0-9a-f]{64}$/);
+    expect(hashOf({ type: 'synthetic', payload: { durationMs: 1 }, dedupe: false })).toBe(NO_REQUEST_HASH);
+    // Cacheable requests always have theirs, also as batch items.
+    const cacheable = hashOf({ type: 'synthetic', payload: { cacheable: true }, dedupe: false });
+    expect(cacheable).toMatch(/^[0-9a-f]{64}$/);
+    expect(hashOf({ type: 'synthetic', payload: { cacheable: true } }, 3)).toBe(cacheable);
+    // Batch items never join the dedup window.
+    expect(hashOf({ type: 'synthetic', payload: { durationMs: 1 } }, 0)).toBe(NO_REQUEST_HASH);
   });
 });
 

@@ -24,7 +24,11 @@ export interface ValidSubmission {
   idempotencyKey: string | null;
   dedupe: boolean;
   cacheable: boolean;
-  /** SHA-256 of the canonical request (type + payload): dedup and cache key. */
+  /**
+   * SHA-256 of the canonical request (type + payload): dedup and cache key. Empty when neither can
+   * ever match this request: not cacheable and, for a single submission, `dedupe: false` (batch
+   * items never join the dedup window).
+   */
   requestHash: string;
 }
 
@@ -67,6 +71,14 @@ export function canonicalJson(value: unknown): string {
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value);
+}
+
+/** The stored request hash of jobs that no dedup window or result cache can match. */
+export const NO_REQUEST_HASH = '';
+
+/** SHA-256 of type + canonical payload: the dedup and result-cache key. */
+export function requestHashOf(type: string, payload: Record<string, unknown>): string {
+  return createHash('sha256').update(canonicalJson({ type, payload })).digest('hex');
 }
 
 /** The parts of a submission that make it "the same request" for an idempotency key. */
@@ -137,6 +149,7 @@ export class SubmissionValidator {
   check(
     body: unknown,
     index?: number,
+    inBatch = index !== undefined,
   ): { ok: true; value: ValidSubmission } | { ok: false; error: ApiError } {
     const fail = (
       code: 'validation_failed' | 'unknown_job_type',
@@ -201,6 +214,8 @@ export class SubmissionValidator {
       details.push({ ...at, field: 'timeoutMs', message: `must be at most ${this.limits.maxTimeoutMs}` });
     }
     if (details.length) return fail('validation_failed', 'the request is out of bounds', details);
+    const dedupe = body.dedupe ?? true;
+    const cacheable = defaults.cacheable;
     return {
       ok: true,
       value: {
@@ -212,11 +227,10 @@ export class SubmissionValidator {
         maxAttempts: body.maxAttempts ?? defaults.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
         metadata,
         idempotencyKey: body.idempotencyKey ?? null,
-        dedupe: body.dedupe ?? true,
-        cacheable: defaults.cacheable,
-        requestHash: createHash('sha256')
-          .update(canonicalJson({ type: definition.type, payload }))
-          .digest('hex'),
+        dedupe,
+        cacheable,
+        requestHash:
+          cacheable || (dedupe && !inBatch) ? requestHashOf(definition.type, payload) : NO_REQUEST_HASH,
       },
     };
   }
