@@ -94,7 +94,7 @@ export class JobQueriesRepository {
   ): Promise<JobRow | null> {
     const rows: JobRow[] = await this.db.query(
       `SELECT * FROM jobs
-       WHERE tenant = $1 AND request_hash = $2
+       WHERE tenant = $1 AND request_hash = $2 AND request_hash <> ''
          AND created_at > now() - make_interval(secs => $3::double precision / 1000)
        ORDER BY created_at DESC LIMIT 1`,
       [tenant, requestHash, windowMs],

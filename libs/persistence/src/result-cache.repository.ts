@@ -29,7 +29,7 @@ export class ResultCacheRepository {
       `INSERT INTO result_cache AS c (tenant, request_hash, job_id, expires_at, hits, last_access_at)
        SELECT $1, $2, j.id, j.finished_at + make_interval(secs => $3), 1, now()
        FROM jobs j
-       WHERE j.tenant = $1 AND j.request_hash = $2 AND j.status = 'completed'
+       WHERE j.tenant = $1 AND j.request_hash = $2 AND j.request_hash <> '' AND j.status = 'completed'
          AND j.finished_at > now() - make_interval(secs => $3)
        ORDER BY j.finished_at DESC LIMIT 1
        ON CONFLICT (tenant, request_hash) DO UPDATE
