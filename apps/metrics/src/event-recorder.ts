@@ -27,19 +27,69 @@ export class BoundedSet {
   }
 }
 
+/** Bit 0 of a job's entry: its wait was observed. */
+const WAITED = 1;
+/** Seqs 1–29 are bits 1–29 of the job's entry, so the entry stays a small integer (V8 Smi). */
+const MAX_BIT_SEQ = 29;
+
+/**
+ * Which events of the recently seen jobs were recorded: one Map entry per job (an integer, one
+ * bit per seq and one for the observed wait) rather than a string key per (jobId, seq). Seqs
+ * beyond 29 (long jobs with many progress steps) fall back to string keys. Forgets the oldest
+ * jobs beyond `capacity`.
+ */
+export class SeenEvents {
+  private readonly jobs = new Map<string, number>();
+  private readonly highSeqs: BoundedSet;
+
+  constructor(private readonly capacity: number) {
+    this.highSeqs = new BoundedSet(capacity);
+  }
+
+  /** False when (jobId, seq) was added before. */
+  addEvent(jobId: string, seq: number): boolean {
+    if (seq >= 1 && seq <= MAX_BIT_SEQ && Number.isInteger(seq)) return this.addBit(jobId, 1 << seq);
+    return this.highSeqs.add(`${jobId}:${seq}`);
+  }
+
+  /** False when the job's wait was already observed. */
+  addWait(jobId: string): boolean {
+    return this.addBit(jobId, WAITED);
+  }
+
+  get size(): number {
+    return this.jobs.size;
+  }
+
+  private addBit(jobId: string, bit: number): boolean {
+    const bits = this.jobs.get(jobId);
+    if (bits === undefined) {
+      this.jobs.set(jobId, bit);
+      if (this.jobs.size > this.capacity) {
+        const oldest = this.jobs.keys().next();
+        if (!oldest.done) this.jobs.delete(oldest.value);
+      }
+      return true;
+    }
+    if (bits & bit) return false;
+    this.jobs.set(jobId, bits | bit);
+    return true;
+  }
+}
+
 export interface RecorderOptions {
   /**
-   * How many (jobId, seq) pairs are remembered to drop redeliveries. Repeats come from the outbox
-   * relay and from redelivery after a consumer or connection loss, seconds apart, so this only
-   * needs to cover the events of a few seconds at full throughput (100 000 pairs ≈ 12 s at
-   * 2 000 jobs/s, about 10 MB).
+   * How many jobs' events are remembered to drop redeliveries. Repeats come from the outbox relay
+   * and from redelivery after a consumer or connection loss, seconds apart, so this only needs to
+   * cover the jobs of a few seconds at full throughput (100 000 jobs ≈ 50 s at 2 000 jobs/s,
+   * about 10 MB).
    */
-  rememberEvents: number;
+  rememberJobs: number;
   /** Queues beyond the built-in ones discovered from events, polled like them; bounded. */
   maxQueues: number;
 }
 
-export const DEFAULT_RECORDER_OPTIONS: RecorderOptions = { rememberEvents: 100_000, maxQueues: 64 };
+export const DEFAULT_RECORDER_OPTIONS: RecorderOptions = { rememberJobs: 100_000, maxQueues: 64 };
 
 /** Label values that come from producers; anything unexpected collapses into one value. */
 const LABEL_VALUE = /^[A-Za-z0-9_.:-]{1,100}$/;
@@ -63,16 +113,14 @@ export type RecordOutcome = 'applied' | 'duplicate';
  * - `job.progress` changes no job metric.
  */
 export class EventRecorder {
-  private readonly seen: BoundedSet;
-  private readonly waited: BoundedSet;
+  private readonly seen: SeenEvents;
   private readonly extraQueues = new Set<string>();
 
   constructor(
     private readonly metrics: JobMetrics,
     private readonly options: RecorderOptions = DEFAULT_RECORDER_OPTIONS,
   ) {
-    this.seen = new BoundedSet(options.rememberEvents);
-    this.waited = new BoundedSet(options.rememberEvents);
+    this.seen = new SeenEvents(options.rememberJobs);
   }
 
   /** Queues named by events, for the poller (built-in queues are polled anyway). */
@@ -92,7 +140,7 @@ export class EventRecorder {
   record(event: JobCloudEvent, priority?: number): RecordOutcome {
     const name = jobEventName(event);
     const data = event.data;
-    if (name !== 'progress' && !this.seen.add(`${data.jobId}:${data.seq}`)) {
+    if (name !== 'progress' && !this.seen.addEvent(data.jobId, data.seq)) {
       this.metrics.eventsDropped.inc({ reason: 'duplicate' });
       return 'duplicate';
     }
@@ -114,7 +162,7 @@ export class EventRecorder {
         }
         break;
       case 'started':
-        if (data.attempt === 1 && this.waited.add(data.jobId)) {
+        if (data.attempt === 1 && this.seen.addWait(data.jobId)) {
           const wait = secondsBetween(data.createdAt, data.startedAt ?? event.time);
           if (wait !== undefined) this.metrics.wait.observe({ type }, wait);
         }
