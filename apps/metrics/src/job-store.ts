@@ -45,13 +45,11 @@ export class JobStore {
       rowMode: 'array',
     });
     for (const [id, priority] of result.rows) found.set(id, Number(priority));
-    // Events name jobs as the gateway wrote them; PostgreSQL answers in lower case.
-    if (found.size < ids.length) {
-      for (const id of ids) {
-        if (!found.has(id)) {
-          const priority = found.get(id.toLowerCase());
-          if (priority !== undefined) found.set(id, priority);
-        }
+    // PostgreSQL answers in lower case; an event may name its job otherwise.
+    for (const id of ids) {
+      if (!found.has(id)) {
+        const priority = found.get(id.toLowerCase());
+        if (priority !== undefined) found.set(id, priority);
       }
     }
     return found;
