@@ -187,7 +187,7 @@ describe('BoundedSet', () => {
 describe('SeenEvents', () => {
   it('remembers each (jobId, seq) and each wait once, for low and high seqs alike', () => {
     const seen = new SeenEvents(10);
-    for (const seq of [1, 2, 29, 30, 10003]) {
+    for (const seq of [1, 2, 29, 30, 10002, 10003, 20004, 2.5]) {
       expect(seen.addEvent('a', seq)).toBe(true);
       expect(seen.addEvent('a', seq)).toBe(false);
       expect(seen.addEvent('b', seq)).toBe(true);
@@ -198,6 +198,13 @@ describe('SeenEvents', () => {
     expect(seen.addWait('c')).toBe(true);
     expect(seen.addEvent('c', 1)).toBe(true);
     expect(seen.size).toBe(3);
+  });
+
+  it('keeps telling repeats apart when one job has more higher seqs than it lists', () => {
+    const seen = new SeenEvents(10);
+    const seqs = Array.from({ length: 40 }, (_, i) => 10002 + i * 10000);
+    expect(seqs.map((seq) => seen.addEvent('a', seq))).toEqual(seqs.map(() => true));
+    expect(seqs.map((seq) => seen.addEvent('a', seq))).toEqual(seqs.map(() => false));
   });
 
   it('forgets the oldest jobs beyond its capacity', () => {

@@ -29,27 +29,39 @@ export class BoundedSet {
 
 /** Bit 0 of a job's entry: its wait was observed. */
 const WAITED = 1;
-/** Seqs 1–29 are bits 1–29 of the job's entry, so the entry stays a small integer (V8 Smi). */
+/** Seqs 1–29 are bits 1–29 of the entry's first element, which stays a small integer (V8 Smi). */
 const MAX_BIT_SEQ = 29;
+/** Higher seqs (job.started of later attempts, the end of each attempt) listed per job, up to this many. */
+const MAX_HIGH_SEQS = 32;
 
 /**
- * Which events of the recently seen jobs were recorded: one Map entry per job (an integer, one
- * bit per seq and one for the observed wait) rather than a string key per (jobId, seq). Seqs
- * beyond 29 (long jobs with many progress steps) fall back to string keys. Forgets the oldest
- * jobs beyond `capacity`.
+ * Which events of the recently seen jobs were recorded: one Map entry per job rather than a
+ * string key per (jobId, seq) — `[bits, ...higher seqs]`, bit s for seq 1–29 (job.queued is 1,
+ * the first job.started 2) and bit 0 for the observed wait; the seqs a claim's block puts higher
+ * (a completion is 10 002) are listed after the bits. Forgets the oldest jobs beyond `capacity`.
  */
 export class SeenEvents {
-  private readonly jobs = new Map<string, number>();
-  private readonly highSeqs: BoundedSet;
+  private readonly jobs = new Map<string, number[]>();
+  /** Seqs that are not integers, or beyond MAX_HIGH_SEQS of one job: string keys, as a last resort. */
+  private readonly overflow: BoundedSet;
 
   constructor(private readonly capacity: number) {
-    this.highSeqs = new BoundedSet(capacity);
+    this.overflow = new BoundedSet(capacity);
   }
 
   /** False when (jobId, seq) was added before. */
   addEvent(jobId: string, seq: number): boolean {
-    if (seq >= 1 && seq <= MAX_BIT_SEQ && Number.isInteger(seq)) return this.addBit(jobId, 1 << seq);
-    return this.highSeqs.add(`${jobId}:${seq}`);
+    if (!Number.isInteger(seq)) return this.overflow.add(`${jobId}:${seq}`);
+    if (seq >= 1 && seq <= MAX_BIT_SEQ) return this.addBit(jobId, 1 << seq);
+    const entry = this.jobs.get(jobId);
+    if (entry === undefined) {
+      this.insert(jobId, [0, seq]);
+      return true;
+    }
+    if (entry.includes(seq, 1)) return false;
+    if (entry.length > MAX_HIGH_SEQS) return this.overflow.add(`${jobId}:${seq}`);
+    entry.push(seq);
+    return true;
   }
 
   /** False when the job's wait was already observed. */
@@ -57,23 +69,28 @@ export class SeenEvents {
     return this.addBit(jobId, WAITED);
   }
 
+  /** Jobs remembered. */
   get size(): number {
     return this.jobs.size;
   }
 
   private addBit(jobId: string, bit: number): boolean {
-    const bits = this.jobs.get(jobId);
-    if (bits === undefined) {
-      this.jobs.set(jobId, bit);
-      if (this.jobs.size > this.capacity) {
-        const oldest = this.jobs.keys().next();
-        if (!oldest.done) this.jobs.delete(oldest.value);
-      }
+    const entry = this.jobs.get(jobId);
+    if (entry === undefined) {
+      this.insert(jobId, [bit]);
       return true;
     }
-    if (bits & bit) return false;
-    this.jobs.set(jobId, bits | bit);
+    if (entry[0] & bit) return false;
+    entry[0] |= bit;
     return true;
+  }
+
+  private insert(jobId: string, entry: number[]): void {
+    this.jobs.set(jobId, entry);
+    if (this.jobs.size > this.capacity) {
+      const oldest = this.jobs.keys().next();
+      if (!oldest.done) this.jobs.delete(oldest.value);
+    }
   }
 }
 
@@ -82,7 +99,7 @@ export interface RecorderOptions {
    * How many jobs' events are remembered to drop redeliveries. Repeats come from the outbox relay
    * and from redelivery after a consumer or connection loss, seconds apart, so this only needs to
    * cover the jobs of a few seconds at full throughput (100 000 jobs ≈ 50 s at 2 000 jobs/s,
-   * about 10 MB).
+   * about 15 MB).
    */
   rememberJobs: number;
   /** Queues beyond the built-in ones discovered from events, polled like them; bounded. */
