@@ -25,7 +25,8 @@ export interface EventConsumerOptions {
 /**
  * The metrics consumer's prefetch, as a multiple of AMQP_PREFETCH: deliveries wait up to one batch
  * window before they are acked, so the broker needs room to keep streaming meanwhile. Events are
- * small and only counted, so holding a few hundred costs nothing worth a setting of its own.
+ * small and only counted, so holding a few hundred costs nothing worth a setting of its own
+ * (AMQP_PREFETCH is at most 1 000, so this stays within AMQP's 16-bit prefetch count).
  */
 export const METRICS_PREFETCH_FACTOR = 8;
 /** Counters and histograms lag the events by at most this (plus one priority lookup). */
