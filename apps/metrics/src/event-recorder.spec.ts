@@ -1,6 +1,6 @@
 import { createJobEvent, type JobEventData, type JobEventName } from '@switchyard/contracts';
 import { Registry } from 'prom-client';
-import { BoundedSet, EventRecorder } from './event-recorder';
+import { BoundedSet, EventRecorder, SeenEvents } from './event-recorder';
 import { createJobMetrics } from './job-metrics';
 
 const JOB = '00000000-0000-4000-8000-000000000001';
@@ -165,7 +165,7 @@ describe('EventRecorder', () => {
   });
 
   it('reports queues named by events, bounded', () => {
-    const small = new EventRecorder(createJobMetrics(new Registry()), { rememberEvents: 10, maxQueues: 2 });
+    const small = new EventRecorder(createJobMetrics(new Registry()), { rememberJobs: 10, maxQueues: 2 });
     for (const queue of ['default', 'audio', 'video', 'bad queue!']) {
       small.record(event('cancelled', { jobId: queue, queue, status: 'cancelled' }));
     }
@@ -181,5 +181,40 @@ describe('BoundedSet', () => {
     set.add('b');
     set.add('c');
     expect([set.has('a'), set.has('b'), set.has('c'), set.size]).toEqual([false, true, true, 2]);
+  });
+});
+
+describe('SeenEvents', () => {
+  it('remembers each (jobId, seq) and each wait once, for low and high seqs alike', () => {
+    const seen = new SeenEvents(10);
+    for (const seq of [1, 2, 29, 30, 10002, 10003, 20004, 2.5]) {
+      expect(seen.addEvent('a', seq)).toBe(true);
+      expect(seen.addEvent('a', seq)).toBe(false);
+      expect(seen.addEvent('b', seq)).toBe(true);
+    }
+    expect(seen.addWait('a')).toBe(true);
+    expect(seen.addWait('a')).toBe(false);
+    expect(seen.addEvent('a', 3)).toBe(true);
+    expect(seen.addWait('c')).toBe(true);
+    expect(seen.addEvent('c', 1)).toBe(true);
+    expect(seen.size).toBe(3);
+  });
+
+  it('keeps telling repeats apart when one job has more higher seqs than it lists', () => {
+    const seen = new SeenEvents(10);
+    const seqs = Array.from({ length: 40 }, (_, i) => 10002 + i * 10000);
+    expect(seqs.map((seq) => seen.addEvent('a', seq))).toEqual(seqs.map(() => true));
+    expect(seqs.map((seq) => seen.addEvent('a', seq))).toEqual(seqs.map(() => false));
+  });
+
+  it('forgets the oldest jobs beyond its capacity', () => {
+    const seen = new SeenEvents(2);
+    seen.addEvent('a', 1);
+    seen.addEvent('b', 1);
+    seen.addEvent('a', 2);
+    seen.addEvent('c', 1);
+    expect(seen.size).toBe(2);
+    expect(seen.addEvent('a', 1)).toBe(true);
+    expect(seen.addEvent('c', 1)).toBe(false);
   });
 });

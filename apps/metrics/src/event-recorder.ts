@@ -27,19 +27,86 @@ export class BoundedSet {
   }
 }
 
+/** Bit 0 of a job's entry: its wait was observed. */
+const WAITED = 1;
+/** Seqs 1–29 are bits 1–29 of the entry's first element, which stays a small integer (V8 Smi). */
+const MAX_BIT_SEQ = 29;
+/** Higher seqs (job.started of later attempts, the end of each attempt) listed per job, up to this many. */
+const MAX_HIGH_SEQS = 32;
+
+/**
+ * Which events of the recently seen jobs were recorded: one Map entry per job rather than a
+ * string key per (jobId, seq) — `[bits, ...higher seqs]`, bit s for seq 1–29 (job.queued is 1,
+ * the first job.started 2) and bit 0 for the observed wait; the seqs a claim's block puts higher
+ * (a completion is 10 002) are listed after the bits. Forgets the oldest jobs beyond `capacity`.
+ */
+export class SeenEvents {
+  private readonly jobs = new Map<string, number[]>();
+  /** Seqs that are not integers, or beyond MAX_HIGH_SEQS of one job: string keys, as a last resort. */
+  private readonly overflow: BoundedSet;
+
+  constructor(private readonly capacity: number) {
+    this.overflow = new BoundedSet(capacity);
+  }
+
+  /** False when (jobId, seq) was added before. */
+  addEvent(jobId: string, seq: number): boolean {
+    if (!Number.isInteger(seq)) return this.overflow.add(`${jobId}:${seq}`);
+    if (seq >= 1 && seq <= MAX_BIT_SEQ) return this.addBit(jobId, 1 << seq);
+    const entry = this.jobs.get(jobId);
+    if (entry === undefined) {
+      this.insert(jobId, [0, seq]);
+      return true;
+    }
+    if (entry.includes(seq, 1)) return false;
+    if (entry.length > MAX_HIGH_SEQS) return this.overflow.add(`${jobId}:${seq}`);
+    entry.push(seq);
+    return true;
+  }
+
+  /** False when the job's wait was already observed. */
+  addWait(jobId: string): boolean {
+    return this.addBit(jobId, WAITED);
+  }
+
+  /** Jobs remembered. */
+  get size(): number {
+    return this.jobs.size;
+  }
+
+  private addBit(jobId: string, bit: number): boolean {
+    const entry = this.jobs.get(jobId);
+    if (entry === undefined) {
+      this.insert(jobId, [bit]);
+      return true;
+    }
+    if (entry[0] & bit) return false;
+    entry[0] |= bit;
+    return true;
+  }
+
+  private insert(jobId: string, entry: number[]): void {
+    this.jobs.set(jobId, entry);
+    if (this.jobs.size > this.capacity) {
+      const oldest = this.jobs.keys().next();
+      if (!oldest.done) this.jobs.delete(oldest.value);
+    }
+  }
+}
+
 export interface RecorderOptions {
   /**
-   * How many (jobId, seq) pairs are remembered to drop redeliveries. Repeats come from the outbox
-   * relay and from redelivery after a consumer or connection loss, seconds apart, so this only
-   * needs to cover the events of a few seconds at full throughput (100 000 pairs ≈ 12 s at
-   * 2 000 jobs/s, about 10 MB).
+   * How many jobs' events are remembered to drop redeliveries. Repeats come from the outbox relay
+   * and from redelivery after a consumer or connection loss, seconds apart, so this only needs to
+   * cover the jobs of a few seconds at full throughput (100 000 jobs ≈ 50 s at 2 000 jobs/s,
+   * about 15 MB).
    */
-  rememberEvents: number;
+  rememberJobs: number;
   /** Queues beyond the built-in ones discovered from events, polled like them; bounded. */
   maxQueues: number;
 }
 
-export const DEFAULT_RECORDER_OPTIONS: RecorderOptions = { rememberEvents: 100_000, maxQueues: 64 };
+export const DEFAULT_RECORDER_OPTIONS: RecorderOptions = { rememberJobs: 100_000, maxQueues: 64 };
 
 /** Label values that come from producers; anything unexpected collapses into one value. */
 const LABEL_VALUE = /^[A-Za-z0-9_.:-]{1,100}$/;
@@ -63,16 +130,14 @@ export type RecordOutcome = 'applied' | 'duplicate';
  * - `job.progress` changes no job metric.
  */
 export class EventRecorder {
-  private readonly seen: BoundedSet;
-  private readonly waited: BoundedSet;
+  private readonly seen: SeenEvents;
   private readonly extraQueues = new Set<string>();
 
   constructor(
     private readonly metrics: JobMetrics,
     private readonly options: RecorderOptions = DEFAULT_RECORDER_OPTIONS,
   ) {
-    this.seen = new BoundedSet(options.rememberEvents);
-    this.waited = new BoundedSet(options.rememberEvents);
+    this.seen = new SeenEvents(options.rememberJobs);
   }
 
   /** Queues named by events, for the poller (built-in queues are polled anyway). */
@@ -92,7 +157,7 @@ export class EventRecorder {
   record(event: JobCloudEvent, priority?: number): RecordOutcome {
     const name = jobEventName(event);
     const data = event.data;
-    if (name !== 'progress' && !this.seen.add(`${data.jobId}:${data.seq}`)) {
+    if (name !== 'progress' && !this.seen.addEvent(data.jobId, data.seq)) {
       this.metrics.eventsDropped.inc({ reason: 'duplicate' });
       return 'duplicate';
     }
@@ -114,7 +179,7 @@ export class EventRecorder {
         }
         break;
       case 'started':
-        if (data.attempt === 1 && this.waited.add(data.jobId)) {
+        if (data.attempt === 1 && this.seen.addWait(data.jobId)) {
           const wait = secondsBetween(data.createdAt, data.startedAt ?? event.time);
           if (wait !== undefined) this.metrics.wait.observe({ type }, wait);
         }

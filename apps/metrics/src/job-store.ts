@@ -1,3 +1,4 @@
+import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
 
 export interface JobQueueStates {
@@ -16,6 +17,8 @@ export interface QueueStateRow {
   oldestQueuedAt: Date | null;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /**
  * The metrics service's read-only view of the jobs table: the priority of accepted jobs (events do
  * not carry it) and, per queue, what the broker cannot tell (oldest queued job, running, retrying).
@@ -23,13 +26,33 @@ export interface QueueStateRow {
 export class JobStore {
   constructor(private readonly db: DataSource) {}
 
+  /**
+   * The priorities of the listed jobs (ids that are not UUIDs cannot be in the table and are left
+   * out, so one malformed id does not fail the lookup of the others). A named prepared statement
+   * on the DataSource's pg Pool, rows as arrays: parsed and planned once per connection, and no
+   * row object per job.
+   */
   async priorities(jobIds: readonly string[]): Promise<Map<string, number>> {
-    if (!jobIds.length) return new Map();
-    const rows = await this.db.query<{ id: string; priority: number }[]>(
-      `SELECT id, priority FROM jobs WHERE id = ANY($1::uuid[])`,
-      [jobIds],
-    );
-    return new Map(rows.map((r) => [r.id, Number(r.priority)]));
+    const ids = jobIds.filter((id) => UUID.test(id));
+    const found = new Map<string, number>();
+    if (!ids.length) return found;
+    const pool = (this.db.driver as unknown as { master?: Pool }).master;
+    if (!pool) throw new Error('the DataSource is not initialized');
+    const result = await pool.query<[string, number]>({
+      name: 'switchyard_metrics_priorities_v1',
+      text: 'SELECT id::text, priority FROM jobs WHERE id = ANY($1::uuid[])',
+      values: [ids],
+      rowMode: 'array',
+    });
+    for (const [id, priority] of result.rows) found.set(id, Number(priority));
+    // PostgreSQL answers in lower case; an event may name its job otherwise.
+    for (const id of ids) {
+      if (!found.has(id)) {
+        const priority = found.get(id.toLowerCase());
+        if (priority !== undefined) found.set(id, priority);
+      }
+    }
+    return found;
   }
 
   /**

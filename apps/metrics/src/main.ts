@@ -11,8 +11,7 @@ import {
   startHttpService,
 } from '@switchyard/observability';
 import { createDataSource } from '@switchyard/persistence';
-import { BatchedLookup } from './batched-lookup';
-import { EventConsumer } from './event-consumer';
+import { EventConsumer, METRICS_BATCH_WINDOW_MS, METRICS_PREFETCH_FACTOR } from './event-consumer';
 import { EventRecorder } from './event-recorder';
 import { createJobMetrics } from './job-metrics';
 import { JobStore } from './job-store';
@@ -47,16 +46,18 @@ async function main(): Promise<void> {
   const jobMetrics = createJobMetrics(registry);
   const recorder = new EventRecorder(jobMetrics);
   const store = new JobStore(db);
-  const priorities = new BatchedLookup(
-    (ids) => store.priorities(ids),
-    (error, count) =>
-      logger.warn({ err: error, count }, 'job priorities unavailable; counted with priority="unknown"'),
-  );
+  const prefetch = config.AMQP_PREFETCH * METRICS_PREFETCH_FACTOR;
   const consumer = new EventConsumer(
-    { queue: `${config.AMQP_PREFIX}.metrics`, prefetch: config.AMQP_PREFETCH },
+    {
+      queue: `${config.AMQP_PREFIX}.metrics`,
+      prefetch,
+      batchWindowMs: METRICS_BATCH_WINDOW_MS,
+      // Half the prefetch: one batch can wait on its priority lookup while the next one fills.
+      maxBatch: Math.max(1, Math.floor(prefetch / 2)),
+    },
     amqp,
     recorder,
-    (jobId) => priorities.get(jobId),
+    (ids) => store.priorities(ids),
     jobMetrics,
     logger.child({ component: 'events' }),
   );

@@ -1,0 +1,127 @@
+import { createJobEvent, type JobEventData, type JobEventName } from '@switchyard/contracts';
+import { Ack, type AmqpClient, type InboundMessage } from '@switchyard/messaging';
+import { createLogger } from '@switchyard/observability';
+import { Registry } from 'prom-client';
+import { EventConsumer, type PriorityLookup } from './event-consumer';
+import { EventRecorder } from './event-recorder';
+import { createJobMetrics } from './job-metrics';
+
+const logger = createLogger('metrics-test', 'silent');
+
+function message(name: JobEventName, data: Partial<JobEventData>): InboundMessage {
+  const content = createJobEvent(
+    'test',
+    name,
+    {
+      jobId: 'job',
+      tenant: 'acme',
+      type: 'synthetic',
+      queue: 'default',
+      status: 'queued',
+      step: null,
+      progress: 0,
+      message: null,
+      attempt: 0,
+      seq: 1,
+      createdAt: new Date().toISOString(),
+      ...data,
+    },
+    'corr',
+  );
+  return raw(content);
+}
+
+function raw(content: unknown): InboundMessage {
+  return {
+    body: Buffer.from(JSON.stringify(content)),
+    content,
+    properties: {} as InboundMessage['properties'],
+    fields: { routingKey: 'job.queued' } as InboundMessage['fields'],
+    redelivered: false,
+    headers: {},
+  };
+}
+
+async function counter(registry: Registry, name: string): Promise<Record<string, number>> {
+  const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
+  const out: Record<string, number> = {};
+  for (const v of (metric?.values ?? []) as { labels: Record<string, string | number>; value: number }[]) {
+    out[Object.values(v.labels).join(',')] = v.value;
+  }
+  return out;
+}
+
+function setUp(priorities: PriorityLookup, maxBatch = 100) {
+  const registry = new Registry();
+  const metrics = createJobMetrics(registry);
+  const consumer = new EventConsumer(
+    { queue: 'q', prefetch: 2 * maxBatch, batchWindowMs: 5, maxBatch },
+    {} as AmqpClient,
+    new EventRecorder(metrics),
+    priorities,
+    metrics,
+    logger,
+  );
+  return { registry, consumer };
+}
+
+describe('EventConsumer', () => {
+  it('records the deliveries of one window as one batch: one priority lookup, then all acked together', async () => {
+    const lookups: string[][] = [];
+    const { registry, consumer } = setUp((ids) => {
+      lookups.push(ids);
+      return Promise.resolve(new Map([['a', 3]]));
+    });
+    const outcomes = [
+      consumer.onMessage(message('queued', { jobId: 'a' })),
+      consumer.onMessage(message('queued', { jobId: 'b' })),
+      consumer.onMessage(message('started', { jobId: 'a', seq: 2, attempt: 1, status: 'running' })),
+      consumer.onMessage(raw({ not: 'an event' })),
+    ];
+    // One promise per batch, not per delivery.
+    expect(new Set(outcomes).size).toBe(1);
+    expect(await Promise.all(outcomes)).toEqual([Ack, Ack, Ack, Ack]);
+    expect(lookups).toEqual([['a', 'b']]);
+    expect(await counter(registry, 'switchyard_jobs_submitted_total')).toEqual({
+      'synthetic,default,3': 1,
+      'synthetic,default,unknown': 1,
+    });
+    expect(await counter(registry, 'switchyard_metrics_events_dropped_total')).toEqual({
+      duplicate: 0,
+      invalid: 1,
+    });
+  });
+
+  it('closes a batch at maxBatch deliveries without waiting for the window', async () => {
+    const lookups: string[][] = [];
+    const { consumer } = setUp((ids) => {
+      lookups.push(ids);
+      return Promise.resolve(new Map<string, number>());
+    }, 2);
+    const first = consumer.onMessage(message('queued', { jobId: 'a' }));
+    const second = consumer.onMessage(message('queued', { jobId: 'b' }));
+    const third = consumer.onMessage(message('queued', { jobId: 'c' }));
+    expect(first).toBe(second);
+    expect(third).not.toBe(first);
+    await Promise.all([first, third]);
+    expect(lookups).toEqual([['a', 'b'], ['c']]);
+  });
+
+  it('counts the batch with priority "unknown" when the lookup fails, and still acks it', async () => {
+    const { registry, consumer } = setUp(() => Promise.reject(new Error('database down')));
+    expect(await consumer.onMessage(message('queued', { jobId: 'a' }))).toEqual(Ack);
+    expect(await counter(registry, 'switchyard_jobs_submitted_total')).toEqual({
+      'synthetic,default,unknown': 1,
+    });
+  });
+
+  it('makes no lookup for a batch without acceptances, and stop() records what is pending', async () => {
+    const lookup = jest.fn<ReturnType<PriorityLookup>, Parameters<PriorityLookup>>();
+    const { registry, consumer } = setUp(lookup);
+    const outcome = consumer.onMessage(message('completed', { seq: 3, status: 'completed' }));
+    await consumer.stop();
+    expect(await outcome).toEqual(Ack);
+    expect(lookup).not.toHaveBeenCalled();
+    expect(await counter(registry, 'switchyard_jobs_completed_total')).toEqual({ synthetic: 1 });
+  });
+});
