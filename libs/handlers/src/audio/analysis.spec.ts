@@ -114,3 +114,25 @@ describe('analyzePcm tempo', () => {
     expect(analyzeWav(clickTrackWav({ bpm: 120, durationSec: 1.5 })).tempoBpm).toBeNull();
   });
 });
+
+describe('analyzePcm 16-bit stereo fast path', () => {
+  it('gives exactly the generic loop results (an unaligned copy takes the generic loop)', () => {
+    for (const wav of [
+      clickTrackWav({ bpm: 128, durationSec: 6, channels: 2 }),
+      silenceThenToneWav({ silenceSec: 0.37, toneSec: 1.1, channels: 2, sampleRate: 22050 }),
+      toneWav({ dbfs: 0, channels: 2, durationSec: 0.5 }),
+    ]) {
+      const pcm = decodeWav(wav);
+      const samples = pcm.samples as Int16Array;
+      // An Int16Array at an odd 2-byte offset cannot be viewed as 32-bit words.
+      const unaligned = new Int16Array(new ArrayBuffer(samples.byteLength + 2), 2, samples.length);
+      unaligned.set(samples);
+      // Odd frame counts leave a frame after the two-frame steps.
+      for (const frames of [samples.length / 2, samples.length / 2 - 1]) {
+        const fast = analyzePcm({ ...pcm, samples: samples.subarray(0, frames * 2) });
+        const generic = analyzePcm({ ...pcm, samples: unaligned.subarray(0, frames * 2) });
+        expect(fast).toEqual(generic);
+      }
+    }
+  });
+});

@@ -1,4 +1,7 @@
+import { endianness } from 'node:os';
 import { type Pcm } from './wav';
+
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 /**
  * Levels are reported in dBFS, floored here instead of -Infinity (digital silence), so every
@@ -158,6 +161,66 @@ function accumulate(
 }
 
 /**
+ * `accumulate` for 16-bit stereo, the common case, on a 32-bit view of the samples: one load per
+ * frame, the left sample in the low half (little-endian only). Integer sums stay exact in
+ * doubles, so the results are exactly those of `accumulate`.
+ */
+function accumulateStereo16(words: Int32Array, from: number, to: number, acc: Accumulator): void {
+  let { max, min, prevSum } = acc;
+  // Two frames per iteration into two pairs of sums, which shortens the chains of dependent
+  // additions; exact integer sums make the split invisible in the results.
+  let e0 = 0;
+  let e1 = 0;
+  let d0 = 0;
+  let d1 = 0;
+  let i = from;
+  for (const stop = to - 1; i < stop; i += 2) {
+    const w0 = words[i];
+    const w1 = words[i + 1];
+    const l0 = (w0 << 16) >> 16;
+    const r0 = w0 >> 16;
+    const l1 = (w1 << 16) >> 16;
+    const r1 = w1 >> 16;
+    if (l0 > max) max = l0;
+    if (l0 < min) min = l0;
+    if (r0 > max) max = r0;
+    if (r0 < min) min = r0;
+    if (l1 > max) max = l1;
+    if (l1 < min) min = l1;
+    if (r1 > max) max = r1;
+    if (r1 < min) min = r1;
+    e0 += l0 * l0 + r0 * r0;
+    e1 += l1 * l1 + r1 * r1;
+    const sum0 = l0 + r0;
+    const sum1 = l1 + r1;
+    const q0 = sum0 - prevSum;
+    const q1 = sum1 - sum0;
+    prevSum = sum1;
+    d0 += q0 * q0;
+    d1 += q1 * q1;
+  }
+  if (i < to) {
+    const w = words[i];
+    const l = (w << 16) >> 16;
+    const r = w >> 16;
+    if (l > max) max = l;
+    if (l < min) min = l;
+    if (r > max) max = r;
+    if (r < min) min = r;
+    e0 += l * l + r * r;
+    const sum = l + r;
+    const q = sum - prevSum;
+    prevSum = sum;
+    d0 += q * q;
+  }
+  acc.max = max;
+  acc.min = min;
+  acc.prevSum = prevSum;
+  acc.energy = e0 + e1;
+  acc.hfEnergy = d0 + d1;
+}
+
+/**
  * The single pass over the samples. It walks segments that end at the next hop or silence-window
  * boundary, whichever comes first, so the 50 ms windows are exact even when they are not a whole
  * number of hops (2205 frames at 44.1 kHz).
@@ -184,11 +247,16 @@ function scanSamples(
   let nextHop = Math.min(frames, hop);
   let e = 0;
   let d = 0;
+  const words =
+    LITTLE_ENDIAN && channels === 2 && samples instanceof Int16Array && samples.byteOffset % 4 === 0
+      ? new Int32Array(samples.buffer, samples.byteOffset, frames)
+      : undefined;
   for (let pos = 0; pos < frames;) {
     // Both boundaries are capped at `frames`, so every segment is non-empty and the last one
     // flushes the final (possibly partial) hop and window together.
     const end = Math.min(nextHop, nextWindow);
-    accumulate(samples, channels, pos, end, acc);
+    if (words) accumulateStereo16(words, pos, end, acc);
+    else accumulate(samples, channels, pos, end, acc);
     e += acc.energy;
     d += acc.hfEnergy;
     windowEnergy += acc.energy;
@@ -260,8 +328,10 @@ function estimateTempo(
   if (!(r0 > 1e-12)) return null;
   const power = r0 / n;
 
-  // Unbiased, normalised autocorrelation, computed lazily only at the lags we look at.
+  // Unbiased, normalised autocorrelation, computed lazily only at the lags we look at; the beat
+  // range (and its neighbours), which the search reads whole, up front four lags at a time.
   const cache = new Map<number, number>();
+  correlateRange(onset, Math.max(1, lagMin - 1), Math.min(n - 1, lagMax + 1), power, cache);
   const acf = (lag: number): number => {
     if (lag <= 0 || lag >= n) return lag === 0 ? 1 : 0;
     let v = cache.get(lag);
@@ -310,6 +380,10 @@ function estimateTempo(
   for (let k = 2; k <= 16; k++) {
     const expected = Math.round(k * period);
     if (expected + 3 > n / 2) break;
+    // The lags the search below reads (peak tests and the parabola), in blocks.
+    if (!cache.has(expected - 3) || !cache.has(expected + 3)) {
+      correlateRange(onset, Math.max(1, expected - 3), expected + 3, power, cache);
+    }
     let peakLag = -1;
     for (let lag = expected - 2; lag <= expected + 2; lag++) {
       if (isPeak(lag) && (peakLag < 0 || acf(lag) > acf(peakLag))) peakLag = lag;
@@ -322,6 +396,53 @@ function estimateTempo(
   }
   const bpm = bpmOf(period);
   return bpm >= TEMPO_MIN_BPM - 1 && bpm <= TEMPO_MAX_BPM + 1 ? bpm : null;
+}
+
+/**
+ * `acf` at every lag in [first, last] into `cache`: four lags per pass over the envelope, each
+ * value summed in the same order as one lag alone, so the results are identical.
+ */
+function correlateRange(
+  onset: Float64Array,
+  first: number,
+  last: number,
+  power: number,
+  cache: Map<number, number>,
+): void {
+  const n = onset.length;
+  let lag = first;
+  for (; lag + 3 <= last; lag += 4) {
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    // Common range of the four lags, then the longer sums' tails in order.
+    const m3 = n - lag - 3;
+    let k = 0;
+    for (; k < m3; k++) {
+      const x = onset[k];
+      s0 += x * onset[k + lag];
+      s1 += x * onset[k + lag + 1];
+      s2 += x * onset[k + lag + 2];
+      s3 += x * onset[k + lag + 3];
+    }
+    // k = m3: lags 0..2 still have terms; k = m3 + 1: lags 0..1; k = m3 + 2: lag 0.
+    s0 += onset[k] * onset[k + lag];
+    s1 += onset[k] * onset[k + lag + 1];
+    s2 += onset[k] * onset[k + lag + 2];
+    s0 += onset[k + 1] * onset[k + 1 + lag];
+    s1 += onset[k + 1] * onset[k + 1 + lag + 1];
+    s0 += onset[k + 2] * onset[k + 2 + lag];
+    cache.set(lag, s0 / (n - lag) / power);
+    cache.set(lag + 1, s1 / (n - lag - 1) / power);
+    cache.set(lag + 2, s2 / (n - lag - 2) / power);
+    cache.set(lag + 3, s3 / (n - lag - 3) / power);
+  }
+  for (; lag <= last; lag++) {
+    let s = 0;
+    for (let k = 0, m = n - lag; k < m; k++) s += onset[k] * onset[k + lag];
+    cache.set(lag, s / (n - lag) / power);
+  }
 }
 
 /** Adds the rectified rises of a band's smoothed log energy to `onset`. */

@@ -1,5 +1,7 @@
-import { readFile, stat } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { extname } from 'node:path';
+import { PermanentError } from '../handler';
+import { resolveMediaPathSync } from '../inputs/media-path';
 import { analyzePcm, type AudioFeatures } from './analysis';
 import { suggestFilename, tagsFromCommon, type AudioTags, type CommonTagsLike } from './tags';
 import { AudioFormatError, decodeWav, type Pcm } from './wav';
@@ -32,11 +34,21 @@ export interface AudioAnalysis {
 
 export type AnalyzeOutcome =
   | { ok: true; analysis: AudioAnalysis }
-  | { ok: false; code: 'unsupported_format' | 'file_too_large' | 'file_not_found'; message: string };
+  | {
+      ok: false;
+      code: 'unsupported_format' | 'file_too_large' | 'file_not_found' | 'invalid_payload';
+      message: string;
+    };
 
 export interface AnalyzeTask {
-  /** Absolute, already confined to MEDIA_ROOT or the uploads directory. */
+  /**
+   * Absolute and already confined (an upload), or, with `mediaRoot`, the client's relative path,
+   * which the thread confines to MEDIA_ROOT (`resolveMediaPathSync`) so the worker's main thread
+   * does no filesystem calls for it.
+   */
   path: string;
+  /** MEDIA_ROOT, when `path` is relative to it. */
+  mediaRoot?: string;
   /** Base of `suggestedFilename` when the file has no title tag. */
   fallbackName: string;
 }
@@ -97,19 +109,96 @@ export async function analyzeAudioFile(
   parse: MetadataParser,
   decodeCompressed: CompressedDecoder = () => undefined,
 ): Promise<AnalyzeOutcome> {
-  const info = await stat(task.path).catch(() => undefined);
-  if (!info?.isFile()) return { ok: false, code: 'file_not_found', message: 'the input file is gone' };
-  if (info.size > MAX_ANALYZE_BYTES) {
-    return {
-      ok: false,
-      code: 'file_too_large',
-      message: `the file has ${info.size} bytes; at most ${MAX_ANALYZE_BYTES} can be analysed`,
-    };
+  let path = task.path;
+  if (task.mediaRoot !== undefined) {
+    try {
+      path = resolveMediaPathSync(task.mediaRoot, task.path);
+    } catch (error) {
+      if (!(error instanceof PermanentError)) throw error;
+      return { ok: false, code: error.code as 'invalid_payload' | 'file_not_found', message: error.message };
+    }
   }
-  const bytes = await readFile(task.path);
+  const read = readWhole(path);
+  if (!read.ok) return read;
+  try {
+    return await analyzeBytes(read.bytes, path, task.fallbackName, parse, decodeCompressed);
+  } finally {
+    read.release();
+  }
+}
+
+/**
+ * One read buffer per thread, reused while it is free: a fresh 5 MB buffer per file cost page
+ * faults and external-memory GCs. A call that finds it busy (concurrent analyses on one thread)
+ * or too small for a big file reads into a buffer of its own.
+ */
+let shared: Buffer | undefined;
+let sharedBusy = false;
+/** Files up to this size go through the reused buffer; it is never grown past it. */
+const SHARED_BUFFER_MAX = 64 * 1024 * 1024;
+
+type ReadOutcome = { ok: true; bytes: Buffer; release: () => void } | Extract<AnalyzeOutcome, { ok: false }>;
+
+/**
+ * The whole file, read synchronously: this runs on a pool thread, where a blocking read is
+ * cheaper than readFile's chunked reads through libuv's thread pool.
+ */
+function readWhole(path: string): ReadOutcome {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return { ok: false, code: 'file_not_found', message: 'the input file is gone' };
+  }
+  try {
+    const info = fstatSync(fd);
+    if (!info.isFile()) return { ok: false, code: 'file_not_found', message: 'the input file is gone' };
+    if (info.size > MAX_ANALYZE_BYTES) {
+      return {
+        ok: false,
+        code: 'file_too_large',
+        message: `the file has ${info.size} bytes; at most ${MAX_ANALYZE_BYTES} can be analysed`,
+      };
+    }
+    const size = info.size;
+    let buffer: Buffer;
+    let release = (): void => undefined;
+    if (!sharedBusy && size <= SHARED_BUFFER_MAX) {
+      // Grown in 1 MiB steps so files of similar sizes share one allocation. Not zeroed: only the
+      // bytes read are exposed.
+      if (!shared || shared.length < size)
+        shared = Buffer.allocUnsafeSlow(Math.ceil((size + 1) / 2 ** 20) * 2 ** 20);
+      buffer = shared;
+      sharedBusy = true;
+      release = () => {
+        sharedBusy = false;
+      };
+    } else {
+      buffer = Buffer.allocUnsafeSlow(size);
+    }
+    // A file that grows while it is read is cut at the size fstat saw; one that shrinks ends early.
+    let length = 0;
+    while (length < size) {
+      const n = readSync(fd, buffer, length, size - length, length);
+      if (n === 0) break;
+      length += n;
+    }
+    return { ok: true, bytes: buffer.subarray(0, length), release };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function analyzeBytes(
+  bytes: Buffer,
+  path: string,
+  fallbackName: string,
+  parse: MetadataParser,
+  decodeCompressed: CompressedDecoder,
+): Promise<AnalyzeOutcome> {
   let metadata: ParsedMetadata;
   try {
-    metadata = await parse(bytes, task.path);
+    metadata = await parse(bytes, path);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     return { ok: false, code: 'unsupported_format', message: `not a readable audio file: ${reason}` };
@@ -135,8 +224,8 @@ export async function analyzeAudioFile(
       ...(decoded.reason === undefined ? {} : { featuresUnavailableReason: decoded.reason }),
       suggestedFilename: suggestFilename(
         tags,
-        task.fallbackName,
-        extensionFor(format.container, format.codec, task.path),
+        fallbackName,
+        extensionFor(format.container, format.codec, path),
       ),
     },
   };

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PermanentError } from '../handler';
-import { resolveMediaPath } from './media-path';
+import { resolveMediaPath, resolveMediaPathSync } from './media-path';
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
   const error = await promise.then(
@@ -53,5 +53,16 @@ describe('resolveMediaPath', () => {
   it('reports a missing file as file_not_found', async () => {
     expect(await codeOf(resolveMediaPath(root, 'album/none.wav'))).toBe('file_not_found');
     expect(await codeOf(resolveMediaPath(join(base, 'no-root'), 'a.wav'))).toBe('file_not_found');
+  });
+
+  it('gives the same answers synchronously (resolveMediaPathSync, for pool threads)', async () => {
+    const sync = (path: string, at = root) => Promise.resolve().then(() => resolveMediaPathSync(at, path));
+    expect(await sync('./album//a.wav')).toBe(join(root, 'album', 'a.wav'));
+    expect(await sync('inside.wav')).toBe(join(root, 'album', 'a.wav'));
+    for (const path of ['../secret.wav', 'escape.wav', 'up/secret.wav', 'album', '/etc/passwd', '']) {
+      expect(await codeOf(sync(path))).toBe('invalid_payload');
+    }
+    expect(await codeOf(sync('album/none.wav'))).toBe('file_not_found');
+    expect(await codeOf(sync('a.wav', join(base, 'no-root')))).toBe('file_not_found');
   });
 });

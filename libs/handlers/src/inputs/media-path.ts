@@ -1,3 +1,4 @@
+import { realpathSync, statSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep, win32 } from 'node:path';
 import { PermanentError } from '../handler';
@@ -9,16 +10,7 @@ import { PermanentError } from '../handler';
  * link inside the root that points outside is refused too.
  */
 export async function resolveMediaPath(root: string, requested: string): Promise<string> {
-  if (!requested || requested.includes('\0')) {
-    throw new PermanentError('the path is empty or contains a NUL byte', 'invalid_payload');
-  }
-  // Windows forms too ("C:\x", "\\server\x"): a worker on any OS must refuse them.
-  if (isAbsolute(requested) || win32.isAbsolute(requested)) {
-    throw new PermanentError('the path must be relative to MEDIA_ROOT', 'invalid_payload');
-  }
-  if (requested.split(/[\\/]/).includes('..')) {
-    throw new PermanentError('the path must not contain ".." segments', 'invalid_payload');
-  }
+  checkMediaPath(requested);
   const rootReal = await realRoot(root);
   let fileReal: string;
   try {
@@ -30,6 +22,53 @@ export async function resolveMediaPath(root: string, requested: string): Promise
     throw new PermanentError('the path leads outside MEDIA_ROOT', 'invalid_payload');
   }
   const info = await stat(fileReal);
+  if (!info.isFile()) throw new PermanentError(`"${requested}" is not a regular file`, 'invalid_payload');
+  return fileReal;
+}
+
+/**
+ * The checks of `resolveMediaPath` that need no filesystem access (empty, absolute, `..`): cheap
+ * enough for the caller's thread, before the rest runs where the file is read.
+ */
+export function checkMediaPath(requested: string): void {
+  if (!requested || requested.includes('\0')) {
+    throw new PermanentError('the path is empty or contains a NUL byte', 'invalid_payload');
+  }
+  // Windows forms too ("C:\x", "\\server\x"): a worker on any OS must refuse them.
+  if (isAbsolute(requested) || win32.isAbsolute(requested)) {
+    throw new PermanentError('the path must be relative to MEDIA_ROOT', 'invalid_payload');
+  }
+  if (requested.split(/[\\/]/).includes('..')) {
+    throw new PermanentError('the path must not contain ".." segments', 'invalid_payload');
+  }
+}
+
+/**
+ * `resolveMediaPath` with synchronous filesystem calls, for a pool thread that reads the file
+ * next anyway: no thread-pool round trips, and no work on the worker's main thread.
+ */
+export function resolveMediaPathSync(root: string, requested: string): string {
+  checkMediaPath(requested);
+  let rootReal = realRoots.get(root);
+  if (rootReal === undefined) {
+    try {
+      rootReal = realpathSync.native(resolve(root));
+    } catch {
+      throw new PermanentError('MEDIA_ROOT does not exist on this worker', 'file_not_found');
+    }
+    realRoots.set(root, rootReal);
+  }
+  let fileReal: string;
+  try {
+    fileReal = realpathSync.native(resolve(rootReal, requested));
+  } catch {
+    throw new PermanentError(`no file at "${requested}" under MEDIA_ROOT`, 'file_not_found');
+  }
+  if (!isInside(rootReal, fileReal)) {
+    throw new PermanentError('the path leads outside MEDIA_ROOT', 'invalid_payload');
+  }
+  const info = statSync(fileReal, { throwIfNoEntry: false });
+  if (!info) throw new PermanentError(`no file at "${requested}" under MEDIA_ROOT`, 'file_not_found');
   if (!info.isFile()) throw new PermanentError(`"${requested}" is not a regular file`, 'invalid_payload');
   return fileReal;
 }
