@@ -66,7 +66,7 @@ function setUp(priorities: PriorityLookup, maxBatch = 100) {
 }
 
 describe('EventConsumer', () => {
-  it('records the deliveries of one window as one batch: one priority lookup, then all acked together', async () => {
+  it('records the acceptances of one window as one batch: one priority lookup, then all acked together', async () => {
     const lookups: string[][] = [];
     const { registry, consumer } = setUp((ids) => {
       lookups.push(ids);
@@ -78,8 +78,8 @@ describe('EventConsumer', () => {
       consumer.onMessage(message('started', { jobId: 'a', seq: 2, attempt: 1, status: 'running' })),
       consumer.onMessage(raw({ not: 'an event' })),
     ];
-    // One promise per batch, not per delivery.
-    expect(new Set(outcomes).size).toBe(1);
+    // One promise per batch of acceptances, not per delivery.
+    expect(outcomes[1]).toBe(outcomes[0]);
     expect(await Promise.all(outcomes)).toEqual([Ack, Ack, Ack, Ack]);
     expect(lookups).toEqual([['a', 'b']]);
     expect(await counter(registry, 'switchyard_jobs_submitted_total')).toEqual({
@@ -115,13 +115,29 @@ describe('EventConsumer', () => {
     });
   });
 
-  it('makes no lookup for a batch without acceptances, and stop() records what is pending', async () => {
+  it('records and acks the events that need no lookup on arrival, without holding the delivery', async () => {
     const lookup = jest.fn<ReturnType<PriorityLookup>, Parameters<PriorityLookup>>();
     const { registry, consumer } = setUp(lookup);
-    const outcome = consumer.onMessage(message('completed', { seq: 3, status: 'completed' }));
+    const completed = consumer.onMessage(message('completed', { seq: 3, status: 'completed' }));
+    const started = consumer.onMessage(message('started', { seq: 2, attempt: 1, status: 'running' }));
+    const invalid = consumer.onMessage(raw({ not: 'an event' }));
+    // Counted before any timer or lookup, and acked with one shared, already settled promise.
+    expect(await counter(registry, 'switchyard_jobs_completed_total')).toEqual({ synthetic: 1 });
+    expect(await counter(registry, 'switchyard_metrics_events_dropped_total')).toEqual({
+      duplicate: 0,
+      invalid: 1,
+    });
+    expect(started).toBe(completed);
+    expect(invalid).toBe(completed);
+    expect(await completed).toEqual(Ack);
+    expect(lookup).not.toHaveBeenCalled();
+  });
+
+  it('stop() records the acceptances still waiting for their batch', async () => {
+    const { registry, consumer } = setUp(() => Promise.resolve(new Map([['a', 1]])));
+    const outcome = consumer.onMessage(message('queued', { jobId: 'a' }));
     await consumer.stop();
     expect(await outcome).toEqual(Ack);
-    expect(lookup).not.toHaveBeenCalled();
-    expect(await counter(registry, 'switchyard_jobs_completed_total')).toEqual({ synthetic: 1 });
+    expect(await counter(registry, 'switchyard_jobs_submitted_total')).toEqual({ 'synthetic,default,1': 1 });
   });
 });

@@ -15,16 +15,16 @@ export interface EventConsumerOptions {
   queue: string;
   prefetch: number;
   /**
-   * Deliveries are recorded and acked in batches: a batch closes this long after its first
-   * delivery, or once it holds `maxBatch` deliveries, whichever comes first.
+   * Acceptances that need a priority lookup are recorded and acked in batches: a batch closes this
+   * long after its first acceptance, or once it holds `maxBatch` of them, whichever comes first.
    */
   batchWindowMs: number;
   maxBatch: number;
 }
 
 /**
- * The metrics consumer's prefetch, as a multiple of AMQP_PREFETCH: deliveries wait up to one batch
- * window before they are acked, so the broker needs room to keep streaming meanwhile. Events are
+ * The metrics consumer's prefetch, as a multiple of AMQP_PREFETCH: acceptances wait up to one batch
+ * window (and a lookup) before they are acked, so the broker needs room to keep streaming meanwhile. Events are
  * small and only counted, so holding a few hundred costs nothing worth a setting of its own
  * (AMQP_PREFETCH is at most 1 000, so this stays within AMQP's 16-bit prefetch count).
  */
@@ -34,17 +34,25 @@ export const METRICS_BATCH_WINDOW_MS = 20;
 
 export type PriorityLookup = (jobIds: string[]) => Promise<Map<string, number>>;
 
+/** The outcome of every delivery recorded on arrival: one shared promise, nothing allocated per event. */
+const ACKED: Promise<ConsumeOutcome> = Promise.resolve(Ack);
+
 interface Batch {
-  readonly messages: InboundMessage[];
+  /** Only the parsed events: the deliveries themselves (body, properties) are not held here. */
+  readonly events: JobCloudEvent[];
   readonly done: Promise<ConsumeOutcome>;
   settle(outcome: Promise<ConsumeOutcome>): void;
 }
 
 /**
- * Consumes `job.#` from the metrics service's own queue. Deliveries are gathered into batches
- * (one timer, one promise and one priority lookup per batch rather than per event), each batch is
- * recorded in delivery order, then all of it is acked at once (one multiple ack on the wire). A
- * message that is not a job CloudEvent is counted, logged and acked (there is nothing to retry).
+ * Consumes `job.#` from the metrics service's own queue. Most events are recorded on arrival and
+ * acked at once (the client sends one multiple ack per tick), so a delivery is held for less than
+ * a tick: deliveries held across young-generation collections get promoted and keep their
+ * socket read buffers (external memory) alive until the next full GC, which is what made this
+ * service's memory grow under a backlog. Only acceptances whose priority the event does not carry
+ * are gathered into batches — one timer, one promise and one priority lookup per batch — recorded
+ * once the lookup answers, then acked together. A message that is not a job CloudEvent is
+ * counted, logged and acked (there is nothing to retry).
  */
 export class EventConsumer {
   private consumer: ConsumerHandle | undefined;
@@ -78,20 +86,36 @@ export class EventConsumer {
     await Promise.allSettled([...this.inFlight]);
   }
 
-  /** Every delivery of a batch gets the batch's promise: settled once the whole batch is recorded. */
+  /**
+   * An event that needs no lookup is recorded now; an acceptance that needs its priority gets its
+   * batch's promise, settled once the whole batch is recorded.
+   */
   onMessage(message: InboundMessage): Promise<ConsumeOutcome> {
+    const event = message.content;
+    if (!isJobCloudEvent(event)) {
+      this.metrics.eventsDropped.inc({ reason: 'invalid' });
+      this.logger.warn(
+        { messageId: message.properties.messageId as unknown, routingKey: message.fields.routingKey },
+        'not a job CloudEvent; ignored',
+      );
+      return ACKED;
+    }
+    if (!this.recorder.needsPriority(event)) {
+      this.recorder.record(event);
+      return ACKED;
+    }
     let batch = this.batch;
     if (batch === undefined) {
       let settle!: (outcome: Promise<ConsumeOutcome>) => void;
       const done = new Promise<ConsumeOutcome>((resolve) => {
         settle = resolve;
       });
-      batch = { messages: [], done, settle };
+      batch = { events: [], done, settle };
       this.batch = batch;
       this.timer = setTimeout(() => this.flush(), this.options.batchWindowMs);
     }
-    batch.messages.push(message);
-    if (batch.messages.length >= this.options.maxBatch) this.flush();
+    batch.events.push(event);
+    if (batch.events.length >= this.options.maxBatch) this.flush();
     return batch.done;
   }
 
@@ -101,7 +125,7 @@ export class EventConsumer {
     this.batch = undefined;
     clearTimeout(this.timer);
     this.timer = undefined;
-    const outcome = this.recordBatch(batch.messages);
+    const outcome = this.recordBatch(batch.events);
     this.inFlight.add(outcome);
     const forget = (): void => {
       this.inFlight.delete(outcome);
@@ -110,23 +134,8 @@ export class EventConsumer {
     batch.settle(outcome);
   }
 
-  private async recordBatch(messages: InboundMessage[]): Promise<ConsumeOutcome> {
-    const events: JobCloudEvent[] = [];
-    let lookup: string[] | undefined;
-    for (const message of messages) {
-      if (!isJobCloudEvent(message.content)) {
-        this.metrics.eventsDropped.inc({ reason: 'invalid' });
-        this.logger.warn(
-          { messageId: message.properties.messageId as unknown, routingKey: message.fields.routingKey },
-          'not a job CloudEvent; ignored',
-        );
-        continue;
-      }
-      const event = message.content;
-      events.push(event);
-      if (this.recorder.needsPriority(event)) (lookup ??= []).push(event.data.jobId);
-    }
-    const found = lookup === undefined ? undefined : await this.lookUp(lookup);
+  private async recordBatch(events: JobCloudEvent[]): Promise<ConsumeOutcome> {
+    const found = await this.lookUp(events.map((event) => event.data.jobId));
     for (const event of events) {
       this.recorder.record(event, found?.get(event.data.jobId));
     }

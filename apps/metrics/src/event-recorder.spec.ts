@@ -207,6 +207,26 @@ describe('SeenEvents', () => {
     expect(seqs.map((seq) => seen.addEvent('a', seq))).toEqual(seqs.map(() => false));
   });
 
+  it('tells repeats apart across retries, whatever order the seqs come in', () => {
+    const seen = new SeenEvents(10);
+    // A job retried twice, its events shuffled as redeliveries could: every seq once, each repeat refused.
+    const seqs = [10002, 1, 0, -3, 2, 20003, 10003, 30004, 20004, 2 ** 23, 2 ** 23 + 5, 29, 30, 40_000_001];
+    for (const seq of seqs) {
+      expect(seen.addEvent('a', seq)).toBe(true);
+      for (const earlier of seqs.slice(0, seqs.indexOf(seq) + 1))
+        expect(seen.addEvent('a', earlier)).toBe(false);
+    }
+    expect(seen.addWait('a')).toBe(true);
+    expect(seen.addWait('a')).toBe(false);
+    for (const seq of [3, 10004, 2 ** 23 + 1]) expect(seen.addEvent('a', seq)).toBe(true);
+    expect(seen.addEvent('b', 20003)).toBe(true);
+    expect(seen.addWait('b')).toBe(true);
+    expect(seen.addEvent('b', 20003)).toBe(false);
+    expect(seen.addEvent('b', 1)).toBe(true);
+    expect(seen.addWait('b')).toBe(false);
+    expect(seen.size).toBe(2);
+  });
+
   it('forgets the oldest jobs beyond its capacity', () => {
     const seen = new SeenEvents(2);
     seen.addEvent('a', 1);
