@@ -93,7 +93,7 @@ export class ProjectionRepository {
       time.push(e.time);
       latest.push(true);
     }
-    await this.db.query(PROJECT_SQL, [
+    const params = [
       jobId,
       seq,
       name,
@@ -106,6 +106,23 @@ export class ProjectionRepository {
       correlationId,
       time,
       latest,
-    ]);
+    ];
+    // The batch's row locks can meet a worker's grouped claim or completion in another order;
+    // PostgreSQL then rolls one statement back (deadlock_detected). This one is safe to run again.
+    for (let round = 1; ; round++) {
+      try {
+        await this.db.query(PROJECT_SQL, params);
+        return;
+      } catch (err) {
+        if (round >= DEADLOCK_ATTEMPTS || !isDeadlock(err)) throw err;
+      }
+    }
   }
+}
+
+const DEADLOCK_ATTEMPTS = 3;
+
+function isDeadlock(error: unknown): boolean {
+  const e = error as { driverError?: { code?: string }; code?: string } | null;
+  return (e?.driverError ?? e)?.code === '40P01';
 }

@@ -5,7 +5,7 @@ import { JobsRepository, type OutboxRecord } from '@switchyard/persistence';
 import { GATEWAY_CONFIG, LOGGER, type GatewayConfig, type Logger } from '../gateway.tokens';
 
 /** Unconfirmed background publishes beyond which submissions wait for their own confirms. */
-const BACKGROUND_MAX_MESSAGES = 10000;
+const BACKGROUND_MAX_MESSAGES = 2000;
 /** Shutdown waits at most this long for background publishes to be confirmed. */
 const SHUTDOWN_WAIT_MS = 5000;
 
