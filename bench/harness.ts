@@ -123,6 +123,15 @@ export function sampleProcess(pid: number): ProcessSample | undefined {
 export class BenchStack {
   private readonly rssMax = new Map<string, number>();
   private sampler: NodeJS.Timeout | undefined;
+  /**
+   * CPU of this database's PostgreSQL backends, accumulated per pid every 500 ms: the services'
+   * pools close idle connections and open new ones, so two snapshots of the backends alive at
+   * either end of a window would miss what the ones in between used.
+   */
+  private readonly pgBackendCpu = new Map<number, number>();
+  private pgCpuMs = 0;
+  private pgPoll: Promise<void> = Promise.resolve();
+  private pgSampler: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly stack: TestStack,
@@ -176,6 +185,27 @@ export class BenchStack {
     tick();
     this.sampler = setInterval(tick, 250);
     this.sampler.unref();
+    this.pgSampler = setInterval(() => void this.pollPostgres(), 500);
+    this.pgSampler.unref();
+  }
+
+  private pollPostgres(): Promise<void> {
+    this.pgPoll = this.pgPoll
+      .then(async () => {
+        const { rows } = await this.db.query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+        );
+        for (const { pid } of rows) {
+          const cpuMs = sampleProcess(pid)?.cpuMs;
+          if (cpuMs === undefined) continue;
+          const seen = this.pgBackendCpu.get(pid) ?? 0;
+          // A lower figure is a new backend that got a finished one's pid.
+          this.pgCpuMs += cpuMs >= seen ? cpuMs - seen : cpuMs;
+          this.pgBackendCpu.set(pid, cpuMs);
+        }
+      })
+      .catch(() => undefined);
+    return this.pgPoll;
   }
 
   /**
@@ -249,10 +279,8 @@ export class BenchStack {
       const sample = process.pid === undefined ? undefined : sampleProcess(process.pid);
       if (sample) totals[name] = (totals[name] ?? 0) + sample.cpuMs;
     }
-    const { rows } = await this.db.query<{ pid: number }>(
-      `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
-    );
-    totals['postgres (this database)'] = rows.reduce((sum, r) => sum + (sampleProcess(r.pid)?.cpuMs ?? 0), 0);
+    await this.pollPostgres();
+    totals['postgres (this database)'] = this.pgCpuMs;
     for (const [label, pattern] of [
       ['rabbitmq (whole broker)', 'beam.smp'],
       ['redis (whole server)', 'redis-server'],
@@ -307,6 +335,8 @@ export class BenchStack {
   /** Stops every process (profiles are written on a graceful exit), then removes the stack's data. */
   async destroy(): Promise<void> {
     clearInterval(this.sampler);
+    clearInterval(this.pgSampler);
+    await this.pgPoll;
     for (const { name, process } of this.processes())
       if (process.pid !== undefined) SERVICE_PIDS.set(process.pid, name);
     this.http.close();
