@@ -44,12 +44,12 @@ describe('JobStore against PostgreSQL', () => {
     await admin.end();
   });
 
-  it('answers the priorities of many jobs in one prepared statement, again and again', async () => {
+  it('answers the priorities of many jobs in one statement, again and again', async () => {
     const jobs = [newJob(0), newJob(7), newJob(9)];
     await new JobsRepository(db).insertJobs(jobs, []);
     const [a, b, c] = jobs.map((j) => j.id);
     const missing = randomUUID();
-    // Several rounds: the named statement is prepared once per connection and reused.
+    // Several rounds on the pool's connections.
     for (let round = 0; round < 3; round++) {
       const found = await store.priorities([a, b, c, missing, a]);
       expect([...found.entries()].sort()).toEqual(

@@ -28,9 +28,9 @@ export class JobStore {
 
   /**
    * The priorities of the listed jobs (ids that are not UUIDs cannot be in the table and are left
-   * out, so one malformed id does not fail the lookup of the others). A named prepared statement
-   * on the DataSource's pg Pool, rows as arrays: parsed and planned once per connection, and no
-   * row object per job.
+   * out, so one malformed id does not fail the lookup of the others). On the DataSource's pg Pool,
+   * rows as arrays (no row object per job); unnamed, so that it is planned for the table as it is
+   * (a prepared statement's generic plan made while `jobs` was nearly empty kept a sequential scan).
    */
   async priorities(jobIds: readonly string[]): Promise<Map<string, number>> {
     const ids = jobIds.filter((id) => UUID.test(id));
@@ -39,7 +39,6 @@ export class JobStore {
     const pool = (this.db.driver as unknown as { master?: Pool }).master;
     if (!pool) throw new Error('the DataSource is not initialized');
     const result = await pool.query<[string, number]>({
-      name: 'switchyard_metrics_priorities_v1',
       text: 'SELECT id::text, priority FROM jobs WHERE id = ANY($1::uuid[])',
       values: [ids],
       rowMode: 'array',

@@ -101,24 +101,34 @@ export interface CompletedOutcome {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/**
+ * Row locks in id order. The grouped statements of the worker and the tracker's batches lock
+ * several job rows each; a plan that visits them in heap order (a bitmap scan, a hash join) could
+ * lock them in another order than a concurrent statement, and PostgreSQL would then find the
+ * deadlock only after deadlock_timeout (1 s), stalling both. The sorted `FOR NO KEY UPDATE`
+ * (the lock an UPDATE of non-key columns takes anyway) makes every such statement lock in one order.
+ */
+const lockedInIdOrder = (ids: string) =>
+  `SELECT id FROM jobs WHERE id = ANY(${ids}) ORDER BY id FOR NO KEY UPDATE`;
+
 const CLAIM_MANY = {
-  name: 'switchyard_claim_many_v1',
   text: `UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = now(), next_attempt_at = NULL,
       lease_owner = $2::text, lease_expires_at = now() + make_interval(secs => $3::double precision / 1000),
       event_seq = event_seq + ${SEQ_BLOCK}
-    WHERE id = ANY($1::uuid[]) AND status IN ('queued', 'retrying') AND NOT cancel_requested
+    WHERE id IN (${lockedInIdOrder('$1::uuid[]')})
+      AND status IN ('queued', 'retrying') AND NOT cancel_requested
     RETURNING ${CLAIMED_JOB_COLUMNS.join(', ')}`,
 };
 
 /** progress is 100 for every completed attempt, as finish() writes it. */
 const COMPLETE_MANY = {
-  name: 'switchyard_complete_many_v1',
   text: `UPDATE jobs j SET status = 'completed', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
       event_seq = j.event_seq + 1, progress_seq = j.event_seq + 1,
       step = v.step, progress = 100, message = v.message,
       result = v.result, result_url = v.result_url, error = NULL, dead_lettered = false
     FROM unnest($2::uuid[], $3::jsonb[], $4::text[], $5::text[], $6::text[]) AS v(id, result, result_url, step, message)
-    WHERE j.id = v.id AND j.status = 'running' AND j.lease_owner = $1::text
+    WHERE j.id = v.id AND j.id IN (${lockedInIdOrder('$2::uuid[]')})
+      AND j.status = 'running' AND j.lease_owner = $1::text
     RETURNING ${JOB_EVENT_COLUMNS.map((c) => `j.${c}`).join(', ')}`,
 };
 
@@ -369,16 +379,15 @@ export class JobsRepository {
   }
 
   /**
-   * Runs a hot statement as a named prepared statement on the DataSource's own pg Pool, so each
-   * connection parses and plans it once (TypeORM's query() always sends unnamed statements).
+   * Runs a hot statement on the DataSource's own pg Pool, past TypeORM's query wrapper. Unnamed on
+   * purpose: a named (prepared) statement gets a generic plan per connection that outlives the
+   * table it was made for — one made while `jobs` was nearly empty kept a sequential scan when it
+   * held tens of thousands of rows, which cost more than planning each statement does.
    */
-  private async prepared<R extends QueryResultRow>(
-    statement: { name: string; text: string },
-    values: unknown[],
-  ) {
+  private async prepared<R extends QueryResultRow>(statement: { text: string }, values: unknown[]) {
     const pool = (this.db.driver as unknown as { master?: Pool }).master;
     if (!pool) throw new Error('the DataSource is not initialized');
-    const result = await pool.query<R>({ name: statement.name, text: statement.text, values });
+    const result = await pool.query<R>({ text: statement.text, values });
     return result.rows;
   }
 

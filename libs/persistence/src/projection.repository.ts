@@ -20,7 +20,9 @@ export interface ProjectedEvent {
  * seq` is re-checked on the newest row version when another transaction changed it meanwhile
  * (READ COMMITTED), so concurrent projectors and the worker's `finish` still resolve latest-wins.
  * `latest` marks one row per job (its highest seq in the batch): UPDATE … FROM must not join a
- * job row twice, or one of the joined rows would win arbitrarily.
+ * job row twice, or one of the joined rows would win arbitrarily. The rows are locked in id order
+ * first, as the worker's grouped statements lock theirs (see jobs.repository.ts), so the two never
+ * wait on each other in a cycle.
  */
 const PROJECT_SQL = `
 WITH u AS MATERIALIZED (
@@ -38,7 +40,8 @@ history AS (
 )
 UPDATE jobs j SET step = u.step, progress = u.progress, message = u.message, progress_seq = u.seq
 FROM u
-WHERE u.latest AND j.id = u.job_id AND j.progress_seq < u.seq`;
+WHERE u.latest AND j.id = u.job_id AND j.progress_seq < u.seq
+  AND j.id IN (SELECT id FROM jobs WHERE id IN (SELECT job_id FROM u WHERE u.latest) ORDER BY id FOR NO KEY UPDATE)`;
 
 /** The progress-tracker's writes to PostgreSQL. */
 export class ProjectionRepository {
