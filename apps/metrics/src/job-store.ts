@@ -1,4 +1,5 @@
-import type { Pool } from 'pg';
+import { isUuid } from '@switchyard/contracts';
+import { poolOf } from '@switchyard/persistence';
 import type { DataSource } from 'typeorm';
 
 export interface JobQueueStates {
@@ -17,8 +18,6 @@ export interface QueueStateRow {
   oldestQueuedAt: Date | null;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * The metrics service's read-only view of the jobs table: the priority of accepted jobs (events do
  * not carry it) and, per queue, what the broker cannot tell (oldest queued job, running, retrying).
@@ -33,12 +32,10 @@ export class JobStore {
    * (a prepared statement's generic plan made while `jobs` was nearly empty kept a sequential scan).
    */
   async priorities(jobIds: readonly string[]): Promise<Map<string, number>> {
-    const ids = jobIds.filter((id) => UUID.test(id));
+    const ids = jobIds.filter((id) => isUuid(id));
     const found = new Map<string, number>();
     if (!ids.length) return found;
-    const pool = (this.db.driver as unknown as { master?: Pool }).master;
-    if (!pool) throw new Error('the DataSource is not initialized');
-    const result = await pool.query<[string, number]>({
+    const result = await poolOf(this.db).query<[string, number]>({
       text: 'SELECT id::text, priority FROM jobs WHERE id = ANY($1::uuid[])',
       values: [ids],
       rowMode: 'array',

@@ -78,3 +78,8 @@ export interface JobHistoryEntry {
   attempt: number;
   at: string;
 }
+
+/** Whether `value` is a UUID in its textual form (job ids, file ids); any letter case. */
+export function isUuid(value: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
+}

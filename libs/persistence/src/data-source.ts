@@ -1,5 +1,5 @@
 import { DataSource } from 'typeorm';
-import { Client } from 'pg';
+import { Client, type Pool } from 'pg';
 import { ENTITIES } from './entities';
 import { Initial1700000000000 } from './migrations/1700000000000-initial';
 import { GatewayApi1700000001000 } from './migrations/1700000001000-gateway-api';
@@ -73,4 +73,14 @@ export async function runMigrations(url: string): Promise<string[]> {
     await runner.release();
     await dataSource.destroy();
   }
+}
+
+/**
+ * The node-postgres Pool under an initialized DataSource, for hot statements that skip TypeORM's
+ * query wrapper (rows as arrays, exact parameter handling).
+ */
+export function poolOf(db: DataSource): Pool {
+  const pool = (db.driver as unknown as { master?: Pool }).master;
+  if (!pool) throw new Error('the DataSource is not initialized');
+  return pool;
 }

@@ -1,6 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import type { Pool, QueryResultRow } from 'pg';
-import type { JobError, JobHistoryEntry, JobStatus } from '@switchyard/contracts';
+import type { QueryResultRow } from 'pg';
+import { isUuid, type JobError, type JobHistoryEntry, type JobStatus } from '@switchyard/contracts';
+import { poolOf } from './data-source';
 import { toHistoryEntry, type JobEventRow, type JobRow } from './job-row';
 import { JOB_EVENT_COLUMNS, type JobEventSource } from './job-messages';
 
@@ -98,8 +99,6 @@ export interface CompletedOutcome {
   resultUrl: string | null;
   last: { step: string | null; message: string | null };
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Row locks in id order. The grouped statements of the worker and the tracker's batches lock
@@ -349,7 +348,7 @@ export class JobsRepository {
   async claimMany(jobIds: string[], owner: string, leaseMs: number): Promise<(ClaimedJob | null)[]> {
     // A malformed id would fail the whole statement; it names no job, so it is simply not claimable.
     // Sorted so that concurrent batches lock their rows in the same order.
-    const ids = [...new Set(jobIds.filter((id) => UUID.test(id)).map((id) => id.toLowerCase()))].sort();
+    const ids = [...new Set(jobIds.filter((id) => isUuid(id)).map((id) => id.toLowerCase()))].sort();
     if (!ids.length) return jobIds.map(() => null);
     const rows = await this.prepared<ClaimedJob>(CLAIM_MANY, [ids, owner, leaseMs]);
     return takeInOrder(jobIds, rows);
@@ -385,9 +384,7 @@ export class JobsRepository {
    * held tens of thousands of rows, which cost more than planning each statement does.
    */
   private async prepared<R extends QueryResultRow>(statement: { text: string }, values: unknown[]) {
-    const pool = (this.db.driver as unknown as { master?: Pool }).master;
-    if (!pool) throw new Error('the DataSource is not initialized');
-    const result = await pool.query<R>({ text: statement.text, values });
+    const result = await poolOf(this.db).query<R>({ text: statement.text, values });
     return result.rows;
   }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { ApiError, createJobEvent, type JobHistoryEntry, type JobView } from '@switchyard/contracts';
+import { ApiError, createJobEvent, isUuid, type JobHistoryEntry, type JobView } from '@switchyard/contracts';
 import { AmqpClient } from '@switchyard/messaging';
 import { correlation } from '@switchyard/observability';
 import {
@@ -150,8 +150,4 @@ export class JobsService {
       eventOutboxMessage(names, queued),
     );
   }
-}
-
-export function isUuid(value: string): boolean {
-  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
 }

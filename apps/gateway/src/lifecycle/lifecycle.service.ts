@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { ApiError, LIMITS, type JobView } from '@switchyard/contracts';
+import { ApiError, isUuid, LIMITS, type JobView } from '@switchyard/contracts';
 import { JobsRepository, LifecycleRepository, toJobView } from '@switchyard/persistence';
 import { OutboxPublisher } from '../outbox/outbox.publisher';
-import { isUuid } from '../jobs/jobs.service';
 
 export interface DlqFilter {
   type?: string;
