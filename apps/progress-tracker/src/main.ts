@@ -21,6 +21,7 @@ import {
   ProjectionRepository,
 } from '@switchyard/persistence';
 import { EventProjector } from './projection/event-projector';
+import { DispatchReconciler } from './recovery/dispatch-reconciler';
 import { LeaseSweeper } from './recovery/lease-sweeper';
 
 const SERVICE = 'progress-tracker';
@@ -51,6 +52,15 @@ async function main(): Promise<void> {
     intervalMs: config.SWEEP_INTERVAL_MS,
     retryOverdueMs: config.RETRY_OVERDUE_MS,
   });
+  const reconciler = new DispatchReconciler(
+    new LifecycleRepository(db, amqp.names, SERVICE),
+    outbox,
+    logger,
+    {
+      intervalMs: config.SWEEP_INTERVAL_MS,
+      redispatchAfterMs: config.REDISPATCH_AFTER_MS,
+    },
+  );
   const projector = new EventProjector(
     {
       queue: `${config.AMQP_PREFIX}.tracker`,
@@ -86,6 +96,7 @@ async function main(): Promise<void> {
     }),
     onShutdown: async () => {
       await sweeper.stop();
+      await reconciler.stop();
       await projector.stop();
       await outbox.stop();
       await amqp.close();
@@ -96,6 +107,7 @@ async function main(): Promise<void> {
   await projector.start();
   outbox.start();
   sweeper.start();
+  reconciler.start();
 }
 
 runService(SERVICE, main);

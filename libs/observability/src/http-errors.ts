@@ -1,5 +1,6 @@
 import { HttpException } from '@nestjs/common';
 import { API_ERRORS, ApiError, type ApiErrorBody, type ApiErrorCode } from '@switchyard/contracts';
+import { DEPENDENCY_RETRY_AFTER_S, unavailableDependency } from '@switchyard/resilience';
 
 interface FastifyLikeError {
   code?: string;
@@ -33,7 +34,13 @@ export interface ErrorResponse {
   headers: Record<string, string>;
 }
 
-/** Any thrown value → the one error shape of SPEC §4. Unknown errors become 500 without internals. */
+/** Names a dependency in the words of /health's checks. */
+const DEPENDENCY_NAMES = { postgres: 'database (PostgreSQL)', redis: 'Redis', rabbitmq: 'broker (RabbitMQ)' };
+
+/**
+ * Any thrown value → the one error shape of SPEC §4. A dependency that cannot be reached is 503
+ * `service_unavailable` with `Retry-After`; other unknown errors become 500 without internals.
+ */
 export function toErrorResponse(error: unknown, correlationId: string): ErrorResponse {
   const build = (code: ApiErrorCode, message: string, details: ApiError['details'] = [], headers = {}) => ({
     status: API_ERRORS[code],
@@ -67,6 +74,13 @@ export function toErrorResponse(error: unknown, correlationId: string): ErrorRes
       ...build(STATUS_CODES[e.statusCode] ?? 'internal_error', e.message ?? ''),
       status: e.statusCode,
     };
+  }
+  const dependency = unavailableDependency(error);
+  if (dependency !== undefined) {
+    const what = dependency === 'unknown' ? 'a dependency' : DEPENDENCY_NAMES[dependency];
+    return build('service_unavailable', `${what} is unavailable; retry later`, [], {
+      'Retry-After': String(DEPENDENCY_RETRY_AFTER_S),
+    });
   }
   return build('internal_error', 'internal error');
 }

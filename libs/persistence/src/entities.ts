@@ -41,6 +41,7 @@ export class JobEntity {
   @Column('bigint', { name: 'event_seq', default: 1 }) eventSeq!: string;
   /** Sequence of the event that last wrote step/progress/message; older events never overwrite. */
   @Column('bigint', { name: 'progress_seq', default: 0 }) progressSeq!: string;
+  @Column('timestamptz', { name: 'dispatched_at', default: () => 'now()' }) dispatchedAt!: Date;
 }
 
 /** Step and progress history: one row per lifecycle event, unique by (job, seq). */

@@ -32,6 +32,8 @@ export interface JobRow {
   lease_expires_at: Date | null;
   event_seq: string;
   progress_seq: string;
+  /** When its dispatch message was last sent; the reconciler's clock. */
+  dispatched_at: Date;
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);

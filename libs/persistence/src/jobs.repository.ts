@@ -390,17 +390,19 @@ export class JobsRepository {
 
   /**
    * Gives a running job back (`running → queued`) when its worker stops before it finished; the
-   * interrupted attempt does not count.
+   * interrupted attempt does not count. Returns the updated row (for its `queued` event), or null
+   * when the job was no longer this worker's. The worker requeues the delivery, which counts as a
+   * fresh dispatch for the reconciler.
    */
-  async handBack(jobId: string, owner: string): Promise<boolean> {
-    const [rows]: [{ id: string }[], number] = await this.db.query(
+  async handBack(jobId: string, owner: string): Promise<JobRow | null> {
+    const [rows]: [JobRow[], number] = await this.db.query(
       `UPDATE jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), lease_owner = NULL,
-          lease_expires_at = NULL, event_seq = event_seq + 1
+          lease_expires_at = NULL, event_seq = event_seq + 1, dispatched_at = now()
        WHERE id = $1 AND status = 'running' AND lease_owner = $2
-       RETURNING id`,
+       RETURNING *`,
       [jobId, owner],
     );
-    return rows.length > 0;
+    return rows[0] ?? null;
   }
 
   /** Extends the leases `owner` still holds; returns the ids it still owns. */

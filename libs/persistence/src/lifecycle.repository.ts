@@ -88,7 +88,7 @@ export class LifecycleRepository {
         `UPDATE jobs SET status = 'queued', attempts = 0, error = NULL, result = NULL, result_url = NULL,
             dead_lettered = false, cancel_requested = false, started_at = NULL, finished_at = NULL,
             next_attempt_at = NULL, step = NULL, progress = 0, message = NULL,
-            event_seq = event_seq + 1, progress_seq = event_seq + 1
+            event_seq = event_seq + 1, progress_seq = event_seq + 1, dispatched_at = now()
          WHERE id = $1 AND ($2::text IS NULL OR tenant = $2) AND status IN ('failed', 'cancelled')
            AND (NOT $3::boolean OR dead_lettered)
          RETURNING *`,
@@ -202,7 +202,7 @@ export class LifecycleRepository {
                           'the worker running this job stopped renewing its lease', 'retryable', true) END,
            dead_lettered = (NOT j.cancel_requested AND j.attempts >= j.max_attempts),
            finished_at = CASE WHEN j.cancel_requested OR j.attempts >= j.max_attempts THEN now() ELSE NULL END,
-           lease_owner = NULL, lease_expires_at = NULL, event_seq = j.event_seq + 1
+           lease_owner = NULL, lease_expires_at = NULL, event_seq = j.event_seq + 1, dispatched_at = now()
          FROM lost WHERE j.id = lost.id
          RETURNING j.*`,
         [limit],
@@ -239,6 +239,48 @@ export class LifecycleRepository {
          UPDATE jobs j SET next_attempt_at = now() FROM overdue WHERE j.id = overdue.id
          RETURNING j.*`,
         [graceMs, limit],
+      );
+      const outbox = await this.outbox(
+        m,
+        rows.map((row) => dispatchOutboxMessage(this.names, row)),
+      );
+      return { rows, outbox };
+    });
+  }
+
+  /**
+   * Reconciler: re-dispatches `queued` jobs whose message was lost (dead-lettered, dropped by a
+   * broker failure, never published). Without asking RabbitMQ, a queued job last dispatched more
+   * than `afterMs` ago counts as orphaned when its queue shows it will not be reached: no job of
+   * its queue is running (an idle consumer would have taken it), or a job of its queue with no
+   * higher priority that was dispatched after it is running already (its message was passed
+   * over). A job still waiting behind higher-priority or earlier work is left alone, so a large
+   * backlog is not re-sent every pass. Only running rows are consulted (few, indexed); candidates
+   * come from a partial index of queued rows by dispatched_at. The update is conditional on the
+   * row still being `queued` and takes SKIP LOCKED rows, so several trackers may run it; a
+   * duplicate message is harmless since claims are conditional.
+   */
+  async redispatchOrphanedQueued(
+    afterMs: number,
+    limit = 500,
+  ): Promise<{ rows: JobRow[]; outbox: OutboxRecord[] }> {
+    return this.db.transaction(async (m) => {
+      const [rows] = await m.query<[JobRow[], number]>(
+        `WITH orphaned AS (
+           SELECT c.id FROM jobs c
+           WHERE c.status = 'queued'
+             AND c.dispatched_at < now() - make_interval(secs => $1::double precision / 1000)
+             AND (
+               NOT EXISTS (SELECT 1 FROM jobs r WHERE r.status = 'running' AND r.queue = c.queue)
+               OR EXISTS (SELECT 1 FROM jobs r WHERE r.status = 'running' AND r.queue = c.queue
+                            AND r.priority <= c.priority AND r.dispatched_at > c.dispatched_at)
+             )
+           ORDER BY c.dispatched_at LIMIT $2 FOR UPDATE SKIP LOCKED
+         )
+         UPDATE jobs j SET dispatched_at = now()
+         FROM orphaned WHERE j.id = orphaned.id AND j.status = 'queued'
+         RETURNING j.*`,
+        [afterMs, limit],
       );
       const outbox = await this.outbox(
         m,

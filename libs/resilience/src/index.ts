@@ -1,3 +1,4 @@
 export * from './backoff';
 export * from './circuit-breaker';
 export * from './classify';
+export * from './dependency-unavailable';

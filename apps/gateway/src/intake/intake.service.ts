@@ -17,7 +17,7 @@ import {
   type IntakeRejection,
   type IntakeReply,
 } from './intake.rejections';
-import { isTransientError } from './intake.transient';
+import { isDependencyUnavailable } from '@switchyard/resilience';
 
 /** What became of one intake message; the consumer turns it into ack or a delayed requeue. */
 export type IntakeResult =
@@ -239,7 +239,7 @@ export class IntakeService {
    */
   private async isTransient(error: unknown): Promise<boolean> {
     if (error instanceof ApiError) return error.code === 'service_unavailable';
-    if (isTransientError(error)) return true;
+    if (isDependencyUnavailable(error)) return true;
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([

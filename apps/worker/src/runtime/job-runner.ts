@@ -26,7 +26,7 @@ import type {
   JobsRepository,
   LifecycleRepository,
 } from '@switchyard/persistence';
-import { backoffDelay } from '@switchyard/resilience';
+import { backoffDelay, isDependencyUnavailable, unavailableDependency } from '@switchyard/resilience';
 import { abandonAfterAbort, AbortReason } from './abort';
 import { AttemptEvents } from './job-events';
 import { GroupCommit } from './group-commit';
@@ -51,6 +51,10 @@ interface RunningJob {
 /** A delayed retry that comes back this close to its time runs now rather than hopping again. */
 const EARLY_TOLERANCE_MS = 25;
 
+/** A delivery whose claim met a dependency outage is held this long at most before it is requeued. */
+const CLAIM_HOLD_MAX_MS = 5000;
+const CLAIM_HOLD_BACKOFF = { initialMs: 250, factor: 2, maxMs: CLAIM_HOLD_MAX_MS, jitter: 0.2 };
+
 /** Most claims (or completions) one statement carries; a burst is at most prefetch × queues. */
 const MAX_BATCH = 100;
 
@@ -71,6 +75,10 @@ export class JobRunner {
   private consumers: ConsumerHandle[] = [];
   private leaseTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** Claims that failed in a row because a dependency was down: the hold before requeueing grows. */
+  private claimFailures = 0;
+  /** Wakes deliveries held after a failed claim when the worker stops. */
+  private readonly stopped = new AbortController();
   /** Handlers get this long to stop once their signal fires; then they are abandoned. */
   private readonly abandonGraceMs: number;
   /** Claims and completions of the same tick share one statement (and one commit). */
@@ -136,6 +144,7 @@ export class JobRunner {
   /** Stops taking work, lets running jobs finish within the grace period, then hands the rest back. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopped.abort();
     await Promise.all(this.consumers.map((c) => c.cancel()));
     const inFlight = () => Promise.allSettled([...this.running.values()].map((r) => r.done));
     let graceTimer: NodeJS.Timeout | undefined;
@@ -174,7 +183,13 @@ export class JobRunner {
       });
       return Ack;
     }
-    const row = await this.claims.submit(dispatch.jobId);
+    let row: ClaimedJob | null;
+    try {
+      row = await this.claims.submit(dispatch.jobId);
+      this.claimFailures = 0;
+    } catch (error) {
+      return this.afterClaimFailure(dispatch.jobId, error);
+    }
     if (!row) {
       // Already running elsewhere, finished, cancelled, or unknown: this delivery is a duplicate.
       if (this.logger.isLevelEnabled('debug'))
@@ -183,6 +198,26 @@ export class JobRunner {
     }
     const context = { correlationId: row.correlation_id, jobId: row.id, tenant: row.tenant, type: row.type };
     return correlation.run(context, () => this.runAttempt(row));
+  }
+
+  /**
+   * The claim failed, so the job is still `queued`/`retrying` in PostgreSQL and this delivery is
+   * its live message: never dead-letter it. Hold it for a backoff that grows while the outage lasts
+   * (holding also stops this consumer from pulling more deliveries it cannot claim), then hand it
+   * back to the queue to be tried again.
+   */
+  private async afterClaimFailure(jobId: string, error: unknown): Promise<ConsumeOutcome> {
+    this.claimFailures++;
+    const holdMs = backoffDelay(this.claimFailures, CLAIM_HOLD_BACKOFF);
+    const dependency = unavailableDependency(error);
+    this.logger.warn(
+      { err: error, jobId, holdMs, dependency: dependency ?? 'none', failures: this.claimFailures },
+      isDependencyUnavailable(error)
+        ? 'claim failed: a dependency is unavailable; the delivery waits and is requeued'
+        : 'claim failed; the delivery waits and is requeued',
+    );
+    await holdFor(holdMs, this.stopped.signal);
+    return Requeue;
   }
 
   private async runAttempt(row: ClaimedJob): Promise<ConsumeOutcome> {
@@ -232,7 +267,7 @@ export class JobRunner {
     if (reason instanceof AbortReason) {
       switch (reason.code) {
         case 'shutdown':
-          return this.handBack(row);
+          return this.handBack(row, events);
         case 'lease_lost':
           this.logger.warn('lease lost; the attempt is abandoned and its result discarded');
           return Ack;
@@ -282,12 +317,14 @@ export class JobRunner {
     const resultUrl = output.artifact ? `/api/v1/jobs/${row.id}/result` : null;
     const { step, message } = events.last;
     // Resolves once the row is committed; the caller acks only then.
-    const updated = await this.completions.submit({
-      jobId: row.id,
-      result: output.result,
-      resultUrl,
-      last: { step, message },
-    });
+    const updated = await this.durably(() =>
+      this.completions.submit({
+        jobId: row.id,
+        result: output.result,
+        resultUrl,
+        last: { step, message },
+      }),
+    );
     if (!updated) {
       this.logger.warn('job was taken from this worker before it completed; result discarded');
       return Ack;
@@ -305,13 +342,8 @@ export class JobRunner {
     events: AttemptEvents,
     deferred = false,
   ): Promise<ConsumeOutcome> {
-    const updated = await this.lifecycle.scheduleRetry(
-      row.id,
-      this.options.workerId,
-      error,
-      delayMs,
-      events.last,
-      deferred,
+    const updated = await this.durably(() =>
+      this.lifecycle.scheduleRetry(row.id, this.options.workerId, error, delayMs, events.last, deferred),
     );
     if (!updated) return Ack;
     events.finished('retrying', updated);
@@ -339,11 +371,13 @@ export class JobRunner {
   }
 
   private async fail(row: ClaimedJob, error: JobError, events: AttemptEvents, started: number) {
-    const updated = await this.jobs.finish(
-      row.id,
-      this.options.workerId,
-      { status: 'failed', error, deadLettered: true },
-      events.last,
+    const updated = await this.durably(() =>
+      this.jobs.finish(
+        row.id,
+        this.options.workerId,
+        { status: 'failed', error, deadLettered: true },
+        events.last,
+      ),
     );
     if (!updated) return Ack;
     events.finished('failed', updated);
@@ -353,7 +387,9 @@ export class JobRunner {
   }
 
   private async cancelled(row: ClaimedJob, events: AttemptEvents): Promise<ConsumeOutcome> {
-    const updated = await this.lifecycle.finishCancelled(row.id, this.options.workerId, events.last);
+    const updated = await this.durably(() =>
+      this.lifecycle.finishCancelled(row.id, this.options.workerId, events.last),
+    );
     if (updated) {
       events.finished('cancelled', updated);
       this.logger.info('job cancelled');
@@ -361,10 +397,31 @@ export class JobRunner {
     return Ack;
   }
 
-  private async handBack(row: ClaimedJob): Promise<ConsumeOutcome> {
+  private async handBack(row: ClaimedJob, events: AttemptEvents): Promise<ConsumeOutcome> {
     const returned = await this.jobs.handBack(row.id, this.options.workerId);
-    this.logger.info({ returned }, 'job handed back on shutdown');
+    // SSE and live state in Redis follow events: without this one they would keep showing `running`.
+    if (returned) events.finished('queued', returned);
+    this.logger.info({ returned: returned !== null }, 'job handed back on shutdown');
     return Requeue;
+  }
+
+  /**
+   * Records an attempt's outcome, waiting out a dependency outage (the job keeps its place in
+   * `running` map and its lease renewals meanwhile). Outcome updates are conditional on this
+   * worker's lease, so if the sweeper handed the job back during the outage the late write is a
+   * no-op. While stopping it gives up: the lease then expires and the sweeper recovers the job.
+   */
+  private async durably<T>(write: () => Promise<T>): Promise<T> {
+    for (let failures = 1; ; failures++) {
+      try {
+        return await write();
+      } catch (error) {
+        if (!isDependencyUnavailable(error) || this.stopped.signal.aborted) throw error;
+        const holdMs = backoffDelay(failures, CLAIM_HOLD_BACKOFF);
+        this.logger.warn({ err: error, holdMs }, 'could not record the outcome; a dependency is unavailable');
+        await holdFor(holdMs, this.stopped.signal);
+      }
+    }
   }
 
   private async renewLeases(): Promise<void> {
@@ -387,6 +444,20 @@ export class JobRunner {
       this.logger.warn({ err: error }, 'lease renewal failed');
     }
   }
+}
+
+/** Resolves after `ms`, or at once when `signal` fires. */
+function holdFor(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 function retryAfterOf(reason: unknown): number | undefined {

@@ -1,0 +1,63 @@
+import type { Logger } from '@switchyard/observability';
+import type { OutboxRelay } from '@switchyard/outbox';
+import type { LifecycleRepository } from '@switchyard/persistence';
+
+export interface DispatchReconcilerOptions {
+  /** How often to look (SWEEP_INTERVAL_MS). */
+  intervalMs: number;
+  /** A queued job's message counts as lost once it is this old and its queue passed it (REDISPATCH_AFTER_MS). */
+  redispatchAfterMs: number;
+  /** Most jobs re-dispatched per pass; the next pass takes the rest. */
+  batchSize?: number;
+}
+
+/**
+ * Repairs `queued` jobs that have no live message, from PostgreSQL alone (RabbitMQ may be what
+ * lost it): each pass re-dispatches, in bounded batches, the queued rows the repository judges
+ * orphaned (see `LifecycleRepository.redispatchOrphanedQueued`), through the outbox. Several
+ * trackers may run it; a duplicate message is harmless because a claim is conditional.
+ */
+export class DispatchReconciler {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<number> | undefined;
+
+  constructor(
+    private readonly lifecycle: LifecycleRepository,
+    private readonly outbox: OutboxRelay,
+    private readonly logger: Logger,
+    private readonly options: DispatchReconcilerOptions,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.running ??= this.reconcile().finally(() => (this.running = undefined));
+    }, this.options.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** One pass; returns how many jobs it dispatched again. */
+  async reconcile(): Promise<number> {
+    const batchSize = this.options.batchSize ?? 500;
+    let total = 0;
+    try {
+      // Drains what is orphaned now, a batch per transaction, without holding many row locks at once.
+      for (let pass = 0; pass < 20; pass++) {
+        const orphaned = await this.lifecycle.redispatchOrphanedQueued(
+          this.options.redispatchAfterMs,
+          batchSize,
+        );
+        total += orphaned.rows.length;
+        await this.outbox.publishCommitted(orphaned.outbox);
+        if (orphaned.rows.length < batchSize) break;
+      }
+      if (total) this.logger.warn({ count: total }, 're-dispatched queued jobs whose message was lost');
+    } catch (error) {
+      this.logger.warn({ err: error }, 'dispatch reconciliation failed');
+    }
+    return total;
+  }
+}
