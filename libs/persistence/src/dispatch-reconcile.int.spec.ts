@@ -1,0 +1,111 @@
+import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
+import type { DataSource } from 'typeorm';
+import { amqpNames } from '@switchyard/contracts';
+import { createDataSource, runMigrations } from './data-source';
+import { JobsRepository, type NewJob } from './jobs.repository';
+import { LifecycleRepository } from './lifecycle.repository';
+
+const SERVER = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432';
+const NAME = `sytest_${randomUUID().slice(0, 8)}`;
+const URL = `${SERVER}/${NAME}`;
+
+function newJob(overrides: Partial<NewJob> = {}): NewJob {
+  return {
+    id: randomUUID(),
+    tenant: 'acme',
+    type: 'synthetic',
+    queue: 'default',
+    priority: 5,
+    maxAttempts: 3,
+    timeoutMs: 60000,
+    correlationId: 'corr-1',
+    idempotencyKey: null,
+    requestHash: '',
+    payload: { durationMs: 0 },
+    metadata: {},
+    ...overrides,
+  };
+}
+
+describe('LifecycleRepository.redispatchOrphanedQueued (the reconciler) against PostgreSQL', () => {
+  let db: DataSource;
+  let jobs: JobsRepository;
+  let lifecycle: LifecycleRepository;
+
+  beforeAll(async () => {
+    await runMigrations(URL);
+    db = createDataSource(URL, { poolSize: 4 });
+    await db.initialize();
+    jobs = new JobsRepository(db);
+    lifecycle = new LifecycleRepository(db, amqpNames('sytest'), 'progress-tracker');
+  });
+
+  afterAll(async () => {
+    await db?.destroy();
+    const admin = new Client({ connectionString: `${SERVER}/postgres` });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS "${NAME}" WITH (FORCE)`);
+    await admin.end();
+  });
+
+  beforeEach(() => db.query(`TRUNCATE jobs, outbox CASCADE`));
+
+  /** Inserts queued jobs whose dispatch was `ageMs` ago. */
+  async function queued(ageMs: number, overrides: Partial<NewJob> = {}, count = 1): Promise<string[]> {
+    const rows = Array.from({ length: count }, () => newJob(overrides));
+    await jobs.insertJobs(rows, []);
+    const ids = rows.map((r) => r.id);
+    await db.query(
+      `UPDATE jobs SET dispatched_at = now() - make_interval(secs => $2::double precision / 1000)
+       WHERE id = ANY($1::uuid[])`,
+      [ids, ageMs],
+    );
+    return ids;
+  }
+
+  async function running(id: string): Promise<void> {
+    const [claimed] = await jobs.claimMany([id], 'w-1', 60000);
+    expect(claimed?.status).toBe('running');
+  }
+
+  it('re-dispatches a queued job of an idle queue once its last dispatch is older than the threshold, once', async () => {
+    const [lost] = await queued(60000);
+    const [fresh] = await queued(1000);
+    const first = await lifecycle.redispatchOrphanedQueued(30000);
+    expect(first.rows.map((r) => r.id)).toEqual([lost]);
+    expect(first.outbox).toHaveLength(1);
+    expect(first.outbox[0].body).toMatchObject({ jobId: lost });
+    expect(fresh).toBeDefined();
+    // Its dispatch is now fresh: the next pass leaves it alone.
+    expect((await lifecycle.redispatchOrphanedQueued(30000)).rows).toEqual([]);
+  });
+
+  it('leaves a backlog waiting behind running work of higher priority, but repairs one a later job passed over', async () => {
+    const [waiting] = await queued(60000, { priority: 2 });
+    const [urgent] = await queued(1000, { priority: 9 });
+    await running(urgent);
+    // Only higher-priority work is running: the backlog is simply waiting its turn.
+    expect((await lifecycle.redispatchOrphanedQueued(30000)).rows).toEqual([]);
+
+    const [skipped] = await queued(60000, { priority: 5 });
+    const [later] = await queued(1000, { priority: 5 });
+    await running(later);
+    // A job of the same priority, dispatched after it, is running: its message was lost. The
+    // priority-2 job still waits behind running work of higher priority.
+    const repaired = await lifecycle.redispatchOrphanedQueued(30000);
+    expect(repaired.rows.map((r) => r.id)).toEqual([skipped]);
+    expect(waiting).toBeDefined();
+  });
+
+  it('works in bounded batches and never touches a job that is no longer queued', async () => {
+    await queued(60000, {}, 7);
+    const first = await lifecycle.redispatchOrphanedQueued(30000, 5);
+    expect(first.rows).toHaveLength(5);
+    const second = await lifecycle.redispatchOrphanedQueued(30000, 5);
+    expect(second.rows).toHaveLength(2);
+    const [done] = await queued(60000);
+    await db.query(`UPDATE jobs SET status = 'cancelled', finished_at = now() WHERE id = $1`, [done]);
+    expect((await lifecycle.redispatchOrphanedQueued(30000)).rows).toEqual([]);
+  });
+});
