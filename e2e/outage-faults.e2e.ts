@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { connect } from 'amqplib';
+import Redis from 'ioredis';
 import { Pool } from 'pg';
 import {
   TEST_SERVICES,
@@ -261,5 +262,43 @@ describe('dependency outages: nothing accepted is stranded, lost or run twice at
     await expectAllCompleted(accepted, 'RabbitMQ-outage');
     await expectNoOverlappingAttempts(accepted);
     expect(await deadLettered()).toBe(0);
+  });
+
+  it('a job handed back on SIGTERM shows `queued` in live state (Redis) and history, not `running`', async () => {
+    const redis = new Redis(TEST_SERVICES.redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await redis.connect();
+    // Only the leaving worker runs: the others stop first, so nothing takes the job back at once.
+    for (const worker of workers) await worker.stop();
+    workers = [];
+    try {
+      const leaving = await stack.spawn('worker', { SHUTDOWN_GRACE_MS: '300' });
+      const id = await api.submit({ type: 'synthetic', payload: { durationMs: 20000, steps: 20 } });
+      const liveKey = `${stack.redisPrefix}job:${id}:live`;
+      await waitFor(async () => (await redis.hget(liveKey, 'status')) === 'running', {
+        what: 'the job running in live state',
+      });
+      expect(await leaving.stop('SIGTERM')).toBe(0);
+      expect((await api.job(id)).status).toBe('queued');
+      // The hand-back's own event reaches the tracker: live state and history say `queued`.
+      await waitFor(async () => (await redis.hget(liveKey, 'status')) === 'queued', {
+        what: 'live state showing the job queued again',
+      });
+      const events = (await redis.zrange(`${stack.redisPrefix}job:${id}:events`, 0, -1)).map(
+        (member) => (JSON.parse(member) as { event: string }).event,
+      );
+      expect(events.slice(events.indexOf('started'))).toContain('queued');
+      await waitFor(
+        async () =>
+          (
+            await db.query(`SELECT 1 FROM job_events WHERE job_id = $1 AND event = 'queued' AND seq > 1`, [
+              id,
+            ])
+          ).rowCount === 1,
+        { what: 'the hand-back in the job history' },
+      );
+      await api.delete(`/jobs/${id}`);
+    } finally {
+      redis.disconnect();
+    }
   });
 });
