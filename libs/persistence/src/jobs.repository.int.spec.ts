@@ -193,8 +193,9 @@ describe('JobsRepository against PostgreSQL', () => {
     const job = newJob();
     await jobs.insertJobs([job], []);
     await jobs.claim(job.id, 'w1', 30000);
-    expect(await jobs.handBack(job.id, 'w2')).toBe(false);
-    expect(await jobs.handBack(job.id, 'w1')).toBe(true);
+    expect(await jobs.handBack(job.id, 'w2')).toBeNull();
+    // The updated row, for the hand-back's `queued` event.
+    expect(await jobs.handBack(job.id, 'w1')).toMatchObject({ id: job.id, status: 'queued' });
     const row = await jobs.findById(job.id);
     expect(row).toMatchObject({ status: 'queued', attempts: 0, lease_owner: null });
   });
