@@ -130,6 +130,7 @@ async function main(): Promise<void> {
       leaseMs: config.LEASE_MS,
       shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
       cancelGraceMs: config.CANCEL_GRACE_MS,
+      resultInlineMaxBytes: config.RESULT_INLINE_MAX_BYTES,
       trackActive: (type) => workerMetrics.trackActive(type),
     },
     amqp,
