@@ -19,7 +19,7 @@ export interface CleanText {
 export function cleanText(value: unknown, max: number): CleanText {
   if (value === undefined || value === null) return { text: null, changes: [] };
   const changes: string[] = [];
-  let text = typeof value === 'string' ? value : JSON.stringify(value);
+  let text = typeof value === 'string' ? value : String(JSON.stringify(value));
   if (typeof value !== 'string') changes.push('not a string');
   const replaced = text.replace(UNSTORABLE, '\uFFFD');
   if (replaced !== text) changes.push('unstorable characters replaced');
