@@ -113,7 +113,9 @@ describe('bounds', () => {
     const id = await api.submit({ type: 'synthetic', payload: { durationMs: 0, steps: 2 } });
     const job = await api.waitForStatus(id, 'completed');
     expect(job).toMatchObject({ historyTruncated: false, historyNext: null });
-    expect(job.history.map((h) => h.event)).toEqual(expect.arrayContaining(['queued', 'started', 'completed']));
+    expect(job.history.map((h) => h.event)).toEqual(
+      expect.arrayContaining(['queued', 'started', 'completed']),
+    );
   });
 
   it('lists return summaries: payload and result only with include', async () => {

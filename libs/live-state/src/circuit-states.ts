@@ -64,7 +64,8 @@ export class CircuitStates {
       if (provider === undefined || !STATES.includes(state as ReportedCircuitState)) continue;
       const current = worst[provider];
       const rank = STATES.indexOf(state as ReportedCircuitState);
-      if (current === undefined || rank > STATES.indexOf(current)) worst[provider] = state as ReportedCircuitState;
+      if (current === undefined || rank > STATES.indexOf(current))
+        worst[provider] = state as ReportedCircuitState;
     }
     return worst;
   }

@@ -64,16 +64,21 @@ export class StreamSlots {
 
   /** Takes one of the tenant's `max` slots; false (nothing taken) when all are held. */
   async acquire(tenant: string, slot: string, max: number): Promise<boolean> {
-    const [acquired] = await this.redis[ACQUIRE](this.key(tenant), slot, String(max), String(this.options.ttlMs));
+    const [acquired] = await this.redis[ACQUIRE](
+      this.key(tenant),
+      slot,
+      String(max),
+      String(this.options.ttlMs),
+    );
     return acquired === 1;
   }
 
   /** Keeps slots alive: call at most every ttlMs / 3 with every slot this process holds. */
   async refresh(slots: ReadonlyMap<string, readonly string[]>): Promise<void> {
     await Promise.all(
-      [...slots].filter(([, ids]) => ids.length).map(([tenant, ids]) =>
-        this.redis[REFRESH](this.key(tenant), String(this.options.ttlMs), ...ids),
-      ),
+      [...slots]
+        .filter(([, ids]) => ids.length)
+        .map(([tenant, ids]) => this.redis[REFRESH](this.key(tenant), String(this.options.ttlMs), ...ids)),
     );
   }
 

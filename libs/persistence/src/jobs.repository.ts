@@ -289,7 +289,10 @@ export class JobsRepository {
   }
 
   /** The last `count` history entries in seq order, and whether older ones exist. */
-  async historyTail(jobId: string, count: number): Promise<{ entries: JobHistoryEntry[]; truncated: boolean }> {
+  async historyTail(
+    jobId: string,
+    count: number,
+  ): Promise<{ entries: JobHistoryEntry[]; truncated: boolean }> {
     const rows: JobEventRow[] = await this.db.query(
       `SELECT seq, event, status, step, progress, message, attempt, created_at FROM job_events
        WHERE job_id = $1 ORDER BY seq DESC LIMIT $2`,

@@ -127,7 +127,9 @@ export const HistoryPageSchema = Type.Object({
 export const JobSummarySchema = Type.Object(
   {
     ...JobSchema.properties,
-    payload: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'with include=payload' })),
+    payload: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), { description: 'with include=payload' }),
+    ),
     result: Type.Optional(Type.Unknown({ description: 'with include=result' })),
   },
   { description: 'A job as lists show it: without `payload` and `result` unless `include` names them' },

@@ -218,7 +218,8 @@ export class JobRunner {
         this.options.resultInlineMaxBytes,
         this.artifacts.writerFor(row.id),
       );
-      if (bounded.spilled) this.logger.info('inline result above RESULT_INLINE_MAX_BYTES stored as an artifact');
+      if (bounded.spilled)
+        this.logger.info('inline result above RESULT_INLINE_MAX_BYTES stored as an artifact');
       return await this.complete(row, bounded, events, started);
     } catch (error) {
       const reason: unknown = abort.signal.aborted ? abort.signal.reason : error;
