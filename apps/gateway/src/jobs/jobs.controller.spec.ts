@@ -46,12 +46,15 @@ describe('parseInclude', () => {
 
   it('refuses anything else as validation_failed on include', () => {
     for (const raw of ['secrets', 'payload,', '']) {
-      expect(() => parseInclude(raw)).toThrow(
-        expect.objectContaining({
-          code: 'validation_failed',
-          details: [expect.objectContaining({ field: 'include' })],
-        }),
-      );
+      let caught: unknown;
+      try {
+        parseInclude(raw);
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(ApiError);
+      expect((caught as ApiError).code).toBe('validation_failed');
+      expect((caught as ApiError).details.map((d) => d.field)).toEqual(['include']);
     }
   });
 });
