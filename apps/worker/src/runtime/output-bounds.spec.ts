@@ -22,7 +22,7 @@ describe('cleanText', () => {
   });
 
   it('turns a non-string into text', () => {
-    expect(cleanText(42 as unknown, PROGRESS_STEP_MAX)).toEqual({ text: '42', changes: ['not a string'] });
+    expect(cleanText(42, PROGRESS_STEP_MAX)).toEqual({ text: '42', changes: ['not a string'] });
   });
 });
 
