@@ -6,6 +6,7 @@ import {
   AdmissionStore,
   ChannelSubscriber,
   LiveProgressStore,
+  StreamSlots,
   TokenBucketLimiter,
 } from '@switchyard/live-state';
 import { AmqpClient } from '@switchyard/messaging';
@@ -27,7 +28,7 @@ import { ApiKeysService } from './auth/api-keys.service';
 import { AuthGuard } from './auth/auth.guard';
 import { EventsController } from './events/events.controller';
 import { EventsService } from './events/events.service';
-import { SseHub } from './events/sse.hub';
+import { SSE_SLOT_TTL_MS, SseHub } from './events/sse.hub';
 import { FilesController } from './files/files.controller';
 import { FilesService } from './files/files.service';
 import { IntakeConsumer } from './intake/intake.consumer';
@@ -146,6 +147,10 @@ export class GatewayModule {
             prefix: config.REDIS_PREFIX,
             ttlSeconds: LIVE_TTL_S,
           }),
+        },
+        {
+          provide: StreamSlots,
+          useValue: new StreamSlots(deps.redis, { prefix: config.REDIS_PREFIX, ttlMs: SSE_SLOT_TTL_MS }),
         },
         {
           provide: SubmissionValidator,

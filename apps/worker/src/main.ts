@@ -10,7 +10,7 @@ import {
   PooledAudioEngine,
   ProviderRegistry,
 } from '@switchyard/handlers';
-import { createRedis, gatewayKeys } from '@switchyard/live-state';
+import { CircuitStates, createRedis } from '@switchyard/live-state';
 import { AmqpClient } from '@switchyard/messaging';
 import type { CircuitState } from '@switchyard/resilience';
 import {
@@ -41,6 +41,8 @@ import { jobTypeRecords } from './handlers/job-type-records';
 import { JobRunner } from './runtime/job-runner';
 
 const SERVICE = 'worker';
+/** A worker's circuit report lapses this long after its last renewal (a dead worker's, too). */
+const CIRCUIT_REPORT_TTL_MS = 30000;
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit(WorkerConfigSchema, SERVICE);
@@ -56,6 +58,15 @@ async function main(): Promise<void> {
     connectionName: `${config.AMQP_PREFIX}/${SERVICE}/${workerId}`,
     onError: () => undefined,
   });
+  const circuitStates = new CircuitStates(redis, {
+    prefix: config.REDIS_PREFIX,
+    ttlMs: CIRCUIT_REPORT_TTL_MS,
+  });
+  const reportCircuits = (states: Record<string, CircuitState>) => {
+    circuitStates.report(workerId, states).catch((error: unknown) => {
+      logger.warn({ err: error }, 'could not publish circuit states to Redis');
+    });
+  };
   const workerMetrics = createWorkerMetrics(metricsRegistry, {
     providers: Object.keys(providersFile?.providers ?? {}),
   });
@@ -65,10 +76,8 @@ async function main(): Promise<void> {
         (name) => readSecret(name),
         (provider, state) => {
           workerMetrics.setCircuitState(provider, state);
-          // The gateway's /api/v1/health reports every worker's circuits from this hash.
-          redis.hset(gatewayKeys(config.REDIS_PREFIX).circuits, provider, state).catch((error: unknown) => {
-            logger.warn({ err: error, provider }, 'could not publish the circuit state to Redis');
-          });
+          // The gateway's /api/v1/health reports every live worker's circuits from these reports.
+          reportCircuits({ [provider]: state });
           logger.warn({ provider, state }, `circuit of provider "${provider}" is ${state}`);
         },
       )
@@ -122,6 +131,13 @@ async function main(): Promise<void> {
     'handlers registered',
   );
 
+  // Renew this worker's circuit reports (all providers) well within their lifetime.
+  const circuitHeartbeat = providers.names().length
+    ? setInterval(() => reportCircuits(providers.states()), CIRCUIT_REPORT_TTL_MS / 3)
+    : undefined;
+  circuitHeartbeat?.unref();
+  if (circuitHeartbeat) reportCircuits(providers.states());
+
   const runner = new JobRunner(
     {
       workerId,
@@ -130,6 +146,7 @@ async function main(): Promise<void> {
       leaseMs: config.LEASE_MS,
       shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
       cancelGraceMs: config.CANCEL_GRACE_MS,
+      resultInlineMaxBytes: config.RESULT_INLINE_MAX_BYTES,
       trackActive: (type) => workerMetrics.trackActive(type),
     },
     amqp,
@@ -156,6 +173,8 @@ async function main(): Promise<void> {
     onShutdown: async () => {
       await runner.stop();
       providers.shutdown();
+      clearInterval(circuitHeartbeat);
+      await circuitStates.withdraw().catch(() => undefined);
       await cpuPool.close();
       await amqp.close();
       redis.disconnect();

@@ -29,4 +29,27 @@ describe('loadConfig', () => {
     const names = (caught as ConfigError).problems.map((p) => p.variable).sort();
     expect(names).toEqual(['GATEWAY_PORT', 'LOG_LEVEL', 'REDIS_URL']);
   });
+
+  it('rejects a MAX_TIMEOUT_MS or DEFAULT_TIMEOUT_MS above 2^31-1 ms, naming the variable', () => {
+    for (const schema of [GatewayConfigSchema, WorkerConfigSchema]) {
+      expect(loadConfig(schema, { MAX_TIMEOUT_MS: '2147483647' }).MAX_TIMEOUT_MS).toBe(2147483647);
+      for (const variable of ['MAX_TIMEOUT_MS', 'DEFAULT_TIMEOUT_MS']) {
+        let caught: unknown;
+        try {
+          loadConfig(schema, { [variable]: '2147483648' });
+        } catch (error) {
+          caught = error;
+        }
+        expect(caught).toBeInstanceOf(ConfigError);
+        expect((caught as ConfigError).problems).toEqual([
+          { variable, message: expect.stringContaining('must be <= 2147483647') as unknown },
+        ]);
+      }
+    }
+  });
+
+  it('defaults RESULT_INLINE_MAX_BYTES to 64 KiB and SSE_MAX_STREAMS_PER_TENANT to 1000', () => {
+    expect(loadConfig(WorkerConfigSchema, {}).RESULT_INLINE_MAX_BYTES).toBe(65536);
+    expect(loadConfig(GatewayConfigSchema, {}).SSE_MAX_STREAMS_PER_TENANT).toBe(1000);
+  });
 });

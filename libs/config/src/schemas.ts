@@ -14,6 +14,13 @@ const port = (fallback: number) => Type.Integer({ minimum: 1, maximum: 65535, de
 const positiveInt = (fallback: number, maximum?: number) =>
   Type.Integer({ minimum: 1, default: fallback, ...(maximum === undefined ? {} : { maximum }) });
 
+/**
+ * The largest timeout Switchyard accepts: `jobs.timeout_ms` is a PostgreSQL `int` and Node's
+ * `setTimeout` fires at once for a delay above 2^31-1 ms (about 24.8 days).
+ */
+export const MAX_TIMEOUT_LIMIT_MS = 2147483647;
+const timeoutMs = (fallback: number) => positiveInt(fallback, MAX_TIMEOUT_LIMIT_MS);
+
 export const CommonEnv = {
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
     default: 'development',
@@ -49,6 +56,8 @@ export const GatewayEnv = {
   IDEMPOTENCY_TTL_S: positiveInt(86400),
   RESULT_CACHE_TTL_S: positiveInt(2592000),
   SSE_KEEPALIVE_MS: positiveInt(15000),
+  /** SSE streams one tenant may hold open at once, counted across every gateway (Redis). */
+  SSE_MAX_STREAMS_PER_TENANT: positiveInt(1000, 1000000),
   OUTBOX_MAX_DELAY_MS: positiveInt(5000),
   /** Intake messages (`<prefix>.intake`) the gateway handles at once: the consumer's prefetch. */
   INTAKE_PREFETCH: positiveInt(32, 1000),
@@ -58,8 +67,8 @@ export const GatewayEnv = {
   MEDIA_ROOT: Type.String({ minLength: 1, default: './data/media' }),
   /** Uploaded input files (`POST /files`), one file per id: `<UPLOADS_DIR>/<fileId>`. */
   UPLOADS_DIR: Type.String({ minLength: 1, default: './data/uploads' }),
-  DEFAULT_TIMEOUT_MS: positiveInt(600000),
-  MAX_TIMEOUT_MS: positiveInt(86400000),
+  DEFAULT_TIMEOUT_MS: timeoutMs(600000),
+  MAX_TIMEOUT_MS: timeoutMs(86400000),
   /** Test-only fault switch (off by default): `crash_after_commit` exits between commit and publish. */
   FAULT_INJECT: Type.Optional(Type.Union([Type.Literal('crash_after_commit')])),
 } satisfies TProperties;
@@ -73,12 +82,14 @@ export const WorkerEnv = {
   LEASE_MS: Type.Integer({ minimum: 1000, default: 30000 }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, default: 30000 }),
   CANCEL_GRACE_MS: Type.Integer({ minimum: 0, default: 5000 }),
-  DEFAULT_TIMEOUT_MS: positiveInt(600000),
-  MAX_TIMEOUT_MS: positiveInt(86400000),
+  DEFAULT_TIMEOUT_MS: timeoutMs(600000),
+  MAX_TIMEOUT_MS: timeoutMs(86400000),
   ARTIFACTS_DIR: Type.String({ minLength: 1, default: './data/artifacts' }),
   MEDIA_ROOT: Type.String({ minLength: 1, default: './data/media' }),
   /** Where `audio.analyze` finds `{fileId}` inputs; the gateway's uploads write there. */
   UPLOADS_DIR: Type.String({ minLength: 1, default: './data/uploads' }),
+  /** A result whose JSON is larger than this is stored as an artifact rather than inline. */
+  RESULT_INLINE_MAX_BYTES: positiveInt(65536, 1048576),
   WORKER_HANDLER_MODULES: Type.String({ default: '', description: 'comma-separated module paths' }),
   PROVIDERS_FILE: Type.Optional(Type.String({ minLength: 1 })),
   /** Threads for CPU-heavy handler work (audio decoding, analysis, synthesis); default: one per CPU. */

@@ -13,11 +13,6 @@ export interface GatewayKeys {
   resultCache(tenant: string, requestHash: string): string;
   /** Hash of counters for /stats: `<tenant>|cache_hits`, `<tenant>|cache_misses`, `<tenant>|dedup_hits`. */
   stats: string;
-  /**
-   * Hash of circuit breaker states for /health: field = provider, value = `closed`, `half-open`
-   * or `open` (written by the workers' breakers).
-   */
-  circuits: string;
   /** Pub/sub channel: the SHA-256 of a revoked API key, so every gateway drops it from its cache. */
   revokedKeysChannel: string;
 }
@@ -29,7 +24,6 @@ export function gatewayKeys(prefix: string): GatewayKeys {
     dedup: (tenant, requestHash) => `${prefix}dedup:${tenant}:${requestHash}`,
     resultCache: (tenant, requestHash) => `${prefix}rcache:${tenant}:${requestHash}`,
     stats: `${prefix}stats:gateway`,
-    circuits: `${prefix}circuits`,
     revokedKeysChannel: `${prefix}apikeys:revoked`,
   };
 }

@@ -26,3 +26,5 @@ export {
 export { ChannelSubscriber, type ChannelHandler } from './channel-subscriber';
 export { gatewayKeys, type GatewayKeys } from './gateway-keys';
 export { TokenBucketLimiter, type BucketPolicy, type RateDecision } from './rate-limiter';
+export { CircuitStates, type CircuitStatesOptions, type ReportedCircuitState } from './circuit-states';
+export { StreamSlots, type StreamSlotsOptions } from './stream-slots';

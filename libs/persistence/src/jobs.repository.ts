@@ -288,6 +288,34 @@ export class JobsRepository {
     return rows.map(toHistoryEntry);
   }
 
+  /** The last `count` history entries in seq order, and whether older ones exist. */
+  async historyTail(
+    jobId: string,
+    count: number,
+  ): Promise<{ entries: JobHistoryEntry[]; truncated: boolean }> {
+    const rows: JobEventRow[] = await this.db.query(
+      `SELECT seq, event, status, step, progress, message, attempt, created_at FROM job_events
+       WHERE job_id = $1 ORDER BY seq DESC LIMIT $2`,
+      [jobId, count + 1],
+    );
+    const truncated = rows.length > count;
+    return { entries: rows.slice(0, count).reverse().map(toHistoryEntry), truncated };
+  }
+
+  /** History entries with seq above `afterSeq`, oldest first, at most `limit`, and whether more follow. */
+  async historyPage(
+    jobId: string,
+    afterSeq: number,
+    limit: number,
+  ): Promise<{ entries: JobHistoryEntry[]; more: boolean }> {
+    const rows: JobEventRow[] = await this.db.query(
+      `SELECT seq, event, status, step, progress, message, attempt, created_at FROM job_events
+       WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+      [jobId, afterSeq, limit + 1],
+    );
+    return { entries: rows.slice(0, limit).map(toHistoryEntry), more: rows.length > limit };
+  }
+
   /**
    * Claims a job for one attempt: `queued|retrying → running` only, so two deliveries of one job
    * can never both run it. Returns null when the job is not claimable (running elsewhere,

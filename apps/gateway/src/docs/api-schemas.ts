@@ -83,8 +83,20 @@ export const JobDetailSchema = Type.Unsafe({
     { $ref: '#/components/schemas/Job' },
     {
       type: 'object',
-      required: ['history'],
-      properties: { history: { type: 'array', items: { $ref: '#/components/schemas/HistoryEntry' } } },
+      required: ['history', 'historyTruncated', 'historyNext'],
+      properties: {
+        history: {
+          type: 'array',
+          maxItems: 100,
+          description: 'the last 100 entries, oldest first',
+          items: { $ref: '#/components/schemas/HistoryEntry' },
+        },
+        historyTruncated: { type: 'boolean', description: 'older entries exist than `history` holds' },
+        historyNext: {
+          type: ['string', 'null'],
+          description: 'when truncated: the `GET /jobs/{id}/history` link that pages the whole history',
+        },
+      },
     },
   ],
 });
@@ -105,6 +117,27 @@ export const SubmittedJobSchema = Type.Unsafe({
       },
     },
   ],
+});
+
+export const HistoryPageSchema = Type.Object({
+  items: Type.Array(ref('HistoryEntry'), { maxItems: 1000, description: 'oldest first' }),
+  nextCursor: nullable(Type.String({ description: 'pass as `cursor` for the next page' })),
+});
+
+export const JobSummarySchema = Type.Object(
+  {
+    ...JobSchema.properties,
+    payload: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), { description: 'with include=payload' }),
+    ),
+    result: Type.Optional(Type.Unknown({ description: 'with include=result' })),
+  },
+  { description: 'A job as lists show it: without `payload` and `result` unless `include` names them' },
+);
+
+export const JobSummaryListSchema = Type.Object({
+  items: Type.Array(ref('JobSummary'), { maxItems: LIMITS.listLimitMax }),
+  nextCursor: nullable(Type.String({ description: 'pass as `cursor` for the next page' })),
 });
 
 export const JobListSchema = Type.Object({
@@ -305,6 +338,9 @@ export function componentSchemas(batchMaxItems: number): Record<string, TSchema>
     JobDetail: JobDetailSchema,
     SubmittedJob: SubmittedJobSchema,
     JobList: JobListSchema,
+    JobSummary: JobSummarySchema,
+    JobSummaryList: JobSummaryListSchema,
+    HistoryPage: HistoryPageSchema,
     JobSubmission: JobSubmissionSchema,
     BatchRequest: batchRequestSchema(batchMaxItems),
     BatchResponse: BatchResponseSchema,
@@ -329,6 +365,9 @@ export type ComponentName =
   | 'JobDetail'
   | 'SubmittedJob'
   | 'JobList'
+  | 'JobSummary'
+  | 'JobSummaryList'
+  | 'HistoryPage'
   | 'JobSubmission'
   | 'BatchRequest'
   | 'BatchResponse'

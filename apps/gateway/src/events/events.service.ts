@@ -41,8 +41,8 @@ export class EventsService {
     await this.jobs.find(id, tenantScope(caller)); // 404 before anything streams
     const resumeFrom = parseLastEventId(lastEventId);
     await this.hub.ready();
-    this.hub.reserve(caller.keyId);
-    const stream = this.open(reply, caller.keyId);
+    const release = await this.hub.reserve(caller.tenant);
+    const stream = this.open(reply, caller.keyId, release);
     const sink = new JobEventSink(id, stream);
     // Listening starts before the state is read, so no event falls between the two.
     this.hub.addJobSink(sink);
@@ -76,8 +76,8 @@ export class EventsService {
     reply: FastifyReply,
   ): Promise<void> {
     await this.hub.ready();
-    this.hub.reserve(caller.keyId);
-    const stream = this.open(reply, caller.keyId);
+    const release = await this.hub.reserve(caller.tenant);
+    const stream = this.open(reply, caller.keyId, release);
     const tenant = tenantScope(caller) ?? null;
     const sink = new TenantEventSink(tenant, filters, stream);
     this.hub.addTenantSink(sink);
@@ -120,11 +120,11 @@ export class EventsService {
     };
   }
 
-  private open(reply: FastifyReply, keyId: string): SseStream {
+  private open(reply: FastifyReply, keyId: string, release: () => void): SseStream {
     // From here on this handler writes the raw response itself (Fastify and compression step aside).
     reply.hijack();
     const stream = new SseStream(reply.raw, keyId);
-    stream.onClose(() => this.hub.release(keyId));
+    stream.onClose(release);
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(reply.getHeaders())) {
       if (value !== undefined) headers[name] = String(value);

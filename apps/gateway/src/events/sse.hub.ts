@@ -6,17 +6,19 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { ApiError } from '@switchyard/contracts';
+import { randomUUID } from 'node:crypto';
 import {
   ChannelSubscriber,
   decodeStoredEvent,
   LiveProgressStore,
+  StreamSlots,
   type StoredJobEvent,
 } from '@switchyard/live-state';
 import { GATEWAY_CONFIG, LOGGER, type GatewayConfig, type Logger } from '../gateway.tokens';
 import type { JobEventSink, TenantEventSink } from './sse.stream';
 
-/** SSE clients one API key may hold open at once (DESIGN.md: bound everything). */
-export const SSE_MAX_STREAMS_PER_KEY = 1000;
+/** A stream slot lapses this long after its gateway last renewed it (e.g. the gateway crashed). */
+export const SSE_SLOT_TTL_MS = 60000;
 
 /**
  * Fans job events out to SSE clients: one Redis subscription per gateway process on the channel
@@ -28,7 +30,11 @@ export const SSE_MAX_STREAMS_PER_KEY = 1000;
 export class SseHub implements OnModuleInit, OnModuleDestroy, BeforeApplicationShutdown {
   private readonly byJob = new Map<string, Set<JobEventSink>>();
   private readonly tenants = new Set<TenantEventSink>();
-  private readonly perKey = new Map<string, number>();
+  /** Slots this process holds: slot id → tenant. */
+  private readonly slots = new Map<string, string>();
+  private readonly instance = randomUUID();
+  private slotSeq = 0;
+  private slotRenewal: NodeJS.Timeout | undefined;
   private subscribed: Promise<void> | undefined;
   private keepAlive: NodeJS.Timeout | undefined;
   private stopReconnectListener: (() => void) | undefined;
@@ -38,17 +44,21 @@ export class SseHub implements OnModuleInit, OnModuleDestroy, BeforeApplicationS
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly subscriber: ChannelSubscriber,
     private readonly live: LiveProgressStore,
+    private readonly streamSlots: StreamSlots,
   ) {}
 
   onModuleInit(): void {
     this.keepAlive = setInterval(() => this.sendKeepAlive(), this.config.SSE_KEEPALIVE_MS);
     this.keepAlive.unref();
+    this.slotRenewal = setInterval(() => void this.renewSlots(), SSE_SLOT_TTL_MS / 3);
+    this.slotRenewal.unref();
     // Events published while the subscriber was reconnecting are in the per-job logs.
     this.stopReconnectListener = this.subscriber.onReconnect(() => void this.catchUp());
   }
 
   onModuleDestroy(): void {
     clearInterval(this.keepAlive);
+    clearInterval(this.slotRenewal);
     this.stopReconnectListener?.();
   }
 
@@ -72,21 +82,59 @@ export class SseHub implements OnModuleInit, OnModuleDestroy, BeforeApplicationS
     return this.subscribed;
   }
 
-  /** Throws 429 when the key already holds SSE_MAX_STREAMS_PER_KEY streams. */
-  reserve(keyId: string): void {
-    const open = this.perKey.get(keyId) ?? 0;
-    if (open >= SSE_MAX_STREAMS_PER_KEY) {
-      throw new ApiError('rate_limited', `at most ${SSE_MAX_STREAMS_PER_KEY} event streams per API key`, [], {
+  /**
+   * Takes one of the tenant's SSE_MAX_STREAMS_PER_TENANT stream slots, counted across every
+   * gateway in Redis; throws 429 `rate_limited` when all are held, 503 when Redis is away.
+   * Returns the release, to call once when the stream closes.
+   */
+  async reserve(tenant: string): Promise<() => void> {
+    const slot = `${this.instance}:${++this.slotSeq}`;
+    const max = this.config.SSE_MAX_STREAMS_PER_TENANT;
+    let acquired: boolean;
+    try {
+      acquired = await this.streamSlots.acquire(tenant, slot, max);
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not take an event stream slot');
+      throw new ApiError('service_unavailable', 'live events are unavailable (Redis)', [], {
         'retry-after': '5',
       });
     }
-    this.perKey.set(keyId, open + 1);
+    if (!acquired) {
+      throw new ApiError('rate_limited', `at most ${max} event streams per tenant`, [], {
+        'retry-after': '5',
+      });
+    }
+    this.slots.set(slot, tenant);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.slots.delete(slot);
+      this.streamSlots.release(tenant, slot).catch((error: unknown) => {
+        // The slot lapses by itself after SSE_SLOT_TTL_MS.
+        this.logger.debug({ err: error }, 'could not release an event stream slot');
+      });
+    };
   }
 
-  release(keyId: string): void {
-    const open = (this.perKey.get(keyId) ?? 1) - 1;
-    if (open > 0) this.perKey.set(keyId, open);
-    else this.perKey.delete(keyId);
+  /** Streams this process holds slots for (what it renews). */
+  slotCount(): number {
+    return this.slots.size;
+  }
+
+  private async renewSlots(): Promise<void> {
+    if (this.slots.size === 0) return;
+    const byTenant = new Map<string, string[]>();
+    for (const [slot, tenant] of this.slots) {
+      let ids = byTenant.get(tenant);
+      if (!ids) byTenant.set(tenant, (ids = []));
+      ids.push(slot);
+    }
+    try {
+      await this.streamSlots.refresh(byTenant);
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not renew event stream slots');
+    }
   }
 
   addJobSink(sink: JobEventSink): void {

@@ -3,7 +3,7 @@ import { statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { gatewayKeys } from '@switchyard/live-state';
+import { CircuitStates } from '@switchyard/live-state';
 import { AmqpClient } from '@switchyard/messaging';
 import { GATEWAY_CONFIG, REDIS, type GatewayConfig } from '../gateway.tokens';
 import { QueueMonitor } from '../queues/queue.monitor';
@@ -36,6 +36,7 @@ const LOW_DISK_RATIO = 0.05;
 @Injectable()
 export class ApiHealthService {
   private last: { at: number; report: Promise<HealthReport> } | undefined;
+  private readonly circuitStates: CircuitStates;
 
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
@@ -43,7 +44,10 @@ export class ApiHealthService {
     @Inject(REDIS) private readonly redis: Redis,
     private readonly amqp: AmqpClient,
     private readonly monitor: QueueMonitor,
-  ) {}
+  ) {
+    // Read only: the workers write (and renew) the reports.
+    this.circuitStates = new CircuitStates(redis, { prefix: config.REDIS_PREFIX, ttlMs: 0 });
+  }
 
   report(): Promise<HealthReport> {
     if (this.last && Date.now() - this.last.at < CACHE_MS) return this.last.report;
@@ -93,10 +97,10 @@ export class ApiHealthService {
     }
   }
 
-  /** Circuit states the workers' breakers write to Redis (`<REDIS_PREFIX>circuits`). */
+  /** Circuit states live workers' breakers report to Redis (`<REDIS_PREFIX>circuits:reports`). */
   private async circuits(): Promise<CheckResult> {
     try {
-      const states = await withTimeout(this.redis.hgetall(gatewayKeys(this.config.REDIS_PREFIX).circuits));
+      const states = await withTimeout(this.circuitStates.read());
       const open = Object.entries(states).filter(([, state]) => state === 'open' || state === 'half-open');
       if (!open.length)
         return { status: 'up', detail: `${Object.keys(states).length} providers, all closed` };

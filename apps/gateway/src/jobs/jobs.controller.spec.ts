@@ -1,6 +1,6 @@
 import { ApiError } from '@switchyard/contracts';
 import type { Caller } from '../auth/caller';
-import { parseListQuery } from './jobs.controller';
+import { parseInclude, parseListQuery } from './jobs.controller';
 
 const tenant: Caller = { tenant: 'acme', keyId: 'k', scopes: ['jobs:read'], admin: false };
 const admin: Caller = { tenant: 'default', keyId: 'bootstrap', scopes: ['admin'], admin: true };
@@ -33,5 +33,28 @@ describe('parseListQuery', () => {
     expect(
       problems({ status: 'sleeping', createdAfter: 'yesterday', type: 'x'.repeat(201) }, tenant).sort(),
     ).toEqual(['createdAfter', 'status', 'type']);
+  });
+});
+
+describe('parseInclude', () => {
+  it('leaves payload and result out unless named, comma-separated or repeated', () => {
+    expect(parseInclude(undefined)).toEqual({ payload: false, result: false });
+    expect(parseInclude('payload')).toEqual({ payload: true, result: false });
+    expect(parseInclude('payload, result')).toEqual({ payload: true, result: true });
+    expect(parseInclude(['result', 'payload'])).toEqual({ payload: true, result: true });
+  });
+
+  it('refuses anything else as validation_failed on include', () => {
+    for (const raw of ['secrets', 'payload,', '']) {
+      let caught: unknown;
+      try {
+        parseInclude(raw);
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(ApiError);
+      expect((caught as ApiError).code).toBe('validation_failed');
+      expect((caught as ApiError).details.map((d) => d.field)).toEqual(['include']);
+    }
   });
 });

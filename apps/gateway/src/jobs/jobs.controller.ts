@@ -5,7 +5,7 @@ import { ApiError, isJobStatus, JOB_STATUSES, LIMITS } from '@switchyard/contrac
 import type { JobListQuery } from '@switchyard/persistence';
 import { Caller, tenantScope } from '../auth/caller';
 import { ApiErrors, ApiJobId, ApiJson, ApiJsonBody, ApiQueryParam, ApiRoute } from '../docs/api-docs';
-import { JobsService } from './jobs.service';
+import { HISTORY_PAGE_MAX, JOB_VIEW_HISTORY, JobsService, type ListInclude } from './jobs.service';
 import { SubmissionService } from './submission.service';
 
 /**
@@ -95,20 +95,77 @@ export class JobsController {
   })
   @ApiQueryParam('cursor', 'nextCursor of the previous page', { type: 'string', maxLength: 200 })
   @ApiQueryParam('tenant', 'admin keys only: one tenant', { type: 'string', maxLength: 100 })
-  @ApiJson(200, 'a page of jobs', 'JobList')
+  @ApiQueryParam(
+    'include',
+    'items are summaries without `payload` and `result`; `payload`, `result` or `payload,result` adds them',
+    { type: 'string', maxLength: 50 },
+  )
+  @ApiJson(200, 'a page of job summaries', 'JobSummaryList')
   @ApiErrors(400)
   list(@Caller() caller: Caller, @Query() query: Record<string, string | undefined>) {
-    return this.jobs.list(parseListQuery(query, caller));
+    const include = parseInclude(query['include']);
+    return this.jobs.list(parseListQuery(query, caller), include);
   }
 
   @Get(':id')
-  @ApiRoute('jobs', 'Get one job', 'With its step and progress history; `estimatedWaitMs` while queued.')
+  @ApiRoute(
+    'jobs',
+    'Get one job',
+    `With the last ${JOB_VIEW_HISTORY} entries of its step and progress history (\`historyTruncated\` ` +
+      'and `historyNext` when there are more); `estimatedWaitMs` while queued.',
+  )
   @ApiJobId()
   @ApiJson(200, 'the job', 'JobDetail')
   @ApiErrors(404)
   get(@Caller() caller: Caller, @Param('id') id: string) {
     return this.jobs.get(id, tenantScope(caller));
   }
+
+  @Get(':id/history')
+  @ApiRoute('jobs', 'Page one job’s history', 'Oldest first; follow `nextCursor` until it is null.')
+  @ApiJobId()
+  @ApiQueryParam('limit', `page size, at most ${HISTORY_PAGE_MAX}`, {
+    type: 'integer',
+    minimum: 1,
+    maximum: HISTORY_PAGE_MAX,
+    default: HISTORY_PAGE_MAX,
+  })
+  @ApiQueryParam('cursor', 'nextCursor of the previous page', { type: 'string', maxLength: 40 })
+  @ApiJson(200, 'a page of history entries', 'HistoryPage')
+  @ApiErrors(400, 404)
+  history(
+    @Caller() caller: Caller,
+    @Param('id') id: string,
+    @Query('cursor') cursor: string | undefined,
+    @Query('limit') rawLimit: string | undefined,
+  ) {
+    let limit = HISTORY_PAGE_MAX;
+    if (rawLimit !== undefined) {
+      limit = Number(rawLimit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > HISTORY_PAGE_MAX) {
+        throw new ApiError('validation_failed', 'invalid history query', [
+          { field: 'limit', message: `must be an integer from 1 to ${HISTORY_PAGE_MAX}` },
+        ]);
+      }
+    }
+    return this.jobs.history(id, tenantScope(caller), cursor, limit);
+  }
+}
+
+/** `include=payload,result` (or repeated) on lists: which large fields list items carry. */
+export function parseInclude(raw: string | string[] | undefined): ListInclude {
+  const include: ListInclude = { payload: false, result: false };
+  if (raw === undefined) return include;
+  for (const part of (Array.isArray(raw) ? raw : [raw]).flatMap((r) => r.split(','))) {
+    const name = part.trim();
+    if (name === 'payload' || name === 'result') include[name] = true;
+    else {
+      throw new ApiError('validation_failed', 'invalid list query', [
+        { field: 'include', message: 'must name payload and/or result, comma-separated' },
+      ]);
+    }
+  }
+  return include;
 }
 
 const BOUNDED_TEXT = 200;

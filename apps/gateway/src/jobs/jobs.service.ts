@@ -22,6 +22,41 @@ import { LOGGER, SERVICE_NAME, type Logger } from '../gateway.tokens';
 import { JobInserter } from './job-inserter';
 import type { ValidSubmission } from './submission.validator';
 
+/** History entries `GET /jobs/{id}` carries: the newest ones; the rest is paged. */
+export const JOB_VIEW_HISTORY = 100;
+/** Largest (and default) page of `GET /jobs/{id}/history`. */
+export const HISTORY_PAGE_MAX = 1000;
+
+export type JobDetail = JobView & {
+  history: JobHistoryEntry[];
+  /** Older entries exist than `history` holds. */
+  historyTruncated: boolean;
+  /** Where the whole history pages from, when truncated. */
+  historyNext: string | null;
+};
+
+/** A list item: the job without `payload` and `result` unless asked for. */
+export type JobSummary = Omit<JobView, 'payload' | 'result'> & Partial<Pick<JobView, 'payload' | 'result'>>;
+
+export interface ListInclude {
+  payload: boolean;
+  result: boolean;
+}
+
+export function encodeHistoryCursor(seq: number): string {
+  return Buffer.from(`h${seq}`).toString('base64url');
+}
+
+function decodeHistoryCursor(cursor: string): number {
+  const match = /^h(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (cursor.length > 40 || !match) {
+    throw new ApiError('validation_failed', 'invalid history cursor', [
+      { field: 'cursor', message: 'cursor is not one this API returned' },
+    ]);
+  }
+  return Number(match[1]);
+}
+
 @Injectable()
 export class JobsService {
   private readonly inserter: JobInserter;
@@ -82,11 +117,37 @@ export class JobsService {
     return stored;
   }
 
-  /** One job with its history; 404 when it does not exist or `tenant` (if given) does not own it. */
-  async get(id: string, tenant: string | undefined): Promise<JobView & { history: JobHistoryEntry[] }> {
+  /**
+   * One job with the last JOB_VIEW_HISTORY entries of its history (a job may have thousands);
+   * `historyNext` pages the whole history from the start. 404 when it does not exist or `tenant`
+   * (if given) does not own it.
+   */
+  async get(id: string, tenant: string | undefined): Promise<JobDetail> {
     const row = await this.find(id, tenant);
-    const [history, view] = await Promise.all([this.jobs.history(id), this.viewWithExactWait(row)]);
-    return { ...view, history };
+    const [{ entries, truncated }, view] = await Promise.all([
+      this.jobs.historyTail(row.id, JOB_VIEW_HISTORY),
+      this.viewWithExactWait(row),
+    ]);
+    return {
+      ...view,
+      history: entries,
+      historyTruncated: truncated,
+      historyNext: truncated ? `/api/v1/jobs/${row.id}/history?limit=${HISTORY_PAGE_MAX}` : null,
+    };
+  }
+
+  /** A page of one job's history, oldest first, after `cursor` (a `nextCursor` of this route). */
+  async history(
+    id: string,
+    tenant: string | undefined,
+    cursor: string | undefined,
+    limit: number,
+  ): Promise<{ items: JobHistoryEntry[]; nextCursor: string | null }> {
+    const afterSeq = cursor === undefined ? 0 : decodeHistoryCursor(cursor);
+    const row = await this.find(id, tenant);
+    const { entries, more } = await this.jobs.historyPage(row.id, afterSeq, limit);
+    const last = entries[entries.length - 1];
+    return { items: entries, nextCursor: more && last ? encodeHistoryCursor(last.seq) : null };
   }
 
   /** The row, or 404 `not_found` (also for another tenant's job: existence does not leak). */
@@ -96,10 +157,25 @@ export class JobsService {
     return row;
   }
 
-  async list(query: JobListQuery): Promise<{ items: JobView[]; nextCursor: string | null }> {
+  /**
+   * A page of job summaries: without `payload` and `result` (either may be large) unless `include`
+   * names them.
+   */
+  async list(
+    query: JobListQuery,
+    include: ListInclude = { payload: false, result: false },
+  ): Promise<{ items: JobSummary[]; nextCursor: string | null }> {
     try {
       const { rows, nextCursor } = await this.jobs.list(query);
-      return { items: rows.map((r) => this.view(r)), nextCursor };
+      const items = rows.map((r): JobSummary => {
+        const { payload, result, ...summary } = this.view(r);
+        return {
+          ...summary,
+          ...(include.payload ? { payload } : {}),
+          ...(include.result ? { result } : {}),
+        };
+      });
+      return { items, nextCursor };
     } catch (error) {
       if (error instanceof InvalidCursorError) {
         throw new ApiError('validation_failed', error.message, [{ field: 'cursor', message: error.message }]);

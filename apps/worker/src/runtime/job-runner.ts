@@ -30,6 +30,7 @@ import { backoffDelay, isDependencyUnavailable, unavailableDependency } from '@s
 import { abandonAfterAbort, AbortReason } from './abort';
 import { AttemptEvents } from './job-events';
 import { GroupCommit } from './group-commit';
+import { boundInlineResult, cleanText, PROGRESS_MESSAGE_MAX, PROGRESS_STEP_MAX } from './output-bounds';
 
 export interface JobRunnerOptions {
   workerId: string;
@@ -38,6 +39,8 @@ export interface JobRunnerOptions {
   leaseMs: number;
   shutdownGraceMs: number;
   cancelGraceMs: number;
+  /** RESULT_INLINE_MAX_BYTES: a larger inline result is stored as the job's artifact. */
+  resultInlineMaxBytes: number;
   /** Counts a running attempt (the active-jobs gauge); returns the release. */
   trackActive?: (type: string) => () => void;
 }
@@ -245,7 +248,14 @@ export class JobRunner {
         this.abandonGraceMs,
       );
       if (abort.signal.aborted) throw abort.signal.reason;
-      return await this.complete(row, output, events, started);
+      const bounded = await boundInlineResult(
+        output,
+        this.options.resultInlineMaxBytes,
+        this.artifacts.writerFor(row.id),
+      );
+      if (bounded.spilled)
+        this.logger.info('inline result above RESULT_INLINE_MAX_BYTES stored as an artifact');
+      return await this.complete(row, bounded, events, started);
     } catch (error) {
       const reason: unknown = abort.signal.aborted ? abort.signal.reason : error;
       return await this.afterFailure(row, handler, reason, events, started);
@@ -292,6 +302,7 @@ export class JobRunner {
     signal: AbortSignal,
     events: AttemptEvents,
   ): Promise<HandlerOutput> {
+    let warned = false;
     const ctx: JobContext<Record<string, unknown>> = {
       jobId: row.id,
       tenant: row.tenant,
@@ -302,7 +313,18 @@ export class JobRunner {
       progress: (percent, step, message) => {
         if (signal.aborted) return;
         const clamped = Math.min(100, Math.max(0, Number.isFinite(percent) ? percent : 0));
-        events.progress(Math.round(clamped * 100) / 100, step ?? null, message ?? null);
+        // Handler text goes into events, Redis and PostgreSQL: bounded and storable, or one bad
+        // report could poison the event stream.
+        const cleanStep = cleanText(step, PROGRESS_STEP_MAX);
+        const cleanMessage = cleanText(message, PROGRESS_MESSAGE_MAX);
+        if (!warned && (cleanStep.changes.length || cleanMessage.changes.length)) {
+          warned = true; // once per attempt: a handler may report thousands of times
+          this.logger.warn(
+            { step: cleanStep.changes, message: cleanMessage.changes },
+            'handler progress step or message adjusted',
+          );
+        }
+        events.progress(Math.round(clamped * 100) / 100, cleanStep.text, cleanMessage.text);
       },
       logger: this.logger,
       artifacts: this.artifacts.writerFor(row.id),
