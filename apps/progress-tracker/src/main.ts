@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Gauge } from 'prom-client';
 import { loadConfigOrExit, TrackerConfigSchema } from '@switchyard/config';
+import { FileArtifactStore, FileUploadStore } from '@switchyard/handlers';
 import { createRedis, LiveProgressStore } from '@switchyard/live-state';
 import { AmqpClient } from '@switchyard/messaging';
 import {
@@ -19,9 +20,11 @@ import {
   JobsRepository,
   LifecycleRepository,
   ProjectionRepository,
+  RetentionRepository,
 } from '@switchyard/persistence';
 import { EventProjector } from './projection/event-projector';
 import { LeaseSweeper } from './recovery/lease-sweeper';
+import { RetentionService } from './retention/retention.service';
 
 const SERVICE = 'progress-tracker';
 
@@ -51,6 +54,7 @@ async function main(): Promise<void> {
     intervalMs: config.SWEEP_INTERVAL_MS,
     retryOverdueMs: config.RETRY_OVERDUE_MS,
   });
+  const live = new LiveProgressStore(redis, { prefix: config.REDIS_PREFIX, ttlSeconds: config.LIVE_TTL_S });
   const projector = new EventProjector(
     {
       queue: `${config.AMQP_PREFIX}.tracker`,
@@ -58,11 +62,12 @@ async function main(): Promise<void> {
       flushMs: config.TRACKER_FLUSH_MS,
     },
     amqp,
-    new LiveProgressStore(redis, { prefix: config.REDIS_PREFIX, ttlSeconds: config.LIVE_TTL_S }),
+    live,
     new ProjectionRepository(db),
     logger,
   );
   const metrics = createMetricsRegistry(SERVICE);
+  projector.registerMetrics(metrics);
   new Gauge({
     name: `${METRIC_PREFIX}tracker_lag_seconds`,
     help: 'Time between the newest projected event and its projection',
@@ -71,6 +76,20 @@ async function main(): Promise<void> {
       this.set(projector.lag() / 1000);
     },
   });
+  const retention = new RetentionService(
+    {
+      retentionDays: config.JOB_RETENTION_DAYS,
+      intervalMs: config.CLEANUP_INTERVAL_MS,
+      tempDirs: [config.ARTIFACTS_DIR, config.UPLOADS_DIR],
+    },
+    new RetentionRepository(db),
+    new FileArtifactStore(config.ARTIFACTS_DIR),
+    new FileUploadStore(config.UPLOADS_DIR),
+    live,
+    logger,
+    metrics,
+  );
+  retention.start();
 
   await startHttpService({
     service: SERVICE,
@@ -88,6 +107,7 @@ async function main(): Promise<void> {
       await sweeper.stop();
       await projector.stop();
       await outbox.stop();
+      await retention.stop();
       await amqp.close();
       redis.disconnect();
       await db.destroy();
