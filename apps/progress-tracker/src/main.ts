@@ -24,7 +24,7 @@ import {
 } from '@switchyard/persistence';
 import { EventProjector } from './projection/event-projector';
 import { LeaseSweeper } from './recovery/lease-sweeper';
-import { RetentionService } from './retention/retention.service';
+import { RetentionService, retentionOptions } from './retention/retention.service';
 
 const SERVICE = 'progress-tracker';
 
@@ -77,11 +77,7 @@ async function main(): Promise<void> {
     },
   });
   const retention = new RetentionService(
-    {
-      retentionDays: config.JOB_RETENTION_DAYS,
-      intervalMs: config.CLEANUP_INTERVAL_MS,
-      tempDirs: [config.ARTIFACTS_DIR, config.UPLOADS_DIR],
-    },
+    retentionOptions(config),
     new RetentionRepository(db),
     new FileArtifactStore(config.ARTIFACTS_DIR),
     new FileUploadStore(config.UPLOADS_DIR),

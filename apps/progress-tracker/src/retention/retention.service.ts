@@ -1,5 +1,6 @@
 import { Counter, type Registry } from 'prom-client';
 import type { ArtifactStore, UploadStore } from '@switchyard/handlers';
+import type { TrackerConfig } from '@switchyard/config';
 import { METRIC_PREFIX, type Logger } from '@switchyard/observability';
 import type { RetentionRepository } from '@switchyard/persistence';
 import { sweepTemporaryFiles } from './temp-files';
@@ -19,6 +20,17 @@ export interface RetentionOptions {
   initialDelayMs?: number;
   /** Folders swept for temporary files (ARTIFACTS_DIR, UPLOADS_DIR). */
   tempDirs: readonly string[];
+}
+
+/** The tracker's retention settings as its configuration gives them. */
+export function retentionOptions(
+  config: Pick<TrackerConfig, 'JOB_RETENTION_DAYS' | 'CLEANUP_INTERVAL_MS' | 'ARTIFACTS_DIR' | 'UPLOADS_DIR'>,
+): RetentionOptions {
+  return {
+    retentionDays: config.JOB_RETENTION_DAYS,
+    intervalMs: config.CLEANUP_INTERVAL_MS,
+    tempDirs: [config.ARTIFACTS_DIR, config.UPLOADS_DIR],
+  };
 }
 
 /** What one pass removed. */
@@ -103,9 +115,11 @@ export class RetentionService {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
+      const started = Date.now();
       void this.runOnce()
         .catch((error: unknown) => this.logger.warn({ err: error }, 'retention pass failed; next pass as scheduled'))
-        .finally(() => this.schedule(this.options.intervalMs));
+        // Passes start every intervalMs; one that took longer is followed by the next at once.
+        .finally(() => this.schedule(Math.max(0, this.options.intervalMs - (Date.now() - started))));
     }, delayMs);
     this.timer.unref();
   }
