@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { removeRedisPrefix, TEST_SERVICES, testRunId } from '@switchyard/testing';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { AdmissionStore } from './admission.store';
 import { LiveProgressStore } from './live-progress.store';
 import { TokenBucketLimiter } from './rate-limiter';
@@ -10,11 +9,12 @@ import { createRedis } from './redis';
  * TTL, so nothing in Redis outlives its purpose when nobody deletes it.
  */
 describe('Redis keys written by live-state expire', () => {
-  const prefix = `${testRunId()}:`;
-  const redis = createRedis(TEST_SERVICES.redis);
+  const prefix = `sytest_${randomBytes(4).toString('hex')}:`;
+  const redis = createRedis(process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379');
 
   afterAll(async () => {
-    await removeRedisPrefix(prefix);
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
     redis.disconnect();
   });
 

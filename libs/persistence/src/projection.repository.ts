@@ -157,7 +157,7 @@ export interface ParkedEventRow {
 }
 
 /** PostgreSQL text cannot hold U+0000: it is written as the six characters `\\u0000`. */
-const withoutNul = (text: string) => text.replace(/\u0000/g, '\\u0000');
+const withoutNul = (text: string) => text.replaceAll('\u0000', '\\u0000');
 
 function isDeadlock(error: unknown): boolean {
   const e = error as { driverError?: { code?: string }; code?: string } | null;

@@ -37,10 +37,9 @@ export class RetentionRepository {
     const runner = this.db.createQueryRunner();
     await runner.connect();
     try {
-      const rows: { locked: boolean }[] = await runner.query(
-        `SELECT pg_try_advisory_lock($1::bigint) AS locked`,
-        [RETENTION_LOCK_KEY],
-      );
+      const rows = (await runner.query(`SELECT pg_try_advisory_lock($1::bigint) AS locked`, [
+        RETENTION_LOCK_KEY,
+      ])) as { locked: boolean }[];
       if (!rows[0]?.locked) return { ran: false };
       try {
         return { ran: true, value: await work() };

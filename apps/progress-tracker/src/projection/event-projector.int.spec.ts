@@ -1,29 +1,43 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { connect } from 'amqplib';
+import { Client } from 'pg';
 import { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { createJobEvent, type JobEventData } from '@switchyard/contracts';
 import { createRedis, LiveProgressStore } from '@switchyard/live-state';
-import { AmqpClient } from '@switchyard/messaging';
+import { AmqpClient, topologyNames } from '@switchyard/messaging';
 import { createLogger } from '@switchyard/observability';
-import { createDataSource, ProjectionRepository } from '@switchyard/persistence';
-import {
-  createTestDatabase,
-  removeAmqpPrefix,
-  removeRedisPrefix,
-  TEST_SERVICES,
-  testRunId,
-  waitFor,
-  type TestDatabase,
-} from '@switchyard/testing';
+import { createDataSource, ProjectionRepository, runMigrations } from '@switchyard/persistence';
 import { EventProjector, TRACKER_PARKED_EVENTS_TOTAL } from './event-projector';
 
 const logger = createLogger('projector-test', process.env['TEST_LOG_LEVEL'] ?? 'silent');
 jest.setTimeout(30000);
 
+// Apps may not import @switchyard/testing: its isolation (own database, AMQP prefix, Redis prefix) in short.
+const SERVICES = {
+  postgres: process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432',
+  amqp: process.env['TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672',
+  redis: process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+};
+const RUN = `sytest_${randomBytes(4).toString('hex')}`;
+
+async function waitFor<T>(
+  probe: () => Promise<T | false | undefined>,
+  options: { what: string; timeoutMs?: number },
+): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 10000);
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${options.what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 describe('EventProjector with a poison event in its batch', () => {
-  const prefix = testRunId();
+  const prefix = RUN;
   const redisPrefix = `${prefix}:`;
-  let database: TestDatabase;
+  const url = `${SERVICES.postgres}/${RUN}`;
   let db: DataSource;
   let amqp: AmqpClient;
   let redis: ReturnType<typeof createRedis>;
@@ -33,12 +47,12 @@ describe('EventProjector with a poison event in its batch', () => {
   const registry = new Registry();
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    db = createDataSource(database.url, { poolSize: 4 });
+    await runMigrations(url);
+    db = createDataSource(url, { poolSize: 4 });
     await db.initialize();
-    amqp = new AmqpClient({ url: TEST_SERVICES.amqp, prefix, connectionName: `${prefix}/projector`, logger });
+    amqp = new AmqpClient({ url: SERVICES.amqp, prefix, connectionName: `${prefix}/projector`, logger });
     await amqp.connect();
-    redis = createRedis(TEST_SERVICES.redis);
+    redis = createRedis(SERVICES.redis);
     live = new LiveProgressStore(redis, { prefix: redisPrefix, ttlSeconds: 600 });
     projection = new ProjectionRepository(db);
     // A batch of exactly the three events published below (they arrive well within the flush time).
@@ -56,11 +70,20 @@ describe('EventProjector with a poison event in its batch', () => {
   afterAll(async () => {
     await projector.stop();
     await amqp.close();
-    await removeAmqpPrefix(prefix);
-    await removeRedisPrefix(redisPrefix);
+    const { exchanges, queues } = topologyNames(amqp.names);
+    const broker = await connect(SERVICES.amqp);
+    const channel = await broker.createChannel();
+    for (const queue of [...queues, `${prefix}.tracker`]) await channel.deleteQueue(queue);
+    for (const exchange of exchanges) await channel.deleteExchange(exchange);
+    await broker.close();
+    const keys = await redis.keys(`${redisPrefix}*`);
+    if (keys.length) await redis.del(...keys);
     redis.disconnect();
     await db.destroy();
-    await database.drop();
+    const admin = new Client({ connectionString: `${SERVICES.postgres}/postgres` });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS "${RUN}" WITH (FORCE)`);
+    await admin.end();
   });
 
   async function insertJob(): Promise<string> {
@@ -94,7 +117,9 @@ describe('EventProjector with a poison event in its batch', () => {
       [poison, 'bad\u0000message'],
       [good2, 'also fine'],
     ] as const) {
-      await amqp.publishEvent(createJobEvent('worker', 'progress', progress(jobId, message), `corr-${jobId}`));
+      await amqp.publishEvent(
+        createJobEvent('worker', 'progress', progress(jobId, message), `corr-${jobId}`),
+      );
     }
 
     // The other events of the batch reach PostgreSQL and Redis.
@@ -127,7 +152,9 @@ describe('EventProjector with a poison event in its batch', () => {
     );
     expect(parked).toHaveLength(1);
     expect(parked[0]).toMatchObject({ job_id: poison, seq: '2', event: 'progress', attempts: 3 });
-    expect(JSON.parse(parked[0].body)).toMatchObject({ data: { jobId: poison, message: 'bad\u0000message' } });
+    expect(JSON.parse(parked[0].body)).toMatchObject({
+      data: { jobId: poison, message: 'bad\u0000message' },
+    });
     expect(await db.query(`SELECT 1 FROM job_events WHERE job_id = $1`, [poison])).toHaveLength(0);
     const counter = await registry.getSingleMetric(TRACKER_PARKED_EVENTS_TOTAL)?.get();
     expect(counter?.values[0]?.value).toBe(1);
@@ -138,7 +165,9 @@ describe('EventProjector with a poison event in its batch', () => {
     );
     await waitFor(
       async () => {
-        const rows: { progress: number }[] = await db.query(`SELECT progress FROM jobs WHERE id = $1`, [poison]);
+        const rows: { progress: number }[] = await db.query(`SELECT progress FROM jobs WHERE id = $1`, [
+          poison,
+        ]);
         return rows[0]?.progress === 80;
       },
       { what: 'the next event of the poisoned job', timeoutMs: 15000 },

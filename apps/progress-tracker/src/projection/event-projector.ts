@@ -218,7 +218,8 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** Redis replies that say the server is busy or away, not that the command's data is bad. */
-const TRANSIENT_REDIS_REPLY = /^(OOM|LOADING|BUSY|MASTERDOWN|READONLY|CLUSTERDOWN|TRYAGAIN|NOSCRIPT|MISCONF)\b/;
+const TRANSIENT_REDIS_REPLY =
+  /^(OOM|LOADING|BUSY|MASTERDOWN|READONLY|CLUSTERDOWN|TRYAGAIN|NOSCRIPT|MISCONF)\b/;
 
 /**
  * Whether `error` rejects the data written rather than reports a store that is unavailable:
@@ -229,7 +230,12 @@ const TRANSIENT_REDIS_REPLY = /^(OOM|LOADING|BUSY|MASTERDOWN|READONLY|CLUSTERDOW
  */
 export function isPoisonError(error: unknown): boolean {
   if (error instanceof TypeError || error instanceof RangeError) return true;
-  const e = error as { driverError?: { code?: unknown }; code?: unknown; name?: unknown; message?: unknown } | null;
+  const e = error as {
+    driverError?: { code?: unknown };
+    code?: unknown;
+    name?: unknown;
+    message?: unknown;
+  } | null;
   const code = (e?.driverError ?? e)?.code;
   if (typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code)) return true;
   return e?.name === 'ReplyError' && typeof e.message === 'string' && !TRANSIENT_REDIS_REPLY.test(e.message);

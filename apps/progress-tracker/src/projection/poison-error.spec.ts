@@ -15,7 +15,9 @@ describe('isPoisonError', () => {
     expect(isPoisonError({ code: '08006' })).toBe(false); // connection failure
     expect(isPoisonError({ code: '40P01' })).toBe(false); // deadlock
     expect(isPoisonError({ code: 'ECONNREFUSED' })).toBe(false);
-    expect(isPoisonError({ name: 'ReplyError', message: 'LOADING Redis is loading the dataset' })).toBe(false);
+    expect(isPoisonError({ name: 'ReplyError', message: 'LOADING Redis is loading the dataset' })).toBe(
+      false,
+    );
     expect(isPoisonError({ name: 'ReplyError', message: 'OOM command not allowed' })).toBe(false);
     expect(isPoisonError({ name: 'ReplyError', message: 'ERR Error running script' })).toBe(true);
   });

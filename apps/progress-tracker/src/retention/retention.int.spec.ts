@@ -6,28 +6,34 @@ import { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { FileArtifactStore, FileUploadStore } from '@switchyard/handlers';
 import { createLogger } from '@switchyard/observability';
-import { createDataSource, RetentionRepository } from '@switchyard/persistence';
-import { createTestDatabase, type TestDatabase } from '@switchyard/testing';
+import { createDataSource, RetentionRepository, runMigrations } from '@switchyard/persistence';
+import { Client } from 'pg';
 import { RETENTION_PURGED_TOTAL, RetentionService, type RetentionOptions } from './retention.service';
 
 const logger = createLogger('retention-test', 'silent');
+// Each run has its own database (apps may not import @switchyard/testing; this is its createTestDatabase).
+const SERVER = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432';
+const NAME = `sytest_${randomUUID().slice(0, 8)}`;
+const URL = `${SERVER}/${NAME}`;
 
 describe('RetentionService against PostgreSQL', () => {
-  let database: TestDatabase;
   let db: DataSource;
   let dir: string;
   let artifactsDir: string;
   let uploadsDir: string;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    db = createDataSource(database.url, { poolSize: 4 });
+    await runMigrations(URL);
+    db = createDataSource(URL, { poolSize: 4 });
     await db.initialize();
   });
 
   afterAll(async () => {
     await db.destroy();
-    await database.drop();
+    const admin = new Client({ connectionString: `${SERVER}/postgres` });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS "${NAME}" WITH (FORCE)`);
+    await admin.end();
   });
 
   beforeEach(async () => {
@@ -79,8 +85,10 @@ describe('RetentionService against PostgreSQL', () => {
     return ids;
   }
 
-  const count = async (sql: string, params: unknown[] = []) =>
-    Number(((await db.query(sql, params)) as { n: string }[])[0].n);
+  const count = async (sql: string, params: unknown[] = []) => {
+    const rows: { n: string }[] = await db.query(sql, params);
+    return Number(rows[0].n);
+  };
 
   function service(
     dataSource: DataSource,
@@ -119,7 +127,8 @@ describe('RetentionService against PostgreSQL', () => {
     const queued = await insertJobs(1, 'queued', 60);
     const retrying = await insertJobs(1, 'retrying', 60);
     const artifacts = new FileArtifactStore(artifactsDir);
-    for (const id of [...oldCompleted, ...young]) await artifacts.writerFor(id).put('out.json', 'application/json', Buffer.from('{}'));
+    for (const id of [...oldCompleted, ...young])
+      await artifacts.writerFor(id).put('out.json', 'application/json', Buffer.from('{}'));
     const old = [...oldCompleted, ...oldFailed, ...oldCancelled];
 
     const registry = new Registry();
@@ -130,7 +139,9 @@ describe('RetentionService against PostgreSQL', () => {
     expect(await count(`SELECT count(*) AS n FROM job_events WHERE job_id = ANY($1::uuid[])`, [old])).toBe(0);
     for (const id of oldCompleted) expect(await exists(join(artifactsDir, id))).toBe(false);
     const kept = [...young, ...running, ...queued, ...retrying];
-    expect(await count(`SELECT count(*) AS n FROM jobs WHERE id = ANY($1::uuid[])`, [kept])).toBe(kept.length);
+    expect(await count(`SELECT count(*) AS n FROM jobs WHERE id = ANY($1::uuid[])`, [kept])).toBe(
+      kept.length,
+    );
     expect(await count(`SELECT count(*) AS n FROM job_events WHERE job_id = ANY($1::uuid[])`, [kept])).toBe(
       kept.length * 2,
     );
@@ -191,7 +202,7 @@ describe('RetentionService against PostgreSQL', () => {
     const old = 250;
     await insertJobs(old, 'completed', 8, { events: 1 });
     await insertJobs(5, 'running', 30, { events: 1 });
-    const other = createDataSource(database.url, { poolSize: 4 });
+    const other = createDataSource(URL, { poolSize: 4 });
     await other.initialize();
     try {
       const registries = [new Registry(), new Registry()];
@@ -208,9 +219,9 @@ describe('RetentionService against PostgreSQL', () => {
       const purged =
         (await purgedMetric(registries[0], 'jobs')) + (await purgedMetric(registries[1], 'jobs'));
       expect(purged).toBe(old);
-      expect((await purgedMetric(registries[0], 'events')) + (await purgedMetric(registries[1], 'events'))).toBe(
-        old,
-      );
+      expect(
+        (await purgedMetric(registries[0], 'events')) + (await purgedMetric(registries[1], 'events')),
+      ).toBe(old);
       expect(skipped).toBeGreaterThan(0);
       expect(await count(`SELECT count(*) AS n FROM jobs`)).toBe(5);
     } finally {
@@ -221,7 +232,7 @@ describe('RetentionService against PostgreSQL', () => {
   it('two purges racing without the lock still delete each row once (SKIP LOCKED)', async () => {
     const old = 300;
     await insertJobs(old, 'completed', 8, { events: 1 });
-    const other = createDataSource(database.url, { poolSize: 4 });
+    const other = createDataSource(URL, { poolSize: 4 });
     await other.initialize();
     try {
       const drain = async (repository: RetentionRepository) => {
@@ -256,7 +267,7 @@ describe('RetentionService against PostgreSQL', () => {
       await held;
     });
     await inside;
-    const other = createDataSource(database.url, { poolSize: 2 });
+    const other = createDataSource(URL, { poolSize: 2 });
     await other.initialize();
     try {
       expect(await service(other, new Registry()).runOnce()).toBeNull();

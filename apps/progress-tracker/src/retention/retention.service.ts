@@ -117,7 +117,9 @@ export class RetentionService {
       this.timer = undefined;
       const started = Date.now();
       void this.runOnce()
-        .catch((error: unknown) => this.logger.warn({ err: error }, 'retention pass failed; next pass as scheduled'))
+        .catch((error: unknown) =>
+          this.logger.warn({ err: error }, 'retention pass failed; next pass as scheduled'),
+        )
         // Passes start every intervalMs; one that took longer is followed by the next at once.
         .finally(() => this.schedule(Math.max(0, this.options.intervalMs - (Date.now() - started))));
     }, delayMs);
