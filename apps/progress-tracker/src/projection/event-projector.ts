@@ -197,7 +197,12 @@ export class EventProjector {
   private async project(batch: Pending[]): Promise<void> {
     // One object per event feeds both stores.
     const inputs: JobEventInput[] = batch.map(({ event }) => toInput(event));
-    await Promise.all([this.live.applyEvents(inputs), this.history.projectEvents(inputs)]);
+    // Both writes end before a failure is handled, so a retry never overlaps the first attempt.
+    const written = await Promise.allSettled([
+      this.live.applyEvents(inputs),
+      this.history.projectEvents(inputs),
+    ]);
+    for (const outcome of written) if (outcome.status === 'rejected') throw outcome.reason;
     const newest = batch[batch.length - 1].event;
     this.lagMs = Math.max(0, Date.now() - new Date(newest.time).getTime());
     for (const { event } of batch) this.logTerminal(event);
