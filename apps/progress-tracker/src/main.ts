@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Gauge } from 'prom-client';
 import { loadConfigOrExit, TrackerConfigSchema } from '@switchyard/config';
+import { FileArtifactStore, FileUploadStore } from '@switchyard/handlers';
 import { createRedis, LiveProgressStore } from '@switchyard/live-state';
 import { AmqpClient } from '@switchyard/messaging';
 import {
@@ -19,10 +20,12 @@ import {
   JobsRepository,
   LifecycleRepository,
   ProjectionRepository,
+  RetentionRepository,
 } from '@switchyard/persistence';
 import { EventProjector } from './projection/event-projector';
 import { DispatchReconciler } from './recovery/dispatch-reconciler';
 import { LeaseSweeper } from './recovery/lease-sweeper';
+import { RetentionService, retentionOptions } from './retention/retention.service';
 
 const SERVICE = 'progress-tracker';
 
@@ -61,6 +64,7 @@ async function main(): Promise<void> {
       redispatchAfterMs: config.REDISPATCH_AFTER_MS,
     },
   );
+  const live = new LiveProgressStore(redis, { prefix: config.REDIS_PREFIX, ttlSeconds: config.LIVE_TTL_S });
   const projector = new EventProjector(
     {
       queue: `${config.AMQP_PREFIX}.tracker`,
@@ -68,11 +72,12 @@ async function main(): Promise<void> {
       flushMs: config.TRACKER_FLUSH_MS,
     },
     amqp,
-    new LiveProgressStore(redis, { prefix: config.REDIS_PREFIX, ttlSeconds: config.LIVE_TTL_S }),
+    live,
     new ProjectionRepository(db),
     logger,
   );
   const metrics = createMetricsRegistry(SERVICE);
+  projector.registerMetrics(metrics);
   new Gauge({
     name: `${METRIC_PREFIX}tracker_lag_seconds`,
     help: 'Time between the newest projected event and its projection',
@@ -81,6 +86,16 @@ async function main(): Promise<void> {
       this.set(projector.lag() / 1000);
     },
   });
+  const retention = new RetentionService(
+    retentionOptions(config),
+    new RetentionRepository(db),
+    new FileArtifactStore(config.ARTIFACTS_DIR),
+    new FileUploadStore(config.UPLOADS_DIR),
+    live,
+    logger,
+    metrics,
+  );
+  retention.start();
 
   await startHttpService({
     service: SERVICE,
@@ -99,6 +114,7 @@ async function main(): Promise<void> {
       await reconciler.stop();
       await projector.stop();
       await outbox.stop();
+      await retention.stop();
       await amqp.close();
       redis.disconnect();
       await db.destroy();

@@ -103,8 +103,12 @@ export const WorkerEnv = {
 export const TrackerEnv = {
   ...CommonEnv,
   TRACKER_PORT: port(3002),
-  JOB_RETENTION_DAYS: positiveInt(7),
-  CLEANUP_INTERVAL_MS: positiveInt(3600000),
+  JOB_RETENTION_DAYS: positiveInt(7, 36500),
+  /** At most setTimeout's 2^31 - 1 ms (24.8 days). */
+  CLEANUP_INTERVAL_MS: positiveInt(3600000, 2147483647),
+  /** Retention removes purged jobs' artifacts and unreferenced uploads here (as the gateway and workers use them). */
+  ARTIFACTS_DIR: Type.String({ minLength: 1, default: './data/artifacts' }),
+  UPLOADS_DIR: Type.String({ minLength: 1, default: './data/uploads' }),
   OUTBOX_MAX_DELAY_MS: positiveInt(5000),
   TRACKER_BATCH_SIZE: positiveInt(500, 10000),
   TRACKER_FLUSH_MS: positiveInt(50, 10000),

@@ -6,6 +6,7 @@ import { GatewayApi1700000001000 } from './migrations/1700000001000-gateway-api'
 import { JobTypes1700000002000 } from './migrations/1700000002000-job-types';
 import { HotUpdates1700000003000 } from './migrations/1700000003000-hot-updates';
 import { DispatchReconcile1700000004000 } from './migrations/1700000004000-dispatch-reconcile';
+import { Retention1700000004500 } from './migrations/1700000004500-retention';
 
 export const MIGRATIONS = [
   Initial1700000000000,
@@ -13,6 +14,7 @@ export const MIGRATIONS = [
   JobTypes1700000002000,
   HotUpdates1700000003000,
   DispatchReconcile1700000004000,
+  Retention1700000004500,
 ];
 
 export function createDataSource(url: string, options: { poolSize?: number; applicationName?: string } = {}) {

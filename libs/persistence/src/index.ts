@@ -10,3 +10,4 @@ export * from './job-queries.repository';
 export * from './result-cache.repository';
 export * from './job-types.repository';
 export * from './projection.repository';
+export * from './retention.repository';

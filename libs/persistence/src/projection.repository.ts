@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import type { JobEventData } from '@switchyard/contracts';
+import { isUuid, type JobEventData } from '@switchyard/contracts';
 
 /** One lifecycle event as the progress-tracker projects it (the shape of live-state's JobEventInput). */
 export interface ProjectedEvent {
@@ -121,9 +121,43 @@ export class ProjectionRepository {
       }
     }
   }
+
+  /**
+   * Keeps an event the tracker could not write after `attempts` tries, so the rest of its batch
+   * goes on. The event is stored as JSON text: JSON escapes U+0000, which a text or jsonb value
+   * could not hold raw.
+   */
+  async park(event: ProjectedEvent, error: string, attempts: number): Promise<void> {
+    const jobId = typeof event.data?.jobId === 'string' && isUuid(event.data.jobId) ? event.data.jobId : null;
+    const seq = Number.isSafeInteger(event.data?.seq) ? event.data.seq : null;
+    await this.db.query(
+      `INSERT INTO parked_events (job_id, seq, event, body, error, attempts) VALUES ($1, $2, $3, $4, $5, $6)`,
+      [jobId, seq, withoutNul(String(event.event)), JSON.stringify(event), withoutNul(error), attempts],
+    );
+  }
+
+  /** The parked events, oldest first (for operators and tests). */
+  async parked(limit = 100): Promise<ParkedEventRow[]> {
+    return this.db.query(`SELECT * FROM parked_events ORDER BY id LIMIT $1`, [limit]);
+  }
 }
 
 const DEADLOCK_ATTEMPTS = 3;
+
+/** One row of `parked_events` (docs/operations.md). */
+export interface ParkedEventRow {
+  id: string;
+  job_id: string | null;
+  seq: string | null;
+  event: string;
+  body: string;
+  error: string;
+  attempts: number;
+  parked_at: Date;
+}
+
+/** PostgreSQL text cannot hold U+0000: it is written as the six characters `\\u0000`. */
+const withoutNul = (text: string) => text.replaceAll('\u0000', '\\u0000');
 
 function isDeadlock(error: unknown): boolean {
   const e = error as { driverError?: { code?: string }; code?: string } | null;

@@ -1,3 +1,4 @@
+import { Counter, type Registry } from 'prom-client';
 import {
   DeadLetter,
   Requeue,
@@ -9,14 +10,22 @@ import {
 } from '@switchyard/messaging';
 import { isJobCloudEvent, isTerminal, jobEventName, type JobCloudEvent } from '@switchyard/contracts';
 import type { JobEventInput, LiveProgressStore } from '@switchyard/live-state';
-import type { Logger } from '@switchyard/observability';
+import { METRIC_PREFIX, type Logger } from '@switchyard/observability';
 import type { ProjectionRepository } from '@switchyard/persistence';
 
 export interface ProjectorOptions {
   queue: string;
   batchSize: number;
   flushMs: number;
+  /** Tries of one event alone before it is parked (default 3). */
+  parkAfterAttempts?: number;
+  /** Pause between those tries (default 100 ms, doubling). */
+  retryDelayMs?: number;
 }
+
+export const TRACKER_PARKED_EVENTS_TOTAL = `${METRIC_PREFIX}tracker_parked_events_total`;
+
+const DEFAULT_PARK_AFTER_ATTEMPTS = 3;
 
 interface Pending {
   event: JobCloudEvent;
@@ -36,6 +45,11 @@ export class EventProjector {
   private flushing: Promise<void> = Promise.resolve();
   private consumer: ConsumerHandle | undefined;
   private lagMs = 0;
+  private readonly parkedTotal = new Counter({
+    name: TRACKER_PARKED_EVENTS_TOTAL,
+    help: 'Events the tracker could not write after several tries and parked in parked_events',
+    registers: [],
+  });
 
   constructor(
     private readonly options: ProjectorOptions,
@@ -44,6 +58,11 @@ export class EventProjector {
     private readonly history: ProjectionRepository,
     private readonly logger: Logger,
   ) {}
+
+  /** Adds the tracker's parked-events counter to `registry`. */
+  registerMetrics(registry: Registry): void {
+    registry.registerMetric(this.parkedTotal);
+  }
 
   /** Milliseconds between an event's time and its projection, for the tracker's lag metric. */
   lag(): number {
@@ -101,25 +120,128 @@ export class EventProjector {
   private async write(batch: Pending[]): Promise<void> {
     if (!batch.length) return;
     try {
-      // One object per event feeds both stores.
-      const inputs: JobEventInput[] = batch.map(({ event }) => ({
-        event: jobEventName(event),
-        data: event.data,
-        time: event.time,
-        correlationId: event.correlationid,
-      }));
-      await Promise.all([this.live.applyEvents(inputs), this.history.projectEvents(inputs)]);
-      const newest = batch[batch.length - 1].event;
-      this.lagMs = Math.max(0, Date.now() - new Date(newest.time).getTime());
-      for (const { event } of batch) this.logTerminal(event);
+      await this.project(batch);
       for (const { resolve } of batch) resolve(Ack);
     } catch (error) {
+      if (!isPoisonError(error)) {
+        await this.requeue(batch, error);
+        return;
+      }
+      // One event PostgreSQL or Redis rejects must not hold back the rest: the batch is written
+      // again one event at a time, and an event that still fails is parked.
       this.logger.warn(
         { err: error, count: batch.length },
-        'projection batch failed; messages go back to the queue',
+        'projection batch rejected; writing its events one by one',
       );
-      await new Promise((r) => setTimeout(r, FAILED_FLUSH_BACKOFF_MS));
-      for (const { resolve } of batch) resolve(Requeue);
+      await this.isolate(batch);
     }
   }
+
+  /** Writes each event alone; parks one that fails `parkAfterAttempts` times with a data error. */
+  private async isolate(batch: Pending[]): Promise<void> {
+    const attempts = this.options.parkAfterAttempts ?? DEFAULT_PARK_AFTER_ATTEMPTS;
+    for (let i = 0; i < batch.length; i++) {
+      const pending = batch[i];
+      let failure: unknown;
+      for (let attempt = 1; attempt <= attempts; attempt++) {
+        try {
+          await this.project([pending]);
+          failure = undefined;
+          break;
+        } catch (error) {
+          failure = error;
+          if (!isPoisonError(error)) break;
+          if (attempt < attempts) await sleep((this.options.retryDelayMs ?? 100) * 2 ** (attempt - 1));
+        }
+      }
+      if (failure === undefined) {
+        pending.resolve(Ack);
+        continue;
+      }
+      if (!isPoisonError(failure) || !(await this.park(pending.event, failure, attempts))) {
+        // A dependency went away meanwhile: this event and the rest go back to the queue.
+        await this.requeue(batch.slice(i), failure);
+        return;
+      }
+      pending.resolve(Ack);
+    }
+  }
+
+  /** Stores the event in parked_events; false when even that failed (the event is then requeued). */
+  private async park(event: JobCloudEvent, failure: unknown, attempts: number): Promise<boolean> {
+    const reason = failure instanceof Error ? failure.message : String(failure);
+    try {
+      await this.history.park(toInput(event), reason, attempts);
+    } catch (error) {
+      this.logger.warn({ err: error, jobId: event.data?.jobId }, 'could not park a rejected event; requeued');
+      return false;
+    }
+    this.parkedTotal.inc();
+    this.logger.error(
+      { jobId: event.data?.jobId, seq: event.data?.seq, event: event.type, attempts, reason },
+      'event parked in parked_events after repeated write failures',
+    );
+    return true;
+  }
+
+  private async requeue(batch: Pending[], error: unknown): Promise<void> {
+    this.logger.warn(
+      { err: error, count: batch.length },
+      'projection batch failed; messages go back to the queue',
+    );
+    await sleep(FAILED_FLUSH_BACKOFF_MS);
+    for (const { resolve } of batch) resolve(Requeue);
+  }
+
+  /** Writes `batch` to both stores; throws when either rejects it. */
+  private async project(batch: Pending[]): Promise<void> {
+    // One object per event feeds both stores.
+    const inputs: JobEventInput[] = batch.map(({ event }) => toInput(event));
+    // Both writes end before a failure is handled, so a retry never overlaps the first attempt.
+    const written = await Promise.allSettled([
+      this.live.applyEvents(inputs),
+      this.history.projectEvents(inputs),
+    ]);
+    for (const outcome of written) if (outcome.status === 'rejected') throw outcome.reason;
+    const newest = batch[batch.length - 1].event;
+    this.lagMs = Math.max(0, Date.now() - new Date(newest.time).getTime());
+    for (const { event } of batch) this.logTerminal(event);
+  }
+}
+
+function toInput(event: JobCloudEvent): JobEventInput {
+  return {
+    event: jobEventName(event),
+    data: event.data,
+    time: event.time,
+    correlationId: event.correlationid,
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Redis replies that say the server is busy or away, not that the command's data is bad. */
+const TRANSIENT_REDIS_REPLY =
+  /^(OOM|LOADING|BUSY|MASTERDOWN|READONLY|CLUSTERDOWN|TRYAGAIN|NOSCRIPT|MISCONF)\b/;
+
+/**
+ * Whether `error` rejects the data written rather than reports a store that is unavailable:
+ * PostgreSQL's data exceptions (SQLSTATE class 22, e.g. U+0000 in text), integrity violations
+ * (23) and program limits (54); a Redis error reply about the command; a TypeError or RangeError
+ * thrown while encoding an event. Only those lead to parking; anything else (connection lost,
+ * server shutting down, timeouts) requeues the batch as before.
+ */
+export function isPoisonError(error: unknown): boolean {
+  if (error instanceof TypeError || error instanceof RangeError) return true;
+  const e = error as {
+    driverError?: { code?: unknown };
+    code?: unknown;
+    name?: unknown;
+    message?: unknown;
+  } | null;
+  const code = (e?.driverError ?? e)?.code;
+  if (typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code)) return true;
+  return e?.name === 'ReplyError' && typeof e.message === 'string' && !TRANSIENT_REDIS_REPLY.test(e.message);
 }

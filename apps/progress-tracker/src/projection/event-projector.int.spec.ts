@@ -1,0 +1,177 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { connect } from 'amqplib';
+import { Client } from 'pg';
+import { Registry } from 'prom-client';
+import type { DataSource } from 'typeorm';
+import { createJobEvent, type JobEventData } from '@switchyard/contracts';
+import { createRedis, LiveProgressStore } from '@switchyard/live-state';
+import { AmqpClient, topologyNames } from '@switchyard/messaging';
+import { createLogger } from '@switchyard/observability';
+import { createDataSource, ProjectionRepository, runMigrations } from '@switchyard/persistence';
+import { EventProjector, TRACKER_PARKED_EVENTS_TOTAL } from './event-projector';
+
+const logger = createLogger('projector-test', process.env['TEST_LOG_LEVEL'] ?? 'silent');
+jest.setTimeout(30000);
+
+// Apps may not import @switchyard/testing: its isolation (own database, AMQP prefix, Redis prefix) in short.
+const SERVICES = {
+  postgres: process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432',
+  amqp: process.env['TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672',
+  redis: process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+};
+const RUN = `sytest_${randomBytes(4).toString('hex')}`;
+
+async function waitFor<T>(
+  probe: () => Promise<T | false | undefined>,
+  options: { what: string; timeoutMs?: number },
+): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 10000);
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${options.what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('EventProjector with a poison event in its batch', () => {
+  const prefix = RUN;
+  const redisPrefix = `${prefix}:`;
+  const url = `${SERVICES.postgres}/${RUN}`;
+  let db: DataSource;
+  let amqp: AmqpClient;
+  let redis: ReturnType<typeof createRedis>;
+  let live: LiveProgressStore;
+  let projection: ProjectionRepository;
+  let projector: EventProjector;
+  const registry = new Registry();
+
+  beforeAll(async () => {
+    await runMigrations(url);
+    db = createDataSource(url, { poolSize: 4 });
+    await db.initialize();
+    amqp = new AmqpClient({ url: SERVICES.amqp, prefix, connectionName: `${prefix}/projector`, logger });
+    await amqp.connect();
+    redis = createRedis(SERVICES.redis);
+    live = new LiveProgressStore(redis, { prefix: redisPrefix, ttlSeconds: 600 });
+    projection = new ProjectionRepository(db);
+    // A batch of exactly the three events published below (they arrive well within the flush time).
+    projector = new EventProjector(
+      { queue: `${prefix}.tracker`, batchSize: 3, flushMs: 1000, retryDelayMs: 10 },
+      amqp,
+      live,
+      projection,
+      logger,
+    );
+    projector.registerMetrics(registry);
+    await projector.start();
+  });
+
+  afterAll(async () => {
+    await projector.stop();
+    await amqp.close();
+    const { exchanges, queues } = topologyNames(amqp.names);
+    const broker = await connect(SERVICES.amqp);
+    const channel = await broker.createChannel();
+    for (const queue of [...queues, `${prefix}.tracker`]) await channel.deleteQueue(queue);
+    for (const exchange of exchanges) await channel.deleteExchange(exchange);
+    await broker.close();
+    const keys = await redis.keys(`${redisPrefix}*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+    await db.destroy();
+    const admin = new Client({ connectionString: `${SERVICES.postgres}/postgres` });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS "${RUN}" WITH (FORCE)`);
+    await admin.end();
+  });
+
+  async function insertJob(): Promise<string> {
+    const id = randomUUID();
+    await db.query(
+      `INSERT INTO jobs (id, tenant, type, queue, status, priority, max_attempts, timeout_ms, correlation_id,
+          request_hash, payload, started_at, attempts)
+       VALUES ($1, 'acme', 'synthetic', 'default', 'running', 5, 3, 60000, 'corr', '', '{}', now(), 1)`,
+      [id],
+    );
+    return id;
+  }
+
+  const progress = (jobId: string, message: string): JobEventData => ({
+    jobId,
+    tenant: 'acme',
+    type: 'synthetic',
+    queue: 'default',
+    status: 'running',
+    step: 'generating',
+    progress: 40,
+    message,
+    attempt: 1,
+    seq: 2,
+  });
+
+  it('parks the event PostgreSQL rejects (U+0000) and writes the rest of its batch', async () => {
+    const [good1, poison, good2] = [await insertJob(), await insertJob(), await insertJob()];
+    for (const [jobId, message] of [
+      [good1, 'fine'],
+      [poison, 'bad\u0000message'],
+      [good2, 'also fine'],
+    ] as const) {
+      await amqp.publishEvent(
+        createJobEvent('worker', 'progress', progress(jobId, message), `corr-${jobId}`),
+      );
+    }
+
+    // The other events of the batch reach PostgreSQL and Redis.
+    await waitFor(
+      async () => {
+        const rows: { job_id: string }[] = await db.query(
+          `SELECT job_id FROM job_events WHERE job_id = ANY($1::uuid[]) AND seq = 2`,
+          [[good1, good2]],
+        );
+        return rows.length === 2;
+      },
+      { what: 'the good events in job_events', timeoutMs: 15000 },
+    );
+    for (const id of [good1, good2]) {
+      const rows: { progress: number; message: string }[] = await db.query(
+        `SELECT progress, message FROM jobs WHERE id = $1`,
+        [id],
+      );
+      expect(rows[0].progress).toBe(40);
+      expect((await live.getLive(id))?.progress).toBe(40);
+    }
+
+    // The poison event is parked once, visible with its error, and counted.
+    const parked = await waitFor(
+      async () => {
+        const rows = await projection.parked();
+        return rows.length > 0 && rows;
+      },
+      { what: 'a parked event' },
+    );
+    expect(parked).toHaveLength(1);
+    expect(parked[0]).toMatchObject({ job_id: poison, seq: '2', event: 'progress', attempts: 3 });
+    expect(JSON.parse(parked[0].body)).toMatchObject({
+      data: { jobId: poison, message: 'bad\u0000message' },
+    });
+    expect(await db.query(`SELECT 1 FROM job_events WHERE job_id = $1`, [poison])).toHaveLength(0);
+    const counter = await registry.getSingleMetric(TRACKER_PARKED_EVENTS_TOTAL)?.get();
+    expect(counter?.values[0]?.value).toBe(1);
+
+    // The tracker goes on: a later event of the same job is projected.
+    await amqp.publishEvent(
+      createJobEvent('worker', 'progress', { ...progress(poison, 'clean'), seq: 3, progress: 80 }, 'corr'),
+    );
+    await waitFor(
+      async () => {
+        const rows: { progress: number }[] = await db.query(`SELECT progress FROM jobs WHERE id = $1`, [
+          poison,
+        ]);
+        return rows[0]?.progress === 80;
+      },
+      { what: 'the next event of the poisoned job', timeoutMs: 15000 },
+    );
+    expect(await projection.parked()).toHaveLength(1);
+  });
+});
