@@ -42,6 +42,8 @@ export const GatewayEnv = {
   TENANT_MAX_ACTIVE_JOBS: positiveInt(1000),
   QUEUE_MAX_DEPTH: positiveInt(10000),
   QUEUE_WARN_DEPTH: positiveInt(8000),
+  /** The workers' WORKER_CONCURRENCY: free slots per work-queue consumer, for wait estimates. */
+  WORKER_CONCURRENCY: positiveInt(8, 1000),
   BODY_LIMIT_BYTES: positiveInt(1048576),
   UPLOAD_MAX_BYTES: positiveInt(20971520),
   BATCH_MAX_ITEMS: positiveInt(100, 10000),
