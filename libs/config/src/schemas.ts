@@ -22,6 +22,11 @@ export const CommonEnv = {
   AMQP_URL: url('amqp|amqps', 'amqp://guest:guest@127.0.0.1:5672'),
   AMQP_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$', default: 'switchyard' }),
   AMQP_PREFETCH: positiveInt(32, 1000),
+  /**
+   * Cap of `<prefix>.dlq` (x-max-length, overflow drop-head: the oldest message goes); 0 leaves it
+   * unbounded. Applied when the queue is created; an existing queue keeps its arguments.
+   */
+  DLQ_MAX_LENGTH: Type.Integer({ minimum: 0, default: 100000 }),
   REDIS_URL: url('redis|rediss', 'redis://127.0.0.1:6379'),
   REDIS_PREFIX: Type.String({ minLength: 1, maxLength: 64, default: 'sy:' }),
   LOG_LEVEL: Type.Union(
