@@ -79,12 +79,18 @@ describe('DLQ replay bounds', () => {
         { what: `tenant A's job ${i} accepted`, intervalMs: 250 },
       );
     }
+    // Both gateways poll RabbitMQ's depth on their own (every second): wait until each sees it.
     await waitFor(
       async () => {
-        const r = await a.get<{ items: { queue: string; ready: number }[] }>('/queues');
-        return (r.body.items.find((q) => q.queue === 'default')?.ready ?? 0) >= 3;
+        const depths = await Promise.all(
+          [a, b].map(async (api) => {
+            const r = await api.get<{ items: { queue: string; ready: number }[] }>('/queues');
+            return r.body.items.find((q) => q.queue === 'default')?.ready ?? 0;
+          }),
+        );
+        return depths.every((d) => d >= 3);
       },
-      { what: 'the default queue at depth 3', intervalMs: 250 },
+      { what: 'the default queue at depth 3 on both gateways', intervalMs: 250 },
     );
 
     const replay = await a.post<ErrorBody>(`/dlq/${deadA[0]}/replay`);
