@@ -67,7 +67,9 @@ export class LifecycleService {
   /** Retry and single replay: admitted like a new submission (tenant quota, queue depth). */
   async retryAdmitted(id: string, tenant: string | undefined, deadLetteredOnly = false): Promise<JobView> {
     const row = isUuid(id) ? await this.jobs.findById(id, tenant) : null;
-    if (row && (row.status === 'failed' || row.status === 'cancelled')) {
+    // Only a job that would run again is admitted; the others get retry's own 404 / 409.
+    const runsAgain = row?.status === 'failed' || row?.status === 'cancelled';
+    if (row && runsAgain && (!deadLetteredOnly || row.dead_lettered)) {
       await this.admission.assertAdmissible(row.tenant, row.queue, 1);
     }
     return this.retry(id, tenant, deadLetteredOnly);
