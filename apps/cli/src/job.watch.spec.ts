@@ -95,6 +95,24 @@ describe('watchJob', () => {
     ]);
   });
 
+  it('never goes back to queued after it showed the job running (a lagging snapshot)', async () => {
+    api = await new FakeApi().start();
+    // The stream's snapshot still says queued (attempt 0) while the read said running.
+    const job = api.addJob({ payload: { steps: 2, fail: 'permanent' } });
+    const seen: string[] = [];
+    await watchJob(
+      new ApiClient(api.url, undefined),
+      job.id,
+      { ...job, status: 'running', attempts: 1 },
+      {
+        onUpdate: (p) => {
+          if (seen.at(-1) !== p.status) seen.push(p.status);
+        },
+      },
+    );
+    expect(seen).toEqual(['running', 'failed']);
+  });
+
   it('drops events older than the last one shown', async () => {
     api = await new FakeApi({ dropFirstStreamAfter: 2 }).start();
     const job = api.addJob({ payload: { steps: 2 } });
