@@ -82,6 +82,30 @@ describe('job types from WORKER_HANDLER_MODULES', () => {
     }
   });
 
+  it('lists the module-defined type in GET /job-types, with its schema and defaults', async () => {
+    const res = await api.get<{
+      items: {
+        type: string;
+        queue: string;
+        payloadSchema: Record<string, unknown>;
+        defaults: Record<string, unknown>;
+      }[];
+    }>('/job-types');
+    expect(res.status).toBe(200);
+    expect(res.body.items.map((t) => t.type).sort()).toEqual([
+      'audio.analyze',
+      'audio.generate',
+      'provider.generate',
+      'synthetic',
+      'test.echo',
+    ]);
+    expect(res.body.items.find((t) => t.type === 'test.echo')).toMatchObject({
+      queue: 'default',
+      payloadSchema: { required: ['message'], additionalProperties: false },
+      defaults: { maxAttempts: 2, timeoutMs: 30000 },
+    });
+  });
+
   it('runs a job of the module-defined type end to end', async () => {
     const id = await api.submit({ type: 'test.echo', payload: { message: 'hello from a module' } });
     const job = await api.waitForStatus(id, 'completed', 20000);

@@ -477,6 +477,20 @@ describe('Grafana', () => {
     }
   });
 
+  it('"DLQ depth" counts one thing: the dead-lettered jobs, never the broker queue\'s messages', () => {
+    const panels = allPanels(dashboard().panels);
+    const dlqExprs = panels
+      .flatMap((p) => p.targets ?? [])
+      .map((t) => t.expr ?? '')
+      .filter((e) => e.includes('queue=~"(.+\\\\.)?dlq"'));
+    expect(panels.find((p) => p.title === 'DLQ depth')?.targets?.map((t) => t.expr)).toEqual([
+      'sum(max by (queue) (switchyard_queue_depth{queue=~"(.+\\\\.)?dlq", state="dead_lettered"}))',
+    ]);
+    // Every DLQ expression of the dashboard picks the dead_lettered state; none adds the ready messages.
+    expect(dlqExprs.length).toBeGreaterThanOrEqual(2);
+    for (const expr of dlqExprs) expect([expr, expr.includes('state="dead_lettered"')]).toEqual([expr, true]);
+  });
+
   it('dashboard shows every SPEC §8 metric and p50/p95/p99 of job duration, wait and HTTP latency', () => {
     const exprs = dashboardExprs(dashboard());
     const used = new Set(exprs.flatMap(metricNamesIn).map(baseName));

@@ -50,6 +50,30 @@ describe('switchyard queues, dlq, keys and bench', () => {
     expect(gone.stderr).toContain('not_found');
   });
 
+  it('dlq replay --all sends an explicit all: true, and refuses --all with a filter', async () => {
+    const all = await runCli(['dlq', 'replay', '--all'], env);
+    expect(all.code).toBe(EXIT.ok);
+    expect(all.stdout).toBe('replayed 2 jobs\n');
+    expect(api.requests.at(-1)?.body).toEqual({ all: true });
+    const mixed = await runCli(['dlq', 'replay', '--all', '--type', 'synthetic'], env);
+    expect(mixed.code).toBe(EXIT.usage);
+    expect(api.requests).toHaveLength(1);
+  });
+
+  it('lists API keys as a table, filtered by tenant, and as JSON', async () => {
+    const out = await runCli(['keys', 'list'], env);
+    expect(out.code).toBe(EXIT.ok);
+    expect(out.stdout).toMatch(/ID\s.*TENANT\s.*NAME\s.*SCOPES\s.*CREATED\s.*REVOKED/);
+    expect(out.stdout).toMatch(/key-1\s.*│ acme\s.*│ ci\s.*│ jobs:read\s.*│ 2026-01-02 03:04:05Z\s.*│ -/);
+    expect(out.stdout).toMatch(/key-2\s.*│ other\s.*│ 2026-01-03 00:00:00Z/);
+    expect(out.stdout).not.toContain('sk-');
+    const acme = await runCli(['keys', 'list', '--tenant', 'acme', '--json'], env);
+    expect(api.requests.at(-1)?.url).toBe('/api/v1/admin/api-keys?tenant=acme');
+    expect((JSON.parse(acme.stdout) as { items: { id: string }[] }).items.map((k) => k.id)).toEqual([
+      'key-1',
+    ]);
+  });
+
   it('refuses a bare dlq replay rather than replaying everything', async () => {
     const out = await runCli(['dlq', 'replay'], env);
     expect(out.code).toBe(EXIT.usage);

@@ -41,6 +41,9 @@ export function registerDlqCommands(program: Command, app: App): void {
       const ctx = app.context(cmd);
       const filtered = flags.type !== undefined || flags.errorCode !== undefined || flags.all === true;
       if (id !== undefined && filtered) throw new UsageError('give either a job id or a filter, not both');
+      if (flags.all === true && (flags.type !== undefined || flags.errorCode !== undefined)) {
+        throw new UsageError('--all replays every dead-lettered job: leave out --type and --error-code');
+      }
       // A bare `dlq replay` must not replay everything by accident.
       if (id === undefined && !filtered) {
         throw new UsageError(
@@ -50,7 +53,8 @@ export function registerDlqCommands(program: Command, app: App): void {
       const { body } =
         id === undefined
           ? await ctx.client.json<unknown>('POST', '/dlq/replay', {
-              body: { type: flags.type, errorCode: flags.errorCode },
+              // The API refuses an empty filter unless it says `all: true`.
+              body: flags.all === true ? { all: true } : { type: flags.type, errorCode: flags.errorCode },
               signal: ctx.signal,
             })
           : await ctx.client.json<unknown>('POST', `/dlq/${encodeURIComponent(id)}/replay`, {

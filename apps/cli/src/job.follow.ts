@@ -4,7 +4,7 @@ import { EXIT, type ExitCode } from './cli.errors';
 import { compactJson, formatDuration } from './format';
 import { watchJob } from './job.watch';
 import type { Output } from './output';
-import { createProgressView } from './progress.view';
+import { createProgressView, jobDurationMs } from './progress.view';
 
 /** Shows a job's progress until it ends; the exit code says how it ended. */
 export async function followJob(ctx: CommandContext, id: string, initial?: JobView): Promise<ExitCode> {
@@ -31,7 +31,8 @@ export function reportOutcome(out: Output, job: JobView): ExitCode {
     return code;
   }
   const { style } = out;
-  const took = job.finishedAt === null ? '' : ` in ${formatDuration(durationMs(job))}`;
+  const ranFor = jobDurationMs(job);
+  const took = ranFor === undefined ? '' : ` in ${formatDuration(ranFor)}`;
   switch (job.status) {
     case 'completed':
       out.line(`${style.green('✔')} completed ${job.id}${took}`);
@@ -64,9 +65,4 @@ function exitCodeOf(job: JobView): ExitCode {
   if (job.status === 'failed') return EXIT.jobFailed;
   if (job.status === 'cancelled') return EXIT.jobCancelled;
   return EXIT.ok;
-}
-
-/** From submission to the end, so it matches the elapsed time the progress display showed. */
-function durationMs(job: JobView): number {
-  return Date.parse(job.finishedAt ?? '') - Date.parse(job.createdAt);
 }

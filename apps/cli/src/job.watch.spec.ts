@@ -1,6 +1,6 @@
 import { FakeApi } from '../test/fake-api';
 import { ApiClient } from './api.client';
-import { parseEvent, watchJob, type JobProgress } from './job.watch';
+import { followsOn, parseEvent, watchJob, type JobProgress } from './job.watch';
 
 describe('parseEvent', () => {
   it('reads the job event fields from a CloudEvent', () => {
@@ -95,6 +95,24 @@ describe('watchJob', () => {
     ]);
   });
 
+  it('never goes back to queued after it showed the job running (a lagging snapshot)', async () => {
+    api = await new FakeApi().start();
+    // The stream's snapshot still says queued (attempt 0) while the read said running.
+    const job = api.addJob({ payload: { steps: 2, fail: 'permanent' } });
+    const seen: string[] = [];
+    await watchJob(
+      new ApiClient(api.url, undefined),
+      job.id,
+      { ...job, status: 'running', attempts: 1 },
+      {
+        onUpdate: (p) => {
+          if (seen.at(-1) !== p.status) seen.push(p.status);
+        },
+      },
+    );
+    expect(seen).toEqual(['running', 'failed']);
+  });
+
   it('drops events older than the last one shown', async () => {
     api = await new FakeApi({ dropFirstStreamAfter: 2 }).start();
     const job = api.addJob({ payload: { steps: 2 } });
@@ -103,5 +121,48 @@ describe('watchJob', () => {
       onUpdate: (p) => seen.push(p.progress),
     });
     expect(seen).toEqual([...seen].sort((a, b) => a - b));
+  });
+});
+
+describe('the states a watch shows', () => {
+  const at = (status: JobProgress['status'], attempt?: number): JobProgress => ({
+    status,
+    step: null,
+    progress: 0,
+    message: null,
+    attempt,
+  });
+
+  it('never steps back to a state the job did not pass through (history queued, started, failed)', () => {
+    // The read showed running; a lagging snapshot says queued, then the stream replays the rest.
+    const updates = [at('running', 1), at('queued', 0), at('running', 1), at('failed', 1)];
+    const shown: string[] = [];
+    let last: JobProgress | undefined;
+    for (const u of updates) {
+      if (!followsOn(last, u)) continue;
+      last = u;
+      if (shown.at(-1) !== u.status) shown.push(u.status);
+    }
+    expect(shown).toEqual(['running', 'failed']);
+  });
+
+  it('still shows a retry: running, retrying, running again, completed', () => {
+    const updates = [
+      at('queued', 0),
+      at('running', 1),
+      at('retrying', 1),
+      at('running', 2),
+      at('completed', 2),
+    ];
+    let last: JobProgress | undefined;
+    for (const u of updates) {
+      expect(followsOn(last, u)).toBe(true);
+      last = u;
+    }
+    expect(followsOn(at('running', 2), at('retrying', 1))).toBe(false);
+    expect(followsOn(at('failed', 1), at('running', 1))).toBe(false);
+    // Without attempts, only a step back to queued is refused.
+    expect(followsOn(at('running'), at('queued'))).toBe(false);
+    expect(followsOn(at('queued'), at('running'))).toBe(true);
   });
 });

@@ -13,7 +13,31 @@ export interface JobProgress {
   error?: JobError | null;
   createdAt?: string | null;
   startedAt?: string | null;
+  finishedAt?: string | null;
   estimatedWaitMs?: number;
+}
+
+/**
+ * Where a state sits in a job's life, so a watch never shows a state the job did not pass
+ * through (a stale snapshot or a replayed event after a newer read). `attempt` is the attempts
+ * made: queued/retrying before attempt n+1 sit between running n and running n+1; the end is last.
+ * Undefined when the update lacks the attempt to place it.
+ */
+export function lifePosition(p: JobProgress): number | undefined {
+  if (isTerminal(p.status)) return Infinity;
+  if (p.attempt === undefined) return undefined;
+  return p.status === 'running' ? 2 * p.attempt : 2 * p.attempt + 1;
+}
+
+/** Whether `next` may follow `shown` on screen: only forward in the job's life, never back. */
+export function followsOn(shown: JobProgress | undefined, next: JobProgress): boolean {
+  if (shown === undefined) return true;
+  if (isTerminal(shown.status)) return isTerminal(next.status);
+  const from = lifePosition(shown);
+  const to = lifePosition(next);
+  if (from !== undefined && to !== undefined) return to >= from;
+  // Without attempts to compare, only a step back to queued is provably one the job did not take.
+  return !(next.status === 'queued' && shown.status !== 'queued');
 }
 
 export interface WatchOptions {
@@ -40,8 +64,14 @@ export async function watchJob(
   initial: JobView | undefined,
   options: WatchOptions,
 ): Promise<JobView> {
-  const { onUpdate, signal } = options;
+  const { signal } = options;
   const maxReconnects = options.maxReconnects ?? 5;
+  let shown: JobProgress | undefined;
+  const onUpdate = (progress: JobProgress) => {
+    if (!followsOn(shown, progress)) return;
+    shown = progress;
+    options.onUpdate(progress);
+  };
   let job = initial ?? (await getJob(client, id, signal));
   onUpdate(progressOfJob(job));
   if (isTerminal(job.status)) return job;
@@ -141,6 +171,7 @@ export function progressOfJob(job: JobView): JobProgress {
     error: job.error,
     createdAt: job.createdAt,
     startedAt: job.startedAt,
+    finishedAt: job.finishedAt,
     estimatedWaitMs: job.estimatedWaitMs,
   };
 }
@@ -182,6 +213,7 @@ function asProgress(value: unknown): JobProgress | undefined {
     error: asJobError(field(value, 'error')),
     createdAt: stringOrNull(field(value, 'createdAt')),
     startedAt: stringOrNull(field(value, 'startedAt')),
+    finishedAt: stringOrNull(field(value, 'finishedAt')),
     estimatedWaitMs: typeof waitMs === 'number' ? waitMs : undefined,
   };
 }

@@ -1,5 +1,16 @@
 import type { Command } from 'commander';
 import type { App } from './cli.context';
+import { formatTime, table } from './format';
+
+/** One row of `GET /admin/api-keys` (the key itself is never returned). */
+interface KeyRecord {
+  id: string;
+  tenant: string;
+  name: string;
+  scopes: string[];
+  createdAt: string;
+  revokedAt: string | null;
+}
 
 interface CreateFlags {
   tenant: string;
@@ -33,6 +44,35 @@ export function registerKeysCommands(program: Command, app: App): void {
       out.line(`created key ${body.id} for tenant ${flags.tenant} (${scopes.join(', ')})`);
       out.line(`key: ${out.style.bold(body.key)}`);
       out.error(out.style.yellow('the key is shown only this once: store it now'));
+    });
+
+  keys
+    .command('list')
+    .description('list API keys (never the keys themselves); revoked keys show when')
+    .option('--tenant <tenant>', "only this tenant's keys")
+    .action(async (flags: { tenant?: string }, cmd: Command) => {
+      const ctx = app.context(cmd);
+      const { body } = await ctx.client.json<{ items: KeyRecord[] }>('GET', '/admin/api-keys', {
+        query: { tenant: flags.tenant },
+        signal: ctx.signal,
+      });
+      const { out } = ctx;
+      if (out.json) return out.data(body);
+      if (body.items.length === 0) return out.line('no API keys');
+      out.line(
+        table(
+          ['ID', 'TENANT', 'NAME', 'SCOPES', 'CREATED', 'REVOKED'],
+          body.items.map((k) => [
+            k.id,
+            k.tenant,
+            k.name,
+            k.scopes.join(','),
+            formatTime(k.createdAt),
+            k.revokedAt === null ? '-' : out.style.yellow(formatTime(k.revokedAt)),
+          ]),
+          out.style,
+        ),
+      );
     });
 
   keys

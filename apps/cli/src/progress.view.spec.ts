@@ -1,7 +1,13 @@
 import { Capture } from '../test/run-cli';
 import type { JobProgress } from './job.watch';
 import { createStyle, Output } from './output';
-import { createProgressView, describeProgress, estimateRemainingMs, ProgressClock } from './progress.view';
+import {
+  createProgressView,
+  describeProgress,
+  estimateRemainingMs,
+  jobDurationMs,
+  ProgressClock,
+} from './progress.view';
 
 const running = (progress: number, extra: Partial<JobProgress> = {}): JobProgress => ({
   status: 'running',
@@ -36,6 +42,25 @@ describe('progress display', () => {
     expect(describeProgress({ ...running(30), status: 'retrying', attempt: 1 }, clock, style)).toBe(
       'retrying after attempt 1 · 0.0s elapsed',
     );
+  });
+
+  it("shows a finished job's own duration, not the time since it finished", () => {
+    // Watched a day after it ran for 2.5 s.
+    const clock = new ProgressClock(() => Date.parse('2026-01-02T10:00:00Z'));
+    const finished: JobProgress = {
+      status: 'failed',
+      step: null,
+      progress: 40,
+      message: null,
+      createdAt: '2026-01-01T09:59:58.000Z',
+      startedAt: '2026-01-01T10:00:00.000Z',
+      finishedAt: '2026-01-01T10:00:02.500Z',
+    };
+    expect(describeProgress(finished, clock, createStyle(false))).toBe('failed · took 2.5s');
+    expect(jobDurationMs(finished)).toBe(2500);
+    // Cancelled before it started: from submission to the end.
+    expect(jobDurationMs({ ...finished, status: 'cancelled', startedAt: null })).toBe(4500);
+    expect(jobDurationMs({ ...finished, status: 'running', finishedAt: null })).toBeUndefined();
   });
 
   it('prints one line per visible change when not on a terminal', () => {

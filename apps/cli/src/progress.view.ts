@@ -1,4 +1,5 @@
 import { SingleBar } from 'cli-progress';
+import { isTerminal } from '@switchyard/contracts';
 import { formatDuration } from './format';
 import type { JobProgress } from './job.watch';
 import type { Output, Style } from './output';
@@ -29,6 +30,11 @@ export class ProgressClock {
     return this.now() - (this.serverTime(p.createdAt) ?? this.watchStarted);
   }
 
+  /** A finished job's own duration (finishedAt − startedAt, or − createdAt if it never started). */
+  ranForMs(p: JobProgress): number | undefined {
+    return jobDurationMs(p);
+  }
+
   /** Linear extrapolation of the running time so far; undefined until there is progress to go on. */
   remainingMs(p: JobProgress): number | undefined {
     if (p.status === 'queued' || p.status === 'retrying') return p.estimatedWaitMs;
@@ -45,6 +51,19 @@ export class ProgressClock {
   }
 }
 
+/** finishedAt − startedAt (createdAt when it never started) of a terminal job; undefined otherwise. */
+export function jobDurationMs(p: {
+  status: JobProgress['status'];
+  createdAt?: string | null;
+  startedAt?: string | null;
+  finishedAt?: string | null;
+}): number | undefined {
+  if (!isTerminal(p.status) || !p.finishedAt) return undefined;
+  const end = Date.parse(p.finishedAt);
+  const start = Date.parse(p.startedAt ?? p.createdAt ?? '');
+  return Number.isNaN(end) || Number.isNaN(start) ? undefined : Math.max(0, end - start);
+}
+
 export function estimateRemainingMs(progress: number, runningForMs: number): number | undefined {
   if (progress <= 0 || progress >= 100 || runningForMs <= 0) return undefined;
   return (runningForMs * (100 - progress)) / progress;
@@ -55,7 +74,11 @@ export function describeProgress(p: JobProgress, clock: ProgressClock, style: St
   const parts: string[] = [];
   parts.push(phase(p));
   if (p.message !== null && p.message !== '') parts.push(truncate(p.message, 48));
-  parts.push(`${formatDuration(clock.elapsedMs(p))} elapsed`);
+  const ranFor = clock.ranForMs(p);
+  // A finished job shows how long it took, not how long ago it started.
+  parts.push(
+    ranFor === undefined ? `${formatDuration(clock.elapsedMs(p))} elapsed` : `took ${formatDuration(ranFor)}`,
+  );
   const remaining = clock.remainingMs(p);
   if (remaining !== undefined && remaining > 0) {
     parts.push(

@@ -131,7 +131,14 @@ export class FakeApi {
         nextCursor: null,
       });
     }
-    if (route === 'POST /dlq/replay') return send(res, 202, { replayed: 2 });
+    if (route === 'POST /dlq/replay') {
+      // Like the gateway: an empty filter needs `all: true`.
+      const filter = (body ?? {}) as Record<string, unknown>;
+      if (filter['type'] === undefined && filter['errorCode'] === undefined && filter['all'] !== true) {
+        return error(res, 400, 'validation_failed', 'an empty filter needs "all": true');
+      }
+      return send(res, 202, { replayed: 2 });
+    }
     const dlq = /^\/dlq\/([^/]+)(\/replay)?$/.exec(path);
     if (dlq !== null) {
       const entry = this.jobs.get(dlq[1]);
@@ -143,6 +150,28 @@ export class FakeApi {
       }
       Object.assign(entry, { status: 'queued', deadLettered: false, error: null });
       return send(res, 202, entry);
+    }
+    if (route === 'GET /admin/api-keys') {
+      const keys = [
+        {
+          id: 'key-1',
+          tenant: 'acme',
+          name: 'ci',
+          scopes: ['jobs:read'],
+          createdAt: '2026-01-02T03:04:05.000Z',
+          revokedAt: null,
+        },
+        {
+          id: 'key-2',
+          tenant: 'other',
+          name: 'old',
+          scopes: ['jobs:read', 'jobs:write'],
+          createdAt: '2026-01-01T00:00:00.000Z',
+          revokedAt: '2026-01-03T00:00:00.000Z',
+        },
+      ];
+      const tenant = new URL(req.url ?? '/', 'http://x').searchParams.get('tenant');
+      return send(res, 200, { items: keys.filter((k) => tenant === null || k.tenant === tenant) });
     }
     if (route === 'POST /admin/api-keys') return send(res, 201, { id: 'key-1', key: 'sk-live-abc' });
     if (req.method === 'DELETE' && path.startsWith('/admin/api-keys/')) {

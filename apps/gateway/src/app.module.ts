@@ -55,6 +55,7 @@ import { SubmissionService } from './jobs/submission.service';
 import { SubmissionValidator } from './jobs/submission.validator';
 import { LifecycleController } from './lifecycle/lifecycle.controller';
 import { LifecycleService } from './lifecycle/lifecycle.service';
+import { ReplayAdmission } from './lifecycle/replay.admission';
 import { OutboxPublisher } from './outbox/outbox.publisher';
 import { QueueMonitor } from './queues/queue.monitor';
 import { QueuesController } from './queues/queues.controller';
@@ -169,6 +170,7 @@ export class GatewayModule {
         JobTypeCatalog,
         SubmissionService,
         LifecycleService,
+        ReplayAdmission,
         SseHub,
         EventsService,
         FilesService,

@@ -50,6 +50,7 @@ async function main(): Promise<void> {
     url: config.AMQP_URL,
     prefix: config.AMQP_PREFIX,
     connectionName: `${config.AMQP_PREFIX}/${SERVICE_NAME}`,
+    deadLetterMaxLength: config.DLQ_MAX_LENGTH,
     logger,
     workQueues: registry.queues(),
   });

@@ -37,6 +37,7 @@ async function main(): Promise<void> {
     url: config.AMQP_URL,
     prefix: config.AMQP_PREFIX,
     connectionName: SERVICE,
+    deadLetterMaxLength: config.DLQ_MAX_LENGTH,
     logger: logger.child({ component: 'amqp' }),
   });
   await db.initialize();

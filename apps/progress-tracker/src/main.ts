@@ -40,6 +40,7 @@ async function main(): Promise<void> {
     url: config.AMQP_URL,
     prefix: config.AMQP_PREFIX,
     connectionName: `${config.AMQP_PREFIX}/${SERVICE}`,
+    deadLetterMaxLength: config.DLQ_MAX_LENGTH,
     logger,
   });
   const redis = createRedis(config.REDIS_URL, {

@@ -114,6 +114,7 @@ async function main(): Promise<void> {
     url: config.AMQP_URL,
     prefix: config.AMQP_PREFIX,
     connectionName: `${config.AMQP_PREFIX}/${SERVICE}/${workerId}`,
+    deadLetterMaxLength: config.DLQ_MAX_LENGTH,
     logger,
     workQueues: registry.queues(),
   });

@@ -29,6 +29,11 @@ export const CommonEnv = {
   AMQP_URL: url('amqp|amqps', 'amqp://guest:guest@127.0.0.1:5672'),
   AMQP_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$', default: 'switchyard' }),
   AMQP_PREFETCH: positiveInt(32, 1000),
+  /**
+   * Cap of `<prefix>.dlq` (x-max-length, overflow drop-head: the oldest message goes); 0 leaves it
+   * unbounded. Applied when the queue is created; an existing queue keeps its arguments.
+   */
+  DLQ_MAX_LENGTH: Type.Integer({ minimum: 0, default: 100000 }),
   REDIS_URL: url('redis|rediss', 'redis://127.0.0.1:6379'),
   REDIS_PREFIX: Type.String({ minLength: 1, maxLength: 64, default: 'sy:' }),
   LOG_LEVEL: Type.Union(
@@ -49,6 +54,8 @@ export const GatewayEnv = {
   TENANT_MAX_ACTIVE_JOBS: positiveInt(1000),
   QUEUE_MAX_DEPTH: positiveInt(10000),
   QUEUE_WARN_DEPTH: positiveInt(8000),
+  /** The workers' WORKER_CONCURRENCY: free slots per work-queue consumer, for wait estimates. */
+  WORKER_CONCURRENCY: positiveInt(8, 1000),
   BODY_LIMIT_BYTES: positiveInt(1048576),
   UPLOAD_MAX_BYTES: positiveInt(20971520),
   BATCH_MAX_ITEMS: positiveInt(100, 10000),

@@ -44,6 +44,8 @@ export interface AmqpClientOptions {
   logger: Logger;
   /** Work queues to declare besides BUILT_IN_QUEUES. */
   workQueues?: string[];
+  /** DLQ_MAX_LENGTH: the dead-letter queue's cap when this client creates it (0 = unbounded). */
+  deadLetterMaxLength?: number;
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
   /** How long connect() keeps trying before it rejects. Default 10 000. */
@@ -432,9 +434,7 @@ export class AmqpClient extends EventEmitter {
     model.on('unblocked', () => this.log.info('AMQP connection unblocked'));
     try {
       if (this.stopping) throw new MessagingError('closed', 'AMQP client closed while connecting');
-      await this.withTemporaryChannel(session, (channel) =>
-        declareTopology(channel, this.names, this.workQueues),
-      );
+      await this.declareTopologyOn(session);
       await this.publisherFor(session);
       if (session.closed)
         throw new MessagingError('not_connected', 'AMQP connection closed while setting up');
@@ -558,6 +558,31 @@ export class AmqpClient extends EventEmitter {
       };
       this.waiters.add(waiter);
     });
+  }
+
+  /**
+   * Declares the topology; a dead-letter queue that already exists with other arguments (an
+   * earlier version's unbounded queue, or another DLQ_MAX_LENGTH) is kept as it is, with a
+   * warning, since RabbitMQ cannot change a queue's arguments (docs/operations.md, upgrade).
+   */
+  private async declareTopologyOn(session: Session): Promise<void> {
+    const deadLetterMaxLength = this.options.deadLetterMaxLength ?? 0;
+    try {
+      await this.withTemporaryChannel(session, (channel) =>
+        declareTopology(channel, this.names, this.workQueues, { deadLetterMaxLength }),
+      );
+    } catch (err) {
+      const message = errorMessage(err);
+      if (!/PRECONDITION_FAILED/.test(message) || !message.includes(`'${this.names.deadLetterQueue}'`))
+        throw err;
+      this.log.warn(
+        { err, queue: this.names.deadLetterQueue, deadLetterMaxLength },
+        `${this.names.deadLetterQueue} exists with other arguments and keeps them; to cap it at DLQ_MAX_LENGTH, delete it once no service uses it (GET /dlq in PostgreSQL stays complete) or set a RabbitMQ policy (docs/operations.md)`,
+      );
+      await this.withTemporaryChannel(session, (channel) =>
+        declareTopology(channel, this.names, this.workQueues, { keepExistingDeadLetterQueue: true }),
+      );
+    }
   }
 
   private async withTemporaryChannel<T>(session: Session, use: (channel: Channel) => Promise<T>): Promise<T> {

@@ -85,4 +85,60 @@ describe('declareTopology against RabbitMQ', () => {
       await deleteTestTopology(otherPrefix);
     }
   });
+
+  it('caps the dead-letter queue at DLQ_MAX_LENGTH, dropping the oldest messages', async () => {
+    const capped = testPrefix();
+    const cappedNames = amqpNames(capped);
+    const channel = await model.createConfirmChannel();
+    try {
+      await declareTopology(channel, cappedNames, [], { deadLetterMaxLength: 3 });
+      for (let i = 1; i <= 8; i++)
+        channel.publish(cappedNames.deadLetterExchange, '', Buffer.from(String(i)));
+      await channel.waitForConfirms();
+      expect((await channel.checkQueue(cappedNames.deadLetterQueue)).messageCount).toBe(3);
+      const kept: string[] = [];
+      for (let m = await channel.get(cappedNames.deadLetterQueue, { noAck: true }); m;) {
+        kept.push(m.content.toString());
+        m = await channel.get(cappedNames.deadLetterQueue, { noAck: true });
+      }
+      expect(kept).toEqual(['6', '7', '8']);
+    } finally {
+      await channel.close();
+      await deleteTestTopology(capped);
+    }
+  });
+
+  it("keeps an existing, uncapped dead-letter queue (an earlier version's) instead of failing to connect", async () => {
+    const old = testPrefix();
+    const oldNames = amqpNames(old);
+    const channel = await model.createChannel();
+    await channel.assertQueue(oldNames.deadLetterQueue, { durable: true });
+    await channel.close();
+    const { logger, lines } = memoryLogger();
+    const client = new AmqpClient({
+      url: AMQP_URL,
+      prefix: old,
+      connectionName: `${old}-upgrade`,
+      logger,
+      deadLetterMaxLength: 2,
+    });
+    try {
+      await client.connect();
+      expect(client.isConnected()).toBe(true);
+      expect(
+        lines().some((l) =>
+          String(l['msg']).includes(`${oldNames.deadLetterQueue} exists with other arguments`),
+        ),
+      ).toBe(true);
+      // Still bound to the dead-letter exchange, and still as it was (no cap).
+      const confirm = await model.createConfirmChannel();
+      for (let i = 0; i < 4; i++) confirm.publish(oldNames.deadLetterExchange, '', Buffer.from('x'));
+      await confirm.waitForConfirms();
+      expect((await confirm.checkQueue(oldNames.deadLetterQueue)).messageCount).toBe(4);
+      await confirm.close();
+    } finally {
+      await client.close();
+      await deleteTestTopology(old);
+    }
+  });
 });

@@ -19,6 +19,25 @@ export function workQueueArguments(names: AmqpNames): Record<string, unknown> {
 }
 
 /**
+ * `<prefix>.dlq` holds a copy of each dead-lettered message for inspection; PostgreSQL (GET /dlq)
+ * is the record of dead-lettered jobs. Capped at `maxLength` messages, dropping the oldest
+ * (drop-head) so the newest failures stay visible; `0` leaves it unbounded.
+ */
+export function deadLetterQueueArguments(maxLength: number): Record<string, unknown> | undefined {
+  return maxLength > 0 ? { 'x-max-length': maxLength, 'x-overflow': 'drop-head' } : undefined;
+}
+
+export interface TopologyOptions {
+  /** DLQ_MAX_LENGTH; default 0 (unbounded). */
+  deadLetterMaxLength?: number;
+  /**
+   * The DLQ exists with other arguments (created by an earlier version or another cap): bind it
+   * as it is rather than re-declare it, which RabbitMQ would refuse (PRECONDITION_FAILED).
+   */
+  keepExistingDeadLetterQueue?: boolean;
+}
+
+/**
  * No `x-dead-letter-routing-key`: an expired message is dead-lettered with its own routing keys,
  * so a retry published with the work queue name as routing key returns to that work queue.
  */
@@ -57,9 +76,16 @@ export async function declareTopology(
   channel: TopologyChannel,
   names: AmqpNames,
   workQueues: readonly string[] = [],
+  options: TopologyOptions = {},
 ): Promise<void> {
   await channel.assertExchange(names.deadLetterExchange, 'fanout', { durable: true });
-  await channel.assertQueue(names.deadLetterQueue, { durable: true });
+  if (!options.keepExistingDeadLetterQueue) {
+    const dlqArguments = deadLetterQueueArguments(options.deadLetterMaxLength ?? 0);
+    await channel.assertQueue(
+      names.deadLetterQueue,
+      dlqArguments ? { durable: true, arguments: dlqArguments } : { durable: true },
+    );
+  }
   await channel.bindQueue(names.deadLetterQueue, names.deadLetterExchange, '');
 
   await channel.assertExchange(names.jobsExchange, 'direct', { durable: true });

@@ -170,4 +170,19 @@ describe('gateway repositories against PostgreSQL', () => {
     expect(await jobs.findById(old.id)).toBeNull();
     expect(await jobs.findById(recent.id)).not.toBeNull();
   });
+
+  it('counts the jobs that started per queue within a window: running, or finished since', async () => {
+    const queue = `q-${randomUUID().slice(0, 6)}`;
+    const [running, justDone, longAgo, waiting] = [1, 2, 3, 4].map(() => newJob({ queue }));
+    await jobs.insertJobs([running, justDone, longAgo, waiting], []);
+    await db.query(
+      `UPDATE jobs SET status = 'running', started_at = now() - interval '5 seconds' WHERE id = $1`,
+      [running.id],
+    );
+    await complete(justDone.id, 10);
+    await complete(longAgo.id, 600);
+    const started = await queries.startedByQueue(60);
+    expect(started.get(queue)).toBe(2);
+    expect((await queries.startedByQueue(3)).get(queue)).toBeUndefined();
+  });
 });

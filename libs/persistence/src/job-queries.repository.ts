@@ -143,6 +143,21 @@ export class JobQueriesRepository {
     return new Map(rows.map((r) => [r.queue, Number(r.n)]));
   }
 
+  /**
+   * Jobs that started per queue in the last `seconds` (still running, or finished since): the
+   * queue's real start rate. Reads the running jobs and the finished-time index, never the table.
+   */
+  async startedByQueue(seconds: number): Promise<Map<string, number>> {
+    const rows: { queue: string; n: string }[] = await this.db.query(
+      `SELECT queue, count(*) AS n FROM jobs
+       WHERE started_at > now() - make_interval(secs => $1)
+         AND (status = 'running' OR finished_at > now() - make_interval(secs => $1))
+       GROUP BY queue`,
+      [seconds],
+    );
+    return new Map(rows.map((r) => [r.queue, Number(r.n)]));
+  }
+
   /** Queued jobs of `queue` that start before this one: higher priority, or equal and older. */
   async queuedAhead(job: Pick<JobRow, 'id' | 'queue' | 'priority' | 'created_at'>): Promise<number> {
     const rows: { n: string }[] = await this.db.query(

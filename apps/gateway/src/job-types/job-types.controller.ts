@@ -35,11 +35,10 @@ export function describeJobType(definition: AnyJobTypeDefinition, defaultPriorit
 
 @Controller('api/v1/job-types')
 export class JobTypesController {
-  private readonly views: JobTypeView[];
+  /** Views of the types known so far; types only ever get added, so the count says when to rebuild. */
+  private views: JobTypeView[] = [];
 
-  constructor(@Inject(HANDLER_REGISTRY) registry: HandlerRegistry<AnyJobTypeDefinition>) {
-    this.views = registry.list().map((d) => describeJobType(d));
-  }
+  constructor(@Inject(HANDLER_REGISTRY) private readonly registry: HandlerRegistry<AnyJobTypeDefinition>) {}
 
   @Get()
   @ApiRoute(
@@ -50,6 +49,10 @@ export class JobTypesController {
   )
   @ApiJson(200, 'the job types', 'JobTypeList')
   list() {
+    // Read per request: the catalogue adds WORKER_HANDLER_MODULES types after start (and later,
+    // as workers register them), so views built once at construction would never list them.
+    const definitions = this.registry.list();
+    if (definitions.length !== this.views.length) this.views = definitions.map((d) => describeJobType(d));
     return { items: this.views };
   }
 }

@@ -19,6 +19,27 @@ describe('SubmissionValidator', () => {
     });
   });
 
+  it('refuses an audio.analyze path that is absolute or has a ".." segment at submission', () => {
+    const check = (path: string) => validator.check({ type: 'audio.analyze', payload: { path } });
+    for (const bad of [
+      '/etc/passwd',
+      '../secret.wav',
+      'a/../../b.wav',
+      'a/..',
+      '..',
+      '\\\\srv\\x.wav',
+      'C:\\x.wav',
+      'a\\..\\b.wav',
+    ]) {
+      const result = check(bad);
+      expect(result.ok).toBe(false);
+      expect(!result.ok && result.error.code).toBe('validation_failed');
+    }
+    for (const good of ['a.wav', 'albums/one/a.wav', 'a..b.wav', '...', '.hidden/a.wav']) {
+      expect(check(good).ok).toBe(true);
+    }
+  });
+
   it('names the unknown type', () => {
     const result = validator.check({ type: 'nope', payload: {} });
     expect(!result.ok && result.error.code).toBe('unknown_job_type');

@@ -5,7 +5,8 @@ import type { FastifyReply } from 'fastify';
 import { LIMITS } from '@switchyard/contracts';
 import { Caller, tenantScope } from '../auth/caller';
 import { ApiErrors, ApiJobId, ApiJson, ApiQueryParam, ApiRoute } from '../docs/api-docs';
-import { LifecycleService, parseDlqFilter } from './lifecycle.service';
+import { RateLimitService } from '../rate-limit/rate-limit.service';
+import { LifecycleService, parseDlqFilter, parseReplayFilter } from './lifecycle.service';
 
 const ReplayResult: SchemaObject = {
   type: 'object',
@@ -23,12 +24,16 @@ const ReplayFilter: SchemaObject = {
     type: { type: 'string', maxLength: LIMITS.typeLength },
     errorCode: { type: 'string', maxLength: 100 },
     limit: { type: 'integer', minimum: 1, maximum: 100 },
+    all: { type: 'boolean', description: 'required (true) to replay without a type or errorCode' },
   },
 };
 
 @Controller('api/v1')
 export class LifecycleController {
-  constructor(private readonly lifecycle: LifecycleService) {}
+  constructor(
+    private readonly lifecycle: LifecycleService,
+    private readonly rateLimit: RateLimitService,
+  ) {}
 
   @Delete('jobs/:id')
   @ApiRoute(
@@ -63,9 +68,9 @@ export class LifecycleController {
   @ApiRoute('jobs', 'Run a failed or cancelled job again', 'Attempts are reset; the job is queued again.')
   @ApiJobId()
   @ApiJson(202, 'queued again', 'Job')
-  @ApiErrors(404, 409)
+  @ApiErrors(404, 409, 429, 503)
   retry(@Caller() caller: Caller, @Param('id') id: string) {
-    return this.lifecycle.retry(id, tenantScope(caller));
+    return this.lifecycle.retryAdmitted(id, tenantScope(caller));
   }
 
   @Get('dlq')
@@ -96,14 +101,15 @@ export class LifecycleController {
   @ApiRoute(
     'dlq',
     'Replay dead-lettered jobs by filter',
-    'At most 100 jobs per call and one call per second per tenant.',
+    'At most 100 jobs per call and one call per second per tenant across all gateways. An unknown field is 400; an empty filter needs `"all": true`. The jobs are admitted like new submissions (tenant quota, queue depth).',
   )
-  @ApiBody({ required: false, description: 'which dead-lettered jobs to replay', schema: ReplayFilter })
+  @ApiBody({ required: true, description: 'which dead-lettered jobs to replay', schema: ReplayFilter })
   @ApiJson(202, 'the jobs put back in their queues', ReplayResult)
-  @ApiErrors(400)
-  replayMatching(@Caller() caller: Caller, @Body() body: unknown) {
-    const filter = parseDlqFilter(body && typeof body === 'object' ? (body as Record<string, unknown>) : {});
-    return this.lifecycle.replayMatching(caller.admin ? '*' : caller.tenant, tenantScope(caller), filter);
+  @ApiErrors(400, 429, 503)
+  async replayMatching(@Caller() caller: Caller, @Body() body: unknown) {
+    const filter = parseReplayFilter(body);
+    await this.rateLimit.checkBulkReplay(caller.admin ? '*' : caller.tenant);
+    return this.lifecycle.replayMatching(tenantScope(caller), filter);
   }
 
   @Post('dlq/:id/replay')
@@ -111,9 +117,9 @@ export class LifecycleController {
   @ApiRoute('dlq', 'Replay one dead-lettered job')
   @ApiJobId()
   @ApiJson(202, 'queued again', 'Job')
-  @ApiErrors(404, 409)
+  @ApiErrors(404, 409, 429, 503)
   replay(@Caller() caller: Caller, @Param('id') id: string) {
-    return this.lifecycle.retry(id, tenantScope(caller), true);
+    return this.lifecycle.retryAdmitted(id, tenantScope(caller), true);
   }
 
   @Delete('dlq/:id')

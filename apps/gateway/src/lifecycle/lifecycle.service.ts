@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ApiError, isUuid, LIMITS, type JobView } from '@switchyard/contracts';
 import { JobsRepository, LifecycleRepository, toJobView } from '@switchyard/persistence';
 import { OutboxPublisher } from '../outbox/outbox.publisher';
+import { ReplayAdmission } from './replay.admission';
 
 export interface DlqFilter {
   type?: string;
@@ -9,19 +10,19 @@ export interface DlqFilter {
   limit: number;
 }
 
-/** Bulk replays per tenant are spaced at least this far apart, and each replays at most 100 jobs. */
-export const BULK_REPLAY_INTERVAL_MS = 1000;
+/** Each bulk replay replays at most this many jobs (the rate limit is RateLimitService's). */
 export const BULK_REPLAY_MAX = 100;
+/** The fields a bulk replay body may have: anything else (a typo) is refused, never ignored. */
+const REPLAY_FIELDS = new Set(['type', 'errorCode', 'limit', 'all']);
 
 /** Cancel, retry and the dead-letter queue (SPEC §4 and §6). */
 @Injectable()
 export class LifecycleService {
-  private readonly lastBulkReplay = new Map<string, number>();
-
   constructor(
     private readonly lifecycle: LifecycleRepository,
     private readonly jobs: JobsRepository,
     private readonly outbox: OutboxPublisher,
+    private readonly admission: ReplayAdmission,
   ) {}
 
   /** 200 with the cancelled job, or 202 while a running job is being stopped. */
@@ -63,6 +64,17 @@ export class LifecycleService {
     }
   }
 
+  /** Retry and single replay: admitted like a new submission (tenant quota, queue depth). */
+  async retryAdmitted(id: string, tenant: string | undefined, deadLetteredOnly = false): Promise<JobView> {
+    const row = isUuid(id) ? await this.jobs.findById(id, tenant) : null;
+    // Only a job that would run again is admitted; the others get retry's own 404 / 409.
+    const runsAgain = row?.status === 'failed' || row?.status === 'cancelled';
+    if (row && runsAgain && (!deadLetteredOnly || row.dead_lettered)) {
+      await this.admission.assertAdmissible(row.tenant, row.queue, 1);
+    }
+    return this.retry(id, tenant, deadLetteredOnly);
+  }
+
   async listDeadLettered(tenant: string | undefined, filter: DlqFilter & { cursor?: string }) {
     const { rows, nextCursor } = await this.jobs.list({
       tenant,
@@ -76,26 +88,23 @@ export class LifecycleService {
     return { items: rows.map(toJobView), nextCursor };
   }
 
-  /** Replays up to `limit` (≤ 100) dead-lettered jobs matching the filter, at most once a second per tenant. */
+  /**
+   * Replays up to `limit` (≤ 100) dead-lettered jobs matching the filter. The caller has taken the
+   * shared (Redis) bulk-replay token; the jobs are admitted like new submissions, all or none.
+   */
   async replayMatching(
-    limiterKey: string,
     tenant: string | undefined,
     filter: DlqFilter,
   ): Promise<{ replayed: number; jobs: string[] }> {
-    const now = Date.now();
-    const last = this.lastBulkReplay.get(limiterKey) ?? 0;
-    if (now - last < BULK_REPLAY_INTERVAL_MS) {
-      const waitS = Math.ceil((BULK_REPLAY_INTERVAL_MS - (now - last)) / 1000);
-      throw new ApiError('rate_limited', 'bulk DLQ replays are limited to one per second', [], {
-        'retry-after': String(waitS),
-      });
-    }
-    this.lastBulkReplay.set(limiterKey, now);
     const ids = await this.lifecycle.deadLetteredIds({
       ...filter,
       tenant,
       limit: Math.min(filter.limit, BULK_REPLAY_MAX),
     });
+    const rows = (await Promise.all(ids.map((id) => this.jobs.findById(id, tenant)))).filter(
+      (row): row is NonNullable<typeof row> => row !== null,
+    );
+    await this.admission.assertAdmissibleMany(rows.map((r) => ({ tenant: r.tenant, queue: r.queue })));
     const replayed: string[] = [];
     for (const id of ids) {
       const outcome = await this.lifecycle.requeue(id, tenant, true);
@@ -112,6 +121,64 @@ export class LifecycleService {
       throw new ApiError('not_found', `no dead-lettered job ${id}`);
     }
   }
+}
+
+/**
+ * The body of `POST /dlq/replay`: `type`, `errorCode`, `limit`, or `all: true`. An unknown field
+ * is 400 (a typo must not widen the replay) and so is an empty filter without `all: true`.
+ */
+export function parseReplayFilter(body: unknown): DlqFilter {
+  if (body === undefined || body === null) body = {};
+  if (typeof body !== 'object' || Array.isArray(body)) {
+    throw new ApiError('validation_failed', 'the replay filter must be a JSON object', [
+      { field: 'body', message: 'must be an object with type, errorCode, limit or all' },
+    ]);
+  }
+  const fields = body as Record<string, unknown>;
+  const unknown = Object.keys(fields).filter((key) => !REPLAY_FIELDS.has(key));
+  if (unknown.length) {
+    throw new ApiError(
+      'validation_failed',
+      `unknown replay filter field${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`,
+      unknown.map((field) => ({
+        field,
+        message: 'not a filter field (allowed: type, errorCode, limit, all)',
+      })),
+    );
+  }
+  const details: { field: string; message: string }[] = [];
+  for (const key of ['type', 'errorCode'] as const) {
+    const value = fields[key];
+    if (value !== undefined && (typeof value !== 'string' || value === '' || value.length > 100)) {
+      details.push({ field: key, message: 'must be a non-empty string of at most 100 characters' });
+    }
+  }
+  if (fields['limit'] !== undefined && typeof fields['limit'] !== 'number') {
+    details.push({ field: 'limit', message: `must be an integer from 1 to ${BULK_REPLAY_MAX}` });
+  }
+  if (fields['all'] !== undefined && typeof fields['all'] !== 'boolean') {
+    details.push({ field: 'all', message: 'must be true or false' });
+  }
+  if (details.length) throw new ApiError('validation_failed', 'invalid replay filter', details);
+  const filter = parseDlqFilter(fields);
+  if (filter.limit > BULK_REPLAY_MAX) {
+    throw new ApiError('validation_failed', 'invalid limit', [
+      { field: 'limit', message: `must be an integer from 1 to ${BULK_REPLAY_MAX}` },
+    ]);
+  }
+  if (filter.type === undefined && filter.errorCode === undefined && fields['all'] !== true) {
+    throw new ApiError(
+      'validation_failed',
+      'an empty filter replays every dead-lettered job: say so with "all": true',
+      [{ field: 'all', message: 'required (true) when neither type nor errorCode is given' }],
+    );
+  }
+  if (fields['all'] === true && (filter.type !== undefined || filter.errorCode !== undefined)) {
+    throw new ApiError('validation_failed', '"all": true cannot be combined with type or errorCode', [
+      { field: 'all', message: 'give either all: true or a filter' },
+    ]);
+  }
+  return filter;
 }
 
 export function parseDlqFilter(query: Record<string, unknown>): DlqFilter {

@@ -12,6 +12,8 @@ function monitor(options: {
   consumers?: number;
   buckets?: QueuedBucket[];
   finished?: number;
+  started?: number;
+  running?: number;
 }) {
   const config = loadConfig(GatewayConfigSchema, { QUEUE_MAX_DEPTH: '100', QUEUE_WARN_DEPTH: '80' });
   const lines: string[] = [];
@@ -27,8 +29,9 @@ function monitor(options: {
   } as unknown as AmqpClient;
   const queries = {
     queuedBuckets: () => Promise.resolve(options.buckets ?? []),
-    runningByQueue: () => Promise.resolve(new Map([['default', 2]])),
+    runningByQueue: () => Promise.resolve(new Map([['default', options.running ?? 2]])),
     finishedByQueue: () => Promise.resolve(new Map([['default', options.finished ?? 0]])),
+    startedByQueue: () => Promise.resolve(new Map([['default', options.started ?? 0]])),
   } as unknown as JobQueriesRepository;
   const m = new QueueMonitor(
     config,
@@ -66,25 +69,52 @@ describe('QueueMonitor', () => {
     await m.onApplicationShutdown();
   });
 
-  it('estimates the wait from the queued jobs at equal or higher priority and the completion rate', async () => {
+  it('estimates the wait from the queued jobs at equal or higher priority the free slots cannot take, at the start rate', async () => {
     const at = new Date(Date.now() - 60000);
     const { m } = monitor({
       ready: 30,
       finished: 300, // one per second over the last five minutes
+      started: 120, // two per second over the last minute
+      // one consumer × WORKER_CONCURRENCY 8, 2 running: 6 free slots
       buckets: [
         { queue: 'default', priority: 9, count: 10, oldestCreatedAt: at },
         { queue: 'default', priority: 5, count: 20, oldestCreatedAt: at },
       ],
     });
     await m.onModuleInit();
-    expect(m.estimateWaitMs('default', 9)).toBe(10000);
-    expect(m.estimateWaitMs('default', 5)).toBe(30000);
-    expect(m.estimateWaitMs('default', 5, 2)).toBe(32000);
-    expect(m.estimateWaitMs('default', 0)).toBe(30000);
+    // 10 ahead + this job − 6 free slots = 5 starts at 500 ms each.
+    expect(m.estimateWaitMs('default', 9)).toBe(2500);
+    expect(m.estimateWaitMs('default', 5)).toBe(12500);
+    expect(m.estimateWaitMs('default', 5, 2)).toBe(13500);
+    expect(m.estimateWaitMs('default', 0)).toBe(12500);
+    expect(m.waitForAhead('default', 5)).toBe(0);
     const view = m.views().find((v) => v.queue === 'default');
     expect(view?.completedPerMinute).toBe(60);
     expect(view?.oldestAgeMs).toBeGreaterThanOrEqual(60000);
     expect(m.queuesWithoutConsumers().sort()).toEqual(['analysis', 'generation']);
     await m.onApplicationShutdown();
+  });
+
+  it('estimates no wait on an idle queue whose free slots cover the backlog, however slow its recent rate', async () => {
+    const at = new Date();
+    // Four jobs in five minutes (75 s per job by the completion rate), nothing running now.
+    const { m } = monitor({ ready: 0, finished: 4, started: 1, running: 0 });
+    await m.onModuleInit();
+    // Three back-to-back submissions: each sees the earlier ones ahead of it.
+    expect([0, 1, 2].map((n) => m.estimateWaitMs('default', 5, n))).toEqual([0, 0, 0]);
+    expect(m.views().find((v) => v.queue === 'default')?.estimatedWaitMs).toBe(0);
+    await m.onApplicationShutdown();
+
+    // Eight free slots, nine ahead: this job waits for two starts.
+    const busy = monitor({
+      ready: 9,
+      finished: 4,
+      started: 30,
+      running: 0,
+      buckets: [{ queue: 'default', priority: 5, count: 9, oldestCreatedAt: at }],
+    });
+    await busy.m.onModuleInit();
+    expect(busy.m.estimateWaitMs('default', 5)).toBe(4000);
+    await busy.m.onApplicationShutdown();
   });
 });

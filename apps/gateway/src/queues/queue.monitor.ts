@@ -33,6 +33,8 @@ export const BROKER_POLL_MS = 1000;
 export const DATABASE_POLL_MS = 2000;
 /** The completion rate behind estimates is measured over this window. */
 const RATE_WINDOW_S = 300;
+/** The start rate behind wait estimates is measured over this (shorter, so it follows bursts) window. */
+const START_WINDOW_S = 60;
 /** With no completions to measure, assume this many ms per job per consumer. */
 const FALLBACK_MS_PER_JOB = 1000;
 
@@ -46,6 +48,8 @@ interface QueueState {
   queuedByPriority: number[];
   oldestQueuedAt: Date | null;
   finishedInWindow: number;
+  /** Jobs that started in the last START_WINDOW_S (PostgreSQL). */
+  startedInWindow: number;
   level: QueueLevel;
 }
 
@@ -80,6 +84,7 @@ export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
         queuedByPriority: Array<number>(10).fill(0),
         oldestQueuedAt: null,
         finishedInWindow: 0,
+        startedInWindow: 0,
         level: 'ok',
       });
     }
@@ -139,14 +144,15 @@ export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * Estimated wait before a job of `priority` starts: the queued jobs at equal or higher priority
-   * (plus `extraAhead`, e.g. earlier items of the same batch) at the recent completion rate.
+   * (plus `extraAhead`, e.g. earlier items of the same batch) that free worker slots cannot take
+   * at once, at the queue's recent start rate. 0 while the free slots cover the jobs ahead.
    */
   estimateWaitMs(queue: string, priority: number, extraAhead = 0): number {
     const state = this.states.get(queue);
     if (!state) return 0;
     let ahead = extraAhead + state.sinceLastPoll;
     for (let p = priority; p < state.queuedByPriority.length; p++) ahead += state.queuedByPriority[p] ?? 0;
-    return Math.round(ahead * this.msPerJob(state));
+    return this.waitMs(state, ahead);
   }
 
   /** The time one job of `queue` takes at the recent rate (the last job of a batch adds it). */
@@ -158,7 +164,7 @@ export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
   /** The wait for `ahead` jobs before this one, at the queue's rate (exact counts from a lookup). */
   waitForAhead(queue: string, ahead: number): number {
     const state = this.states.get(queue);
-    return state ? Math.round(ahead * this.msPerJob(state)) : 0;
+    return state ? this.waitMs(state, ahead) : 0;
   }
 
   /** Retry-After for a tenant over its quota: the time the queue needs to finish `excess` jobs. */
@@ -182,7 +188,7 @@ export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
         consumers: s.consumers,
         oldestAgeMs: s.oldestQueuedAt ? Math.max(0, now - s.oldestQueuedAt.getTime()) : null,
         completedPerMinute: Math.round((s.finishedInWindow / (RATE_WINDOW_S / 60)) * 10) / 10,
-        estimatedWaitMs: ready === 0 ? 0 : Math.round(ready * this.msPerJob(s)),
+        estimatedWaitMs: this.waitMs(s, ready),
         level: this.levelOf(ready),
       };
     });
@@ -191,6 +197,26 @@ export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
   /** True when some work queue has no consumer (no worker serves it): /api/v1/health. */
   queuesWithoutConsumers(): string[] {
     return [...this.states.entries()].filter(([, s]) => s.consumers === 0).map(([q]) => q);
+  }
+
+  /**
+   * Worker slots of the queue not running a job: each consumer is a worker serving the queue with
+   * WORKER_CONCURRENCY slots (its prefetch), less the jobs running now.
+   */
+  private freeSlots(state: QueueState): number {
+    return Math.max(0, state.consumers * this.config.WORKER_CONCURRENCY - state.inFlight);
+  }
+
+  /** `ahead` jobs start first: the ones the free slots cannot take wait at the start rate. */
+  private waitMs(state: QueueState, ahead: number): number {
+    const waiting = ahead + 1 - this.freeSlots(state);
+    return waiting <= 0 ? 0 : Math.round(waiting * this.msPerStart(state));
+  }
+
+  /** The time between job starts at the recent rate; the completion rate when nothing started lately. */
+  private msPerStart(state: QueueState): number {
+    if (state.startedInWindow > 0) return (START_WINDOW_S * 1000) / state.startedInWindow;
+    return this.msPerJob(state);
   }
 
   private msPerJob(state: QueueState): number {
@@ -217,16 +243,18 @@ export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
 
   private async pollDatabase(): Promise<void> {
     try {
-      const [buckets, running, finished] = await Promise.all([
+      const [buckets, running, finished, started] = await Promise.all([
         this.queries.queuedBuckets(),
         this.queries.runningByQueue(),
         this.queries.finishedByQueue(RATE_WINDOW_S),
+        this.queries.startedByQueue(START_WINDOW_S),
       ]);
       for (const [queue, state] of this.states) {
         state.queuedByPriority.fill(0);
         state.oldestQueuedAt = null;
         state.inFlight = running.get(queue) ?? 0;
         state.finishedInWindow = finished.get(queue) ?? 0;
+        state.startedInWindow = started.get(queue) ?? 0;
       }
       for (const b of buckets) {
         const state = this.states.get(b.queue);

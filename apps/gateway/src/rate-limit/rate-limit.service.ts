@@ -13,6 +13,9 @@ import {
   type Logger,
 } from '../gateway.tokens';
 
+/** Bulk DLQ replays: a bucket of one token refilled once a second (SPEC §4, `POST /dlq/replay`). */
+export const BULK_REPLAY_POLICY: BucketPolicy = { capacity: 1, perMinute: 60 };
+
 /** A rate-limit check never holds a request longer than this; past it the limiter fails open. */
 const DECISION_TIMEOUT_MS = 250;
 /** At most one "failing open" log line per this interval (the metric counts every request). */
@@ -82,6 +85,29 @@ export class RateLimitService {
         { 'retry-after': String(retryAfter) },
       );
     }
+  }
+
+  /**
+   * Bulk DLQ replays: one per BULK_REPLAY_INTERVAL_MS per subject (tenant, or `*` for admin keys),
+   * one bucket in Redis shared by every gateway. Fails open like the other buckets.
+   */
+  async checkBulkReplay(subject: string): Promise<void> {
+    if (this.redis.status !== 'ready')
+      return this.failOpen('write', new Error(`redis is ${this.redis.status}`));
+    let decision;
+    try {
+      decision = await withTimeout(
+        this.limiter.take(this.keys.rateLimit('dlq-replay', subject), BULK_REPLAY_POLICY),
+      );
+    } catch (error) {
+      return this.failOpen('write', error);
+    }
+    if (decision.allowed) return;
+    this.metrics.rateLimited.inc({ scope: 'write' });
+    const retryAfter = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+    throw new ApiError('rate_limited', 'bulk DLQ replays are limited to one per second', [], {
+      'retry-after': String(retryAfter),
+    });
   }
 
   private failOpen(scope: RateLimitScope, error: unknown): void {

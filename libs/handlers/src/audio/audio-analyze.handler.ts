@@ -6,13 +6,25 @@ import { checkMediaPath } from '../inputs/media-path';
 import type { AnalyzeTask } from './analyze-task';
 import type { AudioEngine } from './audio-engine';
 
+/**
+ * A path relative to MEDIA_ROOT: not absolute (`/x`, `\\x`, `C:…`), no `..` segment, no NUL.
+ * JSON Schema patterns are ECMAScript (unicode) regular expressions, so any client can check it.
+ */
+export const MEDIA_PATH_PATTERN =
+  '^(?![/\\\\])(?![A-Za-z]:)(?!(?:.*[/\\\\])?\\.\\.(?:[/\\\\]|$))[^\\u0000]+$';
+
 export const AudioAnalyzePayloadSchema = Type.Union([
   Type.Object({ fileId: Type.String({ format: 'uuid', maxLength: 36 }) }, { additionalProperties: false }),
   Type.Object(
     {
-      // Only bounded here: `..`, absolute paths and escapes through links are refused by the
-      // handler with `invalid_payload`, where the real path on the worker can be checked.
-      path: Type.String({ minLength: 1, maxLength: 1024 }),
+      // Relative, without `..` segments or NUL: refused at submission (400), the same rules as
+      // checkMediaPath. Escapes through links are refused by the handler, where the real path is.
+      path: Type.String({
+        minLength: 1,
+        maxLength: 1024,
+        pattern: MEDIA_PATH_PATTERN,
+        description: 'relative to MEDIA_ROOT; no absolute path, no ".." segment',
+      }),
     },
     { additionalProperties: false },
   ),

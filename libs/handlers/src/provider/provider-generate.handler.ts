@@ -9,7 +9,9 @@ export const ProviderGeneratePayloadSchema = Type.Object(
     provider: NAME,
     operation: NAME,
     // Passed through to the provider as its request body; the request body limit bounds it.
-    input: Type.Record(Type.String({ maxLength: 200 }), Type.Unknown(), { maxProperties: 200, default: {} }),
+    input: Type.Optional(
+      Type.Record(Type.String({ maxLength: 200 }), Type.Unknown(), { maxProperties: 200, default: {} }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -46,7 +48,7 @@ export function createProviderGenerateHandler(deps: {
   return {
     ...providerGenerateType,
     async handle(ctx) {
-      const { provider, operation, input } = ctx.payload;
+      const { provider, operation, input = {} } = ctx.payload;
       const client = deps.providers.get(provider);
       if (!client) {
         throw new PermanentError(

@@ -5,8 +5,9 @@ import { defineHandler, PermanentError, RetryableError } from '../handler';
 
 export const SyntheticPayloadSchema = Type.Object(
   {
-    durationMs: Type.Integer({ minimum: 0, maximum: 600000, default: 0 }),
-    steps: Type.Integer({ minimum: 0, maximum: 100, default: 0 }),
+    // Optional with a default: the published schema says what submissions may leave out.
+    durationMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600000, default: 0 })),
+    steps: Type.Optional(Type.Integer({ minimum: 0, maximum: 100, default: 0 })),
     failAttempts: Type.Optional(Type.Integer({ minimum: 0, maximum: 20 })),
     fail: Type.Optional(Type.Union([Type.Literal('permanent'), Type.Literal('retryable')])),
     ignoreAbort: Type.Optional(Type.Boolean()),
@@ -27,7 +28,14 @@ export const syntheticHandler = defineHandler<SyntheticPayload>({
   payloadSchema: SyntheticPayloadSchema,
   defaults: { cacheable: (payload) => payload.cacheable === true },
   async handle(ctx) {
-    const { durationMs, steps, failAttempts = 0, fail, ignoreAbort = false, resultBytes } = ctx.payload;
+    const {
+      durationMs = 0,
+      steps = 0,
+      failAttempts = 0,
+      fail,
+      ignoreAbort = false,
+      resultBytes,
+    } = ctx.payload;
     const pause = (ms: number) => (ignoreAbort ? delay(ms) : delay(ms, undefined, { signal: ctx.signal }));
     const slices = Math.max(steps, 1);
     for (let i = 1; i <= slices; i++) {
