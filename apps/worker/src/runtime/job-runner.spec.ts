@@ -47,6 +47,7 @@ function runnerWith(claimMany: JobsRepository['claimMany']) {
       leaseMs: 30000,
       shutdownGraceMs: 100,
       cancelGraceMs: 100,
+      resultInlineMaxBytes: 65536,
     },
     amqp,
     { claimMany } as unknown as JobsRepository,
