@@ -1,10 +1,11 @@
 // What the four running services serve on /metrics (SPEC §8): each scrape passes the checks of
 // `promtool check metrics` (lintExposition; promtool itself: metrics-scrape.tools.ts), carries its
-// service label and the families that service owns; the metrics service reports depth, consumers and the oldest age of a queue nobody consumes and of
-// one that drains; the gateway records HTTP latency by route template; and every PromQL
-// expression of the Grafana dashboard and the alert rules names a metric that the running
-// services really expose (RabbitMQ's own metrics, scraped from the broker, are checked against
-// infrastructure/rabbitmq/metrics.txt by infrastructure.e2e.ts).
+// service label and the families that service owns; the metrics service reports depth, consumers
+// and the oldest age of a queue nobody consumes and of one that drains; the gateway records HTTP
+// latency by route template; and every PromQL expression of the Grafana dashboard and the alert
+// rules names a metric that the running services really expose (RabbitMQ's own metrics, scraped
+// from the broker, are checked against infrastructure/rabbitmq/metrics.txt by
+// infrastructure.e2e.ts).
 import { randomUUID } from 'node:crypto';
 import { DEV_ADMIN_API_KEY } from '@switchyard/config';
 import { TestStack, waitFor, type ServiceName } from '@switchyard/testing';
