@@ -1,10 +1,8 @@
 // SPEC §5 for other systems on RabbitMQ (issue 5): jobs published on the intake exchange or queue
 // by clients Switchyard did not write, replies, rejected messages, and lifecycle CloudEvents.
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
 import {
   connect,
   type Channel,
@@ -13,6 +11,7 @@ import {
   type ConsumeMessage,
   type Options,
 } from 'amqplib';
+import { AMQPClient } from '@cloudamqp/amqp-client';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { Client } from 'pg';
@@ -22,8 +21,27 @@ import { TestStack, TEST_SERVICES, waitFor, type TestApi } from '@switchyard/tes
 
 jest.setTimeout(240000);
 
-const run = promisify(execFile);
-const AMQP_PUBLISH = '/usr/bin/amqp-publish';
+/**
+ * Publishes one message with a second, independent AMQP client (@cloudamqp/amqp-client, not
+ * amqplib which Switchyard uses), setting only what a minimal foreign client sets: no message_id
+ * and no correlation_id property. Persistent, with a publisher confirm. (The same with
+ * amqp-publish from amqp-tools: intake-amqp.tools.ts, `npm run test:tools`.)
+ */
+async function foreignPublish(
+  exchange: string,
+  routingKey: string,
+  body: string,
+  properties: { contentType?: string; replyTo?: string; headers: Record<string, string> },
+): Promise<void> {
+  const connection = await new AMQPClient(TEST_SERVICES.amqp).connect();
+  try {
+    const channel = await connection.channel();
+    await channel.confirmSelect();
+    await channel.basicPublish(exchange, routingKey, body, { deliveryMode: 2, ...properties });
+  } finally {
+    await connection.close();
+  }
+}
 
 interface Reply {
   jobId?: string;
@@ -120,40 +138,18 @@ describe('AMQP intake, replies, rejected messages and events (SPEC §5)', () => 
 
   const intakeStats = () => channel.checkQueue(names.intakeQueue);
 
-  it('accepts a job published with amqp-publish (amqp-tools) to the intake exchange or straight to the queue, and runs it', async () => {
-    const viaExchange = `amqp-publish-${randomUUID()}`;
-    const viaQueue = `amqp-publish-${randomUUID()}`;
+  it('accepts a job published by a second, independent AMQP client to the intake exchange or straight to the queue, and runs it', async () => {
+    const viaExchange = `foreign-${randomUUID()}`;
+    const viaQueue = `foreign-${randomUUID()}`;
     // Different payloads: identical requests within DEDUP_WINDOW_MS would be one job (SPEC §4).
     const job = (marker: string, durationMs: number) =>
       JSON.stringify({ type: 'synthetic', payload: { durationMs, steps: 2 }, metadata: { marker } });
-    // amqp-publish sets neither message_id nor correlation_id; -p makes it persistent.
-    await run(AMQP_PUBLISH, [
-      '-u',
-      TEST_SERVICES.amqp,
-      '-e',
-      names.intakeExchange,
-      '-r',
-      'submit',
-      '-p',
-      '-C',
-      'application/json',
-      '-H',
-      `x-api-key: ${key}`,
-      '-b',
-      job(viaExchange, 10),
-    ]);
-    // Without -e, amqp-publish uses the default exchange: the routing key is the queue name.
-    await run(AMQP_PUBLISH, [
-      '-u',
-      TEST_SERVICES.amqp,
-      '-r',
-      names.intakeQueue,
-      '-p',
-      '-H',
-      `x-api-key: ${key}`,
-      '-b',
-      job(viaQueue, 11),
-    ]);
+    await foreignPublish(names.intakeExchange, 'submit', job(viaExchange, 10), {
+      contentType: 'application/json',
+      headers: { 'x-api-key': key },
+    });
+    // The default exchange ('') routes by queue name; no content type this time.
+    await foreignPublish('', names.intakeQueue, job(viaQueue, 11), { headers: { 'x-api-key': key } });
     for (const marker of [viaExchange, viaQueue]) {
       const [id] = await waitFor(
         async () => {
@@ -168,35 +164,26 @@ describe('AMQP intake, replies, rejected messages and events (SPEC §5)', () => 
     }
   });
 
-  it('replies to reply_to with the job id and the same correlation id (amqp-publish, then amqplib)', async () => {
+  it('replies to reply_to with the job id and the same correlation id (a foreign client, then amqplib)', async () => {
     const replies = await privateQueue();
     const inbox = await Inbox.open(channel, replies);
 
-    // amqp-publish cannot set correlation_id: it sends the x-correlation-id header instead.
+    // A client that does not set correlation_id can send the x-correlation-id header instead.
     const fromTools = `tools-${randomUUID()}`;
-    await run(AMQP_PUBLISH, [
-      '-u',
-      TEST_SERVICES.amqp,
-      '-e',
+    await foreignPublish(
       names.intakeExchange,
-      '-r',
       'submit',
-      '-p',
-      '-C',
-      'application/json',
-      '-t',
-      replies,
-      '-H',
-      `x-api-key: ${key}`,
-      '-H',
-      `x-correlation-id: ${fromTools}`,
-      '-b',
       JSON.stringify({
         type: 'synthetic',
         payload: { durationMs: 5, steps: 1 },
         metadata: { marker: fromTools },
       }),
-    ]);
+      {
+        contentType: 'application/json',
+        replyTo: replies,
+        headers: { 'x-api-key': key, 'x-correlation-id': fromTools },
+      },
+    );
     const [toolsReply] = await inbox.waitFor(1);
     expect(toolsReply?.properties.correlationId).toBe(fromTools);
     const toolsBody = inbox.json<Reply>(toolsReply);

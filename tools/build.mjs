@@ -18,7 +18,7 @@ async function* walk(dir) {
   }
 }
 
-const isTest = (p) => /\.(spec|int\.spec|e2e)\.ts$/.test(p);
+const isTest = (p) => /\.(spec|int\.spec|e2e|tools)\.ts$/.test(p);
 const options = {
   ...swcrc,
   swcrc: false,

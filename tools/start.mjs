@@ -1,5 +1,10 @@
 // `npm start`: checks that PostgreSQL, RabbitMQ and Redis answer, applies migrations, then runs
 // the four built services in this terminal with prefixed logs (concurrently).
+//
+// Stopping: SIGTERM, SIGINT or SIGHUP to this process is passed to the four services (each stops
+// gracefully) and it exits once they have. The `npm start` script `exec`s this file, so a signal to
+// npm reaches it; and if its parent goes away without a signal (npm killed with SIGKILL, the
+// terminal gone), it notices within PARENT_POLL_MS and stops the services the same way.
 import { execFileSync } from 'node:child_process';
 import { Socket } from 'node:net';
 import concurrently from 'concurrently';
@@ -63,11 +68,30 @@ console.log(`✓ ${checks.map((c) => `${c.name} ${c.host}:${c.port}`).join(', ')
 
 execFileSync(process.execPath, ['dist/libs/persistence/src/migrate.js'], { stdio: 'inherit' });
 
+const PARENT_POLL_MS = 500;
+const parent = process.ppid;
+
 const services = ['gateway', 'worker', 'progress-tracker', 'metrics'];
-const { result } = concurrently(
+const { result, commands } = concurrently(
   services.map((name) => ({ name, command: `node dist/apps/${name}/src/main.js` })),
   { prefix: 'name', killOthersOn: ['failure'], prefixColors: ['blue', 'green', 'magenta', 'yellow'] },
 );
+// concurrently passes SIGINT/SIGTERM/SIGHUP received by this process on to every service.
+// Without a parent there is nobody to send one: stop the services as SIGTERM would.
+const orphanWatch = setInterval(() => {
+  if (process.ppid === parent) return;
+  clearInterval(orphanWatch);
+  console.error(`the parent process (${parent}) is gone: stopping the services`);
+  process.kill(process.pid, 'SIGTERM');
+}, PARENT_POLL_MS);
+// A second signal while the services stop gracefully: make sure none is left behind.
+let signals = 0;
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    signals += 1;
+    if (signals > 1) for (const command of commands) command.kill('SIGKILL');
+  });
+}
 result.then(
   () => process.exit(0),
   () => process.exit(1),

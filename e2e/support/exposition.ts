@@ -74,6 +74,96 @@ export function totalsBy(exposition: Exposition, name: string, by: string[]): Re
   return out;
 }
 
+// As Go's strconv.ParseFloat reads them (promtool): NaN and Inf in any case.
+const VALUE = /^(?:[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)|[+-]?inf(?:inity)?|nan)$/i;
+const NON_BASE_UNITS =
+  /_(milliseconds|microseconds|nanoseconds|minutes|hours|days|weeks|kilobytes|megabytes|gigabytes|kibibytes|mebibytes|percent|celsius|fahrenheit)(_|$)/;
+
+/**
+ * The problems `promtool check metrics` reports, checked without promtool (which
+ * metrics-scrape.tools.ts runs too): the text-format syntax (one TYPE and one HELP per family,
+ * before its samples; valid names, label pairs and values; no duplicate series) and promlint's
+ * rules (counters end in `_total` and nothing else does; base units; histograms with `le` buckets
+ * up to `+Inf`, `_sum` and `_count`). An empty list means it passes.
+ */
+export function lintExposition(text: string): string[] {
+  const problems: string[] = [];
+  const types = new Map<string, string>();
+  const helps = new Set<string>();
+  const seen = new Set<string>();
+  const sampled = new Set<string>();
+  const infBuckets = new Set<string>();
+  const familyOf = (name: string): string => {
+    for (const suffix of ['_bucket', '_sum', '_count']) {
+      const base = name.endsWith(suffix) ? name.slice(0, -suffix.length) : undefined;
+      if (base && ['histogram', 'summary'].includes(types.get(base) ?? '')) return base;
+    }
+    return name;
+  };
+  if (text.length > 0 && !text.endsWith('\n')) problems.push('the exposition does not end with a newline');
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const meta = /^# (TYPE|HELP) (\S+)(?: (.*))?$/.exec(line);
+    if (meta) {
+      const [, kind, name, rest = ''] = meta;
+      if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(name)) problems.push(`${name}: invalid metric name`);
+      if (sampled.has(name)) problems.push(`${name}: ${kind} after its samples`);
+      if (kind === 'TYPE') {
+        if (types.has(name)) problems.push(`${name}: second TYPE line`);
+        if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(rest)) {
+          problems.push(`${name}: unknown type ${rest}`);
+        }
+        types.set(name, rest);
+      } else {
+        if (helps.has(name)) problems.push(`${name}: second HELP line`);
+        if (!rest.trim()) problems.push(`${name}: empty HELP`);
+        helps.add(name);
+      }
+      continue;
+    }
+    if (line.startsWith('#')) continue;
+    const match = SAMPLE.exec(line);
+    if (!match) {
+      problems.push(`unparsable line: ${line}`);
+      continue;
+    }
+    const [, name, labelText = '', value] = match;
+    const labelPairs = labelText.replace(/,\s*$/, '');
+    const rebuilt = [...labelPairs.matchAll(LABEL)].map((m) => m[0]).join(',');
+    if (rebuilt.replace(/\s/g, '') !== labelPairs.replace(/,\s*/g, ',').replace(/\s/g, '')) {
+      problems.push(`${name}: malformed labels {${labelText}}`);
+    }
+    if (!VALUE.test(value)) problems.push(`${name}: invalid value ${value}`);
+    const key = `${name}{${[...labelPairs.matchAll(LABEL)]
+      .map((m) => m[0])
+      .sort()
+      .join(',')}}`;
+    if (seen.has(key)) problems.push(`duplicate series ${key}`);
+    seen.add(key);
+    const family = familyOf(name);
+    sampled.add(family);
+    if (types.get(family) === 'histogram' && name === `${family}_bucket`) {
+      if (!/(^|,)\s*le="/.test(labelPairs)) problems.push(`${name}: bucket without le`);
+      if (/(^|,)\s*le="\+Inf"/.test(labelPairs)) infBuckets.add(family);
+    }
+  }
+  for (const [name, type] of types) {
+    if (!helps.has(name)) problems.push(`${name}: no HELP`);
+    if (type === 'counter' && !name.endsWith('_total'))
+      problems.push(`${name}: counter without _total suffix`);
+    if (type !== 'counter' && name.endsWith('_total'))
+      problems.push(`${name}: non-counter with _total suffix`);
+    if (NON_BASE_UNITS.test(name)) problems.push(`${name}: not in base units`);
+    if (type === 'histogram' && sampled.has(name)) {
+      if (!infBuckets.has(name)) problems.push(`${name}: no le="+Inf" bucket`);
+      for (const suffix of ['_sum', '_count']) {
+        if (![...seen].some((k) => k.startsWith(`${name}${suffix}{`))) problems.push(`${name}: no ${suffix}`);
+      }
+    }
+  }
+  return problems;
+}
+
 /** `promtool check metrics` with the exposition on stdin (Debian package `prometheus`). */
 export function promtoolCheckMetrics(text: string): { status: number | null; output: string } {
   const result = spawnSync('promtool', ['check', 'metrics'], {

@@ -3,6 +3,7 @@
 // metrics-scrape.e2e.ts (names checked against real scrapes of the running services).
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parser as promqlParser } from '@prometheus-io/lezer-promql';
 import { parse as parseYaml } from 'yaml';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -145,4 +146,23 @@ export function metricList(...parts: string[]): string[] {
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line.length > 0);
+}
+
+/**
+ * Syntax errors in a PromQL expression, parsed with Prometheus's own grammar
+ * (@prometheus-io/lezer-promql, the parser of the Prometheus web UI): the offsets of the error
+ * nodes, empty when the expression parses. Grafana's interval variables become `5m` first.
+ */
+export function promqlSyntaxErrors(expr: string): number[] {
+  const text = expr.replace(
+    /\$__(rate_interval|interval|range)|\$\{__(rate_interval|interval|range)\}/g,
+    '5m',
+  );
+  const errors: number[] = [];
+  promqlParser.parse(text).iterate({
+    enter: (node) => {
+      if (node.type.isError) errors.push(node.from);
+    },
+  });
+  return errors;
 }

@@ -1,5 +1,10 @@
 import 'reflect-metadata';
-import { GatewayConfigSchema, loadConfigOrExit, resolveAdminApiKey } from '@switchyard/config';
+import {
+  gatewayListenHost,
+  GatewayConfigSchema,
+  loadConfigOrExit,
+  resolveAdminApiKey,
+} from '@switchyard/config';
 import {
   BUILT_IN_JOB_TYPES,
   FileArtifactStore,
@@ -75,6 +80,7 @@ async function main(): Promise<void> {
   const gateway = await startHttpService({
     service: SERVICE_NAME,
     port: config.GATEWAY_PORT,
+    host: gatewayListenHost(config),
     logger,
     bodyLimit: config.BODY_LIMIT_BYTES,
     module: GatewayModule.register({

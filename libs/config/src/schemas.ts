@@ -46,6 +46,11 @@ export const CommonEnv = {
 export const GatewayEnv = {
   ...CommonEnv,
   GATEWAY_PORT: port(3000),
+  /**
+   * The address the gateway listens on. Unset: 127.0.0.1 outside production (where the documented
+   * development admin key works), 0.0.0.0 in production. See gatewayListenHost.
+   */
+  GATEWAY_HOST: Type.Optional(Type.String({ minLength: 1 })),
   ADMIN_API_KEY: Type.Optional(Type.String({ minLength: 16 })),
   RATE_LIMIT_WRITE_PER_MIN: positiveInt(600),
   RATE_LIMIT_READ_PER_MIN: positiveInt(3000),

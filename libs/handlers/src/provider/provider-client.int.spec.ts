@@ -159,4 +159,62 @@ describe('ProviderClient against a local HTTP server', () => {
       client.breaker.shutdown();
     }
   });
+  it('keeps the secret on a same-origin redirect and never sends it to another origin', async () => {
+    // A second server on another port is another origin (scheme, host and port).
+    const elsewhere: { path: string; headers: Record<string, unknown> }[] = [];
+    const other = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        elsewhere.push({ path: req.url ?? '', headers: req.headers });
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('from elsewhere');
+      });
+    });
+    await new Promise<void>((done) => other.listen(0, '127.0.0.1', done));
+    const otherUrl = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+    const client = new ProviderClient(
+      'p',
+      config({ auth: { header: 'X-Api-Key', secretEnv: 'P_KEY', scheme: 'Key' } }),
+      'secret',
+    );
+    try {
+      answer = (path, res) => {
+        if (path === '/run') return void res.writeHead(307, { location: '/moved' }).end();
+        if (path === '/moved') return void res.writeHead(302, { location: `${otherUrl}/away?x=1` }).end();
+        res.writeHead(404).end();
+      };
+      const result = await client.run('run', { a: 1 }, never);
+      expect(result.bytes.toString()).toBe('from elsewhere');
+      expect(requests.map((r) => [r.path, r.headers['x-api-key']])).toEqual([
+        ['/run', 'Key secret'],
+        ['/moved', 'Key secret'],
+      ]);
+      expect(elsewhere).toHaveLength(1);
+      expect(elsewhere[0].path).toBe('/away?x=1');
+      expect(elsewhere[0].headers['x-api-key']).toBeUndefined();
+      expect(elsewhere[0].headers['authorization']).toBeUndefined();
+
+      // Authorization as the configured header is dropped the same way.
+      const bearer = new ProviderClient(
+        'p',
+        config({ auth: { header: 'Authorization', secretEnv: 'P_KEY', scheme: 'Bearer' } }),
+        'secret',
+      );
+      try {
+        elsewhere.length = 0;
+        answer = (_p, res) => res.writeHead(308, { location: `${otherUrl}/b` }).end();
+        await bearer.run('run', { a: 1 }, never);
+        expect(elsewhere[0].headers['authorization']).toBeUndefined();
+      } finally {
+        bearer.breaker.shutdown();
+      }
+
+      // A redirect loop ends as a permanent failure instead of following forever.
+      answer = (_p, res) => res.writeHead(302, { location: '/run' }).end();
+      expect(await failure(client)).toMatchObject({ code: 'provider_protocol_error' });
+    } finally {
+      client.breaker.shutdown();
+      other.closeAllConnections();
+      await new Promise((done) => other.close(done));
+    }
+  });
 });

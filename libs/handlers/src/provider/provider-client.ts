@@ -25,6 +25,9 @@ interface HttpAnswer {
   bytes: Buffer;
 }
 
+/** Redirects followed for one request before it is refused (fetch's own limit is 20). */
+const MAX_REDIRECTS = 5;
+
 /** Waits between this and twice this while a half-open probe is in flight. */
 const HALF_OPEN_RETRY_MS = 1000;
 
@@ -163,7 +166,7 @@ export class ProviderClient {
     const timeout = AbortSignal.timeout(this.config.timeoutMs);
     const combined = AbortSignal.any([signal, timeout]);
     try {
-      const response = await fetch(url, { method, headers, body, signal: combined, redirect: 'follow' });
+      const response = await this.fetchFollowing(url, method, headers, body, combined);
       const bytes = await this.readBody(response, combined);
       const contentType = response.headers.get('content-type') ?? 'application/octet-stream';
       if (response.ok) return { status: response.status, contentType, bytes };
@@ -193,6 +196,65 @@ export class ProviderClient {
         `provider "${this.name}" could not be reached: ${reason}`,
         isNetworkError(error) ? 'provider_unreachable' : 'provider_error',
       );
+    }
+  }
+
+  /**
+   * fetch with redirects followed here rather than by fetch: fetch keeps custom headers (the
+   * provider's `auth.header`, e.g. X-API-Key) on a redirect to another origin, and only drops
+   * Authorization. The secret goes to the configured provider's origin only: on a redirect that
+   * leaves it, the credential header and Authorization are removed for good. 303 (and 301/302
+   * after a POST) continue as a GET without a body, as browsers and fetch do.
+   */
+  private async fetchFollowing(
+    url: URL,
+    method: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+    signal: AbortSignal,
+  ): Promise<Response> {
+    const credentialHeaders = new Set(['authorization', 'cookie', 'proxy-authorization']);
+    if (this.config.auth) credentialHeaders.add(this.config.auth.header.toLowerCase());
+    let current = url;
+    let currentMethod = method;
+    let currentBody = body;
+    const currentHeaders = { ...headers };
+    for (let hops = 0; ; hops++) {
+      const response = await fetch(current, {
+        method: currentMethod,
+        headers: currentHeaders,
+        body: currentBody,
+        signal,
+        redirect: 'manual',
+      });
+      const location = response.headers.get('location');
+      if (![301, 302, 303, 307, 308].includes(response.status) || location === null) return response;
+      await response.body?.cancel();
+      if (hops >= MAX_REDIRECTS) {
+        throw new PermanentError(
+          `provider "${this.name}" redirected more than ${MAX_REDIRECTS} times`,
+          'provider_protocol_error',
+        );
+      }
+      const next = new URL(location, current);
+      if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+        throw new PermanentError(
+          `provider "${this.name}" redirected to an unsupported URL scheme ${next.protocol}`,
+          'provider_protocol_error',
+        );
+      }
+      if (next.origin !== url.origin) {
+        for (const name of credentialHeaders) delete currentHeaders[name];
+      }
+      if (
+        response.status === 303 ||
+        ((response.status === 301 || response.status === 302) && currentMethod === 'POST')
+      ) {
+        if (currentMethod !== 'HEAD') currentMethod = 'GET';
+        currentBody = undefined;
+        delete currentHeaders['content-type'];
+      }
+      current = next;
     }
   }
 
