@@ -64,6 +64,7 @@ async function main(): Promise<void> {
       intervalMs: config.SWEEP_INTERVAL_MS,
       redispatchAfterMs: config.REDISPATCH_AFTER_MS,
     },
+    async (queue) => (await amqp.queueStats(amqp.names.workQueue(queue))).messageCount,
   );
   const live = new LiveProgressStore(redis, { prefix: config.REDIS_PREFIX, ttlSeconds: config.LIVE_TTL_S });
   const projector = new EventProjector(

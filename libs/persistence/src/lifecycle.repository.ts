@@ -249,12 +249,30 @@ export class LifecycleRepository {
   }
 
   /**
+   * The queues that have `queued` jobs, read as a loose index scan of `jobs_queued_order` (one
+   * index probe per queue, however large the backlog).
+   */
+  async queuedQueues(): Promise<string[]> {
+    const rows: { queue: string }[] = await this.db.query(
+      `WITH RECURSIVE q(queue) AS (
+         SELECT min(queue) FROM jobs WHERE status = 'queued'
+         UNION ALL
+         SELECT (SELECT min(j.queue) FROM jobs j WHERE j.status = 'queued' AND j.queue > q.queue)
+         FROM q WHERE q.queue IS NOT NULL
+       )
+       SELECT queue FROM q WHERE queue IS NOT NULL`,
+    );
+    return rows.map((r) => r.queue);
+  }
+
+  /**
    * Reconciler: re-dispatches `queued` jobs whose message was lost (dead-lettered, dropped by a
-   * broker failure, never published). Without asking RabbitMQ, a queued job last dispatched more
-   * than `afterMs` ago counts as orphaned when its queue shows it will not be reached: no job of
-   * its queue is running (an idle consumer would have taken it), or a job of its queue with no
-   * higher priority that was dispatched after it is running already (its message was passed
-   * over). A job still waiting behind higher-priority or earlier work is left alone, so a large
+   * broker failure, never published). A queued job last dispatched more than `afterMs` ago counts
+   * as orphaned when its queue shows it will not be reached: no job of its queue is running and
+   * RabbitMQ holds no ready message for the queue (`drainedQueues`, asked by the caller: without
+   * it, a queue with no worker at all would have its whole backlog sent again every `afterMs`),
+   * or a job of its queue with no higher priority that was dispatched after it is running already
+   * (its message was passed over). A job still waiting behind higher-priority or earlier work is left alone, so a large
    * backlog is not re-sent every pass. Only running rows are consulted (few, indexed); candidates
    * come from a partial index of queued rows by dispatched_at. The update is conditional on the
    * row still being `queued` and takes SKIP LOCKED rows, so several trackers may run it; a
@@ -262,6 +280,7 @@ export class LifecycleRepository {
    */
   async redispatchOrphanedQueued(
     afterMs: number,
+    drainedQueues: readonly string[],
     limit = 500,
   ): Promise<{ rows: JobRow[]; outbox: OutboxRecord[] }> {
     return this.db.transaction(async (m) => {
@@ -271,7 +290,8 @@ export class LifecycleRepository {
            WHERE c.status = 'queued'
              AND c.dispatched_at < now() - make_interval(secs => $1::double precision / 1000)
              AND (
-               NOT EXISTS (SELECT 1 FROM jobs r WHERE r.status = 'running' AND r.queue = c.queue)
+               (c.queue = ANY($3::text[])
+                AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.status = 'running' AND r.queue = c.queue))
                OR EXISTS (SELECT 1 FROM jobs r WHERE r.status = 'running' AND r.queue = c.queue
                             AND r.priority <= c.priority AND r.dispatched_at > c.dispatched_at)
              )
@@ -280,7 +300,7 @@ export class LifecycleRepository {
          UPDATE jobs j SET dispatched_at = now()
          FROM orphaned WHERE j.id = orphaned.id AND j.status = 'queued'
          RETURNING j.*`,
-        [afterMs, limit],
+        [afterMs, limit, drainedQueues],
       );
       const outbox = await this.outbox(
         m,

@@ -11,6 +11,9 @@ export interface DispatchReconcilerOptions {
   batchSize?: number;
 }
 
+/** How many messages RabbitMQ holds ready (not yet delivered) in a queue's work queue. */
+export type ReadyCount = (queue: string) => Promise<number>;
+
 /**
  * Repairs `queued` jobs that have no live message, from PostgreSQL alone (RabbitMQ may be what
  * lost it): each pass re-dispatches, in bounded batches, the queued rows the repository judges
@@ -26,6 +29,7 @@ export class DispatchReconciler {
     private readonly outbox: OutboxRelay,
     private readonly logger: Logger,
     private readonly options: DispatchReconcilerOptions,
+    private readonly readyCount: ReadyCount,
   ) {}
 
   start(): void {
@@ -44,10 +48,12 @@ export class DispatchReconciler {
     const batchSize = this.options.batchSize ?? 500;
     let total = 0;
     try {
+      const drained = await this.drainedQueues();
       // Drains what is orphaned now, a batch per transaction, without holding many row locks at once.
       for (let pass = 0; pass < 20; pass++) {
         const orphaned = await this.lifecycle.redispatchOrphanedQueued(
           this.options.redispatchAfterMs,
+          drained,
           batchSize,
         );
         total += orphaned.rows.length;
@@ -59,5 +65,18 @@ export class DispatchReconciler {
       this.logger.warn({ err: error }, 'dispatch reconciliation failed');
     }
     return total;
+  }
+
+  /**
+   * Queues with queued jobs whose work queue holds no ready message: there an idle queue's queued
+   * job has no live message. A queue RabbitMQ cannot report on is left out of the idle rule for
+   * this pass (its jobs are repaired only by the passed-over rule).
+   */
+  private async drainedQueues(): Promise<string[]> {
+    const queues = await this.lifecycle.queuedQueues();
+    const ready = await Promise.all(
+      queues.map((queue) => this.readyCount(queue).catch(() => Number.POSITIVE_INFINITY)),
+    );
+    return queues.filter((_, i) => ready[i] === 0);
   }
 }
