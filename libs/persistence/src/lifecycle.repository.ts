@@ -285,17 +285,33 @@ export class LifecycleRepository {
   ): Promise<{ rows: JobRow[]; outbox: OutboxRecord[] }> {
     return this.db.transaction(async (m) => {
       const [rows] = await m.query<[JobRow[], number]>(
-        `WITH orphaned AS (
-           SELECT c.id FROM jobs c
-           WHERE c.status = 'queued'
-             AND c.dispatched_at < now() - make_interval(secs => $1::double precision / 1000)
-             AND (
-               (c.queue = ANY($3::text[])
-                AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.status = 'running' AND r.queue = c.queue))
-               OR EXISTS (SELECT 1 FROM jobs r WHERE r.status = 'running' AND r.queue = c.queue
-                            AND r.priority <= c.priority AND r.dispatched_at > c.dispatched_at)
-             )
-           ORDER BY c.dispatched_at LIMIT $2 FOR UPDATE SKIP LOCKED
+        `WITH run AS MATERIALIZED (
+           -- Running rows are few (the jobs_active_lease partial index): per queue and priority,
+           -- the latest dispatch that reached a worker.
+           SELECT queue, priority, max(dispatched_at) AS last
+           FROM jobs WHERE status = 'running' GROUP BY queue, priority
+         ),
+         candidates AS (
+           -- Passed over: queued at no lower priority than a running job, dispatched before it.
+           -- One range of jobs_queued_order per (queue, priority) that runs.
+           SELECT c.id, c.dispatched_at FROM run r
+           CROSS JOIN LATERAL (
+             SELECT q.id, q.dispatched_at FROM jobs q
+             WHERE q.status = 'queued' AND q.queue = r.queue AND q.priority >= r.priority
+               AND q.dispatched_at < least(r.last, now() - make_interval(secs => $1::double precision / 1000))
+           ) c
+           UNION
+           -- Idle: nothing of the queue runs and RabbitMQ holds no ready message for it.
+           SELECT q.id, q.dispatched_at FROM jobs q
+           WHERE q.status = 'queued' AND q.queue = ANY($3::text[])
+             AND NOT EXISTS (SELECT 1 FROM run r WHERE r.queue = q.queue)
+             AND q.dispatched_at < now() - make_interval(secs => $1::double precision / 1000)
+         ),
+         orphaned AS (
+           SELECT j.id FROM jobs j
+           WHERE j.id IN (SELECT id FROM candidates ORDER BY dispatched_at LIMIT $2)
+             AND j.status = 'queued'
+           FOR UPDATE SKIP LOCKED
          )
          UPDATE jobs j SET dispatched_at = now()
          FROM orphaned WHERE j.id = orphaned.id AND j.status = 'queued'
