@@ -113,6 +113,9 @@ async function main(): Promise<void> {
         batchMaxItems: config.BATCH_MAX_ITEMS,
         version: VERSION,
       }),
+    // The gateway holds no work of its own: its shutdown (HTTP, intake, outbox, connections) is
+    // bounded by this deadline.
+    shutdownDeadlineMs: 20000,
     onShutdown: async () => {
       await amqp.close();
       subscriber.disconnect();

@@ -36,6 +36,8 @@ export interface HttpServiceOptions {
   metrics?: Registry | false;
   /** Releases connections; runs after the HTTP server and the Nest shutdown hooks finished. */
   onShutdown: (signal: string) => Promise<void>;
+  /** When set, a shutdown still unfinished after this long exits the process with code 1. */
+  shutdownDeadlineMs?: number;
 }
 
 /** Errors thrown inside Nest route handlers get the SPEC error shape too. */
@@ -114,6 +116,16 @@ export async function startHttpService(options: HttpServiceOptions): Promise<INe
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    if (options.shutdownDeadlineMs) {
+      // A shutdown step that never settles (seen once after a PostgreSQL outage) must not leave a
+      // process that serves nothing but holds its connections: exit non-zero once past the deadline.
+      const deadlineMs = options.shutdownDeadlineMs;
+      setTimeout(() => {
+        logger.error({ deadlineMs }, 'shutdown did not finish within its deadline; exiting');
+        logger.flush();
+        process.exit(1);
+      }, deadlineMs).unref();
+    }
     void (async () => {
       try {
         await app.close();
