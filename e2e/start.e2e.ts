@@ -9,16 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import {
-  createTestDatabase,
-  freePort,
-  removeAmqpPrefix,
-  removeRedisPrefix,
-  testRunId,
-  TEST_SERVICES,
-  waitFor,
-  type TestDatabase,
-} from '@switchyard/testing';
+import { freePort, TestStack, waitFor } from '@switchyard/testing';
 
 jest.setTimeout(120_000);
 
@@ -75,16 +66,15 @@ async function portFree(port: number): Promise<boolean> {
 }
 
 describe('npm start', () => {
-  let id: string;
-  let db: TestDatabase;
+  let stack: TestStack;
   let scratch: string;
   const started: ChildProcess[] = [];
   /** Every process seen under an npm start, killed at the end if a failed test left it running. */
   const seen = new Set<number>();
 
   beforeAll(async () => {
-    id = testRunId();
-    db = await createTestDatabase(id);
+    // Only its isolation (database, AMQP and Redis prefixes, directories): npm start runs the services.
+    stack = await TestStack.create();
     const script = (
       JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }
     ).scripts.start;
@@ -101,7 +91,7 @@ describe('npm start', () => {
     for (const child of started)
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     rmSync(scratch, { recursive: true, force: true });
-    await Promise.allSettled([db?.drop(), removeAmqpPrefix(id), removeRedisPrefix(`${id}:`)]);
+    await stack?.destroy();
   });
 
   /** `npm start` on free ports; resolves once all four services answer ready, with every pid under npm. */
@@ -112,15 +102,7 @@ describe('npm start', () => {
       cwd: scratch,
       env: {
         ...process.env,
-        NODE_ENV: 'test',
-        DATABASE_URL: db.url,
-        AMQP_URL: TEST_SERVICES.amqp,
-        AMQP_PREFIX: id,
-        REDIS_URL: TEST_SERVICES.redis,
-        REDIS_PREFIX: `${id}:`,
-        ARTIFACTS_DIR: `tmp/${id}/artifacts`,
-        MEDIA_ROOT: `tmp/${id}/media`,
-        UPLOADS_DIR: `tmp/${id}/uploads`,
+        ...stack.env,
         FORCE_COLOR: '0',
         ...Object.fromEntries(PORTS.map((name, i) => [name, String(ports[i])])),
       },

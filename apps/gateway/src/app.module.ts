@@ -15,6 +15,7 @@ import {
   ApiKeysRepository,
   FilesRepository,
   JobQueriesRepository,
+  RetentionRepository,
   JobsRepository,
   LifecycleRepository,
   ResultCacheRepository,
@@ -72,6 +73,8 @@ export interface GatewayDependencies {
   jobs: JobsRepository;
   lifecycle: LifecycleRepository;
   queries: JobQueriesRepository;
+  /** The purge of old terminal jobs, shared with the tracker's retention. */
+  retention: RetentionRepository;
   jobTypes: JobTypesRepository;
   apiKeys: ApiKeysRepository;
   files: FilesRepository;
@@ -127,6 +130,7 @@ export class GatewayModule {
         { provide: JobsRepository, useValue: deps.jobs },
         { provide: LifecycleRepository, useValue: deps.lifecycle },
         { provide: JobQueriesRepository, useValue: deps.queries },
+        { provide: RetentionRepository, useValue: deps.retention },
         { provide: JobTypesRepository, useValue: deps.jobTypes },
         { provide: ApiKeysRepository, useValue: deps.apiKeys },
         { provide: FilesRepository, useValue: deps.files },

@@ -7,6 +7,7 @@ import { FilesRepository } from './files.repository';
 import { JobQueriesRepository } from './job-queries.repository';
 import { JobsRepository, type NewJob } from './jobs.repository';
 import { ResultCacheRepository } from './result-cache.repository';
+import { RetentionRepository } from './retention.repository';
 
 const SERVER = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432';
 const NAME = `sytest_${randomUUID().slice(0, 8)}`;
@@ -165,7 +166,7 @@ describe('gateway repositories against PostgreSQL', () => {
     expect(stats.completedLastMinute).toBe(1);
     expect(stats.durationMs.count).toBe(1);
     expect(stats.durationMs.p50).toBeGreaterThanOrEqual(900);
-    const purged = await queries.purgeTerminal(2, 100);
+    const { jobs: purged } = await new RetentionRepository(db).purgeJobs(2, 100);
     expect(purged.map((p) => p.id)).toEqual([old.id]);
     expect(await jobs.findById(old.id)).toBeNull();
     expect(await jobs.findById(recent.id)).not.toBeNull();

@@ -228,21 +228,4 @@ export class JobQueriesRepository {
       },
     };
   }
-
-  /**
-   * Deletes up to `limit` terminal jobs that finished more than `olderThanDays` ago (their
-   * events and cache entries go with them) and returns their ids, so artifacts can be removed.
-   */
-  async purgeTerminal(olderThanDays: number, limit: number): Promise<{ id: string; hadArtifact: boolean }[]> {
-    const [rows]: [{ id: string; result_url: string | null }[], number] = await this.db.query(
-      `DELETE FROM jobs WHERE id IN (
-         SELECT id FROM jobs
-         WHERE status IN ('completed', 'failed', 'cancelled')
-           AND coalesce(finished_at, created_at) < now() - make_interval(days => $1::int)
-         LIMIT $2
-       ) RETURNING id, result_url`,
-      [olderThanDays, limit],
-    );
-    return rows.map((r) => ({ id: r.id, hadArtifact: r.result_url !== null }));
-  }
 }

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { ArtifactStore } from '@switchyard/handlers';
 import { LiveProgressStore } from '@switchyard/live-state';
-import { JobQueriesRepository } from '@switchyard/persistence';
+import { RetentionRepository } from '@switchyard/persistence';
 import { ARTIFACT_STORE, LOGGER, type Logger } from '../gateway.tokens';
 
 /** Deleted per statement, so a large purge never holds long locks. */
@@ -12,7 +12,7 @@ export class AdminService {
   constructor(
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(ARTIFACT_STORE) private readonly artifacts: ArtifactStore,
-    private readonly queries: JobQueriesRepository,
+    private readonly retention: RetentionRepository,
     private readonly live: LiveProgressStore,
   ) {}
 
@@ -20,7 +20,7 @@ export class AdminService {
   async cleanup(olderThanDays: number): Promise<{ deleted: number }> {
     let deleted = 0;
     for (;;) {
-      const batch = await this.queries.purgeTerminal(olderThanDays, PURGE_BATCH);
+      const { jobs: batch } = await this.retention.purgeJobs(olderThanDays, PURGE_BATCH);
       deleted += batch.length;
       await Promise.allSettled([
         ...batch.filter((j) => j.hadArtifact).map((j) => this.artifacts.remove(j.id)),

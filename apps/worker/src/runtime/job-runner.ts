@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Ack,
   DeadLetter,
@@ -215,11 +216,12 @@ export class JobRunner {
     const dependency = unavailableDependency(error);
     this.logger.warn(
       { err: error, jobId, holdMs, dependency: dependency ?? 'none', failures: this.claimFailures },
-      isDependencyUnavailable(error)
+      dependency
         ? 'claim failed: a dependency is unavailable; the delivery waits and is requeued'
         : 'claim failed; the delivery waits and is requeued',
     );
-    await holdFor(holdMs, this.stopped.signal);
+    // Stopping ends the hold at once (the delivery is requeued for another worker).
+    await sleep(holdMs, undefined, { signal: this.stopped.signal }).catch(() => undefined);
     return Requeue;
   }
 
@@ -441,7 +443,7 @@ export class JobRunner {
         if (!isDependencyUnavailable(error) || this.stopped.signal.aborted) throw error;
         const holdMs = backoffDelay(failures, CLAIM_HOLD_BACKOFF);
         this.logger.warn({ err: error, holdMs }, 'could not record the outcome; a dependency is unavailable');
-        await holdFor(holdMs, this.stopped.signal);
+        await sleep(holdMs, undefined, { signal: this.stopped.signal }).catch(() => undefined);
       }
     }
   }
@@ -469,18 +471,6 @@ export class JobRunner {
 }
 
 /** Resolves after `ms`, or at once when `signal` fires. */
-function holdFor(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 function retryAfterOf(reason: unknown): number | undefined {
   return reason instanceof RetryableError ? reason.retryAfterMs : undefined;
