@@ -15,7 +15,11 @@ const swc = [
 const base = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': swc },
-  moduleNameMapper: { '^@switchyard/(.*)$': '<rootDir>/libs/$1/src/index.ts' },
+  // A lib's test-only entry (e.g. @switchyard/handlers/testing) is its src/testing.ts.
+  moduleNameMapper: {
+    '^@switchyard/([^/]+)/testing$': '<rootDir>/libs/$1/src/testing.ts',
+    '^@switchyard/(.*)$': '<rootDir>/libs/$1/src/index.ts',
+  },
   modulePathIgnorePatterns: ['<rootDir>/dist/'],
 };
 

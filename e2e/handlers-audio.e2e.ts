@@ -5,14 +5,8 @@ import { randomUUID } from 'node:crypto';
 import { copyFile, link, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Client } from 'pg';
-import {
-  clickTrackWav,
-  renderSynthWav,
-  silenceThenToneWav,
-  taggedWav,
-  toneWav,
-  type AudioAnalysis,
-} from '@switchyard/handlers';
+import { renderSynthWav, type AudioAnalysis } from '@switchyard/handlers';
+import { clickTrackWav, silenceThenToneWav, taggedWav, toneWav } from '@switchyard/handlers/testing';
 import { TestStack, waitFor, type ServiceProcess, type TestApi, type TestJob } from '@switchyard/testing';
 import {
   adminApi,

@@ -1,7 +1,8 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import type { Redis } from 'ioredis';
-import type { ArtifactStore, HandlerRegistry, AnyJobTypeDefinition, UploadStore } from '@switchyard/handlers';
+import type { HandlerRegistry, AnyJobTypeDefinition } from '@switchyard/handler-sdk';
+import type { ArtifactStore, UploadStore } from '@switchyard/storage';
 import {
   AdmissionStore,
   ChannelSubscriber,

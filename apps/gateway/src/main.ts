@@ -5,12 +5,9 @@ import {
   loadConfigOrExit,
   resolveAdminApiKey,
 } from '@switchyard/config';
-import {
-  BUILT_IN_JOB_TYPES,
-  FileArtifactStore,
-  FileUploadStore,
-  HandlerRegistry,
-} from '@switchyard/handlers';
+import { HandlerRegistry } from '@switchyard/handler-sdk';
+import { BUILT_IN_JOB_TYPES } from '@switchyard/handlers';
+import { FileArtifactStore, FileUploadStore } from '@switchyard/storage';
 import { ChannelSubscriber, createRedis } from '@switchyard/live-state';
 import { AmqpClient } from '@switchyard/messaging';
 import {

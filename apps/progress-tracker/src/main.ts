@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Gauge } from 'prom-client';
 import { loadConfigOrExit, TrackerConfigSchema } from '@switchyard/config';
-import { FileArtifactStore, FileUploadStore } from '@switchyard/handlers';
+import { FileArtifactStore, FileUploadStore } from '@switchyard/storage';
 import { createRedis, LiveProgressStore } from '@switchyard/live-state';
 import { AmqpClient } from '@switchyard/messaging';
 import {

@@ -4,12 +4,12 @@ import { hostname } from 'node:os';
 import { loadConfigOrExit, readSecret, WorkerConfigSchema } from '@switchyard/config';
 import {
   createBuiltInHandlers,
-  FileArtifactStore,
   FileSystemInputFiles,
   loadProvidersFile,
   PooledAudioEngine,
   ProviderRegistry,
 } from '@switchyard/handlers';
+import { FileArtifactStore } from '@switchyard/storage';
 import { CircuitStates, createRedis } from '@switchyard/live-state';
 import { AmqpClient } from '@switchyard/messaging';
 import type { CircuitState } from '@switchyard/resilience';

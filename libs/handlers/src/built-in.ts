@@ -1,4 +1,4 @@
-import type { AnyJobHandler, AnyJobTypeDefinition } from './handler';
+import type { AnyJobHandler, AnyJobTypeDefinition } from '@switchyard/handler-sdk';
 import { createAudioAnalyzeHandler, audioAnalyzeType } from './audio/audio-analyze.handler';
 import { createAudioGenerateHandler, audioGenerateType } from './audio/audio-generate.handler';
 import type { AudioEngine } from './audio/audio-engine';
@@ -17,12 +17,6 @@ export const BUILT_IN_JOB_TYPES: readonly AnyJobTypeDefinition[] = [
   audioGenerateType,
   providerGenerateType,
 ] as readonly AnyJobTypeDefinition[];
-
-/**
- * @deprecated The built-in definitions under their old name, kept while the gateway still
- * imports it; use BUILT_IN_JOB_TYPES (definitions) or createBuiltInHandlers (the worker).
- */
-export const BUILT_IN_HANDLERS = BUILT_IN_JOB_TYPES;
 
 /** What the built-in handlers need from the worker that runs them. */
 export interface BuiltInDependencies {

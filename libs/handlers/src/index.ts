@@ -1,9 +1,7 @@
+// The built-in job types (SPEC §7) and what the worker needs to run them. Handler authors import
+// @switchyard/handler-sdk; storage is @switchyard/storage; test fixtures are @switchyard/handlers/testing.
 export * from './built-in';
-export * from './handler';
-export * from './registry';
 export * from './synthetic/synthetic.handler';
-export * from './artifacts/file-artifact.store';
-export * from './artifacts/upload.store';
 export * from './audio';
 export * from './audio/audio-analyze.handler';
 export * from './audio/audio-generate.handler';

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { ArtifactStore } from '@switchyard/handlers';
+import type { ArtifactStore } from '@switchyard/storage';
 import { LiveProgressStore } from '@switchyard/live-state';
 import { RetentionRepository } from '@switchyard/persistence';
 import { ARTIFACT_STORE, LOGGER, type Logger } from '../gateway.tokens';

@@ -4,7 +4,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { MultipartFile } from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from '@switchyard/contracts';
-import { UploadTooLargeError, type UploadStore } from '@switchyard/handlers';
+import { UploadTooLargeError, type UploadStore } from '@switchyard/storage';
 import { FilesRepository, type FileRecord } from '@switchyard/persistence';
 import { tenantScope, type Caller } from '../auth/caller';
 import { GATEWAY_CONFIG, LOGGER, UPLOAD_STORE, type GatewayConfig, type Logger } from '../gateway.tokens';

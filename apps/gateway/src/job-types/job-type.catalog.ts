@@ -1,5 +1,5 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import type { AnyJobTypeDefinition, HandlerRegistry } from '@switchyard/handlers';
+import type { AnyJobTypeDefinition, HandlerRegistry } from '@switchyard/handler-sdk';
 import { JobTypesRepository } from '@switchyard/persistence';
 import type { TSchema } from '@sinclair/typebox';
 import { HANDLER_REGISTRY, LOGGER, type Logger } from '../gateway.tokens';

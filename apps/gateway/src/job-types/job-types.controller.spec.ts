@@ -1,5 +1,6 @@
 import Ajv from 'ajv';
-import { BUILT_IN_JOB_TYPES, HandlerRegistry } from '@switchyard/handlers';
+import { HandlerRegistry } from '@switchyard/handler-sdk';
+import { BUILT_IN_JOB_TYPES } from '@switchyard/handlers';
 import { SubmissionValidator } from '../jobs/submission.validator';
 import { describeJobType } from './job-types.controller';
 

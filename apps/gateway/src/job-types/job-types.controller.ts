@@ -1,5 +1,5 @@
 import { Controller, Get, Inject } from '@nestjs/common';
-import type { AnyJobTypeDefinition, HandlerRegistry, JobTypeDefinition } from '@switchyard/handlers';
+import type { AnyJobTypeDefinition, HandlerRegistry, JobTypeDefinition } from '@switchyard/handler-sdk';
 import { ApiJson, ApiRoute } from '../docs/api-docs';
 import { HANDLER_REGISTRY } from '../gateway.tokens';
 

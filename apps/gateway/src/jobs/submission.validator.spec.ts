@@ -1,4 +1,5 @@
-import { BUILT_IN_JOB_TYPES, HandlerRegistry } from '@switchyard/handlers';
+import { HandlerRegistry } from '@switchyard/handler-sdk';
+import { BUILT_IN_JOB_TYPES } from '@switchyard/handlers';
 import { canonicalJson, fingerprintOf, NO_REQUEST_HASH, SubmissionValidator } from './submission.validator';
 
 const validator = new SubmissionValidator(new HandlerRegistry(BUILT_IN_JOB_TYPES), {

@@ -10,7 +10,7 @@ import {
   type ApiErrorDetail,
   type JobSubmission,
 } from '@switchyard/contracts';
-import { resolveDefaults, type AnyJobTypeDefinition, type HandlerRegistry } from '@switchyard/handlers';
+import { resolveDefaults, type AnyJobTypeDefinition, type HandlerRegistry } from '@switchyard/handler-sdk';
 
 /** A submission that passed every check, with defaults applied. */
 export interface ValidSubmission {

@@ -1,7 +1,8 @@
 import { Registry } from 'prom-client';
 import { GatewayConfigSchema, loadConfig } from '@switchyard/config';
 import { ApiError } from '@switchyard/contracts';
-import { BUILT_IN_JOB_TYPES, HandlerRegistry } from '@switchyard/handlers';
+import { HandlerRegistry } from '@switchyard/handler-sdk';
+import { BUILT_IN_JOB_TYPES } from '@switchyard/handlers';
 import type { AmqpClient } from '@switchyard/messaging';
 import { createLogger } from '@switchyard/observability';
 import type { JobQueriesRepository, QueuedBucket } from '@switchyard/persistence';

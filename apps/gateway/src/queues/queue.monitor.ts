@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Gauge, Registry } from 'prom-client';
 import { ApiError } from '@switchyard/contracts';
-import type { AnyJobTypeDefinition, HandlerRegistry } from '@switchyard/handlers';
+import type { AnyJobTypeDefinition, HandlerRegistry } from '@switchyard/handler-sdk';
 import { AmqpClient } from '@switchyard/messaging';
 import { gauge, METRIC_PREFIX } from '@switchyard/observability';
 import { JobQueriesRepository } from '@switchyard/persistence';

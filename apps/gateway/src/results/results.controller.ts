@@ -3,7 +3,7 @@ import { Controller, Get, Inject, Param, Res } from '@nestjs/common';
 import { ApiProduces, ApiResponse } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ApiError } from '@switchyard/contracts';
-import type { ArtifactStore } from '@switchyard/handlers';
+import type { ArtifactStore } from '@switchyard/storage';
 import { Caller, tenantScope } from '../auth/caller';
 import { ApiErrors, ApiJobId, ApiRoute } from '../docs/api-docs';
 import { ARTIFACT_STORE, LOGGER, type Logger } from '../gateway.tokens';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
-import { FileArtifactStore, FileUploadStore } from '@switchyard/handlers';
+import { FileArtifactStore, FileUploadStore } from '@switchyard/storage';
 import { createLogger } from '@switchyard/observability';
 import { createDataSource, RetentionRepository, runMigrations } from '@switchyard/persistence';
 import { Client } from 'pg';

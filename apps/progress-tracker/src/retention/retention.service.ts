@@ -1,5 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
-import type { ArtifactStore, UploadStore } from '@switchyard/handlers';
+import type { ArtifactStore, UploadStore } from '@switchyard/storage';
 import type { TrackerConfig } from '@switchyard/config';
 import { METRIC_PREFIX, type Logger } from '@switchyard/observability';
 import type { RetentionRepository } from '@switchyard/persistence';

@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { HandlerRegistryError, syntheticHandler, type AnyJobHandler } from '@switchyard/handlers';
+import { HandlerRegistryError, type AnyJobHandler } from '@switchyard/handler-sdk';
+import { syntheticHandler } from '@switchyard/handlers';
 import { BUILT_IN_SOURCE, buildRegistry, loadHandlerModules, parseModuleList } from './handler-modules';
 import { toJobTypeRecord } from './job-type-records';
 

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { BUILT_IN_QUEUES } from '@switchyard/contracts';
-import { HandlerRegistry, HandlerRegistryError, type AnyJobHandler } from '@switchyard/handlers';
+import { HandlerRegistry, HandlerRegistryError, type AnyJobHandler } from '@switchyard/handler-sdk';
 
 /** A handler and where it came from, so boot errors can name the module. */
 export interface SourcedHandler {

@@ -1,4 +1,4 @@
-import type { AnyJobTypeDefinition } from '@switchyard/handlers';
+import type { AnyJobTypeDefinition } from '@switchyard/handler-sdk';
 import type { JobTypeRecord, JobTypeStaticDefaults } from '@switchyard/persistence';
 import type { SourcedHandler } from './handler-modules';
 

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import type { AmqpClient, ConsumeOutcome, InboundMessage } from '@switchyard/messaging';
-import { HandlerRegistry, type ArtifactStore } from '@switchyard/handlers';
+import { HandlerRegistry } from '@switchyard/handler-sdk';
+import type { ArtifactStore } from '@switchyard/storage';
 import { createLogger } from '@switchyard/observability';
 import type { ClaimedJob, JobsRepository, LifecycleRepository } from '@switchyard/persistence';
 import { JobRunner } from './job-runner';

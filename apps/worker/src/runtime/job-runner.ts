@@ -14,11 +14,11 @@ import {
   PermanentError,
   RetryableError,
   type AnyJobHandler,
-  type ArtifactStore,
   type HandlerOutput,
   type HandlerRegistry,
   type JobContext,
-} from '@switchyard/handlers';
+} from '@switchyard/handler-sdk';
+import type { ArtifactStore } from '@switchyard/storage';
 import { correlation, type Logger } from '@switchyard/observability';
 import type {
   ClaimedJob,

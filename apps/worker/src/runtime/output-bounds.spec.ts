@@ -1,4 +1,4 @@
-import { PermanentError, type ArtifactRef, type ArtifactWriter } from '@switchyard/handlers';
+import { PermanentError, type ArtifactRef, type ArtifactWriter } from '@switchyard/handler-sdk';
 import { boundInlineResult, cleanText, PROGRESS_MESSAGE_MAX, PROGRESS_STEP_MAX } from './output-bounds';
 
 describe('cleanText', () => {

@@ -1,4 +1,4 @@
-import { PermanentError, type ArtifactWriter, type HandlerOutput } from '@switchyard/handlers';
+import { PermanentError, type ArtifactWriter, type HandlerOutput } from '@switchyard/handler-sdk';
 
 /** Longest `step` a progress event carries (SPEC §3: a pipeline step name such as `generating`). */
 export const PROGRESS_STEP_MAX = 64;

@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { extname } from 'node:path';
-import { PermanentError } from '../handler';
+import { PermanentError } from '@switchyard/handler-sdk';
 import { resolveMediaPathSync } from '../inputs/media-path';
 import { analyzePcm, type AudioFeatures } from './analysis';
 import { suggestFilename, tagsFromCommon, type AudioTags, type CommonTagsLike } from './tags';

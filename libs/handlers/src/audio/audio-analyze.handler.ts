@@ -1,6 +1,6 @@
 import { basename, extname } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
-import type { JobHandler, JobTypeDefinition } from '../handler';
+import type { JobHandler, JobTypeDefinition } from '@switchyard/handler-sdk';
 import type { InputFiles } from '../inputs/input-files';
 import { checkMediaPath } from '../inputs/media-path';
 import type { AnalyzeTask } from './analyze-task';

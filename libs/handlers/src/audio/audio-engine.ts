@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { PermanentError } from '../handler';
+import { PermanentError } from '@switchyard/handler-sdk';
 import type { AnalyzeOutcome, AnalyzeTask, AudioAnalysis } from './analyze-task';
 import type { GenerateTask } from './generate-task';
 

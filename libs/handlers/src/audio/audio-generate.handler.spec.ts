@@ -1,5 +1,5 @@
 import pino from 'pino';
-import type { ArtifactRef, JobContext } from '../handler';
+import type { ArtifactRef, JobContext } from '@switchyard/handler-sdk';
 import type { AudioEngine } from './audio-engine';
 import { createAudioGenerateHandler, type AudioGeneratePayload } from './audio-generate.handler';
 import { renderGeneration } from './generate-task';

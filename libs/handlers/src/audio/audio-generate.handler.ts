@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import type { JobHandler, JobTypeDefinition } from '../handler';
+import type { JobHandler, JobTypeDefinition } from '@switchyard/handler-sdk';
 import type { AudioEngine } from './audio-engine';
 import { createSynth } from './synth';
 import { suggestFilename } from './tags';

@@ -8,15 +8,6 @@ export {
   TEMPO_MIN_BPM,
 } from './analysis';
 export type { AudioFeatures } from './analysis';
-export { clickTrackWav, silenceThenToneWav, taggedWav, toneWav } from './fixtures';
-export type {
-  ClickTrackOptions,
-  FixtureFormat,
-  FixtureTags,
-  SilenceThenToneOptions,
-  TaggedWavOptions,
-  ToneOptions,
-} from './fixtures';
 export { createSynth, renderSynthWav } from './synth';
 export type { Synth, SynthLead, SynthMode, SynthOptions, SynthPlan } from './synth';
 export { MAX_FILENAME_BYTES, suggestFilename, tagsFromCommon } from './tags';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PermanentError } from '../handler';
+import { PermanentError } from '@switchyard/handler-sdk';
 import { FileSystemInputFiles } from './input-files';
 
 describe('FileSystemInputFiles', () => {

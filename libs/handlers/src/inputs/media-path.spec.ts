@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PermanentError } from '../handler';
+import { PermanentError } from '@switchyard/handler-sdk';
 import { resolveMediaPath, resolveMediaPathSync } from './media-path';
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {

@@ -1,7 +1,7 @@
 import { realpathSync, statSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep, win32 } from 'node:path';
-import { PermanentError } from '../handler';
+import { PermanentError } from '@switchyard/handler-sdk';
 
 /**
  * Resolves a client-supplied path inside `root` (MEDIA_ROOT) or throws a PermanentError:

@@ -1,6 +1,6 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DeferredError, PermanentError, RetryableError } from '../handler';
+import { DeferredError, PermanentError, RetryableError } from '@switchyard/handler-sdk';
 import { ProviderClient } from './provider-client';
 import { parseProvidersFile, type ProviderConfig } from './providers-file';
 

@@ -8,7 +8,7 @@ import {
   type CircuitBreakerHandle,
   type CircuitState,
 } from '@switchyard/resilience';
-import { DeferredError, PermanentError, RetryableError } from '../handler';
+import { DeferredError, PermanentError, RetryableError } from '@switchyard/handler-sdk';
 import type { ProviderConfig, ProviderOperation, ProviderPoll } from './providers-file';
 
 /** What a provider produced: bytes with their content type (JSON results are serialised). */

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { PermanentError, type JobHandler, type JobTypeDefinition } from '../handler';
+import { PermanentError, type JobHandler, type JobTypeDefinition } from '@switchyard/handler-sdk';
 import type { ProviderRegistry } from './provider-registry';
 
 const NAME = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' });

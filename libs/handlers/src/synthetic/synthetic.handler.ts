@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import { defineHandler, PermanentError, RetryableError } from '../handler';
+import { defineHandler, PermanentError, RetryableError } from '@switchyard/handler-sdk';
 
 export const SyntheticPayloadSchema = Type.Object(
   {

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
+import { isUuid } from '@switchyard/contracts';
 
 /** Thrown when an upload goes past its size limit; nothing of it is kept. */
 export class UploadTooLargeError extends Error {
@@ -20,8 +21,6 @@ export interface UploadStore {
   open(fileId: string): Promise<Readable | null>;
   remove(fileId: string): Promise<void>;
 }
-
-const FILE_ID = /^[0-9a-f-]{36}$/;
 
 /**
  * Uploads on a local or mounted filesystem, next to the artifacts: `<dir>/<fileId>`. Handlers on
@@ -84,7 +83,8 @@ export class FileUploadStore implements UploadStore {
 
   /** Where the bytes of `fileId` are on disk. */
   pathOf(fileId: string): string {
-    if (!FILE_ID.test(fileId)) throw new Error(`not a file id: ${fileId}`);
-    return join(this.root, fileId);
+    if (!isUuid(fileId)) throw new Error(`not a file id: ${fileId}`);
+    // One file per upload whatever the letter case of the id (PostgreSQL's uuid ignores it).
+    return join(this.root, fileId.toLowerCase());
   }
 }

@@ -36,7 +36,18 @@ describe('FileUploadStore', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
+  it('keeps one file per id whatever its letter case', async () => {
+    const store = new FileUploadStore(dir);
+    const id = randomUUID();
+    await store.save(id.toUpperCase(), Readable.from([Buffer.from('x')]), 10);
+    expect(await readdir(dir)).toEqual([id]);
+    expect(store.pathOf(id.toUpperCase())).toBe(store.pathOf(id));
+    await store.remove(id.toUpperCase());
+    expect(await readdir(dir)).toEqual([]);
+  });
+
   it('refuses ids that are not ids', () => {
     expect(() => new FileUploadStore(dir).pathOf('../etc/passwd')).toThrow('not a file id');
+    expect(() => new FileUploadStore(dir).pathOf('-'.repeat(36))).toThrow('not a file id');
   });
 });

@@ -3,7 +3,8 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { ArtifactRef, ArtifactWriter } from '../handler';
+import { isUuid } from '@switchyard/contracts';
+import type { ArtifactRef, ArtifactWriter } from '@switchyard/handler-sdk';
 
 /** Reads and writes job artifacts; another store (S3-compatible) implements the same interface. */
 export interface ArtifactStore {
@@ -11,8 +12,6 @@ export interface ArtifactStore {
   open(jobId: string): Promise<{ ref: ArtifactRef; stream: Readable } | null>;
   remove(jobId: string): Promise<void>;
 }
-
-const JOB_ID = /^[0-9a-f-]{36}$/;
 
 /** Artifacts on a local or mounted filesystem: `<dir>/<jobId>/<name>` plus `meta.json`. */
 export class FileArtifactStore implements ArtifactStore {
@@ -68,7 +67,8 @@ export class FileArtifactStore implements ArtifactStore {
   }
 
   private dirFor(jobId: string): string {
-    if (!JOB_ID.test(jobId)) throw new Error(`not a job id: ${jobId}`);
-    return join(this.root, jobId);
+    if (!isUuid(jobId)) throw new Error(`not a job id: ${jobId}`);
+    // One directory per job whatever the letter case of the id (PostgreSQL's uuid ignores it).
+    return join(this.root, jobId.toLowerCase());
   }
 }

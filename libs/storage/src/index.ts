@@ -1,0 +1,3 @@
+// Job artifacts and uploaded input files: the interfaces the services use and their local-disk stores.
+export * from './file-artifact.store';
+export * from './upload.store';
