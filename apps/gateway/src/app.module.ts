@@ -16,22 +16,24 @@ import { QueuesModule } from './queues/queues.module';
 @Module({})
 export class GatewayModule {
   static register(deps: GatewayDependencies): DynamicModule {
+    // Start-up hooks run in this order, a module's imports first (QueuesModule, met through
+    // JobsModule, before it), shutdown hooks in the reverse one: the outbox drains before the queue
+    // monitor stops. The API document lists routes in this order too.
     return {
       module: GatewayModule,
       imports: [
         CoreModule.forRoot(deps),
-        HealthModule.register({ checks: deps.healthChecks, registry: deps.metrics }),
-        AuthModule,
+        JobsModule,
         QueuesModule,
         JobTypesModule,
-        JobsModule,
         LifecycleModule,
+        AuthModule,
         EventsModule,
         FilesModule,
         AdminModule,
         ApiHealthModule,
-        // Last: Nest runs onModuleDestroy from the root outwards, later imports of a level first, so
-        // the intake consumer stops before anything else is torn down.
+        HealthModule.register({ checks: deps.healthChecks, registry: deps.metrics }),
+        // Last, so the intake consumer stops before anything else is torn down.
         IntakeModule,
       ],
     };
