@@ -3,7 +3,7 @@ import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '@switchyard/contracts';
 import type { RateLimitScope } from '@switchyard/observability';
-import type { RateLimitService } from '../rate-limit/rate-limit.service';
+import type { RateLimitService } from './rate-limit.service';
 import type { ApiKeysService } from './api-keys.service';
 import { AuthGuard } from './auth.guard';
 import { callerOf, Public, RequireScope, type Caller } from './caller';

@@ -3,7 +3,7 @@ import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '@switchyard/contracts';
 import { correlation } from '@switchyard/observability';
-import { RateLimitService } from '../rate-limit/rate-limit.service';
+import { RateLimitService } from './rate-limit.service';
 import { presentedKey } from './api-key';
 import { ApiKeysService } from './api-keys.service';
 import { PUBLIC_ROUTE, REQUIRED_SCOPE, setCaller, type Caller, type Scope } from './caller';

@@ -16,7 +16,7 @@ import {
   type OutboxMessage,
   type OutboxRecord,
 } from '@switchyard/persistence';
-import { OutboxPublisher } from '../outbox/outbox.publisher';
+import { OutboxPublisher } from './outbox.publisher';
 import { QueueMonitor } from '../queues/queue.monitor';
 import { LOGGER, SERVICE_NAME, type Logger } from '../gateway.tokens';
 import { JobInserter } from './job-inserter';

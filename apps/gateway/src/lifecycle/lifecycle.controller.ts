@@ -5,7 +5,7 @@ import type { FastifyReply } from 'fastify';
 import { LIMITS } from '@switchyard/contracts';
 import { Caller, tenantScope } from '../auth/caller';
 import { ApiErrors, ApiJobId, ApiJson, ApiQueryParam, ApiRoute } from '../docs/api-docs';
-import { RateLimitService } from '../rate-limit/rate-limit.service';
+import { RateLimitService } from '../auth/rate-limit.service';
 import { LifecycleService, parseDlqFilter, parseReplayFilter } from './lifecycle.service';
 
 const ReplayResult: SchemaObject = {

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ApiError, isUuid, LIMITS, type JobView } from '@switchyard/contracts';
 import { JobsRepository, LifecycleRepository, toJobView } from '@switchyard/persistence';
-import { OutboxPublisher } from '../outbox/outbox.publisher';
+import { OutboxPublisher } from '../jobs/outbox.publisher';
 import { ReplayAdmission } from './replay.admission';
 
 export interface DlqFilter {

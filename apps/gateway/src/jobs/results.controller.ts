@@ -7,7 +7,7 @@ import type { ArtifactStore } from '@switchyard/storage';
 import { Caller, tenantScope } from '../auth/caller';
 import { ApiErrors, ApiJobId, ApiRoute } from '../docs/api-docs';
 import { ARTIFACT_STORE, LOGGER, type Logger } from '../gateway.tokens';
-import { JobsService } from '../jobs/jobs.service';
+import { JobsService } from './jobs.service';
 
 @Controller('api/v1/jobs')
 export class ResultsController {

@@ -1,0 +1,20 @@
+import { Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import type { Redis } from 'ioredis';
+import { TokenBucketLimiter } from '@switchyard/live-state';
+import { REDIS } from '../gateway.tokens';
+import { ApiKeysService } from './api-keys.service';
+import { AuthGuard } from './auth.guard';
+import { RateLimitService } from './rate-limit.service';
+
+/** API keys, rate limits, and the guard every route passes (public routes opt out by decorator). */
+@Module({
+  providers: [
+    { provide: TokenBucketLimiter, useFactory: (redis: Redis) => new TokenBucketLimiter(redis), inject: [REDIS] },
+    { provide: APP_GUARD, useClass: AuthGuard },
+    ApiKeysService,
+    RateLimitService,
+  ],
+  exports: [ApiKeysService, RateLimitService],
+})
+export class AuthModule {}

@@ -1,0 +1,35 @@
+import { Module } from '@nestjs/common';
+import type { AnyJobTypeDefinition, HandlerRegistry } from '@switchyard/handler-sdk';
+import { GATEWAY_CONFIG, HANDLER_REGISTRY, type GatewayConfig } from '../gateway.tokens';
+import { JobTypesModule } from '../job-types/job-types.module';
+import { QueuesModule } from '../queues/queues.module';
+import { ActiveJobsCounter } from './active-jobs.counter';
+import { JobsController } from './jobs.controller';
+import { JobsService } from './jobs.service';
+import { OutboxPublisher } from './outbox.publisher';
+import { ResultsController } from './results.controller';
+import { SubmissionService } from './submission.service';
+import { SubmissionValidator } from './submission.validator';
+
+/** Submitting, reading and listing jobs, their results, and the outbox that dispatches them. */
+@Module({
+  imports: [QueuesModule, JobTypesModule],
+  controllers: [JobsController, ResultsController],
+  providers: [
+    {
+      provide: SubmissionValidator,
+      useFactory: (registry: HandlerRegistry<AnyJobTypeDefinition>, config: GatewayConfig) =>
+        new SubmissionValidator(registry, {
+          defaultTimeoutMs: config.DEFAULT_TIMEOUT_MS,
+          maxTimeoutMs: config.MAX_TIMEOUT_MS,
+        }),
+      inject: [HANDLER_REGISTRY, GATEWAY_CONFIG],
+    },
+    ActiveJobsCounter,
+    OutboxPublisher,
+    JobsService,
+    SubmissionService,
+  ],
+  exports: [ActiveJobsCounter, OutboxPublisher, JobsService, SubmissionService],
+})
+export class JobsModule {}
