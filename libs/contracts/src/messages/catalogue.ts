@@ -1,0 +1,31 @@
+import type { Static } from '@sinclair/typebox';
+import { INTAKE_SUBMIT, intakeSubmitMessage } from './intake-submit';
+import { JOB_CANCEL, jobCancelMessage } from './job-cancel';
+import { JOB_DISPATCH, jobDispatchMessage } from './job-dispatch';
+import { JOB_EVENT_MESSAGES } from './job-event';
+import type { MessageDefinition } from './message';
+
+/**
+ * Every AMQP message Switchyard publishes or consumes, by wire name. `publish` and `consume` take
+ * their exchange, routing key, properties and validation from here.
+ */
+export const MESSAGES = {
+  [JOB_DISPATCH]: jobDispatchMessage,
+  [JOB_CANCEL]: jobCancelMessage,
+  [INTAKE_SUBMIT]: intakeSubmitMessage,
+  ...JOB_EVENT_MESSAGES,
+} as const;
+
+type Catalogue = typeof MESSAGES;
+export type MessageName = keyof Catalogue;
+export type MessageMap = { [N in MessageName]: Static<Catalogue[N]['schema']> };
+export type MessageOf<N extends MessageName> = MessageMap[N];
+
+export function isMessageName(name: string): name is MessageName {
+  return Object.hasOwn(MESSAGES, name);
+}
+
+/** The definition of `name`, typed by its payload. */
+export function messageDefinition<N extends MessageName>(name: N): MessageDefinition {
+  return MESSAGES[name] as MessageDefinition;
+}
