@@ -134,7 +134,7 @@ describe('EventConsumer', () => {
       invalid: 1,
     });
     expect(started).toBe(completed);
-    expect(invalid).toBe(completed);
+    expect(await invalid).toEqual(Ack);
     expect(await completed).toEqual(Ack);
     expect(lookup).not.toHaveBeenCalled();
   });

@@ -7,6 +7,7 @@ import {
   type MessageDefinition,
   type MessageName,
   type MessageOf,
+  type PayloadOf,
 } from '@switchyard/contracts';
 import {
   connect,
@@ -79,6 +80,13 @@ export interface MessagePublishOptions {
    */
   delayMs?: number;
 }
+
+/** The shape of a typed publish over catalogue `C`: the payload must be `name`'s. */
+export type Publish<C> = <N extends keyof C & string>(
+  name: N,
+  payload: PayloadOf<C, N>,
+  options?: MessagePublishOptions,
+) => Promise<void>;
 
 export type TypedMessageHandler<N extends MessageName> = (
   payload: MessageOf<N>,

@@ -1,4 +1,4 @@
-import type { Static } from '@sinclair/typebox';
+import type { Static, TSchema } from '@sinclair/typebox';
 import { INTAKE_SUBMIT, intakeSubmitMessage } from './intake-submit';
 import { JOB_CANCEL, jobCancelMessage } from './job-cancel';
 import { JOB_DISPATCH, jobDispatchMessage } from './job-dispatch';
@@ -16,9 +16,13 @@ export const MESSAGES = {
   ...JOB_EVENT_MESSAGES,
 } as const;
 
-type Catalogue = typeof MESSAGES;
-export type MessageName = keyof Catalogue;
-export type MessageMap = { [N in MessageName]: Static<Catalogue[N]['schema']> };
+/** The payload type of message `N` of catalogue `C` (the real one, or one a test extends). */
+export type PayloadOf<C, N extends keyof C> = C[N] extends { schema: infer S extends TSchema }
+  ? Static<S>
+  : never;
+
+export type MessageName = keyof typeof MESSAGES;
+export type MessageMap = { [N in MessageName]: PayloadOf<typeof MESSAGES, N> };
 export type MessageOf<N extends MessageName> = MessageMap[N];
 
 export function isMessageName(name: string): name is MessageName {
