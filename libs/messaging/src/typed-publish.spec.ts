@@ -47,7 +47,7 @@ describe('typed publish', () => {
         code: 2345,
         message: expect.stringMatching(
           /^Argument of type '\{ jobId: string; tenant: string; \}' is not assignable to parameter of type '\{ .*queue: string;.*\}'\.$/,
-        ),
+        ) as string,
       },
     ]);
   });

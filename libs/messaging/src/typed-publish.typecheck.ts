@@ -10,7 +10,7 @@ import type { AmqpClient, Publish } from './amqp-client';
 
 /** The catalogue with one message added, as a new feature would add it. */
 const WIDGET_MADE = 'switchyard.test.widget-made';
-const CATALOGUE = {
+export const CATALOGUE = {
   ...MESSAGES,
   [WIDGET_MADE]: defineMessage({
     schema: Type.Object({ widgetId: Type.String(), count: Type.Integer() }),

@@ -31,5 +31,5 @@ export function isMessageName(name: string): name is MessageName {
 
 /** The definition of `name`, typed by its payload. */
 export function messageDefinition<N extends MessageName>(name: N): MessageDefinition {
-  return MESSAGES[name] as MessageDefinition;
+  return MESSAGES[name];
 }
