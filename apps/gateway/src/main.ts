@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { amqpNames } from '@switchyard/contracts';
 import {
   gatewayListenHost,
   GatewayConfigSchema,
@@ -52,7 +53,7 @@ async function main(): Promise<void> {
   const amqp = new AmqpClient({
     url: config.AMQP_URL,
     prefix: config.AMQP_PREFIX,
-    connectionName: `${config.AMQP_PREFIX}/${SERVICE_NAME}`,
+    connectionName: amqpNames(config.AMQP_PREFIX).connectionName(SERVICE_NAME),
     deadLetterMaxLength: config.DLQ_MAX_LENGTH,
     logger,
     workQueues: registry.queues(),

@@ -1,4 +1,4 @@
-import { createJobEvent, type JobEventData, type JobEventName } from '@switchyard/contracts';
+import { createJobEvent, isJobCloudEvent, type JobEventData, type JobEventName } from '@switchyard/contracts';
 import { Ack, type AmqpClient, type InboundMessage } from '@switchyard/messaging';
 import { createLogger } from '@switchyard/observability';
 import { Registry } from 'prom-client';
@@ -42,6 +42,12 @@ function raw(content: unknown): InboundMessage {
   };
 }
 
+/** What the bus does with a delivery: a valid event to onEvent, anything else to onInvalid. */
+function deliver(consumer: EventConsumer, message: InboundMessage) {
+  const body = message.content;
+  return isJobCloudEvent(body) ? consumer.onEvent(body) : Promise.resolve(consumer.onInvalid(message));
+}
+
 async function counter(registry: Registry, name: string): Promise<Record<string, number>> {
   const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
   const out: Record<string, number> = {};
@@ -73,10 +79,10 @@ describe('EventConsumer', () => {
       return Promise.resolve(new Map([['a', 3]]));
     });
     const outcomes = [
-      consumer.onMessage(message('queued', { jobId: 'a' })),
-      consumer.onMessage(message('queued', { jobId: 'b' })),
-      consumer.onMessage(message('started', { jobId: 'a', seq: 2, attempt: 1, status: 'running' })),
-      consumer.onMessage(raw({ not: 'an event' })),
+      deliver(consumer, message('queued', { jobId: 'a' })),
+      deliver(consumer, message('queued', { jobId: 'b' })),
+      deliver(consumer, message('started', { jobId: 'a', seq: 2, attempt: 1, status: 'running' })),
+      deliver(consumer, raw({ not: 'an event' })),
     ];
     // One promise per batch of acceptances, not per delivery.
     expect(outcomes[1]).toBe(outcomes[0]);
@@ -98,9 +104,9 @@ describe('EventConsumer', () => {
       lookups.push(ids);
       return Promise.resolve(new Map<string, number>());
     }, 2);
-    const first = consumer.onMessage(message('queued', { jobId: 'a' }));
-    const second = consumer.onMessage(message('queued', { jobId: 'b' }));
-    const third = consumer.onMessage(message('queued', { jobId: 'c' }));
+    const first = deliver(consumer, message('queued', { jobId: 'a' }));
+    const second = deliver(consumer, message('queued', { jobId: 'b' }));
+    const third = deliver(consumer, message('queued', { jobId: 'c' }));
     expect(first).toBe(second);
     expect(third).not.toBe(first);
     await Promise.all([first, third]);
@@ -109,7 +115,7 @@ describe('EventConsumer', () => {
 
   it('counts the batch with priority "unknown" when the lookup fails, and still acks it', async () => {
     const { registry, consumer } = setUp(() => Promise.reject(new Error('database down')));
-    expect(await consumer.onMessage(message('queued', { jobId: 'a' }))).toEqual(Ack);
+    expect(await deliver(consumer, message('queued', { jobId: 'a' }))).toEqual(Ack);
     expect(await counter(registry, 'switchyard_jobs_submitted_total')).toEqual({
       'synthetic,default,unknown': 1,
     });
@@ -118,9 +124,9 @@ describe('EventConsumer', () => {
   it('records and acks the events that need no lookup on arrival, without holding the delivery', async () => {
     const lookup = jest.fn<ReturnType<PriorityLookup>, Parameters<PriorityLookup>>();
     const { registry, consumer } = setUp(lookup);
-    const completed = consumer.onMessage(message('completed', { seq: 3, status: 'completed' }));
-    const started = consumer.onMessage(message('started', { seq: 2, attempt: 1, status: 'running' }));
-    const invalid = consumer.onMessage(raw({ not: 'an event' }));
+    const completed = deliver(consumer, message('completed', { seq: 3, status: 'completed' }));
+    const started = deliver(consumer, message('started', { seq: 2, attempt: 1, status: 'running' }));
+    const invalid = deliver(consumer, raw({ not: 'an event' }));
     // Counted before any timer or lookup, and acked with one shared, already settled promise.
     expect(await counter(registry, 'switchyard_jobs_completed_total')).toEqual({ synthetic: 1 });
     expect(await counter(registry, 'switchyard_metrics_events_dropped_total')).toEqual({
@@ -128,14 +134,14 @@ describe('EventConsumer', () => {
       invalid: 1,
     });
     expect(started).toBe(completed);
-    expect(invalid).toBe(completed);
+    expect(await invalid).toEqual(Ack);
     expect(await completed).toEqual(Ack);
     expect(lookup).not.toHaveBeenCalled();
   });
 
   it('stop() records the acceptances still waiting for their batch', async () => {
     const { registry, consumer } = setUp(() => Promise.resolve(new Map([['a', 1]])));
-    const outcome = consumer.onMessage(message('queued', { jobId: 'a' }));
+    const outcome = deliver(consumer, message('queued', { jobId: 'a' }));
     await consumer.stop();
     expect(await outcome).toEqual(Ack);
     expect(await counter(registry, 'switchyard_jobs_submitted_total')).toEqual({ 'synthetic,default,1': 1 });

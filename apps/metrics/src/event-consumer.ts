@@ -1,4 +1,4 @@
-import { isJobCloudEvent, type JobCloudEvent } from '@switchyard/contracts';
+import { JOB_EVENT_TYPES, type JobCloudEvent } from '@switchyard/contracts';
 import {
   Ack,
   type AmqpClient,
@@ -11,7 +11,7 @@ import type { EventRecorder } from './event-recorder';
 import type { JobMetrics } from './job-metrics';
 
 export interface EventConsumerOptions {
-  /** `${AMQP_PREFIX}.metrics`: durable, so events published while this service is down wait for it. */
+  /** `amqpNames().metricsQueue`: durable, so events published while this service is down wait for it. */
   queue: string;
   prefetch: number;
   /**
@@ -74,8 +74,9 @@ export class EventConsumer {
       durable: true,
       bindings: [{ exchange: this.amqp.names.eventsExchange, pattern: 'job.#' }],
     });
-    this.consumer = await this.amqp.consume(this.options.queue, (m) => this.onMessage(m), {
+    this.consumer = await this.amqp.consume(this.options.queue, JOB_EVENT_TYPES, (e) => this.onEvent(e), {
       prefetch: this.options.prefetch,
+      onInvalid: (message) => this.onInvalid(message),
     });
   }
 
@@ -90,16 +91,16 @@ export class EventConsumer {
    * An event that needs no lookup is recorded now; an acceptance that needs its priority gets its
    * batch's promise, settled once the whole batch is recorded.
    */
-  onMessage(message: InboundMessage): Promise<ConsumeOutcome> {
-    const event = message.content;
-    if (!isJobCloudEvent(event)) {
-      this.metrics.eventsDropped.inc({ reason: 'invalid' });
-      this.logger.warn(
-        { messageId: message.properties.messageId as unknown, routingKey: message.fields.routingKey },
-        'not a job CloudEvent; ignored',
-      );
-      return ACKED;
-    }
+  onInvalid(message: InboundMessage): ConsumeOutcome {
+    this.metrics.eventsDropped.inc({ reason: 'invalid' });
+    this.logger.warn(
+      { messageId: message.properties.messageId as unknown, routingKey: message.fields.routingKey },
+      'not a job CloudEvent; ignored',
+    );
+    return Ack;
+  }
+
+  onEvent(event: JobCloudEvent): Promise<ConsumeOutcome> {
     if (!this.recorder.needsPriority(event)) {
       this.recorder.record(event);
       return ACKED;

@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const prefetch = config.AMQP_PREFETCH * METRICS_PREFETCH_FACTOR;
   const consumer = new EventConsumer(
     {
-      queue: `${config.AMQP_PREFIX}.metrics`,
+      queue: amqp.names.metricsQueue,
       prefetch,
       batchWindowMs: METRICS_BATCH_WINDOW_MS,
       // Half the prefetch: one batch can wait on its priority lookup while the next one fills.

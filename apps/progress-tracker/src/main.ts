@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { Gauge } from 'prom-client';
+import { amqpNames } from '@switchyard/contracts';
 import { loadConfigOrExit, TrackerConfigSchema } from '@switchyard/config';
 import { FileArtifactStore, FileUploadStore } from '@switchyard/storage';
 import { createRedis, LiveProgressStore } from '@switchyard/live-state';
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
   const amqp = new AmqpClient({
     url: config.AMQP_URL,
     prefix: config.AMQP_PREFIX,
-    connectionName: `${config.AMQP_PREFIX}/${SERVICE}`,
+    connectionName: amqpNames(config.AMQP_PREFIX).connectionName(SERVICE),
     deadLetterMaxLength: config.DLQ_MAX_LENGTH,
     logger,
   });
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
   const live = new LiveProgressStore(redis, { prefix: config.REDIS_PREFIX, ttlSeconds: config.LIVE_TTL_S });
   const projector = new EventProjector(
     {
-      queue: `${config.AMQP_PREFIX}.tracker`,
+      queue: amqp.names.trackerQueue,
       batchSize: config.TRACKER_BATCH_SIZE,
       flushMs: config.TRACKER_FLUSH_MS,
     },

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { amqpNames } from '@switchyard/contracts';
 import { loadConfigOrExit, readSecret, WorkerConfigSchema } from '@switchyard/config';
 import {
   createBuiltInHandlers,
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
   const providersFile = config.PROVIDERS_FILE ? await loadProvidersFile(config.PROVIDERS_FILE) : undefined;
   // Redis carries only circuit states for the gateway's health; the worker runs jobs without it.
   const redis = createRedis(config.REDIS_URL, {
-    connectionName: `${config.AMQP_PREFIX}/${SERVICE}/${workerId}`,
+    connectionName: amqpNames(config.AMQP_PREFIX).connectionName(SERVICE, workerId),
     onError: () => undefined,
   });
   const circuitStates = new CircuitStates(redis, {
@@ -113,7 +114,7 @@ async function main(): Promise<void> {
   const amqp = new AmqpClient({
     url: config.AMQP_URL,
     prefix: config.AMQP_PREFIX,
-    connectionName: `${config.AMQP_PREFIX}/${SERVICE}/${workerId}`,
+    connectionName: amqpNames(config.AMQP_PREFIX).connectionName(SERVICE, workerId),
     deadLetterMaxLength: config.DLQ_MAX_LENGTH,
     logger,
     workQueues: registry.queues(),

@@ -1,5 +1,4 @@
 export * from './errors';
-export * from './events';
 export * from './job';
 export * from './job-status';
 export * from './messages';

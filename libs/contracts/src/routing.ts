@@ -16,6 +16,8 @@ export const JOB_EVENTS = [
   'cancelled',
 ] as const;
 export type JobEventName = (typeof JOB_EVENTS)[number];
+/** A lifecycle CloudEvent's `type`. */
+export type JobEventType = `switchyard.job.${JobEventName}`;
 
 /** Intake routing key on the intake exchange. */
 export const INTAKE_ROUTING_KEY = 'submit';
@@ -42,6 +44,14 @@ export interface AmqpNames {
   readonly intakeExchange: string;
   readonly intakeQueue: string;
   readonly intakeRejectedQueue: string;
+  /** A worker's own queue on the control fanout (exclusive, auto-deleted). */
+  controlQueue(workerId: string): string;
+  /** The progress-tracker's durable queue on the events exchange. */
+  readonly trackerQueue: string;
+  /** The metrics service's durable queue on the events exchange. */
+  readonly metricsQueue: string;
+  /** A service's connection name (RabbitMQ management UI, Redis CLIENT LIST): `<prefix>/<service>[/<instance>]`. */
+  connectionName(service: string, instance?: string): string;
 }
 
 export function amqpNames(prefix = 'switchyard'): AmqpNames {
@@ -58,6 +68,11 @@ export function amqpNames(prefix = 'switchyard'): AmqpNames {
     intakeExchange: `${prefix}.intake`,
     intakeQueue: `${prefix}.intake`,
     intakeRejectedQueue: `${prefix}.intake.rejected`,
+    controlQueue: (workerId) => `${prefix}.control.${workerId}`,
+    trackerQueue: `${prefix}.tracker`,
+    metricsQueue: `${prefix}.metrics`,
+    connectionName: (service, instance) =>
+      instance === undefined ? `${prefix}/${service}` : `${prefix}/${service}/${instance}`,
   };
 }
 
@@ -65,6 +80,6 @@ export function eventRoutingKey(event: JobEventName): string {
   return `job.${event}`;
 }
 
-export function eventCloudType(event: JobEventName): string {
+export function eventCloudType(event: JobEventName): JobEventType {
   return `switchyard.job.${event}`;
 }

@@ -92,7 +92,7 @@ describe('AmqpClient batched acks', () => {
     const deliveries = new Map<number, boolean[]>();
     const settled = new Inbox<number>();
     const consumerTag = `${prefix}-batched`;
-    const handle = await client.consume(
+    const handle = await client.consumeRaw(
       queue,
       async (message) => {
         const i = (message.content as { i: number }).i;
@@ -108,7 +108,7 @@ describe('AmqpClient batched acks', () => {
       { prefetch: 50, consumerTag },
     );
     await Promise.all(
-      Array.from({ length: total }, (_, i) => client.publish('', queue, { i }, { messageId: `m-${i}` })),
+      Array.from({ length: total }, (_, i) => client.publishRaw('', queue, { i }, { messageId: `m-${i}` })),
     );
 
     await settled.waitForCount(expectedFinal, 45_000);
@@ -127,7 +127,7 @@ describe('AmqpClient batched acks', () => {
       expect([i, deliveries.get(i)]).toEqual([i, i % 10 === 3 ? [false, true] : [false]]);
     }
     const deadIds: number[] = [];
-    const dlq = await client.consume(
+    const dlq = await client.consumeRaw(
       client.names.deadLetterQueue,
       (message) => (deadIds.push((message.content as { i: number }).i), Promise.resolve(Ack)),
       { prefetch: 100 },
@@ -155,7 +155,7 @@ describe('AmqpClient batched acks', () => {
     const seen = new Inbox<string>();
     const done = new Inbox<string>();
     const consumerTag = `${prefix}-cancel`;
-    const handle = await closing.consume(
+    const handle = await closing.consumeRaw(
       queue,
       async (message) => {
         seen.push(message.properties.messageId as string);
@@ -165,7 +165,7 @@ describe('AmqpClient batched acks', () => {
       },
       { prefetch: 10, consumerTag },
     );
-    for (let i = 0; i < 10; i++) await closing.publish('', queue, { i }, { messageId: `c-${i}` });
+    for (let i = 0; i < 10; i++) await closing.publishRaw('', queue, { i }, { messageId: `c-${i}` });
     await seen.waitForCount(10);
     await handle.cancel();
     release();

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Socket } from 'node:net';
-import { createJobEvent, type JobDispatch, type JobEventData } from '@switchyard/contracts';
+import {
+  createJobEvent,
+  JOB_CANCEL,
+  JOB_DISPATCH,
+  type JobDispatch,
+  type JobEventData,
+} from '@switchyard/contracts';
 import { Ack, DeadLetter, Requeue } from './ack-policy';
 import { AmqpClient, MessagingError } from './amqp-client';
 import type { InboundMessage } from './inbound-message';
@@ -74,11 +80,11 @@ describe('AmqpClient connection', () => {
     );
     expect(Date.now() - started).toBeLessThan(3000);
     expect(unreachable.isConnected()).toBe(false);
-    await expect(unreachable.publish('x', 'y', {})).rejects.toMatchObject({ code: 'not_connected' });
+    await expect(unreachable.publishRaw('x', 'y', {})).rejects.toMatchObject({ code: 'not_connected' });
   });
 
   it('refuses to publish before connect()', async () => {
-    await expect(newClient().publish(client.names.jobsExchange, 'default', {})).rejects.toMatchObject({
+    await expect(newClient().publishRaw(client.names.jobsExchange, 'default', {})).rejects.toMatchObject({
       code: 'not_connected',
     });
   });
@@ -88,7 +94,7 @@ describe('AmqpClient publish and consume', () => {
   it('round-trips a job with confirms, persistent delivery and the SPEC properties', async () => {
     const job = dispatch('extra');
     const inbox = new Inbox<InboundMessage>();
-    const handle = await client.consume(
+    const handle = await client.consumeRaw(
       client.names.workQueue('extra'),
       (message) => {
         inbox.push(message);
@@ -97,7 +103,7 @@ describe('AmqpClient publish and consume', () => {
       { prefetch: 4 },
     );
     const before = Math.floor(Date.now() / 1000);
-    await client.sendJob(job, { priority: 7, correlationId: 'corr-1', messageId: 'msg-1' });
+    await client.publish(JOB_DISPATCH, job, { priority: 7, correlationId: 'corr-1', messageId: 'msg-1' });
     const [received] = await inbox.waitForCount(1);
     await handle.cancel();
 
@@ -125,12 +131,14 @@ describe('AmqpClient publish and consume', () => {
     const queue = queueName('raw');
     await client.assertQueue(queue, { durable: false, autoDelete: false });
     const inbox = new Inbox<InboundMessage>();
-    const handle = await client.consume(queue, (m) => (inbox.push(m), Promise.resolve(Ack)), { prefetch: 2 });
-    await client.publish('', queue, Buffer.from('not json'), {
+    const handle = await client.consumeRaw(queue, (m) => (inbox.push(m), Promise.resolve(Ack)), {
+      prefetch: 2,
+    });
+    await client.publishRaw('', queue, Buffer.from('not json'), {
       contentType: 'text/plain',
       headers: { 'x-a': 'b' },
     });
-    await client.publish('', queue, { n: 1 });
+    await client.publishRaw('', queue, { n: 1 });
     const [raw, json] = await inbox.waitForCount(2);
     await handle.cancel();
     expect(raw.body.toString()).toBe('not json');
@@ -148,7 +156,7 @@ describe('AmqpClient publish and consume', () => {
       bindings: [{ exchange: client.names.eventsExchange, pattern: 'job.#' }],
     });
     const inbox = new Inbox<InboundMessage>();
-    const handle = await client.consume(queue, (m) => (inbox.push(m), Promise.resolve(Ack)), {
+    const handle = await client.consumeRaw(queue, (m) => (inbox.push(m), Promise.resolve(Ack)), {
       prefetch: 10,
     });
     const data: JobEventData = {
@@ -164,7 +172,7 @@ describe('AmqpClient publish and consume', () => {
       seq: 3,
     };
     const event = createJobEvent('worker', 'completed', data, 'corr-ev');
-    await client.publishEvent(event);
+    await client.publish(event.type, event);
     const [received] = await inbox.waitForCount(1);
     await handle.cancel();
     expect(received.fields.routingKey).toBe('job.completed');
@@ -189,10 +197,10 @@ describe('AmqpClient publish and consume', () => {
         bindings: [{ exchange: client.names.controlExchange, pattern: '' }],
       });
       handles.push(
-        await client.consume(queue, (m) => (inbox.push(m), Promise.resolve(Ack)), { prefetch: 10 }),
+        await client.consumeRaw(queue, (m) => (inbox.push(m), Promise.resolve(Ack)), { prefetch: 10 }),
       );
     }
-    await client.broadcastCancel({ jobId: 'j-1', tenant: 't1' }, 'corr-c');
+    await client.publish(JOB_CANCEL, { jobId: 'j-1', tenant: 't1' }, { correlationId: 'corr-c' });
     for (const inbox of inboxes) {
       const [received] = await inbox.waitForCount(1);
       expect(received.content).toEqual({ jobId: 'j-1', tenant: 't1' });
@@ -205,13 +213,14 @@ describe('AmqpClient publish and consume', () => {
     const queue = client.names.workQueue('analysis');
     const priorities = [0, 5, 9, 2, 7, 5, 9, 0, 3, 7, 1, 8, 5, 2, 9, 4, 6, 5, 0, 7];
     for (const [seq, priority] of priorities.entries()) {
-      await client.sendJob(
+      await client.publish(
+        JOB_DISPATCH,
         { ...dispatch('analysis'), jobId: String(seq) },
         { priority, correlationId: `c${seq}` },
       );
     }
     const inbox = new Inbox<{ priority: number; seq: number }>();
-    const handle = await client.consume(
+    const handle = await client.consumeRaw(
       queue,
       (message) => {
         inbox.push({
@@ -232,14 +241,14 @@ describe('AmqpClient publish and consume', () => {
 
   it('moves a DeadLetter outcome to the DLQ', async () => {
     const job = dispatch('generation');
-    const handle = await client.consume(
+    const handle = await client.consumeRaw(
       client.names.workQueue('generation'),
       () => Promise.resolve(DeadLetter('invalid_payload')),
       { prefetch: 1 },
     );
-    await client.sendJob(job, { priority: 5, correlationId: 'corr-dl' });
+    await client.publish(JOB_DISPATCH, job, { priority: 5, correlationId: 'corr-dl' });
     const dlq = new Inbox<InboundMessage>();
-    const dlqHandle = await client.consume(
+    const dlqHandle = await client.consumeRaw(
       client.names.deadLetterQueue,
       (m) => (dlq.push(m), Promise.resolve(Ack)),
       {
@@ -264,7 +273,7 @@ describe('AmqpClient publish and consume', () => {
       arguments: { 'x-dead-letter-exchange': client.names.deadLetterExchange },
     });
     const deliveries = new Inbox<boolean>();
-    const handle = await client.consume(
+    const handle = await client.consumeRaw(
       queue,
       (message) => {
         deliveries.push(message.redelivered);
@@ -273,14 +282,14 @@ describe('AmqpClient publish and consume', () => {
       { prefetch: 1 },
     );
     const dlq = new Inbox<InboundMessage>();
-    const dlqHandle = await client.consume(
+    const dlqHandle = await client.consumeRaw(
       client.names.deadLetterQueue,
       (m) => (dlq.push(m), Promise.resolve(Ack)),
       {
         prefetch: 1,
       },
     );
-    await client.publish('', queue, { poison: true }, { messageId: 'poison-1' });
+    await client.publishRaw('', queue, { poison: true }, { messageId: 'poison-1' });
     const [dead] = await dlq.waitForCount(1);
     await handle.cancel();
     await dlqHandle.cancel();
@@ -298,7 +307,7 @@ describe('AmqpClient publish and consume', () => {
     const queue = queueName('requeue');
     await client.assertQueue(queue, {});
     const deliveries = new Inbox<boolean>();
-    const handle = await client.consume(
+    const handle = await client.consumeRaw(
       queue,
       (message) => {
         deliveries.push(message.redelivered);
@@ -306,7 +315,7 @@ describe('AmqpClient publish and consume', () => {
       },
       { prefetch: 1 },
     );
-    await client.publish('', queue, { n: 1 });
+    await client.publishRaw('', queue, { n: 1 });
     expect(await deliveries.waitForCount(2)).toEqual([false, true]);
     await handle.cancel();
     await waitFor(async () => (await client.queueStats(queue)).messageCount === 0, 'the queue to be empty');
@@ -315,13 +324,15 @@ describe('AmqpClient publish and consume', () => {
   it('returns a retried job to its work queue through the 1000 ms delay tier', async () => {
     const job = dispatch('extra');
     const inbox = new Inbox<{ message: InboundMessage; at: number }>();
-    const handle = await client.consume(
+    const handle = await client.consumeRaw(
       client.names.workQueue('extra'),
       (message) => (inbox.push({ message, at: Date.now() }), Promise.resolve(Ack)),
       { prefetch: 1 },
     );
     const sentAt = Date.now();
-    await expect(client.sendRetry(job, 1300, { priority: 5, correlationId: 'corr-r' })).resolves.toBe(1000);
+    await expect(
+      client.publish(JOB_DISPATCH, job, { priority: 5, correlationId: 'corr-r', delayMs: 1300 }),
+    ).resolves.toBeUndefined();
     await waitFor(
       async () =>
         (await client.queueStats(client.names.retryQueue(1000))).messageCount === 1 || inbox.items.length > 0,
@@ -339,26 +350,26 @@ describe('AmqpClient publish and consume', () => {
 
   it('rejects a job for a queue nobody declared instead of losing it', async () => {
     await expect(
-      client.sendJob(dispatch('no-such-queue'), { priority: 5, correlationId: 'c' }),
+      client.publish(JOB_DISPATCH, dispatch('no-such-queue'), { priority: 5, correlationId: 'c' }),
     ).rejects.toMatchObject({ code: 'unroutable' });
   });
 
   it('rejects a publish to a missing exchange and keeps publishing afterwards', async () => {
-    await expect(client.publish(`${prefix}.missing`, 'k', {})).rejects.toThrow(/NOT_FOUND|no exchange/);
+    await expect(client.publishRaw(`${prefix}.missing`, 'k', {})).rejects.toThrow(/NOT_FOUND|no exchange/);
     const queue = queueName('after404');
     await client.assertQueue(queue, {});
-    await client.publish('', queue, { ok: true });
+    await client.publishRaw('', queue, { ok: true });
     expect(await client.queueStats(queue)).toEqual({ messageCount: 1, consumerCount: 0 });
   });
 
   it('rejects queueStats and consume on a missing queue without breaking the client', async () => {
     await expect(client.queueStats(`${prefix}.missing`)).rejects.toThrow(/NOT_FOUND|404/);
     await expect(
-      client.consume(`${prefix}.missing`, () => Promise.resolve(Ack), { prefetch: 1 }),
+      client.consumeRaw(`${prefix}.missing`, () => Promise.resolve(Ack), { prefetch: 1 }),
     ).rejects.toThrow(/NOT_FOUND|404/);
     expect(client.isConnected()).toBe(true);
-    await client.sendJob(dispatch('extra'), { priority: 1, correlationId: 'c' });
-    const drain = await client.consume(client.names.workQueue('extra'), () => Promise.resolve(Ack), {
+    await client.publish(JOB_DISPATCH, dispatch('extra'), { priority: 1, correlationId: 'c' });
+    const drain = await client.consumeRaw(client.names.workQueue('extra'), () => Promise.resolve(Ack), {
       prefetch: 1,
     });
     await waitFor(
@@ -374,7 +385,7 @@ describe('AmqpClient publish and consume', () => {
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     const seen = new Inbox<string>();
-    const handle = await client.consume(
+    const handle = await client.consumeRaw(
       queue,
       async (message) => {
         seen.push(message.properties.messageId as string);
@@ -383,10 +394,10 @@ describe('AmqpClient publish and consume', () => {
       },
       { prefetch: 1 },
     );
-    await client.publish('', queue, {}, { messageId: 'first' });
+    await client.publishRaw('', queue, {}, { messageId: 'first' });
     await seen.waitForCount(1);
     await handle.cancel();
-    await client.publish('', queue, {}, { messageId: 'second' });
+    await client.publishRaw('', queue, {}, { messageId: 'second' });
     release();
     await waitFor(async () => {
       const stats = await client.queueStats(queue);
@@ -398,11 +409,11 @@ describe('AmqpClient publish and consume', () => {
   it('applies prefetch per consumer', async () => {
     const queue = queueName('prefetch');
     await client.assertQueue(queue, {});
-    for (let i = 0; i < 5; i++) await client.publish('', queue, { i });
+    for (let i = 0; i < 5; i++) await client.publishRaw('', queue, { i });
     const holding = new Inbox<number>();
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
-    const handle = await client.consume(
+    const handle = await client.consumeRaw(
       queue,
       async (message) => {
         holding.push((message.content as { i: number }).i);
@@ -427,7 +438,7 @@ describe('AmqpClient publish and consume', () => {
     const queue = queueName('burst');
     await client.assertQueue(queue, { durable: false });
     const body = { pad: 'x'.repeat(2000) };
-    await Promise.all(Array.from({ length: 3000 }, () => client.publish('', queue, body)));
+    await Promise.all(Array.from({ length: 3000 }, () => client.publishRaw('', queue, body)));
     expect(log.lines().some((l) => l.msg === 'AMQP publish buffer full, waiting for drain')).toBe(true);
     expect((await client.queueStats(queue)).messageCount).toBe(3000);
   });
@@ -441,7 +452,7 @@ describe('AmqpClient publish and consume', () => {
     const toBroker = (contexts: unknown[]): number =>
       contexts.filter((s) => s instanceof Socket && s.remotePort === 5672).length;
     try {
-      await Promise.all(Array.from({ length: 200 }, (_, i) => client.publish('', queue, { i })));
+      await Promise.all(Array.from({ length: 200 }, (_, i) => client.publishRaw('', queue, { i })));
       const writes = toBroker(write.mock.contexts);
       const writevs = toBroker(writev.mock.contexts);
       // 200 publish frames (each ~300 bytes); a corked pass stops at the socket's high-water mark.
@@ -459,11 +470,11 @@ describe('AmqpClient publish and consume', () => {
     await closing.connect();
     const queue = queueName('close');
     await closing.assertQueue(queue, {});
-    const publishes = Array.from({ length: 200 }, (_, i) => closing.publish('', queue, { i }));
+    const publishes = Array.from({ length: 200 }, (_, i) => closing.publishRaw('', queue, { i }));
     await closing.close();
     const results = await Promise.allSettled(publishes);
     expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
     expect((await client.queueStats(queue)).messageCount).toBe(200);
-    await expect(closing.publish('', queue, {})).rejects.toMatchObject({ code: 'closed' });
+    await expect(closing.publishRaw('', queue, {})).rejects.toMatchObject({ code: 'closed' });
   });
 });

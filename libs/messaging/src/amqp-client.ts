@@ -1,14 +1,13 @@
 import { EventEmitter } from 'node:events';
 import {
   amqpNames,
-  CLOUDEVENTS_CONTENT_TYPE,
-  eventRoutingKey,
-  jobEventName,
+  messageDefinition,
+  MESSAGES,
   type AmqpNames,
-  type CancelCommand,
-  type JobCloudEvent,
-  type JobDispatch,
+  type MessageDefinition,
   type MessageName,
+  type MessageOf,
+  type PayloadOf,
 } from '@switchyard/contracts';
 import {
   connect,
@@ -22,7 +21,7 @@ import {
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { AckBatcher } from './ack-batcher';
-import { outcomeForHandlerError, type ConsumeOutcome } from './ack-policy';
+import { DeadLetter, outcomeForHandlerError, type ConsumeOutcome } from './ack-policy';
 import { toInboundMessage, type InboundMessage } from './inbound-message';
 import { encodeBody, toPublishProperties, type PublishOptions } from './publish-options';
 import {
@@ -69,6 +68,36 @@ export interface ConsumeOptions {
 
 export type MessageHandler = (message: InboundMessage) => Promise<ConsumeOutcome>;
 
+/** Options of a catalogue message's publish; exchange, routing key and type come from the catalogue. */
+export interface MessagePublishOptions {
+  priority?: number;
+  correlationId?: string;
+  messageId?: string;
+  headers?: Record<string, unknown>;
+  /**
+   * Deliver no sooner than this: the message waits in the smallest retry tier ≥ delayMs, then
+   * dead-letters back to the jobs exchange. Only for messages routed through the jobs exchange.
+   */
+  delayMs?: number;
+}
+
+/** The shape of a typed publish over catalogue `C`: the payload must be `name`'s. */
+export type Publish<C> = <N extends keyof C & string>(
+  name: N,
+  payload: PayloadOf<C, N>,
+  options?: MessagePublishOptions,
+) => Promise<void>;
+
+export type TypedMessageHandler<N extends MessageName> = (
+  payload: MessageOf<N>,
+  message: InboundMessage,
+) => Promise<ConsumeOutcome>;
+
+export interface TypedConsumeOptions extends ConsumeOptions {
+  /** What a body that is none of the expected messages becomes; dead-lettered by default. */
+  onInvalid?: (message: InboundMessage) => ConsumeOutcome;
+}
+
 export interface ConsumerHandle {
   /** Stops new deliveries; messages already delivered can still be settled. */
   cancel(): Promise<void>;
@@ -94,8 +123,6 @@ export class MessagingError extends Error {
 
 export type AmqpClientEvent = 'connected' | 'disconnected';
 
-const DISPATCH_TYPE: MessageName = 'switchyard.job.dispatch';
-const CANCEL_TYPE: MessageName = 'switchyard.job.cancel';
 const DEFAULT_WAIT_MS = 10_000;
 
 /** One live AMQP connection and what was opened on it. */
@@ -213,7 +240,47 @@ export class AmqpClient extends EventEmitter {
     return this.connecting;
   }
 
-  publish(exchange: string, routingKey: string, body: unknown, options: PublishOptions = {}): Promise<void> {
+  /**
+   * Publishes catalogue message `name`: exchange, routing key and AMQP properties come from its
+   * definition, so the payload's type is checked against the name.
+   */
+  publish<N extends MessageName>(
+    name: N,
+    payload: MessageOf<N>,
+    options: MessagePublishOptions = {},
+  ): Promise<void> {
+    const definition: MessageDefinition = messageDefinition(name);
+    const properties = definition.properties(payload);
+    let exchange = definition.exchange(this.names);
+    let cc: string[] | undefined;
+    if (options.delayMs !== undefined) {
+      if (exchange !== this.names.jobsExchange) {
+        return Promise.reject(new RangeError(`${name} is not routed through the jobs exchange: no delay`));
+      }
+      // The routing key routes nowhere on the retry exchange; the CC key picks the tier queue. On
+      // expiry the message is dead-lettered to the jobs exchange with both keys, and the routing
+      // key routes it home.
+      exchange = this.names.retryExchange;
+      cc = [String(retryDelayTier(options.delayMs))];
+    }
+    return this.publishRaw(exchange, definition.routingKey(payload), payload, {
+      ...properties,
+      priority: options.priority,
+      correlationId: options.correlationId ?? properties.correlationId,
+      messageId: options.messageId ?? properties.messageId,
+      headers: options.headers,
+      cc,
+      mandatory: definition.mandatory,
+    });
+  }
+
+  /** Publishes a body that is no catalogue message (replies, copies of rejected messages). */
+  publishRaw(
+    exchange: string,
+    routingKey: string,
+    body: unknown,
+    options: PublishOptions = {},
+  ): Promise<void> {
     const published = this.publishConfirmed(exchange, routingKey, body, options);
     // close() waits for every publish begun before it, not only those already written.
     this.pendingPublishes.add(published);
@@ -252,57 +319,6 @@ export class AmqpClient extends EventEmitter {
     }
   }
 
-  /** A job for a worker: to the jobs exchange, routed to the work queue `dispatch.queue`. */
-  sendJob(
-    dispatch: JobDispatch,
-    options: { priority: number; correlationId: string; messageId?: string },
-  ): Promise<void> {
-    return this.publish(this.names.jobsExchange, dispatch.queue, dispatch, {
-      type: DISPATCH_TYPE,
-      priority: options.priority,
-      correlationId: options.correlationId,
-      messageId: options.messageId,
-      mandatory: true,
-    });
-  }
-
-  /**
-   * A job to run again after at least delayMs: it waits in the smallest retry tier ≥ delayMs,
-   * then dead-letters back to its work queue. Resolves with the tier's delay.
-   */
-  async sendRetry(
-    dispatch: JobDispatch,
-    delayMs: number,
-    options: { priority: number; correlationId: string; messageId?: string },
-  ): Promise<number> {
-    const tier = retryDelayTier(delayMs);
-    // The routing key (the work queue) routes nowhere on the retry exchange; the CC key picks the
-    // tier queue. On expiry the message is dead-lettered to the jobs exchange with both keys,
-    // and the work queue key routes it home.
-    await this.publish(this.names.retryExchange, dispatch.queue, dispatch, {
-      type: DISPATCH_TYPE,
-      priority: options.priority,
-      correlationId: options.correlationId,
-      messageId: options.messageId,
-      cc: [String(tier)],
-      mandatory: true,
-    });
-    return tier;
-  }
-
-  publishEvent(event: JobCloudEvent): Promise<void> {
-    return this.publish(this.names.eventsExchange, eventRoutingKey(jobEventName(event)), event, {
-      contentType: CLOUDEVENTS_CONTENT_TYPE,
-      correlationId: event.correlationid,
-      messageId: event.id,
-      type: event.type,
-    });
-  }
-
-  broadcastCancel(command: CancelCommand, correlationId: string): Promise<void> {
-    return this.publish(this.names.controlExchange, '', command, { type: CANCEL_TYPE, correlationId });
-  }
-
   /** Declares a queue and its bindings now and again after every reconnection. */
   async assertQueue(name: string, options: AssertQueueOptions): Promise<void> {
     const session = await this.waitForSession(Date.now() + this.waitMs);
@@ -310,7 +326,34 @@ export class AmqpClient extends EventEmitter {
     this.declaredQueues.set(name, options);
   }
 
-  async consume(queue: string, handler: MessageHandler, options: ConsumeOptions): Promise<ConsumerHandle> {
+  /**
+   * Consumes catalogue messages `names` from `queue`: the handler gets a payload validated by the
+   * catalogue's schema; any other body is `options.onInvalid`'s outcome (dead-letter by default).
+   */
+  consume<N extends MessageName>(
+    queue: string,
+    names: readonly N[],
+    handler: TypedMessageHandler<N>,
+    options: TypedConsumeOptions,
+  ): Promise<ConsumerHandle> {
+    // Several names may share one definition (the lifecycle events): each schema is checked once.
+    const checks = [...new Set(names.map((name) => MESSAGES[name] as MessageDefinition))].map((d) => d.check);
+    const onInvalid = options.onInvalid ?? (() => DeadLetter(`not a ${names.join(' or ')} message`));
+    return this.consumeRaw(
+      queue,
+      (message) => {
+        const body = message.content;
+        for (const check of checks) {
+          if (check.Check(body)) return handler(body as MessageOf<N>, message);
+        }
+        return Promise.resolve(onInvalid(message));
+      },
+      options,
+    );
+  }
+
+  /** Consumes raw deliveries (a queue whose bodies are no catalogue message, or validated by the caller). */
+  async consumeRaw(queue: string, handler: MessageHandler, options: ConsumeOptions): Promise<ConsumerHandle> {
     if (!Number.isInteger(options.prefetch) || options.prefetch < 1) {
       throw new RangeError(`prefetch must be a positive integer, got ${options.prefetch}`);
     }

@@ -11,7 +11,7 @@ export interface PublishOptions {
   contentType?: string;
   expiration?: string;
   replyTo?: string;
-  /** Extra routing keys (the CC header); dead-lettering keeps them, see sendRetry. */
+  /** Extra routing keys (the CC header); dead-lettering keeps them, see the delayMs of AmqpClient.publish. */
   cc?: string[];
   /**
    * Reject the publish when no queue is bound for the routing key, instead of the broker

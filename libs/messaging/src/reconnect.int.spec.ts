@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
+import { JOB_CANCEL, JOB_DISPATCH } from '@switchyard/contracts';
 import { Ack } from './ack-policy';
 import { AmqpClient, type AmqpClientOptions } from './amqp-client';
 import type { InboundMessage } from './inbound-message';
@@ -77,12 +78,13 @@ describe('AmqpClient reconnection', () => {
     });
     const work = new Inbox<InboundMessage>();
     const control = new Inbox<InboundMessage>();
-    await client.consume(client.names.workQueue('default'), (m) => (work.push(m), Promise.resolve(Ack)), {
+    await client.consumeRaw(client.names.workQueue('default'), (m) => (work.push(m), Promise.resolve(Ack)), {
       prefetch: 2,
     });
-    await client.consume(controlQueue, (m) => (control.push(m), Promise.resolve(Ack)), { prefetch: 2 });
+    await client.consumeRaw(controlQueue, (m) => (control.push(m), Promise.resolve(Ack)), { prefetch: 2 });
 
-    await client.sendJob(
+    await client.publish(
+      JOB_DISPATCH,
       { jobId: 'before', tenant: 't', type: 'synthetic', queue: 'default' },
       { priority: 5, correlationId: 'c' },
     );
@@ -91,11 +93,12 @@ describe('AmqpClient reconnection', () => {
     relay.cut();
     await waitFor(() => seen.includes('disconnected'), 'the disconnected event');
     // Published while disconnected: waits for the reconnection rather than failing.
-    await client.sendJob(
+    await client.publish(
+      JOB_DISPATCH,
       { jobId: 'after', tenant: 't', type: 'synthetic', queue: 'default' },
       { priority: 5, correlationId: 'c' },
     );
-    await client.broadcastCancel({ jobId: 'after', tenant: 't' }, 'c');
+    await client.publish(JOB_CANCEL, { jobId: 'after', tenant: 't' }, { correlationId: 'c' });
 
     const jobId = (m: InboundMessage): string => (m.content as { jobId: string }).jobId;
     await waitFor(() => work.items.some((m) => jobId(m) === 'after'), 'the job published after the cut');
@@ -128,7 +131,7 @@ describe('AmqpClient reconnection', () => {
       bindings: [{ exchange: client.names.controlExchange, pattern: '' }],
     });
     const control = new Inbox<InboundMessage>();
-    await client.consume(controlQueue, (m) => (control.push(m), Promise.resolve(Ack)), { prefetch: 1 });
+    await client.consumeRaw(controlQueue, (m) => (control.push(m), Promise.resolve(Ack)), { prefetch: 1 });
 
     relay.cutClientSide();
     await waitFor(() => seen.filter((e) => e === 'connected').length === 2, 'the reconnection');
@@ -142,7 +145,7 @@ describe('AmqpClient reconnection', () => {
     await client.assertQueue(eventQueue, {
       bindings: [{ exchange: client.names.eventsExchange, pattern: 'job.#' }],
     });
-    await client.publish(client.names.eventsExchange, 'job.queued', { n: 1 });
+    await client.publishRaw(client.names.eventsExchange, 'job.queued', { n: 1 });
     expect(await client.queueStats(eventQueue)).toMatchObject({ messageCount: 1 });
 
     relay.releaseHeld();
@@ -153,7 +156,7 @@ describe('AmqpClient reconnection', () => {
         return false;
       }
     }, 'the exclusive queue re-declared and its consumer back');
-    await client.broadcastCancel({ jobId: 'j', tenant: 't' }, 'c');
+    await client.publish(JOB_CANCEL, { jobId: 'j', tenant: 't' }, { correlationId: 'c' });
     expect((await control.waitForCount(1))[0].content).toEqual({ jobId: 'j', tenant: 't' });
   });
 
@@ -163,7 +166,7 @@ describe('AmqpClient reconnection', () => {
     const seen = events(client);
     await client.connect();
     const work = new Inbox<InboundMessage>();
-    await client.consume(client.names.workQueue('analysis'), (m) => (work.push(m), Promise.resolve(Ack)), {
+    await client.consumeRaw(client.names.workQueue('analysis'), (m) => (work.push(m), Promise.resolve(Ack)), {
       prefetch: 1,
     });
 
@@ -171,7 +174,8 @@ describe('AmqpClient reconnection', () => {
     await waitFor(() => seen.includes('disconnected'), 'the disconnected event');
     await waitFor(() => seen.filter((e) => e === 'connected').length === 2, 'the reconnection');
 
-    await client.sendJob(
+    await client.publish(
+      JOB_DISPATCH,
       { jobId: 'j', tenant: 't', type: 'synthetic', queue: 'analysis' },
       { priority: 1, correlationId: 'c' },
     );
@@ -189,7 +193,7 @@ describe('AmqpClient reconnection', () => {
     await waitFor(() => seen.includes('disconnected'), 'the disconnected event');
 
     const started = Date.now();
-    await expect(client.publish(client.names.eventsExchange, 'job.queued', {})).rejects.toMatchObject({
+    await expect(client.publishRaw(client.names.eventsExchange, 'job.queued', {})).rejects.toMatchObject({
       code: 'not_connected',
     });
     expect(Date.now() - started).toBeGreaterThanOrEqual(550);
@@ -202,7 +206,7 @@ describe('AmqpClient reconnection', () => {
 
     await relay.start();
     await waitFor(() => client.isConnected(), 'the reconnection once the broker is back');
-    await expect(client.publish(client.names.eventsExchange, 'job.queued', {})).resolves.toBeUndefined();
+    await expect(client.publishRaw(client.names.eventsExchange, 'job.queued', {})).resolves.toBeUndefined();
     expect(seen).toEqual(['connected', 'disconnected', 'connected']);
   });
 
@@ -212,7 +216,7 @@ describe('AmqpClient reconnection', () => {
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     const deliveries = new Inbox<boolean>();
-    await client.consume(
+    await client.consumeRaw(
       client.names.workQueue('generation'),
       async (message) => {
         deliveries.push(message.redelivered);
@@ -221,7 +225,8 @@ describe('AmqpClient reconnection', () => {
       },
       { prefetch: 1 },
     );
-    await client.sendJob(
+    await client.publish(
+      JOB_DISPATCH,
       { jobId: 'slow', tenant: 't', type: 'synthetic', queue: 'generation' },
       { priority: 5, correlationId: 'c' },
     );
@@ -244,7 +249,7 @@ describe('AmqpClient reconnection', () => {
     const seen = events(client);
     await client.connect();
     await client.close();
-    await expect(client.publish(client.names.eventsExchange, 'job.queued', {})).rejects.toMatchObject({
+    await expect(client.publishRaw(client.names.eventsExchange, 'job.queued', {})).rejects.toMatchObject({
       code: 'closed',
     });
     expect(client.isConnected()).toBe(false);

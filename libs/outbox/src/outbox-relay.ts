@@ -49,7 +49,7 @@ export class OutboxRelay {
 
   private async publishAll(records: OutboxRecord[]): Promise<string[]> {
     const results = await Promise.allSettled(
-      records.map((r) => this.amqp.publish(r.exchange, r.routingKey, r.body, r.properties).then(() => r.id)),
+      records.map((r) => this.amqp.publish(r.name, r.payload, r.options).then(() => r.id)),
     );
     const done: string[] = [];
     for (const result of results) {

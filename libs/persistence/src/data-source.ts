@@ -7,6 +7,7 @@ import { JobTypes1700000002000 } from './migrations/1700000002000-job-types';
 import { HotUpdates1700000003000 } from './migrations/1700000003000-hot-updates';
 import { DispatchReconcile1700000004000 } from './migrations/1700000004000-dispatch-reconcile';
 import { Retention1700000004500 } from './migrations/1700000004500-retention';
+import { OutboxMessage1700000005000 } from './migrations/1700000005000-outbox-message';
 
 export const MIGRATIONS = [
   Initial1700000000000,
@@ -15,6 +16,7 @@ export const MIGRATIONS = [
   HotUpdates1700000003000,
   DispatchReconcile1700000004000,
   Retention1700000004500,
+  OutboxMessage1700000005000,
 ];
 
 export function createDataSource(url: string, options: { poolSize?: number; applicationName?: string } = {}) {

@@ -78,7 +78,7 @@ describe('LifecycleRepository.redispatchOrphanedQueued (the reconciler) against 
     const first = await lifecycle.redispatchOrphanedQueued(30000, DRAINED);
     expect(first.rows.map((r) => r.id)).toEqual([lost]);
     expect(first.outbox).toHaveLength(1);
-    expect(first.outbox[0].body).toMatchObject({ jobId: lost });
+    expect(first.outbox[0].payload).toMatchObject({ jobId: lost });
     expect(fresh).toBeDefined();
     // Its dispatch is now fresh: the next pass leaves it alone.
     expect((await lifecycle.redispatchOrphanedQueued(30000, DRAINED)).rows).toEqual([]);

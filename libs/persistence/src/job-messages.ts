@@ -1,16 +1,15 @@
 import {
-  CLOUDEVENTS_CONTENT_TYPE,
   createJobEvent,
-  eventRoutingKey,
-  type AmqpNames,
-  type CancelCommand,
+  JOB_CANCEL,
+  JOB_DISPATCH,
+  jobDispatch,
   type JobCloudEvent,
-  type JobDispatch,
   type JobEventData,
   type JobEventName,
+  type MessageName,
+  type MessageOf,
 } from '@switchyard/contracts';
 import type { JobRow } from './job-row';
-import type { OutboxMessage } from './jobs.repository';
 
 /** The `jobs` columns a lifecycle event is built from (what the hot path's statements return). */
 export const JOB_EVENT_COLUMNS = [
@@ -69,47 +68,39 @@ export function jobEventFromRow(
   );
 }
 
-export function eventOutboxMessage(names: AmqpNames, event: JobCloudEvent): OutboxMessage {
-  return {
-    jobId: event.data.jobId,
-    exchange: names.eventsExchange,
-    routingKey: eventRoutingKey(event.type.slice('switchyard.job.'.length) as JobEventName),
-    body: event,
-    properties: {
-      correlationId: event.correlationid,
-      messageId: event.id,
-      type: event.type,
-      contentType: CLOUDEVENTS_CONTENT_TYPE,
-    },
+/** A message to publish once its transaction commits: a catalogue name and its payload. */
+export type OutboxMessage = {
+  [N in MessageName]: {
+    jobId: string | null;
+    name: N;
+    payload: MessageOf<N>;
+    /** Publish options the payload does not carry. */
+    options: { priority?: number; correlationId?: string; messageId?: string };
   };
+}[MessageName];
+
+export type OutboxRecord = OutboxMessage & { id: string };
+
+export function eventOutboxMessage(event: JobCloudEvent): OutboxMessage {
+  return { jobId: event.data.jobId, name: event.type, payload: event, options: {} };
 }
 
 export function dispatchOutboxMessage(
-  names: AmqpNames,
   row: Pick<JobRow, 'id' | 'tenant' | 'type' | 'queue' | 'priority' | 'correlation_id'>,
 ): OutboxMessage {
-  const dispatch: JobDispatch = { jobId: row.id, tenant: row.tenant, type: row.type, queue: row.queue };
   return {
     jobId: row.id,
-    exchange: names.jobsExchange,
-    routingKey: row.queue,
-    body: dispatch,
-    properties: {
-      priority: row.priority,
-      correlationId: row.correlation_id,
-      messageId: row.id,
-      type: 'switchyard.job.dispatch',
-    },
+    name: JOB_DISPATCH,
+    payload: jobDispatch(row),
+    options: { priority: row.priority, correlationId: row.correlation_id, messageId: row.id },
   };
 }
 
-export function cancelOutboxMessage(names: AmqpNames, row: JobRow): OutboxMessage {
-  const command: CancelCommand = { jobId: row.id, tenant: row.tenant };
+export function cancelOutboxMessage(row: JobRow): OutboxMessage {
   return {
     jobId: row.id,
-    exchange: names.controlExchange,
-    routingKey: '',
-    body: command,
-    properties: { correlationId: row.correlation_id, type: 'switchyard.job.cancel' },
+    name: JOB_CANCEL,
+    payload: { jobId: row.id, tenant: row.tenant },
+    options: { correlationId: row.correlation_id },
   };
 }

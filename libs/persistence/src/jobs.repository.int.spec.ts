@@ -3,6 +3,17 @@ import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 import { createDataSource, MIGRATIONS, runMigrations } from './data-source';
 import { JobsRepository, type NewJob } from './jobs.repository';
+import type { OutboxMessage } from './job-messages';
+
+/** An outbox row whose payload is whatever the test stores (the repository does not read it). */
+function outboxMessage(
+  jobId: string,
+  payload: object,
+  options: OutboxMessage['options'] = {},
+  name: OutboxMessage['name'] = 'switchyard.job.dispatch',
+): OutboxMessage {
+  return { jobId, name, payload, options } as OutboxMessage;
+}
 
 const SERVER = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432';
 const NAME = `sytest_${randomUUID().slice(0, 8)}`;
@@ -50,20 +61,12 @@ describe('JobsRepository against PostgreSQL', () => {
     const job = newJob();
     const { rows, outboxIds } = await jobs.insertJobs(
       [job],
-      [
-        {
-          jobId: job.id,
-          exchange: 'x',
-          routingKey: 'default',
-          body: { jobId: job.id },
-          properties: { priority: 5 },
-        },
-      ],
+      [outboxMessage(job.id, { jobId: job.id }, { priority: 5 })],
     );
     expect(rows[0].status).toBe('queued');
     expect(outboxIds).toHaveLength(1);
     expect(await jobs.pendingOutbox(0, 10)).toEqual([
-      expect.objectContaining({ jobId: job.id, routingKey: 'default' }),
+      expect.objectContaining({ jobId: job.id, name: 'switchyard.job.dispatch' }),
     ]);
     await jobs.deleteOutbox(outboxIds);
     expect(await jobs.pendingOutbox(0, 10)).toEqual([]);
@@ -71,44 +74,33 @@ describe('JobsRepository against PostgreSQL', () => {
 
   it('rolls back the job when its outbox row cannot be written', async () => {
     const job = newJob();
-    await expect(
-      jobs.insertJobs(
-        [job],
-        [{ jobId: 'not-a-uuid', exchange: 'x', routingKey: 'q', body: {}, properties: {} }],
-      ),
-    ).rejects.toThrow();
+    await expect(jobs.insertJobs([job], [outboxMessage('not-a-uuid', {})])).rejects.toThrow();
     expect(await jobs.findById(job.id)).toBeNull();
   });
 
   it('writes jobs and every outbox row in one statement, the outbox ids in the order of the messages', async () => {
     const batch = Array.from({ length: 30 }, () => newJob({ tenant: 'one-statement' }));
     const messages = batch.flatMap((job) => [
-      { jobId: job.id, exchange: 'jobs', routingKey: 'default', body: { jobId: job.id }, properties: {} },
-      { jobId: job.id, exchange: 'events', routingKey: 'job.queued', body: { seq: 1 }, properties: {} },
+      outboxMessage(job.id, { jobId: job.id }),
+      outboxMessage(job.id, { seq: 1 }, {}, 'switchyard.job.queued'),
     ]);
     const { rows, outboxIds } = await jobs.insertJobs(batch, messages);
     expect(rows.map((r) => r.id).sort()).toEqual(batch.map((j) => j.id).sort());
     expect(rows.every((r) => !('outbox_ids' in r))).toBe(true);
-    const stored = await db.query<{ id: string; job_id: string; exchange: string }[]>(
-      `SELECT id::text, job_id, exchange FROM outbox WHERE id = ANY($1::bigint[])`,
+    const stored = await db.query<{ id: string; job_id: string; name: string }[]>(
+      `SELECT id::text, job_id, name FROM outbox WHERE id = ANY($1::bigint[])`,
       [outboxIds],
     );
     const byId = new Map(stored.map((r) => [r.id, r]));
     expect(outboxIds.map((id) => byId.get(id)?.job_id)).toEqual(messages.map((m) => m.jobId));
-    expect(outboxIds.map((id) => byId.get(id)?.exchange)).toEqual(messages.map((m) => m.exchange));
+    expect(outboxIds.map((id) => byId.get(id)?.name)).toEqual(messages.map((m) => m.name));
     await jobs.deleteOutbox(outboxIds);
   });
 
   it('stores every field as given, JSON documents included', async () => {
     const payload = { list: [1, 'x', { deep: null }], text: 'quote " and back\\slash', n: 1.5, ok: true };
     const job = newJob({ idempotencyKey: 'field-check', priority: 9, metadata: { source: 'é€' } });
-    const message = {
-      jobId: job.id,
-      exchange: 'e',
-      routingKey: 'r',
-      body: payload,
-      properties: { priority: 9 },
-    };
+    const message = outboxMessage(job.id, payload, { priority: 9 });
     const { rows, outboxIds } = await jobs.insertJobs([{ ...job, payload }], [message]);
     const stored = await jobs.findById(job.id);
     expect(stored).toMatchObject({
@@ -127,8 +119,8 @@ describe('JobsRepository against PostgreSQL', () => {
     });
     expect(rows[0]).toEqual(stored);
     expect((await jobs.pendingOutbox(0, 100)).find((o) => o.jobId === job.id)).toMatchObject({
-      body: payload,
-      properties: { priority: 9 },
+      payload,
+      options: { priority: 9 },
     });
     await jobs.deleteOutbox(outboxIds);
   });
@@ -141,13 +133,7 @@ describe('JobsRepository against PostgreSQL', () => {
     const error: unknown = await jobs
       .insertJobs(
         [other, again],
-        [other, again].map((j) => ({
-          jobId: j.id,
-          exchange: 'jobs',
-          routingKey: 'q',
-          body: {},
-          properties: {},
-        })),
+        [other, again].map((j) => outboxMessage(j.id, {})),
       )
       .then(
         () => null,

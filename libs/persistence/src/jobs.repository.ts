@@ -3,7 +3,12 @@ import type { QueryResultRow } from 'pg';
 import { isUuid, type JobError, type JobHistoryEntry, type JobStatus } from '@switchyard/contracts';
 import { poolOf } from './data-source';
 import { toHistoryEntry, type JobEventRow, type JobRow } from './job-row';
-import { JOB_EVENT_COLUMNS, type JobEventSource } from './job-messages';
+import {
+  JOB_EVENT_COLUMNS,
+  type JobEventSource,
+  type OutboxMessage,
+  type OutboxRecord,
+} from './job-messages';
 
 /**
  * Sequence numbers: the gateway's `job.queued` event is seq 1. A claim reserves a block of
@@ -26,24 +31,6 @@ export interface NewJob {
   requestHash: string;
   payload: Record<string, unknown>;
   metadata: Record<string, unknown>;
-}
-
-export interface OutboxMessage {
-  jobId: string | null;
-  exchange: string;
-  routingKey: string;
-  body: unknown;
-  properties: {
-    priority?: number;
-    correlationId?: string;
-    messageId?: string;
-    type?: string;
-    contentType?: string;
-  };
-}
-
-export interface OutboxRecord extends OutboxMessage {
-  id: string;
 }
 
 export interface JobListQuery {
@@ -171,11 +158,11 @@ export class JobsRepository {
             payload jsonb, metadata jsonb)
          RETURNING *
        ), o AS (
-         INSERT INTO outbox (job_id, exchange, routing_key, body, properties)
-         SELECT v."jobId", v.exchange, v."routingKey", v.body, v.properties
+         INSERT INTO outbox (job_id, name, payload, options)
+         SELECT v."jobId", v.name, v.payload, v.options
          FROM ROWS FROM (json_to_recordset($2::json)
-             AS ("jobId" uuid, exchange text, "routingKey" text, body jsonb, properties jsonb)) WITH ORDINALITY
-           AS v("jobId", exchange, "routingKey", body, properties, ord)
+             AS ("jobId" uuid, name text, payload jsonb, options jsonb)) WITH ORDINALITY
+           AS v("jobId", name, payload, options, ord)
          ORDER BY v.ord
          RETURNING id
        )
@@ -197,15 +184,14 @@ export class JobsRepository {
   async insertOutbox(messages: OutboxMessage[], manager?: EntityManager): Promise<string[]> {
     if (!messages.length) return [];
     const rows: { id: string }[] = await (manager ?? this.db.manager).query(
-      `INSERT INTO outbox (job_id, exchange, routing_key, body, properties)
-       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[])
+      `INSERT INTO outbox (job_id, name, payload, options)
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[])
        RETURNING id`,
       [
         messages.map((m) => m.jobId),
-        messages.map((m) => m.exchange),
-        messages.map((m) => m.routingKey),
-        messages.map((m) => JSON.stringify(m.body)),
-        messages.map((m) => JSON.stringify(m.properties)),
+        messages.map((m) => m.name),
+        messages.map((m) => JSON.stringify(m.payload)),
+        messages.map((m) => JSON.stringify(m.options)),
       ],
     );
     return rows.map((r) => r.id);
@@ -216,24 +202,20 @@ export class JobsRepository {
     const rows: {
       id: string;
       job_id: string | null;
-      exchange: string;
-      routing_key: string;
-      body: unknown;
-      properties: OutboxMessage['properties'];
+      name: OutboxMessage['name'];
+      payload: OutboxMessage['payload'];
+      options: OutboxMessage['options'];
     }[] = await this.db.query(
-      `SELECT id, job_id, exchange, routing_key, body, properties FROM outbox
+      `SELECT id, job_id, name, payload, options FROM outbox
        WHERE created_at < now() - make_interval(secs => $1::double precision / 1000)
        ORDER BY id LIMIT $2`,
       [olderThanMs, limit],
     );
-    return rows.map((r) => ({
-      id: r.id,
-      jobId: r.job_id,
-      exchange: r.exchange,
-      routingKey: r.routing_key,
-      body: r.body,
-      properties: r.properties,
-    }));
+    // Rows are written from OutboxMessage only, so name and payload belong together.
+    return rows.map(
+      (r) =>
+        ({ id: r.id, jobId: r.job_id, name: r.name, payload: r.payload, options: r.options }) as OutboxRecord,
+    );
   }
 
   async deleteOutbox(ids: string[]): Promise<void> {

@@ -1,12 +1,14 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { AmqpNames, JobError } from '@switchyard/contracts';
 import type { JobRow } from './job-row';
-import { JobsRepository, type OutboxMessage, type OutboxRecord } from './jobs.repository';
+import { JobsRepository } from './jobs.repository';
 import {
   cancelOutboxMessage,
   dispatchOutboxMessage,
   eventOutboxMessage,
   jobEventFromRow,
+  type OutboxMessage,
+  type OutboxRecord,
 } from './job-messages';
 
 export type CancelOutcome =
@@ -38,7 +40,8 @@ export class LifecycleRepository {
 
   constructor(
     private readonly db: DataSource,
-    private readonly names: AmqpNames,
+    // Unused since the catalogue routes outbox messages; dropped once the callers stop passing it.
+    _names: AmqpNames,
     private readonly service: string,
   ) {
     this.jobs = new JobsRepository(db);
@@ -57,7 +60,7 @@ export class LifecycleRepository {
       );
       if (cancelled) {
         const outbox = await this.outbox(m, [
-          eventOutboxMessage(this.names, jobEventFromRow(this.service, 'cancelled', cancelled)),
+          eventOutboxMessage(jobEventFromRow(this.service, 'cancelled', cancelled)),
         ]);
         return { kind: 'cancelled', row: cancelled, outbox };
       }
@@ -69,7 +72,7 @@ export class LifecycleRepository {
         [id, at(tenant)],
       );
       if (running) {
-        const outbox = await this.outbox(m, [cancelOutboxMessage(this.names, running)]);
+        const outbox = await this.outbox(m, [cancelOutboxMessage(running)]);
         return { kind: 'cancel_requested', row: running, outbox };
       }
       const row = await this.find(m, id, tenant);
@@ -96,8 +99,8 @@ export class LifecycleRepository {
       );
       if (row) {
         const outbox = await this.outbox(m, [
-          dispatchOutboxMessage(this.names, row),
-          eventOutboxMessage(this.names, jobEventFromRow(this.service, 'queued', row)),
+          dispatchOutboxMessage(row),
+          eventOutboxMessage(jobEventFromRow(this.service, 'queued', row)),
         ]);
         return { kind: 'queued', row, outbox };
       }
@@ -210,12 +213,12 @@ export class LifecycleRepository {
       const messages = rows.flatMap((row) => {
         if (row.status === 'queued') {
           return [
-            dispatchOutboxMessage(this.names, row),
-            eventOutboxMessage(this.names, jobEventFromRow(this.service, 'queued', row)),
+            dispatchOutboxMessage(row),
+            eventOutboxMessage(jobEventFromRow(this.service, 'queued', row)),
           ];
         }
         const event = row.status === 'cancelled' ? 'cancelled' : 'failed';
-        return [eventOutboxMessage(this.names, jobEventFromRow(this.service, event, row))];
+        return [eventOutboxMessage(jobEventFromRow(this.service, event, row))];
       });
       return { rows, outbox: await this.outbox(m, messages) };
     });
@@ -242,7 +245,7 @@ export class LifecycleRepository {
       );
       const outbox = await this.outbox(
         m,
-        rows.map((row) => dispatchOutboxMessage(this.names, row)),
+        rows.map((row) => dispatchOutboxMessage(row)),
       );
       return { rows, outbox };
     });
@@ -320,7 +323,7 @@ export class LifecycleRepository {
       );
       const outbox = await this.outbox(
         m,
-        rows.map((row) => dispatchOutboxMessage(this.names, row)),
+        rows.map((row) => dispatchOutboxMessage(row)),
       );
       return { rows, outbox };
     });

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { isTerminal, type JobCloudEvent, type JobEventName } from '@switchyard/contracts';
+import { createJobEvent, isTerminal, type JobCloudEvent, type JobEventName } from '@switchyard/contracts';
 import type { StoredJobEvent } from '@switchyard/live-state';
 
 /** A client that stops reading is dropped once this much is waiting for it (it can resume). */
@@ -7,17 +7,11 @@ const MAX_BUFFERED_BYTES = 1024 * 1024;
 
 /** A stored event as the CloudEvent the SSE `data:` carries (SPEC §5 shape). */
 export function toCloudEvent(e: StoredJobEvent): JobCloudEvent {
-  return {
-    specversion: '1.0',
+  // Its id is the job and seq, so a replayed event keeps the id it was first sent with.
+  return createJobEvent('gateway', e.event, e.data, e.correlationId, {
     id: `${e.data.jobId}:${e.seq}`,
-    source: 'switchyard/gateway',
-    type: `switchyard.job.${e.event}`,
-    subject: e.data.jobId,
     time: e.time,
-    correlationid: e.correlationId,
-    datacontenttype: 'application/json',
-    data: e.data,
-  };
+  });
 }
 
 /** SSE event name of a job event: `job.progress`, `job.completed`, … (the AMQP routing key). */

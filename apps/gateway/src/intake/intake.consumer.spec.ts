@@ -23,7 +23,7 @@ describe('IntakeConsumer', () => {
     let cancelled = 0;
     const amqp = {
       names: amqpNames('p'),
-      consume: (queue: string, h: MessageHandler, options: ConsumeOptions) => {
+      consumeRaw: (queue: string, h: MessageHandler, options: ConsumeOptions) => {
         handler = h;
         subscribed.push({ queue, options });
         return Promise.resolve({ cancel: () => Promise.resolve(void cancelled++) });

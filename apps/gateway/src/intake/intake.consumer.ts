@@ -58,7 +58,8 @@ export class IntakeConsumer implements OnModuleDestroy {
   async start(): Promise<void> {
     if (this.stopping || this.consumer) return;
     const queue = this.amqp.names.intakeQueue;
-    this.consumer = await this.amqp.consume(queue, (message) => this.track(this.onMessage(message)), {
+    // Raw: the intake service validates the body itself and moves a bad one to the rejected queue.
+    this.consumer = await this.amqp.consumeRaw(queue, (message) => this.track(this.onMessage(message)), {
       prefetch: this.config.INTAKE_PREFETCH,
     });
     this.logger.info({ queue, prefetch: this.config.INTAKE_PREFETCH }, 'intake consumer started');

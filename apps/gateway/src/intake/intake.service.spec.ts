@@ -54,7 +54,7 @@ function setup(
   const submitted: { caller: Caller; body: unknown; key: string | undefined; correlationId?: string }[] = [];
   const amqp = {
     names: amqpNames('p'),
-    publish: (exchange: string, routingKey: string, body: unknown, options: PublishOptions = {}) => {
+    publishRaw: (exchange: string, routingKey: string, body: unknown, options: PublishOptions = {}) => {
       const p = { exchange, routingKey, body, options };
       published.push(p);
       return overrides.publish ? overrides.publish(p) : Promise.resolve();

@@ -215,7 +215,7 @@ export class IntakeService {
 
   private publishRejected(message: InboundMessage, options: PublishOptions): Promise<void> {
     // mandatory: if the rejected queue were missing, the broker would drop the copy silently.
-    return this.amqp.publish('', this.amqp.names.intakeRejectedQueue, message.body, {
+    return this.amqp.publishRaw('', this.amqp.names.intakeRejectedQueue, message.body, {
       ...options,
       mandatory: true,
     });
@@ -225,7 +225,7 @@ export class IntakeService {
   private async reply(replyTo: string, body: IntakeReply, correlationId: string): Promise<boolean> {
     try {
       // Not mandatory: a requester whose reply queue is gone has stopped listening; nothing to do.
-      await this.amqp.publish('', replyTo, body, { correlationId, type: REPLY_TYPE });
+      await this.amqp.publishRaw('', replyTo, body, { correlationId, type: REPLY_TYPE });
       return true;
     } catch (error) {
       this.logger.warn({ err: error, replyTo }, 'could not publish an intake reply');

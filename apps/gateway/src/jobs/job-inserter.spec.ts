@@ -4,8 +4,8 @@ import { JobInserter, type Inserted } from './job-inserter';
 const job = (id: string, key: string | null = null) => ({ id, idempotencyKey: key }) as NewJob;
 const messagesOf = (jobs: NewJob[]) =>
   jobs.flatMap((j) => [
-    { jobId: j.id, exchange: 'jobs' },
-    { jobId: j.id, exchange: 'events' },
+    { jobId: j.id, name: 'switchyard.job.dispatch' },
+    { jobId: j.id, name: 'switchyard.job.queued' },
   ]) as OutboxMessage[];
 
 /** A repository whose statements wait until released, failing on a taken key like PostgreSQL. */

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { ApiError, createJobEvent, isUuid, type JobHistoryEntry, type JobView } from '@switchyard/contracts';
-import { AmqpClient } from '@switchyard/messaging';
 import { correlation } from '@switchyard/observability';
 import {
   dispatchOutboxMessage,
@@ -65,7 +64,6 @@ export class JobsService {
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly jobs: JobsRepository,
     private readonly queries: JobQueriesRepository,
-    private readonly amqp: AmqpClient,
     private readonly outbox: OutboxPublisher,
     private readonly monitor: QueueMonitor,
   ) {
@@ -202,7 +200,6 @@ export class JobsService {
   }
 
   private pushOutboxMessages(into: OutboxMessage[], job: NewJob, createdAt: string): void {
-    const names = this.amqp.names;
     const queued = createJobEvent(
       SERVICE_NAME,
       'queued',
@@ -222,8 +219,8 @@ export class JobsService {
       job.correlationId,
     );
     into.push(
-      dispatchOutboxMessage(names, { ...job, correlation_id: job.correlationId }),
-      eventOutboxMessage(names, queued),
+      dispatchOutboxMessage({ ...job, correlation_id: job.correlationId }),
+      eventOutboxMessage(queued),
     );
   }
 }

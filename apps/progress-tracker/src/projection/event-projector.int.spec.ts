@@ -117,7 +117,8 @@ describe('EventProjector with a poison event in its batch', () => {
       [poison, 'bad\u0000message'],
       [good2, 'also fine'],
     ] as const) {
-      await amqp.publishEvent(
+      await amqp.publish(
+        'switchyard.job.progress',
         createJobEvent('worker', 'progress', progress(jobId, message), `corr-${jobId}`),
       );
     }
@@ -160,7 +161,8 @@ describe('EventProjector with a poison event in its batch', () => {
     expect(counter?.values[0]?.value).toBe(1);
 
     // The tracker goes on: a later event of the same job is projected.
-    await amqp.publishEvent(
+    await amqp.publish(
+      'switchyard.job.progress',
       createJobEvent('worker', 'progress', { ...progress(poison, 'clean'), seq: 3, progress: 80 }, 'corr'),
     );
     await waitFor(

@@ -8,7 +8,7 @@ import {
   type ConsumerHandle,
   type InboundMessage,
 } from '@switchyard/messaging';
-import { isJobCloudEvent, isTerminal, jobEventName, type JobCloudEvent } from '@switchyard/contracts';
+import { isTerminal, JOB_EVENT_TYPES, jobEventName, type JobCloudEvent } from '@switchyard/contracts';
 import type { JobEventInput, LiveProgressStore } from '@switchyard/live-state';
 import { METRIC_PREFIX, type Logger } from '@switchyard/observability';
 import type { ProjectionRepository } from '@switchyard/persistence';
@@ -74,8 +74,9 @@ export class EventProjector {
       durable: true,
       bindings: [{ exchange: this.amqp.names.eventsExchange, pattern: 'job.#' }],
     });
-    this.consumer = await this.amqp.consume(this.options.queue, (m) => this.onMessage(m), {
+    this.consumer = await this.amqp.consume(this.options.queue, JOB_EVENT_TYPES, (e) => this.onEvent(e), {
       prefetch: this.options.batchSize * 2,
+      onInvalid: (message) => this.onInvalid(message),
     });
   }
 
@@ -84,15 +85,15 @@ export class EventProjector {
     await this.flushNow();
   }
 
-  private onMessage(message: InboundMessage): Promise<ConsumeOutcome> {
-    if (!isJobCloudEvent(message.content)) {
-      this.logger.warn(
-        { messageId: message.properties.messageId as unknown },
-        'not a job CloudEvent; dead-lettered',
-      );
-      return Promise.resolve(DeadLetter('not a job CloudEvent'));
-    }
-    const event = message.content;
+  private onInvalid(message: InboundMessage): ConsumeOutcome {
+    this.logger.warn(
+      { messageId: message.properties.messageId as unknown },
+      'not a job CloudEvent; dead-lettered',
+    );
+    return DeadLetter('not a job CloudEvent');
+  }
+
+  private onEvent(event: JobCloudEvent): Promise<ConsumeOutcome> {
     return new Promise((resolve) => {
       this.buffer.push({ event, resolve });
       if (this.buffer.length >= this.options.batchSize) void this.flushNow();

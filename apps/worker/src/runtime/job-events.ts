@@ -54,7 +54,7 @@ export class AttemptEvents {
   private publish(event: JobEventName, cloudEvent: JobCloudEvent): void {
     // Events feed live progress and metrics; the job's state is already durable in PostgreSQL,
     // so a lost event is logged rather than failing the job.
-    this.amqp.publishEvent(cloudEvent).catch((error: unknown) => {
+    this.amqp.publish(cloudEvent.type, cloudEvent).catch((error: unknown) => {
       this.logger.warn({ err: error, event, seq: cloudEvent.data.seq }, 'could not publish job event');
     });
   }

@@ -12,14 +12,21 @@ type Handler = (message: InboundMessage) => Promise<ConsumeOutcome>;
 function fakeAmqp() {
   const handlers = new Map<string, Handler>();
   const amqp = {
-    names: { controlExchange: 'sy.control', workQueue: (queue: string) => `sy.work.${queue}` },
+    names: {
+      controlQueue: (workerId: string) => `sy.control.${workerId}`,
+      workQueue: (queue: string) => `sy.work.${queue}`,
+    },
     assertQueue: () => Promise.resolve(),
-    consume: (queue: string, handler: Handler) => {
-      handlers.set(queue, handler);
+    // Hands the body over as the validated payload, as the bus does for a valid one.
+    consume: (
+      queue: string,
+      _names: unknown,
+      handler: (payload: unknown, message: InboundMessage) => Promise<ConsumeOutcome>,
+    ) => {
+      handlers.set(queue, (message) => handler(message.content, message));
       return Promise.resolve({ cancel: () => Promise.resolve() });
     },
-    publishEvent: () => Promise.resolve(),
-    sendRetry: () => Promise.resolve(),
+    publish: () => Promise.resolve(),
   };
   return { amqp: amqp as unknown as AmqpClient, handlers };
 }

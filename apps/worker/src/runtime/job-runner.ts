@@ -8,7 +8,14 @@ import {
   type ConsumerHandle,
   type InboundMessage,
 } from '@switchyard/messaging';
-import type { CancelCommand, JobDispatch, JobError } from '@switchyard/contracts';
+import {
+  JOB_CANCEL,
+  JOB_DISPATCH,
+  jobDispatch,
+  type CancelCommand,
+  type JobDispatch,
+  type JobError,
+} from '@switchyard/contracts';
 import {
   DeferredError,
   PermanentError,
@@ -61,12 +68,6 @@ const CLAIM_HOLD_BACKOFF = { initialMs: 250, factor: 2, maxMs: CLAIM_HOLD_MAX_MS
 
 /** Most claims (or completions) one statement carries; a burst is at most prefetch × queues. */
 const MAX_BATCH = 100;
-
-function parseDispatch(content: unknown): JobDispatch | undefined {
-  if (!content || typeof content !== 'object') return undefined;
-  const d = content as Partial<JobDispatch>;
-  return typeof d.jobId === 'string' && typeof d.queue === 'string' ? (d as JobDispatch) : undefined;
-}
 
 /**
  * Consumes the work queues and runs one attempt per delivery: claim (a conditional update, so a
@@ -121,18 +122,30 @@ export class JobRunner {
 
   async start(): Promise<void> {
     // Cancel commands reach every worker through the control fanout; each has its own queue.
-    const controlQueue = `${this.amqp.names.controlExchange}.${this.options.workerId}`;
+    const controlQueue = this.amqp.names.controlQueue(this.options.workerId);
     await this.amqp.assertQueue(controlQueue, {
       exclusive: true,
       autoDelete: true,
       bindings: [{ exchange: this.amqp.names.controlExchange, pattern: '' }],
     });
-    this.consumers.push(await this.amqp.consume(controlQueue, (m) => this.onControl(m), { prefetch: 100 }));
+    this.consumers.push(
+      // A control message for no job of this worker, or none at all, has nothing to do here.
+      await this.amqp.consume(controlQueue, [JOB_CANCEL], (c) => this.onControl(c), {
+        prefetch: 100,
+        onInvalid: () => Ack,
+      }),
+    );
     for (const queue of this.options.queues) {
       this.consumers.push(
-        await this.amqp.consume(this.amqp.names.workQueue(queue), (m) => this.onDelivery(m), {
-          prefetch: this.options.concurrency,
-        }),
+        await this.amqp.consume(
+          this.amqp.names.workQueue(queue),
+          [JOB_DISPATCH],
+          (d, m) => this.onDelivery(d, m),
+          {
+            prefetch: this.options.concurrency,
+            onInvalid: () => DeadLetter('not a job dispatch message'),
+          },
+        ),
       );
     }
     this.leaseTimer = setInterval(
@@ -162,9 +175,8 @@ export class JobRunner {
     clearInterval(this.leaseTimer);
   }
 
-  private onControl(message: InboundMessage): Promise<ConsumeOutcome> {
-    const command = message.content as Partial<CancelCommand> | undefined;
-    const job = typeof command?.jobId === 'string' ? this.running.get(command.jobId) : undefined;
+  private onControl(command: CancelCommand): Promise<ConsumeOutcome> {
+    const job = this.running.get(command.jobId);
     if (job && !job.abort.signal.aborted) {
       correlation.run({ correlationId: job.row.correlation_id, jobId: job.row.id }, () =>
         this.logger.info('cancel requested; aborting the handler'),
@@ -174,13 +186,12 @@ export class JobRunner {
     return Promise.resolve(Ack);
   }
 
-  private async onDelivery(message: InboundMessage): Promise<ConsumeOutcome> {
-    const dispatch = parseDispatch(message.content);
-    if (!dispatch) return DeadLetter('not a job dispatch message');
+  private async onDelivery(dispatch: JobDispatch, message: InboundMessage): Promise<ConsumeOutcome> {
     if (this.stopping) return Requeue;
     if (dispatch.notBefore !== undefined && dispatch.notBefore - Date.now() > EARLY_TOLERANCE_MS) {
       // Back from a delay tier shorter than the backoff: wait the remainder in another tier.
-      await this.amqp.sendRetry(dispatch, dispatch.notBefore - Date.now(), {
+      await this.amqp.publish(JOB_DISPATCH, dispatch, {
+        delayMs: dispatch.notBefore - Date.now(),
         priority: Number(message.properties.priority ?? 0),
         correlationId: String(message.properties.correlationId ?? ''),
         messageId: dispatch.jobId,
@@ -376,17 +387,12 @@ export class JobRunner {
       `attempt failed, retrying: ${error.message}`,
     );
     try {
-      await this.amqp.sendRetry(
-        {
-          jobId: row.id,
-          tenant: row.tenant,
-          type: row.type,
-          queue: row.queue,
-          notBefore: Date.now() + delayMs,
-        },
+      await this.amqp.publish(JOB_DISPATCH, jobDispatch(row, Date.now() + delayMs), {
         delayMs,
-        { priority: row.priority, correlationId: row.correlation_id, messageId: row.id },
-      );
+        priority: row.priority,
+        correlationId: row.correlation_id,
+        messageId: row.id,
+      });
     } catch (publishError) {
       // The job is durably `retrying`; the tracker's sweeper dispatches overdue retries.
       this.logger.warn({ err: publishError }, 'could not publish the delayed retry; the sweeper will');

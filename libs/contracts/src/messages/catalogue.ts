@@ -1,0 +1,35 @@
+import type { Static, TSchema } from '@sinclair/typebox';
+import { INTAKE_SUBMIT, intakeSubmitMessage } from './intake-submit';
+import { JOB_CANCEL, jobCancelMessage } from './job-cancel';
+import { JOB_DISPATCH, jobDispatchMessage } from './job-dispatch';
+import { JOB_EVENT_MESSAGES } from './job-event';
+import type { MessageDefinition } from './message';
+
+/**
+ * Every AMQP message Switchyard publishes or consumes, by wire name. `publish` and `consume` take
+ * their exchange, routing key, properties and validation from here.
+ */
+export const MESSAGES = {
+  [JOB_DISPATCH]: jobDispatchMessage,
+  [JOB_CANCEL]: jobCancelMessage,
+  [INTAKE_SUBMIT]: intakeSubmitMessage,
+  ...JOB_EVENT_MESSAGES,
+} as const;
+
+/** The payload type of message `N` of catalogue `C` (the real one, or one a test extends). */
+export type PayloadOf<C, N extends keyof C> = C[N] extends { schema: infer S extends TSchema }
+  ? Static<S>
+  : never;
+
+export type MessageName = keyof typeof MESSAGES;
+export type MessageMap = { [N in MessageName]: PayloadOf<typeof MESSAGES, N> };
+export type MessageOf<N extends MessageName> = MessageMap[N];
+
+export function isMessageName(name: string): name is MessageName {
+  return Object.hasOwn(MESSAGES, name);
+}
+
+/** The definition of `name`, typed by its payload. */
+export function messageDefinition<N extends MessageName>(name: N): MessageDefinition {
+  return MESSAGES[name];
+}

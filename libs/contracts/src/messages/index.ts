@@ -1,0 +1,6 @@
+export * from './catalogue';
+export * from './intake-submit';
+export * from './job-cancel';
+export * from './job-dispatch';
+export * from './job-event';
+export * from './message';
