@@ -1,12 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { createDataSource, JobsRepository, runMigrations, type NewJob } from '@switchyard/persistence';
-import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
-import { JobStore } from './job-store';
-
-const SERVER = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432';
-const NAME = `sytest_${randomUUID().slice(0, 8)}`;
-const URL = `${SERVER}/${NAME}`;
+import { createTestDatabase, type TestDatabase } from '@switchyard/testing';
+import { createDataSource, runMigrations } from './data-source';
+import { JobMetricsRepository } from './job-metrics.repository';
+import { JobsRepository, type NewJob } from './jobs.repository';
 
 function newJob(priority: number): NewJob {
   return {
@@ -25,23 +22,21 @@ function newJob(priority: number): NewJob {
   };
 }
 
-describe('JobStore against PostgreSQL', () => {
+describe('JobMetricsRepository against PostgreSQL', () => {
+  let database: TestDatabase;
   let db: DataSource;
-  let store: JobStore;
+  let store: JobMetricsRepository;
 
   beforeAll(async () => {
-    await runMigrations(URL);
-    db = createDataSource(URL, { poolSize: 2 });
+    database = await createTestDatabase(runMigrations);
+    db = createDataSource(database.url, { poolSize: 2 });
     await db.initialize();
-    store = new JobStore(db);
+    store = new JobMetricsRepository(db);
   });
 
   afterAll(async () => {
     await db?.destroy();
-    const admin = new Client({ connectionString: `${SERVER}/postgres` });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS "${NAME}" WITH (FORCE)`);
-    await admin.end();
+    await database?.drop();
   });
 
   it('answers the priorities of many jobs in one statement, again and again', async () => {
@@ -70,5 +65,24 @@ describe('JobStore against PostgreSQL', () => {
     expect(found.get(upper)).toBe(4);
     expect(found.has('not-a-uuid')).toBe(false);
     expect(await store.priorities(['nope'])).toEqual(new Map());
+  });
+
+  it('counts per queue the running and retrying jobs, the oldest queued one, and the DLQ', async () => {
+    await db.query('TRUNCATE jobs CASCADE');
+    const jobs = Array.from({ length: 6 }, () => newJob(5));
+    jobs[5] = { ...jobs[5], queue: 'other' };
+    await new JobsRepository(db).insertJobs(jobs, []);
+    const ids = jobs.map((j) => j.id);
+    await db.query(`UPDATE jobs SET status = 'running' WHERE id = $1`, [ids[1]]);
+    await db.query(`UPDATE jobs SET status = 'retrying' WHERE id = ANY($1::uuid[])`, [[ids[2], ids[3]]]);
+    await db.query(`UPDATE jobs SET status = 'failed', dead_lettered = true WHERE id = $1`, [ids[4]]);
+    await db.query(`UPDATE jobs SET created_at = '2025-01-01T00:00:00Z' WHERE id = $1`, [ids[0]]);
+    const states = await store.queueStates();
+    expect(states.deadLettered).toBe(1);
+    expect(states.queues.sort((a, b) => a.queue.localeCompare(b.queue))).toEqual([
+      { queue: 'default', running: 1, retrying: 2, oldestQueuedAt: new Date('2025-01-01T00:00:00Z') },
+      { queue: 'other', running: 0, retrying: 0, oldestQueuedAt: expect.any(Date) as Date },
+    ]);
+    await expect(store.ping()).resolves.toBeUndefined();
   });
 });
