@@ -53,6 +53,8 @@ import { ActiveJobsCounter } from './jobs/active-jobs.counter';
 import { JobsController } from './jobs/jobs.controller';
 import { JobsService } from './jobs/jobs.service';
 import { SubmissionService } from './jobs/submission.service';
+import { DuplicateSubmissions } from './jobs/duplicate-submissions';
+import { SubmissionLimits } from './jobs/submission.limits';
 import { SubmissionValidator } from './jobs/submission.validator';
 import { LifecycleController } from './lifecycle/lifecycle.controller';
 import { LifecycleService } from './lifecycle/lifecycle.service';
@@ -172,6 +174,8 @@ export class GatewayModule {
         JobsService,
         ActiveJobsCounter,
         JobTypeCatalog,
+        DuplicateSubmissions,
+        SubmissionLimits,
         SubmissionService,
         LifecycleService,
         ReplayAdmission,
