@@ -4,6 +4,57 @@ import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 import globals from 'globals';
 
+/**
+ * Nx module boundaries. `testing` (a test database, service processes, polling) is for tests
+ * only; integration specs (`*.int.spec.ts`) of apps and libraries may use it too, `withTesting`.
+ */
+function moduleBoundaries({ withTesting = false } = {}) {
+  const testing = withTesting ? ['type:testing'] : [];
+  return [
+    'error',
+    {
+      enforceBuildableLibDependency: false,
+      allow: [],
+      depConstraints: [
+        {
+          sourceTag: 'type:app',
+          onlyDependOnLibsWithTags: [
+            ...testing,
+            'type:feature',
+            'type:data-access',
+            'type:util',
+            'type:contracts',
+          ],
+        },
+        {
+          sourceTag: 'type:e2e',
+          onlyDependOnLibsWithTags: [
+            'type:testing',
+            'type:feature',
+            'type:data-access',
+            'type:util',
+            'type:contracts',
+          ],
+        },
+        {
+          sourceTag: 'type:testing',
+          onlyDependOnLibsWithTags: ['type:data-access', 'type:util', 'type:contracts'],
+        },
+        {
+          sourceTag: 'type:feature',
+          onlyDependOnLibsWithTags: [...testing, 'type:data-access', 'type:util', 'type:contracts'],
+        },
+        {
+          sourceTag: 'type:data-access',
+          onlyDependOnLibsWithTags: [...testing, 'type:util', 'type:contracts'],
+        },
+        { sourceTag: 'type:util', onlyDependOnLibsWithTags: [...testing, 'type:util', 'type:contracts'] },
+        { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [] },
+      ],
+    },
+  ];
+}
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.nx/**', 'tmp/**', 'bench/results/**'] },
   js.configs.recommended,
@@ -21,46 +72,17 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       eqeqeq: ['error', 'always'],
       'no-console': 'error',
-      '@nx/enforce-module-boundaries': [
-        'error',
-        {
-          enforceBuildableLibDependency: false,
-          allow: [],
-          depConstraints: [
-            {
-              sourceTag: 'type:app',
-              onlyDependOnLibsWithTags: ['type:feature', 'type:data-access', 'type:util', 'type:contracts'],
-            },
-            {
-              sourceTag: 'type:e2e',
-              onlyDependOnLibsWithTags: [
-                'type:testing',
-                'type:feature',
-                'type:data-access',
-                'type:util',
-                'type:contracts',
-              ],
-            },
-            {
-              sourceTag: 'type:testing',
-              onlyDependOnLibsWithTags: ['type:data-access', 'type:util', 'type:contracts'],
-            },
-            {
-              sourceTag: 'type:feature',
-              onlyDependOnLibsWithTags: ['type:data-access', 'type:util', 'type:contracts'],
-            },
-            { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:util', 'type:contracts'] },
-            { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util', 'type:contracts'] },
-            { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [] },
-          ],
-        },
-      ],
+      '@nx/enforce-module-boundaries': moduleBoundaries(),
     },
   },
   {
     // NestJS decorators rely on runtime class references in constructor parameters.
     files: ['apps/**/*.ts'],
     rules: { '@typescript-eslint/consistent-type-imports': 'off' },
+  },
+  {
+    files: ['**/*.int.spec.ts'],
+    rules: { '@nx/enforce-module-boundaries': moduleBoundaries({ withTesting: true }) },
   },
   {
     files: ['**/*.spec.ts', '**/*.e2e.ts', 'libs/testing/**/*.ts', 'e2e/**/*.ts'],

@@ -1,6 +1,5 @@
 import { DataSource } from 'typeorm';
-import { Client, type Pool } from 'pg';
-import { ENTITIES } from './entities';
+import { Client } from 'pg';
 import { Initial1700000000000 } from './migrations/1700000000000-initial';
 import { GatewayApi1700000001000 } from './migrations/1700000001000-gateway-api';
 import { JobTypes1700000002000 } from './migrations/1700000002000-job-types';
@@ -19,11 +18,14 @@ export const MIGRATIONS = [
   OutboxMessage1700000005000,
 ];
 
+/**
+ * The connection pool and the migration runner. No entities: the repositories speak SQL (see
+ * "Persistence" in docs/architecture.md), and the migrations are the one schema.
+ */
 export function createDataSource(url: string, options: { poolSize?: number; applicationName?: string } = {}) {
   return new DataSource({
     type: 'postgres',
     url,
-    entities: ENTITIES,
     migrations: MIGRATIONS,
     migrationsTableName: 'migrations',
     synchronize: false,
@@ -79,14 +81,4 @@ export async function runMigrations(url: string): Promise<string[]> {
     await runner.release();
     await dataSource.destroy();
   }
-}
-
-/**
- * The node-postgres Pool under an initialized DataSource, for hot statements that skip TypeORM's
- * query wrapper (rows as arrays, exact parameter handling).
- */
-export function poolOf(db: DataSource): Pool {
-  const pool = (db.driver as unknown as { master?: Pool }).master;
-  if (!pool) throw new Error('the DataSource is not initialized');
-  return pool;
 }

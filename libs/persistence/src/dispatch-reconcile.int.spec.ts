@@ -1,14 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 import { amqpNames } from '@switchyard/contracts';
+import { createTestDatabase, type TestDatabase } from '@switchyard/testing';
 import { createDataSource, runMigrations } from './data-source';
 import { JobsRepository, type NewJob } from './jobs.repository';
 import { LifecycleRepository } from './lifecycle.repository';
-
-const SERVER = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432';
-const NAME = `sytest_${randomUUID().slice(0, 8)}`;
-const URL = `${SERVER}/${NAME}`;
 
 function newJob(overrides: Partial<NewJob> = {}): NewJob {
   return {
@@ -32,13 +28,14 @@ function newJob(overrides: Partial<NewJob> = {}): NewJob {
 const DRAINED = ['default'];
 
 describe('LifecycleRepository.redispatchOrphanedQueued (the reconciler) against PostgreSQL', () => {
+  let database: TestDatabase;
   let db: DataSource;
   let jobs: JobsRepository;
   let lifecycle: LifecycleRepository;
 
   beforeAll(async () => {
-    await runMigrations(URL);
-    db = createDataSource(URL, { poolSize: 4 });
+    database = await createTestDatabase(runMigrations);
+    db = createDataSource(database.url, { poolSize: 4 });
     await db.initialize();
     jobs = new JobsRepository(db);
     lifecycle = new LifecycleRepository(db, amqpNames('sytest'), 'progress-tracker');
@@ -46,10 +43,7 @@ describe('LifecycleRepository.redispatchOrphanedQueued (the reconciler) against 
 
   afterAll(async () => {
     await db?.destroy();
-    const admin = new Client({ connectionString: `${SERVER}/postgres` });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS "${NAME}" WITH (FORCE)`);
-    await admin.end();
+    await database?.drop();
   });
 
   beforeEach(() => db.query(`TRUNCATE jobs, outbox CASCADE`));

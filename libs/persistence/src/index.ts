@@ -1,5 +1,5 @@
 export * from './data-source';
-export * from './entities';
+export { DataRejected, IdempotencyKeyTaken } from './errors';
 export * from './job-row';
 export * from './jobs.repository';
 export * from './job-messages';
@@ -11,3 +11,4 @@ export * from './result-cache.repository';
 export * from './job-types.repository';
 export * from './projection.repository';
 export * from './retention.repository';
+export * from './job-metrics.repository';

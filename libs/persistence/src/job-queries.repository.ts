@@ -30,20 +30,10 @@ export class JobQueriesRepository {
   constructor(private readonly db: DataSource) {}
 
   /**
-   * queued + running + retrying jobs of a tenant, counted up to `cap` only: a quota check needs
-   * to know whether the count reaches the cap, not how far beyond it a backlog goes.
+   * queued + running + retrying jobs per tenant, in one statement (tenants with none are 0), each
+   * counted up to `cap` only: a quota check needs to know whether the count reaches the cap, not
+   * how far beyond it a backlog goes.
    */
-  async activeCount(tenant: string, cap: number): Promise<number> {
-    const rows: { n: string }[] = await this.db.query(
-      `SELECT count(*) AS n FROM (
-         SELECT 1 FROM jobs WHERE tenant = $1 AND status IN ('queued', 'running', 'retrying') LIMIT $2
-       ) active`,
-      [tenant, cap],
-    );
-    return Number(rows[0]?.n ?? 0);
-  }
-
-  /** activeCount for several tenants in one statement (tenants with none are 0). */
   async activeCounts(tenants: readonly string[], cap: number): Promise<Map<string, number>> {
     if (!tenants.length) return new Map();
     const rows: { tenant: string; n: string }[] = await this.db.query(

@@ -1,11 +1,7 @@
-import { randomUUID } from 'node:crypto';
-import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
+import { createTestDatabase, type TestDatabase } from '@switchyard/testing';
 import { createDataSource, runMigrations } from './data-source';
 import { JobTypesRepository, type JobTypeRecord } from './job-types.repository';
-
-const SERVER = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432';
-const NAME = `sytest_${randomUUID().slice(0, 8)}`;
 
 const echo: JobTypeRecord = {
   type: 'echo',
@@ -17,22 +13,20 @@ const echo: JobTypeRecord = {
 };
 
 describe('JobTypesRepository against PostgreSQL', () => {
+  let database: TestDatabase;
   let db: DataSource;
   let repo: JobTypesRepository;
 
   beforeAll(async () => {
-    await runMigrations(`${SERVER}/${NAME}`);
-    db = createDataSource(`${SERVER}/${NAME}`, { poolSize: 2 });
+    database = await createTestDatabase(runMigrations);
+    db = createDataSource(database.url, { poolSize: 2 });
     await db.initialize();
     repo = new JobTypesRepository(db);
   });
 
   afterAll(async () => {
     await db?.destroy();
-    const admin = new Client({ connectionString: `${SERVER}/postgres` });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS "${NAME}" WITH (FORCE)`);
-    await admin.end();
+    await database?.drop();
   });
 
   it('inserts, lists and updates definitions, moving updated_at only when one changes', async () => {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
+import { createTestDatabase, type TestDatabase } from '@switchyard/testing';
 import { createDataSource, MIGRATIONS, runMigrations } from './data-source';
+import { IdempotencyKeyTaken } from './errors';
 import { JobsRepository, type NewJob } from './jobs.repository';
 import type { OutboxMessage } from './job-messages';
 
@@ -14,10 +15,6 @@ function outboxMessage(
 ): OutboxMessage {
   return { jobId, name, payload, options } as OutboxMessage;
 }
-
-const SERVER = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432';
-const NAME = `sytest_${randomUUID().slice(0, 8)}`;
-const URL = `${SERVER}/${NAME}`;
 
 function newJob(overrides: Partial<NewJob> = {}): NewJob {
   return {
@@ -38,23 +35,23 @@ function newJob(overrides: Partial<NewJob> = {}): NewJob {
 }
 
 describe('JobsRepository against PostgreSQL', () => {
+  let database: TestDatabase;
   let db: DataSource;
   let jobs: JobsRepository;
 
   beforeAll(async () => {
-    expect(await runMigrations(URL)).toEqual(MIGRATIONS.map((m) => m.name));
-    expect(await runMigrations(URL)).toEqual([]); // idempotent
-    db = createDataSource(URL, { poolSize: 8 });
+    database = await createTestDatabase(async (url) => {
+      expect(await runMigrations(url)).toEqual(MIGRATIONS.map((m) => m.name));
+      expect(await runMigrations(url)).toEqual([]); // idempotent
+    });
+    db = createDataSource(database.url, { poolSize: 8 });
     await db.initialize();
     jobs = new JobsRepository(db);
   });
 
   afterAll(async () => {
     await db?.destroy();
-    const admin = new Client({ connectionString: `${SERVER}/postgres` });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS "${NAME}" WITH (FORCE)`);
-    await admin.end();
+    await database?.drop();
   });
 
   it('inserts jobs with their outbox rows in one transaction', async () => {
@@ -139,8 +136,7 @@ describe('JobsRepository against PostgreSQL', () => {
         () => null,
         (e: unknown) => e,
       );
-    const pg = (error as { driverError?: { code?: string; constraint?: string } }).driverError;
-    expect(pg).toMatchObject({ code: '23505', constraint: 'jobs_idempotency' });
+    expect(error).toBeInstanceOf(IdempotencyKeyTaken);
     expect(await jobs.findById(other.id)).toBeNull();
     const outbox = await db.query<unknown[]>(`SELECT 1 FROM outbox WHERE job_id = ANY($1::uuid[])`, [
       [other.id, again.id],
@@ -152,14 +148,15 @@ describe('JobsRepository against PostgreSQL', () => {
     const job = newJob();
     await jobs.insertJobs([job], []);
     const claims = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => jobs.claim(job.id, `worker-${i}`, 30000)),
+      Array.from({ length: 8 }, (_, i) => jobs.claimMany([job.id], `worker-${i}`, 30000)),
     );
-    const winners = claims.filter((c) => c !== null);
+    const winners = claims.flatMap(([c], i) => (c ? [{ row: c, owner: `worker-${i}` }] : []));
     expect(winners).toHaveLength(1);
-    expect(winners[0].attempts).toBe(1);
-    expect(Number(winners[0].event_seq)).toBe(10001);
+    expect(winners[0].row.attempts).toBe(1);
+    expect(Number(winners[0].row.event_seq)).toBe(10001);
     // A finished job cannot be claimed again, and only the lease holder can finish it.
-    const owner = winners[0].lease_owner!;
+    const owner = winners[0].owner;
+    expect((await jobs.findById(job.id))?.lease_owner).toBe(owner);
     const last = { step: 'done', progress: 100, message: null };
     expect(
       await jobs.finish(job.id, 'someone-else', { status: 'completed', result: 1, resultUrl: null }, last),
@@ -172,13 +169,13 @@ describe('JobsRepository against PostgreSQL', () => {
     );
     expect(finished?.status).toBe('completed');
     expect(Number(finished?.event_seq)).toBe(10002);
-    expect(await jobs.claim(job.id, 'late-worker', 30000)).toBeNull();
+    expect(await jobs.claimMany([job.id], 'late-worker', 30000)).toEqual([null]);
   });
 
   it('hands a running job back without counting the attempt', async () => {
     const job = newJob();
     await jobs.insertJobs([job], []);
-    await jobs.claim(job.id, 'w1', 30000);
+    await jobs.claimMany([job.id], 'w1', 30000);
     expect(await jobs.handBack(job.id, 'w2')).toBeNull();
     // The updated row, for the hand-back's `queued` event.
     expect(await jobs.handBack(job.id, 'w1')).toMatchObject({ id: job.id, status: 'queued' });
@@ -190,8 +187,8 @@ describe('JobsRepository against PostgreSQL', () => {
     const a = newJob();
     const b = newJob();
     await jobs.insertJobs([a, b], []);
-    await jobs.claim(a.id, 'w1', 1000);
-    await jobs.claim(b.id, 'w2', 1000);
+    await jobs.claimMany([a.id], 'w1', 1000);
+    await jobs.claimMany([b.id], 'w2', 1000);
     expect(await jobs.renewLeases('w1', [a.id, b.id], 30000)).toEqual([a.id]);
   });
 

@@ -1,7 +1,8 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { QueryResultRow } from 'pg';
 import { isUuid, type JobError, type JobHistoryEntry, type JobStatus } from '@switchyard/contracts';
-import { poolOf } from './data-source';
+import { translated } from './errors';
+import { poolOf } from './pool';
 import { toHistoryEntry, type JobEventRow, type JobRow } from './job-row';
 import {
   JOB_EVENT_COLUMNS,
@@ -97,26 +98,22 @@ export interface CompletedOutcome {
 const lockedInIdOrder = (ids: string) =>
   `SELECT id FROM jobs WHERE id = ANY(${ids}) ORDER BY id FOR NO KEY UPDATE`;
 
-const CLAIM_MANY = {
-  text: `UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = now(), next_attempt_at = NULL,
+const CLAIM_MANY = `UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = now(), next_attempt_at = NULL,
       lease_owner = $2::text, lease_expires_at = now() + make_interval(secs => $3::double precision / 1000),
       event_seq = event_seq + ${SEQ_BLOCK}
     WHERE id IN (${lockedInIdOrder('$1::uuid[]')})
       AND status IN ('queued', 'retrying') AND NOT cancel_requested
-    RETURNING ${CLAIMED_JOB_COLUMNS.join(', ')}`,
-};
+    RETURNING ${CLAIMED_JOB_COLUMNS.join(', ')}`;
 
 /** progress is 100 for every completed attempt, as finish() writes it. */
-const COMPLETE_MANY = {
-  text: `UPDATE jobs j SET status = 'completed', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+const COMPLETE_MANY = `UPDATE jobs j SET status = 'completed', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
       event_seq = j.event_seq + 1, progress_seq = j.event_seq + 1,
       step = v.step, progress = 100, message = v.message,
       result = v.result, result_url = v.result_url, error = NULL, dead_lettered = false
     FROM unnest($2::uuid[], $3::jsonb[], $4::text[], $5::text[], $6::text[]) AS v(id, result, result_url, step, message)
     WHERE j.id = v.id AND j.id IN (${lockedInIdOrder('$2::uuid[]')})
       AND j.status = 'running' AND j.lease_owner = $1::text
-    RETURNING ${JOB_EVENT_COLUMNS.map((c) => `j.${c}`).join(', ')}`,
-};
+    RETURNING ${JOB_EVENT_COLUMNS.map((c) => `j.${c}`).join(', ')}`;
 
 /** Hands each returned row to the first request for its id, in request order; the rest get null. */
 function takeInOrder<R extends { id: string }>(ids: string[], rows: R[]): (R | null)[] {
@@ -135,7 +132,8 @@ export class JobsRepository {
   /**
    * Inserts jobs and their outgoing messages in one statement (data-modifying CTEs): one round
    * trip and one implicit transaction, so either every row is written or none. `outboxIds` are in
-   * the order of `outbox`.
+   * the order of `outbox`. Throws IdempotencyKeyTaken when a job's (tenant, idempotency key) is
+   * already stored, DataRejected when PostgreSQL refuses another value; nothing is written then.
    */
   async insertJobs(
     jobs: NewJob[],
@@ -147,8 +145,9 @@ export class JobsRepository {
     // Rows travel as two JSON documents (one parameter each, no array literals to escape). The
     // outbox ids ride on the first job row only; sequence values grow in insertion order, which
     // follows the messages' ordinality, so sorted ids are in the order of `outbox`.
-    const rows: (JobRow & { outbox_ids?: string[] | null })[] = await m.query(
-      `WITH j AS (
+    const rows: (JobRow & { outbox_ids?: string[] | null })[] = await translated(() =>
+      m.query(
+        `WITH j AS (
          INSERT INTO jobs (id, tenant, type, queue, status, priority, max_attempts, timeout_ms, correlation_id,
             idempotency_key, request_hash, payload, metadata)
          SELECT u.id, u.tenant, u.type, u.queue, 'queued', u.priority, u."maxAttempts", u."timeoutMs",
@@ -168,7 +167,12 @@ export class JobsRepository {
        )
        SELECT j.*, CASE WHEN j.id = $3::uuid THEN (SELECT array_agg(o.id ORDER BY o.id) FROM o) END AS outbox_ids
        FROM j`,
-      [JSON.stringify(jobs satisfies NewJob[]), JSON.stringify(outbox satisfies OutboxMessage[]), jobs[0].id],
+        [
+          JSON.stringify(jobs satisfies NewJob[]),
+          JSON.stringify(outbox satisfies OutboxMessage[]),
+          jobs[0].id,
+        ],
+      ),
     );
     let outboxIds: string[] = [];
     for (const row of rows) {
@@ -299,23 +303,6 @@ export class JobsRepository {
   }
 
   /**
-   * Claims a job for one attempt: `queued|retrying → running` only, so two deliveries of one job
-   * can never both run it. Returns null when the job is not claimable (running elsewhere,
-   * finished, cancelled, or cancel requested).
-   */
-  async claim(jobId: string, owner: string, leaseMs: number): Promise<JobRow | null> {
-    const rows: [JobRow[], number] = await this.db.query(
-      `UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = now(), next_attempt_at = NULL,
-          lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3::double precision / 1000),
-          event_seq = event_seq + ${SEQ_BLOCK}
-       WHERE id = $1 AND status IN ('queued', 'retrying') AND NOT cancel_requested
-       RETURNING *`,
-      [jobId, owner, leaseMs],
-    );
-    return rows[0][0] ?? null;
-  }
-
-  /**
    * Ends a running attempt held by `owner` with the last step and message the attempt reported;
    * returns the updated row, or null if the worker no longer holds the job.
    */
@@ -350,9 +337,10 @@ export class JobsRepository {
   }
 
   /**
-   * The worker's batched claim: `queued|retrying → running` for every listed job in one
-   * statement (one commit), under the same conditions as claim(). Returns, per requested id, the
-   * claimed row or null (not claimable, malformed, or listed again earlier in the same call, so a
+   * The worker's batched claim: `queued|retrying → running` for every listed job without a
+   * cancel request, in one statement (one commit), so two deliveries of one job can never both
+   * run it. Returns, per requested id, the claimed row or null (not claimable — running
+   * elsewhere, finished, cancelled —, malformed, or listed again earlier in the same call, so a
    * job is never handed out twice).
    */
   async claimMany(jobIds: string[], owner: string, leaseMs: number): Promise<(ClaimedJob | null)[]> {
@@ -360,7 +348,7 @@ export class JobsRepository {
     // Sorted so that concurrent batches lock their rows in the same order.
     const ids = [...new Set(jobIds.filter((id) => isUuid(id)).map((id) => id.toLowerCase()))].sort();
     if (!ids.length) return jobIds.map(() => null);
-    const rows = await this.prepared<ClaimedJob>(CLAIM_MANY, [ids, owner, leaseMs]);
+    const rows = await this.onPool<ClaimedJob>(CLAIM_MANY, [ids, owner, leaseMs]);
     return takeInOrder(jobIds, rows);
   }
 
@@ -373,7 +361,7 @@ export class JobsRepository {
     const unique = new Map<string, CompletedOutcome>();
     for (const o of outcomes) if (!unique.has(o.jobId.toLowerCase())) unique.set(o.jobId.toLowerCase(), o);
     const list = [...unique.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, o]) => o);
-    const rows = await this.prepared<JobEventSource>(COMPLETE_MANY, [
+    const rows = await this.onPool<JobEventSource>(COMPLETE_MANY, [
       owner,
       list.map((o) => o.jobId),
       list.map((o) => JSON.stringify(o.result ?? null)),
@@ -388,13 +376,14 @@ export class JobsRepository {
   }
 
   /**
-   * Runs a hot statement on the DataSource's own pg Pool, past TypeORM's query wrapper. Unnamed on
-   * purpose: a named (prepared) statement gets a generic plan per connection that outlives the
-   * table it was made for — one made while `jobs` was nearly empty kept a sequential scan when it
-   * held tens of thousands of rows, which cost more than planning each statement does.
+   * Runs a hot statement on the DataSource's own pg Pool, past TypeORM's query wrapper. Not a
+   * prepared (named) statement, on purpose: a named statement gets a generic plan per connection
+   * that outlives the table it was made for — one made while `jobs` was nearly empty kept a
+   * sequential scan when it held tens of thousands of rows, which cost more than planning each
+   * statement does.
    */
-  private async prepared<R extends QueryResultRow>(statement: { text: string }, values: unknown[]) {
-    const result = await poolOf(this.db).query<R>({ text: statement.text, values });
+  private async onPool<R extends QueryResultRow>(text: string, values: unknown[]): Promise<R[]> {
+    const result = await poolOf(this.db).query<R>({ text, values });
     return result.rows;
   }
 

@@ -1,14 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 import type { JobEventData } from '@switchyard/contracts';
+import { createTestDatabase, type TestDatabase } from '@switchyard/testing';
 import { createDataSource, runMigrations } from './data-source';
 import { JobsRepository, type NewJob } from './jobs.repository';
 import { ProjectionRepository, type ProjectedEvent } from './projection.repository';
-
-const SERVER = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432';
-const NAME = `sytest_${randomUUID().slice(0, 8)}`;
-const URL = `${SERVER}/${NAME}`;
 
 function newJob(): NewJob {
   return {
@@ -49,6 +45,7 @@ function event(jobId: string, seq: number, overrides: Partial<JobEventData> = {}
 }
 
 describe('ProjectionRepository against PostgreSQL', () => {
+  let database: TestDatabase;
   let db: DataSource;
   let jobs: JobsRepository;
   let projection: ProjectionRepository;
@@ -76,8 +73,8 @@ describe('ProjectionRepository against PostgreSQL', () => {
   };
 
   beforeAll(async () => {
-    await runMigrations(URL);
-    db = createDataSource(URL, { poolSize: 4 });
+    database = await createTestDatabase(runMigrations);
+    db = createDataSource(database.url, { poolSize: 4 });
     await db.initialize();
     jobs = new JobsRepository(db);
     projection = new ProjectionRepository(db);
@@ -85,10 +82,7 @@ describe('ProjectionRepository against PostgreSQL', () => {
 
   afterAll(async () => {
     await db?.destroy();
-    const admin = new Client({ connectionString: `${SERVER}/postgres` });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS "${NAME}" WITH (FORCE)`);
-    await admin.end();
+    await database?.drop();
   });
 
   it('writes the newest progress per job and one history row per (job, seq), in any order, with repeats', async () => {
@@ -132,7 +126,7 @@ describe('ProjectionRepository against PostgreSQL', () => {
   it('does not overwrite what a newer writer (the worker finishing the job) already recorded', async () => {
     const job = newJob();
     await jobs.insertJobs([job], []);
-    const claimed = await jobs.claim(job.id, 'w1', 30000);
+    const [claimed] = await jobs.claimMany([job.id], 'w1', 30000);
     const finished = await jobs.finish(
       job.id,
       'w1',

@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { ProjectionRepository, type ProjectedEvent } from './projection.repository';
+import { DataRejected } from './errors';
 
 const event: ProjectedEvent = {
   event: 'started',
@@ -49,6 +50,15 @@ describe('ProjectionRepository.projectEvents', () => {
     const down = Object.assign(new Error('connection terminated'), { code: '57P01' });
     const { repository, calls } = repositoryFailing([down]);
     await expect(repository.projectEvents([event])).rejects.toBe(down);
+    expect(calls()).toBe(1);
+  });
+
+  it('reports an event PostgreSQL refuses for its data as DataRejected, once', async () => {
+    const nul = Object.assign(new Error('invalid byte sequence'), { driverError: { code: '22021' } });
+    const { repository, calls } = repositoryFailing([nul]);
+    const failure = repository.projectEvents([event]);
+    await expect(failure).rejects.toBeInstanceOf(DataRejected);
+    await expect(failure).rejects.toMatchObject({ cause: nul });
     expect(calls()).toBe(1);
   });
 });

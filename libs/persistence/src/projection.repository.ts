@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { isUuid, type JobEventData } from '@switchyard/contracts';
+import { isDeadlock, translateError } from './errors';
 
 /** One lifecycle event as the progress-tracker projects it (the shape of live-state's JobEventInput). */
 export interface ProjectedEvent {
@@ -51,7 +52,8 @@ export class ProjectionRepository {
    * Records a batch of events (any jobs, any order, repeats allowed): one history row per
    * (job, seq) — repeats and events of purged jobs are skipped — and each job's step, progress
    * and message from its newest event when that is newer than the last one written. Safe to
-   * retry: a repeated batch changes nothing.
+   * retry: a repeated batch changes nothing. Throws DataRejected when PostgreSQL refuses an
+   * event's data (e.g. U+0000 in text).
    */
   async projectEvents(events: readonly ProjectedEvent[]): Promise<void> {
     if (!events.length) return;
@@ -117,7 +119,7 @@ export class ProjectionRepository {
         await this.db.query(PROJECT_SQL, params);
         return;
       } catch (err) {
-        if (round >= DEADLOCK_ATTEMPTS || !isDeadlock(err)) throw err;
+        if (round >= DEADLOCK_ATTEMPTS || !isDeadlock(err)) throw translateError(err);
       }
     }
   }
@@ -158,8 +160,3 @@ export interface ParkedEventRow {
 
 /** PostgreSQL text cannot hold U+0000: it is written as the six characters `\\u0000`. */
 const withoutNul = (text: string) => text.replaceAll('\u0000', '\\u0000');
-
-function isDeadlock(error: unknown): boolean {
-  const e = error as { driverError?: { code?: string }; code?: string } | null;
-  return (e?.driverError ?? e)?.code === '40P01';
-}

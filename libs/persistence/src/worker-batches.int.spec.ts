@@ -1,13 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
+import { createTestDatabase, type TestDatabase } from '@switchyard/testing';
 import { createDataSource, runMigrations } from './data-source';
 import { JOB_EVENT_COLUMNS } from './job-messages';
 import { CLAIMED_JOB_COLUMNS, JobsRepository, SEQ_BLOCK, type NewJob } from './jobs.repository';
-
-const SERVER = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432';
-const NAME = `sytest_${randomUUID().slice(0, 8)}`;
-const URL = `${SERVER}/${NAME}`;
 
 function newJob(n: number): NewJob {
   return {
@@ -29,6 +25,7 @@ function newJob(n: number): NewJob {
 const last = { step: null, message: null };
 
 describe('the worker batched claim and completion against PostgreSQL', () => {
+  let database: TestDatabase;
   let db: DataSource;
   let jobs: JobsRepository;
 
@@ -39,29 +36,26 @@ describe('the worker batched claim and completion against PostgreSQL', () => {
   }
 
   beforeAll(async () => {
-    await runMigrations(URL);
-    db = createDataSource(URL, { poolSize: 4 });
+    database = await createTestDatabase(runMigrations);
+    db = createDataSource(database.url, { poolSize: 4 });
     await db.initialize();
     jobs = new JobsRepository(db);
   });
 
   afterAll(async () => {
     await db?.destroy();
-    const admin = new Client({ connectionString: `${SERVER}/postgres` });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS "${NAME}" WITH (FORCE)`);
-    await admin.end();
+    await database?.drop();
   });
 
   it('claims several jobs in one statement and leaves out running, cancelled and finished ones', async () => {
     const [queued1, queued2, retrying, running, cancelled, cancelRequested, finished] = await insert(7);
     await db.query(`UPDATE jobs SET status = 'retrying', attempts = 1 WHERE id = $1`, [retrying]);
-    expect(await jobs.claim(running, 'other-worker', 30000)).not.toBeNull();
+    expect((await jobs.claimMany([running], 'other-worker', 30000))[0]).not.toBeNull();
     await db.query(`UPDATE jobs SET status = 'cancelled', cancel_requested = true WHERE id = $1`, [
       cancelled,
     ]);
     await db.query(`UPDATE jobs SET cancel_requested = true WHERE id = $1`, [cancelRequested]);
-    await jobs.claim(finished, 'w0', 30000);
+    await jobs.claimMany([finished], 'w0', 30000);
     await jobs.completeMany('w0', [{ jobId: finished, result: 1, resultUrl: null, last }]);
     const unknown = randomUUID();
 
@@ -124,7 +118,6 @@ describe('the worker batched claim and completion against PostgreSQL', () => {
     expect(winners.map((row) => row.id).sort()).toEqual([...ids].sort());
     expect(winners.every((row) => row.attempts === 1)).toBe(true);
     expect(await jobs.claimMany(ids, 'late', 30000)).toEqual(ids.map(() => null));
-    expect(await jobs.claim(ids[0], 'late', 30000)).toBeNull();
   });
 
   it('completes in one statement only the rows still leased to the owner, each with its own outcome', async () => {

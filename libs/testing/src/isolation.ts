@@ -4,7 +4,6 @@ import { promisify } from 'node:util';
 import { connect } from 'amqplib';
 import Redis from 'ioredis';
 import { Client } from 'pg';
-import { runMigrations } from '@switchyard/persistence';
 
 const run = promisify(execFile);
 
@@ -26,10 +25,17 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh database with every migration applied, dropped again by `drop()`. */
-export async function createTestDatabase(name = testRunId()): Promise<TestDatabase> {
+/**
+ * A fresh database prepared by `migrate` (which creates it: persistence's `runMigrations`), dropped
+ * again by `drop()`. The step is a parameter so that this lib does not depend on persistence,
+ * whose own specs use it.
+ */
+export async function createTestDatabase(
+  migrate: (url: string) => Promise<unknown>,
+  name = testRunId(),
+): Promise<TestDatabase> {
   const url = `${TEST_SERVICES.postgres}/${name}`;
-  await runMigrations(url);
+  await migrate(url);
   return {
     name,
     url,

@@ -91,14 +91,37 @@ export class ServiceProcess {
   }
 }
 
+/**
+ * Applies the migrations to the database at `url` with the built `npm run migrate` entry, as an
+ * operator does before starting the services.
+ */
+export async function migrateWithBuiltEntry(url: string): Promise<void> {
+  const { code, output } = await runToExit(
+    'migrate',
+    join(ROOT, 'dist', 'libs', 'persistence', 'src', 'migrate.js'),
+    { DATABASE_URL: url, LOG_LEVEL: 'warn' },
+    60000,
+  );
+  if (code !== 0) throw new Error(`migrate exited with code ${String(code)}: ${output}`);
+}
+
 /** Runs a built service with `env` until it exits; for start-up failure tests. */
 export function runServiceToExit(
   name: ServiceName,
   env: Record<string, string>,
   timeoutMs = 20000,
 ): Promise<{ code: number | null; output: string }> {
+  return runToExit(name, join(ROOT, 'dist', 'apps', name, 'src', 'main.js'), env, timeoutMs);
+}
+
+function runToExit(
+  name: string,
+  script: string,
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'dist', 'apps', name, 'src', 'main.js')], {
+    const child = spawn(process.execPath, [script], {
       cwd: ROOT,
       env: { PATH: process.env['PATH'] ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

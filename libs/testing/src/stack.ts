@@ -8,7 +8,7 @@ import {
   TEST_SERVICES,
   type TestDatabase,
 } from './isolation';
-import { freePort, ServiceProcess, type ServiceName } from './service-process';
+import { freePort, migrateWithBuiltEntry, ServiceProcess, type ServiceName } from './service-process';
 
 /** The four services as processes against one isolated database, AMQP prefix and Redis prefix. */
 export class TestStack {
@@ -24,7 +24,7 @@ export class TestStack {
 
   static async create(extraEnv: Record<string, string> = {}): Promise<TestStack> {
     const id = testRunId();
-    const db = await createTestDatabase(id);
+    const db = await createTestDatabase(migrateWithBuiltEntry, id);
     const env = {
       NODE_ENV: 'test',
       DATABASE_URL: db.url,

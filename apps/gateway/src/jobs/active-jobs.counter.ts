@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import { JobQueriesRepository } from '@switchyard/persistence';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../gateway.tokens';
 
@@ -8,6 +9,8 @@ const REFRESH_MS = 1000;
 const STALE_MS = 3000;
 /** Background reads of several tenants are gathered for this long into one statement. */
 const GATHER_MS = 100;
+/** Tenants whose counts are kept; the least recently used is forgotten (and read again). */
+const MAX_TENANTS = 10000;
 
 interface Entry {
   /** PostgreSQL's count when the read began at `at`. */
@@ -15,8 +18,6 @@ interface Entry {
   at: number;
   /** Jobs this process created for the tenant since `at`. */
   added: number;
-  /** A newer read under way: when it began and what was created since. */
-  refresh?: { at: number; added: number };
 }
 
 /**
@@ -29,7 +30,9 @@ interface Entry {
  */
 @Injectable()
 export class ActiveJobsCounter {
-  private readonly counts = new Map<string, Entry>();
+  private readonly counts = new LRUCache<string, Entry>({ max: MAX_TENANTS });
+  /** Reads under way, per tenant: when each began and what this process created since. */
+  private readonly refreshing = new Map<string, { at: number; added: number }>();
   /** Reads queued or under way, per tenant: one at a time, shared by whoever waits. */
   private readonly pending = new Map<string, Promise<void>>();
   /** Tenants for the next statement. */
@@ -66,9 +69,9 @@ export class ActiveJobsCounter {
   /** Jobs this process just created for `tenant`. */
   add(tenant: string, created: number): void {
     const entry = this.counts.get(tenant);
-    if (!entry) return;
-    entry.added += created;
-    if (entry.refresh) entry.refresh.added += created;
+    if (entry) entry.added += created;
+    const refresh = this.refreshing.get(tenant);
+    if (refresh) refresh.added += created;
   }
 
   /** A read of `tenant` (joining one already queued or under way); `urgent` when a request waits. */
@@ -101,39 +104,21 @@ export class ActiveJobsCounter {
     const tenants = [...batch.keys()];
     // From here on, what this process creates is on top of the count being read.
     const started = Date.now();
-    for (const tenant of tenants) {
-      const entry = this.counts.get(tenant);
-      if (entry) entry.refresh = { at: started, added: 0 };
-      else this.counts.set(tenant, { count: 0, at: -Infinity, added: 0, refresh: { at: started, added: 0 } });
-    }
+    for (const tenant of tenants) this.refreshing.set(tenant, { at: started, added: 0 });
     try {
       // Counting stops past the quota: beyond it, how many more does not matter.
       const counts = await this.queries.activeCounts(tenants, this.config.TENANT_MAX_ACTIVE_JOBS + 1);
       for (const [tenant, waiter] of batch) {
-        const entry = this.counts.get(tenant);
-        if (entry?.refresh) {
-          this.counts.set(tenant, {
-            count: counts.get(tenant) ?? 0,
-            at: entry.refresh.at,
-            added: entry.refresh.added,
-          });
-        }
+        const refresh = this.refreshing.get(tenant);
+        this.refreshing.delete(tenant);
+        if (refresh) this.counts.set(tenant, { count: counts.get(tenant) ?? 0, ...refresh });
         waiter.resolve();
       }
     } catch (error) {
       for (const [tenant, waiter] of batch) {
-        const entry = this.counts.get(tenant);
-        if (entry?.at === -Infinity) this.counts.delete(tenant);
-        else if (entry) entry.refresh = undefined;
+        this.refreshing.delete(tenant);
         waiter.reject(error);
       }
-    }
-    if (this.counts.size > 10000) this.evict(Date.now());
-  }
-
-  private evict(now: number): void {
-    for (const [tenant, entry] of this.counts) {
-      if (now - entry.at >= STALE_MS && !entry.refresh) this.counts.delete(tenant);
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { JobRow, NewJob, OutboxMessage } from '@switchyard/persistence';
+import { IdempotencyKeyTaken, type JobRow, type NewJob, type OutboxMessage } from '@switchyard/persistence';
 import { JobInserter, type Inserted } from './job-inserter';
 
 const job = (id: string, key: string | null = null) => ({ id, idempotencyKey: key }) as NewJob;
@@ -8,7 +8,7 @@ const messagesOf = (jobs: NewJob[]) =>
     { jobId: j.id, name: 'switchyard.job.queued' },
   ]) as OutboxMessage[];
 
-/** A repository whose statements wait until released, failing on a taken key like PostgreSQL. */
+/** A repository whose statements wait until released, failing on a taken key like JobsRepository. */
 function fakeRepository(takenKeys: string[] = []) {
   const statements: string[][] = [];
   const release: (() => void)[] = [];
@@ -18,9 +18,7 @@ function fakeRepository(takenKeys: string[] = []) {
     return new Promise<Inserted>((resolve, reject) => {
       release.push(() => {
         if (jobs.some((j) => j.idempotencyKey !== null && takenKeys.includes(j.idempotencyKey))) {
-          reject(
-            Object.assign(new Error('duplicate key'), { code: '23505', constraint: 'jobs_idempotency' }),
-          );
+          reject(new IdempotencyKeyTaken('duplicate key'));
           return;
         }
         resolve({
@@ -66,7 +64,7 @@ describe('JobInserter', () => {
     await fake.releaseAll();
     await Promise.all(busy);
     expect((await good).rows.map((r) => r.id)).toEqual(['c']);
-    await expect(bad).rejects.toMatchObject({ code: '23505', constraint: 'jobs_idempotency' });
+    await expect(bad).rejects.toBeInstanceOf(IdempotencyKeyTaken);
     expect(fake.statements.slice(2)).toEqual([['c', 'd'], ['c'], ['d']]);
   });
 

@@ -1,4 +1,10 @@
-import type { JobRow, JobsRepository, NewJob, OutboxMessage } from '@switchyard/persistence';
+import {
+  DataRejected,
+  type JobRow,
+  type JobsRepository,
+  type NewJob,
+  type OutboxMessage,
+} from '@switchyard/persistence';
 
 /** Statements under way at once; submissions arriving meanwhile wait and go together in the next. */
 const MAX_CONCURRENT = 2;
@@ -69,7 +75,7 @@ export class JobInserter {
         group.flatMap((s) => s.outbox),
       );
     } catch (error) {
-      if (!isDataError(error)) {
+      if (!(error instanceof DataRejected)) {
         for (const s of group) s.reject(error);
         return;
       }
@@ -91,11 +97,4 @@ export class JobInserter {
       offset += s.outbox.length;
     }
   }
-}
-
-/** A statement refused for its data (SQLSTATE classes 22 and 23), not for the connection. */
-function isDataError(error: unknown): boolean {
-  const e = error as { driverError?: { code?: unknown }; code?: unknown } | null;
-  const code = e?.driverError?.code ?? e?.code;
-  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
 }

@@ -8,6 +8,8 @@ import { JobsController } from './jobs.controller';
 import { JobsService } from './jobs.service';
 import { OutboxPublisher } from './outbox.publisher';
 import { ResultsController } from './results.controller';
+import { DuplicateSubmissions } from './duplicate-submissions';
+import { SubmissionLimits } from './submission.limits';
 import { SubmissionService } from './submission.service';
 import { SubmissionValidator } from './submission.validator';
 
@@ -28,6 +30,8 @@ import { SubmissionValidator } from './submission.validator';
     ActiveJobsCounter,
     OutboxPublisher,
     JobsService,
+    DuplicateSubmissions,
+    SubmissionLimits,
     SubmissionService,
   ],
   exports: [ActiveJobsCounter, OutboxPublisher, JobsService, SubmissionService],

@@ -1,6 +1,5 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { connect } from 'amqplib';
-import { Client } from 'pg';
 import { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { createJobEvent, type JobEventData } from '@switchyard/contracts';
@@ -8,36 +7,25 @@ import { createRedis, LiveProgressStore } from '@switchyard/live-state';
 import { AmqpClient, topologyNames } from '@switchyard/messaging';
 import { createLogger } from '@switchyard/observability';
 import { createDataSource, ProjectionRepository, runMigrations } from '@switchyard/persistence';
+import {
+  createTestDatabase,
+  removeRedisPrefix,
+  TEST_SERVICES,
+  testRunId,
+  waitFor,
+  type TestDatabase,
+} from '@switchyard/testing';
 import { EventProjector, TRACKER_PARKED_EVENTS_TOTAL } from './event-projector';
 
 const logger = createLogger('projector-test', process.env['TEST_LOG_LEVEL'] ?? 'silent');
 jest.setTimeout(30000);
 
-// Apps may not import @switchyard/testing: its isolation (own database, AMQP prefix, Redis prefix) in short.
-const SERVICES = {
-  postgres: process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432',
-  amqp: process.env['TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672',
-  redis: process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
-};
-const RUN = `sytest_${randomBytes(4).toString('hex')}`;
-
-async function waitFor<T>(
-  probe: () => Promise<T | false | undefined>,
-  options: { what: string; timeoutMs?: number },
-): Promise<T> {
-  const deadline = Date.now() + (options.timeoutMs ?? 10000);
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${options.what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const SERVICES = TEST_SERVICES;
 
 describe('EventProjector with a poison event in its batch', () => {
-  const prefix = RUN;
+  const prefix = testRunId();
   const redisPrefix = `${prefix}:`;
-  const url = `${SERVICES.postgres}/${RUN}`;
+  let database: TestDatabase;
   let db: DataSource;
   let amqp: AmqpClient;
   let redis: ReturnType<typeof createRedis>;
@@ -47,8 +35,8 @@ describe('EventProjector with a poison event in its batch', () => {
   const registry = new Registry();
 
   beforeAll(async () => {
-    await runMigrations(url);
-    db = createDataSource(url, { poolSize: 4 });
+    database = await createTestDatabase(runMigrations, prefix);
+    db = createDataSource(database.url, { poolSize: 4 });
     await db.initialize();
     amqp = new AmqpClient({ url: SERVICES.amqp, prefix, connectionName: `${prefix}/projector`, logger });
     await amqp.connect();
@@ -76,14 +64,10 @@ describe('EventProjector with a poison event in its batch', () => {
     for (const queue of [...queues, `${prefix}.tracker`]) await channel.deleteQueue(queue);
     for (const exchange of exchanges) await channel.deleteExchange(exchange);
     await broker.close();
-    const keys = await redis.keys(`${redisPrefix}*`);
-    if (keys.length) await redis.del(...keys);
     redis.disconnect();
+    await removeRedisPrefix(redisPrefix);
     await db.destroy();
-    const admin = new Client({ connectionString: `${SERVICES.postgres}/postgres` });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS "${RUN}" WITH (FORCE)`);
-    await admin.end();
+    await database.drop();
   });
 
   async function insertJob(): Promise<string> {

@@ -11,7 +11,7 @@ import {
 import { isTerminal, JOB_EVENT_TYPES, jobEventName, type JobCloudEvent } from '@switchyard/contracts';
 import type { JobEventInput, LiveProgressStore } from '@switchyard/live-state';
 import { METRIC_PREFIX, type Logger } from '@switchyard/observability';
-import type { ProjectionRepository } from '@switchyard/persistence';
+import { DataRejected, type ProjectionRepository } from '@switchyard/persistence';
 
 export interface ProjectorOptions {
   queue: string;
@@ -229,20 +229,13 @@ const TRANSIENT_REDIS_REPLY =
 
 /**
  * Whether `error` rejects the data written rather than reports a store that is unavailable:
- * PostgreSQL's data exceptions (SQLSTATE class 22, e.g. U+0000 in text), integrity violations
- * (23) and program limits (54); a Redis error reply about the command; a TypeError or RangeError
- * thrown while encoding an event. Only those lead to parking; anything else (connection lost,
- * server shutting down, timeouts) requeues the batch as before.
+ * PostgreSQL refusing an event's data (DataRejected, e.g. U+0000 in text); a Redis error reply
+ * about the command; a TypeError or RangeError thrown while encoding an event. Only those lead to
+ * parking; anything else (connection lost, server shutting down, timeouts) requeues the batch as
+ * before.
  */
 export function isPoisonError(error: unknown): boolean {
-  if (error instanceof TypeError || error instanceof RangeError) return true;
-  const e = error as {
-    driverError?: { code?: unknown };
-    code?: unknown;
-    name?: unknown;
-    message?: unknown;
-  } | null;
-  const code = (e?.driverError ?? e)?.code;
-  if (typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code)) return true;
+  if (error instanceof TypeError || error instanceof RangeError || error instanceof DataRejected) return true;
+  const e = error as { name?: unknown; message?: unknown } | null;
   return e?.name === 'ReplyError' && typeof e.message === 'string' && !TRANSIENT_REDIS_REPLY.test(e.message);
 }

@@ -7,33 +7,27 @@ import type { DataSource } from 'typeorm';
 import { FileArtifactStore, FileUploadStore } from '@switchyard/storage';
 import { createLogger } from '@switchyard/observability';
 import { createDataSource, RetentionRepository, runMigrations } from '@switchyard/persistence';
-import { Client } from 'pg';
+import { createTestDatabase, type TestDatabase } from '@switchyard/testing';
 import { RETENTION_PURGED_TOTAL, RetentionService, type RetentionOptions } from './retention.service';
 
 const logger = createLogger('retention-test', 'silent');
-// Each run has its own database (apps may not import @switchyard/testing; this is its createTestDatabase).
-const SERVER = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432';
-const NAME = `sytest_${randomUUID().slice(0, 8)}`;
-const URL = `${SERVER}/${NAME}`;
 
 describe('RetentionService against PostgreSQL', () => {
+  let database: TestDatabase;
   let db: DataSource;
   let dir: string;
   let artifactsDir: string;
   let uploadsDir: string;
 
   beforeAll(async () => {
-    await runMigrations(URL);
-    db = createDataSource(URL, { poolSize: 4 });
+    database = await createTestDatabase(runMigrations);
+    db = createDataSource(database.url, { poolSize: 4 });
     await db.initialize();
   });
 
   afterAll(async () => {
     await db.destroy();
-    const admin = new Client({ connectionString: `${SERVER}/postgres` });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS "${NAME}" WITH (FORCE)`);
-    await admin.end();
+    await database?.drop();
   });
 
   beforeEach(async () => {
@@ -202,7 +196,7 @@ describe('RetentionService against PostgreSQL', () => {
     const old = 250;
     await insertJobs(old, 'completed', 8, { events: 1 });
     await insertJobs(5, 'running', 30, { events: 1 });
-    const other = createDataSource(URL, { poolSize: 4 });
+    const other = createDataSource(database.url, { poolSize: 4 });
     await other.initialize();
     try {
       const registries = [new Registry(), new Registry()];
@@ -232,7 +226,7 @@ describe('RetentionService against PostgreSQL', () => {
   it('two purges racing without the lock still delete each row once (SKIP LOCKED)', async () => {
     const old = 300;
     await insertJobs(old, 'completed', 8, { events: 1 });
-    const other = createDataSource(URL, { poolSize: 4 });
+    const other = createDataSource(database.url, { poolSize: 4 });
     await other.initialize();
     try {
       const drain = async (repository: RetentionRepository) => {
@@ -267,7 +261,7 @@ describe('RetentionService against PostgreSQL', () => {
       await held;
     });
     await inside;
-    const other = createDataSource(URL, { poolSize: 2 });
+    const other = createDataSource(database.url, { poolSize: 2 });
     await other.initialize();
     try {
       expect(await service(other, new Registry()).runOnce()).toBeNull();

@@ -1,0 +1,98 @@
+import type { DataSource } from 'typeorm';
+import { isUuid } from '@switchyard/contracts';
+import { poolOf } from './pool';
+
+export interface JobQueueStates {
+  /** Work queues with at least one queued, running or retrying job. */
+  queues: QueueStateRow[];
+  /** Failed jobs in the dead-letter queue. */
+  deadLettered: number;
+}
+
+export interface QueueStateRow {
+  queue: string;
+  /** Jobs in PostgreSQL with this status (only the statuses the poller reads). */
+  running: number;
+  retrying: number;
+  /** created_at of the oldest `queued` job, or null when none is queued. */
+  oldestQueuedAt: Date | null;
+}
+
+/**
+ * The metrics service's read-only view of the jobs table: the priority of accepted jobs (events do
+ * not carry it) and, per queue, what the broker cannot tell (oldest queued job, running, retrying).
+ */
+export class JobMetricsRepository {
+  constructor(private readonly db: DataSource) {}
+
+  /**
+   * The priorities of the listed jobs (ids that are not UUIDs cannot be in the table and are left
+   * out, so one malformed id does not fail the lookup of the others). On the DataSource's pg Pool,
+   * rows as arrays (no row object per job); unnamed, so that it is planned for the table as it is
+   * (a prepared statement's generic plan made while `jobs` was nearly empty kept a sequential scan).
+   */
+  async priorities(jobIds: readonly string[]): Promise<Map<string, number>> {
+    const ids = jobIds.filter((id) => isUuid(id));
+    const found = new Map<string, number>();
+    if (!ids.length) return found;
+    const result = await poolOf(this.db).query<[string, number]>({
+      text: 'SELECT id::text, priority FROM jobs WHERE id = ANY($1::uuid[])',
+      values: [ids],
+      rowMode: 'array',
+    });
+    for (const [id, priority] of result.rows) found.set(id, Number(priority));
+    // PostgreSQL answers in lower case; an event may name its job otherwise.
+    for (const id of ids) {
+      if (!found.has(id)) {
+        const priority = found.get(id.toLowerCase());
+        if (priority !== undefined) found.set(id, priority);
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Per work queue: running and retrying jobs and the oldest queued one; and the jobs in the DLQ
+   * (failed and dead-lettered, what GET /api/v1/dlq lists). One branch per status, each matching
+   * a partial index (`jobs_queued_order`, `jobs_active_lease`, `jobs_retry_due`), so the cost
+   * follows the number of active jobs rather than the size of the table.
+   */
+  async queueStates(): Promise<JobQueueStates> {
+    const rows = await this.db.query<
+      { queue: string | null; status: string; n: number; oldest: Date | null }[]
+    >(
+      `SELECT queue, 'queued' AS status, count(*)::int AS n, min(created_at) AS oldest
+         FROM jobs WHERE status = 'queued' GROUP BY queue
+       UNION ALL
+       SELECT queue, 'running', count(*)::int, NULL FROM jobs WHERE status = 'running' GROUP BY queue
+       UNION ALL
+       SELECT queue, 'retrying', count(*)::int, NULL FROM jobs WHERE status = 'retrying' GROUP BY queue
+       UNION ALL
+       SELECT NULL, 'dead_lettered', count(*)::int, NULL FROM jobs WHERE status = 'failed' AND dead_lettered`,
+    );
+    const byQueue = new Map<string, QueueStateRow>();
+    let deadLettered = 0;
+    for (const row of rows) {
+      if (row.queue === null) {
+        deadLettered = Number(row.n);
+        continue;
+      }
+      const state = byQueue.get(row.queue) ?? {
+        queue: row.queue,
+        running: 0,
+        retrying: 0,
+        oldestQueuedAt: null,
+      };
+      if (row.status === 'running') state.running = Number(row.n);
+      if (row.status === 'retrying') state.retrying = Number(row.n);
+      if (row.status === 'queued' && row.oldest !== null) state.oldestQueuedAt = new Date(row.oldest);
+      byQueue.set(row.queue, state);
+    }
+    return { queues: [...byQueue.values()], deadLettered };
+  }
+
+  /** Whether PostgreSQL answers (the health check). */
+  async ping(): Promise<void> {
+    await this.db.query('SELECT 1');
+  }
+}
