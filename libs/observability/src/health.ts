@@ -1,3 +1,5 @@
+import { withTimeout } from './timeout';
+
 /** A dependency a service needs to be ready; `check` rejects when it is not usable. */
 export interface HealthCheck {
   name: string;
@@ -32,14 +34,6 @@ export async function runHealthChecks(checks: readonly HealthCheck[]): Promise<R
   const report: ReadinessReport = { status: 'ok', checks: checksByName };
   if (results.some(([, r]) => r.status === 'down')) report.status = 'unavailable';
   return report;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** A check that runs a probe (e.g. `SELECT 1`, `PING`). */

@@ -7,3 +7,4 @@ export * from './logger';
 export * from './metrics';
 export * from './service-host';
 export * from './switchyard-metrics';
+export * from './timeout';
