@@ -3,8 +3,8 @@ import { MetricsConfigSchema, type MetricsConfig } from '@switchyard/config';
 import { AmqpClient } from '@switchyard/messaging';
 import {
   bootService,
-  connectionCheck,
   probeCheck,
+  rabbitmqCheck,
   type ServiceContext,
   type ServiceParts,
 } from '@switchyard/observability';
@@ -79,11 +79,9 @@ async function connect({
   await consumer.start();
   poller.start();
   return {
-    checks: [
-      probeCheck('postgres', () => store.ping()),
-      connectionCheck('rabbitmq', () => amqp.isConnected()),
-    ],
-    shutdown: [() => consumer.stop(), () => poller.stop(), () => amqp.close(), () => db.destroy()],
+    checks: [probeCheck('postgres', () => store.ping()), rabbitmqCheck(amqp)],
+    shutdown: [() => consumer.stop(), () => poller.stop()],
+    connections: { amqp, db },
   };
 }
 

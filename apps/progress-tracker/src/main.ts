@@ -7,8 +7,9 @@ import { AmqpClient } from '@switchyard/messaging';
 import {
   bootService,
   METRIC_PREFIX,
-  probeCheck,
-  connectionCheck,
+  postgresCheck,
+  rabbitmqCheck,
+  redisCheck,
   type ServiceContext,
   type ServiceParts,
 } from '@switchyard/observability';
@@ -95,11 +96,7 @@ async function connect({ config, logger, metrics }: ServiceContext<TrackerConfig
   retention.start();
 
   return {
-    checks: [
-      probeCheck('postgres', () => db.query('SELECT 1')),
-      connectionCheck('rabbitmq', () => amqp.isConnected()),
-      probeCheck('redis', () => redis.ping()),
-    ],
+    checks: [postgresCheck(db), rabbitmqCheck(amqp), redisCheck(redis)],
     start: async () => {
       await projector.start();
       outbox.start();
@@ -112,10 +109,8 @@ async function connect({ config, logger, metrics }: ServiceContext<TrackerConfig
       () => projector.stop(),
       () => outbox.stop(),
       () => retention.stop(),
-      () => amqp.close(),
-      () => redis.disconnect(),
-      () => db.destroy(),
     ],
+    connections: { amqp, redis, db },
   };
 }
 

@@ -16,8 +16,8 @@ import type { CircuitState } from '@switchyard/resilience';
 import {
   bootService,
   createWorkerMetrics,
-  probeCheck,
-  connectionCheck,
+  postgresCheck,
+  rabbitmqCheck,
   type ServiceContext,
   type ServiceParts,
 } from '@switchyard/observability';
@@ -162,10 +162,7 @@ async function connect({
   );
 
   return {
-    checks: [
-      probeCheck('postgres', () => db.query('SELECT 1')),
-      connectionCheck('rabbitmq', () => amqp.isConnected()),
-    ],
+    checks: [postgresCheck(db), rabbitmqCheck(amqp)],
     // An open circuit is reported but keeps the worker ready: its jobs wait for the provider.
     info: () => circuitsInfo(providers.states()),
     start: () => runner.start(),
@@ -175,10 +172,8 @@ async function connect({
       () => clearInterval(circuitHeartbeat),
       () => circuitStates.withdraw().catch(() => undefined),
       () => cpuPool.close(),
-      () => amqp.close(),
-      () => redis.disconnect(),
-      () => db.destroy(),
     ],
+    connections: { amqp, redis, db },
   };
 }
 

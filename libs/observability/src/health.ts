@@ -48,3 +48,18 @@ export function connectionCheck(name: string, isConnected: () => boolean): Healt
     check: () => (isConnected() ? Promise.resolve() : Promise.reject(new Error('not connected'))),
   };
 }
+
+/** PostgreSQL answers a `SELECT 1`. */
+export function postgresCheck(db: { query(sql: string): Promise<unknown> }): HealthCheck {
+  return probeCheck('postgres', () => db.query('SELECT 1'));
+}
+
+/** The AMQP client holds an open connection to RabbitMQ. */
+export function rabbitmqCheck(amqp: { isConnected(): boolean }): HealthCheck {
+  return connectionCheck('rabbitmq', () => amqp.isConnected());
+}
+
+/** Redis answers a `PING`. */
+export function redisCheck(redis: { ping(): Promise<unknown> }): HealthCheck {
+  return probeCheck('redis', () => redis.ping());
+}

@@ -25,10 +25,19 @@ export interface ServiceParts {
   /** Starts the work once `/health` answers; work that must run before readiness starts in `connect`. */
   start?: () => Promise<void> | void;
   /**
-   * Run one after the other on SIGTERM/SIGINT, after the HTTP server closed: drain the work first,
-   * close connections last. A step that throws ends the shutdown with exit code 1.
+   * Run one after the other on SIGTERM/SIGINT, after the HTTP server closed: the work drains while
+   * the connections are still open. A step that throws ends the shutdown with exit code 1.
    */
   shutdown: Array<() => unknown>;
+  /** Closed after the last shutdown step: RabbitMQ, then Redis, then PostgreSQL. */
+  connections: ServiceConnections;
+}
+
+/** The connections a service holds, as far as the start-up closes them. */
+export interface ServiceConnections {
+  amqp: { close(): Promise<void> };
+  redis?: { disconnect(): void };
+  db: { destroy(): Promise<void> };
 }
 
 export interface ServiceDefinition<S extends TObject> {
@@ -65,6 +74,10 @@ export function bootService<S extends TObject>(definition: ServiceDefinition<S>)
       module: HealthModule.register({ registry: metrics, checks: parts.checks, info: parts.info }),
       onShutdown: async () => {
         for (const step of parts.shutdown) await step();
+        const { amqp, redis, db } = parts.connections;
+        await amqp.close();
+        redis?.disconnect();
+        await db.destroy();
       },
     });
     await parts.start?.();
