@@ -58,7 +58,7 @@ async function connect({
   const providersFile = config.PROVIDERS_FILE ? await loadProvidersFile(config.PROVIDERS_FILE) : undefined;
   // Redis carries only circuit states for the gateway's health; the worker runs jobs without it.
   const redis = createRedis(config.REDIS_URL, {
-    connectionName: `${config.AMQP_PREFIX}/${SERVICE}/${workerId}`,
+    connectionName: `${config.REDIS_PREFIX}${SERVICE}/${workerId}`,
     onError: () => undefined,
   });
   const circuitStates = new CircuitStates(redis, {
