@@ -1,14 +1,12 @@
 import 'reflect-metadata';
-import { loadConfigOrExit, MetricsConfigSchema } from '@switchyard/config';
+import { MetricsConfigSchema, type MetricsConfig } from '@switchyard/config';
 import { AmqpClient } from '@switchyard/messaging';
 import {
-  connectionCheck,
-  createLogger,
-  createMetricsRegistry,
-  HealthModule,
+  bootService,
   probeCheck,
-  runService,
-  startHttpService,
+  rabbitmqCheck,
+  type ServiceContext,
+  type ServiceParts,
 } from '@switchyard/observability';
 import { createDataSource } from '@switchyard/persistence';
 import { EventConsumer, METRICS_BATCH_WINDOW_MS, METRICS_PREFETCH_FACTOR } from './event-consumer';
@@ -25,9 +23,11 @@ const SERVICE = 'metrics';
  * increase() treat as a counter reset (docs/operations.md). Events published meanwhile wait in
  * the durable `<prefix>.metrics` queue and are counted after the restart.
  */
-async function main(): Promise<void> {
-  const config = loadConfigOrExit(MetricsConfigSchema, SERVICE);
-  const logger = createLogger(SERVICE, config.LOG_LEVEL);
+async function connect({
+  config,
+  logger,
+  metrics: registry,
+}: ServiceContext<MetricsConfig>): Promise<ServiceParts> {
   // Read-only: priorities of accepted jobs and per-queue states the broker does not know.
   const db = createDataSource(config.DATABASE_URL, {
     poolSize: config.DB_POOL_SIZE,
@@ -43,7 +43,6 @@ async function main(): Promise<void> {
   await db.initialize();
   await amqp.connect();
 
-  const registry = createMetricsRegistry(SERVICE);
   const jobMetrics = createJobMetrics(registry);
   const recorder = new EventRecorder(jobMetrics);
   const store = new JobStore(db);
@@ -79,24 +78,16 @@ async function main(): Promise<void> {
   // The queue is bound before the service reports ready, so no event published after that is missed.
   await consumer.start();
   poller.start();
-  await startHttpService({
-    service: SERVICE,
-    port: config.METRICS_PORT,
-    logger,
-    module: HealthModule.register({
-      registry,
-      checks: [
-        probeCheck('postgres', () => store.ping()),
-        connectionCheck('rabbitmq', () => amqp.isConnected()),
-      ],
-    }),
-    onShutdown: async () => {
-      await consumer.stop();
-      await poller.stop();
-      await amqp.close();
-      await db.destroy();
-    },
-  });
+  return {
+    checks: [probeCheck('postgres', () => store.ping()), rabbitmqCheck(amqp)],
+    shutdown: [() => consumer.stop(), () => poller.stop()],
+    connections: { amqp, db },
+  };
 }
 
-runService(SERVICE, main);
+bootService({
+  service: SERVICE,
+  config: MetricsConfigSchema,
+  port: (config) => config.METRICS_PORT,
+  connect,
+});

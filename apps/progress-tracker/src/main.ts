@@ -1,19 +1,18 @@
 import 'reflect-metadata';
 import { Gauge } from 'prom-client';
 import { amqpNames } from '@switchyard/contracts';
-import { loadConfigOrExit, TrackerConfigSchema } from '@switchyard/config';
+import { TrackerConfigSchema, type TrackerConfig } from '@switchyard/config';
 import { FileArtifactStore, FileUploadStore } from '@switchyard/storage';
 import { createRedis, LiveProgressStore } from '@switchyard/live-state';
 import { AmqpClient } from '@switchyard/messaging';
 import {
-  HealthModule,
-  createLogger,
-  createMetricsRegistry,
-  startHttpService,
+  bootService,
   METRIC_PREFIX,
-  runService,
-  probeCheck,
-  connectionCheck,
+  postgresCheck,
+  rabbitmqCheck,
+  redisCheck,
+  type ServiceContext,
+  type ServiceParts,
 } from '@switchyard/observability';
 import { OutboxRelay } from '@switchyard/outbox';
 import {
@@ -30,9 +29,7 @@ import { RetentionService, retentionOptions } from './retention/retention.servic
 
 const SERVICE = 'progress-tracker';
 
-async function main(): Promise<void> {
-  const config = loadConfigOrExit(TrackerConfigSchema, SERVICE);
-  const logger = createLogger(SERVICE, config.LOG_LEVEL);
+async function connect({ config, logger, metrics }: ServiceContext<TrackerConfig>): Promise<ServiceParts> {
   const db = createDataSource(config.DATABASE_URL, {
     poolSize: config.DB_POOL_SIZE,
     applicationName: SERVICE,
@@ -79,7 +76,6 @@ async function main(): Promise<void> {
     new ProjectionRepository(db),
     logger,
   );
-  const metrics = createMetricsRegistry(SERVICE);
   projector.registerMetrics(metrics);
   new Gauge({
     name: `${METRIC_PREFIX}tracker_lag_seconds`,
@@ -100,33 +96,28 @@ async function main(): Promise<void> {
   );
   retention.start();
 
-  await startHttpService({
-    service: SERVICE,
-    port: config.TRACKER_PORT,
-    logger,
-    module: HealthModule.register({
-      registry: metrics,
-      checks: [
-        probeCheck('postgres', () => db.query('SELECT 1')),
-        connectionCheck('rabbitmq', () => amqp.isConnected()),
-        probeCheck('redis', () => redis.ping()),
-      ],
-    }),
-    onShutdown: async () => {
-      await sweeper.stop();
-      await reconciler.stop();
-      await projector.stop();
-      await outbox.stop();
-      await retention.stop();
-      await amqp.close();
-      redis.disconnect();
-      await db.destroy();
+  return {
+    checks: [postgresCheck(db), rabbitmqCheck(amqp), redisCheck(redis)],
+    start: async () => {
+      await projector.start();
+      outbox.start();
+      sweeper.start();
+      reconciler.start();
     },
-  });
-  await projector.start();
-  outbox.start();
-  sweeper.start();
-  reconciler.start();
+    shutdown: [
+      () => sweeper.stop(),
+      () => reconciler.stop(),
+      () => projector.stop(),
+      () => outbox.stop(),
+      () => retention.stop(),
+    ],
+    connections: { amqp, redis, db },
+  };
 }
 
-runService(SERVICE, main);
+bootService({
+  service: SERVICE,
+  config: TrackerConfigSchema,
+  port: (config) => config.TRACKER_PORT,
+  connect,
+});

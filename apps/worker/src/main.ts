@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { amqpNames } from '@switchyard/contracts';
-import { loadConfigOrExit, readSecret, WorkerConfigSchema } from '@switchyard/config';
+import { readSecret, WorkerConfigSchema, type WorkerConfig } from '@switchyard/config';
 import {
   createBuiltInHandlers,
   FileSystemInputFiles,
@@ -15,14 +15,12 @@ import { CircuitStates, createRedis } from '@switchyard/live-state';
 import { AmqpClient } from '@switchyard/messaging';
 import type { CircuitState } from '@switchyard/resilience';
 import {
-  createLogger,
-  createMetricsRegistry,
+  bootService,
   createWorkerMetrics,
-  HealthModule,
-  startHttpService,
-  runService,
-  probeCheck,
-  connectionCheck,
+  postgresCheck,
+  rabbitmqCheck,
+  type ServiceContext,
+  type ServiceParts,
 } from '@switchyard/observability';
 import {
   createDataSource,
@@ -44,19 +42,24 @@ import { JobRunner } from './runtime/job-runner';
 const SERVICE = 'worker';
 /** A worker's circuit report lapses this long after its last renewal (a dead worker's, too). */
 const CIRCUIT_REPORT_TTL_MS = 30000;
+/** This process's id when WORKER_ID is unset. */
+const GENERATED_WORKER_ID = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 
-async function main(): Promise<void> {
-  const config = loadConfigOrExit(WorkerConfigSchema, SERVICE);
-  const workerId = config.WORKER_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const logger = createLogger(SERVICE, config.LOG_LEVEL).child({ workerId });
-  const metricsRegistry = createMetricsRegistry(SERVICE);
+const workerIdOf = (config: WorkerConfig) => config.WORKER_ID ?? GENERATED_WORKER_ID;
+
+async function connect({
+  config,
+  logger,
+  metrics: metricsRegistry,
+}: ServiceContext<WorkerConfig>): Promise<ServiceParts> {
+  const workerId = workerIdOf(config);
 
   // Everything that can refuse the boot (modules, providers) comes before any connection.
   const modules = loadHandlerModules(parseModuleList(config.WORKER_HANDLER_MODULES));
   const providersFile = config.PROVIDERS_FILE ? await loadProvidersFile(config.PROVIDERS_FILE) : undefined;
   // Redis carries only circuit states for the gateway's health; the worker runs jobs without it.
   const redis = createRedis(config.REDIS_URL, {
-    connectionName: amqpNames(config.AMQP_PREFIX).connectionName(SERVICE, workerId),
+    connectionName: `${config.REDIS_PREFIX}${SERVICE}/${workerId}`,
     onError: () => undefined,
   });
   const circuitStates = new CircuitStates(redis, {
@@ -101,7 +104,7 @@ async function main(): Promise<void> {
     providers,
   });
   const sourced = [...builtIns.map((handler) => ({ handler, source: BUILT_IN_SOURCE })), ...modules];
-  // Throws on a duplicate type or an unknown queue, naming the modules; runService exits 1.
+  // Throws on a duplicate type or an unknown queue, naming the modules; bootService exits 1.
   const registry = buildRegistry(sourced);
 
   const requested = config.WORKER_QUEUES.split(',')
@@ -159,37 +162,32 @@ async function main(): Promise<void> {
     logger,
   );
 
-  await startHttpService({
-    service: SERVICE,
-    port: config.WORKER_PORT,
-    logger,
-    module: HealthModule.register({
-      registry: metricsRegistry,
-      checks: [
-        probeCheck('postgres', () => db.query('SELECT 1')),
-        connectionCheck('rabbitmq', () => amqp.isConnected()),
-      ],
-      // An open circuit is reported but keeps the worker ready: its jobs wait for the provider.
-      info: () => circuitsInfo(providers.states()),
-    }),
-    onShutdown: async () => {
-      await runner.stop();
-      providers.shutdown();
-      clearInterval(circuitHeartbeat);
-      await circuitStates.withdraw().catch(() => undefined);
-      await cpuPool.close();
-      await amqp.close();
-      redis.disconnect();
-      await db.destroy();
-    },
-  });
-  await runner.start();
+  return {
+    checks: [postgresCheck(db), rabbitmqCheck(amqp)],
+    // An open circuit is reported but keeps the worker ready: its jobs wait for the provider.
+    info: () => circuitsInfo(providers.states()),
+    start: () => runner.start(),
+    shutdown: [
+      () => runner.stop(),
+      () => providers.shutdown(),
+      () => clearInterval(circuitHeartbeat),
+      () => circuitStates.withdraw().catch(() => undefined),
+      () => cpuPool.close(),
+    ],
+    connections: { amqp, redis, db },
+  };
 }
-
-runService(SERVICE, main);
 
 /** The `circuits` entry of the worker's readiness report: state per provider, and the open ones. */
 function circuitsInfo(providers: Record<string, CircuitState>): Record<string, object> {
   const open = Object.keys(providers).filter((name) => providers[name] === 'open');
   return { circuits: { status: 'up', latencyMs: 0, providers, open } };
 }
+
+bootService({
+  service: SERVICE,
+  config: WorkerConfigSchema,
+  port: (config) => config.WORKER_PORT,
+  logFields: (config) => ({ workerId: workerIdOf(config) }),
+  connect,
+});

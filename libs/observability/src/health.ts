@@ -1,3 +1,5 @@
+import { withTimeout } from './timeout';
+
 /** A dependency a service needs to be ready; `check` rejects when it is not usable. */
 export interface HealthCheck {
   name: string;
@@ -34,14 +36,6 @@ export async function runHealthChecks(checks: readonly HealthCheck[]): Promise<R
   return report;
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 /** A check that runs a probe (e.g. `SELECT 1`, `PING`). */
 export function probeCheck(name: string, probe: () => Promise<unknown>): HealthCheck {
   return { name, check: () => probe().then(() => undefined) };
@@ -53,4 +47,19 @@ export function connectionCheck(name: string, isConnected: () => boolean): Healt
     name,
     check: () => (isConnected() ? Promise.resolve() : Promise.reject(new Error('not connected'))),
   };
+}
+
+/** PostgreSQL answers a `SELECT 1`. */
+export function postgresCheck(db: { query(sql: string): Promise<unknown> }): HealthCheck {
+  return probeCheck('postgres', () => db.query('SELECT 1'));
+}
+
+/** The AMQP client holds an open connection to RabbitMQ. */
+export function rabbitmqCheck(amqp: { isConnected(): boolean }): HealthCheck {
+  return connectionCheck('rabbitmq', () => amqp.isConnected());
+}
+
+/** Redis answers a `PING`. */
+export function redisCheck(redis: { ping(): Promise<unknown> }): HealthCheck {
+  return probeCheck('redis', () => redis.ping());
 }

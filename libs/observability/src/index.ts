@@ -5,5 +5,7 @@ export * from './http-errors';
 export * from './http-metrics';
 export * from './logger';
 export * from './metrics';
+export * from './service-boot';
 export * from './service-host';
 export * from './switchyard-metrics';
+export * from './timeout';

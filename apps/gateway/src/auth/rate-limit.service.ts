@@ -3,7 +3,7 @@ import type { FastifyReply } from 'fastify';
 import type { Redis } from 'ioredis';
 import { ApiError } from '@switchyard/contracts';
 import { gatewayKeys, TokenBucketLimiter, type BucketPolicy, type GatewayKeys } from '@switchyard/live-state';
-import type { GatewayMetrics, RateLimitScope } from '@switchyard/observability';
+import { withTimeout, type GatewayMetrics, type RateLimitScope } from '@switchyard/observability';
 import {
   GATEWAY_CONFIG,
   GATEWAY_METRICS,
@@ -64,7 +64,7 @@ export class RateLimitService {
       return this.failOpen(scope, new Error(`redis is ${this.redis.status}`));
     let decision;
     try {
-      decision = await withTimeout(this.limiter.take(this.keys.rateLimit(scope, subject), policy));
+      decision = await decideInTime(this.limiter.take(this.keys.rateLimit(scope, subject), policy));
     } catch (error) {
       return this.failOpen(scope, error);
     }
@@ -96,7 +96,7 @@ export class RateLimitService {
       return this.failOpen('write', new Error(`redis is ${this.redis.status}`));
     let decision;
     try {
-      decision = await withTimeout(
+      decision = await decideInTime(
         this.limiter.take(this.keys.rateLimit('dlq-replay', subject), BULK_REPLAY_POLICY),
       );
     } catch (error) {
@@ -123,10 +123,6 @@ export class RateLimitService {
   }
 }
 
-function withTimeout<T>(promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('rate limiter timed out')), DECISION_TIMEOUT_MS);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+function decideInTime<T>(decision: Promise<T>): Promise<T> {
+  return withTimeout(decision, DECISION_TIMEOUT_MS, 'rate limiter timed out');
 }

@@ -3,8 +3,10 @@ import { statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import { CircuitStates } from '@switchyard/live-state';
 import { AmqpClient } from '@switchyard/messaging';
+import { withTimeout } from '@switchyard/observability';
 import { GATEWAY_CONFIG, REDIS, type GatewayConfig } from '../gateway.tokens';
 import { QueueMonitor } from '../queues/queue.monitor';
 
@@ -35,7 +37,8 @@ const LOW_DISK_RATIO = 0.05;
  */
 @Injectable()
 export class ApiHealthService {
-  private last: { at: number; report: Promise<HealthReport> } | undefined;
+  /** One entry: the last report (or the one being computed, so concurrent polls share it). */
+  private readonly reports = new LRUCache<'last', Promise<HealthReport>>({ max: 1, ttl: CACHE_MS });
   private readonly circuitStates: CircuitStates;
 
   constructor(
@@ -50,9 +53,10 @@ export class ApiHealthService {
   }
 
   report(): Promise<HealthReport> {
-    if (this.last && Date.now() - this.last.at < CACHE_MS) return this.last.report;
+    const cached = this.reports.get('last');
+    if (cached) return cached;
     const report = this.compute();
-    this.last = { at: Date.now(), report };
+    this.reports.set('last', report);
     return report;
   }
 
@@ -100,7 +104,7 @@ export class ApiHealthService {
   /** Circuit states live workers' breakers report to Redis (`<REDIS_PREFIX>circuits:reports`). */
   private async circuits(): Promise<CheckResult> {
     try {
-      const states = await withTimeout(this.circuitStates.read());
+      const states = await answerInTime(this.circuitStates.read());
       const open = Object.entries(states).filter(([, state]) => state === 'open' || state === 'half-open');
       if (!open.length)
         return { status: 'up', detail: `${Object.keys(states).length} providers, all closed` };
@@ -117,7 +121,7 @@ export class ApiHealthService {
 async function timed(probe: () => Promise<unknown>): Promise<CheckResult> {
   const started = Date.now();
   try {
-    await withTimeout(probe());
+    await answerInTime(probe());
     return { status: 'up', latencyMs: Date.now() - started };
   } catch (error) {
     return {
@@ -128,12 +132,8 @@ async function timed(probe: () => Promise<unknown>): Promise<CheckResult> {
   }
 }
 
-function withTimeout<T>(promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+function answerInTime<T>(promise: Promise<T>): Promise<T> {
+  return withTimeout(promise, CHECK_TIMEOUT_MS, `no answer within ${CHECK_TIMEOUT_MS} ms`);
 }
 
 /** statfs of the directory, or of its nearest existing parent (it may not exist yet). */

@@ -8,12 +8,6 @@ import { ApiErrors, ApiJobId, ApiJson, ApiJsonBody, ApiQueryParam, ApiRoute } fr
 import { HISTORY_PAGE_MAX, JOB_VIEW_HISTORY, JobsService, type ListInclude } from './jobs.service';
 import { SubmissionService } from './submission.service';
 
-/**
- * The tenant of requests made before API keys existed, and of the bootstrap admin key.
- * @deprecated Take the tenant from `@Caller() caller` (`caller.tenant`, or `tenantScope(caller)` for lookups).
- */
-export const DEFAULT_TENANT = 'default';
-
 @Controller('api/v1/jobs')
 export class JobsController {
   constructor(
