@@ -49,16 +49,17 @@ export function registerBodyParsers(fastify: FastifyInstance): void {
   const isUpload = (request: FastifyRequest) =>
     request.method === 'POST' && request.routeOptions.url === UPLOAD_ROUTE;
   fastify.removeContentTypeParser('text/plain');
-  // An empty body sent as JSON is no body (clients set the header on every request): bodiless
-  // routes (cancel, retry, replay) accept it; routes that need a body answer 400 as for none.
-  const json = fastify.getDefaultJsonParser(
-    fastify.initialConfig.onProtoPoisoning ?? 'error',
-    fastify.initialConfig.onConstructorPoisoning ?? 'error',
-  );
-  fastify.removeContentTypeParser('application/json');
-  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body.length === 0) done(null, undefined);
-    else json(request, body as string, done);
+  // An empty body sent as JSON is no body (many clients set the header on every request):
+  // bodiless routes (cancel, retry, replay) accept it; routes that need a body answer 400 as for none.
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    const { headers } = request;
+    const empty =
+      headers['transfer-encoding'] === undefined &&
+      (headers['content-length'] === undefined || headers['content-length'] === '0');
+    if (empty && /^application\/json\s*(;|$)/i.test(headers['content-type'] ?? '')) {
+      delete headers['content-type'];
+    }
+    done();
   });
   fastify.addContentTypeParser('*', (request, payload, done) => {
     if (isUpload(request)) {

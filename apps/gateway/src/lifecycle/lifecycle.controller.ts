@@ -103,7 +103,8 @@ export class LifecycleController {
   @ApiRoute('dlq', 'Replay one dead-lettered job')
   @ApiJobId()
   @ApiJson(202, 'queued again', 'Job')
-  @ApiErrors(404, 409, 429, 503)
+  // Only failed jobs are dead-lettered, and a replay takes them out of the DLQ: 404, never 409.
+  @ApiErrors(404, 429, 503)
   replay(@Caller() caller: Caller, @Param('id') id: string) {
     return this.lifecycle.retryAdmitted(id, tenantScope(caller), true);
   }
