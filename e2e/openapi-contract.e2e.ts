@@ -175,7 +175,8 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
     for (const block of events.filter((b) => b.startsWith('event: job.'))) {
       const data = block.split('\n').find((line) => line.startsWith('data: '));
       const event = JSON.parse(data?.slice(6) ?? 'null') as unknown;
-      if (!validate(event)) throw new Error(`${where}: a JobEvent its schema refuses: ${ajv.errorsText(validate.errors)}`);
+      if (!validate(event))
+        throw new Error(`${where}: a JobEvent its schema refuses: ${ajv.errorsText(validate.errors)}`);
     }
   }
 
@@ -183,18 +184,28 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
     expect([answer.status, answer.text.slice(0, 300)]).toEqual([status, expect.any(String)]);
 
   async function createKey(tenant: string, scopes: string[]): Promise<string> {
-    const answer = await call('post', '/api/v1/admin/api-keys', {}, {
-      body: { tenant, name: `${tenant} ${scopes.join(' ')}`, scopes },
-    });
+    const answer = await call(
+      'post',
+      '/api/v1/admin/api-keys',
+      {},
+      {
+        body: { tenant, name: `${tenant} ${scopes.join(' ')}`, scopes },
+      },
+    );
     expectStatus(answer, 201);
     return (answer.body as { key: string }).key;
   }
 
   async function submit(payload: Record<string, unknown>, key = keys.alpha): Promise<string> {
-    const answer = await call('post', '/api/v1/jobs', {}, {
-      key,
-      body: { type: 'synthetic', payload, dedupe: false },
-    });
+    const answer = await call(
+      'post',
+      '/api/v1/jobs',
+      {},
+      {
+        key,
+        body: { type: 'synthetic', payload, dedupe: false },
+      },
+    );
     expectStatus(answer, 202);
     return (answer.body as { id: string }).id;
   }
@@ -241,11 +252,21 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
     keys.writeOnly = await createKey('alpha', ['jobs:write']);
     keys.limited = await createKey('limited', ['admin']);
     keys.poller = await createKey('ops', ['admin']);
-    const doomed = await call('post', '/api/v1/admin/api-keys', {}, {
-      body: { tenant: 'alpha', name: 'doomed', scopes: ['jobs:read'] },
-    });
+    const doomed = await call(
+      'post',
+      '/api/v1/admin/api-keys',
+      {},
+      {
+        body: { tenant: 'alpha', name: 'doomed', scopes: ['jobs:read'] },
+      },
+    );
     expectStatus(
-      await call('post', '/api/v1/admin/api-keys', {}, { body: { tenant: 'alpha', name: 'x', scopes: ['root'] } }),
+      await call(
+        'post',
+        '/api/v1/admin/api-keys',
+        {},
+        { body: { tenant: 'alpha', name: 'x', scopes: ['root'] } },
+      ),
       400,
     );
     expectStatus(await call('get', '/api/v1/admin/api-keys', {}, { query: { tenant: 'alpha' } }), 200);
@@ -320,7 +341,10 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
     expectStatus(await call('get', '/api/v1/jobs/{id}/events', { id: done }, badId), 400);
     expectStatus(await call('get', '/api/v1/jobs/{id}/events', { id: NIL }, alpha), 404);
     expectStatus(await call('get', '/api/v1/events', {}, { ...alpha, firstEventOnly: true }), 200);
-    expectStatus(await call('get', '/api/v1/events', {}, { ...alpha, query: { type: 'x'.repeat(101) } }), 400);
+    expectStatus(
+      await call('get', '/api/v1/events', {}, { ...alpha, query: { type: 'x'.repeat(101) } }),
+      400,
+    );
   });
 
   let queued = '';
@@ -330,10 +354,15 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
     const alsoRunning = await submit({ durationMs: 30000 });
     await waitForJob(running, (job) => job.status === 'running');
     await waitForJob(alsoRunning, (job) => job.status === 'running');
-    const waiting = await call('post', '/api/v1/jobs', {}, {
-      ...alpha,
-      body: { type: 'audio.generate', payload: { prompt: 'a queued job', durationSec: 1 } },
-    });
+    const waiting = await call(
+      'post',
+      '/api/v1/jobs',
+      {},
+      {
+        ...alpha,
+        body: { type: 'audio.generate', payload: { prompt: 'a queued job', durationSec: 1 } },
+      },
+    );
     expectStatus(waiting, 202);
     queued = (waiting.body as { id: string }).id;
     expectStatus(await call('get', '/api/v1/jobs/{id}/result', { id: queued }, alpha), 409);
@@ -360,7 +389,10 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
     expectStatus(await call('post', '/api/v1/dlq/{id}/replay', { id: failed }, alpha), 202);
     expectStatus(await call('post', '/api/v1/dlq/{id}/replay', { id: NIL }, alpha), 404);
     await waitForJob(failed, (job) => job.deadLettered);
-    expectStatus(await call('post', '/api/v1/dlq/replay', {}, { ...alpha, body: { type: 'synthetic' } }), 202);
+    expectStatus(
+      await call('post', '/api/v1/dlq/replay', {}, { ...alpha, body: { type: 'synthetic' } }),
+      202,
+    );
     expectStatus(await call('post', '/api/v1/dlq/replay', {}, { ...alpha, body: { typo: 1 } }), 400);
     await waitForJob(failed, (job) => job.deadLettered);
     expectStatus(await call('delete', '/api/v1/dlq/{id}', { id: failed }, alpha), 204);
@@ -422,7 +454,10 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
     for (const path of Object.keys(document.paths)) {
       const concrete = path.replace('{id}', NIL);
       const url = `${gateway}${concrete}`;
-      const response = await fetch(url, { method: 'PATCH', headers: { authorization: `Bearer ${stack.adminKey}` } });
+      const response = await fetch(url, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${stack.adminKey}` },
+      });
       const body = (await response.json()) as { error?: { code?: string } };
       // Every documented path the URL matches serves there (`/jobs/batch` is also `/jobs/{id}`).
       const served = [
@@ -513,17 +548,12 @@ function mediaMatches(documented: string, actual: string | null): boolean {
 
 /** The events of an SSE response: until it closes, or its first event. */
 async function readEvents(response: Response, firstOnly: boolean): Promise<string> {
-  const reader = response.body!.getReader();
   const decoder = new TextDecoder();
   let text = '';
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    text += decoder.decode(value, { stream: true });
-    if (firstOnly && /(^|\n\n)event:[^]*?\n\n/.test(text)) {
-      await reader.cancel();
-      break;
-    }
+  // Leaving the loop cancels the stream.
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    text += decoder.decode(chunk, { stream: true });
+    if (firstOnly && /(^|\n\n)event:[^]*?\n\n/.test(text)) break;
   }
   return text;
 }
@@ -565,7 +595,10 @@ function typecheck(source: string): string[] {
   const readFile = host.readFile.bind(host);
   const getSourceFile = host.getSourceFile.bind(host);
   host.readFile = (name) => (name === file ? source : readFile(name));
-  host.fileExists = ((exists) => (name: string) => name === file || exists(name))(host.fileExists.bind(host));
+  host.fileExists = (
+    (exists) => (name: string) =>
+      name === file || exists(name)
+  )(host.fileExists.bind(host));
   host.getSourceFile = (name, version, onError) =>
     name === file ? ts.createSourceFile(file, source, version) : getSourceFile(name, version, onError);
   const program = ts.createProgram([file], options, host);

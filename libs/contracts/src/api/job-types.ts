@@ -16,5 +16,8 @@ export const JobTypeViewSchema = Type.Object({
 export type JobTypeView = Static<typeof JobTypeViewSchema>;
 
 /** `GET /job-types`. */
-export const JobTypeListSchema = Type.Object({ items: Type.Array(JobTypeViewSchema) }, { title: 'JobTypeList' });
+export const JobTypeListSchema = Type.Object(
+  { items: Type.Array(JobTypeViewSchema) },
+  { title: 'JobTypeList' },
+);
 export type JobTypeList = Static<typeof JobTypeListSchema>;

@@ -99,7 +99,10 @@ export const SubmittedJobSchema = Type.Intersect(
       cached: Type.Boolean({ description: 'answered from the result cache; no new work' }),
     }),
   ],
-  { title: 'SubmittedJob', description: 'A submitted job: new (202), or an existing one (200) with the reason' },
+  {
+    title: 'SubmittedJob',
+    description: 'A submitted job: new (202), or an existing one (200) with the reason',
+  },
 );
 export type SubmittedJob = Static<typeof SubmittedJobSchema>;
 
