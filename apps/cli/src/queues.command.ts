@@ -1,18 +1,7 @@
 import type { Command } from 'commander';
+import type { QueueView } from '@switchyard/contracts';
 import type { App } from './cli.context';
 import { formatDuration, paintLevel, table } from './format';
-
-/** One row of `GET /queues` (SPEC §4). */
-export interface QueueStats {
-  queue: string;
-  ready: number;
-  inFlight: number;
-  consumers: number;
-  oldestAgeMs: number | null;
-  completedPerMinute: number;
-  estimatedWaitMs: number | null;
-  level: 'ok' | 'warning' | 'critical';
-}
 
 export function registerQueuesCommand(program: Command, app: App): void {
   program
@@ -48,7 +37,7 @@ export function registerQueuesCommand(program: Command, app: App): void {
  * Accepts the list bare, wrapped in `items`/`queues`, or keyed by queue name, since the SPEC names
  * the fields but not the envelope.
  */
-export function queueRows(body: unknown): QueueStats[] {
+export function queueRows(body: unknown): QueueView[] {
   let entries: [string | undefined, unknown][] = [];
   if (Array.isArray(body)) entries = body.map((q) => [undefined, q]);
   else if (typeof body === 'object' && body !== null) {

@@ -8,6 +8,7 @@ export const API_ERRORS = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  method_not_allowed: 405,
   not_cancellable: 409,
   not_retryable: 409,
   not_completed: 409,
@@ -43,34 +44,4 @@ export interface JobError {
   code: JobErrorCode;
   message: string;
   retryable: boolean;
-}
-
-export interface ApiErrorDetail {
-  index?: number;
-  field?: string;
-  message: string;
-}
-
-/** The one error shape of SPEC §4. */
-export interface ApiErrorBody {
-  error: {
-    code: ApiErrorCode;
-    message: string;
-    details: ApiErrorDetail[];
-    correlationId: string;
-  };
-}
-
-/** An error a service can throw anywhere; the HTTP layer turns it into the SPEC error shape. */
-export class ApiError extends Error {
-  readonly status: number;
-  constructor(
-    readonly code: ApiErrorCode,
-    message: string,
-    readonly details: ApiErrorDetail[] = [],
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-    this.status = API_ERRORS[code];
-  }
 }

@@ -1,6 +1,4 @@
 import { Type, type Static } from '@sinclair/typebox';
-import type { JobError } from './errors';
-import type { JobStatus } from './job-status';
 import { MAX_PRIORITY, MIN_PRIORITY, PRIORITY_NAMES } from './priority';
 
 /** Upper bounds that every request schema shares (SPEC §4 "Limits"). */
@@ -36,48 +34,6 @@ export const JobSubmissionSchema = Type.Object(
   { additionalProperties: false },
 );
 export type JobSubmission = Static<typeof JobSubmissionSchema>;
-
-/** A job as the API returns it (SPEC §3 fields, camelCase, ISO-8601 UTC times). */
-export interface JobView {
-  id: string;
-  type: string;
-  queue: string;
-  tenant: string;
-  status: JobStatus;
-  priority: number;
-  step: string | null;
-  progress: number;
-  message: string | null;
-  attempts: number;
-  maxAttempts: number;
-  timeoutMs: number;
-  correlationId: string;
-  idempotencyKey: string | null;
-  payload: Record<string, unknown>;
-  metadata: Record<string, unknown>;
-  result: unknown;
-  resultUrl: string | null;
-  error: JobError | null;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  nextAttemptAt: string | null;
-  cancelRequested: boolean;
-  estimatedWaitMs?: number;
-  deadLettered: boolean;
-}
-
-/** One persisted lifecycle event of a job: its step and progress history. */
-export interface JobHistoryEntry {
-  seq: number;
-  event: string;
-  status: JobStatus;
-  step: string | null;
-  progress: number;
-  message: string | null;
-  attempt: number;
-  at: string;
-}
 
 /** Whether `value` is a UUID in its textual form (job ids, file ids); any letter case. */
 export function isUuid(value: string): boolean {

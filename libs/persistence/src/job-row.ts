@@ -1,4 +1,4 @@
-import type { JobError, JobHistoryEntry, JobStatus, JobView } from '@switchyard/contracts';
+import type { JobError, JobEventName, JobHistoryEntry, JobStatus, JobView } from '@switchyard/contracts';
 
 /** A `jobs` row as node-postgres returns it. */
 export interface JobRow {
@@ -70,7 +70,7 @@ export function toJobView(row: JobRow): JobView {
 
 export interface JobEventRow {
   seq: string;
-  event: string;
+  event: JobEventName;
   status: JobStatus;
   step: string | null;
   progress: number;

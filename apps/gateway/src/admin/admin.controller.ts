@@ -1,10 +1,9 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiParam } from '@nestjs/swagger';
-import { ApiError } from '@switchyard/contracts';
+import { ApiError, ApiKeyRequestSchema, CleanupRequestSchema } from '@switchyard/contracts';
 import { ApiKeysService } from '../auth/api-keys.service';
 import { RequireScope } from '../auth/caller';
-import { ApiErrors, ApiJson, ApiJsonBody, ApiQueryParam, ApiRoute } from '../docs/api-docs';
-import { ApiKeyRequestSchema, CleanupRequestSchema } from '../docs/api-schemas';
+import { ApiErrors, ApiJson, ApiJsonBody, ApiNoContent, ApiQueryParam, ApiRoute } from '../docs/api-docs';
 import { bodyParser } from '../http/body';
 import { AdminService } from './admin.service';
 
@@ -33,25 +32,7 @@ export class AdminController {
   @Get('api-keys')
   @ApiRoute('admin', 'List API keys', 'Without the keys themselves; revoked keys show `revokedAt`.')
   @ApiQueryParam('tenant', 'only this tenant’s keys', { type: 'string', maxLength: 100 })
-  @ApiJson(200, 'the keys', {
-    type: 'object',
-    properties: {
-      items: {
-        type: 'array',
-        items: {
-          type: 'object',
-          properties: {
-            id: { type: 'string', format: 'uuid' },
-            tenant: { type: 'string' },
-            name: { type: 'string' },
-            scopes: { type: 'array', items: { type: 'string' } },
-            createdAt: { type: 'string', format: 'date-time' },
-            revokedAt: { type: ['string', 'null'], format: 'date-time' },
-          },
-        },
-      },
-    },
-  } as Record<string, unknown>)
+  @ApiJson(200, 'the keys', 'ApiKeyList')
   async list(@Query('tenant') tenant: string | undefined) {
     const records = await this.keys.list(tenant);
     return {
@@ -70,7 +51,7 @@ export class AdminController {
   @HttpCode(204)
   @ApiRoute('admin', 'Revoke an API key', 'Requests with it get 401 from now on, on every gateway.')
   @ApiParam({ name: 'id', description: 'key id', schema: { type: 'string', format: 'uuid' } })
-  @ApiJson(204, 'revoked', { type: 'null' })
+  @ApiNoContent('revoked')
   @ApiErrors(404)
   async revoke(@Param('id') id: string): Promise<void> {
     const found = /^[0-9a-f-]{36}$/i.test(id) && (await this.keys.revoke(id));

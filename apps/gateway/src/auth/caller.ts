@@ -1,10 +1,10 @@
 import { createParamDecorator, SetMetadata, type ExecutionContext } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { ApiError } from '@switchyard/contracts';
+import { API_KEY_SCOPES, ApiError, type ApiKeyScope } from '@switchyard/contracts';
 
 /** API key scopes (SPEC §4). `admin` implies the others and crosses tenants. */
-export const SCOPES = ['jobs:read', 'jobs:write', 'admin'] as const;
-export type Scope = (typeof SCOPES)[number];
+export const SCOPES = API_KEY_SCOPES;
+export type Scope = ApiKeyScope;
 
 export function isScope(value: unknown): value is Scope {
   return typeof value === 'string' && (SCOPES as readonly string[]).includes(value);

@@ -1,8 +1,7 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
-import type { TSchema } from '@sinclair/typebox';
-import type { ComponentName } from './api-schemas';
+import type { ComponentName } from './api-components';
 
 // Small wrappers over @nestjs/swagger so that every route documents itself the same way. The
 // document is generated from these decorators (docs/openapi.ts); completeOpenApi() adds what
@@ -13,10 +12,6 @@ import type { ComponentName } from './api-schemas';
  * `@ApiExtension(REQUEST_BODY_EXTENSION, requestBodyObject)`; completeOpenApi() moves it in place.
  */
 export const REQUEST_BODY_EXTENSION = 'x-switchyard-request-body';
-
-/** TypeBox schemas are JSON Schema; OpenAPI 3.1 takes them as they are. */
-export const asSchema = (schema: TSchema | Record<string, unknown>): SchemaObject =>
-  JSON.parse(JSON.stringify(schema)) as SchemaObject;
 
 export const componentRef = (name: ComponentName): SchemaObject =>
   ({ $ref: `#/components/schemas/${name}` }) as SchemaObject;
@@ -55,6 +50,11 @@ export function ApiJson(status: number, description: string, schema: ComponentNa
     description,
     content: { 'application/json': { schema: typeof schema === 'string' ? componentRef(schema) : schema } },
   });
+}
+
+/** A success response without a body (204). */
+export function ApiNoContent(description: string) {
+  return ApiResponse({ status: 204, description });
 }
 
 export function ApiJsonBody(schema: ComponentName, description?: string) {

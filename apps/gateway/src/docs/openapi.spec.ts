@@ -1,5 +1,5 @@
 import type { OpenAPIObject } from '@nestjs/swagger';
-import { completeOpenApi } from './openapi';
+import { completeOpenApi, documentOperationalRoutes } from './openapi';
 
 function document(): OpenAPIObject {
   return {
@@ -44,5 +44,17 @@ describe('completeOpenApi', () => {
       expect(op.security).toEqual([]);
       expect(Object.keys(op.responses)).toEqual(['200']);
     }
+  });
+
+  it('describes the shared health and metrics routes with their content', () => {
+    const doc = document();
+    doc.paths['/health/live'] = { get: { responses: { '200': { description: '' } } } };
+    documentOperationalRoutes(doc);
+    expect(doc.paths['/health/live'].get!.responses['200']).toMatchObject({
+      content: { 'application/json': { schema: { $ref: '#/components/schemas/Liveness' } } },
+    });
+    expect(doc.paths['/metrics'].get!.responses['200']).toMatchObject({
+      content: { 'text/plain; version=0.0.4': { schema: { type: 'string' } } },
+    });
   });
 });

@@ -6,8 +6,8 @@ import type {
   RequestBodyObject,
   ResponseObject,
 } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
-import { asSchema, REQUEST_BODY_EXTENSION } from './api-docs';
-import { componentSchemas } from './api-schemas';
+import { componentSchemas } from './api-components';
+import { REQUEST_BODY_EXTENSION } from './api-docs';
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;
 
@@ -45,17 +45,55 @@ export function buildOpenApiDocument(
         '`Authorization: Bearer <key>` or `X-API-Key: <key>`. Errors share one shape (`Error`); ' +
         'responses may be gzip-compressed. See docs/api.md.',
     )
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'an API key' }, 'bearer')
+    // Not addBearerAuth(): it declares `bearerFormat: JWT`, and the keys are opaque `sy_…` strings.
+    .addSecurity('bearer', { type: 'http', scheme: 'bearer', description: 'an API key (`sy_…`)' })
     .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'an API key' }, 'apiKey')
     .build();
-  const document = SwaggerModule.createDocument(app, config);
-  const schemas = componentSchemas(options.batchMaxItems);
-  document.components = {
-    ...document.components,
-    schemas: Object.fromEntries(Object.entries(schemas).map(([name, schema]) => [name, asSchema(schema)])),
-  };
+  // One tag per operation, the one its @ApiRoute names (not also one from the controller's name).
+  const document = SwaggerModule.createDocument(app, config, { autoTagControllers: false });
+  document.components = { ...document.components, schemas: componentSchemas(options.batchMaxItems) };
+  documentOperationalRoutes(document);
   completeOpenApi(document);
   return document;
+}
+
+const json = (name: string) => ({
+  'application/json': { schema: { $ref: `#/components/schemas/${name}` } },
+});
+
+/**
+ * `/health/live`, `/health/ready` and `/metrics` come from the observability library that every
+ * service shares, without OpenAPI decorators: their responses are described here.
+ */
+export function documentOperationalRoutes(document: OpenAPIObject): void {
+  const described: Record<string, { summary: string; responses: Record<string, ResponseObject> }> = {
+    '/health/live': {
+      summary: 'Liveness: the process answers',
+      responses: { '200': { description: 'alive', content: json('Liveness') } },
+    },
+    '/health/ready': {
+      summary: 'Readiness: PostgreSQL and RabbitMQ answer',
+      responses: {
+        '200': { description: 'ready', content: json('Readiness') },
+        '503': { description: 'a dependency is down', content: json('Readiness') },
+      },
+    },
+    '/metrics': {
+      summary: 'Prometheus metrics',
+      responses: {
+        '200': {
+          description: 'the Prometheus text exposition format',
+          content: { 'text/plain; version=0.0.4': { schema: { type: 'string' } } },
+        },
+      },
+    },
+  };
+  for (const [path, { summary, responses }] of Object.entries(described)) {
+    const operation = document.paths[path]?.get;
+    if (!operation) continue;
+    operation.summary = summary;
+    operation.responses = responses;
+  }
 }
 
 /** Adds auth errors, security, headers and operation ids that every route shares. */

@@ -3,6 +3,7 @@ import fastifyMultipart from '@fastify/multipart';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
 import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { ApiErrorBody } from '@switchyard/contracts';
 import { UPLOAD_ROUTE } from '../auth/auth.guard';
 import { buildOpenApiDocument } from '../docs/openapi';
 
@@ -27,6 +28,7 @@ export async function configureHttp(
     limits: { fileSize: options.uploadMaxBytes, files: 1, fields: 10, fieldSize: 1024, parts: 20 },
   });
   registerBodyParsers(fastify);
+  answerUnknownMethods(fastify);
   const document = buildOpenApiDocument(app, {
     version: options.version,
     batchMaxItems: options.batchMaxItems,
@@ -47,6 +49,18 @@ export function registerBodyParsers(fastify: FastifyInstance): void {
   const isUpload = (request: FastifyRequest) =>
     request.method === 'POST' && request.routeOptions.url === UPLOAD_ROUTE;
   fastify.removeContentTypeParser('text/plain');
+  // An empty body sent as JSON is no body (many clients set the header on every request):
+  // bodiless routes (cancel, retry, replay) accept it; routes that need a body answer 400 as for none.
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    const { headers } = request;
+    const empty =
+      headers['transfer-encoding'] === undefined &&
+      (headers['content-length'] === undefined || headers['content-length'] === '0');
+    if (empty && /^application\/json\s*(;|$)/i.test(headers['content-type'] ?? '')) {
+      delete headers['content-type'];
+    }
+    done();
+  });
   fastify.addContentTypeParser('*', (request, payload, done) => {
     if (isUpload(request)) {
       done(null, payload);
@@ -54,4 +68,48 @@ export function registerBodyParsers(fastify: FastifyInstance): void {
     }
     done(new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE(request.headers['content-type'] ?? ''), undefined);
   });
+}
+
+/**
+ * A known path asked with a method it does not serve answers 405 with `Allow` (RFC 9110 §15.5.6)
+ * in the SPEC error shape, code `method_not_allowed`; unknown paths stay 404. The routes are
+ * collected as they are added (this runs before Nest adds its own).
+ */
+export function answerUnknownMethods(fastify: FastifyInstance): void {
+  const routes = new Map<string, { pattern: RegExp; methods: Set<string> }>();
+  fastify.addHook('onRoute', (route) => {
+    const entry = routes.get(route.url) ?? { pattern: routePattern(route.url), methods: new Set<string>() };
+    for (const method of [route.method].flat()) entry.methods.add(method.toUpperCase());
+    routes.set(route.url, entry);
+  });
+  fastify.addHook('onRequest', (request, reply, done) => {
+    if (!request.is404) return done();
+    const path = request.url.split('?')[0] ?? '';
+    const allowed = new Set<string>();
+    for (const { pattern, methods } of routes.values()) {
+      if (pattern.test(path)) for (const method of methods) allowed.add(method);
+    }
+    if (allowed.size === 0) return done();
+    const allow = [...allowed].sort().join(', ');
+    const body: ApiErrorBody = {
+      error: {
+        code: 'method_not_allowed',
+        message: `${request.method} is not served on this path; it serves ${allow}`,
+        details: [],
+        correlationId: String(request.id),
+      },
+    };
+    void reply.code(405).header('allow', allow).send(body);
+  });
+}
+
+/** `/api/v1/jobs/:id/cancel` → a RegExp matching its paths (`*` matches the rest of the path). */
+function routePattern(url: string): RegExp {
+  const source = url
+    .split('/')
+    .map((part) =>
+      part === '*' ? '.*' : part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+    )
+    .join('/');
+  return new RegExp(`^${source}$`);
 }

@@ -1,6 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { ApiError, createJobEvent, isUuid, type JobHistoryEntry, type JobView } from '@switchyard/contracts';
+import {
+  ApiError,
+  createJobEvent,
+  HISTORY_PAGE_MAX,
+  isUuid,
+  JOB_VIEW_HISTORY,
+  type JobDetail,
+  type JobHistoryEntry,
+  type JobSummary,
+  type JobView,
+} from '@switchyard/contracts';
 import { correlation } from '@switchyard/observability';
 import {
   dispatchOutboxMessage,
@@ -21,21 +31,8 @@ import { LOGGER, SERVICE_NAME, type Logger } from '../gateway.tokens';
 import { JobInserter } from './job-inserter';
 import type { ValidSubmission } from './submission.validator';
 
-/** History entries `GET /jobs/{id}` carries: the newest ones; the rest is paged. */
-export const JOB_VIEW_HISTORY = 100;
-/** Largest (and default) page of `GET /jobs/{id}/history`. */
-export const HISTORY_PAGE_MAX = 1000;
-
-export type JobDetail = JobView & {
-  history: JobHistoryEntry[];
-  /** Older entries exist than `history` holds. */
-  historyTruncated: boolean;
-  /** Where the whole history pages from, when truncated. */
-  historyNext: string | null;
-};
-
-/** A list item: the job without `payload` and `result` unless asked for. */
-export type JobSummary = Omit<JobView, 'payload' | 'result'> & Partial<Pick<JobView, 'payload' | 'result'>>;
+/** History entries `GET /jobs/{id}` carries, and the largest page of `GET /jobs/{id}/history`. */
+export { HISTORY_PAGE_MAX, JOB_VIEW_HISTORY };
 
 export interface ListInclude {
   payload: boolean;

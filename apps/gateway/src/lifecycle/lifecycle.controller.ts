@@ -1,32 +1,18 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import { ApiBody, ApiResponse } from '@nestjs/swagger';
-import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import type { FastifyReply } from 'fastify';
 import { LIMITS } from '@switchyard/contracts';
 import { Caller, tenantScope } from '../auth/caller';
-import { ApiErrors, ApiJobId, ApiJson, ApiQueryParam, ApiRoute } from '../docs/api-docs';
+import {
+  ApiErrors,
+  ApiJobId,
+  ApiJson,
+  ApiJsonBody,
+  ApiNoContent,
+  ApiQueryParam,
+  ApiRoute,
+} from '../docs/api-docs';
 import { RateLimitService } from '../auth/rate-limit.service';
 import { LifecycleService, parseDlqFilter, parseReplayFilter } from './lifecycle.service';
-
-const ReplayResult: SchemaObject = {
-  type: 'object',
-  required: ['replayed', 'jobs'],
-  properties: {
-    replayed: { type: 'integer', minimum: 0 },
-    jobs: { type: 'array', items: { type: 'string', format: 'uuid' } },
-  },
-};
-
-const ReplayFilter: SchemaObject = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    type: { type: 'string', maxLength: LIMITS.typeLength },
-    errorCode: { type: 'string', maxLength: 100 },
-    limit: { type: 'integer', minimum: 1, maximum: 100 },
-    all: { type: 'boolean', description: 'required (true) to replay without a type or errorCode' },
-  },
-};
 
 @Controller('api/v1')
 export class LifecycleController {
@@ -103,8 +89,8 @@ export class LifecycleController {
     'Replay dead-lettered jobs by filter',
     'At most 100 jobs per call and one call per second per tenant across all gateways. An unknown field is 400; an empty filter needs `"all": true`. The jobs are admitted like new submissions (tenant quota, queue depth).',
   )
-  @ApiBody({ required: true, description: 'which dead-lettered jobs to replay', schema: ReplayFilter })
-  @ApiJson(202, 'the jobs put back in their queues', ReplayResult)
+  @ApiJsonBody('ReplayFilter', 'which dead-lettered jobs to replay')
+  @ApiJson(202, 'the jobs put back in their queues', 'ReplayResult')
   @ApiErrors(400, 429, 503)
   async replayMatching(@Caller() caller: Caller, @Body() body: unknown) {
     const filter = parseReplayFilter(body);
@@ -117,7 +103,8 @@ export class LifecycleController {
   @ApiRoute('dlq', 'Replay one dead-lettered job')
   @ApiJobId()
   @ApiJson(202, 'queued again', 'Job')
-  @ApiErrors(404, 409, 429, 503)
+  // Only failed jobs are dead-lettered, and a replay takes them out of the DLQ: 404, never 409.
+  @ApiErrors(404, 429, 503)
   replay(@Caller() caller: Caller, @Param('id') id: string) {
     return this.lifecycle.retryAdmitted(id, tenantScope(caller), true);
   }
@@ -126,7 +113,7 @@ export class LifecycleController {
   @HttpCode(204)
   @ApiRoute('dlq', 'Discard a dead-lettered job')
   @ApiJobId()
-  @ApiResponse({ status: 204, description: 'discarded with its history' })
+  @ApiNoContent('discarded with its history')
   @ApiErrors(404)
   async discard(@Caller() caller: Caller, @Param('id') id: string): Promise<void> {
     await this.lifecycle.discard(id, tenantScope(caller));

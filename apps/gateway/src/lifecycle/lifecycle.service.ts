@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { ApiError, isUuid, LIMITS, type JobView } from '@switchyard/contracts';
+import { ApiError, BULK_REPLAY_MAX, isUuid, LIMITS, type JobView } from '@switchyard/contracts';
 import { JobsRepository, LifecycleRepository, toJobView } from '@switchyard/persistence';
 import { OutboxPublisher } from '../jobs/outbox.publisher';
 import { ReplayAdmission } from './replay.admission';
@@ -11,7 +11,7 @@ export interface DlqFilter {
 }
 
 /** Each bulk replay replays at most this many jobs (the rate limit is RateLimitService's). */
-export const BULK_REPLAY_MAX = 100;
+export { BULK_REPLAY_MAX };
 /** The fields a bulk replay body may have: anything else (a typo) is refused, never ignored. */
 const REPLAY_FIELDS = new Set(['type', 'errorCode', 'limit', 'all']);
 

@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Gauge, Registry } from 'prom-client';
-import { ApiError } from '@switchyard/contracts';
+import { ApiError, type QueueLevel, type QueueView } from '@switchyard/contracts';
 import type { AnyJobTypeDefinition, HandlerRegistry } from '@switchyard/handler-sdk';
 import { AmqpClient } from '@switchyard/messaging';
 import { gauge, METRIC_PREFIX } from '@switchyard/observability';
@@ -13,20 +13,6 @@ import {
   type GatewayConfig,
   type Logger,
 } from '../gateway.tokens';
-
-export type QueueLevel = 'ok' | 'warning' | 'critical';
-
-/** One row of `GET /queues` (SPEC §4). */
-export interface QueueView {
-  queue: string;
-  ready: number;
-  inFlight: number;
-  consumers: number;
-  oldestAgeMs: number | null;
-  completedPerMinute: number;
-  estimatedWaitMs: number | null;
-  level: QueueLevel;
-}
 
 /** How often RabbitMQ depths are read (the queue_full check) and PostgreSQL counts refreshed. */
 export const BROKER_POLL_MS = 1000;

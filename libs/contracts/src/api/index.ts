@@ -1,0 +1,79 @@
+import type { TSchema } from '@sinclair/typebox';
+import { JobSubmissionSchema } from '../job';
+import {
+  ApiKeyCreatedSchema,
+  ApiKeyListSchema,
+  ApiKeyRequestSchema,
+  CleanupRequestSchema,
+  CleanupResultSchema,
+} from './admin';
+import { ReplayFilterSchema, ReplayResultSchema } from './dlq';
+import { ApiErrorBodySchema } from './error';
+import { JobEventSchema } from './events';
+import { FileViewSchema } from './files';
+import { HealthSchema, LivenessSchema, ReadinessSchema } from './health';
+import {
+  batchRequestSchema,
+  BatchResponseSchema,
+  JobDetailSchema,
+  JobErrorSchema,
+  JobHistoryEntrySchema,
+  JobHistoryPageSchema,
+  JobPageSchema,
+  JobSummaryPageSchema,
+  JobSummarySchema,
+  JobViewSchema,
+  SubmittedJobSchema,
+} from './job';
+import { JobTypeListSchema } from './job-types';
+import { QueueListSchema } from './queues';
+import { StatsViewSchema } from './stats';
+
+export * from './admin';
+export * from './dlq';
+export * from './error';
+export * from './events';
+export * from './files';
+export * from './health';
+export * from './job';
+export * from './job-types';
+export * from './queues';
+export * from './stats';
+
+/**
+ * Every named body of the REST API, by the name the OpenAPI document gives it (component names
+ * are public: clients generate types named after them). BATCH_MAX_ITEMS bounds the batch body.
+ */
+export function apiBodySchemas(batchMaxItems: number) {
+  return {
+    Job: JobViewSchema,
+    JobError: JobErrorSchema,
+    HistoryEntry: JobHistoryEntrySchema,
+    JobDetail: JobDetailSchema,
+    SubmittedJob: SubmittedJobSchema,
+    JobList: JobPageSchema,
+    JobSummary: JobSummarySchema,
+    JobSummaryList: JobSummaryPageSchema,
+    HistoryPage: JobHistoryPageSchema,
+    JobSubmission: JobSubmissionSchema,
+    BatchRequest: batchRequestSchema(batchMaxItems),
+    BatchResponse: BatchResponseSchema,
+    Error: ApiErrorBodySchema,
+    ApiKeyRequest: ApiKeyRequestSchema,
+    ApiKeyCreated: ApiKeyCreatedSchema,
+    ApiKeyList: ApiKeyListSchema,
+    CleanupRequest: CleanupRequestSchema,
+    CleanupResult: CleanupResultSchema,
+    ReplayFilter: ReplayFilterSchema,
+    ReplayResult: ReplayResultSchema,
+    File: FileViewSchema,
+    JobTypeList: JobTypeListSchema,
+    QueueList: QueueListSchema,
+    Stats: StatsViewSchema,
+    Health: HealthSchema,
+    Liveness: LivenessSchema,
+    Readiness: ReadinessSchema,
+    JobEvent: JobEventSchema,
+  } satisfies Record<string, TSchema>;
+}
+export type ApiBodyName = keyof ReturnType<typeof apiBodySchemas>;
