@@ -1,11 +1,10 @@
 import { EventEmitter } from 'node:events';
-import type { Writable } from 'node:stream';
 import { connect as connectManager, type AmqpConnectionManager } from 'amqp-connection-manager';
-import type { Channel, ChannelModel } from 'amqplib';
+import type { ChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
 import { errorMessage, isPermanentError, MessagingError } from './errors';
 import { reconnectDelay, redactUrl } from './reconnect-backoff';
-import { coalesceWritesPerTick } from './write-coalescing';
+import { coalesceConnectionWrites } from './write-coalescing';
 
 /** One live AMQP connection; `closed` once it is gone. */
 export interface Session {
@@ -56,7 +55,6 @@ export class AmqpConnection extends EventEmitter {
   /** A session was ready since connect(): the next one is a reconnection. */
   private wasConnected = false;
   private lastError: unknown;
-  private failConnect?: (err: unknown) => void;
   private readonly waiters = new Set<SessionWaiter>();
   private readonly log: Logger;
 
@@ -101,41 +99,30 @@ export class AmqpConnection extends EventEmitter {
 
   private async connectWithinDeadline(): Promise<void> {
     this.lastError = undefined;
-    const ready = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(this.lastError), this.options.connectTimeoutMs);
-      this.failConnect = (err) => {
-        clearTimeout(timer);
-        reject(err);
-      };
-      this.waiters.add({
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        reject: (err) => this.failConnect?.(err),
-      });
-    });
     this.manager ??= this.createManager();
     try {
-      await ready;
-    } catch (cause) {
+      await this.waitForSession(Date.now() + this.options.connectTimeoutMs);
+    } catch (err) {
       this.started = false;
-      const manager = this.manager;
+      void this.manager?.close().catch(() => undefined);
       this.manager = undefined;
-      void manager?.close().catch(() => undefined);
-      const failure =
-        cause instanceof MessagingError
-          ? cause
-          : new MessagingError(
-              'not_connected',
-              `could not connect to RabbitMQ at ${redactUrl(this.options.url)}: ${errorMessage(cause)}`,
-              { cause },
-            );
+      const failure = this.stoppingFlag
+        ? new MessagingError('closed', 'AMQP client closed while connecting', { cause: this.lastError })
+        : this.connectFailure(this.lastError ?? err);
       this.rejectWaiters(failure);
       throw failure;
-    } finally {
-      this.failConnect = undefined;
     }
+  }
+
+  private connectFailure(cause: unknown): MessagingError {
+    const url = redactUrl(this.options.url);
+    return new MessagingError(
+      'not_connected',
+      `could not connect to RabbitMQ at ${url}: ${errorMessage(cause)}`,
+      {
+        cause,
+      },
+    );
   }
 
   private createManager(): AmqpConnectionManager {
@@ -180,7 +167,7 @@ export class AmqpConnection extends EventEmitter {
       { err, attempt: this.attempt + 1, url: redactUrl(this.options.url) },
       initial ? 'AMQP connect failed' : 'AMQP reconnect failed',
     );
-    if (initial && isPermanentError(err)) this.failConnect?.(err);
+    if (initial && isPermanentError(err)) this.rejectWaiters(this.connectFailure(err));
   }
 
   private scheduleRetry(manager: AmqpConnectionManager): void {
@@ -194,9 +181,8 @@ export class AmqpConnection extends EventEmitter {
 
   /** Prepares a new connection; if that fails, drops it and the manager tries again. */
   private async establish(manager: AmqpConnectionManager, model: ChannelModel): Promise<void> {
-    // One writev per tick instead of one write (and TCP packet) per frame; see write-coalescing.ts.
-    const socket = (model.connection as { stream?: unknown }).stream;
-    if (isWritable(socket)) coalesceWritesPerTick(socket);
+    // One writev per tick instead of one write (and TCP packet) per frame, on every connection.
+    coalesceConnectionWrites(model);
     const session: Session = { model, closed: false };
     model.on('error', (err: Error) => this.log.warn({ err }, 'AMQP connection error'));
     model.on('close', (err?: Error) => this.onClosed(session, err));
@@ -282,27 +268,6 @@ export class AmqpConnection extends EventEmitter {
     });
   }
 
-  /** Runs `use` on a channel of its own: a broker error closes that channel, not a shared one. */
-  async withTemporaryChannel<T>(session: Session, use: (channel: Channel) => Promise<T>): Promise<T> {
-    const channel = await session.model.createChannel();
-    let closed = false;
-    let channelError: Error | undefined;
-    channel.on('error', (err: Error) => {
-      channelError = err;
-    });
-    channel.on('close', () => {
-      closed = true;
-    });
-    try {
-      return await use(channel);
-    } catch (err) {
-      // amqplib rejects the pending call with a terse error; the channel's error says why.
-      throw channelError ?? err;
-    } finally {
-      if (!closed) await channel.close().catch(() => undefined);
-    }
-  }
-
   /** First step of close(): stop reconnecting, fail whoever waits for a session. */
   stop(): void {
     this.stoppingFlag = true;
@@ -338,13 +303,4 @@ export class AmqpConnection extends EventEmitter {
       waiter.reject(error);
     }
   }
-}
-
-function isWritable(stream: unknown): stream is Writable {
-  const candidate = stream as Partial<Writable> | null | undefined;
-  return (
-    typeof candidate?.write === 'function' &&
-    typeof candidate.cork === 'function' &&
-    typeof candidate.uncork === 'function'
-  );
 }

@@ -46,7 +46,7 @@ export class Declarations {
   async declareTopology(session: Session): Promise<void> {
     const { names, workQueues, deadLetterMaxLength } = this.options;
     try {
-      await this.connection.withTemporaryChannel(session, (channel) =>
+      await withTemporaryChannel(session, (channel) =>
         declareTopology(channel, names, workQueues, { deadLetterMaxLength }),
       );
     } catch (err) {
@@ -56,7 +56,7 @@ export class Declarations {
         { err, queue: names.deadLetterQueue, deadLetterMaxLength },
         `${names.deadLetterQueue} exists with other arguments and keeps them; to cap it at DLQ_MAX_LENGTH, delete it once no service uses it (GET /dlq in PostgreSQL stays complete) or set a RabbitMQ policy (docs/operations.md)`,
       );
-      await this.connection.withTemporaryChannel(session, (channel) =>
+      await withTemporaryChannel(session, (channel) =>
         declareTopology(channel, names, workQueues, { keepExistingDeadLetterQueue: true }),
       );
     }
@@ -65,14 +65,14 @@ export class Declarations {
   /** Declares a queue and its bindings now and again after every reconnection. */
   async assertQueue(name: string, options: AssertQueueOptions): Promise<void> {
     const session = await this.connection.waitForSession();
-    await this.connection.withTemporaryChannel(session, (channel) => assertQueueOn(channel, name, options));
+    await withTemporaryChannel(session, (channel) => assertQueueOn(channel, name, options));
     this.queues.set(name, options);
   }
 
   async queueStats(queue: string): Promise<QueueStats> {
     const session = await this.connection.waitForSession();
     // A 404 closes the channel it happens on, so it must not be a shared one.
-    const reply = await this.connection.withTemporaryChannel(session, (channel) => channel.checkQueue(queue));
+    const reply = await withTemporaryChannel(session, (channel) => channel.checkQueue(queue));
     return { messageCount: reply.messageCount, consumerCount: reply.consumerCount };
   }
 
@@ -97,7 +97,7 @@ export class Declarations {
     attempt: number,
   ): Promise<void> {
     try {
-      await this.connection.withTemporaryChannel(session, (channel) => assertQueueOn(channel, name, options));
+      await withTemporaryChannel(session, (channel) => assertQueueOn(channel, name, options));
     } catch (err) {
       if (session.closed || this.connection.stopping || this.retryTimers.has(name)) return;
       this.log.warn({ err, queue: name, attempt: attempt + 1 }, 'AMQP queue could not be re-declared');
@@ -121,4 +121,28 @@ async function assertQueueOn(channel: Channel, name: string, options: AssertQueu
   });
   for (const binding of options.bindings ?? [])
     await channel.bindQueue(name, binding.exchange, binding.pattern);
+}
+
+/** Runs `use` on a channel of its own: a broker error closes that channel, not a shared one. */
+export async function withTemporaryChannel<T>(
+  session: Session,
+  use: (channel: Channel) => Promise<T>,
+): Promise<T> {
+  const channel = await session.model.createChannel();
+  let closed = false;
+  let channelError: Error | undefined;
+  channel.on('error', (err: Error) => {
+    channelError = err;
+  });
+  channel.on('close', () => {
+    closed = true;
+  });
+  try {
+    return await use(channel);
+  } catch (err) {
+    // amqplib rejects the pending call with a terse error; the channel's error says why.
+    throw channelError ?? err;
+  } finally {
+    if (!closed) await channel.close().catch(() => undefined);
+  }
 }
