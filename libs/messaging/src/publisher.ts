@@ -20,7 +20,8 @@ interface PublishChannel {
 /**
  * Confirmed publishing on one confirm channel per connection. A publish waits (up to the client's
  * disconnectedWaitMs) for a connection rather than queueing without bound, and waits for 'drain'
- * when the channel's write buffer is full.
+ * when the channel's write buffer is full. Raw amqplib channels on the manager's connection, not
+ * its ChannelWrapper: that one queues publishes without bound while disconnected.
  */
 export class Publisher {
   private readonly channels = new WeakMap<Session, PublishChannel>();
