@@ -1,9 +1,12 @@
+import { backoffDelay } from '@switchyard/resilience';
+
 export const DEFAULT_RECONNECT_MIN_MS = 200;
 export const DEFAULT_RECONNECT_MAX_MS = 5000;
 
 /**
- * Exponential backoff for the nth consecutive failed attempt (0-based), capped at maxMs, with
- * ±20 % jitter so that services that lost the broker together do not reconnect in lockstep.
+ * The delay after the nth consecutive failed attempt (0-based): resilience's exponential backoff
+ * from minMs, capped at maxMs, with ±20 % jitter so that services that lost the broker together do
+ * not reconnect in lockstep.
  */
 export function reconnectDelay(
   attempt: number,
@@ -11,8 +14,8 @@ export function reconnectDelay(
   maxMs: number,
   random: () => number = Math.random,
 ): number {
-  const base = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
-  return Math.round(Math.min(maxMs, base * (0.8 + 0.4 * random())));
+  const delay = backoffDelay(attempt + 1, { initialMs: minMs, factor: 2, maxMs, jitter: 0.2 }, random);
+  return Math.min(maxMs, delay);
 }
 
 /** The URL without its password, for logs and error messages. */

@@ -30,3 +30,18 @@ export function coalesceWritesPerTick(stream: Writable): void {
     return write(...args);
   }) as Writable['write'];
 }
+
+/** coalesceWritesPerTick on an amqplib connection's socket. */
+export function coalesceConnectionWrites(model: { connection: unknown }): void {
+  const socket = (model.connection as { stream?: unknown }).stream;
+  if (isWritable(socket)) coalesceWritesPerTick(socket);
+}
+
+function isWritable(stream: unknown): stream is Writable {
+  const candidate = stream as Partial<Writable> | null | undefined;
+  return (
+    typeof candidate?.write === 'function' &&
+    typeof candidate.cork === 'function' &&
+    typeof candidate.uncork === 'function'
+  );
+}
