@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
-import type { JobView } from '@switchyard/contracts';
-import type { App, CommandContext } from './cli.context';
+import type { JobPage } from '@switchyard/contracts';
+import type { App } from './cli.context';
 import { UsageError } from './cli.errors';
 import { integerOption } from './cli.options';
 import { formatTime, table } from './format';
-import type { JobPage } from './jobs.commands';
 
 interface FilterFlags {
   type?: string;
@@ -27,7 +26,21 @@ export function registerDlqCommands(program: Command, app: App): void {
         query: { type: flags.type, errorCode: flags.errorCode, limit: flags.limit, cursor: flags.cursor },
         signal: ctx.signal,
       });
-      printPage(ctx, body);
+      const { out } = ctx;
+      out.page(body, 'the dead-letter queue is empty', (jobs) =>
+        table(
+          ['ID', 'TYPE', 'QUEUE', 'ERROR', 'ATTEMPTS', 'FAILED AT'],
+          jobs.map((j) => [
+            j.id,
+            j.type,
+            j.queue,
+            j.error === null ? '-' : out.style.red(j.error.code),
+            `${j.attempts}/${j.maxAttempts}`,
+            formatTime(j.finishedAt),
+          ]),
+          out.style,
+        ),
+      );
     });
 
   dlq
@@ -74,29 +87,6 @@ export function registerDlqCommands(program: Command, app: App): void {
       if (ctx.out.json) ctx.out.data({ id, discarded: true });
       else ctx.out.line(`discarded ${id}`);
     });
-}
-
-function printPage(ctx: CommandContext, page: JobPage): void {
-  const { out } = ctx;
-  if (out.json) return out.data(page);
-  if (page.items.length === 0) return out.line('the dead-letter queue is empty');
-  out.line(
-    table(
-      ['ID', 'TYPE', 'QUEUE', 'ERROR', 'ATTEMPTS', 'FAILED AT'],
-      page.items.map((j: JobView) => [
-        j.id,
-        j.type,
-        j.queue,
-        j.error === null ? '-' : out.style.red(j.error.code),
-        `${j.attempts}/${j.maxAttempts}`,
-        formatTime(j.finishedAt),
-      ]),
-      out.style,
-    ),
-  );
-  if (page.nextCursor !== null && page.nextCursor !== undefined) {
-    out.line(out.style.dim(`more: repeat with --cursor ${page.nextCursor}`));
-  }
 }
 
 /** The bulk replay answer is not pinned down beyond 202; report a count when there is one. */

@@ -1,5 +1,5 @@
 import Table from 'cli-table3';
-import type { JobStatus, JobView } from '@switchyard/contracts';
+import type { JobStatus, JobSummary, JobView } from '@switchyard/contracts';
 import type { Style } from './output';
 
 export function formatDuration(ms: number): string {
@@ -61,7 +61,7 @@ export function table(head: string[], rows: (string | number)[][], style: Style)
   return t.toString();
 }
 
-export function jobsTable(jobs: readonly JobView[], style: Style): string {
+export function jobsTable(jobs: readonly JobSummary[], style: Style): string {
   return table(
     ['ID', 'TYPE', 'STATUS', 'PRI', 'PROGRESS', 'STEP', 'ATTEMPTS', 'CREATED'],
     jobs.map((j) => [

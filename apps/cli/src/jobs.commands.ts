@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { JobSubmission, JobView } from '@switchyard/contracts';
+import type { JobSubmission, JobSummaryPage, JobView, SubmittedJob } from '@switchyard/contracts';
 import type { App, CommandContext } from './cli.context';
 import { EXIT, UsageError, type ExitCode } from './cli.errors';
 import {
@@ -33,14 +33,6 @@ interface ListFlags {
   cursor?: string;
   createdAfter?: string;
   createdBefore?: string;
-}
-
-/** `POST /jobs` answers with the job, flagged when it was not newly created. */
-type SubmittedJob = JobView & { deduplicated?: boolean; cached?: boolean };
-
-export interface JobPage {
-  items: JobView[];
-  nextCursor: string | null;
 }
 
 const path = (id: string, suffix = ''): string => `/jobs/${encodeURIComponent(id)}${suffix}`;
@@ -163,7 +155,7 @@ function describeSubmitted(job: SubmittedJob): string {
 }
 
 async function list(ctx: CommandContext, flags: ListFlags): Promise<void> {
-  const { body } = await ctx.client.json<JobPage>('GET', '/jobs', {
+  const { body } = await ctx.client.json<JobSummaryPage>('GET', '/jobs', {
     query: {
       status: flags.status,
       type: flags.type,
@@ -175,14 +167,5 @@ async function list(ctx: CommandContext, flags: ListFlags): Promise<void> {
     },
     signal: ctx.signal,
   });
-  const { out } = ctx;
-  if (out.json) return out.data(body);
-  if (body.items.length === 0) {
-    out.line('no jobs');
-    return;
-  }
-  out.line(jobsTable(body.items, out.style));
-  if (body.nextCursor !== null && body.nextCursor !== undefined) {
-    out.line(out.style.dim(`more: repeat with --cursor ${body.nextCursor}`));
-  }
+  ctx.out.page(body, 'no jobs', (jobs) => jobsTable(jobs, ctx.out.style));
 }

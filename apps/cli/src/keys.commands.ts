@@ -1,16 +1,7 @@
 import type { Command } from 'commander';
+import type { ApiKeyCreated, ApiKeyList } from '@switchyard/contracts';
 import type { App } from './cli.context';
 import { formatTime, table } from './format';
-
-/** One row of `GET /admin/api-keys` (the key itself is never returned). */
-interface KeyRecord {
-  id: string;
-  tenant: string;
-  name: string;
-  scopes: string[];
-  createdAt: string;
-  revokedAt: string | null;
-}
 
 interface CreateFlags {
   tenant: string;
@@ -35,7 +26,7 @@ export function registerKeysCommands(program: Command, app: App): void {
         .split(',')
         .map((s) => s.trim())
         .filter((s) => s !== '');
-      const { body } = await ctx.client.json<{ id: string; key: string }>('POST', '/admin/api-keys', {
+      const { body } = await ctx.client.json<ApiKeyCreated>('POST', '/admin/api-keys', {
         body: { tenant: flags.tenant, name: flags.name, scopes },
         signal: ctx.signal,
       });
@@ -52,17 +43,15 @@ export function registerKeysCommands(program: Command, app: App): void {
     .option('--tenant <tenant>', "only this tenant's keys")
     .action(async (flags: { tenant?: string }, cmd: Command) => {
       const ctx = app.context(cmd);
-      const { body } = await ctx.client.json<{ items: KeyRecord[] }>('GET', '/admin/api-keys', {
+      const { body } = await ctx.client.json<ApiKeyList>('GET', '/admin/api-keys', {
         query: { tenant: flags.tenant },
         signal: ctx.signal,
       });
       const { out } = ctx;
-      if (out.json) return out.data(body);
-      if (body.items.length === 0) return out.line('no API keys');
-      out.line(
+      out.page(body, 'no API keys', (items) =>
         table(
           ['ID', 'TENANT', 'NAME', 'SCOPES', 'CREATED', 'REVOKED'],
-          body.items.map((k) => [
+          items.map((k) => [
             k.id,
             k.tenant,
             k.name,

@@ -52,4 +52,21 @@ export class Output {
   data(value: unknown): void {
     this.io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   }
+
+  /**
+   * A list answer (`{items, nextCursor?}`): the JSON with --json, else `empty` or the table
+   * `render` draws, then how to fetch the next page when there is one.
+   */
+  page<T>(
+    body: { items: T[]; nextCursor?: string | null },
+    empty: string,
+    render: (items: T[]) => string,
+  ): void {
+    if (this.json) return this.data(body);
+    if (body.items.length === 0) return this.line(empty);
+    this.line(render(body.items));
+    if (body.nextCursor !== null && body.nextCursor !== undefined) {
+      this.line(this.style.dim(`more: repeat with --cursor ${body.nextCursor}`));
+    }
+  }
 }

@@ -43,6 +43,23 @@ export const CommonEnv = {
   DB_POOL_SIZE: positiveInt(10, 200),
 } satisfies TProperties;
 
+/** Job timeouts: the gateway fills in and bounds a submission's, the worker enforces them. */
+const JobTimeoutEnv = {
+  DEFAULT_TIMEOUT_MS: timeoutMs(600000),
+  MAX_TIMEOUT_MS: timeoutMs(86400000),
+} satisfies TProperties;
+
+/** Job files, shared by the gateway (uploads, result downloads) and the workers (inputs, artifacts). */
+const JobFilesEnv = {
+  ARTIFACTS_DIR: Type.String({ minLength: 1, default: './data/artifacts' }),
+  MEDIA_ROOT: Type.String({ minLength: 1, default: './data/media' }),
+  /**
+   * Uploaded input files (`POST /files`), one file per id: `<UPLOADS_DIR>/<fileId>`; `audio.analyze`
+   * finds its `{fileId}` inputs there.
+   */
+  UPLOADS_DIR: Type.String({ minLength: 1, default: './data/uploads' }),
+} satisfies TProperties;
+
 export const GatewayEnv = {
   ...CommonEnv,
   GATEWAY_PORT: port(3000),
@@ -75,12 +92,8 @@ export const GatewayEnv = {
   INTAKE_PREFETCH: positiveInt(32, 1000),
   /** First delay before an intake message that met a transient failure is requeued; doubles, capped. */
   INTAKE_RETRY_DELAY_MS: positiveInt(1000, 30000),
-  ARTIFACTS_DIR: Type.String({ minLength: 1, default: './data/artifacts' }),
-  MEDIA_ROOT: Type.String({ minLength: 1, default: './data/media' }),
-  /** Uploaded input files (`POST /files`), one file per id: `<UPLOADS_DIR>/<fileId>`. */
-  UPLOADS_DIR: Type.String({ minLength: 1, default: './data/uploads' }),
-  DEFAULT_TIMEOUT_MS: timeoutMs(600000),
-  MAX_TIMEOUT_MS: timeoutMs(86400000),
+  ...JobFilesEnv,
+  ...JobTimeoutEnv,
   /** Test-only fault switch (off by default): `crash_after_commit` exits between commit and publish. */
   FAULT_INJECT: Type.Optional(Type.Union([Type.Literal('crash_after_commit')])),
 } satisfies TProperties;
@@ -94,12 +107,8 @@ export const WorkerEnv = {
   LEASE_MS: Type.Integer({ minimum: 1000, default: 30000 }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, default: 30000 }),
   CANCEL_GRACE_MS: Type.Integer({ minimum: 0, default: 5000 }),
-  DEFAULT_TIMEOUT_MS: timeoutMs(600000),
-  MAX_TIMEOUT_MS: timeoutMs(86400000),
-  ARTIFACTS_DIR: Type.String({ minLength: 1, default: './data/artifacts' }),
-  MEDIA_ROOT: Type.String({ minLength: 1, default: './data/media' }),
-  /** Where `audio.analyze` finds `{fileId}` inputs; the gateway's uploads write there. */
-  UPLOADS_DIR: Type.String({ minLength: 1, default: './data/uploads' }),
+  ...JobTimeoutEnv,
+  ...JobFilesEnv,
   /** A result whose JSON is larger than this is stored as an artifact rather than inline. */
   RESULT_INLINE_MAX_BYTES: positiveInt(65536, 1048576),
   WORKER_HANDLER_MODULES: Type.String({ default: '', description: 'comma-separated module paths' }),

@@ -2,4 +2,5 @@
 export * from './context';
 export * from './errors';
 export * from './handler';
+export * from './published';
 export * from './registry';

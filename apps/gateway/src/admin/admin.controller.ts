@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiParam } from '@nestjs/swagger';
-import { ApiError, ApiKeyRequestSchema, CleanupRequestSchema } from '@switchyard/contracts';
+import { ApiError, ApiKeyRequestSchema, CleanupRequestSchema, isUuid } from '@switchyard/contracts';
 import { ApiKeysService } from '../auth/api-keys.service';
 import { RequireScope } from '../auth/caller';
 import { ApiErrors, ApiJson, ApiJsonBody, ApiNoContent, ApiQueryParam, ApiRoute } from '../docs/api-docs';
@@ -54,7 +54,7 @@ export class AdminController {
   @ApiNoContent('revoked')
   @ApiErrors(404)
   async revoke(@Param('id') id: string): Promise<void> {
-    const found = /^[0-9a-f-]{36}$/i.test(id) && (await this.keys.revoke(id));
+    const found = isUuid(id) && (await this.keys.revoke(id));
     if (!found) throw new ApiError('not_found', `API key ${id} not found`);
   }
 

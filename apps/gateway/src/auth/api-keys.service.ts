@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
+import type { ApiKeyCreated } from '@switchyard/contracts';
 import { ChannelSubscriber, gatewayKeys } from '@switchyard/live-state';
 import { ApiKeysRepository, type ApiKeyRecord } from '@switchyard/persistence';
 import {
@@ -27,15 +28,6 @@ export const BOOTSTRAP_CALLER: Caller = {
 const CACHE_TTL_MS = 5000;
 const NEGATIVE_TTL_MS = 1000;
 const CACHE_MAX = 10000;
-
-export interface CreatedKey {
-  id: string;
-  key: string;
-  tenant: string;
-  name: string;
-  scopes: Scope[];
-  createdAt: string;
-}
 
 @Injectable()
 export class ApiKeysService implements OnModuleInit {
@@ -78,7 +70,7 @@ export class ApiKeysService implements OnModuleInit {
   }
 
   /** Creates a key; the key itself is in the result only, never stored or logged. */
-  async create(tenant: string, name: string, scopes: Scope[]): Promise<CreatedKey> {
+  async create(tenant: string, name: string, scopes: Scope[]): Promise<ApiKeyCreated> {
     const key = generateApiKey();
     const unique = [...new Set(scopes)];
     const record = await this.keys.create({

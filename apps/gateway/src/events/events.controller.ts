@@ -1,4 +1,4 @@
-import { Controller, Get, Headers, Param, Query, Res } from '@nestjs/common';
+import { applyDecorators, Controller, Get, Headers, Param, Query, Res } from '@nestjs/common';
 import { ApiHeader, ApiProduces, ApiResponse } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ApiError } from '@switchyard/contracts';
@@ -7,9 +7,20 @@ import { ApiErrors, ApiJobId, ApiQueryParam, ApiRoute } from '../docs/api-docs';
 import { EventsService } from './events.service';
 
 const SSE_DESCRIPTION =
-  '`text/event-stream`. Events: `snapshot` (JSON: the current state), then `job.queued`, `job.started`, ' +
+  '`text/event-stream`. Events: `snapshot` (JSON: a `JobSnapshot`, `{jobs: [...]}` of them on `/events`), then `job.queued`, `job.started`, ' +
   '`job.progress`, `job.retrying`, `job.completed`, `job.failed`, `job.cancelled` with a `JobEvent` ' +
   'CloudEvent as `data:`; a `: keep-alive` comment every SSE_KEEPALIVE_MS.';
+
+/** The 200 answer of both streams. */
+const ApiEventStream = () =>
+  applyDecorators(
+    ApiProduces('text/event-stream'),
+    ApiResponse({
+      status: 200,
+      description: SSE_DESCRIPTION,
+      content: { 'text/event-stream': { schema: { type: 'string' } } },
+    }),
+  );
 
 @Controller('api/v1')
 export class EventsController {
@@ -25,12 +36,7 @@ export class EventsController {
   )
   @ApiJobId()
   @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'resume after this event id (seq)' })
-  @ApiProduces('text/event-stream')
-  @ApiResponse({
-    status: 200,
-    description: SSE_DESCRIPTION,
-    content: { 'text/event-stream': { schema: { type: 'string' } } },
-  })
+  @ApiEventStream()
   @ApiErrors(400, 404)
   async jobEvents(
     @Caller() caller: Caller,
@@ -51,12 +57,7 @@ export class EventsController {
   )
   @ApiQueryParam('type', 'only events of jobs of this type', { type: 'string', maxLength: 100 })
   @ApiQueryParam('queue', 'only events of jobs on this queue', { type: 'string', maxLength: 100 })
-  @ApiProduces('text/event-stream')
-  @ApiResponse({
-    status: 200,
-    description: SSE_DESCRIPTION,
-    content: { 'text/event-stream': { schema: { type: 'string' } } },
-  })
+  @ApiEventStream()
   @ApiErrors(400)
   async tenantEvents(
     @Caller() caller: Caller,

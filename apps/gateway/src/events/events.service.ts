@@ -1,10 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { ApiError, isTerminal, type JobView } from '@switchyard/contracts';
+import { ApiError, isTerminal, type JobSnapshot } from '@switchyard/contracts';
 import { LiveProgressStore, type LiveProgress } from '@switchyard/live-state';
 import { JobsRepository, type JobRow } from '@switchyard/persistence';
 import { tenantScope, type Caller } from '../auth/caller';
 import { LOGGER, type Logger } from '../gateway.tokens';
+import { hijackReply } from '../http/raw-reply';
 import { JobsService } from '../jobs/jobs.service';
 import { SseHub } from './sse.hub';
 import { JobEventSink, SseStream, TenantEventSink } from './sse.stream';
@@ -13,8 +14,6 @@ import { JobEventSink, SseStream, TenantEventSink } from './sse.stream';
 const RECONNECT_MS = 1000;
 /** The snapshot of `GET /events` lists at most this many active jobs. */
 const TENANT_SNAPSHOT_LIMIT = 200;
-
-export type JobSnapshot = JobView & { seq: number };
 
 /**
  * Server-Sent Events (SPEC §4). `GET /jobs/{id}/events`: a `snapshot` (the job now, with the
@@ -122,13 +121,9 @@ export class EventsService {
 
   private open(reply: FastifyReply, keyId: string, release: () => void): SseStream {
     // From here on this handler writes the raw response itself (Fastify and compression step aside).
-    reply.hijack();
+    const headers = hijackReply(reply);
     const stream = new SseStream(reply.raw, keyId);
     stream.onClose(release);
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(reply.getHeaders())) {
-      if (value !== undefined) headers[name] = String(value);
-    }
     stream.start(headers, RECONNECT_MS);
     return stream;
   }

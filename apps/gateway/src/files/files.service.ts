@@ -3,20 +3,11 @@ import type { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import type { MultipartFile } from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
-import { ApiError } from '@switchyard/contracts';
+import { ApiError, isUuid, type FileView } from '@switchyard/contracts';
 import { UploadTooLargeError, type UploadStore } from '@switchyard/storage';
 import { FilesRepository, type FileRecord } from '@switchyard/persistence';
 import { tenantScope, type Caller } from '../auth/caller';
 import { GATEWAY_CONFIG, LOGGER, UPLOAD_STORE, type GatewayConfig, type Logger } from '../gateway.tokens';
-
-export interface FileView {
-  fileId: string;
-  size: number;
-  sha256: string;
-  contentType: string;
-  name: string | null;
-  createdAt: string;
-}
 
 /** Room for multipart boundaries and part headers around the file itself. */
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
@@ -106,7 +97,7 @@ export class FilesService {
   }
 
   async get(caller: Caller, id: string): Promise<FileView> {
-    const file = /^[0-9a-f-]{36}$/i.test(id) ? await this.files.findById(id, tenantScope(caller)) : null;
+    const file = isUuid(id) ? await this.files.findById(id, tenantScope(caller)) : null;
     if (!file) throw new ApiError('not_found', `file ${id} not found`);
     return toView(file);
   }

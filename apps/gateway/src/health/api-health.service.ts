@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
+import type { Health, HealthCheck } from '@switchyard/contracts';
 import { CircuitStates } from '@switchyard/live-state';
 import { AmqpClient } from '@switchyard/messaging';
 import { withTimeout } from '@switchyard/observability';
@@ -12,17 +13,6 @@ import { QueueMonitor } from '../queues/queue.monitor';
 
 export const DATABASE_PROBE = Symbol('DATABASE_PROBE');
 export type DatabaseProbe = () => Promise<unknown>;
-
-export type CheckStatus = 'up' | 'degraded' | 'down';
-export interface CheckResult {
-  status: CheckStatus;
-  latencyMs?: number;
-  detail?: string;
-}
-export interface HealthReport {
-  status: 'healthy' | 'degraded' | 'unhealthy';
-  checks: Record<'database' | 'broker' | 'redis' | 'disk' | 'workers' | 'circuits', CheckResult>;
-}
 
 const CHECK_TIMEOUT_MS = 2000;
 /** Reports are reused this long: health is polled, and each report costs a few round trips. */
@@ -38,7 +28,7 @@ const LOW_DISK_RATIO = 0.05;
 @Injectable()
 export class ApiHealthService {
   /** One entry: the last report (or the one being computed, so concurrent polls share it). */
-  private readonly reports = new LRUCache<'last', Promise<HealthReport>>({ max: 1, ttl: CACHE_MS });
+  private readonly reports = new LRUCache<'last', Promise<Health>>({ max: 1, ttl: CACHE_MS });
   private readonly circuitStates: CircuitStates;
 
   constructor(
@@ -52,7 +42,7 @@ export class ApiHealthService {
     this.circuitStates = new CircuitStates(redis, { prefix: config.REDIS_PREFIX, ttlMs: 0 });
   }
 
-  report(): Promise<HealthReport> {
+  report(): Promise<Health> {
     const cached = this.reports.get('last');
     if (cached) return cached;
     const report = this.compute();
@@ -60,18 +50,18 @@ export class ApiHealthService {
     return report;
   }
 
-  private async compute(): Promise<HealthReport> {
+  private async compute(): Promise<Health> {
     const [database, redis, disk, circuits] = await Promise.all([
       timed(() => this.database()),
       timed(() => this.redis.ping()),
       this.disk(),
       this.circuits(),
     ]);
-    const broker: CheckResult = this.amqp.isConnected()
+    const broker: HealthCheck = this.amqp.isConnected()
       ? { status: 'up' }
       : { status: 'down', detail: 'not connected' };
     const idle = this.monitor.queuesWithoutConsumers();
-    const workers: CheckResult =
+    const workers: HealthCheck =
       idle.length === 0
         ? { status: 'up' }
         : {
@@ -88,7 +78,7 @@ export class ApiHealthService {
     return { status, checks };
   }
 
-  private async disk(): Promise<CheckResult> {
+  private async disk(): Promise<HealthCheck> {
     try {
       const stats = await statfsNearest(resolve(this.config.ARTIFACTS_DIR));
       const free = stats.bavail * stats.bsize;
@@ -102,7 +92,7 @@ export class ApiHealthService {
   }
 
   /** Circuit states live workers' breakers report to Redis (`<REDIS_PREFIX>circuits:reports`). */
-  private async circuits(): Promise<CheckResult> {
+  private async circuits(): Promise<HealthCheck> {
     try {
       const states = await answerInTime(this.circuitStates.read());
       const open = Object.entries(states).filter(([, state]) => state === 'open' || state === 'half-open');
@@ -118,7 +108,7 @@ export class ApiHealthService {
   }
 }
 
-async function timed(probe: () => Promise<unknown>): Promise<CheckResult> {
+async function timed(probe: () => Promise<unknown>): Promise<HealthCheck> {
   const started = Date.now();
   try {
     await answerInTime(probe());

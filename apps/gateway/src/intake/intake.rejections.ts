@@ -1,4 +1,9 @@
-import type { ApiError, ApiErrorDetail, IntakeRejectionCode } from '@switchyard/contracts';
+import {
+  INTAKE_REJECTED,
+  type ApiError,
+  type ApiErrorDetail,
+  type IntakeRejectionCode,
+} from '@switchyard/contracts';
 import { parseJsonBody, type InboundMessage, type PublishOptions } from '@switchyard/messaging';
 
 /** Why an intake message was moved to `<prefix>.intake.rejected` (SPEC §5). */
@@ -22,10 +27,6 @@ export const REJECTION_HEADERS = {
   contentEncoding: 'x-original-content-encoding',
   rejectedAt: 'x-rejected-at',
 } as const;
-
-/** The `type` property of rejected copies without one, and of replies. */
-export const REJECTED_TYPE = 'switchyard.intake.rejected';
-export const REPLY_TYPE = 'switchyard.intake.reply';
 
 /**
  * Headers never copied to a rejected message, compared in lower case: the API key (a secret that
@@ -84,7 +85,7 @@ export function rejectedCopyOptions(
     messageId: textProperty(properties.messageId),
     correlationId: textProperty(properties.correlationId) ?? correlationId,
     contentType: textProperty(properties.contentType) ?? guessContentType(message.body),
-    type: textProperty(properties.type) ?? REJECTED_TYPE,
+    type: textProperty(properties.type) ?? INTAKE_REJECTED,
     replyTo: textProperty(properties.replyTo),
     headers,
   };

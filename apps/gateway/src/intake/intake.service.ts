@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Counter, Registry } from 'prom-client';
-import { ApiError, type IntakeRejectionCode } from '@switchyard/contracts';
+import { ApiError, INTAKE_REPLY, type IntakeRejectionCode } from '@switchyard/contracts';
 import { AmqpClient, MessagingError, type InboundMessage, type PublishOptions } from '@switchyard/messaging';
 import { acceptCorrelationId, correlation, counter, METRIC_PREFIX } from '@switchyard/observability';
 import { ApiKeysService } from '../auth/api-keys.service';
@@ -13,7 +13,6 @@ import {
   errorReply,
   rejectedCopyOptions,
   rejectionFromApiError,
-  REPLY_TYPE,
   type IntakeRejection,
   type IntakeReply,
 } from './intake.rejections';
@@ -225,7 +224,7 @@ export class IntakeService {
   private async reply(replyTo: string, body: IntakeReply, correlationId: string): Promise<boolean> {
     try {
       // Not mandatory: a requester whose reply queue is gone has stopped listening; nothing to do.
-      await this.amqp.publishRaw('', replyTo, body, { correlationId, type: REPLY_TYPE });
+      await this.amqp.publishRaw('', replyTo, body, { correlationId, type: INTAKE_REPLY });
       return true;
     } catch (error) {
       this.logger.warn({ err: error, replyTo }, 'could not publish an intake reply');

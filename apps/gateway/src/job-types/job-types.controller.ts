@@ -1,28 +1,18 @@
 import { Controller, Get, Inject } from '@nestjs/common';
-import type { AnyJobTypeDefinition, HandlerRegistry, JobTypeDefinition } from '@switchyard/handler-sdk';
+import type { JobTypeView } from '@switchyard/contracts';
+import {
+  publishedJobType,
+  type AnyJobTypeDefinition,
+  type HandlerRegistry,
+  type JobTypeDefinition,
+} from '@switchyard/handler-sdk';
 import { ApiJson, ApiRoute } from '../docs/api-docs';
 import { HANDLER_REGISTRY } from '../gateway.tokens';
-
-export interface JobTypeView {
-  type: string;
-  queue: string;
-  payloadSchema: Record<string, unknown>;
-  defaults: {
-    timeoutMs: number | null;
-    maxAttempts: number | null;
-    priority: number | 'computed';
-    cacheable: boolean | 'computed';
-    retryTimeouts: boolean;
-  };
-}
 
 export function describeJobType(definition: AnyJobTypeDefinition, defaultPriority = 5): JobTypeView {
   const d = definition.defaults as JobTypeDefinition<Record<string, unknown>>['defaults'];
   return {
-    type: definition.type,
-    queue: definition.queue,
-    // A JSON copy: TypeBox's symbol keys are not part of the schema.
-    payloadSchema: JSON.parse(JSON.stringify(definition.payloadSchema)) as Record<string, unknown>,
+    ...publishedJobType(definition),
     defaults: {
       timeoutMs: d.timeoutMs ?? null,
       maxAttempts: d.maxAttempts ?? null,

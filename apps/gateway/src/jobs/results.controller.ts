@@ -7,6 +7,7 @@ import type { ArtifactStore } from '@switchyard/storage';
 import { Caller, tenantScope } from '../auth/caller';
 import { ApiErrors, ApiJobId, ApiRoute } from '../docs/api-docs';
 import { ARTIFACT_STORE, LOGGER, type Logger } from '../gateway.tokens';
+import { hijackReply } from '../http/raw-reply';
 import { JobsService } from './jobs.service';
 
 @Controller('api/v1/jobs')
@@ -52,13 +53,8 @@ export class ResultsController {
     const { ref, stream } = artifact;
     // Streamed on the raw response: the bytes go out as stored, with their exact length (never
     // re-encoded by the compression plugin) and without being held in memory.
-    reply.hijack();
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(reply.getHeaders())) {
-      if (value !== undefined) headers[name] = String(value);
-    }
     reply.raw.writeHead(200, {
-      ...headers,
+      ...hijackReply(reply),
       'content-type': ref.contentType,
       'content-length': String(ref.size),
       'content-disposition': `attachment; filename="${ref.name.replace(/"/g, '')}"`,

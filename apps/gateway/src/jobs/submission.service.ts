@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { ApiError, isUuid, type ApiErrorDetail, type JobView } from '@switchyard/contracts';
+import { ApiError, isUuid, type ApiErrorDetail, type SubmittedJob } from '@switchyard/contracts';
 import { FilesRepository, IdempotencyKeyTaken, type JobRow } from '@switchyard/persistence';
 import { tenantScope, type Caller } from '../auth/caller';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../gateway.tokens';
@@ -10,9 +10,6 @@ import { DuplicateSubmissions } from './duplicate-submissions';
 import { JobsService } from './jobs.service';
 import { SubmissionLimits } from './submission.limits';
 import { fingerprintOf, SubmissionValidator, type ValidSubmission } from './submission.validator';
-
-/** A job as POST /jobs and POST /jobs/batch return it. */
-export type SubmittedJob = JobView & { deduplicated: boolean; cached: boolean };
 
 export interface SubmitResult {
   status: 202 | 200;

@@ -1,24 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
+import type { StatsView } from '@switchyard/contracts';
 import { AdmissionStore } from '@switchyard/live-state';
-import { JobQueriesRepository, type JobStats } from '@switchyard/persistence';
+import { JobQueriesRepository } from '@switchyard/persistence';
 import { LOGGER, REDIS, type Logger } from '../gateway.tokens';
 
 /** Stats are computed at most this often per tenant: they scan the tenant's jobs. */
 const CACHE_MS = 2000;
-
-export interface StatsView {
-  tenant: string | null;
-  counts: { byStatus: Record<string, number>; byType: Record<string, Record<string, number>> };
-  throughput: {
-    completedPerMinute: number;
-    completedLastMinute: number;
-    failedLast5Minutes: number;
-    submittedLastMinute: number;
-  };
-  durationMs: JobStats['durationMs'];
-  cache: { hits: number; misses: number; hitRate: number | null; dedupHits: number };
-}
 
 @Injectable()
 export class StatsService {

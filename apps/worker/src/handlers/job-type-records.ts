@@ -1,11 +1,11 @@
-import type { AnyJobTypeDefinition } from '@switchyard/handler-sdk';
+import { publishedJobType, type AnyJobTypeDefinition } from '@switchyard/handler-sdk';
 import type { JobTypeRecord, JobTypeStaticDefaults } from '@switchyard/persistence';
 import type { SourcedHandler } from './handler-modules';
 
 /**
  * The `job_types` row of a definition. Defaults that are functions of the payload cannot travel
  * as JSON: they are listed in `computedDefaults`, and the gateway uses the platform default for
- * them (a TypeBox schema is plain JSON Schema once its symbol keys are dropped).
+ * them.
  */
 export function toJobTypeRecord(definition: AnyJobTypeDefinition, source: string): JobTypeRecord {
   const defaults = (definition.defaults ?? {}) as Record<string, unknown>;
@@ -17,9 +17,7 @@ export function toJobTypeRecord(definition: AnyJobTypeDefinition, source: string
     else if (value !== undefined) Object.assign(staticDefaults, { [key]: value });
   }
   return {
-    type: definition.type,
-    queue: definition.queue,
-    payloadSchema: JSON.parse(JSON.stringify(definition.payloadSchema)) as Record<string, unknown>,
+    ...publishedJobType(definition),
     defaults: staticDefaults,
     computedDefaults: computed,
     source,

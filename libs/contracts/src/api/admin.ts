@@ -22,35 +22,28 @@ export const ApiKeyRequestSchema = Type.Object(
 );
 export type ApiKeyRequest = Static<typeof ApiKeyRequestSchema>;
 
+/** What is public of an API key: everything but the key itself (only its SHA-256 is stored). */
+const apiKeyFields = {
+  id: Type.String({ format: 'uuid' }),
+  tenant: Type.String(),
+  name: Type.String(),
+  scopes: Type.Array(literals(API_KEY_SCOPES)),
+  createdAt: isoTime(),
+};
+
+/** `POST /admin/api-keys`: the one answer that carries the key. */
 export const ApiKeyCreatedSchema = Type.Object(
-  {
-    id: Type.String({ format: 'uuid' }),
-    key: Type.String({ description: 'shown once; only its SHA-256 is stored' }),
-    tenant: Type.String(),
-    name: Type.String(),
-    scopes: Type.Array(literals(API_KEY_SCOPES)),
-    createdAt: isoTime(),
-  },
+  { ...apiKeyFields, key: Type.String({ description: 'shown once; only its SHA-256 is stored' }) },
   { title: 'ApiKeyCreated' },
 );
 export type ApiKeyCreated = Static<typeof ApiKeyCreatedSchema>;
 
+/** One row of `GET /admin/api-keys`. */
+export const ApiKeyViewSchema = Type.Object({ ...apiKeyFields, revokedAt: nullable(isoTime()) });
+export type ApiKeyView = Static<typeof ApiKeyViewSchema>;
+
 /** `GET /admin/api-keys`: the keys without the keys themselves. */
-export const ApiKeyListSchema = Type.Object(
-  {
-    items: Type.Array(
-      Type.Object({
-        id: Type.String({ format: 'uuid' }),
-        tenant: Type.String(),
-        name: Type.String(),
-        scopes: Type.Array(literals(API_KEY_SCOPES)),
-        createdAt: isoTime(),
-        revokedAt: nullable(isoTime()),
-      }),
-    ),
-  },
-  { title: 'ApiKeyList' },
-);
+export const ApiKeyListSchema = Type.Object({ items: Type.Array(ApiKeyViewSchema) }, { title: 'ApiKeyList' });
 export type ApiKeyList = Static<typeof ApiKeyListSchema>;
 
 /** `POST /admin/cleanup`. */

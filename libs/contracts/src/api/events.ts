@@ -1,34 +1,23 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { JOB_STATUSES } from '../job-status';
-import { JobErrorSchema } from './job';
-import { isoTime, literals, nullable } from './schema';
+import { JobCloudEventSchema } from '../messages/job-event';
+import { JobViewSchema } from './job';
 
-/** The `data:` of SSE job events: a lifecycle CloudEvent (SPEC §5) as the gateway relays it. */
-export const JobEventSchema = Type.Object(
-  {
-    specversion: Type.Literal('1.0'),
-    id: Type.String(),
-    source: Type.String(),
-    type: Type.String({ description: 'switchyard.job.<event>' }),
-    subject: Type.String({ description: 'the job id' }),
-    time: isoTime(),
-    correlationid: Type.String(),
-    datacontenttype: Type.Literal('application/json'),
-    data: Type.Object({
-      jobId: Type.String(),
-      tenant: Type.String(),
-      type: Type.String(),
-      queue: Type.String(),
-      status: literals(JOB_STATUSES),
-      step: nullable(Type.String()),
-      progress: Type.Number(),
-      message: nullable(Type.String()),
-      attempt: Type.Integer(),
-      seq: Type.Integer(),
-      error: Type.Optional(JobErrorSchema),
-      resultUrl: Type.Optional(Type.String()),
-    }),
-  },
-  { title: 'JobEvent', description: 'A lifecycle CloudEvent (SPEC §5), the `data:` of SSE job events' },
-);
+/**
+ * The `data:` of SSE job events: the lifecycle CloudEvent of the message catalogue (SPEC §5), as
+ * the gateway relays it from the broker; one schema for both, so the two cannot drift apart.
+ */
+export const JobEventSchema = Type.Object(JobCloudEventSchema.properties, {
+  title: 'JobEvent',
+  description: 'A lifecycle CloudEvent (SPEC §5), the `data:` of SSE job events',
+});
 export type JobEventBody = Static<typeof JobEventSchema>;
+
+/** The `snapshot` event of `GET /jobs/{id}/events` (and each job of `GET /events`' snapshot). */
+export const JobSnapshotSchema = Type.Intersect(
+  [
+    JobViewSchema,
+    Type.Object({ seq: Type.Integer({ minimum: 0, description: 'the last event it reflects' }) }),
+  ],
+  { title: 'JobSnapshot', description: 'A job now, with the sequence number of the last event it reflects' },
+);
+export type JobSnapshot = Static<typeof JobSnapshotSchema>;

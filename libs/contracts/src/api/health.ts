@@ -1,11 +1,13 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { literals } from './schema';
 
-const HealthCheckSchema = Type.Object({
+/** One dependency's line of `GET /api/v1/health`. */
+export const HealthCheckSchema = Type.Object({
   status: literals(['up', 'degraded', 'down']),
   latencyMs: Type.Optional(Type.Integer()),
   detail: Type.Optional(Type.String()),
 });
+export type HealthCheck = Static<typeof HealthCheckSchema>;
 
 /** `GET /api/v1/health`: 200 healthy or degraded, 503 unhealthy. */
 export const HealthSchema = Type.Object(

@@ -9,7 +9,7 @@ import {
 } from './admin';
 import { ReplayFilterSchema, ReplayResultSchema } from './dlq';
 import { ApiErrorBodySchema } from './error';
-import { JobEventSchema } from './events';
+import { JobEventSchema, JobSnapshotSchema } from './events';
 import { FileViewSchema } from './files';
 import { HealthSchema, LivenessSchema, ReadinessSchema } from './health';
 import {
@@ -74,6 +74,7 @@ export function apiBodySchemas(batchMaxItems: number) {
     Liveness: LivenessSchema,
     Readiness: ReadinessSchema,
     JobEvent: JobEventSchema,
+    JobSnapshot: JobSnapshotSchema,
   } satisfies Record<string, TSchema>;
 }
 export type ApiBodyName = keyof ReturnType<typeof apiBodySchemas>;

@@ -8,6 +8,14 @@ import { defineMessage } from './message';
  */
 export const INTAKE_SUBMIT = 'switchyard.intake.submit';
 
+/**
+ * The AMQP `type` of a rejected intake copy whose original had none, and of the replies sent to
+ * `reply_to` (SPEC §5). Consumers of `<prefix>.intake.rejected` and of replies match on them: never
+ * rename them.
+ */
+export const INTAKE_REJECTED = 'switchyard.intake.rejected';
+export const INTAKE_REPLY = 'switchyard.intake.reply';
+
 /** A job submitted over AMQP: the body of `POST /api/v1/jobs`, on `<prefix>.intake` with key `submit`. */
 export const intakeSubmitMessage = defineMessage({
   schema: JobSubmissionSchema,

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { jobRefFields } from './job-ref';
 import { defineMessage } from './message';
 
 /** Wire name (the AMQP `type` property): other systems match on it, never rename it. */
@@ -6,10 +7,7 @@ export const JOB_DISPATCH = 'switchyard.job.dispatch';
 
 /** Work message on `<prefix>.jobs` → `<prefix>.jobs.<queue>`: run this job. */
 export const JobDispatchSchema = Type.Object({
-  jobId: Type.String(),
-  tenant: Type.String(),
-  type: Type.String(),
-  queue: Type.String(),
+  ...jobRefFields,
   /** Epoch ms before which a delayed retry must not start (set on retry messages only). */
   notBefore: Type.Optional(Type.Number()),
 });

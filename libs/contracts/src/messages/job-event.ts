@@ -9,6 +9,7 @@ import {
   type JobEventName,
   type JobEventType,
 } from '../routing';
+import { jobRefFields } from './job-ref';
 import { defineMessage } from './message';
 
 export const CLOUDEVENTS_CONTENT_TYPE = 'application/cloudevents+json';
@@ -29,10 +30,7 @@ const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.U
 
 /** `data` of every lifecycle CloudEvent (SPEC §5). */
 export const JobEventDataSchema = Type.Object({
-  jobId: Type.String(),
-  tenant: Type.String(),
-  type: Type.String(),
-  queue: Type.String(),
+  ...jobRefFields,
   status: JobStatusSchema,
   step: Nullable(Type.String()),
   progress: Type.Number(),
@@ -55,8 +53,8 @@ export const JobCloudEventSchema = Type.Object({
   id: Type.String(),
   source: Type.String(),
   type: JobEventTypeSchema,
-  subject: Type.String(),
-  time: Type.String(),
+  subject: Type.String({ description: 'the job id' }),
+  time: Type.String({ description: 'ISO-8601 UTC' }),
   correlationid: Type.String(),
   datacontenttype: Type.Literal('application/json'),
   data: JobEventDataSchema,
