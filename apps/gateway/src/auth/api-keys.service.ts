@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import type { ApiKeyCreated } from '@switchyard/contracts';
 import { ChannelSubscriber, gatewayKeys } from '@switchyard/live-state';
 import { ApiKeysRepository, type ApiKeyRecord } from '@switchyard/persistence';
@@ -31,7 +32,11 @@ const CACHE_MAX = 10000;
 
 @Injectable()
 export class ApiKeysService implements OnModuleInit {
-  private readonly cache = new Map<string, { caller: Caller | null; expires: number }>();
+  // lru-cache holds no null, so a negative answer is cached as `{ caller: null }`.
+  private readonly cache = new LRUCache<string, { caller: Caller | null }>({
+    max: CACHE_MAX,
+    ttl: CACHE_TTL_MS,
+  });
   private readonly channel: string;
 
   constructor(
@@ -56,16 +61,11 @@ export class ApiKeysService implements OnModuleInit {
   async authenticate(key: string): Promise<Caller | null> {
     const keyHash = hashApiKey(key);
     if (sameHash(keyHash, this.adminKeyHash)) return BOOTSTRAP_CALLER;
-    const now = Date.now();
     const cached = this.cache.get(keyHash);
-    if (cached && cached.expires > now) return cached.caller;
+    if (cached) return cached.caller;
     const record = await this.keys.findByHash(keyHash);
     const caller = record && !record.revokedAt ? toCaller(record) : null;
-    if (this.cache.size >= CACHE_MAX) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
-    }
-    this.cache.set(keyHash, { caller, expires: now + (caller ? CACHE_TTL_MS : NEGATIVE_TTL_MS) });
+    this.cache.set(keyHash, { caller }, { ttl: caller ? CACHE_TTL_MS : NEGATIVE_TTL_MS });
     return caller;
   }
 

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import type { StatsView } from '@switchyard/contracts';
 import { AdmissionStore } from '@switchyard/live-state';
 import { JobQueriesRepository } from '@switchyard/persistence';
@@ -7,10 +8,12 @@ import { LOGGER, REDIS, type Logger } from '../gateway.tokens';
 
 /** Stats are computed at most this often per tenant: they scan the tenant's jobs. */
 const CACHE_MS = 2000;
+/** Tenants whose stats are held at once; the least recently asked for go first. */
+const CACHE_TENANTS = 1000;
 
 @Injectable()
 export class StatsService {
-  private readonly cache = new Map<string, { at: number; value: Promise<StatsView> }>();
+  private readonly cache = new LRUCache<string, Promise<StatsView>>({ max: CACHE_TENANTS, ttl: CACHE_MS });
 
   constructor(
     @Inject(LOGGER) private readonly logger: Logger,
@@ -23,9 +26,9 @@ export class StatsService {
   stats(tenant: string | undefined): Promise<StatsView> {
     const key = tenant ?? '\u0000all';
     const hit = this.cache.get(key);
-    if (hit && Date.now() - hit.at < CACHE_MS) return hit.value;
+    if (hit) return hit;
     const value = this.compute(tenant);
-    this.cache.set(key, { at: Date.now(), value });
+    this.cache.set(key, value);
     value.catch(() => this.cache.delete(key));
     return value;
   }
