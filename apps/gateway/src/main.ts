@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { amqpNames } from '@switchyard/contracts';
+import { amqpNames, BUILT_IN_QUEUES } from '@switchyard/contracts';
 import {
   gatewayListenHost,
   GatewayConfigSchema,
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   if (config.ADMIN_API_KEY === undefined) {
     logger.warn('ADMIN_API_KEY is unset: the documented dev admin key is active (refused in production)');
   }
-  const registry = new HandlerRegistry(BUILT_IN_JOB_TYPES);
+  const registry = new HandlerRegistry(BUILT_IN_JOB_TYPES, BUILT_IN_QUEUES);
   const db = createDataSource(config.DATABASE_URL, {
     poolSize: config.DB_POOL_SIZE,
     applicationName: SERVICE_NAME,

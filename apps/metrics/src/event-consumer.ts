@@ -1,4 +1,4 @@
-import { JOB_EVENT_TYPES, type JobCloudEvent } from '@switchyard/contracts';
+import type { JobCloudEvent } from '@switchyard/contracts';
 import {
   Ack,
   type AmqpClient,
@@ -7,6 +7,7 @@ import {
   type InboundMessage,
 } from '@switchyard/messaging';
 import type { Logger } from '@switchyard/observability';
+import { subscribeJobEvents, type JobEventHandler } from '@switchyard/service-kit';
 import type { EventRecorder } from './event-recorder';
 import type { JobMetrics } from './job-metrics';
 
@@ -54,7 +55,7 @@ interface Batch {
  * once the lookup answers, then acked together. A message that is not a job CloudEvent is
  * counted, logged and acked (there is nothing to retry).
  */
-export class EventConsumer {
+export class EventConsumer implements JobEventHandler {
   private consumer: ConsumerHandle | undefined;
   private batch: Batch | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -70,14 +71,7 @@ export class EventConsumer {
   ) {}
 
   async start(): Promise<void> {
-    await this.amqp.assertQueue(this.options.queue, {
-      durable: true,
-      bindings: [{ exchange: this.amqp.names.eventsExchange, pattern: 'job.#' }],
-    });
-    this.consumer = await this.amqp.consume(this.options.queue, JOB_EVENT_TYPES, (e) => this.onEvent(e), {
-      prefetch: this.options.prefetch,
-      onInvalid: (message) => this.onInvalid(message),
-    });
+    this.consumer = await subscribeJobEvents(this.amqp, this.options.queue, this.options.prefetch, this);
   }
 
   /** Stops deliveries and lets the messages already delivered be recorded and acked. */

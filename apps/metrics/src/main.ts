@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import { MetricsConfigSchema, type MetricsConfig } from '@switchyard/config';
-import { AmqpClient } from '@switchyard/messaging';
 import {
   bootService,
   probeCheck,
@@ -8,7 +7,7 @@ import {
   type ServiceContext,
   type ServiceParts,
 } from '@switchyard/observability';
-import { createDataSource } from '@switchyard/persistence';
+import { openConnections } from '@switchyard/service-kit';
 import { EventConsumer, METRICS_BATCH_WINDOW_MS, METRICS_PREFETCH_FACTOR } from './event-consumer';
 import { EventRecorder } from './event-recorder';
 import { createJobMetrics } from './job-metrics';
@@ -29,19 +28,11 @@ async function connect({
   metrics: registry,
 }: ServiceContext<MetricsConfig>): Promise<ServiceParts> {
   // Read-only: priorities of accepted jobs and per-queue states the broker does not know.
-  const db = createDataSource(config.DATABASE_URL, {
-    poolSize: config.DB_POOL_SIZE,
-    applicationName: SERVICE,
-  });
-  const amqp = new AmqpClient({
-    url: config.AMQP_URL,
-    prefix: config.AMQP_PREFIX,
+  const { db, amqp } = await openConnections(config, {
+    service: SERVICE,
     connectionName: SERVICE,
-    deadLetterMaxLength: config.DLQ_MAX_LENGTH,
     logger: logger.child({ component: 'amqp' }),
   });
-  await db.initialize();
-  await amqp.connect();
 
   const jobMetrics = createJobMetrics(registry);
   const recorder = new EventRecorder(jobMetrics);

@@ -4,7 +4,6 @@ import { amqpNames } from '@switchyard/contracts';
 import { TrackerConfigSchema, type TrackerConfig } from '@switchyard/config';
 import { FileArtifactStore, FileUploadStore } from '@switchyard/storage';
 import { createRedis, LiveProgressStore } from '@switchyard/live-state';
-import { AmqpClient } from '@switchyard/messaging';
 import {
   bootService,
   METRIC_PREFIX,
@@ -16,12 +15,12 @@ import {
 } from '@switchyard/observability';
 import { OutboxRelay } from '@switchyard/outbox';
 import {
-  createDataSource,
   JobsRepository,
   LifecycleRepository,
   ProjectionRepository,
   RetentionRepository,
 } from '@switchyard/persistence';
+import { openConnections } from '@switchyard/service-kit';
 import { EventProjector } from './projection/event-projector';
 import { DispatchReconciler } from './recovery/dispatch-reconciler';
 import { LeaseSweeper } from './recovery/lease-sweeper';
@@ -30,23 +29,15 @@ import { RetentionService, retentionOptions } from './retention/retention.servic
 const SERVICE = 'progress-tracker';
 
 async function connect({ config, logger, metrics }: ServiceContext<TrackerConfig>): Promise<ServiceParts> {
-  const db = createDataSource(config.DATABASE_URL, {
-    poolSize: config.DB_POOL_SIZE,
-    applicationName: SERVICE,
-  });
-  const amqp = new AmqpClient({
-    url: config.AMQP_URL,
-    prefix: config.AMQP_PREFIX,
-    connectionName: amqpNames(config.AMQP_PREFIX).connectionName(SERVICE),
-    deadLetterMaxLength: config.DLQ_MAX_LENGTH,
-    logger,
-  });
   const redis = createRedis(config.REDIS_URL, {
     connectionName: SERVICE,
     onError: (error) => logger.warn({ err: error }, 'redis error'),
   });
-  await db.initialize();
-  await amqp.connect();
+  const { db, amqp } = await openConnections(config, {
+    service: SERVICE,
+    connectionName: amqpNames(config.AMQP_PREFIX).connectionName(SERVICE),
+    logger,
+  });
 
   const jobs = new JobsRepository(db);
   const outbox = new OutboxRelay(jobs, amqp, logger, { maxDelayMs: config.OUTBOX_MAX_DELAY_MS });

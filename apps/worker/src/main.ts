@@ -23,7 +23,7 @@ import {
   type ServiceParts,
 } from '@switchyard/observability';
 import {
-  createDataSource,
+  serviceDataSource,
   FilesRepository,
   JobsRepository,
   JobTypesRepository,
@@ -87,10 +87,7 @@ async function connect({
       )
     : new ProviderRegistry();
 
-  const db = createDataSource(config.DATABASE_URL, {
-    poolSize: config.DB_POOL_SIZE,
-    applicationName: SERVICE,
-  });
+  const db = serviceDataSource(config, SERVICE);
   const files = new FilesRepository(db);
   const cpuPool = createCpuPool(config.WORKER_CPU_THREADS);
   const builtIns = createBuiltInHandlers({

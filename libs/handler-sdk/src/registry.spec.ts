@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { BUILT_IN_QUEUES } from '@switchyard/contracts';
 import { defineHandler, resolveDefaults, type AnyJobHandler } from './handler';
 import { HandlerRegistry, HandlerRegistryError } from './registry';
 
@@ -13,7 +14,10 @@ const handler = (type: string, queue = 'default'): AnyJobHandler =>
 
 describe('HandlerRegistry', () => {
   it('lists its handlers and the queues they run on', () => {
-    const registry = new HandlerRegistry([handler('a'), handler('b', 'analysis'), handler('c')]);
+    const registry = new HandlerRegistry(
+      [handler('a'), handler('b', 'analysis'), handler('c')],
+      BUILT_IN_QUEUES,
+    );
     expect(registry.get('b')?.queue).toBe('analysis');
     expect(registry.get('missing')).toBeUndefined();
     expect(registry.list().map((h) => h.type)).toEqual(['a', 'b', 'c']);
@@ -21,13 +25,14 @@ describe('HandlerRegistry', () => {
   });
 
   it('refuses a duplicate type and an unknown queue, naming both', () => {
-    const build = () => new HandlerRegistry([handler('a'), handler('a'), handler('b', 'nowhere')]);
+    const build = () =>
+      new HandlerRegistry([handler('a'), handler('a'), handler('b', 'nowhere')], BUILT_IN_QUEUES);
     expect(build).toThrow(HandlerRegistryError);
     expect(build).toThrow('duplicate job type "a"; job type "b" names unknown queue "nowhere"');
   });
 
   it('adds a type learnt later unless it is known or its queue is not', () => {
-    const registry = new HandlerRegistry([handler('a')]);
+    const registry = new HandlerRegistry([handler('a')], BUILT_IN_QUEUES);
     const replacement = handler('a', 'generation');
     expect(registry.register(replacement)).toBe(false);
     expect(registry.get('a')?.queue).toBe('default');

@@ -1,4 +1,3 @@
-import { BUILT_IN_QUEUES } from '@switchyard/contracts';
 import type { AnyJobHandler, AnyJobTypeDefinition } from './handler';
 
 export class HandlerRegistryError extends Error {}
@@ -10,9 +9,13 @@ export class HandlerRegistryError extends Error {}
 export class HandlerRegistry<T extends AnyJobTypeDefinition = AnyJobHandler> {
   private readonly byType = new Map<string, T>();
 
+  /**
+   * `knownQueues` is the caller's (BUILT_IN_QUEUES for the built-in types): the SDK imports no
+   * runtime value of @switchyard/contracts, so a pool thread that loads the SDK's errors stays small.
+   */
   constructor(
     handlers: readonly T[],
-    private readonly knownQueues: readonly string[] = BUILT_IN_QUEUES,
+    private readonly knownQueues: readonly string[],
   ) {
     const problems: string[] = [];
     for (const handler of handlers) {

@@ -1,6 +1,7 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import { ADMIT_LUA, RELEASE_LUA } from './admission.script';
 import { gatewayKeys, type GatewayKeys } from './gateway-keys';
+import { execPipeline } from './pipeline';
 
 export interface AdmissionRequest {
   tenant: string;
@@ -177,13 +178,4 @@ export class AdmissionStore {
       dedup: this.keys.dedup(r.tenant, r.requestHash),
     };
   }
-}
-
-async function execPipeline(pipeline: ChainableCommander): Promise<unknown[]> {
-  const results = await pipeline.exec();
-  if (results === null) throw new Error('Redis pipeline was discarded');
-  return results.map(([error, reply]) => {
-    if (error) throw error;
-    return reply;
-  });
 }

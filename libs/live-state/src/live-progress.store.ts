@@ -1,6 +1,7 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import { APPLY_EVENTS_LUA } from './apply-event.script';
 import { liveKeys, type LiveKeys } from './live-keys';
+import { execPipeline } from './pipeline';
 import {
   decodeLive,
   decodeStoredEvent,
@@ -139,14 +140,4 @@ export class LiveProgressStore {
   async deleteJob(jobId: string): Promise<void> {
     await this.redis.del(this.keys.live(jobId), this.keys.events(jobId));
   }
-}
-
-/** Runs a pipeline and returns its replies, throwing the first command error. */
-async function execPipeline(pipeline: ChainableCommander): Promise<unknown[]> {
-  const results = await pipeline.exec();
-  if (results === null) throw new Error('Redis pipeline was discarded');
-  return results.map(([error, reply]) => {
-    if (error) throw error;
-    return reply;
-  });
 }

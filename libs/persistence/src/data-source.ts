@@ -18,6 +18,20 @@ export const MIGRATIONS = [
   OutboxMessage1700000005000,
 ];
 
+/** The settings every service reads for its pool (CommonEnv in @switchyard/config). */
+export interface DatabaseSettings {
+  DATABASE_URL: string;
+  DB_POOL_SIZE: number;
+}
+
+/** A service's pool, named after the service in pg_stat_activity; not connected yet. */
+export function serviceDataSource(settings: DatabaseSettings, service: string): DataSource {
+  return createDataSource(settings.DATABASE_URL, {
+    poolSize: settings.DB_POOL_SIZE,
+    applicationName: service,
+  });
+}
+
 /**
  * The connection pool and the migration runner. No entities: the repositories speak SQL (see
  * "Persistence" in docs/architecture.md), and the migrations are the one schema.

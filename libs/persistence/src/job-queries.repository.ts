@@ -115,36 +115,37 @@ export class JobQueriesRepository {
   }
 
   /** Running jobs per queue (all tenants). */
-  async runningByQueue(): Promise<Map<string, number>> {
-    const rows: { queue: string; n: string }[] = await this.db.query(
-      `SELECT queue, count(*) AS n FROM jobs WHERE status = 'running' GROUP BY queue`,
-    );
-    return new Map(rows.map((r) => [r.queue, Number(r.n)]));
+  runningByQueue(): Promise<Map<string, number>> {
+    return this.countByQueue(`SELECT queue, count(*) AS n FROM jobs WHERE status = 'running' GROUP BY queue`);
   }
 
   /** Jobs that finished (completed or failed) per queue in the last `seconds`. */
-  async finishedByQueue(seconds: number): Promise<Map<string, number>> {
-    const rows: { queue: string; n: string }[] = await this.db.query(
+  finishedByQueue(seconds: number): Promise<Map<string, number>> {
+    return this.countByQueue(
       `SELECT queue, count(*) AS n FROM jobs
        WHERE finished_at > now() - make_interval(secs => $1) AND status IN ('completed', 'failed')
        GROUP BY queue`,
       [seconds],
     );
-    return new Map(rows.map((r) => [r.queue, Number(r.n)]));
   }
 
   /**
    * Jobs that started per queue in the last `seconds` (still running, or finished since): the
    * queue's real start rate. Reads the running jobs and the finished-time index, never the table.
    */
-  async startedByQueue(seconds: number): Promise<Map<string, number>> {
-    const rows: { queue: string; n: string }[] = await this.db.query(
+  startedByQueue(seconds: number): Promise<Map<string, number>> {
+    return this.countByQueue(
       `SELECT queue, count(*) AS n FROM jobs
        WHERE started_at > now() - make_interval(secs => $1)
          AND (status = 'running' OR finished_at > now() - make_interval(secs => $1))
        GROUP BY queue`,
       [seconds],
     );
+  }
+
+  /** Runs a `SELECT queue, count(*) AS n ... GROUP BY queue` query into a map. */
+  private async countByQueue(sql: string, params: unknown[] = []): Promise<Map<string, number>> {
+    const rows: { queue: string; n: string }[] = await this.db.query(sql, params);
     return new Map(rows.map((r) => [r.queue, Number(r.n)]));
   }
 

@@ -62,7 +62,7 @@ export function encodeCursor(row: Pick<JobRow, 'created_at' | 'id'>): string {
 function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const createdAt = new Date(at ?? '');
-  if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) {
+  if (!id || Number.isNaN(createdAt.getTime()) || !isUuid(id)) {
     throw new InvalidCursorError('cursor is not one this API returned');
   }
   return { createdAt, id };

@@ -190,10 +190,9 @@ export class LifecycleRepository {
    * attempt counts), or ends `failed` with `worker_lost` once its attempts are spent, or
    * `cancelled` when a cancel was requested. SKIP LOCKED lets several trackers sweep at once.
    */
-  async recoverExpiredLeases(limit = 500): Promise<{ rows: JobRow[]; outbox: OutboxRecord[] }> {
-    return this.db.transaction(async (m) => {
-      const [rows] = await m.query<[JobRow[], number]>(
-        `WITH lost AS (
+  recoverExpiredLeases(limit = 500): Promise<SweptRows> {
+    return this.updateWithOutbox(
+      `WITH lost AS (
            SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at < now()
            ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
          )
@@ -208,9 +207,8 @@ export class LifecycleRepository {
            lease_owner = NULL, lease_expires_at = NULL, event_seq = j.event_seq + 1, dispatched_at = now()
          FROM lost WHERE j.id = lost.id
          RETURNING j.*`,
-        [limit],
-      );
-      const messages = rows.flatMap((row) => {
+      [limit],
+      (row) => {
         if (row.status === 'queued') {
           return [
             dispatchOutboxMessage(row),
@@ -219,36 +217,26 @@ export class LifecycleRepository {
         }
         const event = row.status === 'cancelled' ? 'cancelled' : 'failed';
         return [eventOutboxMessage(jobEventFromRow(this.service, event, row))];
-      });
-      return { rows, outbox: await this.outbox(m, messages) };
-    });
+      },
+    );
   }
 
   /**
    * Sweeper: a `retrying` job whose delayed message never came back (its worker died between
    * the update and the publish) is dispatched again.
    */
-  async redispatchOverdueRetries(
-    graceMs: number,
-    limit = 500,
-  ): Promise<{ rows: JobRow[]; outbox: OutboxRecord[] }> {
-    return this.db.transaction(async (m) => {
-      const [rows] = await m.query<[JobRow[], number]>(
-        `WITH overdue AS (
+  redispatchOverdueRetries(graceMs: number, limit = 500): Promise<SweptRows> {
+    return this.updateWithOutbox(
+      `WITH overdue AS (
            SELECT id FROM jobs WHERE status = 'retrying'
              AND next_attempt_at < now() - make_interval(secs => $1::double precision / 1000)
            ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED
          )
          UPDATE jobs j SET next_attempt_at = now() FROM overdue WHERE j.id = overdue.id
          RETURNING j.*`,
-        [graceMs, limit],
-      );
-      const outbox = await this.outbox(
-        m,
-        rows.map((row) => dispatchOutboxMessage(row)),
-      );
-      return { rows, outbox };
-    });
+      [graceMs, limit],
+      (row) => [dispatchOutboxMessage(row)],
+    );
   }
 
   /**
@@ -281,14 +269,13 @@ export class LifecycleRepository {
    * row still being `queued` and takes SKIP LOCKED rows, so several trackers may run it; a
    * duplicate message is harmless since claims are conditional.
    */
-  async redispatchOrphanedQueued(
+  redispatchOrphanedQueued(
     afterMs: number,
     drainedQueues: readonly string[],
     limit = 500,
-  ): Promise<{ rows: JobRow[]; outbox: OutboxRecord[] }> {
-    return this.db.transaction(async (m) => {
-      const [rows] = await m.query<[JobRow[], number]>(
-        `WITH run AS MATERIALIZED (
+  ): Promise<SweptRows> {
+    return this.updateWithOutbox(
+      `WITH run AS MATERIALIZED (
            -- Running rows are few (the jobs_active_lease partial index): per queue and priority,
            -- the latest dispatch that reached a worker.
            SELECT queue, priority, max(dispatched_at) AS last
@@ -319,13 +306,20 @@ export class LifecycleRepository {
          UPDATE jobs j SET dispatched_at = now()
          FROM orphaned WHERE j.id = orphaned.id AND j.status = 'queued'
          RETURNING j.*`,
-        [afterMs, limit, drainedQueues],
-      );
-      const outbox = await this.outbox(
-        m,
-        rows.map((row) => dispatchOutboxMessage(row)),
-      );
-      return { rows, outbox };
+      [afterMs, limit, drainedQueues],
+      (row) => [dispatchOutboxMessage(row)],
+    );
+  }
+
+  /** Runs one update in a transaction with the outbox messages `messagesOf` builds for each row it returned. */
+  private updateWithOutbox(
+    sql: string,
+    params: unknown[],
+    messagesOf: (row: JobRow) => OutboxMessage[],
+  ): Promise<SweptRows> {
+    return this.db.transaction(async (m) => {
+      const rows = await update(m, sql, params);
+      return { rows, outbox: await this.outbox(m, rows.flatMap(messagesOf)) };
     });
   }
 
@@ -346,4 +340,10 @@ export class LifecycleRepository {
 async function update(m: EntityManager, sql: string, params: unknown[]): Promise<JobRow[]> {
   const [rows] = await m.query<[JobRow[], number]>(sql, params);
   return rows;
+}
+
+/** The rows a sweep changed and the outbox messages committed with them. */
+export interface SweptRows {
+  rows: JobRow[];
+  outbox: OutboxRecord[];
 }

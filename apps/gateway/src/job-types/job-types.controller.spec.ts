@@ -1,10 +1,11 @@
 import Ajv from 'ajv';
+import { BUILT_IN_QUEUES } from '@switchyard/contracts';
 import { HandlerRegistry } from '@switchyard/handler-sdk';
 import { BUILT_IN_JOB_TYPES } from '@switchyard/handlers';
 import { SubmissionValidator } from '../jobs/submission.validator';
 import { describeJobType } from './job-types.controller';
 
-const registry = new HandlerRegistry(BUILT_IN_JOB_TYPES);
+const registry = new HandlerRegistry(BUILT_IN_JOB_TYPES, BUILT_IN_QUEUES);
 const validator = new SubmissionValidator(registry, { defaultTimeoutMs: 600000, maxTimeoutMs: 86400000 });
 
 describe('the published job type schemas', () => {

@@ -1,8 +1,9 @@
+import { BUILT_IN_QUEUES } from '@switchyard/contracts';
 import { HandlerRegistry } from '@switchyard/handler-sdk';
 import { BUILT_IN_JOB_TYPES } from '@switchyard/handlers';
 import { canonicalJson, fingerprintOf, NO_REQUEST_HASH, SubmissionValidator } from './submission.validator';
 
-const validator = new SubmissionValidator(new HandlerRegistry(BUILT_IN_JOB_TYPES), {
+const validator = new SubmissionValidator(new HandlerRegistry(BUILT_IN_JOB_TYPES, BUILT_IN_QUEUES), {
   defaultTimeoutMs: 600000,
   maxTimeoutMs: 86400000,
 });

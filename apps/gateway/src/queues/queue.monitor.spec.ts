@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import { GatewayConfigSchema, loadConfig } from '@switchyard/config';
-import { ApiError } from '@switchyard/contracts';
+import { ApiError, BUILT_IN_QUEUES } from '@switchyard/contracts';
 import { HandlerRegistry } from '@switchyard/handler-sdk';
 import { BUILT_IN_JOB_TYPES } from '@switchyard/handlers';
 import type { AmqpClient } from '@switchyard/messaging';
@@ -37,7 +37,7 @@ function monitor(options: {
   const m = new QueueMonitor(
     config,
     createLogger('test', 'info', { write: (line: string) => lines.push(line) }),
-    new HandlerRegistry(BUILT_IN_JOB_TYPES),
+    new HandlerRegistry(BUILT_IN_JOB_TYPES, BUILT_IN_QUEUES),
     new Registry(),
     amqp,
     queries,

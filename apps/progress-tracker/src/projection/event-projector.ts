@@ -8,9 +8,10 @@ import {
   type ConsumerHandle,
   type InboundMessage,
 } from '@switchyard/messaging';
-import { isTerminal, JOB_EVENT_TYPES, jobEventName, type JobCloudEvent } from '@switchyard/contracts';
+import { isTerminal, jobEventName, type JobCloudEvent } from '@switchyard/contracts';
 import type { JobEventInput, LiveProgressStore } from '@switchyard/live-state';
 import { METRIC_PREFIX, type Logger } from '@switchyard/observability';
+import { subscribeJobEvents, type JobEventHandler } from '@switchyard/service-kit';
 import { DataRejected, type ProjectionRepository } from '@switchyard/persistence';
 
 export interface ProjectorOptions {
@@ -39,7 +40,7 @@ const FAILED_FLUSH_BACKOFF_MS = 1000;
  * buffered and written in batches; each message is acked only after its batch is durable, and
  * stale or repeated events (by seq) change nothing in either store.
  */
-export class EventProjector {
+export class EventProjector implements JobEventHandler {
   private buffer: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
@@ -70,14 +71,7 @@ export class EventProjector {
   }
 
   async start(): Promise<void> {
-    await this.amqp.assertQueue(this.options.queue, {
-      durable: true,
-      bindings: [{ exchange: this.amqp.names.eventsExchange, pattern: 'job.#' }],
-    });
-    this.consumer = await this.amqp.consume(this.options.queue, JOB_EVENT_TYPES, (e) => this.onEvent(e), {
-      prefetch: this.options.batchSize * 2,
-      onInvalid: (message) => this.onInvalid(message),
-    });
+    this.consumer = await subscribeJobEvents(this.amqp, this.options.queue, this.options.batchSize * 2, this);
   }
 
   async stop(): Promise<void> {
@@ -85,7 +79,7 @@ export class EventProjector {
     await this.flushNow();
   }
 
-  private onInvalid(message: InboundMessage): ConsumeOutcome {
+  onInvalid(message: InboundMessage): ConsumeOutcome {
     this.logger.warn(
       { messageId: message.properties.messageId as unknown },
       'not a job CloudEvent; dead-lettered',
@@ -93,7 +87,7 @@ export class EventProjector {
     return DeadLetter('not a job CloudEvent');
   }
 
-  private onEvent(event: JobCloudEvent): Promise<ConsumeOutcome> {
+  onEvent(event: JobCloudEvent): Promise<ConsumeOutcome> {
     return new Promise((resolve) => {
       this.buffer.push({ event, resolve });
       if (this.buffer.length >= this.options.batchSize) void this.flushNow();

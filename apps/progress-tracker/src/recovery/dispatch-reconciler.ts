@@ -1,6 +1,7 @@
 import type { Logger } from '@switchyard/observability';
 import type { OutboxRelay } from '@switchyard/outbox';
 import type { LifecycleRepository } from '@switchyard/persistence';
+import { PeriodicPass } from './periodic-pass';
 
 export interface DispatchReconcilerOptions {
   /** How often to look (SWEEP_INTERVAL_MS). */
@@ -20,27 +21,19 @@ export type ReadyCount = (queue: string) => Promise<number>;
  * orphaned (see `LifecycleRepository.redispatchOrphanedQueued`), through the outbox. Several
  * trackers may run it; a duplicate message is harmless because a claim is conditional.
  */
-export class DispatchReconciler {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<number> | undefined;
-
+export class DispatchReconciler extends PeriodicPass {
   constructor(
     private readonly lifecycle: LifecycleRepository,
     private readonly outbox: OutboxRelay,
     private readonly logger: Logger,
     private readonly options: DispatchReconcilerOptions,
     private readonly readyCount: ReadyCount,
-  ) {}
-
-  start(): void {
-    this.timer = setInterval(() => {
-      this.running ??= this.reconcile().finally(() => (this.running = undefined));
-    }, this.options.intervalMs);
+  ) {
+    super(options.intervalMs);
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  protected runPass(): Promise<unknown> {
+    return this.reconcile();
   }
 
   /** One pass; returns how many jobs it dispatched again. */

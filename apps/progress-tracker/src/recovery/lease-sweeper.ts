@@ -1,32 +1,25 @@
 import type { Logger } from '@switchyard/observability';
 import type { OutboxRelay } from '@switchyard/outbox';
 import type { LifecycleRepository } from '@switchyard/persistence';
+import { PeriodicPass } from './periodic-pass';
 
 /**
  * Finds jobs whose worker disappeared (lease expired) and hands them back, fails them with
  * `worker_lost` after their last attempt, or ends them cancelled when that was requested; and
  * re-dispatches retries whose delayed message never came back. Safe to run in several trackers.
  */
-export class LeaseSweeper {
-  private timer: NodeJS.Timeout | undefined;
-  private sweeping: Promise<void> | undefined;
-
+export class LeaseSweeper extends PeriodicPass {
   constructor(
     private readonly lifecycle: LifecycleRepository,
     private readonly outbox: OutboxRelay,
     private readonly logger: Logger,
     private readonly options: { intervalMs: number; retryOverdueMs: number },
-  ) {}
-
-  start(): void {
-    this.timer = setInterval(() => {
-      this.sweeping ??= this.sweep().finally(() => (this.sweeping = undefined));
-    }, this.options.intervalMs);
+  ) {
+    super(options.intervalMs);
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.sweeping;
+  protected runPass(): Promise<unknown> {
+    return this.sweep();
   }
 
   async sweep(): Promise<void> {

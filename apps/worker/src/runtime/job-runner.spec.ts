@@ -60,7 +60,7 @@ function runnerWith(claimMany: JobsRepository['claimMany']) {
     amqp,
     { claimMany } as unknown as JobsRepository,
     {} as LifecycleRepository,
-    new HandlerRegistry([]),
+    new HandlerRegistry([], []),
     {} as ArtifactStore,
     createLogger('worker', 'silent', quiet),
   );

@@ -114,6 +114,8 @@ function accumulate(
   let { max, min, prevSum } = acc;
   let e = 0;
   let d = 0;
+  // jscpd:ignore-start -- the same loop written out per channel count (and again in
+  // accumulateStereo16) on purpose: the hot path of every analysis, measured faster than one loop.
   if (channels === 2) {
     for (let i = from * 2, stop = to * 2; i < stop; i += 2) {
       const l = samples[i];
@@ -153,6 +155,7 @@ function accumulate(
       d += q * q;
     }
   }
+  // jscpd:ignore-end
   acc.max = max;
   acc.min = min;
   acc.prevSum = prevSum;

@@ -12,17 +12,11 @@ import { PermanentError } from '@switchyard/handler-sdk';
 export async function resolveMediaPath(root: string, requested: string): Promise<string> {
   checkMediaPath(requested);
   const rootReal = await realRoot(root);
-  let fileReal: string;
-  try {
-    fileReal = await realpath(resolve(rootReal, requested));
-  } catch {
-    throw new PermanentError(`no file at "${requested}" under MEDIA_ROOT`, 'file_not_found');
-  }
-  if (!isInside(rootReal, fileReal)) {
-    throw new PermanentError('the path leads outside MEDIA_ROOT', 'invalid_payload');
-  }
-  const info = await stat(fileReal);
-  if (!info.isFile()) throw new PermanentError(`"${requested}" is not a regular file`, 'invalid_payload');
+  const fileReal = await realpath(resolve(rootReal, requested)).catch(() => {
+    throw noFile(requested);
+  });
+  checkInside(rootReal, fileReal);
+  checkRegularFile(await stat(fileReal), requested);
   return fileReal;
 }
 
@@ -54,7 +48,7 @@ export function resolveMediaPathSync(root: string, requested: string): string {
     try {
       rootReal = realpathSync.native(resolve(root));
     } catch {
-      throw new PermanentError('MEDIA_ROOT does not exist on this worker', 'file_not_found');
+      throw noRoot();
     }
     realRoots.set(root, rootReal);
   }
@@ -62,14 +56,12 @@ export function resolveMediaPathSync(root: string, requested: string): string {
   try {
     fileReal = realpathSync.native(resolve(rootReal, requested));
   } catch {
-    throw new PermanentError(`no file at "${requested}" under MEDIA_ROOT`, 'file_not_found');
+    throw noFile(requested);
   }
-  if (!isInside(rootReal, fileReal)) {
-    throw new PermanentError('the path leads outside MEDIA_ROOT', 'invalid_payload');
-  }
+  checkInside(rootReal, fileReal);
   const info = statSync(fileReal, { throwIfNoEntry: false });
-  if (!info) throw new PermanentError(`no file at "${requested}" under MEDIA_ROOT`, 'file_not_found');
-  if (!info.isFile()) throw new PermanentError(`"${requested}" is not a regular file`, 'invalid_payload');
+  if (!info) throw noFile(requested);
+  checkRegularFile(info, requested);
   return fileReal;
 }
 
@@ -80,10 +72,29 @@ async function realRoot(root: string): Promise<string> {
   const known = realRoots.get(root);
   if (known !== undefined) return known;
   const real = await realpath(resolve(root)).catch(() => {
-    throw new PermanentError('MEDIA_ROOT does not exist on this worker', 'file_not_found');
+    throw noRoot();
   });
   realRoots.set(root, real);
   return real;
+}
+
+function noRoot(): PermanentError {
+  return new PermanentError('MEDIA_ROOT does not exist on this worker', 'file_not_found');
+}
+
+function noFile(requested: string): PermanentError {
+  return new PermanentError(`no file at "${requested}" under MEDIA_ROOT`, 'file_not_found');
+}
+
+/** Refuses a real path that left the root (through a symlink). */
+function checkInside(rootReal: string, fileReal: string): void {
+  if (!isInside(rootReal, fileReal)) {
+    throw new PermanentError('the path leads outside MEDIA_ROOT', 'invalid_payload');
+  }
+}
+
+function checkRegularFile(info: { isFile(): boolean }, requested: string): void {
+  if (!info.isFile()) throw new PermanentError(`"${requested}" is not a regular file`, 'invalid_payload');
 }
 
 function isInside(root: string, path: string): boolean {
