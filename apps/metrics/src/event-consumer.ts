@@ -5,9 +5,10 @@ import {
   type ConsumeOutcome,
   type ConsumerHandle,
   type InboundMessage,
+  subscribeJobEvents,
+  type JobEventHandler,
 } from '@switchyard/messaging';
 import type { Logger } from '@switchyard/observability';
-import { subscribeJobEvents, type JobEventHandler } from '@switchyard/service-kit';
 import type { EventRecorder } from './event-recorder';
 import type { JobMetrics } from './job-metrics';
 

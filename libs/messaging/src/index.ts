@@ -1,6 +1,7 @@
 export * from './ack-policy';
 export * from './amqp-client';
 export * from './inbound-message';
+export * from './job-event-subscription';
 export * from './publish-options';
 export {
   DEFAULT_RECONNECT_MAX_MS,

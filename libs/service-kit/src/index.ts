@@ -1,2 +1,1 @@
 export * from './connections';
-export * from './job-event-subscription';

@@ -7,11 +7,12 @@ import {
   type ConsumeOutcome,
   type ConsumerHandle,
   type InboundMessage,
+  subscribeJobEvents,
+  type JobEventHandler,
 } from '@switchyard/messaging';
 import { isTerminal, jobEventName, type JobCloudEvent } from '@switchyard/contracts';
 import type { JobEventInput, LiveProgressStore } from '@switchyard/live-state';
 import { METRIC_PREFIX, type Logger } from '@switchyard/observability';
-import { subscribeJobEvents, type JobEventHandler } from '@switchyard/service-kit';
 import { DataRejected, type ProjectionRepository } from '@switchyard/persistence';
 
 export interface ProjectorOptions {

@@ -1,5 +1,7 @@
 import { JOB_EVENT_TYPES, type JobCloudEvent } from '@switchyard/contracts';
-import type { AmqpClient, ConsumeOutcome, ConsumerHandle, InboundMessage } from '@switchyard/messaging';
+import type { AmqpClient, ConsumerHandle } from './amqp-client';
+import type { ConsumeOutcome } from './ack-policy';
+import type { InboundMessage } from './inbound-message';
 
 /** What a service does with each lifecycle event it subscribed to, and with a body that is none. */
 export interface JobEventHandler {
