@@ -50,19 +50,23 @@ const released = (r: ReleasedRow): ReleasedJob => ({
  * fails the re-checked condition, so a job is never released twice. Aging counts from created_at
  * (in the index): a job's wait since submission.
  */
-const RELEASE_READY = `WITH candidates AS MATERIALIZED (
-    SELECT c.id, c.created_at,
-      LEAST(${MAX_PRIORITY}, c.priority + CASE WHEN $3::double precision > 0
-        THEN floor(extract(epoch FROM now() - c.created_at) * 1000 / $3::double precision)::int ELSE 0 END) AS effective
-    FROM generate_series(${MIN_PRIORITY}, ${MAX_PRIORITY}) AS level(p)
-    CROSS JOIN LATERAL (
-      SELECT b.id, b.priority, b.created_at FROM jobs b
-      WHERE b.status = 'queued' AND b.dispatched_at IS NULL AND b.queue = $1 AND b.priority = level.p
-      ORDER BY b.created_at, b.id LIMIT $2
+const RELEASE_READY = `WITH picked AS (
+    SELECT j.id, c.effective FROM (
+      SELECT b.id, b.created_at,
+        LEAST(${MAX_PRIORITY}, b.priority + CASE WHEN $3::double precision > 0
+          THEN floor(extract(epoch FROM now() - b.created_at) * 1000 / $3::double precision)::int ELSE 0 END) AS effective
+      FROM generate_series(${MIN_PRIORITY}, ${MAX_PRIORITY}) AS level(p)
+      CROSS JOIN LATERAL (
+        SELECT id, priority, created_at FROM jobs
+        WHERE status = 'queued' AND dispatched_at IS NULL AND queue = $1 AND priority = level.p
+        ORDER BY created_at, id LIMIT $2
+      ) b
+      ORDER BY effective DESC, b.created_at, b.id
     ) c
-  ), picked AS (
-    SELECT j.id, c.effective FROM candidates c JOIN jobs j ON j.id = c.id
+    JOIN jobs j ON j.id = c.id
     WHERE j.status = 'queued' AND j.dispatched_at IS NULL
+    -- The candidates' order, which the nested loop keeps: rows are looked up and locked only
+    -- until the limit is reached.
     ORDER BY c.effective DESC, c.created_at, c.id
     LIMIT $2
     FOR UPDATE OF j SKIP LOCKED
