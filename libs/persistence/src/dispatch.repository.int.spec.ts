@@ -110,6 +110,14 @@ describe('DispatchRepository against PostgreSQL', () => {
       expect(released.map((j) => j.effectivePriority)).toEqual([9, 8, 5, 5]);
     });
 
+    it('caps a long wait over a short interval at 9', async () => {
+      const q = queue();
+      const [ancient] = await insert(q, [0], [400 * 86400000]);
+      expect(await dispatch.releaseReady(q, 10, 1)).toEqual([
+        expect.objectContaining({ id: ancient, effectivePriority: 9 }),
+      ]);
+    });
+
     it('does not age with agingMs 0', async () => {
       const q = queue();
       const [old0, fresh8] = await insert(q, [0, 8], [600000, 0]);

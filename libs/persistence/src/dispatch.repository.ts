@@ -53,8 +53,10 @@ const released = (r: ReleasedRow): ReleasedJob => ({
 const RELEASE_READY = `WITH picked AS (
     SELECT j.id, c.effective FROM (
       SELECT b.id, b.created_at,
+        -- Capped before the cast: a long wait over a short interval would overflow an int.
         LEAST(${MAX_PRIORITY}, b.priority + CASE WHEN $3::double precision > 0
-          THEN floor(extract(epoch FROM now() - b.created_at) * 1000 / $3::double precision)::int ELSE 0 END) AS effective
+          THEN LEAST(${MAX_PRIORITY}, floor(extract(epoch FROM now() - b.created_at) * 1000 / $3::double precision))::int
+          ELSE 0 END) AS effective
       FROM generate_series(${MIN_PRIORITY}, ${MAX_PRIORITY}) AS level(p)
       CROSS JOIN LATERAL (
         SELECT id, priority, created_at FROM jobs
