@@ -14,6 +14,7 @@ import {
   LifecycleRepository,
   ResultCacheRepository,
   JobTypesRepository,
+  QueueSettingsRepository,
 } from '@switchyard/persistence';
 import type { Registry } from 'prom-client';
 import { hashApiKey } from './auth/api-key';
@@ -44,6 +45,7 @@ export interface GatewayDependencies {
   apiKeys: ApiKeysRepository;
   files: FilesRepository;
   resultCache: ResultCacheRepository;
+  queueSettings: QueueSettingsRepository;
   amqp: AmqpClient;
   /** Command connection (rate limits, admission, live state). */
   redis: Redis;
@@ -90,6 +92,7 @@ export class CoreModule {
       { provide: ApiKeysRepository, useValue: deps.apiKeys },
       { provide: FilesRepository, useValue: deps.files },
       { provide: ResultCacheRepository, useValue: deps.resultCache },
+      { provide: QueueSettingsRepository, useValue: deps.queueSettings },
       { provide: AmqpClient, useValue: deps.amqp },
       { provide: ChannelSubscriber, useValue: deps.subscriber },
       // Shared by submissions (jobs) and stats (queues).

@@ -28,6 +28,7 @@ import {
   JobsRepository,
   LifecycleRepository,
   ResultCacheRepository,
+  QueueSettingsRepository,
   JobTypesRepository,
 } from '@switchyard/persistence';
 import { GatewayModule } from './app.module';
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
       apiKeys: new ApiKeysRepository(db),
       files: new FilesRepository(db),
       resultCache: new ResultCacheRepository(db),
+      queueSettings: new QueueSettingsRepository(db),
       amqp,
       redis,
       subscriber: new ChannelSubscriber(subscriber),
