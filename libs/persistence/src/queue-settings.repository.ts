@@ -21,9 +21,7 @@ export class QueueSettingsRepository {
 
   /** The queues paused now. */
   async pausedQueues(): Promise<Set<string>> {
-    const rows: { queue: string }[] = await this.db.query(
-      `SELECT queue FROM queue_settings WHERE paused`,
-    );
+    const rows: { queue: string }[] = await this.db.query(`SELECT queue FROM queue_settings WHERE paused`);
     return new Set(rows.map((r) => r.queue));
   }
 
