@@ -362,6 +362,7 @@ function newJob(type: string, payload: Record<string, unknown>, priority: number
     startedAt: null,
     finishedAt: null,
     nextAttemptAt: null,
+    runAt: null,
     cancelRequested: false,
     estimatedWaitMs: 0,
     deadLettered: false,

@@ -58,6 +58,22 @@ export class JobQueriesRepository {
     return new Map(rows.map((r) => [r.tenant, Number(r.n)]));
   }
 
+  /**
+   * `scheduled` jobs per tenant (TENANT_MAX_SCHEDULED_JOBS), counted like activeCounts: each up
+   * to `cap` only.
+   */
+  async scheduledCounts(tenants: readonly string[], cap: number): Promise<Map<string, number>> {
+    if (!tenants.length) return new Map();
+    const rows: { tenant: string; n: string }[] = await this.db.query(
+      `SELECT t.tenant, (SELECT count(*) FROM (
+           SELECT 1 FROM jobs WHERE tenant = t.tenant AND status = 'scheduled' LIMIT $2
+         ) scheduled) AS n
+       FROM unnest($1::text[]) AS t(tenant)`,
+      [tenants, cap],
+    );
+    return new Map(rows.map((r) => [r.tenant, Number(r.n)]));
+  }
+
   async findByIdempotencyKey(tenant: string, key: string): Promise<JobRow | null> {
     const rows: JobRow[] = await this.db.query(
       `SELECT * FROM jobs WHERE tenant = $1 AND idempotency_key = $2`,

@@ -13,7 +13,6 @@ import {
 } from '@switchyard/contracts';
 import { correlation } from '@switchyard/observability';
 import {
-  dispatchOutboxMessage,
   eventOutboxMessage,
   JobQueriesRepository,
   JobsRepository,
@@ -215,9 +214,6 @@ export class JobsService {
       },
       job.correlationId,
     );
-    into.push(
-      dispatchOutboxMessage({ ...job, correlation_id: job.correlationId }),
-      eventOutboxMessage(queued),
-    );
+    into.push(eventOutboxMessage(queued));
   }
 }
