@@ -7,6 +7,7 @@ import { AmqpClient } from '@switchyard/messaging';
 import { createGatewayMetrics, type HealthCheck, type Logger } from '@switchyard/observability';
 import {
   ApiKeysRepository,
+  DispatchRepository,
   FilesRepository,
   JobQueriesRepository,
   RetentionRepository,
@@ -46,6 +47,8 @@ export interface GatewayDependencies {
   files: FilesRepository;
   resultCache: ResultCacheRepository;
   queueSettings: QueueSettingsRepository;
+  /** The dispatcher's statements and its LISTEN connection. */
+  dispatch: DispatchRepository;
   amqp: AmqpClient;
   /** Command connection (rate limits, admission, live state). */
   redis: Redis;
@@ -93,6 +96,7 @@ export class CoreModule {
       { provide: FilesRepository, useValue: deps.files },
       { provide: ResultCacheRepository, useValue: deps.resultCache },
       { provide: QueueSettingsRepository, useValue: deps.queueSettings },
+      { provide: DispatchRepository, useValue: deps.dispatch },
       { provide: AmqpClient, useValue: deps.amqp },
       { provide: ChannelSubscriber, useValue: deps.subscriber },
       // Shared by submissions (jobs) and stats (queues).

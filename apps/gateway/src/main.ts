@@ -22,6 +22,7 @@ import {
 import {
   ApiKeysRepository,
   createDataSource,
+  DispatchRepository,
   FilesRepository,
   JobQueriesRepository,
   RetentionRepository,
@@ -95,6 +96,7 @@ async function main(): Promise<void> {
       files: new FilesRepository(db),
       resultCache: new ResultCacheRepository(db),
       queueSettings: new QueueSettingsRepository(db),
+      dispatch: new DispatchRepository(db, SERVICE_NAME),
       amqp,
       redis,
       subscriber: new ChannelSubscriber(subscriber),
@@ -115,8 +117,8 @@ async function main(): Promise<void> {
         batchMaxItems: config.BATCH_MAX_ITEMS,
         version: VERSION,
       }),
-    // The gateway holds no work of its own: its shutdown (HTTP, intake, outbox, connections) is
-    // bounded by this deadline.
+    // The gateway holds no work of its own: its shutdown (HTTP, intake, outbox, dispatcher,
+    // connections) is bounded by this deadline.
     shutdownDeadlineMs: 20000,
     onShutdown: async () => {
       await amqp.close();
