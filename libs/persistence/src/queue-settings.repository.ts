@@ -1,9 +1,5 @@
 import type { DataSource } from 'typeorm';
-
-/** The NOTIFY channel every gateway's dispatcher listens on to re-read the paused queues. */
-const QUEUE_SETTINGS_CHANNEL = 'switchyard_queue_settings';
-/** The NOTIFY channel that wakes dispatchers for one queue (payload: the queue's name). */
-const DISPATCH_CHANNEL = 'switchyard_dispatch';
+import { DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL } from './dispatch-channels';
 
 export interface QueueSetting {
   queue: string;
