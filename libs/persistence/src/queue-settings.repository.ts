@@ -1,9 +1,5 @@
 import type { DataSource } from 'typeorm';
-
-/** The NOTIFY channel every gateway's dispatcher listens on to re-read the paused queues. */
-const QUEUE_SETTINGS_CHANNEL = 'switchyard_queue_settings';
-/** The NOTIFY channel that wakes dispatchers for one queue (payload: the queue's name). */
-const DISPATCH_CHANNEL = 'switchyard_dispatch';
+import { DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL } from './dispatch-channels';
 
 export interface QueueSetting {
   queue: string;
@@ -21,9 +17,7 @@ export class QueueSettingsRepository {
 
   /** The queues paused now. */
   async pausedQueues(): Promise<Set<string>> {
-    const rows: { queue: string }[] = await this.db.query(
-      `SELECT queue FROM queue_settings WHERE paused`,
-    );
+    const rows: { queue: string }[] = await this.db.query(`SELECT queue FROM queue_settings WHERE paused`);
     return new Set(rows.map((r) => r.queue));
   }
 
