@@ -8,6 +8,7 @@ import { DispatchReconcile1700000004000 } from './migrations/1700000004000-dispa
 import { Retention1700000004500 } from './migrations/1700000004500-retention';
 import { OutboxMessage1700000005000 } from './migrations/1700000005000-outbox-message';
 import { Dispatcher1700000006000 } from './migrations/1700000006000-dispatcher';
+import { QueueSettings1700000006500 } from './migrations/1700000006500-queue-settings';
 
 export const MIGRATIONS = [
   Initial1700000000000,
@@ -18,6 +19,7 @@ export const MIGRATIONS = [
   Retention1700000004500,
   OutboxMessage1700000005000,
   Dispatcher1700000006000,
+  QueueSettings1700000006500,
 ];
 
 /** The settings every service reads for its pool (CommonEnv in @switchyard/config). */

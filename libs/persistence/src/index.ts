@@ -13,3 +13,4 @@ export * from './projection.repository';
 export * from './retention.repository';
 export * from './job-metrics.repository';
 export * from './dispatch.repository';
+export * from './queue-settings.repository';
