@@ -141,7 +141,10 @@ async function settle(): Promise<void> {
 function setup(options: Partial<DispatcherOptions> = {}, paused = new Set<string>()) {
   const store = new FakeStore();
   const broker = new FakeBroker();
-  const settings = { paused, pausedQueues: jest.fn(() => Promise.resolve(new Set(settings.paused))) };
+  const settings: { paused: Set<string>; pausedQueues: jest.Mock<Promise<Set<string>>, []> } = {
+    paused,
+    pausedQueues: jest.fn(() => Promise.resolve(new Set(settings.paused))),
+  };
   const outbox: OutboxRecord[][] = [];
   const counted = { released: 0, rereleased: 0 };
   const dispatcher = new Dispatcher(
