@@ -119,7 +119,11 @@ export class FakeApi {
     }
     if (!url.pathname.startsWith('/api/v1/')) return error(res, 404, 'not_found', 'no such route');
     const key = bearer(req);
-    if (this.options.apiKey !== undefined && key !== this.options.apiKey && key !== this.options.readerKey) {
+    if (
+      this.options.apiKey !== undefined &&
+      key !== this.options.apiKey &&
+      (key === undefined || key !== this.options.readerKey)
+    ) {
       return error(res, 401, 'unauthorized', 'missing or invalid API key');
     }
     const path = url.pathname.slice('/api/v1'.length);

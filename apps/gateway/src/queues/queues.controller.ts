@@ -1,9 +1,10 @@
-import { Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Param, Post } from '@nestjs/common';
 import { ApiParam } from '@nestjs/swagger';
 import { ApiError, type QueueView } from '@switchyard/contracts';
 import { QueueSettingsRepository } from '@switchyard/persistence';
-import { RequireScope } from '../auth/caller';
+import { Caller, RequireScope } from '../auth/caller';
 import { ApiErrors, ApiJson, ApiRoute } from '../docs/api-docs';
+import { LOGGER, type Logger } from '../gateway.tokens';
 import { QueueMonitor } from './queue.monitor';
 
 const ApiQueueName = () =>
@@ -14,6 +15,7 @@ export class QueuesController {
   constructor(
     private readonly monitor: QueueMonitor,
     private readonly settings: QueueSettingsRepository,
+    @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
   @Get()
@@ -44,8 +46,8 @@ export class QueuesController {
   @ApiQueueName()
   @ApiJson(200, 'the queue, paused', 'Queue')
   @ApiErrors(404)
-  pause(@Param('name') name: string): Promise<QueueView> {
-    return this.setPaused(name, true);
+  pause(@Caller() caller: Caller, @Param('name') name: string): Promise<QueueView> {
+    return this.setPaused(caller, name, true);
   }
 
   @Post(':name/resume')
@@ -59,15 +61,20 @@ export class QueuesController {
   @ApiQueueName()
   @ApiJson(200, 'the queue, no longer paused', 'Queue')
   @ApiErrors(404)
-  resume(@Param('name') name: string): Promise<QueueView> {
-    return this.setPaused(name, false);
+  resume(@Caller() caller: Caller, @Param('name') name: string): Promise<QueueView> {
+    return this.setPaused(caller, name, false);
   }
 
-  private async setPaused(name: string, paused: boolean): Promise<QueueView> {
+  private async setPaused(caller: Caller, name: string, paused: boolean): Promise<QueueView> {
     if (!this.monitor.queues().includes(name)) throw new ApiError('not_found', `queue "${name}" not found`);
-    // The write notifies every gateway's dispatcher (a resume also wakes them for this queue).
-    await this.settings.setPaused(name, paused);
+    // The write notifies every gateway's dispatcher: each re-reads the paused set, and kicks the
+    // queue on a resume (a kick from here would find the queue still paused in its set).
+    const setting = await this.settings.setPaused(name, paused);
     this.monitor.notePaused(name, paused);
+    this.logger.info(
+      { queue: name, paused, pausedAt: setting.pausedAt, keyId: caller.keyId },
+      paused ? `queue ${name} paused` : `queue ${name} resumed`,
+    );
     return this.monitor.view(name) as QueueView;
   }
 }
