@@ -82,7 +82,7 @@ describe('gateway limits: rate limits across gateways, quotas, queue depth, body
     expect(list.body.items).toHaveLength(6);
   });
 
-  it('answers 503 `queue_full` with Retry-After once the queue holds QUEUE_MAX_DEPTH ready jobs, and shows the level', async () => {
+  it('answers 503 `queue_full` with Retry-After once the queue's backlog holds QUEUE_MAX_DEPTH jobs, and shows the level', async () => {
     const fillers = [
       stack.api((await stack.createApiKey('depth-a')).key),
       stack.api((await stack.createApiKey('depth-b')).key),
@@ -90,18 +90,22 @@ describe('gateway limits: rate limits across gateways, quotas, queue depth, body
     const [a] = fillers as [TestApi];
     const b = stack.api((await stack.createApiKey('depth-c')).key);
     const depth = async () => {
-      const r = await a.get<{ items: { queue: string; ready: number; level: string }[] }>('/queues');
-      return r.body.items.find((x) => x.queue === 'default');
+      const r = await a.get<{ items: { queue: string; backlog: number; released: number; level: string }[] }>(
+        '/queues',
+      );
+      const q = r.body.items.find((x) => x.queue === 'default');
+      // The depth the limit counts: jobs in PostgreSQL's backlog plus those released to RabbitMQ.
+      return q && { ...q, depth: q.backlog + q.released };
     };
     // Earlier tests left jobs queued (no worker runs); fill the queue up to QUEUE_MAX_DEPTH (10).
-    const already = (await depth())?.ready ?? 0;
+    const already = (await depth())?.depth ?? 0;
     for (let i = already; i < 10; i++) {
       await slowly(() => fillers[i % 2].submit({ type: 'synthetic', payload: { steps: i } }));
     }
     const queues = await waitFor(
       async () => {
         const q = await depth();
-        return q && q.ready === 10 ? q : undefined;
+        return q && q.depth === 10 ? q : undefined;
       },
       { what: 'the default queue at depth 10', intervalMs: 250 },
     );

@@ -150,11 +150,6 @@ export const TrackerEnv = {
   SWEEP_INTERVAL_MS: positiveInt(2000),
   /** A `retrying` job whose delayed message is this late is dispatched again. */
   RETRY_OVERDUE_MS: positiveInt(30000),
-  /**
-   * A `queued` job whose dispatch message is this old and that its queue has passed over (or whose
-   * queue is idle) is dispatched again by the reconciler.
-   */
-  REDISPATCH_AFTER_MS: positiveInt(30000),
 } satisfies TProperties;
 
 export const MetricsEnv = {

@@ -50,6 +50,7 @@ describe('the OpenAPI components generated from the contracts catalogue', () => 
       startedAt: null,
       finishedAt: null,
       nextAttemptAt: null,
+      runAt: null,
       cancelRequested: false,
       deadLettered: true,
     };
