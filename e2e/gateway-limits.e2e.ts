@@ -82,7 +82,7 @@ describe('gateway limits: rate limits across gateways, quotas, queue depth, body
     expect(list.body.items).toHaveLength(6);
   });
 
-  it('answers 503 `queue_full` with Retry-After once the queue's backlog holds QUEUE_MAX_DEPTH jobs, and shows the level', async () => {
+  it('answers 503 `queue_full` with Retry-After once the queue backlog holds QUEUE_MAX_DEPTH jobs, and shows the level', async () => {
     const fillers = [
       stack.api((await stack.createApiKey('depth-a')).key),
       stack.api((await stack.createApiKey('depth-b')).key),
