@@ -46,30 +46,31 @@ export class JobQueriesRepository {
    * counted up to `cap` only: a quota check needs to know whether the count reaches the cap, not
    * how far beyond it a backlog goes.
    */
-  async activeCounts(tenants: readonly string[], cap: number): Promise<Map<string, number>> {
-    if (!tenants.length) return new Map();
-    const rows: { tenant: string; n: string }[] = await this.db.query(
-      `SELECT t.tenant, (SELECT count(*) FROM (
-           SELECT 1 FROM jobs WHERE tenant = t.tenant AND status IN ('queued', 'running', 'retrying') LIMIT $2
-         ) active) AS n
-       FROM unnest($1::text[]) AS t(tenant)`,
-      [tenants, cap],
-    );
-    return new Map(rows.map((r) => [r.tenant, Number(r.n)]));
+  activeCounts(tenants: readonly string[], cap: number): Promise<Map<string, number>> {
+    return this.countsPerTenant(tenants, ['queued', 'running', 'retrying'], cap);
   }
 
   /**
    * `scheduled` jobs per tenant (TENANT_MAX_SCHEDULED_JOBS), counted like activeCounts: each up
    * to `cap` only.
    */
-  async scheduledCounts(tenants: readonly string[], cap: number): Promise<Map<string, number>> {
+  scheduledCounts(tenants: readonly string[], cap: number): Promise<Map<string, number>> {
+    return this.countsPerTenant(tenants, ['scheduled'], cap);
+  }
+
+  /** Jobs in `statuses` per tenant, in one statement, each counted up to `cap` only. */
+  private async countsPerTenant(
+    tenants: readonly string[],
+    statuses: readonly JobStatus[],
+    cap: number,
+  ): Promise<Map<string, number>> {
     if (!tenants.length) return new Map();
     const rows: { tenant: string; n: string }[] = await this.db.query(
       `SELECT t.tenant, (SELECT count(*) FROM (
-           SELECT 1 FROM jobs WHERE tenant = t.tenant AND status = 'scheduled' LIMIT $2
-         ) scheduled) AS n
+           SELECT 1 FROM jobs WHERE tenant = t.tenant AND status = ANY($3::text[]) LIMIT $2
+         ) counted) AS n
        FROM unnest($1::text[]) AS t(tenant)`,
-      [tenants, cap],
+      [tenants, cap, statuses],
     );
     return new Map(rows.map((r) => [r.tenant, Number(r.n)]));
   }
