@@ -276,4 +276,3 @@ async function waitForBacklog(bench: BenchStack, tag: string, backlog: number): 
     await connection.close();
   }
 }
-
