@@ -39,7 +39,7 @@ describe('priority aging', () => {
    * `streamMs`. Returns the low job's id, every urgent id, and when the stream ended.
    */
   async function starve(api: TestApi, streamMs: number) {
-    const urgentIds = await submitBatches(api, 300, urgent, 3);
+    const urgentIds = await submitBatches(api, 100, urgent, 2);
     const low = await api.submit({ type: 'synthetic', priority: 0, payload: { durationMs: 50 } });
     const lowSubmittedAt = Date.now();
     const streamEnd = lowSubmittedAt + streamMs;
