@@ -84,4 +84,30 @@ describe('the switchyard command against running services', () => {
     expect(list.code).toBe(0);
     expect(JSON.parse(list.output)).toEqual((await api.get('/jobs?status=completed')).body);
   });
+
+  it('pauses and resumes a queue: the table shows it, a key without the admin scope is refused', async () => {
+    const pause = await switchyard(['queues', 'pause', 'generation'], env);
+    expect(pause.code).toBe(0);
+    expect(pause.output).toMatch(/^paused generation, \d+ in the backlog\n$/);
+    const table = await switchyard(['queues'], env);
+    expect(table.code).toBe(0);
+    expect(table.output).toMatch(/QUEUE\s.*PAUSED\s.*BACKLOG\s.*RELEASED\s.*SCHEDULED\s.*RUNNING/);
+    expect(table.output).toMatch(/generation\s+│ paused/);
+    expect(table.output).toMatch(/default\s+│ no/);
+
+    const reader = await stack.createApiKey('cli-tenant', ['jobs:read', 'jobs:write']);
+    const refused = await switchyard(['queues', 'resume', 'generation'], {
+      ...env,
+      SWITCHYARD_API_KEY: reader.key,
+    });
+    expect(refused.code).not.toBe(0);
+    expect(refused.output).toContain('forbidden');
+
+    const resume = await switchyard(['queues', 'resume', 'generation', '--json'], env);
+    expect(resume.code).toBe(0);
+    expect(JSON.parse(resume.output)).toMatchObject({ queue: 'generation', paused: false });
+    const unknown = await switchyard(['queues', 'pause', 'nowhere'], env);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.output).toContain('not_found');
+  });
 });

@@ -76,6 +76,14 @@ describe('metrics of the running services', () => {
     // Submitted at normal priority (5), looked up in PostgreSQL since events do not carry it.
     expect(value(stuck, 'switchyard_jobs_submitted_total', { priority: '5' })).toBe(3);
     expect(value(stuck, 'switchyard_queue_depth', { queue: 'dlq', state: 'ready' })).toBe(0);
+    // Released from the PostgreSQL backlog into the (consumer-less) work queue, within its window.
+    expect(value(stuck, 'switchyard_queue_depth', { queue: 'default', state: 'released' })).toBe(3);
+    expect(value(stuck, 'switchyard_queue_depth', { queue: 'default', state: 'backlog' })).toBe(0);
+    expect(value(stuck, 'switchyard_queue_depth', { queue: 'default', state: 'scheduled' })).toBe(0);
+    expect(
+      stuck.samples.find((s) => s.name === 'switchyard_queue_paused' && s.labels['queue'] === 'default')
+        ?.value,
+    ).toBe(0);
     const firstAge = value(stuck, 'switchyard_queue_oldest_age_seconds', { queue: 'default' });
     await waitFor(
       async () =>
@@ -249,6 +257,7 @@ describe('metrics of the running services', () => {
         'switchyard_queue_depth',
         'switchyard_queue_consumers',
         'switchyard_queue_oldest_age_seconds',
+        'switchyard_queue_paused',
       ],
     };
     for (const name of SERVICES) {

@@ -280,6 +280,16 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
   it('answers the catalogue routes as documented', async () => {
     expectStatus(await call('get', '/api/v1/job-types', {}, { key: keys.alpha }), 200);
     expectStatus(await call('get', '/api/v1/queues', {}, { key: keys.alpha }), 200);
+    // Pause and resume (admin): idempotent, each answering with the queue's row.
+    const paused = await call('post', '/api/v1/queues/{name}/pause', { name: 'generation' });
+    expectStatus(paused, 200);
+    expect(paused.body).toMatchObject({ queue: 'generation', paused: true, estimatedWaitMs: null });
+    expectStatus(await call('post', '/api/v1/queues/{name}/pause', { name: 'generation' }), 200);
+    expectStatus(await call('post', '/api/v1/queues/{name}/pause', { name: 'nowhere' }), 404);
+    const resumed = await call('post', '/api/v1/queues/{name}/resume', { name: 'generation' });
+    expectStatus(resumed, 200);
+    expect(resumed.body).toMatchObject({ queue: 'generation', paused: false });
+    expectStatus(await call('post', '/api/v1/queues/{name}/resume', { name: 'nowhere' }), 404);
     expectStatus(await call('get', '/api/v1/stats', {}, { key: keys.alpha }), 200);
     expectStatus(await call('get', '/api/v1/stats', {}, { key: keys.alpha, query: { tenant: 'beta' } }), 400);
   });
@@ -412,15 +422,15 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
     expectStatus(await call('get', '/api/v1/files/{id}', { id: NIL }, { key: keys.alpha }), 404);
   });
 
-  /** Parameters that reach each route's guard: ids that exist nowhere. */
-  const params = { id: NIL };
+  /** Parameters that reach each route's guard: ids that exist nowhere, a queue that exists. */
+  const params = { id: NIL, name: 'generation' };
   const authenticated = () =>
     operations().filter(({ operation }) => operation.responses['401'] !== undefined);
 
   it('answers 401 without a key and 403 without the scope on every authenticated route', async () => {
     for (const { path, method } of authenticated()) {
       expectStatus(await call(method, path, params, { key: null }), 401);
-      const admin = path.startsWith('/api/v1/admin/');
+      const admin = path.startsWith('/api/v1/admin/') || path.startsWith('/api/v1/queues/{name}/');
       const key = admin ? keys.alpha : method === 'get' ? keys.writeOnly : keys.readOnly;
       expectStatus(await call(method, path, params, { key }), 403);
     }

@@ -15,14 +15,54 @@ describe('switchyard queues, dlq, keys and bench', () => {
   });
   afterEach(() => api.stop());
 
-  it('shows queues as a table with their levels, and the API JSON with --json', async () => {
+  it('shows queues as a table with their backlog, paused flag and levels, and the API JSON with --json', async () => {
     const out = await runCli(['queues'], env);
     expect(out.code).toBe(EXIT.ok);
-    expect(out.stdout).toMatch(/QUEUE\s.*READY\s.*IN FLIGHT\s.*CONSUMERS\s.*LEVEL/);
-    expect(out.stdout).toMatch(/default\s.*│ 3\s.*│ ok/);
-    expect(out.stdout).toMatch(/generation\s.*│ 9000\s.*│ 10m 00s\s.*│ warning/);
+    expect(out.stdout).toMatch(
+      /QUEUE\s.*PAUSED\s.*BACKLOG\s.*RELEASED\s.*SCHEDULED\s.*RUNNING\s.*CONSUMERS\s.*LEVEL/,
+    );
+    expect(out.stdout).toMatch(/default\s.*│ no\s.*│ 12\s.*│ 3\s.*│ 4\s.*│ 1\s.*│ 2\s.*│ ok/);
+    expect(out.stdout).toMatch(
+      /generation\s.*│ paused\s.*│ 9000\s.*│ 16\s.*│ 0\s.*│ 8\s.*│ 10m 00s\s.*│ -\s.*│ warning/,
+    );
     const json = await runCli(['queues', '--json'], env);
     expect((JSON.parse(json.stdout) as { items: unknown[] }).items).toHaveLength(2);
+  });
+
+  it('pauses and resumes a queue, and reports an unknown queue or a key without the admin scope', async () => {
+    const pause = await runCli(['queues', 'pause', 'default'], env);
+    expect(pause.code).toBe(EXIT.ok);
+    expect(pause.stdout).toBe('paused default, 12 in the backlog\n');
+    expect(api.requests.at(-1)).toMatchObject({ method: 'POST', url: '/api/v1/queues/default/pause' });
+    expect(api.queues.find((q) => q.queue === 'default')?.paused).toBe(true);
+    expect((await runCli(['queues'], env)).stdout).toMatch(/default\s.*│ paused\s.*│ 12/);
+
+    const resume = await runCli(['queues', 'resume', 'default', '--json'], env);
+    expect(resume.code).toBe(EXIT.ok);
+    expect(JSON.parse(resume.stdout)).toMatchObject({ queue: 'default', paused: false, backlog: 12 });
+    expect(api.requests.at(-1)?.url).toBe('/api/v1/queues/default/resume');
+
+    const unknown = await runCli(['queues', 'pause', 'nope'], env);
+    expect(unknown.code).toBe(EXIT.error);
+    expect(unknown.stderr).toContain('not_found');
+
+    const missing = await runCli(['queues', 'pause'], env);
+    expect(missing.code).toBe(EXIT.usage);
+  });
+
+  it('refuses a pause with a key that lacks the admin scope', async () => {
+    const reader = await new FakeApi({ apiKey: 'admin', readerKey: 'reader' }).start();
+    try {
+      const out = await runCli(['queues', 'pause', 'default'], {
+        SWITCHYARD_URL: reader.url,
+        SWITCHYARD_API_KEY: 'reader',
+      });
+      expect(out.code).toBe(EXIT.error);
+      expect(out.stderr).toContain('forbidden');
+      expect(reader.queues.find((q) => q.queue === 'default')?.paused).toBe(false);
+    } finally {
+      await reader.stop();
+    }
   });
 
   it('lists, replays and discards dead-lettered jobs', async () => {

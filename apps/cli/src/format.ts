@@ -33,6 +33,7 @@ export function paintStatus(status: JobStatus, style: Style): string {
     case 'running':
     case 'retrying':
       return style.cyan(status);
+    case 'scheduled':
     case 'queued':
       return status;
   }

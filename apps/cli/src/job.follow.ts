@@ -52,6 +52,7 @@ export function reportOutcome(out: Output, job: JobView): ExitCode {
         `${style.yellow('✖')} cancelled ${job.id}${job.error === null ? '' : `: ${style.bold(job.error.code)}: ${job.error.message}`}`,
       );
       break;
+    case 'scheduled':
     case 'queued':
     case 'running':
     case 'retrying':

@@ -165,6 +165,7 @@ function phase(p: JobProgress): string {
       return p.step ?? 'running';
     case 'retrying':
       return p.attempt === undefined ? 'retrying' : `retrying after attempt ${p.attempt}`;
+    case 'scheduled':
     case 'queued':
     case 'completed':
     case 'failed':

@@ -4,23 +4,38 @@ import type { App } from './cli.context';
 import { formatDuration, paintLevel, table } from './format';
 
 export function registerQueuesCommand(program: Command, app: App): void {
-  program
+  const queues = program
     .command('queues')
-    .description('queue depths, consumers, throughput and warning levels')
+    .description('queue depths, consumers, throughput and warning levels; pause and resume a queue')
     .action(async (_flags: unknown, cmd: Command) => {
       const ctx = app.context(cmd);
       const { body } = await ctx.client.json<unknown>('GET', '/queues', { signal: ctx.signal });
       const { out } = ctx;
       if (out.json) return out.data(body);
-      const queues = queueRows(body);
-      if (queues.length === 0) return out.line('no queues');
+      const rows = queueRows(body);
+      if (rows.length === 0) return out.line('no queues');
       out.line(
         table(
-          ['QUEUE', 'READY', 'IN FLIGHT', 'CONSUMERS', 'OLDEST', 'DONE/MIN', 'EST. WAIT', 'LEVEL'],
-          queues.map((q) => [
+          [
+            'QUEUE',
+            'PAUSED',
+            'BACKLOG',
+            'RELEASED',
+            'SCHEDULED',
+            'RUNNING',
+            'CONSUMERS',
+            'OLDEST',
+            'DONE/MIN',
+            'EST. WAIT',
+            'LEVEL',
+          ],
+          rows.map((q) => [
             q.queue,
-            q.ready,
-            q.inFlight,
+            q.paused ? out.style.yellow('paused') : 'no',
+            q.backlog,
+            q.released,
+            q.scheduled,
+            q.running,
             q.consumers === 0 ? out.style.yellow('0') : q.consumers,
             q.oldestAgeMs === null ? '-' : formatDuration(q.oldestAgeMs),
             Math.round(q.completedPerMinute * 10) / 10,
@@ -31,6 +46,34 @@ export function registerQueuesCommand(program: Command, app: App): void {
         ),
       );
     });
+
+  for (const [action, paused] of [
+    ['pause', true],
+    ['resume', false],
+  ] as const) {
+    queues
+      .command(action)
+      .description(
+        paused
+          ? 'pause a queue: it keeps accepting jobs but starts none (running jobs finish; admin key)'
+          : 'resume a paused queue: its backlog starts again (admin key)',
+      )
+      .argument('<name>', 'queue name, as in `switchyard queues`')
+      .action(async (name: string, _flags: unknown, cmd: Command) => {
+        const ctx = app.context(cmd);
+        const { body } = await ctx.client.json<unknown>(
+          'POST',
+          `/queues/${encodeURIComponent(name)}/${action}`,
+          {
+            signal: ctx.signal,
+          },
+        );
+        if (ctx.out.json) return ctx.out.data(body);
+        const [row] = queueRows([body]);
+        const backlog = row ? `, ${row.backlog} in the backlog` : '';
+        ctx.out.line(paused ? `paused ${name}${backlog}` : `resumed ${name}${backlog}`);
+      });
+  }
 }
 
 /**
@@ -61,6 +104,11 @@ export function queueRows(body: unknown): QueueView[] {
         ready: num(q.ready),
         inFlight: num(q.inFlight),
         consumers: num(q.consumers),
+        backlog: num(q.backlog),
+        released: num(q.released),
+        scheduled: num(q.scheduled),
+        running: num(q.running ?? q.inFlight),
+        paused: q.paused === true,
         oldestAgeMs: optional(q.oldestAgeMs),
         completedPerMinute: num(q.completedPerMinute),
         estimatedWaitMs: optional(q.estimatedWaitMs),

@@ -1,15 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ApiErrorBody, JobStatus, JobView } from '@switchyard/contracts';
+import type { ApiErrorBody, JobStatus, JobView, QueueView } from '@switchyard/contracts';
 
 /**
  * Just enough of the gateway (SPEC §4) for the CLI's tests: jobs, list, SSE, cancel, retry,
- * result, queues, DLQ and health. A `synthetic` job runs when its event stream is opened, so
+ * result, queues (with pause and resume), DLQ and health. A `synthetic` job runs when its event stream is opened, so
  * tests control the timing; `{"fail": "permanent"}` makes it fail.
  */
 export interface FakeApiOptions {
   apiKey?: string;
+  /** A second key that authenticates but lacks the `admin` scope (pause and resume: 403). */
+  readerKey?: string;
   /** Pause between progress events. */
   stepMs?: number;
   /** Close the first event stream after this many events, to exercise resuming. */
@@ -29,6 +31,39 @@ export interface RecordedRequest {
 
 export class FakeApi {
   readonly jobs = new Map<string, JobView>();
+  /** `GET /queues` rows; pause and resume change them. */
+  readonly queues: QueueView[] = [
+    {
+      queue: 'default',
+      ready: 3,
+      inFlight: 1,
+      consumers: 2,
+      backlog: 12,
+      released: 3,
+      scheduled: 4,
+      running: 1,
+      paused: false,
+      oldestAgeMs: 1500,
+      completedPerMinute: 42,
+      estimatedWaitMs: 900,
+      level: 'ok',
+    },
+    {
+      queue: 'generation',
+      ready: 16,
+      inFlight: 8,
+      consumers: 1,
+      backlog: 9000,
+      released: 16,
+      scheduled: 0,
+      running: 8,
+      paused: true,
+      oldestAgeMs: 600000,
+      completedPerMinute: 3,
+      estimatedWaitMs: null,
+      level: 'warning',
+    },
+  ];
   readonly requests: RecordedRequest[] = [];
   private server: Server | undefined;
   private streams = 0;
@@ -84,7 +119,11 @@ export class FakeApi {
     }
     if (!url.pathname.startsWith('/api/v1/')) return error(res, 404, 'not_found', 'no such route');
     const key = bearer(req);
-    if (this.options.apiKey !== undefined && key !== this.options.apiKey) {
+    if (
+      this.options.apiKey !== undefined &&
+      key !== this.options.apiKey &&
+      (key === undefined || key !== this.options.readerKey)
+    ) {
       return error(res, 401, 'unauthorized', 'missing or invalid API key');
     }
     const path = url.pathname.slice('/api/v1'.length);
@@ -99,31 +138,18 @@ export class FakeApi {
       );
       return send(res, 200, { items, nextCursor: null });
     }
-    if (route === 'GET /queues') {
-      return send(res, 200, {
-        items: [
-          {
-            queue: 'default',
-            ready: 3,
-            inFlight: 1,
-            consumers: 2,
-            oldestAgeMs: 1500,
-            completedPerMinute: 42,
-            estimatedWaitMs: 900,
-            level: 'ok',
-          },
-          {
-            queue: 'generation',
-            ready: 9000,
-            inFlight: 8,
-            consumers: 1,
-            oldestAgeMs: 600000,
-            completedPerMinute: 3,
-            estimatedWaitMs: 3e6,
-            level: 'warning',
-          },
-        ],
-      });
+    if (route === 'GET /queues') return send(res, 200, { items: this.queues });
+    const queueAction = /^POST \/queues\/([^/]+)\/(pause|resume)$/.exec(route);
+    if (queueAction) {
+      const name = decodeURIComponent(queueAction[1] ?? '');
+      const queue = this.queues.find((q) => q.queue === name);
+      if (!queue) return error(res, 404, 'not_found', `queue "${name}" not found`);
+      if (key !== undefined && key === this.options.readerKey) {
+        return error(res, 403, 'forbidden', 'this API key lacks the "admin" scope');
+      }
+      queue.paused = queueAction[2] === 'pause';
+      queue.estimatedWaitMs = queue.paused ? null : 900;
+      return send(res, 200, queue);
     }
     if (route === 'GET /dlq') {
       return send(res, 200, {
@@ -340,6 +366,7 @@ function newJob(type: string, payload: Record<string, unknown>, priority: number
     startedAt: null,
     finishedAt: null,
     nextAttemptAt: null,
+    runAt: null,
     cancelRequested: false,
     estimatedWaitMs: 0,
     deadLettered: false,

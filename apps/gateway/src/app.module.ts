@@ -3,6 +3,7 @@ import { HealthModule } from '@switchyard/observability';
 import { AdminModule } from './admin/admin.module';
 import { AuthModule } from './auth/auth.module';
 import { CoreModule, type GatewayDependencies } from './core.module';
+import { DispatchModule } from './dispatch/dispatch.module';
 import { EventsModule } from './events/events.module';
 import { FilesModule } from './files/files.module';
 import { ApiHealthModule } from './health/api-health.module';
@@ -23,6 +24,8 @@ export class GatewayModule {
       module: GatewayModule,
       imports: [
         CoreModule.forRoot(deps),
+        // Before the features that kick it; stopped after them.
+        DispatchModule,
         JobsModule,
         QueuesModule,
         JobTypesModule,

@@ -7,6 +7,7 @@ import { AmqpClient } from '@switchyard/messaging';
 import { createGatewayMetrics, type HealthCheck, type Logger } from '@switchyard/observability';
 import {
   ApiKeysRepository,
+  DispatchRepository,
   FilesRepository,
   JobQueriesRepository,
   RetentionRepository,
@@ -14,6 +15,7 @@ import {
   LifecycleRepository,
   ResultCacheRepository,
   JobTypesRepository,
+  QueueSettingsRepository,
 } from '@switchyard/persistence';
 import type { Registry } from 'prom-client';
 import { hashApiKey } from './auth/api-key';
@@ -44,6 +46,9 @@ export interface GatewayDependencies {
   apiKeys: ApiKeysRepository;
   files: FilesRepository;
   resultCache: ResultCacheRepository;
+  queueSettings: QueueSettingsRepository;
+  /** The dispatcher's statements and its LISTEN connection. */
+  dispatch: DispatchRepository;
   amqp: AmqpClient;
   /** Command connection (rate limits, admission, live state). */
   redis: Redis;
@@ -90,6 +95,8 @@ export class CoreModule {
       { provide: ApiKeysRepository, useValue: deps.apiKeys },
       { provide: FilesRepository, useValue: deps.files },
       { provide: ResultCacheRepository, useValue: deps.resultCache },
+      { provide: QueueSettingsRepository, useValue: deps.queueSettings },
+      { provide: DispatchRepository, useValue: deps.dispatch },
       { provide: AmqpClient, useValue: deps.amqp },
       { provide: ChannelSubscriber, useValue: deps.subscriber },
       // Shared by submissions (jobs) and stats (queues).

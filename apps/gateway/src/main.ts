@@ -22,12 +22,14 @@ import {
 import {
   ApiKeysRepository,
   createDataSource,
+  DispatchRepository,
   FilesRepository,
   JobQueriesRepository,
   RetentionRepository,
   JobsRepository,
   LifecycleRepository,
   ResultCacheRepository,
+  QueueSettingsRepository,
   JobTypesRepository,
 } from '@switchyard/persistence';
 import { GatewayModule } from './app.module';
@@ -93,6 +95,8 @@ async function main(): Promise<void> {
       apiKeys: new ApiKeysRepository(db),
       files: new FilesRepository(db),
       resultCache: new ResultCacheRepository(db),
+      queueSettings: new QueueSettingsRepository(db),
+      dispatch: new DispatchRepository(db, SERVICE_NAME),
       amqp,
       redis,
       subscriber: new ChannelSubscriber(subscriber),
@@ -113,8 +117,8 @@ async function main(): Promise<void> {
         batchMaxItems: config.BATCH_MAX_ITEMS,
         version: VERSION,
       }),
-    // The gateway holds no work of its own: its shutdown (HTTP, intake, outbox, connections) is
-    // bounded by this deadline.
+    // The gateway holds no work of its own: its shutdown (HTTP, intake, outbox, dispatcher,
+    // connections) is bounded by this deadline.
     shutdownDeadlineMs: 20000,
     onShutdown: async () => {
       await amqp.close();

@@ -31,6 +31,7 @@ export interface JobMetrics {
 export interface QueueMetrics {
   depth: Gauge<'queue' | 'state'>;
   level: Gauge<'queue'>;
+  paused: Gauge<'queue'>;
   consumers: Gauge<'queue'>;
   oldestAge: Gauge<'queue'>;
   pollErrors: Counter<'source'>;
@@ -109,13 +110,19 @@ export function createQueueMetrics(
   const metrics: QueueMetrics = {
     depth: new Gauge({
       name: name('queue_depth'),
-      help: 'Jobs per queue and state: ready (in the broker queue), running and retrying (PostgreSQL)',
+      help: 'Jobs per queue and state: ready (in the broker queue); backlog (queued, not released), released (in RabbitMQ, not started), scheduled, running and retrying (PostgreSQL)',
       labelNames: ['queue', 'state'],
       registers: [registry],
     }),
     level: new Gauge({
       name: name('queue_level'),
-      help: 'Ready depth against QUEUE_WARN_DEPTH and QUEUE_MAX_DEPTH: 0 ok, 1 warning, 2 critical',
+      help: 'Queued jobs (backlog + released) against QUEUE_WARN_DEPTH and QUEUE_MAX_DEPTH: 0 ok, 1 warning, 2 critical',
+      labelNames: ['queue'],
+      registers: [registry],
+    }),
+    paused: new Gauge({
+      name: name('queue_paused'),
+      help: 'Whether the queue is paused (1): it accepts jobs but releases none',
       labelNames: ['queue'],
       registers: [registry],
     }),

@@ -11,7 +11,7 @@ import { openConnections } from '@switchyard/service-kit';
 import { EventConsumer, METRICS_BATCH_WINDOW_MS, METRICS_PREFETCH_FACTOR } from './event-consumer';
 import { EventRecorder } from './event-recorder';
 import { createJobMetrics } from './job-metrics';
-import { JobStore } from './job-store';
+import { JobStore, QueueSettingsStore } from './job-store';
 import { QueuePoller } from './queue-poller';
 
 const SERVICE = 'metrics';
@@ -62,6 +62,7 @@ async function connect({
     },
     amqp,
     store,
+    new QueueSettingsStore(db),
     registry,
     logger.child({ component: 'queues' }),
   );

@@ -3,7 +3,7 @@ import { createLogger } from '@switchyard/observability';
 import { Registry } from 'prom-client';
 import { Writable } from 'node:stream';
 import type { QueueStateRow } from './job-store';
-import { QueuePoller, type BrokerQueues, type JobQueues } from './queue-poller';
+import { QueuePoller, type BrokerQueues, type JobQueues, type QueueSettings } from './queue-poller';
 
 const silent = createLogger(
   'test',
@@ -34,6 +34,15 @@ class FakeJobs implements JobQueues {
   }
 }
 
+class FakeSettings implements QueueSettings {
+  paused = new Set<string>();
+  down = false;
+  pausedQueues() {
+    if (this.down) return Promise.reject(new Error('db down'));
+    return Promise.resolve(new Set(this.paused));
+  }
+}
+
 async function scrape(registry: Registry): Promise<string[]> {
   return (await registry.metrics())
     .split('\n')
@@ -45,6 +54,7 @@ describe('QueuePoller', () => {
   let now: number;
   let broker: FakeBroker;
   let jobs: FakeJobs;
+  let settings: FakeSettings;
   let registry: Registry;
   let poller: QueuePoller;
   let extra: string[];
@@ -53,12 +63,14 @@ describe('QueuePoller', () => {
     now = Date.parse('2030-01-01T00:10:00Z');
     broker = new FakeBroker();
     jobs = new FakeJobs();
+    settings = new FakeSettings();
     registry = new Registry();
     extra = [];
     poller = new QueuePoller(
       { intervalMs: 1000, warnDepth: 10, maxDepth: 12, names, extraQueues: () => extra },
       broker,
       jobs,
+      settings,
       registry,
       silent,
       () => now,
@@ -69,12 +81,29 @@ describe('QueuePoller', () => {
     broker.stats.set('t.dlq', { messageCount: 4, consumerCount: 0 });
     jobs.deadLettered = 9;
     jobs.rows = [
-      { queue: 'default', running: 5, retrying: 1, oldestQueuedAt: new Date('2030-01-01T00:09:30Z') },
-      { queue: 'generation', running: 0, retrying: 2, oldestQueuedAt: null },
+      {
+        queue: 'default',
+        backlog: 9,
+        released: 3,
+        scheduled: 4,
+        running: 5,
+        retrying: 1,
+        oldestQueuedAt: new Date('2030-01-01T00:09:30Z'),
+      },
+      {
+        queue: 'generation',
+        backlog: 0,
+        released: 0,
+        scheduled: 0,
+        running: 0,
+        retrying: 2,
+        oldestQueuedAt: null,
+      },
     ];
   });
 
-  it('sets ready and consumers from the broker, running and retrying and the oldest age from PostgreSQL', async () => {
+  it('sets ready and consumers from the broker, the backlog, released, scheduled, running and retrying jobs, the oldest age and the paused flag from PostgreSQL', async () => {
+    settings.paused = new Set(['generation']);
     await poller.pollOnce();
     const lines = await scrape(registry);
     expect(lines).toEqual(
@@ -82,6 +111,10 @@ describe('QueuePoller', () => {
         'switchyard_queue_depth{queue="default",state="ready"} 12',
         'switchyard_queue_depth{queue="default",state="running"} 5',
         'switchyard_queue_depth{queue="default",state="retrying"} 1',
+        'switchyard_queue_depth{queue="default",state="backlog"} 9',
+        'switchyard_queue_depth{queue="default",state="released"} 3',
+        'switchyard_queue_depth{queue="default",state="scheduled"} 4',
+        'switchyard_queue_depth{queue="analysis",state="backlog"} 0',
         'switchyard_queue_depth{queue="analysis",state="ready"} 0',
         'switchyard_queue_depth{queue="analysis",state="running"} 0',
         'switchyard_queue_depth{queue="generation",state="retrying"} 2',
@@ -93,13 +126,27 @@ describe('QueuePoller', () => {
         'switchyard_queue_oldest_age_seconds{queue="default"} 30',
         'switchyard_queue_oldest_age_seconds{queue="analysis"} 0',
         'switchyard_queue_oldest_age_seconds{queue="generation"} 0',
+        'switchyard_queue_paused{queue="default"} 0',
+        'switchyard_queue_paused{queue="analysis"} 0',
+        'switchyard_queue_paused{queue="generation"} 1',
       ]),
     );
+    expect(lines.filter((l) => l.includes('queue_paused') && l.includes('dlq'))).toEqual([]);
     expect(lines.filter((l) => l.includes('oldest_age') && l.includes('dlq'))).toEqual([]);
   });
 
-  it('reports the level of each work queue against the warning and maximum depths', async () => {
-    broker.stats.set('t.jobs.analysis', { messageCount: 10, consumerCount: 1 });
+  it('reports the level of each work queue: its queued jobs (backlog + released) against the depths', async () => {
+    // RabbitMQ's ready count plays no part: it holds the released window only.
+    broker.stats.set('t.jobs.generation', { messageCount: 50, consumerCount: 1 });
+    jobs.rows.push({
+      queue: 'analysis',
+      backlog: 6,
+      released: 4,
+      scheduled: 100,
+      running: 0,
+      retrying: 0,
+      oldestQueuedAt: null,
+    });
     await poller.pollOnce();
     const lines = await scrape(registry);
     expect(lines.filter((l) => l.startsWith('switchyard_queue_level'))).toEqual([
@@ -128,8 +175,14 @@ describe('QueuePoller', () => {
     await poller.pollOnce();
     let lines = await scrape(registry);
     expect(
-      lines.filter((l) => /state="(running|retrying|dead_lettered)"|oldest_age_seconds\{/.test(l)),
+      lines.filter((l) =>
+        /state="(backlog|released|scheduled|running|retrying|dead_lettered)"|oldest_age_seconds\{|queue_level\{/.test(
+          l,
+        ),
+      ),
     ).toEqual([]);
+    // The paused flag comes from another table: still there.
+    expect(lines).toContain('switchyard_queue_paused{queue="default"} 0');
     expect(lines).toContain('switchyard_queue_depth{queue="default",state="ready"} 12');
     expect(lines).toContain('switchyard_queue_poll_errors_total{source="postgres"} 1');
 
@@ -140,6 +193,14 @@ describe('QueuePoller', () => {
     expect(lines.filter((l) => /state="ready"|queue_consumers\{/.test(l))).toEqual([]);
     expect(lines).toContain('switchyard_queue_depth{queue="default",state="running"} 5');
     expect(lines).toContain('switchyard_queue_poll_errors_total{source="rabbitmq"} 1');
+
+    broker.down = false;
+    settings.down = true;
+    await poller.pollOnce();
+    lines = await scrape(registry);
+    expect(lines.filter((l) => l.startsWith('switchyard_queue_paused'))).toEqual([]);
+    expect(lines).toContain('switchyard_queue_depth{queue="default",state="backlog"} 9');
+    expect(lines).toContain('switchyard_queue_poll_errors_total{source="postgres"} 2');
   });
 
   it('polls on its own until stopped', async () => {
@@ -152,6 +213,7 @@ describe('QueuePoller', () => {
       { intervalMs: 5, warnDepth: 10, maxDepth: 12, names, extraQueues: () => [] },
       broker,
       jobs,
+      settings,
       new Registry(),
       silent,
     );

@@ -18,11 +18,15 @@ export interface JobQueues {
   queueStates(): Promise<JobQueueStates>;
 }
 
+export interface QueueSettings {
+  pausedQueues(): Promise<Set<string>>;
+}
+
 export interface QueuePollerOptions {
   intervalMs: number;
-  /** Ready jobs at which a work queue is at the warning level (QUEUE_WARN_DEPTH). */
+  /** Queued jobs (backlog + released) at which a work queue is at the warning level (QUEUE_WARN_DEPTH). */
   warnDepth: number;
-  /** Ready jobs at which the gateway refuses new jobs for the queue (QUEUE_MAX_DEPTH). */
+  /** Queued jobs (backlog + released) at which the gateway refuses new jobs (QUEUE_MAX_DEPTH). */
   maxDepth: number;
   names: AmqpNames;
   /** Queues besides the built-in ones (e.g. discovered from events). */
@@ -35,13 +39,18 @@ interface BrokerRow {
   consumers: number;
 }
 
+/** The `state` labels of `switchyard_queue_depth` read from PostgreSQL per work queue. */
+const JOB_STATES = ['backlog', 'released', 'scheduled', 'running', 'retrying'] as const;
+
 /**
  * Every `intervalMs`: ready messages and consumers of each work queue and of the DLQ from
- * RabbitMQ (the broker's DLQ holds messages no consumer could handle); running and retrying jobs
- * and the oldest queued job per work queue, and the failed jobs in the DLQ (`queue="dlq",
- * state="dead_lettered"`), from PostgreSQL. A source that cannot be read withdraws its series (a
- * stale number would look healthy) and counts a poll error. The oldest age is computed at scrape
- * time from the oldest created_at, so it keeps growing between polls.
+ * RabbitMQ (the broker's DLQ holds messages no consumer could handle); per work queue the backlog
+ * (queued, not released), released, scheduled, running and retrying jobs, the oldest queued job,
+ * the level of backlog + released against the depths, and whether the queue is paused; and the
+ * failed jobs in the DLQ (`queue="dlq", state="dead_lettered"`), from PostgreSQL. A source that
+ * cannot be read withdraws its series (a stale number would look healthy) and counts a poll
+ * error. The oldest age is computed at scrape time from the oldest created_at, so it keeps
+ * growing between polls.
  */
 export class QueuePoller {
   readonly metrics: QueueMetrics;
@@ -56,6 +65,7 @@ export class QueuePoller {
     private readonly options: QueuePollerOptions,
     private readonly broker: BrokerQueues,
     private readonly jobs: JobQueues,
+    private readonly settings: QueueSettings,
     registry: Registry,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
@@ -78,16 +88,20 @@ export class QueuePoller {
   /** One poll of both sources; an unreadable source withdraws its series rather than rejecting. */
   async pollOnce(): Promise<void> {
     const queues = [...new Set<string>([...BUILT_IN_QUEUES, ...this.options.extraQueues()])];
-    const [broker, jobs] = await Promise.all([this.pollBroker(queues), this.pollJobs()]);
+    const [broker, jobs, paused] = await Promise.all([
+      this.pollBroker(queues),
+      this.pollJobs(),
+      this.pollPaused(),
+    ]);
     // Applied together and synchronously, so a scrape never sees half of a poll.
-    const { depth, consumers, level } = this.metrics;
+    const { depth, consumers, level, paused: pausedGauge } = this.metrics;
     depth.reset();
     consumers.reset();
     level.reset();
+    pausedGauge.reset();
     for (const row of broker) {
       depth.set({ queue: row.queue, state: 'ready' }, row.ready);
       consumers.set({ queue: row.queue }, row.consumers);
-      if (row.queue !== DLQ_LABEL) level.set({ queue: row.queue }, QUEUE_LEVELS.indexOf(this.levelOf(row)));
     }
     if (jobs) {
       depth.set({ queue: DLQ_LABEL, state: 'dead_lettered' }, jobs.deadLettered);
@@ -95,24 +109,30 @@ export class QueuePoller {
       const oldest = new Map<string, number | null>();
       for (const queue of new Set([...queues, ...byQueue.keys()])) {
         const row = byQueue.get(queue);
-        depth.set({ queue, state: 'running' }, row?.running ?? 0);
-        depth.set({ queue, state: 'retrying' }, row?.retrying ?? 0);
+        for (const state of JOB_STATES) depth.set({ queue, state }, row?.[state] ?? 0);
+        // The gateway's queue_full counts the same: every queued job, released or not.
+        const queued = (row?.backlog ?? 0) + (row?.released ?? 0);
+        level.set({ queue }, QUEUE_LEVELS.indexOf(this.levelOf(queue, queued)));
         oldest.set(queue, row?.oldestQueuedAt?.getTime() ?? null);
       }
       this.oldest = oldest;
     } else {
       this.oldest = new Map();
     }
+    if (paused) {
+      for (const queue of new Set([...queues, ...paused]))
+        pausedGauge.set({ queue }, paused.has(queue) ? 1 : 0);
+    }
   }
 
   /** The queue's level; a change is logged (SPEC §4: levels in metrics, /queues and logs). */
-  private levelOf(row: BrokerRow): QueueLevel {
+  private levelOf(queue: string, queued: number): QueueLevel {
     const { warnDepth, maxDepth } = this.options;
-    const now: QueueLevel = row.ready >= maxDepth ? 'critical' : row.ready >= warnDepth ? 'warning' : 'ok';
-    const before = this.levels.get(row.queue) ?? 'ok';
-    this.levels.set(row.queue, now);
+    const now: QueueLevel = queued >= maxDepth ? 'critical' : queued >= warnDepth ? 'warning' : 'ok';
+    const before = this.levels.get(queue) ?? 'ok';
+    this.levels.set(queue, now);
     if (now !== before) {
-      const fields = { queue: row.queue, ready: row.ready, level: now, warnDepth, maxDepth };
+      const fields = { queue, queued, level: now, warnDepth, maxDepth };
       if (now === 'ok') this.logger.info(fields, 'queue depth back to ok');
       else this.logger.warn(fields, `queue depth at the ${now} level`);
     }
@@ -163,12 +183,25 @@ export class QueuePoller {
     return rows;
   }
 
+  private async pollPaused(): Promise<Set<string> | undefined> {
+    try {
+      return await this.settings.pausedQueues();
+    } catch (error) {
+      this.metrics.pollErrors.inc({ source: 'postgres' });
+      this.logger.warn({ err: error }, 'queue settings unavailable; paused withdrawn');
+      return undefined;
+    }
+  }
+
   private async pollJobs(): Promise<JobQueueStates | undefined> {
     try {
       return await this.jobs.queueStates();
     } catch (error) {
       this.metrics.pollErrors.inc({ source: 'postgres' });
-      this.logger.warn({ err: error }, 'job states unavailable; running, retrying and oldest age withdrawn');
+      this.logger.warn(
+        { err: error },
+        'job states unavailable; their depths, levels and oldest age withdrawn',
+      );
       return undefined;
     }
   }

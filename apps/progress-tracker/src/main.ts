@@ -22,7 +22,6 @@ import {
 } from '@switchyard/persistence';
 import { openConnections } from '@switchyard/service-kit';
 import { EventProjector } from './projection/event-projector';
-import { DispatchReconciler } from './recovery/dispatch-reconciler';
 import { LeaseSweeper } from './recovery/lease-sweeper';
 import { RetentionService, retentionOptions } from './retention/retention.service';
 
@@ -45,16 +44,6 @@ async function connect({ config, logger, metrics }: ServiceContext<TrackerConfig
     intervalMs: config.SWEEP_INTERVAL_MS,
     retryOverdueMs: config.RETRY_OVERDUE_MS,
   });
-  const reconciler = new DispatchReconciler(
-    new LifecycleRepository(db, amqp.names, SERVICE),
-    outbox,
-    logger,
-    {
-      intervalMs: config.SWEEP_INTERVAL_MS,
-      redispatchAfterMs: config.REDISPATCH_AFTER_MS,
-    },
-    async (queue) => (await amqp.queueStats(amqp.names.workQueue(queue))).messageCount,
-  );
   const live = new LiveProgressStore(redis, { prefix: config.REDIS_PREFIX, ttlSeconds: config.LIVE_TTL_S });
   const projector = new EventProjector(
     {
@@ -93,11 +82,9 @@ async function connect({ config, logger, metrics }: ServiceContext<TrackerConfig
       await projector.start();
       outbox.start();
       sweeper.start();
-      reconciler.start();
     },
     shutdown: [
       () => sweeper.stop(),
-      () => reconciler.stop(),
       () => projector.stop(),
       () => outbox.stop(),
       () => retention.stop(),

@@ -52,4 +52,18 @@ describe('loadConfig', () => {
     expect(loadConfig(WorkerConfigSchema, {}).RESULT_INLINE_MAX_BYTES).toBe(65536);
     expect(loadConfig(GatewayConfigSchema, {}).SSE_MAX_STREAMS_PER_TENANT).toBe(1000);
   });
+
+  it('gives the gateway its dispatcher settings: automatic window, aging, re-release, scheduled quota', () => {
+    expect(loadConfig(GatewayConfigSchema, {})).toMatchObject({
+      DISPATCH_WINDOW: 0,
+      PRIORITY_AGING_MS: 60000,
+      REDISPATCH_AFTER_MS: 30000,
+      TENANT_MAX_SCHEDULED_JOBS: 100000,
+    });
+    expect(loadConfig(GatewayConfigSchema, { DISPATCH_WINDOW: '64', PRIORITY_AGING_MS: '0' })).toMatchObject({
+      DISPATCH_WINDOW: 64,
+      PRIORITY_AGING_MS: 0,
+    });
+    expect(() => loadConfig(GatewayConfigSchema, { DISPATCH_WINDOW: '-1' })).toThrow();
+  });
 });

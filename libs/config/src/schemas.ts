@@ -74,6 +74,8 @@ export const GatewayEnv = {
   RATE_LIMIT_ANON_PER_MIN: positiveInt(60),
   RATE_LIMIT_BURST: positiveInt(60),
   TENANT_MAX_ACTIVE_JOBS: positiveInt(1000),
+  /** `scheduled` jobs (runAt/delayMs) one tenant may hold; they do not count as active. */
+  TENANT_MAX_SCHEDULED_JOBS: positiveInt(100000),
   QUEUE_MAX_DEPTH: positiveInt(10000),
   QUEUE_WARN_DEPTH: positiveInt(8000),
   /** The workers' WORKER_CONCURRENCY: free slots per work-queue consumer, for wait estimates. */
@@ -88,6 +90,16 @@ export const GatewayEnv = {
   /** SSE streams one tenant may hold open at once, counted across every gateway (Redis). */
   SSE_MAX_STREAMS_PER_TENANT: positiveInt(1000, 1000000),
   OUTBOX_MAX_DELAY_MS: positiveInt(5000),
+  /**
+   * Released-but-unclaimed dispatch messages the dispatcher keeps per queue in RabbitMQ. 0 =
+   * automatic: max(2 × consumers × prefetch, 2 × prefetch), from the work queue's consumer count
+   * and the workers' prefetch (WORKER_CONCURRENCY per consumer).
+   */
+  DISPATCH_WINDOW: Type.Integer({ minimum: 0, default: 0 }),
+  /** A queued job's effective priority rises one level per this many ms waited, up to 9; 0 = off. */
+  PRIORITY_AGING_MS: Type.Integer({ minimum: 0, default: 60000 }),
+  /** A released job that no worker claimed within this time is released again. */
+  REDISPATCH_AFTER_MS: positiveInt(30000),
   /** Intake messages (`<prefix>.intake`) the gateway handles at once: the consumer's prefetch. */
   INTAKE_PREFETCH: positiveInt(32, 1000),
   /** First delay before an intake message that met a transient failure is requeued; doubles, capped. */

@@ -1,4 +1,11 @@
-import { canTransition, isTerminal, statusesLeadingTo, assertTransition, JOB_STATUSES } from './job-status';
+import {
+  ACTIVE_STATUSES,
+  canTransition,
+  isTerminal,
+  statusesLeadingTo,
+  assertTransition,
+  JOB_STATUSES,
+} from './job-status';
 
 describe('job state machine', () => {
   it('allows exactly the transitions of SPEC §3', () => {
@@ -7,6 +14,8 @@ describe('job state machine', () => {
     ).sort();
     expect(allowed).toEqual(
       [
+        'scheduled>queued',
+        'scheduled>cancelled',
         'queued>running',
         'queued>cancelled',
         'running>completed',
@@ -30,5 +39,16 @@ describe('job state machine', () => {
 
   it('lists the statuses a claim may start from', () => {
     expect(statusesLeadingTo('running').sort()).toEqual(['queued', 'retrying']);
+  });
+
+  it('lets a scheduled job only become queued at its time, or be cancelled', () => {
+    expect(isTerminal('scheduled')).toBe(false);
+    expect(JOB_STATUSES.filter((to) => canTransition('scheduled', to)).sort()).toEqual([
+      'cancelled',
+      'queued',
+    ]);
+    expect(() => assertTransition('scheduled', 'running')).toThrow('illegal job transition');
+    expect(statusesLeadingTo('scheduled')).toEqual([]);
+    expect(ACTIVE_STATUSES).not.toContain('scheduled');
   });
 });

@@ -2,10 +2,22 @@
  * The job state machine of SPEC §3. Status names are part of the public contract (REST, events,
  * database): never rename them.
  */
-export const JOB_STATUSES = ['queued', 'running', 'retrying', 'completed', 'failed', 'cancelled'] as const;
+export const JOB_STATUSES = [
+  'scheduled',
+  'queued',
+  'running',
+  'retrying',
+  'completed',
+  'failed',
+  'cancelled',
+] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 export const TERMINAL_STATUSES: readonly JobStatus[] = ['completed', 'failed', 'cancelled'];
+/**
+ * What TENANT_MAX_ACTIVE_JOBS counts. `scheduled` jobs are not active: they count against
+ * TENANT_MAX_SCHEDULED_JOBS instead.
+ */
 export const ACTIVE_STATUSES: readonly JobStatus[] = ['queued', 'running', 'retrying'];
 
 /** Why a transition happens; several reasons can share one pair of states. */
@@ -17,9 +29,11 @@ export type TransitionReason =
   | 'handed_back' // worker stopped or lost: running → queued
   | 'cancel'
   | 'manual_retry' // explicit retry or DLQ replay of a failed/cancelled job
-  | 'retry_due'; // retrying → running when the delayed message arrives
+  | 'retry_due' // retrying → running when the delayed message arrives
+  | 'due'; // scheduled → queued at its runAt
 
 const TRANSITIONS: Readonly<Record<JobStatus, readonly JobStatus[]>> = {
+  scheduled: ['queued', 'cancelled'],
   queued: ['running', 'cancelled'],
   running: ['completed', 'failed', 'cancelled', 'retrying', 'queued'],
   retrying: ['running', 'cancelled'],

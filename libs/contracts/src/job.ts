@@ -19,6 +19,9 @@ export const PrioritySchema = Type.Union(
   { description: '0–9 (9 most urgent) or low=2, normal=5, high=7, critical=9' },
 );
 
+/** The longest `delayMs` a submission may ask for (2^31 - 1 ms, about 24.8 days). */
+export const MAX_DELAY_MS = 2147483647;
+
 /** Body of `POST /api/v1/jobs`, one item of a batch, and the intake message body. */
 export const JobSubmissionSchema = Type.Object(
   {
@@ -30,6 +33,20 @@ export const JobSubmissionSchema = Type.Object(
     maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.maxAttempts })),
     metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     dedupe: Type.Optional(Type.Boolean()),
+    runAt: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description:
+          'ISO-8601: the job stays `scheduled` until then (not with delayMs); a past time means now',
+      }),
+    ),
+    delayMs: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: MAX_DELAY_MS,
+        description: 'the job stays `scheduled` this long (not with runAt); 0 means now',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -7,6 +7,8 @@ import { HotUpdates1700000003000 } from './migrations/1700000003000-hot-updates'
 import { DispatchReconcile1700000004000 } from './migrations/1700000004000-dispatch-reconcile';
 import { Retention1700000004500 } from './migrations/1700000004500-retention';
 import { OutboxMessage1700000005000 } from './migrations/1700000005000-outbox-message';
+import { Dispatcher1700000006000 } from './migrations/1700000006000-dispatcher';
+import { QueueSettings1700000006500 } from './migrations/1700000006500-queue-settings';
 
 export const MIGRATIONS = [
   Initial1700000000000,
@@ -16,6 +18,8 @@ export const MIGRATIONS = [
   DispatchReconcile1700000004000,
   Retention1700000004500,
   OutboxMessage1700000005000,
+  Dispatcher1700000006000,
+  QueueSettings1700000006500,
 ];
 
 /** The settings every service reads for its pool (CommonEnv in @switchyard/config). */

@@ -12,3 +12,5 @@ export * from './job-types.repository';
 export * from './projection.repository';
 export * from './retention.repository';
 export * from './job-metrics.repository';
+export * from './dispatch.repository';
+export * from './queue-settings.repository';

@@ -67,21 +67,43 @@ describe('JobMetricsRepository against PostgreSQL', () => {
     expect(await store.priorities(['nope'])).toEqual(new Map());
   });
 
-  it('counts per queue the running and retrying jobs, the oldest queued one, and the DLQ', async () => {
+  it('counts per queue the backlog, released, scheduled, running and retrying jobs, the oldest queued one, and the DLQ', async () => {
     await db.query('TRUNCATE jobs CASCADE');
-    const jobs = Array.from({ length: 6 }, () => newJob(5));
+    const jobs = Array.from({ length: 8 }, () => newJob(5));
     jobs[5] = { ...jobs[5], queue: 'other' };
     await new JobsRepository(db).insertJobs(jobs, []);
     const ids = jobs.map((j) => j.id);
     await db.query(`UPDATE jobs SET status = 'running' WHERE id = $1`, [ids[1]]);
     await db.query(`UPDATE jobs SET status = 'retrying' WHERE id = ANY($1::uuid[])`, [[ids[2], ids[3]]]);
     await db.query(`UPDATE jobs SET status = 'failed', dead_lettered = true WHERE id = $1`, [ids[4]]);
+    // Backlog: not released yet; released: handed to RabbitMQ, not claimed.
+    await db.query(`UPDATE jobs SET dispatched_at = NULL WHERE id = ANY($1::uuid[])`, [[ids[0], ids[6]]]);
+    await db.query(`UPDATE jobs SET dispatched_at = now() WHERE id = $1`, [ids[5]]);
+    await db.query(`UPDATE jobs SET status = 'scheduled', run_at = now() + interval '1 hour' WHERE id = $1`, [
+      ids[7],
+    ]);
     await db.query(`UPDATE jobs SET created_at = '2025-01-01T00:00:00Z' WHERE id = $1`, [ids[0]]);
     const states = await store.queueStates();
     expect(states.deadLettered).toBe(1);
     expect(states.queues.sort((a, b) => a.queue.localeCompare(b.queue))).toEqual([
-      { queue: 'default', running: 1, retrying: 2, oldestQueuedAt: new Date('2025-01-01T00:00:00Z') },
-      { queue: 'other', running: 0, retrying: 0, oldestQueuedAt: expect.any(Date) as Date },
+      {
+        queue: 'default',
+        backlog: 2,
+        released: 0,
+        scheduled: 1,
+        running: 1,
+        retrying: 2,
+        oldestQueuedAt: new Date('2025-01-01T00:00:00Z'),
+      },
+      {
+        queue: 'other',
+        backlog: 0,
+        released: 1,
+        scheduled: 0,
+        running: 0,
+        retrying: 0,
+        oldestQueuedAt: expect.any(Date) as Date,
+      },
     ]);
     await expect(store.ping()).resolves.toBeUndefined();
   });

@@ -11,6 +11,11 @@ export interface JobQueueStates {
 
 export interface QueueStateRow {
   queue: string;
+  /** Queued jobs not released to RabbitMQ yet (the PostgreSQL backlog). */
+  backlog: number;
+  /** Queued jobs released to RabbitMQ and not claimed yet. */
+  released: number;
+  scheduled: number;
   /** Jobs in PostgreSQL with this status (only the statuses the poller reads). */
   running: number;
   retrying: number;
@@ -52,17 +57,22 @@ export class JobMetricsRepository {
   }
 
   /**
-   * Per work queue: running and retrying jobs and the oldest queued one; and the jobs in the DLQ
-   * (failed and dead-lettered, what GET /api/v1/dlq lists). One branch per status, each matching
-   * a partial index (`jobs_queued_order`, `jobs_active_lease`, `jobs_retry_due`), so the cost
-   * follows the number of active jobs rather than the size of the table.
+   * Per work queue: backlog, released, scheduled, running and retrying jobs and the oldest queued
+   * one; and the jobs in the DLQ (failed and dead-lettered, what GET /api/v1/dlq lists). One branch
+   * per status, each matching a partial index, so the cost follows the number of active jobs
+   * rather than the size of the table.
    */
   async queueStates(): Promise<JobQueueStates> {
     const rows = await this.db.query<
       { queue: string | null; status: string; n: number; oldest: Date | null }[]
     >(
-      `SELECT queue, 'queued' AS status, count(*)::int AS n, min(created_at) AS oldest
-         FROM jobs WHERE status = 'queued' GROUP BY queue
+      `SELECT queue, 'backlog' AS status, count(*)::int AS n, min(created_at) AS oldest
+         FROM jobs WHERE status = 'queued' AND dispatched_at IS NULL GROUP BY queue
+       UNION ALL
+       SELECT queue, 'released', count(*)::int, min(created_at)
+         FROM jobs WHERE status = 'queued' AND dispatched_at IS NOT NULL GROUP BY queue
+       UNION ALL
+       SELECT queue, 'scheduled', count(*)::int, NULL FROM jobs WHERE status = 'scheduled' GROUP BY queue
        UNION ALL
        SELECT queue, 'running', count(*)::int, NULL FROM jobs WHERE status = 'running' GROUP BY queue
        UNION ALL
@@ -79,13 +89,22 @@ export class JobMetricsRepository {
       }
       const state = byQueue.get(row.queue) ?? {
         queue: row.queue,
+        backlog: 0,
+        released: 0,
+        scheduled: 0,
         running: 0,
         retrying: 0,
         oldestQueuedAt: null,
       };
       if (row.status === 'running') state.running = Number(row.n);
       if (row.status === 'retrying') state.retrying = Number(row.n);
-      if (row.status === 'queued' && row.oldest !== null) state.oldestQueuedAt = new Date(row.oldest);
+      if (row.status === 'scheduled') state.scheduled = Number(row.n);
+      if (row.status === 'backlog') state.backlog = Number(row.n);
+      if (row.status === 'released') state.released = Number(row.n);
+      if ((row.status === 'backlog' || row.status === 'released') && row.oldest !== null) {
+        const oldest = new Date(row.oldest);
+        if (state.oldestQueuedAt === null || oldest < state.oldestQueuedAt) state.oldestQueuedAt = oldest;
+      }
       byQueue.set(row.queue, state);
     }
     return { queues: [...byQueue.values()], deadLettered };

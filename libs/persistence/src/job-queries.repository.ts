@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import type { JobStatus } from '@switchyard/contracts';
+import { MAX_PRIORITY, MIN_PRIORITY, type JobStatus } from '@switchyard/contracts';
 import type { JobRow } from './job-row';
 
 export interface QueuedBucket {
@@ -7,6 +7,18 @@ export interface QueuedBucket {
   priority: number;
   count: number;
   oldestCreatedAt: Date;
+}
+
+/** Where a queue's jobs are (`GET /queues`, queue_full, the metrics service). */
+export interface QueueLevels {
+  /** queued in PostgreSQL, not released to RabbitMQ yet. */
+  backlog: number;
+  /** released to RabbitMQ and not claimed yet. */
+  released: number;
+  scheduled: number;
+  running: number;
+  /** The oldest queued job's creation time (backlog or released); null without one. */
+  oldestQueuedAt: Date | null;
 }
 
 export interface JobStats {
@@ -40,6 +52,22 @@ export class JobQueriesRepository {
       `SELECT t.tenant, (SELECT count(*) FROM (
            SELECT 1 FROM jobs WHERE tenant = t.tenant AND status IN ('queued', 'running', 'retrying') LIMIT $2
          ) active) AS n
+       FROM unnest($1::text[]) AS t(tenant)`,
+      [tenants, cap],
+    );
+    return new Map(rows.map((r) => [r.tenant, Number(r.n)]));
+  }
+
+  /**
+   * `scheduled` jobs per tenant (TENANT_MAX_SCHEDULED_JOBS), counted like activeCounts: each up
+   * to `cap` only.
+   */
+  async scheduledCounts(tenants: readonly string[], cap: number): Promise<Map<string, number>> {
+    if (!tenants.length) return new Map();
+    const rows: { tenant: string; n: string }[] = await this.db.query(
+      `SELECT t.tenant, (SELECT count(*) FROM (
+           SELECT 1 FROM jobs WHERE tenant = t.tenant AND status = 'scheduled' LIMIT $2
+         ) scheduled) AS n
        FROM unnest($1::text[]) AS t(tenant)`,
       [tenants, cap],
     );
@@ -112,6 +140,54 @@ export class JobQueriesRepository {
       count: Number(r.n),
       oldestCreatedAt: r.oldest,
     }));
+  }
+
+  /**
+   * Backlog, released, scheduled and running jobs of each queue (every queue asked for is in the
+   * map). Counts per queue through the partial indexes (the backlog's is index-only); the oldest
+   * queued job is found per priority level, so no count walks the heap of a large backlog.
+   */
+  async queueLevels(queues: readonly string[]): Promise<Map<string, QueueLevels>> {
+    if (!queues.length) return new Map();
+    const rows: {
+      queue: string;
+      backlog: string;
+      released: string;
+      scheduled: string;
+      running: string;
+      oldest: Date | null;
+    }[] = await this.db.query(
+      `SELECT q.queue,
+         (SELECT count(*) FROM jobs j
+          WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL) AS backlog,
+         (SELECT count(*) FROM jobs j
+          WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NOT NULL) AS released,
+         (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'scheduled') AS scheduled,
+         (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'running') AS running,
+         LEAST(
+           (SELECT min(o.created_at) FROM generate_series($2::int, $3::int) AS p(priority),
+              LATERAL (SELECT j.created_at FROM jobs j
+                       WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
+                         AND j.priority = p.priority
+                       ORDER BY j.created_at LIMIT 1) o),
+           (SELECT min(j.created_at) FROM jobs j
+            WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NOT NULL)
+         ) AS oldest
+       FROM unnest($1::text[]) AS q(queue)`,
+      [queues, MIN_PRIORITY, MAX_PRIORITY],
+    );
+    return new Map(
+      rows.map((r) => [
+        r.queue,
+        {
+          backlog: Number(r.backlog),
+          released: Number(r.released),
+          scheduled: Number(r.scheduled),
+          running: Number(r.running),
+          oldestQueuedAt: r.oldest,
+        },
+      ]),
+    );
   }
 
   /** Running jobs per queue (all tenants). */

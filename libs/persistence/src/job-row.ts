@@ -32,8 +32,17 @@ export interface JobRow {
   lease_expires_at: Date | null;
   event_seq: string;
   progress_seq: string;
-  /** When its dispatch message was last sent; the reconciler's clock. */
-  dispatched_at: Date;
+  /**
+   * The release mark: null while a `queued` job waits in PostgreSQL (the backlog), the time its
+   * dispatch message was sent once the dispatcher released it (until a worker claims it).
+   */
+  dispatched_at: Date | null;
+  /** When a delayed job becomes `queued` (set for `scheduled` jobs, kept afterwards). */
+  run_at: Date | null;
+  /** The `attempts` value the last release was for. */
+  released_attempt: number | null;
+  /** How many times the job was released (re-releases included). */
+  releases: number;
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -63,6 +72,7 @@ export function toJobView(row: JobRow): JobView {
     startedAt: iso(row.started_at),
     finishedAt: iso(row.finished_at),
     nextAttemptAt: iso(row.next_attempt_at),
+    runAt: iso(row.run_at),
     cancelRequested: row.cancel_requested,
     deadLettered: row.dead_lettered,
   };

@@ -3,6 +3,7 @@ import type { QueryResultRow } from 'pg';
 import { isUuid, type JobError, type JobHistoryEntry, type JobStatus } from '@switchyard/contracts';
 import { translated } from './errors';
 import { poolOf } from './pool';
+import { DISPATCH_CHANNEL } from './dispatch-channels';
 import { toHistoryEntry, type JobEventRow, type JobRow } from './job-row';
 import {
   JOB_EVENT_COLUMNS,
@@ -32,6 +33,11 @@ export interface NewJob {
   requestHash: string;
   payload: Record<string, unknown>;
   metadata: Record<string, unknown>;
+  /**
+   * ISO-8601 time a delayed job becomes `queued`: the job is stored `scheduled` until then. Set
+   * only for a time still ahead (the caller resolves runAt/delayMs); absent or null: `queued` now.
+   */
+  runAt?: string | null;
 }
 
 export interface JobListQuery {
@@ -98,12 +104,23 @@ export interface CompletedOutcome {
 const lockedInIdOrder = (ids: string) =>
   `SELECT id FROM jobs WHERE id = ANY(${ids}) ORDER BY id FOR NO KEY UPDATE`;
 
-const CLAIM_MANY = `UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = now(), next_attempt_at = NULL,
+/**
+ * Appended to a statement whose CTE `rows` returns job rows: NOTIFY the dispatch channel once per
+ * distinct queue among them (the cross join with a one-row aggregate makes the notify run).
+ */
+const notifyQueuesOf = (rows: string) =>
+  `(SELECT count(pg_notify('${DISPATCH_CHANNEL}', d.queue)) FROM (SELECT DISTINCT queue FROM ${rows}) d) notified`;
+
+/** Claims, then tells the dispatchers that the claimed jobs' queues have free window slots. */
+const CLAIM_MANY = `WITH claimed AS (
+    UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = now(), next_attempt_at = NULL,
       lease_owner = $2::text, lease_expires_at = now() + make_interval(secs => $3::double precision / 1000),
       event_seq = event_seq + ${SEQ_BLOCK}
     WHERE id IN (${lockedInIdOrder('$1::uuid[]')})
       AND status IN ('queued', 'retrying') AND NOT cancel_requested
-    RETURNING ${CLAIMED_JOB_COLUMNS.join(', ')}`;
+    RETURNING ${CLAIMED_JOB_COLUMNS.join(', ')}
+  )
+  SELECT claimed.* FROM claimed, ${notifyQueuesOf('claimed')}`;
 
 /** progress is 100 for every completed attempt, as finish() writes it. */
 const COMPLETE_MANY = `UPDATE jobs j SET status = 'completed', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
@@ -132,7 +149,9 @@ export class JobsRepository {
   /**
    * Inserts jobs and their outgoing messages in one statement (data-modifying CTEs): one round
    * trip and one implicit transaction, so either every row is written or none. `outboxIds` are in
-   * the order of `outbox`. Throws IdempotencyKeyTaken when a job's (tenant, idempotency key) is
+   * the order of `outbox`. A job is stored `queued` in the backlog (`dispatched_at` NULL: the
+   * dispatcher releases it; no dispatch message goes in the outbox), or `scheduled` with its
+   * `runAt`: its `job.queued` event, seq 1, is written when it is promoted, so it starts at seq 0. Throws IdempotencyKeyTaken when a job's (tenant, idempotency key) is
    * already stored, DataRejected when PostgreSQL refuses another value; nothing is written then.
    */
   async insertJobs(
@@ -149,12 +168,14 @@ export class JobsRepository {
       m.query(
         `WITH j AS (
          INSERT INTO jobs (id, tenant, type, queue, status, priority, max_attempts, timeout_ms, correlation_id,
-            idempotency_key, request_hash, payload, metadata)
-         SELECT u.id, u.tenant, u.type, u.queue, 'queued', u.priority, u."maxAttempts", u."timeoutMs",
-            u."correlationId", u."idempotencyKey", u."requestHash", u.payload, u.metadata
+            idempotency_key, request_hash, payload, metadata, run_at, event_seq)
+         SELECT u.id, u.tenant, u.type, u.queue, CASE WHEN u."runAt" IS NULL THEN 'queued' ELSE 'scheduled' END,
+            u.priority, u."maxAttempts", u."timeoutMs",
+            u."correlationId", u."idempotencyKey", u."requestHash", u.payload, u.metadata, u."runAt",
+            CASE WHEN u."runAt" IS NULL THEN 1 ELSE 0 END
          FROM json_to_recordset($1::json) AS u(id uuid, tenant text, type text, queue text, priority smallint,
             "maxAttempts" int, "timeoutMs" int, "correlationId" text, "idempotencyKey" text, "requestHash" text,
-            payload jsonb, metadata jsonb)
+            payload jsonb, metadata jsonb, "runAt" timestamptz)
          RETURNING *
        ), o AS (
          INSERT INTO outbox (job_id, name, payload, options)
@@ -389,19 +410,23 @@ export class JobsRepository {
 
   /**
    * Gives a running job back (`running → queued`) when its worker stops before it finished; the
-   * interrupted attempt does not count. Returns the updated row (for its `queued` event), or null
-   * when the job was no longer this worker's. The worker requeues the delivery, which counts as a
-   * fresh dispatch for the reconciler.
+   * interrupted attempt does not count. The job returns to the backlog (not released) and its
+   * queue's dispatchers are notified: they release it again, so the worker need not requeue its
+   * delivery. Returns the updated row (for its `queued` event), or null when the job was no longer
+   * this worker's.
    */
   async handBack(jobId: string, owner: string): Promise<JobRow | null> {
-    const [rows]: [JobRow[], number] = await this.db.query(
-      `UPDATE jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), lease_owner = NULL,
-          lease_expires_at = NULL, event_seq = event_seq + 1, dispatched_at = now()
-       WHERE id = $1 AND status = 'running' AND lease_owner = $2
-       RETURNING *`,
+    const [row] = await this.onPool<JobRow>(
+      `WITH returned AS (
+         UPDATE jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), lease_owner = NULL,
+            lease_expires_at = NULL, event_seq = event_seq + 1, dispatched_at = NULL
+         WHERE id = $1 AND status = 'running' AND lease_owner = $2
+         RETURNING *
+       )
+       SELECT returned.* FROM returned, ${notifyQueuesOf('returned')}`,
       [jobId, owner],
     );
-    return rows[0] ?? null;
+    return row ?? null;
   }
 
   /** Extends the leases `owner` still holds; returns the ids it still owns. */

@@ -10,6 +10,7 @@ import {
   type OutboxMessage,
   type OutboxRecord,
 } from './job-messages';
+import { notifyDispatchIn } from './dispatch.repository';
 
 export type CancelOutcome =
   | { kind: 'cancelled'; row: JobRow; outbox: OutboxRecord[] }
@@ -47,14 +48,14 @@ export class LifecycleRepository {
     this.jobs = new JobsRepository(db);
   }
 
-  /** queued/retrying → cancelled at once; running → cancel requested and broadcast to workers. */
+  /** scheduled/queued/retrying → cancelled at once; running → cancel requested and broadcast to workers. */
   async cancel(id: string, tenant?: string): Promise<CancelOutcome> {
     return this.db.transaction(async (m) => {
       const [cancelled] = await update(
         m,
         `UPDATE jobs SET status = 'cancelled', cancel_requested = true, finished_at = now(),
             next_attempt_at = NULL, event_seq = event_seq + 1
-         WHERE id = $1 AND ($2::text IS NULL OR tenant = $2) AND status IN ('queued', 'retrying')
+         WHERE id = $1 AND ($2::text IS NULL OR tenant = $2) AND status IN ('scheduled', 'queued', 'retrying')
          RETURNING *`,
         [id, at(tenant)],
       );
@@ -81,8 +82,9 @@ export class LifecycleRepository {
   }
 
   /**
-   * failed/cancelled → queued with attempts reset (explicit retry, DLQ replay). With
-   * `deadLetteredOnly`, only jobs in the DLQ qualify.
+   * failed/cancelled → queued with attempts reset (explicit retry, DLQ replay): back in the
+   * backlog, for the dispatchers (notified) to release. With `deadLetteredOnly`, only jobs in the
+   * DLQ qualify.
    */
   async requeue(id: string, tenant: string | undefined, deadLetteredOnly = false): Promise<RetryOutcome> {
     return this.db.transaction(async (m) => {
@@ -91,7 +93,7 @@ export class LifecycleRepository {
         `UPDATE jobs SET status = 'queued', attempts = 0, error = NULL, result = NULL, result_url = NULL,
             dead_lettered = false, cancel_requested = false, started_at = NULL, finished_at = NULL,
             next_attempt_at = NULL, step = NULL, progress = 0, message = NULL,
-            event_seq = event_seq + 1, progress_seq = event_seq + 1, dispatched_at = now()
+            event_seq = event_seq + 1, progress_seq = event_seq + 1, dispatched_at = NULL
          WHERE id = $1 AND ($2::text IS NULL OR tenant = $2) AND status IN ('failed', 'cancelled')
            AND (NOT $3::boolean OR dead_lettered)
          RETURNING *`,
@@ -99,9 +101,9 @@ export class LifecycleRepository {
       );
       if (row) {
         const outbox = await this.outbox(m, [
-          dispatchOutboxMessage(row),
           eventOutboxMessage(jobEventFromRow(this.service, 'queued', row)),
         ]);
+        await notifyDispatchIn(m, [row.queue]);
         return { kind: 'queued', row, outbox };
       }
       const existing = await this.find(m, id, tenant);
@@ -187,7 +189,7 @@ export class LifecycleRepository {
 
   /**
    * Sweeper: a running job whose lease expired lost its worker. It goes back to `queued` (the
-   * attempt counts), or ends `failed` with `worker_lost` once its attempts are spent, or
+   * attempt counts; in the backlog, its queue's dispatchers notified), or ends `failed` with `worker_lost` once its attempts are spent, or
    * `cancelled` when a cancel was requested. SKIP LOCKED lets several trackers sweep at once.
    */
   recoverExpiredLeases(limit = 500): Promise<SweptRows> {
@@ -204,20 +206,16 @@ export class LifecycleRepository {
                           'the worker running this job stopped renewing its lease', 'retryable', true) END,
            dead_lettered = (NOT j.cancel_requested AND j.attempts >= j.max_attempts),
            finished_at = CASE WHEN j.cancel_requested OR j.attempts >= j.max_attempts THEN now() ELSE NULL END,
-           lease_owner = NULL, lease_expires_at = NULL, event_seq = j.event_seq + 1, dispatched_at = now()
+           lease_owner = NULL, lease_expires_at = NULL, event_seq = j.event_seq + 1, dispatched_at = NULL
          FROM lost WHERE j.id = lost.id
          RETURNING j.*`,
       [limit],
       (row) => {
-        if (row.status === 'queued') {
-          return [
-            dispatchOutboxMessage(row),
-            eventOutboxMessage(jobEventFromRow(this.service, 'queued', row)),
-          ];
-        }
-        const event = row.status === 'cancelled' ? 'cancelled' : 'failed';
+        const event =
+          row.status === 'queued' ? 'queued' : row.status === 'cancelled' ? 'cancelled' : 'failed';
         return [eventOutboxMessage(jobEventFromRow(this.service, event, row))];
       },
+      (rows) => rows.filter((r) => r.status === 'queued').map((r) => r.queue),
     );
   }
 
@@ -311,15 +309,21 @@ export class LifecycleRepository {
     );
   }
 
-  /** Runs one update in a transaction with the outbox messages `messagesOf` builds for each row it returned. */
+  /**
+   * Runs one update in a transaction with the outbox messages `messagesOf` builds for each row it
+   * returned, and notifies the dispatchers of the queues `backlogOf` names (rows now in the backlog).
+   */
   private updateWithOutbox(
     sql: string,
     params: unknown[],
     messagesOf: (row: JobRow) => OutboxMessage[],
+    backlogOf: (rows: JobRow[]) => string[] = () => [],
   ): Promise<SweptRows> {
     return this.db.transaction(async (m) => {
       const rows = await update(m, sql, params);
-      return { rows, outbox: await this.outbox(m, rows.flatMap(messagesOf)) };
+      const outbox = await this.outbox(m, rows.flatMap(messagesOf));
+      await notifyDispatchIn(m, backlogOf(rows));
+      return { rows, outbox };
     });
   }
 

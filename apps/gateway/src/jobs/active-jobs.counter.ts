@@ -20,16 +20,18 @@ interface Entry {
   added: number;
 }
 
+/** Reads the counts of these tenants, each stopping at `cap`. */
+type CountRead = (tenants: readonly string[], cap: number) => Promise<Map<string, number>>;
+
 /**
- * Active (queued, running, retrying) jobs per tenant for the quota check, without a count query
+ * Jobs per tenant in some states for a quota check, without a count query
  * per submission: PostgreSQL's count plus the jobs this process created since it was read. Within
  * one gateway that never undercounts (jobs that finished since only make it higher), so a count
  * up to STALE_MS old answers at once while a newer one is read in the background, several
  * tenants in one statement; a count that would refuse the submission is read afresh first.
  * Across gateways a burst can overshoot by what the others accepted within STALE_MS.
  */
-@Injectable()
-export class ActiveJobsCounter {
+export class TenantJobsCounter {
   private readonly counts = new LRUCache<string, Entry>({ max: MAX_TENANTS });
   /** Reads under way, per tenant: when each began and what this process created since. */
   private readonly refreshing = new Map<string, { at: number; added: number }>();
@@ -41,12 +43,13 @@ export class ActiveJobsCounter {
   private flushUrgent = false;
 
   constructor(
-    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
-    private readonly queries: JobQueriesRepository,
+    /** The quota: counting stops past it. */
+    private readonly max: number,
+    private readonly readCounts: CountRead,
   ) {}
 
   /**
-   * The tenant's active jobs, for a submission that would add `adding`: from memory when that is
+   * The tenant's jobs, for a submission that would add `adding`: from memory when that is
    * recent enough, or when it leaves room anyway; otherwise read from PostgreSQL.
    */
   async current(tenant: string, adding = 0): Promise<number> {
@@ -55,7 +58,7 @@ export class ActiveJobsCounter {
       const age = Date.now() - entry.at;
       const value = entry.count + entry.added;
       if (age < REFRESH_MS) return value;
-      if (age < STALE_MS && value + adding <= this.config.TENANT_MAX_ACTIVE_JOBS) {
+      if (age < STALE_MS && value + adding <= this.max) {
         this.read(tenant, false).catch(() => undefined);
         return value;
       }
@@ -107,7 +110,7 @@ export class ActiveJobsCounter {
     for (const tenant of tenants) this.refreshing.set(tenant, { at: started, added: 0 });
     try {
       // Counting stops past the quota: beyond it, how many more does not matter.
-      const counts = await this.queries.activeCounts(tenants, this.config.TENANT_MAX_ACTIVE_JOBS + 1);
+      const counts = await this.readCounts(tenants, this.max + 1);
       for (const [tenant, waiter] of batch) {
         const refresh = this.refreshing.get(tenant);
         this.refreshing.delete(tenant);
@@ -120,5 +123,21 @@ export class ActiveJobsCounter {
         waiter.reject(error);
       }
     }
+  }
+}
+
+/** Active (queued, running, retrying) jobs per tenant: TENANT_MAX_ACTIVE_JOBS. */
+@Injectable()
+export class ActiveJobsCounter extends TenantJobsCounter {
+  constructor(@Inject(GATEWAY_CONFIG) config: GatewayConfig, queries: JobQueriesRepository) {
+    super(config.TENANT_MAX_ACTIVE_JOBS, (tenants, cap) => queries.activeCounts(tenants, cap));
+  }
+}
+
+/** `scheduled` jobs per tenant: TENANT_MAX_SCHEDULED_JOBS (they do not count as active). */
+@Injectable()
+export class ScheduledJobsCounter extends TenantJobsCounter {
+  constructor(@Inject(GATEWAY_CONFIG) config: GatewayConfig, queries: JobQueriesRepository) {
+    super(config.TENANT_MAX_SCHEDULED_JOBS, (tenants, cap) => queries.scheduledCounts(tenants, cap));
   }
 }

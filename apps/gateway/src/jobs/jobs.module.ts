@@ -1,9 +1,10 @@
 import { Module } from '@nestjs/common';
 import type { AnyJobTypeDefinition, HandlerRegistry } from '@switchyard/handler-sdk';
+import { DispatchModule } from '../dispatch/dispatch.module';
 import { GATEWAY_CONFIG, HANDLER_REGISTRY, type GatewayConfig } from '../gateway.tokens';
 import { JobTypesModule } from '../job-types/job-types.module';
 import { QueuesModule } from '../queues/queues.module';
-import { ActiveJobsCounter } from './active-jobs.counter';
+import { ActiveJobsCounter, ScheduledJobsCounter } from './active-jobs.counter';
 import { JobsController } from './jobs.controller';
 import { JobsService } from './jobs.service';
 import { OutboxPublisher } from './outbox.publisher';
@@ -13,9 +14,9 @@ import { SubmissionLimits } from './submission.limits';
 import { SubmissionService } from './submission.service';
 import { SubmissionValidator } from './submission.validator';
 
-/** Submitting, reading and listing jobs, their results, and the outbox that dispatches them. */
+/** Submitting, reading and listing jobs, their results, and the outbox of their events. */
 @Module({
-  imports: [QueuesModule, JobTypesModule],
+  imports: [QueuesModule, JobTypesModule, DispatchModule],
   controllers: [JobsController, ResultsController],
   providers: [
     {
@@ -28,6 +29,7 @@ import { SubmissionValidator } from './submission.validator';
       inject: [HANDLER_REGISTRY, GATEWAY_CONFIG],
     },
     ActiveJobsCounter,
+    ScheduledJobsCounter,
     OutboxPublisher,
     JobsService,
     DuplicateSubmissions,

@@ -13,7 +13,6 @@ import {
 } from '@switchyard/contracts';
 import { correlation } from '@switchyard/observability';
 import {
-  dispatchOutboxMessage,
   eventOutboxMessage,
   JobQueriesRepository,
   JobsRepository,
@@ -25,6 +24,7 @@ import {
   type OutboxMessage,
   type OutboxRecord,
 } from '@switchyard/persistence';
+import { Dispatcher } from '../dispatch/dispatcher';
 import { OutboxPublisher } from './outbox.publisher';
 import { QueueMonitor } from '../queues/queue.monitor';
 import { LOGGER, SERVICE_NAME, type Logger } from '../gateway.tokens';
@@ -63,15 +63,17 @@ export class JobsService {
     private readonly queries: JobQueriesRepository,
     private readonly outbox: OutboxPublisher,
     private readonly monitor: QueueMonitor,
+    private readonly dispatcher: Dispatcher,
   ) {
     this.inserter = new JobInserter(jobs);
   }
 
   /**
-   * Inserts jobs (with the ids given, or new ones) with their dispatch messages and `job.queued`
-   * events in one statement (shared with concurrent submissions under load), all or nothing.
-   * Returns once committed: the messages are published in the background (the outbox relay
-   * repairs what a crash leaves unpublished).
+   * Inserts jobs (with the ids given, or new ones) with the `job.queued` events of those queued
+   * now in one statement (shared with concurrent submissions under load), all or nothing; delayed
+   * jobs are stored `scheduled`. Returns once committed, with the dispatcher releasing the queued
+   * jobs (the fast path) and the events published in the background (the outbox relay repairs
+   * what a crash leaves unpublished).
    */
   async create(submissions: ValidSubmission[], tenant: string, ids?: readonly string[]): Promise<JobRow[]> {
     const correlationId = correlation.get()?.correlationId ?? randomUUID();
@@ -88,17 +90,13 @@ export class JobsService {
       requestHash: s.requestHash,
       payload: s.payload,
       metadata: s.metadata,
+      runAt: s.runAt,
     }));
     const createdAt = new Date().toISOString();
     const messages: OutboxMessage[] = [];
-    for (const job of rows) this.pushOutboxMessages(messages, job, createdAt);
+    for (const job of rows) if (!job.runAt) messages.push(this.queuedEvent(job, createdAt));
     const { rows: stored, outboxIds } = await this.inserter.insert(rows, messages);
-    if (rows.length === 1) this.monitor.noteDispatched(rows[0].queue, 1);
-    else {
-      const perQueue = new Map<string, number>();
-      for (const job of rows) perQueue.set(job.queue, (perQueue.get(job.queue) ?? 0) + 1);
-      for (const [queue, count] of perQueue) this.monitor.noteDispatched(queue, count);
-    }
+    this.afterInsert(rows);
     const records: OutboxRecord[] = messages.map((m, i) => ({ ...m, id: outboxIds[i] ?? '' }));
     await this.outbox.publishAfterCommit(records);
     if (this.logger.isLevelEnabled('info')) {
@@ -196,7 +194,27 @@ export class JobsService {
     return view;
   }
 
-  private pushOutboxMessages(into: OutboxMessage[], job: NewJob, createdAt: string): void {
+  /** The fast path: queued jobs are released right after the commit; delayed ones arm the timer. */
+  private afterInsert(rows: readonly NewJob[]): void {
+    const first = rows[0];
+    if (rows.length === 1 && first && !first.runAt) {
+      this.dispatcher.kick([first.queue]);
+      this.monitor.noteDispatched(first.queue, 1);
+      return;
+    }
+    const perQueue = new Map<string, number>();
+    let earliest: string | undefined;
+    for (const job of rows) {
+      if (job.runAt) {
+        if (earliest === undefined || job.runAt < earliest) earliest = job.runAt;
+      } else perQueue.set(job.queue, (perQueue.get(job.queue) ?? 0) + 1);
+    }
+    if (perQueue.size) this.dispatcher.kick(perQueue.keys());
+    for (const [queue, count] of perQueue) this.monitor.noteDispatched(queue, count);
+    if (earliest !== undefined) this.dispatcher.scheduled(new Date(earliest));
+  }
+
+  private queuedEvent(job: NewJob, createdAt: string): OutboxMessage {
     const queued = createJobEvent(
       SERVICE_NAME,
       'queued',
@@ -215,9 +233,6 @@ export class JobsService {
       },
       job.correlationId,
     );
-    into.push(
-      dispatchOutboxMessage({ ...job, correlation_id: job.correlationId }),
-      eventOutboxMessage(queued),
-    );
+    return eventOutboxMessage(queued);
   }
 }

@@ -2,11 +2,25 @@ import { Inject, Injectable } from '@nestjs/common';
 import { ApiError } from '@switchyard/contracts';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../gateway.tokens';
 import { QueueMonitor } from '../queues/queue.monitor';
-import { ActiveJobsCounter } from './active-jobs.counter';
+import { ActiveJobsCounter, ScheduledJobsCounter } from './active-jobs.counter';
+
+/** What a submission adds: a queue per job, and whether the job is delayed (`scheduled`). */
+export interface Admitted {
+  queue: string;
+  runAt: string | null;
+}
+
+/** The tenant's counts a submission is checked against. */
+export interface TenantCounts {
+  active: number;
+  /** Read only when the submission has delayed jobs (0 otherwise). */
+  scheduled: number;
+}
 
 /**
- * Admission limits of a submission (SPEC §4): the tenant's active-job quota and the queues' depth.
- * Request rates are the rate-limit guard's, before a submission gets here.
+ * Admission limits of a submission (SPEC §4): the tenant's active-job quota, its scheduled-job
+ * quota (delayed jobs count there, not as active) and the queues' depth. Request rates are the
+ * rate-limit guard's, before a submission gets here.
  */
 @Injectable()
 export class SubmissionLimits {
@@ -14,34 +28,45 @@ export class SubmissionLimits {
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     private readonly monitor: QueueMonitor,
     private readonly active: ActiveJobsCounter,
+    private readonly scheduled: ScheduledJobsCounter,
   ) {}
 
   /**
-   * Starts reading the tenant's active jobs for a submission of `adding` jobs; usually answered
-   * from memory. Started early so that it runs alongside the idempotency checks; a failure is
-   * reported when the count is awaited.
+   * Starts reading the tenant's counts for a submission of `items`; usually answered from memory.
+   * Started early so that it runs alongside the idempotency checks; a failure is reported when
+   * the counts are awaited.
    */
-  activeJobs(tenant: string, adding: number): Promise<number> {
-    const active = this.active.current(tenant, adding);
-    active.catch(() => undefined);
-    return active;
+  counts(tenant: string, items: readonly Admitted[]): Promise<TenantCounts> {
+    const delayed = items.filter((item) => item.runAt !== null).length;
+    const counts = Promise.all([
+      this.active.current(tenant, items.length - delayed),
+      delayed ? this.scheduled.current(tenant, delayed) : 0,
+    ]).then(([active, scheduled]) => ({ active, scheduled }));
+    counts.catch(() => undefined);
+    return counts;
   }
 
-  /** Refuses jobs for `queues` (one entry per job) beyond the tenant quota or a queue's depth. */
-  assertRoom(active: number, queues: readonly string[]): void {
-    this.assertQuota(active, queues.length, queues[0] ?? '');
-    if (queues.length === 1) {
-      this.monitor.assertRoom(queues[0], 1);
+  /** Refuses `items` beyond the tenant's quotas or a queue's depth. */
+  assertRoom(counts: TenantCounts, items: readonly Admitted[]): void {
+    const queued = items.filter((item) => item.runAt === null);
+    const delayed = items.length - queued.length;
+    if (queued.length) this.assertQuota(counts.active, queued.length, queued[0]?.queue ?? '');
+    if (delayed) this.assertScheduledQuota(counts.scheduled, delayed);
+    // Delayed jobs join no queue before their time.
+    if (queued.length === 1 && queued[0]) {
+      this.monitor.assertRoom(queued[0].queue, 1);
       return;
     }
     const perQueue = new Map<string, number>();
-    for (const queue of queues) perQueue.set(queue, (perQueue.get(queue) ?? 0) + 1);
+    for (const { queue } of queued) perQueue.set(queue, (perQueue.get(queue) ?? 0) + 1);
     for (const [queue, count] of perQueue) this.monitor.assertRoom(queue, count);
   }
 
-  /** Jobs just created for `tenant`, counted until the next read of its active jobs. */
-  created(tenant: string, count: number): void {
-    this.active.add(tenant, count);
+  /** Jobs just created for `tenant`, counted until the next read of its counts. */
+  created(tenant: string, rows: readonly { status: string }[]): void {
+    const delayed = rows.filter((row) => row.status === 'scheduled').length;
+    if (rows.length > delayed) this.active.add(tenant, rows.length - delayed);
+    if (delayed) this.scheduled.add(tenant, delayed);
   }
 
   private assertQuota(active: number, adding: number, queue: string): void {
@@ -53,6 +78,18 @@ export class SubmissionLimits {
       `the tenant has ${active >= max ? `${max} or more` : active} active jobs; at most ${max} may be queued, running or retrying`,
       [],
       { 'retry-after': String(retryAfter) },
+    );
+  }
+
+  private assertScheduledQuota(scheduled: number, adding: number): void {
+    const max = this.config.TENANT_MAX_SCHEDULED_JOBS;
+    if (scheduled + adding <= max) return;
+    // Scheduled jobs leave the set at their run time, which no rate predicts: a fixed pause.
+    throw new ApiError(
+      'tenant_quota_exceeded',
+      `the tenant has ${scheduled >= max ? `${max} or more` : scheduled} scheduled jobs; at most ${max} may wait for their run time`,
+      [],
+      { 'retry-after': '60' },
     );
   }
 }

@@ -47,11 +47,11 @@ export class SubmissionService {
     const jobId = randomUUID();
     // Usually answered from memory; a count that could refuse the job is read from PostgreSQL,
     // alongside the Redis round trip.
-    const active = this.limits.activeJobs(tenant, 1);
+    const counts = this.limits.counts(tenant, [item]);
     const found = await this.duplicates.find(item, tenant, jobId);
     if (found.kind === 'earlier') return { status: 200, job: this.submitted(found.row, found.flags) };
     try {
-      this.limits.assertRoom(await active, [item.queue]);
+      this.limits.assertRoom(await counts, [item]);
       const result = await this.createOrReplay(item, tenant, jobId, found.fingerprint);
       if (result.status === 200) await this.duplicates.replayedByDatabase(found, tenant, result.job.id);
       return result;
@@ -69,7 +69,7 @@ export class SubmissionService {
     const ids = items.map(() => randomUUID());
     // Fingerprints only compare requests under one idempotency key.
     const fingerprints = items.map((item) => (item.idempotencyKey === null ? '' : fingerprintOf(item)));
-    const active = this.limits.activeJobs(tenant, items.length);
+    const counts = this.limits.counts(tenant, items);
     const { existing, reservations } = await this.duplicates.findForBatch(tenant, items, ids, fingerprints);
 
     const fresh = items.map((_, i) => i).filter((i) => !existing.has(i));
@@ -77,15 +77,15 @@ export class SubmissionService {
     try {
       if (fresh.length) {
         this.limits.assertRoom(
-          await active,
-          fresh.map((i) => items[i].queue),
+          await counts,
+          fresh.map((i) => items[i]),
         );
         created = await this.jobs.create(
           fresh.map((i) => items[i]),
           tenant,
           fresh.map((i) => ids[i]),
         );
-        this.limits.created(tenant, created.length);
+        this.limits.created(tenant, created);
       }
     } catch (error) {
       await this.duplicates.release(reservations);
@@ -134,7 +134,7 @@ export class SubmissionService {
       try {
         const [row] = await this.jobs.create([item], tenant, [jobId]);
         if (!row) throw new Error('insert returned no row');
-        this.limits.created(tenant, 1);
+        this.limits.created(tenant, [row]);
         return { status: 202, job: this.submitted(row, {}) };
       } catch (error) {
         if (!(error instanceof IdempotencyKeyTaken) || item.idempotencyKey === null || attempt > 0)

@@ -1,7 +1,13 @@
 import { BUILT_IN_QUEUES } from '@switchyard/contracts';
 import { HandlerRegistry } from '@switchyard/handler-sdk';
 import { BUILT_IN_JOB_TYPES } from '@switchyard/handlers';
-import { canonicalJson, fingerprintOf, NO_REQUEST_HASH, SubmissionValidator } from './submission.validator';
+import {
+  canonicalJson,
+  fingerprintOf,
+  NO_REQUEST_HASH,
+  runAtOf,
+  SubmissionValidator,
+} from './submission.validator';
 
 const validator = new SubmissionValidator(new HandlerRegistry(BUILT_IN_JOB_TYPES, BUILT_IN_QUEUES), {
   defaultTimeoutMs: 600000,
@@ -40,6 +46,31 @@ describe('SubmissionValidator', () => {
     for (const good of ['a.wav', 'albums/one/a.wav', 'a..b.wav', '...', '.hidden/a.wav']) {
       expect(check(good).ok).toBe(true);
     }
+  });
+
+  it('schedules a job from runAt or delayMs, and refuses both at once', () => {
+    const ahead = new Date(Date.now() + 60000).toISOString();
+    const byTime = validator.check({ type: 'synthetic', payload: {}, runAt: ahead });
+    expect(byTime.ok && byTime.value.runAt).toBe(ahead);
+    const before = Date.now();
+    const byDelay = validator.check({ type: 'synthetic', payload: {}, delayMs: 5000 });
+    const at = byDelay.ok && byDelay.value.runAt ? Date.parse(byDelay.value.runAt) : 0;
+    expect(at).toBeGreaterThanOrEqual(before + 5000);
+    expect(at).toBeLessThanOrEqual(Date.now() + 5000);
+    const now = validator.check({ type: 'synthetic', payload: {} });
+    expect(now.ok && now.value.runAt).toBeNull();
+    const both = validator.check({ type: 'synthetic', payload: {}, runAt: ahead, delayMs: 5 }, 2);
+    expect(!both.ok && both.error.code).toBe('validation_failed');
+    expect(!both.ok && both.error.details).toEqual([expect.objectContaining({ index: 2, field: 'delayMs' })]);
+    expect(validator.check({ type: 'synthetic', payload: {}, runAt: 'tomorrow' }).ok).toBe(false);
+    expect(validator.check({ type: 'synthetic', payload: {}, delayMs: -1 }).ok).toBe(false);
+  });
+
+  it('queues at once a runAt in the past and a delayMs of 0', () => {
+    expect(runAtOf('2020-01-01T00:00:00Z', undefined)).toBeNull();
+    expect(runAtOf(undefined, 0)).toBeNull();
+    expect(runAtOf(undefined, undefined)).toBeNull();
+    expect(runAtOf(undefined, 1000, 5000)).toBe(new Date(6000).toISOString());
   });
 
   it('names the unknown type', () => {

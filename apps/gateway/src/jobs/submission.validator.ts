@@ -30,6 +30,11 @@ export interface ValidSubmission {
    * items never join the dedup window).
    */
   requestHash: string;
+  /**
+   * When the job becomes `queued` (ISO-8601), from `runAt` or `delayMs`, only when still ahead:
+   * the job is stored `scheduled` until then. null: queued now.
+   */
+  runAt: string | null;
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 3;
@@ -108,6 +113,12 @@ export function fingerprintOf(fields: FingerprintFields): string {
       }),
     )
     .digest('hex');
+}
+
+/** The time a delayed submission becomes queued, or null when that is now (or past). */
+export function runAtOf(runAt: string | undefined, delayMs: number | undefined, now = Date.now()): string | null {
+  const at = runAt !== undefined ? Date.parse(runAt) : delayMs !== undefined ? now + delayMs : Number.NaN;
+  return Number.isFinite(at) && at > now ? new Date(at).toISOString() : null;
 }
 
 /**
@@ -213,6 +224,9 @@ export class SubmissionValidator {
     if (timeoutMs > this.limits.maxTimeoutMs) {
       details.push({ ...at, field: 'timeoutMs', message: `must be at most ${this.limits.maxTimeoutMs}` });
     }
+    if (body.runAt !== undefined && body.delayMs !== undefined) {
+      details.push({ ...at, field: 'delayMs', message: 'give either runAt or delayMs, not both' });
+    }
     if (details.length) return fail('validation_failed', 'the request is out of bounds', details);
     const dedupe = body.dedupe ?? true;
     const cacheable = defaults.cacheable;
@@ -231,6 +245,7 @@ export class SubmissionValidator {
         cacheable,
         requestHash:
           cacheable || (dedupe && !inBatch) ? requestHashOf(definition.type, payload) : NO_REQUEST_HASH,
+        runAt: runAtOf(body.runAt, body.delayMs),
       },
     };
   }

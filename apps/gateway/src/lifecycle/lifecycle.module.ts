@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
+import { DispatchModule } from '../dispatch/dispatch.module';
 import { JobsModule } from '../jobs/jobs.module';
 import { QueuesModule } from '../queues/queues.module';
 import { LifecycleController } from './lifecycle.controller';
@@ -8,7 +9,7 @@ import { ReplayAdmission } from './replay.admission';
 
 /** Cancel, retry, delete, the dead-letter list and replays. */
 @Module({
-  imports: [AuthModule, QueuesModule, JobsModule],
+  imports: [AuthModule, QueuesModule, JobsModule, DispatchModule],
   controllers: [LifecycleController],
   providers: [LifecycleService, ReplayAdmission],
 })

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ApiError, BULK_REPLAY_MAX, isUuid, LIMITS, type JobView } from '@switchyard/contracts';
 import { JobsRepository, LifecycleRepository, toJobView } from '@switchyard/persistence';
+import { Dispatcher } from '../dispatch/dispatcher';
 import { OutboxPublisher } from '../jobs/outbox.publisher';
 import { ReplayAdmission } from './replay.admission';
 
@@ -23,6 +24,7 @@ export class LifecycleService {
     private readonly jobs: JobsRepository,
     private readonly outbox: OutboxPublisher,
     private readonly admission: ReplayAdmission,
+    private readonly dispatcher: Dispatcher,
   ) {}
 
   /** 200 with the cancelled job, or 202 while a running job is being stopped. */
@@ -59,6 +61,8 @@ export class LifecycleService {
           `job ${id} is ${outcome.row.status}; only failed or cancelled jobs run again`,
         );
       case 'queued':
+        // Back in the backlog: released by this gateway at once (others hear the notification).
+        this.dispatcher.kick([outcome.row.queue]);
         await this.outbox.publishCommitted(outcome.outbox);
         return toJobView(outcome.row);
     }
@@ -109,6 +113,7 @@ export class LifecycleService {
     for (const id of ids) {
       const outcome = await this.lifecycle.requeue(id, tenant, true);
       if (outcome.kind === 'queued') {
+        this.dispatcher.kick([outcome.row.queue]);
         await this.outbox.publishCommitted(outcome.outbox);
         replayed.push(id);
       }

@@ -5,11 +5,22 @@ import { HandlerRegistry } from '@switchyard/handler-sdk';
 import { BUILT_IN_JOB_TYPES } from '@switchyard/handlers';
 import type { AmqpClient } from '@switchyard/messaging';
 import { createLogger } from '@switchyard/observability';
-import type { JobQueriesRepository, QueuedBucket } from '@switchyard/persistence';
+import type {
+  JobQueriesRepository,
+  QueuedBucket,
+  QueueLevels,
+  QueueSettingsRepository,
+} from '@switchyard/persistence';
 import { QueueMonitor } from './queue.monitor';
 
 function monitor(options: {
-  ready: number;
+  /** RabbitMQ's ready count. */
+  ready?: number;
+  /** PostgreSQL: queued and not released, released and not claimed. */
+  backlog?: number;
+  released?: number;
+  scheduled?: number;
+  paused?: boolean;
   consumers?: number;
   buckets?: QueuedBucket[];
   finished?: number;
@@ -24,16 +35,29 @@ function monitor(options: {
     queueStats: (name: string) =>
       Promise.resolve(
         name === 'sy.jobs.default'
-          ? { messageCount: options.ready, consumerCount: options.consumers ?? 1 }
+          ? { messageCount: options.ready ?? 0, consumerCount: options.consumers ?? 1 }
           : { messageCount: 0, consumerCount: 0 },
       ),
   } as unknown as AmqpClient;
+  const levels: QueueLevels = {
+    backlog: options.backlog ?? 0,
+    released: options.released ?? 0,
+    scheduled: options.scheduled ?? 0,
+    running: options.running ?? 2,
+    oldestQueuedAt: options.buckets?.[0]?.oldestCreatedAt ?? null,
+  };
   const queries = {
     queuedBuckets: () => Promise.resolve(options.buckets ?? []),
-    runningByQueue: () => Promise.resolve(new Map([['default', options.running ?? 2]])),
+    queueLevels: () => Promise.resolve(new Map([['default', levels]])),
     finishedByQueue: () => Promise.resolve(new Map([['default', options.finished ?? 0]])),
     startedByQueue: () => Promise.resolve(new Map([['default', options.started ?? 0]])),
   } as unknown as JobQueriesRepository;
+  const settings = {
+    settings: () =>
+      Promise.resolve(
+        new Map([['default', { queue: 'default', paused: options.paused ?? false, pausedAt: null }]]),
+      ),
+  } as unknown as QueueSettingsRepository;
   const m = new QueueMonitor(
     config,
     createLogger('test', 'info', { write: (line: string) => lines.push(line) }),
@@ -41,15 +65,17 @@ function monitor(options: {
     new Registry(),
     amqp,
     queries,
+    settings,
   );
-  return { m, lines };
+  return { m, lines, levels };
 }
 
 describe('QueueMonitor', () => {
   afterEach(() => jest.useRealTimers());
 
-  it('refuses with 503 queue_full and Retry-After once the ready depth would pass QUEUE_MAX_DEPTH', async () => {
-    const { m, lines } = monitor({ ready: 98, finished: 300 });
+  it('refuses with 503 queue_full and Retry-After once the PostgreSQL backlog would pass QUEUE_MAX_DEPTH', async () => {
+    // RabbitMQ holds only the released window: its ready count plays no part.
+    const { m, lines } = monitor({ ready: 16, backlog: 82, released: 16, finished: 300 });
     await m.onModuleInit();
     expect(() => m.assertRoom('default', 2)).not.toThrow();
     m.noteDispatched('default', 2);
@@ -63,7 +89,10 @@ describe('QueueMonitor', () => {
     expect(Number((caught as ApiError).headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(lines.some((l) => l.includes('queue default depth is warning'))).toBe(true);
     expect(m.views().find((v) => v.queue === 'default')).toMatchObject({
-      ready: 100,
+      ready: 16,
+      backlog: 84,
+      released: 16,
+      running: 2,
       level: 'critical',
       inFlight: 2,
     });
@@ -73,7 +102,7 @@ describe('QueueMonitor', () => {
   it('estimates the wait from the queued jobs at equal or higher priority the free slots cannot take, at the start rate', async () => {
     const at = new Date(Date.now() - 60000);
     const { m } = monitor({
-      ready: 30,
+      backlog: 30,
       finished: 300, // one per second over the last five minutes
       started: 120, // two per second over the last minute
       // one consumer × WORKER_CONCURRENCY 8, 2 running: 6 free slots
@@ -108,7 +137,7 @@ describe('QueueMonitor', () => {
 
     // Eight free slots, nine ahead: this job waits for two starts.
     const busy = monitor({
-      ready: 9,
+      backlog: 9,
       finished: 4,
       started: 30,
       running: 0,
@@ -117,5 +146,35 @@ describe('QueueMonitor', () => {
     await busy.m.onModuleInit();
     expect(busy.m.estimateWaitMs('default', 5)).toBe(4000);
     await busy.m.onApplicationShutdown();
+  });
+
+  it('counts the backlog, not the ready count, for the warning level, and shows paused queues without a wait', async () => {
+    const { m, lines, levels } = monitor({ ready: 500, backlog: 10, scheduled: 7, paused: true });
+    await m.onModuleInit();
+    expect(() => m.assertRoom('default', 90)).not.toThrow();
+    expect(lines.some((l) => l.includes('depth is'))).toBe(false);
+    expect(m.view('default')).toMatchObject({
+      queue: 'default',
+      ready: 500,
+      backlog: 10,
+      scheduled: 7,
+      paused: true,
+      estimatedWaitMs: null,
+      level: 'ok',
+    });
+    expect(m.view('nowhere')).toBeUndefined();
+
+    // A resume written by this gateway shows at once; the next poll agrees with PostgreSQL.
+    m.notePaused('default', false);
+    // 10 ahead + this job − 6 free slots, at 1 s per job without measured rates.
+    expect(m.view('default')).toMatchObject({ paused: false, estimatedWaitMs: 5000 });
+
+    levels.backlog = 85;
+    // The next poll (a restart polls at once).
+    await m.onApplicationShutdown();
+    await m.onModuleInit();
+    expect(m.view('default')).toMatchObject({ backlog: 85, paused: true, level: 'warning' });
+    expect(lines.some((l) => l.includes('queue default depth is warning'))).toBe(true);
+    await m.onApplicationShutdown();
   });
 });

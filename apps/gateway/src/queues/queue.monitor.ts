@@ -4,7 +4,7 @@ import { ApiError, type QueueLevel, type QueueView } from '@switchyard/contracts
 import type { AnyJobTypeDefinition, HandlerRegistry } from '@switchyard/handler-sdk';
 import { AmqpClient } from '@switchyard/messaging';
 import { gauge, METRIC_PREFIX } from '@switchyard/observability';
-import { JobQueriesRepository } from '@switchyard/persistence';
+import { JobQueriesRepository, QueueSettingsRepository } from '@switchyard/persistence';
 import {
   GATEWAY_CONFIG,
   HANDLER_REGISTRY,
@@ -14,8 +14,11 @@ import {
   type Logger,
 } from '../gateway.tokens';
 
-/** How often RabbitMQ depths are read (the queue_full check) and PostgreSQL counts refreshed. */
-export const BROKER_POLL_MS = 1000;
+/**
+ * How often the depths are read: the PostgreSQL backlog and the paused flag (the queue_full check)
+ * with RabbitMQ's ready count and consumers; and how often the rates behind estimates are refreshed.
+ */
+export const DEPTH_POLL_MS = 1000;
 export const DATABASE_POLL_MS = 2000;
 /** The completion rate behind estimates is measured over this window. */
 const RATE_WINDOW_S = 300;
@@ -25,10 +28,18 @@ const START_WINDOW_S = 60;
 const FALLBACK_MS_PER_JOB = 1000;
 
 interface QueueState {
+  /** RabbitMQ's ready count: released jobs the broker holds. */
   ready: number;
   consumers: number;
-  /** Jobs this process dispatched since the last broker poll (not in `ready` yet). */
+  /** Queued in PostgreSQL, not released yet. */
+  backlog: number;
+  /** Released to RabbitMQ, not claimed yet. */
+  released: number;
+  scheduled: number;
+  paused: boolean;
+  /** Jobs this process accepted since the last depth poll (not in `backlog` yet). */
   sinceLastPoll: number;
+  /** Running jobs. */
   inFlight: number;
   /** Queued jobs per priority (PostgreSQL), for "ahead at equal or higher priority". */
   queuedByPriority: number[];
@@ -40,17 +51,18 @@ interface QueueState {
 }
 
 /**
- * Queue depths and rates, read in the background so that no request waits for them: RabbitMQ's
- * ready count and consumers every second (SPEC §4 `queue_full` and the warning/critical levels,
- * logged and exported as `switchyard_queue_level`), PostgreSQL's queued jobs by priority, running
- * jobs and recent completions every two seconds (wait estimates, `/queues`).
+ * Queue depths and rates, read in the background so that no request waits for them: every second
+ * the PostgreSQL backlog (queued + released: SPEC §4 `queue_full` and the warning/critical levels,
+ * logged and exported as `switchyard_queue_level`), scheduled and running jobs, the paused flag,
+ * and RabbitMQ's ready count and consumers; every two seconds the queued jobs by priority and the
+ * recent starts and completions (wait estimates, `/queues`).
  */
 @Injectable()
 export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
   private readonly states = new Map<string, QueueState>();
   private readonly timers: NodeJS.Timeout[] = [];
-  private brokerPoll: Promise<void> | undefined;
-  private databasePoll: Promise<void> | undefined;
+  private depthPoll: Promise<void> | undefined;
+  private ratePoll: Promise<void> | undefined;
   private readonly levelGauge: Gauge<'queue'>;
 
   constructor(
@@ -60,11 +72,16 @@ export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
     @Inject(METRICS) metrics: Registry,
     private readonly amqp: AmqpClient,
     private readonly queries: JobQueriesRepository,
+    private readonly settings: QueueSettingsRepository,
   ) {
     for (const queue of registry.queues()) {
       this.states.set(queue, {
         ready: 0,
         consumers: 0,
+        backlog: 0,
+        released: 0,
+        scheduled: 0,
+        paused: false,
         sinceLastPoll: 0,
         inFlight: 0,
         queuedByPriority: Array<number>(10).fill(0),
@@ -77,21 +94,21 @@ export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
     this.levelGauge = gauge(
       metrics,
       `${METRIC_PREFIX}queue_level`,
-      'Ready depth level per work queue as the gateway sees it: 0 ok, 1 warning, 2 critical (full)',
+      'Backlog level per work queue as the gateway sees it (queued jobs in PostgreSQL, released or not): 0 ok, 1 warning, 2 critical (full)',
       ['queue'],
     );
     for (const queue of this.states.keys()) this.levelGauge.set({ queue }, 0);
   }
 
   async onModuleInit(): Promise<void> {
-    await Promise.allSettled([this.pollBroker(), this.pollDatabase()]);
+    await Promise.allSettled([this.pollDepths(), this.pollRates()]);
     // One poll of each kind at a time: a slow broker or database never piles polls up.
     this.timers.push(
       setInterval(() => {
-        this.brokerPoll ??= this.pollBroker().finally(() => (this.brokerPoll = undefined));
-      }, BROKER_POLL_MS),
+        this.depthPoll ??= this.pollDepths().finally(() => (this.depthPoll = undefined));
+      }, DEPTH_POLL_MS),
       setInterval(() => {
-        this.databasePoll ??= this.pollDatabase().finally(() => (this.databasePoll = undefined));
+        this.ratePoll ??= this.pollRates().finally(() => (this.ratePoll = undefined));
       }, DATABASE_POLL_MS),
     );
     for (const timer of this.timers) timer.unref();
@@ -99,30 +116,36 @@ export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
-    await Promise.allSettled([this.brokerPoll, this.databasePoll]);
+    await Promise.allSettled([this.depthPoll, this.ratePoll]);
   }
 
   queues(): string[] {
     return [...this.states.keys()];
   }
 
+  /** Records a pause or resume this process just wrote, ahead of the next depth poll. */
+  notePaused(queue: string, paused: boolean): void {
+    const state = this.states.get(queue);
+    if (state) state.paused = paused;
+  }
+
   /** Throws 503 `queue_full` (with Retry-After) when `count` more jobs would pass QUEUE_MAX_DEPTH. */
   assertRoom(queue: string, count: number): void {
     const state = this.states.get(queue);
     if (!state) return;
-    const depth = state.ready + state.sinceLastPoll;
+    const depth = this.depth(state);
     if (depth + count <= this.config.QUEUE_MAX_DEPTH) return;
     const excess = depth + count - this.config.QUEUE_MAX_DEPTH;
     const retryAfter = clamp(Math.ceil((excess * this.msPerJob(state)) / 1000), 1, 300);
     throw new ApiError(
       'queue_full',
-      `queue "${queue}" is full (${depth} ready jobs, at most ${this.config.QUEUE_MAX_DEPTH}); retry after ${retryAfter} s`,
+      `queue "${queue}" is full (${depth} queued jobs, at most ${this.config.QUEUE_MAX_DEPTH}); retry after ${retryAfter} s`,
       [],
       { 'retry-after': String(retryAfter) },
     );
   }
 
-  /** Counts jobs this process just dispatched, until the next broker poll sees them. */
+  /** Counts jobs this process just accepted, until the next depth poll sees them in PostgreSQL. */
   noteDispatched(queue: string, count: number): void {
     const state = this.states.get(queue);
     if (state) state.sinceLastPoll += count;
@@ -164,20 +187,38 @@ export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
   }
 
   views(): QueueView[] {
-    const now = Date.now();
-    return [...this.states.entries()].map(([queue, s]) => {
-      const ready = s.ready + s.sinceLastPoll;
-      return {
-        queue,
-        ready,
-        inFlight: s.inFlight,
-        consumers: s.consumers,
-        oldestAgeMs: s.oldestQueuedAt ? Math.max(0, now - s.oldestQueuedAt.getTime()) : null,
-        completedPerMinute: Math.round((s.finishedInWindow / (RATE_WINDOW_S / 60)) * 10) / 10,
-        estimatedWaitMs: this.waitMs(s, ready),
-        level: this.levelOf(ready),
-      };
-    });
+    return [...this.states.keys()].map((queue) => this.viewOf(queue, this.states.get(queue) as QueueState));
+  }
+
+  /** One queue's row of `GET /queues`; undefined for a queue no job type uses. */
+  view(queue: string): QueueView | undefined {
+    const state = this.states.get(queue);
+    return state ? this.viewOf(queue, state) : undefined;
+  }
+
+  private viewOf(queue: string, s: QueueState): QueueView {
+    const depth = this.depth(s);
+    return {
+      queue,
+      ready: s.ready,
+      inFlight: s.inFlight,
+      consumers: s.consumers,
+      backlog: s.backlog + s.sinceLastPoll,
+      released: s.released,
+      scheduled: s.scheduled,
+      running: s.inFlight,
+      paused: s.paused,
+      oldestAgeMs: s.oldestQueuedAt ? Math.max(0, Date.now() - s.oldestQueuedAt.getTime()) : null,
+      completedPerMinute: Math.round((s.finishedInWindow / (RATE_WINDOW_S / 60)) * 10) / 10,
+      // A paused queue starts nothing: no wait can be promised.
+      estimatedWaitMs: s.paused ? null : this.waitMs(s, depth),
+      level: this.levelOf(depth),
+    };
+  }
+
+  /** The PostgreSQL backlog that counts against QUEUE_MAX_DEPTH: queued jobs, released or not. */
+  private depth(state: QueueState): number {
+    return state.backlog + state.released + state.sinceLastPoll;
   }
 
   /** True when some work queue has no consumer (no worker serves it): /api/v1/health. */
@@ -210,6 +251,33 @@ export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
     return FALLBACK_MS_PER_JOB / Math.max(1, state.consumers);
   }
 
+  private async pollDepths(): Promise<void> {
+    await Promise.all([this.pollBacklog(), this.pollBroker()]);
+  }
+
+  private async pollBacklog(): Promise<void> {
+    const queues = [...this.states.keys()];
+    try {
+      const [levels, settings] = await Promise.all([
+        this.queries.queueLevels(queues),
+        this.settings.settings(queues),
+      ]);
+      for (const [queue, state] of this.states) {
+        const level = levels.get(queue);
+        state.backlog = level?.backlog ?? 0;
+        state.released = level?.released ?? 0;
+        state.scheduled = level?.scheduled ?? 0;
+        state.inFlight = level?.running ?? 0;
+        state.oldestQueuedAt = level?.oldestQueuedAt ?? null;
+        state.paused = settings.get(queue)?.paused ?? false;
+        state.sinceLastPoll = 0;
+        this.updateLevel(queue, state);
+      }
+    } catch (error) {
+      this.logger.debug({ err: error }, 'queue backlog poll failed');
+    }
+  }
+
   private async pollBroker(): Promise<void> {
     if (!this.amqp.isConnected()) return;
     await Promise.all(
@@ -218,8 +286,6 @@ export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
           const stats = await this.amqp.queueStats(this.amqp.names.workQueue(queue));
           state.ready = stats.messageCount;
           state.consumers = stats.consumerCount;
-          state.sinceLastPoll = 0;
-          this.updateLevel(queue, state);
         } catch (error) {
           this.logger.debug({ err: error, queue }, 'queue depth poll failed');
         }
@@ -227,47 +293,42 @@ export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
     );
   }
 
-  private async pollDatabase(): Promise<void> {
+  private async pollRates(): Promise<void> {
     try {
-      const [buckets, running, finished, started] = await Promise.all([
+      const [buckets, finished, started] = await Promise.all([
         this.queries.queuedBuckets(),
-        this.queries.runningByQueue(),
         this.queries.finishedByQueue(RATE_WINDOW_S),
         this.queries.startedByQueue(START_WINDOW_S),
       ]);
       for (const [queue, state] of this.states) {
         state.queuedByPriority.fill(0);
-        state.oldestQueuedAt = null;
-        state.inFlight = running.get(queue) ?? 0;
         state.finishedInWindow = finished.get(queue) ?? 0;
         state.startedInWindow = started.get(queue) ?? 0;
       }
       for (const b of buckets) {
         const state = this.states.get(b.queue);
-        if (!state) continue;
-        state.queuedByPriority[b.priority] = b.count;
-        if (!state.oldestQueuedAt || b.oldestCreatedAt < state.oldestQueuedAt)
-          state.oldestQueuedAt = b.oldestCreatedAt;
+        if (state) state.queuedByPriority[b.priority] = b.count;
       }
     } catch (error) {
       this.logger.debug({ err: error }, 'queue statistics poll failed');
     }
   }
 
-  private levelOf(ready: number): QueueLevel {
-    if (ready >= this.config.QUEUE_MAX_DEPTH) return 'critical';
-    return ready >= this.config.QUEUE_WARN_DEPTH ? 'warning' : 'ok';
+  private levelOf(depth: number): QueueLevel {
+    if (depth >= this.config.QUEUE_MAX_DEPTH) return 'critical';
+    return depth >= this.config.QUEUE_WARN_DEPTH ? 'warning' : 'ok';
   }
 
   private updateLevel(queue: string, state: QueueState): void {
-    const level = this.levelOf(state.ready);
+    const level = this.levelOf(this.depth(state));
     if (level === state.level) return;
     const previous = state.level;
     state.level = level;
     this.levelGauge.set({ queue }, level === 'ok' ? 0 : level === 'warning' ? 1 : 2);
     const fields = {
       queue,
-      ready: state.ready,
+      backlog: state.backlog,
+      released: state.released,
       level,
       previous,
       warnDepth: this.config.QUEUE_WARN_DEPTH,

@@ -1,22 +1,80 @@
-import { Controller, Get } from '@nestjs/common';
-import { ApiJson, ApiRoute } from '../docs/api-docs';
+import { Controller, Get, HttpCode, Inject, Param, Post } from '@nestjs/common';
+import { ApiParam } from '@nestjs/swagger';
+import { ApiError, type QueueView } from '@switchyard/contracts';
+import { QueueSettingsRepository } from '@switchyard/persistence';
+import { Caller, RequireScope } from '../auth/caller';
+import { ApiErrors, ApiJson, ApiRoute } from '../docs/api-docs';
+import { LOGGER, type Logger } from '../gateway.tokens';
 import { QueueMonitor } from './queue.monitor';
+
+const ApiQueueName = () =>
+  ApiParam({ name: 'name', description: 'work queue (as in `GET /queues`)', schema: { type: 'string' } });
 
 @Controller('api/v1/queues')
 export class QueuesController {
-  constructor(private readonly monitor: QueueMonitor) {}
+  constructor(
+    private readonly monitor: QueueMonitor,
+    private readonly settings: QueueSettingsRepository,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
 
   @Get()
   @ApiRoute(
     'queues',
     'Queue depths, consumers and rates',
-    'Per work queue: ready jobs, running jobs, consumers, the oldest queued job’s age, completions per ' +
-      'minute (last 5 minutes), the estimated wait for a new job, and the level (`warning` from ' +
-      'QUEUE_WARN_DEPTH, `critical` at QUEUE_MAX_DEPTH, where submissions get 503 `queue_full`). ' +
-      'Refreshed every second or two.',
+    'Per work queue: the backlog PostgreSQL holds (`backlog`), the jobs released to RabbitMQ and ' +
+      'not started (`released`; `ready` is the broker’s own count), scheduled and running jobs, ' +
+      'consumers, whether the queue is paused, the oldest queued job’s age, completions per minute ' +
+      '(last 5 minutes), the estimated wait for a new job (null while paused), and the level of ' +
+      '`backlog + released` (`warning` from QUEUE_WARN_DEPTH, `critical` at QUEUE_MAX_DEPTH, where ' +
+      'submissions get 503 `queue_full`). Refreshed every second or two.',
   )
   @ApiJson(200, 'every work queue', 'QueueList')
   list() {
     return { items: this.monitor.views() };
+  }
+
+  @Post(':name/pause')
+  @HttpCode(200)
+  @RequireScope('admin')
+  @ApiRoute(
+    'queues',
+    'Pause a queue',
+    'The queue keeps accepting jobs but releases none to the workers; running jobs finish. ' +
+      'Idempotent; the state is kept in PostgreSQL, so it survives restarts and holds on every gateway.',
+  )
+  @ApiQueueName()
+  @ApiJson(200, 'the queue, paused', 'Queue')
+  @ApiErrors(404)
+  pause(@Caller() caller: Caller, @Param('name') name: string): Promise<QueueView> {
+    return this.setPaused(caller, name, true);
+  }
+
+  @Post(':name/resume')
+  @HttpCode(200)
+  @RequireScope('admin')
+  @ApiRoute(
+    'queues',
+    'Resume a paused queue',
+    'Its backlog is released to the workers again at once, in priority order. Idempotent.',
+  )
+  @ApiQueueName()
+  @ApiJson(200, 'the queue, no longer paused', 'Queue')
+  @ApiErrors(404)
+  resume(@Caller() caller: Caller, @Param('name') name: string): Promise<QueueView> {
+    return this.setPaused(caller, name, false);
+  }
+
+  private async setPaused(caller: Caller, name: string, paused: boolean): Promise<QueueView> {
+    if (!this.monitor.queues().includes(name)) throw new ApiError('not_found', `queue "${name}" not found`);
+    // The write notifies every gateway's dispatcher: each re-reads the paused set, and kicks the
+    // queue on a resume (a kick from here would find the queue still paused in its set).
+    const setting = await this.settings.setPaused(name, paused);
+    this.monitor.notePaused(name, paused);
+    this.logger.info(
+      { queue: name, paused, pausedAt: setting.pausedAt, keyId: caller.keyId },
+      paused ? `queue ${name} paused` : `queue ${name} resumed`,
+    );
+    return this.monitor.view(name) as QueueView;
   }
 }

@@ -4,7 +4,8 @@ import type { LifecycleRepository } from '@switchyard/persistence';
 import { PeriodicPass } from './periodic-pass';
 
 /**
- * Finds jobs whose worker disappeared (lease expired) and hands them back, fails them with
+ * Finds jobs whose worker disappeared (lease expired) and hands them back to the backlog (the
+ * repository notifies the dispatchers, which release them again), fails them with
  * `worker_lost` after their last attempt, or ends them cancelled when that was requested; and
  * re-dispatches retries whose delayed message never came back. Safe to run in several trackers.
  */

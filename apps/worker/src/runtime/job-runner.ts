@@ -432,7 +432,9 @@ export class JobRunner {
     // SSE and live state in Redis follow events: without this one they would keep showing `running`.
     if (returned) events.finished('queued', returned);
     this.logger.info({ returned: returned !== null }, 'job handed back on shutdown');
-    return Requeue;
+    // The job is back in the backlog and the dispatchers were notified: they release it again, so
+    // this delivery is done. Not handed back (the lease was lost): the sweeper's to recover.
+    return Ack;
   }
 
   /**

@@ -26,7 +26,7 @@ import {
   SubmittedJobSchema,
 } from './job';
 import { JobTypeListSchema } from './job-types';
-import { QueueListSchema } from './queues';
+import { QueueListSchema, QueueViewSchema } from './queues';
 import { StatsViewSchema } from './stats';
 
 export * from './admin';
@@ -68,6 +68,7 @@ export function apiBodySchemas(batchMaxItems: number) {
     ReplayResult: ReplayResultSchema,
     File: FileViewSchema,
     JobTypeList: JobTypeListSchema,
+    Queue: QueueViewSchema,
     QueueList: QueueListSchema,
     Stats: StatsViewSchema,
     Health: HealthSchema,

@@ -39,6 +39,7 @@ const jobFields = {
   startedAt: nullable(isoTime()),
   finishedAt: nullable(isoTime()),
   nextAttemptAt: nullable(isoTime()),
+  runAt: nullable(isoTime('when a delayed job becomes `queued` (set while `scheduled`, kept afterwards)')),
   cancelRequested: Type.Boolean(),
   estimatedWaitMs: Type.Optional(Type.Integer({ minimum: 0, description: 'while queued' })),
   deadLettered: Type.Boolean(),

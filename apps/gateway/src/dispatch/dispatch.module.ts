@@ -1,0 +1,113 @@
+import { Inject, Injectable, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import type { AnyJobTypeDefinition, HandlerRegistry } from '@switchyard/handler-sdk';
+import { AmqpClient } from '@switchyard/messaging';
+import { counter, METRIC_PREFIX } from '@switchyard/observability';
+import { OutboxRelay } from '@switchyard/outbox';
+import { DispatchRepository, JobsRepository, QueueSettingsRepository } from '@switchyard/persistence';
+import type { Registry } from 'prom-client';
+import {
+  GATEWAY_CONFIG,
+  HANDLER_REGISTRY,
+  LOGGER,
+  METRICS,
+  type GatewayConfig,
+  type Logger,
+} from '../gateway.tokens';
+import { Dispatcher } from './dispatcher';
+
+/** Publishes the job.queued events of promoted jobs (an OutboxRelay that is never started). */
+const PROMOTION_EVENTS = Symbol('PROMOTION_EVENTS');
+
+/** Starts the dispatcher with the app and stops it (timers, LISTEN) before the connections close. */
+@Injectable()
+class DispatcherLifecycle implements OnModuleInit, OnApplicationShutdown {
+  constructor(
+    private readonly dispatcher: Dispatcher,
+    @Inject(PROMOTION_EVENTS) private readonly events: OutboxRelay,
+  ) {}
+
+  onModuleInit(): Promise<void> {
+    return this.dispatcher.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.dispatcher.stop();
+    // Deletes the published outbox rows still pending; the gateway's relay republishes the rest.
+    await this.events.stop();
+  }
+}
+
+/** The dispatcher: releases queued jobs from PostgreSQL to RabbitMQ (see docs/architecture.md). */
+@Module({
+  providers: [
+    {
+      provide: Dispatcher,
+      useFactory: (
+        config: GatewayConfig,
+        logger: Logger,
+        registry: HandlerRegistry<AnyJobTypeDefinition>,
+        metrics: Registry,
+        store: DispatchRepository,
+        settings: QueueSettingsRepository,
+        events: OutboxRelay,
+        amqp: AmqpClient,
+      ) => {
+        const released = counter(
+          metrics,
+          `${METRIC_PREFIX}dispatch_released_total`,
+          'Jobs released from the PostgreSQL backlog to their work queue',
+          ['queue'],
+        );
+        const rereleased = counter(
+          metrics,
+          `${METRIC_PREFIX}dispatch_rereleased_total`,
+          'Released jobs released again because no worker claimed them within REDISPATCH_AFTER_MS',
+          ['queue'],
+        );
+        return new Dispatcher(
+          store,
+          {
+            publish: (name, payload, options) => amqp.publish(name, payload, options),
+            consumerCount: async (queue) =>
+              (await amqp.queueStats(amqp.names.workQueue(queue))).consumerCount,
+          },
+          settings,
+          (records) => events.publishCommitted(records),
+          {
+            window: config.DISPATCH_WINDOW,
+            // The worker's prefetch per work-queue consumer is its concurrency.
+            prefetch: config.WORKER_CONCURRENCY,
+            agingMs: config.PRIORITY_AGING_MS,
+            redispatchAfterMs: config.REDISPATCH_AFTER_MS,
+            queues: registry.queues(),
+          },
+          logger.child({ component: 'dispatcher' }),
+          {
+            released: (queue, count) => released.inc({ queue }, count),
+            rereleased: (queue, count) => rereleased.inc({ queue }, count),
+          },
+        );
+      },
+      inject: [
+        GATEWAY_CONFIG,
+        LOGGER,
+        HANDLER_REGISTRY,
+        METRICS,
+        DispatchRepository,
+        QueueSettingsRepository,
+        PROMOTION_EVENTS,
+        AmqpClient,
+      ],
+    },
+    {
+      // Promotions' job.queued events are published at once; the gateway's relay repairs failures.
+      provide: PROMOTION_EVENTS,
+      useFactory: (config: GatewayConfig, logger: Logger, jobs: JobsRepository, amqp: AmqpClient) =>
+        new OutboxRelay(jobs, amqp, logger, { maxDelayMs: config.OUTBOX_MAX_DELAY_MS }),
+      inject: [GATEWAY_CONFIG, LOGGER, JobsRepository, AmqpClient],
+    },
+    DispatcherLifecycle,
+  ],
+  exports: [Dispatcher],
+})
+export class DispatchModule {}

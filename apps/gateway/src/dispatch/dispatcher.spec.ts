@@ -1,0 +1,370 @@
+import { JOB_DISPATCH, type JobDispatch } from '@switchyard/contracts';
+import type { MessagePublishOptions } from '@switchyard/messaging';
+import type { Logger } from '@switchyard/observability';
+import type { OutboxRecord, ReleasedJob } from '@switchyard/persistence';
+import {
+  automaticWindow,
+  Dispatcher,
+  RELEASE_BATCH_MAX,
+  SAFETY_TICK_MS,
+  type DispatchBroker,
+  type DispatcherOptions,
+  type DispatchStore,
+} from './dispatcher';
+
+/** A promise resolved from outside: holds a statement "in flight". */
+function deferred<T = void>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+function job(queue: string, n: number): ReleasedJob {
+  return {
+    id: `${queue}-${n}`,
+    tenant: 't',
+    type: 'noop',
+    queue,
+    correlationId: `c-${n}`,
+    effectivePriority: n % 10,
+    attempt: 0,
+  };
+}
+
+/** The backlog in memory; releaseReady takes from it and records what was in flight. */
+class FakeStore implements DispatchStore {
+  backlog = new Map<string, ReleasedJob[]>();
+  released = new Map<string, number>();
+  calls: { queue: string; limit: number; agingMs: number }[] = [];
+  inFlight = new Map<string, number>();
+  maxInFlight = 0;
+  gate: Promise<void> | undefined;
+  stale: ReleasedJob[] = [];
+  due: { queues: string[]; outbox: OutboxRecord[] }[] = [];
+  promoteCalls = 0;
+  next: Date | null = null;
+  onDispatch: ((queue: string) => void) | undefined;
+  onSettings: (() => void) | undefined;
+  listening = false;
+
+  fill(queue: string, count: number): void {
+    const list = this.backlog.get(queue) ?? [];
+    for (let i = 0; i < count; i++) list.push(job(queue, list.length));
+    this.backlog.set(queue, list);
+  }
+
+  async releaseReady(queue: string, limit: number, agingMs: number): Promise<ReleasedJob[]> {
+    this.calls.push({ queue, limit, agingMs });
+    const now = (this.inFlight.get(queue) ?? 0) + 1;
+    this.inFlight.set(queue, now);
+    this.maxInFlight = Math.max(this.maxInFlight, now);
+    try {
+      await this.gate;
+      const rows = (this.backlog.get(queue) ?? []).splice(0, limit);
+      this.released.set(queue, (this.released.get(queue) ?? 0) + rows.length);
+      return rows;
+    } finally {
+      this.inFlight.set(queue, (this.inFlight.get(queue) ?? 1) - 1);
+    }
+  }
+
+  releasedCounts(queues: readonly string[]): Promise<Map<string, number>> {
+    return Promise.resolve(new Map(queues.map((q) => [q, this.released.get(q) ?? 0])));
+  }
+
+  backlogQueues(): Promise<string[]> {
+    return Promise.resolve([...this.backlog].filter(([, list]) => list.length > 0).map(([q]) => q));
+  }
+
+  reReleaseStale(): Promise<ReleasedJob[]> {
+    const rows = this.stale;
+    this.stale = [];
+    return Promise.resolve(rows);
+  }
+
+  promoteDue(): Promise<{ queues: string[]; outbox: OutboxRecord[] }> {
+    this.promoteCalls++;
+    return Promise.resolve(this.due.shift() ?? { queues: [], outbox: [] });
+  }
+
+  nextRunAt(): Promise<Date | null> {
+    return Promise.resolve(this.next);
+  }
+
+  listen(onDispatch: (queue: string) => void, onSettings: () => void): Promise<() => Promise<void>> {
+    this.onDispatch = onDispatch;
+    this.onSettings = onSettings;
+    this.listening = true;
+    return Promise.resolve(() => {
+      this.listening = false;
+      return Promise.resolve();
+    });
+  }
+
+  /** A worker claimed `count` released jobs and notified. */
+  claim(queue: string, count: number): void {
+    this.released.set(queue, Math.max(0, (this.released.get(queue) ?? 0) - count));
+    this.onDispatch?.(queue);
+  }
+}
+
+class FakeBroker implements DispatchBroker {
+  published: { payload: JobDispatch; options: MessagePublishOptions }[] = [];
+  failing = false;
+  consumers = new Map<string, number>();
+
+  publish(name: typeof JOB_DISPATCH, payload: JobDispatch, options: MessagePublishOptions): Promise<void> {
+    expect(name).toBe(JOB_DISPATCH);
+    if (this.failing) return Promise.reject(new Error('broker down'));
+    this.published.push({ payload, options });
+    return Promise.resolve();
+  }
+
+  consumerCount(queue: string): Promise<number> {
+    return Promise.resolve(this.consumers.get(queue) ?? 0);
+  }
+}
+
+const logger = {
+  warn: jest.fn(),
+  info: jest.fn(),
+  debug: jest.fn(),
+  error: jest.fn(),
+} as unknown as Logger;
+
+/** Lets every settled promise chain run (the dispatcher's passes are promise loops). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+  await new Promise((resolve) => setImmediate(resolve));
+}
+
+function setup(options: Partial<DispatcherOptions> = {}, paused = new Set<string>()) {
+  const store = new FakeStore();
+  const broker = new FakeBroker();
+  const settings: { paused: Set<string>; pausedQueues: jest.Mock<Promise<Set<string>>, []> } = {
+    paused,
+    pausedQueues: jest.fn(() => Promise.resolve(new Set(settings.paused))),
+  };
+  const outbox: OutboxRecord[][] = [];
+  const counted = { released: 0, rereleased: 0 };
+  const dispatcher = new Dispatcher(
+    store,
+    broker,
+    settings,
+    (records) => {
+      outbox.push(records);
+      return Promise.resolve();
+    },
+    { window: 4, prefetch: 8, agingMs: 60000, redispatchAfterMs: 30000, queues: ['default'], ...options },
+    logger,
+    {
+      released: (_q, n) => (counted.released += n),
+      rereleased: (_q, n) => (counted.rereleased += n),
+    },
+  );
+  return { store, broker, settings, dispatcher, outbox, counted };
+}
+
+describe('Dispatcher', () => {
+  afterEach(() => jest.useRealTimers());
+
+  it('runs at most one release statement per queue at a time and coalesces kicks into one more pass', async () => {
+    const { store, dispatcher } = setup({ window: 1000 });
+    await dispatcher.start();
+    await settle();
+    store.calls = [];
+    const gate = deferred();
+    store.gate = gate.promise;
+    store.fill('default', 3);
+    for (let i = 0; i < 10; i++) dispatcher.kick(['default']);
+    await settle();
+    expect(store.calls).toHaveLength(1);
+    expect(store.maxInFlight).toBe(1);
+    gate.resolve();
+    await settle();
+    // The first pass took everything; the nine kicks during it became exactly one more pass.
+    expect(store.calls).toHaveLength(2);
+    expect(store.maxInFlight).toBe(1);
+    await dispatcher.stop();
+  });
+
+  it('releases at once on a kick (fast path) with the aging interval and publishes each job', async () => {
+    const { store, broker, dispatcher, counted } = setup({ window: 10, agingMs: 200 });
+    await dispatcher.start();
+    await settle();
+    store.fill('default', 2);
+    dispatcher.kick(['default']);
+    await settle();
+    expect(store.calls.at(-1)).toEqual({ queue: 'default', limit: 10, agingMs: 200 });
+    expect(broker.published.map((p) => p.payload)).toEqual([
+      { jobId: 'default-0', tenant: 't', type: 'noop', queue: 'default' },
+      { jobId: 'default-1', tenant: 't', type: 'noop', queue: 'default' },
+    ]);
+    expect(broker.published[1]?.options).toEqual({ priority: 1, correlationId: 'c-1', messageId: 'default-1' });
+    expect(counted.released).toBe(2);
+    await dispatcher.stop();
+  });
+
+  it('keeps at most the window released and refills it when a claim notifies', async () => {
+    const { store, broker, dispatcher } = setup({ window: 4 });
+    store.fill('default', 10);
+    await dispatcher.start();
+    await settle();
+    expect(broker.published).toHaveLength(4);
+    expect(dispatcher.releasedCount('default')).toBe(4);
+    // Submissions alone never pass the window: no statement runs without room.
+    const calls = store.calls.length;
+    dispatcher.kick(['default']);
+    await settle();
+    expect(store.calls).toHaveLength(calls);
+    expect(broker.published).toHaveLength(4);
+    store.claim('default', 3);
+    await settle();
+    expect(store.calls.at(-1)?.limit).toBe(3);
+    expect(broker.published).toHaveLength(7);
+    expect(dispatcher.releasedCount('default')).toBe(4);
+    await dispatcher.stop();
+  });
+
+  it('loops in batches of at most RELEASE_BATCH_MAX while full batches come back', async () => {
+    const { store, broker, dispatcher } = setup({ window: 1200 });
+    store.fill('default', 1100);
+    await dispatcher.start();
+    await settle();
+    expect(store.calls.map((c) => c.limit)).toEqual([RELEASE_BATCH_MAX, RELEASE_BATCH_MAX, 200]);
+    expect(broker.published).toHaveLength(1100);
+    await dispatcher.stop();
+  });
+
+  it('sizes the automatic window from the consumer count and the prefetch', async () => {
+    expect(automaticWindow(0, 8)).toBe(16);
+    expect(automaticWindow(1, 8)).toBe(16);
+    expect(automaticWindow(3, 8)).toBe(48);
+    const { broker, dispatcher } = setup({ window: 0, prefetch: 8 });
+    broker.consumers.set('default', 3);
+    await dispatcher.start();
+    await settle();
+    expect(dispatcher.window('default')).toBe(48);
+    await dispatcher.stop();
+  });
+
+  it('releases nothing for a paused queue and releases at once when it is resumed', async () => {
+    const { store, broker, settings, dispatcher } = setup({ window: 10 }, new Set(['default']));
+    store.fill('default', 5);
+    await dispatcher.start();
+    await settle();
+    dispatcher.kick(['default']);
+    await settle();
+    expect(store.calls).toHaveLength(0);
+    expect(broker.published).toHaveLength(0);
+    settings.paused = new Set();
+    store.onSettings?.();
+    await settle();
+    expect(broker.published).toHaveLength(5);
+    await dispatcher.stop();
+  });
+
+  it('releases nothing before the paused set could be read', async () => {
+    const { store, settings, dispatcher } = setup({ window: 10 });
+    settings.pausedQueues.mockImplementation(() => Promise.reject(new Error('database down')));
+    store.fill('default', 5);
+    await dispatcher.start();
+    dispatcher.kick(['default']);
+    await settle();
+    expect(store.calls).toHaveLength(0);
+    await dispatcher.stop();
+  });
+
+  it('leaves a failed publish to the re-release, which publishes the stale jobs again', async () => {
+    jest.useFakeTimers();
+    const { store, broker, dispatcher, counted } = setup({ window: 10 });
+    broker.failing = true;
+    store.fill('default', 2);
+    await dispatcher.start();
+    await jest.advanceTimersByTimeAsync(0);
+    // The rows are marked released (counted in the window), nothing was published, nothing threw.
+    expect(dispatcher.releasedCount('default')).toBe(2);
+    expect(broker.published).toHaveLength(0);
+    expect(logger.warn).toHaveBeenCalled();
+    broker.failing = false;
+    store.stale = [job('default', 0), job('default', 1)];
+    await jest.advanceTimersByTimeAsync(SAFETY_TICK_MS);
+    expect(broker.published.map((p) => p.payload.jobId)).toEqual(['default-0', 'default-1']);
+    expect(counted.rereleased).toBe(2);
+    await dispatcher.stop();
+  });
+
+  it('runs the safety tick once a second, not more often', async () => {
+    jest.useFakeTimers();
+    expect(SAFETY_TICK_MS).toBe(1000);
+    const { store, dispatcher } = setup();
+    await dispatcher.start();
+    await jest.advanceTimersByTimeAsync(0);
+    const first = store.promoteCalls;
+    await jest.advanceTimersByTimeAsync(3000);
+    expect(store.promoteCalls - first).toBe(3);
+    await dispatcher.stop();
+    await jest.advanceTimersByTimeAsync(3000);
+    expect(store.promoteCalls - first).toBe(3);
+  });
+
+  it('releases backlogs nobody kicked on the tick (another gateway inserted them)', async () => {
+    jest.useFakeTimers();
+    const { store, broker, dispatcher } = setup({ window: 10, queues: [] });
+    await dispatcher.start();
+    await jest.advanceTimersByTimeAsync(0);
+    store.fill('reports', 3);
+    await jest.advanceTimersByTimeAsync(SAFETY_TICK_MS);
+    expect(broker.published.map((p) => p.payload.queue)).toEqual(['reports', 'reports', 'reports']);
+    await dispatcher.stop();
+  });
+
+  it('promotes due scheduled jobs at their run_at (timer), publishes their events and releases them', async () => {
+    jest.useFakeTimers({ now: 1_000_000 });
+    const { store, broker, dispatcher, outbox } = setup({ window: 10 });
+    await dispatcher.start();
+    await jest.advanceTimersByTimeAsync(0);
+    const promotesBefore = store.promoteCalls;
+    const event = { id: '1', jobId: 'default-0', name: 'switchyard.job.queued' } as unknown as OutboxRecord;
+    dispatcher.scheduled(new Date(Date.now() + 300));
+    await jest.advanceTimersByTimeAsync(250);
+    expect(store.promoteCalls).toBe(promotesBefore);
+    store.fill('default', 1);
+    store.due.push({ queues: ['default'], outbox: [event] });
+    await jest.advanceTimersByTimeAsync(60);
+    // The timer fired at run_at, well before the next tick.
+    expect(store.promoteCalls).toBe(promotesBefore + 1);
+    expect(outbox).toEqual([[event]]);
+    expect(broker.published.map((p) => p.payload.jobId)).toEqual(['default-0']);
+    await dispatcher.stop();
+  });
+
+  it('arms the timer from nextRunAt on the tick and leaves far run_at to later ticks', async () => {
+    jest.useFakeTimers({ now: 1_000_000 });
+    const { store, dispatcher } = setup();
+    store.next = new Date(Date.now() + 1500);
+    await dispatcher.start();
+    await jest.advanceTimersByTimeAsync(0);
+    const before = store.promoteCalls;
+    // Tick at 1000 (promote) arms the timer for 1500, then the tick at 2000.
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(store.promoteCalls).toBe(before + 1);
+    store.next = null;
+    await jest.advanceTimersByTimeAsync(510);
+    expect(store.promoteCalls).toBe(before + 2);
+    await dispatcher.stop();
+  });
+
+  it('stops listening and ignores kicks after stop', async () => {
+    const { store, dispatcher } = setup({ window: 10 });
+    await dispatcher.start();
+    expect(store.listening).toBe(true);
+    await dispatcher.stop();
+    expect(store.listening).toBe(false);
+    store.fill('default', 1);
+    store.calls = [];
+    dispatcher.kick(['default']);
+    await settle();
+    expect(store.calls).toHaveLength(0);
+  });
+});

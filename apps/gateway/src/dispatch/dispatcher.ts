@@ -1,0 +1,345 @@
+import { JOB_DISPATCH, jobDispatch, type JobDispatch } from '@switchyard/contracts';
+import type { MessagePublishOptions } from '@switchyard/messaging';
+import type { Logger } from '@switchyard/observability';
+import type { DispatchRepository, OutboxRecord, ReleasedJob } from '@switchyard/persistence';
+
+/** Most jobs one release statement takes; a pass loops while full batches come back. */
+export const RELEASE_BATCH_MAX = 500;
+/** The safety tick: promotions, re-releases, backlogs nobody kicked, paused set, consumer counts. */
+export const SAFETY_TICK_MS = 1000;
+/** Most stale releases or due promotions one statement handles; the next tick takes the rest. */
+const SWEEP_BATCH = 500;
+/** Most promotion statements one tick runs (a burst of due jobs is promoted over a few ticks). */
+const PROMOTE_ROUNDS = 20;
+/** The promotion timer never fires sooner than this: a database clock behind ours must not make it spin. */
+const MIN_DUE_DELAY_MS = 10;
+/** A failure of the same step is logged at most once per this many ms (a database outage). */
+const WARN_EVERY_MS = 10_000;
+
+/** The persistence the dispatcher needs (DispatchRepository, or a fake in unit specs). */
+export type DispatchStore = Pick<
+  DispatchRepository,
+  | 'releaseReady'
+  | 'releasedCounts'
+  | 'backlogQueues'
+  | 'reReleaseStale'
+  | 'promoteDue'
+  | 'nextRunAt'
+  | 'listen'
+>;
+
+/** The AMQP side: the typed publish of the dispatch message and the work queues' consumer counts. */
+export interface DispatchBroker {
+  publish(name: typeof JOB_DISPATCH, payload: JobDispatch, options: MessagePublishOptions): Promise<void>;
+  consumerCount(queue: string): Promise<number>;
+}
+
+export interface DispatcherOptions {
+  /** DISPATCH_WINDOW: released-but-unclaimed messages per queue; 0 = from consumers × prefetch. */
+  window: number;
+  /** The workers' prefetch per work-queue consumer (WORKER_CONCURRENCY: prefetch = concurrency). */
+  prefetch: number;
+  /** PRIORITY_AGING_MS: one effective priority level per this long waited; 0 = off. */
+  agingMs: number;
+  /** REDISPATCH_AFTER_MS: a released job still unclaimed this long after is released again. */
+  redispatchAfterMs: number;
+  /** The queues known at start (the registry's); queues met in backlogs or kicks join them. */
+  queues: readonly string[];
+  tickMs?: number;
+}
+
+export interface DispatchCounters {
+  released(queue: string, count: number): void;
+  rereleased(queue: string, count: number): void;
+}
+
+interface QueueState {
+  /** Released-but-unclaimed jobs as this process last knew them (refreshed from PostgreSQL). */
+  released: number;
+  consumers: number;
+  /** The pass under way, if any: at most one release statement in flight per queue. */
+  running: Promise<void> | undefined;
+  /** A kick arrived during the pass: one more pass follows. */
+  again: boolean;
+  /** The next pass reads the released count from PostgreSQL first (a claim freed slots). */
+  refresh: boolean;
+  /** Bumped by every release: a count read while one happened is stale and not kept. */
+  releases: number;
+}
+
+/** Automatic window: enough to keep every consumer's prefetch full twice over. */
+export function automaticWindow(consumers: number, prefetch: number): number {
+  return Math.max(2 * consumers * prefetch, 2 * prefetch);
+}
+
+/**
+ * Releases `queued` jobs from PostgreSQL (the backlog) to their RabbitMQ work queue, in order of
+ * effective priority then submission, keeping at most a window of released-but-unclaimed messages
+ * per queue. It is woken by kicks (a commit of this gateway: the fast path), by PostgreSQL
+ * notifications (a claim freed window slots, a hand-back or a resume) and by a one-second safety
+ * tick that also promotes due scheduled jobs and releases again what stayed unclaimed too long.
+ * Several gateways may run one each: a release is a conditional update, so no job is released
+ * twice for one attempt.
+ */
+export class Dispatcher {
+  private readonly states = new Map<string, QueueState>();
+  /** null until read: nothing is released before the paused set is known (it survives restarts). */
+  private paused: Set<string> | null = null;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private tickRunning: Promise<void> | undefined;
+  private dueTimer: NodeJS.Timeout | undefined;
+  private dueAt = Number.POSITIVE_INFINITY;
+  private stopListening: (() => Promise<void>) | undefined;
+  private stopped = false;
+  private readonly lastWarn = new Map<string, number>();
+  private readonly tickMs: number;
+
+  constructor(
+    private readonly store: DispatchStore,
+    private readonly broker: DispatchBroker,
+    private readonly settings: { pausedQueues(): Promise<Set<string>> },
+    private readonly publishOutbox: (records: OutboxRecord[]) => Promise<void>,
+    private readonly options: DispatcherOptions,
+    private readonly logger: Logger,
+    private readonly counters?: DispatchCounters,
+  ) {
+    this.tickMs = options.tickMs ?? SAFETY_TICK_MS;
+    for (const queue of options.queues) this.state(queue);
+  }
+
+  /** Reads the paused set, listens for notifications, runs a first tick and starts the timers. */
+  async start(): Promise<void> {
+    await this.refreshPaused();
+    try {
+      this.stopListening = await this.store.listen(
+        (queue) => this.kick([queue], true),
+        () => void this.refreshPaused(),
+      );
+    } catch (error) {
+      // The safety tick still releases (within a second) until a restart listens again.
+      this.logger.warn({ err: error }, 'dispatch: LISTEN failed; releasing on the safety tick only');
+    }
+    this.tickTimer = setInterval(() => {
+      this.tickRunning ??= this.tick().finally(() => (this.tickRunning = undefined));
+    }, this.tickMs);
+    this.tickTimer.unref();
+    this.tickRunning = this.tick().finally(() => (this.tickRunning = undefined));
+  }
+
+  /** Stops the timers and LISTEN, then waits for the passes under way. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.tickTimer);
+    clearTimeout(this.dueTimer);
+    await this.stopListening?.().catch(() => undefined);
+    await Promise.allSettled([this.tickRunning, ...[...this.states.values()].map((s) => s.running)]);
+  }
+
+  /**
+   * Releases for `queues` soon: at once when no pass runs for a queue, else one more pass after
+   * the current one (kicks during a pass coalesce). `refresh`: slots may have been freed elsewhere
+   * (a claim), so the released count is read again first.
+   */
+  kick(queues: Iterable<string>, refresh = false): void {
+    if (this.stopped) return;
+    for (const queue of queues) {
+      const state = this.state(queue);
+      if (refresh) state.refresh = true;
+      if (state.running) {
+        state.again = true;
+        continue;
+      }
+      state.running = this.passes(queue, state).finally(() => (state.running = undefined));
+    }
+  }
+
+  /** A scheduled job was stored: the promotion timer fires by `runAt` (the tick covers the rest). */
+  scheduled(runAt: Date): void {
+    this.armDue(runAt.getTime());
+  }
+
+  /** The window of `queue`: DISPATCH_WINDOW, or automatic from its consumer count. */
+  window(queue: string): number {
+    if (this.options.window > 0) return this.options.window;
+    return automaticWindow(this.state(queue).consumers, this.options.prefetch);
+  }
+
+  /** Released-but-unclaimed jobs of `queue` as this process knows them. */
+  releasedCount(queue: string): number {
+    return this.state(queue).released;
+  }
+
+  isPaused(queue: string): boolean {
+    return this.paused?.has(queue) ?? true;
+  }
+
+  private state(queue: string): QueueState {
+    let state = this.states.get(queue);
+    if (!state) {
+      state = { released: 0, consumers: 0, running: undefined, again: false, refresh: true, releases: 0 };
+      this.states.set(queue, state);
+    }
+    return state;
+  }
+
+  private async passes(queue: string, state: QueueState): Promise<void> {
+    do {
+      state.again = false;
+      try {
+        await this.pass(queue, state);
+      } catch (error) {
+        // Left for the next kick or tick (the backlog stays in PostgreSQL).
+        state.refresh = true;
+        this.warn(`release:${queue}`, { err: error, queue }, 'dispatch: release failed');
+      }
+    } while (state.again && !this.stopped);
+  }
+
+  private async pass(queue: string, state: QueueState): Promise<void> {
+    if (this.isPaused(queue)) return;
+    if (state.refresh) {
+      state.refresh = false;
+      const counts = await this.store.releasedCounts([queue]);
+      state.released = counts.get(queue) ?? 0;
+    }
+    for (;;) {
+      const room = this.window(queue) - state.released;
+      if (room <= 0 || this.stopped || this.isPaused(queue)) return;
+      const limit = Math.min(room, RELEASE_BATCH_MAX);
+      const rows = await this.store.releaseReady(queue, limit, this.options.agingMs);
+      state.released += rows.length;
+      state.releases++;
+      if (rows.length) {
+        this.counters?.released(queue, rows.length);
+        await this.publish(rows, 'release');
+      }
+      if (rows.length < limit) return;
+    }
+  }
+
+  /** Publishes released jobs; a failure is left to the re-release after REDISPATCH_AFTER_MS. */
+  private async publish(rows: readonly ReleasedJob[], what: string): Promise<void> {
+    const results = await Promise.allSettled(
+      rows.map((row) =>
+        this.broker.publish(JOB_DISPATCH, jobDispatch(row), {
+          priority: row.effectivePriority,
+          correlationId: row.correlationId,
+          messageId: row.id,
+        }),
+      ),
+    );
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed.length) {
+      this.warn(
+        `publish:${what}`,
+        { err: failed[0]?.reason as unknown, count: failed.length, afterMs: this.options.redispatchAfterMs },
+        'dispatch: publish failed; those jobs are released again later',
+      );
+    }
+  }
+
+  /** Once a second: what no kick or notification covers. Each step fails on its own. */
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    await Promise.allSettled([this.refreshPaused(), this.refreshConsumers()]);
+    await this.step('promote', () => this.promote());
+    await this.step('rerelease', () => this.reRelease());
+    await this.step('counts', async () => {
+      const queues = [...this.states.keys()];
+      const before = queues.map((queue) => this.state(queue).releases);
+      const counts = await this.store.releasedCounts(queues);
+      queues.forEach((queue, i) => {
+        const state = this.state(queue);
+        // A release during the read may be missing from it: that queue keeps its own count.
+        if (!state.running && state.releases === before[i]) state.released = counts.get(queue) ?? 0;
+      });
+    });
+    await this.step('backlog', async () => this.kick(await this.store.backlogQueues()));
+    await this.step('next-run', async () => {
+      const next = await this.store.nextRunAt();
+      if (next) this.armDue(next.getTime());
+    });
+  }
+
+  private async promote(): Promise<void> {
+    const touched = new Set<string>();
+    for (let round = 0; round < PROMOTE_ROUNDS && !this.stopped; round++) {
+      const { queues, outbox } = await this.store.promoteDue(SWEEP_BATCH);
+      for (const queue of queues) touched.add(queue);
+      if (outbox.length) await this.publishOutbox(outbox);
+      // `outbox` holds one job.queued event per promoted job.
+      if (outbox.length < SWEEP_BATCH) break;
+    }
+    if (touched.size) this.kick(touched);
+  }
+
+  private async reRelease(): Promise<void> {
+    const rows = await this.store.reReleaseStale(this.options.redispatchAfterMs, SWEEP_BATCH);
+    if (!rows.length) return;
+    // A paused queue's stale job is marked again but not published: it waits for the resume.
+    const live = rows.filter((row) => !this.isPaused(row.queue));
+    const perQueue = new Map<string, number>();
+    for (const row of live) perQueue.set(row.queue, (perQueue.get(row.queue) ?? 0) + 1);
+    for (const [queue, count] of perQueue) this.counters?.rereleased(queue, count);
+    this.logger.warn({ count: live.length }, 'dispatch: released again jobs still unclaimed');
+    await this.publish(live, 'rerelease');
+  }
+
+  private async refreshPaused(): Promise<void> {
+    try {
+      const before = this.paused;
+      this.paused = await this.settings.pausedQueues();
+      // A resumed queue releases at once, without waiting for the tick.
+      const resumed = before === null ? [...this.states.keys()] : [...before].filter((q) => !this.paused?.has(q));
+      if (resumed.length) this.kick(resumed, true);
+    } catch (error) {
+      this.warn('paused', { err: error }, 'dispatch: could not read paused queues');
+    }
+  }
+
+  private async refreshConsumers(): Promise<void> {
+    if (this.options.window > 0) return;
+    await Promise.all(
+      [...this.states.entries()].map(async ([queue, state]) => {
+        try {
+          state.consumers = await this.broker.consumerCount(queue);
+        } catch (error) {
+          this.warn(`consumers:${queue}`, { err: error, queue }, 'dispatch: could not read consumer count');
+        }
+      }),
+    );
+  }
+
+  /** The promotion timer: the earliest known run_at, re-armed when an earlier one comes. */
+  private armDue(at: number): void {
+    // Further than a tick away: a later tick arms it (nextRunAt), so timers stay short and few.
+    if (this.stopped || at >= this.dueAt || at - Date.now() > this.tickMs) return;
+    clearTimeout(this.dueTimer);
+    this.dueAt = at;
+    this.dueTimer = setTimeout(() => {
+      this.dueAt = Number.POSITIVE_INFINITY;
+      void this.step('promote', () => this.promote()).then(() =>
+        this.step('next-run', async () => {
+          const next = await this.store.nextRunAt();
+          if (next) this.armDue(next.getTime());
+        }),
+      );
+    }, Math.max(MIN_DUE_DELAY_MS, at - Date.now()));
+    this.dueTimer.unref();
+  }
+
+  private async step(name: string, run: () => Promise<void>): Promise<void> {
+    try {
+      await run();
+    } catch (error) {
+      this.warn(name, { err: error }, `dispatch: ${name} failed`);
+    }
+  }
+
+  private warn(key: string, fields: Record<string, unknown>, message: string): void {
+    const now = Date.now();
+    if (now - (this.lastWarn.get(key) ?? 0) < WARN_EVERY_MS) return;
+    this.lastWarn.set(key, now);
+    this.logger.warn(fields, message);
+  }
+}

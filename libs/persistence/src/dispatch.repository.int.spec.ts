@@ -1,0 +1,418 @@
+import { randomUUID } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import { amqpNames, JOB_DISPATCH } from '@switchyard/contracts';
+import { createTestDatabase, waitFor, type TestDatabase } from '@switchyard/testing';
+import { createDataSource, runMigrations } from './data-source';
+import { JobsRepository, type NewJob } from './jobs.repository';
+import { JobQueriesRepository } from './job-queries.repository';
+import { LifecycleRepository } from './lifecycle.repository';
+import { DispatchRepository, type ReleasedJob } from './dispatch.repository';
+
+function newJob(overrides: Partial<NewJob> = {}): NewJob {
+  return {
+    id: randomUUID(),
+    tenant: 'acme',
+    type: 'synthetic',
+    queue: 'default',
+    priority: 5,
+    maxAttempts: 3,
+    timeoutMs: 60000,
+    correlationId: 'corr-1',
+    idempotencyKey: null,
+    requestHash: '',
+    payload: {},
+    metadata: {},
+    ...overrides,
+  };
+}
+
+const eventually = (check: () => boolean, timeoutMs = 5000) => waitFor(check, { timeoutMs, intervalMs: 20 });
+
+describe('DispatchRepository against PostgreSQL', () => {
+  let database: TestDatabase;
+  let db: DataSource;
+  let jobs: JobsRepository;
+  let dispatch: DispatchRepository;
+  let lifecycle: LifecycleRepository;
+  // Every test uses its own queue, so the tests share one database.
+  const queue = () => `q-${randomUUID().slice(0, 8)}`;
+
+  /** Inserts jobs of `q` with the given priorities, created `agoMs[i]` ms ago (default: in order, 1 ms apart). */
+  async function insert(q: string, priorities: number[], agoMs?: number[]): Promise<string[]> {
+    const list = priorities.map((priority) => newJob({ queue: q, priority }));
+    await jobs.insertJobs(list, []);
+    await db.query(
+      `UPDATE jobs SET created_at = now() - make_interval(secs => v.ago / 1000)
+       FROM unnest($1::uuid[], $2::double precision[]) AS v(id, ago) WHERE jobs.id = v.id`,
+      [list.map((j) => j.id), list.map((_, i) => agoMs?.[i] ?? (list.length - i) * 1)],
+    );
+    return list.map((j) => j.id);
+  }
+
+  const row = async (id: string) =>
+    (
+      await db.query<
+        {
+          status: string;
+          dispatched_at: Date | null;
+          releases: number;
+          released_attempt: number | null;
+          event_seq: string;
+          run_at: Date | null;
+        }[]
+      >(`SELECT * FROM jobs WHERE id = $1`, [id])
+    )[0];
+
+  beforeAll(async () => {
+    database = await createTestDatabase(runMigrations);
+    db = createDataSource(database.url, { poolSize: 8 });
+    await db.initialize();
+    jobs = new JobsRepository(db);
+    dispatch = new DispatchRepository(db, 'test');
+    lifecycle = new LifecycleRepository(db, amqpNames('sytest'), 'test');
+  });
+
+  afterAll(async () => {
+    await db?.destroy();
+    await database?.drop();
+  });
+
+  describe('releaseReady', () => {
+    it('releases by priority, then in submission order, and marks each release', async () => {
+      const q = queue();
+      const [low, high1, mid, high2] = await insert(q, [1, 7, 4, 7]);
+      const released = await dispatch.releaseReady(q, 10, 0);
+      expect(released.map((j) => j.id)).toEqual([high1, high2, mid, low]);
+      expect(released.map((j) => j.effectivePriority)).toEqual([7, 7, 4, 1]);
+      expect(released[0]).toEqual<ReleasedJob>({
+        id: high1,
+        tenant: 'acme',
+        type: 'synthetic',
+        queue: q,
+        correlationId: 'corr-1',
+        effectivePriority: 7,
+        attempt: 0,
+      });
+      for (const id of [low, high1, mid, high2]) {
+        expect(await row(id)).toMatchObject({ status: 'queued', releases: 1, released_attempt: 0 });
+        expect((await row(id)).dispatched_at).toBeInstanceOf(Date);
+      }
+      expect(await dispatch.releaseReady(q, 10, 0)).toEqual([]);
+    });
+
+    it('ages a waiting job one level per interval, up to 9, equal effective priorities first come first', async () => {
+      const q = queue();
+      // agingMs 60 s: priority 0 waiting 10 min → 9 (capped); priority 2 waiting 3.5 min → 5;
+      // priority 5 waiting 1 s → 5 (younger than the aged one: after it); priority 8 now → 8.
+      const [old0, aged2, fresh5, fresh8] = await insert(q, [0, 2, 5, 8], [600000, 210000, 1000, 0]);
+      const released = await dispatch.releaseReady(q, 10, 60000);
+      expect(released.map((j) => j.id)).toEqual([old0, fresh8, aged2, fresh5]);
+      expect(released.map((j) => j.effectivePriority)).toEqual([9, 8, 5, 5]);
+    });
+
+    it('caps a long wait over a short interval at 9', async () => {
+      const q = queue();
+      const [ancient] = await insert(q, [0], [400 * 86400000]);
+      expect(await dispatch.releaseReady(q, 10, 1)).toEqual([
+        expect.objectContaining({ id: ancient, effectivePriority: 9 }),
+      ]);
+    });
+
+    it('does not age with agingMs 0', async () => {
+      const q = queue();
+      const [old0, fresh8] = await insert(q, [0, 8], [600000, 0]);
+      expect((await dispatch.releaseReady(q, 10, 0)).map((j) => j.id)).toEqual([fresh8, old0]);
+    });
+
+    it('releases at most `limit`, from its own queue only, the best first; releasedCounts counts the window', async () => {
+      const q = queue();
+      const other = queue();
+      const ids = await insert(q, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9]);
+      await insert(other, [9, 9]);
+      const first = await dispatch.releaseReady(q, 5, 0);
+      expect(first.map((j) => j.id)).toEqual([ids[9], ids[10], ids[11], ids[8], ids[7]]);
+      expect(await dispatch.releasedCounts([q, other, 'nothing-here'])).toEqual(
+        new Map([
+          [q, 5],
+          [other, 0],
+          ['nothing-here', 0],
+        ]),
+      );
+      expect(await dispatch.releaseReady(q, 0, 0)).toEqual([]);
+      expect((await dispatch.releaseReady(q, 4, 0)).map((j) => j.id)).toEqual([
+        ids[6],
+        ids[5],
+        ids[4],
+        ids[3],
+      ]);
+      // A claim takes a job out of the window.
+      await jobs.claimMany([ids[9], ids[10]], 'w1', 30000);
+      expect((await dispatch.releasedCounts([q])).get(q)).toBe(7);
+      expect((await dispatch.backlogQueues()).filter((name) => name === q || name === other)).toEqual(
+        [q, other].sort(),
+      );
+      await dispatch.releaseReady(q, 100, 0);
+      expect(await dispatch.backlogQueues()).not.toContain(q);
+    });
+
+    it('never releases a job twice across concurrent callers on separate connections', async () => {
+      const q = queue();
+      const count = 1500;
+      const ids = await insert(
+        q,
+        Array.from({ length: count }, (_, i) => i % 10),
+        Array.from({ length: count }, (_, i) => (i % 7) * 1000),
+      );
+      const sources = await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          const source = createDataSource(database.url, { poolSize: 2 });
+          await source.initialize();
+          return source;
+        }),
+      );
+      try {
+        const dispatchers = sources.map((s) => new DispatchRepository(s, 'test'));
+        const seen: string[] = [];
+        let rounds = 0;
+        for (;;) {
+          rounds++;
+          const batches = await Promise.all(
+            dispatchers.flatMap((d) => [d.releaseReady(q, 9, 2000), d.releaseReady(q, 13, 2000)]),
+          );
+          const got = batches.flat();
+          if (!got.length) break;
+          seen.push(...got.map((j) => j.id));
+        }
+        expect(rounds).toBeGreaterThan(5);
+        expect(new Set(seen).size).toBe(seen.length);
+        expect(new Set(seen)).toEqual(new Set(ids));
+        const releases: { releases: number; n: string }[] = await db.query(
+          `SELECT releases, count(*) AS n FROM jobs WHERE queue = $1 GROUP BY releases`,
+          [q],
+        );
+        expect(releases).toEqual([{ releases: 1, n: String(count) }]);
+      } finally {
+        await Promise.all(sources.map((s) => s.destroy()));
+      }
+    });
+  });
+
+  describe('reReleaseStale', () => {
+    it('releases again what stayed unclaimed too long, and nothing claimed or fresh', async () => {
+      const q = queue();
+      const [stale, claimed, fresh, backlog] = await insert(q, [5, 5, 5, 0]);
+      await dispatch.releaseReady(q, 3, 0);
+      await jobs.claimMany([claimed], 'w1', 30000);
+      await db.query(
+        `UPDATE jobs SET dispatched_at = now() - interval '1 minute' WHERE id = ANY($1::uuid[])`,
+        [[stale, claimed]],
+      );
+      const again = await dispatch.reReleaseStale(30000, 100);
+      const mine = again.filter((j) => j.queue === q);
+      expect(mine.map((j) => j.id)).toEqual([stale]);
+      expect(mine[0]).toMatchObject({ effectivePriority: 5, attempt: 0 });
+      expect(await row(stale)).toMatchObject({ status: 'queued', releases: 2 });
+      expect(Date.now() - (await row(stale)).dispatched_at!.getTime()).toBeLessThan(10000);
+      expect(await row(fresh)).toMatchObject({ releases: 1 });
+      expect(await row(backlog)).toMatchObject({ releases: 0, dispatched_at: null });
+      expect((await dispatch.reReleaseStale(30000, 100)).filter((j) => j.queue === q)).toEqual([]);
+    });
+
+    it('takes at most `limit`', async () => {
+      const q = queue();
+      const ids = await insert(q, [5, 5, 5]);
+      await dispatch.releaseReady(q, 3, 0);
+      await db.query(`UPDATE jobs SET dispatched_at = now() - interval '1 hour' WHERE queue = $1`, [q]);
+      expect(await dispatch.reReleaseStale(30000, 2)).toHaveLength(2);
+      expect((await dispatch.reReleaseStale(30000, 5)).filter((j) => ids.includes(j.id))).toHaveLength(1);
+    });
+  });
+
+  describe('scheduled jobs', () => {
+    it('stores a delayed job as scheduled, lists it, counts it for quotas, and promotes it when due', async () => {
+      const q = queue();
+      const later = newJob({
+        queue: q,
+        tenant: 'sched',
+        runAt: new Date(Date.now() + 3600000).toISOString(),
+      });
+      const soon = newJob({ queue: q, tenant: 'sched', runAt: new Date(Date.now() + 600000).toISOString() });
+      const now = newJob({ queue: q, tenant: 'sched' });
+      await jobs.insertJobs([later, soon, now], []);
+      expect(await row(later.id)).toMatchObject({ status: 'scheduled', event_seq: '0', dispatched_at: null });
+      expect((await row(later.id)).run_at?.toISOString()).toBe(later.runAt);
+      expect(await row(now.id)).toMatchObject({ status: 'queued', event_seq: '1', run_at: null });
+
+      const listed = await jobs.list({ tenant: 'sched', status: 'scheduled', limit: 10 });
+      expect(listed.rows.map((r) => r.id).sort()).toEqual([later.id, soon.id].sort());
+      const queries = new JobQueriesRepository(db);
+      expect(await queries.scheduledCounts(['sched', 'nobody'], 100)).toEqual(
+        new Map([
+          ['sched', 2],
+          ['nobody', 0],
+        ]),
+      );
+      expect((await queries.activeCounts(['sched'], 100)).get('sched')).toBe(1);
+      expect((await dispatch.nextRunAt())?.toISOString()).toBe(soon.runAt);
+
+      // Not due yet: nothing moves, and the release never sees a scheduled job.
+      expect((await dispatch.promoteDue(100)).queues).not.toContain(q);
+      expect((await dispatch.releaseReady(q, 10, 0)).map((j) => j.id)).toEqual([now.id]);
+
+      await db.query(`UPDATE jobs SET run_at = now() - interval '1 second' WHERE id = $1`, [soon.id]);
+      const promoted = await dispatch.promoteDue(100);
+      expect(promoted.queues).toEqual([q]);
+      expect(promoted.outbox).toHaveLength(1);
+      expect(promoted.outbox[0]).toMatchObject({
+        jobId: soon.id,
+        name: 'switchyard.job.queued',
+        payload: { data: { jobId: soon.id, status: 'queued', seq: 1 } },
+      });
+      expect(await row(soon.id)).toMatchObject({ status: 'queued', dispatched_at: null, event_seq: '1' });
+      expect((await row(soon.id)).run_at).toBeInstanceOf(Date);
+      expect((await dispatch.promoteDue(100)).outbox).toEqual([]);
+      expect((await dispatch.nextRunAt())?.toISOString()).toBe(later.runAt);
+      expect((await dispatch.releaseReady(q, 10, 0)).map((j) => j.id)).toEqual([soon.id]);
+    });
+
+    it('promotes at most `limit` due jobs per call, earliest first', async () => {
+      const q = queue();
+      const list = [3, 1, 2].map((s) =>
+        newJob({ queue: q, runAt: new Date(Date.now() + 3600000 + s * 1000).toISOString() }),
+      );
+      await jobs.insertJobs(list, []);
+      await db.query(`UPDATE jobs SET run_at = run_at - interval '2 hours' WHERE id = ANY($1::uuid[])`, [
+        list.map((j) => j.id),
+      ]);
+      const first = await dispatch.promoteDue(2);
+      expect(first.outbox.map((m) => m.jobId)).toEqual(expect.arrayContaining([list[1].id, list[2].id]));
+      expect(first.outbox).toHaveLength(2);
+      expect((await dispatch.promoteDue(2)).outbox.map((m) => m.jobId)).toEqual([list[0].id]);
+    });
+
+    it('cancels a scheduled job, which is then never promoted', async () => {
+      const q = queue();
+      const job = newJob({ queue: q, runAt: new Date(Date.now() + 3600000).toISOString() });
+      await jobs.insertJobs([job], []);
+      const outcome = await lifecycle.cancel(job.id);
+      expect(outcome.kind).toBe('cancelled');
+      if (outcome.kind !== 'cancelled') return;
+      expect(outcome.row).toMatchObject({ status: 'cancelled', event_seq: '1' });
+      expect(outcome.outbox.map((m) => m.name)).toEqual(['switchyard.job.cancelled']);
+      await db.query(`UPDATE jobs SET run_at = now() - interval '1 second' WHERE id = $1`, [job.id]);
+      expect((await dispatch.promoteDue(100)).outbox.map((m) => m.jobId)).not.toContain(job.id);
+      expect(await row(job.id)).toMatchObject({ status: 'cancelled' });
+    });
+  });
+
+  describe('paths back into queued', () => {
+    it('return the job to the backlog with no dispatch message: manual retry, hand-back, lease sweeper', async () => {
+      const q = queue();
+      const [retried, handedBack, swept] = await insert(q, [5, 5, 5]);
+      await dispatch.releaseReady(q, 10, 0);
+      await jobs.claimMany([retried, handedBack, swept], 'w1', 30000);
+
+      await jobs.finish(
+        retried,
+        'w1',
+        { status: 'failed', error: { code: 'x', message: 'x', retryable: false }, deadLettered: true },
+        { step: null, progress: 0, message: null },
+      );
+      const requeued = await lifecycle.requeue(retried, undefined);
+      expect(requeued.kind).toBe('queued');
+      if (requeued.kind === 'queued') {
+        expect(requeued.outbox.map((m) => m.name)).toEqual(['switchyard.job.queued']);
+      }
+
+      expect(await jobs.handBack(handedBack, 'w1')).toMatchObject({ status: 'queued', dispatched_at: null });
+
+      await db.query(`UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, [swept]);
+      const recovered = await lifecycle.recoverExpiredLeases();
+      expect(recovered.rows.map((r) => r.id)).toContain(swept);
+      expect(recovered.outbox.filter((m) => m.jobId === swept).map((m) => m.name)).toEqual([
+        'switchyard.job.queued',
+      ]);
+
+      for (const id of [retried, handedBack, swept]) {
+        expect(await row(id)).toMatchObject({ status: 'queued', dispatched_at: null });
+      }
+      const dispatchRows: { n: string }[] = await db.query(
+        `SELECT count(*) AS n FROM outbox WHERE name = $1 AND job_id = ANY($2::uuid[])`,
+        [JOB_DISPATCH, [retried, handedBack, swept]],
+      );
+      expect(dispatchRows[0].n).toBe('0');
+      // Released again, each a second time.
+      expect((await dispatch.releaseReady(q, 10, 0)).map((j) => j.id).sort()).toEqual(
+        [retried, handedBack, swept].sort(),
+      );
+      for (const id of [retried, handedBack, swept]) expect(await row(id)).toMatchObject({ releases: 2 });
+    });
+  });
+
+  describe('notifications', () => {
+    it('tells listeners about claims, hand-backs, requeues, promotions, explicit notifies and settings', async () => {
+      const q = queue();
+      const heard: string[] = [];
+      let settings = 0;
+      const stop = await dispatch.listen(
+        (name) => heard.push(name),
+        () => settings++,
+      );
+      try {
+        const [a, b] = await insert(q, [5, 5]);
+        await dispatch.releaseReady(q, 10, 0);
+        // Inserts and releases do not notify.
+        await dispatch.notifyDispatch([`${q}-marker`]);
+        await eventually(() => heard.includes(`${q}-marker`));
+        expect(heard.filter((name) => name === q)).toEqual([]);
+
+        await jobs.claimMany([a, b], 'w1', 30000);
+        await eventually(() => heard.filter((name) => name === q).length === 1);
+
+        await jobs.handBack(a, 'w1');
+        await eventually(() => heard.filter((name) => name === q).length === 2);
+
+        await lifecycle.cancel(b);
+        await lifecycle.finishCancelled(b, 'w1', { step: null, progress: 0, message: null });
+        expect((await lifecycle.requeue(b, undefined)).kind).toBe('queued');
+        await eventually(() => heard.filter((name) => name === q).length === 3);
+
+        const scheduled = newJob({ queue: `${q}-s`, runAt: new Date(Date.now() + 3600000).toISOString() });
+        await jobs.insertJobs([scheduled], []);
+        await db.query(`UPDATE jobs SET run_at = now() WHERE id = $1`, [scheduled.id]);
+        await dispatch.promoteDue(100);
+        await eventually(() => heard.includes(`${q}-s`));
+
+        await db.query(`SELECT pg_notify('switchyard_queue_settings', $1)`, [q]);
+        await eventually(() => settings === 1);
+      } finally {
+        await stop();
+      }
+      const before = heard.length;
+      await dispatch.notifyDispatch([q]);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(heard).toHaveLength(before);
+    });
+
+    it('listens again after its connection is killed', async () => {
+      const heard: string[] = [];
+      let settings = 0;
+      const stop = await dispatch.listen(
+        (name) => heard.push(name),
+        () => settings++,
+      );
+      try {
+        await db.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`,
+        );
+        // The reconnect reports a possibly missed settings change.
+        await eventually(() => settings >= 1, 10000);
+        await dispatch.notifyDispatch(['after-reconnect']);
+        await eventually(() => heard.includes('after-reconnect'));
+      } finally {
+        await stop();
+      }
+    });
+  });
+});

@@ -1,0 +1,292 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { Client, type QueryResultRow } from 'pg';
+import { MAX_PRIORITY, MIN_PRIORITY } from '@switchyard/contracts';
+import type { JobRow } from './job-row';
+import { JobsRepository } from './jobs.repository';
+import { eventOutboxMessage, jobEventFromRow, type OutboxRecord } from './job-messages';
+import { poolOf } from './pool';
+import { DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL } from './dispatch-channels';
+
+export { DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL };
+
+/** A job the dispatcher just released: what its dispatch message and publish options need. */
+export interface ReleasedJob {
+  id: string;
+  tenant: string;
+  type: string;
+  queue: string;
+  correlationId: string;
+  /** Priority with aging, 0–9: the message's AMQP priority. */
+  effectivePriority: number;
+  /** The attempts count the release is for. */
+  attempt: number;
+}
+
+interface ReleasedRow {
+  id: string;
+  tenant: string;
+  type: string;
+  queue: string;
+  correlation_id: string;
+  effective: number;
+  attempts: number;
+}
+
+const released = (r: ReleasedRow): ReleasedJob => ({
+  id: r.id,
+  tenant: r.tenant,
+  type: r.type,
+  queue: r.queue,
+  correlationId: r.correlation_id,
+  effectivePriority: Number(r.effective),
+  attempt: r.attempts,
+});
+
+/**
+ * The release of a batch. Candidates come per priority level from `jobs_backlog` (one index range
+ * each, in submission order, at most `limit` per level): within a level the oldest job has aged
+ * most, so the first `limit` of each level hold the first `limit` overall in effective order.
+ * They are locked in that order with SKIP LOCKED; a row another release marked in the meantime
+ * fails the re-checked condition, so a job is never released twice. Aging counts from created_at
+ * (in the index): a job's wait since submission.
+ */
+const RELEASE_READY = `WITH picked AS (
+    SELECT j.id, c.effective FROM (
+      SELECT b.id, b.created_at,
+        -- Capped before the cast: a long wait over a short interval would overflow an int.
+        LEAST(${MAX_PRIORITY}, b.priority + CASE WHEN $3::double precision > 0
+          THEN LEAST(${MAX_PRIORITY}, floor(extract(epoch FROM now() - b.created_at) * 1000 / $3::double precision))::int
+          ELSE 0 END) AS effective
+      FROM generate_series(${MIN_PRIORITY}, ${MAX_PRIORITY}) AS level(p)
+      CROSS JOIN LATERAL (
+        SELECT id, priority, created_at FROM jobs
+        WHERE status = 'queued' AND dispatched_at IS NULL AND queue = $1 AND priority = level.p
+        ORDER BY created_at, id LIMIT $2
+      ) b
+      ORDER BY effective DESC, b.created_at, b.id
+    ) c
+    JOIN jobs j ON j.id = c.id
+    WHERE j.status = 'queued' AND j.dispatched_at IS NULL
+    -- The candidates' order, which the nested loop keeps: rows are looked up and locked only
+    -- until the limit is reached.
+    ORDER BY c.effective DESC, c.created_at, c.id
+    LIMIT $2
+    FOR UPDATE OF j SKIP LOCKED
+  ), marked AS (
+    UPDATE jobs j SET dispatched_at = now(), released_attempt = j.attempts, releases = j.releases + 1
+    FROM picked WHERE j.id = picked.id AND j.status = 'queued' AND j.dispatched_at IS NULL
+    RETURNING j.id, j.tenant, j.type, j.queue, j.correlation_id, picked.effective, j.attempts, j.created_at
+  )
+  -- In release order, which an UPDATE's RETURNING does not keep.
+  SELECT id, tenant, type, queue, correlation_id, effective, attempts FROM marked
+  ORDER BY effective DESC, created_at, id`;
+
+const RE_RELEASE_STALE = `WITH stale AS (
+    SELECT id FROM jobs
+    WHERE status = 'queued' AND dispatched_at < now() - make_interval(secs => $1::double precision / 1000)
+    ORDER BY dispatched_at LIMIT $2
+    FOR UPDATE SKIP LOCKED
+  )
+  UPDATE jobs j SET dispatched_at = now(), released_attempt = j.attempts, releases = j.releases + 1
+  FROM stale WHERE j.id = stale.id AND j.status = 'queued' AND j.dispatched_at IS NOT NULL
+  RETURNING j.id, j.tenant, j.type, j.queue, j.correlation_id, j.priority AS effective, j.attempts`;
+
+/** A loose index scan of `jobs_backlog`: one probe per queue, however large the backlog. */
+const BACKLOG_QUEUES = `WITH RECURSIVE q(queue) AS (
+    SELECT min(queue) FROM jobs WHERE status = 'queued' AND dispatched_at IS NULL
+    UNION ALL
+    SELECT (SELECT min(j.queue) FROM jobs j
+            WHERE j.status = 'queued' AND j.dispatched_at IS NULL AND j.queue > q.queue)
+    FROM q WHERE q.queue IS NOT NULL
+  )
+  SELECT queue FROM q WHERE queue IS NOT NULL`;
+
+/** Notifies DISPATCH_CHANNEL once per distinct queue (at commit; PostgreSQL folds duplicates). */
+export async function notifyDispatchIn(m: EntityManager, queues: readonly string[]): Promise<void> {
+  const distinct = [...new Set(queues)];
+  if (distinct.length) {
+    await m.query(`SELECT pg_notify('${DISPATCH_CHANNEL}', q) FROM unnest($1::text[]) AS q`, [distinct]);
+  }
+}
+
+/** Delay before listen() reconnects after losing its connection; doubles up to the cap. */
+const LISTEN_RETRY_MS = { first: 500, max: 10000 };
+
+/**
+ * The dispatcher's statements: PostgreSQL holds the backlog (`queued`, `dispatched_at` NULL) and
+ * the scheduled jobs; these release ready jobs to RabbitMQ in batches and keep the mark of what
+ * is out (see "The dispatcher" in docs/architecture.md).
+ */
+export class DispatchRepository {
+  private readonly jobs: JobsRepository;
+
+  constructor(
+    private readonly db: DataSource,
+    /** The service named as the source of the `job.queued` events of promotions. */
+    private readonly service: string,
+  ) {
+    this.jobs = new JobsRepository(db);
+  }
+
+  /**
+   * Releases up to `limit` ready jobs of `queue`, highest effective priority first (priority +
+   * one level per `agingMs` waited, at most 9; `agingMs` 0: no aging), then oldest first. One
+   * statement; never returns a job twice across concurrent callers.
+   */
+  async releaseReady(queue: string, limit: number, agingMs: number): Promise<ReleasedJob[]> {
+    if (limit <= 0) return [];
+    return (await this.onPool<ReleasedRow>(RELEASE_READY, [queue, limit, agingMs])).map(released);
+  }
+
+  /** Released-but-unclaimed jobs per queue (every listed queue, 0 when none). */
+  async releasedCounts(queues: readonly string[]): Promise<Map<string, number>> {
+    if (!queues.length) return new Map();
+    const rows = await this.onPool<{ queue: string; n: string }>(
+      `SELECT q.queue, (SELECT count(*) FROM jobs
+           WHERE status = 'queued' AND dispatched_at IS NOT NULL AND queue = q.queue) AS n
+       FROM unnest($1::text[]) AS q(queue)`,
+      [[...new Set(queues)]],
+    );
+    return new Map(rows.map((r) => [r.queue, Number(r.n)]));
+  }
+
+  /** Queues that have a backlog (queued, not released). */
+  async backlogQueues(): Promise<string[]> {
+    return (await this.onPool<{ queue: string }>(BACKLOG_QUEUES, [])).map((r) => r.queue);
+  }
+
+  /**
+   * Jobs released more than `afterMs` ago that no worker claimed (a lost message, or a queue
+   * without consumers): marked released again and returned, at most `limit`, oldest release
+   * first. Their effective priority is their own priority.
+   */
+  async reReleaseStale(afterMs: number, limit: number): Promise<ReleasedJob[]> {
+    if (limit <= 0) return [];
+    return (await this.onPool<ReleasedRow>(RE_RELEASE_STALE, [afterMs, limit])).map(released);
+  }
+
+  /**
+   * Scheduled jobs whose run_at has come become `queued` (in the backlog), at most `limit`, each
+   * with its `job.queued` event in the outbox; notifies the queues touched. Returns those queues
+   * and the outbox records to publish.
+   */
+  async promoteDue(limit: number): Promise<{ queues: string[]; outbox: OutboxRecord[] }> {
+    if (limit <= 0) return { queues: [], outbox: [] };
+    return this.db.transaction(async (m) => {
+      const [rows] = await m.query<[JobRow[], number]>(
+        `WITH due AS (
+           SELECT id FROM jobs WHERE status = 'scheduled' AND run_at <= now()
+           ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED
+         )
+         UPDATE jobs j SET status = 'queued', dispatched_at = NULL, event_seq = j.event_seq + 1
+         FROM due WHERE j.id = due.id AND j.status = 'scheduled'
+         RETURNING j.*`,
+        [limit],
+      );
+      if (!rows.length) return { queues: [], outbox: [] };
+      const messages = rows.map((row) => eventOutboxMessage(jobEventFromRow(this.service, 'queued', row)));
+      const ids = await this.jobs.insertOutbox(messages, m);
+      const queues = [...new Set(rows.map((r) => r.queue))];
+      await notifyDispatchIn(m, queues);
+      return { queues, outbox: messages.map((message, i) => ({ ...message, id: ids[i] })) };
+    });
+  }
+
+  /** The earliest run_at of any scheduled job, or null when none is scheduled. */
+  async nextRunAt(): Promise<Date | null> {
+    const rows = await this.onPool<{ at: Date | null }>(
+      `SELECT min(run_at) AS at FROM jobs WHERE status = 'scheduled'`,
+      [],
+    );
+    return rows[0]?.at ?? null;
+  }
+
+  /**
+   * LISTENs on DISPATCH_CHANNEL (payload: the queue) and QUEUE_SETTINGS_CHANNEL on a connection of
+   * its own, reconnecting when it is lost; after a reconnect `onQueueSettings` runs once (a change
+   * may have been missed; missed dispatch notifications are the caller's periodic pass's to catch
+   * up). Rejects when the first connection fails. Returns the function that stops listening.
+   */
+  async listen(
+    onDispatch: (queue: string) => void,
+    onQueueSettings: () => void,
+  ): Promise<() => Promise<void>> {
+    const options = poolOf(this.db).options;
+    let stopped = false;
+    let client: Client | null = null;
+    let retry: NodeJS.Timeout | null = null;
+    let delay = LISTEN_RETRY_MS.first;
+
+    const connect = async (): Promise<Client> => {
+      const c = new Client(options);
+      c.on('notification', (n) => {
+        if (n.channel === DISPATCH_CHANNEL && n.payload) onDispatch(n.payload);
+        else if (n.channel === QUEUE_SETTINGS_CHANNEL) onQueueSettings();
+      });
+      // An error after connect (server restart, network): the client is unusable; start over.
+      c.on('error', () => lost(c));
+      c.on('end', () => lost(c));
+      try {
+        await c.connect();
+        await c.query(`LISTEN ${DISPATCH_CHANNEL}; LISTEN ${QUEUE_SETTINGS_CHANNEL}`);
+      } catch (error) {
+        c.removeAllListeners('end');
+        await c.end().catch(() => undefined);
+        throw error;
+      }
+      return c;
+    };
+    const lost = (c: Client) => {
+      if (stopped || client !== c) return;
+      client = null;
+      c.removeAllListeners('end');
+      c.end().catch(() => undefined);
+      schedule();
+    };
+    const schedule = () => {
+      if (stopped || retry) return;
+      retry = setTimeout(() => {
+        retry = null;
+        connect().then(
+          (c) => {
+            if (stopped) {
+              void c.end().catch(() => undefined);
+              return;
+            }
+            client = c;
+            delay = LISTEN_RETRY_MS.first;
+            onQueueSettings();
+          },
+          () => {
+            delay = Math.min(delay * 2, LISTEN_RETRY_MS.max);
+            schedule();
+          },
+        );
+      }, delay);
+      retry.unref();
+    };
+
+    client = await connect();
+    return async () => {
+      stopped = true;
+      if (retry) clearTimeout(retry);
+      retry = null;
+      const c = client;
+      client = null;
+      if (c) {
+        c.removeAllListeners('end');
+        await c.end().catch(() => undefined);
+      }
+    };
+  }
+
+  /** NOTIFY DISPATCH_CHANNEL for these queues (where no statement did it already). */
+  async notifyDispatch(queues: readonly string[]): Promise<void> {
+    await notifyDispatchIn(this.db.manager, queues);
+  }
+
+  /** A single statement on the pg Pool, past TypeORM's wrapper (see JobsRepository.onPool). */
+  private async onPool<R extends QueryResultRow>(text: string, values: unknown[]): Promise<R[]> {
+    return (await poolOf(this.db).query<R>({ text, values })).rows;
+  }
+}
