@@ -1,5 +1,8 @@
+import { randomUUID } from 'node:crypto';
+import { connect } from 'amqplib';
 import type { Pool } from 'pg';
-import { TestStack, waitFor, type TestApi, type TestJob } from '@switchyard/testing';
+import { amqpNames } from '@switchyard/contracts';
+import { TEST_SERVICES, TestStack, waitFor, type TestApi, type TestJob } from '@switchyard/testing';
 import { at, expectAllCompleted, jobsDb, submitBatches } from './support/dispatch';
 
 jest.setTimeout(120000);
@@ -47,6 +50,17 @@ describe('delayed jobs: scheduled until runAt, then released within a second', (
     expect(listed.status).toBe(200);
     expect(listed.body.items.map((j) => j.id)).toContain(id);
     expect(listed.body.items.every((j) => j.status === 'scheduled')).toBe(true);
+    // GET /queues counts it as scheduled, not as backlog.
+    await waitFor(
+      async () => {
+        const queues = await api.get<{ items: { queue: string; scheduled: number; backlog: number }[] }>(
+          '/queues',
+        );
+        const row = queues.body.items.find((q) => q.queue === 'default');
+        return row?.scheduled === 1 && row.backlog === 0;
+      },
+      { timeoutMs: 2500, what: 'GET /queues showing one scheduled job' },
+    );
 
     const done = await api.waitForStatus(id, 'completed', 15000);
     const startedAfter = at(done.startedAt) - submittedAt;
@@ -153,5 +167,53 @@ describe('delayed jobs: scheduled until runAt, then released within a second', (
     const done = await api.waitForStatus(delayed.id, 'completed', 10000);
     expect(at(done.startedAt) - submittedAt).toBeGreaterThanOrEqual(2000);
     await waitFor(async () => (await api.job(now.id)).status === 'completed', { what: 'the undelayed item' });
+  });
+
+  it('an intake message with delayMs makes a scheduled job too', async () => {
+    const key = (await stack.createApiKey('scheduled-intake')).key;
+    const marker = `intake-${randomUUID()}`;
+    const connection = await connect(TEST_SERVICES.amqp);
+    const submittedAt = Date.now();
+    try {
+      const channel = await connection.createChannel();
+      channel.publish(
+        amqpNames(stack.id).intakeExchange,
+        'submit',
+        Buffer.from(JSON.stringify({ ...quick, delayMs: 2000, metadata: { marker } })),
+        { contentType: 'application/json', headers: { 'x-api-key': key } },
+      );
+      await channel.close();
+    } finally {
+      await connection.close();
+    }
+    const id = await waitFor(
+      async () =>
+        (await db.query<{ id: string }>(`SELECT id FROM jobs WHERE metadata->>'marker' = $1`, [marker]))
+          .rows[0]?.id,
+      { what: 'the job from the intake message' },
+    );
+    expect((await api.job(id)).status).toBe('scheduled');
+    const done = await api.waitForStatus(id, 'completed', 10000);
+    expect(at(done.startedAt) - submittedAt).toBeGreaterThanOrEqual(2000);
+    expect(done.runAt).not.toBeNull();
+  });
+
+  it('scheduled jobs count against TENANT_MAX_SCHEDULED_JOBS, not the active-job quota', async () => {
+    const gateway = await stack.spawn('gateway', { TENANT_MAX_SCHEDULED_JOBS: '3' });
+    try {
+      const tenant = stack.api((await stack.createApiKey('scheduled-quota')).key, gateway);
+      const later = { ...quick, runAt: new Date(Date.now() + 60000).toISOString() };
+      const ids = [await tenant.submit(later), await tenant.submit(later), await tenant.submit(later)];
+      const refused = await tenant.post<{ error: { code: string } }>('/jobs', { ...later, dedupe: false });
+      expect(refused.status).toBe(429);
+      expect(refused.body.error.code).toBe('tenant_quota_exceeded');
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      // A job to run now is still accepted: it counts as active, not scheduled.
+      const now = await tenant.submit(quick);
+      await tenant.waitForStatus(now, 'completed', 10000);
+      for (const id of ids) expect((await tenant.delete(`/jobs/${id}`)).status).toBe(200);
+    } finally {
+      await gateway.stop('SIGTERM');
+    }
   });
 });
