@@ -1,7 +1,7 @@
 import { connect } from 'amqplib';
 import type { Pool } from 'pg';
 import { TEST_SERVICES, TestStack, waitFor, type TestApi } from '@switchyard/testing';
-import { expectAllCompleted, jobsDb, statusCounts, submitBatches } from './support/dispatch';
+import { counterValue, expectAllCompleted, jobsDb, statusCounts, submitBatches } from './support/dispatch';
 
 jest.setTimeout(120000);
 
@@ -25,7 +25,7 @@ describe('pause and resume a queue', () => {
 
   beforeAll(async () => {
     stack = await TestStack.create();
-    await stack.start(['gateway', 'worker', 'progress-tracker'], { WORKER_CONCURRENCY: '8' });
+    await stack.start(['gateway', 'worker', 'progress-tracker', 'metrics'], { WORKER_CONCURRENCY: '8' });
     api = stack.api();
     db = jobsDb(stack);
   });
@@ -104,12 +104,31 @@ describe('pause and resume a queue', () => {
     );
     expect(row.paused).toBe(true);
     expect(row.released).toBe(0);
+    // The metrics service exports the same: paused 1, a backlog of 100, nothing released.
+    const metrics = stack.service('metrics').url;
+    await waitFor(
+      async () =>
+        (await counterValue(metrics, 'switchyard_queue_paused', { queue: 'default' })) === 1 &&
+        (await counterValue(metrics, 'switchyard_queue_depth', { queue: 'default', state: 'backlog' })) ===
+          100 &&
+        (await counterValue(metrics, 'switchyard_queue_depth', { queue: 'default', state: 'released' })) ===
+          0,
+      { timeoutMs: 10000, intervalMs: 250, what: 'the metrics service showing the paused backlog' },
+    );
 
     const resumed = await api.post<QueueRow>('/queues/default/resume');
     expect(resumed.status).toBe(200);
     expect(resumed.body.paused).toBe(false);
     await expectAllCompleted(db, ids, 30000);
     expect((await queueRow()).paused).toBe(false);
+    await waitFor(
+      async () => (await counterValue(metrics, 'switchyard_queue_paused', { queue: 'default' })) === 0,
+      {
+        timeoutMs: 10000,
+        intervalMs: 250,
+        what: 'the metrics service showing the queue resumed',
+      },
+    );
   });
 
   it('running jobs finish while the queue is paused', async () => {
