@@ -15,9 +15,11 @@ describe('priority aging', () => {
   let gateway: ServiceProcess | undefined;
 
   beforeAll(async () => {
-    stack = await TestStack.create();
+    // Every service sees the worker's concurrency, so the gateway's automatic window (2 × consumers
+    // × prefetch) is 4: what a priority-0 job released at the window's tail waits behind.
+    stack = await TestStack.create({ WORKER_CONCURRENCY: '2' });
     await stack.start(['progress-tracker']);
-    await stack.spawn('worker', { WORKER_CONCURRENCY: '2' });
+    await stack.spawn('worker');
     db = jobsDb(stack);
   });
 
@@ -34,12 +36,12 @@ describe('priority aging', () => {
   const urgent = () => ({ type: 'synthetic', priority: 9, payload: { durationMs: 50 } });
 
   /**
-   * Submits a burst of priority-9 jobs (more than any dispatch window, so the workers are busy and
-   * the window full), then the priority-0 job, then a stream of 6 priority-9 jobs every 100 ms for
+   * Submits a burst of priority-9 jobs (more than the window and the running slots, so the workers
+   * are busy and the window full: the low job is not released at once), then the priority-0 job, then a stream of 6 priority-9 jobs every 100 ms for
    * `streamMs`. Returns the low job's id, every urgent id, and when the stream ended.
    */
   async function starve(api: TestApi, streamMs: number) {
-    const urgentIds = await submitBatches(api, 100, urgent, 2);
+    const urgentIds = await submitBatches(api, 20, urgent);
     const low = await api.submit({ type: 'synthetic', priority: 0, payload: { durationMs: 50 } });
     const lowSubmittedAt = Date.now();
     const streamEnd = lowSubmittedAt + streamMs;
@@ -66,7 +68,10 @@ describe('priority aging', () => {
     const { low, lowSubmittedAt, urgentIds } = await starve(api, 8000);
     expect(await stillQueued(urgentIds)).toBeGreaterThan(50);
     const job = await api.waitForStatus(low, ['running', 'completed'], 30000);
-    expect(at(job.startedAt) - lowSubmittedAt).toBeLessThanOrEqual(3000);
+    const waited = at(job.startedAt) - lowSubmittedAt;
+    expect(waited).toBeLessThanOrEqual(3000);
+    // It was held back until aging lifted it to 9 (9 × 200 ms): the stream did outrank it until then.
+    expect(waited).toBeGreaterThanOrEqual(1500);
     await expectAllCompleted(db, [low, ...urgentIds], 60000);
   });
 
