@@ -16,7 +16,7 @@ describe('two gateways dispatching one queue', () => {
   let apis: TestApi[];
 
   beforeAll(async () => {
-    stack = await TestStack.create({ REDISPATCH_AFTER_MS: '600000' });
+    stack = await TestStack.create({ REDISPATCH_AFTER_MS: '600000', WORKER_CONCURRENCY: '16' });
     await stack.start(['gateway', 'progress-tracker']);
     gateways = [stack.service('gateway'), await stack.spawn('gateway')];
     apis = gateways.map((g) => stack.api(stack.adminKey, g));
@@ -50,10 +50,7 @@ describe('two gateways dispatching one queue', () => {
   }
 
   it('2,000 jobs submitted through both while the workers run: each released exactly once', async () => {
-    const workers = [
-      await stack.spawn('worker', { WORKER_CONCURRENCY: '16' }),
-      await stack.spawn('worker', { WORKER_CONCURRENCY: '16' }),
-    ];
+    const workers = [await stack.spawn('worker'), await stack.spawn('worker')];
     try {
       const ids = await submitBatches(apis, 2000, quick, 4);
       await expectAllCompleted(db, ids, 90000);
@@ -69,10 +66,7 @@ describe('two gateways dispatching one queue', () => {
     );
     // No worker yet: the jobs wait in the PostgreSQL backlog beyond the window.
     const ids = await submitBatches(apis, 2000, quick, 4);
-    const workers = [
-      await stack.spawn('worker', { WORKER_CONCURRENCY: '16' }),
-      await stack.spawn('worker', { WORKER_CONCURRENCY: '16' }),
-    ];
+    const workers = [await stack.spawn('worker'), await stack.spawn('worker')];
     try {
       await expectAllCompleted(db, ids, 90000);
       await expectReleasedOnce(ids);
