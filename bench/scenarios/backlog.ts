@@ -1,6 +1,7 @@
 import { connect } from 'amqplib';
 import { TEST_SERVICES, waitFor } from '@switchyard/testing';
-import { BenchStack, cpuMark, cpuReport, submitBatches } from '../harness';
+import { sampleQueue } from '../broker';
+import { BenchStack, cpuMark, cpuReport, submitBatches, type BenchOptions } from '../harness';
 import { round, seededRandom, sleep } from '../stats';
 import { trackerCatchUp } from './throughput';
 import { atLeast, atMost, type Row, type ScenarioContext, type ScenarioResult } from './types';
@@ -11,10 +12,13 @@ export const RSS_TARGET_MB = 300;
 /**
  * SPEC §10 backlog: on a stack of its own, the worker is stopped, `backlog` no-op jobs with
  * priorities 0–9 (a fixed pseudo-random mix) are submitted through POST /jobs/batch and wait in
- * RabbitMQ; once the tracker has caught up, a worker is started. Drain rate = completed ÷ (last
- * finished_at − first started_at); if the backlog is not drained within --drain-seconds (to keep
- * the bench within its time budget), completed ÷ (cap time − first started_at). Every service's RSS is sampled (VmRSS and VmHWM, every
- * 250 ms) from the stack's start to the end of the drain. Priority order: a job counts as out of
+ * the PostgreSQL backlog (RabbitMQ holds only the dispatch window); once the tracker has caught
+ * up, a worker is started. Drain rate = completed ÷ (last finished_at − first started_at); if the
+ * backlog is not drained within --drain-seconds (to keep the bench within its time budget),
+ * completed ÷ (cap time − first started_at). What RabbitMQ holds for the work queue (ready +
+ * unacknowledged) is sampled from the first submission to the end of the drain and reported
+ * beside the window. Every service's RSS is sampled (VmRSS and VmHWM, every 250 ms) from the
+ * stack's start to the end of the drain. Priority order: a job counts as out of
  * order when a job of higher priority started more than 2 × concurrency starts after it, or had
  * not started by the end (jobs claimed together by the worker's concurrent slots may finish their
  * claims in any order).
@@ -29,6 +33,8 @@ export async function backlog(ctx: ScenarioContext): Promise<ScenarioResult> {
     const heaps = bench.sampleHeaps();
     await bench.stack.service('worker').stop('SIGTERM');
     log(`backlog: worker stopped; submitting ${options.backlog} jobs with priorities 0–9`);
+    const workQueue = `${bench.id}.jobs.default`;
+    const building = sampleQueue(workQueue);
     const submitted = await submitBatches(
       bench.http,
       options.backlog,
@@ -42,11 +48,13 @@ export async function backlog(ctx: ScenarioContext): Promise<ScenarioResult> {
       }),
     );
     const enqueueRate = (submitted.jobs * 1000) / (submitted.lastAckMs - submitted.firstSendMs);
-    log(`backlog: enqueued at ${round(enqueueRate)} jobs/s; waiting for the broker and the tracker`);
-    await waitForQueues(bench.id, options.backlog);
+    log(`backlog: enqueued at ${round(enqueueRate)} jobs/s; waiting for PostgreSQL and the tracker`);
+    await waitForBacklog(bench, tag, options.backlog);
+    const heldBuilding = await building.stop();
 
     const cpuBefore = await cpuMark(bench);
     log('backlog: starting a worker');
+    const draining = sampleQueue(workQueue);
     const worker = await bench.stack.spawn('worker');
     bench.startProfiling(options);
     const deadline = Date.now() + options.drainSeconds * 1000;
@@ -59,6 +67,7 @@ export async function backlog(ctx: ScenarioContext): Promise<ScenarioResult> {
       await sleep(1000);
     }
     const cutoff = Date.now();
+    const heldDraining = await draining.stop();
     const cpuAfter = await cpuMark(bench);
     const rss = bench.maxRss();
     const heapMax = await heaps();
@@ -89,9 +98,9 @@ export async function backlog(ctx: ScenarioContext): Promise<ScenarioResult> {
     );
     const lastFinish = drained ? rows.reduce((max, r) => Math.max(max, Number(r.finished ?? 0)), 0) : cutoff;
     const drainRate = (completed * 1000) / (lastFinish - firstStart);
-    const window = 2 * options.concurrency;
+    const slack = 2 * options.concurrency;
     const inStartOrder = rows.map((r) => Number(r.priority));
-    const outOfOrder = priorityInversions(inStartOrder, startedRows.length, window);
+    const outOfOrder = priorityInversions(inStartOrder, startedRows.length, slack);
     const strictInversions = priorityInversions(inStartOrder, startedRows.length, 0);
     // Only meaningful once the worker has stopped completing jobs.
     const trackerLagMs = drained ? await trackerCatchUp(bench, lastFinish) : null;
@@ -107,6 +116,21 @@ export async function backlog(ctx: ScenarioContext): Promise<ScenarioResult> {
       pass: atMost(rss[name] ?? Number.POSITIVE_INFINITY, RSS_TARGET_MB),
     }));
     const maxRss = Math.max(...Object.values(rss));
+    // Ready messages are released-but-unclaimed ones: at most the window. Unacknowledged ones are
+    // the jobs running (the worker acks when a job ends): at most its concurrency on top.
+    const window = dispatchWindow(options);
+    const ready = Math.max(
+      heldBuilding.maxReady,
+      heldDraining.maxReady,
+      heldBuilding.maxReadyFast,
+      heldDraining.maxReadyFast,
+    );
+    const held = Math.max(heldBuilding.maxHeld, heldDraining.maxHeld);
+    // No rabbitmqctl sample of the queue at all would make 0 look like a pass.
+    const sampled = heldBuilding.ctlSamples > 0 && heldDraining.ctlSamples > 0;
+    log(
+      `backlog: RabbitMQ held at most ${held} messages for ${workQueue}, ${ready} ready (window ${window})`,
+    );
     return {
       name: 'backlog',
       rows: [
@@ -124,9 +148,37 @@ export async function backlog(ctx: ScenarioContext): Promise<ScenarioResult> {
           target: `≤ ${RSS_TARGET_MB}`,
           pass: atMost(maxRss, RSS_TARGET_MB),
         },
+        {
+          measure: '  most ready messages in RabbitMQ for the work queue',
+          value: ready,
+          unit: 'msgs',
+          target: `≤ ${window} (window)`,
+          pass: sampled ? atMost(ready, window) : null,
+        },
+        {
+          measure: '  most messages RabbitMQ held for it (ready + unacked)',
+          value: held,
+          unit: 'msgs',
+          target: `≤ ${window + options.concurrency} (+ running)`,
+          pass: sampled ? atMost(held, window + options.concurrency) : null,
+        },
+        {
+          measure: '    while the backlog was built (no consumer)',
+          value: heldBuilding.maxHeld,
+          unit: 'msgs',
+          target: '',
+          pass: null,
+        },
+        {
+          measure: '    while it drained (one worker)',
+          value: heldDraining.maxHeld,
+          unit: 'msgs',
+          target: '',
+          pass: null,
+        },
         ...rssRows,
         {
-          measure: `  priority order (jobs out of order, ${window}-start slack)`,
+          measure: `  priority order (jobs out of order, ${slack}-start slack)`,
           value: outOfOrder,
           unit: 'jobs',
           target: '0',
@@ -156,11 +208,12 @@ export async function backlog(ctx: ScenarioContext): Promise<ScenarioResult> {
         maxRssMb: Object.fromEntries(Object.entries(rss).map(([k, v]) => [k, round(v)])),
         maxHeapMb: heapMax,
         outOfOrderWithSlack: outOfOrder,
-        slackStarts: window,
+        slackStarts: slack,
         strictInversions,
         medianStartOffsetMsByPriority: medianStartByPriority(startedRows, firstStart),
         trackerCaughtUpAfterLastCompletionMs: trackerLagMs,
         workerPid: worker.pid,
+        rabbitmqHeld: { window, building: heldBuilding, draining: heldDraining },
         cpu: cpuReport(cpuBefore, cpuAfter, completed),
       },
     };
@@ -208,18 +261,32 @@ function medianStartByPriority(
   return result;
 }
 
-/** Waits until the work queue holds the whole backlog and the tracker's queue is empty. */
-async function waitForQueues(prefix: string, backlog: number): Promise<void> {
+/**
+ * The dispatch window RabbitMQ may hold for the work queue: DISPATCH_WINDOW when the run sets it
+ * (--env), else the automatic one for one worker: 2 × consumers × prefetch with the worker's
+ * prefetch = WORKER_CONCURRENCY, and 2 × prefetch while no consumer is there.
+ */
+export function dispatchWindow(options: BenchOptions): number {
+  const configured = Number(options.serviceEnv['DISPATCH_WINDOW'] ?? 0);
+  if (configured > 0) return configured;
+  return 2 * options.concurrency;
+}
+
+/** Waits until PostgreSQL holds the whole backlog as `queued` and the tracker's queue is empty. */
+async function waitForBacklog(bench: BenchStack, tag: string, backlog: number): Promise<void> {
   const connection = await connect(TEST_SERVICES.amqp);
   try {
     const channel = await connection.createChannel();
     await waitFor(
       async () => {
-        const work = await channel.checkQueue(`${prefix}.jobs.default`);
-        const tracker = await channel.checkQueue(`${prefix}.tracker`);
-        return work.messageCount >= backlog && tracker.messageCount === 0;
+        const { rows } = await bench.db.query<{ n: string }>(
+          `SELECT count(*) AS n FROM jobs WHERE metadata->>'bench' = $1 AND status = 'queued'`,
+          [tag],
+        );
+        const tracker = await channel.checkQueue(`${bench.id}.tracker`);
+        return Number(rows[0]?.n ?? 0) >= backlog && tracker.messageCount === 0;
       },
-      { timeoutMs: 300000, intervalMs: 500, what: 'the backlog to be in RabbitMQ and projected' },
+      { timeoutMs: 300000, intervalMs: 500, what: 'the backlog to be in PostgreSQL and projected' },
     );
     await channel.close();
   } finally {

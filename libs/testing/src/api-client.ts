@@ -111,6 +111,8 @@ export interface TestJob {
   startedAt: string | null;
   finishedAt: string | null;
   nextAttemptAt: string | null;
+  /** When a `scheduled` job becomes `queued`; null for a job submitted without `runAt`/`delayMs`. */
+  runAt?: string | null;
   cancelRequested: boolean;
   deadLettered: boolean;
   result: unknown;
