@@ -166,14 +166,19 @@ describe('gateway files, results and read-only views', () => {
     for (const q of queues.body.items) {
       expect(Object.keys(q).sort()).toEqual(
         [
+          'backlog',
           'completedPerMinute',
           'consumers',
           'estimatedWaitMs',
           'inFlight',
           'level',
           'oldestAgeMs',
+          'paused',
           'queue',
           'ready',
+          'released',
+          'running',
+          'scheduled',
         ].sort(),
       );
     }

@@ -313,10 +313,10 @@ describe('Prometheus', () => {
     const expr = (name: string) => (byName.get(name)?.expr ?? '').replace(/\s+/g, ' ').trim();
 
     expect(expr('SwitchyardQueueDepthWarning')).toMatch(
-      /switchyard_queue_depth\{[^}]*state="ready"[^}]*\}\) >= 8000$/,
+      /switchyard_queue_depth\{[^}]*state=~"backlog\|released"[^}]*\}\)\) >= 8000$/,
     );
     expect(expr('SwitchyardQueueDepthCritical')).toMatch(
-      /switchyard_queue_depth\{[^}]*state="ready"[^}]*\}\) >= 10000$/,
+      /switchyard_queue_depth\{[^}]*state=~"backlog\|released"[^}]*\}\)\) >= 10000$/,
     );
     expect(expr('SwitchyardDeadLetterQueueGrowing')).toContain(
       'increase(switchyard_jobs_dead_lettered_total[10m])',

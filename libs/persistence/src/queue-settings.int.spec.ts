@@ -84,6 +84,9 @@ describe('queue settings and queue levels against PostgreSQL', () => {
       expect(await settings.pausedQueues()).toEqual(new Set(['analysis']));
       // Resume wakes the dispatchers for the queue.
       await waitFor(() => notes.some((n) => n.channel === 'switchyard_dispatch'), { timeoutMs: 5000 });
+      await waitFor(() => notes.filter((n) => n.channel === 'switchyard_queue_settings').length >= 5, {
+        timeoutMs: 5000,
+      });
       expect(notes.filter((n) => n.channel === 'switchyard_dispatch')[0]?.payload).toBe('default');
       expect(notes.filter((n) => n.channel === 'switchyard_queue_settings').map((n) => n.payload)).toEqual([
         'default',
