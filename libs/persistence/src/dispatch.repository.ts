@@ -50,40 +50,41 @@ const released = (r: ReleasedRow): ReleasedJob => ({
  * fails the re-checked condition, so a job is never released twice. Aging counts from created_at
  * (in the index): a job's wait since submission.
  */
-const RELEASE_READY = `WITH picked AS (
-    SELECT j.id, c.effective FROM (
-      SELECT b.id, b.created_at,
-        -- Capped before the cast: a long wait over a short interval would overflow an int.
-        LEAST(${MAX_PRIORITY}, b.priority + CASE WHEN $3::double precision > 0
-          THEN LEAST(${MAX_PRIORITY}, floor(extract(epoch FROM now() - b.created_at) * 1000 / $3::double precision))::int
-          ELSE 0 END) AS effective
-      FROM generate_series(${MIN_PRIORITY}, ${MAX_PRIORITY}) AS level(p)
-      CROSS JOIN LATERAL (
-        SELECT id, priority, created_at FROM jobs
-        WHERE status = 'queued' AND dispatched_at IS NULL AND queue = $1 AND priority = level.p
-        ORDER BY created_at, id LIMIT $2
-      ) b
-      ORDER BY effective DESC, b.created_at, b.id
-    ) c
-    JOIN jobs j ON j.id = c.id
-    WHERE j.status = 'queued' AND j.dispatched_at IS NULL
-    -- The candidates' order, which the nested loop keeps: rows are looked up and locked only
-    -- until the limit is reached.
-    ORDER BY c.effective DESC, c.created_at, c.id
+const RELEASE_READY = `WITH candidates AS MATERIALIZED (
+    SELECT b.id, b.created_at,
+      -- Capped before the cast: a long wait over a short interval would overflow an int.
+      LEAST(${MAX_PRIORITY}, b.priority + CASE WHEN $3::double precision > 0
+        THEN LEAST(${MAX_PRIORITY}, floor(extract(epoch FROM now() - b.created_at) * 1000 / $3::double precision))::int
+        ELSE 0 END) AS effective
+    FROM generate_series(${MIN_PRIORITY}, ${MAX_PRIORITY}) AS level(p)
+    CROSS JOIN LATERAL (
+      SELECT id, priority, created_at FROM jobs
+      WHERE status = 'queued' AND dispatched_at IS NULL AND queue = $1 AND priority = level.p
+      ORDER BY created_at LIMIT $2
+    ) b
+    ORDER BY effective DESC, b.created_at, b.id
     LIMIT $2
-    FOR UPDATE OF j SKIP LOCKED
+  ), picked AS (
+    -- Looked up by primary key whatever the statistics say about a backlog that grew or drained
+    -- since the last ANALYZE: the state test is written so that it cannot be matched to the
+    -- jobs_backlog predicate (the planner would otherwise walk that whole index to find 16 ids).
+    SELECT id FROM jobs
+    WHERE id = ANY (ARRAY(SELECT id FROM candidates)) AND (status = 'queued' AND dispatched_at IS NULL) IS TRUE
+    FOR UPDATE SKIP LOCKED
   ), marked AS (
     UPDATE jobs j SET dispatched_at = now(), released_attempt = j.attempts, releases = j.releases + 1
-    FROM picked WHERE j.id = picked.id AND j.status = 'queued' AND j.dispatched_at IS NULL
-    RETURNING j.id, j.tenant, j.type, j.queue, j.correlation_id, picked.effective, j.attempts, j.created_at
+    WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) AND (j.status = 'queued' AND j.dispatched_at IS NULL) IS TRUE
+    RETURNING j.id, j.tenant, j.type, j.queue, j.correlation_id, j.attempts
   )
   -- In release order, which an UPDATE's RETURNING does not keep.
-  SELECT id, tenant, type, queue, correlation_id, effective, attempts FROM marked
-  ORDER BY effective DESC, created_at, id`;
+  SELECT m.id, m.tenant, m.type, m.queue, m.correlation_id, c.effective, m.attempts
+  FROM marked m JOIN candidates c ON c.id = m.id
+  ORDER BY c.effective DESC, c.created_at, c.id`;
 
 const RE_RELEASE_STALE = `WITH stale AS (
     SELECT id FROM jobs
     WHERE status = 'queued' AND dispatched_at < now() - make_interval(secs => $1::double precision / 1000)
+      AND ($3::text[] IS NULL OR queue = ANY ($3::text[]))
     ORDER BY dispatched_at LIMIT $2
     FOR UPDATE SKIP LOCKED
   )
@@ -160,9 +161,14 @@ export class DispatchRepository {
    * without consumers): marked released again and returned, at most `limit`, oldest release
    * first. Their effective priority is their own priority.
    */
-  async reReleaseStale(afterMs: number, limit: number): Promise<ReleasedJob[]> {
+  async reReleaseStale(
+    afterMs: number,
+    limit: number,
+    /** Only these queues (e.g. those with consumers: a queue nobody consumes still holds its messages). */
+    queues?: readonly string[],
+  ): Promise<ReleasedJob[]> {
     if (limit <= 0) return [];
-    return (await this.onPool<ReleasedRow>(RE_RELEASE_STALE, [afterMs, limit])).map(released);
+    return (await this.onPool<ReleasedRow>(RE_RELEASE_STALE, [afterMs, limit, queues ?? null])).map(released);
   }
 
   /**

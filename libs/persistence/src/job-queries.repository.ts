@@ -132,8 +132,14 @@ export class JobQueriesRepository {
   /** Queued jobs per queue and priority with the oldest creation time (all tenants). */
   async queuedBuckets(): Promise<QueuedBucket[]> {
     const rows: { queue: string; priority: number; n: string; oldest: Date }[] = await this.db.query(
-      `SELECT queue, priority, count(*) AS n, min(created_at) AS oldest
-       FROM jobs WHERE status = 'queued' GROUP BY queue, priority`,
+      // Backlog and released jobs through their own partial indexes (see the dispatcher migration).
+      `SELECT queue, priority, sum(n) AS n, min(oldest) AS oldest FROM (
+         SELECT queue, priority, count(*) AS n, min(created_at) AS oldest FROM jobs
+         WHERE status = 'queued' AND dispatched_at IS NULL GROUP BY queue, priority
+         UNION ALL
+         SELECT queue, priority, count(*), min(created_at) FROM jobs
+         WHERE status = 'queued' AND dispatched_at IS NOT NULL GROUP BY queue, priority
+       ) parts GROUP BY queue, priority`,
     );
     return rows.map((r) => ({
       queue: r.queue,
@@ -229,9 +235,13 @@ export class JobQueriesRepository {
   /** Queued jobs of `queue` that start before this one: higher priority, or equal and older. */
   async queuedAhead(job: Pick<JobRow, 'id' | 'queue' | 'priority' | 'created_at'>): Promise<number> {
     const rows: { n: string }[] = await this.db.query(
-      `SELECT count(*) AS n FROM jobs
-       WHERE status = 'queued' AND queue = $1
-         AND (priority > $2 OR (priority = $2 AND (created_at, id) < ($3, $4::uuid)))`,
+      // Backlog and released jobs counted through their own partial indexes.
+      `SELECT (SELECT count(*) FROM jobs
+                WHERE status = 'queued' AND dispatched_at IS NULL AND queue = $1
+                  AND (priority > $2 OR (priority = $2 AND (created_at, id) < ($3, $4::uuid))))
+            + (SELECT count(*) FROM jobs
+                WHERE status = 'queued' AND dispatched_at IS NOT NULL AND queue = $1
+                  AND (priority > $2 OR (priority = $2 AND (created_at, id) < ($3, $4::uuid)))) AS n`,
       [job.queue, job.priority, job.created_at, job.id],
     );
     return Number(rows[0]?.n ?? 0);

@@ -200,7 +200,11 @@ describe('Dispatcher', () => {
       { jobId: 'default-0', tenant: 't', type: 'noop', queue: 'default' },
       { jobId: 'default-1', tenant: 't', type: 'noop', queue: 'default' },
     ]);
-    expect(broker.published[1]?.options).toEqual({ priority: 1, correlationId: 'c-1', messageId: 'default-1' });
+    expect(broker.published[1]?.options).toEqual({
+      priority: 1,
+      correlationId: 'c-1',
+      messageId: 'default-1',
+    });
     expect(counted.released).toBe(2);
     await dispatcher.stop();
   });
@@ -287,10 +291,32 @@ describe('Dispatcher', () => {
     expect(broker.published).toHaveLength(0);
     expect(logger.warn).toHaveBeenCalled();
     broker.failing = false;
+    broker.consumers.set('default', 1);
     store.stale = [job('default', 0), job('default', 1)];
     await jest.advanceTimersByTimeAsync(SAFETY_TICK_MS);
     expect(broker.published.map((p) => p.payload.jobId)).toEqual(['default-0', 'default-1']);
     expect(counted.rereleased).toBe(2);
+    await dispatcher.stop();
+  });
+
+  it('does not release again the stale jobs of a queue nobody consumes (their messages wait in RabbitMQ)', async () => {
+    jest.useFakeTimers();
+    const { store, broker, dispatcher, counted } = setup({ window: 10 });
+    const asked: (readonly string[] | undefined)[] = [];
+    const reRelease = store.reReleaseStale.bind(store);
+    store.reReleaseStale = (_afterMs?: number, _limit?: number, queues?: readonly string[]) => {
+      asked.push(queues);
+      return reRelease();
+    };
+    await dispatcher.start();
+    store.stale = [job('default', 0)];
+    await jest.advanceTimersByTimeAsync(SAFETY_TICK_MS);
+    expect(asked).toEqual([]);
+    expect(counted.rereleased).toBe(0);
+    broker.consumers.set('default', 1);
+    await jest.advanceTimersByTimeAsync(SAFETY_TICK_MS);
+    expect(asked).toContainEqual(['default']);
+    expect(counted.rereleased).toBe(1);
     await dispatcher.stop();
   });
 

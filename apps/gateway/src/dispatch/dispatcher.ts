@@ -274,7 +274,11 @@ export class Dispatcher {
   }
 
   private async reRelease(): Promise<void> {
-    const rows = await this.store.reReleaseStale(this.options.redispatchAfterMs, SWEEP_BATCH);
+    // Only queues that have consumers: a message nobody consumes is not lost, it waits in RabbitMQ,
+    // and sending it again every REDISPATCH_AFTER_MS would pile up copies while no worker runs.
+    const consumed = [...this.states.entries()].filter(([, s]) => s.consumers > 0).map(([q]) => q);
+    if (!consumed.length) return;
+    const rows = await this.store.reReleaseStale(this.options.redispatchAfterMs, SWEEP_BATCH, consumed);
     if (!rows.length) return;
     // A paused queue's stale job is marked again but not published: it waits for the resume.
     const live = rows.filter((row) => !this.isPaused(row.queue));
@@ -290,7 +294,8 @@ export class Dispatcher {
       const before = this.paused;
       this.paused = await this.settings.pausedQueues();
       // A resumed queue releases at once, without waiting for the tick.
-      const resumed = before === null ? [...this.states.keys()] : [...before].filter((q) => !this.paused?.has(q));
+      const resumed =
+        before === null ? [...this.states.keys()] : [...before].filter((q) => !this.paused?.has(q));
       if (resumed.length) this.kick(resumed, true);
     } catch (error) {
       this.warn('paused', { err: error }, 'dispatch: could not read paused queues');
@@ -298,7 +303,6 @@ export class Dispatcher {
   }
 
   private async refreshConsumers(): Promise<void> {
-    if (this.options.window > 0) return;
     await Promise.all(
       [...this.states.entries()].map(async ([queue, state]) => {
         try {
@@ -316,15 +320,18 @@ export class Dispatcher {
     if (this.stopped || at >= this.dueAt || at - Date.now() > this.tickMs) return;
     clearTimeout(this.dueTimer);
     this.dueAt = at;
-    this.dueTimer = setTimeout(() => {
-      this.dueAt = Number.POSITIVE_INFINITY;
-      void this.step('promote', () => this.promote()).then(() =>
-        this.step('next-run', async () => {
-          const next = await this.store.nextRunAt();
-          if (next) this.armDue(next.getTime());
-        }),
-      );
-    }, Math.max(MIN_DUE_DELAY_MS, at - Date.now()));
+    this.dueTimer = setTimeout(
+      () => {
+        this.dueAt = Number.POSITIVE_INFINITY;
+        void this.step('promote', () => this.promote()).then(() =>
+          this.step('next-run', async () => {
+            const next = await this.store.nextRunAt();
+            if (next) this.armDue(next.getTime());
+          }),
+        );
+      },
+      Math.max(MIN_DUE_DELAY_MS, at - Date.now()),
+    );
     this.dueTimer.unref();
   }
 

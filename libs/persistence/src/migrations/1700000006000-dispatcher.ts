@@ -25,9 +25,15 @@ export class Dispatcher1700000006000 implements MigrationInterface {
     );
     await q.query(`UPDATE jobs SET released_attempt = attempts, releases = 1 WHERE status = 'queued'`);
     await q.query(`DROP INDEX jobs_queued_dispatched`);
-    // The release scan reads candidates in order from this index alone (index-only).
+    // Queued jobs are read through the two partial indexes below, whose predicates match the
+    // queries exactly: with a third index over all queued jobs, a planner without fresh
+    // statistics (a backlog that grew since the last ANALYZE) picked it and walked the whole
+    // backlog for every release.
+    await q.query(`DROP INDEX jobs_queued_order`);
+    // The release scan reads candidates in order from this index alone (index-only). No id
+    // column: lookups by id must go to the primary key whatever the statistics say.
     await q.query(
-      `CREATE INDEX jobs_backlog ON jobs (queue, priority, created_at, id)
+      `CREATE INDEX jobs_backlog ON jobs (queue, priority, created_at)
          WHERE status = 'queued' AND dispatched_at IS NULL`,
     );
     // The window count per queue and the re-release of messages nobody claimed.
@@ -44,6 +50,9 @@ export class Dispatcher1700000006000 implements MigrationInterface {
     await q.query(`DROP INDEX jobs_scheduled_due`);
     await q.query(`DROP INDEX jobs_released`);
     await q.query(`DROP INDEX jobs_backlog`);
+    await q.query(
+      `CREATE INDEX jobs_queued_order ON jobs (queue, priority DESC, created_at) WHERE status = 'queued'`,
+    );
     await q.query(`UPDATE jobs SET dispatched_at = now() WHERE dispatched_at IS NULL`);
     await q.query(
       `ALTER TABLE jobs ALTER COLUMN dispatched_at SET DEFAULT now(), ALTER COLUMN dispatched_at SET NOT NULL`,
