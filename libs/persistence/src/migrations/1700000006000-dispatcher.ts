@@ -30,10 +30,10 @@ export class Dispatcher1700000006000 implements MigrationInterface {
     // statistics (a backlog that grew since the last ANALYZE) picked it and walked the whole
     // backlog for every release.
     await q.query(`DROP INDEX jobs_queued_order`);
-    // The release scan reads candidates in order from this index alone (index-only). No id
-    // column: lookups by id must go to the primary key whatever the statistics say.
+    // The release scan reads candidates in order from this index alone (index-only: id is an
+    // included column, not a key, so lookups by id still go to the primary key).
     await q.query(
-      `CREATE INDEX jobs_backlog ON jobs (queue, priority, created_at)
+      `CREATE INDEX jobs_backlog ON jobs (queue, priority, created_at) INCLUDE (id)
          WHERE status = 'queued' AND dispatched_at IS NULL`,
     );
     // The window count per queue and the re-release of messages nobody claimed.
