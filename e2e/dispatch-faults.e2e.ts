@@ -1,20 +1,10 @@
-import { execFile } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { promisify } from 'node:util';
 import type { Pool } from 'pg';
 import { connect } from 'amqplib';
 import { TEST_SERVICES, TestStack, waitFor, type TestApi } from '@switchyard/testing';
-import {
-  expectAllCompleted,
-  expectNoOverlappingAttempts,
-  jobsDb,
-  statusCounts,
-  submitBatches,
-} from './support/dispatch';
+import { expectAllCompleted, jobsDb, statusCounts, submitBatches } from './support/dispatch';
+import { expectNoOverlappingAttempts, pgctl } from './support/outages';
 
 jest.setTimeout(180000);
-
-const run = promisify(execFile);
 
 /**
  * Stranded jobs. A released job whose message never reaches a worker is released again after
@@ -43,16 +33,6 @@ describe('dispatcher under a PostgreSQL restart: nothing stranded, nothing run t
     await db?.end();
     await stack?.destroy();
   });
-
-  const cluster = readdirSync('/etc/postgresql')[0];
-  const pgctl = (action: 'stop' | 'start') =>
-    run('pg_ctlcluster', [
-      '--skip-systemctl-redirect',
-      cluster,
-      'main',
-      action,
-      ...(action === 'stop' ? ['-m', 'fast'] : []),
-    ]);
 
   it('released jobs whose messages are lost are released again after REDISPATCH_AFTER_MS and complete', async () => {
     // No worker yet: the first jobs are released up to the window and wait in RabbitMQ.

@@ -64,30 +64,6 @@ export async function expectAllCompleted(db: Pool, ids: string[], timeoutMs = 60
   });
 }
 
-/**
- * No job ran twice at once: in each job's history, a `started` is always followed by the end of
- * that attempt (completed, retrying, queued, failed, cancelled) before the next `started`.
- * Returns how many jobs started at least once.
- */
-export async function expectNoOverlappingAttempts(db: Pool, ids: string[]): Promise<number> {
-  const { rows } = await db.query<{ job_id: string; event: string }>(
-    `SELECT job_id, event FROM job_events WHERE job_id = ANY($1::uuid[]) ORDER BY job_id, seq`,
-    [ids],
-  );
-  const open = new Map<string, boolean>();
-  const overlapping: string[] = [];
-  for (const row of rows) {
-    if (row.event === 'started') {
-      if (open.get(row.job_id)) overlapping.push(row.job_id);
-      open.set(row.job_id, true);
-    } else if (row.event !== 'progress') {
-      open.set(row.job_id, false);
-    }
-  }
-  expect(overlapping).toEqual([]);
-  return new Set(rows.filter((r) => r.event === 'started').map((r) => r.job_id)).size;
-}
-
 /** The value of one counter of a Prometheus exposition, summed over the series matching `labels`. */
 export async function counterValue(url: string, name: string, labels: Record<string, string> = {}) {
   const text = await (await fetch(`${url}/metrics`)).text();

@@ -7,11 +7,11 @@ import {
   type ServiceContext,
   type ServiceParts,
 } from '@switchyard/observability';
+import { JobMetricsRepository, QueueSettingsRepository } from '@switchyard/persistence';
 import { openConnections } from '@switchyard/service-kit';
 import { EventConsumer, METRICS_BATCH_WINDOW_MS, METRICS_PREFETCH_FACTOR } from './event-consumer';
 import { EventRecorder } from './event-recorder';
 import { createJobMetrics } from './job-metrics';
-import { JobStore, QueueSettingsStore } from './job-store';
 import { QueuePoller } from './queue-poller';
 
 const SERVICE = 'metrics';
@@ -36,7 +36,7 @@ async function connect({
 
   const jobMetrics = createJobMetrics(registry);
   const recorder = new EventRecorder(jobMetrics);
-  const store = new JobStore(db);
+  const store = new JobMetricsRepository(db);
   const prefetch = config.AMQP_PREFETCH * METRICS_PREFETCH_FACTOR;
   const consumer = new EventConsumer(
     {
@@ -62,7 +62,7 @@ async function connect({
     },
     amqp,
     store,
-    new QueueSettingsStore(db),
+    new QueueSettingsRepository(db),
     registry,
     logger.child({ component: 'queues' }),
   );

@@ -2,7 +2,7 @@ import { amqpNames } from '@switchyard/contracts';
 import { createLogger } from '@switchyard/observability';
 import { Registry } from 'prom-client';
 import { Writable } from 'node:stream';
-import type { QueueStateRow } from './job-store';
+import type { QueueStateRow } from '@switchyard/persistence';
 import { QueuePoller, type BrokerQueues, type JobQueues, type QueueSettings } from './queue-poller';
 
 const silent = createLogger(

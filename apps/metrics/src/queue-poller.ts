@@ -2,7 +2,7 @@ import { BUILT_IN_QUEUES, type AmqpNames } from '@switchyard/contracts';
 import type { Logger } from '@switchyard/observability';
 import type { Gauge, Registry } from 'prom-client';
 import { createQueueMetrics, type QueueMetrics } from './job-metrics';
-import type { JobQueueStates } from './job-store';
+import type { JobQueueStates } from '@switchyard/persistence';
 
 /** The `queue` label of the dead-letter queue; work queues are labelled by their short name. */
 export const DLQ_LABEL = 'dlq';
