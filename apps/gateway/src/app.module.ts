@@ -12,6 +12,7 @@ import { JobTypesModule } from './job-types/job-types.module';
 import { JobsModule } from './jobs/jobs.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { QueuesModule } from './queues/queues.module';
+import { SchedulesModule } from './schedules/schedules.module';
 
 /** The gateway: the core values from main.ts and one module per feature. */
 @Module({})
@@ -30,6 +31,7 @@ export class GatewayModule {
         QueuesModule,
         JobTypesModule,
         LifecycleModule,
+        SchedulesModule,
         AuthModule,
         EventsModule,
         FilesModule,

@@ -16,6 +16,7 @@ import {
   ResultCacheRepository,
   JobTypesRepository,
   QueueSettingsRepository,
+  SchedulesRepository,
 } from '@switchyard/persistence';
 import type { Registry } from 'prom-client';
 import { hashApiKey } from './auth/api-key';
@@ -49,6 +50,8 @@ export interface GatewayDependencies {
   queueSettings: QueueSettingsRepository;
   /** The dispatcher's statements and its LISTEN connection. */
   dispatch: DispatchRepository;
+  /** Schedules, their runs and the evaluator's claims and LISTEN connection. */
+  schedules: SchedulesRepository;
   amqp: AmqpClient;
   /** Command connection (rate limits, admission, live state). */
   redis: Redis;
@@ -97,6 +100,7 @@ export class CoreModule {
       { provide: ResultCacheRepository, useValue: deps.resultCache },
       { provide: QueueSettingsRepository, useValue: deps.queueSettings },
       { provide: DispatchRepository, useValue: deps.dispatch },
+      { provide: SchedulesRepository, useValue: deps.schedules },
       { provide: AmqpClient, useValue: deps.amqp },
       { provide: ChannelSubscriber, useValue: deps.subscriber },
       // Shared by submissions (jobs) and stats (queues).

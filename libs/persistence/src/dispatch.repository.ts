@@ -1,10 +1,11 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { Client, type QueryResultRow } from 'pg';
+import type { QueryResultRow } from 'pg';
 import { MAX_PRIORITY, MIN_PRIORITY } from '@switchyard/contracts';
 import type { JobRow } from './job-row';
 import { JobsRepository } from './jobs.repository';
 import { eventOutboxMessage, jobEventFromRow, type OutboxRecord } from './job-messages';
 import { poolOf } from './pool';
+import { listenOn } from './notify-listener';
 import { DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL } from './dispatch-channels';
 
 export { DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL };
@@ -110,9 +111,6 @@ export async function notifyDispatchIn(m: EntityManager, queues: readonly string
   }
 }
 
-/** Delay before listen() reconnects after losing its connection; doubles up to the cap. */
-const LISTEN_RETRY_MS = { first: 500, max: 10000 };
-
 /**
  * The dispatcher's statements: PostgreSQL holds the backlog (`queued`, `dispatched_at` NULL) and
  * the scheduled jobs; these release ready jobs to RabbitMQ in batches and keep the mark of what
@@ -213,77 +211,16 @@ export class DispatchRepository {
    * may have been missed; missed dispatch notifications are the caller's periodic pass's to catch
    * up). Rejects when the first connection fails. Returns the function that stops listening.
    */
-  async listen(
-    onDispatch: (queue: string) => void,
-    onQueueSettings: () => void,
-  ): Promise<() => Promise<void>> {
-    const options = poolOf(this.db).options;
-    let stopped = false;
-    let client: Client | null = null;
-    let retry: NodeJS.Timeout | null = null;
-    let delay = LISTEN_RETRY_MS.first;
-
-    const connect = async (): Promise<Client> => {
-      const c = new Client(options);
-      c.on('notification', (n) => {
-        if (n.channel === DISPATCH_CHANNEL && n.payload) onDispatch(n.payload);
-        else if (n.channel === QUEUE_SETTINGS_CHANNEL) onQueueSettings();
-      });
-      // An error after connect (server restart, network): the client is unusable; start over.
-      c.on('error', () => lost(c));
-      c.on('end', () => lost(c));
-      try {
-        await c.connect();
-        await c.query(`LISTEN ${DISPATCH_CHANNEL}; LISTEN ${QUEUE_SETTINGS_CHANNEL}`);
-      } catch (error) {
-        c.removeAllListeners('end');
-        await c.end().catch(() => undefined);
-        throw error;
-      }
-      return c;
-    };
-    const lost = (c: Client) => {
-      if (stopped || client !== c) return;
-      client = null;
-      c.removeAllListeners('end');
-      c.end().catch(() => undefined);
-      schedule();
-    };
-    const schedule = () => {
-      if (stopped || retry) return;
-      retry = setTimeout(() => {
-        retry = null;
-        connect().then(
-          (c) => {
-            if (stopped) {
-              void c.end().catch(() => undefined);
-              return;
-            }
-            client = c;
-            delay = LISTEN_RETRY_MS.first;
-            onQueueSettings();
-          },
-          () => {
-            delay = Math.min(delay * 2, LISTEN_RETRY_MS.max);
-            schedule();
-          },
-        );
-      }, delay);
-      retry.unref();
-    };
-
-    client = await connect();
-    return async () => {
-      stopped = true;
-      if (retry) clearTimeout(retry);
-      retry = null;
-      const c = client;
-      client = null;
-      if (c) {
-        c.removeAllListeners('end');
-        await c.end().catch(() => undefined);
-      }
-    };
+  listen(onDispatch: (queue: string) => void, onQueueSettings: () => void): Promise<() => Promise<void>> {
+    return listenOn(
+      this.db,
+      [DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL],
+      (channel, payload) => {
+        if (channel === DISPATCH_CHANNEL && payload) onDispatch(payload);
+        else if (channel === QUEUE_SETTINGS_CHANNEL) onQueueSettings();
+      },
+      onQueueSettings,
+    );
   }
 
   /** NOTIFY DISPATCH_CHANNEL for these queues (where no statement did it already). */

@@ -23,6 +23,16 @@ export class IdempotencyKeyTaken extends DataRejected {
   override readonly name: string = 'IdempotencyKeyTaken';
 }
 
+/** A schedule insert or rename met another schedule of the tenant with the same name. */
+export class ScheduleNameTaken extends DataRejected {
+  override readonly name: string = 'ScheduleNameTaken';
+}
+
+/** A schedule run insert met an existing run of the same schedule and tick. */
+export class ScheduleTickTaken extends DataRejected {
+  override readonly name: string = 'ScheduleTickTaken';
+}
+
 interface DriverError {
   code?: unknown;
   constraint?: unknown;
@@ -53,6 +63,10 @@ export function translateError(error: unknown): unknown {
   if (code === '23505' && pg?.constraint === 'jobs_idempotency') {
     return new IdempotencyKeyTaken(message, { cause: error });
   }
+  if (code === '23505' && pg?.constraint === 'schedules_name')
+    return new ScheduleNameTaken(message, { cause: error });
+  if (code === '23505' && pg?.constraint === 'jobs_schedule_tick')
+    return new ScheduleTickTaken(message, { cause: error });
   return new DataRejected(message, { cause: error });
 }
 

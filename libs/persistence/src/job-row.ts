@@ -43,6 +43,10 @@ export interface JobRow {
   released_attempt: number | null;
   /** How many times the job was released (re-releases included). */
   releases: number;
+  /** The schedule that created this job (a schedule run), else null. */
+  schedule_id: string | null;
+  /** A schedule run's tick time. */
+  scheduled_for: Date | null;
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -75,6 +79,9 @@ export function toJobView(row: JobRow): JobView {
     runAt: iso(row.run_at),
     cancelRequested: row.cancel_requested,
     deadLettered: row.dead_lettered,
+    ...(row.schedule_id
+      ? { scheduleId: row.schedule_id, scheduledFor: iso(row.scheduled_for) ?? undefined }
+      : {}),
   };
 }
 

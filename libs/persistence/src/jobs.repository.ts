@@ -38,6 +38,9 @@ export interface NewJob {
    * only for a time still ahead (the caller resolves runAt/delayMs); absent or null: `queued` now.
    */
   runAt?: string | null;
+  /** A schedule run: the schedule and the tick (ISO-8601) the run belongs to. */
+  scheduleId?: string | null;
+  scheduledFor?: string | null;
 }
 
 export interface JobListQuery {
@@ -168,14 +171,14 @@ export class JobsRepository {
       m.query(
         `WITH j AS (
          INSERT INTO jobs (id, tenant, type, queue, status, priority, max_attempts, timeout_ms, correlation_id,
-            idempotency_key, request_hash, payload, metadata, run_at, event_seq)
+            idempotency_key, request_hash, payload, metadata, run_at, event_seq, schedule_id, scheduled_for)
          SELECT u.id, u.tenant, u.type, u.queue, CASE WHEN u."runAt" IS NULL THEN 'queued' ELSE 'scheduled' END,
             u.priority, u."maxAttempts", u."timeoutMs",
             u."correlationId", u."idempotencyKey", u."requestHash", u.payload, u.metadata, u."runAt",
-            CASE WHEN u."runAt" IS NULL THEN 1 ELSE 0 END
+            CASE WHEN u."runAt" IS NULL THEN 1 ELSE 0 END, u."scheduleId", u."scheduledFor"
          FROM json_to_recordset($1::json) AS u(id uuid, tenant text, type text, queue text, priority smallint,
             "maxAttempts" int, "timeoutMs" int, "correlationId" text, "idempotencyKey" text, "requestHash" text,
-            payload jsonb, metadata jsonb, "runAt" timestamptz)
+            payload jsonb, metadata jsonb, "runAt" timestamptz, "scheduleId" uuid, "scheduledFor" timestamptz)
          RETURNING *
        ), o AS (
          INSERT INTO outbox (job_id, name, payload, options)

@@ -34,6 +34,12 @@ import type { ValidSubmission } from './submission.validator';
 /** History entries `GET /jobs/{id}` carries, and the largest page of `GET /jobs/{id}/history`. */
 export { HISTORY_PAGE_MAX, JOB_VIEW_HISTORY };
 
+/** New jobs and their `job.queued` events, ready to insert (JobsService.prepare). */
+export interface PreparedJobs {
+  jobs: NewJob[];
+  outbox: OutboxMessage[];
+}
+
 export interface ListInclude {
   payload: boolean;
   result: boolean;
@@ -76,8 +82,24 @@ export class JobsService {
    * what a crash leaves unpublished).
    */
   async create(submissions: ValidSubmission[], tenant: string, ids?: readonly string[]): Promise<JobRow[]> {
+    const prepared = this.prepare(submissions, tenant, ids);
+    const { rows: stored, outboxIds } = await this.inserter.insert(prepared.jobs, prepared.outbox);
+    await this.committed(prepared, outboxIds);
+    return stored;
+  }
+
+  /**
+   * The rows and `job.queued` events of new jobs, for an insert in a caller's own transaction
+   * (schedule runs: `extra` names the schedule and tick of each); `committed()` follows the commit.
+   */
+  prepare(
+    submissions: readonly ValidSubmission[],
+    tenant: string,
+    ids?: readonly string[],
+    extra?: readonly Partial<Pick<NewJob, 'scheduleId' | 'scheduledFor'>>[],
+  ): PreparedJobs {
     const correlationId = correlation.get()?.correlationId ?? randomUUID();
-    const rows: NewJob[] = submissions.map((s, i) => ({
+    const jobs: NewJob[] = submissions.map((s, i) => ({
       id: ids?.[i] ?? randomUUID(),
       tenant,
       type: s.type,
@@ -91,23 +113,28 @@ export class JobsService {
       payload: s.payload,
       metadata: s.metadata,
       runAt: s.runAt,
+      ...extra?.[i],
     }));
     const createdAt = new Date().toISOString();
-    const messages: OutboxMessage[] = [];
-    for (const job of rows) if (!job.runAt) messages.push(this.queuedEvent(job, createdAt));
-    const { rows: stored, outboxIds } = await this.inserter.insert(rows, messages);
+    const outbox: OutboxMessage[] = [];
+    for (const job of jobs) if (!job.runAt) outbox.push(this.queuedEvent(job, createdAt));
+    return { jobs, outbox };
+  }
+
+  /** After the commit of prepared jobs: the fast path, their events, the log. */
+  async committed(prepared: PreparedJobs, outboxIds: readonly string[]): Promise<void> {
+    const { jobs: rows, outbox: messages } = prepared;
     this.afterInsert(rows);
     const records: OutboxRecord[] = messages.map((m, i) => ({ ...m, id: outboxIds[i] ?? '' }));
     await this.outbox.publishAfterCommit(records);
     if (this.logger.isLevelEnabled('info')) {
       for (const job of rows) {
         this.logger.info(
-          { jobId: job.id, tenant, type: job.type, queue: job.queue, priority: job.priority },
+          { jobId: job.id, tenant: job.tenant, type: job.type, queue: job.queue, priority: job.priority },
           'job accepted',
         );
       }
     }
-    return stored;
   }
 
   /**

@@ -12,5 +12,6 @@ import { ReplayAdmission } from './replay.admission';
   imports: [AuthModule, QueuesModule, JobsModule, DispatchModule],
   controllers: [LifecycleController],
   providers: [LifecycleService, ReplayAdmission],
+  exports: [LifecycleService],
 })
 export class LifecycleModule {}

@@ -27,6 +27,17 @@ import {
 } from './job';
 import { JobTypeListSchema } from './job-types';
 import { QueueListSchema, QueueViewSchema } from './queues';
+import {
+  ScheduleBackfillResultSchema,
+  ScheduleBackfillSchema,
+  ScheduleCreateSchema,
+  ScheduleJobSchema,
+  ScheduleNoteSchema,
+  SchedulePageSchema,
+  SchedulePatchSchema,
+  ScheduleTriggerResultSchema,
+  ScheduleViewSchema,
+} from './schedules';
 import { StatsViewSchema } from './stats';
 
 export * from './admin';
@@ -38,6 +49,7 @@ export * from './health';
 export * from './job';
 export * from './job-types';
 export * from './queues';
+export * from './schedules';
 export * from './stats';
 
 /**
@@ -76,6 +88,15 @@ export function apiBodySchemas(batchMaxItems: number) {
     Readiness: ReadinessSchema,
     JobEvent: JobEventSchema,
     JobSnapshot: JobSnapshotSchema,
+    Schedule: ScheduleViewSchema,
+    ScheduleJob: ScheduleJobSchema,
+    ScheduleRequest: ScheduleCreateSchema,
+    SchedulePatch: SchedulePatchSchema,
+    ScheduleNote: ScheduleNoteSchema,
+    ScheduleList: SchedulePageSchema,
+    ScheduleTriggerResult: ScheduleTriggerResultSchema,
+    ScheduleBackfill: ScheduleBackfillSchema,
+    ScheduleBackfillResult: ScheduleBackfillResultSchema,
   } satisfies Record<string, TSchema>;
 }
 export type ApiBodyName = keyof ReturnType<typeof apiBodySchemas>;

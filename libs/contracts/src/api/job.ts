@@ -43,6 +43,8 @@ const jobFields = {
   cancelRequested: Type.Boolean(),
   estimatedWaitMs: Type.Optional(Type.Integer({ minimum: 0, description: 'while queued' })),
   deadLettered: Type.Boolean(),
+  scheduleId: Type.Optional(Type.String({ format: 'uuid', description: 'the schedule that created this run' })),
+  scheduledFor: Type.Optional(isoTime('a schedule run’s tick time')),
 };
 
 /** A job as the API returns it (SPEC §3 fields, camelCase, ISO-8601 UTC times). */
