@@ -22,7 +22,7 @@ const ALIASES = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily'
  */
 export const ON_TIME_MS = 5000;
 /** Most missed cron ticks counted one by one in one evaluation (intervals are counted exactly). */
-export const MISSED_COUNT_MAX = 10000;
+export const MISSED_COUNT_MAX = 1000;
 
 /** Why a cron expression or time zone is refused, or null when it is usable. */
 export function cronProblem(cron: string, timezone: string): string | null {
@@ -123,7 +123,7 @@ export interface TickPlan {
 
 /**
  * What an evaluation at `now` does with a schedule whose next unevaluated tick is `nextRunAt`: a
- * tick runs when it is at most `catchupWindowMs` old, or when it came after this evaluator started
+ * tick runs when it is less than `catchupWindowMs` old, or when it came after this evaluator started
  * (`startedAt`) and is at most ON_TIME_MS old; the older ones are missed. At most `max` due ticks
  * per call: the rest stay due for the next pass.
  */
@@ -134,7 +134,8 @@ export function planTicks(
   startedAt: number,
   max: number,
 ): TickPlan {
-  const cut = Math.min(now - state.catchupWindowMs, Math.max(startedAt, now - ON_TIME_MS));
+  // A tick runs when it is younger than the window, or on time for this evaluator.
+  const cut = Math.min(now - state.catchupWindowMs + 1, Math.max(startedAt, now - ON_TIME_MS));
   let missed = 0;
   let t: number | null = state.nextRunAt;
   if (t < cut) {
