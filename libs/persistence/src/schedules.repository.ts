@@ -103,10 +103,9 @@ export interface ScheduleTx {
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
-export function toScheduleView(row: ScheduleRow): ScheduleView {
+/** The settable fields of a stored schedule. */
+export function scheduleFieldsOf(row: ScheduleRow): ScheduleFields {
   return {
-    id: row.id,
-    tenant: row.tenant,
     name: row.name,
     cron: row.cron,
     everyMs: row.every_ms === null ? null : Number(row.every_ms),
@@ -115,14 +114,28 @@ export function toScheduleView(row: ScheduleRow): ScheduleView {
     overlap: row.overlap,
     catchupWindowMs: Number(row.catchup_window_ms),
     jitterMs: row.jitter_ms,
-    startAt: iso(row.start_at),
-    endAt: iso(row.end_at),
+    startAt: row.start_at,
+    endAt: row.end_at,
     paused: row.paused,
     note: row.note,
-    nextRunAt: iso(row.next_run_at),
-    lastRunAt: iso(row.last_run_at),
-    bufferedFor: iso(row.buffered_for),
+    nextRunAt: row.next_run_at,
+    bufferedFor: row.buffered_for,
+    lastRunAt: row.last_run_at,
     lastError: row.last_error,
+  };
+}
+
+export function toScheduleView(row: ScheduleRow): ScheduleView {
+  const fields = scheduleFieldsOf(row);
+  return {
+    id: row.id,
+    tenant: row.tenant,
+    ...fields,
+    startAt: iso(fields.startAt),
+    endAt: iso(fields.endAt),
+    nextRunAt: iso(fields.nextRunAt),
+    lastRunAt: iso(fields.lastRunAt),
+    bufferedFor: iso(fields.bufferedFor),
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };
@@ -139,6 +152,27 @@ function decodeCursor(cursor: string): { at: Date; id: string } {
     throw new InvalidCursorError('cursor is not one this API returned');
   }
   return { at: date, id };
+}
+
+/** The columns and parameter values of the fields given (undefined ones left out). */
+function columnsOf(fields: Partial<ScheduleFields>): {
+  keys: (keyof ScheduleFields)[];
+  columns: string[];
+  values: unknown[];
+} {
+  const keys = (Object.keys(COLUMNS) as (keyof ScheduleFields)[]).filter((k) => fields[k] !== undefined);
+  return { keys, columns: keys.map((k) => COLUMNS[k]), values: keys.map((k) => param(fields[k])) };
+}
+
+/** The first `limit` of `rows` (read with one more) and the cursor of the next page, if any. */
+function paged<R>(
+  rows: R[],
+  limit: number,
+  cursorOf: (last: R) => string,
+): { rows: R[]; nextCursor: string | null } {
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return { rows: page, nextCursor: rows.length > limit && last !== undefined ? cursorOf(last) : null };
 }
 
 const param = (value: unknown): unknown =>
@@ -159,13 +193,13 @@ export class SchedulesRepository {
   /** Stores a new schedule and wakes every evaluator; ScheduleNameTaken when the name is used. */
   async create(id: string, tenant: string, fields: ScheduleFields): Promise<ScheduleRow> {
     return this.db.transaction(async (m) => {
-      const keys = Object.keys(COLUMNS) as (keyof ScheduleFields)[];
+      const { columns, values } = columnsOf(fields);
       const rows: ScheduleRow[] = await translated(() =>
         m.query(
-          `INSERT INTO schedules (id, tenant, ${keys.map((k) => COLUMNS[k]).join(', ')})
-           VALUES ($1, $2, ${keys.map((_, i) => `$${i + 3}`).join(', ')})
+          `INSERT INTO schedules (id, tenant, ${columns.join(', ')})
+           VALUES ($1, $2, ${columns.map((_, i) => `$${i + 3}`).join(', ')})
            RETURNING *`,
-          [id, tenant, ...keys.map((k) => param(fields[k]))],
+          [id, tenant, ...values],
         ),
       );
       await notifyChanged(m);
@@ -197,12 +231,7 @@ export class SchedulesRepository {
        ORDER BY created_at DESC, id DESC LIMIT $4`,
       [query.tenant ?? null, after?.at ?? null, after?.id ?? null, query.limit + 1],
     );
-    const page = rows.slice(0, query.limit);
-    const last = page[page.length - 1];
-    return {
-      rows: page,
-      nextCursor: rows.length > query.limit && last ? encodeCursor(last.created_at, last.id) : null,
-    };
+    return paged(rows, query.limit, (last) => encodeCursor(last.created_at, last.id));
   }
 
   /** Deletes a schedule (its runs stay, as jobs); false when there is none for `tenant`. */
@@ -228,13 +257,7 @@ export class SchedulesRepository {
        ORDER BY scheduled_for DESC LIMIT $3`,
       [scheduleId, before?.at ?? null, query.limit + 1],
     );
-    const page = rows.slice(0, query.limit);
-    const last = page[page.length - 1];
-    return {
-      rows: page,
-      nextCursor:
-        rows.length > query.limit && last?.scheduled_for ? encodeCursor(last.scheduled_for, last.id) : null,
-    };
+    return paged(rows, query.limit, (last) => encodeCursor(last.scheduled_for ?? new Date(0), last.id));
   }
 
   /** The earliest next tick of any schedule that is not paused (the evaluator's timer). */
@@ -333,13 +356,10 @@ export class SchedulesRepository {
       },
       insertRuns: (jobs, outbox) => this.jobs.insertJobs(jobs, outbox, m),
       save: async (id, fields) => {
-        const keys = (Object.keys(fields) as (keyof ScheduleFields)[]).filter((k) => fields[k] !== undefined);
+        const { keys, columns, values } = columnsOf(fields);
+        const sets = [...columns.map((column, i) => `${column} = $${i + 2}`), 'updated_at = now()'];
         const rows: [ScheduleRow[], number] = await translated(() =>
-          m.query(
-            `UPDATE schedules SET ${keys.map((k, i) => `${COLUMNS[k]} = $${i + 2}`).join(', ')}${keys.length ? ', ' : ''}updated_at = now()
-             WHERE id = $1 RETURNING *`,
-            [id, ...keys.map((k) => param(fields[k]))],
-          ),
+          m.query(`UPDATE schedules SET ${sets.join(', ')} WHERE id = $1 RETURNING *`, [id, ...values]),
         );
         const row = rows[0][0];
         if (!row) throw new Error(`schedule ${id} was not updated`);

@@ -176,15 +176,14 @@ export class ScheduleEvaluator {
     this.timer.unref();
   }
 
-  private async step(name: string, run: () => Promise<void>): Promise<void> {
-    try {
-      await run();
-    } catch (error) {
-      const now = Date.now();
-      if (now - (this.lastWarn.get(name) ?? 0) < WARN_EVERY_MS) return;
-      this.lastWarn.set(name, now);
-      this.logger.warn({ err: error }, `schedules: ${name} failed`);
-    }
+  /** Runs one step; a failure is logged once per WARN_EVERY_MS per step (a database outage). */
+  private step(name: string, run: () => Promise<void>): Promise<void> {
+    return run().catch((error: unknown) => {
+      const quietUntil = this.lastWarn.get(name) ?? 0;
+      if (Date.now() < quietUntil) return;
+      this.lastWarn.set(name, Date.now() + WARN_EVERY_MS);
+      this.logger.warn({ err: error, step: name }, 'schedules: a step failed; the next wake-up tries again');
+    });
   }
 }
 

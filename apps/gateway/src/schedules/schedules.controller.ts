@@ -34,19 +34,17 @@ const ApiScheduleId = () =>
 
 /** `?limit&cursor` of the schedule lists. */
 function page(query: Record<string, string | undefined>): { limit: number; cursor: string | undefined } {
-  let limit: number = LIMITS.listLimitDefault;
-  const problems: { field: string; message: string }[] = [];
-  if (query['limit'] !== undefined) {
-    limit = Number(query['limit']);
-    if (!Number.isInteger(limit) || limit < 1 || limit > LIMITS.listLimitMax) {
-      problems.push({ field: 'limit', message: `must be an integer from 1 to ${LIMITS.listLimitMax}` });
-    }
-  }
-  const cursor = query['cursor'];
-  if (cursor !== undefined && cursor.length > 200) {
-    problems.push({ field: 'cursor', message: 'must be at most 200 characters' });
-  }
-  if (problems.length) throw new ApiError('validation_failed', 'invalid list query', problems);
+  const { limit: rawLimit, cursor } = query;
+  const limit = rawLimit === undefined ? LIMITS.listLimitDefault : Number(rawLimit);
+  const details = [
+    ...(Number.isInteger(limit) && limit >= 1 && limit <= LIMITS.listLimitMax
+      ? []
+      : [{ field: 'limit', message: `must be an integer from 1 to ${LIMITS.listLimitMax}` }]),
+    ...(cursor !== undefined && cursor.length > 200
+      ? [{ field: 'cursor', message: 'is not one this API returned' }]
+      : []),
+  ];
+  if (details.length) throw new ApiError('validation_failed', 'invalid list query', details);
   return { limit, cursor };
 }
 

@@ -15,6 +15,7 @@ import {
   InvalidCursorError,
   ScheduleNameTaken,
   SchedulesRepository,
+  scheduleFieldsOf,
   toScheduleView,
   type ScheduleFields,
   type ScheduleRow,
@@ -109,7 +110,7 @@ export class SchedulesService {
   /** Changes the fields given; a change of when it ticks starts again from the next tick after now. */
   async patch(id: string, tenant: string | undefined, body: SchedulePatch): Promise<ScheduleView> {
     const done = await this.repository.withLocked(id, tenant, async (row, tx) => {
-      const fields = fieldsOf(row);
+      const fields = scheduleFieldsOf(row);
       if (body.cron !== undefined) {
         fields.cron = body.cron;
         fields.everyMs = null;
@@ -162,7 +163,7 @@ export class SchedulesService {
   async resume(id: string, tenant: string | undefined, note: string | undefined): Promise<ScheduleView> {
     return this.change(id, tenant, (row) => ({
       paused: false,
-      nextRunAt: row.paused ? this.nextTick(fieldsOf(row)) : row.next_run_at,
+      nextRunAt: row.paused ? this.nextTick(scheduleFieldsOf(row)) : row.next_run_at,
       ...(note === undefined ? {} : { note }),
     }));
   }
@@ -298,27 +299,6 @@ export class SchedulesService {
   }
 }
 
-function fieldsOf(row: ScheduleRow): ScheduleFields {
-  return {
-    name: row.name,
-    cron: row.cron,
-    everyMs: row.every_ms === null ? null : Number(row.every_ms),
-    timezone: row.timezone,
-    job: row.job,
-    overlap: row.overlap,
-    catchupWindowMs: Number(row.catchup_window_ms),
-    jitterMs: row.jitter_ms,
-    startAt: row.start_at,
-    endAt: row.end_at,
-    paused: row.paused,
-    note: row.note,
-    nextRunAt: row.next_run_at,
-    bufferedFor: row.buffered_for,
-    lastRunAt: row.last_run_at,
-    lastError: row.last_error,
-  };
-}
-
 function invalid(details: ApiErrorDetail[]): ApiError {
   return new ApiError('validation_failed', 'the schedule is not valid', details);
 }
@@ -330,13 +310,10 @@ function nameTaken(error: unknown, name: string): unknown {
   ]);
 }
 
-async function withCursor<T>(read: () => Promise<T>): Promise<T> {
-  try {
-    return await read();
-  } catch (error) {
-    if (error instanceof InvalidCursorError) {
-      throw new ApiError('validation_failed', error.message, [{ field: 'cursor', message: error.message }]);
-    }
-    throw error;
-  }
+/** A page read, with a cursor this API did not hand out answered 400. */
+function withCursor<T>(read: () => Promise<T>): Promise<T> {
+  return read().catch((error: unknown) => {
+    if (!(error instanceof InvalidCursorError)) throw error;
+    throw new ApiError('validation_failed', error.message, [{ field: 'cursor', message: error.message }]);
+  });
 }

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { LIMITS, PrioritySchema } from '../job';
+import { JobSubmissionSchema, LIMITS } from '../job';
 import { isoTime, literals, nextCursor, nullable } from './schema';
 
 // Schedule bodies of the REST API (SPEC §11). Field names are public contract: never rename them.
@@ -28,15 +28,9 @@ export const SCHEDULE_LIMITS = {
 } as const;
 
 /** The job each run submits: the fields of `POST /jobs` that describe the work. */
-export const ScheduleJobSchema = Type.Object(
-  {
-    type: Type.String({ minLength: 1, maxLength: LIMITS.typeLength }),
-    payload: Type.Record(Type.String(), Type.Unknown(), { description: 'validated by the job type schema' }),
-    priority: Type.Optional(PrioritySchema),
-    timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
-    maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.maxAttempts })),
-    metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-  },
+export const ScheduleJobSchema = Type.Pick(
+  JobSubmissionSchema,
+  ['type', 'payload', 'priority', 'timeoutMs', 'maxAttempts', 'metadata'],
   {
     title: 'ScheduleJob',
     additionalProperties: false,
