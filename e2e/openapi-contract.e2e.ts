@@ -422,6 +422,75 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
     expectStatus(await call('get', '/api/v1/files/{id}', { id: NIL }, { key: keys.alpha }), 404);
   });
 
+  it('answers the schedule routes as documented', async () => {
+    const alpha = { key: keys.alpha };
+    const job = { type: 'synthetic', payload: { durationMs: 0 } };
+    const created = await call(
+      'post',
+      '/api/v1/schedules',
+      {},
+      {
+        ...alpha,
+        body: { name: 'contract', cron: '0 3 * * *', timezone: 'Europe/Berlin', job, paused: true },
+      },
+    );
+    expectStatus(created, 201);
+    const id = (created.body as { id: string }).id;
+    const missing = { id: NIL };
+    expectStatus(
+      await call('post', '/api/v1/schedules', {}, { ...alpha, body: { name: 'x', cron: 'nope', job } }),
+      400,
+    );
+    expectStatus(await call('get', '/api/v1/schedules', {}, alpha), 200);
+    expectStatus(await call('get', '/api/v1/schedules', {}, { ...alpha, query: { limit: '0' } }), 400);
+    expectStatus(await call('get', '/api/v1/schedules/{id}', { id }, alpha), 200);
+    expectStatus(await call('get', '/api/v1/schedules/{id}', missing, alpha), 404);
+    expectStatus(
+      await call('patch', '/api/v1/schedules/{id}', { id }, { ...alpha, body: { everyMs: 3600000 } }),
+      200,
+    );
+    expectStatus(
+      await call('patch', '/api/v1/schedules/{id}', { id }, { ...alpha, body: { everyMs: 1 } }),
+      400,
+    );
+    expectStatus(await call('patch', '/api/v1/schedules/{id}', missing, { ...alpha, body: {} }), 404);
+    expectStatus(await call('post', '/api/v1/schedules/{id}/resume', { id }, alpha), 200);
+    expectStatus(
+      await call('post', '/api/v1/schedules/{id}/resume', { id }, { ...alpha, body: { x: 1 } }),
+      400,
+    );
+    expectStatus(await call('post', '/api/v1/schedules/{id}/resume', missing, alpha), 404);
+    expectStatus(
+      await call('post', '/api/v1/schedules/{id}/pause', { id }, { ...alpha, body: { note: 'contract' } }),
+      200,
+    );
+    expectStatus(
+      await call('post', '/api/v1/schedules/{id}/pause', { id }, { ...alpha, body: { note: 5 } }),
+      400,
+    );
+    expectStatus(await call('post', '/api/v1/schedules/{id}/pause', missing, alpha), 404);
+    expectStatus(await call('post', '/api/v1/schedules/{id}/trigger', { id }, alpha), 200);
+    expectStatus(await call('post', '/api/v1/schedules/{id}/trigger', missing, alpha), 404);
+    const range = { from: '2026-01-01T00:00:00Z', to: '2026-01-01T02:00:00Z' };
+    expectStatus(
+      await call('post', '/api/v1/schedules/{id}/backfill', { id }, { ...alpha, body: range }),
+      200,
+    );
+    expectStatus(await call('post', '/api/v1/schedules/{id}/backfill', { id }, { ...alpha, body: {} }), 400);
+    expectStatus(
+      await call('post', '/api/v1/schedules/{id}/backfill', missing, { ...alpha, body: range }),
+      404,
+    );
+    expectStatus(await call('get', '/api/v1/schedules/{id}/runs', { id }, alpha), 200);
+    expectStatus(
+      await call('get', '/api/v1/schedules/{id}/runs', { id }, { ...alpha, query: { limit: 'x' } }),
+      400,
+    );
+    expectStatus(await call('get', '/api/v1/schedules/{id}/runs', missing, alpha), 404);
+    expectStatus(await call('delete', '/api/v1/schedules/{id}', { id }, alpha), 204);
+    expectStatus(await call('delete', '/api/v1/schedules/{id}', { id }, alpha), 404);
+  });
+
   /** Parameters that reach each route's guard: ids that exist nowhere, a queue that exists. */
   const params = { id: NIL, name: 'generation' };
   const authenticated = () =>
@@ -464,11 +533,6 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
     for (const path of Object.keys(document.paths)) {
       const concrete = path.replace('{id}', NIL);
       const url = `${gateway}${concrete}`;
-      const response = await fetch(url, {
-        method: 'PATCH',
-        headers: { authorization: `Bearer ${stack.adminKey}` },
-      });
-      const body = (await response.json()) as { error?: { code?: string } };
       // Every documented path the URL matches serves there (`/jobs/batch` is also `/jobs/{id}`).
       const served = [
         ...new Set(
@@ -477,6 +541,13 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
             .flatMap(([, methods]) => Object.keys(methods).map((m) => m.toUpperCase())),
         ),
       ];
+      // A method this path does not serve (PATCH, unless it does: PUT).
+      const method = served.includes('PATCH') ? 'PUT' : 'PATCH';
+      const response = await fetch(url, {
+        method,
+        headers: { authorization: `Bearer ${stack.adminKey}` },
+      });
+      const body = (await response.json()) as { error?: { code?: string } };
       if (served.includes('GET')) served.push('HEAD');
       expect([path, response.status, body.error?.code]).toEqual([path, 405, 'method_not_allowed']);
       expect(validate(body)).toBe(true);
