@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import type { Pool } from 'pg';
 import { TestApi, TestStack, waitFor, type ServiceProcess } from '@switchyard/testing';
 import { counterValue, jobsDb } from './support/dispatch';
@@ -21,6 +23,20 @@ interface Run {
 }
 
 const quick = { type: 'synthetic', payload: { durationMs: 0 } };
+
+/** Runs the built `switchyard` command. */
+function switchyard(args: string[], env: Record<string, string>): Promise<{ code: number; output: string }> {
+  const cli = join(__dirname, '..', 'dist/apps/cli/src/main.js');
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [cli, ...args],
+      { env: { PATH: process.env['PATH'] ?? '', ...env } },
+      (error, stdout, stderr) =>
+        resolve({ code: typeof error?.code === 'number' ? error.code : 0, output: stdout + stderr }),
+    );
+  });
+}
 
 /**
  * Schedules end to end: runs are ordinary jobs made by every gateway's evaluator, exactly one per
@@ -292,6 +308,68 @@ describe('schedules: recurring jobs, once per tick with any number of gateways',
     );
     expect(counts.every((c) => c > 0)).toBe(true);
     await second.stop('SIGTERM');
+  });
+
+  it('the CLI creates, lists, shows, pauses, resumes, triggers, backfills and deletes schedules', async () => {
+    const key = (await stack.createApiKey('gamma')).key;
+    const env = { SWITCHYARD_URL: stack.service('gateway').url, SWITCHYARD_API_KEY: key, NO_COLOR: '1' };
+    const created = await switchyard(
+      [
+        'schedules',
+        'create',
+        'nightly',
+        'synthetic',
+        '--cron',
+        '30 2 * * *',
+        '--timezone',
+        'Europe/Berlin',
+        '--payload',
+        '{"durationMs":0}',
+        '--overlap',
+        'buffer_one',
+        '--json',
+      ],
+      env,
+    );
+    expect(created.code).toBe(0);
+    const schedule = JSON.parse(created.output) as Schedule & { overlap: string };
+    expect(schedule).toMatchObject({ name: 'nightly', overlap: 'buffer_one', paused: false });
+    const list = await switchyard(['schedules', 'list'], env);
+    expect(list.output).toMatch(/nightly\s.*30 2 \* \* \* \(Europe\/Berlin\)\s.*synthetic\s.*buffer_one/);
+    expect((await switchyard(['schedules', 'pause', schedule.id, '--note', 'maintenance'], env)).output).toBe(
+      'paused nightly\n',
+    );
+    expect((await switchyard(['schedules', 'resume', schedule.id], env)).output).toMatch(
+      /^resumed nightly, next run /,
+    );
+    const triggered = await switchyard(['schedules', 'trigger', schedule.id], env);
+    expect(triggered.output).toMatch(/^created run [0-9a-f-]{36}\n$/);
+    const backfill = await switchyard(
+      [
+        'schedules',
+        'backfill',
+        schedule.id,
+        '--from',
+        '2026-05-01T00:00:00Z',
+        '--to',
+        '2026-05-03T23:59:59Z',
+      ],
+      env,
+    );
+    expect(backfill.output).toBe('3 ticks: 3 runs created, 0 already had one\n');
+    const shown = await switchyard(['schedules', 'get', schedule.id], env);
+    expect(shown.output).toContain('note      maintenance');
+    expect(shown.output).toMatch(/synthetic/);
+    const other = await switchyard(['schedules', 'get', schedule.id], {
+      ...env,
+      SWITCHYARD_API_KEY: (await stack.createApiKey('delta')).key,
+    });
+    expect(other.code).toBe(1);
+    expect(other.output).toContain('not_found');
+    expect((await switchyard(['schedules', 'delete', schedule.id], env)).output).toBe(
+      `deleted schedule ${schedule.id}\n`,
+    );
+    expect((await switchyard(['schedules', 'create', 'x', 'synthetic'], env)).code).toBe(2);
   });
 
   it('after every service stopped for 5 s, missed ticks within catchupWindowMs run once each; the rest are counted as missed', async () => {

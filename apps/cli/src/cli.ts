@@ -10,6 +10,7 @@ import { registerKeysCommands } from './keys.commands';
 import { createStyle, type Style } from './output';
 import { registerQueuesCommand } from './queues.command';
 import { registerResultCommand } from './result.command';
+import { registerScheduleCommands } from './schedules.commands';
 import { colourEnabled, type CliIo } from './settings';
 
 export const VERSION = '0.1.0';
@@ -66,6 +67,7 @@ function buildProgram(io: CliIo, colour: boolean, app: App): Command {
   registerResultCommand(program, app);
   registerDlqCommands(program, app);
   registerQueuesCommand(program, app);
+  registerScheduleCommands(program, app);
   registerKeysCommands(program, app);
   registerDoctorCommand(program, app);
   registerBenchCommand(program, app);

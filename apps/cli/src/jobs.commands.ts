@@ -136,7 +136,9 @@ async function submit(ctx: CommandContext, type: string, flags: SubmitFlags): Pr
   return EXIT.ok;
 }
 
-async function payloadOf(flags: SubmitFlags): Promise<Record<string, unknown>> {
+export async function payloadOf(
+  flags: Pick<SubmitFlags, 'payload' | 'payloadFile'>,
+): Promise<Record<string, unknown>> {
   if (flags.payload !== undefined && flags.payloadFile !== undefined) {
     throw new UsageError('use either --payload or --payload-file, not both');
   }
