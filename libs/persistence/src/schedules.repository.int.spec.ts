@@ -114,7 +114,7 @@ describe('schedules against PostgreSQL', () => {
     expect(third).not.toContain(id);
   });
 
-  it('notifies changes, and a run entering a terminal state (only that), to the listeners', async () => {
+  it('notifies changes, and a run entering a terminal state while its schedule holds a tick (only that), to the listeners', async () => {
     const changed: number[] = [];
     const finished: string[] = [];
     const stop = await schedules.listen(
@@ -123,13 +123,18 @@ describe('schedules against PostgreSQL', () => {
     );
     try {
       const id = randomUUID();
-      await schedules.create(id, 'notify', fields());
+      await schedules.create(id, 'notify', fields({ overlap: 'buffer_one' }));
       await waitFor(() => changed.length >= 1, { timeoutMs: 5000, what: 'changed' });
       const tick = Date.now();
       const created = await schedules.withLocked(id, undefined, (_row, tx) =>
-        tx.insertRuns([run(id, tick)], []),
+        tx.insertRuns([run(id, tick), run(id, tick - 1000)], []),
       );
-      const jobId = created?.result.rows[0]?.id ?? '';
+      const [jobId, other] = (created?.result.rows ?? []).map((r) => r.id);
+      // Without a held tick, a finished run notifies nobody (nothing waits for it).
+      await db.query(`UPDATE jobs SET status = 'completed' WHERE id = $1`, [other]);
+      await schedules.withLocked(id, undefined, (_row, tx) =>
+        tx.save(id, { bufferedFor: new Date(tick + 1000) }),
+      );
       // Not terminal: no notification.
       await db.query(`UPDATE jobs SET status = 'running' WHERE id = $1`, [jobId]);
       await db.query(`UPDATE jobs SET status = 'completed' WHERE id = $1`, [jobId]);

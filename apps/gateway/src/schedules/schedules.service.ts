@@ -109,6 +109,7 @@ export class SchedulesService {
 
   /** Changes the fields given; a change of when it ticks starts again from the next tick after now. */
   async patch(id: string, tenant: string | undefined, body: SchedulePatch): Promise<ScheduleView> {
+    this.assertId(id);
     const done = await this.repository.withLocked(id, tenant, async (row, tx) => {
       const fields = scheduleFieldsOf(row);
       if (body.cron !== undefined) {

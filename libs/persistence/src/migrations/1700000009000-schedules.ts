@@ -6,8 +6,8 @@ import { SCHEDULES_CHANNEL } from '../dispatch-channels';
  * `scheduled_for` (its tick): the unique index on the pair is what makes two evaluators of one
  * tick create one job. `next_run_at` is the next tick not evaluated yet (NULL once `endAt` is
  * past); `buffered_for` the tick a `buffer_one` schedule holds while its previous run is active.
- * A trigger notifies SCHEDULES_CHANNEL when a run reaches a terminal state, so a buffered
- * tick starts right after the run before it, whichever service ended that run.
+ * A trigger notifies SCHEDULES_CHANNEL when a run of a schedule holding a buffered tick reaches a
+ * terminal state, so that tick starts right after the run before it, whichever service ended it.
  */
 export class Schedules1700000009000 implements MigrationInterface {
   name = 'Schedules1700000009000';
@@ -58,7 +58,10 @@ export class Schedules1700000009000 implements MigrationInterface {
     await q.query(`
       CREATE FUNCTION switchyard_schedule_run_finished() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
-        PERFORM pg_notify('${SCHEDULES_CHANNEL}', 'finished:' || NEW.schedule_id::text);
+        -- Only a schedule holding a tick (buffer_one) waits for its runs to finish.
+        IF EXISTS (SELECT 1 FROM schedules WHERE id = NEW.schedule_id AND buffered_for IS NOT NULL) THEN
+          PERFORM pg_notify('${SCHEDULES_CHANNEL}', 'finished:' || NEW.schedule_id::text);
+        END IF;
         RETURN NULL;
       END $$`);
     // Fires only for schedule runs entering a terminal state; every other update skips it in the
