@@ -43,7 +43,9 @@ const jobFields = {
   cancelRequested: Type.Boolean(),
   estimatedWaitMs: Type.Optional(Type.Integer({ minimum: 0, description: 'while queued' })),
   deadLettered: Type.Boolean(),
-  scheduleId: Type.Optional(Type.String({ format: 'uuid', description: 'the schedule that created this run' })),
+  scheduleId: Type.Optional(
+    Type.String({ format: 'uuid', description: 'the schedule that created this run' }),
+  ),
   scheduledFor: Type.Optional(isoTime('a schedule run’s tick time')),
 };
 
