@@ -113,3 +113,40 @@ export async function openCompletionStream(gatewayUrl: string, key: string): Pro
   })();
   return { completed, ended: () => endedWith, close: () => controller.abort() };
 }
+
+/**
+ * Every lifecycle event the events exchange carries, recorded from a quorum queue of the test's
+ * own (bound to `job.#` on `exchange`) through a plain amqplib connection to `url`.
+ */
+export interface EventTap {
+  /** jobId → the seqs of its events seen on the bus. */
+  seen: Map<string, Set<number>>;
+  close(): Promise<void>;
+}
+
+export async function tapEvents(url: string, exchange: string, queue: string): Promise<EventTap> {
+  const connection = await connect(url);
+  const channel = await connection.createChannel();
+  await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+  await channel.bindQueue(queue, exchange, 'job.#');
+  await channel.prefetch(1000);
+  const seen = new Map<string, Set<number>>();
+  await channel.consume(queue, (message) => {
+    if (!message) return;
+    const event = JSON.parse(message.content.toString('utf8')) as { data?: { jobId?: string; seq?: number } };
+    const { jobId, seq } = event.data ?? {};
+    if (jobId && typeof seq === 'number') {
+      let seqs = seen.get(jobId);
+      if (!seqs) seen.set(jobId, (seqs = new Set()));
+      seqs.add(seq);
+    }
+    channel.ack(message);
+  });
+  return {
+    seen,
+    close: async () => {
+      await channel.deleteQueue(queue).catch(() => undefined);
+      await connection.close().catch(() => undefined);
+    },
+  };
+}
