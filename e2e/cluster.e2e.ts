@@ -1,11 +1,16 @@
 import type { Pool } from 'pg';
-import { TestStack, waitFor, type ServiceProcess, type TestApi } from '@switchyard/testing';
+import {
+  rabbitmqInstalled,
+  TestCluster,
+  TestStack,
+  waitFor,
+  type ServiceProcess,
+  type TestApi,
+} from '@switchyard/testing';
 import {
   expectMachineBrokerAnswers,
   openCompletionStream,
-  rabbitmqInstalled,
   tapEvents,
-  TestCluster,
   type CompletionStream,
   type EventTap,
 } from './support/cluster';
