@@ -48,6 +48,9 @@ function parse(args: string[]): Options {
   };
 }
 
+const write = (text: string) => process.stdout.write(`${text}\n`);
+const progress = (text: string) => process.stderr.write(`${text}\n`);
+
 const load = () => Math.round(loadavg()[0] * 100) / 100;
 
 /** Runs `jobs` audio.generate jobs through `workers` worker processes of `stack`; jobs/s from first start to last finish. */
@@ -131,17 +134,17 @@ async function onStack(env: Record<string, string>, run: (stack: TestStack) => P
 export async function main(args: string[]): Promise<number> {
   const options = parse(args);
   if (!rabbitmqInstalled()) {
-    console.error('rabbitmq-server is not installed: no cluster to measure');
+    progress('rabbitmq-server is not installed: no cluster to measure');
     return 1;
   }
   const runs: Run[] = [];
   const log = (run: Run) => {
     runs.push(run);
-    console.error(
+    progress(
       `${run.setup}, ${run.workers} worker(s): ${run.jobsPerSecond} jobs/s (${run.jobs} jobs in ${run.elapsedMs} ms; load ${run.loadBefore} → ${run.loadAfter})`,
     );
   };
-  console.error(
+  progress(
     `audio.generate, ${options.seconds} s of audio per job, ${options.jobs} jobs per run; machine load ${load()}`,
   );
   await onStack({ AMQP_URL: TEST_SERVICES.amqp, AMQP_QUEUE_TYPE: 'classic' }, async (stack) => {
@@ -157,10 +160,10 @@ export async function main(args: string[]): Promise<number> {
   } finally {
     await cluster.down();
   }
-  console.log('| setup | worker processes | jobs/s | jobs | elapsed | load (1 min) before → after |');
-  console.log('| --- | --- | --- | --- | --- | --- |');
+  write('| setup | worker processes | jobs/s | jobs | elapsed | load (1 min) before → after |');
+  write('| --- | --- | --- | --- | --- | --- |');
   for (const r of runs) {
-    console.log(
+    write(
       `| ${r.setup} | ${r.workers} | ${r.jobsPerSecond} | ${r.jobs} | ${(r.elapsedMs / 1000).toFixed(1)} s | ${r.loadBefore} → ${r.loadAfter} |`,
     );
   }

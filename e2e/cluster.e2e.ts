@@ -31,7 +31,7 @@ const KILL_AFTER_SUBMITTED = 1500;
 const NODE_DOWN_MS = 10000;
 
 if (!rabbitmqInstalled()) {
-  console.error(
+  process.stderr.write(
     [
       '',
       '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!',
@@ -39,7 +39,7 @@ if (!rabbitmqInstalled()) {
       '!!  can be started. Install it (apt-get install rabbitmq-server; .ci/run does).   !!',
       '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!',
       '',
-    ].join('\n'),
+    ].join('\n') + '\n',
   );
 }
 const describeWithRabbitMq = rabbitmqInstalled() ? describe : describe.skip;
@@ -150,7 +150,9 @@ describeWithRabbitMq('a three-node RabbitMQ cluster with quorum queues', () => {
       await outage;
       expect(new Set(ids).size).toBe(JOBS);
       await expectAllCompleted(db, ids, 300000);
-      console.log(`cluster: ${JOBS} jobs completed ${Date.now() - started} ms after the first submission`);
+      process.stdout.write(
+        `cluster: ${JOBS} jobs completed ${Date.now() - started} ms after the first submission\n`,
+      );
 
       // Each job ran once: one claim (attempts), one started and one completed event, never two
       // attempts at once.
@@ -185,8 +187,8 @@ describeWithRabbitMq('a three-node RabbitMQ cluster with quorum queues', () => {
       expect(missing).toEqual([]);
       const processes = [...stack.services.values(), ...stack.extra];
       const reconnected = processes.filter((p) => p.logs().some((l) => l['msg'] === 'AMQP reconnected'));
-      console.log(
-        `cluster: ${seenOnBus()} events on the bus, all in job_events; ${reconnected.length} of ${processes.length} processes reconnected to another node`,
+      process.stdout.write(
+        `cluster: ${seenOnBus()} events on the bus, all in job_events; ${reconnected.length} of ${processes.length} processes reconnected to another node\n`,
       );
       const { rows: kinds } = await db.query<{ event: string; n: string }>(
         `SELECT event, count(*) AS n FROM job_events WHERE job_id = ANY($1::uuid[])
