@@ -85,7 +85,11 @@ export function endpointOf(url: string, defaultPort: number): Endpoint | undefin
 
 /** A URL (or each URL of a comma-separated list) fit to print: credentials removed. */
 export function redactUrl(url: string): string {
-  if (url.includes(',')) return url.split(',').map((item) => redactUrl(item.trim())).join(',');
+  if (url.includes(','))
+    return url
+      .split(',')
+      .map((item) => redactUrl(item.trim()))
+      .join(',');
   try {
     const u = new URL(url);
     if (u.password !== '') u.password = '***';
