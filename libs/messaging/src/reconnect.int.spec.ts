@@ -252,7 +252,7 @@ describe('AmqpClient reconnection', () => {
     await client.assertQueue(queue, { durable: true });
     const count = 500;
     const published = Array.from({ length: count }, (_, i) =>
-      client.publishRaw('', queue, { i }, { messageId: `m-${i}`, persistent: true }),
+      client.publishRaw('', queue, { i }, { messageId: `m-${i}` }),
     );
     // Some frames are on the wire, few or none confirmed, when the connection dies.
     await new Promise((resolve) => setImmediate(resolve));
