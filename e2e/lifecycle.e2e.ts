@@ -8,6 +8,8 @@ import {
   type TestJob,
 } from '@switchyard/testing';
 
+import { expectPriorityOrder } from './support/priority';
+
 jest.setTimeout(180000);
 
 /** The dispatcher's window: at most this many jobs are in RabbitMQ, beyond priority reordering. */
@@ -39,52 +41,7 @@ describe('job lifecycle: priority, retries, dead letters, timeouts, cancellation
   });
 
   it('starts higher priorities first and equal priorities in submission order while the worker is saturated', async () => {
-    worker = await stack.spawn('worker', { WORKER_CONCURRENCY: '1' });
-    const blocker = await api.submit({ type: 'synthetic', payload: { durationMs: 6000 } });
-    await api.waitForStatus(blocker, 'running');
-    const priorities = [2, 5, 9, 7, 0, 9, 2, 5];
-    const ids: { id: string; priority: number; index: number }[] = [];
-    for (let index = 0; index < 300; index++) {
-      const priority = priorities[index % priorities.length];
-      ids.push({
-        id: await api.submit({ type: 'synthetic', priority, payload: {}, metadata: { index } }),
-        priority,
-        index,
-      });
-    }
-    const jobs = await Promise.all(ids.map(({ id }) => api.waitForStatus(id, 'completed', 60000)));
-    expect(at((await api.job(blocker)).finishedAt)).toBeLessThan(
-      Math.min(...jobs.map((j) => at(j.startedAt))),
-    );
-    const started = ids.map((s, i) => ({
-      ...s,
-      startedAt: at(jobs[i].startedAt),
-      createdAt: at(jobs[i].createdAt),
-    }));
-    // A job that was already queued when a more urgent one arrived starts after it: every
-    // priority-9 job before any queued priority-2 job, and so for every pair of priorities. The
-    // margin covers the moment between a job's commit (createdAt) and its publish. The first
-    // WINDOW jobs were released to RabbitMQ while the worker was busy, before the urgent ones came:
-    // those are out of reach of any reordering (released by passes that may coalesce, so they are
-    // among the first 2 × WINDOW submitted).
-    const queuedWhenArrived = (late: { startedAt: number; index: number }, urgent: { createdAt: number }) =>
-      late.index >= 2 * WINDOW && late.startedAt > urgent.createdAt + 200;
-    for (const urgent of started) {
-      for (const other of started.filter(
-        (s) => s.priority < urgent.priority && queuedWhenArrived(s, urgent),
-      )) {
-        expect(urgent.startedAt).toBeLessThanOrEqual(other.startedAt);
-      }
-    }
-    // Within a priority, jobs start in submission order.
-    for (const priority of new Set(priorities)) {
-      const same = started
-        .filter((s) => s.priority === priority)
-        .sort((a, b) => a.startedAt - b.startedAt || a.index - b.index);
-      expect(same.map((s) => s.index)).toEqual(
-        [...same].sort((a, b) => a.index - b.index).map((s) => s.index),
-      );
-    }
+    await expectPriorityOrder(stack, api, WINDOW);
   });
 
   it('retries with the backoff formula, completes on attempt 3, and dead-letters exhausted jobs for replay', async () => {

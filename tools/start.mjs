@@ -51,9 +51,18 @@ function reachable(host, port, timeoutMs = 2000) {
 
 const checks = await Promise.all(
   DEPENDENCIES.map(async (dep) => {
-    const url = new URL(process.env[dep.variable] || dep.fallback);
-    const port = Number(url.port || dep.defaultPort);
-    return { ...dep, host: url.hostname, port, ok: await reachable(url.hostname, port) };
+    // AMQP_URL may list a cluster's nodes separated by commas: one that answers will do.
+    const nodes = (process.env[dep.variable] || dep.fallback)
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean)
+      .map((item) => {
+        const url = new URL(item);
+        return { host: url.hostname, port: Number(url.port || dep.defaultPort) };
+      });
+    const answers = await Promise.all(nodes.map((n) => reachable(n.host, n.port)));
+    const live = nodes[answers.indexOf(true)] ?? nodes[0];
+    return { ...dep, host: live.host, port: live.port, ok: answers.includes(true) };
   }),
 );
 const down = checks.filter((c) => !c.ok);

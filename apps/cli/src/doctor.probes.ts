@@ -67,11 +67,14 @@ export interface Endpoint {
   port: number;
 }
 
-/** host:port of a connection URL, with the protocol's default port. */
+/**
+ * host:port of a connection URL, with the protocol's default port. Of a list (AMQP_URL naming a
+ * cluster's nodes, separated by commas), the first node's.
+ */
 export function endpointOf(url: string, defaultPort: number): Endpoint | undefined {
   let u: URL;
   try {
-    u = new URL(url);
+    u = new URL(url.split(',')[0]?.trim() ?? url);
   } catch {
     return undefined;
   }
@@ -80,8 +83,13 @@ export function endpointOf(url: string, defaultPort: number): Endpoint | undefin
   return { host, port: u.port === '' ? defaultPort : Number(u.port) };
 }
 
-/** A URL fit to print: credentials removed. */
+/** A URL (or each URL of a comma-separated list) fit to print: credentials removed. */
 export function redactUrl(url: string): string {
+  if (url.includes(','))
+    return url
+      .split(',')
+      .map((item) => redactUrl(item.trim()))
+      .join(',');
   try {
     const u = new URL(url);
     if (u.password !== '') u.password = '***';

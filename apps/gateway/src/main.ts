@@ -58,6 +58,7 @@ async function main(): Promise<void> {
     prefix: config.AMQP_PREFIX,
     connectionName: amqpNames(config.AMQP_PREFIX).connectionName(SERVICE_NAME),
     deadLetterMaxLength: config.DLQ_MAX_LENGTH,
+    queueType: config.AMQP_QUEUE_TYPE,
     logger,
     workQueues: registry.queues(),
   });

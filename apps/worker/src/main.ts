@@ -116,6 +116,7 @@ async function connect({
     prefix: config.AMQP_PREFIX,
     connectionName: amqpNames(config.AMQP_PREFIX).connectionName(SERVICE, workerId),
     deadLetterMaxLength: config.DLQ_MAX_LENGTH,
+    queueType: config.AMQP_QUEUE_TYPE,
     logger,
     workQueues: registry.queues(),
   });

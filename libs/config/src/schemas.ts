@@ -26,7 +26,20 @@ export const CommonEnv = {
     default: 'development',
   }),
   DATABASE_URL: url('postgres|postgresql', 'postgres://postgres@127.0.0.1:5432/switchyard'),
-  AMQP_URL: url('amqp|amqps', 'amqp://guest:guest@127.0.0.1:5672'),
+  /**
+   * One RabbitMQ node, or several separated by commas (the nodes of one cluster): a service
+   * connects to one of them and, when that node goes away, to the next.
+   */
+  AMQP_URL: Type.String({
+    pattern: '^amqps?://[^,\\s]+(\\s*,\\s*amqps?://[^,\\s]+)*$',
+    default: 'amqp://guest:guest@127.0.0.1:5672',
+    description: 'an amqp:// URL, or a comma-separated list of them (the nodes of a cluster)',
+  }),
+  /**
+   * How the durable queues are declared: `classic` (one node) or `quorum` (replicated over a
+   * cluster; docs/scaling.md). Every service of one installation must use the same value.
+   */
+  AMQP_QUEUE_TYPE: Type.Union([Type.Literal('classic'), Type.Literal('quorum')], { default: 'classic' }),
   AMQP_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$', default: 'switchyard' }),
   AMQP_PREFETCH: positiveInt(32, 1000),
   /**

@@ -18,14 +18,17 @@ import type { InboundMessage } from './inbound-message';
 import type { PublishOptions } from './publish-options';
 import { Publisher } from './publisher';
 import { DEFAULT_RECONNECT_MAX_MS, DEFAULT_RECONNECT_MIN_MS } from './reconnect-backoff';
-import { retryDelayTier } from './topology';
+import { durableQueueArguments, retryDelayTier, type QueueType } from './topology';
 
 export type { ConsumeOptions, ConsumerHandle, MessageHandler } from './consumer';
 export type { AssertQueueOptions, QueueStats } from './declarations';
 export { MessagingError, type MessagingErrorCode } from './errors';
 
 export interface AmqpClientOptions {
-  /** e.g. amqp://guest:guest@127.0.0.1:5672 */
+  /**
+   * e.g. amqp://guest:guest@127.0.0.1:5672, or the nodes of a cluster separated by commas (the
+   * client connects to one and moves to the next when it goes away).
+   */
   url: string;
   /** AMQP_PREFIX, e.g. 'switchyard'. */
   prefix: string;
@@ -36,6 +39,8 @@ export interface AmqpClientOptions {
   workQueues?: string[];
   /** DLQ_MAX_LENGTH: the dead-letter queue's cap when this client creates it (0 = unbounded). */
   deadLetterMaxLength?: number;
+  /** AMQP_QUEUE_TYPE: how the durable queues are declared; default classic. */
+  queueType?: QueueType;
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
   /** How long connect() keeps trying before it rejects. Default 10 000. */
@@ -85,6 +90,7 @@ const DEFAULT_WAIT_MS = 10_000;
  */
 export class AmqpClient extends EventEmitter {
   readonly names: AmqpNames;
+  readonly queueType: QueueType;
 
   private readonly log: Logger;
   private readonly waitMs: number;
@@ -96,6 +102,7 @@ export class AmqpClient extends EventEmitter {
   constructor(options: AmqpClientOptions) {
     super();
     this.names = amqpNames(options.prefix);
+    this.queueType = options.queueType ?? 'classic';
     this.log = options.logger.child({ component: 'amqp', connectionName: options.connectionName });
     this.waitMs = options.disconnectedWaitMs ?? DEFAULT_WAIT_MS;
     this.connection = new AmqpConnection(
@@ -125,6 +132,7 @@ export class AmqpClient extends EventEmitter {
       names: this.names,
       workQueues: options.workQueues ?? [],
       deadLetterMaxLength: options.deadLetterMaxLength ?? 0,
+      queueType: this.queueType,
       logger: this.log,
     });
     this.connection.on('connected', () => this.emit('connected'));
@@ -195,6 +203,18 @@ export class AmqpClient extends EventEmitter {
   /** Declares a queue and its bindings now and again after every reconnection. */
   assertQueue(name: string, options: AssertQueueOptions): Promise<void> {
     return this.declarations.assertQueue(name, options);
+  }
+
+  /**
+   * Declares a service's own durable queue (durable, not exclusive) as AMQP_QUEUE_TYPE says, so
+   * that it survives the loss of a node when the queues are quorum queues.
+   */
+  assertDurableQueue(name: string, bindings: AssertQueueOptions['bindings']): Promise<void> {
+    return this.declarations.assertQueue(name, {
+      durable: true,
+      arguments: durableQueueArguments(this.queueType),
+      bindings,
+    });
   }
 
   /**

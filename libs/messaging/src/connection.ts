@@ -3,7 +3,7 @@ import { connect as connectManager, type AmqpConnectionManager } from 'amqp-conn
 import type { ChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
 import { errorMessage, isPermanentError, MessagingError } from './errors';
-import { reconnectDelay, redactUrl } from './reconnect-backoff';
+import { reconnectDelay, redactUrl, rotatedUrlList } from './reconnect-backoff';
 import { coalesceConnectionWrites } from './write-coalescing';
 
 /** One live AMQP connection; `closed` once it is gone. */
@@ -13,6 +13,7 @@ export interface Session {
 }
 
 export interface ConnectionOptions {
+  /** One URL, or the nodes of a cluster separated by commas. */
   url: string;
   connectionName: string;
   logger: Logger;
@@ -126,7 +127,10 @@ export class AmqpConnection extends EventEmitter {
   }
 
   private createManager(): AmqpConnectionManager {
-    const manager = connectManager(this.options.url, {
+    // The manager tries the nodes round-robin, one per attempt: a lost node's successor is the
+    // next in the list, so a reconnection lands on a live node after at most one failed try per
+    // dead one.
+    const manager = connectManager(rotatedUrlList(this.options.url), {
       // 0: the broker's heartbeat, as a plain amqplib connection negotiates.
       heartbeatIntervalInSeconds: 0,
       reconnectTimeInSeconds: this.retryDelay(0) / 1000,
@@ -146,14 +150,15 @@ export class AmqpConnection extends EventEmitter {
     manager.on('disconnect', () => {
       if (manager === this.manager) this.scheduleRetry(manager);
     });
-    manager.on('connect', () => {
+    manager.on('connect', ({ url }) => {
       const model = manager.connection;
       if (!model) return;
       if (manager !== this.manager || this.stoppingFlag) {
         void model.close().catch(() => undefined);
         return;
       }
-      this.establishing = this.establish(manager, model).finally(() => {
+      const node = typeof url === 'string' ? redactUrl(url) : undefined;
+      this.establishing = this.establish(manager, model, node).finally(() => {
         this.establishing = undefined;
       });
     });
@@ -180,7 +185,11 @@ export class AmqpConnection extends EventEmitter {
   }
 
   /** Prepares a new connection; if that fails, drops it and the manager tries again. */
-  private async establish(manager: AmqpConnectionManager, model: ChannelModel): Promise<void> {
+  private async establish(
+    manager: AmqpConnectionManager,
+    model: ChannelModel,
+    node: string | undefined,
+  ): Promise<void> {
     // One writev per tick instead of one write (and TCP packet) per frame, on every connection.
     coalesceConnectionWrites(model);
     const session: Session = { model, closed: false };
@@ -214,7 +223,10 @@ export class AmqpConnection extends EventEmitter {
     this.wasConnected = true;
     this.attempt = 0;
     manager.reconnectTimeInSeconds = this.retryDelay(0) / 1000;
-    this.log.info({ url: redactUrl(this.options.url) }, reconnected ? 'AMQP reconnected' : 'AMQP connected');
+    this.log.info(
+      { url: node ?? redactUrl(this.options.url) },
+      reconnected ? 'AMQP reconnected' : 'AMQP connected',
+    );
     for (const waiter of [...this.waiters]) {
       this.waiters.delete(waiter);
       waiter.resolve(session);

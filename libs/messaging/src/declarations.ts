@@ -3,7 +3,7 @@ import type { Channel } from 'amqplib';
 import type { Logger } from 'pino';
 import type { AmqpConnection, Session } from './connection';
 import { errorMessage } from './errors';
-import { declareTopology } from './topology';
+import { declareTopology, type QueueType } from './topology';
 
 export interface AssertQueueOptions {
   durable?: boolean;
@@ -22,6 +22,7 @@ export interface DeclarationsOptions {
   names: AmqpNames;
   workQueues: string[];
   deadLetterMaxLength: number;
+  queueType: QueueType;
   logger: Logger;
 }
 
@@ -44,20 +45,30 @@ export class Declarations {
    * warning, since RabbitMQ cannot change a queue's arguments (docs/operations.md, upgrade).
    */
   async declareTopology(session: Session): Promise<void> {
-    const { names, workQueues, deadLetterMaxLength } = this.options;
+    const { names, workQueues, deadLetterMaxLength, queueType } = this.options;
     try {
       await withTemporaryChannel(session, (channel) =>
-        declareTopology(channel, names, workQueues, { deadLetterMaxLength }),
+        declareTopology(channel, names, workQueues, { deadLetterMaxLength, queueType }),
       );
     } catch (err) {
       const message = errorMessage(err);
+      if (/PRECONDITION_FAILED/.test(message) && /'x-queue-type'/.test(message)) {
+        // Still a 406 (permanent: connect() gives up at once), with the way out in its message.
+        throw Object.assign(
+          new Error(
+            `${message}: the queue exists with another type than AMQP_QUEUE_TYPE=${queueType}, which RabbitMQ cannot change in place; see docs/scaling.md, "Switching an existing deployment between queue types"`,
+            { cause: err },
+          ),
+          { code: 406 },
+        );
+      }
       if (!/PRECONDITION_FAILED/.test(message) || !message.includes(`'${names.deadLetterQueue}'`)) throw err;
       this.log.warn(
         { err, queue: names.deadLetterQueue, deadLetterMaxLength },
         `${names.deadLetterQueue} exists with other arguments and keeps them; to cap it at DLQ_MAX_LENGTH, delete it once no service uses it (GET /dlq in PostgreSQL stays complete) or set a RabbitMQ policy (docs/operations.md)`,
       );
       await withTemporaryChannel(session, (channel) =>
-        declareTopology(channel, names, workQueues, { keepExistingDeadLetterQueue: true }),
+        declareTopology(channel, names, workQueues, { keepExistingDeadLetterQueue: true, queueType }),
       );
     }
   }

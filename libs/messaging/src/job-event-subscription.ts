@@ -10,8 +10,8 @@ export interface JobEventHandler {
 }
 
 /**
- * Binds `queue` (a service's own, durable: events published while the service is down wait in
- * it) to every lifecycle event (`job.#`) on the events exchange, and consumes them. The tracker
+ * Binds `queue` (a service's own, durable, of AMQP_QUEUE_TYPE: events published while the
+ * service is down wait in it) to every lifecycle event (`job.#`) on the events exchange, and consumes them. The tracker
  * and the metrics service each subscribe this way.
  */
 export async function subscribeJobEvents(
@@ -20,10 +20,7 @@ export async function subscribeJobEvents(
   prefetch: number,
   handler: JobEventHandler,
 ): Promise<ConsumerHandle> {
-  await amqp.assertQueue(queue, {
-    durable: true,
-    bindings: [{ exchange: amqp.names.eventsExchange, pattern: 'job.#' }],
-  });
+  await amqp.assertDurableQueue(queue, [{ exchange: amqp.names.eventsExchange, pattern: 'job.#' }]);
   return amqp.consume(queue, JOB_EVENT_TYPES, (event) => handler.onEvent(event), {
     prefetch,
     onInvalid: (message) => handler.onInvalid(message),

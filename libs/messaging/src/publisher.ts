@@ -79,7 +79,18 @@ export class Publisher {
       }
       const confirmed = this.publishOn(publisher, exchange, routingKey, content, properties);
       // undefined: the channel was already closed, so nothing was sent and trying again is safe.
-      if (confirmed) return confirmed;
+      if (!confirmed) continue;
+      try {
+        return await confirmed;
+      } catch (err) {
+        // The connection went away (its node died, say) before the broker confirmed: the message
+        // may or may not be in a queue. Publish it again on the next connection, to whichever node
+        // is left; a duplicate is harmless, every consumer is idempotent. Past the deadline (or for
+        // a refusal by the broker) the caller gets the error: "accepted" is never said of a
+        // message no broker confirmed.
+        if (!lostWithItsConnection(err, session, publisher) || Date.now() >= deadline) throw err;
+        this.log.warn({ exchange, routingKey }, 'AMQP connection lost before a confirm; publishing again');
+      }
     }
   }
 
@@ -164,6 +175,15 @@ function releaseBackpressure(publisher: PublishChannel): void {
   publisher.backpressure = undefined;
   publisher.releaseBackpressure = undefined;
   release?.();
+}
+
+/** The confirm failed because the connection closed, not because the broker refused the message. */
+function lostWithItsConnection(err: unknown, session: Session, publisher: PublishChannel): boolean {
+  return (
+    err instanceof MessagingError &&
+    err.code === 'channel_closed' &&
+    (session.closed || publisher.lastError === undefined)
+  );
 }
 
 function takeReturned(publisher: PublishChannel, messageId: string): boolean {

@@ -1,4 +1,4 @@
-import { reconnectDelay, redactUrl } from './reconnect-backoff';
+import { amqpUrlList, reconnectDelay, redactUrl, rotatedUrlList } from './reconnect-backoff';
 
 describe('reconnectDelay', () => {
   const mid = (): number => 0.5;
@@ -21,5 +21,26 @@ describe('redactUrl', () => {
     expect(redactUrl('amqp://guest:secret@host:5672/vh')).toBe('amqp://guest:***@host:5672/vh');
     expect(redactUrl('amqp://host')).toBe('amqp://host');
     expect(redactUrl('::')).toBe('<invalid AMQP URL>');
+  });
+});
+
+describe('AMQP_URL lists', () => {
+  const list = 'amqp://u:p@n1:5701, amqp://u:p@n2:5702,amqp://u:p@n3:5703';
+
+  it('splits a comma-separated list of nodes and redacts each', () => {
+    expect(amqpUrlList(list)).toEqual(['amqp://u:p@n1:5701', 'amqp://u:p@n2:5702', 'amqp://u:p@n3:5703']);
+    expect(amqpUrlList('amqp://host')).toEqual(['amqp://host']);
+    expect(redactUrl(list)).toBe('amqp://u:***@n1:5701, amqp://u:***@n2:5702, amqp://u:***@n3:5703');
+  });
+
+  it('starts at a random node and keeps the cyclic order', () => {
+    expect(rotatedUrlList(list, () => 0)[0]).toBe('amqp://u:p@n1:5701');
+    expect(rotatedUrlList(list, () => 0.5)).toEqual([
+      'amqp://u:p@n2:5702',
+      'amqp://u:p@n3:5703',
+      'amqp://u:p@n1:5701',
+    ]);
+    expect(rotatedUrlList(list, () => 0.999)[0]).toBe('amqp://u:p@n3:5703');
+    expect(rotatedUrlList('amqp://one', () => 0.7)).toEqual(['amqp://one']);
   });
 });

@@ -18,8 +18,34 @@ export function reconnectDelay(
   return Math.min(maxMs, delay);
 }
 
-/** The URL without its password, for logs and error messages. */
+/**
+ * AMQP_URL as a list: one URL, or the nodes of a cluster separated by commas, in the order
+ * given (empty items dropped).
+ */
+export function amqpUrlList(url: string): string[] {
+  return url
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
+
+/**
+ * The list rotated to start at a random node, so that the services of one installation spread
+ * their connections over the cluster instead of all crowding its first node.
+ */
+export function rotatedUrlList(url: string, random: () => number = Math.random): string[] {
+  const urls = amqpUrlList(url);
+  const start = Math.floor(random() * urls.length) % Math.max(1, urls.length);
+  return [...urls.slice(start), ...urls.slice(0, start)];
+}
+
+/** The URL (or each URL of a list) without its password, for logs and error messages. */
 export function redactUrl(url: string): string {
+  const urls = amqpUrlList(url);
+  return urls.length > 1 ? urls.map(redactOne).join(', ') : redactOne(url);
+}
+
+function redactOne(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';

@@ -244,6 +244,34 @@ describe('AmqpClient reconnection', () => {
     );
   });
 
+  it('publishes again on the next connection what its lost connection never confirmed: every publish resolves, none is missing', async () => {
+    const client = newClient(`${prefix}-unconfirmed`);
+    await client.connect();
+    const queue = `${prefix}.unconfirmed`;
+    extraQueues.push(queue);
+    await client.assertQueue(queue, { durable: true });
+    const count = 500;
+    const published = Array.from({ length: count }, (_, i) =>
+      client.publishRaw('', queue, { i }, { messageId: `m-${i}` }),
+    );
+    // Some frames are on the wire, few or none confirmed, when the connection dies.
+    await new Promise((resolve) => setImmediate(resolve));
+    relay.cut();
+    const outcomes = await Promise.allSettled(published);
+    expect(outcomes.filter((o) => o.status === 'rejected')).toEqual([]);
+    expect(log.lines().some((l) => l.msg === 'AMQP connection lost before a confirm; publishing again')).toBe(
+      true,
+    );
+    // At least once: every message is in the queue, some possibly twice.
+    const received = new Set<string>();
+    await client.consumeRaw(
+      queue,
+      (m) => (received.add(String(m.properties.messageId)), Promise.resolve(Ack)),
+      { prefetch: 100 },
+    );
+    await waitFor(() => received.size === count, `all ${count} messages in the queue`);
+  });
+
   it('stays down after close(): no reconnection', async () => {
     const client = newClient(`${prefix}-closed`);
     const seen = events(client);

@@ -1,6 +1,8 @@
 import { amqpNames, RETRY_DELAY_TIERS_MS } from '@switchyard/contracts';
 import {
   declareTopology,
+  durableQueueArguments,
+  QUORUM_DELIVERY_LIMIT,
   retryDelayTier,
   topologyNames,
   workQueueArguments,
@@ -109,6 +111,71 @@ describe('declareTopology', () => {
     const listed = topologyNames(names, ['custom']);
     expect([...listed.exchanges].sort()).toEqual([...recorded.exchanges.keys()].sort());
     expect([...listed.queues].sort()).toEqual([...recorded.queues.keys()].sort());
+  });
+});
+
+describe('declareTopology with AMQP_QUEUE_TYPE=quorum', () => {
+  const names = amqpNames('p');
+
+  async function declared() {
+    const { channel, recorded } = recordingChannel();
+    await declareTopology(channel, names, ['custom'], { queueType: 'quorum', deadLetterMaxLength: 50 });
+    return recorded;
+  }
+
+  it('declares every queue as a durable quorum queue', async () => {
+    const recorded = await declared();
+    expect(recorded.queues.size).toBe(topologyNames(names, ['custom']).queues.length);
+    for (const [name, q] of recorded.queues) {
+      expect([name, q.durable, q.arguments?.['x-queue-type']]).toEqual([name, true, 'quorum']);
+    }
+  });
+
+  it('gives work queues no x-max-priority, a delivery limit and the dlx', async () => {
+    const recorded = await declared();
+    for (const q of ['default', 'analysis', 'generation', 'custom']) {
+      expect(recorded.queues.get(`p.jobs.${q}`)?.arguments).toEqual({
+        'x-queue-type': 'quorum',
+        'x-dead-letter-exchange': 'p.dlx',
+        'x-delivery-limit': QUORUM_DELIVERY_LIMIT,
+      });
+    }
+  });
+
+  it('dead-letters expired retries and intake messages at least once', async () => {
+    const recorded = await declared();
+    for (const ms of RETRY_DELAY_TIERS_MS) {
+      expect(recorded.queues.get(`p.retry.${ms}`)?.arguments).toEqual({
+        'x-queue-type': 'quorum',
+        'x-message-ttl': ms,
+        'x-dead-letter-exchange': 'p.jobs',
+        'x-dead-letter-strategy': 'at-least-once',
+        'x-overflow': 'reject-publish',
+      });
+    }
+    expect(recorded.queues.get('p.intake')?.arguments).toEqual({
+      'x-queue-type': 'quorum',
+      'x-dead-letter-exchange': '',
+      'x-dead-letter-routing-key': 'p.intake.rejected',
+      'x-dead-letter-strategy': 'at-least-once',
+      'x-overflow': 'reject-publish',
+      'x-delivery-limit': QUORUM_DELIVERY_LIMIT,
+    });
+  });
+
+  it('keeps the capped dlq dropping its oldest copies', async () => {
+    const recorded = await declared();
+    expect(recorded.queues.get('p.dlq')?.arguments).toEqual({
+      'x-queue-type': 'quorum',
+      'x-max-length': 50,
+      'x-overflow': 'drop-head',
+    });
+    expect(recorded.queues.get('p.intake.rejected')?.arguments).toEqual({ 'x-queue-type': 'quorum' });
+  });
+
+  it('types the services’ own durable queues the same way, and nothing for classic', () => {
+    expect(durableQueueArguments('quorum')).toEqual({ 'x-queue-type': 'quorum' });
+    expect(durableQueueArguments('classic')).toBeUndefined();
   });
 });
 

@@ -14,7 +14,57 @@ export type TopologyChannel = Pick<Channel, 'assertExchange' | 'assertQueue' | '
 // arguments cannot change once a queue exists: every declaration of these queues must go through
 // these functions so that all services always send identical arguments.
 
-export function workQueueArguments(names: AmqpNames): Record<string, unknown> {
+/**
+ * AMQP_QUEUE_TYPE. `classic` queues live on one node; `quorum` queues are replicated over the
+ * nodes of a cluster (Raft) and survive the loss of a minority of them (docs/scaling.md).
+ */
+export type QueueType = 'classic' | 'quorum';
+
+/**
+ * Quorum queues count the deliveries of each message (requeues, and deliveries returned because
+ * their consumer or its node went away) and dead-letter a message past this limit. The services'
+ * own requeues during an outage (a worker's held claim at most every 5 s, the intake's every 30 s)
+ * stay far below it for hours, so it only ends a message that takes its consumer down again and
+ * again. PostgreSQL stays the record: a job whose dispatch message is dropped this way is released
+ * again by the dispatcher (REDISPATCH_AFTER_MS).
+ */
+export const QUORUM_DELIVERY_LIMIT = 1000;
+
+/**
+ * Arguments every durable queue of `queueType` carries. Exclusive and auto-delete queues (a
+ * worker's control queue) cannot be quorum queues and are always classic.
+ */
+export function durableQueueArguments(queueType: QueueType = 'classic'): Record<string, unknown> | undefined {
+  return queueType === 'quorum' ? { 'x-queue-type': 'quorum' } : undefined;
+}
+
+/**
+ * Quorum dead-lettering that cannot lose a message: RabbitMQ keeps it in the source queue until
+ * the target queues confirm it (which requires overflow `reject-publish`; these queues have no
+ * length limit, so nothing is ever rejected for it).
+ */
+const AT_LEAST_ONCE_DEAD_LETTERING = {
+  'x-dead-letter-strategy': 'at-least-once',
+  'x-overflow': 'reject-publish',
+};
+
+/**
+ * Classic work queues order the few released messages by the dispatcher's effective priority
+ * (`x-max-priority`); quorum queues have no per-message priority in this RabbitMQ (3.10), and need
+ * none: the dispatcher releases the backlog from PostgreSQL in priority order, a small window at a
+ * time (docs/architecture.md, "The dispatcher").
+ */
+export function workQueueArguments(
+  names: AmqpNames,
+  queueType: QueueType = 'classic',
+): Record<string, unknown> {
+  if (queueType === 'quorum') {
+    return {
+      'x-queue-type': 'quorum',
+      'x-dead-letter-exchange': names.deadLetterExchange,
+      'x-delivery-limit': QUORUM_DELIVERY_LIMIT,
+    };
+  }
   return { 'x-max-priority': MAX_PRIORITY, 'x-dead-letter-exchange': names.deadLetterExchange };
 }
 
@@ -23,8 +73,13 @@ export function workQueueArguments(names: AmqpNames): Record<string, unknown> {
  * is the record of dead-lettered jobs. Capped at `maxLength` messages, dropping the oldest
  * (drop-head) so the newest failures stay visible; `0` leaves it unbounded.
  */
-export function deadLetterQueueArguments(maxLength: number): Record<string, unknown> | undefined {
-  return maxLength > 0 ? { 'x-max-length': maxLength, 'x-overflow': 'drop-head' } : undefined;
+export function deadLetterQueueArguments(
+  maxLength: number,
+  queueType: QueueType = 'classic',
+): Record<string, unknown> | undefined {
+  const cap = maxLength > 0 ? { 'x-max-length': maxLength, 'x-overflow': 'drop-head' } : undefined;
+  const typed = durableQueueArguments(queueType);
+  return typed || cap ? { ...typed, ...cap } : undefined;
 }
 
 export interface TopologyOptions {
@@ -35,22 +90,41 @@ export interface TopologyOptions {
    * as it is rather than re-declare it, which RabbitMQ would refuse (PRECONDITION_FAILED).
    */
   keepExistingDeadLetterQueue?: boolean;
+  /** AMQP_QUEUE_TYPE; default classic. */
+  queueType?: QueueType;
 }
 
 /**
  * No `x-dead-letter-routing-key`: an expired message is dead-lettered with its own routing keys,
  * so a retry published with the work queue name as routing key returns to that work queue.
  */
-export function retryQueueArguments(names: AmqpNames, delayMs: number): Record<string, unknown> {
-  return { 'x-message-ttl': delayMs, 'x-dead-letter-exchange': names.jobsExchange };
+export function retryQueueArguments(
+  names: AmqpNames,
+  delayMs: number,
+  queueType: QueueType = 'classic',
+): Record<string, unknown> {
+  const common = { 'x-message-ttl': delayMs, 'x-dead-letter-exchange': names.jobsExchange };
+  return queueType === 'quorum'
+    ? { 'x-queue-type': 'quorum', ...common, ...AT_LEAST_ONCE_DEAD_LETTERING }
+    : common;
 }
 
 /**
  * An intake message that a consumer dead-letters (its handler kept throwing) goes to the
  * rejected queue through the default exchange, so intake messages are never silently dropped.
  */
-export function intakeQueueArguments(names: AmqpNames): Record<string, unknown> {
-  return { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': names.intakeRejectedQueue };
+export function intakeQueueArguments(
+  names: AmqpNames,
+  queueType: QueueType = 'classic',
+): Record<string, unknown> {
+  const common = { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': names.intakeRejectedQueue };
+  if (queueType === 'classic') return common;
+  return {
+    'x-queue-type': 'quorum',
+    ...common,
+    ...AT_LEAST_ONCE_DEAD_LETTERING,
+    'x-delivery-limit': QUORUM_DELIVERY_LIMIT,
+  };
 }
 
 /** Built-in work queues plus the extra ones, without duplicates, in a stable order. */
@@ -78,9 +152,10 @@ export async function declareTopology(
   workQueues: readonly string[] = [],
   options: TopologyOptions = {},
 ): Promise<void> {
+  const queueType = options.queueType ?? 'classic';
   await channel.assertExchange(names.deadLetterExchange, 'fanout', { durable: true });
   if (!options.keepExistingDeadLetterQueue) {
-    const dlqArguments = deadLetterQueueArguments(options.deadLetterMaxLength ?? 0);
+    const dlqArguments = deadLetterQueueArguments(options.deadLetterMaxLength ?? 0, queueType);
     await channel.assertQueue(
       names.deadLetterQueue,
       dlqArguments ? { durable: true, arguments: dlqArguments } : { durable: true },
@@ -91,23 +166,32 @@ export async function declareTopology(
   await channel.assertExchange(names.jobsExchange, 'direct', { durable: true });
   for (const queue of workQueueNames(workQueues)) {
     const name = names.workQueue(queue);
-    await channel.assertQueue(name, { durable: true, arguments: workQueueArguments(names) });
+    await channel.assertQueue(name, { durable: true, arguments: workQueueArguments(names, queueType) });
     await channel.bindQueue(name, names.jobsExchange, queue);
   }
 
   await channel.assertExchange(names.retryExchange, 'direct', { durable: true });
   for (const delayMs of RETRY_DELAY_TIERS_MS) {
     const name = names.retryQueue(delayMs);
-    await channel.assertQueue(name, { durable: true, arguments: retryQueueArguments(names, delayMs) });
+    await channel.assertQueue(name, {
+      durable: true,
+      arguments: retryQueueArguments(names, delayMs, queueType),
+    });
     await channel.bindQueue(name, names.retryExchange, String(delayMs));
   }
 
   await channel.assertExchange(names.eventsExchange, 'topic', { durable: true });
   await channel.assertExchange(names.controlExchange, 'fanout', { durable: true });
 
-  await channel.assertQueue(names.intakeRejectedQueue, { durable: true });
+  await channel.assertQueue(names.intakeRejectedQueue, {
+    durable: true,
+    arguments: durableQueueArguments(queueType),
+  });
   await channel.assertExchange(names.intakeExchange, 'direct', { durable: true });
-  await channel.assertQueue(names.intakeQueue, { durable: true, arguments: intakeQueueArguments(names) });
+  await channel.assertQueue(names.intakeQueue, {
+    durable: true,
+    arguments: intakeQueueArguments(names, queueType),
+  });
   await channel.bindQueue(names.intakeQueue, names.intakeExchange, INTAKE_ROUTING_KEY);
 }
 

@@ -1,4 +1,4 @@
-import { AmqpClient } from '@switchyard/messaging';
+import { AmqpClient, type QueueType } from '@switchyard/messaging';
 import type { Logger } from '@switchyard/observability';
 import { serviceDataSource, type DatabaseSettings } from '@switchyard/persistence';
 import type { DataSource } from 'typeorm';
@@ -8,6 +8,7 @@ export interface ConnectionSettings extends DatabaseSettings {
   AMQP_URL: string;
   AMQP_PREFIX: string;
   DLQ_MAX_LENGTH: number;
+  AMQP_QUEUE_TYPE: QueueType;
 }
 
 export interface ServiceConnectionOptions {
@@ -29,6 +30,7 @@ export async function openConnections(
     prefix: settings.AMQP_PREFIX,
     connectionName: options.connectionName,
     deadLetterMaxLength: settings.DLQ_MAX_LENGTH,
+    queueType: settings.AMQP_QUEUE_TYPE,
     logger: options.logger,
   });
   await db.initialize();

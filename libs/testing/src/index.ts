@@ -2,3 +2,4 @@ export * from './isolation';
 export * from './service-process';
 export * from './stack';
 export * from './api-client';
+export * from './rabbit-cluster';

@@ -109,7 +109,9 @@ export class TestStack {
     await Promise.all([...this.services.values(), ...this.extra].map((s) => s.stop('SIGTERM')));
     await Promise.allSettled([
       this.db.drop(),
-      removeAmqpPrefix(this.id),
+      // A stack on a broker of its own (a test cluster) leaves the machine's broker alone; the
+      // test removes its broker.
+      this.env['AMQP_URL'] === TEST_SERVICES.amqp ? removeAmqpPrefix(this.id) : Promise.resolve(),
       removeRedisPrefix(this.redisPrefix),
     ]);
   }

@@ -1,0 +1,251 @@
+import type { Pool } from 'pg';
+import {
+  rabbitmqInstalled,
+  TestCluster,
+  TestStack,
+  waitFor,
+  type ServiceProcess,
+  type TestApi,
+} from '@switchyard/testing';
+import {
+  expectMachineBrokerAnswers,
+  openCompletionStream,
+  tapEvents,
+  type CompletionStream,
+  type EventTap,
+} from './support/cluster';
+import { expectAllCompleted, jobsDb } from './support/dispatch';
+import { expectNoOverlappingAttempts } from './support/outages';
+import { expectPriorityOrder } from './support/priority';
+
+jest.setTimeout(600000);
+
+/**
+ * Switchyard on a real three-node RabbitMQ cluster (tools/cluster.mjs: Debian's rabbitmq-server,
+ * own node names, ports, data and cookie) with AMQP_QUEUE_TYPE=quorum: one node's Erlang VM is
+ * killed with SIGKILL while 5,000 jobs are submitted, and started again 10 s later. The machine's
+ * own broker on 5672 is checked to answer before, during and after.
+ */
+const JOBS = 5000;
+const KILL_AFTER_SUBMITTED = 1500;
+const NODE_DOWN_MS = 10000;
+
+if (!rabbitmqInstalled()) {
+  process.stderr.write(
+    [
+      '',
+      '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!',
+      '!!  e2e/cluster.e2e.ts SKIPPED: rabbitmq-server is not installed, so no cluster  !!',
+      '!!  can be started. Install it (apt-get install rabbitmq-server; .ci/run does).   !!',
+      '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!',
+      '',
+    ].join('\n') + '\n',
+  );
+}
+const describeWithRabbitMq = rabbitmqInstalled() ? describe : describe.skip;
+
+describeWithRabbitMq('a three-node RabbitMQ cluster with quorum queues', () => {
+  const cluster = new TestCluster();
+
+  beforeAll(async () => {
+    await expectMachineBrokerAnswers();
+    await cluster.up();
+    expect(await cluster.running()).toHaveLength(3);
+  });
+
+  afterAll(async () => {
+    await cluster.down();
+    // The cluster came and went beside the machine's broker, which still answers.
+    await expectMachineBrokerAnswers();
+  });
+
+  const quorumStack = (env: Record<string, string> = {}) =>
+    TestStack.create({ AMQP_URL: cluster.amqpUrl, AMQP_QUEUE_TYPE: 'quorum', ...env });
+
+  describe('2 gateways, 3 workers, 2 trackers; a node killed mid-run', () => {
+    let stack: TestStack;
+    let db: Pool;
+    let gateways: ServiceProcess[];
+    let streams: CompletionStream[] = [];
+    let tap: EventTap | undefined;
+
+    beforeAll(async () => {
+      stack = await quorumStack({
+        WORKER_CONCURRENCY: '16',
+        // A dispatch message whose publish failed with its node is released again after this.
+        REDISPATCH_AFTER_MS: '10000',
+      });
+      await stack.start(['gateway', 'progress-tracker']);
+      // One at a time: on a loaded 2-core machine five processes booting at once can each take
+      // longer than a start is allowed.
+      gateways = [stack.service('gateway'), await stack.spawn('gateway')];
+      await stack.spawn('progress-tracker');
+      for (let i = 0; i < 3; i++) await stack.spawn('worker');
+      db = jobsDb(stack);
+    });
+
+    afterAll(async () => {
+      for (const stream of streams) stream.close();
+      await tap?.close();
+      await db?.end();
+      await stack?.destroy();
+    });
+
+    /** Submits `count` jobs in batches of 100 over both gateways; a batch that fails is sent again (idempotency keys). */
+    async function submitAll(apis: TestApi[], onProgress: (submitted: number) => void): Promise<string[]> {
+      const batches = Math.ceil(JOBS / 100);
+      const ids: string[][] = new Array<string[]>(batches);
+      let next = 0;
+      let submitted = 0;
+      const lane = async () => {
+        for (let b = next++; b < batches; b = next++) {
+          const jobs = Array.from({ length: 100 }, (_, k) => ({
+            type: 'synthetic',
+            payload: { durationMs: 20 },
+            idempotencyKey: `cluster-${stack.id}-${b * 100 + k}`,
+          }));
+          const body = await waitFor(
+            async () => {
+              const response = await apis[b % apis.length].post<{ jobs: { id: string }[] }>('/jobs/batch', {
+                jobs,
+              });
+              return response.status === 202 ? response.body : undefined;
+            },
+            { timeoutMs: 60000, intervalMs: 500, what: `batch ${b} accepted` },
+          );
+          ids[b] = body.jobs.map((j) => j.id);
+          submitted += jobs.length;
+          onProgress(submitted);
+        }
+      };
+      await Promise.all([lane(), lane()]);
+      return ids.flat();
+    }
+
+    it('5,000 jobs while a node is kill -9ed and restarted 10 s later: all complete once, history whole, SSE on both gateways sees every one', async () => {
+      const apis = gateways.map((g) => stack.api(stack.adminKey, g));
+      streams = await Promise.all(gateways.map((g) => openCompletionStream(g.url, stack.adminKey)));
+      // The node that leads the work queue: its loss forces a leader election as well as reconnections.
+      const victim = await cluster.leaderOf(`${stack.id}.jobs.default`);
+      // Every event published, as seen from a node that stays up: each must reach job_events.
+      const survivor = cluster.amqpUrl.split(',')[victim % 3];
+      tap = await tapEvents(survivor, `${stack.id}.events`, `${stack.id}.test-tap`);
+
+      let outage: Promise<void> | undefined;
+      const started = Date.now();
+      const ids = await submitAll(apis, (submitted) => {
+        if (submitted < KILL_AFTER_SUBMITTED || outage) return;
+        outage = (async () => {
+          await cluster.kill(victim);
+          const killedAt = Date.now();
+          await expectMachineBrokerAnswers();
+          await new Promise((resolve) => setTimeout(resolve, NODE_DOWN_MS - (Date.now() - killedAt)));
+          await cluster.start(victim);
+        })();
+      });
+      expect(outage).toBeDefined();
+      await outage;
+      expect(new Set(ids).size).toBe(JOBS);
+      await expectAllCompleted(db, ids, 300000);
+      process.stdout.write(
+        `cluster: ${JOBS} jobs completed ${Date.now() - started} ms after the first submission\n`,
+      );
+
+      // Each job ran once: one claim (attempts), one started and one completed event, never two
+      // attempts at once.
+      const { rows } = await db.query<{ attempts: number; n: string }>(
+        `SELECT attempts, count(*) AS n FROM jobs WHERE id = ANY($1::uuid[]) GROUP BY attempts`,
+        [ids],
+      );
+      expect(Object.fromEntries(rows.map((r) => [r.attempts, Number(r.n)]))).toEqual({ 1: JOBS });
+      await expectNoOverlappingAttempts(db, ids);
+
+      // No history row lost: every event that went over the bus is a row of job_events.
+      const seenOnBus = () => [...tap!.seen.values()].reduce((n, seqs) => n + seqs.size, 0);
+      await waitFor(() => ids.every((id) => (tap!.seen.get(id)?.size ?? 0) >= 3), {
+        timeoutMs: 60000,
+        intervalMs: 500,
+        what: 'the test queue to receive every job’s events',
+      });
+      const missing = await waitFor(
+        async () => {
+          const { rows: stored } = await db.query<{ job_id: string; seq: string }>(
+            `SELECT job_id, seq FROM job_events WHERE job_id = ANY($1::uuid[])`,
+            [ids],
+          );
+          const have = new Set(stored.map((r) => `${r.job_id}:${r.seq}`));
+          const lost = [...tap!.seen].flatMap(([id, seqs]) =>
+            [...seqs].filter((seq) => !have.has(`${id}:${seq}`)).map((seq) => `${id}:${seq}`),
+          );
+          return lost.length === 0 ? lost : undefined;
+        },
+        { timeoutMs: 60000, intervalMs: 1000, what: 'every event seen on the bus in job_events' },
+      );
+      expect(missing).toEqual([]);
+      const processes = [...stack.services.values(), ...stack.extra];
+      const reconnected = processes.filter((p) => p.logs().some((l) => l['msg'] === 'AMQP reconnected'));
+      process.stdout.write(
+        `cluster: ${seenOnBus()} events on the bus, all in job_events; ${reconnected.length} of ${processes.length} processes reconnected to another node\n`,
+      );
+      const { rows: kinds } = await db.query<{ event: string; n: string }>(
+        `SELECT event, count(*) AS n FROM job_events WHERE job_id = ANY($1::uuid[])
+           AND event IN ('queued', 'started', 'completed') GROUP BY event`,
+        [ids],
+      );
+      expect(Object.fromEntries(kinds.map((k) => [k.event, Number(k.n)]))).toEqual({
+        queued: JOBS,
+        started: JOBS,
+        completed: JOBS,
+      });
+
+      // SSE clients on either gateway saw every job finish.
+      for (const [i, stream] of streams.entries()) {
+        await waitFor(() => stream.ended() === undefined && ids.every((id) => stream.completed.has(id)), {
+          timeoutMs: 60000,
+          intervalMs: 500,
+          what: `gateway ${i + 1}'s SSE client to see all ${JOBS} completions`,
+        }).catch((error: Error) => {
+          throw new Error(
+            `${error.message}: saw ${stream.completed.size}; ${stream.ended() ?? 'stream open'}`,
+          );
+        });
+      }
+      expect(await cluster.running()).toHaveLength(3);
+    });
+  });
+
+  describe('priority on quorum queues', () => {
+    let stack: TestStack;
+    const WINDOW = 4;
+
+    beforeAll(async () => {
+      stack = await quorumStack({ DISPATCH_WINDOW: String(WINDOW) });
+      await stack.start(['gateway', 'progress-tracker']);
+    });
+
+    afterAll(async () => {
+      await stack?.destroy();
+    });
+
+    it('starts queued priority-9 jobs before priority-2 jobs queued earlier, from the release order alone', async () => {
+      await expectPriorityOrder(stack, stack.api(), WINDOW);
+    });
+
+    it('a retried job comes back through the quorum delay queue', async () => {
+      const worker = await stack.spawn('worker');
+      try {
+        const api = stack.api();
+        const id = await api.submit({ type: 'synthetic', payload: { failAttempts: 1 } });
+        await api.waitForStatus(id, 'completed', 20000);
+        const done = await api.waitForJob(id, (job) => job.history.some((h) => h.event === 'completed'));
+        expect(done.attempts).toBe(2);
+        // The 1 s tier, not the sweeper's overdue re-dispatch (RETRY_OVERDUE_MS, 30 s).
+        const times = (event: string) =>
+          done.history.filter((h) => h.event === event).map((h) => new Date(h.at).getTime());
+        expect(times('started')[1] - times('retrying')[0]).toBeLessThan(10000);
+      } finally {
+        await worker.stop('SIGTERM');
+      }
+    });
+  });
+});
