@@ -1,4 +1,4 @@
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { Client, type QueryResultRow } from 'pg';
 import { MAX_PRIORITY, MIN_PRIORITY } from '@switchyard/contracts';
 import type { JobRow } from './job-row';
@@ -6,8 +6,9 @@ import { JobsRepository } from './jobs.repository';
 import { eventOutboxMessage, jobEventFromRow, type OutboxRecord } from './job-messages';
 import { poolOf } from './pool';
 import { DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL } from './dispatch-channels';
+import { notifyDispatchIn } from './outbox-rows';
 
-export { DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL };
+export { DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL, notifyDispatchIn };
 
 /** A job the dispatcher just released: what its dispatch message and publish options need. */
 export interface ReleasedJob {
@@ -101,14 +102,6 @@ const BACKLOG_QUEUES = `WITH RECURSIVE q(queue) AS (
     FROM q WHERE q.queue IS NOT NULL
   )
   SELECT queue FROM q WHERE queue IS NOT NULL`;
-
-/** Notifies DISPATCH_CHANNEL once per distinct queue (at commit; PostgreSQL folds duplicates). */
-export async function notifyDispatchIn(m: EntityManager, queues: readonly string[]): Promise<void> {
-  const distinct = [...new Set(queues)];
-  if (distinct.length) {
-    await m.query(`SELECT pg_notify('${DISPATCH_CHANNEL}', q) FROM unnest($1::text[]) AS q`, [distinct]);
-  }
-}
 
 /** Delay before listen() reconnects after losing its connection; doubles up to the cap. */
 const LISTEN_RETRY_MS = { first: 500, max: 10000 };

@@ -23,6 +23,11 @@ export class IdempotencyKeyTaken extends DataRejected {
   override readonly name: string = 'IdempotencyKeyTaken';
 }
 
+/** A flow insert met an existing flow holding the same (tenant, idempotency key). */
+export class FlowIdempotencyKeyTaken extends DataRejected {
+  override readonly name: string = 'FlowIdempotencyKeyTaken';
+}
+
 interface DriverError {
   code?: unknown;
   constraint?: unknown;
@@ -52,6 +57,9 @@ export function translateError(error: unknown): unknown {
   const message = typeof pg?.message === 'string' ? pg.message : String(error);
   if (code === '23505' && pg?.constraint === 'jobs_idempotency') {
     return new IdempotencyKeyTaken(message, { cause: error });
+  }
+  if (code === '23505' && pg?.constraint === 'flows_idempotency') {
+    return new FlowIdempotencyKeyTaken(message, { cause: error });
   }
   return new DataRejected(message, { cause: error });
 }

@@ -1,5 +1,5 @@
 export * from './data-source';
-export { DataRejected, IdempotencyKeyTaken } from './errors';
+export { DataRejected, FlowIdempotencyKeyTaken, IdempotencyKeyTaken } from './errors';
 export * from './job-row';
 export * from './jobs.repository';
 export * from './job-messages';
@@ -14,3 +14,5 @@ export * from './retention.repository';
 export * from './job-metrics.repository';
 export * from './dispatch.repository';
 export * from './queue-settings.repository';
+export * from './flows.repository';
+export { settleDependants, type FinishedUpstream, type SettledDependants } from './flow-dependants';

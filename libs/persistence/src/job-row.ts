@@ -43,6 +43,18 @@ export interface JobRow {
   released_attempt: number | null;
   /** How many times the job was released (re-releases included). */
   releases: number;
+  /** The flow the job belongs to, and its name there. */
+  flow_id: string | null;
+  ref: string | null;
+  /** What a `waiting` job does when a dependency fails or is cancelled: fail, run or skip. */
+  on_dependency_failure: 'fail' | 'run' | 'skip';
+  /** Dependencies still holding a `waiting` job back. */
+  pending_deps: number;
+  /** The job whose handler spawned this one, and its index among the spawned jobs. */
+  spawned_by: string | null;
+  spawn_index: number | null;
+  /** Attempts counted before the last flow retry (max_attempts − attempts_base is the budget of a run). */
+  attempts_base: number;
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -75,6 +87,8 @@ export function toJobView(row: JobRow): JobView {
     runAt: iso(row.run_at),
     cancelRequested: row.cancel_requested,
     deadLettered: row.dead_lettered,
+    ...(row.flow_id ? { flowId: row.flow_id, ref: row.ref } : {}),
+    ...(row.status === 'waiting' ? { waitingFor: 'dependencies' } : {}),
   };
 }
 

@@ -36,6 +36,6 @@ import { SubmissionValidator } from './submission.validator';
     SubmissionLimits,
     SubmissionService,
   ],
-  exports: [ActiveJobsCounter, OutboxPublisher, JobsService, SubmissionService],
+  exports: [ActiveJobsCounter, OutboxPublisher, JobsService, SubmissionService, SubmissionValidator, SubmissionLimits],
 })
 export class JobsModule {}

@@ -94,7 +94,7 @@ export class JobsService {
     }));
     const createdAt = new Date().toISOString();
     const messages: OutboxMessage[] = [];
-    for (const job of rows) if (!job.runAt) messages.push(this.queuedEvent(job, createdAt));
+    for (const job of rows) if (!job.runAt) messages.push(queuedEventOf(job, createdAt));
     const { rows: stored, outboxIds } = await this.inserter.insert(rows, messages);
     this.afterInsert(rows);
     const records: OutboxRecord[] = messages.map((m, i) => ({ ...m, id: outboxIds[i] ?? '' }));
@@ -214,25 +214,32 @@ export class JobsService {
     if (earliest !== undefined) this.dispatcher.scheduled(new Date(earliest));
   }
 
-  private queuedEvent(job: NewJob, createdAt: string): OutboxMessage {
-    const queued = createJobEvent(
-      SERVICE_NAME,
-      'queued',
-      {
-        jobId: job.id,
-        tenant: job.tenant,
-        type: job.type,
-        queue: job.queue,
-        status: 'queued',
-        step: null,
-        progress: 0,
-        message: null,
-        attempt: 0,
-        seq: 1,
-        createdAt,
-      },
-      job.correlationId,
-    );
-    return eventOutboxMessage(queued);
+  /** After a flow's insert: the fast path for its queued jobs, the timer for its delayed ones. */
+  afterFlowInsert(rows: readonly NewJob[]): void {
+    this.afterInsert(rows.filter((job) => !job.pendingDeps));
   }
+}
+
+/** The `job.queued` event (seq 1) of a job inserted `queued`, written with it to the outbox. */
+export function queuedEventOf(job: NewJob, createdAt: string): OutboxMessage {
+  const queued = createJobEvent(
+    SERVICE_NAME,
+    'queued',
+    {
+      jobId: job.id,
+      tenant: job.tenant,
+      type: job.type,
+      queue: job.queue,
+      status: 'queued',
+      step: null,
+      progress: 0,
+      message: null,
+      attempt: 0,
+      seq: 1,
+      createdAt,
+      ...(job.flowId ? { flowId: job.flowId } : {}),
+    },
+    job.correlationId,
+  );
+  return eventOutboxMessage(queued);
 }
