@@ -234,7 +234,7 @@ export class FlowsRepository {
   async cancel(flowId: string, tenant?: string): Promise<FlowCancelOutcome> {
     if (!isUuid(flowId)) return { kind: 'not_found' };
     return this.db.transaction(async (m) => {
-      const [flow] = await m.query<FlowRow[]>(
+      const [[flow]] = await m.query<[FlowRow[], number]>(
         `UPDATE flows SET cancelled_at = coalesce(cancelled_at, now())
          WHERE id = $1 AND ($2::text IS NULL OR tenant = $2) RETURNING *`,
         [flowId, at(tenant)],

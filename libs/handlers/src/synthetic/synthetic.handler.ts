@@ -33,6 +33,8 @@ export const SyntheticPayloadSchema = Type.Object(
             ),
           ),
           continuation: Type.Optional(Type.Boolean()),
+          /** Keeps running this long after spawning (a window for crash tests and watchers). */
+          holdMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600000 })),
         },
         { additionalProperties: false },
       ),
@@ -77,11 +79,12 @@ export const syntheticHandler = defineHandler<SyntheticPayload>({
       ? { dependencies: Object.fromEntries(Object.entries(ctx.dependencies).map(([ref, d]) => [ref, d.result])) }
       : {};
     if (ctx.payload.fanOut) {
-      const { children, child = {}, continuation = true } = ctx.payload.fanOut;
+      const { children, child = {}, continuation = true, holdMs = 0 } = ctx.payload.fanOut;
       const spawned = await ctx.spawn(
         Array.from({ length: children }, () => ({ type: 'synthetic', payload: { ...child } })),
         continuation ? { continuation: { type: 'synthetic', payload: {} } } : {},
       );
+      if (holdMs > 0) await pause(holdMs);
       return {
         result: {
           ok: true,

@@ -1,0 +1,316 @@
+import type { Pool } from 'pg';
+import { TestStack, waitFor, type TestApi, type TestJob } from '@switchyard/testing';
+import { at, jobsDb } from './support/dispatch';
+
+jest.setTimeout(180000);
+
+interface FlowJob {
+  id: string;
+  ref: string;
+  type: string;
+  status: string;
+  attempts: number;
+  dependsOn: string[];
+  startedAt: string | null;
+  finishedAt: string | null;
+  error: { code: string } | null;
+}
+interface Flow {
+  id: string;
+  status: string;
+  counts: Record<string, number>;
+  total: number;
+  jobs: FlowJob[];
+  deduplicated?: boolean;
+}
+type Job = TestJob & { flowId?: string; ref?: string; waitingFor?: string };
+
+const quick = (extra: Record<string, unknown> = {}) => ({ type: 'synthetic', payload: { durationMs: 0, ...extra } });
+
+/**
+ * Flows (SPEC §11) end to end: dependencies hold jobs `waiting` until they finish, results pass
+ * downstream, failures follow each job's rule, a flow cancels and retries as a whole, and a handler
+ * fans out at run time.
+ */
+describe('flows: jobs that depend on jobs', () => {
+  let stack: TestStack;
+  let api: TestApi;
+  let db: Pool;
+
+  beforeAll(async () => {
+    // Short leases, so that a SIGKILLed worker's jobs come back within seconds.
+    stack = await TestStack.create({ WORKER_CONCURRENCY: '4', LEASE_MS: '3000', SWEEP_INTERVAL_MS: '500' });
+    await stack.start(['gateway', 'progress-tracker', 'worker']);
+    api = stack.api();
+    db = jobsDb(stack);
+  });
+
+  afterAll(async () => {
+    await db?.end();
+    await stack?.destroy();
+  });
+
+  async function submit(body: Record<string, unknown>, headers?: Record<string, string>): Promise<Flow> {
+    const response = await api.post<Flow>('/flows', body, headers);
+    if (response.status !== 202) throw new Error(`POST /flows answered ${response.status}: ${JSON.stringify(response.body)}`);
+    return response.body;
+  }
+
+  const flow = async (id: string) => (await api.get<Flow>(`/flows/${id}`)).body;
+  const waitForFlow = (id: string, status: string, timeoutMs = 30000) =>
+    waitFor(
+      async () => {
+        const f = await flow(id);
+        return f.status === status ? f : undefined;
+      },
+      { timeoutMs, intervalMs: 100, what: `flow ${id} ${status}` },
+    );
+  const byRef = (f: Flow) => new Map(f.jobs.map((j) => [j.ref, j]));
+
+  it('runs a diamond in order: B and C after A, D after both, with their results as ctx.dependencies', async () => {
+    const created = await submit({
+      name: 'diamond',
+      jobs: [
+        { ref: 'D', ...quick(), dependsOn: ['B', 'C'] },
+        { ref: 'A', ...quick({ durationMs: 300 }) },
+        { ref: 'B', ...quick({ durationMs: 200 }), dependsOn: ['A'] },
+        { ref: 'C', ...quick({ durationMs: 100 }), dependsOn: ['A'] },
+      ],
+    });
+    expect(created.status).toBe('running');
+    expect(created.total).toBe(4);
+    // Dependency order in the view: A first, D last.
+    expect(created.jobs[0]?.ref).toBe('A');
+    expect(created.jobs[3]?.ref).toBe('D');
+    const d0 = await api.job<Job>(byRef(created).get('D')!.id);
+    expect(d0).toMatchObject({ status: 'waiting', waitingFor: 'dependencies', flowId: created.id, ref: 'D' });
+
+    const done = await waitForFlow(created.id, 'completed');
+    const jobs = byRef(done);
+    const [a, b, c, d] = ['A', 'B', 'C', 'D'].map((r) => jobs.get(r)!);
+    expect(done.counts).toEqual({ completed: 4 });
+    expect(at(b.startedAt)).toBeGreaterThanOrEqual(at(a.finishedAt));
+    expect(at(c.startedAt)).toBeGreaterThanOrEqual(at(a.finishedAt));
+    expect(at(d.startedAt)).toBeGreaterThanOrEqual(Math.max(at(b.finishedAt), at(c.finishedAt)));
+    const dJob = await api.job<Job>(d.id);
+    // Each upstream's own result: B and C report A's result they received in turn.
+    expect(dJob.result).toEqual({
+      ok: true,
+      attempt: 1,
+      dependencies: {
+        B: { ok: true, attempt: 1, dependencies: { A: { ok: true, attempt: 1 } } },
+        C: { ok: true, attempt: 1, dependencies: { A: { ok: true, attempt: 1 } } },
+      },
+    });
+  });
+
+  it('a cycle, an unknown ref, or one invalid payload among 50 creates nothing and names the item', async () => {
+    const count = async () =>
+      Number((await db.query<{ n: string }>(`SELECT (SELECT count(*) FROM jobs) + (SELECT count(*) FROM flows) AS n`)).rows[0]?.n);
+    const before = await count();
+    const fifty = Array.from({ length: 50 }, (_, i) => ({
+      ref: `j${i}`,
+      ...quick(),
+      ...(i > 0 ? { dependsOn: [`j${i - 1}`] } : {}),
+    }));
+    const cases: [string, Record<string, unknown>[], number, string][] = [
+      ['a cycle', fifty.map((j, i) => (i === 0 ? { ...j, dependsOn: ['j49'] } : j)), 0, 'dependsOn'],
+      ['an unknown ref', fifty.map((j, i) => (i === 17 ? { ...j, dependsOn: ['nope'] } : j)), 17, 'dependsOn'],
+      [
+        'an invalid payload',
+        fifty.map((j, i) => (i === 33 ? { ...j, payload: { durationMs: -5 } } : j)),
+        33,
+        'payload.durationMs',
+      ],
+    ];
+    for (const [what, jobs, index, field] of cases) {
+      const response = await api.post<{ error: { code: string; details: { index: number; field: string }[] } }>(
+        '/flows',
+        { jobs },
+      );
+      expect({ what, status: response.status, code: response.body.error.code }).toEqual({
+        what,
+        status: 400,
+        code: 'flow_invalid',
+      });
+      expect(response.body.error.details).toContainEqual(expect.objectContaining({ index, field }));
+    }
+    expect(await count()).toBe(before);
+  });
+
+  it('a failing B fails D under `fail`, runs it under `run`, cancels it under `skip`', async () => {
+    const created = await submit({
+      jobs: [
+        { ref: 'A', ...quick() },
+        { ref: 'B', ...quick({ fail: 'permanent' }), dependsOn: ['A'] },
+        { ref: 'Dfail', ...quick(), dependsOn: ['B'] },
+        { ref: 'Drun', ...quick(), dependsOn: ['B'], onDependencyFailure: 'run' },
+        { ref: 'Dskip', ...quick(), dependsOn: ['B'], onDependencyFailure: 'skip' },
+        { ref: 'E', ...quick(), dependsOn: ['Dfail'] },
+      ],
+    });
+    const done = await waitForFlow(created.id, 'failed');
+    const jobs = byRef(done);
+    expect(jobs.get('B')).toMatchObject({ status: 'failed' });
+    expect(jobs.get('Dfail')).toMatchObject({ status: 'failed', error: { code: 'dependency_failed' } });
+    // Transitively: E depended on Dfail.
+    expect(jobs.get('E')).toMatchObject({ status: 'failed', error: { code: 'dependency_failed' } });
+    expect(jobs.get('Drun')).toMatchObject({ status: 'completed' });
+    expect(jobs.get('Dskip')).toMatchObject({ status: 'cancelled', error: { code: 'dependency_failed' } });
+    const dfail = await api.job<Job>(jobs.get('Dfail')!.id);
+    expect(dfail.deadLettered).toBe(true);
+    expect(dfail.startedAt).toBeNull();
+  });
+
+  it('POST /flows/{id}/retry after the cause is gone completes the flow without re-running A', async () => {
+    // B fails its first attempt (its only one); a flow retry's attempt numbers continue, so it succeeds.
+    const created = await submit({
+      jobs: [
+        { ref: 'A', ...quick() },
+        { ref: 'B', ...quick({ failAttempts: 1 }), maxAttempts: 1, dependsOn: ['A'] },
+        { ref: 'D', ...quick(), dependsOn: ['B'] },
+      ],
+    });
+    const failed = await waitForFlow(created.id, 'failed');
+    const a = byRef(failed).get('A')!;
+    expect(byRef(failed).get('D')).toMatchObject({ status: 'failed', error: { code: 'dependency_failed' } });
+    const retried = await api.post<{ retried: number }>(`/flows/${created.id}/retry`);
+    expect(retried.status).toBe(202);
+    expect(retried.body.retried).toBe(2);
+    const done = await waitForFlow(created.id, 'completed');
+    expect(byRef(done).get('A')).toMatchObject({ attempts: 1, startedAt: a.startedAt, finishedAt: a.finishedAt });
+    expect(byRef(done).get('B')).toMatchObject({ status: 'completed', attempts: 2 });
+    expect(byRef(done).get('D')).toMatchObject({ status: 'completed', attempts: 1 });
+    expect((await api.post(`/flows/${created.id}/retry`)).status).toBe(409);
+  });
+
+  it('cancelling a flow with jobs waiting, queued and running ends all of them cancelled within CANCEL_GRACE_MS', async () => {
+    // 4 slots on the default queue: 4 long jobs run, 2 stay queued, 1 waits for them.
+    const long = (ref: string) => ({ ref, ...quick({ durationMs: 60000, steps: 60, ignoreAbort: true }) });
+    const roots = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6'];
+    const created = await submit({
+      jobs: [...roots.map(long), { ref: 'last', ...quick(), dependsOn: roots }],
+    });
+    await waitFor(
+      async () => {
+        const f = await flow(created.id);
+        return f.counts['running'] === 4 && f.counts['queued'] === 2 && f.counts['waiting'] === 1;
+      },
+      { timeoutMs: 20000, what: 'four running, two queued, one waiting' },
+    );
+    const cancelledAt = Date.now();
+    const response = await api.delete<{ cancelled: number; cancelRequested: number }>(`/flows/${created.id}`);
+    expect(response.status).toBe(200);
+    expect(response.body).toMatchObject({ cancelled: 3, cancelRequested: 4 });
+    const done = await waitForFlow(created.id, 'cancelled', 15000);
+    expect(done.counts).toEqual({ cancelled: 7 });
+    const lastFinished = Math.max(...done.jobs.map((j) => at(j.finishedAt)));
+    expect(lastFinished - cancelledAt).toBeLessThanOrEqual(5000 + 1000);
+  });
+
+  it('passes audio.generate’s WAV to audio.analyze ({fromDependency}) with no client upload', async () => {
+    const created = await submit({
+      jobs: [
+        { ref: 'gen', type: 'audio.generate', payload: { prompt: 'a calm synth pad', durationSec: 3, seed: 7 } },
+        { ref: 'analyze', type: 'audio.analyze', payload: { fromDependency: 'gen' }, dependsOn: ['gen'] },
+      ],
+    });
+    const done = await waitForFlow(created.id, 'completed', 60000);
+    const analysis = (await api.job<Job>(byRef(done).get('analyze')!.id)).result as {
+      format: { container: string; durationSec: number; sampleRate: number };
+    };
+    expect(analysis.format.container).toMatch(/wav/i);
+    expect(analysis.format.durationSec).toBeCloseTo(3, 1);
+    // fromDependency must name a dependency of the job.
+    const refused = await api.post<{ error: { code: string; details: { index: number; field: string }[] } }>(
+      '/flows',
+      {
+        jobs: [
+          { ref: 'gen', type: 'audio.generate', payload: { prompt: 'x', durationSec: 1 } },
+          { ref: 'analyze', type: 'audio.analyze', payload: { fromDependency: 'gen' } },
+        ],
+      },
+    );
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.details).toContainEqual(
+      expect.objectContaining({ index: 1, field: 'payload.fromDependency' }),
+    );
+  });
+
+  it('Idempotency-Key covers the whole flow: same request replays it, another one is refused', async () => {
+    const body = { jobs: [{ ref: 'only', ...quick() }] };
+    const key = `flow-${Date.now()}`;
+    const first = await submit(body, { 'idempotency-key': key });
+    const again = await api.post<Flow>('/flows', body, { 'idempotency-key': key });
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ id: first.id, deduplicated: true });
+    const other = await api.post('/flows', { jobs: [{ ref: 'other', ...quick() }] }, { 'idempotency-key': key });
+    expect(other.status).toBe(422);
+    const listed = await api.get<{ items: { id: string }[] }>('/flows?limit=200');
+    expect(listed.body.items.filter((f) => f.id === first.id)).toHaveLength(1);
+  });
+
+  it('a handler spawning 100 children plus a continuation: it runs once, after all 100, with their results', async () => {
+    const created = await submit({
+      jobs: [{ ref: 'split', type: 'synthetic', payload: { fanOut: { children: 100, child: { durationMs: 20 } } } }],
+    });
+    const done = await waitForFlow(created.id, 'completed', 60000);
+    expect(done.total).toBe(102);
+    const continuation = byRef(done).get('split.continuation')!;
+    const children = done.jobs.filter((j) => /^split\.\d+$/.test(j.ref));
+    expect(children).toHaveLength(100);
+    expect(continuation).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(at(continuation.startedAt)).toBeGreaterThanOrEqual(Math.max(...children.map((c) => at(c.finishedAt))));
+    const result = (await api.job<Job>(continuation.id)).result as { dependencies: Record<string, unknown> };
+    expect(Object.keys(result.dependencies)).toHaveLength(100);
+    expect(result.dependencies['split.42']).toEqual({ ok: true, attempt: 1 });
+  });
+
+  it('a SIGKILLed worker during the fan-out loses nothing and creates no duplicate child', async () => {
+    const created = await submit({
+      jobs: [
+        {
+          ref: 'split',
+          type: 'synthetic',
+          // The parent keeps running after spawning: the kill lands between its spawn and its completion,
+          // with its children running.
+          payload: { fanOut: { children: 100, child: { durationMs: 1500 }, holdMs: 4000 } },
+        },
+      ],
+    });
+    const parentId = created.jobs[0]!.id;
+    await waitFor(
+      async () =>
+        Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM jobs WHERE spawned_by = $1`, [parentId])).rows[0]?.n) ===
+          101 && (await api.job(parentId)).status === 'running',
+      { timeoutMs: 20000, what: 'the children spawned, the parent still running' },
+    );
+    await waitFor(async () => ((await flow(created.id)).counts['running'] ?? 0) >= 3, {
+      timeoutMs: 10000,
+      what: 'children running',
+    });
+    expect(await stack.service('worker').stop('SIGKILL')).not.toBe(0);
+    const replacement = await stack.spawn('worker');
+    try {
+      const done = await waitForFlow(created.id, 'completed', 90000);
+      const parent = byRef(done).get('split')!;
+      // The parent ran again after its lease expired: its second spawn found the first one's children.
+      expect(parent.attempts).toBe(2);
+      const counts = await db.query<{ n: string; distinct_index: string }>(
+        `SELECT count(*) AS n, count(DISTINCT spawn_index) AS distinct_index FROM jobs WHERE spawned_by = $1`,
+        [parentId],
+      );
+      expect(counts.rows[0]).toEqual({ n: '101', distinct_index: '101' });
+      expect(done.total).toBe(102);
+      const continuation = byRef(done).get('split.continuation')!;
+      const children = done.jobs.filter((j) => /^split\.\d+$/.test(j.ref));
+      expect(children.every((c) => c.status === 'completed')).toBe(true);
+      expect(continuation.attempts).toBe(1);
+      expect(at(continuation.startedAt)).toBeGreaterThanOrEqual(Math.max(...children.map((c) => at(c.finishedAt))));
+      const result = (await api.job<Job>(continuation.id)).result as { dependencies: Record<string, unknown> };
+      expect(Object.keys(result.dependencies)).toHaveLength(100);
+    } finally {
+      await replacement.stop('SIGTERM');
+    }
+  });
+});
