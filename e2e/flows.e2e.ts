@@ -274,7 +274,7 @@ describe('flows: jobs that depend on jobs', () => {
           type: 'synthetic',
           // The parent keeps running after spawning: the kill lands between its spawn and its completion,
           // with its children running.
-          payload: { fanOut: { children: 100, child: { durationMs: 1500 }, holdMs: 4000 } },
+          payload: { fanOut: { children: 100, child: { durationMs: 300 }, holdMs: 4000 } },
         },
       ],
     });
