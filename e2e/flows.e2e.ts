@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { Pool } from 'pg';
 import { TestStack, waitFor, type TestApi, type TestJob } from '@switchyard/testing';
 import { at, jobsDb } from './support/dispatch';
@@ -24,6 +27,14 @@ interface Flow {
   deduplicated?: boolean;
 }
 type Job = TestJob & { flowId?: string; ref?: string; waitingFor?: string };
+
+/** A worked example of docs/flows.md: the JSON block after `<!-- flow-example: name -->`. */
+function docExample(name: string): { jobs: { ref: string }[] } & Record<string, unknown> {
+  const doc = readFileSync(join(__dirname, '..', 'docs', 'flows.md'), 'utf8');
+  const block = new RegExp(`<!-- flow-example: ${name} -->\\s*\`\`\`json\\n([\\s\\S]*?)\`\`\``).exec(doc)?.[1];
+  if (!block) throw new Error(`docs/flows.md has no example ${name}`);
+  return JSON.parse(block) as { jobs: { ref: string }[] };
+}
 
 const quick = (extra: Record<string, unknown> = {}) => ({ type: 'synthetic', payload: { durationMs: 0, ...extra } });
 
@@ -208,13 +219,8 @@ describe('flows: jobs that depend on jobs', () => {
     expect(lastFinished - cancelledAt).toBeLessThanOrEqual(5000 + 1000);
   });
 
-  it('passes audio.generate’s WAV to audio.analyze ({fromDependency}) with no client upload', async () => {
-    const created = await submit({
-      jobs: [
-        { ref: 'gen', type: 'audio.generate', payload: { prompt: 'a calm synth pad', durationSec: 3, seed: 7 } },
-        { ref: 'analyze', type: 'audio.analyze', payload: { fromDependency: 'gen' }, dependsOn: ['gen'] },
-      ],
-    });
+  it('passes audio.generate’s WAV to audio.analyze ({fromDependency}) with no client upload (docs/flows.md)', async () => {
+    const created = await submit(docExample('audio-pipeline'));
     const done = await waitForFlow(created.id, 'completed', 60000);
     const analysis = (await api.job<Job>(byRef(done).get('analyze')!.id)).result as {
       format: { container: string; durationSec: number; sampleRate: number };
@@ -250,12 +256,67 @@ describe('flows: jobs that depend on jobs', () => {
     expect(listed.body.items.filter((f) => f.id === first.id)).toHaveLength(1);
   });
 
-  it('a handler spawning 100 children plus a continuation: it runs once, after all 100, with their results', async () => {
-    const created = await submit({
-      jobs: [{ ref: 'split', type: 'synthetic', payload: { fanOut: { children: 100, child: { durationMs: 20 } } } }],
+  it('streams every member’s events (SSE) until the flow ends; other tenants see nothing of it', async () => {
+    const acmeKey = (await stack.createApiKey('acme-flows')).key;
+    const acme = stack.api(acmeKey);
+    const globex = stack.api((await stack.createApiKey('globex-flows')).key);
+    const created = await acme.post<Flow>('/flows', {
+      jobs: [
+        { ref: 'A', ...quick({ durationMs: 300, steps: 2 }) },
+        { ref: 'B', ...quick({ durationMs: 100 }), dependsOn: ['A'] },
+      ],
     });
+    expect(created.status).toBe(202);
+    const id = created.body.id;
+    const ids = new Set(created.body.jobs.map((j) => j.id));
+
+    const response = await fetch(`${acme.baseUrl}/api/v1/flows/${id}/events`, {
+      headers: { authorization: `Bearer ${acmeKey}`, accept: 'text/event-stream' },
+    });
+    expect(response.status).toBe(200);
+    const messages: EventSourceMessage[] = [];
+    const parser = createParser({ onEvent: (m) => messages.push(m) });
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    const deadline = Date.now() + 20000;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parser.feed(decoder.decode(value, { stream: true }));
+      if (Date.now() > deadline) throw new Error('the flow stream did not end');
+    }
+    expect(messages[0]?.event).toBe('snapshot');
+    expect((JSON.parse(messages[0]!.data) as Flow).id).toBe(id);
+    const completed = messages
+      .filter((m) => m.event === 'job.completed')
+      .map((m) => (JSON.parse(m.data) as { data: { jobId: string; flowId: string } }).data);
+    expect(new Set(completed.map((d) => d.jobId))).toEqual(ids);
+    expect(completed.every((d) => d.flowId === id)).toBe(true);
+    expect(messages.some((m) => m.event === 'job.progress')).toBe(true);
+    expect((await acme.get<Flow>(`/flows/${id}`)).body.status).toBe('completed');
+
+    for (const [method, path] of [
+      ['GET', `/flows/${id}`],
+      ['GET', `/flows/${id}/events`],
+      ['DELETE', `/flows/${id}`],
+      ['POST', `/flows/${id}/retry`],
+    ] as const) {
+      expect({ method, path, status: (await globex.request(method, path)).status }).toEqual({ method, path, status: 404 });
+    }
+    const theirs = await globex.get<{ items: { id: string }[] }>('/flows?limit=200');
+    expect(theirs.body.items.map((f) => f.id)).not.toContain(id);
+    const mine = await acme.get<{ items: { id: string }[]; nextCursor: string | null }>('/flows?limit=1');
+    expect(mine.body.items.map((f) => f.id)).toEqual([id]);
+    expect(mine.body.nextCursor).toBeNull();
+    expect((await acme.get(`/flows?cursor=bogus`)).status).toBe(400);
+  });
+
+  it('a handler spawning 100 children plus a continuation: it runs once, after all 100, with their results (docs/flows.md)', async () => {
+    const created = await submit(docExample('fan-out'));
     const done = await waitForFlow(created.id, 'completed', 60000);
-    expect(done.total).toBe(102);
+    expect(done.total).toBe(103);
+    // `report` depended on the spawning job itself.
+    expect(at(byRef(done).get('report')!.startedAt)).toBeGreaterThanOrEqual(at(byRef(done).get('split')!.finishedAt));
     const continuation = byRef(done).get('split.continuation')!;
     const children = done.jobs.filter((j) => /^split\.\d+$/.test(j.ref));
     expect(children).toHaveLength(100);
