@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { Pool } from 'pg';
 import { TestStack, waitFor, type TestApi, type TestJob } from '@switchyard/testing';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { switchyard } from './support/cli';
 import { at, jobsDb } from './support/dispatch';
 
 jest.setTimeout(180000);
@@ -373,5 +375,58 @@ describe('flows: jobs that depend on jobs', () => {
     } finally {
       await replacement.stop('SIGTERM');
     }
+  });
+
+  it('switchyard flow submit --watch shows a line per job in dependency order and the outcome; get, list, cancel, retry', async () => {
+    const env = { SWITCHYARD_URL: stack.service('gateway').url, SWITCHYARD_API_KEY: stack.adminKey, HOME: '/nonexistent' };
+    const dir = join(__dirname, '..', 'tmp', stack.id);
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, 'flow.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        name: 'cli',
+        jobs: [
+          { ref: 'last', ...quick({ durationMs: 100 }), dependsOn: ['first', 'middle'] },
+          { ref: 'middle', ...quick({ durationMs: 300, steps: 3 }), dependsOn: ['first'] },
+          { ref: 'first', ...quick({ durationMs: 200 }) },
+        ],
+      }),
+    );
+    const watched = await switchyard(['flow', 'submit', file, '--watch'], env);
+    expect(watched.code).toBe(0);
+    const lines = watched.output.split('\n');
+    const firstLine = (ref: string) => lines.findIndex((l) => l.startsWith(`${ref} `));
+    expect(firstLine('first')).toBeGreaterThanOrEqual(0);
+    expect(firstLine('first')).toBeLessThan(firstLine('middle'));
+    expect(firstLine('middle')).toBeLessThan(firstLine('last'));
+    expect(lines.some((l) => /^last\s+100% completed/.test(l))).toBe(true);
+    const id = /flow ([0-9a-f-]{36}) completed/.exec(watched.output)?.[1];
+    expect(id).toBeDefined();
+
+    const got = await switchyard(['flow', 'get', id!], env);
+    expect(got.code).toBe(0);
+    expect(got.output).toContain('completed');
+    expect(got.output).toMatch(/last\s.*first,middle/);
+    const listed = await switchyard(['flow', 'list', '--json', '--limit', '200'], env);
+    expect((JSON.parse(listed.output) as { items: { id: string }[] }).items.map((f) => f.id)).toContain(id);
+
+    writeFileSync(
+      file,
+      JSON.stringify({ jobs: [{ ref: 'slow', ...quick({ durationMs: 60000, steps: 60 }) }, { ref: 'after', ...quick(), dependsOn: ['slow'] }] }),
+    );
+    const submitted = await switchyard(['flow', 'submit', file, '--json'], env);
+    const flowId = (JSON.parse(submitted.output) as Flow).id;
+    await api.waitForJob((JSON.parse(submitted.output) as Flow).jobs[0]!.id, (j) => j.status === 'running', 15000);
+    const cancelled = await switchyard(['flow', 'cancel', flowId], env);
+    expect(cancelled.code).toBe(0);
+    expect(cancelled.output).toContain('cancelled 1 job(s)');
+    await waitForFlow(flowId, 'cancelled', 15000);
+    const watchedCancelled = await switchyard(['flow', 'watch', flowId], env);
+    expect(watchedCancelled.code).toBe(4);
+    const retried = await switchyard(['flow', 'retry', flowId], env);
+    expect(retried.code).toBe(0);
+    expect(retried.output).toContain('re-queued 2 job(s)');
+    expect((await switchyard(['flow', 'cancel', flowId], env)).code).toBe(0);
   });
 });
