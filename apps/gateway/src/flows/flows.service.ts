@@ -118,7 +118,13 @@ export class FlowsService {
     this.jobs.afterFlowInsert(jobs);
     await this.outbox.publishAfterCommit(created.outbox);
     this.logger.info({ flowId: newFlow.id, tenant, jobs: jobs.length }, 'flow accepted');
-    return { status: 202, flow: { ...(await this.view(created.flow)), deduplicated: false } };
+    // The answer is built from the rows just inserted: no second read of what this request wrote.
+    const dependsOn = new Map(flow.items.map((item) => [item.ref, item.dependsOn]));
+    const members = created.rows.map((row) => ({ ...row, depends_on_refs: dependsOn.get(row.ref ?? '') ?? [] }));
+    const tally = emptyTally();
+    for (const row of created.rows) tally.counts[row.status] = (tally.counts[row.status] ?? 0) + 1;
+    tally.total = created.rows.length;
+    return { status: 202, flow: { ...this.viewOf(created.flow, members, tally), deduplicated: false } };
   }
 
   /** The flow an idempotency key already names (same request), or null; 422 for another request. */
@@ -276,6 +282,10 @@ export class FlowsService {
       this.flows.members(row.id, FLOW_VIEW_JOBS_MAX + 1),
       this.flows.tallies([row.id]),
     ]);
+    return this.viewOf(row, members, tallies.get(row.id));
+  }
+
+  private viewOf(row: FlowRow, members: FlowMemberRow[], tally: FlowTally | undefined): FlowView {
     const listed = members.slice(0, FLOW_VIEW_JOBS_MAX);
     const ordered = dependencyOrder(
       listed,
@@ -283,7 +293,7 @@ export class FlowsService {
       (m) => m.depends_on_refs,
     );
     return {
-      ...this.summary(row, tallies.get(row.id)),
+      ...this.summary(row, tally),
       jobs: ordered.map(memberView),
       jobsTruncated: members.length > FLOW_VIEW_JOBS_MAX,
     };
