@@ -33,12 +33,17 @@ type Job = TestJob & { flowId?: string; ref?: string; waitingFor?: string };
 /** A worked example of docs/flows.md: the JSON block after `<!-- flow-example: name -->`. */
 function docExample(name: string): { jobs: { ref: string }[] } & Record<string, unknown> {
   const doc = readFileSync(join(__dirname, '..', 'docs', 'flows.md'), 'utf8');
-  const block = new RegExp(`<!-- flow-example: ${name} -->\\s*\`\`\`json\\n([\\s\\S]*?)\`\`\``).exec(doc)?.[1];
+  const block = new RegExp(`<!-- flow-example: ${name} -->\\s*\`\`\`json\\n([\\s\\S]*?)\`\`\``).exec(
+    doc,
+  )?.[1];
   if (!block) throw new Error(`docs/flows.md has no example ${name}`);
   return JSON.parse(block) as { jobs: { ref: string }[] };
 }
 
-const quick = (extra: Record<string, unknown> = {}) => ({ type: 'synthetic', payload: { durationMs: 0, ...extra } });
+const quick = (extra: Record<string, unknown> = {}) => ({
+  type: 'synthetic',
+  payload: { durationMs: 0, ...extra },
+});
 
 /**
  * Flows (SPEC §11) end to end: dependencies hold jobs `waiting` until they finish, results pass
@@ -65,7 +70,8 @@ describe('flows: jobs that depend on jobs', () => {
 
   async function submit(body: Record<string, unknown>, headers?: Record<string, string>): Promise<Flow> {
     const response = await api.post<Flow>('/flows', body, headers);
-    if (response.status !== 202) throw new Error(`POST /flows answered ${response.status}: ${JSON.stringify(response.body)}`);
+    if (response.status !== 202)
+      throw new Error(`POST /flows answered ${response.status}: ${JSON.stringify(response.body)}`);
     return response.body;
   }
 
@@ -119,7 +125,13 @@ describe('flows: jobs that depend on jobs', () => {
 
   it('a cycle, an unknown ref, or one invalid payload among 50 creates nothing and names the item', async () => {
     const count = async () =>
-      Number((await db.query<{ n: string }>(`SELECT (SELECT count(*) FROM jobs) + (SELECT count(*) FROM flows) AS n`)).rows[0]?.n);
+      Number(
+        (
+          await db.query<{ n: string }>(
+            `SELECT (SELECT count(*) FROM jobs) + (SELECT count(*) FROM flows) AS n`,
+          )
+        ).rows[0]?.n,
+      );
     const before = await count();
     const fifty = Array.from({ length: 50 }, (_, i) => ({
       ref: `j${i}`,
@@ -128,7 +140,12 @@ describe('flows: jobs that depend on jobs', () => {
     }));
     const cases: [string, Record<string, unknown>[], number, string][] = [
       ['a cycle', fifty.map((j, i) => (i === 0 ? { ...j, dependsOn: ['j49'] } : j)), 0, 'dependsOn'],
-      ['an unknown ref', fifty.map((j, i) => (i === 17 ? { ...j, dependsOn: ['nope'] } : j)), 17, 'dependsOn'],
+      [
+        'an unknown ref',
+        fifty.map((j, i) => (i === 17 ? { ...j, dependsOn: ['nope'] } : j)),
+        17,
+        'dependsOn',
+      ],
       [
         'an invalid payload',
         fifty.map((j, i) => (i === 33 ? { ...j, payload: { durationMs: -5 } } : j)),
@@ -137,10 +154,9 @@ describe('flows: jobs that depend on jobs', () => {
       ],
     ];
     for (const [what, jobs, index, field] of cases) {
-      const response = await api.post<{ error: { code: string; details: { index: number; field: string }[] } }>(
-        '/flows',
-        { jobs },
-      );
+      const response = await api.post<{
+        error: { code: string; details: { index: number; field: string }[] };
+      }>('/flows', { jobs });
       expect({ what, status: response.status, code: response.body.error.code }).toEqual({
         what,
         status: 400,
@@ -191,7 +207,11 @@ describe('flows: jobs that depend on jobs', () => {
     expect(retried.status).toBe(202);
     expect(retried.body.retried).toBe(2);
     const done = await waitForFlow(created.id, 'completed');
-    expect(byRef(done).get('A')).toMatchObject({ attempts: 1, startedAt: a.startedAt, finishedAt: a.finishedAt });
+    expect(byRef(done).get('A')).toMatchObject({
+      attempts: 1,
+      startedAt: a.startedAt,
+      finishedAt: a.finishedAt,
+    });
     expect(byRef(done).get('B')).toMatchObject({ status: 'completed', attempts: 2 });
     expect(byRef(done).get('D')).toMatchObject({ status: 'completed', attempts: 1 });
     expect((await api.post(`/flows/${created.id}/retry`)).status).toBe(409);
@@ -252,7 +272,11 @@ describe('flows: jobs that depend on jobs', () => {
     const again = await api.post<Flow>('/flows', body, { 'idempotency-key': key });
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ id: first.id, deduplicated: true });
-    const other = await api.post('/flows', { jobs: [{ ref: 'other', ...quick() }] }, { 'idempotency-key': key });
+    const other = await api.post(
+      '/flows',
+      { jobs: [{ ref: 'other', ...quick() }] },
+      { 'idempotency-key': key },
+    );
     expect(other.status).toBe(422);
     const listed = await api.get<{ items: { id: string }[] }>('/flows?limit=200');
     expect(listed.body.items.filter((f) => f.id === first.id)).toHaveLength(1);
@@ -288,7 +312,7 @@ describe('flows: jobs that depend on jobs', () => {
       if (Date.now() > deadline) throw new Error('the flow stream did not end');
     }
     expect(messages[0]?.event).toBe('snapshot');
-    expect((JSON.parse(messages[0]!.data) as Flow).id).toBe(id);
+    expect((JSON.parse(messages[0].data) as Flow).id).toBe(id);
     const completed = messages
       .filter((m) => m.event === 'job.completed')
       .map((m) => (JSON.parse(m.data) as { data: { jobId: string; flowId: string } }).data);
@@ -303,7 +327,11 @@ describe('flows: jobs that depend on jobs', () => {
       ['DELETE', `/flows/${id}`],
       ['POST', `/flows/${id}/retry`],
     ] as const) {
-      expect({ method, path, status: (await globex.request(method, path)).status }).toEqual({ method, path, status: 404 });
+      expect({ method, path, status: (await globex.request(method, path)).status }).toEqual({
+        method,
+        path,
+        status: 404,
+      });
     }
     const theirs = await globex.get<{ items: { id: string }[] }>('/flows?limit=200');
     expect(theirs.body.items.map((f) => f.id)).not.toContain(id);
@@ -318,12 +346,16 @@ describe('flows: jobs that depend on jobs', () => {
     const done = await waitForFlow(created.id, 'completed', 60000);
     expect(done.total).toBe(103);
     // `report` depended on the spawning job itself.
-    expect(at(byRef(done).get('report')!.startedAt)).toBeGreaterThanOrEqual(at(byRef(done).get('split')!.finishedAt));
+    expect(at(byRef(done).get('report')!.startedAt)).toBeGreaterThanOrEqual(
+      at(byRef(done).get('split')!.finishedAt),
+    );
     const continuation = byRef(done).get('split.continuation')!;
     const children = done.jobs.filter((j) => /^split\.\d+$/.test(j.ref));
     expect(children).toHaveLength(100);
     expect(continuation).toMatchObject({ status: 'completed', attempts: 1 });
-    expect(at(continuation.startedAt)).toBeGreaterThanOrEqual(Math.max(...children.map((c) => at(c.finishedAt))));
+    expect(at(continuation.startedAt)).toBeGreaterThanOrEqual(
+      Math.max(...children.map((c) => at(c.finishedAt))),
+    );
     const result = (await api.job<Job>(continuation.id)).result as { dependencies: Record<string, unknown> };
     expect(Object.keys(result.dependencies)).toHaveLength(100);
     expect(result.dependencies['split.42']).toEqual({ ok: true, attempt: 1 });
@@ -341,11 +373,13 @@ describe('flows: jobs that depend on jobs', () => {
         },
       ],
     });
-    const parentId = created.jobs[0]!.id;
+    const parentId = created.jobs[0].id;
     await waitFor(
       async () =>
-        Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM jobs WHERE spawned_by = $1`, [parentId])).rows[0]?.n) ===
-          101 && (await api.job(parentId)).status === 'running',
+        Number(
+          (await db.query<{ n: string }>(`SELECT count(*) AS n FROM jobs WHERE spawned_by = $1`, [parentId]))
+            .rows[0]?.n,
+        ) === 101 && (await api.job(parentId)).status === 'running',
       { timeoutMs: 20000, what: 'the children spawned, the parent still running' },
     );
     await waitFor(async () => ((await flow(created.id)).counts['running'] ?? 0) >= 3, {
@@ -369,8 +403,12 @@ describe('flows: jobs that depend on jobs', () => {
       const children = done.jobs.filter((j) => /^split\.\d+$/.test(j.ref));
       expect(children.every((c) => c.status === 'completed')).toBe(true);
       expect(continuation.attempts).toBe(1);
-      expect(at(continuation.startedAt)).toBeGreaterThanOrEqual(Math.max(...children.map((c) => at(c.finishedAt))));
-      const result = (await api.job<Job>(continuation.id)).result as { dependencies: Record<string, unknown> };
+      expect(at(continuation.startedAt)).toBeGreaterThanOrEqual(
+        Math.max(...children.map((c) => at(c.finishedAt))),
+      );
+      const result = (await api.job<Job>(continuation.id)).result as {
+        dependencies: Record<string, unknown>;
+      };
       expect(Object.keys(result.dependencies)).toHaveLength(100);
     } finally {
       await replacement.stop('SIGTERM');
@@ -378,7 +416,11 @@ describe('flows: jobs that depend on jobs', () => {
   });
 
   it('switchyard flow submit --watch shows a line per job in dependency order and the outcome; get, list, cancel, retry', async () => {
-    const env = { SWITCHYARD_URL: stack.service('gateway').url, SWITCHYARD_API_KEY: stack.adminKey, HOME: '/nonexistent' };
+    const env = {
+      SWITCHYARD_URL: stack.service('gateway').url,
+      SWITCHYARD_API_KEY: stack.adminKey,
+      HOME: '/nonexistent',
+    };
     const dir = join(__dirname, '..', 'tmp', stack.id);
     mkdirSync(dir, { recursive: true });
     const file = join(dir, 'flow.json');
@@ -413,11 +455,20 @@ describe('flows: jobs that depend on jobs', () => {
 
     writeFileSync(
       file,
-      JSON.stringify({ jobs: [{ ref: 'slow', ...quick({ durationMs: 60000, steps: 60 }) }, { ref: 'after', ...quick(), dependsOn: ['slow'] }] }),
+      JSON.stringify({
+        jobs: [
+          { ref: 'slow', ...quick({ durationMs: 60000, steps: 60 }) },
+          { ref: 'after', ...quick(), dependsOn: ['slow'] },
+        ],
+      }),
     );
     const submitted = await switchyard(['flow', 'submit', file, '--json'], env);
     const flowId = (JSON.parse(submitted.output) as Flow).id;
-    await api.waitForJob((JSON.parse(submitted.output) as Flow).jobs[0]!.id, (j) => j.status === 'running', 15000);
+    await api.waitForJob(
+      (JSON.parse(submitted.output) as Flow).jobs[0].id,
+      (j) => j.status === 'running',
+      15000,
+    );
     const cancelled = await switchyard(['flow', 'cancel', flowId], env);
     expect(cancelled.code).toBe(0);
     expect(cancelled.output).toContain('cancelled 1 job(s)');

@@ -76,6 +76,12 @@ export async function flows(ctx: ScenarioContext): Promise<ScenarioResult> {
         pass: null,
       },
     ],
-    details: { flows: count, jobsPerFlow: FLOW_JOBS, acceptMs: rounded(accept), runMs: rounded(run), byStatus },
+    details: {
+      flows: count,
+      jobsPerFlow: FLOW_JOBS,
+      acceptMs: rounded(accept),
+      runMs: rounded(run),
+      byStatus,
+    },
   };
 }

@@ -26,4 +26,3 @@ export function switchyard(
     child.once('exit', (code) => resolve({ code, output }));
   });
 }
-

@@ -29,7 +29,10 @@ export function registerFlowCommands(program: Command, app: App): void {
     .description('submit a flow from a JSON file ({name?, metadata?, jobs: [...]}); --watch follows it')
     .argument('<file>', 'the flow as JSON')
     .option('--idempotency-key <key>', 'the same key returns the same flow')
-    .option('-w, --watch', 'one progress bar per job in dependency order; exit 0 only when the flow completes')
+    .option(
+      '-w, --watch',
+      'one progress bar per job in dependency order; exit 0 only when the flow completes',
+    )
     .action(async (file: string, flags: { idempotencyKey?: string; watch?: boolean }, cmd: Command) => {
       const ctx = app.context(cmd);
       const body = await readJsonObjectFile(file, 'flow file');
@@ -52,7 +55,9 @@ export function registerFlowCommands(program: Command, app: App): void {
     .command('watch')
     .description('follow a flow until it ends, one progress bar per job')
     .argument('<id>', 'flow id')
-    .action(async (id: string, _flags: unknown, cmd: Command) => app.exit(await watchFlow(app.context(cmd), id)));
+    .action(async (id: string, _flags: unknown, cmd: Command) =>
+      app.exit(await watchFlow(app.context(cmd), id)),
+    );
 
   flow
     .command('get')
@@ -113,7 +118,9 @@ export function registerFlowCommands(program: Command, app: App): void {
     .option('-w, --watch', 'follow the flow to the end')
     .action(async (id: string, flags: { watch?: boolean }, cmd: Command) => {
       const ctx = app.context(cmd);
-      const { body } = await ctx.client.json<FlowActionResult>('POST', path(id, '/retry'), { signal: ctx.signal });
+      const { body } = await ctx.client.json<FlowActionResult>('POST', path(id, '/retry'), {
+        signal: ctx.signal,
+      });
       if (flags.watch === true) return app.exit(await watchFlow(ctx, id));
       if (ctx.out.json) return ctx.out.data(body);
       ctx.out.line(`re-queued ${body.retried ?? 0} job(s) of flow ${id}`);
@@ -212,8 +219,14 @@ export async function watchFlow(ctx: CommandContext, id: string, initial?: FlowV
   if (ctx.out.json) ctx.out.data(flow);
   else {
     const mark =
-      flow.status === 'completed' ? ctx.out.style.green('✔') : flow.status === 'running' ? '…' : ctx.out.style.red('✖');
-    ctx.out.line(`${mark} flow ${flow.id} ${paintFlowStatus(flow.status, ctx.out)}: ${countsText(flow.counts)}`);
+      flow.status === 'completed'
+        ? ctx.out.style.green('✔')
+        : flow.status === 'running'
+          ? '…'
+          : ctx.out.style.red('✖');
+    ctx.out.line(
+      `${mark} flow ${flow.id} ${paintFlowStatus(flow.status, ctx.out)}: ${countsText(flow.counts)}`,
+    );
     for (const job of flow.jobs.filter((j) => j.error)) {
       ctx.out.error(`  ${job.ref}: ${job.status} (${job.error?.code}: ${job.error?.message})`);
     }
@@ -223,9 +236,16 @@ export async function watchFlow(ctx: CommandContext, id: string, initial?: FlowV
   return flow.status === 'completed' ? EXIT.ok : EXIT.error;
 }
 
+interface JobUpdate {
+  ref?: string;
+  status: JobStatus;
+  progress: number;
+  step: string | null;
+}
+
 interface FlowDisplay {
   /** A job's latest state; a job not seen before gets its line (ref unknown: its id until known). */
-  set(jobId: string, update: { ref?: string; status: JobStatus; progress: number; step: string | null }): void;
+  set(jobId: string, update: JobUpdate): void;
   stop(): void;
 }
 
@@ -234,7 +254,18 @@ function createFlowDisplay(out: Output): FlowDisplay {
   return out.io.isTTY ? new BarsDisplay(out) : new LinesDisplay(out);
 }
 
-const label = (line: JobLine) => `${line.status}${line.status === 'running' && line.step ? ` · ${line.step}` : ''}`;
+/** A job's line from an update; its ref from the update, else the one known, else its id's start. */
+function lineOf(jobId: string, update: JobUpdate, knownRef: string | undefined): JobLine {
+  return {
+    ref: update.ref ?? knownRef ?? jobId.slice(0, 8),
+    status: update.status,
+    progress: update.status === 'completed' ? 100 : update.progress,
+    step: update.step,
+  };
+}
+
+const label = (line: JobLine) =>
+  `${line.status}${line.status === 'running' && line.step ? ` · ${line.step}` : ''}`;
 
 /** A terminal: one redrawn bar per job, added in the order the snapshot lists them (dependency order). */
 class BarsDisplay implements FlowDisplay {
@@ -254,14 +285,9 @@ class BarsDisplay implements FlowDisplay {
     });
   }
 
-  set(jobId: string, update: { ref?: string; status: JobStatus; progress: number; step: string | null }): void {
+  set(jobId: string, update: JobUpdate): void {
     const known = this.lines.get(jobId);
-    const line: JobLine = {
-      ref: update.ref ?? known?.line.ref ?? jobId.slice(0, 8),
-      status: update.status,
-      progress: update.status === 'completed' ? 100 : update.progress,
-      step: update.step,
-    };
+    const line = lineOf(jobId, update, known?.line.ref);
     const payload = { ref: line.ref.padEnd(this.width).slice(0, this.width), state: label(line) };
     if (known) {
       known.line = line;
@@ -282,14 +308,13 @@ class LinesDisplay implements FlowDisplay {
 
   constructor(private readonly out: Output) {}
 
-  set(jobId: string, update: { ref?: string; status: JobStatus; progress: number; step: string | null }): void {
+  set(jobId: string, update: JobUpdate): void {
     const known = this.last.get(jobId);
-    const ref = update.ref ?? known?.ref ?? jobId.slice(0, 8);
-    const line: JobLine = { ref, status: update.status, progress: update.progress, step: update.step };
+    const line = lineOf(jobId, update, known?.ref);
     const key = `${line.status}|${Math.floor(line.progress / 10)}|${line.step ?? ''}`;
     if (known?.key === key) return;
-    this.last.set(jobId, { ref, key });
-    this.out.line(`${ref} ${String(Math.floor(line.status === 'completed' ? 100 : line.progress)).padStart(3)}% ${label(line)}`);
+    this.last.set(jobId, { ref: line.ref, key });
+    this.out.line(`${line.ref} ${String(Math.floor(line.progress)).padStart(3)}% ${label(line)}`);
   }
 
   stop(): void {

@@ -1,4 +1,4 @@
-import type { EntityManager } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import type { JobEventName } from '@switchyard/contracts';
 import type { JobRow } from './job-row';
 import { eventOutboxMessage, jobEventFromRow, type OutboxMessage, type OutboxRecord } from './job-messages';
@@ -86,7 +86,10 @@ export async function settleDependants(
   const out: SettledDependants = { rows: [], messages: [], queues: [] };
   let level = [...finished];
   for (let depth = 0; level.length && depth < MAX_LEVELS; depth++) {
-    const [rows] = await m.query<[JobRow[], number]>(SETTLE, [level.map((f) => f.id), level.map((f) => f.ok)]);
+    const [rows] = await m.query<[JobRow[], number]>(SETTLE, [
+      level.map((f) => f.id),
+      level.map((f) => f.ok),
+    ]);
     const next: FinishedUpstream[] = [];
     for (const row of rows) {
       if (row.status === 'waiting') continue;
@@ -107,7 +110,9 @@ export function finishedFlowJobs(
   rows: readonly Pick<JobRow, 'id' | 'status' | 'flow_id'>[],
 ): FinishedUpstream[] {
   return rows
-    .filter((r) => r.flow_id && (r.status === 'completed' || r.status === 'failed' || r.status === 'cancelled'))
+    .filter(
+      (r) => r.flow_id && (r.status === 'completed' || r.status === 'failed' || r.status === 'cancelled'),
+    )
     .map((r) => ({ id: r.id, ok: r.status === 'completed' }));
 }
 
@@ -126,4 +131,19 @@ export async function settleAndRecord(
   const settled = await settleDependants(m, service, finished);
   await notifyDispatchIn(m, settled.queues);
   return recordOutbox(m, settled.messages);
+}
+
+/**
+ * Runs a terminal transition of one job (`transition` returns the updated row, or nothing when the
+ * conditional update matched no row) in a transaction with the settlement of its dependants.
+ */
+export function finishSettling(
+  db: DataSource,
+  service: string,
+  transition: (m: EntityManager) => Promise<JobRow | undefined>,
+): Promise<{ row: JobRow; outbox: OutboxRecord[] } | null> {
+  return db.transaction(async (m) => {
+    const row = await transition(m);
+    return row ? { row, outbox: await settleAndRecord(m, service, [row]) } : null;
+  });
 }

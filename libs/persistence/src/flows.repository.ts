@@ -204,7 +204,8 @@ export class FlowsRepository {
       if (!tally) continue;
       tally.counts[row.status] = Number(row.n);
       tally.total += Number(row.n);
-      if (row.last && (!tally.lastFinishedAt || row.last > tally.lastFinishedAt)) tally.lastFinishedAt = row.last;
+      if (row.last && (!tally.lastFinishedAt || row.last > tally.lastFinishedAt))
+        tally.lastFinishedAt = row.last;
     }
     return tallies;
   }
@@ -260,7 +261,13 @@ export class FlowsRepository {
         ...cancelled.map((row) => eventOutboxMessage(jobEventFromRow(this.service, 'cancelled', row))),
         ...running.map((row) => cancelOutboxMessage(row)),
       ]);
-      return { kind: 'cancelled', flow, cancelled: cancelled.length, cancelRequested: running.length, outbox };
+      return {
+        kind: 'cancelled',
+        flow,
+        cancelled: cancelled.length,
+        cancelRequested: running.length,
+        outbox,
+      };
     });
   }
 
@@ -313,13 +320,7 @@ export class FlowsRepository {
          RETURNING j.*`,
         [ids],
       );
-      const queued = rows.filter((r) => r.status === 'queued');
-      const queues = [...new Set(queued.map((r) => r.queue))];
-      await notifyDispatchIn(m, queues);
-      const outbox = await recordOutbox(
-        m,
-        queued.map((row) => eventOutboxMessage(jobEventFromRow(this.service, 'queued', row))),
-      );
+      const { queues, outbox } = await this.queued(m, rows);
       return { kind: 'retried', flow, retried: rows.length, queues, outbox };
     });
   }
@@ -360,27 +361,49 @@ export class FlowsRepository {
         if (existing.length) {
           const found = existing.filter((r) => r.spawn_index < children.length).map((r) => r.id);
           const cont = existing.find((r) => r.spawn_index === children.length);
-          return { flowId, children: found, continuation: cont?.id ?? null, created: false, queues: [], outbox: [] };
+          return {
+            flowId,
+            children: found,
+            continuation: cont?.id ?? null,
+            created: false,
+            queues: [],
+            outbox: [],
+          };
         }
         const common = { flowId, spawnedBy: parentId };
         const jobs: NewJob[] = children.map((child, index) => ({ ...child, ...common, spawnIndex: index }));
         if (continuation) {
-          jobs.push({ ...continuation, ...common, spawnIndex: children.length, pendingDeps: children.length });
+          jobs.push({
+            ...continuation,
+            ...common,
+            spawnIndex: children.length,
+            pendingDeps: children.length,
+          });
         }
         const { rows } = await this.jobs.insertJobs(jobs, [], m);
         const contId = continuation ? (jobs[jobs.length - 1]?.id ?? null) : null;
         const childIds = jobs.slice(0, children.length).map((j) => j.id);
-        if (contId) await insertEdges(m, childIds.map((dependsOn) => ({ jobId: contId, dependsOn })));
-        const queued = rows.filter((r) => r.status === 'queued');
-        const queues = [...new Set(queued.map((r) => r.queue))];
-        await notifyDispatchIn(m, queues);
-        const outbox = await recordOutbox(
-          m,
-          queued.map((row) => eventOutboxMessage(jobEventFromRow(this.service, 'queued', row))),
-        );
+        if (contId)
+          await insertEdges(
+            m,
+            childIds.map((dependsOn) => ({ jobId: contId, dependsOn })),
+          );
+        const { queues, outbox } = await this.queued(m, rows);
         return { flowId, children: childIds, continuation: contId, created: true, queues, outbox };
       }),
     );
+  }
+
+  /** The `job.queued` events of the rows that are `queued` now, and their queues' dispatchers notified. */
+  private async queued(
+    m: EntityManager,
+    rows: readonly JobRow[],
+  ): Promise<{ queues: string[]; outbox: OutboxRecord[] }> {
+    const queued = rows.filter((r) => r.status === 'queued');
+    const queues = [...new Set(queued.map((r) => r.queue))];
+    await notifyDispatchIn(m, queues);
+    const messages = queued.map((row) => eventOutboxMessage(jobEventFromRow(this.service, 'queued', row)));
+    return { queues, outbox: await recordOutbox(m, messages) };
   }
 
   /** Starts a flow for a job that spawns outside any flow: it becomes the flow's `root`. */

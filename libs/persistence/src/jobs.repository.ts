@@ -5,7 +5,7 @@ import { translated } from './errors';
 import { poolOf } from './pool';
 import { DISPATCH_CHANNEL } from './dispatch-channels';
 import { insertOutboxRows } from './outbox-rows';
-import { settleAndRecord } from './flow-dependants';
+import { finishSettling, settleAndRecord } from './flow-dependants';
 import { toHistoryEntry, type JobEventRow, type JobRow } from './job-row';
 import {
   JOB_EVENT_COLUMNS,
@@ -364,7 +364,7 @@ export class JobsRepository {
     last: { step: string | null; progress: number; message: string | null },
   ): Promise<{ row: JobRow; outbox: OutboxRecord[] } | null> {
     const completed = outcome.status === 'completed';
-    return this.db.transaction(async (m) => {
+    return finishSettling(this.db, this.service, async (m) => {
       const rows: [JobRow[], number] = await m.query(
         `UPDATE jobs SET status = $3, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
             event_seq = event_seq + 1, progress_seq = event_seq + 1,
@@ -385,9 +385,7 @@ export class JobsRepository {
           last.message,
         ],
       );
-      const row = rows[0][0];
-      if (!row) return null;
-      return { row, outbox: await settleAndRecord(m, this.service, [row]) };
+      return rows[0][0];
     });
   }
 
@@ -407,7 +405,13 @@ export class JobsRepository {
         completeParams(owner, list),
       );
       const outbox = await settleAndRecord(m, this.service, rows);
-      return { rows: takeInOrder(outcomes.map((o) => o.jobId), rows), outbox };
+      return {
+        rows: takeInOrder(
+          outcomes.map((o) => o.jobId),
+          rows,
+        ),
+        outbox,
+      };
     });
   }
 
@@ -433,7 +437,10 @@ export class JobsRepository {
    * updated row (the columns a lifecycle event needs) or null when the worker no longer holds it.
    */
   async completeMany(owner: string, outcomes: CompletedOutcome[]): Promise<(JobEventSource | null)[]> {
-    const rows = await this.onPool<JobEventSource>(COMPLETE_MANY, completeParams(owner, uniqueSorted(outcomes)));
+    const rows = await this.onPool<JobEventSource>(
+      COMPLETE_MANY,
+      completeParams(owner, uniqueSorted(outcomes)),
+    );
     return takeInOrder(
       outcomes.map((o) => o.jobId),
       rows,

@@ -11,7 +11,7 @@ import {
   type OutboxRecord,
 } from './job-messages';
 import { notifyDispatchIn } from './outbox-rows';
-import { settleAndRecord } from './flow-dependants';
+import { finishSettling, settleAndRecord } from './flow-dependants';
 
 export type CancelOutcome =
   | { kind: 'cancelled'; row: JobRow; outbox: OutboxRecord[] }
@@ -183,7 +183,7 @@ export class LifecycleRepository {
     owner: string,
     last: LastReport,
   ): Promise<{ row: JobRow; outbox: OutboxRecord[] } | null> {
-    return this.db.transaction(async (m) => {
+    return finishSettling(this.db, this.service, async (m) => {
       const [row] = await update(
         m,
         `UPDATE jobs SET status = 'cancelled', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
@@ -192,8 +192,7 @@ export class LifecycleRepository {
          RETURNING *`,
         [id, owner, last.step, last.progress, last.message],
       );
-      if (!row) return null;
-      return { row, outbox: await settleAndRecord(m, this.service, [row]) };
+      return row;
     });
   }
 

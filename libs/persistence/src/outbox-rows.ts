@@ -3,7 +3,10 @@ import { DISPATCH_CHANNEL } from './dispatch-channels';
 import type { OutboxMessage, OutboxRecord } from './job-messages';
 
 /** Writes outbox rows in the caller's transaction; returns their ids in the order of `messages`. */
-export async function insertOutboxRows(m: EntityManager, messages: readonly OutboxMessage[]): Promise<string[]> {
+export async function insertOutboxRows(
+  m: EntityManager,
+  messages: readonly OutboxMessage[],
+): Promise<string[]> {
   if (!messages.length) return [];
   const rows: { id: string }[] = await m.query(
     `INSERT INTO outbox (job_id, name, payload, options)
@@ -20,7 +23,10 @@ export async function insertOutboxRows(m: EntityManager, messages: readonly Outb
 }
 
 /** insertOutboxRows, returning the records to publish after the commit. */
-export async function recordOutbox(m: EntityManager, messages: readonly OutboxMessage[]): Promise<OutboxRecord[]> {
+export async function recordOutbox(
+  m: EntityManager,
+  messages: readonly OutboxMessage[],
+): Promise<OutboxRecord[]> {
   const ids = await insertOutboxRows(m, messages);
   return messages.map((message, i) => ({ ...message, id: ids[i] ?? '' }));
 }

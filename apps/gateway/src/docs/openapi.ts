@@ -51,7 +51,10 @@ export function buildOpenApiDocument(
     .build();
   // One tag per operation, the one its @ApiRoute names (not also one from the controller's name).
   const document = SwaggerModule.createDocument(app, config, { autoTagControllers: false });
-  document.components = { ...document.components, schemas: componentSchemas(options.batchMaxItems, options.flowMaxJobs) };
+  document.components = {
+    ...document.components,
+    schemas: componentSchemas(options.batchMaxItems, options.flowMaxJobs),
+  };
   documentOperationalRoutes(document);
   completeOpenApi(document);
   return document;

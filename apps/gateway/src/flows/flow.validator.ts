@@ -52,7 +52,12 @@ export function validateFlow(body: unknown, maxJobs: number, check: CheckSubmiss
       [
         ...(Array.isArray(jobs) ? [] : [{ field: 'jobs', message: 'must be an array of flow jobs' }]),
         ...(Array.isArray(jobs) && (jobs.length === 0 || jobs.length > maxJobs)
-          ? [{ field: 'jobs', message: `must have 1 to ${maxJobs} items (FLOW_MAX_JOBS; has ${jobs.length})` }]
+          ? [
+              {
+                field: 'jobs',
+                message: `must have 1 to ${maxJobs} items (FLOW_MAX_JOBS; has ${jobs.length})`,
+              },
+            ]
           : []),
         ...extra.map((field) => ({ field, message: 'is not a known property' })),
       ],
@@ -77,15 +82,18 @@ export function validateFlow(body: unknown, maxJobs: number, check: CheckSubmiss
   items.forEach((item, index) => {
     if (!item) return;
     const first = byRef.get(item.ref);
-    if (first !== undefined) details.push({ index, field: 'ref', message: `repeats the ref of job ${first}` });
+    if (first !== undefined)
+      details.push({ index, field: 'ref', message: `repeats the ref of job ${first}` });
     else byRef.set(item.ref, index);
   });
   const keys = new Map<string, number>();
   items.forEach((item, index) => {
     if (!item) return;
     for (const dep of item.dependsOn) {
-      if (dep === item.ref) details.push({ index, field: 'dependsOn', message: 'a job cannot depend on itself' });
-      else if (!byRef.has(dep)) details.push({ index, field: 'dependsOn', message: `no job of this flow has ref "${dep}"` });
+      if (dep === item.ref)
+        details.push({ index, field: 'dependsOn', message: 'a job cannot depend on itself' });
+      else if (!byRef.has(dep))
+        details.push({ index, field: 'dependsOn', message: `no job of this flow has ref "${dep}"` });
     }
     const from = item.submission.payload['fromDependency'];
     if (typeof from === 'string' && !item.dependsOn.includes(from)) {
@@ -96,12 +104,17 @@ export function validateFlow(body: unknown, maxJobs: number, check: CheckSubmiss
       });
     }
     if (item.dependsOn.length && item.submission.runAt !== null) {
-      details.push({ index, field: 'runAt', message: 'a job with dependsOn starts when they finish: no runAt or delayMs' });
+      details.push({
+        index,
+        field: 'runAt',
+        message: 'a job with dependsOn starts when they finish: no runAt or delayMs',
+      });
     }
     const key = item.submission.idempotencyKey;
     if (key !== null) {
       const first = keys.get(key);
-      if (first !== undefined) details.push({ index, field: 'idempotencyKey', message: `repeats the key of job ${first}` });
+      if (first !== undefined)
+        details.push({ index, field: 'idempotencyKey', message: `repeats the key of job ${first}` });
       keys.set(key, index);
     }
   });
@@ -112,7 +125,11 @@ export function validateFlow(body: unknown, maxJobs: number, check: CheckSubmiss
   }
   if (details.length) {
     const bad = new Set(details.map((d) => d.index)).size;
-    throw new ApiError('flow_invalid', `${bad} of ${jobs.length} jobs are invalid; nothing was created`, details);
+    throw new ApiError(
+      'flow_invalid',
+      `${bad} of ${jobs.length} jobs are invalid; nothing was created`,
+      details,
+    );
   }
   return {
     name: typeof name === 'string' ? name : null,
@@ -121,7 +138,12 @@ export function validateFlow(body: unknown, maxJobs: number, check: CheckSubmiss
   };
 }
 
-function checkItem(entry: unknown, index: number, check: CheckSubmission, details: ApiErrorDetail[]): FlowItem | null {
+function checkItem(
+  entry: unknown,
+  index: number,
+  check: CheckSubmission,
+  details: ApiErrorDetail[],
+): FlowItem | null {
   if (!isObject(entry)) {
     details.push({ index, field: 'jobs', message: 'must be an object' });
     return null;
@@ -136,7 +158,11 @@ function checkItem(entry: unknown, index: number, check: CheckSubmission, detail
     details.push({ index, field: 'dependsOn', message: 'must be an array of distinct refs' });
   }
   if (!(DEPENDENCY_FAILURE_RULES as readonly unknown[]).includes(onDependencyFailure)) {
-    details.push({ index, field: 'onDependencyFailure', message: `must be one of ${DEPENDENCY_FAILURE_RULES.join(', ')}` });
+    details.push({
+      index,
+      field: 'onDependencyFailure',
+      message: `must be one of ${DEPENDENCY_FAILURE_RULES.join(', ')}`,
+    });
   }
   const checked = check(submission, index);
   if (!checked.ok) details.push(...checked.error.details.map((d) => ({ ...d, index })));
@@ -182,10 +208,10 @@ export function dependencyOrder<T>(
   const ready = pending.flatMap((n, i) => (n === 0 ? [i] : []));
   const placed = new Set<number>();
   for (let k = 0; k < ready.length; k++) {
-    const i = ready[k] as number;
+    const i = ready[k];
     placed.add(i);
     for (const d of dependants[i] ?? []) if (--pending[d] === 0) ready.push(d);
   }
   // Anything left is on a cycle (never created so): listed last rather than lost.
-  return [...ready, ...jobs.map((_, i) => i).filter((i) => !placed.has(i))].map((i) => jobs[i] as T);
+  return [...ready, ...jobs.map((_, i) => i).filter((i) => !placed.has(i))].map((i) => jobs[i]);
 }

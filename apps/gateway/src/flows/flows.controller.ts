@@ -1,9 +1,10 @@
 import { Body, Controller, Delete, Get, Headers, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiHeader, ApiParam, ApiProduces, ApiResponse } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { ApiError, LIMITS } from '@switchyard/contracts';
+import { LIMITS } from '@switchyard/contracts';
 import { Caller } from '../auth/caller';
 import { ApiErrors, ApiJson, ApiJsonBody, ApiQueryParam, ApiRoute } from '../docs/api-docs';
+import { parseListQuery } from '../jobs/jobs.controller';
 import { FlowsService } from './flows.service';
 
 const ApiFlowId = () =>
@@ -23,52 +24,49 @@ export class FlowsController {
       'is created in one transaction. Jobs without dependencies are `queued` at once, the others `waiting` ' +
       'until their dependencies finish. `Idempotency-Key` applies to the whole flow.',
   )
-  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'for the whole flow (1 to 200 characters)' })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description: 'for the whole flow (1 to 200 characters)',
+  })
   @ApiJsonBody('FlowRequest')
   @ApiJson(202, 'the flow was accepted', 'SubmittedFlow')
   @ApiJson(200, 'the flow this Idempotency-Key already created (`deduplicated`)', 'SubmittedFlow')
   @ApiErrors(400, 413, 415, 422, 429, 503)
   async create(
-    @Caller() caller: Caller,
-    @Body() body: unknown,
-    @Headers('idempotency-key') idempotencyKey: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
+    @Caller() caller: Caller,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Body() body: unknown,
   ) {
-    const { status, flow } = await this.flows.create(caller, body, idempotencyKey);
-    void reply.status(status);
-    return flow;
+    const created = await this.flows.create(caller, body, idempotencyKey);
+    void reply.status(created.status);
+    return created.flow;
   }
 
   @Get()
-  @ApiRoute('flows', 'List flows', 'Newest first; the caller’s tenant only (admin keys: every tenant, or `tenant`).')
-  @ApiQueryParam('limit', `page size, at most ${LIMITS.listLimitMax}`, {
+  @ApiRoute(
+    'flows',
+    'List flows',
+    'Newest first; the caller’s tenant only (admin keys: every tenant, or `tenant`).',
+  )
+  @ApiQueryParam('cursor', 'nextCursor of the previous page', { type: 'string', maxLength: 200 })
+  @ApiQueryParam('tenant', 'admin keys only: one tenant', { type: 'string', maxLength: 100 })
+  @ApiQueryParam('limit', `flows per page, at most ${LIMITS.listLimitMax}`, {
     type: 'integer',
     minimum: 1,
     maximum: LIMITS.listLimitMax,
     default: LIMITS.listLimitDefault,
   })
-  @ApiQueryParam('cursor', 'nextCursor of the previous page', { type: 'string', maxLength: 200 })
-  @ApiQueryParam('tenant', 'admin keys only: one tenant', { type: 'string', maxLength: 100 })
   @ApiJson(200, 'a page of flows', 'FlowList')
   @ApiErrors(400)
   list(@Caller() caller: Caller, @Query() query: Record<string, string | undefined>) {
-    const problems: { field: string; message: string }[] = [];
-    let limit: number = LIMITS.listLimitDefault;
-    if (query['limit'] !== undefined) {
-      limit = Number(query['limit']);
-      if (!Number.isInteger(limit) || limit < 1 || limit > LIMITS.listLimitMax) {
-        problems.push({ field: 'limit', message: `must be an integer from 1 to ${LIMITS.listLimitMax}` });
-      }
-    }
-    const tenant = query['tenant'];
-    if (tenant !== undefined && (tenant.length > 100 || (!caller.admin && tenant !== caller.tenant))) {
-      problems.push({ field: 'tenant', message: 'only admin keys may list another tenant' });
-    }
-    if (query['cursor'] !== undefined && query['cursor'].length > 200) {
-      problems.push({ field: 'cursor', message: 'must be at most 200 characters' });
-    }
-    if (problems.length) throw new ApiError('validation_failed', 'invalid list query', problems);
-    return this.flows.list(caller, { limit, cursor: query['cursor'], tenant });
+    // The jobs list's checks of limit, cursor and tenant (admin keys only for another tenant).
+    const { limit, cursor, tenant } = parseListQuery(
+      { limit: query['limit'], cursor: query['cursor'], tenant: query['tenant'] },
+      caller,
+    );
+    return this.flows.list({ limit, cursor, tenant });
   }
 
   @Get(':id')

@@ -30,7 +30,7 @@ import { Dispatcher } from '../dispatch/dispatcher';
 import { EventsService } from '../events/events.service';
 import { GATEWAY_CONFIG, LOGGER, type GatewayConfig, type Logger } from '../gateway.tokens';
 import { JobTypeCatalog, typesIn } from '../job-types/job-type.catalog';
-import { JobsService, queuedEventOf } from '../jobs/jobs.service';
+import { JobsService, newJobOf, queuedEventOf } from '../jobs/jobs.service';
 import { OutboxPublisher } from '../jobs/outbox.publisher';
 import { SubmissionLimits } from '../jobs/submission.limits';
 import { SubmissionService } from '../jobs/submission.service';
@@ -87,7 +87,9 @@ export class FlowsService {
       if (earlier) return { status: 200, flow: { ...(await this.view(earlier)), deduplicated: true } };
     }
     await this.catalog.ensureKnown(typesIn(body));
-    const flow = validateFlow(body, this.config.FLOW_MAX_JOBS, (item, index) => this.validator.check(item, index));
+    const flow = validateFlow(body, this.config.FLOW_MAX_JOBS, (item, index) =>
+      this.validator.check(item, index),
+    );
     await this.submissions.checkFiles(
       caller,
       flow.items.map((item) => item.submission),
@@ -120,7 +122,10 @@ export class FlowsService {
     this.logger.info({ flowId: newFlow.id, tenant, jobs: jobs.length }, 'flow accepted');
     // The answer is built from the rows just inserted: no second read of what this request wrote.
     const dependsOn = new Map(flow.items.map((item) => [item.ref, item.dependsOn]));
-    const members = created.rows.map((row) => ({ ...row, depends_on_refs: dependsOn.get(row.ref ?? '') ?? [] }));
+    const members = created.rows.map((row) => ({
+      ...row,
+      depends_on_refs: dependsOn.get(row.ref ?? '') ?? [],
+    }));
     const tally = emptyTally();
     for (const row of created.rows) tally.counts[row.status] = (tally.counts[row.status] ?? 0) + 1;
     tally.total = created.rows.length;
@@ -149,28 +154,21 @@ export class FlowsService {
     const flowId = randomUUID();
     const correlationId = correlation.get()?.correlationId ?? randomUUID();
     const ids = new Map(flow.items.map((item) => [item.ref, randomUUID()]));
-    const jobs: NewJob[] = flow.items.map(({ ref, dependsOn, onDependencyFailure, submission: s }) => ({
-      id: ids.get(ref) as string,
-      tenant,
-      type: s.type,
-      queue: s.queue,
-      priority: s.priority,
-      maxAttempts: s.maxAttempts,
-      timeoutMs: s.timeoutMs,
-      correlationId,
-      idempotencyKey: s.idempotencyKey,
+    const jobs: NewJob[] = flow.items.map(({ ref, dependsOn, onDependencyFailure, submission }) => ({
+      ...newJobOf(submission, tenant, ids.get(ref) as string, correlationId),
       // A flow job's inputs come from its dependencies: never the dedup window or the result cache.
       requestHash: '',
-      payload: s.payload,
-      metadata: s.metadata,
-      runAt: dependsOn.length ? null : s.runAt,
+      runAt: dependsOn.length ? null : submission.runAt,
       flowId,
       ref,
       onDependencyFailure,
       pendingDeps: dependsOn.length,
     }));
     const edges: FlowEdge[] = flow.items.flatMap((item) =>
-      item.dependsOn.map((dep) => ({ jobId: ids.get(item.ref) as string, dependsOn: ids.get(dep) as string })),
+      item.dependsOn.map((dep) => ({
+        jobId: ids.get(item.ref) as string,
+        dependsOn: ids.get(dep) as string,
+      })),
     );
     const createdAt = new Date().toISOString();
     const outbox: OutboxMessage[] = jobs
@@ -192,13 +190,10 @@ export class FlowsService {
     return this.view(await this.find(id, caller));
   }
 
-  async list(caller: Caller, query: { limit: number; cursor?: string; tenant?: string }) {
+  /** A page of flows; `tenant` undefined lists every tenant's (admin keys). */
+  async list(query: { limit: number; cursor?: string; tenant?: string }) {
     try {
-      const { rows, nextCursor } = await this.flows.list({
-        tenant: caller.admin ? query.tenant : caller.tenant,
-        limit: query.limit,
-        cursor: query.cursor,
-      });
+      const { rows, nextCursor } = await this.flows.list(query);
       const tallies = await this.flows.tallies(rows.map((r) => r.id));
       const items = rows.map((row) => this.summary(row, tallies.get(row.id)));
       return { items, nextCursor };
@@ -247,7 +242,8 @@ export class FlowsService {
       row.id,
       reply,
       () => this.view(row),
-      async () => flowStatusOf((await this.flows.tallies([row.id])).get(row.id) ?? emptyTally()) !== 'running',
+      async () =>
+        flowStatusOf((await this.flows.tallies([row.id])).get(row.id) ?? emptyTally()) !== 'running',
     );
   }
 

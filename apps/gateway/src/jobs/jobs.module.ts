@@ -36,6 +36,13 @@ import { SubmissionValidator } from './submission.validator';
     SubmissionLimits,
     SubmissionService,
   ],
-  exports: [ActiveJobsCounter, OutboxPublisher, JobsService, SubmissionService, SubmissionValidator, SubmissionLimits],
+  exports: [
+    ActiveJobsCounter,
+    OutboxPublisher,
+    JobsService,
+    SubmissionService,
+    SubmissionValidator,
+    SubmissionLimits,
+  ],
 })
 export class JobsModule {}

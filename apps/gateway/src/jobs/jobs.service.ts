@@ -77,21 +77,9 @@ export class JobsService {
    */
   async create(submissions: ValidSubmission[], tenant: string, ids?: readonly string[]): Promise<JobRow[]> {
     const correlationId = correlation.get()?.correlationId ?? randomUUID();
-    const rows: NewJob[] = submissions.map((s, i) => ({
-      id: ids?.[i] ?? randomUUID(),
-      tenant,
-      type: s.type,
-      queue: s.queue,
-      priority: s.priority,
-      maxAttempts: s.maxAttempts,
-      timeoutMs: s.timeoutMs,
-      correlationId,
-      idempotencyKey: s.idempotencyKey,
-      requestHash: s.requestHash,
-      payload: s.payload,
-      metadata: s.metadata,
-      runAt: s.runAt,
-    }));
+    const rows: NewJob[] = submissions.map((s, i) =>
+      newJobOf(s, tenant, ids?.[i] ?? randomUUID(), correlationId),
+    );
     const createdAt = new Date().toISOString();
     const messages: OutboxMessage[] = [];
     for (const job of rows) if (!job.runAt) messages.push(queuedEventOf(job, createdAt));
@@ -218,6 +206,25 @@ export class JobsService {
   afterFlowInsert(rows: readonly NewJob[]): void {
     this.afterInsert(rows.filter((job) => !job.pendingDeps));
   }
+}
+
+/** The row of a valid submission. */
+export function newJobOf(s: ValidSubmission, tenant: string, id: string, correlationId: string): NewJob {
+  return {
+    id,
+    tenant,
+    type: s.type,
+    queue: s.queue,
+    priority: s.priority,
+    maxAttempts: s.maxAttempts,
+    timeoutMs: s.timeoutMs,
+    correlationId,
+    idempotencyKey: s.idempotencyKey,
+    requestHash: s.requestHash,
+    payload: s.payload,
+    metadata: s.metadata,
+    runAt: s.runAt,
+  };
 }
 
 /** The `job.queued` event (seq 1) of a job inserted `queued`, written with it to the outbox. */

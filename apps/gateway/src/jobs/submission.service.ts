@@ -202,7 +202,11 @@ export class SubmissionService {
   }
 
   /** Jobs may reference uploads as `payload.fileId`; it must be one of the tenant's files. */
-  async checkFiles(caller: Caller, items: ValidSubmission[], errorCode: 'validation_failed' | 'flow_invalid' = 'validation_failed'): Promise<void> {
+  async checkFiles(
+    caller: Caller,
+    items: ValidSubmission[],
+    errorCode: 'validation_failed' | 'flow_invalid' = 'validation_failed',
+  ): Promise<void> {
     const refs = items.flatMap((item, index) =>
       typeof item.payload['fileId'] === 'string' ? [{ index, fileId: item.payload['fileId'] }] : [],
     );

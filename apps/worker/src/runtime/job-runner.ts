@@ -365,7 +365,9 @@ export class JobRunner {
       artifacts: this.artifacts.writerFor(row.id),
       dependencies,
       dependencyFile: async (ref) => {
-        const dependency = Object.prototype.hasOwnProperty.call(dependencies, ref) ? dependencies[ref] : undefined;
+        const dependency = Object.prototype.hasOwnProperty.call(dependencies, ref)
+          ? dependencies[ref]
+          : undefined;
         const found = dependency ? await this.artifacts.locate(dependency.jobId) : null;
         if (!found) {
           throw new PermanentError(
@@ -381,7 +383,9 @@ export class JobRunner {
         const built = this.flow.spawns.build(row, children, options?.continuation);
         let outcome;
         try {
-          outcome = await this.durably(() => this.flow.flows.spawn(row.id, built.children, built.continuation));
+          outcome = await this.durably(() =>
+            this.flow.flows.spawn(row.id, built.children, built.continuation),
+          );
         } catch (error) {
           if (error instanceof FlowCancelled) throw new PermanentError(error.message, 'flow_cancelled');
           throw error;
@@ -393,7 +397,10 @@ export class JobRunner {
             'job spawned children',
           );
         } else {
-          this.logger.info({ children: outcome.children.length }, 'children already spawned by an earlier run');
+          this.logger.info(
+            { children: outcome.children.length },
+            'children already spawned by an earlier run',
+          );
         }
         return { flowId: outcome.flowId, children: outcome.children, continuation: outcome.continuation };
       },
@@ -410,7 +417,15 @@ export class JobRunner {
         const artifact = d.result_url ? ((await this.artifacts.locate(d.id))?.ref ?? null) : null;
         return [
           ref,
-          { jobId: d.id, ref, type: d.type, status: d.status, result: d.result ?? null, resultUrl: d.result_url, artifact },
+          {
+            jobId: d.id,
+            ref,
+            type: d.type,
+            status: d.status,
+            result: d.result ?? null,
+            resultUrl: d.result_url,
+            artifact,
+          },
         ];
       }),
     );

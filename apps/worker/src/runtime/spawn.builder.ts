@@ -44,9 +44,12 @@ export class SpawnBuilder {
     children: readonly SpawnedJob[],
     continuation: SpawnedJob | undefined,
   ): { children: SpawnRow[]; continuation: SpawnRow | null } {
-    if (!Array.isArray(children) || children.length === 0 || children.length > this.limits.maxChildren) {
+    // Handlers are JavaScript too: the list is checked, not trusted.
+    const given: unknown = children;
+    const isList = Array.isArray(given);
+    if (!isList || children.length === 0 || children.length > this.limits.maxChildren) {
       throw new PermanentError(
-        `ctx.spawn takes 1 to ${this.limits.maxChildren} jobs (FLOW_MAX_SPAWN), got ${Array.isArray(children) ? children.length : 'no list'}`,
+        `ctx.spawn takes 1 to ${this.limits.maxChildren} jobs (FLOW_MAX_SPAWN), got ${isList ? children.length : 'no list'}`,
         'invalid_spawn',
       );
     }
@@ -71,7 +74,9 @@ export class SpawnBuilder {
     const payload = structuredClone(job.payload ?? {});
     const validate = this.validatorFor(handler);
     if (!validate(payload)) {
-      throw invalid(`payload does not match the "${handler.type}" schema: ${this.ajv.errorsText(validate.errors)}`);
+      throw invalid(
+        `payload does not match the "${handler.type}" schema: ${this.ajv.errorsText(validate.errors)}`,
+      );
     }
     const defaults = resolveDefaults(handler, payload);
     const timeoutMs = job.timeoutMs ?? defaults.timeoutMs ?? this.limits.defaultTimeoutMs;
@@ -90,7 +95,8 @@ export class SpawnBuilder {
       throw invalid(`metadata must be at most ${LIMITS.metadataBytes} bytes as JSON`);
     }
     const ref = job.ref ?? defaultRef;
-    if (typeof ref !== 'string' || ref.length === 0 || ref.length > 200) throw invalid('ref must be 1 to 200 characters');
+    if (typeof ref !== 'string' || ref.length === 0 || ref.length > 200)
+      throw invalid('ref must be 1 to 200 characters');
     return {
       id: randomUUID(),
       tenant: parent.tenant,

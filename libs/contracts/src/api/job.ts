@@ -44,7 +44,9 @@ const jobFields = {
   estimatedWaitMs: Type.Optional(Type.Integer({ minimum: 0, description: 'while queued' })),
   deadLettered: Type.Boolean(),
   // Flows (SPEC §11).
-  flowId: Type.Optional(nullable(Type.String({ format: 'uuid', description: 'the flow the job belongs to' }))),
+  flowId: Type.Optional(
+    nullable(Type.String({ format: 'uuid', description: 'the flow the job belongs to' })),
+  ),
   ref: Type.Optional(nullable(Type.String({ description: 'the job’s name within its flow' }))),
   waitingFor: Type.Optional(
     Type.String({

@@ -74,7 +74,10 @@ export function createAudioAnalyzeHandler(deps: AudioAnalyzeDependencies): JobHa
         input = { path: await deps.inputFiles.pathFor(payload.fileId, ctx.tenant), fallbackName: 'audio' };
       } else if ('fromDependency' in payload) {
         // The upstream job's artifact, read where the worker stores it: nothing travels through the client.
-        input = { path: await ctx.dependencyFile(payload.fromDependency), fallbackName: payload.fromDependency };
+        input = {
+          path: await ctx.dependencyFile(payload.fromDependency),
+          fallbackName: payload.fromDependency,
+        };
       } else {
         // The path's syntax is checked here; its real path and confinement on the pool thread,
         // which opens the file next (the filesystem calls cost the main thread ~1 ms a file).

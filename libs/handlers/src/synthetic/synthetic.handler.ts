@@ -76,7 +76,11 @@ export const syntheticHandler = defineHandler<SyntheticPayload>({
     }
     // A flow job reports what it received: each dependency's result by ref.
     const received = Object.keys(ctx.dependencies).length
-      ? { dependencies: Object.fromEntries(Object.entries(ctx.dependencies).map(([ref, d]) => [ref, d.result])) }
+      ? {
+          dependencies: Object.fromEntries(
+            Object.entries(ctx.dependencies).map(([ref, d]) => [ref, d.result]),
+          ),
+        }
       : {};
     if (ctx.payload.fanOut) {
       const { children, child = {}, continuation = true, holdMs = 0 } = ctx.payload.fanOut;
@@ -90,7 +94,11 @@ export const syntheticHandler = defineHandler<SyntheticPayload>({
           ok: true,
           attempt: ctx.attempt,
           ...received,
-          spawned: { flowId: spawned.flowId, children: spawned.children.length, continuation: spawned.continuation },
+          spawned: {
+            flowId: spawned.flowId,
+            children: spawned.children.length,
+            continuation: spawned.continuation,
+          },
         },
       };
     }
