@@ -119,10 +119,10 @@ describe('flows: dependants settled inside terminal transitions (PostgreSQL)', (
       ['run', { status: 'waiting', pending_deps: 1 }],
     ] as const) {
       const { flowId, deps, d } = await fanIn(2, rule);
-      const e = newJob({ queue: deps[0]!.queue, flowId, ref: 'e', pendingDeps: 1 });
+      const e = newJob({ queue: deps[0].queue, flowId, ref: 'e', pendingDeps: 1 });
       await jobs.insertJobs([e], []);
       await db.query(`INSERT INTO job_dependencies (job_id, depends_on) VALUES ($1, $2)`, [e.id, d.id]);
-      const finished = await jobs.finish(deps[0]!.id, 'w0', failure, lastReport);
+      const finished = await jobs.finish(deps[0].id, 'w0', failure, lastReport);
       expect(await statusOf(d.id)).toMatchObject(expected);
       if (rule === 'fail') {
         expect(await statusOf(e.id)).toMatchObject({
@@ -135,7 +135,7 @@ describe('flows: dependants settled inside terminal transitions (PostgreSQL)', (
         ]);
       }
       if (rule === 'run') {
-        await jobs.completeFlowMany('w1', [{ jobId: deps[1]!.id, result: 1, resultUrl: null, last }]);
+        await jobs.completeFlowMany('w1', [{ jobId: deps[1].id, result: 1, resultUrl: null, last }]);
         expect(await statusOf(d.id)).toMatchObject({ status: 'queued' });
       }
     }
@@ -143,14 +143,14 @@ describe('flows: dependants settled inside terminal transitions (PostgreSQL)', (
 
   it('cancelling a waiting job settles its dependants; the sweeper’s worker_lost failure does too', async () => {
     const { deps, d } = await fanIn(1);
-    const cancelled = await lifecycle.cancel(deps[0]!.id);
+    const cancelled = await lifecycle.cancel(deps[0].id);
     expect(cancelled.kind).toBe('cancel_requested'); // it was running
     const { d: d2, deps: deps2 } = await fanIn(1);
     await db.query(`UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, [
-      deps2[0]!.id,
+      deps2[0].id,
     ]);
     const swept = await lifecycle.recoverExpiredLeases();
-    expect(swept.rows.map((r) => r.id)).toContain(deps2[0]!.id);
+    expect(swept.rows.map((r) => r.id)).toContain(deps2[0].id);
     expect(await statusOf(d2.id)).toMatchObject({ status: 'failed', error: { code: 'dependency_failed' } });
     expect(swept.outbox.map((m) => m.jobId)).toContain(d2.id);
     // The first flow's d still waits: its dependency is only asked to stop.
