@@ -18,7 +18,7 @@ const job = (ref: string, dependsOn?: string[], extra: Record<string, unknown> =
   ...extra,
 });
 
-function problems(body: unknown, max = 500): { code: string; details: { index?: number; field: string }[] } {
+function problems(body: unknown, max = 500): { code: string; details: { index?: number; field?: string }[] } {
   try {
     validateFlow(body, max, check);
   } catch (error) {
