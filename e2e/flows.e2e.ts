@@ -387,32 +387,29 @@ describe('flows: jobs that depend on jobs', () => {
       what: 'children running',
     });
     expect(await stack.service('worker').stop('SIGKILL')).not.toBe(0);
-    const replacement = await stack.spawn('worker');
-    try {
-      const done = await waitForFlow(created.id, 'completed', 90000);
-      const parent = byRef(done).get('split')!;
-      // The parent ran again after its lease expired: its second spawn found the first one's children.
-      expect(parent.attempts).toBe(2);
-      const counts = await db.query<{ n: string; distinct_index: string }>(
-        `SELECT count(*) AS n, count(DISTINCT spawn_index) AS distinct_index FROM jobs WHERE spawned_by = $1`,
-        [parentId],
-      );
-      expect(counts.rows[0]).toEqual({ n: '101', distinct_index: '101' });
-      expect(done.total).toBe(102);
-      const continuation = byRef(done).get('split.continuation')!;
-      const children = done.jobs.filter((j) => /^split\.\d+$/.test(j.ref));
-      expect(children.every((c) => c.status === 'completed')).toBe(true);
-      expect(continuation.attempts).toBe(1);
-      expect(at(continuation.startedAt)).toBeGreaterThanOrEqual(
-        Math.max(...children.map((c) => at(c.finishedAt))),
-      );
-      const result = (await api.job<Job>(continuation.id)).result as {
-        dependencies: Record<string, unknown>;
-      };
-      expect(Object.keys(result.dependencies)).toHaveLength(100);
-    } finally {
-      await replacement.stop('SIGTERM');
-    }
+    // The replacement keeps running for the tests after this one (the stack stops it).
+    await stack.spawn('worker');
+    const done = await waitForFlow(created.id, 'completed', 90000);
+    const parent = byRef(done).get('split')!;
+    // The parent ran again after its lease expired: its second spawn found the first one's children.
+    expect(parent.attempts).toBe(2);
+    const counts = await db.query<{ n: string; distinct_index: string }>(
+      `SELECT count(*) AS n, count(DISTINCT spawn_index) AS distinct_index FROM jobs WHERE spawned_by = $1`,
+      [parentId],
+    );
+    expect(counts.rows[0]).toEqual({ n: '101', distinct_index: '101' });
+    expect(done.total).toBe(102);
+    const continuation = byRef(done).get('split.continuation')!;
+    const children = done.jobs.filter((j) => /^split\.\d+$/.test(j.ref));
+    expect(children.every((c) => c.status === 'completed')).toBe(true);
+    expect(continuation.attempts).toBe(1);
+    expect(at(continuation.startedAt)).toBeGreaterThanOrEqual(
+      Math.max(...children.map((c) => at(c.finishedAt))),
+    );
+    const result = (await api.job<Job>(continuation.id)).result as {
+      dependencies: Record<string, unknown>;
+    };
+    expect(Object.keys(result.dependencies)).toHaveLength(100);
   });
 
   it('switchyard flow submit --watch shows a line per job in dependency order and the outcome; get, list, cancel, retry', async () => {
