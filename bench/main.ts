@@ -16,6 +16,7 @@ import {
 import { formatProfiles, summariseProfiles, type ProfileSummary } from './profile';
 import { audio } from './scenarios/audio';
 import { backlog } from './scenarios/backlog';
+import { flows } from './scenarios/flows';
 import { bullmq } from './scenarios/bullmq';
 import { startLatency } from './scenarios/start-latency';
 import { submitLatency } from './scenarios/submit-latency';
@@ -28,6 +29,7 @@ export const SCENARIOS = [
   'throughput',
   'bullmq',
   'audio',
+  'flows',
   'backlog',
 ] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
@@ -197,6 +199,7 @@ export async function main(argv: string[]): Promise<number> {
       bullmq(ctx, typeof switchyardRate === 'number' ? switchyardRate : undefined),
     );
     await runScenario('audio', () => audio(ctx));
+    await runScenario('flows', () => flows(ctx));
   } finally {
     await shared?.destroy();
   }

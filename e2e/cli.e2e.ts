@@ -1,34 +1,7 @@
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { TestStack, type TestApi } from '@switchyard/testing';
+import { switchyard } from './support/cli';
 
 jest.setTimeout(120000);
-
-const ROOT = join(__dirname, '..');
-const CLI = join(ROOT, 'dist/apps/cli/src/main.js');
-
-/** Runs the built `switchyard` command, optionally inside a pseudo-terminal (util-linux `script`). */
-function switchyard(
-  args: string[],
-  env: Record<string, string>,
-  tty = false,
-): Promise<{ code: number | null; output: string }> {
-  const quoted = [process.execPath, CLI, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  const [command, argv] = tty
-    ? ['script', ['-qfec', `stty cols 120 rows 40; exec ${quoted}`, '/dev/null']]
-    : [process.execPath, [CLI, ...args]];
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, argv, {
-      cwd: ROOT,
-      env: { PATH: process.env['PATH'] ?? '', TERM: 'xterm', ...env },
-    });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, output }));
-  });
-}
 
 describe('the switchyard command against running services', () => {
   let stack: TestStack;

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { Client } from 'pg';
@@ -555,6 +556,59 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
     }
   });
 
+  it('answers the flow routes as documented', async () => {
+    const alpha = { key: keys.alpha };
+    const flowOf = (jobs: Record<string, unknown>[]) => ({ jobs });
+    const pair = flowOf([
+      { ref: 'a', type: 'synthetic', payload: {} },
+      { ref: 'b', type: 'synthetic', payload: {}, dependsOn: ['a'] },
+    ]);
+    const keyed = { ...alpha, headers: { 'idempotency-key': 'contract-flow' } };
+    const created = await call('post', '/api/v1/flows', {}, { ...keyed, body: pair });
+    expectStatus(created, 202);
+    const id = (created.body as { id: string }).id;
+    expectStatus(await call('post', '/api/v1/flows', {}, { ...keyed, body: pair }), 200);
+    const other = flowOf([{ ref: 'x', type: 'synthetic', payload: {} }]);
+    expectStatus(await call('post', '/api/v1/flows', {}, { ...keyed, body: other }), 422);
+    const unknownRef = flowOf([{ ref: 'a', type: 'synthetic', payload: {}, dependsOn: ['nope'] }]);
+    expectStatus(await call('post', '/api/v1/flows', {}, { ...alpha, body: unknownRef }), 400);
+    const huge = flowOf([{ ref: 'a', type: 'synthetic', payload: {}, metadata: { pad: 'x'.repeat(70000) } }]);
+    expectStatus(await call('post', '/api/v1/flows', {}, { ...alpha, body: huge }), 413);
+    expectStatus(
+      await call('post', '/api/v1/flows', {}, { ...alpha, body: 'hello', contentType: 'text/plain' }),
+      415,
+    );
+    expectStatus(await call('get', '/api/v1/flows', {}, { ...alpha, query: { limit: '10' } }), 200);
+    expectStatus(await call('get', '/api/v1/flows', {}, { ...alpha, query: { limit: '0' } }), 400);
+
+    const waitForFlow = (flowId: string, status: string) =>
+      waitFor(
+        async () => {
+          const response = await fetch(`${gateway}/api/v1/flows/${flowId}`, {
+            headers: { authorization: `Bearer ${keys.poller}` },
+          });
+          return ((await response.json()) as { status: string }).status === status ? true : undefined;
+        },
+        { timeoutMs: 20000, intervalMs: 100, what: `flow ${flowId} ${status}` },
+      );
+    await waitForFlow(id, 'completed');
+    const missing = { id: randomUUID() };
+    expectStatus(await call('get', '/api/v1/flows/{id}', { id }, alpha), 200);
+    expectStatus(await call('get', '/api/v1/flows/{id}', missing, alpha), 404);
+    expectStatus(await call('get', '/api/v1/flows/{id}/events', { id }, alpha), 200);
+    expectStatus(await call('get', '/api/v1/flows/{id}/events', missing, alpha), 404);
+    expectStatus(await call('post', '/api/v1/flows/{id}/retry', { id }, alpha), 409);
+    expectStatus(await call('post', '/api/v1/flows/{id}/retry', missing, alpha), 404);
+    expectStatus(await call('delete', '/api/v1/flows/{id}', { id }, alpha), 200);
+    expectStatus(await call('delete', '/api/v1/flows/{id}', missing, alpha), 404);
+
+    const failing = flowOf([{ ref: 'f', type: 'synthetic', payload: { fail: 'permanent' } }]);
+    const failed = await call('post', '/api/v1/flows', {}, { ...alpha, body: failing });
+    const failedId = (failed.body as { id: string }).id;
+    await waitForFlow(failedId, 'failed');
+    expectStatus(await call('post', '/api/v1/flows/{id}/retry', { id: failedId }, alpha), 202);
+  });
+
   it('answers 503 while its database is unreachable', async () => {
     const db = new Client({ connectionString: `${TEST_SERVICES.postgres}/postgres` });
     await db.connect();
@@ -580,6 +634,7 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
       const admin = { key: keys.poller };
       await unavailable('post', '/api/v1/jobs', { ...admin, body });
       await unavailable('post', '/api/v1/jobs/batch', { ...admin, body: { jobs: [body] } });
+      await unavailable('post', '/api/v1/flows', { ...admin, body: { jobs: [{ ref: 'a', ...body }] } });
       await unavailable('post', '/api/v1/jobs/{id}/retry', admin);
       await unavailable('post', '/api/v1/dlq/{id}/replay', admin);
       await unavailable('post', '/api/v1/dlq/replay', { ...admin, body: { all: true } });

@@ -5,6 +5,7 @@ import { CommandContext, type App, type GlobalFlags } from './cli.context';
 import { CliError, errorMessage, EXIT } from './cli.errors';
 import { registerDlqCommands } from './dlq.commands';
 import { registerDoctorCommand } from './doctor.command';
+import { registerFlowCommands } from './flow.commands';
 import { registerJobCommands } from './jobs.commands';
 import { registerKeysCommands } from './keys.commands';
 import { createStyle, type Style } from './output';
@@ -59,12 +60,13 @@ function buildProgram(io: CliIo, colour: boolean, app: App): Command {
       'after',
       [
         '',
-        'Exit codes: 0 ok, 1 API error or failed check, 2 usage, 3 job failed, 4 job cancelled,',
+        'Exit codes: 0 ok, 1 API error or failed check, 2 usage, 3 job (or flow) failed, 4 job (or flow) cancelled,',
         '            5 API unreachable, 130 interrupted while watching.',
       ].join('\n'),
     );
   registerJobCommands(program, app);
   registerResultCommand(program, app);
+  registerFlowCommands(program, app);
   registerDlqCommands(program, app);
   registerQueuesCommand(program, app);
   registerScheduleCommands(program, app);

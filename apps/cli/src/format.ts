@@ -34,6 +34,7 @@ export function paintStatus(status: JobStatus, style: Style): string {
     case 'retrying':
       return style.cyan(status);
     case 'scheduled':
+    case 'waiting':
     case 'queued':
       return status;
   }

@@ -53,6 +53,7 @@ export function reportOutcome(out: Output, job: JobView): ExitCode {
       );
       break;
     case 'scheduled':
+    case 'waiting':
     case 'queued':
     case 'running':
     case 'retrying':

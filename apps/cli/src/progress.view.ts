@@ -166,6 +166,7 @@ function phase(p: JobProgress): string {
     case 'retrying':
       return p.attempt === undefined ? 'retrying' : `retrying after attempt ${p.attempt}`;
     case 'scheduled':
+    case 'waiting':
     case 'queued':
     case 'completed':
     case 'failed':

@@ -6,6 +6,7 @@ import { CoreModule, type GatewayDependencies } from './core.module';
 import { DispatchModule } from './dispatch/dispatch.module';
 import { EventsModule } from './events/events.module';
 import { FilesModule } from './files/files.module';
+import { FlowsModule } from './flows/flows.module';
 import { ApiHealthModule } from './health/api-health.module';
 import { IntakeModule } from './intake/intake.module';
 import { JobTypesModule } from './job-types/job-types.module';
@@ -35,6 +36,7 @@ export class GatewayModule {
         AuthModule,
         EventsModule,
         FilesModule,
+        FlowsModule,
         AdminModule,
         ApiHealthModule,
         HealthModule.register({ checks: deps.healthChecks, registry: deps.metrics }),

@@ -9,6 +9,7 @@ import {
   ApiKeysRepository,
   DispatchRepository,
   FilesRepository,
+  FlowsRepository,
   JobQueriesRepository,
   RetentionRepository,
   JobsRepository,
@@ -46,6 +47,8 @@ export interface GatewayDependencies {
   jobTypes: JobTypesRepository;
   apiKeys: ApiKeysRepository;
   files: FilesRepository;
+  /** Flows: creation, views, cancel, retry. */
+  flows: FlowsRepository;
   resultCache: ResultCacheRepository;
   queueSettings: QueueSettingsRepository;
   /** The dispatcher's statements and its LISTEN connection. */
@@ -97,6 +100,7 @@ export class CoreModule {
       { provide: JobTypesRepository, useValue: deps.jobTypes },
       { provide: ApiKeysRepository, useValue: deps.apiKeys },
       { provide: FilesRepository, useValue: deps.files },
+      { provide: FlowsRepository, useValue: deps.flows },
       { provide: ResultCacheRepository, useValue: deps.resultCache },
       { provide: QueueSettingsRepository, useValue: deps.queueSettings },
       { provide: DispatchRepository, useValue: deps.dispatch },

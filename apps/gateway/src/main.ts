@@ -25,6 +25,7 @@ import {
   DispatchRepository,
   SchedulesRepository,
   FilesRepository,
+  FlowsRepository,
   JobQueriesRepository,
   RetentionRepository,
   JobsRepository,
@@ -96,6 +97,7 @@ async function main(): Promise<void> {
       jobTypes: new JobTypesRepository(db),
       apiKeys: new ApiKeysRepository(db),
       files: new FilesRepository(db),
+      flows: new FlowsRepository(db, SERVICE_NAME),
       resultCache: new ResultCacheRepository(db),
       queueSettings: new QueueSettingsRepository(db),
       dispatch: new DispatchRepository(db, SERVICE_NAME),
@@ -118,6 +120,7 @@ async function main(): Promise<void> {
       configureHttp(fastify, app, {
         uploadMaxBytes: config.UPLOAD_MAX_BYTES,
         batchMaxItems: config.BATCH_MAX_ITEMS,
+        flowMaxJobs: config.FLOW_MAX_JOBS,
         version: VERSION,
       }),
     // The gateway holds no work of its own: its shutdown (HTTP, intake, outbox, dispatcher,

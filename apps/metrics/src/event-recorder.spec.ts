@@ -96,6 +96,24 @@ describe('EventRecorder', () => {
     });
   });
 
+  it('counts a job that ends before it was ever queued (its terminal event is seq 1) as submitted too', async () => {
+    // A flow job failed by its dependency while waiting; a scheduled job cancelled before its time.
+    const failed = event('failed', {
+      jobId: 'w',
+      status: 'failed',
+      error: { code: 'dependency_failed', message: 'x', retryable: false },
+    });
+    expect(recorder.needsPriority(failed)).toBe(true);
+    recorder.record(failed, 5);
+    recorder.record(event('cancelled', { jobId: 's', status: 'cancelled' }), 5);
+    expect(await values(registry, 'switchyard_jobs_submitted_total')).toEqual({
+      'switchyard_jobs_submitted_total{type=synthetic,queue=default,priority=5}': 2,
+    });
+    expect(await values(registry, 'switchyard_jobs_failed_total')).toEqual({
+      'switchyard_jobs_failed_total{type=synthetic,code=dependency_failed}': 1,
+    });
+  });
+
   it('records each (jobId, seq) once, whatever the broker redelivers', async () => {
     const completed = event('completed', { seq: 10002, attempt: 1, startedAt: iso(10), finishedAt: iso(30) });
     expect(recorder.record(event('queued'), 5)).toBe('applied');

@@ -152,8 +152,9 @@ export type RecordOutcome = 'applied' | 'duplicate';
 /**
  * Turns job lifecycle events into the SPEC §8 counters and histograms, each event at most once.
  *
- * - `job.queued` with seq 1 (the gateway's acceptance) → submitted{type,queue,priority} and
- *   tenant_jobs_submitted{tenant}; any later `job.queued` (retry, replay, hand-back) → requeued.
+ * - a job's first event (seq 1: the gateway's `job.queued`, or the terminal event of a job that was
+ *   never queued) → submitted{type,queue,priority} and tenant_jobs_submitted{tenant}; any later
+ *   `job.queued` (retry, replay, hand-back) → requeued.
  * - `job.started` of attempt 1 → wait (startedAt − createdAt), once per job.
  * - `job.retrying` → retried; `job.cancelled` → cancelled.
  * - `job.completed` → completed and duration (finishedAt − startedAt of the final attempt).
@@ -195,19 +196,18 @@ export class EventRecorder {
     this.metrics.events.inc({ event: name });
     const type = label(data.type, 'unknown');
     this.noteQueue(data.queue);
+    if (isAcceptance(event)) {
+      const p = priorityOf(event) ?? priority;
+      this.metrics.submitted.inc({
+        type,
+        queue: label(data.queue, 'unknown'),
+        priority: p === undefined ? 'unknown' : String(p),
+      });
+      this.metrics.tenantSubmitted.inc({ tenant: label(data.tenant, 'unknown', TENANT) });
+    }
     switch (name) {
       case 'queued':
-        if (isAcceptance(event)) {
-          const p = priorityOf(event) ?? priority;
-          this.metrics.submitted.inc({
-            type,
-            queue: label(data.queue, 'unknown'),
-            priority: p === undefined ? 'unknown' : String(p),
-          });
-          this.metrics.tenantSubmitted.inc({ tenant: label(data.tenant, 'unknown', TENANT) });
-        } else {
-          this.metrics.requeued.inc({ type });
-        }
+        if (!isAcceptance(event)) this.metrics.requeued.inc({ type });
         break;
       case 'started':
         if (data.attempt === 1 && this.seen.addWait(data.jobId)) {
@@ -243,9 +243,14 @@ export class EventRecorder {
   }
 }
 
-/** The gateway's acceptance of a new job: the first event of every job (docs/architecture.md). */
+/**
+ * The first event of every job (seq 1, docs/architecture.md): usually the gateway's `job.queued`;
+ * for a job that ends before it was ever queued — a scheduled job cancelled, a flow job failed or
+ * cancelled because of a dependency while `waiting` — its terminal event. Counted as its submission,
+ * so that `jobs_submitted_total` stays the number of jobs stored.
+ */
 function isAcceptance(event: JobCloudEvent): boolean {
-  return jobEventName(event) === 'queued' && event.data.seq === 1;
+  return event.data.seq === 1 && jobEventName(event) !== 'progress';
 }
 
 /** Events do not carry the priority today; if a producer adds it, it is used as is. */

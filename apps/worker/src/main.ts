@@ -22,9 +22,11 @@ import {
   type ServiceContext,
   type ServiceParts,
 } from '@switchyard/observability';
+import { OutboxRelay } from '@switchyard/outbox';
 import {
   serviceDataSource,
   FilesRepository,
+  FlowsRepository,
   JobsRepository,
   JobTypesRepository,
   LifecycleRepository,
@@ -38,6 +40,7 @@ import {
 } from './handlers/handler-modules';
 import { jobTypeRecords } from './handlers/job-type-records';
 import { JobRunner } from './runtime/job-runner';
+import { SpawnBuilder } from './runtime/spawn.builder';
 
 const SERVICE = 'worker';
 /** A worker's circuit report lapses this long after its last renewal (a dead worker's, too). */
@@ -141,6 +144,10 @@ async function connect({
   circuitHeartbeat?.unref();
   if (circuitHeartbeat) reportCircuits(providers.states());
 
+  const jobs = new JobsRepository(db, SERVICE);
+  // Events of dependants and spawned jobs are committed to the outbox and published right after;
+  // the gateway's and tracker's relays publish whatever this worker could not.
+  const outbox = new OutboxRelay(jobs, amqp, logger, { maxDelayMs: 5000 });
   const runner = new JobRunner(
     {
       workerId,
@@ -153,11 +160,20 @@ async function connect({
       trackActive: (type) => workerMetrics.trackActive(type),
     },
     amqp,
-    new JobsRepository(db),
+    jobs,
     new LifecycleRepository(db, amqp.names, SERVICE),
     registry,
     new FileArtifactStore(config.ARTIFACTS_DIR),
     logger,
+    {
+      flows: new FlowsRepository(db, SERVICE),
+      spawns: new SpawnBuilder(registry, {
+        maxChildren: config.FLOW_MAX_SPAWN,
+        defaultTimeoutMs: config.DEFAULT_TIMEOUT_MS,
+        maxTimeoutMs: config.MAX_TIMEOUT_MS,
+      }),
+      publish: (records) => outbox.publishCommitted(records),
+    },
   );
 
   return {
@@ -167,6 +183,7 @@ async function connect({
     start: () => runner.start(),
     shutdown: [
       () => runner.stop(),
+      () => outbox.stop(),
       () => providers.shutdown(),
       () => clearInterval(circuitHeartbeat),
       () => circuitStates.withdraw().catch(() => undefined),

@@ -96,6 +96,8 @@ export const GatewayEnv = {
   BODY_LIMIT_BYTES: positiveInt(1048576),
   UPLOAD_MAX_BYTES: positiveInt(20971520),
   BATCH_MAX_ITEMS: positiveInt(100, 10000),
+  /** Jobs one `POST /flows` may create (SPEC §11). */
+  FLOW_MAX_JOBS: positiveInt(500, 10000),
   DEDUP_WINDOW_MS: Type.Integer({ minimum: 0, default: 10000 }),
   IDEMPOTENCY_TTL_S: positiveInt(86400),
   RESULT_CACHE_TTL_S: positiveInt(2592000),
@@ -136,6 +138,8 @@ export const WorkerEnv = {
   ...JobFilesEnv,
   /** A result whose JSON is larger than this is stored as an artifact rather than inline. */
   RESULT_INLINE_MAX_BYTES: positiveInt(65536, 1048576),
+  /** Children one `ctx.spawn` may create (the continuation not counted). */
+  FLOW_MAX_SPAWN: positiveInt(1000, 10000),
   WORKER_HANDLER_MODULES: Type.String({ default: '', description: 'comma-separated module paths' }),
   PROVIDERS_FILE: Type.Optional(Type.String({ minLength: 1 })),
   /** Threads for CPU-heavy handler work (audio decoding, analysis, synthesis); default: one per CPU. */

@@ -5,6 +5,8 @@
 export const API_ERRORS = {
   validation_failed: 400,
   unknown_job_type: 400,
+  /** A flow body whose items fail validation (unknown ref, cycle, bad payload): `details[].index`. */
+  flow_invalid: 400,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
@@ -37,6 +39,8 @@ export const JOB_ERROR_CODES = [
   'unknown_job_type',
   'provider_error',
   'provider_unavailable',
+  /** A flow job ended because a dependency failed or was cancelled (SPEC §11). */
+  'dependency_failed',
 ] as const;
 export type JobErrorCode = (typeof JOB_ERROR_CODES)[number] | (string & {});
 

@@ -16,6 +16,9 @@ describe('job state machine', () => {
       [
         'scheduled>queued',
         'scheduled>cancelled',
+        'waiting>queued',
+        'waiting>failed',
+        'waiting>cancelled',
         'queued>running',
         'queued>cancelled',
         'running>completed',
@@ -27,6 +30,8 @@ describe('job state machine', () => {
         'retrying>cancelled',
         'failed>queued',
         'cancelled>queued',
+        'failed>waiting',
+        'cancelled>waiting',
       ].sort(),
     );
   });

@@ -4,6 +4,8 @@
  */
 export const JOB_STATUSES = [
   'scheduled',
+  // A flow job whose dependencies have not all finished (SPEC §3, §11).
+  'waiting',
   'queued',
   'running',
   'retrying',
@@ -30,16 +32,20 @@ export type TransitionReason =
   | 'cancel'
   | 'manual_retry' // explicit retry or DLQ replay of a failed/cancelled job
   | 'retry_due' // retrying → running when the delayed message arrives
-  | 'due'; // scheduled → queued at its runAt
+  | 'due' // scheduled → queued at its runAt
+  | 'dependencies_done' // waiting → queued when its last dependency finished
+  | 'dependency_failed'; // waiting → failed (rule `fail`) or cancelled (rule `skip`)
 
 const TRANSITIONS: Readonly<Record<JobStatus, readonly JobStatus[]>> = {
   scheduled: ['queued', 'cancelled'],
+  waiting: ['queued', 'failed', 'cancelled'],
   queued: ['running', 'cancelled'],
   running: ['completed', 'failed', 'cancelled', 'retrying', 'queued'],
   retrying: ['running', 'cancelled'],
   completed: [],
-  failed: ['queued'],
-  cancelled: ['queued'],
+  // A flow retry puts a job whose dependencies are re-run back to `waiting`.
+  failed: ['queued', 'waiting'],
+  cancelled: ['queued', 'waiting'],
 };
 
 export function isJobStatus(value: unknown): value is JobStatus {

@@ -10,6 +10,7 @@ import { OutboxMessage1700000005000 } from './migrations/1700000005000-outbox-me
 import { Dispatcher1700000006000 } from './migrations/1700000006000-dispatcher';
 import { QueueSettings1700000006500 } from './migrations/1700000006500-queue-settings';
 import { Schedules1700000009000 } from './migrations/1700000009000-schedules';
+import { Flows1700000010000 } from './migrations/1700000010000-flows';
 
 export const MIGRATIONS = [
   Initial1700000000000,
@@ -22,6 +23,7 @@ export const MIGRATIONS = [
   Dispatcher1700000006000,
   QueueSettings1700000006500,
   Schedules1700000009000,
+  Flows1700000010000,
 ];
 
 /** The settings every service reads for its pool (CommonEnv in @switchyard/config). */

@@ -1,4 +1,4 @@
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import type { QueryResultRow } from 'pg';
 import { MAX_PRIORITY, MIN_PRIORITY } from '@switchyard/contracts';
 import type { JobRow } from './job-row';
@@ -7,8 +7,9 @@ import { eventOutboxMessage, jobEventFromRow, type OutboxRecord } from './job-me
 import { poolOf } from './pool';
 import { listenOn } from './notify-listener';
 import { DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL } from './dispatch-channels';
+import { notifyDispatchIn } from './outbox-rows';
 
-export { DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL };
+export { DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL, notifyDispatchIn };
 
 /** A job the dispatcher just released: what its dispatch message and publish options need. */
 export interface ReleasedJob {
@@ -103,13 +104,6 @@ const BACKLOG_QUEUES = `WITH RECURSIVE q(queue) AS (
   )
   SELECT queue FROM q WHERE queue IS NOT NULL`;
 
-/** Notifies DISPATCH_CHANNEL once per distinct queue (at commit; PostgreSQL folds duplicates). */
-export async function notifyDispatchIn(m: EntityManager, queues: readonly string[]): Promise<void> {
-  const distinct = [...new Set(queues)];
-  if (distinct.length) {
-    await m.query(`SELECT pg_notify('${DISPATCH_CHANNEL}', q) FROM unnest($1::text[]) AS q`, [distinct]);
-  }
-}
 
 /**
  * The dispatcher's statements: PostgreSQL holds the backlog (`queued`, `dispatched_at` NULL) and

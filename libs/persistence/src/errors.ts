@@ -33,6 +33,11 @@ export class ScheduleTickTaken extends DataRejected {
   override readonly name: string = 'ScheduleTickTaken';
 }
 
+/** A flow insert met an existing flow holding the same (tenant, idempotency key). */
+export class FlowIdempotencyKeyTaken extends DataRejected {
+  override readonly name: string = 'FlowIdempotencyKeyTaken';
+}
+
 interface DriverError {
   code?: unknown;
   constraint?: unknown;
@@ -67,6 +72,9 @@ export function translateError(error: unknown): unknown {
     return new ScheduleNameTaken(message, { cause: error });
   if (code === '23505' && pg?.constraint === 'jobs_schedule_tick')
     return new ScheduleTickTaken(message, { cause: error });
+  if (code === '23505' && pg?.constraint === 'flows_idempotency') {
+    return new FlowIdempotencyKeyTaken(message, { cause: error });
+  }
   return new DataRejected(message, { cause: error });
 }
 

@@ -1,5 +1,11 @@
 export * from './data-source';
-export { DataRejected, IdempotencyKeyTaken, ScheduleNameTaken, ScheduleTickTaken } from './errors';
+export {
+  DataRejected,
+  FlowIdempotencyKeyTaken,
+  IdempotencyKeyTaken,
+  ScheduleNameTaken,
+  ScheduleTickTaken,
+} from './errors';
 export * from './job-row';
 export * from './jobs.repository';
 export * from './job-messages';
@@ -15,3 +21,5 @@ export * from './job-metrics.repository';
 export * from './dispatch.repository';
 export * from './queue-settings.repository';
 export * from './schedules.repository';
+export * from './flows.repository';
+export { settleDependants, type FinishedUpstream, type SettledDependants } from './flow-dependants';

@@ -30,6 +30,7 @@ export const JOB_EVENT_COLUMNS = [
   'finished_at',
   'next_attempt_at',
   'correlation_id',
+  'flow_id',
 ] as const satisfies readonly (keyof JobRow)[];
 
 /** The part of a `jobs` row that jobEventFromRow reads. */
@@ -62,6 +63,7 @@ export function jobEventFromRow(
       ...(row.started_at ? { startedAt: row.started_at.toISOString() } : {}),
       ...(row.finished_at ? { finishedAt: row.finished_at.toISOString() } : {}),
       ...(row.next_attempt_at ? { nextAttemptAt: row.next_attempt_at.toISOString() } : {}),
+      ...(row.flow_id ? { flowId: row.flow_id } : {}),
       ...overrides,
     },
     row.correlation_id,

@@ -47,6 +47,18 @@ export interface JobRow {
   schedule_id: string | null;
   /** A schedule run's tick time. */
   scheduled_for: Date | null;
+  /** The flow the job belongs to, and its name there. */
+  flow_id: string | null;
+  ref: string | null;
+  /** What a `waiting` job does when a dependency fails or is cancelled: fail, run or skip. */
+  on_dependency_failure: 'fail' | 'run' | 'skip';
+  /** Dependencies still holding a `waiting` job back. */
+  pending_deps: number;
+  /** The job whose handler spawned this one, and its index among the spawned jobs. */
+  spawned_by: string | null;
+  spawn_index: number | null;
+  /** Attempts counted before the last flow retry (max_attempts − attempts_base is the budget of a run). */
+  attempts_base: number;
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -82,6 +94,8 @@ export function toJobView(row: JobRow): JobView {
     ...(row.schedule_id
       ? { scheduleId: row.schedule_id, scheduledFor: iso(row.scheduled_for) ?? undefined }
       : {}),
+    ...(row.flow_id ? { flowId: row.flow_id, ref: row.ref } : {}),
+    ...(row.status === 'waiting' ? { waitingFor: 'dependencies' } : {}),
   };
 }
 

@@ -167,8 +167,9 @@ describe('JobsRepository against PostgreSQL', () => {
       { status: 'completed', result: { ok: true }, resultUrl: null },
       last,
     );
-    expect(finished?.status).toBe('completed');
-    expect(Number(finished?.event_seq)).toBe(10002);
+    expect(finished?.row.status).toBe('completed');
+    expect(Number(finished?.row.event_seq)).toBe(10002);
+    expect(finished?.outbox).toEqual([]);
     expect(await jobs.claimMany([job.id], 'late-worker', 30000)).toEqual([null]);
   });
 

@@ -4,6 +4,8 @@ import { isUuid, type JobError, type JobHistoryEntry, type JobStatus } from '@sw
 import { translated } from './errors';
 import { poolOf } from './pool';
 import { DISPATCH_CHANNEL } from './dispatch-channels';
+import { insertOutboxRows } from './outbox-rows';
+import { finishSettling, settleAndRecord } from './flow-dependants';
 import { toHistoryEntry, type JobEventRow, type JobRow } from './job-row';
 import {
   JOB_EVENT_COLUMNS,
@@ -41,6 +43,15 @@ export interface NewJob {
   /** A schedule run: the schedule and the tick (ISO-8601) the run belongs to. */
   scheduleId?: string | null;
   scheduledFor?: string | null;
+  /** Flow jobs (SPEC §11): the flow, the job's ref in it, and its rule for failed dependencies. */
+  flowId?: string | null;
+  ref?: string | null;
+  onDependencyFailure?: 'fail' | 'run' | 'skip';
+  /** Dependencies not finished yet: above 0, the job is stored `waiting` (no event, seq 0). */
+  pendingDeps?: number;
+  /** Spawned by a handler: the spawning job and the child's index (unique together). */
+  spawnedBy?: string | null;
+  spawnIndex?: number | null;
 }
 
 export interface JobListQuery {
@@ -84,6 +95,7 @@ export const CLAIMED_JOB_COLUMNS = [
   'max_attempts',
   'timeout_ms',
   'payload',
+  'ref',
 ] as const satisfies readonly (keyof JobRow)[];
 
 /** The part of a `jobs` row claimMany returns. */
@@ -146,8 +158,30 @@ function takeInOrder<R extends { id: string }>(ids: string[], rows: R[]): (R | n
   });
 }
 
+/** One outcome per job (the first), in id order so that concurrent statements lock alike. */
+function uniqueSorted(outcomes: CompletedOutcome[]): CompletedOutcome[] {
+  const unique = new Map<string, CompletedOutcome>();
+  for (const o of outcomes) if (!unique.has(o.jobId.toLowerCase())) unique.set(o.jobId.toLowerCase(), o);
+  return [...unique.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, o]) => o);
+}
+
+function completeParams(owner: string, list: CompletedOutcome[]): unknown[] {
+  return [
+    owner,
+    list.map((o) => o.jobId),
+    list.map((o) => JSON.stringify(o.result ?? null)),
+    list.map((o) => o.resultUrl),
+    list.map((o) => o.last.step),
+    list.map((o) => o.last.message),
+  ];
+}
+
 export class JobsRepository {
-  constructor(private readonly db: DataSource) {}
+  constructor(
+    private readonly db: DataSource,
+    /** The service named as the source of the events of dependants a finish settles. */
+    private readonly service = 'worker',
+  ) {}
 
   /**
    * Inserts jobs and their outgoing messages in one statement (data-modifying CTEs): one round
@@ -171,14 +205,21 @@ export class JobsRepository {
       m.query(
         `WITH j AS (
          INSERT INTO jobs (id, tenant, type, queue, status, priority, max_attempts, timeout_ms, correlation_id,
-            idempotency_key, request_hash, payload, metadata, run_at, event_seq, schedule_id, scheduled_for)
-         SELECT u.id, u.tenant, u.type, u.queue, CASE WHEN u."runAt" IS NULL THEN 'queued' ELSE 'scheduled' END,
+            idempotency_key, request_hash, payload, metadata, run_at, event_seq,
+            flow_id, ref, on_dependency_failure, pending_deps, spawned_by, spawn_index, schedule_id, scheduled_for)
+         SELECT u.id, u.tenant, u.type, u.queue,
+            CASE WHEN coalesce(u."pendingDeps", 0) > 0 THEN 'waiting'
+                 WHEN u."runAt" IS NULL THEN 'queued' ELSE 'scheduled' END,
             u.priority, u."maxAttempts", u."timeoutMs",
             u."correlationId", u."idempotencyKey", u."requestHash", u.payload, u.metadata, u."runAt",
-            CASE WHEN u."runAt" IS NULL THEN 1 ELSE 0 END, u."scheduleId", u."scheduledFor"
+            CASE WHEN u."runAt" IS NULL AND coalesce(u."pendingDeps", 0) = 0 THEN 1 ELSE 0 END,
+            u."flowId", u.ref, coalesce(u."onDependencyFailure", 'fail'), coalesce(u."pendingDeps", 0),
+            u."spawnedBy", u."spawnIndex", u."scheduleId", u."scheduledFor"
          FROM json_to_recordset($1::json) AS u(id uuid, tenant text, type text, queue text, priority smallint,
             "maxAttempts" int, "timeoutMs" int, "correlationId" text, "idempotencyKey" text, "requestHash" text,
-            payload jsonb, metadata jsonb, "runAt" timestamptz, "scheduleId" uuid, "scheduledFor" timestamptz)
+            payload jsonb, metadata jsonb, "runAt" timestamptz, "flowId" uuid, ref text,
+            "onDependencyFailure" text, "pendingDeps" int, "spawnedBy" uuid, "spawnIndex" int,
+            "scheduleId" uuid, "scheduledFor" timestamptz)
          RETURNING *
        ), o AS (
          INSERT INTO outbox (job_id, name, payload, options)
@@ -210,19 +251,7 @@ export class JobsRepository {
   }
 
   async insertOutbox(messages: OutboxMessage[], manager?: EntityManager): Promise<string[]> {
-    if (!messages.length) return [];
-    const rows: { id: string }[] = await (manager ?? this.db.manager).query(
-      `INSERT INTO outbox (job_id, name, payload, options)
-       SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[])
-       RETURNING id`,
-      [
-        messages.map((m) => m.jobId),
-        messages.map((m) => m.name),
-        messages.map((m) => JSON.stringify(m.payload)),
-        messages.map((m) => JSON.stringify(m.options)),
-      ],
-    );
-    return rows.map((r) => r.id);
+    return insertOutboxRows(manager ?? this.db.manager, messages);
   }
 
   /** Outbox rows older than `olderThanMs` that the fast path did not publish (crash, broker down). */
@@ -328,36 +357,66 @@ export class JobsRepository {
 
   /**
    * Ends a running attempt held by `owner` with the last step and message the attempt reported;
-   * returns the updated row, or null if the worker no longer holds the job.
+   * returns the updated row, or null if the worker no longer holds the job. In the same
+   * transaction a flow job's dependants are settled (queued, or failed/cancelled by their rule);
+   * `outbox` holds their events, to publish after the commit.
    */
   async finish(
     jobId: string,
     owner: string,
     outcome: FinishOutcome,
     last: { step: string | null; progress: number; message: string | null },
-  ): Promise<JobRow | null> {
+  ): Promise<{ row: JobRow; outbox: OutboxRecord[] } | null> {
     const completed = outcome.status === 'completed';
-    const rows: [JobRow[], number] = await this.db.query(
-      `UPDATE jobs SET status = $3, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
-          event_seq = event_seq + 1, progress_seq = event_seq + 1,
-          step = $8, progress = $9, message = $10,
-          result = $4::jsonb, result_url = $5, error = $6::jsonb, dead_lettered = $7
-       WHERE id = $1 AND status = 'running' AND lease_owner = $2
-       RETURNING *`,
-      [
-        jobId,
-        owner,
-        outcome.status,
-        completed ? JSON.stringify(outcome.result ?? null) : null,
-        completed ? outcome.resultUrl : null,
-        completed ? null : JSON.stringify(outcome.error),
-        completed ? false : outcome.deadLettered,
-        last.step,
-        completed ? 100 : last.progress,
-        last.message,
-      ],
-    );
-    return rows[0][0] ?? null;
+    return finishSettling(this.db, this.service, async (m) => {
+      const rows: [JobRow[], number] = await m.query(
+        `UPDATE jobs SET status = $3, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+            event_seq = event_seq + 1, progress_seq = event_seq + 1,
+            step = $8, progress = $9, message = $10,
+            result = $4::jsonb, result_url = $5, error = $6::jsonb, dead_lettered = $7
+         WHERE id = $1 AND status = 'running' AND lease_owner = $2
+         RETURNING *`,
+        [
+          jobId,
+          owner,
+          outcome.status,
+          completed ? JSON.stringify(outcome.result ?? null) : null,
+          completed ? outcome.resultUrl : null,
+          completed ? null : JSON.stringify(outcome.error),
+          completed ? false : outcome.deadLettered,
+          last.step,
+          completed ? 100 : last.progress,
+          last.message,
+        ],
+      );
+      return rows[0][0];
+    });
+  }
+
+  /**
+   * completeMany for flow jobs: the same completion, plus, in the same transaction, the dependants
+   * it makes ready (`waiting → queued`, their `job.queued` events in the outbox, their queues'
+   * dispatchers notified). Returns the rows per outcome and the outbox records to publish.
+   */
+  async completeFlowMany(
+    owner: string,
+    outcomes: CompletedOutcome[],
+  ): Promise<{ rows: (JobEventSource | null)[]; outbox: OutboxRecord[] }> {
+    const list = uniqueSorted(outcomes);
+    return this.db.transaction(async (m) => {
+      const [rows] = await m.query<[(JobEventSource & { flow_id: string | null })[], number]>(
+        COMPLETE_MANY,
+        completeParams(owner, list),
+      );
+      const outbox = await settleAndRecord(m, this.service, rows);
+      return {
+        rows: takeInOrder(
+          outcomes.map((o) => o.jobId),
+          rows,
+        ),
+        outbox,
+      };
+    });
   }
 
   /**
@@ -382,17 +441,10 @@ export class JobsRepository {
    * updated row (the columns a lifecycle event needs) or null when the worker no longer holds it.
    */
   async completeMany(owner: string, outcomes: CompletedOutcome[]): Promise<(JobEventSource | null)[]> {
-    const unique = new Map<string, CompletedOutcome>();
-    for (const o of outcomes) if (!unique.has(o.jobId.toLowerCase())) unique.set(o.jobId.toLowerCase(), o);
-    const list = [...unique.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, o]) => o);
-    const rows = await this.onPool<JobEventSource>(COMPLETE_MANY, [
-      owner,
-      list.map((o) => o.jobId),
-      list.map((o) => JSON.stringify(o.result ?? null)),
-      list.map((o) => o.resultUrl),
-      list.map((o) => o.last.step),
-      list.map((o) => o.last.message),
-    ]);
+    const rows = await this.onPool<JobEventSource>(
+      COMPLETE_MANY,
+      completeParams(owner, uniqueSorted(outcomes)),
+    );
     return takeInOrder(
       outcomes.map((o) => o.jobId),
       rows,

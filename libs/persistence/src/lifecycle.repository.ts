@@ -10,7 +10,8 @@ import {
   type OutboxMessage,
   type OutboxRecord,
 } from './job-messages';
-import { notifyDispatchIn } from './dispatch.repository';
+import { notifyDispatchIn } from './outbox-rows';
+import { finishSettling, settleAndRecord } from './flow-dependants';
 
 export type CancelOutcome =
   | { kind: 'cancelled'; row: JobRow; outbox: OutboxRecord[] }
@@ -48,14 +49,18 @@ export class LifecycleRepository {
     this.jobs = new JobsRepository(db);
   }
 
-  /** scheduled/queued/retrying → cancelled at once; running → cancel requested and broadcast to workers. */
+  /**
+   * scheduled/waiting/queued/retrying → cancelled at once (a flow job's dependants settled by
+   * their rule in the same transaction); running → cancel requested and broadcast to workers.
+   */
   async cancel(id: string, tenant?: string): Promise<CancelOutcome> {
     return this.db.transaction(async (m) => {
       const [cancelled] = await update(
         m,
         `UPDATE jobs SET status = 'cancelled', cancel_requested = true, finished_at = now(),
             next_attempt_at = NULL, event_seq = event_seq + 1
-         WHERE id = $1 AND ($2::text IS NULL OR tenant = $2) AND status IN ('scheduled', 'queued', 'retrying')
+         WHERE id = $1 AND ($2::text IS NULL OR tenant = $2)
+           AND status IN ('scheduled', 'waiting', 'queued', 'retrying')
          RETURNING *`,
         [id, at(tenant)],
       );
@@ -63,6 +68,7 @@ export class LifecycleRepository {
         const outbox = await this.outbox(m, [
           eventOutboxMessage(jobEventFromRow(this.service, 'cancelled', cancelled)),
         ]);
+        outbox.push(...(await settleAndRecord(m, this.service, [cancelled])));
         return { kind: 'cancelled', row: cancelled, outbox };
       }
       const [running] = await update(
@@ -96,6 +102,10 @@ export class LifecycleRepository {
             event_seq = event_seq + 1, progress_seq = event_seq + 1, dispatched_at = NULL
          WHERE id = $1 AND ($2::text IS NULL OR tenant = $2) AND status IN ('failed', 'cancelled')
            AND (NOT $3::boolean OR dead_lettered)
+           -- A flow job whose dependencies did not all complete runs again only with its flow
+           -- (POST /flows/{id}/retry), which re-runs them first.
+           AND NOT EXISTS (SELECT 1 FROM job_dependencies e JOIN jobs d ON d.id = e.depends_on
+                           WHERE e.job_id = jobs.id AND d.status <> 'completed')
          RETURNING *`,
         [id, at(tenant), deadLetteredOnly],
       );
@@ -164,17 +174,26 @@ export class LifecycleRepository {
     return row ?? null;
   }
 
-  /** Worker: running → cancelled once the handler stopped (or was abandoned). */
-  async finishCancelled(id: string, owner: string, last: LastReport): Promise<JobRow | null> {
-    const [row] = await update(
-      this.db.manager,
-      `UPDATE jobs SET status = 'cancelled', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
-          step = $3, progress = $4, message = $5, event_seq = event_seq + 1, progress_seq = event_seq + 1
-       WHERE id = $1 AND status = 'running' AND lease_owner = $2
-       RETURNING *`,
-      [id, owner, last.step, last.progress, last.message],
-    );
-    return row ?? null;
+  /**
+   * Worker: running → cancelled once the handler stopped (or was abandoned); a flow job's
+   * dependants are settled in the same transaction (`outbox`: their events).
+   */
+  async finishCancelled(
+    id: string,
+    owner: string,
+    last: LastReport,
+  ): Promise<{ row: JobRow; outbox: OutboxRecord[] } | null> {
+    return finishSettling(this.db, this.service, async (m) => {
+      const [row] = await update(
+        m,
+        `UPDATE jobs SET status = 'cancelled', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+            step = $3, progress = $4, message = $5, event_seq = event_seq + 1, progress_seq = event_seq + 1
+         WHERE id = $1 AND status = 'running' AND lease_owner = $2
+         RETURNING *`,
+        [id, owner, last.step, last.progress, last.message],
+      );
+      return row;
+    });
   }
 
   /** Worker: which of its running jobs have a cancel request (fallback when a broadcast was missed). */
@@ -251,6 +270,8 @@ export class LifecycleRepository {
       const rows = await update(m, sql, params);
       const outbox = await this.outbox(m, rows.flatMap(messagesOf));
       await notifyDispatchIn(m, backlogOf(rows));
+      // Jobs the sweep ended (worker_lost, cancelled) settle their flow dependants now.
+      outbox.push(...(await settleAndRecord(m, this.service, rows)));
       return { rows, outbox };
     });
   }

@@ -10,6 +10,8 @@ import type { ArtifactRef, ArtifactWriter } from '@switchyard/handler-sdk';
 export interface ArtifactStore {
   writerFor(jobId: string): ArtifactWriter;
   open(jobId: string): Promise<{ ref: ArtifactRef; stream: Readable } | null>;
+  /** The artifact's reference and a local path of its bytes (a flow job's input), or null. */
+  locate(jobId: string): Promise<{ ref: ArtifactRef; path: string } | null>;
   remove(jobId: string): Promise<void>;
 }
 
@@ -26,11 +28,16 @@ export class FileArtifactStore implements ArtifactStore {
   }
 
   async open(jobId: string): Promise<{ ref: ArtifactRef; stream: Readable } | null> {
+    const found = await this.locate(jobId);
+    return found ? { ref: found.ref, stream: createReadStream(found.path) } : null;
+  }
+
+  async locate(jobId: string): Promise<{ ref: ArtifactRef; path: string } | null> {
     const dir = this.dirFor(jobId);
     try {
       const ref = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as ArtifactRef;
-      await stat(join(dir, 'data'));
-      return { ref, stream: createReadStream(join(dir, 'data')) };
+      const info = await stat(join(dir, 'data'));
+      return info.isFile() ? { ref, path: join(dir, 'data') } : null;
     } catch {
       return null;
     }

@@ -9,8 +9,8 @@ export type ComponentName = ApiBodyName;
  * and every place another body nests it becomes a `$ref` to it (found by equal JSON, since the
  * catalogue composes its bodies from the same schema objects).
  */
-export function componentSchemas(batchMaxItems: number): Record<string, SchemaObject> {
-  const schemas: Record<string, TSchema> = apiBodySchemas(batchMaxItems);
+export function componentSchemas(batchMaxItems: number, flowMaxJobs?: number): Record<string, SchemaObject> {
+  const schemas: Record<string, TSchema> = apiBodySchemas(batchMaxItems, flowMaxJobs);
   const byJson = new Map(Object.entries(schemas).map(([name, schema]) => [JSON.stringify(schema), name]));
   const refer = (node: unknown, root: boolean): unknown => {
     if (Array.isArray(node)) return node.map((item) => refer(item, false));

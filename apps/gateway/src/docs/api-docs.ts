@@ -18,7 +18,7 @@ export const componentRef = (name: ComponentName): SchemaObject =>
 
 /** What each error status means, with the stable codes it carries (SPEC §4). */
 export const ERROR_STATUS_DESCRIPTIONS: Record<number, string> = {
-  400: '`validation_failed` or `unknown_job_type`; `details` name each field (and batch `index`)',
+  400: '`validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`)',
   401: '`unauthorized`: no API key, or an unknown or revoked one',
   403: '`forbidden`: the API key lacks the scope this route needs',
   404: '`not_found` (also for another tenant’s object, so existence does not leak)',

@@ -34,7 +34,7 @@ const RETRY_AFTER = { 'Retry-After': header('seconds to wait before retrying', '
  */
 export function buildOpenApiDocument(
   app: INestApplication,
-  options: { version: string; batchMaxItems: number },
+  options: { version: string; batchMaxItems: number; flowMaxJobs?: number },
 ): OpenAPIObject {
   const config = new DocumentBuilder()
     .setOpenAPIVersion('3.1.0')
@@ -51,7 +51,10 @@ export function buildOpenApiDocument(
     .build();
   // One tag per operation, the one its @ApiRoute names (not also one from the controller's name).
   const document = SwaggerModule.createDocument(app, config, { autoTagControllers: false });
-  document.components = { ...document.components, schemas: componentSchemas(options.batchMaxItems) };
+  document.components = {
+    ...document.components,
+    schemas: componentSchemas(options.batchMaxItems, options.flowMaxJobs),
+  };
   documentOperationalRoutes(document);
   completeOpenApi(document);
   return document;

@@ -21,5 +21,6 @@ import { SSE_SLOT_TTL_MS, SseHub } from './sse.hub';
     SseHub,
     EventsService,
   ],
+  exports: [EventsService],
 })
 export class EventsModule {}

@@ -101,6 +101,52 @@ export class EventsService {
     }
   }
 
+  /**
+   * `GET /flows/{id}/events`: a `snapshot` (the flow, from `snapshot`), then every event of the
+   * flow's jobs (`id:` = `<jobId>:<seq>`); the stream ends once `finished` says the flow is no
+   * longer running (checked after the snapshot and after each terminal event, one check at a time).
+   */
+  async streamFlow(
+    caller: Caller,
+    flowId: string,
+    reply: FastifyReply,
+    snapshot: () => Promise<unknown>,
+    finished: () => Promise<boolean>,
+  ): Promise<void> {
+    await this.hub.ready();
+    const release = await this.hub.reserve(caller.tenant);
+    const stream = this.open(reply, caller.keyId, release);
+    let checking = false;
+    let again = false;
+    const check = (): void => {
+      if (checking) {
+        again = true;
+        return;
+      }
+      checking = true;
+      finished()
+        .then((done) => done && stream.end())
+        .catch((error: unknown) => this.logger.debug({ err: error, flowId }, 'flow state check failed'))
+        .finally(() => {
+          checking = false;
+          if (again && stream.isOpen) {
+            again = false;
+            check();
+          }
+        });
+    };
+    const sink = new TenantEventSink(tenantScope(caller) ?? null, { flowId }, stream, check);
+    this.hub.addTenantSink(sink);
+    try {
+      stream.send('snapshot', await snapshot());
+      sink.flush();
+      check();
+    } catch (error) {
+      this.logger.warn({ err: error, flowId }, 'flow event stream snapshot failed');
+      stream.end();
+    }
+  }
+
   /** The job as PostgreSQL has it, overlaid with the live state when that is newer. */
   private snapshot(row: JobRow, live: LiveProgress | null): JobSnapshot {
     const view = this.jobs.view(row);

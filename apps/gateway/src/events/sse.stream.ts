@@ -133,27 +133,37 @@ export class JobEventSink {
   }
 }
 
-/** Every event of a tenant's jobs (null: every tenant) for one stream, after its snapshot. */
+/**
+ * Every event of a tenant's jobs (null: every tenant) for one stream, after its snapshot; with
+ * `flowId`, only that flow's jobs. `afterTerminal` runs after each terminal event sent (a flow
+ * stream then checks whether the whole flow finished).
+ */
 export class TenantEventSink {
   private buffer: StoredJobEvent[] | null = [];
 
   constructor(
     readonly tenant: string | null,
-    readonly filters: { type?: string; queue?: string },
+    readonly filters: { type?: string; queue?: string; flowId?: string },
     readonly stream: SseStream,
+    private readonly afterTerminal?: () => void,
   ) {}
 
   matches(event: StoredJobEvent): boolean {
     return (
       (this.tenant === null || this.tenant === event.data.tenant) &&
       (this.filters.type === undefined || this.filters.type === event.data.type) &&
-      (this.filters.queue === undefined || this.filters.queue === event.data.queue)
+      (this.filters.queue === undefined || this.filters.queue === event.data.queue) &&
+      (this.filters.flowId === undefined || this.filters.flowId === event.data.flowId)
     );
   }
 
   push(event: StoredJobEvent): void {
-    if (this.buffer) this.buffer.push(event);
-    else this.stream.send(sseEventName(event.event), toCloudEvent(event), `${event.data.jobId}:${event.seq}`);
+    if (this.buffer) {
+      this.buffer.push(event);
+      return;
+    }
+    this.stream.send(sseEventName(event.event), toCloudEvent(event), `${event.data.jobId}:${event.seq}`);
+    if (this.afterTerminal && isTerminal(event.data.status)) this.afterTerminal();
   }
 
   /** The snapshot went out: send what arrived meanwhile, then stream live. */

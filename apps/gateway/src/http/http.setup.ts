@@ -10,6 +10,8 @@ import { buildOpenApiDocument } from '../docs/openapi';
 export interface HttpSetupOptions {
   uploadMaxBytes: number;
   batchMaxItems: number;
+  /** FLOW_MAX_JOBS: bounds the flow body in the API document. */
+  flowMaxJobs?: number;
   version: string;
 }
 
@@ -32,6 +34,7 @@ export async function configureHttp(
   const document = buildOpenApiDocument(app, {
     version: options.version,
     batchMaxItems: options.batchMaxItems,
+    flowMaxJobs: options.flowMaxJobs,
   });
   SwaggerModule.setup('docs', app, document, {
     jsonDocumentUrl: 'docs/openapi.json',

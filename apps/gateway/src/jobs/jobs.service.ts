@@ -100,24 +100,12 @@ export class JobsService {
   ): PreparedJobs {
     const correlationId = correlation.get()?.correlationId ?? randomUUID();
     const jobs: NewJob[] = submissions.map((s, i) => ({
-      id: ids?.[i] ?? randomUUID(),
-      tenant,
-      type: s.type,
-      queue: s.queue,
-      priority: s.priority,
-      maxAttempts: s.maxAttempts,
-      timeoutMs: s.timeoutMs,
-      correlationId,
-      idempotencyKey: s.idempotencyKey,
-      requestHash: s.requestHash,
-      payload: s.payload,
-      metadata: s.metadata,
-      runAt: s.runAt,
+      ...newJobOf(s, tenant, ids?.[i] ?? randomUUID(), correlationId),
       ...extra?.[i],
     }));
     const createdAt = new Date().toISOString();
     const outbox: OutboxMessage[] = [];
-    for (const job of jobs) if (!job.runAt) outbox.push(this.queuedEvent(job, createdAt));
+    for (const job of jobs) if (!job.runAt) outbox.push(queuedEventOf(job, createdAt));
     return { jobs, outbox };
   }
 
@@ -241,25 +229,51 @@ export class JobsService {
     if (earliest !== undefined) this.dispatcher.scheduled(new Date(earliest));
   }
 
-  private queuedEvent(job: NewJob, createdAt: string): OutboxMessage {
-    const queued = createJobEvent(
-      SERVICE_NAME,
-      'queued',
-      {
-        jobId: job.id,
-        tenant: job.tenant,
-        type: job.type,
-        queue: job.queue,
-        status: 'queued',
-        step: null,
-        progress: 0,
-        message: null,
-        attempt: 0,
-        seq: 1,
-        createdAt,
-      },
-      job.correlationId,
-    );
-    return eventOutboxMessage(queued);
+  /** After a flow's insert: the fast path for its queued jobs, the timer for its delayed ones. */
+  afterFlowInsert(rows: readonly NewJob[]): void {
+    this.afterInsert(rows.filter((job) => !job.pendingDeps));
   }
+}
+
+/** The row of a valid submission. */
+export function newJobOf(s: ValidSubmission, tenant: string, id: string, correlationId: string): NewJob {
+  return {
+    id,
+    tenant,
+    type: s.type,
+    queue: s.queue,
+    priority: s.priority,
+    maxAttempts: s.maxAttempts,
+    timeoutMs: s.timeoutMs,
+    correlationId,
+    idempotencyKey: s.idempotencyKey,
+    requestHash: s.requestHash,
+    payload: s.payload,
+    metadata: s.metadata,
+    runAt: s.runAt,
+  };
+}
+
+/** The `job.queued` event (seq 1) of a job inserted `queued`, written with it to the outbox. */
+export function queuedEventOf(job: NewJob, createdAt: string): OutboxMessage {
+  const queued = createJobEvent(
+    SERVICE_NAME,
+    'queued',
+    {
+      jobId: job.id,
+      tenant: job.tenant,
+      type: job.type,
+      queue: job.queue,
+      status: 'queued',
+      step: null,
+      progress: 0,
+      message: null,
+      attempt: 0,
+      seq: 1,
+      createdAt,
+      ...(job.flowId ? { flowId: job.flowId } : {}),
+    },
+    job.correlationId,
+  );
+  return eventOutboxMessage(queued);
 }

@@ -202,7 +202,11 @@ export class SubmissionService {
   }
 
   /** Jobs may reference uploads as `payload.fileId`; it must be one of the tenant's files. */
-  private async checkFiles(caller: Caller, items: ValidSubmission[]): Promise<void> {
+  async checkFiles(
+    caller: Caller,
+    items: ValidSubmission[],
+    errorCode: 'validation_failed' | 'flow_invalid' = 'validation_failed',
+  ): Promise<void> {
     const refs = items.flatMap((item, index) =>
       typeof item.payload['fileId'] === 'string' ? [{ index, fileId: item.payload['fileId'] }] : [],
     );
@@ -215,7 +219,7 @@ export class SubmissionService {
     const missing = refs.filter((r) => !found.has(r.fileId));
     if (missing.length) {
       throw new ApiError(
-        'validation_failed',
+        errorCode,
         'a job references a file that does not exist',
         missing.map((r) => ({
           ...(items.length > 1 ? { index: r.index } : {}),

@@ -58,7 +58,9 @@ export class LifecycleService {
       case 'not_retryable':
         throw new ApiError(
           'not_retryable',
-          `job ${id} is ${outcome.row.status}; only failed or cancelled jobs run again`,
+          outcome.row.flow_id && (outcome.row.status === 'failed' || outcome.row.status === 'cancelled')
+            ? `job ${id} depends on jobs that did not complete; retry its flow (POST /api/v1/flows/${outcome.row.flow_id}/retry)`
+            : `job ${id} is ${outcome.row.status}; only failed or cancelled jobs run again`,
         );
       case 'queued':
         // Back in the backlog: released by this gateway at once (others hear the notification).

@@ -21,24 +21,37 @@ import {
   PermanentError,
   RetryableError,
   type AnyJobHandler,
+  type DependencyResult,
   type HandlerOutput,
   type HandlerRegistry,
   type JobContext,
 } from '@switchyard/handler-sdk';
 import type { ArtifactStore } from '@switchyard/storage';
 import { correlation, type Logger } from '@switchyard/observability';
-import type {
-  ClaimedJob,
-  CompletedOutcome,
-  JobEventSource,
-  JobsRepository,
-  LifecycleRepository,
+import {
+  FlowCancelled,
+  type ClaimedJob,
+  type CompletedOutcome,
+  type FlowsRepository,
+  type JobEventSource,
+  type JobsRepository,
+  type LifecycleRepository,
+  type OutboxRecord,
 } from '@switchyard/persistence';
 import { backoffDelay, isDependencyUnavailable, unavailableDependency } from '@switchyard/resilience';
 import { abandonAfterAbort, AbortReason } from './abort';
 import { AttemptEvents } from './job-events';
 import { GroupCommit } from './group-commit';
 import { boundInlineResult, cleanText, PROGRESS_MESSAGE_MAX, PROGRESS_STEP_MAX } from './output-bounds';
+import type { SpawnBuilder } from './spawn.builder';
+
+/** What flow jobs need beyond the main path: their dependencies, spawns and the outbox of both. */
+export interface FlowSupport {
+  flows: FlowsRepository;
+  spawns: SpawnBuilder;
+  /** Publishes committed outbox rows (events of dependants and spawned jobs); the relay repairs failures. */
+  publish(records: OutboxRecord[]): Promise<void>;
+}
 
 export interface JobRunnerOptions {
   workerId: string;
@@ -89,6 +102,8 @@ export class JobRunner {
   /** Claims and completions of the same tick share one statement (and one commit). */
   private readonly claims: GroupCommit<string, ClaimedJob | null>;
   private readonly completions: GroupCommit<CompletedOutcome, JobEventSource | null>;
+  /** Completions of flow jobs, which settle their dependants in the same transaction. */
+  private readonly flowCompletions: GroupCommit<CompletedOutcome, JobEventSource | null>;
 
   constructor(
     private readonly options: JobRunnerOptions,
@@ -98,6 +113,7 @@ export class JobRunner {
     private readonly registry: HandlerRegistry,
     private readonly artifacts: ArtifactStore,
     private readonly logger: Logger,
+    private readonly flow: FlowSupport,
   ) {
     this.abandonGraceMs = Math.floor(options.cancelGraceMs / 2);
     this.claims = new GroupCommit(
@@ -108,6 +124,11 @@ export class JobRunner {
       (outcomes) => this.jobs.completeMany(options.workerId, outcomes),
       MAX_BATCH,
     );
+    this.flowCompletions = new GroupCommit(async (outcomes) => {
+      const { rows, outbox } = await this.jobs.completeFlowMany(options.workerId, outcomes);
+      await this.flow.publish(outbox);
+      return rows;
+    }, MAX_BATCH);
   }
 
   activeCount(): number {
@@ -309,13 +330,14 @@ export class JobRunner {
     return this.fail(row, error, events, started);
   }
 
-  private invoke(
+  private async invoke(
     handler: AnyJobHandler,
     row: ClaimedJob,
     signal: AbortSignal,
     events: AttemptEvents,
   ): Promise<HandlerOutput> {
     let warned = false;
+    const dependencies = row.flow_id ? await this.dependenciesOf(row.id) : {};
     const ctx: JobContext<Record<string, unknown>> = {
       jobId: row.id,
       tenant: row.tenant,
@@ -341,24 +363,82 @@ export class JobRunner {
       },
       logger: this.logger,
       artifacts: this.artifacts.writerFor(row.id),
+      dependencies,
+      dependencyFile: async (ref) => {
+        const dependency = Object.prototype.hasOwnProperty.call(dependencies, ref)
+          ? dependencies[ref]
+          : undefined;
+        const found = dependency ? await this.artifacts.locate(dependency.jobId) : null;
+        if (!found) {
+          throw new PermanentError(
+            dependency
+              ? `dependency "${ref}" has no artifact`
+              : `"${ref}" is not a dependency of this job (its flow's dependsOn must name it)`,
+            'invalid_payload',
+          );
+        }
+        return found.path;
+      },
+      spawn: async (children, options) => {
+        const built = this.flow.spawns.build(row, children, options?.continuation);
+        let outcome;
+        try {
+          outcome = await this.durably(() =>
+            this.flow.flows.spawn(row.id, built.children, built.continuation),
+          );
+        } catch (error) {
+          if (error instanceof FlowCancelled) throw new PermanentError(error.message, 'flow_cancelled');
+          throw error;
+        }
+        await this.flow.publish(outcome.outbox);
+        if (outcome.queues.length || outcome.created) {
+          this.logger.info(
+            { children: outcome.children.length, continuation: outcome.continuation, flowId: outcome.flowId },
+            'job spawned children',
+          );
+        } else {
+          this.logger.info(
+            { children: outcome.children.length },
+            'children already spawned by an earlier run',
+          );
+        }
+        return { flowId: outcome.flowId, children: outcome.children, continuation: outcome.continuation };
+      },
     };
-    // A handler that throws synchronously still yields a rejected promise.
-    return Promise.resolve().then(() =>
-      (handler as unknown as { handle(c: typeof ctx): Promise<HandlerOutput> }).handle(ctx),
+    return (handler as unknown as { handle(c: typeof ctx): Promise<HandlerOutput> }).handle(ctx);
+  }
+
+  /** A flow job's dependencies by ref, with their results and artifacts. */
+  private async dependenciesOf(jobId: string): Promise<Record<string, DependencyResult>> {
+    const rows = await this.durably(() => this.flow.flows.dependenciesOf(jobId));
+    const entries = await Promise.all(
+      rows.map(async (d): Promise<[string, DependencyResult]> => {
+        const ref = d.ref ?? d.id;
+        const artifact = d.result_url ? ((await this.artifacts.locate(d.id))?.ref ?? null) : null;
+        return [
+          ref,
+          {
+            jobId: d.id,
+            ref,
+            type: d.type,
+            status: d.status,
+            result: d.result ?? null,
+            resultUrl: d.result_url,
+            artifact,
+          },
+        ];
+      }),
     );
+    return Object.fromEntries(entries);
   }
 
   private async complete(row: ClaimedJob, output: HandlerOutput, events: AttemptEvents, started: number) {
     const resultUrl = output.artifact ? `/api/v1/jobs/${row.id}/result` : null;
     const { step, message } = events.last;
     // Resolves once the row is committed; the caller acks only then.
+    const outcome = { jobId: row.id, result: output.result, resultUrl, last: { step, message } };
     const updated = await this.durably(() =>
-      this.completions.submit({
-        jobId: row.id,
-        result: output.result,
-        resultUrl,
-        last: { step, message },
-      }),
+      (row.flow_id ? this.flowCompletions : this.completions).submit(outcome),
     );
     if (!updated) {
       this.logger.warn('job was taken from this worker before it completed; result discarded');
@@ -401,7 +481,7 @@ export class JobRunner {
   }
 
   private async fail(row: ClaimedJob, error: JobError, events: AttemptEvents, started: number) {
-    const updated = await this.durably(() =>
+    const finished = await this.durably(() =>
       this.jobs.finish(
         row.id,
         this.options.workerId,
@@ -409,19 +489,21 @@ export class JobRunner {
         events.last,
       ),
     );
-    if (!updated) return Ack;
-    events.finished('failed', updated);
+    if (!finished) return Ack;
+    events.finished('failed', finished.row);
+    await this.flow.publish(finished.outbox);
     this.logger.warn({ durationMs: Date.now() - started, code: error.code }, `job failed: ${error.message}`);
     // The message follows the job into the dead-letter queue (SPEC §5); the job row is the DLQ entry.
     return DeadLetter(error.code);
   }
 
   private async cancelled(row: ClaimedJob, events: AttemptEvents): Promise<ConsumeOutcome> {
-    const updated = await this.durably(() =>
+    const finished = await this.durably(() =>
       this.lifecycle.finishCancelled(row.id, this.options.workerId, events.last),
     );
-    if (updated) {
-      events.finished('cancelled', updated);
+    if (finished) {
+      events.finished('cancelled', finished.row);
+      await this.flow.publish(finished.outbox);
       this.logger.info('job cancelled');
     }
     return Ack;

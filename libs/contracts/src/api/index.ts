@@ -11,6 +11,16 @@ import { ReplayFilterSchema, ReplayResultSchema } from './dlq';
 import { ApiErrorBodySchema } from './error';
 import { JobEventSchema, JobSnapshotSchema } from './events';
 import { FileViewSchema } from './files';
+import {
+  FlowActionResultSchema,
+  FlowJobSubmissionSchema,
+  FlowJobViewSchema,
+  FlowPageSchema,
+  flowRequestSchema,
+  FlowSummarySchema,
+  FlowViewSchema,
+  SubmittedFlowSchema,
+} from './flows';
 import { HealthSchema, LivenessSchema, ReadinessSchema } from './health';
 import {
   batchRequestSchema,
@@ -45,6 +55,7 @@ export * from './dlq';
 export * from './error';
 export * from './events';
 export * from './files';
+export * from './flows';
 export * from './health';
 export * from './job';
 export * from './job-types';
@@ -56,7 +67,7 @@ export * from './stats';
  * Every named body of the REST API, by the name the OpenAPI document gives it (component names
  * are public: clients generate types named after them). BATCH_MAX_ITEMS bounds the batch body.
  */
-export function apiBodySchemas(batchMaxItems: number) {
+export function apiBodySchemas(batchMaxItems: number, flowMaxJobs = 500) {
   return {
     Job: JobViewSchema,
     JobError: JobErrorSchema,
@@ -97,6 +108,14 @@ export function apiBodySchemas(batchMaxItems: number) {
     ScheduleTriggerResult: ScheduleTriggerResultSchema,
     ScheduleBackfill: ScheduleBackfillSchema,
     ScheduleBackfillResult: ScheduleBackfillResultSchema,
+    FlowJobSubmission: FlowJobSubmissionSchema,
+    FlowRequest: flowRequestSchema(flowMaxJobs),
+    FlowJob: FlowJobViewSchema,
+    Flow: FlowViewSchema,
+    SubmittedFlow: SubmittedFlowSchema,
+    FlowSummary: FlowSummarySchema,
+    FlowList: FlowPageSchema,
+    FlowActionResult: FlowActionResultSchema,
   } satisfies Record<string, TSchema>;
 }
 export type ApiBodyName = keyof ReturnType<typeof apiBodySchemas>;

@@ -47,6 +47,18 @@ const jobFields = {
     Type.String({ format: 'uuid', description: 'the schedule that created this run' }),
   ),
   scheduledFor: Type.Optional(isoTime('a schedule run’s tick time')),
+  // Flows (SPEC §11).
+  flowId: Type.Optional(
+    nullable(Type.String({ format: 'uuid', description: 'the flow the job belongs to' })),
+  ),
+  ref: Type.Optional(nullable(Type.String({ description: 'the job’s name within its flow' }))),
+  waitingFor: Type.Optional(
+    Type.String({
+      description:
+        'why a queued or waiting job is held back: `dependencies` (a flow job waiting for its dependencies), ' +
+        '`concurrency`, `rate`, `paused`; absent otherwise',
+    }),
+  ),
 };
 
 /** A job as the API returns it (SPEC §3 fields, camelCase, ISO-8601 UTC times). */

@@ -44,6 +44,8 @@ export const JobEventDataSchema = Type.Object({
   startedAt: Type.Optional(Type.String()),
   finishedAt: Type.Optional(Type.String()),
   nextAttemptAt: Type.Optional(Type.String()),
+  /** The flow the job belongs to (SPEC §11): flow event streams select on it. */
+  flowId: Type.Optional(Type.String()),
 });
 export type JobEventData = Static<typeof JobEventDataSchema>;
 

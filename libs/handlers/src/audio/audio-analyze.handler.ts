@@ -28,6 +28,17 @@ export const AudioAnalyzePayloadSchema = Type.Union([
     },
     { additionalProperties: false },
   ),
+  Type.Object(
+    {
+      // In a flow: the artifact of the dependency with this ref (e.g. an audio.generate WAV).
+      fromDependency: Type.String({
+        pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$',
+        maxLength: 100,
+        description: 'in a flow: analyse the artifact of the dependency with this ref',
+      }),
+    },
+    { additionalProperties: false },
+  ),
 ]);
 export type AudioAnalyzePayload = Static<typeof AudioAnalyzePayloadSchema>;
 
@@ -47,7 +58,8 @@ export interface AudioAnalyzeDependencies {
 
 /**
  * Format, tags, level/silence/tempo features and a suggested file name of one audio file, named
- * by a path under MEDIA_ROOT or by an uploaded file's id. The reading and decoding run on the
+ * by a path under MEDIA_ROOT, by an uploaded file's id, or (in a flow) by the ref of the dependency
+ * whose artifact it is. The reading and decoding run on the
  * audio engine's threads.
  */
 export function createAudioAnalyzeHandler(deps: AudioAnalyzeDependencies): JobHandler<AudioAnalyzePayload> {
@@ -60,6 +72,12 @@ export function createAudioAnalyzeHandler(deps: AudioAnalyzeDependencies): JobHa
       let input: AnalyzeTask;
       if ('fileId' in payload) {
         input = { path: await deps.inputFiles.pathFor(payload.fileId, ctx.tenant), fallbackName: 'audio' };
+      } else if ('fromDependency' in payload) {
+        // The upstream job's artifact, read where the worker stores it: nothing travels through the client.
+        input = {
+          path: await ctx.dependencyFile(payload.fromDependency),
+          fallbackName: payload.fromDependency,
+        };
       } else {
         // The path's syntax is checked here; its real path and confinement on the pool thread,
         // which opens the file next (the filesystem calls cost the main thread ~1 ms a file).

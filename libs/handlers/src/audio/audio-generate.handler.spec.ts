@@ -37,6 +37,9 @@ function context(payload: AudioGeneratePayload, signal = new AbortController().s
         return Promise.resolve(ref);
       },
     },
+    dependencies: {},
+    dependencyFile: () => Promise.reject(new Error('no dependencies')),
+    spawn: () => Promise.reject(new Error('no spawn')),
   };
   return { ctx, reports, saved };
 }
