@@ -12,6 +12,7 @@ import { JobTypesModule } from './job-types/job-types.module';
 import { JobsModule } from './jobs/jobs.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { QueuesModule } from './queues/queues.module';
+import { WebhooksModule } from './webhooks/webhooks.module';
 
 /** The gateway: the core values from main.ts and one module per feature. */
 @Module({})
@@ -34,6 +35,7 @@ export class GatewayModule {
         EventsModule,
         FilesModule,
         AdminModule,
+        WebhooksModule,
         ApiHealthModule,
         HealthModule.register({ checks: deps.healthChecks, registry: deps.metrics }),
         // Last, so the intake consumer stops before anything else is torn down.

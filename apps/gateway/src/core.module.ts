@@ -16,6 +16,7 @@ import {
   ResultCacheRepository,
   JobTypesRepository,
   QueueSettingsRepository,
+  WebhooksRepository,
 } from '@switchyard/persistence';
 import type { Registry } from 'prom-client';
 import { hashApiKey } from './auth/api-key';
@@ -49,6 +50,8 @@ export interface GatewayDependencies {
   queueSettings: QueueSettingsRepository;
   /** The dispatcher's statements and its LISTEN connection. */
   dispatch: DispatchRepository;
+  /** Webhook endpoints and deliveries. */
+  webhooks: WebhooksRepository;
   amqp: AmqpClient;
   /** Command connection (rate limits, admission, live state). */
   redis: Redis;
@@ -97,6 +100,7 @@ export class CoreModule {
       { provide: ResultCacheRepository, useValue: deps.resultCache },
       { provide: QueueSettingsRepository, useValue: deps.queueSettings },
       { provide: DispatchRepository, useValue: deps.dispatch },
+      { provide: WebhooksRepository, useValue: deps.webhooks },
       { provide: AmqpClient, useValue: deps.amqp },
       { provide: ChannelSubscriber, useValue: deps.subscriber },
       // Shared by submissions (jobs) and stats (queues).

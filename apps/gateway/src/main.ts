@@ -31,6 +31,7 @@ import {
   ResultCacheRepository,
   QueueSettingsRepository,
   JobTypesRepository,
+  WebhooksRepository,
 } from '@switchyard/persistence';
 import { GatewayModule } from './app.module';
 import { SERVICE_NAME } from './gateway.tokens';
@@ -97,6 +98,7 @@ async function main(): Promise<void> {
       resultCache: new ResultCacheRepository(db),
       queueSettings: new QueueSettingsRepository(db),
       dispatch: new DispatchRepository(db, SERVICE_NAME),
+      webhooks: new WebhooksRepository(db),
       amqp,
       redis,
       subscriber: new ChannelSubscriber(subscriber),

@@ -11,18 +11,20 @@ export interface JobEventHandler {
 
 /**
  * Binds `queue` (a service's own, durable: events published while the service is down wait in
- * it) to every lifecycle event (`job.#`) on the events exchange, and consumes them. The tracker
- * and the metrics service each subscribe this way.
+ * it) to every lifecycle event (`job.#`) on the events exchange, or to the routing keys in
+ * `patterns`, and consumes them. The tracker, the metrics service and the gateway's webhook
+ * fan-out each subscribe this way.
  */
 export async function subscribeJobEvents(
   amqp: AmqpClient,
   queue: string,
   prefetch: number,
   handler: JobEventHandler,
+  patterns: readonly string[] = ['job.#'],
 ): Promise<ConsumerHandle> {
   await amqp.assertQueue(queue, {
     durable: true,
-    bindings: [{ exchange: amqp.names.eventsExchange, pattern: 'job.#' }],
+    bindings: patterns.map((pattern) => ({ exchange: amqp.names.eventsExchange, pattern })),
   });
   return amqp.consume(queue, JOB_EVENT_TYPES, (event) => handler.onEvent(event), {
     prefetch,

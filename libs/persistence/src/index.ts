@@ -14,3 +14,4 @@ export * from './retention.repository';
 export * from './job-metrics.repository';
 export * from './dispatch.repository';
 export * from './queue-settings.repository';
+export * from './webhooks.repository';

@@ -28,6 +28,18 @@ import {
 import { JobTypeListSchema } from './job-types';
 import { QueueListSchema, QueueViewSchema } from './queues';
 import { StatsViewSchema } from './stats';
+import {
+  JobTokenRequestSchema,
+  JobTokenSchema,
+  WebhookDeliveryPageSchema,
+  WebhookDeliverySchema,
+  WebhookEndpointCreatedSchema,
+  WebhookEndpointListSchema,
+  WebhookEndpointPatchSchema,
+  WebhookEndpointRequestSchema,
+  WebhookEndpointSchema,
+  WebhookSecretRotationSchema,
+} from './webhooks';
 
 export * from './admin';
 export * from './dlq';
@@ -39,6 +51,7 @@ export * from './job';
 export * from './job-types';
 export * from './queues';
 export * from './stats';
+export * from './webhooks';
 
 /**
  * Every named body of the REST API, by the name the OpenAPI document gives it (component names
@@ -76,6 +89,17 @@ export function apiBodySchemas(batchMaxItems: number) {
     Readiness: ReadinessSchema,
     JobEvent: JobEventSchema,
     JobSnapshot: JobSnapshotSchema,
+    // Webhooks and job tokens (browser access).
+    WebhookEndpointRequest: WebhookEndpointRequestSchema,
+    WebhookEndpointPatch: WebhookEndpointPatchSchema,
+    WebhookEndpoint: WebhookEndpointSchema,
+    WebhookEndpointCreated: WebhookEndpointCreatedSchema,
+    WebhookEndpointList: WebhookEndpointListSchema,
+    WebhookSecretRotation: WebhookSecretRotationSchema,
+    WebhookDelivery: WebhookDeliverySchema,
+    WebhookDeliveryList: WebhookDeliveryPageSchema,
+    JobTokenRequest: JobTokenRequestSchema,
+    JobToken: JobTokenSchema,
   } satisfies Record<string, TSchema>;
 }
 export type ApiBodyName = keyof ReturnType<typeof apiBodySchemas>;
