@@ -92,7 +92,7 @@ export class WebhookDeliverer implements OnModuleInit, OnApplicationShutdown {
     if (room <= 0) return;
     try {
       await this.purgeOld();
-      const due = await this.webhooks.claimDue(room, this.config.WEBHOOK_TIMEOUT_MS + 30000);
+      const due = await this.webhooks.claimDue(room, this.config.WEBHOOK_TIMEOUT_MS + 5000);
       for (const delivery of due) {
         const sending: Promise<void> = this.deliver(delivery).finally(() => {
           this.inFlight.delete(sending);
