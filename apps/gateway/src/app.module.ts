@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { HealthModule } from '@switchyard/observability';
 import { AdminModule } from './admin/admin.module';
 import { AuthModule } from './auth/auth.module';
+import { BrowserModule } from './browser/browser.module';
 import { CoreModule, type GatewayDependencies } from './core.module';
 import { DispatchModule } from './dispatch/dispatch.module';
 import { EventsModule } from './events/events.module';
@@ -36,6 +37,7 @@ export class GatewayModule {
         FilesModule,
         AdminModule,
         WebhooksModule,
+        BrowserModule,
         ApiHealthModule,
         HealthModule.register({ checks: deps.healthChecks, registry: deps.metrics }),
         // Last, so the intake consumer stops before anything else is torn down.

@@ -118,6 +118,7 @@ async function main(): Promise<void> {
         uploadMaxBytes: config.UPLOAD_MAX_BYTES,
         batchMaxItems: config.BATCH_MAX_ITEMS,
         version: VERSION,
+        corsOrigins: config.CORS_ORIGINS,
       }),
     // The gateway holds no work of its own: its shutdown (HTTP, intake, outbox, dispatcher,
     // connections) is bounded by this deadline.
