@@ -1798,7 +1798,10 @@ export interface operations {
     };
     getJobsId: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description a job token (POST /jobs/{id}/tokens) for this job, instead of an API key */
+                token?: string;
+            };
             header?: {
                 /** @description carried through every log line and message of the request */
                 "X-Correlation-Id"?: string;
@@ -2202,7 +2205,10 @@ export interface operations {
     };
     getJobsIdResult: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description a job token (POST /jobs/{id}/tokens) for this job, instead of an API key */
+                token?: string;
+            };
             header?: {
                 /** @description carried through every log line and message of the request */
                 "X-Correlation-Id"?: string;
@@ -3672,7 +3678,10 @@ export interface operations {
     };
     getJobsIdEvents: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description a job token (POST /jobs/{id}/tokens) for this job, instead of an API key */
+                token?: string;
+            };
             header?: {
                 /** @description resume after this event id (seq) */
                 "Last-Event-ID"?: string;

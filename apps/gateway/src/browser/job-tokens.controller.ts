@@ -1,7 +1,7 @@
 import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
 import { JobTokenRequestSchema } from '@switchyard/contracts';
 import { JobTokensService } from '../auth/job-tokens.service';
-import { Caller, RequireScope, tenantScope } from '../auth/caller';
+import { Caller, tenantScope } from '../auth/caller';
 import { ApiErrors, ApiJobId, ApiJson, ApiJsonBody, ApiRoute } from '../docs/api-docs';
 import { bodyParser } from '../http/body';
 import { JobsService } from '../jobs/jobs.service';
@@ -17,7 +17,6 @@ export class JobTokensController {
 
   @Post(':id/tokens')
   @HttpCode(201)
-  @RequireScope('jobs:read')
   @ApiRoute(
     'jobs',
     'Mint a job token for a browser',
