@@ -80,7 +80,9 @@ describe('browser access with job tokens', () => {
     const page = await browser.newPage();
     const query = new URLSearchParams({ gateway: gateway(), job: jobId, token });
     await page.goto(`${pageOrigin}/?${query.toString()}`);
-    await page.waitForFunction(() => (globalThis as unknown as { done: boolean }).done, undefined, { timeout: 60000 });
+    await page.waitForFunction(() => (globalThis as unknown as { done: boolean }).done, undefined, {
+      timeout: 60000,
+    });
     const events = await page.evaluate(
       () => (globalThis as unknown as { events: { type: string; data: { status?: string } }[] }).events,
     );
@@ -127,7 +129,9 @@ describe('browser access with job tokens', () => {
     const fresh = await mint(jobId);
     // Read-only and scoped: not the list, not a cancel, not with a tampered signature.
     expect((await fetch(`${gateway()}/api/v1/jobs?token=${fresh}`)).status).toBe(401);
-    expect((await fetch(`${gateway()}/api/v1/jobs/${jobId}/cancel?token=${fresh}`, { method: 'POST' })).status).toBe(401);
+    expect(
+      (await fetch(`${gateway()}/api/v1/jobs/${jobId}/cancel?token=${fresh}`, { method: 'POST' })).status,
+    ).toBe(401);
     expect((await fetch(`${gateway()}/api/v1/jobs/${jobId}?token=${fresh.slice(0, -2)}xx`)).status).toBe(401);
   });
 
@@ -161,7 +165,11 @@ describe('browser access with job tokens', () => {
     const preflight = (origin: string, path: string) =>
       fetch(`${gateway()}${path}`, {
         method: 'OPTIONS',
-        headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'last-event-id' },
+        headers: {
+          origin,
+          'access-control-request-method': 'GET',
+          'access-control-request-headers': 'last-event-id',
+        },
       });
     const allowed = await preflight(pageOrigin, `/api/v1/jobs/${jobId}/events`);
     expect(allowed.status).toBe(204);

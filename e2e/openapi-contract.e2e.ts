@@ -463,7 +463,7 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
     expectStatus(listed, 200);
     expectStatus(await deliveries({ id }, { limit: '0' }), 400);
     expectStatus(await deliveries({ id: NIL }), 404);
-    const deliveryId = (listed.body as { items: { id: string }[] }).items[0]!.id;
+    const deliveryId = (listed.body as { items: { id: string }[] }).items[0].id;
     const redeliver = (p: Record<string, string>) =>
       call('post', '/api/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver', p, alpha);
     expectStatus(await redeliver({ id, deliveryId }), 202);

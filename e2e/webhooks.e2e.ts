@@ -89,7 +89,10 @@ describe('webhooks', () => {
   });
 
   /** A tenant of its own per test, with an endpoint at `path` on the receiver. */
-  async function tenantWithEndpoint(tenant: string, path: string): Promise<{ api: TestApi; endpoint: Endpoint }> {
+  async function tenantWithEndpoint(
+    tenant: string,
+    path: string,
+  ): Promise<{ api: TestApi; endpoint: Endpoint }> {
     const { key } = await stack.createApiKey(tenant);
     const api = stack.api(key);
     const created = await api.post<Endpoint & { url: string; eventTypes: string[] }>('/webhooks', {
@@ -118,16 +121,21 @@ describe('webhooks', () => {
       timeoutMs: 30000,
       what: 'a delivery',
     });
-    const verified = new Webhook(endpoint.secret).verify(delivery!.body, delivery!.headers as Record<string, string>);
+    const verified = new Webhook(endpoint.secret).verify(
+      delivery.body,
+      delivery.headers as Record<string, string>,
+    );
     expect(verified).toMatchObject({
       specversion: '1.0',
       type: 'switchyard.job.completed',
       subject: jobId,
       data: { jobId, status: 'completed', tenant: 'hooks-ok' },
     });
-    const tampered = delivery!.body.replace('"completed"', '"failed"');
-    expect(tampered).not.toBe(delivery!.body);
-    expect(() => new Webhook(endpoint.secret).verify(tampered, delivery!.headers as Record<string, string>)).toThrow();
+    const tampered = delivery.body.replace('"completed"', '"failed"');
+    expect(tampered).not.toBe(delivery.body);
+    expect(() =>
+      new Webhook(endpoint.secret).verify(tampered, delivery.headers as Record<string, string>),
+    ).toThrow();
 
     // One delivery, succeeded at the first attempt, and no second one arrives.
     const [listed] = await waitFor(
@@ -137,18 +145,25 @@ describe('webhooks', () => {
       },
       { what: 'the delivery recorded as succeeded' },
     );
-    expect(listed).toMatchObject({ jobId, attempts: 1, lastResponseStatus: 200, id: delivery!.headers['webhook-id'] });
+    expect(listed).toMatchObject({
+      jobId,
+      attempts: 1,
+      lastResponseStatus: 200,
+      id: delivery.headers['webhook-id'],
+    });
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect(receiver.on('/ok')).toHaveLength(1);
 
     const metrics = await (await fetch(`${stack.service('gateway').url}/metrics`)).text();
-    expect(metrics).toMatch(/^switchyard_webhook_deliveries_total\{outcome="delivered",service="gateway"\} [1-9]/m);
+    expect(metrics).toMatch(
+      /^switchyard_webhook_deliveries_total\{outcome="delivered",service="gateway"\} [1-9]/m,
+    );
 
     // A redelivery sends the same message again, with the same webhook-id.
-    const again = await api.post(`/webhooks/${endpoint.id}/deliveries/${listed!.id}/redeliver`);
+    const again = await api.post(`/webhooks/${endpoint.id}/deliveries/${listed.id}/redeliver`);
     expect(again.status).toBe(202);
     await waitFor(() => receiver.on('/ok').length === 2, { timeoutMs: 15000, what: 'the redelivery' });
-    expect(receiver.on('/ok')[1]!.headers['webhook-id']).toBe(listed!.id);
+    expect(receiver.on('/ok')[1].headers['webhook-id']).toBe(listed.id);
   });
 
   it('retries 5xx answers with growing gaps and delivers on the fourth attempt', async () => {
@@ -161,9 +176,9 @@ describe('webhooks', () => {
     });
     expect(attempts.map((a) => a.answered)).toEqual([500, 500, 500, 200]);
     expect(new Set(attempts.map((a) => a.headers['webhook-id'])).size).toBe(1);
-    const gaps = attempts.slice(1).map((a, i) => a.at - attempts[i]!.at);
-    expect(gaps[1]!).toBeGreaterThan(gaps[0]!);
-    expect(gaps[2]!).toBeGreaterThan(gaps[1]!);
+    const gaps = attempts.slice(1).map((a, i) => a.at - attempts[i].at);
+    expect(gaps[1]).toBeGreaterThan(gaps[0]);
+    expect(gaps[2]).toBeGreaterThan(gaps[1]);
     const [listed] = await waitFor(
       async () => {
         const items = await deliveries(api, endpoint);
@@ -186,8 +201,8 @@ describe('webhooks', () => {
       timeoutMs: 30000,
       what: 'the attempt after the 429',
     });
-    expect(attempts[1]!.at - attempts[0]!.at).toBeGreaterThanOrEqual(2000);
-    expect(attempts[1]!.answered).toBe(200);
+    expect(attempts[1].at - attempts[0].at).toBeGreaterThanOrEqual(2000);
+    expect(attempts[1].answered).toBe(200);
   });
 
   it('does not send another tenant’s jobs, nor event types the endpoint did not ask for', async () => {
@@ -202,11 +217,20 @@ describe('webhooks', () => {
     });
     expect(failedOnly.status).toBe(201);
     const ok = await noisy.submit({ type: 'synthetic', payload: { durationMs: 0 } });
-    const bad = await noisy.submit({ type: 'synthetic', payload: { durationMs: 0, fail: 'permanent' }, maxAttempts: 1 });
-    await waitFor(() => receiver.on('/failed-only').length > 0, { timeoutMs: 30000, what: 'the failed-job delivery' });
+    const bad = await noisy.submit({
+      type: 'synthetic',
+      payload: { durationMs: 0, fail: 'permanent' },
+      maxAttempts: 1,
+    });
+    await waitFor(() => receiver.on('/failed-only').length > 0, {
+      timeoutMs: 30000,
+      what: 'the failed-job delivery',
+    });
     await noisy.waitForStatus(ok, 'completed');
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    expect(receiver.on('/failed-only').map((r) => (JSON.parse(r.body) as { subject: string }).subject)).toEqual([bad]);
+    expect(
+      receiver.on('/failed-only').map((r) => (JSON.parse(r.body) as { subject: string }).subject),
+    ).toEqual([bad]);
     expect(receiver.on('/quiet')).toHaveLength(0);
     // Another tenant's endpoint is not found.
     expect((await other.get(`/webhooks/${failedOnly.body.id}`)).status).toBe(404);
@@ -233,10 +257,10 @@ describe('webhooks', () => {
     await stack.start(['gateway']);
     const restartedApi = stack.api((await stack.createApiKey('hooks-kill')).key);
 
-    await waitFor(
-      () => receiver.on('/restart').filter((r) => r.answered === 200).length >= 3,
-      { timeoutMs: 60000, what: 'the pending deliveries after the restart' },
-    );
+    await waitFor(() => receiver.on('/restart').filter((r) => r.answered === 200).length >= 3, {
+      timeoutMs: 60000,
+      what: 'the pending deliveries after the restart',
+    });
     expect(receiver.on('/restart').length).toBeGreaterThan(before);
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const delivered = receiver.on('/restart').filter((r) => r.answered === 200);
@@ -244,7 +268,7 @@ describe('webhooks', () => {
     const subjects = delivered.map((r) => (JSON.parse(r.body) as { subject: string }).subject);
     expect(subjects.sort()).toEqual([...jobs].sort());
     const endpoints = await restartedApi.get<{ items: Endpoint[] }>('/webhooks');
-    const items = await deliveries(restartedApi, endpoints.body.items[0]!);
+    const items = await deliveries(restartedApi, endpoints.body.items[0]);
     expect(items.map((d) => d.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
   });
 
@@ -253,16 +277,24 @@ describe('webhooks', () => {
     const bad = await api.post('/webhooks', { url: 'ftp://example.com/x' });
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ error: { code: 'validation_failed' } });
-    expect((await api.post('/webhooks', { url: `${receiver.url}/x`, eventTypes: ['job.nope'] })).status).toBe(400);
+    expect((await api.post('/webhooks', { url: `${receiver.url}/x`, eventTypes: ['job.nope'] })).status).toBe(
+      400,
+    );
     const got = await api.get<Record<string, unknown>>(`/webhooks/${endpoint.id}`);
     expect(got.status).toBe(200);
     expect(got.body['secret']).toBeUndefined();
-    const patched = await api.request<{ enabled: boolean; jobTypes: string[] }>('PATCH', `/webhooks/${endpoint.id}`, {
-      enabled: false,
-      jobTypes: ['synthetic'],
-    });
+    const patched = await api.request<{ enabled: boolean; jobTypes: string[] }>(
+      'PATCH',
+      `/webhooks/${endpoint.id}`,
+      {
+        enabled: false,
+        jobTypes: ['synthetic'],
+      },
+    );
     expect(patched.body).toMatchObject({ enabled: false, jobTypes: ['synthetic'] });
-    const rotated = await api.post<Endpoint>(`/webhooks/${endpoint.id}/rotate-secret`, { overlapSeconds: 60 });
+    const rotated = await api.post<Endpoint>(`/webhooks/${endpoint.id}/rotate-secret`, {
+      overlapSeconds: 60,
+    });
     expect(rotated.status).toBe(200);
     expect(rotated.body.secret).not.toBe(endpoint.secret);
     expect((await api.delete(`/webhooks/${endpoint.id}`)).status).toBe(204);

@@ -1,17 +1,14 @@
-import { Switchyard, SwitchyardConnectionError, SwitchyardError } from '@switchyard/client';
+import {
+  Switchyard,
+  SwitchyardConnectionError,
+  SwitchyardError,
+  type Query,
+  type RequestOptions,
+} from '@switchyard/client';
 import type { ApiErrorDetail } from '@switchyard/contracts';
 import { CliError, EXIT, networkErrorReason } from './cli.errors';
 
-export type Query = Record<string, string | number | boolean | undefined>;
-
-export interface RequestOptions {
-  query?: Query;
-  body?: unknown;
-  headers?: Record<string, string>;
-  /** Streams (SSE, results) must not time out while they are being read. */
-  timeoutMs?: number | null;
-  signal?: AbortSignal;
-}
+export type { Query, RequestOptions } from '@switchyard/client';
 
 export interface ApiResponse<T> {
   status: number;
@@ -97,7 +94,8 @@ export class ApiClient {
   }
 
   private toError(error: SwitchyardError): ApiRequestError {
-    const retryAfter = error.retryAfterMs === undefined ? undefined : String(Math.ceil(error.retryAfterMs / 1000));
+    const retryAfter =
+      error.retryAfterMs === undefined ? undefined : String(Math.ceil(error.retryAfterMs / 1000));
     const hints: string[] = [];
     if (error.status === 401 && this.apiKey === undefined) {
       hints.push(

@@ -125,8 +125,13 @@ export class Switchyard {
   }
 
   /** Submits one job (202 new, 200 deduplicated / idempotent replay / cached). */
-  submit(job: JobSubmission, options: { idempotencyKey?: string; signal?: AbortSignal } = {}): Promise<SubmittedJob> {
-    const headers: Record<string, string> = options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {};
+  submit(
+    job: JobSubmission,
+    options: { idempotencyKey?: string; signal?: AbortSignal } = {},
+  ): Promise<SubmittedJob> {
+    const headers: Record<string, string> = options.idempotencyKey
+      ? { 'idempotency-key': options.idempotencyKey }
+      : {};
     return this.json<SubmittedJob>('POST', '/jobs', { body: job, headers, signal: options.signal });
   }
 
@@ -141,7 +146,7 @@ export class Switchyard {
 
   /** Every job matching `query`, following `nextCursor` page after page. */
   list(query: ListQuery = {}, options: { signal?: AbortSignal } = {}): AsyncGenerator<JobSummary> {
-    return this.pages<JobSummaryList['items'][number]>('/jobs', query as Query, options.signal);
+    return this.pages<JobSummaryList['items'][number]>('/jobs', query, options.signal);
   }
 
   cancel(id: string, options: { signal?: AbortSignal } = {}): Promise<Job> {
@@ -154,7 +159,9 @@ export class Switchyard {
 
   /** A read-only token for one job, to hand to a browser (`new Switchyard({baseUrl, token})`). */
   createToken(id: string, ttlSeconds?: number): Promise<JobToken> {
-    return this.json<JobToken>('POST', path(id, '/tokens'), { body: ttlSeconds === undefined ? {} : { ttlSeconds } });
+    return this.json<JobToken>('POST', path(id, '/tokens'), {
+      body: ttlSeconds === undefined ? {} : { ttlSeconds },
+    });
   }
 
   /**
@@ -169,7 +176,10 @@ export class Switchyard {
       let response: Response;
       try {
         response = await this.send('GET', path(id, '/events'), {
-          headers: { accept: 'text/event-stream', ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }) },
+          headers: {
+            accept: 'text/event-stream',
+            ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }),
+          },
           timeoutMs: null,
           signal: options.signal,
         });
@@ -183,17 +193,23 @@ export class Switchyard {
           if (message.id !== undefined) lastEventId = message.id;
           const data = JSON.parse(message.data) as WatchEvent['data'];
           yield { event: message.event, id: message.id, data } as WatchEvent;
-          const status = message.event === 'snapshot' ? (data as { job?: { status?: string } }).job?.status : undefined;
-          if (message.event === 'snapshot' ? TERMINAL.has(status ?? '') : TERMINAL.has(message.event.slice(4))) return;
+          const status =
+            message.event === 'snapshot' ? (data as { job?: { status?: string } }).job?.status : undefined;
+          if (
+            message.event === 'snapshot' ? TERMINAL.has(status ?? '') : TERMINAL.has(message.event.slice(4))
+          )
+            return;
         }
       } catch (error) {
         if (options.signal?.aborted) throw error;
-        if (++reconnects > maxReconnects) throw new SwitchyardConnectionError(this.apiBase, 'event stream dropped', { cause: error });
+        if (++reconnects > maxReconnects)
+          throw new SwitchyardConnectionError(this.apiBase, 'event stream dropped', { cause: error });
         await sleep(RECONNECT_DELAY_MS, options.signal);
         continue;
       }
       // The server ended the stream before a terminal event (a gateway shutting down): resume.
-      if (++reconnects > maxReconnects) throw new SwitchyardConnectionError(this.apiBase, 'event stream ended early');
+      if (++reconnects > maxReconnects)
+        throw new SwitchyardConnectionError(this.apiBase, 'event stream ended early');
       await sleep(RECONNECT_DELAY_MS, options.signal);
     }
   }
@@ -206,7 +222,7 @@ export class Switchyard {
       contentType: response.headers.get('content-type') ?? 'application/octet-stream',
       size: length === null ? undefined : Number(length),
       stream: response.body as ReadableStream<Uint8Array>,
-      json: () => response.json() as Promise<unknown>,
+      json: () => response.json(),
       bytes: async () => new Uint8Array(await response.arrayBuffer()),
     };
   }
@@ -217,11 +233,15 @@ export class Switchyard {
       data: Blob | Uint8Array | ArrayBuffer | string,
       contentType = 'application/octet-stream',
     ): Promise<UploadedFile> =>
-      this.json<UploadedFile>('POST', '/files', { rawBody: data as RequestBody, headers: { 'content-type': contentType } }),
+      this.json<UploadedFile>('POST', '/files', {
+        rawBody: data as RequestBody,
+        headers: { 'content-type': contentType },
+      }),
   };
 
   readonly webhooks = {
-    create: (body: WebhookEndpointRequest) => this.json<WebhookEndpointCreated>('POST', '/webhooks', { body }),
+    create: (body: WebhookEndpointRequest) =>
+      this.json<WebhookEndpointCreated>('POST', '/webhooks', { body }),
     list: () => this.json<{ items: WebhookEndpoint[] }>('GET', '/webhooks'),
     get: (id: string) => this.json<WebhookEndpoint>('GET', `/webhooks/${encodeURIComponent(id)}`),
     update: (id: string, patch: WebhookEndpointPatch) =>
@@ -257,7 +277,11 @@ export class Switchyard {
   }
 
   /** A JSON call: the parsed body (undefined for 204). Errors are thrown as SwitchyardError. */
-  async json<T>(method: string, route: string, options: RequestOptions & { rawBody?: RequestBody } = {}): Promise<T> {
+  async json<T>(
+    method: string,
+    route: string,
+    options: RequestOptions & { rawBody?: RequestBody } = {},
+  ): Promise<T> {
     const response = await this.send(method, route, {
       ...options,
       headers: { accept: 'application/json', ...options.headers },
@@ -271,7 +295,11 @@ export class Switchyard {
    * 429 and 503 are retried up to `maxRetries` times after their Retry-After (a submission they
    * refused created nothing).
    */
-  async send(method: string, route: string, options: RequestOptions & { rawBody?: RequestBody } = {}): Promise<Response> {
+  async send(
+    method: string,
+    route: string,
+    options: RequestOptions & { rawBody?: RequestBody } = {},
+  ): Promise<Response> {
     const url = this.url(route, options.query);
     const headers: Record<string, string> = { ...options.headers };
     if (this.options.apiKey !== undefined) headers['authorization'] = `Bearer ${this.options.apiKey}`;
@@ -282,10 +310,12 @@ export class Switchyard {
     }
     const maxRetries = options.retry === false ? 0 : (this.options.maxRetries ?? 3);
     for (let attempt = 0; ; attempt++) {
-      const timeoutMs = options.timeoutMs === undefined ? (this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS) : options.timeoutMs;
-      const signals = [options.signal, timeoutMs === null ? undefined : AbortSignal.timeout(timeoutMs)].filter(
-        (s): s is AbortSignal => s !== undefined,
-      );
+      const timeoutMs =
+        options.timeoutMs === undefined ? (this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS) : options.timeoutMs;
+      const signals = [
+        options.signal,
+        timeoutMs === null ? undefined : AbortSignal.timeout(timeoutMs),
+      ].filter((s): s is AbortSignal => s !== undefined);
       let response: Response;
       try {
         response = await this.fetchImpl(url, { method, headers, body, signal: AbortSignal.any(signals) });
@@ -320,4 +350,3 @@ function reason(error: unknown): string {
   if ((error as { name?: string }).name === 'TimeoutError') return 'timed out';
   return cause?.message ?? (error as Error).message ?? String(error);
 }
-

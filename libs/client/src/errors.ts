@@ -45,7 +45,7 @@ function isErrorBody(value: unknown): value is {
   error: { code: string; message: string; details?: ErrorDetail[]; correlationId?: string };
 } {
   if (typeof value !== 'object' || value === null || !('error' in value)) return false;
-  const e = (value as { error: unknown }).error;
+  const e = value.error;
   return (
     typeof e === 'object' &&
     e !== null &&

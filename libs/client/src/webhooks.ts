@@ -63,10 +63,16 @@ export async function verifyWebhook(
     throw new WebhookVerificationError('webhook timestamp outside the tolerance');
   }
   const raw = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
-  const key = await crypto.subtle.importKey('raw', fromBase64(raw), { name: 'HMAC', hash: 'SHA-256' }, false, [
-    'sign',
-  ]);
-  const expected = toBase64(await crypto.subtle.sign('HMAC', key, encoder.encode(`${id}.${timestamp}.${body}`)));
+  const key = await crypto.subtle.importKey(
+    'raw',
+    fromBase64(raw),
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign'],
+  );
+  const expected = toBase64(
+    await crypto.subtle.sign('HMAC', key, encoder.encode(`${id}.${timestamp}.${body}`)),
+  );
   const matches = signatures
     .split(' ')
     .some((entry) => entry.startsWith('v1,') && sameText(entry.slice(3), expected));

@@ -156,7 +156,7 @@ export class WebhooksRepository {
         endpoint.secret,
       ],
     );
-    return toEndpoint(rows[0]!);
+    return toEndpoint(rows[0]);
   }
 
   async countEndpoints(tenant: string): Promise<number> {
@@ -384,7 +384,11 @@ export class WebhooksRepository {
    * Sends a delivery again at once (whatever its status), keeping its id and retrying it for a new
    * `retryWindowMs`; null if not found.
    */
-  async redeliver(endpointId: string, deliveryId: string, retryWindowMs: number): Promise<WebhookDeliveryRecord | null> {
+  async redeliver(
+    endpointId: string,
+    deliveryId: string,
+    retryWindowMs: number,
+  ): Promise<WebhookDeliveryRecord | null> {
     const [rows]: [DeliveryRow[], number] = await this.db.query(
       `UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), locked_until = NULL,
          retry_until = now() + ($3::bigint * interval '1 millisecond')

@@ -32,7 +32,9 @@ function setup() {
     },
   } as unknown as RateLimitService;
   // Job tokens have their own e2e test (browser-access); here no request carries one.
-  const tokens = { check: () => Promise.resolve({ ok: false, reason: 'invalid' }) } as unknown as JobTokensService;
+  const tokens = {
+    check: () => Promise.resolve({ ok: false, reason: 'invalid' }),
+  } as unknown as JobTokensService;
   const guard = new AuthGuard(new Reflector(), keys, limits, tokens);
   const run = (
     handler: keyof Routes,

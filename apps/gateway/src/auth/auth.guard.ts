@@ -79,7 +79,12 @@ export class AuthGuard implements CanActivate {
    * A browser's job token: read-only, only on JOB_TOKEN_ROUTES, only for its own job (another
    * job's id is 404, as for a job of another tenant); invalid, revoked or expired is 401.
    */
-  private async admitToken(token: string, route: string, request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
+  private async admitToken(
+    token: string,
+    route: string,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<boolean> {
     const checked =
       JOB_TOKEN_ROUTES.has(route) && request.method === 'GET' ? await this.tokens.check(token) : undefined;
     if (!checked?.ok) {
@@ -94,7 +99,8 @@ export class AuthGuard implements CanActivate {
       );
     }
     const params = request.params as Record<string, string | undefined>;
-    if (params['id'] !== checked.jobId) throw new ApiError('not_found', `job ${params['id'] ?? ''} not found`);
+    if (params['id'] !== checked.jobId)
+      throw new ApiError('not_found', `job ${params['id'] ?? ''} not found`);
     setCaller(request, checked.caller);
     correlation.assign({ tenant: checked.caller.tenant });
     await this.limits.check('read', checked.caller.keyId, reply);

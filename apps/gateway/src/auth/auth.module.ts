@@ -11,7 +11,11 @@ import { RateLimitService } from './rate-limit.service';
 /** API keys, rate limits, and the guard every route passes (public routes opt out by decorator). */
 @Module({
   providers: [
-    { provide: TokenBucketLimiter, useFactory: (redis: Redis) => new TokenBucketLimiter(redis), inject: [REDIS] },
+    {
+      provide: TokenBucketLimiter,
+      useFactory: (redis: Redis) => new TokenBucketLimiter(redis),
+      inject: [REDIS],
+    },
     { provide: APP_GUARD, useClass: AuthGuard },
     ApiKeysService,
     JobTokensService,

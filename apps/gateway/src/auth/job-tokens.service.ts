@@ -24,8 +24,7 @@ interface TokenClaims {
 }
 
 export type TokenCheck =
-  | { ok: true; caller: Caller; jobId: string }
-  | { ok: false; reason: 'invalid' | 'expired' };
+  { ok: true; caller: Caller; jobId: string } | { ok: false; reason: 'invalid' | 'expired' };
 
 /**
  * Job tokens for browsers: short-lived, read-only, for one job. A token is its claims (job, tenant,
@@ -35,14 +34,21 @@ export type TokenCheck =
  */
 @Injectable()
 export class JobTokensService {
-  private readonly keys = new LRUCache<string, { keyHash: string | null }>({ max: 10000, ttl: KEY_CACHE_TTL_MS });
+  private readonly keys = new LRUCache<string, { keyHash: string | null }>({
+    max: 10000,
+    ttl: KEY_CACHE_TTL_MS,
+  });
 
   constructor(
     @Inject(ADMIN_KEY_HASH) private readonly adminKeyHash: string,
     private readonly apiKeys: ApiKeysRepository,
   ) {}
 
-  async mint(caller: Caller, job: { id: string; tenant: string }, ttlSeconds = DEFAULT_TTL_S): Promise<JobToken> {
+  async mint(
+    caller: Caller,
+    job: { id: string; tenant: string },
+    ttlSeconds = DEFAULT_TTL_S,
+  ): Promise<JobToken> {
     const expires = Math.floor(Date.now() / 1000) + ttlSeconds;
     const claims: TokenClaims = { j: job.id, t: job.tenant, k: caller.keyId, e: expires };
     const keyHash = await this.keyHash(caller.keyId);
@@ -73,8 +79,10 @@ export class JobTokensService {
     if (keyHash === null) return { ok: false, reason: 'invalid' };
     const expected = Buffer.from(sign(keyHash, body));
     const given = Buffer.from(signature);
-    if (expected.length !== given.length || !timingSafeEqual(expected, given)) return { ok: false, reason: 'invalid' };
-    if (typeof claims.e !== 'number' || claims.e * 1000 <= Date.now()) return { ok: false, reason: 'expired' };
+    if (expected.length !== given.length || !timingSafeEqual(expected, given))
+      return { ok: false, reason: 'invalid' };
+    if (typeof claims.e !== 'number' || claims.e * 1000 <= Date.now())
+      return { ok: false, reason: 'expired' };
     return {
       ok: true,
       jobId: claims.j,

@@ -21,7 +21,12 @@ const PURGE_EVERY_MS = 3600000;
 export type DeliveryOutcome = 'delivered' | 'retrying' | 'failed';
 
 /** The delay before attempt `attempts + 1`: base × 2^(attempts − 1), ±10 %, at least Retry-After. */
-export function retryDelayMs(baseMs: number, attempts: number, retryAfterMs = 0, random = Math.random): number {
+export function retryDelayMs(
+  baseMs: number,
+  attempts: number,
+  retryAfterMs = 0,
+  random = Math.random,
+): number {
   const backoff = Math.min(RETRY_MAX_MS, baseMs * 2 ** Math.max(0, attempts - 1));
   const jittered = backoff * (1 - JITTER + 2 * JITTER * random());
   return Math.round(Math.max(jittered, retryAfterMs));
@@ -143,11 +148,21 @@ export class WebhookDeliverer implements OnModuleInit, OnApplicationShutdown {
     );
     this.total.inc({ outcome: retryAt ? 'retrying' : 'failed' });
     this.logger.info(
-      { deliveryId: delivery.id, endpointId: delivery.endpointId, attempts, status: outcome.status, error, retryAt },
+      {
+        deliveryId: delivery.id,
+        endpointId: delivery.endpointId,
+        attempts,
+        status: outcome.status,
+        error,
+        retryAt,
+      },
       retryAt ? 'webhook attempt failed; retrying' : 'webhook delivery failed; given up',
     );
     if (disabled) {
-      this.logger.warn({ endpointId: delivery.endpointId }, 'webhook endpoint disabled: failing for the retry window');
+      this.logger.warn(
+        { endpointId: delivery.endpointId },
+        'webhook endpoint disabled: failing for the retry window',
+      );
     }
   }
 }

@@ -21,12 +21,13 @@ import { GATEWAY_CONFIG, LOGGER, type GatewayConfig, type Logger } from '../gate
 import { WebhookDeliverer } from './webhook.deliverer';
 
 const BATCH = 200;
-const FLUSH_MS = 20;
+const GATHER_MS = 20;
 const FAILED_BATCH_BACKOFF_MS = 1000;
 
-interface Pending {
-  event: JobCloudEvent;
-  resolve: (outcome: ConsumeOutcome) => void;
+/** Events gathered for one statement; every message of the batch gets the batch's outcome. */
+interface Batch {
+  events: JobCloudEvent[];
+  outcome: Promise<ConsumeOutcome>;
 }
 
 /**
@@ -39,9 +40,10 @@ interface Pending {
 @Injectable()
 export class WebhookFanout implements JobEventHandler, OnApplicationShutdown {
   private consumer: ConsumerHandle | undefined;
-  private buffer: Pending[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private writing: Promise<void> = Promise.resolve();
+  /** The batch new events join, until it is full or GATHER_MS passed. */
+  private open: Batch | undefined;
+  /** The last batch's write: batches are written one after another. */
+  private written: Promise<unknown> = Promise.resolve();
 
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
@@ -53,41 +55,49 @@ export class WebhookFanout implements JobEventHandler, OnApplicationShutdown {
 
   async start(): Promise<void> {
     const patterns = WEBHOOK_EVENT_TYPES.map((type) => eventRoutingKey(jobEventName({ type })));
-    this.consumer = await subscribeJobEvents(this.amqp, this.amqp.names.webhooksQueue, BATCH * 2, this, patterns);
+    this.consumer = await subscribeJobEvents(
+      this.amqp,
+      this.amqp.names.webhooksQueue,
+      BATCH * 2,
+      this,
+      patterns,
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.consumer?.cancel();
-    await this.flush();
+    this.open = undefined;
+    await this.written;
   }
 
+  /** Nothing but job CloudEvents is published on these routing keys: anything else is poison. */
   onInvalid(message: InboundMessage): ConsumeOutcome {
-    this.logger.warn({ messageId: message.properties.messageId as unknown }, 'not a job CloudEvent; dead-lettered');
-    return DeadLetter('not a job CloudEvent');
+    const { messageId, type } = message.properties as { messageId?: unknown; type?: unknown };
+    this.logger.warn({ messageId, type }, 'webhook fan-out got something that is not a job CloudEvent');
+    return DeadLetter('webhook fan-out: not a job CloudEvent');
   }
 
   onEvent(event: JobCloudEvent): Promise<ConsumeOutcome> {
-    return new Promise((resolve) => {
-      this.buffer.push({ event, resolve });
-      if (this.buffer.length >= BATCH) void this.flush();
-      else this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS);
-    });
+    let batch = this.open;
+    if (!batch) {
+      const events: JobCloudEvent[] = [];
+      const gathered = new Promise<void>((resolve) => setTimeout(resolve, GATHER_MS)).then(() => {
+        if (this.open?.events === events) this.open = undefined;
+      });
+      const outcome = Promise.all([gathered, this.written]).then(() => this.record(events));
+      this.written = outcome;
+      batch = this.open = { events, outcome };
+    }
+    batch.events.push(event);
+    if (batch.events.length >= BATCH) this.open = undefined;
+    return batch.outcome;
   }
 
-  private flush(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const batch = this.buffer;
-    this.buffer = [];
-    this.writing = this.writing.then(() => this.write(batch));
-    return this.writing;
-  }
-
-  private async write(batch: Pending[]): Promise<void> {
-    if (!batch.length) return;
+  /** One statement for the whole batch; Ack after its commit, Requeue (after a pause) on failure. */
+  private async record(events: JobCloudEvent[]): Promise<ConsumeOutcome> {
     try {
       const created = await this.webhooks.enqueueForEvents(
-        batch.map(({ event }) => ({
+        events.map((event) => ({
           eventId: event.id,
           eventType: event.type,
           jobId: event.data.jobId,
@@ -97,12 +107,12 @@ export class WebhookFanout implements JobEventHandler, OnApplicationShutdown {
         })),
         this.config.WEBHOOK_RETRY_WINDOW_MS,
       );
-      for (const { resolve } of batch) resolve(Ack);
       if (created > 0) this.deliverer.kick();
+      return Ack;
     } catch (error) {
-      this.logger.warn({ err: error, count: batch.length }, 'could not record webhook deliveries; requeued');
-      await new Promise((r) => setTimeout(r, FAILED_BATCH_BACKOFF_MS));
-      for (const { resolve } of batch) resolve(Requeue);
+      this.logger.warn({ err: error, count: events.length }, 'could not record webhook deliveries; requeued');
+      await new Promise((resolve) => setTimeout(resolve, FAILED_BATCH_BACKOFF_MS));
+      return Requeue;
     }
   }
 }

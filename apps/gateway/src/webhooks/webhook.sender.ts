@@ -79,7 +79,8 @@ export async function sendWebhook(
             status,
             ok: status >= 200 && status < 300,
             retryable: status >= 500 || status === 429,
-            retryAfterMs: status === 429 || status === 503 ? parseRetryAfter(res.headers['retry-after']) : undefined,
+            retryAfterMs:
+              status === 429 || status === 503 ? parseRetryAfter(res.headers['retry-after']) : undefined,
             error: status >= 200 && status < 300 ? undefined : `HTTP ${status}`,
           });
         res.on('data', (chunk: Buffer) => {

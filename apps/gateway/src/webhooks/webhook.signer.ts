@@ -12,11 +12,21 @@ export function generateWebhookSecret(): string {
  * `v1,` + base64(HMAC-SHA256(secret bytes, `<webhook-id>.<webhook-timestamp>.<body>`)), separated
  * by spaces (two while a rotated-out secret is still valid).
  */
-export function signWebhook(secrets: readonly string[], id: string, timestampSeconds: number, body: string): string {
+export function signWebhook(
+  secrets: readonly string[],
+  id: string,
+  timestampSeconds: number,
+  body: string,
+): string {
   return secrets
     .map((secret) => {
-      const key = Buffer.from(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret, 'base64');
-      const digest = createHmac('sha256', key).update(`${id}.${timestampSeconds}.${body}`, 'utf8').digest('base64');
+      const key = Buffer.from(
+        secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret,
+        'base64',
+      );
+      const digest = createHmac('sha256', key)
+        .update(`${id}.${timestampSeconds}.${body}`, 'utf8')
+        .digest('base64');
       return `v1,${digest}`;
     })
     .join(' ');

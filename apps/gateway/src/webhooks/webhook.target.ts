@@ -107,13 +107,13 @@ export function guardedLookup(policy: TargetPolicy): LookupFunction {
   return (hostname, options, callback) => {
     dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
       if (error) return callback(error, '', 0);
-      const list = addresses as unknown as LookupAddress[];
+      const list = addresses;
       const usable = policy.allowPrivate ? list : list.filter((a) => !isPrivateAddress(a.address));
       if (!usable.length) {
         return callback(new WebhookTargetRefused(`${hostname} resolves to a refused address`), '', 0);
       }
       if (options.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, usable);
-      const first = usable[0]!;
+      const first = usable[0];
       callback(null, first.address, first.family);
     });
   };

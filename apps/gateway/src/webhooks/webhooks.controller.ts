@@ -23,9 +23,11 @@ function parseLimit(value: string | undefined): number {
   if (value === undefined) return 50;
   const limit = Number(value);
   if (!Number.isInteger(limit) || limit < 1 || limit > WEBHOOK_DELIVERY_PAGE_MAX) {
-    throw new ApiError('validation_failed', `limit must be an integer from 1 to ${WEBHOOK_DELIVERY_PAGE_MAX}`, [
-      { field: 'limit', message: `1 to ${WEBHOOK_DELIVERY_PAGE_MAX}` },
-    ]);
+    throw new ApiError(
+      'validation_failed',
+      `limit must be an integer from 1 to ${WEBHOOK_DELIVERY_PAGE_MAX}`,
+      [{ field: 'limit', message: `1 to ${WEBHOOK_DELIVERY_PAGE_MAX}` }],
+    );
   }
   return limit;
 }
@@ -105,9 +107,17 @@ export class WebhooksController {
   }
 
   @Get(':id/deliveries')
-  @ApiRoute('webhooks', 'List an endpoint’s deliveries', 'Newest first: status, attempts, last response code and time.')
+  @ApiRoute(
+    'webhooks',
+    'List an endpoint’s deliveries',
+    'Newest first: status, attempts, last response code and time.',
+  )
   @ApiEndpointId()
-  @ApiQueryParam('limit', `page size (default 50)`, { type: 'integer', minimum: 1, maximum: WEBHOOK_DELIVERY_PAGE_MAX })
+  @ApiQueryParam('limit', `page size (default 50)`, {
+    type: 'integer',
+    minimum: 1,
+    maximum: WEBHOOK_DELIVERY_PAGE_MAX,
+  })
   @ApiQueryParam('cursor', 'nextCursor of the previous page', { type: 'string' })
   @ApiJson(200, 'a page of deliveries', 'WebhookDeliveryList')
   @ApiErrors(400, 404)

@@ -67,7 +67,9 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   const [time, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const createdAt = new Date(time ?? '');
   if (!id || !isUuid(id) || Number.isNaN(createdAt.getTime())) {
-    throw new ApiError('validation_failed', 'cursor is not valid', [{ field: 'cursor', message: 'is not valid' }]);
+    throw new ApiError('validation_failed', 'cursor is not valid', [
+      { field: 'cursor', message: 'is not valid' },
+    ]);
   }
   return { createdAt, id };
 }
@@ -86,7 +88,10 @@ export class WebhooksService {
   async create(caller: Caller, body: WebhookEndpointRequest): Promise<WebhookEndpointCreated> {
     await this.checkUrl(body.url);
     if ((await this.webhooks.countEndpoints(caller.tenant)) >= WEBHOOK_MAX_ENDPOINTS) {
-      throw new ApiError('validation_failed', `a tenant may register at most ${WEBHOOK_MAX_ENDPOINTS} webhook endpoints`);
+      throw new ApiError(
+        'validation_failed',
+        `a tenant may register at most ${WEBHOOK_MAX_ENDPOINTS} webhook endpoints`,
+      );
     }
     const secret = generateWebhookSecret();
     const record = await this.webhooks.createEndpoint({
@@ -103,7 +108,10 @@ export class WebhooksService {
   }
 
   async list(caller: Caller): Promise<{ items: WebhookEndpointView[] }> {
-    const records = await this.webhooks.listEndpoints(tenantScope(caller), caller.admin ? 1000 : WEBHOOK_MAX_ENDPOINTS);
+    const records = await this.webhooks.listEndpoints(
+      tenantScope(caller),
+      caller.admin ? 1000 : WEBHOOK_MAX_ENDPOINTS,
+    );
     return { items: records.map(endpointView) };
   }
 
@@ -124,7 +132,11 @@ export class WebhooksService {
     if (!removed) throw notFound(id);
   }
 
-  async rotateSecret(caller: Caller, id: string, overlapSeconds = DEFAULT_OVERLAP_S): Promise<WebhookEndpointCreated> {
+  async rotateSecret(
+    caller: Caller,
+    id: string,
+    overlapSeconds = DEFAULT_OVERLAP_S,
+  ): Promise<WebhookEndpointCreated> {
     const secret = generateWebhookSecret();
     const record = isUuid(id)
       ? await this.webhooks.rotateSecret(id, tenantScope(caller), secret, overlapSeconds * 1000)
@@ -164,7 +176,10 @@ export class WebhooksService {
 
   private async checkUrl(url: string): Promise<void> {
     try {
-      await checkWebhookTarget(url, { allowPrivate: this.config.WEBHOOK_ALLOW_PRIVATE, resolve: this.resolve });
+      await checkWebhookTarget(url, {
+        allowPrivate: this.config.WEBHOOK_ALLOW_PRIVATE,
+        resolve: this.resolve,
+      });
     } catch (error) {
       if (!(error instanceof WebhookTargetRefused)) throw error;
       throw new ApiError('validation_failed', `the webhook URL is refused: ${error.message}`, [

@@ -5,7 +5,11 @@ import { isoTime, literals, nextCursor, nullable } from './schema';
  * Lifecycle events a webhook endpoint may subscribe to (the CloudEvent `type`); the delivered body
  * is that CloudEvent. Never rename them: they are stored on endpoints.
  */
-export const WEBHOOK_EVENT_TYPES = ['switchyard.job.completed', 'switchyard.job.failed', 'switchyard.job.cancelled'] as const;
+export const WEBHOOK_EVENT_TYPES = [
+  'switchyard.job.completed',
+  'switchyard.job.failed',
+  'switchyard.job.cancelled',
+] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 /** Endpoints one tenant may register. */
@@ -15,7 +19,8 @@ export const WEBHOOK_DELIVERY_PAGE_MAX = 200;
 const url = Type.String({
   minLength: 1,
   maxLength: 2000,
-  description: 'http(s) URL; private, loopback and link-local targets are refused unless WEBHOOK_ALLOW_PRIVATE',
+  description:
+    'http(s) URL; private, loopback and link-local targets are refused unless WEBHOOK_ALLOW_PRIVATE',
 });
 const description = Type.String({ maxLength: 500 });
 const eventTypes = Type.Array(literals(WEBHOOK_EVENT_TYPES), { minItems: 1, maxItems: 3, uniqueItems: true });
@@ -110,7 +115,9 @@ export const WebhookDeliverySchema = Type.Object(
     attempts: Type.Integer({ minimum: 0 }),
     nextAttemptAt: nullable(isoTime('while pending')),
     lastAttemptAt: nullable(isoTime()),
-    lastResponseStatus: nullable(Type.Integer({ description: 'HTTP status of the last attempt; null on a network error' })),
+    lastResponseStatus: nullable(
+      Type.Integer({ description: 'HTTP status of the last attempt; null on a network error' }),
+    ),
     lastError: nullable(Type.String()),
     createdAt: isoTime(),
   },
@@ -119,7 +126,10 @@ export const WebhookDeliverySchema = Type.Object(
 export type WebhookDeliveryView = Static<typeof WebhookDeliverySchema>;
 
 export const WebhookDeliveryPageSchema = Type.Object(
-  { items: Type.Array(WebhookDeliverySchema, { maxItems: WEBHOOK_DELIVERY_PAGE_MAX }), nextCursor: nextCursor() },
+  {
+    items: Type.Array(WebhookDeliverySchema, { maxItems: WEBHOOK_DELIVERY_PAGE_MAX }),
+    nextCursor: nextCursor(),
+  },
   { title: 'WebhookDeliveryList' },
 );
 export type WebhookDeliveryPage = Static<typeof WebhookDeliveryPageSchema>;
@@ -138,7 +148,8 @@ export type JobTokenRequest = Static<typeof JobTokenRequestSchema>;
 export const JobTokenSchema = Type.Object(
   {
     token: Type.String({
-      description: 'pass as `?token=` on GET /jobs/{id}, /jobs/{id}/events and /jobs/{id}/result of this job only',
+      description:
+        'pass as `?token=` on GET /jobs/{id}, /jobs/{id}/events and /jobs/{id}/result of this job only',
     }),
     jobId: Type.String({ format: 'uuid' }),
     expiresAt: isoTime(),

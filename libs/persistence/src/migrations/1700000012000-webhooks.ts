@@ -49,7 +49,9 @@ export class Webhooks1700000012000 implements MigrationInterface {
     await q.query(
       `CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending'`,
     );
-    await q.query(`CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, created_at DESC, id)`);
+    await q.query(
+      `CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, created_at DESC, id)`,
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {
