@@ -49,7 +49,8 @@ export class JobTokensService {
     job: { id: string; tenant: string },
     ttlSeconds = DEFAULT_TTL_S,
   ): Promise<JobToken> {
-    const expires = Math.floor(Date.now() / 1000) + ttlSeconds;
+    // Rounded up to the second: a token lives at least ttlSeconds.
+    const expires = Math.ceil(Date.now() / 1000 + ttlSeconds);
     const claims: TokenClaims = { j: job.id, t: job.tenant, k: caller.keyId, e: expires };
     const keyHash = await this.keyHash(caller.keyId);
     if (keyHash === null) throw new Error('the calling API key vanished');
