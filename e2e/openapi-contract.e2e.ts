@@ -81,6 +81,8 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
       RATE_LIMIT_BURST: String(BUCKET),
       UPLOAD_MAX_BYTES: '4096',
       BODY_LIMIT_BYTES: '65536',
+      // Webhook deliveries go to this test's own gateway (a path it answers 404), nowhere else.
+      WEBHOOK_ALLOW_PRIVATE: 'true',
     });
     // The worker serves the `default` queue only: jobs of the `generation` queue stay queued.
     await stack.start(['gateway', 'worker', 'progress-tracker'], { WORKER_QUEUES: 'default' });
@@ -492,8 +494,62 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
     expectStatus(await call('delete', '/api/v1/schedules/{id}', { id }, alpha), 404);
   });
 
+  it('answers the webhook and job-token routes as documented', async () => {
+    const alpha = { key: keys.alpha };
+    const created = await call(
+      'post',
+      '/api/v1/webhooks',
+      {},
+      { ...alpha, body: { url: `${gateway}/nowhere` } },
+    );
+    expectStatus(created, 201);
+    expectStatus(await call('post', '/api/v1/webhooks', {}, { ...alpha, body: { url: 'ftp://x' } }), 400);
+    const id = (created.body as { id: string }).id;
+    expectStatus(await call('get', '/api/v1/webhooks', {}, alpha), 200);
+    expectStatus(await call('get', '/api/v1/webhooks/{id}', { id }, alpha), 200);
+    expectStatus(await call('get', '/api/v1/webhooks/{id}', { id: NIL }, alpha), 404);
+    const patch = (p: Record<string, string>, body: unknown) =>
+      call('patch', '/api/v1/webhooks/{id}', p, { ...alpha, body });
+    expectStatus(await patch({ id }, { description: 'contract' }), 200);
+    expectStatus(await patch({ id }, { enabled: 'yes' }), 400);
+    expectStatus(await patch({ id: NIL }, {}), 404);
+    const rotate = (p: Record<string, string>, body: unknown) =>
+      call('post', '/api/v1/webhooks/{id}/rotate-secret', p, { ...alpha, body });
+    expectStatus(await rotate({ id }, { overlapSeconds: 0 }), 200);
+    expectStatus(await rotate({ id }, { overlapSeconds: -1 }), 400);
+    expectStatus(await rotate({ id: NIL }, {}), 404);
+
+    const job = await submit({ durationMs: 0 });
+    await waitForJob(job, (j) => j.status === 'completed');
+    const deliveries = (p: Record<string, string>, query?: Record<string, string>) =>
+      call('get', '/api/v1/webhooks/{id}/deliveries', p, { ...alpha, query });
+    const listed = await waitFor(
+      async () => {
+        const answer = await deliveries({ id });
+        return (answer.body as { items: { status: string }[] }).items[0]?.status === 'failed' && answer;
+      },
+      { timeoutMs: 20000, what: 'the delivery (answered 404, so failed)' },
+    );
+    expectStatus(listed, 200);
+    expectStatus(await deliveries({ id }, { limit: '0' }), 400);
+    expectStatus(await deliveries({ id: NIL }), 404);
+    const deliveryId = (listed.body as { items: { id: string }[] }).items[0].id;
+    const redeliver = (p: Record<string, string>) =>
+      call('post', '/api/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver', p, alpha);
+    expectStatus(await redeliver({ id, deliveryId }), 202);
+    expectStatus(await redeliver({ id, deliveryId: NIL }), 404);
+    expectStatus(await call('delete', '/api/v1/webhooks/{id}', { id }, alpha), 204);
+    expectStatus(await call('delete', '/api/v1/webhooks/{id}', { id }, alpha), 404);
+
+    const token = (p: Record<string, string>, body: unknown) =>
+      call('post', '/api/v1/jobs/{id}/tokens', p, { ...alpha, body });
+    expectStatus(await token({ id: job }, { ttlSeconds: 60 }), 201);
+    expectStatus(await token({ id: job }, { ttlSeconds: 0 }), 400);
+    expectStatus(await token({ id: NIL }, {}), 404);
+  });
+
   /** Parameters that reach each route's guard: ids that exist nowhere, a queue that exists. */
-  const params = { id: NIL, name: 'generation' };
+  const params = { id: NIL, deliveryId: NIL, name: 'generation' };
   const authenticated = () =>
     operations().filter(({ operation }) => operation.responses['401'] !== undefined);
 
@@ -532,7 +588,7 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
   it('answers 405 with Allow for a method a documented path does not serve', async () => {
     const validate = validator({ $ref: '#/components/schemas/Error' });
     for (const path of Object.keys(document.paths)) {
-      const concrete = path.replace('{id}', NIL);
+      const concrete = path.replace(/\{\w+\}/g, NIL);
       const url = `${gateway}${concrete}`;
       // Every documented path the URL matches serves there (`/jobs/batch` is also `/jobs/{id}`).
       const served = [
@@ -542,14 +598,13 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
             .flatMap(([, methods]) => Object.keys(methods).map((m) => m.toUpperCase())),
         ),
       ];
-      // A method this path does not serve (PATCH, unless it does: PUT).
-      const method = served.includes('PATCH') ? 'PUT' : 'PATCH';
+      if (served.includes('GET')) served.push('HEAD');
+      const method = ['PATCH', 'PUT'].find((m) => !served.includes(m))!;
       const response = await fetch(url, {
         method,
         headers: { authorization: `Bearer ${stack.adminKey}` },
       });
       const body = (await response.json()) as { error?: { code?: string } };
-      if (served.includes('GET')) served.push('HEAD');
       expect([path, response.status, body.error?.code]).toEqual([path, 405, 'method_not_allowed']);
       expect(validate(body)).toBe(true);
       expect(response.headers.get('allow')?.split(', ').sort()).toEqual(served.sort());

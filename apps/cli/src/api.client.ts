@@ -1,16 +1,14 @@
-import type { ApiErrorBody, ApiErrorDetail } from '@switchyard/contracts';
+import {
+  Switchyard,
+  SwitchyardConnectionError,
+  SwitchyardError,
+  type Query,
+  type RequestOptions,
+} from '@switchyard/client';
+import type { ApiErrorDetail } from '@switchyard/contracts';
 import { CliError, EXIT, networkErrorReason } from './cli.errors';
 
-export type Query = Record<string, string | number | boolean | undefined>;
-
-export interface RequestOptions {
-  query?: Query;
-  body?: unknown;
-  headers?: Record<string, string>;
-  /** Streams (SSE, results) must not time out while they are being read. */
-  timeoutMs?: number | null;
-  signal?: AbortSignal;
-}
+export type { Query, RequestOptions } from '@switchyard/client';
 
 export interface ApiResponse<T> {
   status: number;
@@ -50,14 +48,21 @@ export class ConnectionError extends CliError {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
+/**
+ * The CLI's view of the API, on @switchyard/client: the SDK sends every request (auth, query,
+ * JSON, timeouts, error parsing); this adapter turns its errors into the CLI's (exit codes, hints).
+ */
 export class ApiClient {
   readonly apiBase: string;
+  private readonly sdk: Switchyard;
 
   constructor(
     readonly origin: string,
     private readonly apiKey: string | undefined,
   ) {
-    this.apiBase = `${origin}/api/v1`;
+    // The CLI reports a 429/503 at once (with its Retry-After hint) rather than waiting.
+    this.sdk = new Switchyard({ baseUrl: origin, apiKey, maxRetries: 0, timeoutMs: DEFAULT_TIMEOUT_MS });
+    this.apiBase = this.sdk.apiBase;
   }
 
   async json<T>(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
@@ -73,87 +78,42 @@ export class ApiClient {
 
   /** A response whose body the caller reads itself (SSE, artifact bytes); errors are already thrown. */
   async send(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
-    const url = this.url(path, options.query);
-    const headers: Record<string, string> = { ...options.headers };
-    if (this.apiKey !== undefined) headers.authorization = `Bearer ${this.apiKey}`;
-    let body: string | undefined;
-    if (options.body !== undefined) {
-      headers['content-type'] = 'application/json';
-      body = JSON.stringify(options.body);
-    }
-    const timeoutMs = options.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : options.timeoutMs;
-    const signals = [options.signal, timeoutMs === null ? undefined : AbortSignal.timeout(timeoutMs)].filter(
-      (s): s is AbortSignal => s !== undefined,
-    );
-    let response: Response;
     try {
-      response = await fetch(url, { method, headers, body, signal: AbortSignal.any(signals) });
+      return await this.sdk.send(method, path, options);
     } catch (error) {
-      if (options.signal?.aborted === true) throw error;
-      throw new ConnectionError(this.origin, networkErrorReason(error));
+      if (error instanceof SwitchyardConnectionError) {
+        throw new ConnectionError(this.origin, networkErrorReason(error.cause ?? error));
+      }
+      if (error instanceof SwitchyardError) throw this.toError(error);
+      throw error;
     }
-    if (!response.ok) throw await this.toError(response);
-    return response;
   }
 
   url(path: string, query: Query = {}): string {
-    const u = new URL(`${this.apiBase}${path}`);
-    for (const [key, value] of Object.entries(query)) {
-      if (value !== undefined) u.searchParams.set(key, String(value));
-    }
-    return u.toString();
+    return this.sdk.url(path, query);
   }
 
-  private async toError(response: Response): Promise<ApiRequestError> {
-    const text = await response.text().catch(() => '');
-    const parsed = parseJson(text);
-    const retryAfter = response.headers.get('retry-after') ?? undefined;
+  private toError(error: SwitchyardError): ApiRequestError {
+    const retryAfter =
+      error.retryAfterMs === undefined ? undefined : String(Math.ceil(error.retryAfterMs / 1000));
     const hints: string[] = [];
-    if (response.status === 401 && this.apiKey === undefined) {
+    if (error.status === 401 && this.apiKey === undefined) {
       hints.push(
         'no API key is configured: pass --api-key, set SWITCHYARD_API_KEY or "apiKey" in the config file',
       );
     }
     if (retryAfter !== undefined) hints.push(`the API asks to retry after ${retryAfter} s`);
-    if (isApiErrorBody(parsed)) {
-      const e = parsed.error;
-      return new ApiRequestError(
-        response.status,
-        e.code,
-        e.message,
-        Array.isArray(e.details) ? e.details : [],
-        e.correlationId ?? response.headers.get('x-correlation-id') ?? undefined,
-        retryAfter,
-        parsed,
-        hints,
-      );
-    }
-    // Not the SPEC shape (a proxy, an old gateway): still say what came back.
-    const snippet = text.trim().slice(0, 200);
     return new ApiRequestError(
-      response.status,
-      `http_${response.status}`,
-      snippet === '' ? response.statusText || 'no body' : snippet,
-      [],
-      response.headers.get('x-correlation-id') ?? undefined,
+      error.status,
+      error.code,
+      error.message,
+      error.details as ApiErrorDetail[],
+      error.correlationId,
       retryAfter,
-      parsed ?? text,
+      error.body,
       hints,
     );
   }
-}
-
-export function isApiErrorBody(value: unknown): value is ApiErrorBody {
-  if (typeof value !== 'object' || value === null || !('error' in value)) return false;
-  const e = value.error;
-  return (
-    typeof e === 'object' &&
-    e !== null &&
-    'code' in e &&
-    typeof e.code === 'string' &&
-    'message' in e &&
-    typeof e.message === 'string'
-  );
 }
 
 function parseJson(text: string): unknown {

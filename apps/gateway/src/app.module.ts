@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { HealthModule } from '@switchyard/observability';
 import { AdminModule } from './admin/admin.module';
 import { AuthModule } from './auth/auth.module';
+import { BrowserModule } from './browser/browser.module';
 import { CoreModule, type GatewayDependencies } from './core.module';
 import { DispatchModule } from './dispatch/dispatch.module';
 import { EventsModule } from './events/events.module';
@@ -14,6 +15,7 @@ import { JobsModule } from './jobs/jobs.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { QueuesModule } from './queues/queues.module';
 import { SchedulesModule } from './schedules/schedules.module';
+import { WebhooksModule } from './webhooks/webhooks.module';
 
 /** The gateway: the core values from main.ts and one module per feature. */
 @Module({})
@@ -38,6 +40,8 @@ export class GatewayModule {
         FilesModule,
         FlowsModule,
         AdminModule,
+        WebhooksModule,
+        BrowserModule,
         ApiHealthModule,
         HealthModule.register({ checks: deps.healthChecks, registry: deps.metrics }),
         // Last, so the intake consumer stops before anything else is torn down.

@@ -18,6 +18,7 @@ import {
   JobTypesRepository,
   QueueSettingsRepository,
   SchedulesRepository,
+  WebhooksRepository,
 } from '@switchyard/persistence';
 import type { Registry } from 'prom-client';
 import { hashApiKey } from './auth/api-key';
@@ -55,6 +56,8 @@ export interface GatewayDependencies {
   dispatch: DispatchRepository;
   /** Schedules, their runs and the evaluator's claims and LISTEN connection. */
   schedules: SchedulesRepository;
+  /** Webhook endpoints and deliveries. */
+  webhooks: WebhooksRepository;
   amqp: AmqpClient;
   /** Command connection (rate limits, admission, live state). */
   redis: Redis;
@@ -105,6 +108,7 @@ export class CoreModule {
       { provide: QueueSettingsRepository, useValue: deps.queueSettings },
       { provide: DispatchRepository, useValue: deps.dispatch },
       { provide: SchedulesRepository, useValue: deps.schedules },
+      { provide: WebhooksRepository, useValue: deps.webhooks },
       { provide: AmqpClient, useValue: deps.amqp },
       { provide: ChannelSubscriber, useValue: deps.subscriber },
       // Shared by submissions (jobs) and stats (queues).

@@ -33,6 +33,7 @@ import {
   ResultCacheRepository,
   QueueSettingsRepository,
   JobTypesRepository,
+  WebhooksRepository,
 } from '@switchyard/persistence';
 import { GatewayModule } from './app.module';
 import { SERVICE_NAME } from './gateway.tokens';
@@ -102,6 +103,7 @@ async function main(): Promise<void> {
       queueSettings: new QueueSettingsRepository(db),
       dispatch: new DispatchRepository(db, SERVICE_NAME),
       schedules: new SchedulesRepository(db),
+      webhooks: new WebhooksRepository(db),
       amqp,
       redis,
       subscriber: new ChannelSubscriber(subscriber),
@@ -122,6 +124,7 @@ async function main(): Promise<void> {
         batchMaxItems: config.BATCH_MAX_ITEMS,
         flowMaxJobs: config.FLOW_MAX_JOBS,
         version: VERSION,
+        corsOrigins: config.CORS_ORIGINS,
       }),
     // The gateway holds no work of its own: its shutdown (HTTP, intake, outbox, dispatcher,
     // connections) is bounded by this deadline.

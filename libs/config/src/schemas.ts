@@ -121,6 +121,22 @@ export const GatewayEnv = {
   INTAKE_RETRY_DELAY_MS: positiveInt(1000, 30000),
   ...JobFilesEnv,
   ...JobTimeoutEnv,
+  // Webhooks and browser access (docs/webhooks.md).
+  /** Allow webhook URLs that point at private, loopback or link-local addresses (tests, internal receivers). */
+  WEBHOOK_ALLOW_PRIVATE: Type.Boolean({ default: false }),
+  /** First retry delay of a failed delivery; doubles per attempt (±10 %), capped at one hour. */
+  WEBHOOK_RETRY_BASE_MS: positiveInt(5000, 3600000),
+  /** A failed delivery is retried for this long, then given up; an endpoint failing this long is disabled. */
+  WEBHOOK_RETRY_WINDOW_MS: positiveInt(86400000),
+  /** Per-attempt timeout (connect to last byte). */
+  WEBHOOK_TIMEOUT_MS: positiveInt(10000, 60000),
+  /** Deliveries one gateway sends at once. */
+  WEBHOOK_CONCURRENCY: positiveInt(16, 256),
+  /**
+   * Origins (e.g. `https://app.example.com`) allowed to call the job-token routes from a browser
+   * (CORS): comma-separated; empty (the default) allows none.
+   */
+  CORS_ORIGINS: Type.String({ default: '' }),
   /** Test-only fault switch (off by default): `crash_after_commit` exits between commit and publish. */
   FAULT_INJECT: Type.Optional(Type.Union([Type.Literal('crash_after_commit')])),
 } satisfies TProperties;

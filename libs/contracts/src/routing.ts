@@ -50,6 +50,8 @@ export interface AmqpNames {
   readonly trackerQueue: string;
   /** The metrics service's durable queue on the events exchange. */
   readonly metricsQueue: string;
+  /** The gateways' shared durable queue of the events webhooks deliver (terminal job events). */
+  readonly webhooksQueue: string;
   /** A service's connection name (RabbitMQ management UI, Redis CLIENT LIST): `<prefix>/<service>[/<instance>]`. */
   connectionName(service: string, instance?: string): string;
 }
@@ -71,6 +73,7 @@ export function amqpNames(prefix = 'switchyard'): AmqpNames {
     controlQueue: (workerId) => `${prefix}.control.${workerId}`,
     trackerQueue: `${prefix}.tracker`,
     metricsQueue: `${prefix}.metrics`,
+    webhooksQueue: `${prefix}.webhooks`,
     connectionName: (service, instance) =>
       instance === undefined ? `${prefix}/${service}` : `${prefix}/${service}/${instance}`,
   };

@@ -11,16 +11,21 @@ export interface JobEventHandler {
 
 /**
  * Binds `queue` (a service's own, durable, of AMQP_QUEUE_TYPE: events published while the
- * service is down wait in it) to every lifecycle event (`job.#`) on the events exchange, and consumes them. The tracker
- * and the metrics service each subscribe this way.
+ * service is down wait in it) to every lifecycle event (`job.#`) on the events exchange, or to the
+ * routing keys in `patterns`, and consumes them. The tracker, the metrics service and the
+ * gateway's webhook fan-out each subscribe this way.
  */
 export async function subscribeJobEvents(
   amqp: AmqpClient,
   queue: string,
   prefetch: number,
   handler: JobEventHandler,
+  patterns: readonly string[] = ['job.#'],
 ): Promise<ConsumerHandle> {
-  await amqp.assertDurableQueue(queue, [{ exchange: amqp.names.eventsExchange, pattern: 'job.#' }]);
+  await amqp.assertDurableQueue(
+    queue,
+    patterns.map((pattern) => ({ exchange: amqp.names.eventsExchange, pattern })),
+  );
   return amqp.consume(queue, JOB_EVENT_TYPES, (event) => handler.onEvent(event), {
     prefetch,
     onInvalid: (message) => handler.onInvalid(message),

@@ -61,6 +61,15 @@ export class ApiKeysRepository {
     return rows[0]?.key_hash ?? null;
   }
 
+  /** The key with this id and its hash (job tokens are signed with a key derived from it). */
+  async findWithHash(id: string): Promise<{ record: ApiKeyRecord; keyHash: string } | null> {
+    const rows: (ApiKeyRow & { key_hash: string })[] = await this.db.query(
+      `SELECT id, tenant, name, scopes, created_at, revoked_at, key_hash FROM api_keys WHERE id = $1`,
+      [id],
+    );
+    return rows[0] ? { record: toRecord(rows[0]), keyHash: rows[0].key_hash } : null;
+  }
+
   async list(tenant?: string): Promise<ApiKeyRecord[]> {
     const rows: ApiKeyRow[] = await this.db.query(
       `SELECT id, tenant, name, scopes, created_at, revoked_at FROM api_keys

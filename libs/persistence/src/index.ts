@@ -23,3 +23,4 @@ export * from './queue-settings.repository';
 export * from './schedules.repository';
 export * from './flows.repository';
 export { settleDependants, type FinishedUpstream, type SettledDependants } from './flow-dependants';
+export * from './webhooks.repository';

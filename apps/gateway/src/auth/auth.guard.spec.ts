@@ -5,6 +5,7 @@ import { ApiError } from '@switchyard/contracts';
 import type { RateLimitScope } from '@switchyard/observability';
 import type { RateLimitService } from './rate-limit.service';
 import type { ApiKeysService } from './api-keys.service';
+import type { JobTokensService } from './job-tokens.service';
 import { AuthGuard } from './auth.guard';
 import { callerOf, Public, RequireScope, type Caller } from './caller';
 
@@ -30,7 +31,11 @@ function setup() {
       return Promise.resolve();
     },
   } as unknown as RateLimitService;
-  const guard = new AuthGuard(new Reflector(), keys, limits);
+  // Job tokens have their own e2e test (browser-access); here no request carries one.
+  const tokens = {
+    check: () => Promise.resolve({ ok: false, reason: 'invalid' }),
+  } as unknown as JobTokensService;
+  const guard = new AuthGuard(new Reflector(), keys, limits, tokens);
   const run = (
     handler: keyof Routes,
     request: { method?: string; url?: string; headers?: Record<string, string> },

@@ -6,11 +6,18 @@ import { correlation } from '@switchyard/observability';
 import { RateLimitService } from './rate-limit.service';
 import { presentedKey } from './api-key';
 import { ApiKeysService } from './api-keys.service';
+import { JobTokensService } from './job-tokens.service';
 import { PUBLIC_ROUTE, REQUIRED_SCOPE, setCaller, type Caller, type Scope } from './caller';
 
 export const API_PREFIX = '/api/v1/';
 /** The one route that takes a body other than JSON. */
 export const UPLOAD_ROUTE = '/api/v1/files';
+/** The routes a job token (`?token=`) opens, for GET only: its job, its events, its result. */
+export const JOB_TOKEN_ROUTES: ReadonlySet<string> = new Set([
+  '/api/v1/jobs/:id',
+  '/api/v1/jobs/:id/events',
+  '/api/v1/jobs/:id/result',
+]);
 
 /**
  * Every /api/v1 route: authenticate the API key, check the route's scope, then rate-limit (one
@@ -23,6 +30,7 @@ export class AuthGuard implements CanActivate {
     private readonly reflector: Reflector,
     private readonly keys: ApiKeysService,
     private readonly limits: RateLimitService,
+    private readonly tokens: JobTokensService,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -35,6 +43,8 @@ export class AuthGuard implements CanActivate {
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets)) return true;
 
     const key = presentedKey(request.headers);
+    const token = key === undefined ? tokenParameter(request) : undefined;
+    if (token !== undefined) return this.admitToken(token, route, request, reply);
     const caller = key === undefined ? null : await this.keys.authenticate(key);
     if (!caller) {
       await this.limits.check('anon', request.ip, reply);
@@ -64,6 +74,45 @@ export class AuthGuard implements CanActivate {
     await this.limits.check(isWrite ? 'write' : 'read', caller.keyId, reply);
     return true;
   }
+
+  /**
+   * A browser's job token: read-only, only on JOB_TOKEN_ROUTES, only for its own job (another
+   * job's id is 404, as for a job of another tenant); invalid, revoked or expired is 401.
+   */
+  private async admitToken(
+    token: string,
+    route: string,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<boolean> {
+    const checked =
+      JOB_TOKEN_ROUTES.has(route) && request.method === 'GET' ? await this.tokens.check(token) : undefined;
+    if (!checked?.ok) {
+      await this.limits.check('anon', request.ip, reply);
+      throw new ApiError(
+        'unauthorized',
+        checked === undefined
+          ? 'job tokens are accepted only on GET /jobs/{id}, /jobs/{id}/events and /jobs/{id}/result'
+          : checked.reason === 'expired'
+            ? 'the job token has expired'
+            : 'the job token is not valid (malformed, or its API key was revoked)',
+      );
+    }
+    const params = request.params as Record<string, string | undefined>;
+    if (params['id'] !== checked.jobId)
+      throw new ApiError('not_found', `job ${params['id'] ?? ''} not found`);
+    setCaller(request, checked.caller);
+    correlation.assign({ tenant: checked.caller.tenant });
+    await this.limits.check('read', checked.caller.keyId, reply);
+    return true;
+  }
+}
+
+/** `?token=` of the query string, when there is one. */
+function tokenParameter(request: FastifyRequest): string | undefined {
+  const query = request.query as Record<string, unknown> | undefined;
+  const token = query?.['token'];
+  return typeof token === 'string' && token !== '' ? token : undefined;
 }
 
 export function hasScope(caller: Caller, scope: Scope): boolean {

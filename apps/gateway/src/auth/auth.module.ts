@@ -5,16 +5,22 @@ import { TokenBucketLimiter } from '@switchyard/live-state';
 import { REDIS } from '../gateway.tokens';
 import { ApiKeysService } from './api-keys.service';
 import { AuthGuard } from './auth.guard';
+import { JobTokensService } from './job-tokens.service';
 import { RateLimitService } from './rate-limit.service';
 
 /** API keys, rate limits, and the guard every route passes (public routes opt out by decorator). */
 @Module({
   providers: [
-    { provide: TokenBucketLimiter, useFactory: (redis: Redis) => new TokenBucketLimiter(redis), inject: [REDIS] },
+    {
+      provide: TokenBucketLimiter,
+      useFactory: (redis: Redis) => new TokenBucketLimiter(redis),
+      inject: [REDIS],
+    },
     { provide: APP_GUARD, useClass: AuthGuard },
     ApiKeysService,
+    JobTokensService,
     RateLimitService,
   ],
-  exports: [ApiKeysService, RateLimitService],
+  exports: [ApiKeysService, JobTokensService, RateLimitService],
 })
 export class AuthModule {}

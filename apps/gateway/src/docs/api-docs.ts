@@ -65,6 +65,15 @@ export function ApiRoute(tag: string, summary: string, description?: string) {
   return applyDecorators(ApiTags(tag), ApiOperation({ summary, description }));
 }
 
+/** `?token=`: a job token instead of an API key (the job-token routes, for browsers). */
+export const ApiJobToken = () =>
+  ApiQuery({
+    name: 'token',
+    required: false,
+    description: 'a job token (POST /jobs/{id}/tokens) for this job, instead of an API key',
+    schema: { type: 'string', maxLength: 1000 },
+  });
+
 export const ApiJobId = () =>
   ApiParam({ name: 'id', description: 'job id (UUID)', schema: { type: 'string', format: 'uuid' } });
 

@@ -3,7 +3,7 @@ import { ApiHeader, ApiProduces, ApiResponse } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ApiError } from '@switchyard/contracts';
 import { Caller } from '../auth/caller';
-import { ApiErrors, ApiJobId, ApiQueryParam, ApiRoute } from '../docs/api-docs';
+import { ApiErrors, ApiJobId, ApiJobToken, ApiQueryParam, ApiRoute } from '../docs/api-docs';
 import { EventsService } from './events.service';
 
 const SSE_DESCRIPTION =
@@ -35,6 +35,7 @@ export class EventsController {
       '`Last-Event-ID` to get exactly the events after that id.',
   )
   @ApiJobId()
+  @ApiJobToken()
   @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'resume after this event id (seq)' })
   @ApiEventStream()
   @ApiErrors(400, 404)

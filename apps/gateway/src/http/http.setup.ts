@@ -5,6 +5,7 @@ import { SwaggerModule } from '@nestjs/swagger';
 import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { ApiErrorBody } from '@switchyard/contracts';
 import { UPLOAD_ROUTE } from '../auth/auth.guard';
+import { parseCorsOrigins, registerCors } from '../browser/cors';
 import { buildOpenApiDocument } from '../docs/openapi';
 
 export interface HttpSetupOptions {
@@ -13,6 +14,8 @@ export interface HttpSetupOptions {
   /** FLOW_MAX_JOBS: bounds the flow body in the API document. */
   flowMaxJobs?: number;
   version: string;
+  /** CORS_ORIGINS: origins that may use the job-token routes from a browser. */
+  corsOrigins: string;
 }
 
 /**
@@ -30,6 +33,8 @@ export async function configureHttp(
     limits: { fileSize: options.uploadMaxBytes, files: 1, fields: 10, fieldSize: 1024, parts: 20 },
   });
   registerBodyParsers(fastify);
+  // Before answerUnknownMethods: OPTIONS is 404 (or a CORS preflight), never 405.
+  registerCors(fastify, parseCorsOrigins(options.corsOrigins));
   answerUnknownMethods(fastify);
   const document = buildOpenApiDocument(app, {
     version: options.version,

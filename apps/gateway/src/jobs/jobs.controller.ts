@@ -4,7 +4,15 @@ import type { FastifyReply } from 'fastify';
 import { ApiError, isJobStatus, JOB_STATUSES, LIMITS } from '@switchyard/contracts';
 import type { JobListQuery } from '@switchyard/persistence';
 import { Caller, tenantScope } from '../auth/caller';
-import { ApiErrors, ApiJobId, ApiJson, ApiJsonBody, ApiQueryParam, ApiRoute } from '../docs/api-docs';
+import {
+  ApiErrors,
+  ApiJobId,
+  ApiJobToken,
+  ApiJson,
+  ApiJsonBody,
+  ApiQueryParam,
+  ApiRoute,
+} from '../docs/api-docs';
 import { HISTORY_PAGE_MAX, JOB_VIEW_HISTORY, JobsService, type ListInclude } from './jobs.service';
 import { SubmissionService } from './submission.service';
 
@@ -109,6 +117,7 @@ export class JobsController {
       'and `historyNext` when there are more); `estimatedWaitMs` while queued.',
   )
   @ApiJobId()
+  @ApiJobToken()
   @ApiJson(200, 'the job', 'JobDetail')
   @ApiErrors(404)
   get(@Caller() caller: Caller, @Param('id') id: string) {

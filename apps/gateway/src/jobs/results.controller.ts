@@ -5,7 +5,7 @@ import type { FastifyReply } from 'fastify';
 import { ApiError } from '@switchyard/contracts';
 import type { ArtifactStore } from '@switchyard/storage';
 import { Caller, tenantScope } from '../auth/caller';
-import { ApiErrors, ApiJobId, ApiRoute } from '../docs/api-docs';
+import { ApiErrors, ApiJobId, ApiJobToken, ApiRoute } from '../docs/api-docs';
 import { ARTIFACT_STORE, LOGGER, type Logger } from '../gateway.tokens';
 import { hijackReply } from '../http/raw-reply';
 import { JobsService } from './jobs.service';
@@ -26,6 +26,7 @@ export class ResultsController {
       'other results are the job’s inline JSON `result`.',
   )
   @ApiJobId()
+  @ApiJobToken()
   @ApiProduces('application/json', 'application/octet-stream')
   @ApiResponse({
     status: 200,

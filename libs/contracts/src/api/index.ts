@@ -49,6 +49,18 @@ import {
   ScheduleViewSchema,
 } from './schedules';
 import { StatsViewSchema } from './stats';
+import {
+  JobTokenRequestSchema,
+  JobTokenSchema,
+  WebhookDeliveryPageSchema,
+  WebhookDeliverySchema,
+  WebhookEndpointCreatedSchema,
+  WebhookEndpointListSchema,
+  WebhookEndpointPatchSchema,
+  WebhookEndpointRequestSchema,
+  WebhookEndpointSchema,
+  WebhookSecretRotationSchema,
+} from './webhooks';
 
 export * from './admin';
 export * from './dlq';
@@ -62,6 +74,7 @@ export * from './job-types';
 export * from './queues';
 export * from './schedules';
 export * from './stats';
+export * from './webhooks';
 
 /**
  * Every named body of the REST API, by the name the OpenAPI document gives it (component names
@@ -116,6 +129,17 @@ export function apiBodySchemas(batchMaxItems: number, flowMaxJobs = 500) {
     FlowSummary: FlowSummarySchema,
     FlowList: FlowPageSchema,
     FlowActionResult: FlowActionResultSchema,
+    // Webhooks and job tokens (browser access).
+    WebhookEndpointRequest: WebhookEndpointRequestSchema,
+    WebhookEndpointPatch: WebhookEndpointPatchSchema,
+    WebhookEndpoint: WebhookEndpointSchema,
+    WebhookEndpointCreated: WebhookEndpointCreatedSchema,
+    WebhookEndpointList: WebhookEndpointListSchema,
+    WebhookSecretRotation: WebhookSecretRotationSchema,
+    WebhookDelivery: WebhookDeliverySchema,
+    WebhookDeliveryList: WebhookDeliveryPageSchema,
+    JobTokenRequest: JobTokenRequestSchema,
+    JobToken: JobTokenSchema,
   } satisfies Record<string, TSchema>;
 }
 export type ApiBodyName = keyof ReturnType<typeof apiBodySchemas>;

@@ -1,0 +1,303 @@
+// Webhooks end to end: a receiver on localhost, the gateway's signed deliveries checked with the
+// independent `standardwebhooks` verifier, retries with backoff and Retry-After, and deliveries
+// that survive a SIGKILLed gateway. WEBHOOK_ALLOW_PRIVATE=true lets the stack reach 127.0.0.1;
+// no test registers any other private target.
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Webhook } from 'standardwebhooks';
+import { TestStack, waitFor, type TestApi } from '@switchyard/testing';
+
+jest.setTimeout(180000);
+
+interface Received {
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+  at: number;
+  answered: number;
+}
+
+/** Answers per path: a function of how many requests that path has had (1 = first). */
+type Behaviour = (nth: number, response: ServerResponse) => number;
+
+class Receiver {
+  readonly received: Received[] = [];
+  readonly behaviours = new Map<string, Behaviour>();
+  private server: Server | undefined;
+  url = '';
+
+  async start(): Promise<void> {
+    const server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        const path = request.url ?? '/';
+        const nth = this.received.filter((r) => r.path === path).length + 1;
+        const status = (this.behaviours.get(path) ?? (() => 200))(nth, response);
+        this.received.push({
+          path,
+          headers: request.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+          at: Date.now(),
+          answered: status,
+        });
+        response.statusCode = status;
+        response.end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.server = server;
+    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  on(path: string): Received[] {
+    return this.received.filter((r) => r.path === path);
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise((resolve) => this.server?.close(resolve));
+  }
+}
+
+interface Endpoint {
+  id: string;
+  secret: string;
+}
+
+interface Delivery {
+  id: string;
+  jobId: string;
+  status: string;
+  attempts: number;
+  lastResponseStatus: number | null;
+}
+
+describe('webhooks', () => {
+  let stack: TestStack;
+  const receiver = new Receiver();
+
+  beforeAll(async () => {
+    await receiver.start();
+    stack = await TestStack.create({ WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_BASE_MS: '500' });
+    await stack.start();
+  });
+
+  afterAll(async () => {
+    await stack?.destroy();
+    await receiver.stop();
+  });
+
+  /** A tenant of its own per test, with an endpoint at `path` on the receiver. */
+  async function tenantWithEndpoint(
+    tenant: string,
+    path: string,
+  ): Promise<{ api: TestApi; endpoint: Endpoint }> {
+    const { key } = await stack.createApiKey(tenant);
+    const api = stack.api(key);
+    const created = await api.post<Endpoint & { url: string; eventTypes: string[] }>('/webhooks', {
+      url: `${receiver.url}${path}`,
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.secret).toMatch(/^whsec_/);
+    expect(created.body.eventTypes).toEqual([
+      'switchyard.job.completed',
+      'switchyard.job.failed',
+      'switchyard.job.cancelled',
+    ]);
+    return { api, endpoint: created.body };
+  }
+
+  async function deliveries(api: TestApi, endpoint: Endpoint): Promise<Delivery[]> {
+    const page = await api.get<{ items: Delivery[] }>(`/webhooks/${endpoint.id}/deliveries`);
+    expect(page.status).toBe(200);
+    return page.body.items;
+  }
+
+  it('delivers one signed CloudEvent per completed job, which the reference verifier accepts', async () => {
+    const { api, endpoint } = await tenantWithEndpoint('hooks-ok', '/ok');
+    const jobId = await api.submit({ type: 'synthetic', payload: { durationMs: 0 } });
+    const [delivery] = await waitFor(() => receiver.on('/ok').length > 0 && receiver.on('/ok'), {
+      timeoutMs: 30000,
+      what: 'a delivery',
+    });
+    const verified = new Webhook(endpoint.secret).verify(
+      delivery.body,
+      delivery.headers as Record<string, string>,
+    );
+    expect(verified).toMatchObject({
+      specversion: '1.0',
+      type: 'switchyard.job.completed',
+      subject: jobId,
+      data: { jobId, status: 'completed', tenant: 'hooks-ok' },
+    });
+    const tampered = delivery.body.replace('"completed"', '"failed"');
+    expect(tampered).not.toBe(delivery.body);
+    expect(() =>
+      new Webhook(endpoint.secret).verify(tampered, delivery.headers as Record<string, string>),
+    ).toThrow();
+
+    // One delivery, succeeded at the first attempt, and no second one arrives.
+    const [listed] = await waitFor(
+      async () => {
+        const items = await deliveries(api, endpoint);
+        return items[0]?.status === 'succeeded' && items;
+      },
+      { what: 'the delivery recorded as succeeded' },
+    );
+    expect(listed).toMatchObject({
+      jobId,
+      attempts: 1,
+      lastResponseStatus: 200,
+      id: delivery.headers['webhook-id'],
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(receiver.on('/ok')).toHaveLength(1);
+
+    const metrics = await (await fetch(`${stack.service('gateway').url}/metrics`)).text();
+    expect(metrics).toMatch(
+      /^switchyard_webhook_deliveries_total\{outcome="delivered",service="gateway"\} [1-9]/m,
+    );
+
+    // A redelivery sends the same message again, with the same webhook-id.
+    const again = await api.post(`/webhooks/${endpoint.id}/deliveries/${listed.id}/redeliver`);
+    expect(again.status).toBe(202);
+    await waitFor(() => receiver.on('/ok').length === 2, { timeoutMs: 15000, what: 'the redelivery' });
+    expect(receiver.on('/ok')[1].headers['webhook-id']).toBe(listed.id);
+  });
+
+  it('retries 5xx answers with growing gaps and delivers on the fourth attempt', async () => {
+    receiver.behaviours.set('/flaky', (nth) => (nth <= 3 ? 500 : 200));
+    const { api, endpoint } = await tenantWithEndpoint('hooks-flaky', '/flaky');
+    await api.submit({ type: 'synthetic', payload: { durationMs: 0 } });
+    const attempts = await waitFor(() => receiver.on('/flaky').length >= 4 && receiver.on('/flaky'), {
+      timeoutMs: 60000,
+      what: 'four attempts',
+    });
+    expect(attempts.map((a) => a.answered)).toEqual([500, 500, 500, 200]);
+    expect(new Set(attempts.map((a) => a.headers['webhook-id'])).size).toBe(1);
+    const gaps = attempts.slice(1).map((a, i) => a.at - attempts[i].at);
+    expect(gaps[1]).toBeGreaterThan(gaps[0]);
+    expect(gaps[2]).toBeGreaterThan(gaps[1]);
+    const [listed] = await waitFor(
+      async () => {
+        const items = await deliveries(api, endpoint);
+        return items[0]?.status === 'succeeded' && items;
+      },
+      { what: 'the delivery recorded as succeeded' },
+    );
+    expect(listed).toMatchObject({ attempts: 4, lastResponseStatus: 200 });
+  });
+
+  it('waits at least Retry-After after a 429', async () => {
+    receiver.behaviours.set('/throttled', (nth, response) => {
+      if (nth > 1) return 200;
+      response.setHeader('retry-after', '2');
+      return 429;
+    });
+    const { api } = await tenantWithEndpoint('hooks-429', '/throttled');
+    await api.submit({ type: 'synthetic', payload: { durationMs: 0 } });
+    const attempts = await waitFor(() => receiver.on('/throttled').length >= 2 && receiver.on('/throttled'), {
+      timeoutMs: 30000,
+      what: 'the attempt after the 429',
+    });
+    expect(attempts[1].at - attempts[0].at).toBeGreaterThanOrEqual(2000);
+    expect(attempts[1].answered).toBe(200);
+  });
+
+  it('does not send another tenant’s jobs, nor event types the endpoint did not ask for', async () => {
+    const { api: other } = await tenantWithEndpoint('hooks-quiet', '/quiet');
+    const listed = await other.get<{ items: { id: string }[] }>('/webhooks');
+    expect(listed.body.items).toHaveLength(1);
+    const { key } = await stack.createApiKey('hooks-noise');
+    const noisy = stack.api(key);
+    const failedOnly = await noisy.post<Endpoint>('/webhooks', {
+      url: `${receiver.url}/failed-only`,
+      eventTypes: ['switchyard.job.failed'],
+    });
+    expect(failedOnly.status).toBe(201);
+    const ok = await noisy.submit({ type: 'synthetic', payload: { durationMs: 0 } });
+    const bad = await noisy.submit({
+      type: 'synthetic',
+      payload: { durationMs: 0, fail: 'permanent' },
+      maxAttempts: 1,
+    });
+    await waitFor(() => receiver.on('/failed-only').length > 0, {
+      timeoutMs: 30000,
+      what: 'the failed-job delivery',
+    });
+    await noisy.waitForStatus(ok, 'completed');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(
+      receiver.on('/failed-only').map((r) => (JSON.parse(r.body) as { subject: string }).subject),
+    ).toEqual([bad]);
+    expect(receiver.on('/quiet')).toHaveLength(0);
+    // Another tenant's endpoint is not found.
+    expect((await other.get(`/webhooks/${failedOnly.body.id}`)).status).toBe(404);
+  });
+
+  it('delivers what was pending when the gateway was SIGKILLed, once each, with the same webhook-id', async () => {
+    let up = false;
+    receiver.behaviours.set('/restart', () => (up ? 200 : 503));
+    const { api } = await tenantWithEndpoint('hooks-kill', '/restart');
+    const jobs = await Promise.all(
+      [0, 1, 2].map(() => api.submit({ type: 'synthetic', payload: { durationMs: 0 } })),
+    );
+    // Every job's delivery has been tried (and refused) at least once: they are pending.
+    const ids = await waitFor(
+      () => {
+        const seen = new Set(receiver.on('/restart').map((r) => String(r.headers['webhook-id'])));
+        return seen.size === 3 && seen;
+      },
+      { timeoutMs: 30000, what: 'a first attempt of each delivery' },
+    );
+    expect(await stack.service('gateway').stop('SIGKILL')).toBeNull();
+    up = true;
+    const before = receiver.on('/restart').length;
+    await stack.start(['gateway']);
+    const restartedApi = stack.api((await stack.createApiKey('hooks-kill')).key);
+
+    await waitFor(() => receiver.on('/restart').filter((r) => r.answered === 200).length >= 3, {
+      timeoutMs: 60000,
+      what: 'the pending deliveries after the restart',
+    });
+    expect(receiver.on('/restart').length).toBeGreaterThan(before);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const delivered = receiver.on('/restart').filter((r) => r.answered === 200);
+    expect(delivered.map((r) => String(r.headers['webhook-id'])).sort()).toEqual([...ids].sort());
+    const subjects = delivered.map((r) => (JSON.parse(r.body) as { subject: string }).subject);
+    expect(subjects.sort()).toEqual([...jobs].sort());
+    const endpoints = await restartedApi.get<{ items: Endpoint[] }>('/webhooks');
+    const items = await deliveries(restartedApi, endpoints.body.items[0]);
+    expect(items.map((d) => d.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+  });
+
+  it('validates endpoint bodies and keeps secrets out of reads', async () => {
+    const { api, endpoint } = await tenantWithEndpoint('hooks-crud', '/crud');
+    const bad = await api.post('/webhooks', { url: 'ftp://example.com/x' });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ error: { code: 'validation_failed' } });
+    expect((await api.post('/webhooks', { url: `${receiver.url}/x`, eventTypes: ['job.nope'] })).status).toBe(
+      400,
+    );
+    const got = await api.get<Record<string, unknown>>(`/webhooks/${endpoint.id}`);
+    expect(got.status).toBe(200);
+    expect(got.body['secret']).toBeUndefined();
+    const patched = await api.request<{ enabled: boolean; jobTypes: string[] }>(
+      'PATCH',
+      `/webhooks/${endpoint.id}`,
+      {
+        enabled: false,
+        jobTypes: ['synthetic'],
+      },
+    );
+    expect(patched.body).toMatchObject({ enabled: false, jobTypes: ['synthetic'] });
+    const rotated = await api.post<Endpoint>(`/webhooks/${endpoint.id}/rotate-secret`, {
+      overlapSeconds: 60,
+    });
+    expect(rotated.status).toBe(200);
+    expect(rotated.body.secret).not.toBe(endpoint.secret);
+    expect((await api.delete(`/webhooks/${endpoint.id}`)).status).toBe(204);
+    expect((await api.get(`/webhooks/${endpoint.id}`)).status).toBe(404);
+  });
+});
