@@ -18,6 +18,8 @@ import {
   runService,
   probeCheck,
   connectionCheck,
+  startTracing,
+  stopTracing,
 } from '@switchyard/observability';
 import {
   ApiKeysRepository,
@@ -41,6 +43,8 @@ const VERSION = '0.1.0';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit(GatewayConfigSchema, SERVICE_NAME);
+  // Before any connection is made, so that the instrumentations see them (off when unset).
+  startTracing(SERVICE_NAME, config);
   // Production refuses to start without ADMIN_API_KEY (or with the published dev key).
   const adminApiKey = resolveAdminApiKey(config);
   const logger = createLogger(SERVICE_NAME, config.LOG_LEVEL);
@@ -125,6 +129,7 @@ async function main(): Promise<void> {
       subscriber.disconnect();
       await redis.quit().catch(() => redis.disconnect());
       await db.destroy();
+      await stopTracing();
     },
   });
   // Intake starts only once the HTTP server serves (health, REST); shutdown stops it first.

@@ -9,6 +9,7 @@ import { Retention1700000004500 } from './migrations/1700000004500-retention';
 import { OutboxMessage1700000005000 } from './migrations/1700000005000-outbox-message';
 import { Dispatcher1700000006000 } from './migrations/1700000006000-dispatcher';
 import { QueueSettings1700000006500 } from './migrations/1700000006500-queue-settings';
+import { TracesLogsUsage1700000011000 } from './migrations/1700000011000-traces-logs-usage';
 
 export const MIGRATIONS = [
   Initial1700000000000,
@@ -20,6 +21,7 @@ export const MIGRATIONS = [
   OutboxMessage1700000005000,
   Dispatcher1700000006000,
   QueueSettings1700000006500,
+  TracesLogsUsage1700000011000,
 ];
 
 /** The settings every service reads for its pool (CommonEnv in @switchyard/config). */

@@ -43,9 +43,20 @@ export interface JobRow {
   released_attempt: number | null;
   /** How many times the job was released (re-releases included). */
   releases: number;
+  /** W3C trace context of the job's insert span (NULL while tracing is off). */
+  traceparent: string | null;
+  tracestate: string | null;
+  /** The span of the last failed attempt, which the next attempt links to. */
+  attempt_traceparent: string | null;
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+/** `traceId` of the job view: the trace id of its stored traceparent, when it was traced. */
+function traceIdField(traceparent: string | null | undefined): { traceId?: string } {
+  const id = traceparent?.split('-')[1];
+  return id ? { traceId: id } : {};
+}
 
 export function toJobView(row: JobRow): JobView {
   return {
@@ -75,6 +86,7 @@ export function toJobView(row: JobRow): JobView {
     runAt: iso(row.run_at),
     cancelRequested: row.cancel_requested,
     deadLettered: row.dead_lettered,
+    ...traceIdField(row.traceparent),
   };
 }
 

@@ -38,6 +38,9 @@ export interface NewJob {
    * only for a time still ahead (the caller resolves runAt/delayMs); absent or null: `queued` now.
    */
   runAt?: string | null;
+  /** W3C trace context of the insert span (tracing on only). */
+  traceparent?: string | null;
+  tracestate?: string | null;
 }
 
 export interface JobListQuery {
@@ -81,6 +84,9 @@ export const CLAIMED_JOB_COLUMNS = [
   'max_attempts',
   'timeout_ms',
   'payload',
+  'traceparent',
+  'tracestate',
+  'attempt_traceparent',
 ] as const satisfies readonly (keyof JobRow)[];
 
 /** The part of a `jobs` row claimMany returns. */
@@ -168,14 +174,14 @@ export class JobsRepository {
       m.query(
         `WITH j AS (
          INSERT INTO jobs (id, tenant, type, queue, status, priority, max_attempts, timeout_ms, correlation_id,
-            idempotency_key, request_hash, payload, metadata, run_at, event_seq)
+            idempotency_key, request_hash, payload, metadata, run_at, event_seq, traceparent, tracestate)
          SELECT u.id, u.tenant, u.type, u.queue, CASE WHEN u."runAt" IS NULL THEN 'queued' ELSE 'scheduled' END,
             u.priority, u."maxAttempts", u."timeoutMs",
             u."correlationId", u."idempotencyKey", u."requestHash", u.payload, u.metadata, u."runAt",
-            CASE WHEN u."runAt" IS NULL THEN 1 ELSE 0 END
+            CASE WHEN u."runAt" IS NULL THEN 1 ELSE 0 END, u.traceparent, u.tracestate
          FROM json_to_recordset($1::json) AS u(id uuid, tenant text, type text, queue text, priority smallint,
             "maxAttempts" int, "timeoutMs" int, "correlationId" text, "idempotencyKey" text, "requestHash" text,
-            payload jsonb, metadata jsonb, "runAt" timestamptz)
+            payload jsonb, metadata jsonb, "runAt" timestamptz, traceparent text, tracestate text)
          RETURNING *
        ), o AS (
          INSERT INTO outbox (job_id, name, payload, options)

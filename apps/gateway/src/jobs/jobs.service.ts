@@ -11,7 +11,14 @@ import {
   type JobSummary,
   type JobView,
 } from '@switchyard/contracts';
-import { correlation } from '@switchyard/observability';
+import {
+  correlation,
+  currentCarrier,
+  endSpan,
+  startSpan,
+  tracingEnabled,
+  withSpan,
+} from '@switchyard/observability';
 import {
   eventOutboxMessage,
   JobQueriesRepository,
@@ -77,6 +84,31 @@ export class JobsService {
    */
   async create(submissions: ValidSubmission[], tenant: string, ids?: readonly string[]): Promise<JobRow[]> {
     const correlationId = correlation.get()?.correlationId ?? randomUUID();
+    if (!tracingEnabled()) return this.insert(submissions, tenant, correlationId, ids);
+    // The insert span's context is stored with the jobs: their dispatch and every attempt hang under it.
+    const span = startSpan('job.insert', {
+      attributes: { 'switchyard.tenant': tenant, 'switchyard.jobs': submissions.length },
+    });
+    try {
+      const stored = await withSpan(span, () =>
+        this.insert(submissions, tenant, correlationId, ids, currentCarrier(span)),
+      );
+      if (stored.length === 1 && stored[0]) span?.setAttribute('switchyard.job.id', stored[0].id);
+      endSpan(span);
+      return stored;
+    } catch (error) {
+      endSpan(span, error);
+      throw error;
+    }
+  }
+
+  private async insert(
+    submissions: ValidSubmission[],
+    tenant: string,
+    correlationId: string,
+    ids: readonly string[] | undefined,
+    trace?: { traceparent: string; tracestate?: string },
+  ): Promise<JobRow[]> {
     const rows: NewJob[] = submissions.map((s, i) => ({
       id: ids?.[i] ?? randomUUID(),
       tenant,
@@ -91,6 +123,8 @@ export class JobsService {
       payload: s.payload,
       metadata: s.metadata,
       runAt: s.runAt,
+      traceparent: trace?.traceparent ?? null,
+      tracestate: trace?.tracestate ?? null,
     }));
     const createdAt = new Date().toISOString();
     const messages: OutboxMessage[] = [];

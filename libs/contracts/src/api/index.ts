@@ -28,6 +28,13 @@ import {
 import { JobTypeListSchema } from './job-types';
 import { QueueListSchema, QueueViewSchema } from './queues';
 import { StatsViewSchema } from './stats';
+import {
+  JobLogLineSchema,
+  JobLogPageSchema,
+  TenantSettingsRequestSchema,
+  TenantSettingsSchema,
+  UsageReportSchema,
+} from './usage';
 
 export * from './admin';
 export * from './dlq';
@@ -39,6 +46,7 @@ export * from './job';
 export * from './job-types';
 export * from './queues';
 export * from './stats';
+export * from './usage';
 
 /**
  * Every named body of the REST API, by the name the OpenAPI document gives it (component names
@@ -76,6 +84,11 @@ export function apiBodySchemas(batchMaxItems: number) {
     Readiness: ReadinessSchema,
     JobEvent: JobEventSchema,
     JobSnapshot: JobSnapshotSchema,
+    JobLogLine: JobLogLineSchema,
+    JobLogPage: JobLogPageSchema,
+    UsageReport: UsageReportSchema,
+    TenantSettingsRequest: TenantSettingsRequestSchema,
+    TenantSettings: TenantSettingsSchema,
   } satisfies Record<string, TSchema>;
 }
 export type ApiBodyName = keyof ReturnType<typeof apiBodySchemas>;

@@ -43,6 +43,9 @@ const jobFields = {
   cancelRequested: Type.Boolean(),
   estimatedWaitMs: Type.Optional(Type.Integer({ minimum: 0, description: 'while queued' })),
   deadLettered: Type.Boolean(),
+  traceId: Type.Optional(
+    Type.String({ pattern: '^[0-9a-f]{32}$', description: 'the job’s OpenTelemetry trace (when traced)' }),
+  ),
 };
 
 /** A job as the API returns it (SPEC §3 fields, camelCase, ISO-8601 UTC times). */
