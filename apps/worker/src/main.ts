@@ -11,7 +11,7 @@ import {
   ProviderRegistry,
 } from '@switchyard/handlers';
 import { FileArtifactStore } from '@switchyard/storage';
-import { CircuitStates, createRedis } from '@switchyard/live-state';
+import { CircuitStates, createRedis, publishJobLogs } from '@switchyard/live-state';
 import { AmqpClient } from '@switchyard/messaging';
 import type { CircuitState } from '@switchyard/resilience';
 import {
@@ -25,7 +25,9 @@ import {
 import {
   serviceDataSource,
   FilesRepository,
+  JobLogsRepository,
   JobsRepository,
+  UsageRepository,
   JobTypesRepository,
   LifecycleRepository,
 } from '@switchyard/persistence';
@@ -38,6 +40,8 @@ import {
 } from './handlers/handler-modules';
 import { jobTypeRecords } from './handlers/job-type-records';
 import { JobRunner } from './runtime/job-runner';
+import { JobLogWriter } from './runtime/job-logs';
+import { UsageLedger } from './runtime/usage-ledger';
 
 const SERVICE = 'worker';
 /** A worker's circuit report lapses this long after its last renewal (a dead worker's, too). */
@@ -157,6 +161,16 @@ async function connect({
     registry,
     new FileArtifactStore(config.ARTIFACTS_DIR),
     logger,
+    {
+      // Lines are announced on Redis for the gateways' SSE streams (best effort).
+      logs: new JobLogWriter(
+        new JobLogsRepository(db),
+        (events) => publishJobLogs(redis, config.REDIS_PREFIX, events),
+        logger,
+        { maxLines: config.JOB_LOG_MAX_LINES, lineMaxChars: config.JOB_LOG_LINE_MAX_CHARS },
+      ),
+      usage: new UsageLedger(new UsageRepository(db), workerMetrics, logger),
+    },
   );
 
   return {

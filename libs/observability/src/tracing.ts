@@ -176,9 +176,22 @@ export function endSpan(span: Span | undefined, error?: unknown): void {
   if (!span) return;
   if (error !== undefined) {
     span.recordException(error instanceof Error ? error : String(error));
-    span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : undefined });
+    span.setStatus({
+      code: SpanStatusCode.ERROR,
+      message: error instanceof Error ? error.message : undefined,
+    });
   }
   span.end();
+}
+
+/** The active context with `span` as its span (the parent of `span`'s children). */
+export function contextOf(span: Span): Context {
+  return trace.setSpan(context.active(), span);
+}
+
+/** The trace id of the active span, if any. */
+export function activeTraceId(): string | undefined {
+  return trace.getActiveSpan()?.spanContext().traceId;
 }
 
 /** Runs `fn` with `span` active (its children and outgoing headers hang under it). */

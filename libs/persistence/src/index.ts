@@ -14,3 +14,6 @@ export * from './retention.repository';
 export * from './job-metrics.repository';
 export * from './dispatch.repository';
 export * from './queue-settings.repository';
+export * from './job-logs.repository';
+export * from './usage.repository';
+export * from './tenant-budgets.repository';

@@ -162,7 +162,17 @@ export class LifecycleRepository {
           step = $5, progress = $6, message = $7, event_seq = event_seq + 1, progress_seq = event_seq + 1
        WHERE id = $1 AND status = 'running' AND lease_owner = $2
        RETURNING *`,
-      [id, owner, JSON.stringify(error), delayMs, last.step, last.progress, last.message, deferred, attemptTraceparent],
+      [
+        id,
+        owner,
+        JSON.stringify(error),
+        delayMs,
+        last.step,
+        last.progress,
+        last.message,
+        deferred,
+        attemptTraceparent,
+      ],
     );
     return row ?? null;
   }

@@ -4,7 +4,7 @@ import { HandlerRegistry } from '@switchyard/handler-sdk';
 import type { ArtifactStore } from '@switchyard/storage';
 import { createLogger } from '@switchyard/observability';
 import type { ClaimedJob, JobsRepository, LifecycleRepository } from '@switchyard/persistence';
-import { JobRunner } from './job-runner';
+import { JobRunner, type AttemptRecorders } from './job-runner';
 
 type Handler = (message: InboundMessage) => Promise<ConsumeOutcome>;
 
@@ -63,6 +63,7 @@ function runnerWith(claimMany: JobsRepository['claimMany']) {
     new HandlerRegistry([], []),
     {} as ArtifactStore,
     createLogger('worker', 'silent', quiet),
+    {} as AttemptRecorders,
   );
   return { runner, deliver: (id: string) => handlers.get('sy.work.default')!(delivery(id)) };
 }
