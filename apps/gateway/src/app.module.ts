@@ -11,7 +11,9 @@ import { IntakeModule } from './intake/intake.module';
 import { JobTypesModule } from './job-types/job-types.module';
 import { JobsModule } from './jobs/jobs.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
+import { LogsModule } from './logs/logs.module';
 import { QueuesModule } from './queues/queues.module';
+import { UsageModule } from './usage/usage.module';
 
 /** The gateway: the core values from main.ts and one module per feature. */
 @Module({})
@@ -34,6 +36,9 @@ export class GatewayModule {
         EventsModule,
         FilesModule,
         AdminModule,
+        // Job logs, the usage ledger and tenant budgets (issue 21).
+        LogsModule,
+        UsageModule,
         ApiHealthModule,
         HealthModule.register({ checks: deps.healthChecks, registry: deps.metrics }),
         // Last, so the intake consumer stops before anything else is torn down.

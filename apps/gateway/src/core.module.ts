@@ -16,6 +16,9 @@ import {
   ResultCacheRepository,
   JobTypesRepository,
   QueueSettingsRepository,
+  JobLogsRepository,
+  UsageRepository,
+  TenantBudgetsRepository,
 } from '@switchyard/persistence';
 import type { Registry } from 'prom-client';
 import { hashApiKey } from './auth/api-key';
@@ -49,6 +52,10 @@ export interface GatewayDependencies {
   queueSettings: QueueSettingsRepository;
   /** The dispatcher's statements and its LISTEN connection. */
   dispatch: DispatchRepository;
+  /** Job logs, the usage ledger and tenant budgets (issue 21). */
+  jobLogs: JobLogsRepository;
+  usage: UsageRepository;
+  budgets: TenantBudgetsRepository;
   amqp: AmqpClient;
   /** Command connection (rate limits, admission, live state). */
   redis: Redis;
@@ -97,6 +104,9 @@ export class CoreModule {
       { provide: ResultCacheRepository, useValue: deps.resultCache },
       { provide: QueueSettingsRepository, useValue: deps.queueSettings },
       { provide: DispatchRepository, useValue: deps.dispatch },
+      { provide: JobLogsRepository, useValue: deps.jobLogs },
+      { provide: UsageRepository, useValue: deps.usage },
+      { provide: TenantBudgetsRepository, useValue: deps.budgets },
       { provide: AmqpClient, useValue: deps.amqp },
       { provide: ChannelSubscriber, useValue: deps.subscriber },
       // Shared by submissions (jobs) and stats (queues).

@@ -33,6 +33,9 @@ import {
   ResultCacheRepository,
   QueueSettingsRepository,
   JobTypesRepository,
+  JobLogsRepository,
+  UsageRepository,
+  TenantBudgetsRepository,
 } from '@switchyard/persistence';
 import { GatewayModule } from './app.module';
 import { SERVICE_NAME } from './gateway.tokens';
@@ -101,6 +104,9 @@ async function main(): Promise<void> {
       resultCache: new ResultCacheRepository(db),
       queueSettings: new QueueSettingsRepository(db),
       dispatch: new DispatchRepository(db, SERVICE_NAME),
+      jobLogs: new JobLogsRepository(db),
+      usage: new UsageRepository(db),
+      budgets: new TenantBudgetsRepository(db),
       amqp,
       redis,
       subscriber: new ChannelSubscriber(subscriber),

@@ -10,7 +10,11 @@ export function jobLogChannel(prefix: string): string {
  * Publishes lines just stored, one message per job, in one pipeline. Best effort: the lines are
  * in PostgreSQL already, and a stream that missed them reads them from `GET /jobs/{id}/logs`.
  */
-export async function publishJobLogs(redis: Redis, prefix: string, events: readonly JobLogEvent[]): Promise<void> {
+export async function publishJobLogs(
+  redis: Redis,
+  prefix: string,
+  events: readonly JobLogEvent[],
+): Promise<void> {
   if (!events.length) return;
   const channel = jobLogChannel(prefix);
   const pipeline = redis.pipeline();
@@ -23,7 +27,9 @@ export function decodeJobLogEvent(message: string): JobLogEvent | undefined {
   try {
     // Written by the workers only (JobLogWriter): the shape is checked, not each line again.
     const value = JSON.parse(message) as Partial<JobLogEvent> | null;
-    return typeof value?.jobId === 'string' && Array.isArray(value.lines) ? (value as JobLogEvent) : undefined;
+    return typeof value?.jobId === 'string' && Array.isArray(value.lines)
+      ? (value as JobLogEvent)
+      : undefined;
   } catch {
     return undefined;
   }
