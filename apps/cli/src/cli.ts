@@ -7,6 +7,7 @@ import { registerDlqCommands } from './dlq.commands';
 import { registerDoctorCommand } from './doctor.command';
 import { registerJobCommands } from './jobs.commands';
 import { registerKeysCommands } from './keys.commands';
+import { registerLogsCommand } from './logs.command';
 import { createStyle, type Style } from './output';
 import { registerQueuesCommand } from './queues.command';
 import { registerResultCommand } from './result.command';
@@ -64,6 +65,7 @@ function buildProgram(io: CliIo, colour: boolean, app: App): Command {
     );
   registerJobCommands(program, app);
   registerResultCommand(program, app);
+  registerLogsCommand(program, app);
   registerDlqCommands(program, app);
   registerQueuesCommand(program, app);
   registerKeysCommands(program, app);

@@ -13,8 +13,8 @@ export class LogsController {
     'jobs',
     'Page one job’s log lines',
     'What its handler logged with `ctx.log`, in order, every attempt (JOB_LOG_MAX_LINES per attempt; ' +
-      '`dropped` counts the rest). Follow `nextCursor`; at the end it is null, and a later call with ' +
-      'the last cursor returns lines logged since. Live lines: `log` events on `/jobs/{id}/events`.',
+      '`dropped` counts the rest). Follow `nextCursor` until it is null; `tailCursor` passed later as ' +
+      '`cursor` returns the lines logged since. Live lines: `log` events on `/jobs/{id}/events`.',
   )
   @ApiJobId()
   @ApiQueryParam('limit', `page size, at most ${LOG_PAGE_MAX}`, {

@@ -45,6 +45,7 @@ export class LogsService {
     return {
       items: lines.map(({ id: _id, ...line }) => line),
       nextCursor: more && last ? encodeLogCursor(last.id) : null,
+      tailCursor: last ? encodeLogCursor(last.id) : (cursor ?? null),
       dropped,
     };
   }

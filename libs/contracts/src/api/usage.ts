@@ -29,6 +29,11 @@ export const JobLogPageSchema = Type.Object(
   {
     items: Type.Array(JobLogLineSchema),
     nextCursor: nextCursor(),
+    tailCursor: nullable(
+      Type.String({
+        description: 'after the last line so far: pass it later as `cursor` for lines logged since',
+      }),
+    ),
     dropped: Type.Array(
       Type.Object({ attempt: Type.Integer({ minimum: 1 }), lines: Type.Integer({ minimum: 1 }) }),
       { description: 'lines an attempt logged beyond JOB_LOG_MAX_LINES, counted, not kept' },
