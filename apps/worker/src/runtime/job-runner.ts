@@ -231,6 +231,10 @@ export class JobRunner {
         priority: Number(message.properties.priority ?? 0),
         correlationId: String(message.properties.correlationId ?? ''),
         messageId: dispatch.jobId,
+        // Each hop keeps the delivery's trace parent (a hop is not a step of the job's path).
+        ...(typeof message.headers['traceparent'] === 'string'
+          ? { headers: traceHeadersOf(message.headers) }
+          : {}),
       });
       return Ack;
     }
@@ -608,6 +612,13 @@ export class JobRunner {
       this.logger.warn({ err: error }, 'lease renewal failed');
     }
   }
+}
+
+/** The W3C headers a delivery carried. */
+function traceHeadersOf(headers: Record<string, unknown>): Record<string, unknown> {
+  const trace: Record<string, unknown> = { traceparent: headers['traceparent'] };
+  if (typeof headers['tracestate'] === 'string') trace['tracestate'] = headers['tracestate'];
+  return trace;
 }
 
 /** The W3C headers of the job's stored trace context. */
