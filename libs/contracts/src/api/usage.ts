@@ -85,9 +85,7 @@ const BudgetSchema = Type.Object(
 export const TenantBudgetsPatchSchema = Type.Record(
   Type.String({ pattern: USAGE_UNIT_PATTERN }),
   nullable(BudgetSchema),
-  {
-    maxProperties: 32,
-  },
+  { maxProperties: 32, additionalProperties: false },
 );
 
 /** `PUT /admin/tenants/{tenant}`: every field optional; absent keeps its value. */
