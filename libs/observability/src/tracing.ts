@@ -200,6 +200,15 @@ export function withSpan<T>(span: Span | undefined, fn: () => T): T {
   return context.with(trace.setSpan(context.active(), span), fn);
 }
 
+/**
+ * Runs `fn` outside the active trace: work it starts (a dispatcher pass serving many jobs) must not
+ * be counted as part of whichever request happened to wake it.
+ */
+export function detached<T>(fn: () => T): T {
+  if (!enabled) return fn();
+  return context.with(ROOT_CONTEXT, fn);
+}
+
 /** Runs `fn` in `ctx`. */
 export function withContext<T>(ctx: Context | undefined, fn: () => T): T {
   if (!ctx) return fn();

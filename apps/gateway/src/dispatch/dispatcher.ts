@@ -1,6 +1,13 @@
 import { JOB_DISPATCH, jobDispatch, type JobDispatch } from '@switchyard/contracts';
 import type { MessagePublishOptions } from '@switchyard/messaging';
-import { contextFrom, SpanKind, traced, tracingEnabled, type Logger } from '@switchyard/observability';
+import {
+  contextFrom,
+  detached,
+  SpanKind,
+  traced,
+  tracingEnabled,
+  type Logger,
+} from '@switchyard/observability';
 import type { DispatchRepository, OutboxRecord, ReleasedJob } from '@switchyard/persistence';
 
 /** Most jobs one release statement takes; a pass loops while full batches come back. */
@@ -149,7 +156,8 @@ export class Dispatcher {
         state.again = true;
         continue;
       }
-      state.running = this.passes(queue, state).finally(() => (state.running = undefined));
+      // A pass releases many jobs: it belongs to no one request's trace (each release has its own span).
+      state.running = detached(() => this.passes(queue, state)).finally(() => (state.running = undefined));
     }
   }
 

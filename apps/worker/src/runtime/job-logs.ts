@@ -1,6 +1,6 @@
 import type { JobLogEvent, JobLogLine, LogLevel } from '@switchyard/contracts';
 import type { JobLog } from '@switchyard/handler-sdk';
-import type { Logger } from '@switchyard/observability';
+import { detached, type Logger } from '@switchyard/observability';
 import type { JobLogsRepository, NewJobLogLine } from '@switchyard/persistence';
 import { cleanText } from './output-bounds';
 
@@ -109,8 +109,9 @@ export class JobLogWriter {
       },
     });
     log.unwritten++;
-    if (this.pending.length >= this.batchLines) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), this.flushMs);
+    // A batch serves many attempts: written outside the trace of the one that filled it.
+    if (this.pending.length >= this.batchLines) void detached(() => this.flush());
+    else this.timer ??= setTimeout(() => void detached(() => this.flush()), this.flushMs);
     return true;
   }
 

@@ -1,7 +1,7 @@
 import { cpuUsage } from 'node:process';
 import { USAGE_UNIT } from '@switchyard/contracts';
 import type { UsageUnits } from '@switchyard/handler-sdk';
-import type { Logger, WorkerMetrics } from '@switchyard/observability';
+import { detached, type Logger, type WorkerMetrics } from '@switchyard/observability';
 import type { UsageEntry, UsageRepository } from '@switchyard/persistence';
 
 /** Distinct units one attempt may record; more are ignored (the ledger's keys stay bounded). */
@@ -100,7 +100,8 @@ export class UsageLedger {
       }
       this.metrics.usage.inc({ tenant: job.tenant, unit }, amount);
     }
-    this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
+    // The write serves many attempts: outside the trace of the one that armed the timer.
+    this.timer ??= setTimeout(() => void detached(() => this.flush()), this.flushMs);
   }
 
   /** Writes the sums so far (after the write under way). */
