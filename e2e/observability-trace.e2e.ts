@@ -204,7 +204,7 @@ describe('traces across the gateway, the worker and a provider', () => {
     const one = (match: (s: Received) => boolean, what: string) => {
       const found = spans.filter(match);
       if (found.length !== 1) throw new Error(`expected one ${what} span, got ${found.length}`);
-      return found[0]!;
+      return found[0];
     };
     const request = one((s) => s.service === 'switchyard-gateway' && s.kind === KIND.server, 'request');
     const insert = one((s) => s.name === 'job.insert', 'insert');

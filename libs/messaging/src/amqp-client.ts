@@ -13,6 +13,7 @@ import {
   contextFrom,
   endSpan,
   injectInto,
+  SPAN_ATTRIBUTES,
   SpanKind,
   startSpan,
   tracingEnabled,
@@ -281,7 +282,7 @@ async function consumeTraced(
   });
   try {
     const outcome = await withSpan(span, handle);
-    span?.setAttribute('switchyard.ack', outcome.kind);
+    span?.setAttribute(SPAN_ATTRIBUTES.ack, outcome.kind);
     endSpan(span);
     return outcome;
   } catch (error) {

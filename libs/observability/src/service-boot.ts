@@ -63,7 +63,7 @@ export function bootService<S extends TObject>(definition: ServiceDefinition<S>)
   runService(service, async () => {
     const config = loadConfigOrExit(definition.config, service);
     // Before any connection is made, so that the instrumentations see them (off when unset).
-    startTracing(service, config as Partial<CommonConfig>);
+    startTracing(service, config);
     // Every service's schema holds the common settings (CommonEnv), LOG_LEVEL among them.
     const { LOG_LEVEL } = config as Partial<Pick<CommonConfig, 'LOG_LEVEL'>>;
     const root = createLogger(service, LOG_LEVEL);

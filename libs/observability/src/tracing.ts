@@ -27,6 +27,19 @@ import type { TracingConfig } from '@switchyard/config';
 export { SpanKind };
 export type { Context, Span };
 
+/** Switchyard's own span attributes (names other tools query on: never rename them). */
+export const SPAN_ATTRIBUTES = {
+  jobId: 'switchyard.job.id',
+  jobType: 'switchyard.job.type',
+  attempt: 'switchyard.job.attempt',
+  tenant: 'switchyard.tenant',
+  jobs: 'switchyard.jobs',
+  step: 'switchyard.step',
+  release: 'switchyard.release',
+  link: 'switchyard.link',
+  ack: 'switchyard.ack',
+} as const;
+
 /** The W3C trace context of a span as it travels in headers and in the job row. */
 export interface TraceCarrier {
   traceparent: string;
@@ -175,7 +188,7 @@ export function startSpan(name: string, options: SpanOptions = {}): Span | undef
 export function endSpan(span: Span | undefined, error?: unknown): void {
   if (!span) return;
   if (error !== undefined) {
-    span.recordException(error instanceof Error ? error : String(error));
+    span.recordException(error instanceof Error ? error : (JSON.stringify(error) ?? 'unknown error'));
     span.setStatus({
       code: SpanStatusCode.ERROR,
       message: error instanceof Error ? error.message : undefined,

@@ -1,6 +1,7 @@
 import { JOB_DISPATCH, jobDispatch, type JobDispatch } from '@switchyard/contracts';
 import type { MessagePublishOptions } from '@switchyard/messaging';
 import {
+  SPAN_ATTRIBUTES,
   contextFrom,
   detached,
   SpanKind,
@@ -255,9 +256,9 @@ export class Dispatcher {
       'messaging.system': 'rabbitmq',
       'messaging.operation.type': 'publish',
       'messaging.destination.name': row.queue,
-      'switchyard.job.id': row.id,
-      'switchyard.job.attempt': row.attempt + 1,
-      'switchyard.release': what,
+      [SPAN_ATTRIBUTES.jobId]: row.id,
+      [SPAN_ATTRIBUTES.attempt]: row.attempt + 1,
+      [SPAN_ATTRIBUTES.release]: what,
     };
     return traced('job.dispatch', { kind: SpanKind.PRODUCER, parent, attributes }, () => send(row));
   }

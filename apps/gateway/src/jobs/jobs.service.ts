@@ -12,6 +12,7 @@ import {
   type JobView,
 } from '@switchyard/contracts';
 import {
+  SPAN_ATTRIBUTES,
   correlation,
   currentCarrier,
   endSpan,
@@ -87,13 +88,13 @@ export class JobsService {
     if (!tracingEnabled()) return this.insert(submissions, tenant, correlationId, ids);
     // The insert span's context is stored with the jobs: their dispatch and every attempt hang under it.
     const span = startSpan('job.insert', {
-      attributes: { 'switchyard.tenant': tenant, 'switchyard.jobs': submissions.length },
+      attributes: { [SPAN_ATTRIBUTES.tenant]: tenant, [SPAN_ATTRIBUTES.jobs]: submissions.length },
     });
     try {
       const stored = await withSpan(span, () =>
         this.insert(submissions, tenant, correlationId, ids, currentCarrier(span)),
       );
-      if (stored.length === 1 && stored[0]) span?.setAttribute('switchyard.job.id', stored[0].id);
+      if (stored.length === 1 && stored[0]) span?.setAttribute(SPAN_ATTRIBUTES.jobId, stored[0].id);
       endSpan(span);
       return stored;
     } catch (error) {

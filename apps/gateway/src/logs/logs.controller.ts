@@ -1,7 +1,7 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
-import { ApiError } from '@switchyard/contracts';
 import { Caller, tenantScope } from '../auth/caller';
 import { ApiErrors, ApiJobId, ApiJson, ApiQueryParam, ApiRoute } from '../docs/api-docs';
+import { parsePageLimit } from '../http/page-limit';
 import { LOG_PAGE_MAX, LogsService } from './logs.service';
 
 @Controller('api/v1/jobs')
@@ -29,18 +29,9 @@ export class LogsController {
   page(
     @Caller() caller: Caller,
     @Param('id') id: string,
-    @Query('cursor') cursor: string | undefined,
-    @Query('limit') rawLimit: string | undefined,
+    @Query() query: Record<string, string | undefined>,
   ) {
-    let limit = LOG_PAGE_MAX;
-    if (rawLimit !== undefined) {
-      limit = Number(rawLimit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > LOG_PAGE_MAX) {
-        throw new ApiError('validation_failed', 'invalid log query', [
-          { field: 'limit', message: `must be an integer from 1 to ${LOG_PAGE_MAX}` },
-        ]);
-      }
-    }
-    return this.logs.page(id, tenantScope(caller), cursor, limit);
+    const limit = parsePageLimit(query['limit'], LOG_PAGE_MAX, 'log');
+    return this.logs.page(id, tenantScope(caller), query['cursor'], limit);
   }
 }

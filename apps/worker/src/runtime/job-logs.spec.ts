@@ -37,7 +37,7 @@ describe('JobLogWriter', () => {
     expect(stored.map((l) => l.message)).toEqual(['line 1', 'line 2', 'line 3', 'line 4', 'line 5']);
     expect(stored[0]).toMatchObject({ jobId: 'job-1', attempt: 2, level: 'info', fields: null });
     expect(overflow).toEqual([{ jobId: 'job-1', attempt: 2, dropped: 3 }]);
-    expect(announced).toEqual([{ jobId: 'job-1', lines: expect.any(Array) }]);
+    expect(announced.map((e) => e.jobId)).toEqual(['job-1']);
     expect(announced[0]?.lines).toHaveLength(5);
   });
 
@@ -53,7 +53,8 @@ describe('JobLogWriter', () => {
       message: '0123456789',
       fields: { note: 'nul\uFFFDhere' },
     });
-    expect(stored[1]?.fields).toEqual({ truncated: true, bytes: expect.any(Number) });
+    expect(stored[1]?.fields).toMatchObject({ truncated: true });
+    expect(Number(stored[1]?.fields?.['bytes'])).toBeGreaterThan(8192);
     expect(stored[2]).toMatchObject({ message: 'nul\uFFFD', fields: { value: 'not an ob' + 'ject' } });
   });
 

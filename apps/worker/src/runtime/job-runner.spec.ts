@@ -63,7 +63,11 @@ function runnerWith(claimMany: JobsRepository['claimMany']) {
     new HandlerRegistry([], []),
     {} as ArtifactStore,
     createLogger('worker', 'silent', quiet),
-    {} as AttemptRecorders,
+    // These specs claim nothing, so nothing is logged or used; stop() flushes both.
+    {
+      logs: { flush: () => Promise.resolve() },
+      usage: { flush: () => Promise.resolve() },
+    } as unknown as AttemptRecorders,
   );
   return { runner, deliver: (id: string) => handlers.get('sy.work.default')!(delivery(id)) };
 }

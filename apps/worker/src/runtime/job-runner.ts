@@ -27,6 +27,7 @@ import {
 } from '@switchyard/handler-sdk';
 import type { ArtifactStore } from '@switchyard/storage';
 import {
+  SPAN_ATTRIBUTES,
   activeTraceId,
   contextFrom,
   contextOf,
@@ -241,7 +242,7 @@ export class JobRunner {
     let row: ClaimedJob | null;
     try {
       row = tracingEnabled()
-        ? await traced('job.claim', { attributes: { 'switchyard.job.id': dispatch.jobId } }, () =>
+        ? await traced('job.claim', { attributes: { [SPAN_ATTRIBUTES.jobId]: dispatch.jobId } }, () =>
             this.claims.submit(dispatch.jobId),
           )
         : await this.claims.submit(dispatch.jobId);
@@ -429,12 +430,14 @@ export class JobRunner {
         : undefined;
     return startSpan('job.handler', {
       parent: inTrace ? undefined : contextFrom(stored),
-      links: previous ? [{ context: previous, attributes: { 'switchyard.link': 'previous_attempt' } }] : [],
+      links: previous
+        ? [{ context: previous, attributes: { [SPAN_ATTRIBUTES.link]: 'previous_attempt' } }]
+        : [],
       attributes: {
-        'switchyard.job.id': row.id,
-        'switchyard.job.type': row.type,
-        'switchyard.job.attempt': row.attempts,
-        'switchyard.tenant': row.tenant,
+        [SPAN_ATTRIBUTES.jobId]: row.id,
+        [SPAN_ATTRIBUTES.jobType]: row.type,
+        [SPAN_ATTRIBUTES.attempt]: row.attempts,
+        [SPAN_ATTRIBUTES.tenant]: row.tenant,
       },
     });
   }
@@ -448,7 +451,7 @@ export class JobRunner {
     if (!tracingEnabled()) return record();
     return traced(
       name,
-      { attributes: { 'switchyard.job.id': row.id, 'switchyard.job.attempt': row.attempts } },
+      { attributes: { [SPAN_ATTRIBUTES.jobId]: row.id, [SPAN_ATTRIBUTES.attempt]: row.attempts } },
       record,
     );
   }
@@ -641,7 +644,7 @@ class StepSpans {
       name,
       span: startSpan(`step ${name}`, {
         parent: contextOf(this.handler),
-        attributes: { 'switchyard.step': name },
+        attributes: { [SPAN_ATTRIBUTES.step]: name },
       }),
     };
   }
