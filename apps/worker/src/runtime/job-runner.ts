@@ -313,7 +313,8 @@ export class JobRunner {
       );
       if (abort.signal.aborted) throw abort.signal.reason;
       endSpan(record.span);
-      await this.endRecords(row, record, cpuMark, started);
+      const written = this.endRecords(row, record, cpuMark, started);
+      if (written) await written;
       const bounded = await boundInlineResult(
         output,
         this.options.resultInlineMaxBytes,
@@ -325,7 +326,8 @@ export class JobRunner {
     } catch (error) {
       const reason: unknown = abort.signal.aborted ? abort.signal.reason : error;
       if (record.span?.isRecording()) endSpan(record.span, reason);
-      await this.endRecords(row, record, cpuMark, started);
+      const written = this.endRecords(row, record, cpuMark, started);
+      if (written) await written;
       return await this.outcome('job.finish', row, () =>
         this.afterFailure(row, handler, reason, events, started, record.span),
       );
@@ -460,19 +462,19 @@ export class JobRunner {
    * The attempt's usage (with its CPU share and wall time) goes to the ledger, and its log lines
    * are written before its outcome (and terminal event) is.
    */
-  private async endRecords(
+  private endRecords(
     row: ClaimedJob,
     record: AttemptRecord,
     cpuMark: number,
     started: number,
-  ): Promise<void> {
-    if (record.ended) return;
+  ): Promise<void> | undefined {
+    // Returns a promise only when the attempt logged: the others pay no extra await.
+    if (record.ended) return undefined;
     record.ended = true;
     record.usage.units.set('cpu_seconds', this.cpu.end(cpuMark));
     record.usage.units.set('wall_seconds', (Date.now() - started) / 1000);
     this.recorders.usage.record(row, record.usage.units);
-    const written = this.recorders.logs.finish(record.log);
-    if (written) await written;
+    return this.recorders.logs.finish(record.log);
   }
 
   private async complete(row: ClaimedJob, output: HandlerOutput, events: AttemptEvents, started: number) {

@@ -75,8 +75,11 @@ function cpuSeconds(): number {
  * ledger (usage_daily) in one statement per `flushMs`, so a busy worker writes a handful of rows
  * a second whatever its job rate. A write that fails is kept and tried again with the next one.
  */
+/** An entry with the part of its amount not yet added to the usage counter. */
+type LedgerEntry = UsageEntry & { uncounted: number };
+
 export class UsageLedger {
-  private entries = new Map<string, UsageEntry>();
+  private entries = new Map<string, LedgerEntry>();
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
 
@@ -94,11 +97,19 @@ export class UsageLedger {
       const entry = this.entries.get(key);
       if (entry) {
         entry.amount += amount;
+        entry.uncounted += amount;
         entry.attempts += 1;
       } else {
-        this.entries.set(key, { day, tenant: job.tenant, type: job.type, unit, amount, attempts: 1 });
+        this.entries.set(key, {
+          day,
+          tenant: job.tenant,
+          type: job.type,
+          unit,
+          amount,
+          attempts: 1,
+          uncounted: amount,
+        });
       }
-      this.metrics.usage.inc({ tenant: job.tenant, unit }, amount);
     }
     // The write serves many attempts: outside the trace of the one that armed the timer.
     this.timer ??= setTimeout(() => void detached(() => this.flush()), this.flushMs);
@@ -111,9 +122,15 @@ export class UsageLedger {
     if (!this.entries.size) return this.writing;
     const batch = this.entries;
     this.entries = new Map();
+    // Counted once per key and write, not per attempt (label lookups are the cost of a counter).
+    for (const entry of batch.values()) {
+      if (entry.uncounted > 0)
+        this.metrics.usage.inc({ tenant: entry.tenant, unit: entry.unit }, entry.uncounted);
+      entry.uncounted = 0;
+    }
     this.writing = this.writing.then(async () => {
       try {
-        await this.store.add([...batch.values()]);
+        await this.store.add([...batch.values()].map(({ uncounted: _, ...entry }) => entry));
       } catch (error) {
         this.logger.warn(
           { err: error, entries: batch.size },
