@@ -548,8 +548,27 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
     expectStatus(await token({ id: NIL }, {}), 404);
   });
 
+  it('answers the job log, usage and tenant settings routes as documented', async () => {
+    const alpha = { key: keys.alpha };
+    await waitForJob(done, (job) => job.status === 'completed');
+    expectStatus(await call('get', '/api/v1/jobs/{id}/logs', { id: done }, alpha), 200);
+    expectStatus(
+      await call('get', '/api/v1/jobs/{id}/logs', { id: done }, { ...alpha, query: { limit: '0' } }),
+      400,
+    );
+    expectStatus(await call('get', '/api/v1/jobs/{id}/logs', { id: NIL }, alpha), 404);
+    expectStatus(await call('get', '/api/v1/usage', {}, { ...alpha, query: { groupBy: 'type' } }), 200);
+    expectStatus(await call('get', '/api/v1/usage', {}, { ...alpha, query: { groupBy: 'queue' } }), 400);
+    const budgets = { body: { budgets: { cost_usd: { perMonth: 1000 } } } };
+    expectStatus(await call('put', '/api/v1/admin/tenants/{tenant}', { tenant: 'budgeted' }, budgets), 200);
+    const negative = { body: { budgets: { cost_usd: { perMonth: -1 } } } };
+    expectStatus(await call('put', '/api/v1/admin/tenants/{tenant}', { tenant: 'budgeted' }, negative), 400);
+    expectStatus(await call('get', '/api/v1/admin/tenants/{tenant}', { tenant: 'budgeted' }), 200);
+    expectStatus(await call('get', '/api/v1/admin/tenants/{tenant}', { tenant: '-bad' }), 400);
+  });
+
   /** Parameters that reach each route's guard: ids that exist nowhere, a queue that exists. */
-  const params = { id: NIL, deliveryId: NIL, name: 'generation' };
+  const params = { id: NIL, deliveryId: NIL, name: 'generation', tenant: 'acme' };
   const authenticated = () =>
     operations().filter(({ operation }) => operation.responses['401'] !== undefined);
 

@@ -8,6 +8,7 @@ import { registerDoctorCommand } from './doctor.command';
 import { registerFlowCommands } from './flow.commands';
 import { registerJobCommands } from './jobs.commands';
 import { registerKeysCommands } from './keys.commands';
+import { registerLogsCommand } from './logs.command';
 import { createStyle, type Style } from './output';
 import { registerQueuesCommand } from './queues.command';
 import { registerResultCommand } from './result.command';
@@ -67,6 +68,7 @@ function buildProgram(io: CliIo, colour: boolean, app: App): Command {
   registerJobCommands(program, app);
   registerResultCommand(program, app);
   registerFlowCommands(program, app);
+  registerLogsCommand(program, app);
   registerDlqCommands(program, app);
   registerQueuesCommand(program, app);
   registerScheduleCommands(program, app);

@@ -13,9 +13,11 @@ import { IntakeModule } from './intake/intake.module';
 import { JobTypesModule } from './job-types/job-types.module';
 import { JobsModule } from './jobs/jobs.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
+import { LogsModule } from './logs/logs.module';
 import { QueuesModule } from './queues/queues.module';
 import { SchedulesModule } from './schedules/schedules.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
+import { UsageModule } from './usage/usage.module';
 
 /** The gateway: the core values from main.ts and one module per feature. */
 @Module({})
@@ -42,6 +44,9 @@ export class GatewayModule {
         AdminModule,
         WebhooksModule,
         BrowserModule,
+        // Job logs, the usage ledger and tenant budgets (issue 21).
+        LogsModule,
+        UsageModule,
         ApiHealthModule,
         HealthModule.register({ checks: deps.healthChecks, registry: deps.metrics }),
         // Last, so the intake consumer stops before anything else is torn down.

@@ -19,6 +19,9 @@ import {
   QueueSettingsRepository,
   SchedulesRepository,
   WebhooksRepository,
+  JobLogsRepository,
+  UsageRepository,
+  TenantBudgetsRepository,
 } from '@switchyard/persistence';
 import type { Registry } from 'prom-client';
 import { hashApiKey } from './auth/api-key';
@@ -58,6 +61,10 @@ export interface GatewayDependencies {
   schedules: SchedulesRepository;
   /** Webhook endpoints and deliveries. */
   webhooks: WebhooksRepository;
+  /** Job logs, the usage ledger and tenant budgets (issue 21). */
+  jobLogs: JobLogsRepository;
+  usage: UsageRepository;
+  budgets: TenantBudgetsRepository;
   amqp: AmqpClient;
   /** Command connection (rate limits, admission, live state). */
   redis: Redis;
@@ -109,6 +116,9 @@ export class CoreModule {
       { provide: DispatchRepository, useValue: deps.dispatch },
       { provide: SchedulesRepository, useValue: deps.schedules },
       { provide: WebhooksRepository, useValue: deps.webhooks },
+      { provide: JobLogsRepository, useValue: deps.jobLogs },
+      { provide: UsageRepository, useValue: deps.usage },
+      { provide: TenantBudgetsRepository, useValue: deps.budgets },
       { provide: AmqpClient, useValue: deps.amqp },
       { provide: ChannelSubscriber, useValue: deps.subscriber },
       // Shared by submissions (jobs) and stats (queues).

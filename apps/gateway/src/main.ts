@@ -18,6 +18,8 @@ import {
   runService,
   probeCheck,
   connectionCheck,
+  startTracing,
+  stopTracing,
 } from '@switchyard/observability';
 import {
   ApiKeysRepository,
@@ -34,6 +36,9 @@ import {
   QueueSettingsRepository,
   JobTypesRepository,
   WebhooksRepository,
+  JobLogsRepository,
+  UsageRepository,
+  TenantBudgetsRepository,
 } from '@switchyard/persistence';
 import { GatewayModule } from './app.module';
 import { SERVICE_NAME } from './gateway.tokens';
@@ -44,6 +49,8 @@ const VERSION = '0.1.0';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit(GatewayConfigSchema, SERVICE_NAME);
+  // Before any connection is made, so that the instrumentations see them (off when unset).
+  startTracing(SERVICE_NAME, config);
   // Production refuses to start without ADMIN_API_KEY (or with the published dev key).
   const adminApiKey = resolveAdminApiKey(config);
   const logger = createLogger(SERVICE_NAME, config.LOG_LEVEL);
@@ -104,6 +111,9 @@ async function main(): Promise<void> {
       dispatch: new DispatchRepository(db, SERVICE_NAME),
       schedules: new SchedulesRepository(db),
       webhooks: new WebhooksRepository(db),
+      jobLogs: new JobLogsRepository(db),
+      usage: new UsageRepository(db),
+      budgets: new TenantBudgetsRepository(db),
       amqp,
       redis,
       subscriber: new ChannelSubscriber(subscriber),
@@ -134,6 +144,7 @@ async function main(): Promise<void> {
       subscriber.disconnect();
       await redis.quit().catch(() => redis.disconnect());
       await db.destroy();
+      await stopTracing();
     },
   });
   // Intake starts only once the HTTP server serves (health, REST); shutdown stops it first.

@@ -11,7 +11,7 @@ import {
   ProviderRegistry,
 } from '@switchyard/handlers';
 import { FileArtifactStore } from '@switchyard/storage';
-import { CircuitStates, createRedis } from '@switchyard/live-state';
+import { CircuitStates, createRedis, publishJobLogs } from '@switchyard/live-state';
 import { AmqpClient } from '@switchyard/messaging';
 import type { CircuitState } from '@switchyard/resilience';
 import {
@@ -27,7 +27,9 @@ import {
   serviceDataSource,
   FilesRepository,
   FlowsRepository,
+  JobLogsRepository,
   JobsRepository,
+  UsageRepository,
   JobTypesRepository,
   LifecycleRepository,
 } from '@switchyard/persistence';
@@ -41,6 +43,8 @@ import {
 import { jobTypeRecords } from './handlers/job-type-records';
 import { JobRunner } from './runtime/job-runner';
 import { SpawnBuilder } from './runtime/spawn.builder';
+import { JobLogWriter } from './runtime/job-logs';
+import { UsageLedger } from './runtime/usage-ledger';
 
 const SERVICE = 'worker';
 /** A worker's circuit report lapses this long after its last renewal (a dead worker's, too). */
@@ -173,6 +177,16 @@ async function connect({
         maxTimeoutMs: config.MAX_TIMEOUT_MS,
       }),
       publish: (records) => outbox.publishCommitted(records),
+    },
+    {
+      // Lines are announced on Redis for the gateways' SSE streams (best effort).
+      logs: new JobLogWriter(
+        new JobLogsRepository(db),
+        (events) => publishJobLogs(redis, config.REDIS_PREFIX, events),
+        logger,
+        { maxLines: config.JOB_LOG_MAX_LINES, lineMaxChars: config.JOB_LOG_LINE_MAX_CHARS },
+      ),
+      usage: new UsageLedger(new UsageRepository(db), workerMetrics, logger),
     },
   );
 

@@ -21,6 +21,20 @@ const positiveInt = (fallback: number, maximum?: number) =>
 export const MAX_TIMEOUT_LIMIT_MS = 2147483647;
 const timeoutMs = (fallback: number) => positiveInt(fallback, MAX_TIMEOUT_LIMIT_MS);
 
+/**
+ * OpenTelemetry tracing (the standard variables). Unset endpoint: tracing is off and costs nothing.
+ * The exporter itself reads the other OTEL_EXPORTER_OTLP_* variables (headers, protocol, timeout)
+ * and the SDK OTEL_TRACES_SAMPLER / OTEL_RESOURCE_ATTRIBUTES.
+ */
+export const TracingEnv = {
+  /** OTLP/HTTP base URL, e.g. http://jaeger:4318 (spans go to `<endpoint>/v1/traces`). */
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(
+    Type.String({ pattern: '^https?://', description: 'an http:// or https:// URL' }),
+  ),
+  /** service.name of the spans; default `switchyard-<service>`. */
+  OTEL_SERVICE_NAME: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+} satisfies TProperties;
+
 export const CommonEnv = {
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
     default: 'development',
@@ -54,6 +68,7 @@ export const CommonEnv = {
     { default: 'info' },
   ),
   DB_POOL_SIZE: positiveInt(10, 200),
+  ...TracingEnv,
 } satisfies TProperties;
 
 /** Job timeouts: the gateway fills in and bounds a submission's, the worker enforces them. */
@@ -156,6 +171,10 @@ export const WorkerEnv = {
   RESULT_INLINE_MAX_BYTES: positiveInt(65536, 1048576),
   /** Children one `ctx.spawn` may create (the continuation not counted). */
   FLOW_MAX_SPAWN: positiveInt(1000, 10000),
+  /** Lines of `ctx.log` kept per job attempt; the rest are counted as dropped. */
+  JOB_LOG_MAX_LINES: positiveInt(1000, 100000),
+  /** A `ctx.log` message longer than this many characters is cut. */
+  JOB_LOG_LINE_MAX_CHARS: positiveInt(2000, 65536),
   WORKER_HANDLER_MODULES: Type.String({ default: '', description: 'comma-separated module paths' }),
   PROVIDERS_FILE: Type.Optional(Type.String({ minLength: 1 })),
   /** Threads for CPU-heavy handler work (audio decoding, analysis, synthesis); default: one per CPU. */
@@ -198,12 +217,14 @@ export const WorkerConfigSchema = Type.Object(WorkerEnv);
 export const TrackerConfigSchema = Type.Object(TrackerEnv);
 export const MetricsConfigSchema = Type.Object(MetricsEnv);
 export const CommonConfigSchema = Type.Object(CommonEnv);
+export const TracingConfigSchema = Type.Object(TracingEnv);
 
 export type CommonConfig = Static<typeof CommonConfigSchema>;
 export type GatewayConfig = Static<typeof GatewayConfigSchema>;
 export type WorkerConfig = Static<typeof WorkerConfigSchema>;
 export type TrackerConfig = Static<typeof TrackerConfigSchema>;
 export type MetricsConfig = Static<typeof MetricsConfigSchema>;
+export type TracingConfig = Static<typeof TracingConfigSchema>;
 
 /** Environment variable names a configuration file may point at (e.g. a provider's API key). */
 const SECRET_VARIABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -19,6 +19,7 @@ export const API_ERRORS = {
   idempotency_conflict: 422,
   rate_limited: 429,
   tenant_quota_exceeded: 429,
+  budget_exhausted: 429,
   internal_error: 500,
   queue_full: 503,
   service_unavailable: 503,

@@ -28,3 +28,4 @@ export { gatewayKeys, type GatewayKeys } from './gateway-keys';
 export { TokenBucketLimiter, type BucketPolicy, type RateDecision } from './rate-limiter';
 export { CircuitStates, type CircuitStatesOptions, type ReportedCircuitState } from './circuit-states';
 export { StreamSlots, type StreamSlotsOptions } from './stream-slots';
+export { decodeJobLogEvent, jobLogChannel, publishJobLogs } from './job-log-channel';

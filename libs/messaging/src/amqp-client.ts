@@ -9,6 +9,16 @@ import {
   type MessageOf,
   type PayloadOf,
 } from '@switchyard/contracts';
+import {
+  contextFrom,
+  endSpan,
+  injectInto,
+  SPAN_ATTRIBUTES,
+  SpanKind,
+  startSpan,
+  tracingEnabled,
+  withSpan,
+} from '@switchyard/observability';
 import type { Logger } from 'pino';
 import { DeadLetter, type ConsumeOutcome } from './ack-policy';
 import { AmqpConnection } from './connection';
@@ -179,12 +189,18 @@ export class AmqpClient extends EventEmitter {
       exchange = this.names.retryExchange;
       cc = [String(retryDelayTier(options.delayMs))];
     }
+    let headers = options.headers;
+    // The active span's context travels along, unless the caller names one (a stored context).
+    if (definition.traced && tracingEnabled() && headers?.['traceparent'] === undefined) {
+      headers = { ...headers };
+      injectInto(headers);
+    }
     return this.publisher.publish(exchange, definition.routingKey(payload), payload, {
       ...properties,
       priority: options.priority,
       correlationId: options.correlationId ?? properties.correlationId,
       messageId: options.messageId ?? properties.messageId,
-      headers: options.headers,
+      headers,
       cc,
       mandatory: definition.mandatory,
     });
@@ -228,14 +244,19 @@ export class AmqpClient extends EventEmitter {
     options: TypedConsumeOptions,
   ): Promise<ConsumerHandle> {
     // Several names may share one definition (the lifecycle events): each schema is checked once.
-    const checks = [...new Set(names.map((name) => MESSAGES[name] as MessageDefinition))].map((d) => d.check);
+    const definitions = [...new Set(names.map((name) => MESSAGES[name] as MessageDefinition))];
+    const checks = definitions.map((d) => d.check);
+    const traced = definitions.some((d) => d.traced);
     const onInvalid = options.onInvalid ?? (() => DeadLetter(`not a ${names.join(' or ')} message`));
     return this.consumeRaw(
       queue,
       (message) => {
         const body = message.content;
         for (const check of checks) {
-          if (check.Check(body)) return handler(body as MessageOf<N>, message);
+          if (!check.Check(body)) continue;
+          if (traced && tracingEnabled())
+            return consumeTraced(queue, message, () => handler(body as MessageOf<N>, message));
+          return handler(body as MessageOf<N>, message);
         }
         return Promise.resolve(onInvalid(message));
       },
@@ -260,5 +281,32 @@ export class AmqpClient extends EventEmitter {
     // Bounded: a broker that blocks publishers (memory alarm) must not hang shutdown.
     await this.publisher.settle(this.waitMs);
     await this.connection.close();
+  }
+}
+
+/** Handles a traced delivery in a consumer span under the context its headers carry. */
+async function consumeTraced(
+  queue: string,
+  message: InboundMessage,
+  handle: () => Promise<ConsumeOutcome>,
+): Promise<ConsumeOutcome> {
+  const span = startSpan(`${queue} process`, {
+    kind: SpanKind.CONSUMER,
+    parent: contextFrom(message.headers),
+    attributes: {
+      'messaging.system': 'rabbitmq',
+      'messaging.operation.type': 'process',
+      'messaging.destination.name': queue,
+      'messaging.message.id': String(message.properties.messageId ?? ''),
+    },
+  });
+  try {
+    const outcome = await withSpan(span, handle);
+    span?.setAttribute(SPAN_ATTRIBUTES.ack, outcome.kind);
+    endSpan(span);
+    return outcome;
+  } catch (error) {
+    endSpan(span, error);
+    throw error;
   }
 }

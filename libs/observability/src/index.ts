@@ -9,3 +9,4 @@ export * from './service-boot';
 export * from './service-host';
 export * from './switchyard-metrics';
 export * from './timeout';
+export * from './tracing';

@@ -7,6 +7,7 @@ import { HealthModule, type ReadinessInfo } from './health.module';
 import { createLogger } from './logger';
 import { createMetricsRegistry } from './metrics';
 import { runService, startHttpService } from './service-host';
+import { startTracing, stopTracing } from './tracing';
 
 /** What every service gets before it builds anything: its parsed config, logger and registry. */
 export interface ServiceContext<C> {
@@ -61,6 +62,8 @@ export function bootService<S extends TObject>(definition: ServiceDefinition<S>)
   const { service } = definition;
   runService(service, async () => {
     const config = loadConfigOrExit(definition.config, service);
+    // Before any connection is made, so that the instrumentations see them (off when unset).
+    startTracing(service, config);
     // Every service's schema holds the common settings (CommonEnv), LOG_LEVEL among them.
     const { LOG_LEVEL } = config as Partial<Pick<CommonConfig, 'LOG_LEVEL'>>;
     const root = createLogger(service, LOG_LEVEL);
@@ -78,6 +81,7 @@ export function bootService<S extends TObject>(definition: ServiceDefinition<S>)
         await amqp.close();
         redis?.disconnect();
         await db.destroy();
+        await stopTracing();
       },
     });
     await parts.start?.();

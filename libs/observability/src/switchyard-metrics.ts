@@ -20,6 +20,7 @@ export const GATEWAY_METRIC_NAMES = {
 export const WORKER_METRIC_NAMES = {
   activeJobs: `${METRIC_PREFIX}worker_active_jobs`,
   circuitState: `${METRIC_PREFIX}circuit_state`,
+  usage: `${METRIC_PREFIX}usage_total`,
 } as const;
 
 /** The limiters of SPEC §4: per API key for writes and for reads, per client IP when unauthenticated. */
@@ -48,6 +49,8 @@ export interface WorkerMetrics {
   activeJobs: Gauge<'type'>;
   /** One series per external provider: 0 closed, 1 half-open, 2 open. */
   circuitState: Gauge<'provider'>;
+  /** Usage recorded by attempts on this worker (the ledger's units), by tenant and unit. */
+  usage: Counter<'tenant' | 'unit'>;
   /** Counts one running attempt of `type`; call the returned function once when it ends. */
   trackActive(type: string): () => void;
   setCircuitState(provider: string, state: CircuitStateName): void;
@@ -106,12 +109,19 @@ export function createWorkerMetrics(
     'Circuit breaker state per external provider: 0 closed, 1 half-open, 2 open',
     ['provider'],
   );
+  const usage = counter(
+    registry,
+    WORKER_METRIC_NAMES.usage,
+    'Usage recorded by job attempts (ctx.usage, provider usage, cpu_seconds, wall_seconds), by tenant and unit',
+    ['tenant', 'unit'],
+  );
   // inc by 0 creates a missing series without touching one that already has a value.
   for (const type of known.types ?? []) activeJobs.inc({ type }, 0);
   for (const provider of known.providers ?? []) circuitState.inc({ provider }, 0);
   return {
     activeJobs,
     circuitState,
+    usage,
     trackActive(type) {
       activeJobs.inc({ type });
       let released = false;

@@ -12,6 +12,7 @@ import { QueueSettings1700000006500 } from './migrations/1700000006500-queue-set
 import { Schedules1700000009000 } from './migrations/1700000009000-schedules';
 import { Flows1700000010000 } from './migrations/1700000010000-flows';
 import { Webhooks1700000012000 } from './migrations/1700000012000-webhooks';
+import { TracesLogsUsage1700000011000 } from './migrations/1700000011000-traces-logs-usage';
 
 export const MIGRATIONS = [
   Initial1700000000000,
@@ -26,6 +27,7 @@ export const MIGRATIONS = [
   Schedules1700000009000,
   Flows1700000010000,
   Webhooks1700000012000,
+  TracesLogsUsage1700000011000,
 ];
 
 /** The settings every service reads for its pool (CommonEnv in @switchyard/config). */

@@ -92,6 +92,8 @@ describe('DispatchRepository against PostgreSQL', () => {
         correlationId: 'corr-1',
         effectivePriority: 7,
         attempt: 0,
+        traceparent: null,
+        tracestate: null,
       });
       for (const id of [low, high1, mid, high2]) {
         expect(await row(id)).toMatchObject({ status: 'queued', releases: 1, released_attempt: 0 });

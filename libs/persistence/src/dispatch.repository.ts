@@ -22,6 +22,9 @@ export interface ReleasedJob {
   effectivePriority: number;
   /** The attempts count the release is for. */
   attempt: number;
+  /** W3C trace context stored with the job (tracing on), the parent of its dispatch span. */
+  traceparent: string | null;
+  tracestate: string | null;
 }
 
 interface ReleasedRow {
@@ -32,6 +35,8 @@ interface ReleasedRow {
   correlation_id: string;
   effective: number;
   attempts: number;
+  traceparent: string | null;
+  tracestate: string | null;
 }
 
 const released = (r: ReleasedRow): ReleasedJob => ({
@@ -42,6 +47,8 @@ const released = (r: ReleasedRow): ReleasedJob => ({
   correlationId: r.correlation_id,
   effectivePriority: Number(r.effective),
   attempt: r.attempts,
+  traceparent: r.traceparent,
+  tracestate: r.tracestate,
 });
 
 /**
@@ -76,10 +83,10 @@ const RELEASE_READY = `WITH candidates AS MATERIALIZED (
   ), marked AS (
     UPDATE jobs j SET dispatched_at = now(), released_attempt = j.attempts, releases = j.releases + 1
     WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) AND (j.status = 'queued' AND j.dispatched_at IS NULL) IS TRUE
-    RETURNING j.id, j.tenant, j.type, j.queue, j.correlation_id, j.attempts
+    RETURNING j.id, j.tenant, j.type, j.queue, j.correlation_id, j.attempts, j.traceparent, j.tracestate
   )
   -- In release order, which an UPDATE's RETURNING does not keep.
-  SELECT m.id, m.tenant, m.type, m.queue, m.correlation_id, c.effective, m.attempts
+  SELECT m.id, m.tenant, m.type, m.queue, m.correlation_id, c.effective, m.attempts, m.traceparent, m.tracestate
   FROM marked m JOIN candidates c ON c.id = m.id
   ORDER BY c.effective DESC, c.created_at, c.id`;
 
@@ -92,7 +99,8 @@ const RE_RELEASE_STALE = `WITH stale AS (
   )
   UPDATE jobs j SET dispatched_at = now(), released_attempt = j.attempts, releases = j.releases + 1
   FROM stale WHERE j.id = stale.id AND j.status = 'queued' AND j.dispatched_at IS NOT NULL
-  RETURNING j.id, j.tenant, j.type, j.queue, j.correlation_id, j.priority AS effective, j.attempts`;
+  RETURNING j.id, j.tenant, j.type, j.queue, j.correlation_id, j.priority AS effective, j.attempts,
+    j.traceparent, j.tracestate`;
 
 /** A loose index scan of `jobs_backlog`: one probe per queue, however large the backlog. */
 const BACKLOG_QUEUES = `WITH RECURSIVE q(queue) AS (

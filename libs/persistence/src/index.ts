@@ -24,3 +24,6 @@ export * from './schedules.repository';
 export * from './flows.repository';
 export { settleDependants, type FinishedUpstream, type SettledDependants } from './flow-dependants';
 export * from './webhooks.repository';
+export * from './job-logs.repository';
+export * from './usage.repository';
+export * from './tenant-budgets.repository';

@@ -59,9 +59,20 @@ export interface JobRow {
   spawn_index: number | null;
   /** Attempts counted before the last flow retry (max_attempts − attempts_base is the budget of a run). */
   attempts_base: number;
+  /** W3C trace context of the job's insert span (NULL while tracing is off). */
+  traceparent: string | null;
+  tracestate: string | null;
+  /** The span of the last failed attempt, which the next attempt links to. */
+  attempt_traceparent: string | null;
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+/** `traceId` of the job view: the trace id of its stored traceparent, when it was traced. */
+function traceIdField(traceparent: string | null | undefined): { traceId?: string } {
+  const id = traceparent?.split('-')[1];
+  return id ? { traceId: id } : {};
+}
 
 export function toJobView(row: JobRow): JobView {
   return {
@@ -96,6 +107,7 @@ export function toJobView(row: JobRow): JobView {
       : {}),
     ...(row.flow_id ? { flowId: row.flow_id, ref: row.ref } : {}),
     ...(row.status === 'waiting' ? { waitingFor: 'dependencies' } : {}),
+    ...traceIdField(row.traceparent),
   };
 }
 

@@ -52,6 +52,9 @@ export interface NewJob {
   /** Spawned by a handler: the spawning job and the child's index (unique together). */
   spawnedBy?: string | null;
   spawnIndex?: number | null;
+  /** W3C trace context of the insert span (tracing on only). */
+  traceparent?: string | null;
+  tracestate?: string | null;
 }
 
 export interface JobListQuery {
@@ -96,6 +99,9 @@ export const CLAIMED_JOB_COLUMNS = [
   'timeout_ms',
   'payload',
   'ref',
+  'traceparent',
+  'tracestate',
+  'attempt_traceparent',
 ] as const satisfies readonly (keyof JobRow)[];
 
 /** The part of a `jobs` row claimMany returns. */
@@ -206,7 +212,8 @@ export class JobsRepository {
         `WITH j AS (
          INSERT INTO jobs (id, tenant, type, queue, status, priority, max_attempts, timeout_ms, correlation_id,
             idempotency_key, request_hash, payload, metadata, run_at, event_seq,
-            flow_id, ref, on_dependency_failure, pending_deps, spawned_by, spawn_index, schedule_id, scheduled_for)
+            flow_id, ref, on_dependency_failure, pending_deps, spawned_by, spawn_index, schedule_id, scheduled_for,
+            traceparent, tracestate)
          SELECT u.id, u.tenant, u.type, u.queue,
             CASE WHEN coalesce(u."pendingDeps", 0) > 0 THEN 'waiting'
                  WHEN u."runAt" IS NULL THEN 'queued' ELSE 'scheduled' END,
@@ -214,12 +221,12 @@ export class JobsRepository {
             u."correlationId", u."idempotencyKey", u."requestHash", u.payload, u.metadata, u."runAt",
             CASE WHEN u."runAt" IS NULL AND coalesce(u."pendingDeps", 0) = 0 THEN 1 ELSE 0 END,
             u."flowId", u.ref, coalesce(u."onDependencyFailure", 'fail'), coalesce(u."pendingDeps", 0),
-            u."spawnedBy", u."spawnIndex", u."scheduleId", u."scheduledFor"
+            u."spawnedBy", u."spawnIndex", u."scheduleId", u."scheduledFor", u.traceparent, u.tracestate
          FROM json_to_recordset($1::json) AS u(id uuid, tenant text, type text, queue text, priority smallint,
             "maxAttempts" int, "timeoutMs" int, "correlationId" text, "idempotencyKey" text, "requestHash" text,
             payload jsonb, metadata jsonb, "runAt" timestamptz, "flowId" uuid, ref text,
             "onDependencyFailure" text, "pendingDeps" int, "spawnedBy" uuid, "spawnIndex" int,
-            "scheduleId" uuid, "scheduledFor" timestamptz)
+            "scheduleId" uuid, "scheduledFor" timestamptz, traceparent text, tracestate text)
          RETURNING *
        ), o AS (
          INSERT INTO outbox (job_id, name, payload, options)

@@ -160,16 +160,29 @@ export class LifecycleRepository {
     delayMs: number,
     last: LastReport,
     deferred = false,
+    /** The failed attempt's span (tracing on): the next attempt links to it. */
+    attemptTraceparent: string | null = null,
   ): Promise<JobRow | null> {
     const [row] = await update(
       this.db.manager,
       `UPDATE jobs SET status = 'retrying', next_attempt_at = now() + make_interval(secs => $4::double precision / 1000),
           error = $3::jsonb, lease_owner = NULL, lease_expires_at = NULL,
+          attempt_traceparent = COALESCE($9::text, attempt_traceparent),
           attempts = CASE WHEN $8::boolean THEN greatest(attempts - 1, 0) ELSE attempts END,
           step = $5, progress = $6, message = $7, event_seq = event_seq + 1, progress_seq = event_seq + 1
        WHERE id = $1 AND status = 'running' AND lease_owner = $2
        RETURNING *`,
-      [id, owner, JSON.stringify(error), delayMs, last.step, last.progress, last.message, deferred],
+      [
+        id,
+        owner,
+        JSON.stringify(error),
+        delayMs,
+        last.step,
+        last.progress,
+        last.message,
+        deferred,
+        attemptTraceparent,
+      ],
     );
     return row ?? null;
   }

@@ -53,7 +53,8 @@ export class RetentionRepository {
 
   /**
    * Deletes up to `limit` terminal jobs that finished more than `retentionDays` ago, with their
-   * history (and, by cascade, their result-cache entries). A job that is not terminal (queued,
+   * history (and, by cascade, their result-cache entries and their `ctx.log` lines and overflow
+   * counts; the usage ledger keeps what they used). A job that is not terminal (queued,
    * running, retrying, scheduled, waiting) is never taken, however old; a job retried or
    * replayed while this runs is re-checked on its newest version (FOR UPDATE) and left alone.
    */

@@ -28,6 +28,8 @@ function job(queue: string, n: number): ReleasedJob {
     correlationId: `c-${n}`,
     effectivePriority: n % 10,
     attempt: 0,
+    traceparent: null,
+    tracestate: null,
   };
 }
 

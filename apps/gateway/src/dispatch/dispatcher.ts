@@ -1,6 +1,14 @@
 import { JOB_DISPATCH, jobDispatch, type JobDispatch } from '@switchyard/contracts';
 import type { MessagePublishOptions } from '@switchyard/messaging';
-import type { Logger } from '@switchyard/observability';
+import {
+  SPAN_ATTRIBUTES,
+  contextFrom,
+  detached,
+  SpanKind,
+  traced,
+  tracingEnabled,
+  type Logger,
+} from '@switchyard/observability';
 import type { DispatchRepository, OutboxRecord, ReleasedJob } from '@switchyard/persistence';
 
 /** Most jobs one release statement takes; a pass loops while full batches come back. */
@@ -149,7 +157,8 @@ export class Dispatcher {
         state.again = true;
         continue;
       }
-      state.running = this.passes(queue, state).finally(() => (state.running = undefined));
+      // A pass releases many jobs: it belongs to no one request's trace (each release has its own span).
+      state.running = detached(() => this.passes(queue, state)).finally(() => (state.running = undefined));
     }
   }
 
@@ -219,13 +228,15 @@ export class Dispatcher {
 
   /** Publishes released jobs; a failure is left to the re-release after REDISPATCH_AFTER_MS. */
   private async publish(rows: readonly ReleasedJob[], what: string): Promise<void> {
+    const send = (row: ReleasedJob) =>
+      this.broker.publish(JOB_DISPATCH, jobDispatch(row), {
+        priority: row.effectivePriority,
+        correlationId: row.correlationId,
+        messageId: row.id,
+      });
     const results = await Promise.allSettled(
       rows.map((row) =>
-        this.broker.publish(JOB_DISPATCH, jobDispatch(row), {
-          priority: row.effectivePriority,
-          correlationId: row.correlationId,
-          messageId: row.id,
-        }),
+        row.traceparent && tracingEnabled() ? this.publishTraced(row, what, send) : send(row),
       ),
     );
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -236,6 +247,20 @@ export class Dispatcher {
         'dispatch: publish failed; those jobs are released again later',
       );
     }
+  }
+
+  /** The publish in a producer span under the job's stored trace context (its insert). */
+  private publishTraced(row: ReleasedJob, what: string, send: (row: ReleasedJob) => Promise<void>) {
+    const parent = contextFrom({ traceparent: row.traceparent, tracestate: row.tracestate });
+    const attributes = {
+      'messaging.system': 'rabbitmq',
+      'messaging.operation.type': 'publish',
+      'messaging.destination.name': row.queue,
+      [SPAN_ATTRIBUTES.jobId]: row.id,
+      [SPAN_ATTRIBUTES.attempt]: row.attempt + 1,
+      [SPAN_ATTRIBUTES.release]: what,
+    };
+    return traced('job.dispatch', { kind: SpanKind.PRODUCER, parent, attributes }, () => send(row));
   }
 
   /** Once a second: what no kick or notification covers. Each step fails on its own. */

@@ -9,7 +9,8 @@ import { EventsService } from './events.service';
 const SSE_DESCRIPTION =
   '`text/event-stream`. Events: `snapshot` (JSON: a `JobSnapshot`, `{jobs: [...]}` of them on `/events`), then `job.queued`, `job.started`, ' +
   '`job.progress`, `job.retrying`, `job.completed`, `job.failed`, `job.cancelled` with a `JobEvent` ' +
-  'CloudEvent as `data:`; a `: keep-alive` comment every SSE_KEEPALIVE_MS.';
+  'CloudEvent as `data:`; on `/jobs/{id}/events` also `log` events (a `JobLogEvent`: lines the handler ' +
+  'logged with `ctx.log`, without `id:`); a `: keep-alive` comment every SSE_KEEPALIVE_MS.';
 
 /** The 200 answer of both streams. */
 const ApiEventStream = () =>

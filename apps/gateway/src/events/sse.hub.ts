@@ -9,7 +9,9 @@ import { ApiError } from '@switchyard/contracts';
 import { randomUUID } from 'node:crypto';
 import {
   ChannelSubscriber,
+  decodeJobLogEvent,
   decodeStoredEvent,
+  jobLogChannel,
   LiveProgressStore,
   StreamSlots,
   type StoredJobEvent,
@@ -70,8 +72,12 @@ export class SseHub implements OnModuleInit, OnModuleDestroy, BeforeApplicationS
 
   /** Resolves once this process receives published events (subscribes on first use). */
   ready(): Promise<void> {
-    this.subscribed ??= this.subscriber
-      .subscribe(this.live.keys.channel, (message) => this.onMessage(message))
+    this.subscribed ??= Promise.all([
+      this.subscriber.subscribe(this.live.keys.channel, (message) => this.onMessage(message)),
+      // Job log lines (`log` events), published by the workers after they stored them.
+      this.subscriber.subscribe(jobLogChannel(this.config.REDIS_PREFIX), (message) => this.onLog(message)),
+    ])
+      .then(() => undefined)
       .catch((error: unknown) => {
         this.subscribed = undefined;
         this.logger.warn({ err: error }, 'could not subscribe to job events');
@@ -165,6 +171,13 @@ export class SseHub implements OnModuleInit, OnModuleDestroy, BeforeApplicationS
     const sinks = this.byJob.get(event.data.jobId);
     if (sinks) for (const sink of sinks) sink.push(event);
     if (this.tenants.size) this.toTenants(event);
+  }
+
+  private onLog(message: string): void {
+    if (this.byJob.size === 0) return;
+    const event = decodeJobLogEvent(message);
+    const sinks = event && this.byJob.get(event.jobId);
+    if (sinks) for (const sink of sinks) sink.pushLog(event);
   }
 
   private toTenants(event: StoredJobEvent): void {

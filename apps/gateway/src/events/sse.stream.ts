@@ -1,6 +1,15 @@
 import type { ServerResponse } from 'node:http';
-import { createJobEvent, isTerminal, type JobCloudEvent, type JobEventName } from '@switchyard/contracts';
+import {
+  createJobEvent,
+  isTerminal,
+  type JobCloudEvent,
+  type JobEventName,
+  type JobLogEvent,
+} from '@switchyard/contracts';
 import type { StoredJobEvent } from '@switchyard/live-state';
+
+/** `log` events held while the snapshot is read; more are left to `GET /jobs/{id}/logs`. */
+const MAX_BUFFERED_LOGS = 100;
 
 /** A client that stops reading is dropped once this much is waiting for it (it can resume). */
 const MAX_BUFFERED_BYTES = 1024 * 1024;
@@ -95,6 +104,7 @@ export class SseStream {
  */
 export class JobEventSink {
   private buffer: StoredJobEvent[] | null = [];
+  private logs: JobLogEvent[] = [];
   private lastSeq = -Infinity;
 
   constructor(
@@ -106,6 +116,17 @@ export class JobEventSink {
   push(event: StoredJobEvent): void {
     if (this.buffer) this.buffer.push(event);
     else this.deliver(event);
+  }
+
+  /**
+   * Lines the job's handler logged, as `log` events (without an `id:`, so Last-Event-ID stays the
+   * last job event's). They carry no sequence: a resumed stream reads missed lines from
+   * `GET /jobs/{id}/logs`.
+   */
+  pushLog(event: JobLogEvent): void {
+    if (this.buffer) {
+      if (this.logs.length < MAX_BUFFERED_LOGS) this.logs.push(event);
+    } else if (this.stream.isOpen) this.stream.send('log', event);
   }
 
   /** Sends events from the log (resume) directly. */
@@ -122,6 +143,7 @@ export class JobEventSink {
   flush(): void {
     const pending = (this.buffer ?? []).sort((a, b) => a.seq - b.seq);
     this.buffer = null;
+    for (const event of this.logs.splice(0)) this.pushLog(event);
     for (const event of pending) this.deliver(event);
   }
 

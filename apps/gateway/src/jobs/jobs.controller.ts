@@ -13,6 +13,7 @@ import {
   ApiQueryParam,
   ApiRoute,
 } from '../docs/api-docs';
+import { parsePageLimit } from '../http/page-limit';
 import { HISTORY_PAGE_MAX, JOB_VIEW_HISTORY, JobsService, type ListInclude } from './jobs.service';
 import { SubmissionService } from './submission.service';
 
@@ -142,15 +143,7 @@ export class JobsController {
     @Query('cursor') cursor: string | undefined,
     @Query('limit') rawLimit: string | undefined,
   ) {
-    let limit = HISTORY_PAGE_MAX;
-    if (rawLimit !== undefined) {
-      limit = Number(rawLimit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > HISTORY_PAGE_MAX) {
-        throw new ApiError('validation_failed', 'invalid history query', [
-          { field: 'limit', message: `must be an integer from 1 to ${HISTORY_PAGE_MAX}` },
-        ]);
-      }
-    }
+    const limit = parsePageLimit(rawLimit, HISTORY_PAGE_MAX, 'history');
     return this.jobs.history(id, tenantScope(caller), cursor, limit);
   }
 }

@@ -4,6 +4,7 @@ import { DispatchModule } from '../dispatch/dispatch.module';
 import { GATEWAY_CONFIG, HANDLER_REGISTRY, type GatewayConfig } from '../gateway.tokens';
 import { JobTypesModule } from '../job-types/job-types.module';
 import { QueuesModule } from '../queues/queues.module';
+import { UsageModule } from '../usage/usage.module';
 import { ActiveJobsCounter, ScheduledJobsCounter } from './active-jobs.counter';
 import { JobsController } from './jobs.controller';
 import { JobsService } from './jobs.service';
@@ -16,7 +17,7 @@ import { SubmissionValidator } from './submission.validator';
 
 /** Submitting, reading and listing jobs, their results, and the outbox of their events. */
 @Module({
-  imports: [QueuesModule, JobTypesModule, DispatchModule],
+  imports: [QueuesModule, JobTypesModule, DispatchModule, UsageModule],
   controllers: [JobsController, ResultsController],
   providers: [
     {

@@ -11,7 +11,15 @@ import {
   type JobSummary,
   type JobView,
 } from '@switchyard/contracts';
-import { correlation } from '@switchyard/observability';
+import {
+  SPAN_ATTRIBUTES,
+  correlation,
+  currentCarrier,
+  endSpan,
+  startSpan,
+  tracingEnabled,
+  withSpan,
+} from '@switchyard/observability';
 import {
   eventOutboxMessage,
   JobQueriesRepository,
@@ -82,7 +90,25 @@ export class JobsService {
    * what a crash leaves unpublished).
    */
   async create(submissions: ValidSubmission[], tenant: string, ids?: readonly string[]): Promise<JobRow[]> {
-    const prepared = this.prepare(submissions, tenant, ids);
+    if (!tracingEnabled()) return this.insert(this.prepare(submissions, tenant, ids));
+    // The insert span's context is stored with the jobs: their dispatch and every attempt hang under it.
+    const span = startSpan('job.insert', {
+      attributes: { [SPAN_ATTRIBUTES.tenant]: tenant, [SPAN_ATTRIBUTES.jobs]: submissions.length },
+    });
+    try {
+      const stored = await withSpan(span, () =>
+        this.insert(this.prepare(submissions, tenant, ids, undefined, currentCarrier(span))),
+      );
+      if (stored.length === 1 && stored[0]) span?.setAttribute(SPAN_ATTRIBUTES.jobId, stored[0].id);
+      endSpan(span);
+      return stored;
+    } catch (error) {
+      endSpan(span, error);
+      throw error;
+    }
+  }
+
+  private async insert(prepared: PreparedJobs): Promise<JobRow[]> {
     const { rows: stored, outboxIds } = await this.inserter.insert(prepared.jobs, prepared.outbox);
     await this.committed(prepared, outboxIds);
     return stored;
@@ -91,17 +117,20 @@ export class JobsService {
   /**
    * The rows and `job.queued` events of new jobs, for an insert in a caller's own transaction
    * (schedule runs: `extra` names the schedule and tick of each); `committed()` follows the commit.
+   * `trace` is the insert span's context (tracing on), stored with the jobs.
    */
   prepare(
     submissions: readonly ValidSubmission[],
     tenant: string,
     ids?: readonly string[],
     extra?: readonly Partial<Pick<NewJob, 'scheduleId' | 'scheduledFor'>>[],
+    trace?: { traceparent: string; tracestate?: string },
   ): PreparedJobs {
     const correlationId = correlation.get()?.correlationId ?? randomUUID();
     const jobs: NewJob[] = submissions.map((s, i) => ({
       ...newJobOf(s, tenant, ids?.[i] ?? randomUUID(), correlationId),
       ...extra?.[i],
+      ...(trace ? { traceparent: trace.traceparent, tracestate: trace.tracestate ?? null } : {}),
     }));
     const createdAt = new Date().toISOString();
     const outbox: OutboxMessage[] = [];

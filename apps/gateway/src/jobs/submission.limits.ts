@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { ApiError } from '@switchyard/contracts';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../gateway.tokens';
 import { QueueMonitor } from '../queues/queue.monitor';
+import { TenantBudgets } from '../usage/tenant-budgets';
 import { ActiveJobsCounter, ScheduledJobsCounter } from './active-jobs.counter';
 
 /** What a submission adds: a queue per job, and whether the job is delayed (`scheduled`). */
@@ -12,6 +13,7 @@ export interface Admitted {
 
 /** The tenant's counts a submission is checked against. */
 export interface TenantCounts {
+  tenant: string;
   active: number;
   /** Read only when the submission has delayed jobs (0 otherwise). */
   scheduled: number;
@@ -29,6 +31,7 @@ export class SubmissionLimits {
     private readonly monitor: QueueMonitor,
     private readonly active: ActiveJobsCounter,
     private readonly scheduled: ScheduledJobsCounter,
+    private readonly budgets: TenantBudgets,
   ) {}
 
   /**
@@ -41,13 +44,14 @@ export class SubmissionLimits {
     const counts = Promise.all([
       this.active.current(tenant, items.length - delayed),
       delayed ? this.scheduled.current(tenant, delayed) : 0,
-    ]).then(([active, scheduled]) => ({ active, scheduled }));
+    ]).then(([active, scheduled]) => ({ tenant, active, scheduled }));
     counts.catch(() => undefined);
     return counts;
   }
 
-  /** Refuses `items` beyond the tenant's quotas or a queue's depth. */
+  /** Refuses `items` past the tenant's usage budgets, beyond its quotas or a queue's depth. */
   assertRoom(counts: TenantCounts, items: readonly Admitted[]): void {
+    this.budgets.assertWithin(counts.tenant);
     const queued = items.filter((item) => item.runAt === null);
     const delayed = items.length - queued.length;
     if (queued.length) this.assertQuota(counts.active, queued.length, queued[0]?.queue ?? '');

@@ -116,7 +116,11 @@ export function fingerprintOf(fields: FingerprintFields): string {
 }
 
 /** The time a delayed submission becomes queued, or null when that is now (or past). */
-export function runAtOf(runAt: string | undefined, delayMs: number | undefined, now = Date.now()): string | null {
+export function runAtOf(
+  runAt: string | undefined,
+  delayMs: number | undefined,
+  now = Date.now(),
+): string | null {
   const at = runAt !== undefined ? Date.parse(runAt) : delayMs !== undefined ? now + delayMs : Number.NaN;
   return Number.isFinite(at) && at > now ? new Date(at).toISOString() : null;
 }

@@ -4,7 +4,7 @@ import { HandlerRegistry } from '@switchyard/handler-sdk';
 import type { ArtifactStore } from '@switchyard/storage';
 import { createLogger } from '@switchyard/observability';
 import type { ClaimedJob, JobsRepository, LifecycleRepository } from '@switchyard/persistence';
-import { JobRunner, type FlowSupport } from './job-runner';
+import { JobRunner, type AttemptRecorders, type FlowSupport } from './job-runner';
 
 type Handler = (message: InboundMessage) => Promise<ConsumeOutcome>;
 
@@ -64,6 +64,11 @@ function runnerWith(claimMany: JobsRepository['claimMany']) {
     {} as ArtifactStore,
     createLogger('worker', 'silent', quiet),
     {} as FlowSupport,
+    // These specs claim nothing, so nothing is logged or used; stop() flushes both.
+    {
+      logs: { flush: () => Promise.resolve() },
+      usage: { flush: () => Promise.resolve() },
+    } as unknown as AttemptRecorders,
   );
   return { runner, deliver: (id: string) => handlers.get('sy.work.default')!(delivery(id)) };
 }

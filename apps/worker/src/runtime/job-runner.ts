@@ -27,7 +27,23 @@ import {
   type JobContext,
 } from '@switchyard/handler-sdk';
 import type { ArtifactStore } from '@switchyard/storage';
-import { correlation, type Logger } from '@switchyard/observability';
+import {
+  SPAN_ATTRIBUTES,
+  activeTraceId,
+  contextFrom,
+  contextOf,
+  correlation,
+  currentCarrier,
+  endSpan,
+  spanContextOf,
+  startSpan,
+  traced,
+  traceIdOf,
+  tracingEnabled,
+  withSpan,
+  type Logger,
+  type Span,
+} from '@switchyard/observability';
 import {
   FlowCancelled,
   type ClaimedJob,
@@ -52,6 +68,8 @@ export interface FlowSupport {
   /** Publishes committed outbox rows (events of dependants and spawned jobs); the relay repairs failures. */
   publish(records: OutboxRecord[]): Promise<void>;
 }
+import type { AttemptLog, JobLogWriter } from './job-logs';
+import { AttemptUsage, CpuMeter, type UsageLedger } from './usage-ledger';
 
 export interface JobRunnerOptions {
   workerId: string;
@@ -64,6 +82,22 @@ export interface JobRunnerOptions {
   resultInlineMaxBytes: number;
   /** Counts a running attempt (the active-jobs gauge); returns the release. */
   trackActive?: (type: string) => () => void;
+}
+
+/** Where attempts' `ctx.log` lines and usage go. */
+export interface AttemptRecorders {
+  logs: JobLogWriter;
+  usage: UsageLedger;
+}
+
+/** What one attempt records besides its outcome. */
+interface AttemptRecord {
+  log: AttemptLog;
+  usage: AttemptUsage;
+  /** The handler's span (tracing on). */
+  span?: Span;
+  /** Usage and lines were handed on (once per attempt, whichever way it ends). */
+  ended?: boolean;
 }
 
 interface RunningJob {
@@ -104,6 +138,7 @@ export class JobRunner {
   private readonly completions: GroupCommit<CompletedOutcome, JobEventSource | null>;
   /** Completions of flow jobs, which settle their dependants in the same transaction. */
   private readonly flowCompletions: GroupCommit<CompletedOutcome, JobEventSource | null>;
+  private readonly cpu = new CpuMeter();
 
   constructor(
     private readonly options: JobRunnerOptions,
@@ -114,6 +149,7 @@ export class JobRunner {
     private readonly artifacts: ArtifactStore,
     private readonly logger: Logger,
     private readonly flow: FlowSupport,
+    private readonly recorders: AttemptRecorders,
   ) {
     this.abandonGraceMs = Math.floor(options.cancelGraceMs / 2);
     this.claims = new GroupCommit(
@@ -194,6 +230,7 @@ export class JobRunner {
     }
     await inFlight();
     clearInterval(this.leaseTimer);
+    await Promise.all([this.recorders.logs.flush(), this.recorders.usage.flush()]);
   }
 
   private onControl(command: CancelCommand): Promise<ConsumeOutcome> {
@@ -216,12 +253,20 @@ export class JobRunner {
         priority: Number(message.properties.priority ?? 0),
         correlationId: String(message.properties.correlationId ?? ''),
         messageId: dispatch.jobId,
+        // Each hop keeps the delivery's trace parent (a hop is not a step of the job's path).
+        ...(typeof message.headers['traceparent'] === 'string'
+          ? { headers: traceHeadersOf(message.headers) }
+          : {}),
       });
       return Ack;
     }
     let row: ClaimedJob | null;
     try {
-      row = await this.claims.submit(dispatch.jobId);
+      row = tracingEnabled()
+        ? await traced('job.claim', { attributes: { [SPAN_ATTRIBUTES.jobId]: dispatch.jobId } }, () =>
+            this.claims.submit(dispatch.jobId),
+          )
+        : await this.claims.submit(dispatch.jobId);
       this.claimFailures = 0;
     } catch (error) {
       return this.afterClaimFailure(dispatch.jobId, error);
@@ -259,6 +304,12 @@ export class JobRunner {
 
   private async runAttempt(row: ClaimedJob): Promise<ConsumeOutcome> {
     const started = Date.now();
+    const cpuMark = this.cpu.start();
+    const record: AttemptRecord = {
+      log: this.recorders.logs.attempt(row.id, row.attempts),
+      usage: new AttemptUsage(this.logger),
+      span: tracingEnabled() ? this.handlerSpan(row) : undefined,
+    };
     const events = new AttemptEvents(this.amqp, this.logger, row);
     const abort = new AbortController();
     let settle!: (value: unknown) => void;
@@ -277,11 +328,14 @@ export class JobRunner {
       if (!handler)
         throw new PermanentError(`no handler for job type "${row.type}" on this worker`, 'unknown_job_type');
       const output = await abandonAfterAbort(
-        this.invoke(handler, row, abort.signal, events),
+        withSpan(record.span, () => this.invoke(handler, row, abort.signal, events, record)),
         abort.signal,
         this.abandonGraceMs,
       );
       if (abort.signal.aborted) throw abort.signal.reason;
+      endSpan(record.span);
+      const written = this.endRecords(row, record, cpuMark, started);
+      if (written) await written;
       const bounded = await boundInlineResult(
         output,
         this.options.resultInlineMaxBytes,
@@ -289,10 +343,15 @@ export class JobRunner {
       );
       if (bounded.spilled)
         this.logger.info('inline result above RESULT_INLINE_MAX_BYTES stored as an artifact');
-      return await this.complete(row, bounded, events, started);
+      return await this.outcome('job.complete', row, () => this.complete(row, bounded, events, started));
     } catch (error) {
       const reason: unknown = abort.signal.aborted ? abort.signal.reason : error;
-      return await this.afterFailure(row, handler, reason, events, started);
+      if (record.span?.isRecording()) endSpan(record.span, reason);
+      const written = this.endRecords(row, record, cpuMark, started);
+      if (written) await written;
+      return await this.outcome('job.finish', row, () =>
+        this.afterFailure(row, handler, reason, events, started, record.span),
+      );
     } finally {
       clearTimeout(timer);
       this.running.delete(row.id);
@@ -307,6 +366,7 @@ export class JobRunner {
     reason: unknown,
     events: AttemptEvents,
     started: number,
+    span?: Span,
   ): Promise<ConsumeOutcome> {
     if (reason instanceof AbortReason) {
       switch (reason.code) {
@@ -322,10 +382,11 @@ export class JobRunner {
       }
     }
     const error = toJobError(reason, handler?.defaults.retryTimeouts ?? false);
-    if (reason instanceof DeferredError) return this.retry(row, error, reason.retryAfterMs, events, true);
+    if (reason instanceof DeferredError)
+      return this.retry(row, error, reason.retryAfterMs, events, true, span);
     if (error.retryable && row.attempts < row.max_attempts) {
       const delayMs = retryAfterOf(reason) ?? backoffDelay(row.attempts);
-      return this.retry(row, error, delayMs, events);
+      return this.retry(row, error, delayMs, events, false, span);
     }
     return this.fail(row, error, events, started);
   }
@@ -335,9 +396,11 @@ export class JobRunner {
     row: ClaimedJob,
     signal: AbortSignal,
     events: AttemptEvents,
+    record: AttemptRecord,
   ): Promise<HandlerOutput> {
     let warned = false;
     const dependencies = row.flow_id ? await this.dependenciesOf(row.id) : {};
+    const steps = record.span ? new StepSpans(record.span) : undefined;
     const ctx: JobContext<Record<string, unknown>> = {
       jobId: row.id,
       tenant: row.tenant,
@@ -360,8 +423,11 @@ export class JobRunner {
           );
         }
         events.progress(Math.round(clamped * 100) / 100, cleanStep.text, cleanMessage.text);
+        steps?.step(cleanStep.text);
       },
       logger: this.logger,
+      log: record.log,
+      usage: (units) => record.usage.add(units),
       artifacts: this.artifacts.writerFor(row.id),
       dependencies,
       dependencyFile: async (ref) => {
@@ -405,7 +471,12 @@ export class JobRunner {
         return { flowId: outcome.flowId, children: outcome.children, continuation: outcome.continuation };
       },
     };
-    return (handler as unknown as { handle(c: typeof ctx): Promise<HandlerOutput> }).handle(ctx);
+    // A handler that throws synchronously still yields a rejected promise.
+    const run = Promise.resolve().then(() =>
+      (handler as unknown as { handle(c: typeof ctx): Promise<HandlerOutput> }).handle(ctx),
+    );
+    if (!steps) return run;
+    return run.finally(() => steps.end());
   }
 
   /** A flow job's dependencies by ref, with their results and artifacts. */
@@ -432,6 +503,67 @@ export class JobRunner {
     return Object.fromEntries(entries);
   }
 
+  /**
+   * The handler's span: under the consumer span of the delivery when that is in the job's trace,
+   * else (a delivery without trace headers, e.g. a sweeper's re-dispatch) under the job's stored
+   * context; linked to the previous attempt's span when there was one.
+   */
+  private handlerSpan(row: ClaimedJob): Span | undefined {
+    const stored = row.traceparent
+      ? { traceparent: row.traceparent, tracestate: row.tracestate ?? undefined }
+      : undefined;
+    const inTrace = !stored || activeTraceId() === traceIdOf(stored.traceparent);
+    const previous =
+      row.attempts > 1
+        ? spanContextOf(row.attempt_traceparent ? { traceparent: row.attempt_traceparent } : null)
+        : undefined;
+    return startSpan('job.handler', {
+      parent: inTrace ? undefined : contextFrom(stored),
+      links: previous
+        ? [{ context: previous, attributes: { [SPAN_ATTRIBUTES.link]: 'previous_attempt' } }]
+        : [],
+      attributes: {
+        [SPAN_ATTRIBUTES.jobId]: row.id,
+        [SPAN_ATTRIBUTES.jobType]: row.type,
+        [SPAN_ATTRIBUTES.attempt]: row.attempts,
+        [SPAN_ATTRIBUTES.tenant]: row.tenant,
+      },
+    });
+  }
+
+  /** The attempt's outcome is recorded in a span of its own (tracing on). */
+  private outcome(
+    name: string,
+    row: ClaimedJob,
+    record: () => Promise<ConsumeOutcome>,
+  ): Promise<ConsumeOutcome> {
+    if (!tracingEnabled()) return record();
+    return traced(
+      name,
+      { attributes: { [SPAN_ATTRIBUTES.jobId]: row.id, [SPAN_ATTRIBUTES.attempt]: row.attempts } },
+      record,
+    );
+  }
+
+  /**
+   * The attempt's usage (with its CPU share and wall time) goes to the ledger, and its log lines
+   * are written before its outcome (and terminal event) is.
+   */
+  private endRecords(
+    row: ClaimedJob,
+    record: AttemptRecord,
+    cpuMark: number,
+    started: number,
+  ): Promise<void> | undefined {
+    // Returns a promise only when the attempt logged: the others pay no extra await.
+    if (record.ended) return undefined;
+    record.ended = true;
+    record.usage.units.set('cpu_seconds', this.cpu.end(cpuMark));
+    record.usage.units.set('wall_seconds', (Date.now() - started) / 1000);
+    this.recorders.usage.record(row, record.usage.units);
+    return this.recorders.logs.finish(record.log);
+  }
+
   private async complete(row: ClaimedJob, output: HandlerOutput, events: AttemptEvents, started: number) {
     const resultUrl = output.artifact ? `/api/v1/jobs/${row.id}/result` : null;
     const { step, message } = events.last;
@@ -456,9 +588,19 @@ export class JobRunner {
     delayMs: number,
     events: AttemptEvents,
     deferred = false,
+    span?: Span,
   ): Promise<ConsumeOutcome> {
+    const attemptTrace = span ? (currentCarrier(span)?.traceparent ?? null) : null;
     const updated = await this.durably(() =>
-      this.lifecycle.scheduleRetry(row.id, this.options.workerId, error, delayMs, events.last, deferred),
+      this.lifecycle.scheduleRetry(
+        row.id,
+        this.options.workerId,
+        error,
+        delayMs,
+        events.last,
+        deferred,
+        attemptTrace,
+      ),
     );
     if (!updated) return Ack;
     events.finished('retrying', updated);
@@ -472,6 +614,8 @@ export class JobRunner {
         priority: row.priority,
         correlationId: row.correlation_id,
         messageId: row.id,
+        // The next attempt joins the job's trace (under its insert), not this attempt's span.
+        ...(row.traceparent ? { headers: traceHeaders(row) } : {}),
       });
     } catch (publishError) {
       // The job is durably `retrying`; the tracker's sweeper dispatches overdue retries.
@@ -560,7 +704,43 @@ export class JobRunner {
   }
 }
 
-/** Resolves after `ms`, or at once when `signal` fires. */
+/** The W3C headers a delivery carried. */
+function traceHeadersOf(headers: Record<string, unknown>): Record<string, unknown> {
+  const trace: Record<string, unknown> = { traceparent: headers['traceparent'] };
+  if (typeof headers['tracestate'] === 'string') trace['tracestate'] = headers['tracestate'];
+  return trace;
+}
+
+/** The W3C headers of the job's stored trace context. */
+function traceHeaders(row: ClaimedJob): Record<string, string> {
+  const headers: Record<string, string> = { traceparent: row.traceparent ?? '' };
+  if (row.tracestate) headers['tracestate'] = row.tracestate;
+  return headers;
+}
+
+/** A span per pipeline step the handler reports (`ctx.progress` with a new step), under its span. */
+class StepSpans {
+  private current: { name: string; span: Span | undefined } | undefined;
+
+  constructor(private readonly handler: Span) {}
+
+  step(name: string | null): void {
+    if (name === null || name === this.current?.name) return;
+    this.end();
+    this.current = {
+      name,
+      span: startSpan(`step ${name}`, {
+        parent: contextOf(this.handler),
+        attributes: { [SPAN_ATTRIBUTES.step]: name },
+      }),
+    };
+  }
+
+  end(): void {
+    endSpan(this.current?.span);
+    this.current = undefined;
+  }
+}
 
 function retryAfterOf(reason: unknown): number | undefined {
   return reason instanceof RetryableError ? reason.retryAfterMs : undefined;

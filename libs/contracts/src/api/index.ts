@@ -61,6 +61,13 @@ import {
   WebhookEndpointSchema,
   WebhookSecretRotationSchema,
 } from './webhooks';
+import {
+  JobLogLineSchema,
+  JobLogPageSchema,
+  TenantSettingsRequestSchema,
+  TenantSettingsSchema,
+  UsageReportSchema,
+} from './usage';
 
 export * from './admin';
 export * from './dlq';
@@ -75,6 +82,7 @@ export * from './queues';
 export * from './schedules';
 export * from './stats';
 export * from './webhooks';
+export * from './usage';
 
 /**
  * Every named body of the REST API, by the name the OpenAPI document gives it (component names
@@ -140,6 +148,11 @@ export function apiBodySchemas(batchMaxItems: number, flowMaxJobs = 500) {
     WebhookDeliveryList: WebhookDeliveryPageSchema,
     JobTokenRequest: JobTokenRequestSchema,
     JobToken: JobTokenSchema,
+    JobLogLine: JobLogLineSchema,
+    JobLogPage: JobLogPageSchema,
+    UsageReport: UsageReportSchema,
+    TenantSettingsRequest: TenantSettingsRequestSchema,
+    TenantSettings: TenantSettingsSchema,
   } satisfies Record<string, TSchema>;
 }
 export type ApiBodyName = keyof ReturnType<typeof apiBodySchemas>;

@@ -59,6 +59,9 @@ const jobFields = {
         '`concurrency`, `rate`, `paused`; absent otherwise',
     }),
   ),
+  traceId: Type.Optional(
+    Type.String({ pattern: '^[0-9a-f]{32}$', description: 'the job’s OpenTelemetry trace (when traced)' }),
+  ),
 };
 
 /** A job as the API returns it (SPEC §3 fields, camelCase, ISO-8601 UTC times). */

@@ -22,5 +22,6 @@ export const intakeSubmitMessage = defineMessage({
   exchange: (names) => names.intakeExchange,
   routingKey: () => INTAKE_ROUTING_KEY,
   properties: () => ({ type: INTAKE_SUBMIT }),
+  traced: true,
   mandatory: true,
 });

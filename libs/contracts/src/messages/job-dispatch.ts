@@ -21,6 +21,7 @@ export const jobDispatchMessage = defineMessage({
   routingKey: (dispatch) => dispatch.queue,
   properties: () => ({ type: JOB_DISPATCH }),
   mandatory: true,
+  traced: true,
 });
 
 /** The dispatch message of a job: the one place it is built. */

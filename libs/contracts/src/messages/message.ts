@@ -24,6 +24,11 @@ export interface MessageDefinition<S extends TSchema = TSchema> {
   properties(payload: Static<S>): MessageProperties;
   /** The broker returns the message when no queue is bound for it, and the publish rejects. */
   readonly mandatory: boolean;
+  /**
+   * Carries the W3C trace context (`traceparent`, `tracestate` headers) while tracing is on: the
+   * publisher injects the active span's, the consumer handles the message in a span under it.
+   */
+  readonly traced?: boolean;
 }
 
 export function defineMessage<S extends TSchema>(

@@ -29,6 +29,8 @@ function context(payload: AudioGeneratePayload, signal = new AbortController().s
     signal,
     progress: (percent, step) => reports.push({ percent, step }),
     logger: pino({ level: 'silent' }),
+    log: { info: () => undefined, warn: () => undefined, error: () => undefined },
+    usage: () => undefined,
     artifacts: {
       put(name, contentType, data) {
         const bytes = data as Buffer;

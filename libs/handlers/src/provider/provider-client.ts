@@ -17,6 +17,31 @@ export interface ProviderResult {
   contentType: string;
   /** The provider's own job id, for providers that are polled. */
   providerJobId?: string;
+  /**
+   * What the run used: `requests` (HTTP requests made), `tokens_in`/`tokens_out` from an
+   * OpenAI-style `usage` object in a JSON answer, and `cost_usd` from the provider's `pricing`.
+   */
+  usage: Record<string, number>;
+}
+
+/** An OpenAI-style `usage` object (chat and responses APIs) as ledger units. */
+const USAGE_FIELDS: Record<string, string> = {
+  prompt_tokens: 'tokens_in',
+  input_tokens: 'tokens_in',
+  completion_tokens: 'tokens_out',
+  output_tokens: 'tokens_out',
+};
+
+/** The units an answer's `usage` object reports, added to `into`. */
+export function addReportedUsage(answer: unknown, into: Record<string, number>): void {
+  if (answer === null || typeof answer !== 'object') return;
+  const usage = (answer as { usage?: unknown }).usage;
+  if (usage === null || typeof usage !== 'object') return;
+  for (const [field, unit] of Object.entries(USAGE_FIELDS)) {
+    const value = (usage as Record<string, unknown>)[field];
+    if (typeof value === 'number' && Number.isFinite(value) && value >= 0)
+      into[unit] = (into[unit] ?? 0) + value;
+  }
 }
 
 interface HttpAnswer {
@@ -74,9 +99,21 @@ export class ProviderClient {
       );
     }
     progress(5, 'calling_provider');
-    const first = await this.request(operation.method, operation.path, input, signal);
-    if (!operation.poll) return { bytes: first.bytes, contentType: first.contentType };
-    return this.poll(operation.poll, first, signal, progress);
+    const usage: Record<string, number> = {};
+    const first = await this.request(operation.method, operation.path, input, signal, usage);
+    const result = operation.poll
+      ? await this.poll(operation.poll, first, signal, progress, usage)
+      : { bytes: first.bytes, contentType: first.contentType };
+    return { ...result, usage: this.priced(usage) };
+  }
+
+  /** `cost_usd` added from the provider's prices, when it has any for the units used. */
+  private priced(usage: Record<string, number>): Record<string, number> {
+    const pricing = this.config.pricing;
+    if (!pricing) return usage;
+    let cost = 0;
+    for (const [unit, price] of Object.entries(pricing)) cost += (usage[unit] ?? 0) * price;
+    return cost > 0 ? { ...usage, cost_usd: (usage['cost_usd'] ?? 0) + cost } : usage;
   }
 
   private async poll(
@@ -84,7 +121,8 @@ export class ProviderClient {
     first: HttpAnswer,
     signal: AbortSignal,
     progress: (percent: number, step: string, message?: string) => void,
-  ): Promise<ProviderResult> {
+    usage: Record<string, number>,
+  ): Promise<Omit<ProviderResult, 'usage'>> {
     let status = this.json(first);
     const id = pick(status, poll.idField);
     if (typeof id !== 'string' && typeof id !== 'number') {
@@ -115,7 +153,7 @@ export class ProviderClient {
       // Asymptotic progress: the provider does not say how far it is.
       progress(10 + 80 * (1 - 1 / (1 + polls / 10)), 'waiting_for_provider', `poll ${polls}`);
       await sleep(poll.intervalMs, undefined, { signal });
-      status = this.json(await this.request('GET', path, undefined, signal));
+      status = this.json(await this.request('GET', path, undefined, signal, usage));
     }
   }
 
@@ -125,9 +163,14 @@ export class ProviderClient {
     path: string,
     input: Record<string, unknown> | undefined,
     signal: AbortSignal,
+    usage: Record<string, number>,
   ): Promise<HttpAnswer> {
     try {
-      return await this.breaker.fire(() => this.send(method, path, input, signal));
+      usage['requests'] = (usage['requests'] ?? 0) + 1;
+      const answer = await this.breaker.fire(() => this.send(method, path, input, signal));
+      if (/^application\/(.+\+)?json/i.test(answer.contentType))
+        addReportedUsage(parseOrNull(answer.bytes), usage);
+      return answer;
     } catch (error) {
       if (error instanceof CallerAbort) throw signal.reason;
       if (error instanceof CircuitOpenError) {
@@ -297,6 +340,14 @@ export class ProviderClient {
 
 /** The job's own signal fired during a request: not the provider's failure. */
 class CallerAbort extends Error {}
+
+function parseOrNull(bytes: Buffer): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return null;
+  }
+}
 
 /** The value at a dot path (`output.url`) of parsed JSON. */
 function pick(value: unknown, path: string): unknown {

@@ -59,6 +59,7 @@ export function createProviderGenerateHandler(deps: {
       const result = await client.run(operation, input ?? {}, ctx.signal, (percent, step, message) =>
         ctx.progress(percent, step, message),
       );
+      ctx.usage(result.usage);
       ctx.progress(95, 'saving');
       const mediaType = result.contentType.split(';')[0].trim().toLowerCase();
       const artifact = await ctx.artifacts.put(

@@ -73,6 +73,15 @@ const ProviderSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     operations: Type.Record(Type.String({ pattern: NAME }), OperationSchema, { minProperties: 1 }),
+    /**
+     * US dollars per unit of usage the provider reports (`tokens_in`, `tokens_out`, `requests`):
+     * a job's `cost_usd` is the sum of its units times these prices.
+     */
+    pricing: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' }), Type.Number({ minimum: 0 }), {
+        maxProperties: 32,
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -1,0 +1,98 @@
+import { Writable } from 'node:stream';
+import { Registry } from 'prom-client';
+import { createLogger, createWorkerMetrics } from '@switchyard/observability';
+import type { UsageEntry } from '@switchyard/persistence';
+import { AttemptUsage, CpuMeter, UsageLedger, USAGE_UNITS_MAX } from './usage-ledger';
+
+const quiet = createLogger('worker', 'silent', new Writable({ write: (_c, _e, done) => done() }));
+
+describe('AttemptUsage', () => {
+  it('sums units over calls and ignores bad units and amounts', () => {
+    const usage = new AttemptUsage(quiet);
+    usage.add({ tokens_in: 10, cost_usd: 0.5 });
+    usage.add({ tokens_in: 5, 'Bad-Unit': 3, tokens_out: -1, gpu_seconds: Number.NaN });
+    usage.add(null as unknown as Record<string, number>);
+    expect(Object.fromEntries(usage.units)).toEqual({ tokens_in: 15, cost_usd: 0.5 });
+  });
+
+  it('records at most USAGE_UNITS_MAX distinct units', () => {
+    const usage = new AttemptUsage(quiet);
+    for (let i = 0; i < USAGE_UNITS_MAX + 5; i++) usage.add({ [`unit_${i}`]: 1 });
+    expect(usage.units.size).toBe(USAGE_UNITS_MAX);
+  });
+});
+
+describe('UsageLedger', () => {
+  it('sums attempts per day, tenant, type and unit into one write, and counts the metric', async () => {
+    const writes: UsageEntry[][] = [];
+    const registry = new Registry();
+    const ledger = new UsageLedger(
+      { add: (entries) => (writes.push([...entries]), Promise.resolve()) },
+      createWorkerMetrics(registry),
+      quiet,
+      60_000,
+    );
+    const at = new Date('2026-12-05T10:00:00Z');
+    ledger.record({ tenant: 'a', type: 't' }, new Map([['tokens_in', 7]]), at);
+    ledger.record(
+      { tenant: 'a', type: 't' },
+      new Map([
+        ['tokens_in', 11],
+        ['requests', 1],
+      ]),
+      at,
+    );
+    ledger.record({ tenant: 'b', type: 't' }, new Map([['tokens_in', 1]]), new Date('2026-12-06T00:00:01Z'));
+    await ledger.flush();
+    expect(writes).toHaveLength(1);
+    expect(writes[0]).toEqual(
+      expect.arrayContaining([
+        { day: '2026-12-05', tenant: 'a', type: 't', unit: 'tokens_in', amount: 18, attempts: 2 },
+        { day: '2026-12-05', tenant: 'a', type: 't', unit: 'requests', amount: 1, attempts: 1 },
+        { day: '2026-12-06', tenant: 'b', type: 't', unit: 'tokens_in', amount: 1, attempts: 1 },
+      ]),
+    );
+    expect(await registry.metrics()).toMatch(/switchyard_usage_total\{tenant="a",unit="tokens_in"\} 18/);
+    await ledger.flush();
+    expect(writes).toHaveLength(1); // nothing new, nothing written
+  });
+
+  it('keeps what a failed write held and adds it to the next one', async () => {
+    let fail = true;
+    const writes: UsageEntry[][] = [];
+    const ledger = new UsageLedger(
+      {
+        add: (entries) =>
+          fail ? Promise.reject(new Error('down')) : (writes.push([...entries]), Promise.resolve()),
+      },
+      createWorkerMetrics(new Registry()),
+      quiet,
+      60_000,
+    );
+    const at = new Date('2026-12-05T10:00:00Z');
+    ledger.record({ tenant: 'a', type: 't' }, new Map([['cost_usd', 1.5]]), at);
+    await ledger.flush();
+    ledger.record({ tenant: 'a', type: 't' }, new Map([['cost_usd', 2]]), at);
+    fail = false;
+    await ledger.flush();
+    expect(writes).toEqual([
+      [{ day: '2026-12-05', tenant: 'a', type: 't', unit: 'cost_usd', amount: 3.5, attempts: 2 }],
+    ]);
+  });
+});
+
+describe('CpuMeter', () => {
+  it('shares the CPU time between the attempts running at once', () => {
+    const meter = new CpuMeter();
+    const a = meter.start();
+    const b = meter.start();
+    const until = Date.now() + 30;
+    while (Date.now() < until); // burn CPU while both run
+    const aShare = meter.end(a);
+    const bShare = meter.end(b);
+    expect(aShare).toBeGreaterThan(0);
+    // Both ran over the same interval: equal shares, each about half of what was used.
+    expect(Math.abs(aShare - bShare)).toBeLessThan(0.01);
+    expect(aShare + bShare).toBeLessThan(0.1);
+  });
+});
