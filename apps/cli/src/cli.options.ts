@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { JOB_STATUSES, PRIORITY_NAMES, parsePriority } from '@switchyard/contracts';
 import { errorMessage, UsageError } from './cli.errors';
@@ -51,4 +51,11 @@ export async function readJsonObjectFile(path: string, what: string): Promise<Re
     throw new UsageError(`cannot read ${what} ${path}: ${errorMessage(error)}`);
   }
   return parseJsonObject(text, `${what} ${path}`);
+}
+
+/** `--limit` and `--cursor` of a list command that pages through the API's cursor pages. */
+export function withPageOptions(command: Command): Command {
+  return command
+    .option('--limit <n>', 'at most this many (1–200)', integerOption(1, 200))
+    .option('--cursor <cursor>', 'the next page, from a previous list');
 }

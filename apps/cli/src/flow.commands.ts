@@ -10,7 +10,7 @@ import {
 } from '@switchyard/contracts';
 import type { App, CommandContext } from './cli.context';
 import { EXIT, type ExitCode } from './cli.errors';
-import { integerOption, readJsonObjectFile } from './cli.options';
+import { readJsonObjectFile, withPageOptions } from './cli.options';
 import { formatTime, paintStatus, table } from './format';
 import type { Output } from './output';
 import { readSse } from './sse.stream';
@@ -71,12 +71,8 @@ export function registerFlowCommands(program: Command, app: App): void {
       ctx.out.line(flowJobsTable(body, ctx.out));
     });
 
-  flow
-    .command('list')
-    .description('list flows, newest first')
-    .option('--limit <n>', 'at most this many (1–200)', integerOption(1, 200))
-    .option('--cursor <cursor>', 'the next page, from a previous list')
-    .action(async (flags: { limit?: number; cursor?: string }, cmd: Command) => {
+  withPageOptions(flow.command('list').description('list flows, newest first')).action(
+    async (flags: { limit?: number; cursor?: string }, cmd: Command) => {
       const ctx = app.context(cmd);
       const { body } = await ctx.client.json<FlowPage>('GET', '/flows', {
         query: { limit: flags.limit, cursor: flags.cursor },
@@ -96,7 +92,8 @@ export function registerFlowCommands(program: Command, app: App): void {
           ctx.out.style,
         ),
       );
-    });
+    },
+  );
 
   flow
     .command('cancel')

@@ -10,7 +10,7 @@ import {
 } from '@switchyard/contracts';
 import type { App } from './cli.context';
 import { UsageError } from './cli.errors';
-import { integerOption, parseJsonObject, priorityOption } from './cli.options';
+import { integerOption, parseJsonObject, priorityOption, withPageOptions } from './cli.options';
 import { formatTime, jobsTable, table } from './format';
 import { payloadOf } from './jobs.commands';
 
@@ -124,12 +124,8 @@ export function registerScheduleCommands(program: Command, app: App): void {
       ctx.out.line(`created schedule ${body.name} ${body.id}, next run ${formatTime(body.nextRunAt)}`);
     });
 
-  schedules
-    .command('list')
-    .description('list schedules, newest first')
-    .option('--limit <n>', 'at most this many (1–200)', integerOption(1, 200))
-    .option('--cursor <cursor>', 'the next page, from a previous list')
-    .action(async (flags: { limit?: number; cursor?: string }, cmd: Command) => {
+  withPageOptions(schedules.command('list').description('list schedules, newest first')).action(
+    async (flags: { limit?: number; cursor?: string }, cmd: Command) => {
       const ctx = app.context(cmd);
       const { body } = await ctx.client.json<SchedulePage>('GET', '/schedules', {
         query: { limit: flags.limit, cursor: flags.cursor },
@@ -151,7 +147,8 @@ export function registerScheduleCommands(program: Command, app: App): void {
           out.style,
         ),
       );
-    });
+    },
+  );
 
   schedules
     .command('get')

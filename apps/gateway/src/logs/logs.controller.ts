@@ -27,11 +27,11 @@ export class LogsController {
   @ApiJson(200, 'a page of log lines', 'JobLogPage')
   @ApiErrors(400, 404)
   page(
-    @Caller() caller: Caller,
     @Param('id') id: string,
-    @Query() query: Record<string, string | undefined>,
+    @Query('cursor') cursor: string | undefined,
+    @Query('limit') limit: string | undefined,
+    @Caller() caller: Caller,
   ) {
-    const limit = parsePageLimit(query['limit'], LOG_PAGE_MAX, 'log');
-    return this.logs.page(id, tenantScope(caller), query['cursor'], limit);
+    return this.logs.page(id, tenantScope(caller), cursor, parsePageLimit(limit, LOG_PAGE_MAX, 'log'));
   }
 }
