@@ -320,6 +320,158 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List schedules
+         * @description Newest first; the caller’s tenant only (admin keys: every tenant).
+         */
+        get: operations["getSchedules"];
+        put?: never;
+        /**
+         * Create a schedule
+         * @description A recurring job: `cron` (5 or 6 fields, or an alias such as @hourly, read in `timezone`) or `everyMs`. Each tick creates an ordinary job (validated, admitted and inserted like POST /jobs) with `scheduleId` and `scheduledFor`; `overlap` says what a tick does while an earlier run is unfinished.
+         */
+        post: operations["postSchedules"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/schedules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get one schedule
+         * @description With `nextRunAt`, the next tick.
+         */
+        get: operations["getSchedulesId"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a schedule
+         * @description Its runs stay (they are jobs); unfinished ones run to their end.
+         */
+        delete: operations["deleteSchedulesId"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a schedule
+         * @description Only the fields given change; a new cron, everyMs, timezone, startAt or endAt ticks from the next tick after now.
+         */
+        patch: operations["patchSchedulesId"];
+        trace?: never;
+    };
+    "/api/v1/schedules/{id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause a schedule
+         * @description No new runs; running ones finish. The note says why.
+         */
+        post: operations["postSchedulesIdPause"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/schedules/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a schedule
+         * @description It ticks again from the next tick after now.
+         */
+        post: operations["postSchedulesIdResume"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/schedules/{id}/trigger": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run a schedule now
+         * @description One run with the tick now, as the overlap policy allows (`skipped_overlap` or `buffered` otherwise).
+         */
+        post: operations["postSchedulesIdTrigger"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/schedules/{id}/backfill": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Backfill a schedule
+         * @description A run for every tick in [from, to] that has none yet (at most 1,000 ticks per call), whatever the overlap policy; a second identical backfill creates nothing.
+         */
+        post: operations["postSchedulesIdBackfill"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/schedules/{id}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a schedule’s runs
+         * @description The jobs it created, newest tick first, with `scheduledFor`.
+         */
+        get: operations["getSchedulesIdRuns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs/{id}/events": {
         parameters: {
             query?: never;
@@ -392,6 +544,94 @@ export interface paths {
          * @description Size, SHA-256 and content type; the caller’s tenant only.
          */
         get: operations["getFilesId"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/flows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List flows
+         * @description Newest first; the caller’s tenant only (admin keys: every tenant, or `tenant`).
+         */
+        get: operations["getFlows"];
+        put?: never;
+        /**
+         * Submit a flow of jobs that depend on jobs
+         * @description Every job is validated like a batch item, then the flow as a whole (refs unique, every `dependsOn` a ref of the flow, no cycle); one problem creates nothing (`flow_invalid`, `details[].index`). The flow is created in one transaction. Jobs without dependencies are `queued` at once, the others `waiting` until their dependencies finish. `Idempotency-Key` applies to the whole flow.
+         */
+        post: operations["postFlows"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/flows/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get one flow
+         * @description Its status (`running`, `completed`, `failed`, `cancelled`), counts by state, and every job (ref, state, progress, dependencies) in dependency order.
+         */
+        get: operations["getFlowsId"];
+        put?: never;
+        post?: never;
+        /**
+         * Cancel a flow
+         * @description Cancels every unfinished job: waiting, scheduled, queued and retrying ones at once, running ones through the normal cancel path (they end `cancelled` within CANCEL_GRACE_MS).
+         */
+        delete: operations["deleteFlowsId"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/flows/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry a flow
+         * @description Runs the failed and cancelled jobs again with everything downstream of them; completed jobs upstream keep their results and do not run again.
+         */
+        post: operations["postFlowsIdRetry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/flows/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream a flow’s events (SSE)
+         * @description First a `snapshot` event (the `Flow`), then every event of every job of the flow (spawned ones too) with `id:` = `<jobId>:<seq>`; the stream closes once the flow is no longer running.
+         */
+        get: operations["getFlowsIdEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -593,6 +833,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/jobs/{id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Page one job’s log lines
+         * @description What its handler logged with `ctx.log`, in order, every attempt (JOB_LOG_MAX_LINES per attempt; `dropped` counts the rest). Follow `nextCursor` until it is null; `tailCursor` passed later as `cursor` returns the lines logged since. Live lines: `log` events on `/jobs/{id}/events`.
+         */
+        get: operations["getJobsIdLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The usage ledger
+         * @description Units jobs used (`ctx.usage`, provider `usage`, `cpu_seconds`, `wall_seconds`) summed per tenant, job type or UTC day over `from`..`to` (days, inclusive; this month by default). Tenant keys see their own tenant; admin keys every tenant.
+         */
+        get: operations["getUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/tenants/{tenant}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a tenant’s settings
+         * @description Its monthly usage budgets with this month’s use.
+         */
+        get: operations["getAdminTenantsTenant"];
+        /**
+         * Change a tenant’s settings
+         * @description Every field is optional; a field absent keeps its value. `budgets`: per unit `{perMonth}` (null removes it); once a tenant has used a budget this UTC month, submissions get 429 `budget_exhausted` until the next month.
+         */
+        put: operations["putAdminTenantsTenant"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/health": {
         parameters: {
             query?: never;
@@ -678,7 +982,7 @@ export interface components {
             type: string;
             queue: string;
             tenant: string;
-            status: "scheduled" | "queued" | "running" | "retrying" | "completed" | "failed" | "cancelled";
+            status: "scheduled" | "waiting" | "queued" | "running" | "retrying" | "completed" | "failed" | "cancelled";
             priority: number;
             step: string | null;
             progress: number;
@@ -711,6 +1015,22 @@ export interface components {
             /** @description while queued */
             estimatedWaitMs?: number;
             deadLettered: boolean;
+            /**
+             * Format: uuid
+             * @description the schedule that created this run
+             */
+            scheduleId?: string;
+            /**
+             * Format: date-time
+             * @description a schedule run’s tick time
+             */
+            scheduledFor?: string;
+            flowId?: string | null;
+            ref?: string | null;
+            /** @description why a queued or waiting job is held back: `dependencies` (a flow job waiting for its dependencies), `concurrency`, `rate`, `paused`; absent otherwise */
+            waitingFor?: string;
+            /** @description the job’s OpenTelemetry trace (when traced) */
+            traceId?: string;
         };
         /** JobError */
         JobError: {
@@ -723,7 +1043,7 @@ export interface components {
         HistoryEntry: {
             seq: number;
             event: "queued" | "started" | "progress" | "retrying" | "completed" | "failed" | "cancelled";
-            status: "scheduled" | "queued" | "running" | "retrying" | "completed" | "failed" | "cancelled";
+            status: "scheduled" | "waiting" | "queued" | "running" | "retrying" | "completed" | "failed" | "cancelled";
             step: string | null;
             progress: number;
             message: string | null;
@@ -770,7 +1090,7 @@ export interface components {
             type: string;
             queue: string;
             tenant: string;
-            status: "scheduled" | "queued" | "running" | "retrying" | "completed" | "failed" | "cancelled";
+            status: "scheduled" | "waiting" | "queued" | "running" | "retrying" | "completed" | "failed" | "cancelled";
             priority: number;
             step: string | null;
             progress: number;
@@ -804,6 +1124,22 @@ export interface components {
             /** @description while queued */
             estimatedWaitMs?: number;
             deadLettered: boolean;
+            /**
+             * Format: uuid
+             * @description the schedule that created this run
+             */
+            scheduleId?: string;
+            /**
+             * Format: date-time
+             * @description a schedule run’s tick time
+             */
+            scheduledFor?: string;
+            flowId?: string | null;
+            ref?: string | null;
+            /** @description why a queued or waiting job is held back: `dependencies` (a flow job waiting for its dependencies), `concurrency`, `rate`, `paused`; absent otherwise */
+            waitingFor?: string;
+            /** @description the job’s OpenTelemetry trace (when traced) */
+            traceId?: string;
         };
         /** JobSummaryList */
         JobSummaryList: {
@@ -859,7 +1195,7 @@ export interface components {
          */
         Error: {
             error: {
-                code: "validation_failed" | "unknown_job_type" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "not_cancellable" | "not_retryable" | "not_completed" | "payload_too_large" | "unsupported_media_type" | "idempotency_conflict" | "rate_limited" | "tenant_quota_exceeded" | "internal_error" | "queue_full" | "service_unavailable";
+                code: "validation_failed" | "unknown_job_type" | "flow_invalid" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "not_cancellable" | "not_retryable" | "not_completed" | "payload_too_large" | "unsupported_media_type" | "idempotency_conflict" | "rate_limited" | "tenant_quota_exceeded" | "budget_exhausted" | "internal_error" | "queue_full" | "service_unavailable";
                 message: string;
                 details: {
                     /** @description batch item */
@@ -1101,7 +1437,7 @@ export interface components {
                 tenant: string;
                 type: string;
                 queue: string;
-                status: "scheduled" | "queued" | "running" | "retrying" | "completed" | "failed" | "cancelled";
+                status: "scheduled" | "waiting" | "queued" | "running" | "retrying" | "completed" | "failed" | "cancelled";
                 step: string | null;
                 progress: number;
                 message: string | null;
@@ -1117,6 +1453,7 @@ export interface components {
                 startedAt?: string;
                 finishedAt?: string;
                 nextAttemptAt?: string;
+                flowId?: string;
             };
         };
         /**
@@ -1126,6 +1463,296 @@ export interface components {
         JobSnapshot: components["schemas"]["Job"] & {
             /** @description the last event it reflects */
             seq: number;
+        };
+        /** Schedule */
+        Schedule: {
+            /** Format: uuid */
+            id: string;
+            tenant: string;
+            name: string;
+            cron: string | null;
+            everyMs: number | null;
+            timezone: string;
+            job: components["schemas"]["ScheduleJob"];
+            overlap: "skip" | "buffer_one" | "allow" | "cancel_previous";
+            catchupWindowMs: number;
+            jitterMs: number;
+            startAt: string | null;
+            endAt: string | null;
+            paused: boolean;
+            note: string | null;
+            nextRunAt: string | null;
+            lastRunAt: string | null;
+            bufferedFor: string | null;
+            lastError: string | null;
+            /**
+             * Format: date-time
+             * @description ISO-8601 UTC
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description ISO-8601 UTC
+             */
+            updatedAt: string;
+        };
+        /**
+         * ScheduleJob
+         * @description the job each run submits, as POST /jobs takes it; a run’s idempotency is its (scheduleId, scheduledFor)
+         */
+        ScheduleJob: {
+            type: string;
+            /** @description validated by the job type schema */
+            payload: {
+                [key: string]: unknown;
+            };
+            /** @description 0–9 (9 most urgent) or low=2, normal=5, high=7, critical=9 */
+            priority?: number | ("low" | "normal" | "high" | "critical");
+            timeoutMs?: number;
+            maxAttempts?: number;
+            metadata?: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * ScheduleRequest
+         * @description exactly one of cron and everyMs
+         */
+        ScheduleRequest: {
+            /** @description unique per tenant */
+            name: string;
+            /** @description 5 fields (minute first) or 6 (second first), or an alias such as @hourly; not with everyMs */
+            cron?: string;
+            /** @description a tick every this many ms, aligned to the Unix epoch; not with cron */
+            everyMs?: number;
+            /** @description IANA time zone the cron expression is read in (default UTC) */
+            timezone?: string;
+            job: components["schemas"]["ScheduleJob"];
+            /** @description what a tick does while an earlier run is not finished (default skip) */
+            overlap?: "skip" | "buffer_one" | "allow" | "cancel_previous";
+            /** @description after downtime, missed ticks this recent run once each; older ones are counted as missed */
+            catchupWindowMs?: number;
+            /** @description each run starts up to this much after its tick */
+            jitterMs?: number;
+            /**
+             * Format: date-time
+             * @description no tick before this time
+             */
+            startAt?: string;
+            /**
+             * Format: date-time
+             * @description no tick after this time
+             */
+            endAt?: string;
+            paused?: boolean;
+            /** @description why it was paused or changed */
+            note?: string;
+        };
+        /**
+         * SchedulePatch
+         * @description cron replaces everyMs and the other way round; pause and resume have their own routes
+         */
+        SchedulePatch: {
+            /** @description unique per tenant */
+            name?: string;
+            /** @description 5 fields (minute first) or 6 (second first), or an alias such as @hourly; not with everyMs */
+            cron?: string;
+            /** @description a tick every this many ms, aligned to the Unix epoch; not with cron */
+            everyMs?: number;
+            /** @description IANA time zone the cron expression is read in (default UTC) */
+            timezone?: string;
+            job?: components["schemas"]["ScheduleJob"];
+            /** @description what a tick does while an earlier run is not finished (default skip) */
+            overlap?: "skip" | "buffer_one" | "allow" | "cancel_previous";
+            /** @description after downtime, missed ticks this recent run once each; older ones are counted as missed */
+            catchupWindowMs?: number;
+            /** @description each run starts up to this much after its tick */
+            jitterMs?: number;
+            startAt?: string | null;
+            endAt?: string | null;
+            note?: string | null;
+        };
+        /** ScheduleNote */
+        ScheduleNote: {
+            /** @description why it was paused or changed */
+            note?: string;
+        };
+        /** ScheduleList */
+        ScheduleList: {
+            items: components["schemas"]["Schedule"][];
+            nextCursor: string | null;
+        };
+        /** ScheduleTriggerResult */
+        ScheduleTriggerResult: {
+            outcome: "created" | "skipped_overlap" | "buffered";
+            /**
+             * Format: date-time
+             * @description the tick this trigger stands for (now)
+             */
+            scheduledFor: string;
+            jobId: string | null;
+        };
+        /**
+         * ScheduleBackfill
+         * @description at most 1000 ticks; each tick runs once, whatever the overlap policy
+         */
+        ScheduleBackfill: {
+            /**
+             * Format: date-time
+             * @description first tick time included
+             */
+            from: string;
+            /**
+             * Format: date-time
+             * @description last tick time included
+             */
+            to: string;
+        };
+        /** ScheduleBackfillResult */
+        ScheduleBackfillResult: {
+            /** @description ticks in the range */
+            ticks: number;
+            /** @description runs created now */
+            created: number;
+            /** @description ticks that already had a run (created none) */
+            existing: number;
+        };
+        /** FlowJobSubmission */
+        FlowJobSubmission: {
+            type: string;
+            /** @description validated by the job type schema */
+            payload: {
+                [key: string]: unknown;
+            };
+            /** @description 0–9 (9 most urgent) or low=2, normal=5, high=7, critical=9 */
+            priority?: number | ("low" | "normal" | "high" | "critical");
+            idempotencyKey?: string;
+            timeoutMs?: number;
+            maxAttempts?: number;
+            metadata?: {
+                [key: string]: unknown;
+            };
+            dedupe?: boolean;
+            /**
+             * Format: date-time
+             * @description ISO-8601: the job stays `scheduled` until then (not with delayMs); a past time means now
+             */
+            runAt?: string;
+            /** @description the job stays `scheduled` this long (not with runAt); 0 means now */
+            delayMs?: number;
+            ref: string;
+            /** @description refs of jobs of the same flow that must finish first */
+            dependsOn?: string[];
+            /** @description when a dependency fails or is cancelled: `fail` (default; this job fails with `dependency_failed`), `run` (runs anyway), `skip` (ends `cancelled` with reason `dependency_failed`) */
+            onDependencyFailure?: "fail" | "run" | "skip";
+        };
+        /**
+         * FlowRequest
+         * @description at most FLOW_MAX_JOBS (500) jobs; validated as a whole and created all or nothing
+         */
+        FlowRequest: {
+            name?: string;
+            metadata?: {
+                [key: string]: unknown;
+            };
+            jobs: components["schemas"]["FlowJobSubmission"][];
+        };
+        /** FlowJob */
+        FlowJob: {
+            /** Format: uuid */
+            id: string;
+            ref: string;
+            type: string;
+            queue: string;
+            status: "scheduled" | "waiting" | "queued" | "running" | "retrying" | "completed" | "failed" | "cancelled";
+            step: string | null;
+            progress: number;
+            attempts: number;
+            /** @description refs of its dependencies */
+            dependsOn: string[];
+            onDependencyFailure: "fail" | "run" | "skip";
+            spawnedBy: string | null;
+            error: components["schemas"]["JobError"] | null;
+            /**
+             * Format: date-time
+             * @description ISO-8601 UTC
+             */
+            createdAt: string;
+            startedAt: string | null;
+            finishedAt: string | null;
+        };
+        /** Flow */
+        Flow: {
+            /** Format: uuid */
+            id: string;
+            tenant: string;
+            name: string | null;
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** @description `running` while any job is unfinished; then `failed` if any job failed, `cancelled` if any was cancelled, else `completed` */
+            status: "running" | "completed" | "failed" | "cancelled";
+            idempotencyKey: string | null;
+            /** @description jobs per state (states with none are absent) */
+            counts: {
+                [key: string]: number;
+            };
+            /** @description jobs in the flow */
+            total: number;
+            /**
+             * Format: date-time
+             * @description ISO-8601 UTC
+             */
+            createdAt: string;
+            finishedAt: string | null;
+            /** @description in dependency order (a job after every job it depends on) */
+            jobs: components["schemas"]["FlowJob"][];
+            /** @description the flow has more than 5000 jobs */
+            jobsTruncated: boolean;
+        };
+        /** SubmittedFlow */
+        SubmittedFlow: components["schemas"]["Flow"] & {
+            deduplicated: boolean;
+        };
+        /** FlowSummary */
+        FlowSummary: {
+            /** Format: uuid */
+            id: string;
+            tenant: string;
+            name: string | null;
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** @description `running` while any job is unfinished; then `failed` if any job failed, `cancelled` if any was cancelled, else `completed` */
+            status: "running" | "completed" | "failed" | "cancelled";
+            idempotencyKey: string | null;
+            /** @description jobs per state (states with none are absent) */
+            counts: {
+                [key: string]: number;
+            };
+            /** @description jobs in the flow */
+            total: number;
+            /**
+             * Format: date-time
+             * @description ISO-8601 UTC
+             */
+            createdAt: string;
+            finishedAt: string | null;
+        };
+        /** FlowList */
+        FlowList: {
+            items: components["schemas"]["FlowSummary"][];
+            nextCursor: string | null;
+        };
+        /** FlowActionResult */
+        FlowActionResult: {
+            flow: components["schemas"]["FlowSummary"];
+            /** @description jobs cancelled at once */
+            cancelled?: number;
+            /** @description running jobs asked to stop (they end `cancelled`) */
+            cancelRequested?: number;
+            /** @description jobs put back: the failed ones and everything downstream */
+            retried?: number;
         };
         /** WebhookEndpointRequest */
         WebhookEndpointRequest: {
@@ -1250,6 +1877,82 @@ export interface components {
              */
             expiresAt: string;
         };
+        /** JobLogLine */
+        JobLogLine: {
+            attempt: number;
+            level: "info" | "warn" | "error";
+            message: string;
+            fields: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Format: date-time
+             * @description ISO-8601 UTC
+             */
+            at: string;
+        };
+        /** JobLogPage */
+        JobLogPage: {
+            items: components["schemas"]["JobLogLine"][];
+            nextCursor: string | null;
+            tailCursor: string | null;
+            /** @description lines an attempt logged beyond JOB_LOG_MAX_LINES, counted, not kept */
+            dropped: {
+                attempt: number;
+                lines: number;
+            }[];
+        };
+        /** UsageReport */
+        UsageReport: {
+            groupBy: "tenant" | "type" | "day";
+            /**
+             * Format: date
+             * @description first UTC day counted
+             */
+            from: string;
+            /**
+             * Format: date
+             * @description last UTC day counted
+             */
+            to: string;
+            items: {
+                /** @description the tenant, job type or day (YYYY-MM-DD) */
+                group: string;
+                /** @description sum per unit */
+                units: {
+                    [key: string]: number;
+                };
+                /** @description job attempts that recorded each unit */
+                attempts: {
+                    [key: string]: number;
+                };
+            }[];
+        };
+        /** TenantSettingsRequest */
+        TenantSettingsRequest: {
+            budgets?: {
+                [key: string]: {
+                    /** @description the most a tenant may use per UTC calendar month */
+                    perMonth: number;
+                } | null;
+            };
+        };
+        /** TenantSettings */
+        TenantSettings: {
+            tenant: string;
+            budgets: {
+                [key: string]: {
+                    perMonth: number;
+                    /** @description used this UTC month */
+                    used: number;
+                    /**
+                     * Format: date-time
+                     * @description the start of the next UTC month
+                     */
+                    resetsAt: string;
+                };
+            };
+        };
     };
     responses: never;
     parameters: never;
@@ -1279,7 +1982,7 @@ export interface operations {
                 /** @description only jobs of this type */
                 type?: string;
                 /** @description only jobs in this status */
-                status?: "scheduled" | "queued" | "running" | "retrying" | "completed" | "failed" | "cancelled";
+                status?: "scheduled" | "waiting" | "queued" | "running" | "retrying" | "completed" | "failed" | "cancelled";
             };
             header?: {
                 /** @description carried through every log line and message of the request */
@@ -1309,7 +2012,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobSummaryList"];
                 };
             };
-            /** @description `validation_failed` or `unknown_job_type`; `details` name each field (and batch `index`) */
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
             400: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
@@ -1445,7 +2148,7 @@ export interface operations {
                     "application/json": components["schemas"]["SubmittedJob"];
                 };
             };
-            /** @description `validation_failed` or `unknown_job_type`; `details` name each field (and batch `index`) */
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
             400: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
@@ -1638,7 +2341,7 @@ export interface operations {
                     "application/json": components["schemas"]["BatchResponse"];
                 };
             };
-            /** @description `validation_failed` or `unknown_job_type`; `details` name each field (and batch `index`) */
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
             400: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
@@ -2104,7 +2807,7 @@ export interface operations {
                     "application/json": components["schemas"]["HistoryPage"];
                 };
             };
-            /** @description `validation_failed` or `unknown_job_type`; `details` name each field (and batch `index`) */
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
             400: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
@@ -2694,7 +3397,7 @@ export interface operations {
                     "application/json": components["schemas"]["Stats"];
                 };
             };
-            /** @description `validation_failed` or `unknown_job_type`; `details` name each field (and batch `index`) */
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
             400: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
@@ -3212,7 +3915,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobList"];
                 };
             };
-            /** @description `validation_failed` or `unknown_job_type`; `details` name each field (and batch `index`) */
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
             400: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
@@ -3328,7 +4031,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReplayResult"];
                 };
             };
-            /** @description `validation_failed` or `unknown_job_type`; `details` name each field (and batch `index`) */
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
             400: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
@@ -3676,6 +4379,1263 @@ export interface operations {
             };
         };
     };
+    getSchedules: {
+        parameters: {
+            query?: {
+                /** @description page size, at most 200 */
+                limit?: number;
+                /** @description nextCursor of the previous page */
+                cursor?: string;
+            };
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page of schedules */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleList"];
+                };
+            };
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postSchedules: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduleRequest"];
+            };
+        };
+        responses: {
+            /** @description the schedule */
+            201: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getSchedulesId: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                /** @description schedule id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the schedule */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found` (also for another tenant’s object, so existence does not leak) */
+            404: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteSchedulesId: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                /** @description schedule id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description deleted */
+            204: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found` (also for another tenant’s object, so existence does not leak) */
+            404: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    patchSchedulesId: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                /** @description schedule id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SchedulePatch"];
+            };
+        };
+        responses: {
+            /** @description the schedule */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found` (also for another tenant’s object, so existence does not leak) */
+            404: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postSchedulesIdPause: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                /** @description schedule id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduleNote"];
+            };
+        };
+        responses: {
+            /** @description the schedule */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found` (also for another tenant’s object, so existence does not leak) */
+            404: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postSchedulesIdResume: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                /** @description schedule id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduleNote"];
+            };
+        };
+        responses: {
+            /** @description the schedule */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found` (also for another tenant’s object, so existence does not leak) */
+            404: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postSchedulesIdTrigger: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                /** @description schedule id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description what the tick became */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleTriggerResult"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found` (also for another tenant’s object, so existence does not leak) */
+            404: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postSchedulesIdBackfill: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                /** @description schedule id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduleBackfill"];
+            };
+        };
+        responses: {
+            /** @description how many runs were created */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleBackfillResult"];
+                };
+            };
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found` (also for another tenant’s object, so existence does not leak) */
+            404: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getSchedulesIdRuns: {
+        parameters: {
+            query?: {
+                /** @description page size, at most 200 */
+                limit?: number;
+                /** @description nextCursor of the previous page */
+                cursor?: string;
+            };
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                /** @description schedule id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page of runs (job summaries) */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobSummaryList"];
+                };
+            };
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found` (also for another tenant’s object, so existence does not leak) */
+            404: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     getJobsIdEvents: {
         parameters: {
             query?: {
@@ -3696,7 +5656,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description `text/event-stream`. Events: `snapshot` (JSON: a `JobSnapshot`, `{jobs: [...]}` of them on `/events`), then `job.queued`, `job.started`, `job.progress`, `job.retrying`, `job.completed`, `job.failed`, `job.cancelled` with a `JobEvent` CloudEvent as `data:`; a `: keep-alive` comment every SSE_KEEPALIVE_MS. */
+            /** @description `text/event-stream`. Events: `snapshot` (JSON: a `JobSnapshot`, `{jobs: [...]}` of them on `/events`), then `job.queued`, `job.started`, `job.progress`, `job.retrying`, `job.completed`, `job.failed`, `job.cancelled` with a `JobEvent` CloudEvent as `data:`; on `/jobs/{id}/events` also `log` events (a `JobLogEvent`: lines the handler logged with `ctx.log`, without `id:`); a `: keep-alive` comment every SSE_KEEPALIVE_MS. */
             200: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
@@ -3715,7 +5675,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description `validation_failed` or `unknown_job_type`; `details` name each field (and batch `index`) */
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
             400: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
@@ -3831,7 +5791,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description `text/event-stream`. Events: `snapshot` (JSON: a `JobSnapshot`, `{jobs: [...]}` of them on `/events`), then `job.queued`, `job.started`, `job.progress`, `job.retrying`, `job.completed`, `job.failed`, `job.cancelled` with a `JobEvent` CloudEvent as `data:`; a `: keep-alive` comment every SSE_KEEPALIVE_MS. */
+            /** @description `text/event-stream`. Events: `snapshot` (JSON: a `JobSnapshot`, `{jobs: [...]}` of them on `/events`), then `job.queued`, `job.started`, `job.progress`, `job.retrying`, `job.completed`, `job.failed`, `job.cancelled` with a `JobEvent` CloudEvent as `data:`; on `/jobs/{id}/events` also `log` events (a `JobLogEvent`: lines the handler logged with `ctx.log`, without `id:`); a `: keep-alive` comment every SSE_KEEPALIVE_MS. */
             200: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
@@ -3850,7 +5810,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description `validation_failed` or `unknown_job_type`; `details` name each field (and batch `index`) */
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
             400: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
@@ -3969,7 +5929,7 @@ export interface operations {
                     "application/json": components["schemas"]["File"];
                 };
             };
-            /** @description `validation_failed` or `unknown_job_type`; `details` name each field (and batch `index`) */
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
             400: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
@@ -4200,6 +6160,813 @@ export interface operations {
             };
         };
     };
+    getFlows: {
+        parameters: {
+            query?: {
+                /** @description flows per page, at most 200 */
+                limit?: number;
+                /** @description admin keys only: one tenant */
+                tenant?: string;
+                /** @description nextCursor of the previous page */
+                cursor?: string;
+            };
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page of flows */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowList"];
+                };
+            };
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postFlows: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description for the whole flow (1 to 200 characters) */
+                "Idempotency-Key"?: string;
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FlowRequest"];
+            };
+        };
+        responses: {
+            /** @description the flow this Idempotency-Key already created (`deduplicated`) */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmittedFlow"];
+                };
+            };
+            /** @description the flow was accepted */
+            202: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmittedFlow"];
+                };
+            };
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: past BODY_LIMIT_BYTES (or UPLOAD_MAX_BYTES for uploads) */
+            413: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `idempotency_conflict`: the idempotency key was used for a different request */
+            422: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited` or `tenant_quota_exceeded`; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `queue_full` or `service_unavailable`; see Retry-After */
+            503: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getFlowsId: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                /** @description flow id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the flow */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Flow"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found` (also for another tenant’s object, so existence does not leak) */
+            404: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteFlowsId: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                /** @description flow id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description what was cancelled */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowActionResult"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found` (also for another tenant’s object, so existence does not leak) */
+            404: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postFlowsIdRetry: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                /** @description flow id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the jobs put back */
+            202: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowActionResult"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found` (also for another tenant’s object, so existence does not leak) */
+            404: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_cancellable`, `not_retryable` or `not_completed` */
+            409: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getFlowsIdEvents: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                /** @description flow id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `text/event-stream`: `snapshot`, then `job.*` events (a `JobEvent` CloudEvent as `data:`) */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found` (also for another tenant’s object, so existence does not leak) */
+            404: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     getAdminApiKeys: {
         parameters: {
             query?: {
@@ -4330,7 +7097,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiKeyCreated"];
                 };
             };
-            /** @description `validation_failed` or `unknown_job_type`; `details` name each field (and batch `index`) */
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
             400: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
@@ -4557,7 +7324,7 @@ export interface operations {
                     "application/json": components["schemas"]["CleanupResult"];
                 };
             };
-            /** @description `validation_failed` or `unknown_job_type`; `details` name each field (and batch `index`) */
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
             400: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
@@ -4764,7 +7531,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookEndpointCreated"];
                 };
             };
-            /** @description `validation_failed` or `unknown_job_type`; `details` name each field (and batch `index`) */
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
             400: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
@@ -5108,7 +7875,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookEndpoint"];
                 };
             };
-            /** @description `validation_failed` or `unknown_job_type`; `details` name each field (and batch `index`) */
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
             400: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
@@ -5245,7 +8012,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookEndpointCreated"];
                 };
             };
-            /** @description `validation_failed` or `unknown_job_type`; `details` name each field (and batch `index`) */
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
             400: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
@@ -5383,7 +8150,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookDeliveryList"];
                 };
             };
-            /** @description `validation_failed` or `unknown_job_type`; `details` name each field (and batch `index`) */
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
             400: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
@@ -5636,7 +8403,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobToken"];
                 };
             };
-            /** @description `validation_failed` or `unknown_job_type`; `details` name each field (and batch `index`) */
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
             400: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
@@ -5695,6 +8462,492 @@ export interface operations {
             };
             /** @description `not_found` (also for another tenant’s object, so existence does not leak) */
             404: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getJobsIdLogs: {
+        parameters: {
+            query?: {
+                /** @description nextCursor of the previous page */
+                cursor?: string;
+                /** @description page size, at most 1000 */
+                limit?: number;
+            };
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                /** @description job id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page of log lines */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobLogPage"];
+                };
+            };
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found` (also for another tenant’s object, so existence does not leak) */
+            404: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getUsage: {
+        parameters: {
+            query?: {
+                /** @description last day, default today */
+                to?: string;
+                /** @description first day (YYYY-MM-DD or ISO time), default the 1st of this month */
+                from?: string;
+                /** @description tenant (default), type or day */
+                groupBy?: "tenant" | "type" | "day";
+            };
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description sums per group and unit */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageReport"];
+                };
+            };
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getAdminTenantsTenant: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the settings */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantSettings"];
+                };
+            };
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    putAdminTenantsTenant: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TenantSettingsRequest"];
+            };
+        };
+        responses: {
+            /** @description the settings */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantSettings"];
+                };
+            };
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
                     "X-Correlation-Id"?: string;
