@@ -1,10 +1,11 @@
 import { JOB_DISPATCH, type JobDispatch } from '@switchyard/contracts';
 import type { MessagePublishOptions } from '@switchyard/messaging';
 import type { Logger } from '@switchyard/observability';
-import type { OutboxRecord, ReleasedJob } from '@switchyard/persistence';
+import type { OutboxRecord, ReleasedJob, ReleaseResult } from '@switchyard/persistence';
 import {
   automaticWindow,
   Dispatcher,
+  refillAt,
   RELEASE_BATCH_MAX,
   SAFETY_TICK_MS,
   type DispatchBroker,
@@ -31,11 +32,15 @@ function job(queue: string, n: number): ReleasedJob {
   };
 }
 
-/** The backlog in memory; releaseReady takes from it and records what was in flight. */
+/**
+ * The backlog in memory; releaseReady takes from it within the window (counting every release, as
+ * the statement does, whoever made it) and records what was in flight.
+ */
 class FakeStore implements DispatchStore {
   backlog = new Map<string, ReleasedJob[]>();
   released = new Map<string, number>();
-  calls: { queue: string; limit: number; agingMs: number }[] = [];
+  calls: { queue: string; limit: number; agingMs: number; window: number }[] = [];
+  reReleaseAging: number[] = [];
   inFlight = new Map<string, number>();
   maxInFlight = 0;
   gate: Promise<void> | undefined;
@@ -43,7 +48,7 @@ class FakeStore implements DispatchStore {
   due: { queues: string[]; outbox: OutboxRecord[] }[] = [];
   promoteCalls = 0;
   next: Date | null = null;
-  onDispatch: ((queue: string) => void) | undefined;
+  onDispatch: ((queue: string, claimed?: number) => void) | undefined;
   onSettings: (() => void) | undefined;
   listening = false;
 
@@ -53,16 +58,17 @@ class FakeStore implements DispatchStore {
     this.backlog.set(queue, list);
   }
 
-  async releaseReady(queue: string, limit: number, agingMs: number): Promise<ReleasedJob[]> {
-    this.calls.push({ queue, limit, agingMs });
+  async releaseReady(queue: string, limit: number, agingMs: number, window: number): Promise<ReleaseResult> {
+    this.calls.push({ queue, limit, agingMs, window });
     const now = (this.inFlight.get(queue) ?? 0) + 1;
     this.inFlight.set(queue, now);
     this.maxInFlight = Math.max(this.maxInFlight, now);
     try {
       await this.gate;
-      const rows = (this.backlog.get(queue) ?? []).splice(0, limit);
-      this.released.set(queue, (this.released.get(queue) ?? 0) + rows.length);
-      return rows;
+      const before = this.released.get(queue) ?? 0;
+      const rows = (this.backlog.get(queue) ?? []).splice(0, Math.min(limit, Math.max(0, window - before)));
+      this.released.set(queue, before + rows.length);
+      return { jobs: rows, released: before + rows.length };
     } finally {
       this.inFlight.set(queue, (this.inFlight.get(queue) ?? 1) - 1);
     }
@@ -76,7 +82,8 @@ class FakeStore implements DispatchStore {
     return Promise.resolve([...this.backlog].filter(([, list]) => list.length > 0).map(([q]) => q));
   }
 
-  reReleaseStale(): Promise<ReleasedJob[]> {
+  reReleaseStale(_afterMs?: number, _limit?: number, agingMs?: number): Promise<ReleasedJob[]> {
+    if (agingMs !== undefined) this.reReleaseAging.push(agingMs);
     const rows = this.stale;
     this.stale = [];
     return Promise.resolve(rows);
@@ -91,7 +98,7 @@ class FakeStore implements DispatchStore {
     return Promise.resolve(this.next);
   }
 
-  listen(onDispatch: (queue: string) => void, onSettings: () => void): Promise<() => Promise<void>> {
+  listen(onDispatch: (queue: string, claimed?: number) => void, onSettings: () => void): Promise<() => Promise<void>> {
     this.onDispatch = onDispatch;
     this.onSettings = onSettings;
     this.listening = true;
@@ -101,10 +108,10 @@ class FakeStore implements DispatchStore {
     });
   }
 
-  /** A worker claimed `count` released jobs and notified. */
+  /** A worker claimed `count` released jobs and notified (CLAIMED_CHANNEL). */
   claim(queue: string, count: number): void {
     this.released.set(queue, Math.max(0, (this.released.get(queue) ?? 0) - count));
-    this.onDispatch?.(queue);
+    this.onDispatch?.(queue, count);
   }
 }
 
@@ -195,7 +202,7 @@ describe('Dispatcher', () => {
     store.fill('default', 2);
     dispatcher.kick(['default']);
     await settle();
-    expect(store.calls.at(-1)).toEqual({ queue: 'default', limit: 10, agingMs: 200 });
+    expect(store.calls.at(-1)).toEqual({ queue: 'default', limit: 10, agingMs: 200, window: 10 });
     expect(broker.published.map((p) => p.payload)).toEqual([
       { jobId: 'default-0', tenant: 't', type: 'noop', queue: 'default' },
       { jobId: 'default-1', tenant: 't', type: 'noop', queue: 'default' },
@@ -227,6 +234,57 @@ describe('Dispatcher', () => {
     expect(store.calls.at(-1)?.limit).toBe(3);
     expect(broker.published).toHaveLength(7);
     expect(dispatcher.releasedCount('default')).toBe(4);
+    await dispatcher.stop();
+  });
+
+  it('refills on claims only once half the window is free: one statement for several claims', async () => {
+    expect(refillAt(16)).toBe(8);
+    expect(refillAt(5)).toBe(3);
+    expect(refillAt(1)).toBe(1);
+    const { store, broker, dispatcher } = setup({ window: 8 });
+    store.fill('default', 100);
+    await dispatcher.start();
+    await settle();
+    expect(broker.published).toHaveLength(8);
+    const calls = store.calls.length;
+    for (let i = 0; i < 3; i++) {
+      store.claim('default', 1);
+      await settle();
+    }
+    // Three slots free: below half of 8, no statement yet.
+    expect(store.calls).toHaveLength(calls);
+    expect(dispatcher.releasedCount('default')).toBe(5);
+    store.claim('default', 1);
+    await settle();
+    expect(store.calls).toHaveLength(calls + 1);
+    expect(store.calls.at(-1)?.limit).toBe(4);
+    expect(broker.published).toHaveLength(12);
+    expect(dispatcher.releasedCount('default')).toBe(8);
+    await dispatcher.stop();
+  });
+
+  it('keeps the window whatever this process believed: the statement counts every release', async () => {
+    const { store, broker, dispatcher } = setup({ window: 6 });
+    await dispatcher.start();
+    await settle();
+    // Another gateway released 5 of this queue's jobs; this one has not heard of them.
+    store.fill('default', 20);
+    store.released.set('default', 5);
+    dispatcher.kick(['default']);
+    await settle();
+    expect(store.calls.at(-1)).toMatchObject({ limit: 6, window: 6 });
+    expect(broker.published).toHaveLength(1);
+    expect(dispatcher.releasedCount('default')).toBe(6);
+    // Full: kicks run no statement until claims free half of it.
+    const calls = store.calls.length;
+    dispatcher.kick(['default']);
+    store.claim('default', 2);
+    await settle();
+    expect(store.calls).toHaveLength(calls);
+    store.claim('default', 1);
+    await settle();
+    expect(broker.published).toHaveLength(4);
+    expect(store.released.get('default')).toBe(6);
     await dispatcher.stop();
   });
 
@@ -304,9 +362,9 @@ describe('Dispatcher', () => {
     const { store, broker, dispatcher, counted } = setup({ window: 10 });
     const asked: (readonly string[] | undefined)[] = [];
     const reRelease = store.reReleaseStale.bind(store);
-    store.reReleaseStale = (_afterMs?: number, _limit?: number, queues?: readonly string[]) => {
+    store.reReleaseStale = (afterMs?: number, limit?: number, agingMs?: number, queues?: readonly string[]) => {
       asked.push(queues);
-      return reRelease();
+      return reRelease(afterMs, limit, agingMs);
     };
     await dispatcher.start();
     store.stale = [job('default', 0)];
@@ -317,6 +375,8 @@ describe('Dispatcher', () => {
     await jest.advanceTimersByTimeAsync(SAFETY_TICK_MS);
     expect(asked).toContainEqual(['default']);
     expect(counted.rereleased).toBe(1);
+    // Published with the effective priority (aging by PRIORITY_AGING_MS), as a first release is.
+    expect(store.reReleaseAging).toContain(60000);
     await dispatcher.stop();
   });
 

@@ -54,17 +54,28 @@ export interface DispatchCounters {
 }
 
 interface QueueState {
-  /** Released-but-unclaimed jobs as this process last knew them (refreshed from PostgreSQL). */
+  /**
+   * Released-but-unclaimed jobs as this process last knew them: the count each release statement
+   * returns (every gateway's releases included), less the claims notified since, re-read on the
+   * tick. Only decides whether a release statement is worth running; the statement keeps the window.
+   */
   released: number;
   consumers: number;
   /** The pass under way, if any: at most one release statement in flight per queue. */
   running: Promise<void> | undefined;
   /** A kick arrived during the pass: one more pass follows. */
   again: boolean;
-  /** The next pass reads the released count from PostgreSQL first (a claim freed slots). */
-  refresh: boolean;
   /** Bumped by every release: a count read while one happened is stale and not kept. */
   releases: number;
+}
+
+/**
+ * A claim notification wakes a release only once the window has at least this much room (half of
+ * it, at least 1): one release statement then refills several claims' worth of slots instead of
+ * one statement per claim, while the other half still feeds the consumers.
+ */
+export function refillAt(window: number): number {
+  return Math.max(1, Math.ceil(window / 2));
 }
 
 /** Automatic window: enough to keep every consumer's prefetch full twice over. */
@@ -76,10 +87,10 @@ export function automaticWindow(consumers: number, prefetch: number): number {
  * Releases `queued` jobs from PostgreSQL (the backlog) to their RabbitMQ work queue, in order of
  * effective priority then submission, keeping at most a window of released-but-unclaimed messages
  * per queue. It is woken by kicks (a commit of this gateway: the fast path), by PostgreSQL
- * notifications (a claim freed window slots, a hand-back or a resume) and by a one-second safety
- * tick that also promotes due scheduled jobs and releases again what stayed unclaimed too long.
- * Several gateways may run one each: a release is a conditional update, so no job is released
- * twice for one attempt.
+ * notifications (claims that freed half the window, a hand-back or a resume) and by a one-second
+ * safety tick that also promotes due scheduled jobs and releases again what stayed unclaimed too
+ * long. Several gateways may run one each: a release is a conditional update, so no job is
+ * released twice for one attempt, and each release statement counts the window itself.
  */
 export class Dispatcher {
   private readonly states = new Map<string, QueueState>();
@@ -112,7 +123,7 @@ export class Dispatcher {
     await this.refreshPaused();
     try {
       this.stopListening = await this.store.listen(
-        (queue) => this.kick([queue], true),
+        (queue, claimed) => (claimed === undefined ? this.kick([queue]) : this.claimed(queue, claimed)),
         () => void this.refreshPaused(),
       );
     } catch (error) {
@@ -137,20 +148,28 @@ export class Dispatcher {
 
   /**
    * Releases for `queues` soon: at once when no pass runs for a queue, else one more pass after
-   * the current one (kicks during a pass coalesce). `refresh`: slots may have been freed elsewhere
-   * (a claim), so the released count is read again first.
+   * the current one (kicks during a pass coalesce).
    */
-  kick(queues: Iterable<string>, refresh = false): void {
+  kick(queues: Iterable<string>): void {
     if (this.stopped) return;
     for (const queue of queues) {
       const state = this.state(queue);
-      if (refresh) state.refresh = true;
       if (state.running) {
         state.again = true;
         continue;
       }
       state.running = this.passes(queue, state).finally(() => (state.running = undefined));
     }
+  }
+
+  /**
+   * A claim took `count` released jobs of `queue` out of its window: a release follows once the
+   * window has room for half of it (claims in between only lower the count).
+   */
+  claimed(queue: string, count: number): void {
+    const state = this.state(queue);
+    state.released = Math.max(0, state.released - count);
+    if (this.window(queue) - state.released >= refillAt(this.window(queue))) this.kick([queue]);
   }
 
   /** A scheduled job was stored: the promotion timer fires by `runAt` (the tick covers the rest). */
@@ -176,7 +195,7 @@ export class Dispatcher {
   private state(queue: string): QueueState {
     let state = this.states.get(queue);
     if (!state) {
-      state = { released: 0, consumers: 0, running: undefined, again: false, refresh: true, releases: 0 };
+      state = { released: 0, consumers: 0, running: undefined, again: false, releases: 0 };
       this.states.set(queue, state);
     }
     return state;
@@ -189,25 +208,24 @@ export class Dispatcher {
         await this.pass(queue, state);
       } catch (error) {
         // Left for the next kick or tick (the backlog stays in PostgreSQL).
-        state.refresh = true;
         this.warn(`release:${queue}`, { err: error, queue }, 'dispatch: release failed');
       }
     } while (state.again && !this.stopped);
   }
 
   private async pass(queue: string, state: QueueState): Promise<void> {
-    if (this.isPaused(queue)) return;
-    if (state.refresh) {
-      state.refresh = false;
-      const counts = await this.store.releasedCounts([queue]);
-      state.released = counts.get(queue) ?? 0;
-    }
     for (;;) {
-      const room = this.window(queue) - state.released;
+      const window = this.window(queue);
+      const room = window - state.released;
       if (room <= 0 || this.stopped || this.isPaused(queue)) return;
       const limit = Math.min(room, RELEASE_BATCH_MAX);
-      const rows = await this.store.releaseReady(queue, limit, this.options.agingMs);
-      state.released += rows.length;
+      const { jobs: rows, released } = await this.store.releaseReady(
+        queue,
+        limit,
+        this.options.agingMs,
+        window,
+      );
+      state.released = released;
       state.releases++;
       if (rows.length) {
         this.counters?.released(queue, rows.length);
@@ -278,7 +296,12 @@ export class Dispatcher {
     // and sending it again every REDISPATCH_AFTER_MS would pile up copies while no worker runs.
     const consumed = [...this.states.entries()].filter(([, s]) => s.consumers > 0).map(([q]) => q);
     if (!consumed.length) return;
-    const rows = await this.store.reReleaseStale(this.options.redispatchAfterMs, SWEEP_BATCH, consumed);
+    const rows = await this.store.reReleaseStale(
+      this.options.redispatchAfterMs,
+      SWEEP_BATCH,
+      this.options.agingMs,
+      consumed,
+    );
     if (!rows.length) return;
     // A paused queue's stale job is marked again but not published: it waits for the resume.
     const live = rows.filter((row) => !this.isPaused(row.queue));
@@ -296,7 +319,7 @@ export class Dispatcher {
       // A resumed queue releases at once, without waiting for the tick.
       const resumed =
         before === null ? [...this.states.keys()] : [...before].filter((q) => !this.paused?.has(q));
-      if (resumed.length) this.kick(resumed, true);
+      if (resumed.length) this.kick(resumed);
     } catch (error) {
       this.warn('paused', { err: error }, 'dispatch: could not read paused queues');
     }
