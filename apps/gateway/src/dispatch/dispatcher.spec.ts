@@ -64,10 +64,11 @@ class FakeStore implements DispatchStore {
     this.inFlight.set(queue, now);
     this.maxInFlight = Math.max(this.maxInFlight, now);
     try {
-      await this.gate;
+      // The count is read when the statement starts (its snapshot); claims may commit meanwhile.
       const before = this.released.get(queue) ?? 0;
+      await this.gate;
       const rows = (this.backlog.get(queue) ?? []).splice(0, Math.min(limit, Math.max(0, window - before)));
-      this.released.set(queue, before + rows.length);
+      this.released.set(queue, (this.released.get(queue) ?? 0) + rows.length);
       return { jobs: rows, released: before + rows.length };
     } finally {
       this.inFlight.set(queue, (this.inFlight.get(queue) ?? 1) - 1);
@@ -260,6 +261,34 @@ describe('Dispatcher', () => {
     expect(store.calls.at(-1)?.limit).toBe(4);
     expect(broker.published).toHaveLength(12);
     expect(dispatcher.releasedCount('default')).toBe(8);
+    await dispatcher.stop();
+  });
+
+  it('does not lose claims notified while a release statement ran (its count may predate them)', async () => {
+    const { store, broker, dispatcher } = setup({ window: 8 });
+    store.fill('default', 100);
+    await dispatcher.start();
+    await settle();
+    expect(broker.published).toHaveLength(8);
+    const gate = deferred();
+    store.gate = gate.promise;
+    for (let i = 0; i < 4; i++) store.claim('default', 1);
+    await settle();
+    // The refill statement has read its count (4 out); three more claims commit meanwhile.
+    const calls = store.calls.length;
+    for (let i = 0; i < 3; i++) store.claim('default', 1);
+    gate.resolve();
+    await settle();
+    // It released 4 and saw 8 out; 5 really are. The claims during it ask for no statement of
+    // their own (3 slots free is less than half the window).
+    expect(store.released.get('default')).toBe(5);
+    expect(dispatcher.releasedCount('default')).toBe(5);
+    expect(store.calls).toHaveLength(calls);
+    store.gate = undefined;
+    store.claim('default', 1);
+    await settle();
+    expect(store.calls).toHaveLength(calls + 1);
+    expect(store.released.get('default')).toBe(8);
     await dispatcher.stop();
   });
 

@@ -63,10 +63,20 @@ interface QueueState {
   consumers: number;
   /** The pass under way, if any: at most one release statement in flight per queue. */
   running: Promise<void> | undefined;
-  /** A kick arrived during the pass: one more pass follows. */
-  again: boolean;
+  /**
+   * The least room that makes the next pass run a statement: 1 after a kick, half the window
+   * after claims alone (refillAt); Infinity when no pass is asked for. Requests during a pass
+   * coalesce into one more pass.
+   */
+  need: number;
   /** Bumped by every release: a count read while one happened is stale and not kept. */
   releases: number;
+  /**
+   * Every job claims notified so far. A count read from PostgreSQL (a release statement's, the
+   * tick's) may predate the claims notified while it was read, so those are taken off it: a count
+   * too low costs one statement more, a count too high would hold releases back until a tick.
+   */
+  claimed: number;
 }
 
 /**
@@ -151,15 +161,7 @@ export class Dispatcher {
    * the current one (kicks during a pass coalesce).
    */
   kick(queues: Iterable<string>): void {
-    if (this.stopped) return;
-    for (const queue of queues) {
-      const state = this.state(queue);
-      if (state.running) {
-        state.again = true;
-        continue;
-      }
-      state.running = this.passes(queue, state).finally(() => (state.running = undefined));
-    }
+    for (const queue of queues) this.request(queue, 1);
   }
 
   /**
@@ -169,7 +171,16 @@ export class Dispatcher {
   claimed(queue: string, count: number): void {
     const state = this.state(queue);
     state.released = Math.max(0, state.released - count);
-    if (this.window(queue) - state.released >= refillAt(this.window(queue))) this.kick([queue]);
+    state.claimed += count;
+    this.request(queue, refillAt(this.window(queue)));
+  }
+
+  /** A pass for `queue` that runs a statement once the window has at least `need` room. */
+  private request(queue: string, need: number): void {
+    if (this.stopped) return;
+    const state = this.state(queue);
+    state.need = Math.min(state.need, need);
+    state.running ??= this.passes(queue, state).finally(() => (state.running = undefined));
   }
 
   /** A scheduled job was stored: the promotion timer fires by `runAt` (the tick covers the rest). */
@@ -195,7 +206,14 @@ export class Dispatcher {
   private state(queue: string): QueueState {
     let state = this.states.get(queue);
     if (!state) {
-      state = { released: 0, consumers: 0, running: undefined, again: false, releases: 0 };
+      state = {
+        released: 0,
+        consumers: 0,
+        running: undefined,
+        need: Number.POSITIVE_INFINITY,
+        releases: 0,
+        claimed: 0,
+      };
       this.states.set(queue, state);
     }
     return state;
@@ -203,35 +221,40 @@ export class Dispatcher {
 
   private async passes(queue: string, state: QueueState): Promise<void> {
     do {
-      state.again = false;
+      const need = state.need;
+      state.need = Number.POSITIVE_INFINITY;
       try {
-        await this.pass(queue, state);
+        await this.pass(queue, state, need);
       } catch (error) {
         // Left for the next kick or tick (the backlog stays in PostgreSQL).
         this.warn(`release:${queue}`, { err: error, queue }, 'dispatch: release failed');
       }
-    } while (state.again && !this.stopped);
+    } while (state.need !== Number.POSITIVE_INFINITY && !this.stopped);
   }
 
-  private async pass(queue: string, state: QueueState): Promise<void> {
-    for (;;) {
+  private async pass(queue: string, state: QueueState, need: number): Promise<void> {
+    // After a batch cut at RELEASE_BATCH_MAX, any room left is worth the next statement.
+    for (let least = Math.max(1, need); ; least = 1) {
       const window = this.window(queue);
       const room = window - state.released;
-      if (room <= 0 || this.stopped || this.isPaused(queue)) return;
+      if (room < least || this.stopped || this.isPaused(queue)) return;
       const limit = Math.min(room, RELEASE_BATCH_MAX);
+      const claimedBefore = state.claimed;
       const { jobs: rows, released } = await this.store.releaseReady(
         queue,
         limit,
         this.options.agingMs,
         window,
       );
-      state.released = released;
+      state.released = Math.max(0, released - (state.claimed - claimedBefore));
       state.releases++;
       if (rows.length) {
         this.counters?.released(queue, rows.length);
         await this.publish(rows, 'release');
       }
-      if (rows.length < limit) return;
+      // Only a batch cut at RELEASE_BATCH_MAX calls for the next at once; room that claims freed
+      // meanwhile is theirs to ask for (with their own need).
+      if (rows.length < limit || limit < RELEASE_BATCH_MAX) return;
     }
   }
 
@@ -265,11 +288,13 @@ export class Dispatcher {
     await this.step('counts', async () => {
       const queues = [...this.states.keys()];
       const before = queues.map((queue) => this.state(queue).releases);
+      const claimedBefore = queues.map((queue) => this.state(queue).claimed);
       const counts = await this.store.releasedCounts(queues);
       queues.forEach((queue, i) => {
         const state = this.state(queue);
         // A release during the read may be missing from it: that queue keeps its own count.
-        if (!state.running && state.releases === before[i]) state.released = counts.get(queue) ?? 0;
+        if (state.running || state.releases !== before[i]) return;
+        state.released = Math.max(0, (counts.get(queue) ?? 0) - (state.claimed - (claimedBefore[i] ?? 0)));
       });
     });
     await this.step('backlog', async () => this.kick(await this.store.backlogQueues()));
