@@ -50,8 +50,12 @@ describe('DispatchRepository against PostgreSQL', () => {
   }
 
   /** One release with a window too large to bind: the jobs released. */
-  const release = async (q: string, limit: number, agingMs: number, window = 1_000_000): Promise<ReleasedJob[]> =>
-    (await dispatch.releaseReady(q, limit, agingMs, window)).jobs;
+  const release = async (
+    q: string,
+    limit: number,
+    agingMs: number,
+    window = 1_000_000,
+  ): Promise<ReleasedJob[]> => (await dispatch.releaseReady(q, limit, agingMs, window)).jobs;
 
   const row = async (id: string) =>
     (
@@ -143,12 +147,7 @@ describe('DispatchRepository against PostgreSQL', () => {
         ]),
       );
       expect(await release(q, 0, 0)).toEqual([]);
-      expect((await release(q, 4, 0)).map((j) => j.id)).toEqual([
-        ids[6],
-        ids[5],
-        ids[4],
-        ids[3],
-      ]);
+      expect((await release(q, 4, 0)).map((j) => j.id)).toEqual([ids[6], ids[5], ids[4], ids[3]]);
       // A claim takes a job out of the window.
       await jobs.claimMany([ids[9], ids[10]], 'w1', 30000);
       expect((await dispatch.releasedCounts([q])).get(q)).toBe(7);
@@ -197,7 +196,10 @@ describe('DispatchRepository against PostgreSQL', () => {
         for (;;) {
           rounds++;
           const batches = await Promise.all(
-            dispatchers.flatMap((d) => [d.releaseReady(q, 9, 2000, count), d.releaseReady(q, 13, 2000, count)]),
+            dispatchers.flatMap((d) => [
+              d.releaseReady(q, 9, 2000, count),
+              d.releaseReady(q, 13, 2000, count),
+            ]),
           );
           const got = batches.flatMap((b) => b.jobs);
           if (!got.length) break;
@@ -372,9 +374,7 @@ describe('DispatchRepository against PostgreSQL', () => {
       );
       expect(dispatchRows[0].n).toBe('0');
       // Released again, each a second time.
-      expect((await release(q, 10, 0)).map((j) => j.id).sort()).toEqual(
-        [retried, handedBack, swept].sort(),
-      );
+      expect((await release(q, 10, 0)).map((j) => j.id).sort()).toEqual([retried, handedBack, swept].sort());
       for (const id of [retried, handedBack, swept]) expect(await row(id)).toMatchObject({ releases: 2 });
     });
   });

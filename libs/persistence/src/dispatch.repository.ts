@@ -272,7 +272,9 @@ export class DispatchRepository {
       c.on('end', () => lost(c));
       try {
         await c.connect();
-        await c.query(`LISTEN ${DISPATCH_CHANNEL}; LISTEN ${CLAIMED_CHANNEL}; LISTEN ${QUEUE_SETTINGS_CHANNEL}`);
+        await c.query(
+          `LISTEN ${DISPATCH_CHANNEL}; LISTEN ${CLAIMED_CHANNEL}; LISTEN ${QUEUE_SETTINGS_CHANNEL}`,
+        );
       } catch (error) {
         c.removeAllListeners('end');
         await c.end().catch(() => undefined);

@@ -99,7 +99,10 @@ class FakeStore implements DispatchStore {
     return Promise.resolve(this.next);
   }
 
-  listen(onDispatch: (queue: string, claimed?: number) => void, onSettings: () => void): Promise<() => Promise<void>> {
+  listen(
+    onDispatch: (queue: string, claimed?: number) => void,
+    onSettings: () => void,
+  ): Promise<() => Promise<void>> {
     this.onDispatch = onDispatch;
     this.onSettings = onSettings;
     this.listening = true;
@@ -391,7 +394,12 @@ describe('Dispatcher', () => {
     const { store, broker, dispatcher, counted } = setup({ window: 10 });
     const asked: (readonly string[] | undefined)[] = [];
     const reRelease = store.reReleaseStale.bind(store);
-    store.reReleaseStale = (afterMs?: number, limit?: number, agingMs?: number, queues?: readonly string[]) => {
+    store.reReleaseStale = (
+      afterMs?: number,
+      limit?: number,
+      agingMs?: number,
+      queues?: readonly string[],
+    ) => {
       asked.push(queues);
       return reRelease(afterMs, limit, agingMs);
     };
