@@ -267,6 +267,30 @@ describe('Dispatcher', () => {
     await dispatcher.stop();
   });
 
+  it('releases at the next claim what a kick found the window too full for (an urgent submission)', async () => {
+    const { store, broker, dispatcher } = setup({ window: 8 });
+    store.fill('default', 8);
+    await dispatcher.start();
+    await settle();
+    expect(broker.published).toHaveLength(8);
+    // A submission while the window is full: nothing to do yet.
+    store.fill('default', 1);
+    dispatcher.kick(['default']);
+    await settle();
+    const calls = store.calls.length;
+    // One claim frees one slot: released at once, not after half the window.
+    store.claim('default', 1);
+    await settle();
+    expect(store.calls).toHaveLength(calls + 1);
+    expect(broker.published).toHaveLength(9);
+    // Claims alone again wait for half the window.
+    store.fill('default', 10);
+    store.claim('default', 1);
+    await settle();
+    expect(store.calls).toHaveLength(calls + 1);
+    await dispatcher.stop();
+  });
+
   it('does not lose claims notified while a release statement ran (its count may predate them)', async () => {
     const { store, broker, dispatcher } = setup({ window: 8 });
     store.fill('default', 100);
@@ -307,14 +331,14 @@ describe('Dispatcher', () => {
     expect(store.calls.at(-1)).toMatchObject({ limit: 6, window: 6 });
     expect(broker.published).toHaveLength(1);
     expect(dispatcher.releasedCount('default')).toBe(6);
-    // Full: kicks run no statement until claims free half of it.
+    // Full: claims alone run no statement until half of it is free.
     const calls = store.calls.length;
-    dispatcher.kick(['default']);
     store.claim('default', 2);
     await settle();
     expect(store.calls).toHaveLength(calls);
     store.claim('default', 1);
     await settle();
+    expect(store.calls).toHaveLength(calls + 1);
     expect(broker.published).toHaveLength(4);
     expect(store.released.get('default')).toBe(6);
     await dispatcher.stop();

@@ -77,6 +77,14 @@ interface QueueState {
    * too low costs one statement more, a count too high would hold releases back until a tick.
    */
   claimed: number;
+  /**
+   * A kick (new work: a submission, a hand-back, a resume) found the window full: the next claim
+   * releases at once, as a kick would, so a newly submitted urgent job is not held back behind half
+   * a window of claims. Cleared by every release statement.
+   */
+  waiting: boolean;
+  /** The pass asked for was asked for by a kick (see `waiting`). */
+  fresh: boolean;
 }
 
 /**
@@ -161,7 +169,7 @@ export class Dispatcher {
    * the current one (kicks during a pass coalesce).
    */
   kick(queues: Iterable<string>): void {
-    for (const queue of queues) this.request(queue, 1);
+    for (const queue of queues) this.request(queue, 1, true);
   }
 
   /**
@@ -172,14 +180,18 @@ export class Dispatcher {
     const state = this.state(queue);
     state.released = Math.max(0, state.released - count);
     state.claimed += count;
-    this.request(queue, refillAt(this.window(queue)));
+    this.request(queue, state.waiting ? 1 : refillAt(this.window(queue)));
   }
 
-  /** A pass for `queue` that runs a statement once the window has at least `need` room. */
-  private request(queue: string, need: number): void {
+  /**
+   * A pass for `queue` that runs a statement once the window has at least `need` room. `fresh`:
+   * asked for by new work (a kick), which the next claim releases if the window is full now.
+   */
+  private request(queue: string, need: number, fresh = false): void {
     if (this.stopped) return;
     const state = this.state(queue);
     state.need = Math.min(state.need, need);
+    state.fresh ||= fresh;
     state.running ??= this.passes(queue, state).finally(() => (state.running = undefined));
   }
 
@@ -213,6 +225,8 @@ export class Dispatcher {
         need: Number.POSITIVE_INFINITY,
         releases: 0,
         claimed: 0,
+        waiting: false,
+        fresh: false,
       };
       this.states.set(queue, state);
     }
@@ -221,10 +235,11 @@ export class Dispatcher {
 
   private async passes(queue: string, state: QueueState): Promise<void> {
     do {
-      const need = state.need;
+      const { need, fresh } = state;
       state.need = Number.POSITIVE_INFINITY;
+      state.fresh = false;
       try {
-        await this.pass(queue, state, need);
+        await this.pass(queue, state, need, fresh);
       } catch (error) {
         // Left for the next kick or tick (the backlog stays in PostgreSQL).
         this.warn(`release:${queue}`, { err: error, queue }, 'dispatch: release failed');
@@ -232,12 +247,15 @@ export class Dispatcher {
     } while (state.need !== Number.POSITIVE_INFINITY && !this.stopped);
   }
 
-  private async pass(queue: string, state: QueueState, need: number): Promise<void> {
+  private async pass(queue: string, state: QueueState, need: number, fresh: boolean): Promise<void> {
     // After a batch cut at RELEASE_BATCH_MAX, any room left is worth the next statement.
     for (let least = Math.max(1, need); ; least = 1) {
       const window = this.window(queue);
       const room = window - state.released;
-      if (room < least || this.stopped || this.isPaused(queue)) return;
+      if (room < least || this.stopped || this.isPaused(queue)) {
+        if (fresh && room < 1) state.waiting = true;
+        return;
+      }
       const limit = Math.min(room, RELEASE_BATCH_MAX);
       const claimedBefore = state.claimed;
       const { jobs: rows, released } = await this.store.releaseReady(
@@ -247,6 +265,7 @@ export class Dispatcher {
         window,
       );
       state.released = Math.max(0, released - (state.claimed - claimedBefore));
+      state.waiting = false;
       state.releases++;
       if (rows.length) {
         this.counters?.released(queue, rows.length);
@@ -297,7 +316,10 @@ export class Dispatcher {
         state.released = Math.max(0, (counts.get(queue) ?? 0) - (state.claimed - (claimedBefore[i] ?? 0)));
       });
     });
-    await this.step('backlog', async () => this.kick(await this.store.backlogQueues()));
+    // Not new work as a kick is (that catches up what no kick or notification covered).
+    await this.step('backlog', async () => {
+      for (const queue of await this.store.backlogQueues()) this.request(queue, 1);
+    });
     await this.step('next-run', async () => {
       const next = await this.store.nextRunAt();
       if (next) this.armDue(next.getTime());
