@@ -49,6 +49,14 @@ describe('DispatchRepository against PostgreSQL', () => {
     return list.map((j) => j.id);
   }
 
+  /** One release with a window too large to bind: the jobs released. */
+  const release = async (
+    q: string,
+    limit: number,
+    agingMs: number,
+    window = 1_000_000,
+  ): Promise<ReleasedJob[]> => (await dispatch.releaseReady(q, limit, agingMs, window)).jobs;
+
   const row = async (id: string) =>
     (
       await db.query<
@@ -81,7 +89,7 @@ describe('DispatchRepository against PostgreSQL', () => {
     it('releases by priority, then in submission order, and marks each release', async () => {
       const q = queue();
       const [low, high1, mid, high2] = await insert(q, [1, 7, 4, 7]);
-      const released = await dispatch.releaseReady(q, 10, 0);
+      const released = await release(q, 10, 0);
       expect(released.map((j) => j.id)).toEqual([high1, high2, mid, low]);
       expect(released.map((j) => j.effectivePriority)).toEqual([7, 7, 4, 1]);
       expect(released[0]).toEqual<ReleasedJob>({
@@ -99,7 +107,7 @@ describe('DispatchRepository against PostgreSQL', () => {
         expect(await row(id)).toMatchObject({ status: 'queued', releases: 1, released_attempt: 0 });
         expect((await row(id)).dispatched_at).toBeInstanceOf(Date);
       }
-      expect(await dispatch.releaseReady(q, 10, 0)).toEqual([]);
+      expect(await release(q, 10, 0)).toEqual([]);
     });
 
     it('ages a waiting job one level per interval, up to 9, equal effective priorities first come first', async () => {
@@ -107,7 +115,7 @@ describe('DispatchRepository against PostgreSQL', () => {
       // agingMs 60 s: priority 0 waiting 10 min → 9 (capped); priority 2 waiting 3.5 min → 5;
       // priority 5 waiting 1 s → 5 (younger than the aged one: after it); priority 8 now → 8.
       const [old0, aged2, fresh5, fresh8] = await insert(q, [0, 2, 5, 8], [600000, 210000, 1000, 0]);
-      const released = await dispatch.releaseReady(q, 10, 60000);
+      const released = await release(q, 10, 60000);
       expect(released.map((j) => j.id)).toEqual([old0, fresh8, aged2, fresh5]);
       expect(released.map((j) => j.effectivePriority)).toEqual([9, 8, 5, 5]);
     });
@@ -115,7 +123,7 @@ describe('DispatchRepository against PostgreSQL', () => {
     it('caps a long wait over a short interval at 9', async () => {
       const q = queue();
       const [ancient] = await insert(q, [0], [400 * 86400000]);
-      expect(await dispatch.releaseReady(q, 10, 1)).toEqual([
+      expect(await release(q, 10, 1)).toEqual([
         expect.objectContaining({ id: ancient, effectivePriority: 9 }),
       ]);
     });
@@ -123,7 +131,7 @@ describe('DispatchRepository against PostgreSQL', () => {
     it('does not age with agingMs 0', async () => {
       const q = queue();
       const [old0, fresh8] = await insert(q, [0, 8], [600000, 0]);
-      expect((await dispatch.releaseReady(q, 10, 0)).map((j) => j.id)).toEqual([fresh8, old0]);
+      expect((await release(q, 10, 0)).map((j) => j.id)).toEqual([fresh8, old0]);
     });
 
     it('releases at most `limit`, from its own queue only, the best first; releasedCounts counts the window', async () => {
@@ -131,7 +139,7 @@ describe('DispatchRepository against PostgreSQL', () => {
       const other = queue();
       const ids = await insert(q, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9]);
       await insert(other, [9, 9]);
-      const first = await dispatch.releaseReady(q, 5, 0);
+      const first = await release(q, 5, 0);
       expect(first.map((j) => j.id)).toEqual([ids[9], ids[10], ids[11], ids[8], ids[7]]);
       expect(await dispatch.releasedCounts([q, other, 'nothing-here'])).toEqual(
         new Map([
@@ -140,21 +148,32 @@ describe('DispatchRepository against PostgreSQL', () => {
           ['nothing-here', 0],
         ]),
       );
-      expect(await dispatch.releaseReady(q, 0, 0)).toEqual([]);
-      expect((await dispatch.releaseReady(q, 4, 0)).map((j) => j.id)).toEqual([
-        ids[6],
-        ids[5],
-        ids[4],
-        ids[3],
-      ]);
+      expect(await release(q, 0, 0)).toEqual([]);
+      expect((await release(q, 4, 0)).map((j) => j.id)).toEqual([ids[6], ids[5], ids[4], ids[3]]);
       // A claim takes a job out of the window.
       await jobs.claimMany([ids[9], ids[10]], 'w1', 30000);
       expect((await dispatch.releasedCounts([q])).get(q)).toBe(7);
       expect((await dispatch.backlogQueues()).filter((name) => name === q || name === other)).toEqual(
         [q, other].sort(),
       );
-      await dispatch.releaseReady(q, 100, 0);
+      await release(q, 100, 0);
       expect(await dispatch.backlogQueues()).not.toContain(q);
+    });
+
+    it('keeps the window in the statement: releases at most window − released, and returns the count', async () => {
+      const q = queue();
+      const ids = await insert(q, [5, 5, 5, 5, 5, 5, 5, 5]);
+      expect(await dispatch.releaseReady(q, 3, 0, 5)).toMatchObject({ released: 3 });
+      // Asked for 10 with a window of 5: two more, whatever the caller believed.
+      const second = await dispatch.releaseReady(q, 10, 0, 5);
+      expect(second.jobs.map((j) => j.id)).toEqual([ids[3], ids[4]]);
+      expect(second.released).toBe(5);
+      expect(await dispatch.releaseReady(q, 10, 0, 5)).toEqual({ jobs: [], released: 5 });
+      await jobs.claimMany([ids[0], ids[1]], 'w1', 30000);
+      expect(await dispatch.releaseReady(q, 10, 0, 5)).toMatchObject({ released: 5 });
+      expect((await dispatch.releasedCounts([q])).get(q)).toBe(5);
+      // A smaller window than what is out releases nothing (and does not fail).
+      expect(await dispatch.releaseReady(q, 10, 0, 2)).toEqual({ jobs: [], released: 5 });
     });
 
     it('never releases a job twice across concurrent callers on separate connections', async () => {
@@ -179,9 +198,12 @@ describe('DispatchRepository against PostgreSQL', () => {
         for (;;) {
           rounds++;
           const batches = await Promise.all(
-            dispatchers.flatMap((d) => [d.releaseReady(q, 9, 2000), d.releaseReady(q, 13, 2000)]),
+            dispatchers.flatMap((d) => [
+              d.releaseReady(q, 9, 2000, count),
+              d.releaseReady(q, 13, 2000, count),
+            ]),
           );
-          const got = batches.flat();
+          const got = batches.flatMap((b) => b.jobs);
           if (!got.length) break;
           seen.push(...got.map((j) => j.id));
         }
@@ -203,13 +225,13 @@ describe('DispatchRepository against PostgreSQL', () => {
     it('releases again what stayed unclaimed too long, and nothing claimed or fresh', async () => {
       const q = queue();
       const [stale, claimed, fresh, backlog] = await insert(q, [5, 5, 5, 0]);
-      await dispatch.releaseReady(q, 3, 0);
+      await release(q, 3, 0);
       await jobs.claimMany([claimed], 'w1', 30000);
       await db.query(
         `UPDATE jobs SET dispatched_at = now() - interval '1 minute' WHERE id = ANY($1::uuid[])`,
         [[stale, claimed]],
       );
-      const again = await dispatch.reReleaseStale(30000, 100);
+      const again = await dispatch.reReleaseStale(30000, 100, 0);
       const mine = again.filter((j) => j.queue === q);
       expect(mine.map((j) => j.id)).toEqual([stale]);
       expect(mine[0]).toMatchObject({ effectivePriority: 5, attempt: 0 });
@@ -217,16 +239,26 @@ describe('DispatchRepository against PostgreSQL', () => {
       expect(Date.now() - (await row(stale)).dispatched_at!.getTime()).toBeLessThan(10000);
       expect(await row(fresh)).toMatchObject({ releases: 1 });
       expect(await row(backlog)).toMatchObject({ releases: 0, dispatched_at: null });
-      expect((await dispatch.reReleaseStale(30000, 100)).filter((j) => j.queue === q)).toEqual([]);
+      expect((await dispatch.reReleaseStale(30000, 100, 0)).filter((j) => j.queue === q)).toEqual([]);
+    });
+
+    it('publishes a job released again with its effective priority (aging), not its own', async () => {
+      const q = queue();
+      const [id] = await insert(q, [2], [150000]);
+      await release(q, 1, 0);
+      await db.query(`UPDATE jobs SET dispatched_at = now() - interval '1 minute' WHERE id = $1`, [id]);
+      const [again] = (await dispatch.reReleaseStale(30000, 100, 60000, [q])).filter((j) => j.id === id);
+      // Waited 150 s at one level per 60 s: 2 + 2.
+      expect(again).toMatchObject({ id, effectivePriority: 4 });
     });
 
     it('takes at most `limit`', async () => {
       const q = queue();
       const ids = await insert(q, [5, 5, 5]);
-      await dispatch.releaseReady(q, 3, 0);
+      await release(q, 3, 0);
       await db.query(`UPDATE jobs SET dispatched_at = now() - interval '1 hour' WHERE queue = $1`, [q]);
-      expect(await dispatch.reReleaseStale(30000, 2)).toHaveLength(2);
-      expect((await dispatch.reReleaseStale(30000, 5)).filter((j) => ids.includes(j.id))).toHaveLength(1);
+      expect(await dispatch.reReleaseStale(30000, 2, 0)).toHaveLength(2);
+      expect((await dispatch.reReleaseStale(30000, 5, 0)).filter((j) => ids.includes(j.id))).toHaveLength(1);
     });
   });
 
@@ -259,7 +291,7 @@ describe('DispatchRepository against PostgreSQL', () => {
 
       // Not due yet: nothing moves, and the release never sees a scheduled job.
       expect((await dispatch.promoteDue(100)).queues).not.toContain(q);
-      expect((await dispatch.releaseReady(q, 10, 0)).map((j) => j.id)).toEqual([now.id]);
+      expect((await release(q, 10, 0)).map((j) => j.id)).toEqual([now.id]);
 
       await db.query(`UPDATE jobs SET run_at = now() - interval '1 second' WHERE id = $1`, [soon.id]);
       const promoted = await dispatch.promoteDue(100);
@@ -274,7 +306,7 @@ describe('DispatchRepository against PostgreSQL', () => {
       expect((await row(soon.id)).run_at).toBeInstanceOf(Date);
       expect((await dispatch.promoteDue(100)).outbox).toEqual([]);
       expect((await dispatch.nextRunAt())?.toISOString()).toBe(later.runAt);
-      expect((await dispatch.releaseReady(q, 10, 0)).map((j) => j.id)).toEqual([soon.id]);
+      expect((await release(q, 10, 0)).map((j) => j.id)).toEqual([soon.id]);
     });
 
     it('promotes at most `limit` due jobs per call, earliest first', async () => {
@@ -311,7 +343,7 @@ describe('DispatchRepository against PostgreSQL', () => {
     it('return the job to the backlog with no dispatch message: manual retry, hand-back, lease sweeper', async () => {
       const q = queue();
       const [retried, handedBack, swept] = await insert(q, [5, 5, 5]);
-      await dispatch.releaseReady(q, 10, 0);
+      await release(q, 10, 0);
       await jobs.claimMany([retried, handedBack, swept], 'w1', 30000);
 
       await jobs.finish(
@@ -344,9 +376,7 @@ describe('DispatchRepository against PostgreSQL', () => {
       );
       expect(dispatchRows[0].n).toBe('0');
       // Released again, each a second time.
-      expect((await dispatch.releaseReady(q, 10, 0)).map((j) => j.id).sort()).toEqual(
-        [retried, handedBack, swept].sort(),
-      );
+      expect((await release(q, 10, 0)).map((j) => j.id).sort()).toEqual([retried, handedBack, swept].sort());
       for (const id of [retried, handedBack, swept]) expect(await row(id)).toMatchObject({ releases: 2 });
     });
   });
@@ -355,14 +385,18 @@ describe('DispatchRepository against PostgreSQL', () => {
     it('tells listeners about claims, hand-backs, requeues, promotions, explicit notifies and settings', async () => {
       const q = queue();
       const heard: string[] = [];
+      const claims: { queue: string; count: number }[] = [];
       let settings = 0;
       const stop = await dispatch.listen(
-        (name) => heard.push(name),
+        (name, claimed) => {
+          heard.push(name);
+          if (claimed !== undefined && name === q) claims.push({ queue: name, count: claimed });
+        },
         () => settings++,
       );
       try {
         const [a, b] = await insert(q, [5, 5]);
-        await dispatch.releaseReady(q, 10, 0);
+        await release(q, 10, 0);
         // Inserts and releases do not notify.
         await dispatch.notifyDispatch([`${q}-marker`]);
         await eventually(() => heard.includes(`${q}-marker`));
@@ -370,6 +404,8 @@ describe('DispatchRepository against PostgreSQL', () => {
 
         await jobs.claimMany([a, b], 'w1', 30000);
         await eventually(() => heard.filter((name) => name === q).length === 1);
+        // A claim says how many jobs it took out of the window.
+        expect(claims).toEqual([{ queue: q, count: 2 }]);
 
         await jobs.handBack(a, 'w1');
         await eventually(() => heard.filter((name) => name === q).length === 2);

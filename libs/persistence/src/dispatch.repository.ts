@@ -6,10 +6,10 @@ import { JobsRepository } from './jobs.repository';
 import { eventOutboxMessage, jobEventFromRow, type OutboxRecord } from './job-messages';
 import { poolOf } from './pool';
 import { listenOn } from './notify-listener';
-import { DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL } from './dispatch-channels';
+import { CLAIMED_CHANNEL, DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL, parseClaimed } from './dispatch-channels';
 import { notifyDispatchIn } from './outbox-rows';
 
-export { DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL, notifyDispatchIn };
+export { CLAIMED_CHANNEL, DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL, notifyDispatchIn };
 
 /** A job the dispatcher just released: what its dispatch message and publish options need. */
 export interface ReleasedJob {
@@ -25,6 +25,13 @@ export interface ReleasedJob {
   /** W3C trace context stored with the job (tracing on), the parent of its dispatch span. */
   traceparent: string | null;
   tracestate: string | null;
+}
+
+/** What one release statement did: the jobs it released and the window count after them. */
+export interface ReleaseResult {
+  jobs: ReleasedJob[];
+  /** The queue's released-but-unclaimed jobs once these were released (as the statement saw them). */
+  released: number;
 }
 
 interface ReleasedRow {
@@ -52,19 +59,30 @@ const released = (r: ReleasedRow): ReleasedJob => ({
 });
 
 /**
- * The release of a batch. Candidates come per priority level from `jobs_backlog` (one index range
- * each, in submission order, at most `limit` per level): within a level the oldest job has aged
- * most, so the first `limit` of each level hold the first `limit` overall in effective order.
- * They are locked in that order with SKIP LOCKED; a row another release marked in the meantime
- * fails the re-checked condition, so a job is never released twice. Aging counts from created_at
- * (in the index): a job's wait since submission.
+ * A job's effective priority: its priority plus one level per `agingMs` (a parameter) waited since
+ * submission, at most 9; `agingMs` 0: no aging. Capped before the cast: a long wait over a short
+ * interval would overflow an int.
  */
-const RELEASE_READY = `WITH candidates AS MATERIALIZED (
-    SELECT b.id, b.created_at,
-      -- Capped before the cast: a long wait over a short interval would overflow an int.
-      LEAST(${MAX_PRIORITY}, b.priority + CASE WHEN $3::double precision > 0
-        THEN LEAST(${MAX_PRIORITY}, floor(extract(epoch FROM now() - b.created_at) * 1000 / $3::double precision))::int
-        ELSE 0 END) AS effective
+const effectivePriority = (alias: string, agingMs: string) =>
+  `LEAST(${MAX_PRIORITY}, ${alias}.priority + CASE WHEN ${agingMs}::double precision > 0
+    THEN LEAST(${MAX_PRIORITY}, floor(extract(epoch FROM now() - ${alias}.created_at) * 1000 / ${agingMs}::double precision))::int
+    ELSE 0 END)`;
+
+/**
+ * The release of a batch, bounded by the window. `released` counts the queue's
+ * released-but-unclaimed jobs (index-only through `jobs_released`), so the statement itself keeps
+ * the window: it marks at most `window − released` jobs, whatever the caller believed the count
+ * was; the dispatcher needs no count statement of its own before a release. Candidates come per
+ * priority level from `jobs_backlog` (one index range each, in submission order, at most `limit`
+ * per level): within a level the oldest job has aged most, so the first `limit` of each level hold
+ * the first `limit` overall in effective order. They are locked in that order with SKIP LOCKED; a
+ * row another release marked in the meantime fails the re-checked condition, so a job is never
+ * released twice. Aging counts from created_at (in the index): a job's wait since submission.
+ */
+const RELEASE_READY = `WITH released AS MATERIALIZED (
+    SELECT count(*)::int AS n FROM jobs WHERE status = 'queued' AND dispatched_at IS NOT NULL AND queue = $1
+  ), candidates AS MATERIALIZED (
+    SELECT b.id, b.created_at, ${effectivePriority('b', '$3')} AS effective
     FROM generate_series(${MIN_PRIORITY}, ${MAX_PRIORITY}) AS level(p)
     CROSS JOIN LATERAL (
       SELECT id, priority, created_at FROM jobs
@@ -74,20 +92,27 @@ const RELEASE_READY = `WITH candidates AS MATERIALIZED (
     ORDER BY effective DESC, b.created_at, b.id
     LIMIT $2
   ), picked AS (
-    -- Looked up by primary key whatever the statistics say about a backlog that grew or drained
-    -- since the last ANALYZE: the state test is written so that it cannot be matched to the
-    -- jobs_backlog predicate (the planner would otherwise walk that whole index to find 16 ids).
+    -- The first the window − released candidates, looked up by primary key whatever the statistics
+    -- say about a backlog that grew or drained since the last ANALYZE: the state test is written so
+    -- that it cannot be matched to the jobs_backlog predicate (the planner would otherwise walk that
+    -- whole index to find 16 ids).
     SELECT id FROM jobs
-    WHERE id = ANY (ARRAY(SELECT id FROM candidates)) AND (status = 'queued' AND dispatched_at IS NULL) IS TRUE
+    WHERE id = ANY (ARRAY(
+        SELECT id FROM candidates ORDER BY effective DESC, created_at, id
+        LIMIT greatest(0, $4::int - (SELECT n FROM released))))
+      AND (status = 'queued' AND dispatched_at IS NULL) IS TRUE
     FOR UPDATE SKIP LOCKED
   ), marked AS (
     UPDATE jobs j SET dispatched_at = now(), released_attempt = j.attempts, releases = j.releases + 1
     WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) AND (j.status = 'queued' AND j.dispatched_at IS NULL) IS TRUE
     RETURNING j.id, j.tenant, j.type, j.queue, j.correlation_id, j.attempts, j.traceparent, j.tracestate
   )
-  -- In release order, which an UPDATE's RETURNING does not keep.
-  SELECT m.id, m.tenant, m.type, m.queue, m.correlation_id, c.effective, m.attempts, m.traceparent, m.tracestate
-  FROM marked m JOIN candidates c ON c.id = m.id
+  -- In release order, which an UPDATE's RETURNING does not keep; one row with the count alone
+  -- when nothing was released.
+  SELECT r.n AS released_before, m.id, m.tenant, m.type, m.queue, m.correlation_id, c.effective, m.attempts,
+    m.traceparent, m.tracestate
+  FROM released r
+  LEFT JOIN (marked m JOIN candidates c ON c.id = m.id) ON true
   ORDER BY c.effective DESC, c.created_at, c.id`;
 
 const RE_RELEASE_STALE = `WITH stale AS (
@@ -99,7 +124,7 @@ const RE_RELEASE_STALE = `WITH stale AS (
   )
   UPDATE jobs j SET dispatched_at = now(), released_attempt = j.attempts, releases = j.releases + 1
   FROM stale WHERE j.id = stale.id AND j.status = 'queued' AND j.dispatched_at IS NOT NULL
-  RETURNING j.id, j.tenant, j.type, j.queue, j.correlation_id, j.priority AS effective, j.attempts,
+  RETURNING j.id, j.tenant, j.type, j.queue, j.correlation_id, ${effectivePriority('j', '$4')} AS effective, j.attempts,
     j.traceparent, j.tracestate`;
 
 /** A loose index scan of `jobs_backlog`: one probe per queue, however large the backlog. */
@@ -111,7 +136,6 @@ const BACKLOG_QUEUES = `WITH RECURSIVE q(queue) AS (
     FROM q WHERE q.queue IS NOT NULL
   )
   SELECT queue FROM q WHERE queue IS NOT NULL`;
-
 
 /**
  * The dispatcher's statements: PostgreSQL holds the backlog (`queued`, `dispatched_at` NULL) and
@@ -131,12 +155,19 @@ export class DispatchRepository {
 
   /**
    * Releases up to `limit` ready jobs of `queue`, highest effective priority first (priority +
-   * one level per `agingMs` waited, at most 9; `agingMs` 0: no aging), then oldest first. One
-   * statement; never returns a job twice across concurrent callers.
+   * one level per `agingMs` waited, at most 9; `agingMs` 0: no aging), then oldest first, and never
+   * more than keeps the queue's released-but-unclaimed jobs within `window`. One statement (the
+   * window count included); never returns a job twice across concurrent callers.
    */
-  async releaseReady(queue: string, limit: number, agingMs: number): Promise<ReleasedJob[]> {
-    if (limit <= 0) return [];
-    return (await this.onPool<ReleasedRow>(RELEASE_READY, [queue, limit, agingMs])).map(released);
+  async releaseReady(queue: string, limit: number, agingMs: number, window: number): Promise<ReleaseResult> {
+    const rows = await this.onPool<ReleasedRow & { released_before: number }>(RELEASE_READY, [
+      queue,
+      limit,
+      agingMs,
+      window,
+    ]);
+    const jobs = rows.filter((r) => r.id !== null).map(released);
+    return { jobs, released: Number(rows[0]?.released_before ?? 0) + jobs.length };
   }
 
   /** Released-but-unclaimed jobs per queue (every listed queue, 0 when none). */
@@ -159,16 +190,19 @@ export class DispatchRepository {
   /**
    * Jobs released more than `afterMs` ago that no worker claimed (a lost message, or a queue
    * without consumers): marked released again and returned, at most `limit`, oldest release
-   * first. Their effective priority is their own priority.
+   * first, each with its effective priority now (aging by `agingMs` as in releaseReady).
    */
   async reReleaseStale(
     afterMs: number,
     limit: number,
+    agingMs: number,
     /** Only these queues (e.g. those with consumers: a queue nobody consumes still holds its messages). */
     queues?: readonly string[],
   ): Promise<ReleasedJob[]> {
     if (limit <= 0) return [];
-    return (await this.onPool<ReleasedRow>(RE_RELEASE_STALE, [afterMs, limit, queues ?? null])).map(released);
+    return (await this.onPool<ReleasedRow>(RE_RELEASE_STALE, [afterMs, limit, queues ?? null, agingMs])).map(
+      released,
+    );
   }
 
   /**
@@ -208,18 +242,25 @@ export class DispatchRepository {
   }
 
   /**
-   * LISTENs on DISPATCH_CHANNEL (payload: the queue) and QUEUE_SETTINGS_CHANNEL on a connection of
-   * its own, reconnecting when it is lost; after a reconnect `onQueueSettings` runs once (a change
+   * LISTENs on DISPATCH_CHANNEL (payload: the queue), CLAIMED_CHANNEL (`onDispatch` with the number
+   * of jobs claimed) and QUEUE_SETTINGS_CHANNEL on a connection of its own, reconnecting when it is lost; after a reconnect `onQueueSettings` runs once (a change
    * may have been missed; missed dispatch notifications are the caller's periodic pass's to catch
    * up). Rejects when the first connection fails. Returns the function that stops listening.
    */
-  listen(onDispatch: (queue: string) => void, onQueueSettings: () => void): Promise<() => Promise<void>> {
+  listen(
+    /** `claimed`: a claim took that many of the queue's released jobs out of its window. */
+    onDispatch: (queue: string, claimed?: number) => void,
+    onQueueSettings: () => void,
+  ): Promise<() => Promise<void>> {
     return listenOn(
       this.db,
-      [DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL],
+      [DISPATCH_CHANNEL, CLAIMED_CHANNEL, QUEUE_SETTINGS_CHANNEL],
       (channel, payload) => {
         if (channel === DISPATCH_CHANNEL && payload) onDispatch(payload);
-        else if (channel === QUEUE_SETTINGS_CHANNEL) onQueueSettings();
+        else if (channel === CLAIMED_CHANNEL && payload) {
+          const claim = parseClaimed(payload);
+          if (claim) onDispatch(claim.queue, claim.count);
+        } else if (channel === QUEUE_SETTINGS_CHANNEL) onQueueSettings();
       },
       onQueueSettings,
     );

@@ -3,7 +3,7 @@ import type { QueryResultRow } from 'pg';
 import { isUuid, type JobError, type JobHistoryEntry, type JobStatus } from '@switchyard/contracts';
 import { translated } from './errors';
 import { poolOf } from './pool';
-import { DISPATCH_CHANNEL } from './dispatch-channels';
+import { CLAIMED_CHANNEL, DISPATCH_CHANNEL } from './dispatch-channels';
 import { insertOutboxRows } from './outbox-rows';
 import { finishSettling, settleAndRecord } from './flow-dependants';
 import { toHistoryEntry, type JobEventRow, type JobRow } from './job-row';
@@ -132,6 +132,15 @@ const lockedInIdOrder = (ids: string) =>
 const notifyQueuesOf = (rows: string) =>
   `(SELECT count(pg_notify('${DISPATCH_CHANNEL}', d.queue)) FROM (SELECT DISTINCT queue FROM ${rows}) d) notified`;
 
+/**
+ * Tells the dispatchers how many jobs of each queue the claim took out of the window (one
+ * CLAIMED_CHANNEL notification per queue: `<count>:<queue>`). Claims of `retrying` jobs are counted
+ * too: the count only wakes the dispatchers, whose release statement counts the window itself.
+ */
+const notifyClaimsOf = (rows: string) =>
+  `(SELECT count(pg_notify('${CLAIMED_CHANNEL}', d.n || ':' || d.queue))
+    FROM (SELECT queue, count(*) AS n FROM ${rows} GROUP BY queue) d) notified`;
+
 /** Claims, then tells the dispatchers that the claimed jobs' queues have free window slots. */
 const CLAIM_MANY = `WITH claimed AS (
     UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = now(), next_attempt_at = NULL,
@@ -141,7 +150,7 @@ const CLAIM_MANY = `WITH claimed AS (
       AND status IN ('queued', 'retrying') AND NOT cancel_requested
     RETURNING ${CLAIMED_JOB_COLUMNS.join(', ')}
   )
-  SELECT claimed.* FROM claimed, ${notifyQueuesOf('claimed')}`;
+  SELECT claimed.* FROM claimed, ${notifyClaimsOf('claimed')}`;
 
 /** progress is 100 for every completed attempt, as finish() writes it. */
 const COMPLETE_MANY = `UPDATE jobs j SET status = 'completed', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,

@@ -1,10 +1,11 @@
 import { JOB_DISPATCH, type JobDispatch } from '@switchyard/contracts';
 import type { MessagePublishOptions } from '@switchyard/messaging';
 import type { Logger } from '@switchyard/observability';
-import type { OutboxRecord, ReleasedJob } from '@switchyard/persistence';
+import type { OutboxRecord, ReleasedJob, ReleaseResult } from '@switchyard/persistence';
 import {
   automaticWindow,
   Dispatcher,
+  refillAt,
   RELEASE_BATCH_MAX,
   SAFETY_TICK_MS,
   type DispatchBroker,
@@ -33,11 +34,15 @@ function job(queue: string, n: number): ReleasedJob {
   };
 }
 
-/** The backlog in memory; releaseReady takes from it and records what was in flight. */
+/**
+ * The backlog in memory; releaseReady takes from it within the window (counting every release, as
+ * the statement does, whoever made it) and records what was in flight.
+ */
 class FakeStore implements DispatchStore {
   backlog = new Map<string, ReleasedJob[]>();
   released = new Map<string, number>();
-  calls: { queue: string; limit: number; agingMs: number }[] = [];
+  calls: { queue: string; limit: number; agingMs: number; window: number }[] = [];
+  reReleaseAging: number[] = [];
   inFlight = new Map<string, number>();
   maxInFlight = 0;
   gate: Promise<void> | undefined;
@@ -45,7 +50,7 @@ class FakeStore implements DispatchStore {
   due: { queues: string[]; outbox: OutboxRecord[] }[] = [];
   promoteCalls = 0;
   next: Date | null = null;
-  onDispatch: ((queue: string) => void) | undefined;
+  onDispatch: ((queue: string, claimed?: number) => void) | undefined;
   onSettings: (() => void) | undefined;
   listening = false;
 
@@ -55,16 +60,18 @@ class FakeStore implements DispatchStore {
     this.backlog.set(queue, list);
   }
 
-  async releaseReady(queue: string, limit: number, agingMs: number): Promise<ReleasedJob[]> {
-    this.calls.push({ queue, limit, agingMs });
+  async releaseReady(queue: string, limit: number, agingMs: number, window: number): Promise<ReleaseResult> {
+    this.calls.push({ queue, limit, agingMs, window });
     const now = (this.inFlight.get(queue) ?? 0) + 1;
     this.inFlight.set(queue, now);
     this.maxInFlight = Math.max(this.maxInFlight, now);
     try {
+      // The count is read when the statement starts (its snapshot); claims may commit meanwhile.
+      const before = this.released.get(queue) ?? 0;
       await this.gate;
-      const rows = (this.backlog.get(queue) ?? []).splice(0, limit);
+      const rows = (this.backlog.get(queue) ?? []).splice(0, Math.min(limit, Math.max(0, window - before)));
       this.released.set(queue, (this.released.get(queue) ?? 0) + rows.length);
-      return rows;
+      return { jobs: rows, released: before + rows.length };
     } finally {
       this.inFlight.set(queue, (this.inFlight.get(queue) ?? 1) - 1);
     }
@@ -78,7 +85,8 @@ class FakeStore implements DispatchStore {
     return Promise.resolve([...this.backlog].filter(([, list]) => list.length > 0).map(([q]) => q));
   }
 
-  reReleaseStale(): Promise<ReleasedJob[]> {
+  reReleaseStale(_afterMs?: number, _limit?: number, agingMs?: number): Promise<ReleasedJob[]> {
+    if (agingMs !== undefined) this.reReleaseAging.push(agingMs);
     const rows = this.stale;
     this.stale = [];
     return Promise.resolve(rows);
@@ -93,7 +101,10 @@ class FakeStore implements DispatchStore {
     return Promise.resolve(this.next);
   }
 
-  listen(onDispatch: (queue: string) => void, onSettings: () => void): Promise<() => Promise<void>> {
+  listen(
+    onDispatch: (queue: string, claimed?: number) => void,
+    onSettings: () => void,
+  ): Promise<() => Promise<void>> {
     this.onDispatch = onDispatch;
     this.onSettings = onSettings;
     this.listening = true;
@@ -103,10 +114,10 @@ class FakeStore implements DispatchStore {
     });
   }
 
-  /** A worker claimed `count` released jobs and notified. */
+  /** A worker claimed `count` released jobs and notified (CLAIMED_CHANNEL). */
   claim(queue: string, count: number): void {
     this.released.set(queue, Math.max(0, (this.released.get(queue) ?? 0) - count));
-    this.onDispatch?.(queue);
+    this.onDispatch?.(queue, count);
   }
 }
 
@@ -197,7 +208,7 @@ describe('Dispatcher', () => {
     store.fill('default', 2);
     dispatcher.kick(['default']);
     await settle();
-    expect(store.calls.at(-1)).toEqual({ queue: 'default', limit: 10, agingMs: 200 });
+    expect(store.calls.at(-1)).toEqual({ queue: 'default', limit: 10, agingMs: 200, window: 10 });
     expect(broker.published.map((p) => p.payload)).toEqual([
       { jobId: 'default-0', tenant: 't', type: 'noop', queue: 'default' },
       { jobId: 'default-1', tenant: 't', type: 'noop', queue: 'default' },
@@ -229,6 +240,109 @@ describe('Dispatcher', () => {
     expect(store.calls.at(-1)?.limit).toBe(3);
     expect(broker.published).toHaveLength(7);
     expect(dispatcher.releasedCount('default')).toBe(4);
+    await dispatcher.stop();
+  });
+
+  it('refills on claims only once half the window is free: one statement for several claims', async () => {
+    expect(refillAt(16)).toBe(8);
+    expect(refillAt(5)).toBe(3);
+    expect(refillAt(1)).toBe(1);
+    const { store, broker, dispatcher } = setup({ window: 8 });
+    store.fill('default', 100);
+    await dispatcher.start();
+    await settle();
+    expect(broker.published).toHaveLength(8);
+    const calls = store.calls.length;
+    for (let i = 0; i < 3; i++) {
+      store.claim('default', 1);
+      await settle();
+    }
+    // Three slots free: below half of 8, no statement yet.
+    expect(store.calls).toHaveLength(calls);
+    expect(dispatcher.releasedCount('default')).toBe(5);
+    store.claim('default', 1);
+    await settle();
+    expect(store.calls).toHaveLength(calls + 1);
+    expect(store.calls.at(-1)?.limit).toBe(4);
+    expect(broker.published).toHaveLength(12);
+    expect(dispatcher.releasedCount('default')).toBe(8);
+    await dispatcher.stop();
+  });
+
+  it('releases at the next claim what a kick found the window too full for (an urgent submission)', async () => {
+    const { store, broker, dispatcher } = setup({ window: 8 });
+    store.fill('default', 8);
+    await dispatcher.start();
+    await settle();
+    expect(broker.published).toHaveLength(8);
+    // A submission while the window is full: nothing to do yet.
+    store.fill('default', 1);
+    dispatcher.kick(['default']);
+    await settle();
+    const calls = store.calls.length;
+    // One claim frees one slot: released at once, not after half the window.
+    store.claim('default', 1);
+    await settle();
+    expect(store.calls).toHaveLength(calls + 1);
+    expect(broker.published).toHaveLength(9);
+    // Claims alone again wait for half the window.
+    store.fill('default', 10);
+    store.claim('default', 1);
+    await settle();
+    expect(store.calls).toHaveLength(calls + 1);
+    await dispatcher.stop();
+  });
+
+  it('does not lose claims notified while a release statement ran (its count may predate them)', async () => {
+    const { store, broker, dispatcher } = setup({ window: 8 });
+    store.fill('default', 100);
+    await dispatcher.start();
+    await settle();
+    expect(broker.published).toHaveLength(8);
+    const gate = deferred();
+    store.gate = gate.promise;
+    for (let i = 0; i < 4; i++) store.claim('default', 1);
+    await settle();
+    // The refill statement has read its count (4 out); three more claims commit meanwhile.
+    const calls = store.calls.length;
+    for (let i = 0; i < 3; i++) store.claim('default', 1);
+    gate.resolve();
+    await settle();
+    // It released 4 and saw 8 out; 5 really are. The claims during it ask for no statement of
+    // their own (3 slots free is less than half the window).
+    expect(store.released.get('default')).toBe(5);
+    expect(dispatcher.releasedCount('default')).toBe(5);
+    expect(store.calls).toHaveLength(calls);
+    store.gate = undefined;
+    store.claim('default', 1);
+    await settle();
+    expect(store.calls).toHaveLength(calls + 1);
+    expect(store.released.get('default')).toBe(8);
+    await dispatcher.stop();
+  });
+
+  it('keeps the window whatever this process believed: the statement counts every release', async () => {
+    const { store, broker, dispatcher } = setup({ window: 6 });
+    await dispatcher.start();
+    await settle();
+    // Another gateway released 5 of this queue's jobs; this one has not heard of them.
+    store.fill('default', 20);
+    store.released.set('default', 5);
+    dispatcher.kick(['default']);
+    await settle();
+    expect(store.calls.at(-1)).toMatchObject({ limit: 6, window: 6 });
+    expect(broker.published).toHaveLength(1);
+    expect(dispatcher.releasedCount('default')).toBe(6);
+    // Full: claims alone run no statement until half of it is free.
+    const calls = store.calls.length;
+    store.claim('default', 2);
+    await settle();
+    expect(store.calls).toHaveLength(calls);
+    store.claim('default', 1);
+    await settle();
+    expect(store.calls).toHaveLength(calls + 1);
+    expect(broker.published).toHaveLength(4);
+    expect(store.released.get('default')).toBe(6);
     await dispatcher.stop();
   });
 
@@ -306,9 +420,14 @@ describe('Dispatcher', () => {
     const { store, broker, dispatcher, counted } = setup({ window: 10 });
     const asked: (readonly string[] | undefined)[] = [];
     const reRelease = store.reReleaseStale.bind(store);
-    store.reReleaseStale = (_afterMs?: number, _limit?: number, queues?: readonly string[]) => {
+    store.reReleaseStale = (
+      afterMs?: number,
+      limit?: number,
+      agingMs?: number,
+      queues?: readonly string[],
+    ) => {
       asked.push(queues);
-      return reRelease();
+      return reRelease(afterMs, limit, agingMs);
     };
     await dispatcher.start();
     store.stale = [job('default', 0)];
@@ -319,6 +438,8 @@ describe('Dispatcher', () => {
     await jest.advanceTimersByTimeAsync(SAFETY_TICK_MS);
     expect(asked).toContainEqual(['default']);
     expect(counted.rereleased).toBe(1);
+    // Published with the effective priority (aging by PRIORITY_AGING_MS), as a first release is.
+    expect(store.reReleaseAging).toContain(60000);
     await dispatcher.stop();
   });
 

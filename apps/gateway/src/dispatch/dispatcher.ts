@@ -62,17 +62,46 @@ export interface DispatchCounters {
 }
 
 interface QueueState {
-  /** Released-but-unclaimed jobs as this process last knew them (refreshed from PostgreSQL). */
+  /**
+   * Released-but-unclaimed jobs as this process last knew them: the count each release statement
+   * returns (every gateway's releases included), less the claims notified since, re-read on the
+   * tick. Only decides whether a release statement is worth running; the statement keeps the window.
+   */
   released: number;
   consumers: number;
   /** The pass under way, if any: at most one release statement in flight per queue. */
   running: Promise<void> | undefined;
-  /** A kick arrived during the pass: one more pass follows. */
-  again: boolean;
-  /** The next pass reads the released count from PostgreSQL first (a claim freed slots). */
-  refresh: boolean;
+  /**
+   * The least room that makes the next pass run a statement: 1 after a kick, half the window
+   * after claims alone (refillAt); Infinity when no pass is asked for. Requests during a pass
+   * coalesce into one more pass.
+   */
+  need: number;
   /** Bumped by every release: a count read while one happened is stale and not kept. */
   releases: number;
+  /**
+   * Every job claims notified so far. A count read from PostgreSQL (a release statement's, the
+   * tick's) may predate the claims notified while it was read, so those are taken off it: a count
+   * too low costs one statement more, a count too high would hold releases back until a tick.
+   */
+  claimed: number;
+  /**
+   * A kick (new work: a submission, a hand-back, a resume) found the window full: the next claim
+   * releases at once, as a kick would, so a newly submitted urgent job is not held back behind half
+   * a window of claims. Cleared by every release statement.
+   */
+  waiting: boolean;
+  /** The pass asked for was asked for by a kick (see `waiting`). */
+  fresh: boolean;
+}
+
+/**
+ * A claim notification wakes a release only once the window has at least this much room (half of
+ * it, at least 1): one release statement then refills several claims' worth of slots instead of
+ * one statement per claim, while the other half still feeds the consumers.
+ */
+export function refillAt(window: number): number {
+  return Math.max(1, Math.ceil(window / 2));
 }
 
 /** Automatic window: enough to keep every consumer's prefetch full twice over. */
@@ -84,10 +113,10 @@ export function automaticWindow(consumers: number, prefetch: number): number {
  * Releases `queued` jobs from PostgreSQL (the backlog) to their RabbitMQ work queue, in order of
  * effective priority then submission, keeping at most a window of released-but-unclaimed messages
  * per queue. It is woken by kicks (a commit of this gateway: the fast path), by PostgreSQL
- * notifications (a claim freed window slots, a hand-back or a resume) and by a one-second safety
- * tick that also promotes due scheduled jobs and releases again what stayed unclaimed too long.
- * Several gateways may run one each: a release is a conditional update, so no job is released
- * twice for one attempt.
+ * notifications (claims that freed half the window, a hand-back or a resume) and by a one-second
+ * safety tick that also promotes due scheduled jobs and releases again what stayed unclaimed too
+ * long. Several gateways may run one each: a release is a conditional update, so no job is
+ * released twice for one attempt, and each release statement counts the window itself.
  */
 export class Dispatcher {
   private readonly states = new Map<string, QueueState>();
@@ -120,7 +149,7 @@ export class Dispatcher {
     await this.refreshPaused();
     try {
       this.stopListening = await this.store.listen(
-        (queue) => this.kick([queue], true),
+        (queue, claimed) => (claimed === undefined ? this.kick([queue]) : this.claimed(queue, claimed)),
         () => void this.refreshPaused(),
       );
     } catch (error) {
@@ -145,21 +174,34 @@ export class Dispatcher {
 
   /**
    * Releases for `queues` soon: at once when no pass runs for a queue, else one more pass after
-   * the current one (kicks during a pass coalesce). `refresh`: slots may have been freed elsewhere
-   * (a claim), so the released count is read again first.
+   * the current one (kicks during a pass coalesce).
    */
-  kick(queues: Iterable<string>, refresh = false): void {
+  kick(queues: Iterable<string>): void {
+    for (const queue of queues) this.request(queue, 1, true);
+  }
+
+  /**
+   * A claim took `count` released jobs of `queue` out of its window: a release follows once the
+   * window has room for half of it (claims in between only lower the count).
+   */
+  claimed(queue: string, count: number): void {
+    const state = this.state(queue);
+    state.released = Math.max(0, state.released - count);
+    state.claimed += count;
+    this.request(queue, state.waiting ? 1 : refillAt(this.window(queue)));
+  }
+
+  /**
+   * A pass for `queue` that runs a statement once the window has at least `need` room. `fresh`:
+   * asked for by new work (a kick), which the next claim releases if the window is full now.
+   */
+  private request(queue: string, need: number, fresh = false): void {
     if (this.stopped) return;
-    for (const queue of queues) {
-      const state = this.state(queue);
-      if (refresh) state.refresh = true;
-      if (state.running) {
-        state.again = true;
-        continue;
-      }
-      // A pass releases many jobs: it belongs to no one request's trace (each release has its own span).
-      state.running = detached(() => this.passes(queue, state)).finally(() => (state.running = undefined));
-    }
+    const state = this.state(queue);
+    state.need = Math.min(state.need, need);
+    state.fresh ||= fresh;
+    // A pass releases many jobs: it belongs to no one request's trace (each release has its own span).
+    state.running ??= detached(() => this.passes(queue, state)).finally(() => (state.running = undefined));
   }
 
   /** A scheduled job was stored: the promotion timer fires by `runAt` (the tick covers the rest). */
@@ -185,7 +227,16 @@ export class Dispatcher {
   private state(queue: string): QueueState {
     let state = this.states.get(queue);
     if (!state) {
-      state = { released: 0, consumers: 0, running: undefined, again: false, refresh: true, releases: 0 };
+      state = {
+        released: 0,
+        consumers: 0,
+        running: undefined,
+        need: Number.POSITIVE_INFINITY,
+        releases: 0,
+        claimed: 0,
+        waiting: false,
+        fresh: false,
+      };
       this.states.set(queue, state);
     }
     return state;
@@ -193,36 +244,45 @@ export class Dispatcher {
 
   private async passes(queue: string, state: QueueState): Promise<void> {
     do {
-      state.again = false;
+      const { need, fresh } = state;
+      state.need = Number.POSITIVE_INFINITY;
+      state.fresh = false;
       try {
-        await this.pass(queue, state);
+        await this.pass(queue, state, need, fresh);
       } catch (error) {
         // Left for the next kick or tick (the backlog stays in PostgreSQL).
-        state.refresh = true;
         this.warn(`release:${queue}`, { err: error, queue }, 'dispatch: release failed');
       }
-    } while (state.again && !this.stopped);
+    } while (state.need !== Number.POSITIVE_INFINITY && !this.stopped);
   }
 
-  private async pass(queue: string, state: QueueState): Promise<void> {
-    if (this.isPaused(queue)) return;
-    if (state.refresh) {
-      state.refresh = false;
-      const counts = await this.store.releasedCounts([queue]);
-      state.released = counts.get(queue) ?? 0;
-    }
-    for (;;) {
-      const room = this.window(queue) - state.released;
-      if (room <= 0 || this.stopped || this.isPaused(queue)) return;
+  private async pass(queue: string, state: QueueState, need: number, fresh: boolean): Promise<void> {
+    // After a batch cut at RELEASE_BATCH_MAX, any room left is worth the next statement.
+    for (let least = Math.max(1, need); ; least = 1) {
+      const window = this.window(queue);
+      const room = window - state.released;
+      if (room < least || this.stopped || this.isPaused(queue)) {
+        if (fresh && room < 1) state.waiting = true;
+        return;
+      }
       const limit = Math.min(room, RELEASE_BATCH_MAX);
-      const rows = await this.store.releaseReady(queue, limit, this.options.agingMs);
-      state.released += rows.length;
+      const claimedBefore = state.claimed;
+      const { jobs: rows, released } = await this.store.releaseReady(
+        queue,
+        limit,
+        this.options.agingMs,
+        window,
+      );
+      state.released = Math.max(0, released - (state.claimed - claimedBefore));
+      state.waiting = false;
       state.releases++;
       if (rows.length) {
         this.counters?.released(queue, rows.length);
         await this.publish(rows, 'release');
       }
-      if (rows.length < limit) return;
+      // Only a batch cut at RELEASE_BATCH_MAX calls for the next at once; room that claims freed
+      // meanwhile is theirs to ask for (with their own need).
+      if (rows.length < limit || limit < RELEASE_BATCH_MAX) return;
     }
   }
 
@@ -272,14 +332,19 @@ export class Dispatcher {
     await this.step('counts', async () => {
       const queues = [...this.states.keys()];
       const before = queues.map((queue) => this.state(queue).releases);
+      const claimedBefore = queues.map((queue) => this.state(queue).claimed);
       const counts = await this.store.releasedCounts(queues);
       queues.forEach((queue, i) => {
         const state = this.state(queue);
         // A release during the read may be missing from it: that queue keeps its own count.
-        if (!state.running && state.releases === before[i]) state.released = counts.get(queue) ?? 0;
+        if (state.running || state.releases !== before[i]) return;
+        state.released = Math.max(0, (counts.get(queue) ?? 0) - (state.claimed - (claimedBefore[i] ?? 0)));
       });
     });
-    await this.step('backlog', async () => this.kick(await this.store.backlogQueues()));
+    // Not new work as a kick is (that catches up what no kick or notification covered).
+    await this.step('backlog', async () => {
+      for (const queue of await this.store.backlogQueues()) this.request(queue, 1);
+    });
     await this.step('next-run', async () => {
       const next = await this.store.nextRunAt();
       if (next) this.armDue(next.getTime());
@@ -303,7 +368,12 @@ export class Dispatcher {
     // and sending it again every REDISPATCH_AFTER_MS would pile up copies while no worker runs.
     const consumed = [...this.states.entries()].filter(([, s]) => s.consumers > 0).map(([q]) => q);
     if (!consumed.length) return;
-    const rows = await this.store.reReleaseStale(this.options.redispatchAfterMs, SWEEP_BATCH, consumed);
+    const rows = await this.store.reReleaseStale(
+      this.options.redispatchAfterMs,
+      SWEEP_BATCH,
+      this.options.agingMs,
+      consumed,
+    );
     if (!rows.length) return;
     // A paused queue's stale job is marked again but not published: it waits for the resume.
     const live = rows.filter((row) => !this.isPaused(row.queue));
@@ -321,7 +391,7 @@ export class Dispatcher {
       // A resumed queue releases at once, without waiting for the tick.
       const resumed =
         before === null ? [...this.states.keys()] : [...before].filter((q) => !this.paused?.has(q));
-      if (resumed.length) this.kick(resumed, true);
+      if (resumed.length) this.kick(resumed);
     } catch (error) {
       this.warn('paused', { err: error }, 'dispatch: could not read paused queues');
     }
