@@ -11,8 +11,8 @@ import { Dispatcher1700000006000 } from './migrations/1700000006000-dispatcher';
 import { QueueSettings1700000006500 } from './migrations/1700000006500-queue-settings';
 import { Schedules1700000009000 } from './migrations/1700000009000-schedules';
 import { Flows1700000010000 } from './migrations/1700000010000-flows';
-import { Webhooks1700000012000 } from './migrations/1700000012000-webhooks';
 import { TracesLogsUsage1700000011000 } from './migrations/1700000011000-traces-logs-usage';
+import { Webhooks1700000012000 } from './migrations/1700000012000-webhooks';
 
 export const MIGRATIONS = [
   Initial1700000000000,
@@ -26,8 +26,8 @@ export const MIGRATIONS = [
   QueueSettings1700000006500,
   Schedules1700000009000,
   Flows1700000010000,
-  Webhooks1700000012000,
   TracesLogsUsage1700000011000,
+  Webhooks1700000012000,
 ];
 
 /** The settings every service reads for its pool (CommonEnv in @switchyard/config). */

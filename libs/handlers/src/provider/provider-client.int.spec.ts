@@ -68,7 +68,12 @@ describe('ProviderClient against a local HTTP server', () => {
     const client = new ProviderClient('p', config(), 'secret');
     try {
       const result = await client.run('run', { a: 1 }, never);
-      expect(result).toEqual({ bytes: Buffer.from('mp3'), contentType: 'audio/mpeg' });
+      // Every answered call counts one request in the job's usage.
+      expect(result).toEqual({
+        bytes: Buffer.from('mp3'),
+        contentType: 'audio/mpeg',
+        usage: { requests: 1 },
+      });
       expect(requests[0].headers['x-api-key']).toBe('secret');
     } finally {
       client.breaker.shutdown();
