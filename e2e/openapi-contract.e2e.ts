@@ -1,10 +1,10 @@
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { Client } from 'pg';
 import ts from 'typescript';
 import { TEST_SERVICES, TestStack, waitFor } from '@switchyard/testing';
+import { generateTypes } from './support/openapi-types';
 
 jest.setTimeout(120000);
 
@@ -766,28 +766,6 @@ async function readEvents(response: Response, firstOnly: boolean): Promise<strin
     if (firstOnly && /(^|\n\n)event:[^]*?\n\n/.test(text)) break;
   }
   return text;
-}
-
-/**
- * openapi-typescript's Node API (`openapiTS` + `astToString`) on the document. It runs in a child
- * Node process: the package loads ES modules that Jest's CommonJS runtime cannot require.
- */
-function generateTypes(document: OpenApiDocument): Promise<string> {
-  const script = [
-    "import openapiTS, { astToString } from 'openapi-typescript';",
-    'let input = "";',
-    'for await (const chunk of process.stdin) input += chunk;',
-    'process.stdout.write(astToString(await openapiTS(JSON.parse(input))));',
-  ].join('\n');
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      process.execPath,
-      ['--input-type=module', '-e', script],
-      { maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)),
-    );
-    child.stdin?.end(JSON.stringify(document));
-  });
 }
 
 /** Type errors of one TypeScript module (strict), compiled in memory. */
