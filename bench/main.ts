@@ -286,6 +286,8 @@ export async function main(argv: string[]): Promise<number> {
     machineShared,
     sharing: { jestProcessesSeen: Math.max(0, ...jestSeen), otherProcessesCpuPercentOfMachine: otherPercent },
     tenants: tenantsFor(options),
+    // The services get only the bench's environment: tracing is on only when --env sets the exporter.
+    tracing: options.serviceEnv['OTEL_EXPORTER_OTLP_ENDPOINT'] ? 'on' : 'off',
     serviceEnvironment: {
       ...benchEnv(options, '<random>'),
       NODE_OPTIONS: options.profile ? '--require bench/cpu-profile.cjs' : undefined,
@@ -311,6 +313,9 @@ export async function main(argv: string[]): Promise<number> {
     `load average before ${JSON.stringify(machine['loadAverage'])}, after ${JSON.stringify(report.machine.loadAverageAfter)}; ` +
       `other processes used ${otherPercent ?? '?'} % of the machine's CPU during the measured windows` +
       `${machineShared ? ' — the machine was SHARED during this run' : ''}`,
+  );
+  write(
+    `tracing ${report.tracing} (OTEL_EXPORTER_OTLP_ENDPOINT ${report.tracing === 'on' ? 'set with --env' : 'not given to the services'}); repeat ${options.repeat}, submit-latency runs ${options.latencyRuns}`,
   );
   write(`results: ${file.slice(ROOT.length + 1)} (${report.durationS} s)`);
   if (options.profile)

@@ -1,5 +1,6 @@
 import Redis from 'ioredis';
-import { TEST_SERVICES, waitFor } from '@switchyard/testing';
+import { TEST_SERVICES } from '@switchyard/testing';
+import { sleep } from './stats';
 
 const TERMINAL = /"status":"(completed|failed|cancelled)"/;
 
@@ -44,17 +45,26 @@ export class TrackerWatch {
 
   /**
    * Waits until every one of `ids` has its terminal event projected; resolves to the time the last
-   * one was seen, or null (with how many were seen) after `timeoutMs`.
+   * one was seen, or null (with how many were seen) after `timeoutMs`, or once nothing new has been
+   * seen for `stallMs` (a stuck job, or a tracker that no longer publishes on this channel).
    */
-  async caughtUp(ids: readonly string[], timeoutMs: number): Promise<{ at: number | null; seen: number }> {
-    try {
-      await waitFor(() => Promise.resolve(this.projected(ids) === ids.length), {
-        timeoutMs,
-        intervalMs: 100,
-        what: 'the tracker to project every job',
-      });
-    } catch {
-      return { at: null, seen: this.projected(ids) };
+  async caughtUp(
+    ids: readonly string[],
+    timeoutMs: number,
+    stallMs = 30000,
+  ): Promise<{ at: number | null; seen: number }> {
+    const deadline = Date.now() + timeoutMs;
+    let seen = 0;
+    let progressAt = Date.now();
+    for (;;) {
+      const now = this.projected(ids);
+      if (now === ids.length) break;
+      if (now > seen) {
+        seen = now;
+        progressAt = Date.now();
+      }
+      if (Date.now() > deadline || Date.now() - progressAt > stallMs) return { at: null, seen: now };
+      await sleep(100);
     }
     let last = 0;
     for (const id of ids) last = Math.max(last, this.terminalAt.get(id) ?? 0);
