@@ -99,6 +99,17 @@ export async function throughput(ctx: ScenarioContext): Promise<ScenarioResult> 
             },
           ]
         : []),
+      ...(allDone
+        ? []
+        : [
+            {
+              measure: '  jobs completed / projected by the tracker (lowest run): window not valid',
+              value: `${Math.min(...runs.map((r) => r.completed))} / ${Math.min(...runs.map((r) => r.projected))} of ${options.jobs}`,
+              unit: '',
+              target: '',
+              pass: false,
+            },
+          ]),
       {
         measure: "  window to the worker's last commit (tracker not waited for)",
         value: round(workerRate.median),
