@@ -83,7 +83,7 @@ describe('schedules against PostgreSQL', () => {
     );
     expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(3);
     for (const o of outcomes.filter((o) => o.status === 'rejected'))
-      expect((o).reason).toBeInstanceOf(ScheduleQuotaExceeded);
+      expect(o.reason).toBeInstanceOf(ScheduleQuotaExceeded);
     const [{ n }]: { n: number }[] = await db.query(
       `SELECT count(*)::int AS n FROM schedules WHERE tenant = $1`,
       [tenant],
