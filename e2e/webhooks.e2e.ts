@@ -374,6 +374,13 @@ describe('webhooks', () => {
     );
     expect(batch.status).toBe(400);
     expect(batch.body.error.details).toMatchObject([{ index: 1, field: 'webhookUrl' }]);
+    // A flow's jobs are held to the same rule.
+    const flow = await api.post<{ error: { code: string; details: { index?: number; field: string }[] } }>(
+      '/flows',
+      { jobs: [{ ref: 'a', type: 'synthetic', payload: { durationMs: 0 }, webhookUrl: elsewhere }] },
+    );
+    expect(flow.status).toBe(400);
+    expect(flow.body.error).toMatchObject({ code: 'flow_invalid', details: [{ field: 'webhookUrl' }] });
     // Another tenant's endpoints register nothing for this one.
     const { key } = await stack.createApiKey('hooks-unregistered-2');
     const stranger = await stack.api(key).post('/jobs', {

@@ -235,11 +235,15 @@ export class SubmissionService {
   }
 
   /** Jobs' `webhookUrl`s must have the origin of one of the tenant's enabled webhook endpoints. */
-  private async checkWebhookUrls(caller: Caller, items: ValidSubmission[]): Promise<void> {
+  async checkWebhookUrls(
+    caller: Caller,
+    items: ValidSubmission[],
+    errorCode: 'validation_failed' | 'flow_invalid' = 'validation_failed',
+  ): Promise<void> {
     const urls = items.flatMap((item, index) =>
       item.webhookUrl ? [{ ...(items.length > 1 ? { index } : {}), url: item.webhookUrl }] : [],
     );
-    if (urls.length) await this.webhookUrls.check(caller.tenant, urls);
+    if (urls.length) await this.webhookUrls.check(caller.tenant, urls, errorCode);
   }
 
   private submitted(

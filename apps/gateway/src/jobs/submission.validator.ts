@@ -265,7 +265,9 @@ export class SubmissionValidator {
       details.push({ ...at, field: 'webhookUrl', message: webhookUrl.refused });
     }
     if (details.length) return fail('validation_failed', 'the request is out of bounds', details);
-    const dedupe = body.dedupe ?? true;
+    // A job's own webhook URL makes it a request of its own: the dedup window never answers it
+    // with an earlier job, whose deliveries go elsewhere.
+    const dedupe = (body.dedupe ?? true) && body.webhookUrl === undefined;
     const cacheable = defaults.cacheable;
     return {
       ok: true,

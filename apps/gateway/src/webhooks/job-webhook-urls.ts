@@ -37,8 +37,15 @@ export class JobWebhookUrls {
     private readonly webhooks: WebhooksRepository,
   ) {}
 
-  /** Refused: 400 `validation_failed` with one detail per refused URL (`index` for batch items). */
-  async check(tenant: string, urls: readonly { index?: number; url: string }[]): Promise<void> {
+  /**
+   * Refused: 400 `errorCode` (`validation_failed`, or `flow_invalid` for a flow's jobs) with one
+   * detail per refused URL (`index` for batch and flow items).
+   */
+  async check(
+    tenant: string,
+    urls: readonly { index?: number; url: string }[],
+    errorCode: 'validation_failed' | 'flow_invalid' = 'validation_failed',
+  ): Promise<void> {
     if (!urls.length) return;
     const origins = new Set<string>();
     for (const { url } of urls) {
@@ -69,7 +76,7 @@ export class JobWebhookUrls {
     }
     if (details.length) {
       throw new ApiError(
-        'validation_failed',
+        errorCode,
         'a webhookUrl must have the origin (scheme, host and port) of one of the tenant’s enabled webhook ' +
           'endpoints; nothing was created',
         details,
