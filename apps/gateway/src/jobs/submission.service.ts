@@ -5,7 +5,7 @@ import { FilesRepository, IdempotencyKeyTaken, type JobRow } from '@switchyard/p
 import { tenantScope, type Caller } from '../auth/caller';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../gateway.tokens';
 import { QueueMonitor } from '../queues/queue.monitor';
-import { JobWebhookUrls } from '../webhooks/job-webhook-urls';
+import { WebhookTargets } from '../webhooks/webhook-targets';
 import { JobTypeCatalog, typesIn } from '../job-types/job-type.catalog';
 import { DuplicateSubmissions } from './duplicate-submissions';
 import { JobsService } from './jobs.service';
@@ -38,7 +38,7 @@ export class SubmissionService {
     private readonly limits: SubmissionLimits,
     private readonly jobs: JobsService,
     private readonly monitor: QueueMonitor,
-    private readonly webhookUrls: JobWebhookUrls,
+    private readonly webhookTargets: WebhookTargets,
   ) {}
 
   async submit(caller: Caller, body: unknown, idempotencyHeader: string | undefined): Promise<SubmitResult> {
@@ -243,7 +243,7 @@ export class SubmissionService {
     const urls = items.flatMap((item, index) =>
       item.webhookUrl ? [{ ...(items.length > 1 ? { index } : {}), url: item.webhookUrl }] : [],
     );
-    if (urls.length) await this.webhookUrls.check(caller.tenant, urls, errorCode);
+    if (urls.length) await this.webhookTargets.check(caller.tenant, urls, errorCode);
   }
 
   private submitted(

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { JobWebhookUrls, WEBHOOK_RESOLVER } from './job-webhook-urls';
+import { WebhookTargets, WEBHOOK_RESOLVER } from './webhook-targets';
 import { systemResolver } from './webhook.target';
 
 /**
@@ -7,7 +7,7 @@ import { systemResolver } from './webhook.target';
  * what submissions need of webhooks, without the endpoints' routes.
  */
 @Module({
-  providers: [{ provide: WEBHOOK_RESOLVER, useValue: systemResolver }, JobWebhookUrls],
-  exports: [WEBHOOK_RESOLVER, JobWebhookUrls],
+  providers: [{ provide: WEBHOOK_RESOLVER, useValue: systemResolver }, WebhookTargets],
+  exports: [WEBHOOK_RESOLVER, WebhookTargets],
 })
 export class WebhookTargetsModule {}

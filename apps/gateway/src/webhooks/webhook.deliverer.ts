@@ -5,7 +5,7 @@ import { WebhooksRepository, type DueWebhookDelivery } from '@switchyard/persist
 import { GATEWAY_CONFIG, LOGGER, METRICS, type GatewayConfig, type Logger } from '../gateway.tokens';
 import { webhookHeaders } from './webhook.signer';
 import { sendWebhook, type SendOutcome } from './webhook.sender';
-import { WEBHOOK_RESOLVER } from './job-webhook-urls';
+import { WEBHOOK_RESOLVER } from './webhook-targets';
 import type { Resolver } from './webhook.target';
 
 export const WEBHOOK_DELIVERIES_TOTAL = `${METRIC_PREFIX}webhook_deliveries_total`;

@@ -20,11 +20,10 @@ import {
 } from '@switchyard/persistence';
 import { tenantScope, type Caller } from '../auth/caller';
 import { GATEWAY_CONFIG, LOGGER, type GatewayConfig, type Logger } from '../gateway.tokens';
-import { WEBHOOK_RESOLVER } from './job-webhook-urls';
+import { WebhookTargets } from './webhook-targets';
 import { WebhookDeliverer } from './webhook.deliverer';
 import { WebhookFanout } from './webhook.fanout';
 import { generateWebhookSecret } from './webhook.signer';
-import { checkWebhookTarget, WebhookTargetRefused, type Resolver } from './webhook.target';
 
 const DEFAULT_OVERLAP_S = 86400;
 
@@ -83,10 +82,10 @@ export class WebhooksService {
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
-    @Inject(WEBHOOK_RESOLVER) private readonly resolve: Resolver,
     private readonly webhooks: WebhooksRepository,
     private readonly deliverer: WebhookDeliverer,
     private readonly fanout: WebhookFanout,
+    private readonly targets: WebhookTargets,
   ) {}
 
   async create(caller: Caller, body: WebhookEndpointRequest): Promise<WebhookEndpointCreated> {
@@ -195,17 +194,11 @@ export class WebhooksService {
   }
 
   private async checkUrl(url: string): Promise<void> {
-    try {
-      await checkWebhookTarget(url, {
-        allowPrivate: this.config.WEBHOOK_ALLOW_PRIVATE,
-        resolve: this.resolve,
-      });
-    } catch (error) {
-      if (!(error instanceof WebhookTargetRefused)) throw error;
-      throw new ApiError('validation_failed', `the webhook URL is refused: ${error.message}`, [
-        { field: 'url', message: error.message },
-      ]);
-    }
+    const refused = await this.targets.targetRefusal(url);
+    if (refused === null) return;
+    throw new ApiError('validation_failed', `the webhook URL is refused: ${refused}`, [
+      { field: 'url', message: refused },
+    ]);
   }
 }
 

@@ -1,5 +1,5 @@
 import { normaliseWebhookUrl } from '../jobs/submission.validator';
-import { unregisteredOrigin } from './job-webhook-urls';
+import { unregisteredOrigin } from './webhook-targets';
 
 describe('a job’s webhookUrl: registered origins only', () => {
   const registered = new Set(['https://app.example.com', 'http://127.0.0.1:8080']);

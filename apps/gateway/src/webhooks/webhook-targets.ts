@@ -25,17 +25,31 @@ export function unregisteredOrigin(url: string, registered: ReadonlySet<string>)
 }
 
 /**
- * The submit-time check of jobs' `webhookUrl` (SPEC §11 webhooks: allowed only to registered
- * origins): each must share its origin with one of the tenant's enabled endpoints and pass the
- * same target check as endpoint URLs (SSRF).
+ * Checks of webhook targets: endpoint URLs (the SSRF check) and, at submit, jobs' `webhookUrl`
+ * (SPEC §11 webhooks: allowed only to registered origins), which must also share its origin with
+ * one of the tenant's enabled endpoints.
  */
 @Injectable()
-export class JobWebhookUrls {
+export class WebhookTargets {
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     @Inject(WEBHOOK_RESOLVER) private readonly resolve: Resolver,
     private readonly webhooks: WebhooksRepository,
   ) {}
+
+  /** Why `url` is refused as a webhook target (endpoint URLs and jobs' alike), or null. */
+  async targetRefusal(url: string): Promise<string | null> {
+    try {
+      await checkWebhookTarget(url, {
+        allowPrivate: this.config.WEBHOOK_ALLOW_PRIVATE,
+        resolve: this.resolve,
+      });
+      return null;
+    } catch (error) {
+      if (!(error instanceof WebhookTargetRefused)) throw error;
+      return error.message;
+    }
+  }
 
   /**
    * Refused: 400 `errorCode` (`validation_failed`, or `flow_invalid` for a flow's jobs) with one
@@ -64,15 +78,8 @@ export class JobWebhookUrls {
         details.push({ ...at, field: 'webhookUrl', message: refusal });
         continue;
       }
-      try {
-        await checkWebhookTarget(url, {
-          allowPrivate: this.config.WEBHOOK_ALLOW_PRIVATE,
-          resolve: this.resolve,
-        });
-      } catch (error) {
-        if (!(error instanceof WebhookTargetRefused)) throw error;
-        details.push({ ...at, field: 'webhookUrl', message: `is refused: ${error.message}` });
-      }
+      const refused = await this.targetRefusal(url);
+      if (refused !== null) details.push({ ...at, field: 'webhookUrl', message: `is refused: ${refused}` });
     }
     if (details.length) {
       throw new ApiError(
