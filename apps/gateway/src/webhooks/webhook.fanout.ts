@@ -52,6 +52,9 @@ export class WebhookFanout implements JobEventHandler, OnApplicationShutdown {
   private open: Batch | undefined;
   /** The last batch's write: batches are written one after another. */
   private written: Promise<unknown> = Promise.resolve();
+  /** Checks the bindings now and then, and after every reconnection. */
+  private routingTimer: NodeJS.Timeout | undefined;
+  private readonly onReconnect = () => void this.checkRouting();
 
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
@@ -61,13 +64,11 @@ export class WebhookFanout implements JobEventHandler, OnApplicationShutdown {
     private readonly deliverer: WebhookDeliverer,
   ) {}
 
-  private routingTimer: NodeJS.Timeout | undefined;
-  private readonly onReconnect = () => void this.checkRouting();
-
   async start(): Promise<void> {
     // No bindings declared with the queue: `route` owns them.
     this.consumer = await subscribeJobEvents(this.amqp, this.amqp.names.webhooksQueue, BATCH * 2, this, []);
-    await this.webhooks.withRouting(() => Promise.resolve(), this.route);
+    // Not fatal: a failed check is tried again on the timer.
+    await this.checkRouting();
     this.routingTimer = setInterval(() => void this.checkRouting(), ROUTING_CHECK_MS);
     this.routingTimer.unref();
     this.amqp.on('connected', this.onReconnect);
