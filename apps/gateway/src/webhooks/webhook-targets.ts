@@ -26,7 +26,7 @@ export function unregisteredOrigin(url: string, registered: ReadonlySet<string>)
 
 /**
  * Checks of webhook targets: endpoint URLs (the SSRF check) and, at submit, jobs' `webhookUrl`
- * (SPEC §11 webhooks: allowed only to registered origins), which must also share its origin with
+ * (allowed only on registered origins), which must also share its origin with
  * one of the tenant's enabled endpoints.
  */
 @Injectable()
