@@ -1029,6 +1029,8 @@ export interface components {
             ref?: string | null;
             /** @description why a queued or waiting job is held back: `dependencies` (a flow job waiting for its dependencies), `concurrency`, `rate`, `paused`; absent otherwise */
             waitingFor?: string;
+            /** @description the job’s webhook URL override, when it was submitted with one */
+            webhookUrl?: string;
             /** @description the job’s OpenTelemetry trace (when traced) */
             traceId?: string;
         };
@@ -1138,6 +1140,8 @@ export interface components {
             ref?: string | null;
             /** @description why a queued or waiting job is held back: `dependencies` (a flow job waiting for its dependencies), `concurrency`, `rate`, `paused`; absent otherwise */
             waitingFor?: string;
+            /** @description the job’s webhook URL override, when it was submitted with one */
+            webhookUrl?: string;
             /** @description the job’s OpenTelemetry trace (when traced) */
             traceId?: string;
         };
@@ -1174,6 +1178,8 @@ export interface components {
             runAt?: string;
             /** @description the job stays `scheduled` this long (not with runAt); 0 means now */
             delayMs?: number;
+            /** @description where this job’s webhook deliveries go instead of the URL of the endpoint of the same origin (scheme, host and port): must share its origin with one of the tenant’s enabled webhook endpoints */
+            webhookUrl?: string;
         };
         /**
          * BatchRequest
@@ -1640,6 +1646,8 @@ export interface components {
             runAt?: string;
             /** @description the job stays `scheduled` this long (not with runAt); 0 means now */
             delayMs?: number;
+            /** @description where this job’s webhook deliveries go instead of the URL of the endpoint of the same origin (scheme, host and port): must share its origin with one of the tenant’s enabled webhook endpoints */
+            webhookUrl?: string;
             ref: string;
             /** @description refs of jobs of the same flow that must finish first */
             dependsOn?: string[];
@@ -1843,6 +1851,8 @@ export interface components {
             eventType: "switchyard.job.completed" | "switchyard.job.failed" | "switchyard.job.cancelled";
             /** Format: uuid */
             jobId: string;
+            /** @description where this delivery goes when not to the endpoint’s URL: the job’s `webhookUrl` */
+            url?: string;
             status: "pending" | "succeeded" | "failed";
             attempts: number;
             nextAttemptAt: string | null;

@@ -280,6 +280,7 @@ export function newJobOf(s: ValidSubmission, tenant: string, id: string, correla
     payload: s.payload,
     metadata: s.metadata,
     runAt: s.runAt,
+    webhookUrl: s.webhookUrl ?? null,
   };
 }
 

@@ -35,6 +35,11 @@ export interface ValidSubmission {
    * the job is stored `scheduled` until then. null: queued now.
    */
   runAt: string | null;
+  /**
+   * The job's webhook URL override, normalised (WHATWG URL, without fragment); its origin is
+   * checked against the tenant's endpoints by the submission service. Absent or null: none.
+   */
+  webhookUrl?: string | null;
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 3;
@@ -94,6 +99,7 @@ export interface FingerprintFields {
   timeoutMs: number;
   maxAttempts: number;
   metadata: Record<string, unknown>;
+  webhookUrl?: string | null;
 }
 
 /**
@@ -110,6 +116,8 @@ export function fingerprintOf(fields: FingerprintFields): string {
         timeoutMs: fields.timeoutMs,
         maxAttempts: fields.maxAttempts,
         metadata: fields.metadata,
+        // Only when set, so that the fingerprints of requests without one stay what they were.
+        ...(fields.webhookUrl ? { webhookUrl: fields.webhookUrl } : {}),
       }),
     )
     .digest('hex');
@@ -123,6 +131,27 @@ export function runAtOf(
 ): string | null {
   const at = runAt !== undefined ? Date.parse(runAt) : delayMs !== undefined ? now + delayMs : Number.NaN;
   return Number.isFinite(at) && at > now ? new Date(at).toISOString() : null;
+}
+
+/**
+ * A submission's `webhookUrl` as stored: parsed, http or https, without credentials or fragment,
+ * at most LIMITS.webhookUrlLength characters; or why it is refused.
+ */
+export function normaliseWebhookUrl(raw: string): string | { refused: string } {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return { refused: 'is not a URL' };
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    return { refused: 'must be an http or https URL' };
+  if (url.username || url.password) return { refused: 'must not carry credentials' };
+  url.hash = '';
+  if (url.href.length > LIMITS.webhookUrlLength) {
+    return { refused: `must be at most ${LIMITS.webhookUrlLength} characters` };
+  }
+  return url.href;
 }
 
 /**
@@ -231,8 +260,14 @@ export class SubmissionValidator {
     if (body.runAt !== undefined && body.delayMs !== undefined) {
       details.push({ ...at, field: 'delayMs', message: 'give either runAt or delayMs, not both' });
     }
+    const webhookUrl = body.webhookUrl === undefined ? null : normaliseWebhookUrl(body.webhookUrl);
+    if (typeof webhookUrl === 'object' && webhookUrl !== null) {
+      details.push({ ...at, field: 'webhookUrl', message: webhookUrl.refused });
+    }
     if (details.length) return fail('validation_failed', 'the request is out of bounds', details);
-    const dedupe = body.dedupe ?? true;
+    // A job's own webhook URL makes it a request of its own: the dedup window never answers it
+    // with an earlier job, whose deliveries go elsewhere.
+    const dedupe = (body.dedupe ?? true) && body.webhookUrl === undefined;
     const cacheable = defaults.cacheable;
     return {
       ok: true,
@@ -250,6 +285,7 @@ export class SubmissionValidator {
         requestHash:
           cacheable || (dedupe && !inBatch) ? requestHashOf(definition.type, payload) : NO_REQUEST_HASH,
         runAt: runAtOf(body.runAt, body.delayMs),
+        webhookUrl: typeof webhookUrl === 'string' ? webhookUrl : null,
       },
     };
   }
