@@ -158,8 +158,8 @@ describe('schedules: recurring jobs, once per tick with any number of gateways',
   });
 
   it('refuses a tenant its schedule past TENANT_MAX_SCHEDULES with 429 tenant_quota_exceeded, and only that tenant', async () => {
-    const gamma = await stack.createApiKey('gamma');
-    const api = new TestApi(stack.service('gateway').url, { authorization: `Bearer ${gamma.key}` });
+    const capped = await stack.createApiKey('capped');
+    const api = new TestApi(stack.service('gateway').url, { authorization: `Bearer ${capped.key}` });
     const paused = (i: number) => ({ name: `cap-${i}`, cron: '@daily', job: quick, paused: true });
     for (let i = 0; i < MAX_SCHEDULES; i++) await create(paused(i), api);
     const refused = await api.post<{ error: { code: string; message: string } }>(
