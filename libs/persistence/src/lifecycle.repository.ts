@@ -139,6 +139,40 @@ export class LifecycleRepository {
     return rows.map((r) => r.id);
   }
 
+  /** Dead-lettered jobs counted by type and last error code, largest group first (the console's groups). */
+  async deadLetteredGroups(
+    tenant: string | undefined,
+    limit: number,
+  ): Promise<{ type: string; errorCode: string | null; count: number; lastFailedAt: Date | null }[]> {
+    const rows: { type: string; code: string | null; n: number; last: Date | null }[] = await this.db.query(
+      `SELECT type, error->>'code' AS code, count(*)::int AS n, max(finished_at) AS last FROM jobs
+       WHERE dead_lettered AND status = 'failed' AND ($1::text IS NULL OR tenant = $1)
+       GROUP BY type, error->>'code' ORDER BY n DESC, type, code LIMIT $2`,
+      [at(tenant), limit],
+    );
+    return rows.map((r) => ({ type: r.type, errorCode: r.code, count: r.n, lastFailedAt: r.last }));
+  }
+
+  /** Deletes up to `limit` dead-lettered jobs matching a filter (oldest failure first); their ids. */
+  async discardDeadLetteredMatching(filter: {
+    tenant?: string;
+    type?: string;
+    errorCode?: string;
+    limit: number;
+  }): Promise<string[]> {
+    const [rows]: [{ id: string }[], number] = await this.db.query(
+      `DELETE FROM jobs WHERE id IN (
+         SELECT id FROM jobs
+         WHERE dead_lettered AND status = 'failed' AND ($1::text IS NULL OR tenant = $1)
+           AND ($2::text IS NULL OR type = $2) AND ($3::text IS NULL OR error->>'code' = $3)
+         ORDER BY finished_at, id LIMIT $4)
+       AND dead_lettered AND status = 'failed'
+       RETURNING id`,
+      [at(filter.tenant), filter.type ?? null, filter.errorCode ?? null, filter.limit],
+    );
+    return rows.map((r) => r.id);
+  }
+
   /** Deletes a dead-lettered job and its history; false when there is none. */
   async discardDeadLettered(id: string, tenant?: string): Promise<boolean> {
     const [rows]: [{ id: string }[], number] = await this.db.query(

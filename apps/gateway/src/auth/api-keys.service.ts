@@ -14,15 +14,10 @@ import {
   type Logger,
 } from '../gateway.tokens';
 import { generateApiKey, hashApiKey, sameHash } from './api-key';
-import { isScope, type Caller, type Scope } from './caller';
+import type { Caller, Scope } from './caller';
+import { BOOTSTRAP_CALLER, LiveKeys, toCaller } from './live-keys';
 
-/** The bootstrap admin key's caller: tenant `default`, every scope. */
-export const BOOTSTRAP_CALLER: Caller = {
-  tenant: 'default',
-  keyId: 'bootstrap',
-  scopes: ['jobs:read', 'jobs:write', 'admin'],
-  admin: true,
-};
+
 
 // Looked-up keys are cached briefly so that a request costs no database round trip; a revocation
 // drops the entry at once in this process and, through Redis pub/sub, in every other gateway.
@@ -46,6 +41,7 @@ export class ApiKeysService implements OnModuleInit {
     @Inject(REDIS) private readonly redis: Redis,
     private readonly keys: ApiKeysRepository,
     private readonly subscriber: ChannelSubscriber,
+    private readonly liveKeys: LiveKeys,
   ) {
     this.channel = gatewayKeys(config.REDIS_PREFIX).revokedKeysChannel;
   }
@@ -53,7 +49,10 @@ export class ApiKeysService implements OnModuleInit {
   onModuleInit(): void {
     // Not awaited: a gateway starts (and serves) while Redis is down; ioredis subscribes later.
     this.subscriber
-      .subscribe(this.channel, (keyHash) => this.cache.delete(keyHash))
+      .subscribe(this.channel, (keyHash) => {
+        this.cache.delete(keyHash);
+        this.liveKeys.forgetHash(keyHash);
+      })
       .catch((error: unknown) => this.logger.warn({ err: error }, 'could not subscribe to key revocations'));
   }
 
@@ -96,6 +95,7 @@ export class ApiKeysService implements OnModuleInit {
     const keyHash = await this.keys.revoke(id);
     if (keyHash === null) return false;
     this.cache.delete(keyHash);
+    this.liveKeys.forgetHash(keyHash);
     try {
       await this.redis.publish(this.channel, keyHash);
     } catch (error) {
@@ -111,7 +111,3 @@ export class ApiKeysService implements OnModuleInit {
   }
 }
 
-function toCaller(record: ApiKeyRecord): Caller {
-  const scopes = record.scopes.filter(isScope);
-  return { tenant: record.tenant, keyId: record.id, scopes, admin: scopes.includes('admin') };
-}
