@@ -8,15 +8,19 @@ import type { Session } from '@switchyard/contracts';
  */
 const CSRF_HEADER = 'x-switchyard-csrf';
 
-const consoleFetch: typeof fetch = (input, init) => {
+/** Dispatched on window when the gateway answers 401 (session expired, key revoked). */
+export const SIGNED_OUT_EVENT = 'switchyard:signed-out';
+
+const consoleFetch: typeof fetch = async (input, init) => {
   const headers = new Headers(init?.headers);
   headers.set(CSRF_HEADER, '1');
-  return fetch(input, { ...init, headers, credentials: 'same-origin' });
+  const response = await fetch(input, { ...init, headers, credentials: 'same-origin' });
+  if (response.status === 401) window.dispatchEvent(new Event(SIGNED_OUT_EVENT));
+  return response;
 };
 
 export const api = new Switchyard({ baseUrl: location.origin, fetch: consoleFetch, maxRetries: 1 });
 
-export { SwitchyardError };
 
 export function errorText(error: unknown): string {
   if (error instanceof SwitchyardError) return `${error.code}: ${error.message}`;
@@ -24,7 +28,8 @@ export function errorText(error: unknown): string {
 }
 
 export const session = {
-  current: () => api.json<Session>('GET', '/session', { retry: false }),
+  /** The signed-in caller, or undefined (204) when nobody is. */
+  current: () => api.json<Session | undefined>('GET', '/session', { retry: false }),
   signIn: (apiKey: string) => api.json<Session>('POST', '/session', { body: { apiKey }, retry: false }),
   signOut: () => api.json<undefined>('DELETE', '/session', { retry: false }),
 };

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useMemo, useState, type FormEvent } from 'react';
 import type { Session } from '@switchyard/contracts';
-import { errorText, session as sessions, SwitchyardError } from './api';
+import { errorText, session as sessions, SIGNED_OUT_EVENT } from './api';
 import { DeadLettersPage } from './pages/dead-letters';
 import { FlowsPage } from './pages/flows';
 import { JobDetailPage } from './pages/job-detail';
@@ -27,15 +27,16 @@ export function App() {
   const [current, setCurrent] = useState<Session | null | undefined>(undefined);
   const [viewTenant, setViewTenantState] = useState(() => localStorage.getItem(TENANT_KEY) ?? '');
   useEffect(() => {
-    sessions.current().then(setCurrent, () => setCurrent(null));
+    sessions.current().then(
+      (signedIn) => setCurrent(signedIn ?? null),
+      () => setCurrent(null),
+    );
   }, []);
   // A 401 anywhere (expired session, revoked key) brings the sign-in back.
   useEffect(() => {
-    const onRejection = (event: PromiseRejectionEvent) => {
-      if (event.reason instanceof SwitchyardError && event.reason.status === 401) setCurrent(null);
-    };
-    window.addEventListener('unhandledrejection', onRejection);
-    return () => window.removeEventListener('unhandledrejection', onRejection);
+    const onSignedOut = () => setCurrent(null);
+    window.addEventListener(SIGNED_OUT_EVENT, onSignedOut);
+    return () => window.removeEventListener(SIGNED_OUT_EVENT, onSignedOut);
   }, []);
   const setViewTenant = useCallback((tenant: string) => {
     localStorage.setItem(TENANT_KEY, tenant);

@@ -106,7 +106,6 @@ function FlowDetail({ id }: { id: string }) {
                   transform={`translate(${at.x},${at.y})`}
                   role="link"
                   tabIndex={0}
-                  aria-label={`${job.ref}: ${job.status}`}
                   onClick={() => navigate(`/jobs/${job.id}`)}
                   onKeyDown={(e) => e.key === 'Enter' && navigate(`/jobs/${job.id}`)}
                 >

@@ -2,7 +2,8 @@ import { Body, Controller, Delete, Get, HttpCode, Post, Req, Res } from '@nestjs
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, CSRF_HEADER, SessionRequestSchema, type Session } from '@switchyard/contracts';
 import { ApiKeysService } from '../auth/api-keys.service';
-import { Caller, Public } from '../auth/caller';
+import { presentedKey } from '../auth/api-key';
+import { Public, type Caller } from '../auth/caller';
 import { RateLimitService } from '../auth/rate-limit.service';
 import { sessionCookie, sessionSetCookie, SessionsService, SESSION_TTL_S } from '../auth/sessions.service';
 import { ApiErrors, ApiJson, ApiJsonBody, ApiNoContent, ApiRoute } from '../docs/api-docs';
@@ -49,12 +50,27 @@ export class SessionController {
   }
 
   @Get()
-  @ApiRoute('session', 'Who the caller is', 'The key (or the session cookie) of this request: tenant, scopes, expiry.')
+  @Public()
+  @ApiRoute(
+    'session',
+    'Who is signed in',
+    'The key presented, or else the console session cookie: tenant, scopes, expiry. 204 when neither is valid, ' +
+      'so the console asks for a key without an error.',
+  )
   @ApiJson(200, 'the caller', 'Session')
-  async whoAmI(@Caller() caller: Caller, @Req() request: FastifyRequest): Promise<Session> {
-    const value = sessionCookie(request.headers.cookie);
+  @ApiNoContent('nobody is signed in (no key or session, or an expired or revoked one)')
+  async whoAmI(@Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<Session | undefined> {
+    const key = presentedKey(request.headers);
+    const value = key === undefined ? sessionCookie(request.headers.cookie) : undefined;
     const session = value === undefined ? null : await this.sessions.check(value);
-    return view(caller, session?.caller.keyId === caller.keyId ? session.expiresAt : null);
+    const caller = key !== undefined ? await this.keys.authenticate(key) : (session?.caller ?? null);
+    if (!caller) {
+      await this.limits.check('anon', request.ip, reply);
+      void reply.status(204);
+      return undefined;
+    }
+    await this.limits.check('read', caller.keyId, reply);
+    return view(caller, session?.expiresAt ?? null);
   }
 
   @Delete()
