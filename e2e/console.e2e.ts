@@ -123,7 +123,10 @@ describe('web console', () => {
   });
 
   it('plays an audio.generate WAV of the requested length and downloads its exact bytes', async () => {
-    audioJob = await api.submit({ type: 'audio.generate', payload: { prompt: 'a console bell', durationSec: 3 } });
+    audioJob = await api.submit({
+      type: 'audio.generate',
+      payload: { prompt: 'a console bell', durationSec: 3 },
+    });
     await api.waitForStatus(audioJob, 'completed', 60000);
     const stored = new Uint8Array(
       await (
@@ -257,7 +260,9 @@ describe('web console', () => {
     expect((await api.job(id)).status).toBe('running');
 
     // The cookie itself, replayed without the CSRF header or from another site: 403.
-    const cookie = (await context.cookies(`${gateway()}/api/v1/`)).find((c) => c.name === 'switchyard_session');
+    const cookie = (await context.cookies(`${gateway()}/api/v1/`)).find(
+      (c) => c.name === 'switchyard_session',
+    );
     expect(cookie).toBeDefined();
     const post = (headers: Record<string, string>) =>
       fetch(`${gateway()}/api/v1/jobs/${id}/cancel`, {
@@ -275,7 +280,10 @@ describe('web console', () => {
     expect(await listStatus()).toBe(200);
     expect((await stack.api().delete(`/admin/api-keys/${doomed.id}`)).status).toBe(204);
     const since = Date.now();
-    await waitFor(async () => (await listStatus()) === 401, { timeoutMs: 10000, what: 'the session to stop' });
+    await waitFor(async () => (await listStatus()) === 401, {
+      timeoutMs: 10000,
+      what: 'the session to stop',
+    });
     expect(Date.now() - since).toBeLessThan(5000);
   });
 
@@ -350,7 +358,9 @@ describe('web console', () => {
       0,
     );
     // Figures for docs/console.md.
-    process.stdout.write(`console: bundle ${(gzipped / 1024).toFixed(1)} KiB gzipped, cold load ${coldMs} ms\n`);
+    process.stdout.write(
+      `console: bundle ${(gzipped / 1024).toFixed(1)} KiB gzipped, cold load ${coldMs} ms\n`,
+    );
     expect(gzipped).toBeLessThan(350 * 1024);
     // The issue's target is 1 s on a quiet machine; the shared test machine gets a margin.
     expect(coldMs).toBeLessThan(5000);

@@ -21,7 +21,6 @@ const consoleFetch: typeof fetch = async (input, init) => {
 
 export const api = new Switchyard({ baseUrl: location.origin, fetch: consoleFetch, maxRetries: 1 });
 
-
 export function errorText(error: unknown): string {
   if (error instanceof SwitchyardError) return `${error.code}: ${error.message}`;
   return error instanceof Error ? error.message : String(error);

@@ -181,6 +181,10 @@ function Route({ path }: { path: string }) {
     case '/settings':
       return <SettingsPage />;
     default:
-      return <p>Nothing here. <Link to="/">Overview</Link></p>;
+      return (
+        <p>
+          Nothing here. <Link to="/">Overview</Link>
+        </p>
+      );
   }
 }

@@ -42,7 +42,15 @@ export function ErrorNote({ error }: { error: unknown }) {
   );
 }
 
-export function Page({ title, actions, children }: { title: string; actions?: ReactNode; children: ReactNode }) {
+export function Page({
+  title,
+  actions,
+  children,
+}: {
+  title: string;
+  actions?: ReactNode;
+  children: ReactNode;
+}) {
   useEffect(() => {
     document.title = `${title} · Switchyard`;
   }, [title]);
@@ -149,9 +157,18 @@ export function Sparkline({ values, label }: { values: number[]; label: string }
   const height = 48;
   const max = Math.max(1, ...values);
   const step = values.length > 1 ? width / (values.length - 1) : width;
-  const points = values.map((v, i) => `${(i * step).toFixed(1)},${(height - (v / max) * (height - 4) - 2).toFixed(1)}`);
+  const points = values.map(
+    (v, i) => `${(i * step).toFixed(1)},${(height - (v / max) * (height - 4) - 2).toFixed(1)}`,
+  );
   return (
-    <svg className="spark" width={width} height={height} role="img" aria-label={label} viewBox={`0 0 ${width} ${height}`}>
+    <svg
+      className="spark"
+      width={width}
+      height={height}
+      role="img"
+      aria-label={label}
+      viewBox={`0 0 ${width} ${height}`}
+    >
       <polyline fill="none" stroke="currentColor" strokeWidth="2" points={points.join(' ')} />
     </svg>
   );
@@ -161,4 +178,24 @@ export function Sparkline({ values, label }: { values: number[]; label: string }
 export function field(form: FormData, name: string): string {
   const value = form.get(name);
   return typeof value === 'string' ? value.trim() : '';
+}
+
+/** A button in a table row: its visible label, and the row's subject for screen readers. */
+export function RowButton({
+  label,
+  subject,
+  onClick,
+  danger = false,
+}: {
+  label: string;
+  subject: string;
+  onClick: () => void;
+  danger?: boolean;
+}) {
+  return (
+    <button type="button" className={danger ? 'danger' : undefined} onClick={onClick}>
+      {label}
+      <span className="sr-only"> {subject}</span>
+    </button>
+  );
 }

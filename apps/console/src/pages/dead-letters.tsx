@@ -70,7 +70,11 @@ export function DeadLettersPage() {
                 <td className="count">{group.count}</td>
                 <td>{formatTime(group.lastFailedAt)}</td>
                 <td className="actions">
-                  <button type="button" onClick={() => setOpen(open === key ? null : key)} aria-expanded={open === key}>
+                  <button
+                    type="button"
+                    onClick={() => setOpen(open === key ? null : key)}
+                    aria-expanded={open === key}
+                  >
                     {open === key ? 'Hide jobs' : 'Show jobs'}
                     <span className="sr-only"> of {name}</span>
                   </button>
@@ -79,7 +83,11 @@ export function DeadLettersPage() {
                       <button type="button" onClick={() => setPending({ action: 'replay', group })}>
                         Replay group<span className="sr-only"> {name}</span>
                       </button>
-                      <button type="button" className="danger" onClick={() => setPending({ action: 'discard', group })}>
+                      <button
+                        type="button"
+                        className="danger"
+                        onClick={() => setPending({ action: 'discard', group })}
+                      >
                         Discard group<span className="sr-only"> {name}</span>
                       </button>
                     </>
@@ -98,7 +106,9 @@ export function DeadLettersPage() {
         ))}
       <Confirm
         open={pending !== null}
-        title={pending ? `${pending.action === 'replay' ? 'Replay' : 'Discard'} ${pending.group.count} jobs?` : ''}
+        title={
+          pending ? `${pending.action === 'replay' ? 'Replay' : 'Discard'} ${pending.group.count} jobs?` : ''
+        }
         confirmLabel={pending?.action === 'replay' ? 'Replay them' : 'Discard them'}
         onConfirm={() => pending && void runBulk(pending)}
         onCancel={() => setPending(null)}

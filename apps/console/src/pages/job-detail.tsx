@@ -42,15 +42,16 @@ export function JobDetailPage({ id }: { id: string }) {
     const onEvent = (event: MessageEvent<string>) => {
       const data = eventData(event);
       if (!data) return;
-      setJob((current) =>
-        current && {
-          ...current,
-          status: data.status as JobDetail['status'],
-          step: data.step,
-          progress: data.progress,
-          message: data.message,
-          attempts: Math.max(current.attempts, data.attempt),
-        },
+      setJob(
+        (current) =>
+          current && {
+            ...current,
+            status: data.status as JobDetail['status'],
+            step: data.step,
+            progress: data.progress,
+            message: data.message,
+            attempts: Math.max(current.attempts, data.attempt),
+          },
       );
       setLive((entries) => [
         ...entries.slice(-199),
@@ -103,7 +104,11 @@ export function JobDetailPage({ id }: { id: string }) {
         me.canWrite && (
           <>
             {!TERMINAL.has(job.status) && (
-              <button type="button" className="danger" onClick={() => void act('Cancel', 'POST', `${path}/cancel`)}>
+              <button
+                type="button"
+                className="danger"
+                onClick={() => void act('Cancel', 'POST', `${path}/cancel`)}
+              >
                 Cancel job
               </button>
             )}

@@ -5,7 +5,17 @@ import { Link, navigate, useLocation } from '../router';
 import { useSession } from '../session';
 import { ErrorNote, field, formatTime, Page, ProgressBar, Status } from '../ui';
 
-const STATUSES = ['', 'scheduled', 'waiting', 'queued', 'running', 'retrying', 'completed', 'failed', 'cancelled'];
+const STATUSES = [
+  '',
+  'scheduled',
+  'waiting',
+  'queued',
+  'running',
+  'retrying',
+  'completed',
+  'failed',
+  'cancelled',
+];
 const FILTERS = ['status', 'type', 'queue', 'createdAfter', 'createdBefore'] as const;
 const PAGE_SIZE = 50;
 
@@ -45,22 +55,26 @@ export function JobsPage() {
   const pageRef = useRef(page);
   pageRef.current = page;
   useEffect(() => {
-    const source = stream('/events', { type: query.get('type') ?? undefined, queue: query.get('queue') ?? undefined });
+    const source = stream('/events', {
+      type: query.get('type') ?? undefined,
+      queue: query.get('queue') ?? undefined,
+    });
     let reloadTimer: ReturnType<typeof setTimeout> | undefined;
     const onEvent = (event: MessageEvent<string>) => {
       const data = eventData(event);
       if (!data) return;
       const rows = pageRef.current?.items ?? [];
       if (rows.some((r) => r.id === data.jobId)) {
-        setPage((current) =>
-          current && {
-            ...current,
-            items: current.items.map((r) =>
-              r.id === data.jobId
-                ? ({ ...r, status: data.status, step: data.step, progress: data.progress } as JobSummary)
-                : r,
-            ),
-          },
+        setPage(
+          (current) =>
+            current && {
+              ...current,
+              items: current.items.map((r) =>
+                r.id === data.jobId
+                  ? ({ ...r, status: data.status, step: data.step, progress: data.progress } as JobSummary)
+                  : r,
+              ),
+            },
         );
       } else if (!cursor && !reloadTimer) {
         reloadTimer = setTimeout(() => {
@@ -118,10 +132,12 @@ export function JobsPage() {
           Queue <input name="queue" defaultValue={query.get('queue') ?? ''} />
         </label>
         <label>
-          Created after <input name="createdAfter" type="datetime-local" defaultValue={query.get('createdAfter') ?? ''} />
+          Created after{' '}
+          <input name="createdAfter" type="datetime-local" defaultValue={query.get('createdAfter') ?? ''} />
         </label>
         <label>
-          Created before <input name="createdBefore" type="datetime-local" defaultValue={query.get('createdBefore') ?? ''} />
+          Created before{' '}
+          <input name="createdBefore" type="datetime-local" defaultValue={query.get('createdBefore') ?? ''} />
         </label>
         <label>
           Job id <input name="id" placeholder="go to a job" />

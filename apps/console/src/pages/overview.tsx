@@ -34,7 +34,8 @@ export function OverviewPage() {
   );
   const value = data.value;
   const byCode = new Map<string, number>();
-  for (const g of value?.dlq.items ?? []) byCode.set(g.errorCode ?? '—', (byCode.get(g.errorCode ?? '—') ?? 0) + g.count);
+  for (const g of value?.dlq.items ?? [])
+    byCode.set(g.errorCode ?? '—', (byCode.get(g.errorCode ?? '—') ?? 0) + g.count);
   const counts = value?.stats.counts.byStatus ?? {};
   return (
     <Page title="Overview">

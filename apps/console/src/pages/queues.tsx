@@ -2,7 +2,7 @@ import { useState } from 'react';
 import type { QueueList } from '@switchyard/contracts';
 import { api, errorText } from '../api';
 import { useSession } from '../session';
-import { ErrorNote, formatMs, Page, usePolling } from '../ui';
+import { ErrorNote, formatMs, Page, RowButton, usePolling } from '../ui';
 
 /** Queues: backlog, released, running, rates, paused state with pause/resume (admin). */
 export function QueuesPage() {
@@ -54,10 +54,11 @@ export function QueuesPage() {
               <td>
                 {q.paused ? 'paused' : 'running'}{' '}
                 {me.admin && (
-                  <button type="button" onClick={() => void toggle(q.queue, q.paused)}>
-                    {q.paused ? 'Resume' : 'Pause'}
-                    <span className="sr-only"> {q.queue}</span>
-                  </button>
+                  <RowButton
+                    label={q.paused ? 'Resume' : 'Pause'}
+                    subject={q.queue}
+                    onClick={() => void toggle(q.queue, q.paused)}
+                  />
                 )}
               </td>
             </tr>

@@ -2,12 +2,15 @@ import { useState } from 'react';
 import type { SchedulePage } from '@switchyard/contracts';
 import { api, errorText } from '../api';
 import { useSession } from '../session';
-import { ErrorNote, formatMs, formatTime, Page, usePolling } from '../ui';
+import { ErrorNote, formatMs, formatTime, Page, RowButton, usePolling } from '../ui';
 
 /** Schedules: next runs, pause/resume/trigger. */
 export function SchedulesPage() {
   const me = useSession();
-  const schedules = usePolling(() => api.json<SchedulePage>('GET', '/schedules', { query: { limit: 200 } }), 5000);
+  const schedules = usePolling(
+    () => api.json<SchedulePage>('GET', '/schedules', { query: { limit: 200 } }),
+    5000,
+  );
   const [notice, setNotice] = useState<string | null>(null);
   const act = async (id: string, name: string, action: 'pause' | 'resume' | 'trigger') => {
     try {
@@ -47,13 +50,16 @@ export function SchedulesPage() {
               <td>{s.paused ? 'paused' : 'active'}</td>
               {me.canWrite && (
                 <td className="actions">
-                  <button type="button" onClick={() => void act(s.id, s.name, s.paused ? 'resume' : 'pause')}>
-                    {s.paused ? 'Resume' : 'Pause'}
-                    <span className="sr-only"> {s.name}</span>
-                  </button>
-                  <button type="button" onClick={() => void act(s.id, s.name, 'trigger')}>
-                    Run now<span className="sr-only"> {s.name}</span>
-                  </button>
+                  <RowButton
+                    label={s.paused ? 'Resume' : 'Pause'}
+                    subject={s.name}
+                    onClick={() => void act(s.id, s.name, s.paused ? 'resume' : 'pause')}
+                  />
+                  <RowButton
+                    label="Run now"
+                    subject={s.name}
+                    onClick={() => void act(s.id, s.name, 'trigger')}
+                  />
                 </td>
               )}
             </tr>

@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import type { ApiKeyCreated, ApiKeyList, TenantSettings } from '@switchyard/contracts';
 import { api, errorText } from '../api';
-import { Confirm, ErrorNote, field, formatTime, JsonView, Page, usePolling } from '../ui';
+import { Confirm, ErrorNote, field, formatTime, JsonView, Page, RowButton, usePolling } from '../ui';
 
 const SCOPES = ['jobs:read', 'jobs:write', 'admin'] as const;
 
@@ -101,9 +101,12 @@ export function SettingsPage() {
                 {k.revokedAt ? (
                   `revoked ${formatTime(k.revokedAt)}`
                 ) : (
-                  <button type="button" className="danger" onClick={() => setRevoking({ id: k.id, name: k.name })}>
-                    Revoke<span className="sr-only"> {k.name}</span>
-                  </button>
+                  <RowButton
+                    label="Revoke"
+                    subject={k.name}
+                    danger
+                    onClick={() => setRevoking({ id: k.id, name: k.name })}
+                  />
                 )}
               </td>
             </tr>

@@ -17,8 +17,6 @@ import { generateApiKey, hashApiKey, sameHash } from './api-key';
 import type { Caller, Scope } from './caller';
 import { BOOTSTRAP_CALLER, LiveKeys, toCaller } from './live-keys';
 
-
-
 // Looked-up keys are cached briefly so that a request costs no database round trip; a revocation
 // drops the entry at once in this process and, through Redis pub/sub, in every other gateway.
 const CACHE_TTL_MS = 5000;
@@ -110,4 +108,3 @@ export class ApiKeysService implements OnModuleInit {
     return this.keys.list(tenant);
   }
 }
-

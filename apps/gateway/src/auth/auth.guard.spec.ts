@@ -38,7 +38,8 @@ function setup() {
   } as unknown as JobTokensService;
   // A session cookie `switchyard_session=<key name>` stands for that key's caller.
   const sessions = {
-    check: (value: string) => Promise.resolve(KEYS[value] ? { caller: KEYS[value], expiresAt: new Date() } : null),
+    check: (value: string) =>
+      Promise.resolve(KEYS[value] ? { caller: KEYS[value], expiresAt: new Date() } : null),
   } as unknown as SessionsService;
   const guard = new AuthGuard(new Reflector(), keys, limits, tokens, sessions);
   const run = (

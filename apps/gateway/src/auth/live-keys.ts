@@ -50,7 +50,8 @@ export class LiveKeys {
     const cached = this.keys.get(keyId);
     if (cached) return cached.live;
     const found = await this.apiKeys.findWithHash(keyId);
-    const live = found && !found.record.revokedAt ? { keyHash: found.keyHash, caller: toCaller(found.record) } : null;
+    const live =
+      found && !found.record.revokedAt ? { keyHash: found.keyHash, caller: toCaller(found.record) } : null;
     this.keys.set(keyId, { live });
     return live;
   }

@@ -30,10 +30,13 @@ export class SessionsService {
     const expires = Math.ceil(Date.now() / 1000 + SESSION_TTL_S);
     const live = await this.keys.find(caller.keyId);
     if (!live) throw new Error('the API key vanished while signing in');
-    const body = Buffer.from(JSON.stringify({ k: caller.keyId, e: expires } satisfies SessionClaims)).toString(
-      'base64url',
-    );
-    return { value: `${PREFIX}.${body}.${signWithKey(live.keyHash, PURPOSE, body)}`, expiresAt: new Date(expires * 1000) };
+    const body = Buffer.from(
+      JSON.stringify({ k: caller.keyId, e: expires } satisfies SessionClaims),
+    ).toString('base64url');
+    return {
+      value: `${PREFIX}.${body}.${signWithKey(live.keyHash, PURPOSE, body)}`,
+      expiresAt: new Date(expires * 1000),
+    };
   }
 
   /** The caller of a session cookie value, with its expiry; null when invalid, expired or revoked. */

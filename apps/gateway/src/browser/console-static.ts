@@ -1,6 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import fastifyStatic from '@fastify/static';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
@@ -22,6 +21,8 @@ export async function registerConsole(
   const indexFile = join(dir, 'index.html');
   if (!existsSync(indexFile)) return false;
   const index = readFileSync(indexFile);
+  // Loaded only when there is a console to serve (it pulls in ESM-only dependencies).
+  const { default: fastifyStatic } = await import('@fastify/static');
   await app.register(fastifyStatic, {
     root: dir,
     prefix: `${CONSOLE_PATH}/`,

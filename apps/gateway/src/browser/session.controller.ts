@@ -45,7 +45,10 @@ export class SessionController {
       throw new ApiError('unauthorized', 'the API key is not valid (unknown or revoked)');
     }
     const session = await this.sessions.mint(caller);
-    void reply.header('set-cookie', sessionSetCookie(session.value, SESSION_TTL_S, request.protocol === 'https'));
+    void reply.header(
+      'set-cookie',
+      sessionSetCookie(session.value, SESSION_TTL_S, request.protocol === 'https'),
+    );
     return view(caller, session.expiresAt);
   }
 
@@ -59,7 +62,10 @@ export class SessionController {
   )
   @ApiJson(200, 'the caller', 'Session')
   @ApiNoContent('nobody is signed in (no key or session, or an expired or revoked one)')
-  async whoAmI(@Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<Session | undefined> {
+  async whoAmI(
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<Session | undefined> {
     const key = presentedKey(request.headers);
     const value = key === undefined ? sessionCookie(request.headers.cookie) : undefined;
     const session = value === undefined ? null : await this.sessions.check(value);
@@ -76,7 +82,11 @@ export class SessionController {
   @Delete()
   @Public()
   @HttpCode(204)
-  @ApiRoute('session', 'Sign out of the console', 'Clears the session cookie (revoke the key to end every session).')
+  @ApiRoute(
+    'session',
+    'Sign out of the console',
+    'Clears the session cookie (revoke the key to end every session).',
+  )
   @ApiNoContent('signed out')
   signOut(@Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): void {
     void reply.header('set-cookie', sessionSetCookie('', 0, request.protocol === 'https'));

@@ -7,12 +7,7 @@ import {
   CleanupRequestSchema,
   CleanupResultSchema,
 } from './admin';
-import {
-  DeadLetterGroupsSchema,
-  DiscardResultSchema,
-  ReplayFilterSchema,
-  ReplayResultSchema,
-} from './dlq';
+import { DeadLetterGroupsSchema, DiscardResultSchema, ReplayFilterSchema, ReplayResultSchema } from './dlq';
 import { SessionRequestSchema, SessionSchema } from './session';
 import { ApiErrorBodySchema } from './error';
 import { JobEventSchema, JobSnapshotSchema } from './events';

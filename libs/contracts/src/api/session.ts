@@ -24,7 +24,9 @@ export const SessionSchema = Type.Object(
     keyId: Type.String(),
     scopes: Type.Array(literals(API_KEY_SCOPES)),
     admin: Type.Boolean(),
-    expiresAt: Type.Union([isoTime(), Type.Null()], { description: 'null when a key, not a session, is presented' }),
+    expiresAt: Type.Union([isoTime(), Type.Null()], {
+      description: 'null when a key, not a session, is presented',
+    }),
     csrfHeader: Type.String({ description: 'the header state-changing calls with the cookie must carry' }),
   },
   { title: 'Session' },
