@@ -111,6 +111,7 @@ export class LifecycleController {
   }
 
   @Post('dlq/discard')
+  @HttpCode(200)
   @ApiRoute(
     'dlq',
     'Discard dead-lettered jobs by filter',
