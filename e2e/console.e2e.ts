@@ -14,7 +14,11 @@ import { TestStack, waitFor, type TestApi } from '@switchyard/testing';
 jest.setTimeout(240000);
 
 const CHROMIUM = '/usr/bin/chromium';
-const SCREENSHOTS = join(__dirname, '..', 'docs', 'console');
+// docs/console.md shows the screenshots: `UPDATE_CONSOLE_SCREENSHOTS=1` writes them there, other
+// runs under tmp/ (so that `npm test` leaves the tree clean).
+const SCREENSHOTS = process.env['UPDATE_CONSOLE_SCREENSHOTS']
+  ? join(__dirname, '..', 'docs', 'console')
+  : join(__dirname, '..', 'tmp', 'console-screenshots');
 const CONSOLE_DIST = join(__dirname, '..', 'dist', 'apps', 'console');
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 

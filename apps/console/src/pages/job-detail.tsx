@@ -1,9 +1,9 @@
 import { useCallback, useEffect, useState } from 'react';
-import type { JobDetail, JobHistoryEntry } from '@switchyard/contracts';
+import type { JobDetail, JobHistoryEntry, JobLogPage } from '@switchyard/contracts';
 import { api, errorText, eventData, JOB_EVENTS, stream } from '../api';
 import { Link } from '../router';
 import { useSession } from '../session';
-import { ErrorNote, formatTime, JsonView, Page, ProgressBar, Status } from '../ui';
+import { ErrorNote, formatTime, JsonView, Page, ProgressBar, Status, usePolling } from '../ui';
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 
@@ -181,6 +181,7 @@ export function JobDetailPage({ id }: { id: string }) {
           </li>
         ))}
       </ol>
+      <Logs id={job.id} status={job.status} />
       <JsonView title="Payload" value={job.payload} />
       <JsonView title="Metadata" value={job.metadata} open={false} />
       {job.status === 'completed' && <Artifact job={job} />}
@@ -232,5 +233,27 @@ function Artifact({ job }: { job: JobDetail }) {
         </pre>
       )}
     </section>
+  );
+}
+
+/** The handler's log lines (`ctx.log`), loaded again whenever the status changes. */
+function Logs({ id, status }: { id: string; status: string }) {
+  const logs = usePolling(
+    () => api.json<JobLogPage>('GET', `/jobs/${encodeURIComponent(id)}/logs`, { query: { limit: 200 } }),
+    0,
+    [id, status],
+  );
+  const lines = logs.value?.items ?? [];
+  return (
+    <details className="json" open={lines.length > 0}>
+      <summary>Logs ({lines.length})</summary>
+      <pre tabIndex={0}>
+        {lines.length === 0
+          ? 'no log lines'
+          : lines
+              .map((l) => `${formatTime(l.at)} #${l.attempt} ${l.level.padEnd(5)} ${l.message}`)
+              .join('\n')}
+      </pre>
+    </details>
   );
 }
