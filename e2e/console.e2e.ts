@@ -27,7 +27,7 @@ interface Signed {
   page: Page;
   /** Authorization headers seen on /api/v1 requests (there must be none). */
   authorizations: string[];
-  /** Uncaught page errors. */
+  /** Uncaught page errors and console errors (a failed request logs one too). */
   errors: string[];
 }
 
@@ -75,6 +75,9 @@ describe('web console', () => {
       if (request.url().includes('/api/v1/') && authorization) signed.authorizations.push(authorization);
     });
     page.on('pageerror', (error) => signed.errors.push(error.message));
+    page.on('console', (message) => {
+      if (message.type() === 'error') signed.errors.push(`${message.text()} (${message.location().url})`);
+    });
     return signed;
   }
 
