@@ -31,9 +31,11 @@ export function JobDetailPage({ id }: { id: string }) {
   }, [load]);
 
   // Follow the job until its terminal event (EventSource would reconnect after the stream closes).
-  const terminal = job !== null && TERMINAL.has(job.status);
+  // Opened once the first GET has answered, so that its (older) answer never overwrites the stream's.
+  const loaded = job !== null;
+  const terminal = loaded && TERMINAL.has(job.status);
   useEffect(() => {
-    if (terminal) return;
+    if (!loaded || terminal) return;
     const source = stream(`/jobs/${encodeURIComponent(id)}/events`);
     source.addEventListener('snapshot', (event: MessageEvent<string>) => {
       const snapshot = JSON.parse(event.data) as Partial<JobDetail>;
@@ -73,7 +75,7 @@ export function JobDetailPage({ id }: { id: string }) {
     };
     for (const name of JOB_EVENTS) source.addEventListener(name, onEvent);
     return () => source.close();
-  }, [id, terminal, load]);
+  }, [id, loaded, terminal, load]);
 
   const act = async (label: string, method: string, route: string) => {
     setNotice(null);
