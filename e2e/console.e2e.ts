@@ -241,6 +241,21 @@ describe('web console', () => {
       expect(await queuedEvents(id)).toBe(1);
       expect((await dlqApi.job(id)).deadLettered).toBe(true);
     }
+
+    // One job of the other group, discarded on its own: the group counts 11.
+    await retryableRow.getByRole('button', { name: /Show jobs/ }).click();
+    await page
+      .getByRole('button', { name: /^Discard job / })
+      .first()
+      .click();
+    await waitFor(async () => (await retryableRow.locator('.count').textContent()) === '11', {
+      timeoutMs: 10000,
+      what: 'the group to count 11',
+    });
+    const remaining = await Promise.all(
+      retryable.map(async (id) => (await dlqApi.get(`/jobs/${id}`)).status),
+    );
+    expect(remaining.filter((status) => status === 404)).toHaveLength(1);
   });
 
   it('refuses a cross-site form POST with the session cookie, and a revoked key’s session within 5 s', async () => {
@@ -359,6 +374,21 @@ describe('web console', () => {
     }
     expect(errors).toEqual([]);
 
+    // Keyboard: the skip link first, then the navigation; Enter follows a link.
+    await page.goto(`${gateway()}/ui/`);
+    await page.locator('.card .big').first().waitFor();
+    const focused = () =>
+      page.evaluate(() => (globalThis as unknown as FocusedDocument).document.activeElement?.textContent);
+    await page.keyboard.press('Tab');
+    expect(await focused()).toBe('Skip to content');
+    await page.keyboard.press('Tab');
+    expect(await focused()).toBe('Overview');
+    await page.keyboard.press('Tab');
+    expect(await focused()).toBe('Jobs');
+    await page.keyboard.press('Enter');
+    await page.waitForURL('**/ui/jobs');
+    await page.locator('table.jobs tbody tr').first().waitFor();
+
     const assets = readdirSync(join(CONSOLE_DIST, 'assets'));
     const gzipped = assets.reduce(
       (sum, file) => sum + gzipSync(readFileSync(join(CONSOLE_DIST, 'assets', file))).length,
@@ -383,6 +413,10 @@ interface AudioLike {
   error: { code: number } | null;
   play(): Promise<void>;
   addEventListener(type: string, listener: (event: unknown) => void, options?: { once: boolean }): void;
+}
+
+interface FocusedDocument {
+  document: { activeElement: { textContent: string | null } | null };
 }
 
 interface AxeResults {
