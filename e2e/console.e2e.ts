@@ -390,6 +390,19 @@ describe('web console', () => {
     await page.locator('table.jobs tbody tr').first().waitFor();
 
     const assets = readdirSync(join(CONSOLE_DIST, 'assets'));
+    // Served with long-cache hashed assets, a revalidated index.html, and the page for client routes.
+    const get = (path: string) => fetch(`${gateway()}${path}`);
+    const index = await get('/ui/');
+    expect([index.status, index.headers.get('cache-control')]).toEqual([200, 'no-cache']);
+    const asset = await get(`/ui/assets/${assets[0] ?? ''}`);
+    expect([asset.status, asset.headers.get('cache-control')]).toEqual([
+      200,
+      'public, max-age=31536000, immutable',
+    ]);
+    const route = await get(`/ui/jobs/${audioJob}`);
+    expect([route.status, route.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
+    expect((await get('/ui/assets/missing.js')).status).toBe(404);
+    expect((await get('/ui')).url).toBe(`${gateway()}/ui/`);
     const gzipped = assets.reduce(
       (sum, file) => sum + gzipSync(readFileSync(join(CONSOLE_DIST, 'assets', file))).length,
       0,
