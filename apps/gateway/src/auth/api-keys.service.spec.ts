@@ -5,6 +5,7 @@ import type { ApiKeyRecord, ApiKeysRepository } from '@switchyard/persistence';
 import type { GatewayConfig } from '../gateway.tokens';
 import { hashApiKey } from './api-key';
 import { ApiKeysService } from './api-keys.service';
+import type { LiveKeys } from './live-keys';
 
 const KEY = 'sy_test_key';
 const RECORD: ApiKeyRecord = {
@@ -41,6 +42,7 @@ function service(repository: ApiKeysRepository) {
     {} as Redis,
     repository,
     subscriber,
+    { forgetHash: () => undefined } as unknown as LiveKeys,
   );
   keys.onModuleInit();
   return { keys, revoke: (keyHash: string) => revoked?.(keyHash) };

@@ -14,15 +14,8 @@ import {
   type Logger,
 } from '../gateway.tokens';
 import { generateApiKey, hashApiKey, sameHash } from './api-key';
-import { isScope, type Caller, type Scope } from './caller';
-
-/** The bootstrap admin key's caller: tenant `default`, every scope. */
-export const BOOTSTRAP_CALLER: Caller = {
-  tenant: 'default',
-  keyId: 'bootstrap',
-  scopes: ['jobs:read', 'jobs:write', 'admin'],
-  admin: true,
-};
+import type { Caller, Scope } from './caller';
+import { BOOTSTRAP_CALLER, LiveKeys, toCaller } from './live-keys';
 
 // Looked-up keys are cached briefly so that a request costs no database round trip; a revocation
 // drops the entry at once in this process and, through Redis pub/sub, in every other gateway.
@@ -61,6 +54,7 @@ export class ApiKeysService implements OnModuleInit {
     @Inject(REDIS) private readonly redis: Redis,
     private readonly keys: ApiKeysRepository,
     private readonly subscriber: ChannelSubscriber,
+    private readonly liveKeys: LiveKeys,
   ) {
     this.channel = gatewayKeys(config.REDIS_PREFIX).revokedKeysChannel;
   }
@@ -104,6 +98,7 @@ export class ApiKeysService implements OnModuleInit {
   private forget(keyHash: string): void {
     this.revocations++;
     this.cache.delete(keyHash);
+    this.liveKeys.forgetHash(keyHash);
   }
 
   /** Creates a key; the key itself is in the result only, never stored or logged. */
@@ -146,9 +141,4 @@ export class ApiKeysService implements OnModuleInit {
   list(tenant?: string): Promise<ApiKeyRecord[]> {
     return this.keys.list(tenant);
   }
-}
-
-function toCaller(record: ApiKeyRecord): Caller {
-  const scopes = record.scopes.filter(isScope);
-  return { tenant: record.tenant, keyId: record.id, scopes, admin: scopes.includes('admin') };
 }
