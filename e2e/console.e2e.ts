@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { Webhook } from 'standardwebhooks';
 import { TestStack, waitFor, type TestApi } from '@switchyard/testing';
 
 jest.setTimeout(240000);
@@ -41,7 +42,8 @@ describe('web console', () => {
   const contexts: BrowserContext[] = [];
 
   beforeAll(async () => {
-    stack = await TestStack.create();
+    // The webhooks page's endpoint is this test's own receiver on 127.0.0.1.
+    stack = await TestStack.create({ WEBHOOK_ALLOW_PRIVATE: 'true' });
     await stack.start();
     writer = await stack.createApiKey('console');
     reader = await stack.createApiKey('console', ['jobs:read']);
@@ -309,6 +311,50 @@ describe('web console', () => {
     expect(Date.now() - since).toBeLessThan(5000);
   });
 
+  it('adds a webhook endpoint with its secret shown once; a finished job’s signed delivery shows in its deliveries', async () => {
+    const received: { headers: Record<string, string>; body: string }[] = [];
+    const receiver: Server = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+      request.on('end', () => {
+        received.push({ headers: request.headers as Record<string, string>, body });
+        response.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+      const { page, errors } = await signIn(writer.key);
+      await page.getByRole('link', { name: 'Webhooks' }).click();
+      await page.getByLabel('URL').fill(url);
+      await page.getByLabel('job.cancelled').uncheck();
+      await page.getByRole('button', { name: 'Add endpoint' }).click();
+      const secret = await page.getByLabel('the signing secret').inputValue();
+      expect(secret).toMatch(/^whsec_/);
+      const row = page.locator('tbody tr', { hasText: url });
+      await expect(row.locator('td').nth(1).textContent()).resolves.toBe('job.completed, job.failed');
+
+      const id = await api.submit({ type: 'synthetic', payload: { durationMs: 0 } });
+      await api.waitForStatus(id, 'completed');
+      const delivery = await waitFor(() => received.find((r) => r.body.includes(id)), {
+        timeoutMs: 30000,
+        what: 'the delivery of the finished job',
+      });
+      // The secret the page showed is the one deliveries are signed with.
+      expect(new Webhook(secret).verify(delivery.body, delivery.headers)).toMatchObject({
+        type: 'switchyard.job.completed',
+        data: { jobId: id },
+      });
+      await row.getByRole('button', { name: /^Deliveries/ }).click();
+      const listed = page.locator('section tbody tr', { hasText: id.slice(0, 8) });
+      await listed.locator('.status-succeeded').waitFor({ timeout: 20000 });
+      await expect(listed.locator('td').nth(3).textContent()).resolves.toBe('1');
+      expect(errors).toEqual([]);
+    } finally {
+      await new Promise((resolve) => receiver.close(resolve));
+    }
+  });
+
   it('has no serious or critical axe-core violation on any page, and screenshots of each', async () => {
     const admin = stack.api();
     const schedule = await admin.post<{ id: string }>('/schedules', {
@@ -365,6 +411,7 @@ describe('web console', () => {
       ['schedules', '/ui/schedules', 'tbody tr'],
       ['flows', '/ui/flows', 'tbody tr'],
       ['flow-detail', `/ui/flows/${flow.body.id}`, 'svg.dag .node'],
+      ['webhooks', '/ui/webhooks', 'form[aria-label="Add a webhook endpoint"]'],
       ['settings', '/ui/settings', 'tbody tr'],
     ];
     for (const [name, path, ready] of pages) {

@@ -9,6 +9,7 @@ import { OverviewPage } from './pages/overview';
 import { QueuesPage } from './pages/queues';
 import { SchedulesPage } from './pages/schedules';
 import { SettingsPage } from './pages/settings';
+import { WebhooksPage } from './pages/webhooks';
 import { Link, useLocation } from './router';
 import { SessionContext, useSession, type ConsoleSession } from './session';
 
@@ -19,6 +20,7 @@ const NAV = [
   { to: '/queues', label: 'Queues' },
   { to: '/schedules', label: 'Schedules' },
   { to: '/flows', label: 'Flows' },
+  { to: '/webhooks', label: 'Webhooks' },
   { to: '/settings', label: 'Settings', admin: true },
 ];
 const TENANT_KEY = 'switchyard.console.tenant';
@@ -178,6 +180,8 @@ function Route({ path }: { path: string }) {
       return <SchedulesPage />;
     case '/flows':
       return <FlowsPage />;
+    case '/webhooks':
+      return <WebhooksPage />;
     case '/settings':
       return <SettingsPage />;
     default:
