@@ -2,7 +2,7 @@
 // with a key for a session cookie, live jobs and job detail over SSE through the cookie, the WAV
 // player and download, cancel and the read-only view, dead-letter groups and bulk replay, CSRF and
 // revocation, then axe-core on every page with the screenshots of docs/console.md.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -128,6 +128,31 @@ describe('web console', () => {
     expect(seen).toEqual([...seen].sort((a, b) => a - b));
     expect(streams).toContain(`/api/v1/jobs/${id}/events`);
     expect(authorizations).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
+  it('filters jobs by metadata key=value and by idempotency key, with the filters in a shareable URL', async () => {
+    const run = randomUUID();
+    const quick = { type: 'synthetic', payload: { durationMs: 0 } };
+    const tagged = await api.submit({ ...quick, metadata: { run, stage: 'render' } });
+    await api.submit({ ...quick, metadata: { run, stage: 'mix' } });
+    const keyed = await api.submit({ ...quick, idempotencyKey: `console-${run}` });
+    const { page, errors } = await signIn(writer.key);
+    await page.getByRole('link', { name: 'Jobs' }).click();
+    await page.getByLabel('Metadata').fill('stage=render');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.waitForURL(/metadata=stage%3Drender/);
+    const rows = page.locator('table.jobs tbody tr');
+    await rows.first().waitFor();
+    expect(
+      await rows.evaluateAll((trs) =>
+        trs.map((tr) => (tr as unknown as { dataset: { job: string } }).dataset.job),
+      ),
+    ).toEqual([tagged]);
+    // The same filter from a shared URL; then the idempotency key.
+    await page.goto(`${gateway()}/ui/jobs?idempotencyKey=${encodeURIComponent(`console-${run}`)}`);
+    await page.locator(`tr[data-job="${keyed}"]`).waitFor();
+    expect(await rows.count()).toBe(1);
     expect(errors).toEqual([]);
   });
 

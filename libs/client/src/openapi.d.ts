@@ -2084,6 +2084,10 @@ export interface operations {
                 createdBefore?: string;
                 /** @description ISO-8601 */
                 createdAfter?: string;
+                /** @description `key=value`: only jobs whose metadata has `key` with this value (compared as text) */
+                metadata?: string;
+                /** @description only the job submitted with this idempotency key */
+                idempotencyKey?: string;
                 /** @description only jobs of this queue */
                 queue?: string;
                 /** @description only jobs of this type */

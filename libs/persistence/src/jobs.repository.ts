@@ -70,6 +70,10 @@ export interface JobListQuery {
   deadLettered?: boolean;
   /** Only jobs whose last error has this code. */
   errorCode?: string;
+  /** Only the job submitted with this idempotency key. */
+  idempotencyKey?: string;
+  /** Only jobs whose `metadata[key]`, as text, is `value`. */
+  metadata?: { key: string; value: string };
   limit: number;
   cursor?: string;
 }
@@ -322,6 +326,11 @@ export class JobsRepository {
     if (query.createdBefore) add('created_at < ?', query.createdBefore);
     if (query.deadLettered !== undefined) add('dead_lettered = ?', query.deadLettered);
     if (query.errorCode) add("error->>'code' = ?", query.errorCode);
+    if (query.idempotencyKey !== undefined) add('idempotency_key = ?', query.idempotencyKey);
+    if (query.metadata) {
+      params.push(query.metadata.key);
+      add(`metadata->>$${params.length}::text = ?`, query.metadata.value);
+    }
     if (query.cursor) {
       const { createdAt, id } = decodeCursor(query.cursor);
       params.push(createdAt, id);

@@ -16,7 +16,15 @@ const STATUSES = [
   'failed',
   'cancelled',
 ];
-const FILTERS = ['status', 'type', 'queue', 'createdAfter', 'createdBefore'] as const;
+const FILTERS = [
+  'status',
+  'type',
+  'queue',
+  'createdAfter',
+  'createdBefore',
+  'idempotencyKey',
+  'metadata',
+] as const;
 const PAGE_SIZE = 50;
 
 /** Jobs: server-side filters kept in the query string (shareable), cursor paging, live rows. */
@@ -138,6 +146,18 @@ export function JobsPage() {
         <label>
           Created before{' '}
           <input name="createdBefore" type="datetime-local" defaultValue={query.get('createdBefore') ?? ''} />
+        </label>
+        <label>
+          Idempotency key <input name="idempotencyKey" defaultValue={query.get('idempotencyKey') ?? ''} />
+        </label>
+        <label>
+          Metadata{' '}
+          <input
+            name="metadata"
+            placeholder="key=value"
+            pattern="[^=]+=.*"
+            defaultValue={query.get('metadata') ?? ''}
+          />
         </label>
         <label>
           Job id <input name="id" placeholder="go to a job" />
