@@ -897,6 +897,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Flow-control limits and their use
+         * @description Every concurrency key that has a limit or jobs in use or waiting: the limit, the jobs in use (released to a worker, running, or retrying) and the queued jobs held back for the key.
+         */
+        get: operations["getLimits"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/limits/concurrency/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One concurrency key
+         * @description Its limit (null when none is set), jobs in use and waiting.
+         */
+        get: operations["getLimitsConcurrencyKey"];
+        /**
+         * Set a concurrency limit
+         * @description At most `max` jobs of the key are released or running at once, across every worker and gateway; the others stay `queued` with `waitingFor: "concurrency"`. A raised limit releases at once; a lowered one lets the jobs in use finish.
+         */
+        put: operations["putLimitsConcurrencyKey"];
+        post?: never;
+        /**
+         * Remove a concurrency limit
+         * @description The key’s jobs are no longer held back.
+         */
+        delete: operations["deleteLimitsConcurrencyKey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/health": {
         parameters: {
             query?: never;
@@ -1027,6 +1075,7 @@ export interface components {
             scheduledFor?: string;
             flowId?: string | null;
             ref?: string | null;
+            concurrencyKey?: string | null;
             /** @description why a queued or waiting job is held back: `dependencies` (a flow job waiting for its dependencies), `concurrency`, `rate`, `paused`; absent otherwise */
             waitingFor?: string;
             /** @description the job’s OpenTelemetry trace (when traced) */
@@ -1136,6 +1185,7 @@ export interface components {
             scheduledFor?: string;
             flowId?: string | null;
             ref?: string | null;
+            concurrencyKey?: string | null;
             /** @description why a queued or waiting job is held back: `dependencies` (a flow job waiting for its dependencies), `concurrency`, `rate`, `paused`; absent otherwise */
             waitingFor?: string;
             /** @description the job’s OpenTelemetry trace (when traced) */
@@ -1174,6 +1224,8 @@ export interface components {
             runAt?: string;
             /** @description the job stays `scheduled` this long (not with runAt); 0 means now */
             delayMs?: number;
+            /** @description per-key concurrency: at most the key’s limit (`PUT /limits/concurrency/{key}`) of its jobs are released or running at once, across every worker; overrides the job type’s default key */
+            concurrencyKey?: string;
         };
         /**
          * BatchRequest
@@ -1640,6 +1692,8 @@ export interface components {
             runAt?: string;
             /** @description the job stays `scheduled` this long (not with runAt); 0 means now */
             delayMs?: number;
+            /** @description per-key concurrency: at most the key’s limit (`PUT /limits/concurrency/{key}`) of its jobs are released or running at once, across every worker; overrides the job type’s default key */
+            concurrencyKey?: string;
             ref: string;
             /** @description refs of jobs of the same flow that must finish first */
             dependsOn?: string[];
@@ -1952,6 +2006,26 @@ export interface components {
                     resetsAt: string;
                 };
             };
+        };
+        /** ConcurrencyLimitRequest */
+        ConcurrencyLimitRequest: {
+            /** @description jobs of the key released or running at once, across every worker (0 holds them all) */
+            max: number;
+        };
+        /** ConcurrencyLimit */
+        ConcurrencyLimit: {
+            key: string;
+            /** @description the limit; null when none is set (the key’s jobs are not held back) */
+            max: number | null;
+            /** @description jobs of the key released to a worker, running, or retrying (a retry keeps its slot) */
+            inUse: number;
+            /** @description queued jobs of the key held back in the backlog */
+            waiting: number;
+        };
+        /** LimitList */
+        LimitList: {
+            /** @description keys with a limit or with jobs in use or waiting (at most 1000, by key) */
+            concurrency: components["schemas"]["ConcurrencyLimit"][];
         };
     };
     responses: never;
@@ -8948,6 +9022,444 @@ export interface operations {
             };
             /** @description `forbidden`: the API key lacks the scope this route needs */
             403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getLimits: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description every key */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LimitList"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getLimitsConcurrencyKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                /** @description the concurrency key (as jobs carry it in `concurrencyKey`) */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the key */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConcurrencyLimit"];
+                };
+            };
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    putLimitsConcurrencyKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                /** @description the concurrency key (as jobs carry it in `concurrencyKey`) */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConcurrencyLimitRequest"];
+            };
+        };
+        responses: {
+            /** @description the key with its new limit */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConcurrencyLimit"];
+                };
+            };
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteLimitsConcurrencyKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                /** @description the concurrency key (as jobs carry it in `concurrencyKey`) */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found` (also for another tenant’s object, so existence does not leak) */
+            404: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
                     "X-Correlation-Id"?: string;

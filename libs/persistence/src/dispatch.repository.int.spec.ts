@@ -7,6 +7,7 @@ import { JobsRepository, type NewJob } from './jobs.repository';
 import { JobQueriesRepository } from './job-queries.repository';
 import { LifecycleRepository } from './lifecycle.repository';
 import { DispatchRepository, type ReleasedJob } from './dispatch.repository';
+import { LimitsRepository } from './limits.repository';
 
 function newJob(overrides: Partial<NewJob> = {}): NewJob {
   return {
@@ -451,6 +452,63 @@ describe('DispatchRepository against PostgreSQL', () => {
       } finally {
         await stop();
       }
+    });
+  });
+
+  describe('releaseKeyed (per-key concurrency)', () => {
+    const keyed = async (q: string, key: string, count: number, priority = 5): Promise<string[]> => {
+      const list = Array.from({ length: count }, () => newJob({ queue: q, priority, concurrencyKey: key }));
+      await jobs.insertJobs(list, []);
+      return list.map((j) => j.id);
+    };
+
+    it('leaves keyed jobs out of the unkeyed release and lists their queue as keyed backlog', async () => {
+      const q = queue();
+      const [plain] = await insert(q, [5]);
+      await keyed(q, `k-${q}`, 2);
+      expect((await release(q, 10, 0)).map((j) => j.id)).toEqual([plain]);
+      expect(await dispatch.keyedBacklogQueues()).toContain(q);
+      expect(await dispatch.backlogQueues()).not.toContain(q);
+    });
+
+    it('never lets more than max jobs of a key be released or running, even with concurrent releases', async () => {
+      const q = queue();
+      const key = `gpu-${q}`;
+      const limits = new LimitsRepository(db);
+      await limits.setConcurrency(key, 2);
+      const ids = await keyed(q, key, 12);
+      // An unlimited key of the same queue is released in full.
+      const free = await keyed(q, `free-${q}`, 3);
+      const results = await Promise.all(
+        Array.from({ length: 6 }, () => dispatch.releaseKeyed(q, 100, 0, 1_000_000)),
+      );
+      const out = results.flatMap((r) => r.jobs.map((j) => j.id));
+      expect(out.filter((id) => ids.includes(id))).toHaveLength(2);
+      expect(out.filter((id) => free.includes(id)).sort()).toEqual([...free].sort());
+      // In submission order within the key.
+      expect(out.filter((id) => ids.includes(id)).sort()).toEqual(ids.slice(0, 2).sort());
+      expect(await limits.concurrency(key)).toEqual({ key, max: 2, inUse: 2, waiting: 10 });
+      // Claimed (running) jobs still hold their slots; a finished one frees it.
+      const claimed = await jobs.claimMany(ids.slice(0, 2), 'w1', 30000);
+      expect(claimed.every(Boolean)).toBe(true);
+      expect((await dispatch.releaseKeyed(q, 100, 0, 1_000_000)).jobs).toEqual([]);
+      await jobs.completeMany('w1', [
+        { jobId: ids[0], result: null, resultUrl: null, last: { step: null, message: null } },
+      ]);
+      expect((await dispatch.releaseKeyed(q, 100, 0, 1_000_000)).jobs.map((j) => j.id)).toEqual([ids[2]]);
+      // A raised limit releases more at once; the window (4 released unclaimed: ids[2] and the
+      // free key's 3) still binds.
+      await limits.setConcurrency(key, 10);
+      const windowed = await dispatch.releaseKeyed(q, 100, 0, 7);
+      expect(windowed.jobs).toHaveLength(3);
+      expect(windowed.released).toBe(7);
+    });
+
+    it('reports no keyed backlog once it is released', async () => {
+      const q = queue();
+      await keyed(q, `solo-${q}`, 1);
+      expect((await dispatch.releaseKeyed(q, 10, 0, 100)).keyed).toBe(true);
+      expect((await dispatch.releaseKeyed(q, 10, 0, 100)).keyed).toBe(false);
     });
   });
 });

@@ -6,10 +6,16 @@ import { JobsRepository } from './jobs.repository';
 import { eventOutboxMessage, jobEventFromRow, type OutboxRecord } from './job-messages';
 import { poolOf } from './pool';
 import { listenOn } from './notify-listener';
-import { CLAIMED_CHANNEL, DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL, parseClaimed } from './dispatch-channels';
+import {
+  CLAIMED_CHANNEL,
+  DISPATCH_CHANNEL,
+  KEYED_CHANNEL,
+  QUEUE_SETTINGS_CHANNEL,
+  parseClaimed,
+} from './dispatch-channels';
 import { notifyDispatchIn } from './outbox-rows';
 
-export { CLAIMED_CHANNEL, DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL, notifyDispatchIn };
+export { CLAIMED_CHANNEL, DISPATCH_CHANNEL, KEYED_CHANNEL, QUEUE_SETTINGS_CHANNEL, notifyDispatchIn };
 
 /** A job the dispatcher just released: what its dispatch message and publish options need. */
 export interface ReleasedJob {
@@ -86,7 +92,8 @@ const RELEASE_READY = `WITH released AS MATERIALIZED (
     FROM generate_series(${MIN_PRIORITY}, ${MAX_PRIORITY}) AS level(p)
     CROSS JOIN LATERAL (
       SELECT id, priority, created_at FROM jobs
-      WHERE status = 'queued' AND dispatched_at IS NULL AND queue = $1 AND priority = level.p
+      WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND queue = $1
+        AND priority = level.p
       ORDER BY created_at LIMIT $2
     ) b
     ORDER BY effective DESC, b.created_at, b.id
@@ -128,14 +135,90 @@ const RE_RELEASE_STALE = `WITH stale AS (
     j.traceparent, j.tracestate`;
 
 /** A loose index scan of `jobs_backlog`: one probe per queue, however large the backlog. */
-const BACKLOG_QUEUES = `WITH RECURSIVE q(queue) AS (
-    SELECT min(queue) FROM jobs WHERE status = 'queued' AND dispatched_at IS NULL
+const backlogQueues = (keyed: boolean) => `WITH RECURSIVE q(queue) AS (
+    SELECT min(queue) FROM jobs
+    WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS ${keyed ? 'NOT ' : ''}NULL
     UNION ALL
     SELECT (SELECT min(j.queue) FROM jobs j
-            WHERE j.status = 'queued' AND j.dispatched_at IS NULL AND j.queue > q.queue)
+            WHERE j.status = 'queued' AND j.dispatched_at IS NULL
+              AND j.concurrency_key IS ${keyed ? 'NOT ' : ''}NULL AND j.queue > q.queue)
     FROM q WHERE q.queue IS NOT NULL
   )
   SELECT queue FROM q WHERE queue IS NOT NULL`;
+const BACKLOG_QUEUES = backlogQueues(false);
+const KEYED_BACKLOG_QUEUES = backlogQueues(true);
+
+/** Most concurrency keys one keyed release looks at (the next pass takes the others). */
+export const KEYED_RELEASE_KEYS = 200;
+
+/** The concurrency keys with backlog in a queue, through `jobs_keyed_backlog` (a loose index scan). */
+const KEYED_BACKLOG_KEYS = `WITH RECURSIVE k(key) AS (
+    SELECT min(concurrency_key) FROM jobs
+    WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NOT NULL AND queue = $1
+    UNION ALL
+    SELECT (SELECT min(j.concurrency_key) FROM jobs j
+            WHERE j.status = 'queued' AND j.dispatched_at IS NULL AND j.concurrency_key IS NOT NULL
+              AND j.queue = $1 AND j.concurrency_key > k.key)
+    FROM k WHERE k.key IS NOT NULL
+  )
+  SELECT k.key, l.max FROM k LEFT JOIN concurrency_limits l ON l.key = k.key
+  WHERE k.key IS NOT NULL LIMIT ${KEYED_RELEASE_KEYS}`;
+
+/**
+ * Jobs in use per key: released, running or retrying (index-only through `jobs_keyed_active`).
+ * Used by the keyed release and the limits views alike.
+ */
+export const KEYED_IN_USE = (key: string) => `(SELECT count(*)::int FROM jobs
+    WHERE concurrency_key = ${key}
+      AND (status IN ('running', 'retrying') OR (status = 'queued' AND dispatched_at IS NOT NULL)))`;
+
+/**
+ * The release of keyed jobs of a queue ($1), run in the transaction that holds the advisory lock
+ * of every limited key ($2: the keys, $5: their max, NULL for no limit), so that it counts each
+ * key's jobs in use after every other release of that key committed. Per key, at most
+ * max − in use candidates per priority level (as RELEASE_READY, within a level the oldest first),
+ * then at most `limit` ($3) in effective order, within the window ($4 less the released count).
+ */
+const RELEASE_KEYED = `WITH released AS MATERIALIZED (
+    SELECT count(*)::int AS n FROM jobs WHERE status = 'queued' AND dispatched_at IS NOT NULL AND queue = $1
+  ), keys AS MATERIALIZED (
+    SELECT k.key, CASE WHEN k.max IS NULL THEN $3::int
+                       ELSE LEAST($3::int, greatest(0, k.max - ${KEYED_IN_USE('k.key')})) END AS room
+    FROM unnest($2::text[], $5::int[]) AS k(key, max)
+  ), candidates AS MATERIALIZED (
+    SELECT b.id, b.created_at, ${effectivePriority('b', '$6')} AS effective,
+      row_number() OVER (PARTITION BY keys.key ORDER BY ${effectivePriority('b', '$6')} DESC, b.created_at, b.id) AS rank,
+      keys.room
+    FROM keys
+    CROSS JOIN generate_series(${MIN_PRIORITY}, ${MAX_PRIORITY}) AS level(p)
+    CROSS JOIN LATERAL (
+      SELECT id, priority, created_at FROM jobs
+      WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key = keys.key AND queue = $1
+        AND priority = level.p
+      ORDER BY created_at LIMIT keys.room
+    ) b
+    WHERE keys.room > 0
+  ), picked AS (
+    SELECT id FROM jobs
+    WHERE id = ANY (ARRAY(
+        SELECT id FROM candidates WHERE rank <= room ORDER BY effective DESC, created_at, id
+        LIMIT LEAST($3::int, greatest(0, $4::int - (SELECT n FROM released)))))
+      AND (status = 'queued' AND dispatched_at IS NULL) IS TRUE
+    FOR UPDATE SKIP LOCKED
+  ), marked AS (
+    UPDATE jobs j SET dispatched_at = now(), released_attempt = j.attempts, releases = j.releases + 1
+    WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) AND (j.status = 'queued' AND j.dispatched_at IS NULL) IS TRUE
+    RETURNING j.id, j.tenant, j.type, j.queue, j.correlation_id, j.attempts, j.traceparent, j.tracestate
+  )
+  SELECT r.n AS released_before, m.id, m.tenant, m.type, m.queue, m.correlation_id, c.effective, m.attempts,
+    m.traceparent, m.tracestate
+  FROM released r
+  LEFT JOIN (marked m JOIN candidates c ON c.id = m.id) ON true
+  ORDER BY c.effective DESC, c.created_at, c.id`;
+
+/** The advisory lock of a concurrency key (transaction scope): keyed releases of it run one at a time. */
+const LOCK_KEYS = `SELECT count(pg_advisory_xact_lock(hashtextextended('switchyard.concurrency:' || k, 0)))
+  FROM (SELECT unnest($1::text[]) AS k ORDER BY 1) keys`;
 
 /**
  * The dispatcher's statements: PostgreSQL holds the backlog (`queued`, `dispatched_at` NULL) and
@@ -168,6 +251,42 @@ export class DispatchRepository {
     ]);
     const jobs = rows.filter((r) => r.id !== null).map(released);
     return { jobs, released: Number(rows[0]?.released_before ?? 0) + jobs.length };
+  }
+
+  /**
+   * Releases keyed jobs of `queue` (jobs with a concurrency key) like releaseReady, and never more
+   * of a key than keeps its released, running and retrying jobs within the key's limit (a key
+   * without a limit is not held back). Limited keys are locked (advisory, transaction scope, in
+   * key order) before their jobs in use are counted, so two dispatchers never both fill a key's
+   * last slot. `keyed`: whether the queue had keyed backlog when the statement ran.
+   */
+  async releaseKeyed(
+    queue: string,
+    limit: number,
+    agingMs: number,
+    window: number,
+  ): Promise<ReleaseResult & { keyed: boolean }> {
+    return this.db.transaction(async (m) => {
+      const keys: { key: string; max: number | null }[] = await m.query(KEYED_BACKLOG_KEYS, [queue]);
+      if (!keys.length) return { jobs: [], released: 0, keyed: false };
+      const limited = keys.filter((k) => k.max !== null).map((k) => k.key);
+      if (limited.length) await m.query(LOCK_KEYS, [limited]);
+      const rows: (ReleasedRow & { released_before: number })[] = await m.query(RELEASE_KEYED, [
+        queue,
+        keys.map((k) => k.key),
+        limit,
+        window,
+        keys.map((k) => k.max),
+        agingMs,
+      ]);
+      const jobs = rows.filter((r) => r.id !== null).map(released);
+      return { jobs, released: Number(rows[0]?.released_before ?? 0) + jobs.length, keyed: true };
+    });
+  }
+
+  /** Queues that have keyed backlog (queued, not released, with a concurrency key). */
+  async keyedBacklogQueues(): Promise<string[]> {
+    return (await this.onPool<{ queue: string }>(KEYED_BACKLOG_QUEUES, [])).map((r) => r.queue);
   }
 
   /** Released-but-unclaimed jobs per queue (every listed queue, 0 when none). */
@@ -251,12 +370,15 @@ export class DispatchRepository {
     /** `claimed`: a claim took that many of the queue's released jobs out of its window. */
     onDispatch: (queue: string, claimed?: number) => void,
     onQueueSettings: () => void,
+    /** KEYED_CHANNEL: a keyed job of the queue ended or went back to the backlog (a slot may be free). */
+    onKeyed: (queue: string) => void = onDispatch,
   ): Promise<() => Promise<void>> {
     return listenOn(
       this.db,
-      [DISPATCH_CHANNEL, CLAIMED_CHANNEL, QUEUE_SETTINGS_CHANNEL],
+      [DISPATCH_CHANNEL, CLAIMED_CHANNEL, QUEUE_SETTINGS_CHANNEL, KEYED_CHANNEL],
       (channel, payload) => {
         if (channel === DISPATCH_CHANNEL && payload) onDispatch(payload);
+        else if (channel === KEYED_CHANNEL && payload) onKeyed(payload);
         else if (channel === CLAIMED_CHANNEL && payload) {
           const claim = parseClaimed(payload);
           if (claim) onDispatch(claim.queue, claim.count);

@@ -135,7 +135,10 @@ export class JobQueriesRepository {
       // Backlog and released jobs through their own partial indexes (see the dispatcher migration).
       `SELECT queue, priority, sum(n) AS n, min(oldest) AS oldest FROM (
          SELECT queue, priority, count(*) AS n, min(created_at) AS oldest FROM jobs
-         WHERE status = 'queued' AND dispatched_at IS NULL GROUP BY queue, priority
+         WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL GROUP BY queue, priority
+         UNION ALL
+         SELECT queue, priority, count(*) AS n, min(created_at) AS oldest FROM jobs
+         WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NOT NULL GROUP BY queue, priority
          UNION ALL
          SELECT queue, priority, count(*), min(created_at) FROM jobs
          WHERE status = 'queued' AND dispatched_at IS NOT NULL GROUP BY queue, priority
@@ -165,8 +168,10 @@ export class JobQueriesRepository {
       oldest: Date | null;
     }[] = await this.db.query(
       `SELECT q.queue,
-         (SELECT count(*) FROM jobs j
-          WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL) AS backlog,
+         (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'queued'
+            AND j.dispatched_at IS NULL AND j.concurrency_key IS NULL)
+         + (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'queued'
+            AND j.dispatched_at IS NULL AND j.concurrency_key IS NOT NULL) AS backlog,
          (SELECT count(*) FROM jobs j
           WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NOT NULL) AS released,
          (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'scheduled') AS scheduled,
@@ -175,8 +180,11 @@ export class JobQueriesRepository {
            (SELECT min(o.created_at) FROM generate_series($2::int, $3::int) AS p(priority),
               LATERAL (SELECT j.created_at FROM jobs j
                        WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
-                         AND j.priority = p.priority
+                         AND j.concurrency_key IS NULL AND j.priority = p.priority
                        ORDER BY j.created_at LIMIT 1) o),
+           (SELECT min(j.created_at) FROM jobs j
+            WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
+              AND j.concurrency_key IS NOT NULL),
            (SELECT min(j.created_at) FROM jobs j
             WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NOT NULL)
          ) AS oldest
@@ -237,7 +245,10 @@ export class JobQueriesRepository {
     const rows: { n: string }[] = await this.db.query(
       // Backlog and released jobs counted through their own partial indexes.
       `SELECT (SELECT count(*) FROM jobs
-                WHERE status = 'queued' AND dispatched_at IS NULL AND queue = $1
+                WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND queue = $1
+                  AND (priority > $2 OR (priority = $2 AND (created_at, id) < ($3, $4::uuid))))
+            + (SELECT count(*) FROM jobs
+                WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NOT NULL AND queue = $1
                   AND (priority > $2 OR (priority = $2 AND (created_at, id) < ($3, $4::uuid))))
             + (SELECT count(*) FROM jobs
                 WHERE status = 'queued' AND dispatched_at IS NOT NULL AND queue = $1

@@ -35,6 +35,8 @@ export interface ValidSubmission {
    * the job is stored `scheduled` until then. null: queued now.
    */
   runAt: string | null;
+  /** Per-key concurrency: the submission's key, else the job type's default; null: none. */
+  concurrencyKey: string | null;
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 3;
@@ -250,6 +252,7 @@ export class SubmissionValidator {
         requestHash:
           cacheable || (dedupe && !inBatch) ? requestHashOf(definition.type, payload) : NO_REQUEST_HASH,
         runAt: runAtOf(body.runAt, body.delayMs),
+        concurrencyKey: body.concurrencyKey ?? defaults.concurrencyKey ?? null,
       },
     };
   }

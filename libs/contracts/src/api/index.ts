@@ -36,6 +36,7 @@ import {
   SubmittedJobSchema,
 } from './job';
 import { JobTypeListSchema } from './job-types';
+import { ConcurrencyLimitRequestSchema, ConcurrencyLimitSchema, LimitListSchema } from './limits';
 import { QueueListSchema, QueueViewSchema } from './queues';
 import {
   ScheduleBackfillResultSchema,
@@ -78,6 +79,7 @@ export * from './flows';
 export * from './health';
 export * from './job';
 export * from './job-types';
+export * from './limits';
 export * from './queues';
 export * from './schedules';
 export * from './stats';
@@ -153,6 +155,10 @@ export function apiBodySchemas(batchMaxItems: number, flowMaxJobs = 500) {
     UsageReport: UsageReportSchema,
     TenantSettingsRequest: TenantSettingsRequestSchema,
     TenantSettings: TenantSettingsSchema,
+    // Flow control.
+    ConcurrencyLimitRequest: ConcurrencyLimitRequestSchema,
+    ConcurrencyLimit: ConcurrencyLimitSchema,
+    LimitList: LimitListSchema,
   } satisfies Record<string, TSchema>;
 }
 export type ApiBodyName = keyof ReturnType<typeof apiBodySchemas>;
