@@ -882,12 +882,12 @@ export interface paths {
         };
         /**
          * Get a tenant’s settings
-         * @description Its monthly usage budgets with this month’s use.
+         * @description Its fair-share weight and its monthly usage budgets with this month’s use.
          */
         get: operations["getAdminTenantsTenant"];
         /**
          * Change a tenant’s settings
-         * @description Every field is optional; a field absent keeps its value. `budgets`: per unit `{perMonth}` (null removes it); once a tenant has used a budget this UTC month, submissions get 429 `budget_exhausted` until the next month.
+         * @description Every field is optional; a field absent keeps its value. `weight`: the tenant’s fair share (default 1; see the dispatcher in docs/architecture.md). `budgets`: per unit `{perMonth}` (null removes it); once a tenant has used a budget this UTC month, submissions get 429 `budget_exhausted` until the next month.
          */
         put: operations["putAdminTenantsTenant"];
         post?: never;
@@ -1990,10 +1990,14 @@ export interface components {
                     perMonth: number;
                 } | null;
             };
+            /** @description fair-share weight (default 1): within a queue and effective priority, a tenant of weight 3 gets three releases per release of a tenant of weight 1 while both have backlog */
+            weight?: number;
         };
         /** TenantSettings */
         TenantSettings: {
             tenant: string;
+            /** @description fair-share weight (1 unless set) */
+            weight: number;
             budgets: {
                 [key: string]: {
                     perMonth: number;
@@ -9401,6 +9405,23 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description removed */
+            204: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
             400: {
                 headers: {

@@ -13,7 +13,7 @@ import { Schedules1700000009000 } from './migrations/1700000009000-schedules';
 import { Flows1700000010000 } from './migrations/1700000010000-flows';
 import { TracesLogsUsage1700000011000 } from './migrations/1700000011000-traces-logs-usage';
 import { Webhooks1700000012000 } from './migrations/1700000012000-webhooks';
-import { ConcurrencyKeys1700000013000 } from './migrations/1700000013000-concurrency-keys';
+import { FlowControl1700000013000 } from './migrations/1700000013000-flow-control';
 
 export const MIGRATIONS = [
   Initial1700000000000,
@@ -29,7 +29,7 @@ export const MIGRATIONS = [
   Flows1700000010000,
   TracesLogsUsage1700000011000,
   Webhooks1700000012000,
-  ConcurrencyKeys1700000013000,
+  FlowControl1700000013000,
 ];
 
 /** The settings every service reads for its pool (CommonEnv in @switchyard/config). */

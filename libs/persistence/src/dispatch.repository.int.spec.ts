@@ -511,4 +511,37 @@ describe('DispatchRepository against PostgreSQL', () => {
       expect((await dispatch.releaseKeyed(q, 10, 0, 100)).keyed).toBe(false);
     });
   });
+
+  describe('fair share between tenants', () => {
+    const submit = async (q: string, tenant: string, count: number, priority = 5): Promise<string[]> => {
+      const list = Array.from({ length: count }, () => newJob({ queue: q, tenant, priority }));
+      await jobs.insertJobs(list, []);
+      return list.map((j) => j.id);
+    };
+
+    it('interleaves tenants with backlog by weight within an effective priority, highest priority first', async () => {
+      const q = queue();
+      const a = await submit(q, `a-${q}`, 10);
+      const b = await submit(q, `b-${q}`, 10);
+      const urgent = await submit(q, `a-${q}`, 1, 7);
+      const tenantOf = (id: string) => (a.includes(id) || urgent.includes(id) ? 'A' : 'B');
+      expect(b).toHaveLength(10);
+      const first = await release(q, 5, 0);
+      // Priority first, then turns: A (older at equal share), B, A, B.
+      expect(first.map((j) => j.id)[0]).toBe(urgent[0]);
+      expect(first.slice(1).map((j) => tenantOf(j.id))).toEqual(['B', 'A', 'B', 'A']);
+      // What each tenant holds counts: A holds 3 released, B 2, so B goes first now.
+      expect((await release(q, 2, 0)).map((j) => tenantOf(j.id))).toEqual(['B', 'A']);
+    });
+
+    it('gives a tenant of weight 3 three releases per release of a tenant of weight 1', async () => {
+      const q = queue();
+      const a = await submit(q, `a-${q}`, 20);
+      await submit(q, `b-${q}`, 20);
+      await db.query(`INSERT INTO tenant_weights (tenant, weight) VALUES ($1, 3)`, [`b-${q}`]);
+      const tenants = (await release(q, 8, 0)).map((j) => (a.includes(j.id) ? 'A' : 'B'));
+      // Shares (held + rank) / weight: B 1/3, 2/3, A 1 (older than B's 1), B 1, 4/3, 5/3, A 2, B 2.
+      expect(tenants).toEqual(['B', 'B', 'A', 'B', 'B', 'B', 'A', 'B']);
+    });
+  });
 });

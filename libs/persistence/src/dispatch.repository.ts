@@ -74,30 +74,69 @@ const effectivePriority = (alias: string, agingMs: string) =>
     THEN LEAST(${MAX_PRIORITY}, floor(extract(epoch FROM now() - ${alias}.created_at) * 1000 / ${agingMs}::double precision))::int
     ELSE 0 END)`;
 
+/** Most tenants with backlog one release statement looks at (in name order; see docs/architecture.md). */
+export const FAIR_SHARE_TENANTS = 100;
+
 /**
  * The release of a batch, bounded by the window. `released` counts the queue's
  * released-but-unclaimed jobs (index-only through `jobs_released`), so the statement itself keeps
  * the window: it marks at most `window − released` jobs, whatever the caller believed the count
- * was; the dispatcher needs no count statement of its own before a release. Candidates come per
- * priority level from `jobs_backlog` (one index range each, in submission order, at most `limit`
- * per level): within a level the oldest job has aged most, so the first `limit` of each level hold
- * the first `limit` overall in effective order. They are locked in that order with SKIP LOCKED; a
- * row another release marked in the meantime fails the re-checked condition, so a job is never
- * released twice. Aging counts from created_at (in the index): a job's wait since submission.
+ * was; the dispatcher needs no count statement of its own before a release.
+ *
+ * Candidates come from `jobs_backlog` (queue, tenant, priority, created_at): the tenants with
+ * backlog by a loose index scan, then per tenant and priority level one index range in submission
+ * order, at most `limit` each (within a level the oldest job has aged most, so the first `limit`
+ * of each level hold a tenant's first `limit` in effective order). Release order: effective
+ * priority, then — only when several tenants have backlog — fair share: the tenant whose jobs in
+ * use (released or running in this queue) plus its candidates before this one, divided by its
+ * weight, is lowest goes first (weighted round-robin that starts from what each tenant already
+ * holds), then submission order. With one tenant the share branch is skipped (its InitPlan is
+ * false) and the statement reads what it read before the tenant column: ten index ranges.
+ *
+ * Candidates are locked in that order with SKIP LOCKED; a row another release marked in the
+ * meantime fails the re-checked condition, so a job is never released twice. Aging counts from
+ * created_at (in the index): a job's wait since submission.
  */
-const RELEASE_READY = `WITH released AS MATERIALIZED (
+const RELEASE_READY = `WITH RECURSIVE released AS MATERIALIZED (
     SELECT count(*)::int AS n FROM jobs WHERE status = 'queued' AND dispatched_at IS NOT NULL AND queue = $1
+  ), scan(tenant) AS (
+    SELECT min(tenant) FROM jobs
+    WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND queue = $1
+    UNION ALL
+    SELECT (SELECT min(j.tenant) FROM jobs j
+            WHERE j.status = 'queued' AND j.dispatched_at IS NULL AND j.concurrency_key IS NULL
+              AND j.queue = $1 AND j.tenant > scan.tenant)
+    FROM scan WHERE scan.tenant IS NOT NULL
+  ), tenants AS MATERIALIZED (
+    SELECT tenant FROM scan WHERE tenant IS NOT NULL LIMIT ${FAIR_SHARE_TENANTS}
+  ), shares AS MATERIALIZED (
+    -- Only with several tenants: each one's jobs in use in the queue (released: bounded by the
+    -- window; running: by the consumers' prefetch) and its weight.
+    SELECT t.tenant,
+      (SELECT count(*) FROM jobs j
+        WHERE j.status = 'queued' AND j.dispatched_at IS NOT NULL AND j.queue = $1 AND j.tenant = t.tenant)
+      + (SELECT count(*) FROM jobs j WHERE j.status = 'running' AND j.queue = $1 AND j.tenant = t.tenant) AS used,
+      coalesce((SELECT w.weight FROM tenant_weights w WHERE w.tenant = t.tenant), 1) AS weight
+    FROM tenants t
+    WHERE (SELECT count(*) FROM tenants) > 1
   ), candidates AS MATERIALIZED (
-    SELECT b.id, b.created_at, ${effectivePriority('b', '$3')} AS effective
-    FROM generate_series(${MIN_PRIORITY}, ${MAX_PRIORITY}) AS level(p)
+    SELECT b.id, b.tenant, b.created_at, ${effectivePriority('b', '$3')} AS effective
+    FROM tenants t
+    CROSS JOIN generate_series(${MIN_PRIORITY}, ${MAX_PRIORITY}) AS level(p)
     CROSS JOIN LATERAL (
-      SELECT id, priority, created_at FROM jobs
+      SELECT id, tenant, priority, created_at FROM jobs
       WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND queue = $1
-        AND priority = level.p
+        AND tenant = t.tenant AND priority = level.p
       ORDER BY created_at LIMIT $2
     ) b
-    ORDER BY effective DESC, b.created_at, b.id
-    LIMIT $2
+  ), ordered AS MATERIALIZED (
+    SELECT id, created_at, effective, 0::float8 AS share FROM candidates
+    WHERE NOT EXISTS (SELECT 1 FROM shares)
+    UNION ALL
+    SELECT c.id, c.created_at, c.effective,
+      (s.used + row_number() OVER (PARTITION BY c.tenant ORDER BY c.effective DESC, c.created_at, c.id))::float8
+        / s.weight
+    FROM candidates c JOIN shares s ON s.tenant = c.tenant
   ), picked AS (
     -- The first the window − released candidates, looked up by primary key whatever the statistics
     -- say about a backlog that grew or drained since the last ANALYZE: the state test is written so
@@ -105,8 +144,8 @@ const RELEASE_READY = `WITH released AS MATERIALIZED (
     -- whole index to find 16 ids).
     SELECT id FROM jobs
     WHERE id = ANY (ARRAY(
-        SELECT id FROM candidates ORDER BY effective DESC, created_at, id
-        LIMIT greatest(0, $4::int - (SELECT n FROM released))))
+        SELECT id FROM ordered ORDER BY effective DESC, share, created_at, id
+        LIMIT LEAST($2::int, greatest(0, $4::int - (SELECT n FROM released)))))
       AND (status = 'queued' AND dispatched_at IS NULL) IS TRUE
     FOR UPDATE SKIP LOCKED
   ), marked AS (
@@ -116,11 +155,11 @@ const RELEASE_READY = `WITH released AS MATERIALIZED (
   )
   -- In release order, which an UPDATE's RETURNING does not keep; one row with the count alone
   -- when nothing was released.
-  SELECT r.n AS released_before, m.id, m.tenant, m.type, m.queue, m.correlation_id, c.effective, m.attempts,
+  SELECT r.n AS released_before, m.id, m.tenant, m.type, m.queue, m.correlation_id, o.effective, m.attempts,
     m.traceparent, m.tracestate
   FROM released r
-  LEFT JOIN (marked m JOIN candidates c ON c.id = m.id) ON true
-  ORDER BY c.effective DESC, c.created_at, c.id`;
+  LEFT JOIN (marked m JOIN ordered o ON o.id = m.id) ON true
+  ORDER BY o.effective DESC, o.share, o.created_at, o.id`;
 
 const RE_RELEASE_STALE = `WITH stale AS (
     SELECT id FROM jobs

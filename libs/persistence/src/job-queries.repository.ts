@@ -177,10 +177,22 @@ export class JobQueriesRepository {
          (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'scheduled') AS scheduled,
          (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'running') AS running,
          LEAST(
-           (SELECT min(o.created_at) FROM generate_series($2::int, $3::int) AS p(priority),
-              LATERAL (SELECT j.created_at FROM jobs j
+           -- Per tenant (a loose scan of jobs_backlog) and priority level: the oldest of each.
+           (WITH RECURSIVE scan(tenant) AS (
+              SELECT min(j.tenant) FROM jobs j
+              WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
+                AND j.concurrency_key IS NULL
+              UNION ALL
+              SELECT (SELECT min(j.tenant) FROM jobs j
+                      WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
+                        AND j.concurrency_key IS NULL AND j.tenant > scan.tenant)
+              FROM scan WHERE scan.tenant IS NOT NULL
+            )
+            SELECT min(o.created_at) FROM (SELECT tenant FROM scan WHERE tenant IS NOT NULL LIMIT 1000) t
+              CROSS JOIN generate_series($2::int, $3::int) AS p(priority)
+              CROSS JOIN LATERAL (SELECT j.created_at FROM jobs j
                        WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
-                         AND j.concurrency_key IS NULL AND j.priority = p.priority
+                         AND j.concurrency_key IS NULL AND j.tenant = t.tenant AND j.priority = p.priority
                        ORDER BY j.created_at LIMIT 1) o),
            (SELECT min(j.created_at) FROM jobs j
             WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL

@@ -106,6 +106,24 @@ export class LimitsRepository {
     return rows.length > 0;
   }
 
+  /** A tenant's fair-share weight (1 when none is set). */
+  async tenantWeight(tenant: string): Promise<number> {
+    const rows: { weight: number }[] = await this.db.query(
+      `SELECT weight FROM tenant_weights WHERE tenant = $1`,
+      [tenant],
+    );
+    return rows[0]?.weight ?? 1;
+  }
+
+  /** Sets a tenant's fair-share weight; the next release statement of every dispatcher uses it. */
+  async setTenantWeight(tenant: string, weight: number): Promise<void> {
+    await this.db.query(
+      `INSERT INTO tenant_weights (tenant, weight, updated_at) VALUES ($1, $2, now())
+       ON CONFLICT (tenant) DO UPDATE SET weight = EXCLUDED.weight, updated_at = now()`,
+      [tenant, weight],
+    );
+  }
+
   private async notifyQueuesOf(
     query: (sql: string, params: unknown[]) => Promise<unknown>,
     key: string,

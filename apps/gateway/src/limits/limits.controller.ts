@@ -9,7 +9,7 @@ import {
 } from '@switchyard/contracts';
 import { LimitsRepository } from '@switchyard/persistence';
 import { Caller, RequireScope } from '../auth/caller';
-import { ApiErrors, ApiJson, ApiJsonBody, ApiRoute } from '../docs/api-docs';
+import { ApiErrors, ApiJson, ApiJsonBody, ApiNoContent, ApiRoute } from '../docs/api-docs';
 import { LOGGER, type Logger } from '../gateway.tokens';
 import { bodyParser } from '../http/body';
 
@@ -89,6 +89,7 @@ export class LimitsController {
   @RequireScope('admin')
   @ApiRoute('limits', 'Remove a concurrency limit', 'The key’s jobs are no longer held back.')
   @ApiKeyParam()
+  @ApiNoContent('removed')
   @ApiErrors(400, 404)
   async remove(@Caller() caller: Caller, @Param('key') key: string): Promise<void> {
     if (!(await this.limits.deleteConcurrency(checkKey(key)))) {

@@ -1,15 +1,18 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Per-key concurrency (SPEC §11): a job may carry `concurrency_key`; `concurrency_limits` holds
+ * Flow control (SPEC §11). Fair share: `jobs_backlog` is ordered by tenant within a queue, so the
+ * release statement reads each tenant's backlog in (priority, submission) order and interleaves
+ * tenants (one tenant: the same range scans as before); `tenant_weights` holds the weights.
+ * Per-key concurrency: a job may carry `concurrency_key`; `concurrency_limits` holds
  * the `max` of a key (no row: no limit). Keyed jobs leave the `jobs_backlog` index, so the
  * release statement of unkeyed jobs (the hot path) reads exactly what it read before; keyed ones
  * are read through indexes of their own, which an unkeyed row never enters (partial indexes), and
  * the end of a keyed job wakes the dispatchers of its queue (`switchyard_keyed`, from a trigger
  * that fires only for keyed rows).
  */
-export class ConcurrencyKeys1700000013000 implements MigrationInterface {
-  name = 'ConcurrencyKeys1700000013000';
+export class FlowControl1700000013000 implements MigrationInterface {
+  name = 'FlowControl1700000013000';
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(
@@ -25,8 +28,15 @@ export class ConcurrencyKeys1700000013000 implements MigrationInterface {
     );
     await q.query(`DROP INDEX jobs_backlog`);
     await q.query(
-      `CREATE INDEX jobs_backlog ON jobs (queue, priority, created_at) INCLUDE (id)
+      `CREATE INDEX jobs_backlog ON jobs (queue, tenant, priority, created_at) INCLUDE (id)
          WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL`,
+    );
+    await q.query(
+      `CREATE TABLE tenant_weights (
+         tenant text PRIMARY KEY,
+         weight int NOT NULL CHECK (weight BETWEEN 1 AND 1000),
+         updated_at timestamptz(3) NOT NULL DEFAULT now()
+       )`,
     );
     await q.query(
       `CREATE INDEX jobs_keyed_backlog ON jobs (queue, concurrency_key, priority, created_at) INCLUDE (id)
@@ -65,6 +75,7 @@ export class ConcurrencyKeys1700000013000 implements MigrationInterface {
       `CREATE INDEX jobs_backlog ON jobs (queue, priority, created_at) INCLUDE (id)
          WHERE status = 'queued' AND dispatched_at IS NULL`,
     );
+    await q.query(`DROP TABLE tenant_weights`);
     await q.query(`DROP TABLE concurrency_limits`);
     await q.query(`ALTER TABLE jobs DROP COLUMN concurrency_key`);
   }
