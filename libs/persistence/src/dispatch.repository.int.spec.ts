@@ -169,12 +169,12 @@ describe('DispatchRepository against PostgreSQL', () => {
       const second = await dispatch.releaseReady(q, 10, 0, 5);
       expect(second.jobs.map((j) => j.id)).toEqual([ids[3], ids[4]]);
       expect(second.released).toBe(5);
-      expect(await dispatch.releaseReady(q, 10, 0, 5)).toEqual({ jobs: [], released: 5 });
+      expect(await dispatch.releaseReady(q, 10, 0, 5)).toEqual({ jobs: [], released: 5, tenants: 1 });
       await jobs.claimMany([ids[0], ids[1]], 'w1', 30000);
       expect(await dispatch.releaseReady(q, 10, 0, 5)).toMatchObject({ released: 5 });
       expect((await dispatch.releasedCounts([q])).get(q)).toBe(5);
       // A smaller window than what is out releases nothing (and does not fail).
-      expect(await dispatch.releaseReady(q, 10, 0, 2)).toEqual({ jobs: [], released: 5 });
+      expect(await dispatch.releaseReady(q, 10, 0, 2)).toEqual({ jobs: [], released: 5, tenants: 1 });
     });
 
     it('never releases a job twice across concurrent callers on separate connections', async () => {
@@ -532,6 +532,16 @@ describe('DispatchRepository against PostgreSQL', () => {
       expect(first.slice(1).map((j) => tenantOf(j.id))).toEqual(['B', 'A', 'B', 'A']);
       // What each tenant holds counts: A holds 3 released, B 2, so B goes first now.
       expect((await release(q, 2, 0)).map((j) => tenantOf(j.id))).toEqual(['B', 'A']);
+    });
+
+    it('lean statement (one tenant last time): releases the first tenant only and reports a second one', async () => {
+      const q = queue();
+      const a = await submit(q, `a-${q}`, 3);
+      await submit(q, `b-${q}`, 3);
+      const lean = await dispatch.releaseReady(q, 10, 0, 1_000_000, false);
+      expect(lean.jobs.map((j) => j.id).sort()).toEqual([...a].sort());
+      expect(lean.tenants).toBe(2);
+      expect((await dispatch.releaseReady(q, 10, 0, 1_000_000, false)).tenants).toBe(1);
     });
 
     it('gives a tenant of weight 3 three releases per release of a tenant of weight 1', async () => {

@@ -38,6 +38,8 @@ export interface ReleaseResult {
   jobs: ReleasedJob[];
   /** The queue's released-but-unclaimed jobs once these were released (as the statement saw them). */
   released: number;
+  /** Tenants with unkeyed backlog the statement saw (at most 2 for the lean statement). */
+  tenants?: number;
 }
 
 interface ReleasedRow {
@@ -64,6 +66,12 @@ const released = (r: ReleasedRow): ReleasedJob => ({
   tracestate: r.tracestate,
 });
 
+/** The released jobs of a release statement's rows, and the window count after them. */
+function releaseResult(rows: (ReleasedRow & { released_before: number })[]): ReleaseResult {
+  const jobs = rows.filter((r) => r.id !== null).map(released);
+  return { jobs, released: Number(rows[0]?.released_before ?? 0) + jobs.length };
+}
+
 /**
  * A job's effective priority: its priority plus one level per `agingMs` (a parameter) waited since
  * submission, at most 9; `agingMs` 0: no aging. Capped before the cast: a long wait over a short
@@ -83,9 +91,9 @@ export const FAIR_SHARE_TENANTS = 100;
  * the window: it marks at most `window − released` jobs, whatever the caller believed the count
  * was; the dispatcher needs no count statement of its own before a release.
  *
- * Candidates come from `jobs_backlog` (queue, tenant, priority, created_at): the tenants with
- * backlog by a loose index scan, then per tenant and priority level one index range in submission
- * order, at most `limit` each (within a level the oldest job has aged most, so the first `limit`
+ * Candidates come from `jobs_backlog` (queue, priority, tenant, created_at): the tenants with
+ * backlog by a loose index scan of its (priority, tenant) pairs, then per tenant and priority level
+ * one index range in submission order, at most `limit` each (within a level the oldest job has aged most, so the first `limit`
  * of each level hold a tenant's first `limit` in effective order). Release order: effective
  * priority, then — only when several tenants have backlog — fair share: the tenant whose jobs in
  * use (released or running in this queue) plus its candidates before this one, divided by its
@@ -97,19 +105,31 @@ export const FAIR_SHARE_TENANTS = 100;
  * meantime fails the re-checked condition, so a job is never released twice. Aging counts from
  * created_at (in the index): a job's wait since submission.
  */
-const RELEASE_READY = `WITH RECURSIVE released AS MATERIALIZED (
+const releaseReadySql = (fair: boolean) => `WITH RECURSIVE released AS MATERIALIZED (
     SELECT count(*)::int AS n FROM jobs WHERE status = 'queued' AND dispatched_at IS NOT NULL AND queue = $1
-  ), scan(tenant) AS (
-    SELECT min(tenant) FROM jobs
-    WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND queue = $1
+  ), scan(p, tenant) AS (
+    -- The (priority, tenant) pairs with backlog, one probe each (a loose scan of jobs_backlog; the
+    -- row comparison and the order are jobs_backlog's own, so no other index can serve it).
+    (SELECT priority, tenant FROM jobs
+     WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND queue = $1
+     ORDER BY priority, tenant LIMIT 1)
     UNION ALL
-    SELECT (SELECT min(j.tenant) FROM jobs j
-            WHERE j.status = 'queued' AND j.dispatched_at IS NULL AND j.concurrency_key IS NULL
-              AND j.queue = $1 AND j.tenant > scan.tenant)
-    FROM scan WHERE scan.tenant IS NOT NULL
+    SELECT n.priority, n.tenant FROM scan CROSS JOIN LATERAL (
+      SELECT j.priority, j.tenant FROM jobs j
+      WHERE j.status = 'queued' AND j.dispatched_at IS NULL AND j.concurrency_key IS NULL
+        AND j.queue = $1 AND (j.priority, j.tenant) > (scan.p, scan.tenant)
+      ORDER BY j.priority, j.tenant LIMIT 1
+    ) n
+  ), seen AS MATERIALIZED (
+    -- Fair: up to FAIR_SHARE_TENANTS tenants. Lean (the last release saw one tenant): the first
+    -- tenant, and whether a second one has backlog (within 11 pairs: one per level, then another).
+    SELECT DISTINCT tenant FROM (SELECT tenant FROM scan LIMIT ${fair ? FAIR_SHARE_TENANTS * 10 : 20}) pairs
+    ORDER BY tenant LIMIT ${fair ? FAIR_SHARE_TENANTS : 2}
   ), tenants AS MATERIALIZED (
-    SELECT tenant FROM scan WHERE tenant IS NOT NULL LIMIT ${FAIR_SHARE_TENANTS}
-  ), shares AS MATERIALIZED (
+    SELECT tenant FROM seen ORDER BY tenant LIMIT ${fair ? FAIR_SHARE_TENANTS : 1}
+${
+  fair
+    ? `  ), shares AS MATERIALIZED (
     -- Only with several tenants: each one's jobs in use in the queue (released: bounded by the
     -- window; running: by the consumers' prefetch) and its weight.
     SELECT t.tenant,
@@ -119,24 +139,33 @@ const RELEASE_READY = `WITH RECURSIVE released AS MATERIALIZED (
       coalesce((SELECT w.weight FROM tenant_weights w WHERE w.tenant = t.tenant), 1) AS weight
     FROM tenants t
     WHERE (SELECT count(*) FROM tenants) > 1
-  ), candidates AS MATERIALIZED (
+`
+    : ''
+}  ), candidates AS MATERIALIZED (
     SELECT b.id, b.tenant, b.created_at, ${effectivePriority('b', '$3')} AS effective
     FROM tenants t
     CROSS JOIN generate_series(${MIN_PRIORITY}, ${MAX_PRIORITY}) AS level(p)
     CROSS JOIN LATERAL (
       SELECT id, tenant, priority, created_at FROM jobs
+      -- tenant as a range, not an equality: then only jobs_backlog gives the (tenant, created_at)
+      -- order (jobs_tenant_created would serve an equality and filter the whole table).
       WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND queue = $1
-        AND tenant = t.tenant AND priority = level.p
-      ORDER BY created_at LIMIT $2
+        AND priority = level.p AND tenant >= t.tenant AND tenant <= t.tenant
+      ORDER BY tenant, created_at LIMIT $2
     ) b
-  ), ordered AS MATERIALIZED (
+  ), ordered AS MATERIALIZED (${
+    fair
+      ? `
     SELECT id, created_at, effective, 0::float8 AS share FROM candidates
     WHERE NOT EXISTS (SELECT 1 FROM shares)
     UNION ALL
     SELECT c.id, c.created_at, c.effective,
       (s.used + row_number() OVER (PARTITION BY c.tenant ORDER BY c.effective DESC, c.created_at, c.id))::float8
         / s.weight
-    FROM candidates c JOIN shares s ON s.tenant = c.tenant
+    FROM candidates c JOIN shares s ON s.tenant = c.tenant`
+      : `
+    SELECT id, created_at, effective, 0::float8 AS share FROM candidates`
+  }
   ), picked AS (
     -- The first the window − released candidates, looked up by primary key whatever the statistics
     -- say about a backlog that grew or drained since the last ANALYZE: the state test is written so
@@ -155,11 +184,13 @@ const RELEASE_READY = `WITH RECURSIVE released AS MATERIALIZED (
   )
   -- In release order, which an UPDATE's RETURNING does not keep; one row with the count alone
   -- when nothing was released.
-  SELECT r.n AS released_before, m.id, m.tenant, m.type, m.queue, m.correlation_id, o.effective, m.attempts,
+  SELECT r.n AS released_before, (SELECT count(*)::int FROM seen) AS tenants, m.id, m.tenant, m.type, m.queue, m.correlation_id, o.effective, m.attempts,
     m.traceparent, m.tracestate
   FROM released r
   LEFT JOIN (marked m JOIN ordered o ON o.id = m.id) ON true
   ORDER BY o.effective DESC, o.share, o.created_at, o.id`;
+const RELEASE_READY_FAIR = releaseReadySql(true);
+const RELEASE_READY_LEAN = releaseReadySql(false);
 
 const RE_RELEASE_STALE = `WITH stale AS (
     SELECT id FROM jobs
@@ -281,15 +312,22 @@ export class DispatchRepository {
    * more than keeps the queue's released-but-unclaimed jobs within `window`. One statement (the
    * window count included); never returns a job twice across concurrent callers.
    */
-  async releaseReady(queue: string, limit: number, agingMs: number, window: number): Promise<ReleaseResult> {
-    const rows = await this.onPool<ReleasedRow & { released_before: number }>(RELEASE_READY, [
-      queue,
-      limit,
-      agingMs,
-      window,
-    ]);
-    const jobs = rows.filter((r) => r.id !== null).map(released);
-    return { jobs, released: Number(rows[0]?.released_before ?? 0) + jobs.length };
+  async releaseReady(
+    queue: string,
+    limit: number,
+    agingMs: number,
+    window: number,
+    /**
+     * Several tenants had backlog at the last release: order by fair share. false: the lean
+     * statement (one tenant's candidates), which reports a second tenant in `tenants`.
+     */
+    fair = true,
+  ): Promise<ReleaseResult> {
+    const rows = await this.onPool<ReleasedRow & { released_before: number; tenants: number }>(
+      fair ? RELEASE_READY_FAIR : RELEASE_READY_LEAN,
+      [queue, limit, agingMs, window],
+    );
+    return { ...releaseResult(rows), tenants: Number(rows[0]?.tenants ?? 0) };
   }
 
   /**
@@ -318,8 +356,7 @@ export class DispatchRepository {
         keys.map((k) => k.max),
         agingMs,
       ]);
-      const jobs = rows.filter((r) => r.id !== null).map(released);
-      return { jobs, released: Number(rows[0]?.released_before ?? 0) + jobs.length, keyed: true };
+      return { ...releaseResult(rows), keyed: true };
     });
   }
 

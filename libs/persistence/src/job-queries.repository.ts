@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { MAX_PRIORITY, MIN_PRIORITY, type JobStatus } from '@switchyard/contracts';
+import type { JobStatus } from '@switchyard/contracts';
 import type { JobRow } from './job-row';
 
 export interface QueuedBucket {
@@ -177,23 +177,21 @@ export class JobQueriesRepository {
          (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'scheduled') AS scheduled,
          (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'running') AS running,
          LEAST(
-           -- Per tenant (a loose scan of jobs_backlog) and priority level: the oldest of each.
-           (WITH RECURSIVE scan(tenant) AS (
-              SELECT min(j.tenant) FROM jobs j
-              WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
-                AND j.concurrency_key IS NULL
+           -- The oldest of each (priority, tenant) pair of jobs_backlog (a loose scan, one probe each).
+           (WITH RECURSIVE scan(p, tenant, created_at) AS (
+              (SELECT j.priority, j.tenant, j.created_at FROM jobs j
+               WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
+                 AND j.concurrency_key IS NULL
+               ORDER BY j.priority, j.tenant, j.created_at LIMIT 1)
               UNION ALL
-              SELECT (SELECT min(j.tenant) FROM jobs j
-                      WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
-                        AND j.concurrency_key IS NULL AND j.tenant > scan.tenant)
-              FROM scan WHERE scan.tenant IS NOT NULL
+              SELECT n.priority, n.tenant, n.created_at FROM scan CROSS JOIN LATERAL (
+                SELECT j.priority, j.tenant, j.created_at FROM jobs j
+                WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
+                  AND j.concurrency_key IS NULL AND (j.priority, j.tenant) > (scan.p, scan.tenant)
+                ORDER BY j.priority, j.tenant, j.created_at LIMIT 1
+              ) n
             )
-            SELECT min(o.created_at) FROM (SELECT tenant FROM scan WHERE tenant IS NOT NULL LIMIT 1000) t
-              CROSS JOIN generate_series($2::int, $3::int) AS p(priority)
-              CROSS JOIN LATERAL (SELECT j.created_at FROM jobs j
-                       WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
-                         AND j.concurrency_key IS NULL AND j.tenant = t.tenant AND j.priority = p.priority
-                       ORDER BY j.created_at LIMIT 1) o),
+            SELECT min(created_at) FROM (SELECT created_at FROM scan LIMIT 10000) pairs),
            (SELECT min(j.created_at) FROM jobs j
             WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
               AND j.concurrency_key IS NOT NULL),
@@ -201,7 +199,7 @@ export class JobQueriesRepository {
             WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NOT NULL)
          ) AS oldest
        FROM unnest($1::text[]) AS q(queue)`,
-      [queues, MIN_PRIORITY, MAX_PRIORITY],
+      [queues],
     );
     return new Map(
       rows.map((r) => [

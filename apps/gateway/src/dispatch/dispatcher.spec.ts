@@ -60,7 +60,13 @@ class FakeStore implements DispatchStore {
     this.backlog.set(queue, list);
   }
 
-  async releaseReady(queue: string, limit: number, agingMs: number, window: number): Promise<ReleaseResult> {
+  async releaseReady(
+    queue: string,
+    limit: number,
+    agingMs: number,
+    window: number,
+    _fair?: boolean,
+  ): Promise<ReleaseResult> {
     this.calls.push({ queue, limit, agingMs, window });
     const now = (this.inFlight.get(queue) ?? 0) + 1;
     this.inFlight.set(queue, now);

@@ -101,6 +101,11 @@ interface QueueState {
    * when a keyed release finds no keyed backlog. Queues without keyed jobs never pay for it.
    */
   keyed: boolean;
+  /**
+   * The last release saw several tenants with backlog: the next one orders by fair share. Starts
+   * true (the first statement finds out); a single-tenant queue then runs the lean statement.
+   */
+  fair: boolean;
 }
 
 /**
@@ -253,6 +258,7 @@ export class Dispatcher {
         waiting: false,
         fresh: false,
         keyed: false,
+        fair: true,
       };
       this.states.set(queue, state);
     }
@@ -284,12 +290,14 @@ export class Dispatcher {
       }
       const limit = Math.min(room, RELEASE_BATCH_MAX);
       const claimedBefore = state.claimed;
-      const { jobs: rows, released } = await this.store.releaseReady(
-        queue,
-        limit,
-        this.options.agingMs,
-        window,
-      );
+      const {
+        jobs: rows,
+        released,
+        tenants,
+      } = await this.store.releaseReady(queue, limit, this.options.agingMs, window, state.fair);
+      // A lean statement that saw a second tenant released the first one's jobs only: the next
+      // statement shares (docs/architecture.md, fair share).
+      if (tenants !== undefined) state.fair = tenants > 1;
       state.released = Math.max(0, released - (state.claimed - claimedBefore));
       state.waiting = false;
       state.releases++;

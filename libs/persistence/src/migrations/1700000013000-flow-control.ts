@@ -1,9 +1,9 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Flow control (SPEC §11). Fair share: `jobs_backlog` is ordered by tenant within a queue, so the
- * release statement reads each tenant's backlog in (priority, submission) order and interleaves
- * tenants (one tenant: the same range scans as before); `tenant_weights` holds the weights.
+ * Flow control (SPEC §11). Fair share: `jobs_backlog` is ordered by tenant within a queue and
+ * priority, so the release statement reads each tenant's backlog per level in submission order and
+ * interleaves tenants (one tenant: the same range scans as before); `tenant_weights` holds the weights.
  * Per-key concurrency: a job may carry `concurrency_key`; `concurrency_limits` holds
  * the `max` of a key (no row: no limit). Keyed jobs leave the `jobs_backlog` index, so the
  * release statement of unkeyed jobs (the hot path) reads exactly what it read before; keyed ones
@@ -28,7 +28,7 @@ export class FlowControl1700000013000 implements MigrationInterface {
     );
     await q.query(`DROP INDEX jobs_backlog`);
     await q.query(
-      `CREATE INDEX jobs_backlog ON jobs (queue, tenant, priority, created_at) INCLUDE (id)
+      `CREATE INDEX jobs_backlog ON jobs (queue, priority, tenant, created_at) INCLUDE (id)
          WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL`,
     );
     await q.query(
