@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import { TestStack, waitFor, type ServiceProcess, type TestApi, type TestJob } from '@switchyard/testing';
+import { switchyard } from './support/cli';
 import { expectAllCompleted, jobsDb, submitBatches } from './support/dispatch';
 
 jest.setTimeout(240000);
@@ -92,6 +93,22 @@ describe('flow control: per-key concurrency', () => {
     });
     expect(tooLong.status).toBe(400);
     expect(tooLong.body.error.code).toBe('validation_failed');
+
+    // The CLI: switchyard limits, limits set, limits remove.
+    const env = { SWITCHYARD_URL: stack.service('gateway').url, SWITCHYARD_API_KEY: stack.adminKey };
+    const set = await switchyard(['limits', 'set', 'model:cli', '4'], env);
+    expect(set).toEqual({ code: 0, output: 'model:cli: at most 4 at once (0 in use, 0 waiting)\n' });
+    const listed = await switchyard(['limits'], env);
+    expect(listed.code).toBe(0);
+    expect(listed.output).toMatch(/model:cli\s.*4\s.*0\s.*0/);
+    const json = await switchyard(['limits', '--json'], env);
+    expect(JSON.parse(json.output)).toMatchObject({ concurrency: [{ key: 'model:cli', max: 4 }] });
+    expect((await switchyard(['limits', 'set', 'model:cli', 'many'], env)).code).toBe(2);
+    expect(await switchyard(['limits', 'remove', 'model:cli'], env)).toEqual({
+      code: 0,
+      output: 'model:cli: no limit\n',
+    });
+    expect((await switchyard(['limits', 'remove', 'model:cli'], env)).code).not.toBe(0);
   });
 
   it('runs 40 jobs of key gpu-a with a limit of 2 on 3 workers × 8: never more than 2 at once, all complete', async () => {
