@@ -17,6 +17,7 @@ import { formatProfiles, summariseProfiles, type ProfileSummary } from './profil
 import { audio } from './scenarios/audio';
 import { backlog } from './scenarios/backlog';
 import { flows } from './scenarios/flows';
+import { fairness } from './scenarios/fairness';
 import { bullmq } from './scenarios/bullmq';
 import { startLatency } from './scenarios/start-latency';
 import { submitLatency } from './scenarios/submit-latency';
@@ -30,6 +31,7 @@ export const SCENARIOS = [
   'bullmq',
   'audio',
   'flows',
+  'fairness',
   'backlog',
 ] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
@@ -200,6 +202,7 @@ export async function main(argv: string[]): Promise<number> {
     );
     await runScenario('audio', () => audio(ctx));
     await runScenario('flows', () => flows(ctx));
+    await runScenario('fairness', () => fairness(ctx));
   } finally {
     await shared?.destroy();
   }
