@@ -132,6 +132,14 @@ describe('flow control: per-key concurrency', () => {
     const gpu = limits.body.concurrency.find((k) => k.key === 'gpu-a');
     expect(gpu?.max).toBe(2);
     expect(gpu?.inUse).toBeLessThanOrEqual(2);
+    // GET /queues shows the queue's keys too.
+    const queues = await api.get<{
+      items: { queue: string; concurrency?: { key: string; max: number }[] }[];
+    }>('/queues');
+    const defaultQueue = queues.body.items.find((q) => q.queue === 'default');
+    expect(defaultQueue?.concurrency).toEqual(
+      expect.arrayContaining([expect.objectContaining({ key: 'gpu-a', max: 2 })]),
+    );
     await expectAllCompleted(db, ids, 120000);
     const { max, samples } = await sampler.stop();
     expect(samples).toBeGreaterThan(20);

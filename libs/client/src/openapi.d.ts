@@ -118,7 +118,7 @@ export interface paths {
         };
         /**
          * Queue depths, consumers and rates
-         * @description Per work queue: the backlog PostgreSQL holds (`backlog`), the jobs released to RabbitMQ and not started (`released`; `ready` is the broker’s own count), scheduled and running jobs, consumers, whether the queue is paused, the oldest queued job’s age, completions per minute (last 5 minutes), the estimated wait for a new job (null while paused), and the level of `backlog + released` (`warning` from QUEUE_WARN_DEPTH, `critical` at QUEUE_MAX_DEPTH, where submissions get 503 `queue_full`). Refreshed every second or two.
+         * @description Per work queue: the backlog PostgreSQL holds (`backlog`), the jobs released to RabbitMQ and not started (`released`; `ready` is the broker’s own count), scheduled and running jobs, consumers, whether the queue is paused, the oldest queued job’s age, completions per minute (last 5 minutes), the estimated wait for a new job (null while paused), and the level of `backlog + released` (`warning` from QUEUE_WARN_DEPTH, `critical` at QUEUE_MAX_DEPTH, where submissions get 503 `queue_full`). Refreshed every second or two. `concurrency`: the concurrency keys of the queue’s jobs in use or waiting (limit, in use, waiting; read at once).
          */
         get: operations["getQueues"];
         put?: never;
@@ -1374,6 +1374,8 @@ export interface components {
             estimatedWaitMs: number | null;
             /** @description backlog + released against QUEUE_WARN_DEPTH (warning) and QUEUE_MAX_DEPTH (critical) */
             level: "ok" | "warning" | "critical";
+            /** @description in `GET /queues`: the concurrency keys of the queue’s jobs in use or waiting, each with its limit and its jobs in use and waiting (across queues) */
+            concurrency?: components["schemas"]["ConcurrencyLimit"][];
         };
         /** QueueList */
         QueueList: {

@@ -98,6 +98,30 @@ export class LimitsRepository {
   }
 
   /**
+   * Per queue, the concurrency keys of its jobs in use or waiting (counts per key, across queues),
+   * at most `limit` pairs; read through the keyed partial indexes only.
+   */
+  async concurrencyByQueue(limit = 1000): Promise<Map<string, ConcurrencyLimitState[]>> {
+    const rows: (StateRow & { queue: string })[] = await this.db.query(
+      `WITH pairs AS (
+         SELECT DISTINCT queue, concurrency_key AS key FROM jobs
+         WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NOT NULL
+         UNION
+         SELECT DISTINCT queue, concurrency_key FROM jobs
+         WHERE concurrency_key IS NOT NULL
+           AND (status IN ('running', 'retrying') OR (status = 'queued' AND dispatched_at IS NOT NULL))
+       ), firsts AS (SELECT queue, key FROM pairs ORDER BY queue, key LIMIT $1)
+       SELECT f.queue, f.key, l.max, ${KEYED_IN_USE('f.key')} AS in_use, ${WAITING('f.key')} AS waiting
+       FROM firsts f LEFT JOIN concurrency_limits l ON l.key = f.key
+       ORDER BY f.queue, f.key`,
+      [limit],
+    );
+    const byQueue = new Map<string, ConcurrencyLimitState[]>();
+    for (const row of rows) byQueue.set(row.queue, [...(byQueue.get(row.queue) ?? []), state(row)]);
+    return byQueue;
+  }
+
+  /**
    * Whether a queued job of `key` still in the backlog is held back by its key: the key has a limit
    * (a keyed job without one is released as soon as the window has room, like any other).
    */
