@@ -39,14 +39,14 @@ export function registerLimitsCommand(program: Command, app: App): void {
       if (!Number.isInteger(value) || value < 0) {
         throw new UsageError(`<max> must be a whole number, 0 or more (got "${max}")`);
       }
-      const { body } = await ctx.client.json<ConcurrencyLimitView>('PUT', keyPath(key), {
-        body: { max: value },
-        signal: ctx.signal,
-      });
-      if (ctx.out.json) return ctx.out.data(body);
-      ctx.out.line(
-        `${body.key}: at most ${String(body.max)} at once (${body.inUse} in use, ${body.waiting} waiting)`,
-      );
+      const request = { signal: ctx.signal, body: { max: value } };
+      const view = (await ctx.client.json<ConcurrencyLimitView>('PUT', keyPath(key), request)).body;
+      const { out } = ctx;
+      if (out.json) out.data(view);
+      else
+        out.line(
+          `${view.key}: at most ${String(view.max)} at once (${view.inUse} in use, ${view.waiting} waiting)`,
+        );
     });
 
   limits
