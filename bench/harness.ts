@@ -15,6 +15,7 @@ import {
   type ServiceProcess,
 } from '@switchyard/testing';
 import { BenchHttp, retryAfterMs } from './http';
+import { PgBackendCpu } from './pg-cpu';
 import { sleep } from './stats';
 
 const run = promisify(execFile);
@@ -32,8 +33,12 @@ export const LOG_SUMMARIES: {
 export const SERVICE_PIDS = new Map<number, string>();
 
 export interface BenchOptions {
-  /** Jobs for the throughput scenario and the BullMQ comparison. */
+  /** Jobs for each throughput run and each run of the peers (BullMQ, Graphile Worker). */
   jobs: number;
+  /** Runs of throughput and of each peer (median and min–max reported). */
+  repeat: number;
+  /** Submit-latency runs (p99 = the median of the runs' p99s). */
+  latencyRuns: number;
   /** Concurrent batch submitters. */
   submitters: number;
   batchSize: number;
@@ -45,7 +50,7 @@ export interface BenchOptions {
   latencySeconds: number;
   startSamples: number;
   audioFiles: number;
-  /** WORKER_CONCURRENCY of the Switchyard worker, and BullMQ's concurrency. */
+  /** WORKER_CONCURRENCY of the Switchyard worker, and the peers' concurrency. */
   concurrency: number;
   only: string[] | null;
   /** Extra service environment (--env), applied last. */
@@ -123,14 +128,6 @@ export function sampleProcess(pid: number): ProcessSample | undefined {
 export class BenchStack {
   private readonly rssMax = new Map<string, number>();
   private sampler: NodeJS.Timeout | undefined;
-  /**
-   * CPU of this database's PostgreSQL backends, accumulated per pid every 500 ms: the services'
-   * pools close idle connections and open new ones, so two snapshots of the backends alive at
-   * either end of a window would miss what the ones in between used.
-   */
-  private readonly pgBackendCpu = new Map<number, number>();
-  private pgCpuMs = 0;
-  private pgPoll: Promise<void> = Promise.resolve();
   private pgSampler: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -138,6 +135,8 @@ export class BenchStack {
     readonly http: BenchHttp,
     readonly db: Client,
     readonly adminKey: string,
+    /** CPU of this database's PostgreSQL backends (the bench's own connection booked apart). */
+    readonly pgCpu: PgBackendCpu,
   ) {}
 
   static async start(options: BenchOptions, services?: ServiceName[]): Promise<BenchStack> {
@@ -152,7 +151,7 @@ export class BenchStack {
     const db = new Client({ connectionString: stack.db.url, application_name: 'bench' });
     await db.connect();
     const http = new BenchHttp(stack.service('gateway').url, adminKey);
-    const bench = new BenchStack(stack, http, db, adminKey);
+    const bench = new BenchStack(stack, http, db, adminKey, await PgBackendCpu.of(db));
     bench.startSampling();
     try {
       http.useKeys(await createTenantKeys(http, tenantsFor(options)));
@@ -185,27 +184,8 @@ export class BenchStack {
     tick();
     this.sampler = setInterval(tick, 250);
     this.sampler.unref();
-    this.pgSampler = setInterval(() => void this.pollPostgres(), 500);
+    this.pgSampler = setInterval(() => void this.pgCpu.sample(), 500);
     this.pgSampler.unref();
-  }
-
-  private pollPostgres(): Promise<void> {
-    this.pgPoll = this.pgPoll
-      .then(async () => {
-        const { rows } = await this.db.query<{ pid: number }>(
-          `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
-        );
-        for (const { pid } of rows) {
-          const cpuMs = sampleProcess(pid)?.cpuMs;
-          if (cpuMs === undefined) continue;
-          const seen = this.pgBackendCpu.get(pid) ?? 0;
-          // A lower figure is a new backend that got a finished one's pid.
-          this.pgCpuMs += cpuMs >= seen ? cpuMs - seen : cpuMs;
-          this.pgBackendCpu.set(pid, cpuMs);
-        }
-      })
-      .catch(() => undefined);
-    return this.pgPoll;
   }
 
   /**
@@ -279,8 +259,8 @@ export class BenchStack {
       const sample = process.pid === undefined ? undefined : sampleProcess(process.pid);
       if (sample) totals[name] = (totals[name] ?? 0) + sample.cpuMs;
     }
-    await this.pollPostgres();
-    totals['postgres (this database)'] = this.pgCpuMs;
+    await this.pgCpu.sample();
+    totals['postgres (this database)'] = this.pgCpu.servicesMs;
     for (const [label, pattern] of [
       ['rabbitmq (whole broker)', 'beam.smp'],
       ['redis (whole server)', 'redis-server'],
@@ -312,17 +292,25 @@ export class BenchStack {
     return counters;
   }
 
-  /** Jobs not yet in a terminal state. */
-  async activeCount(): Promise<number> {
-    const { rows } = await this.db.query<{ n: string }>(
-      `SELECT count(*) AS n FROM jobs WHERE status IN ('queued', 'running', 'retrying')`,
+  /**
+   * Whether any job is queued, running or retrying. One probe of each status's partial index
+   * (`jobs_backlog`, `jobs_released`, `jobs_active_lease`, `jobs_retry_due`) that stops at the
+   * first entry: cheap whatever the number of jobs, unlike a `count(*)` over them. It runs on the
+   * bench's own connection, whose backend CPU is booked to the bench (`PgBackendCpu`).
+   */
+  async hasActive(): Promise<boolean> {
+    const { rows } = await this.db.query<{ active: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'queued' AND dispatched_at IS NULL)
+           OR EXISTS (SELECT 1 FROM jobs WHERE status = 'queued' AND dispatched_at IS NOT NULL)
+           OR EXISTS (SELECT 1 FROM jobs WHERE status = 'running')
+           OR EXISTS (SELECT 1 FROM jobs WHERE status = 'retrying') AS active`,
     );
-    return Number(rows[0]?.n ?? 0);
+    return rows[0]?.active ?? true;
   }
 
-  /** Waits until no job is queued, running or retrying. */
-  async waitForDrain(timeoutMs: number, intervalMs = 250): Promise<void> {
-    await waitFor(async () => (await this.activeCount()) === 0, {
+  /** Waits until no job is queued, running or retrying (polled every `intervalMs`, 500 ms by default). */
+  async waitForDrain(timeoutMs: number, intervalMs = 500): Promise<void> {
+    await waitFor(async () => !(await this.hasActive()), {
       timeoutMs,
       intervalMs,
       what: 'every job to finish',
@@ -336,7 +324,7 @@ export class BenchStack {
   async destroy(): Promise<void> {
     clearInterval(this.sampler);
     clearInterval(this.pgSampler);
-    await this.pgPoll;
+    await this.pgCpu.sample();
     for (const { name, process } of this.processes())
       if (process.pid !== undefined) SERVICE_PIDS.set(process.pid, name);
     this.http.close();
@@ -581,6 +569,8 @@ export interface CpuMark {
   machine: { busyMs: number; totalMs: number };
   components: Record<string, number>;
   benchMs: number;
+  /** CPU of the bench's own PostgreSQL backend (its polling queries). */
+  benchPgMs: number;
 }
 
 export async function cpuMark(bench: BenchStack): Promise<CpuMark> {
@@ -590,6 +580,7 @@ export async function cpuMark(bench: BenchStack): Promise<CpuMark> {
     machine: machineCpu(),
     components: await bench.cpuSnapshot(),
     benchMs: (usage.user + usage.system) / 1000,
+    benchPgMs: bench.pgCpu.benchMs,
   };
 }
 
@@ -606,6 +597,7 @@ export function cpuReport(from: CpuMark, to: CpuMark, jobs?: number): Record<str
     ours += used;
   }
   const benchMs = to.benchMs - from.benchMs;
+  const benchPgMs = to.benchPgMs - from.benchPgMs;
   const busy = to.machine.busyMs - from.machine.busyMs;
   const total = to.machine.totalMs - from.machine.totalMs;
   return {
@@ -614,7 +606,8 @@ export function cpuReport(from: CpuMark, to: CpuMark, jobs?: number): Record<str
     cpuMs: {
       ...components,
       'bench (load generator)': Math.round(benchMs),
-      'other processes': Math.round(Math.max(0, busy - ours - benchMs)),
+      'bench (its PostgreSQL polling)': Math.round(benchPgMs),
+      'other processes': Math.round(Math.max(0, busy - ours - benchMs - benchPgMs)),
     },
     ...(jobs
       ? {

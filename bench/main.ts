@@ -18,7 +18,8 @@ import { audio } from './scenarios/audio';
 import { backlog } from './scenarios/backlog';
 import { flows } from './scenarios/flows';
 import { fairness } from './scenarios/fairness';
-import { bullmq } from './scenarios/bullmq';
+import { bullmq, RATIO_TARGET } from './scenarios/bullmq';
+import { graphile } from './scenarios/graphile';
 import { startLatency } from './scenarios/start-latency';
 import { submitLatency } from './scenarios/submit-latency';
 import { throughput } from './scenarios/throughput';
@@ -29,6 +30,7 @@ export const SCENARIOS = [
   'submit-latency',
   'throughput',
   'bullmq',
+  'graphile',
   'audio',
   'flows',
   'fairness',
@@ -38,14 +40,17 @@ type ScenarioName = (typeof SCENARIOS)[number];
 
 const USAGE = `npm run bench [-- options]
 
-  --jobs N            jobs in the throughput run and the BullMQ run (default 20000; BENCH_JOBS)
+  --jobs N            jobs in each throughput, BullMQ and Graphile Worker run (default 20000; BENCH_JOBS)
+  --repeat N          runs of throughput, BullMQ and Graphile Worker each; the median is reported
+                      with the min–max (default 1; use 3+ to compare two commits)
   --backlog N         jobs in the backlog run (default 100000; BENCH_BACKLOG)
   --drain-seconds N   measure the backlog's drain for at most N s (default 120)
   --submitters N      concurrent batch submitters (default 4)
   --batch N           jobs per POST /jobs/batch (default 100, the SPEC's BATCH_MAX_ITEMS)
-  --concurrency N     WORKER_CONCURRENCY, and BullMQ's concurrency (default 8, the SPEC default)
+  --concurrency N     WORKER_CONCURRENCY, and the peers' concurrency (default 8, the SPEC default)
   --rate N            submit-latency requests per second (default 300)
-  --seconds N         submit-latency duration (default 20)
+  --seconds N         submit-latency duration of each run (default 20)
+  --latency-runs N    submit-latency runs; p99 is the median of them (default 3)
   --start-samples N   start-latency jobs (default 300)
   --audio-files N     audio.analyze files (default 300)
   --only a,b          run only these scenarios: ${SCENARIOS.join(', ')}
@@ -66,6 +71,8 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     args: argv,
     options: {
       jobs: { type: 'string' },
+      repeat: { type: 'string' },
+      'latency-runs': { type: 'string' },
       backlog: { type: 'string' },
       'drain-seconds': { type: 'string' },
       submitters: { type: 'string' },
@@ -113,6 +120,8 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
   const started = new Date().toISOString().replace(/[:.]/g, '-');
   return {
     jobs: int(values.jobs ?? env['BENCH_JOBS'], quick ? 2000 : 20000, '--jobs'),
+    repeat: int(values.repeat, 1, '--repeat'),
+    latencyRuns: int(values['latency-runs'], 3, '--latency-runs'),
     backlog: int(values.backlog ?? env['BENCH_BACKLOG'], quick ? 5000 : 100000, '--backlog'),
     drainSeconds: int(values['drain-seconds'], 120, '--drain-seconds'),
     submitters: int(values.submitters, 4, '--submitters'),
@@ -126,6 +135,51 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     serviceEnv,
     profile: values.profile ?? false,
     profileDir: join(ROOT, 'tmp', `bench-profile-${started}`),
+  };
+}
+
+/**
+ * Switchyard's throughput ÷ each peer's, from the medians of the same run of the bench (same job
+ * count, concurrency and submission batches); undefined when throughput was not measured.
+ */
+function compare(results: ScenarioResult[]): ScenarioResult | undefined {
+  const rate = (name: string) => {
+    const value = results.find((r) => r.name === name)?.details['jobsPerSecond'];
+    return typeof value === 'number' && value > 0 ? value : undefined;
+  };
+  const switchyard = rate('throughput');
+  if (switchyard === undefined) return undefined;
+  const ratio = (peer: string) => {
+    const theirs = rate(peer);
+    return theirs === undefined ? undefined : Math.round((switchyard / theirs) * 1000) / 1000;
+  };
+  const bull = ratio('bullmq');
+  const gw = ratio('graphile');
+  return {
+    name: 'comparison',
+    rows: [
+      {
+        measure: 'Switchyard ÷ BullMQ throughput',
+        value: bull ?? 'not measured',
+        unit: '×',
+        target: `≥ ${RATIO_TARGET}`,
+        pass: bull === undefined ? null : bull >= RATIO_TARGET,
+      },
+      {
+        measure: 'Switchyard ÷ Graphile Worker throughput (durable peer; aim ≥ 1.0)',
+        value: gw ?? 'not measured',
+        unit: '×',
+        target: '',
+        pass: null,
+      },
+    ],
+    details: {
+      switchyardJobsPerSecond: switchyard,
+      bullmqJobsPerSecond: rate('bullmq') ?? null,
+      graphileJobsPerSecond: rate('graphile') ?? null,
+      switchyardOverBullmq: bull ?? null,
+      switchyardOverGraphile: gw ?? null,
+    },
   };
 }
 
@@ -196,16 +250,17 @@ export async function main(argv: string[]): Promise<number> {
     await runScenario('start-latency', () => startLatency(ctx));
     await runScenario('submit-latency', () => submitLatency(ctx));
     await runScenario('throughput', () => throughput(ctx));
-    const switchyardRate = results.find((r) => r.name === 'throughput')?.details['jobsPerSecond'];
-    await runScenario('bullmq', () =>
-      bullmq(ctx, typeof switchyardRate === 'number' ? switchyardRate : undefined),
-    );
     await runScenario('audio', () => audio(ctx));
     await runScenario('flows', () => flows(ctx));
     await runScenario('fairness', () => fairness(ctx));
   } finally {
     await shared?.destroy();
   }
+  // The peers in a window of their own: Switchyard's services are stopped by now.
+  await runScenario('bullmq', () => bullmq(ctx));
+  await runScenario('graphile', () => graphile(ctx));
+  const comparison = compare(results);
+  if (comparison) results.splice(results.findIndex((r) => r.name === 'throughput') + 1, 0, comparison);
   await runScenario('backlog', () => backlog(ctx));
 
   let profiles: ProfileSummary[] = [];
@@ -234,6 +289,8 @@ export async function main(argv: string[]): Promise<number> {
     machineShared,
     sharing: { jestProcessesSeen: Math.max(0, ...jestSeen), otherProcessesCpuPercentOfMachine: otherPercent },
     tenants: tenantsFor(options),
+    // The services get only the bench's environment: tracing is on only when --env sets the exporter.
+    tracing: options.serviceEnv['OTEL_EXPORTER_OTLP_ENDPOINT'] ? 'on' : 'off',
     serviceEnvironment: {
       ...benchEnv(options, '<random>'),
       NODE_OPTIONS: options.profile ? '--require bench/cpu-profile.cjs' : undefined,
@@ -259,6 +316,9 @@ export async function main(argv: string[]): Promise<number> {
     `load average before ${JSON.stringify(machine['loadAverage'])}, after ${JSON.stringify(report.machine.loadAverageAfter)}; ` +
       `other processes used ${otherPercent ?? '?'} % of the machine's CPU during the measured windows` +
       `${machineShared ? ' — the machine was SHARED during this run' : ''}`,
+  );
+  write(
+    `tracing ${report.tracing} (OTEL_EXPORTER_OTLP_ENDPOINT ${report.tracing === 'on' ? 'set with --env' : 'not given to the services'}); repeat ${options.repeat}, submit-latency runs ${options.latencyRuns}`,
   );
   write(`results: ${file.slice(ROOT.length + 1)} (${report.durationS} s)`);
   if (options.profile)

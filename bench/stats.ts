@@ -52,3 +52,35 @@ export function seededRandom(seed: number): () => number {
 export function rounded<T extends object>(obj: T, digits = 2): Record<string, number> {
   return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, round(Number(v), digits)]));
 }
+
+/** Median and range of repeated measurements (the median of an even count is the mean of the middle two). */
+export interface Spread {
+  runs: number;
+  median: number;
+  min: number;
+  max: number;
+  values: number[];
+}
+
+export function spread(values: readonly number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median = !sorted.length
+    ? Number.NaN
+    : sorted.length % 2
+      ? sorted[mid]
+      : (sorted[mid - 1] + sorted[mid]) / 2;
+  return {
+    runs: sorted.length,
+    median,
+    min: sorted[0] ?? Number.NaN,
+    max: sorted[sorted.length - 1] ?? Number.NaN,
+    values: [...values],
+  };
+}
+
+/** "median (min–max of N)", or the value alone for one run. */
+export function formatSpread(s: Spread, digits = 1): string {
+  const r = (v: number) => String(round(v, digits));
+  return s.runs > 1 ? `${r(s.median)} (${r(s.min)}–${r(s.max)}, ${s.runs} runs)` : r(s.median);
+}

@@ -122,6 +122,43 @@ describeWithRabbitMq('a three-node RabbitMQ cluster with quorum queues', () => {
       return ids.flat();
     }
 
+    /** What the test knows of events seen on the bus but not in job_events: the failure's evidence. */
+    async function describeLost(lost: string[]): Promise<string> {
+      const lines = [`${lost.length} events missing from job_events:`];
+      for (const key of lost.slice(0, 20)) {
+        const [jobId] = key.split(':');
+        const { rows: job } = await db.query<{ status: string; attempts: number }>(
+          `SELECT status, attempts FROM jobs WHERE id = $1`,
+          [jobId],
+        );
+        const { rows: history } = await db.query<{ seq: string; event: string }>(
+          `SELECT seq, event FROM job_events WHERE job_id = $1 ORDER BY seq`,
+          [jobId],
+        );
+        const { rows: parked } = await db.query<{ n: string }>(
+          `SELECT count(*) AS n FROM parked_events WHERE job_id = $1`,
+          [jobId],
+        );
+        const logs = [...stack.services.values(), ...stack.extra]
+          .flatMap((p) => p.logs())
+          .filter((l) => JSON.stringify(l).includes(jobId))
+          .map((l) => `${String(l['msg'])}`);
+        lines.push(
+          `  ${key} (${tap!.described.get(key)}): job ${job[0] ? `${job[0].status}, ${job[0].attempts} attempts` : 'absent'}` +
+            `, history ${history.map((h) => `${h.seq}:${h.event}`).join(' ')}, parked ${parked[0]?.n}` +
+            `, logs: ${logs.join(' | ') || 'none'}`,
+        );
+      }
+      const warnings = [...stack.services.values(), ...stack.extra]
+        .flatMap((p) => p.logs())
+        .filter((l) => ['warn', 'error', 'fatal'].includes(String(l['level'])))
+        .map((l) => String(l['msg']));
+      const counts = new Map<string, number>();
+      for (const w of warnings) counts.set(w, (counts.get(w) ?? 0) + 1);
+      lines.push(`warnings: ${[...counts].map(([m, n]) => `${n}× ${m}`).join('; ')}`);
+      return lines.join('\n');
+    }
+
     it('5,000 jobs while a node is kill -9ed and restarted 10 s later: all complete once, history whole, SSE on both gateways sees every one', async () => {
       const apis = gateways.map((g) => stack.api(stack.adminKey, g));
       streams = await Promise.all(gateways.map((g) => openCompletionStream(g.url, stack.adminKey)));
@@ -167,20 +204,23 @@ describeWithRabbitMq('a three-node RabbitMQ cluster with quorum queues', () => {
         intervalMs: 500,
         what: 'the test queue to receive every job’s events',
       });
+      let lost: string[] = [];
       const missing = await waitFor(
         async () => {
           const { rows: stored } = await db.query<{ job_id: string; seq: string }>(
             `SELECT job_id, seq FROM job_events WHERE job_id = ANY($1::uuid[])`,
-            [ids],
+            [[...tap!.seen.keys()]],
           );
           const have = new Set(stored.map((r) => `${r.job_id}:${r.seq}`));
-          const lost = [...tap!.seen].flatMap(([id, seqs]) =>
+          lost = [...tap!.seen].flatMap(([id, seqs]) =>
             [...seqs].filter((seq) => !have.has(`${id}:${seq}`)).map((seq) => `${id}:${seq}`),
           );
           return lost.length === 0 ? lost : undefined;
         },
         { timeoutMs: 60000, intervalMs: 1000, what: 'every event seen on the bus in job_events' },
-      );
+      ).catch(async (error: Error) => {
+        throw new Error(`${error.message}\n${await describeLost(lost)}`);
+      });
       expect(missing).toEqual([]);
       const processes = [...stack.services.values(), ...stack.extra];
       const reconnected = processes.filter((p) => p.logs().some((l) => l['msg'] === 'AMQP reconnected'));

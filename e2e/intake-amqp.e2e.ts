@@ -249,6 +249,26 @@ describe('AMQP intake, replies, rejected messages and events (SPEC §5)', () => 
     expect(replies.json<Reply>(conflict).error?.code).toBe('idempotency_conflict');
   });
 
+  it('refuses a webhookUrl on an origin the tenant registered no endpoint for, as REST does', async () => {
+    const replies = await Inbox.open(channel, await privateQueue());
+    const marker = `hook-${randomUUID()}`;
+    await publish(
+      JSON.stringify({
+        type: 'synthetic',
+        payload: { durationMs: 0 },
+        metadata: { marker },
+        webhookUrl: 'https://hooks.unregistered.test/jobs/1',
+      }),
+      { contentType: 'application/json', replyTo: replies.queue, headers: { 'x-api-key': key } },
+    );
+    const [reply] = await replies.waitFor(1);
+    expect(replies.json<Reply>(reply).error).toMatchObject({
+      code: 'validation_failed',
+      message: expect.stringContaining('webhookUrl') as string,
+    });
+    expect(await jobIdsByMarker(marker)).toEqual([]);
+  });
+
   it('applies the dedup window and the result cache as REST does', async () => {
     const replies = await Inbox.open(channel, await privateQueue());
     const send = async (payload: Record<string, unknown>, properties: Options.Publish = {}) => {

@@ -580,10 +580,40 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
     expectStatus(await call('delete', '/api/v1/limits/concurrency/{key}', tooLong), 400);
   });
 
+  it('answers the console session and dead-letter group routes as documented', async () => {
+    const alpha = { key: keys.alpha };
+    expectStatus(await call('get', '/api/v1/dlq/groups', {}, alpha), 200);
+    const group = { type: 'synthetic', errorCode: 'no_such_code' };
+    // Bulk discard shares bulk replay's one call per second per tenant (an earlier test replayed).
+    const discarded = await waitFor(
+      async () => {
+        const answer = await call('post', '/api/v1/dlq/discard', {}, { ...alpha, body: group });
+        return answer.status !== 429 && answer;
+      },
+      { timeoutMs: 5000, what: 'the bulk-replay limiter to let a discard through' },
+    );
+    expectStatus(discarded, 200);
+    expectStatus(await call('post', '/api/v1/dlq/discard', {}, { ...alpha, body: {} }), 400);
+
+    const csrf = { 'x-switchyard-csrf': '1' };
+    const signIn = (body: unknown, headers: Record<string, string> = csrf) =>
+      call('post', '/api/v1/session', {}, { key: null, body, headers });
+    expectStatus(await signIn({ apiKey: keys.alpha }), 201);
+    expectStatus(await signIn({ apiKey: keys.alpha }, {}), 403);
+    expectStatus(await signIn({ apiKey: 'sy_not-a-key' }), 401);
+    expectStatus(await signIn({}), 400);
+    expectStatus(await call('get', '/api/v1/session', {}, alpha), 200);
+    expectStatus(await call('get', '/api/v1/session', {}, { key: null }), 204);
+    expectStatus(await call('delete', '/api/v1/session', {}, { key: null, headers: csrf }), 204);
+  });
+
   /** Parameters that reach each route's guard: ids that exist nowhere, a queue that exists. */
   const params = { id: NIL, deliveryId: NIL, name: 'generation', tenant: 'acme', key: 'contract-gpu' };
+  // Open routes (`security: []`, e.g. the console's sign-in) answer 401 for a bad key in their body.
   const authenticated = () =>
-    operations().filter(({ operation }) => operation.responses['401'] !== undefined);
+    operations().filter(
+      ({ operation }) => operation.responses['401'] !== undefined && operation.security?.length !== 0,
+    );
 
   it('answers 401 without a key and 403 without the scope on every authenticated route', async () => {
     for (const { path, method } of authenticated()) {

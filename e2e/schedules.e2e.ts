@@ -23,6 +23,8 @@ interface Run {
 }
 
 const quick = { type: 'synthetic', payload: { durationMs: 0 } };
+/** TENANT_MAX_SCHEDULES in this suite: above what any other test creates for one tenant. */
+const MAX_SCHEDULES = 25;
 
 /** Runs the built `switchyard` command. */
 function switchyard(args: string[], env: Record<string, string>): Promise<{ code: number; output: string }> {
@@ -49,7 +51,7 @@ describe('schedules: recurring jobs, once per tick with any number of gateways',
   let beta: TestApi;
 
   beforeAll(async () => {
-    stack = await TestStack.create();
+    stack = await TestStack.create({ TENANT_MAX_SCHEDULES: String(MAX_SCHEDULES) });
     await stack.start();
     db = jobsDb(stack);
     const [a, b] = await Promise.all([stack.createApiKey('alpha'), stack.createApiKey('beta')]);
@@ -153,6 +155,25 @@ describe('schedules: recurring jobs, once per tick with any number of gateways',
     expect((await alpha.get(`/schedules/${hourly.id}`)).status).toBe(404);
     // Its run stays, as a job.
     expect((await alpha.get(`/jobs/${triggered.body.jobId}`)).status).toBe(200);
+  });
+
+  it('refuses a tenant its schedule past TENANT_MAX_SCHEDULES with 429 tenant_quota_exceeded, and only that tenant', async () => {
+    const capped = await stack.createApiKey('capped');
+    const api = new TestApi(stack.service('gateway').url, { authorization: `Bearer ${capped.key}` });
+    const paused = (i: number) => ({ name: `cap-${i}`, cron: '@daily', job: quick, paused: true });
+    for (let i = 0; i < MAX_SCHEDULES; i++) await create(paused(i), api);
+    const refused = await api.post<{ error: { code: string; message: string } }>(
+      '/schedules',
+      paused(MAX_SCHEDULES),
+    );
+    expect(refused.status).toBe(429);
+    expect(refused.body.error.code).toBe('tenant_quota_exceeded');
+    expect(refused.body.error.message).toContain(String(MAX_SCHEDULES));
+    // Another tenant still creates; a deleted schedule makes room again.
+    await create({ ...paused(MAX_SCHEDULES), name: 'beta-after-cap' }, beta);
+    const { body: page } = await api.get<{ items: Schedule[] }>('/schedules?limit=1');
+    expect((await api.delete(`/schedules/${page.items[0].id}`)).status).toBe(204);
+    await create(paused(MAX_SCHEDULES), api);
   });
 
   it('backfills 24 h of an hourly schedule with 24 runs once; a second identical backfill creates none', async () => {

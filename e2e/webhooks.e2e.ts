@@ -300,4 +300,106 @@ describe('webhooks', () => {
     expect((await api.delete(`/webhooks/${endpoint.id}`)).status).toBe(204);
     expect((await api.get(`/webhooks/${endpoint.id}`)).status).toBe(404);
   });
+
+  it('sends a job submitted with a webhookUrl there, signed with the secret of the endpoint of its origin', async () => {
+    const { api, endpoint } = await tenantWithEndpoint('hooks-override', '/registered');
+    const webhookUrl = `${receiver.url}/per-job/one?ref=42`;
+    const submitted = await api.post<{ id: string; webhookUrl?: string }>('/jobs', {
+      type: 'synthetic',
+      payload: { durationMs: 0 },
+      webhookUrl,
+    });
+    expect(submitted.status).toBe(202);
+    expect(submitted.body.webhookUrl).toBe(webhookUrl);
+    const jobId = submitted.body.id;
+    const [delivery] = await waitFor(
+      () => receiver.on('/per-job/one?ref=42').length > 0 && receiver.on('/per-job/one?ref=42'),
+      { timeoutMs: 30000, what: 'the delivery at the job’s webhookUrl' },
+    );
+    expect(
+      new Webhook(endpoint.secret).verify(delivery.body, delivery.headers as Record<string, string>),
+    ).toMatchObject({ type: 'switchyard.job.completed', subject: jobId });
+    expect((await api.get<{ webhookUrl?: string }>(`/jobs/${jobId}`)).body.webhookUrl).toBe(webhookUrl);
+    // Recorded as the endpoint's delivery, with where it went; the endpoint's own URL got nothing.
+    const [listed] = await waitFor(
+      async () => {
+        const items = await deliveries(api, endpoint);
+        return items[0]?.status === 'succeeded' && items;
+      },
+      { what: 'the delivery recorded as succeeded' },
+    );
+    expect(listed).toMatchObject({ jobId, url: webhookUrl, id: delivery.headers['webhook-id'] });
+
+    // A job without webhookUrl still goes to the endpoint's URL.
+    const plain = await api.submit({ type: 'synthetic', payload: { durationMs: 0 } });
+    const [atEndpoint] = await waitFor(
+      () => receiver.on('/registered').length > 0 && receiver.on('/registered'),
+      { timeoutMs: 30000, what: 'the delivery of the job without webhookUrl' },
+    );
+    expect((JSON.parse(atEndpoint.body) as { subject: string }).subject).toBe(plain);
+    expect(receiver.on('/registered')).toHaveLength(1);
+    expect(receiver.on('/per-job/one?ref=42')).toHaveLength(1);
+  });
+
+  it('refuses a webhookUrl whose origin no enabled endpoint of the tenant has, creating nothing', async () => {
+    const { api, endpoint } = await tenantWithEndpoint('hooks-unregistered', '/mine');
+    const port = Number(new URL(receiver.url).port);
+    const elsewhere = `http://127.0.0.1:${port === 65535 ? port - 1 : port + 1}/hook`;
+    const refused = await api.post<{ error: { code: string; message: string; details: unknown[] } }>(
+      '/jobs',
+      {
+        type: 'synthetic',
+        payload: { durationMs: 0 },
+        webhookUrl: elsewhere,
+      },
+    );
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.code).toBe('validation_failed');
+    expect(refused.body.error.message).toMatch(/origin/);
+    expect(refused.body.error.details).toHaveLength(1);
+    expect(refused.body.error.details[0]).toMatchObject({ field: 'webhookUrl' });
+    expect(JSON.stringify(refused.body.error.details[0])).toContain(`origin ${new URL(elsewhere).origin}`);
+    // Another scheme, a bad URL, and (in a batch) the item's index.
+    expect(
+      (await api.post('/jobs', { type: 'synthetic', payload: {}, webhookUrl: 'ftp://127.0.0.1/x' })).status,
+    ).toBe(400);
+    const batch = await api.post<{ error: { code: string; details: { index?: number; field: string }[] } }>(
+      '/jobs/batch',
+      {
+        jobs: [
+          { type: 'synthetic', payload: { durationMs: 0 }, webhookUrl: `${receiver.url}/mine/a` },
+          { type: 'synthetic', payload: { durationMs: 0 }, webhookUrl: elsewhere },
+        ],
+      },
+    );
+    expect(batch.status).toBe(400);
+    expect(batch.body.error.details).toMatchObject([{ index: 1, field: 'webhookUrl' }]);
+    // A flow's jobs are held to the same rule.
+    const flow = await api.post<{ error: { code: string; details: { index?: number; field: string }[] } }>(
+      '/flows',
+      { jobs: [{ ref: 'a', type: 'synthetic', payload: { durationMs: 0 }, webhookUrl: elsewhere }] },
+    );
+    expect(flow.status).toBe(400);
+    expect(flow.body.error).toMatchObject({ code: 'flow_invalid', details: [{ field: 'webhookUrl' }] });
+    // Another tenant's endpoints register nothing for this one.
+    const { key } = await stack.createApiKey('hooks-unregistered-2');
+    const stranger = await stack.api(key).post('/jobs', {
+      type: 'synthetic',
+      payload: { durationMs: 0 },
+      webhookUrl: `${receiver.url}/mine`,
+    });
+    expect(stranger.status).toBe(400);
+    // A disabled endpoint does not count.
+    await api.request('PATCH', `/webhooks/${endpoint.id}`, { enabled: false });
+    expect(
+      (
+        await api.post('/jobs', {
+          type: 'synthetic',
+          payload: { durationMs: 0 },
+          webhookUrl: `${receiver.url}/mine/b`,
+        })
+      ).status,
+    ).toBe(400);
+    expect((await api.get<{ items: unknown[] }>('/jobs')).body.items).toEqual([]);
+  });
 });

@@ -32,7 +32,8 @@ const jobs = [];
 for (const top of ['apps', 'libs']) {
   for await (const file of walk(join(root, top))) {
     const rel = relative(root, file);
-    if (!rel.includes('/src/')) continue;
+    // The web console is a browser app: Vite builds it below.
+    if (!rel.includes('/src/') || rel.startsWith('apps/console/')) continue;
     if (file.endsWith('.ts') && !file.endsWith('.d.ts') && !isTest(file)) {
       jobs.push(
         (async () => {
@@ -59,3 +60,9 @@ for (const top of ['apps', 'libs']) {
 }
 await Promise.all(jobs);
 console.log(`build: ${count} files compiled to dist/ in ${Date.now() - started} ms`);
+
+// The web console (apps/console): React + Vite into dist/apps/console, which the gateway serves at /ui.
+const consoleStarted = Date.now();
+const { build } = await import('vite');
+await build({ configFile: join(root, 'apps/console/vite.config.mjs'), mode: 'production' });
+console.log(`build: console bundled into dist/apps/console in ${Date.now() - consoleStarted} ms`);

@@ -86,6 +86,8 @@ function nodeEnv(node) {
     RABBITMQ_MNESIA_BASE: join(node.dir, 'data'),
     RABBITMQ_LOG_BASE: join(node.dir, 'log'),
     RABBITMQ_PID_FILE: node.pidFile,
+    // A node that fails to boot writes its crash dump beside its data, not into the caller's directory.
+    ERL_CRASH_DUMP: join(node.dir, 'erl_crash.dump'),
     // Distribution on the loopback interface only, like the machine's broker.
     ERL_FLAGS: '-kernel inet_dist_use_interface {127,0,0,1}',
   };

@@ -81,6 +81,12 @@ const PARENT_POLL_MS = 500;
 const parent = process.ppid;
 
 const services = ['gateway', 'worker', 'progress-tracker', 'metrics'];
+// The gateway serves the web console (apps/console, built by `npm run build`).
+const consoleHost =
+  process.env.GATEWAY_HOST && process.env.GATEWAY_HOST !== '0.0.0.0' ? process.env.GATEWAY_HOST : '127.0.0.1';
+console.log(
+  `✓ web console: http://${consoleHost}:${process.env.GATEWAY_PORT || 3000}/ui (sign in with an API key)`,
+);
 const { result, commands } = concurrently(
   services.map((name) => ({ name, command: `node dist/apps/${name}/src/main.js` })),
   { prefix: 'name', killOthersOn: ['failure'], prefixColors: ['blue', 'green', 'magenta', 'yellow'] },

@@ -67,7 +67,7 @@ export async function backlog(ctx: ScenarioContext): Promise<ScenarioResult> {
     const deadline = Date.now() + options.drainSeconds * 1000;
     let drained = false;
     while (Date.now() < deadline) {
-      if ((await bench.activeCount()) === 0) {
+      if (!(await bench.hasActive())) {
         drained = true;
         break;
       }

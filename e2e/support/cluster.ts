@@ -58,6 +58,8 @@ export async function openCompletionStream(gatewayUrl: string, key: string): Pro
 export interface EventTap {
   /** jobId → the seqs of its events seen on the bus. */
   seen: Map<string, Set<number>>;
+  /** `jobId:seq` → the event's type and time, to say which event went missing when one does. */
+  described: Map<string, string>;
   close(): Promise<void>;
 }
 
@@ -68,19 +70,27 @@ export async function tapEvents(url: string, exchange: string, queue: string): P
   await channel.bindQueue(queue, exchange, 'job.#');
   await channel.prefetch(1000);
   const seen = new Map<string, Set<number>>();
+  const described = new Map<string, string>();
   await channel.consume(queue, (message) => {
     if (!message) return;
-    const event = JSON.parse(message.content.toString('utf8')) as { data?: { jobId?: string; seq?: number } };
+    const event = JSON.parse(message.content.toString('utf8')) as {
+      type?: string;
+      time?: string;
+      source?: string;
+      data?: { jobId?: string; seq?: number };
+    };
     const { jobId, seq } = event.data ?? {};
     if (jobId && typeof seq === 'number') {
       let seqs = seen.get(jobId);
       if (!seqs) seen.set(jobId, (seqs = new Set()));
       seqs.add(seq);
+      described.set(`${jobId}:${seq}`, `${event.type} from ${event.source} at ${event.time}`);
     }
     channel.ack(message);
   });
   return {
     seen,
+    described,
     close: async () => {
       await channel.deleteQueue(queue).catch(() => undefined);
       await connection.close().catch(() => undefined);

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { resolve } from 'node:path';
 import { amqpNames, BUILT_IN_QUEUES } from '@switchyard/contracts';
 import {
   gatewayListenHost,
@@ -137,6 +138,8 @@ async function main(): Promise<void> {
         flowMaxJobs: config.FLOW_MAX_JOBS,
         version: VERSION,
         corsOrigins: config.CORS_ORIGINS,
+        // tools/build.mjs builds apps/console next to this app in dist/.
+        consoleDir: resolve(__dirname, '../../console'),
       }),
     // The gateway holds no work of its own: its shutdown (HTTP, intake, outbox, dispatcher,
     // connections) is bounded by this deadline.

@@ -286,6 +286,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/dlq/groups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Dead-lettered jobs grouped by type and error code
+         * @description One row per (type, last error code) with its count and latest failure, largest first (at most 200 groups). Replay or discard a group with POST /dlq/replay or POST /dlq/discard and the same type and errorCode.
+         */
+        get: operations["getDlqGroups"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/dlq/discard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Discard dead-lettered jobs by filter
+         * @description The same filter as POST /dlq/replay (at most 100 jobs per call, an empty filter needs `"all": true`); the jobs are deleted with their history.
+         */
+        post: operations["postDlqDiscard"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/dlq/{id}/replay": {
         parameters: {
             query?: never;
@@ -335,7 +375,7 @@ export interface paths {
         put?: never;
         /**
          * Create a schedule
-         * @description A recurring job: `cron` (5 or 6 fields, or an alias such as @hourly, read in `timezone`) or `everyMs`. Each tick creates an ordinary job (validated, admitted and inserted like POST /jobs) with `scheduleId` and `scheduledFor`; `overlap` says what a tick does while an earlier run is unfinished.
+         * @description A recurring job: `cron` (5 or 6 fields, or an alias such as @hourly, read in `timezone`) or `everyMs`. Each tick creates an ordinary job (validated, admitted and inserted like POST /jobs) with `scheduleId` and `scheduledFor`; `overlap` says what a tick does while an earlier run is unfinished. A tenant has at most TENANT_MAX_SCHEDULES schedules (429 `tenant_quota_exceeded`).
          */
         post: operations["postSchedules"];
         delete?: never;
@@ -833,6 +873,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who is signed in
+         * @description The key presented, or else the console session cookie: tenant, scopes, expiry. 204 when neither is valid, so the console asks for a key without an error.
+         */
+        get: operations["getSession"];
+        put?: never;
+        /**
+         * Sign in to the console with an API key
+         * @description Sets an HttpOnly, SameSite=Strict cookie signed under the key (8 h; revoking the key ends it within 5 s). The REST API and its SSE streams accept the cookie; state-changing calls made with it, and this sign-in, need the `x-switchyard-csrf` header (any value), or they are 403. Clients that send a key are unaffected.
+         */
+        post: operations["postSession"];
+        /**
+         * Sign out of the console
+         * @description Clears the session cookie (revoke the key to end every session).
+         */
+        delete: operations["deleteSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs/{id}/logs": {
         parameters: {
             query?: never;
@@ -1078,6 +1146,8 @@ export interface components {
             concurrencyKey?: string | null;
             /** @description why a queued or waiting job is held back: `dependencies` (a flow job waiting for its dependencies), `concurrency`, `rate`, `paused`; absent otherwise */
             waitingFor?: string;
+            /** @description the job’s webhook URL override, when it was submitted with one */
+            webhookUrl?: string;
             /** @description the job’s OpenTelemetry trace (when traced) */
             traceId?: string;
         };
@@ -1188,6 +1258,8 @@ export interface components {
             concurrencyKey?: string | null;
             /** @description why a queued or waiting job is held back: `dependencies` (a flow job waiting for its dependencies), `concurrency`, `rate`, `paused`; absent otherwise */
             waitingFor?: string;
+            /** @description the job’s webhook URL override, when it was submitted with one */
+            webhookUrl?: string;
             /** @description the job’s OpenTelemetry trace (when traced) */
             traceId?: string;
         };
@@ -1226,6 +1298,8 @@ export interface components {
             delayMs?: number;
             /** @description per-key concurrency: at most the key’s limit (`PUT /limits/concurrency/{key}`) of its jobs are released or running at once, across every worker; overrides the job type’s default key */
             concurrencyKey?: string;
+            /** @description where this job’s webhook deliveries go instead of the URL of the endpoint of the same origin (scheme, host and port): must share its origin with one of the tenant’s enabled webhook endpoints */
+            webhookUrl?: string;
         };
         /**
          * BatchRequest
@@ -1316,6 +1390,20 @@ export interface components {
         /** ReplayResult */
         ReplayResult: {
             replayed: number;
+            jobs: string[];
+        };
+        /** DeadLetterGroups */
+        DeadLetterGroups: {
+            items: {
+                type: string;
+                errorCode: string | null;
+                count: number;
+                lastFailedAt: string | null;
+            }[];
+        };
+        /** DiscardResult */
+        DiscardResult: {
+            discarded: number;
             jobs: string[];
         };
         /** File */
@@ -1696,6 +1784,8 @@ export interface components {
             delayMs?: number;
             /** @description per-key concurrency: at most the key’s limit (`PUT /limits/concurrency/{key}`) of its jobs are released or running at once, across every worker; overrides the job type’s default key */
             concurrencyKey?: string;
+            /** @description where this job’s webhook deliveries go instead of the URL of the endpoint of the same origin (scheme, host and port): must share its origin with one of the tenant’s enabled webhook endpoints */
+            webhookUrl?: string;
             ref: string;
             /** @description refs of jobs of the same flow that must finish first */
             dependsOn?: string[];
@@ -1899,6 +1989,8 @@ export interface components {
             eventType: "switchyard.job.completed" | "switchyard.job.failed" | "switchyard.job.cancelled";
             /** Format: uuid */
             jobId: string;
+            /** @description where this delivery goes when not to the endpoint’s URL: the job’s `webhookUrl` */
+            url?: string;
             status: "pending" | "succeeded" | "failed";
             attempts: number;
             nextAttemptAt: string | null;
@@ -1932,6 +2024,21 @@ export interface components {
              * @description ISO-8601 UTC
              */
             expiresAt: string;
+        };
+        /** SessionRequest */
+        SessionRequest: {
+            apiKey: string;
+        };
+        /** Session */
+        Session: {
+            tenant: string;
+            keyId: string;
+            scopes: ("jobs:read" | "jobs:write" | "admin")[];
+            admin: boolean;
+            /** @description null when a key, not a session, is presented */
+            expiresAt: string | null;
+            /** @description the header state-changing calls with the cookie must carry */
+            csrfHeader: string;
         };
         /** JobLogLine */
         JobLogLine: {
@@ -2057,6 +2164,10 @@ export interface operations {
                 createdBefore?: string;
                 /** @description ISO-8601 */
                 createdAfter?: string;
+                /** @description `key=value`: only jobs whose metadata has `key` with this value (compared as text) */
+                metadata?: string;
+                /** @description only the job submitted with this idempotency key */
+                idempotencyKey?: string;
                 /** @description only jobs of this queue */
                 queue?: string;
                 /** @description only jobs of this type */
@@ -4191,6 +4302,214 @@ export interface operations {
             };
             /** @description `queue_full` or `service_unavailable`; see Retry-After */
             503: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getDlqGroups: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the groups */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLetterGroups"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postDlqDiscard: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description which dead-lettered jobs to discard */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReplayFilter"];
+            };
+        };
+        responses: {
+            /** @description the jobs discarded */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DiscardResult"];
+                };
+            };
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited` or `tenant_quota_exceeded`; see Retry-After */
+            429: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
                     "X-Correlation-Id"?: string;
@@ -8579,6 +8898,125 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
+            };
+        };
+    };
+    getSession: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the caller */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description nobody is signed in (no key or session, or an expired or revoked one) */
+            204: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    postSession: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SessionRequest"];
+            };
+        };
+        responses: {
+            /** @description signed in; Set-Cookie carries the session */
+            201: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs (or a console-session call lacks the X-Switchyard-CSRF header) */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteSession: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description signed out */
+            204: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

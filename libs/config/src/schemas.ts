@@ -104,6 +104,8 @@ export const GatewayEnv = {
   TENANT_MAX_ACTIVE_JOBS: positiveInt(1000),
   /** `scheduled` jobs (runAt/delayMs) one tenant may hold; they do not count as active. */
   TENANT_MAX_SCHEDULED_JOBS: positiveInt(100000),
+  /** Schedules one tenant may have (429 `tenant_quota_exceeded` past it). */
+  TENANT_MAX_SCHEDULES: positiveInt(1000),
   QUEUE_MAX_DEPTH: positiveInt(10000),
   QUEUE_WARN_DEPTH: positiveInt(8000),
   /** The workers' WORKER_CONCURRENCY: free slots per work-queue consumer, for wait estimates. */

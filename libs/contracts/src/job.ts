@@ -6,6 +6,7 @@ export const LIMITS = {
   typeLength: 100,
   idempotencyKeyLength: 200,
   metadataBytes: 8192,
+  webhookUrlLength: 2048,
   maxAttempts: 20,
   listLimitMax: 200,
   listLimitDefault: 50,
@@ -55,6 +56,15 @@ export const JobSubmissionSchema = Type.Object(
         description:
           'per-key concurrency: at most the key’s limit (`PUT /limits/concurrency/{key}`) of its jobs are ' +
           'released or running at once, across every worker; overrides the job type’s default key',
+      }),
+    ),
+    webhookUrl: Type.Optional(
+      Type.String({
+        maxLength: LIMITS.webhookUrlLength,
+        pattern: '^[hH][tT][tT][pP][sS]?://',
+        description:
+          'where this job’s webhook deliveries go instead of the URL of the endpoint of the same origin ' +
+          '(scheme, host and port): must share its origin with one of the tenant’s enabled webhook endpoints',
       }),
     ),
   },

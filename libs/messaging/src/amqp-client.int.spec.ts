@@ -186,6 +186,72 @@ describe('AmqpClient publish and consume', () => {
     });
   });
 
+  describe('a publish the broker nacks', () => {
+    /** A queue that holds one message and nacks the next publish (overflow reject-publish). */
+    async function fullQueue(label: string, pattern: string): Promise<string> {
+      const queue = queueName(label);
+      await client.assertQueue(queue, {
+        arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' },
+        bindings: [{ exchange: client.names.eventsExchange, pattern }],
+      });
+      return queue;
+    }
+
+    function completedEvent(seq: number) {
+      const data: JobEventData = {
+        jobId: randomUUID(),
+        tenant: 't1',
+        type: 'synthetic',
+        queue: 'default',
+        status: 'completed',
+        step: null,
+        progress: 100,
+        message: null,
+        attempt: 1,
+        seq,
+      };
+      return createJobEvent('worker', 'completed', data, `corr-nack-${seq}`);
+    }
+
+    it('is published again until a queue that could not take it has room (a quorum leader elected, say)', async () => {
+      const queue = await fullQueue('nack-retry', 'job.completed');
+      const first = completedEvent(1);
+      const second = completedEvent(2);
+      await client.publish(first.type, first);
+      const retried = client.publish(second.type, second);
+      // The broker refused it at least once…
+      await waitFor(
+        () => log.lines().some((l) => l['msg'] === 'AMQP publish nacked; publishing again'),
+        'a nacked publish',
+      );
+      // …and once the queue has room again, the same publish is confirmed.
+      const inbox = new Inbox<InboundMessage>();
+      const handle = await client.consumeRaw(queue, (m) => (inbox.push(m), Promise.resolve(Ack)), {
+        prefetch: 10,
+      });
+      await expect(retried).resolves.toBeUndefined();
+      const received = await inbox.waitForCount(2);
+      await handle.cancel();
+      expect(received.map((m) => (m.content as { id: string }).id)).toEqual([first.id, second.id]);
+    });
+
+    it('rejects with code nacked once the wait for the broker is over', async () => {
+      await fullQueue('nack-deadline', 'job.cancelled');
+      const impatient = newClient({ disconnectedWaitMs: 600 });
+      await impatient.connect();
+      try {
+        const event = createJobEvent('worker', 'cancelled', completedEvent(1).data, 'corr-nack');
+        await impatient.publish(event.type, event);
+        const started = Date.now();
+        const refused = impatient.publish(event.type, event);
+        await expect(refused).rejects.toMatchObject({ code: 'nacked' });
+        expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+      } finally {
+        await impatient.close();
+      }
+    });
+  });
+
   it('broadcasts cancel commands to every queue bound to the control exchange', async () => {
     const inboxes = [new Inbox<InboundMessage>(), new Inbox<InboundMessage>()];
     const handles = [];

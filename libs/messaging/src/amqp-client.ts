@@ -234,6 +234,19 @@ export class AmqpClient extends EventEmitter {
   }
 
   /**
+   * Adds and removes bindings of an existing queue at run time (a queue bound only while someone
+   * needs its messages); asserted queues' own bindings are declared with assertQueue instead.
+   */
+  setBindings(
+    queue: string,
+    exchange: string,
+    bind: readonly string[],
+    unbind: readonly string[],
+  ): Promise<void> {
+    return this.declarations.setBindings(queue, exchange, bind, unbind);
+  }
+
+  /**
    * Consumes catalogue messages `names` from `queue`: the handler gets a payload validated by the
    * catalogue's schema; any other body is `options.onInvalid`'s outcome (dead-letter by default).
    */

@@ -80,6 +80,24 @@ export class Declarations {
     this.queues.set(name, options);
   }
 
+  /**
+   * Binds `queue` to `exchange` with the patterns of `bind` and removes its bindings with those of
+   * `unbind` (both idempotent), on one channel; the broker keeps them (they are not re-declared
+   * after a reconnection).
+   */
+  async setBindings(
+    queue: string,
+    exchange: string,
+    bind: readonly string[],
+    unbind: readonly string[],
+  ): Promise<void> {
+    const session = await this.connection.waitForSession();
+    await withTemporaryChannel(session, async (channel) => {
+      for (const pattern of bind) await channel.bindQueue(queue, exchange, pattern);
+      for (const pattern of unbind) await channel.unbindQueue(queue, exchange, pattern);
+    });
+  }
+
   async queueStats(queue: string): Promise<QueueStats> {
     const session = await this.connection.waitForSession();
     // A 404 closes the channel it happens on, so it must not be a shared one.

@@ -64,6 +64,7 @@ export class Publisher {
     const content = encodeBody(body);
     const properties = toPublishProperties(options, Date.now());
     const deadline = Date.now() + this.waitMs;
+    let nacks = 0;
     for (;;) {
       const session = await this.connection.waitForSession(deadline);
       let publisher: PublishChannel;
@@ -86,10 +87,20 @@ export class Publisher {
         // The connection went away (its node died, say) before the broker confirmed: the message
         // may or may not be in a queue. Publish it again on the next connection, to whichever node
         // is left; a duplicate is harmless, every consumer is idempotent. Past the deadline (or for
-        // a refusal by the broker) the caller gets the error: "accepted" is never said of a
-        // message no broker confirmed.
-        if (!lostWithItsConnection(err, session, publisher) || Date.now() >= deadline) throw err;
-        this.log.warn({ exchange, routingKey }, 'AMQP connection lost before a confirm; publishing again');
+        // any other refusal by the broker) the caller gets the error: "accepted" is never said of
+        // a message no broker confirmed.
+        if (Date.now() >= deadline) throw err;
+        if (lostWithItsConnection(err, session, publisher)) {
+          this.log.warn({ exchange, routingKey }, 'AMQP connection lost before a confirm; publishing again');
+          continue;
+        }
+        // A nack: one of the queues the message was routed to could not take it — a quorum queue
+        // whose leader's node just died and whose new leader is not elected yet, or a queue full
+        // with overflow reject-publish. Other queues may hold it already; RabbitMQ's advice is to
+        // publish again, which the deadline bounds.
+        if (!(err instanceof MessagingError && err.code === 'nacked')) throw err;
+        this.log.warn({ exchange, routingKey, nacks: ++nacks }, 'AMQP publish nacked; publishing again');
+        await delay(Math.min(NACK_RETRY_MAX_MS, NACK_RETRY_MIN_MS * 2 ** (nacks - 1), deadline - Date.now()));
       }
     }
   }
@@ -161,6 +172,14 @@ export class Publisher {
     }
     return confirmed;
   }
+}
+
+/** Gaps between publishes of a nacked message: 50 ms, doubling, at most 1 s (within the deadline). */
+const NACK_RETRY_MIN_MS = 50;
+const NACK_RETRY_MAX_MS = 1000;
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
 
 function applyBackpressure(publisher: PublishChannel): void {

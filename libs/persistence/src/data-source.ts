@@ -14,6 +14,7 @@ import { Flows1700000010000 } from './migrations/1700000010000-flows';
 import { TracesLogsUsage1700000011000 } from './migrations/1700000011000-traces-logs-usage';
 import { Webhooks1700000012000 } from './migrations/1700000012000-webhooks';
 import { FlowControl1700000013000 } from './migrations/1700000013000-flow-control';
+import { JobWebhookUrl1700000015000 } from './migrations/1700000015000-job-webhook-url';
 
 export const MIGRATIONS = [
   Initial1700000000000,
@@ -30,6 +31,7 @@ export const MIGRATIONS = [
   TracesLogsUsage1700000011000,
   Webhooks1700000012000,
   FlowControl1700000013000,
+  JobWebhookUrl1700000015000,
 ];
 
 /** The settings every service reads for its pool (CommonEnv in @switchyard/config). */

@@ -28,6 +28,14 @@ export class ScheduleNameTaken extends DataRejected {
   override readonly name: string = 'ScheduleNameTaken';
 }
 
+/** A schedule insert would pass the tenant's TENANT_MAX_SCHEDULES. */
+export class ScheduleQuotaExceeded extends Error {
+  override readonly name: string = 'ScheduleQuotaExceeded';
+  constructor(readonly max: number) {
+    super(`the tenant already has ${max} schedules, the most it may have`);
+  }
+}
+
 /** A schedule run insert met an existing run of the same schedule and tick. */
 export class ScheduleTickTaken extends DataRejected {
   override readonly name: string = 'ScheduleTickTaken';

@@ -4,6 +4,7 @@ export {
   FlowIdempotencyKeyTaken,
   IdempotencyKeyTaken,
   ScheduleNameTaken,
+  ScheduleQuotaExceeded,
   ScheduleTickTaken,
 } from './errors';
 export * from './job-row';

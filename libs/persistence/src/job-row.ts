@@ -66,6 +66,8 @@ export interface JobRow {
   tracestate: string | null;
   /** The span of the last failed attempt, which the next attempt links to. */
   attempt_traceparent: string | null;
+  /** The job's webhook URL override (`webhookUrl` on submit). */
+  webhook_url: string | null;
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -110,6 +112,7 @@ export function toJobView(row: JobRow): JobView {
     ...(row.flow_id ? { flowId: row.flow_id, ref: row.ref } : {}),
     ...(row.concurrency_key ? { concurrencyKey: row.concurrency_key } : {}),
     ...(row.status === 'waiting' ? { waitingFor: 'dependencies' } : {}),
+    ...(row.webhook_url ? { webhookUrl: row.webhook_url } : {}),
     ...traceIdField(row.traceparent),
   };
 }

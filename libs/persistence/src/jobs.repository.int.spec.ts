@@ -210,4 +210,21 @@ describe('JobsRepository against PostgreSQL', () => {
     expect(all.every((r) => r.tenant === tenant)).toBe(true);
     await expect(jobs.list({ tenant, limit: 3, cursor: 'garbage' })).rejects.toThrow('cursor');
   });
+
+  it('filters a tenant’s jobs by idempotency key and by one metadata key=value (as text)', async () => {
+    const tenant = `t-${randomUUID().slice(0, 6)}`;
+    const tagged = newJob({ tenant, metadata: { project: 'alpha', build: 7 }, idempotencyKey: 'order-1' });
+    const other = newJob({ tenant, metadata: { project: 'beta' }, idempotencyKey: 'order-2' });
+    await jobs.insertJobs(
+      [tagged, other, newJob({ tenant }), newJob({ tenant: 'else', metadata: { project: 'alpha' } })],
+      [],
+    );
+    const ids = async (filter: Partial<Parameters<typeof jobs.list>[0]>) =>
+      (await jobs.list({ tenant, limit: 10, ...filter })).rows.map((r) => r.id);
+    expect(await ids({ idempotencyKey: 'order-1' })).toEqual([tagged.id]);
+    expect(await ids({ metadata: { key: 'project', value: 'alpha' } })).toEqual([tagged.id]);
+    expect(await ids({ metadata: { key: 'build', value: '7' } })).toEqual([tagged.id]);
+    expect(await ids({ metadata: { key: 'project', value: 'gamma' } })).toEqual([]);
+    expect(await ids({ metadata: { key: 'project', value: 'beta' }, idempotencyKey: 'order-1' })).toEqual([]);
+  });
 });

@@ -57,6 +57,8 @@ export interface NewJob {
   tracestate?: string | null;
   /** Per-key concurrency (SPEC §11): released only within the key's limit. */
   concurrencyKey?: string | null;
+  /** Where the job's webhook deliveries go instead of the URL of its origin's endpoint. */
+  webhookUrl?: string | null;
 }
 
 export interface JobListQuery {
@@ -70,6 +72,10 @@ export interface JobListQuery {
   deadLettered?: boolean;
   /** Only jobs whose last error has this code. */
   errorCode?: string;
+  /** Only the job submitted with this idempotency key. */
+  idempotencyKey?: string;
+  /** Only jobs whose `metadata[key]`, as text, is `value`. */
+  metadata?: { key: string; value: string };
   limit: number;
   cursor?: string;
 }
@@ -224,7 +230,7 @@ export class JobsRepository {
          INSERT INTO jobs (id, tenant, type, queue, status, priority, max_attempts, timeout_ms, correlation_id,
             idempotency_key, request_hash, payload, metadata, run_at, event_seq,
             flow_id, ref, on_dependency_failure, pending_deps, spawned_by, spawn_index, schedule_id, scheduled_for,
-            traceparent, tracestate, concurrency_key)
+            traceparent, tracestate, concurrency_key, webhook_url)
          SELECT u.id, u.tenant, u.type, u.queue,
             CASE WHEN coalesce(u."pendingDeps", 0) > 0 THEN 'waiting'
                  WHEN u."runAt" IS NULL THEN 'queued' ELSE 'scheduled' END,
@@ -233,13 +239,14 @@ export class JobsRepository {
             CASE WHEN u."runAt" IS NULL AND coalesce(u."pendingDeps", 0) = 0 THEN 1 ELSE 0 END,
             u."flowId", u.ref, coalesce(u."onDependencyFailure", 'fail'), coalesce(u."pendingDeps", 0),
             u."spawnedBy", u."spawnIndex", u."scheduleId", u."scheduledFor", u.traceparent, u.tracestate,
-            u."concurrencyKey"
+            u."concurrencyKey",
+            u."webhookUrl"
          FROM json_to_recordset($1::json) AS u(id uuid, tenant text, type text, queue text, priority smallint,
             "maxAttempts" int, "timeoutMs" int, "correlationId" text, "idempotencyKey" text, "requestHash" text,
             payload jsonb, metadata jsonb, "runAt" timestamptz, "flowId" uuid, ref text,
             "onDependencyFailure" text, "pendingDeps" int, "spawnedBy" uuid, "spawnIndex" int,
             "scheduleId" uuid, "scheduledFor" timestamptz, traceparent text, tracestate text,
-            "concurrencyKey" text)
+            "concurrencyKey" text, "webhookUrl" text)
          RETURNING *
        ), o AS (
          INSERT INTO outbox (job_id, name, payload, options)
@@ -322,6 +329,11 @@ export class JobsRepository {
     if (query.createdBefore) add('created_at < ?', query.createdBefore);
     if (query.deadLettered !== undefined) add('dead_lettered = ?', query.deadLettered);
     if (query.errorCode) add("error->>'code' = ?", query.errorCode);
+    if (query.idempotencyKey !== undefined) add('idempotency_key = ?', query.idempotencyKey);
+    if (query.metadata) {
+      params.push(query.metadata.key);
+      add(`metadata->>$${params.length}::text = ?`, query.metadata.value);
+    }
     if (query.cursor) {
       const { createdAt, id } = decodeCursor(query.cursor);
       params.push(createdAt, id);

@@ -37,6 +37,16 @@ const at = (tenant: string | undefined) => (tenant === undefined ? null : tenant
  * scheduling, and the sweeper's recovery of lost workers. Each is one conditional update keyed
  * on the current status, committed together with the messages it implies (outbox).
  */
+/** Ids of dead-lettered jobs matching ($1 tenant, $2 type, $3 error code), oldest failure first, at most $4. */
+const DEAD_LETTERED_MATCHING = `SELECT id FROM jobs
+  WHERE dead_lettered AND status = 'failed' AND ($1::text IS NULL OR tenant = $1)
+    AND ($2::text IS NULL OR type = $2) AND ($3::text IS NULL OR error->>'code' = $3)
+  ORDER BY finished_at, id LIMIT $4`;
+
+function dlqParameters(filter: { tenant?: string; type?: string; errorCode?: string; limit: number }) {
+  return [at(filter.tenant), filter.type ?? null, filter.errorCode ?? null, filter.limit];
+}
+
 export class LifecycleRepository {
   private readonly jobs: JobsRepository;
 
@@ -129,12 +139,35 @@ export class LifecycleRepository {
     errorCode?: string;
     limit: number;
   }): Promise<string[]> {
-    const rows: { id: string }[] = await this.db.query(
-      `SELECT id FROM jobs
+    const rows: { id: string }[] = await this.db.query(DEAD_LETTERED_MATCHING, dlqParameters(filter));
+    return rows.map((r) => r.id);
+  }
+
+  /** Dead-lettered jobs counted by type and last error code, largest group first (the console's groups). */
+  async deadLetteredGroups(
+    tenant: string | undefined,
+    limit: number,
+  ): Promise<{ type: string; errorCode: string | null; count: number; lastFailedAt: Date | null }[]> {
+    const rows: { type: string; code: string | null; n: number; last: Date | null }[] = await this.db.query(
+      `SELECT type, error->>'code' AS code, count(*)::int AS n, max(finished_at) AS last FROM jobs
        WHERE dead_lettered AND status = 'failed' AND ($1::text IS NULL OR tenant = $1)
-         AND ($2::text IS NULL OR type = $2) AND ($3::text IS NULL OR error->>'code' = $3)
-       ORDER BY finished_at, id LIMIT $4`,
-      [at(filter.tenant), filter.type ?? null, filter.errorCode ?? null, filter.limit],
+       GROUP BY type, error->>'code' ORDER BY n DESC, type, code LIMIT $2`,
+      [at(tenant), limit],
+    );
+    return rows.map((r) => ({ type: r.type, errorCode: r.code, count: r.n, lastFailedAt: r.last }));
+  }
+
+  /** Deletes up to `limit` dead-lettered jobs matching a filter (oldest failure first); their ids. */
+  async discardDeadLetteredMatching(filter: {
+    tenant?: string;
+    type?: string;
+    errorCode?: string;
+    limit: number;
+  }): Promise<string[]> {
+    const [rows]: [{ id: string }[], number] = await this.db.query(
+      `DELETE FROM jobs WHERE id IN (${DEAD_LETTERED_MATCHING}) AND dead_lettered AND status = 'failed'
+       RETURNING id`,
+      dlqParameters(filter),
     );
     return rows.map((r) => r.id);
   }

@@ -104,6 +104,25 @@ export class RetentionRepository {
     return rows.map((r) => r.id);
   }
 
+  /**
+   * Deletes up to `limit` flows created more than `retentionDays` ago none of whose jobs is left
+   * (retention purged them, or the flow never had one stored); returns how many.
+   */
+  async purgeFlows(retentionDays: number, limit: number): Promise<number> {
+    const [rows]: [unknown[], number] = await this.db.query(
+      `DELETE FROM flows WHERE id IN (
+         SELECT f.id FROM flows f
+         WHERE f.created_at < now() - make_interval(days => $1::int)
+           AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.flow_id = f.id)
+         ORDER BY f.created_at
+         LIMIT $2
+         FOR UPDATE SKIP LOCKED
+       ) RETURNING id`,
+      [retentionDays, limit],
+    );
+    return rows.length;
+  }
+
   /** Deletes up to `limit` parked events parked more than `retentionDays` ago; returns how many. */
   async purgeParkedEvents(retentionDays: number, limit: number): Promise<number> {
     const [rows]: [unknown[], number] = await this.db.query(

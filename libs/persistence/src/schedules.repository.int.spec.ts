@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { createTestDatabase, waitFor, type TestDatabase } from '@switchyard/testing';
 import { createDataSource, runMigrations } from './data-source';
-import { ScheduleNameTaken, ScheduleTickTaken } from './errors';
+import { ScheduleNameTaken, ScheduleQuotaExceeded, ScheduleTickTaken } from './errors';
 import { JobsRepository, type NewJob } from './jobs.repository';
 import { SchedulesRepository, toScheduleView, type ScheduleFields } from './schedules.repository';
 
@@ -74,6 +74,23 @@ describe('schedules against PostgreSQL', () => {
     await expect(schedules.create(randomUUID(), 'acme', fields({ name }))).rejects.toBeInstanceOf(
       ScheduleNameTaken,
     );
+  });
+
+  it('never lets concurrent creates pass the tenant cap', async () => {
+    const tenant = `capped-${randomUUID()}`;
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 8 }, () => schedules.create(randomUUID(), tenant, fields(), 3)),
+    );
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(3);
+    for (const o of outcomes.filter((o) => o.status === 'rejected'))
+      expect(o.reason).toBeInstanceOf(ScheduleQuotaExceeded);
+    const [{ n }]: { n: number }[] = await db.query(
+      `SELECT count(*)::int AS n FROM schedules WHERE tenant = $1`,
+      [tenant],
+    );
+    expect(n).toBe(3);
+    // Another tenant is not held back by this one's cap.
+    await expect(schedules.create(randomUUID(), `other-${tenant}`, fields(), 3)).resolves.toBeDefined();
   });
 
   it('creates one run per (schedule, tick): a second insert of the tick is refused, and existingTicks sees it', async () => {

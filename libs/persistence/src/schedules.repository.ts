@@ -1,7 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { ScheduleJob, ScheduleOverlap, ScheduleView } from '@switchyard/contracts';
 import { SCHEDULES_CHANNEL } from './dispatch-channels';
-import { translated } from './errors';
+import { ScheduleQuotaExceeded, translated } from './errors';
 import type { JobRow } from './job-row';
 import { JobsRepository, InvalidCursorError, type NewJob } from './jobs.repository';
 import type { OutboxMessage } from './job-messages';
@@ -191,8 +191,27 @@ export class SchedulesRepository {
   }
 
   /** Stores a new schedule and wakes every evaluator; ScheduleNameTaken when the name is used. */
-  async create(id: string, tenant: string, fields: ScheduleFields): Promise<ScheduleRow> {
+  /**
+   * Inserts a schedule; throws ScheduleQuotaExceeded when the tenant has `maxPerTenant` already.
+   * The tenant's creates take a transaction-scoped advisory lock first, so concurrent creates
+   * count one after another and never pass the cap together.
+   */
+  async create(
+    id: string,
+    tenant: string,
+    fields: ScheduleFields,
+    maxPerTenant = Number.MAX_SAFE_INTEGER,
+  ): Promise<ScheduleRow> {
     return this.db.transaction(async (m) => {
+      // Two statements: the count's snapshot must be taken after the lock is held (READ COMMITTED).
+      await m.query(`SELECT pg_advisory_xact_lock(hashtextextended('switchyard.schedules:' || $1, 0))`, [
+        tenant,
+      ]);
+      const [{ n }]: { n: number }[] = await m.query(
+        `SELECT count(*)::int AS n FROM schedules WHERE tenant = $1`,
+        [tenant],
+      );
+      if (n >= maxPerTenant) throw new ScheduleQuotaExceeded(maxPerTenant);
       const { columns, values } = columnsOf(fields);
       const rows: ScheduleRow[] = await translated(() =>
         m.query(

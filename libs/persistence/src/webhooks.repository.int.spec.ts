@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { createTestDatabase, type TestDatabase } from '@switchyard/testing';
 import { createDataSource, runMigrations } from './data-source';
+import { JobsRepository } from './jobs.repository';
 import { WebhooksRepository, type WebhookEventInput } from './webhooks.repository';
 
 const DAY = 86400000;
@@ -35,11 +36,14 @@ describe('webhook endpoints and deliveries against PostgreSQL', () => {
     await database?.drop();
   });
 
-  async function endpoint(tenant: string, fields: { eventTypes?: string[]; jobTypes?: string[] } = {}) {
+  async function endpoint(
+    tenant: string,
+    fields: { eventTypes?: string[]; jobTypes?: string[]; url?: string } = {},
+  ) {
     return webhooks.createEndpoint({
       id: randomUUID(),
       tenant,
-      url: 'http://receiver.test/hook',
+      url: fields.url ?? 'http://receiver.test/hook',
       description: null,
       eventTypes: fields.eventTypes ?? ['switchyard.job.completed', 'switchyard.job.failed'],
       jobTypes: fields.jobTypes ?? [],
@@ -123,5 +127,105 @@ describe('webhook endpoints and deliveries against PostgreSQL', () => {
     const [due] = (await webhooks.claimDue(10, 60000)).filter((d) => d.endpointId === target.id);
     expect(due?.secrets).toEqual(['whsec_bmV3', 'whsec_c2VjcmV0']);
     expect(await webhooks.deleteEndpoint(target.id, 't-rotate')).toBe(true);
+  });
+
+  it('sends a job with a webhookUrl there instead of to the endpoints of its origin, once', async () => {
+    const jobs = new JobsRepository(db);
+    const tenant = 't-override';
+    const oldest = await endpoint(tenant, { url: 'HTTP://Receiver.test:80/hook' });
+    const sameOrigin = await endpoint(tenant, { url: 'http://receiver.test/other' });
+    const elsewhere = await endpoint(tenant, { url: 'https://elsewhere.test/hook' });
+    const failedOnly = await endpoint(tenant, {
+      url: 'http://third.test/h',
+      eventTypes: ['switchyard.job.failed'],
+    });
+    expect(
+      await webhooks.enabledOrigins(tenant, ['http://receiver.test', 'http://third.test', 'http://x.test']),
+    ).toEqual(new Set(['http://receiver.test', 'http://third.test']));
+    expect(await webhooks.enabledOrigins('someone-else', ['http://receiver.test'])).toEqual(new Set());
+
+    const jobId = randomUUID();
+    const webhookUrl = 'http://receiver.test/jobs/42?tag=a';
+    await jobs.insertJobs(
+      [
+        {
+          id: jobId,
+          tenant,
+          type: 'synthetic',
+          queue: 'default',
+          priority: 5,
+          maxAttempts: 3,
+          timeoutMs: 60000,
+          correlationId: 'c',
+          idempotencyKey: null,
+          requestHash: '',
+          payload: {},
+          metadata: {},
+          webhookUrl,
+        },
+      ],
+      [],
+    );
+    expect((await jobs.findById(jobId, tenant))?.webhook_url).toBe(webhookUrl);
+
+    // The override stands in for the two endpoints of its origin (under the oldest); the other
+    // origin's endpoint gets its own delivery; the one filtering the event out gets none.
+    const completed = event(tenant, { jobId });
+    expect(await webhooks.enqueueForEvents([completed], DAY)).toBe(2);
+    expect(await webhooks.enqueueForEvents([completed], DAY)).toBe(0);
+    const [overridden] = await webhooks.listDeliveries(oldest.id, 10);
+    expect(overridden).toMatchObject({ jobId, url: webhookUrl });
+    expect(await webhooks.listDeliveries(sameOrigin.id, 10)).toEqual([]);
+    expect(await webhooks.listDeliveries(failedOnly.id, 10)).toEqual([]);
+    const [plain] = await webhooks.listDeliveries(elsewhere.id, 10);
+    expect(plain).toMatchObject({ jobId, url: null });
+
+    const due = (await webhooks.claimDue(100, 60000)).filter(
+      (d) => d.payload === '{}' && [oldest.id, elsewhere.id].includes(d.endpointId),
+    );
+    expect(Object.fromEntries(due.map((d) => [d.endpointId, d.url]))).toEqual({
+      [oldest.id]: webhookUrl,
+      [elsewhere.id]: 'https://elsewhere.test/hook',
+    });
+
+    // The oldest endpoint disabled: the next one of that origin carries the override.
+    await webhooks.updateEndpoint(oldest.id, tenant, { enabled: false });
+    expect(await webhooks.enqueueForEvents([event(tenant, { jobId })], DAY)).toBe(2);
+    expect(await webhooks.listDeliveries(sameOrigin.id, 10)).toMatchObject([{ url: webhookUrl }]);
+  });
+
+  it('hands the routing the event types enabled endpoints take, and rolls the change back when it fails', async () => {
+    const seen: string[][] = [];
+    const route = (types: string[]) => {
+      seen.push([...types].sort());
+      return Promise.resolve();
+    };
+    const created = await webhooks.withRouting(
+      (tx) =>
+        tx.createEndpoint({
+          id: randomUUID(),
+          tenant: 't-routing',
+          url: 'http://receiver.test/r',
+          description: null,
+          eventTypes: ['switchyard.job.cancelled'],
+          jobTypes: [],
+          secret: 'whsec_c2VjcmV0',
+        }),
+      route,
+    );
+    expect(seen.at(-1)).toContain('switchyard.job.cancelled');
+    // A routing that fails rolls the change back.
+    await expect(
+      webhooks.withRouting(
+        (tx) => tx.deleteEndpoint(created.id, 't-routing'),
+        () => Promise.reject(new Error('broker down')),
+      ),
+    ).rejects.toThrow('broker down');
+    expect(await webhooks.findEndpoint(created.id, 't-routing')).not.toBeNull();
+
+    // Every endpoint disabled: nothing to route.
+    await db.query(`UPDATE webhook_endpoints SET enabled = false`);
+    await webhooks.withRouting(() => Promise.resolve(), route);
+    expect(seen.at(-1)).toEqual([]);
   });
 });

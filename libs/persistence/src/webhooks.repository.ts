@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 
 export interface WebhookEndpointRecord {
   id: string;
@@ -32,6 +32,8 @@ export interface WebhookDeliveryRecord {
   eventId: string;
   eventType: string;
   jobId: string;
+  /** The job's `webhookUrl` when the delivery goes there instead of the endpoint's URL. */
+  url: string | null;
   status: WebhookDeliveryStatus;
   attempts: number;
   nextAttemptAt: Date | null;
@@ -67,7 +69,7 @@ export interface WebhookEventInput {
 
 const ENDPOINT_COLUMNS = `id, tenant, url, description, event_types, job_types, enabled, disabled_reason,
   failing_since, previous_secret_until, created_at, updated_at`;
-const DELIVERY_COLUMNS = `id, endpoint_id, event_id, event_type, job_id, status, attempts, next_attempt_at,
+const DELIVERY_COLUMNS = `id, endpoint_id, event_id, event_type, job_id, url, status, attempts, next_attempt_at,
   last_attempt_at, last_response_status, last_error, created_at`;
 
 interface EndpointRow {
@@ -91,6 +93,7 @@ interface DeliveryRow {
   event_id: string;
   event_type: string;
   job_id: string;
+  url: string | null;
   status: WebhookDeliveryStatus;
   attempts: number;
   next_attempt_at: Date;
@@ -121,6 +124,7 @@ const toDelivery = (r: DeliveryRow): WebhookDeliveryRecord => ({
   eventId: r.event_id,
   eventType: r.event_type,
   jobId: r.job_id,
+  url: r.url,
   status: r.status,
   attempts: r.attempts,
   nextAttemptAt: r.status === 'pending' ? r.next_attempt_at : null,
@@ -130,9 +134,46 @@ const toDelivery = (r: DeliveryRow): WebhookDeliveryRecord => ({
   createdAt: r.created_at,
 });
 
+/** The origin (scheme://host[:port]) of an endpoint URL, the key a job's `webhookUrl` is matched on. */
+export const originOf = (url: string): string => new URL(url).origin;
+
+/** Serialises the changes of the set of enabled endpoints with the routing that follows them. */
+const ROUTING_LOCK = `hashtext('switchyard.webhook-routing')`;
+
 /** Webhook endpoints and their durable deliveries (the gateway's webhooks feature). */
 export class WebhooksRepository {
-  constructor(private readonly db: DataSource) {}
+  constructor(private readonly db: DataSource | EntityManager) {}
+
+  /**
+   * Runs `change` and then `route` with the event types that enabled endpoints take (empty when
+   * none is enabled), in one transaction under a lock every gateway takes: the last `route` to run
+   * always saw every committed change, so several gateways changing endpoints at once cannot leave
+   * the routing behind the endpoints. `route` runs before the commit: when it throws, `change` is
+   * rolled back.
+   */
+  async withRouting<T>(
+    change: (repository: WebhooksRepository) => Promise<T>,
+    route: (eventTypes: string[]) => Promise<void>,
+  ): Promise<T> {
+    return this.db.transaction(async (manager) => {
+      await manager.query(`SELECT pg_advisory_xact_lock(${ROUTING_LOCK})`);
+      const result = await change(new WebhooksRepository(manager));
+      const rows: { event_type: string }[] = await manager.query(
+        `SELECT DISTINCT unnest(event_types) AS event_type FROM webhook_endpoints WHERE enabled`,
+      );
+      await route(rows.map((r) => r.event_type));
+      return result;
+    });
+  }
+
+  /** Which of `origins` are the origin of one of `tenant`'s enabled endpoints. */
+  async enabledOrigins(tenant: string, origins: readonly string[]): Promise<Set<string>> {
+    const rows: { origin: string }[] = await this.db.query(
+      `SELECT DISTINCT origin FROM webhook_endpoints WHERE tenant = $1 AND enabled AND origin = ANY ($2::text[])`,
+      [tenant, origins],
+    );
+    return new Set(rows.map((r) => r.origin));
+  }
 
   async createEndpoint(endpoint: {
     id: string;
@@ -144,8 +185,8 @@ export class WebhooksRepository {
     secret: string;
   }): Promise<WebhookEndpointRecord> {
     const rows: EndpointRow[] = await this.db.query(
-      `INSERT INTO webhook_endpoints (id, tenant, url, description, event_types, job_types, secret)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${ENDPOINT_COLUMNS}`,
+      `INSERT INTO webhook_endpoints (id, tenant, url, description, event_types, job_types, secret, origin)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${ENDPOINT_COLUMNS}`,
       [
         endpoint.id,
         endpoint.tenant,
@@ -154,6 +195,7 @@ export class WebhooksRepository {
         endpoint.eventTypes,
         endpoint.jobTypes,
         endpoint.secret,
+        originOf(endpoint.url),
       ],
     );
     return toEndpoint(rows[0]);
@@ -194,6 +236,7 @@ export class WebhooksRepository {
     const [rows]: [EndpointRow[], number] = await this.db.query(
       `UPDATE webhook_endpoints SET
          url = coalesce($3, url),
+         origin = coalesce($9, origin),
          description = CASE WHEN $4::boolean THEN $5 ELSE description END,
          event_types = coalesce($6, event_types),
          job_types = coalesce($7, job_types),
@@ -212,6 +255,7 @@ export class WebhooksRepository {
         patch.eventTypes ?? null,
         patch.jobTypes ?? null,
         patch.enabled ?? null,
+        patch.url === undefined ? null : originOf(patch.url),
       ],
     );
     return rows[0] ? toEndpoint(rows[0]) : null;
@@ -251,19 +295,33 @@ export class WebhooksRepository {
 
   /**
    * One delivery per (event, matching enabled endpoint of its tenant), in one statement; an event
-   * offered twice (a redelivered message) adds nothing. Returns how many deliveries were created.
+   * offered twice (a redelivered message) adds nothing. A job submitted with a `webhookUrl` has it
+   * stand in for the endpoints of its origin: one delivery, to that URL, recorded under (and signed
+   * with the secret of) the oldest of them that takes the event; endpoints of other origins get
+   * theirs as usual. Returns how many deliveries were created.
    */
   async enqueueForEvents(events: readonly WebhookEventInput[], retryWindowMs: number): Promise<number> {
     if (!events.length) return 0;
     const rows: unknown[] = await this.db.query(
-      `INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, job_id, payload, retry_until)
-       SELECT gen_random_uuid(), w.id, e.event_id, e.event_type, e.job_id, e.payload,
-         now() + ($7::bigint * interval '1 millisecond')
-       FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[])
-         AS e(event_id, event_type, job_id, tenant, job_type, payload)
-       JOIN webhook_endpoints w ON w.tenant = e.tenant AND w.enabled
-         AND e.event_type = ANY (w.event_types)
-         AND (cardinality(w.job_types) = 0 OR e.job_type = ANY (w.job_types))
+      `WITH candidate AS (
+         SELECT e.*, w.id AS endpoint_id, w.created_at AS endpoint_created, j.webhook_url,
+           (j.webhook_url IS NOT NULL AND starts_with(j.webhook_url, w.origin || '/')) AS overridden
+         FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[])
+           AS e(event_id, event_type, job_id, tenant, job_type, payload)
+         JOIN webhook_endpoints w ON w.tenant = e.tenant AND w.enabled
+           AND e.event_type = ANY (w.event_types)
+           AND (cardinality(w.job_types) = 0 OR e.job_type = ANY (w.job_types))
+         LEFT JOIN jobs j ON j.id = e.job_id
+       ), chosen AS (
+         SELECT * FROM candidate WHERE NOT overridden
+         UNION ALL
+         (SELECT DISTINCT ON (event_id) * FROM candidate WHERE overridden
+          ORDER BY event_id, endpoint_created, endpoint_id)
+       )
+       INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, job_id, payload, retry_until, url)
+       SELECT gen_random_uuid(), c.endpoint_id, c.event_id, c.event_type, c.job_id, c.payload,
+         now() + ($7::bigint * interval '1 millisecond'), CASE WHEN c.overridden THEN c.webhook_url END
+       FROM chosen c
        ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING id`,
       [
         events.map((e) => e.eventId),
@@ -301,9 +359,9 @@ export class WebhooksRepository {
        ), claimed AS (
          UPDATE webhook_deliveries d SET locked_until = now() + ($2::bigint * interval '1 millisecond')
          FROM due WHERE d.id = due.id
-         RETURNING d.id, d.endpoint_id, d.payload, d.attempts, d.retry_until
+         RETURNING d.id, d.endpoint_id, d.payload, d.attempts, d.retry_until, d.url AS job_url
        )
-       SELECT c.*, w.url, w.secret,
+       SELECT c.*, coalesce(c.job_url, w.url) AS url, w.secret,
          CASE WHEN w.previous_secret_until > now() THEN w.previous_secret END AS previous_secret
        FROM claimed c JOIN webhook_endpoints w ON w.id = c.endpoint_id`,
       [limit, leaseMs],

@@ -14,30 +14,38 @@ import {
   type Logger,
 } from '../gateway.tokens';
 import { generateApiKey, hashApiKey, sameHash } from './api-key';
-import { isScope, type Caller, type Scope } from './caller';
-
-/** The bootstrap admin key's caller: tenant `default`, every scope. */
-export const BOOTSTRAP_CALLER: Caller = {
-  tenant: 'default',
-  keyId: 'bootstrap',
-  scopes: ['jobs:read', 'jobs:write', 'admin'],
-  admin: true,
-};
+import type { Caller, Scope } from './caller';
+import { BOOTSTRAP_CALLER, LiveKeys, toCaller } from './live-keys';
 
 // Looked-up keys are cached briefly so that a request costs no database round trip; a revocation
 // drops the entry at once in this process and, through Redis pub/sub, in every other gateway.
 const CACHE_TTL_MS = 5000;
 const NEGATIVE_TTL_MS = 1000;
 const CACHE_MAX = 10000;
+/**
+ * A known key's entry is looked up again in the background once it is this old, so a key in
+ * steady use never makes a request wait on PostgreSQL; the entry still ends at CACHE_TTL_MS, which
+ * bounds how long a revocation whose broadcast was lost goes unnoticed. (lru-cache's own
+ * stale-while-revalidate would serve a stale entry with no bound on its age.)
+ */
+const REFRESH_AHEAD_MS = 3000;
+
+interface CachedKey {
+  caller: Caller | null;
+  fetchedAt: number;
+  refreshing?: boolean;
+}
 
 @Injectable()
 export class ApiKeysService implements OnModuleInit {
   // lru-cache holds no null, so a negative answer is cached as `{ caller: null }`.
-  private readonly cache = new LRUCache<string, { caller: Caller | null }>({
+  private readonly cache = new LRUCache<string, CachedKey>({
     max: CACHE_MAX,
     ttl: CACHE_TTL_MS,
   });
   private readonly channel: string;
+  /** Revocations heard so far; a lookup that overlapped one does not cache its answer. */
+  private revocations = 0;
 
   constructor(
     @Inject(ADMIN_KEY_HASH) private readonly adminKeyHash: string,
@@ -46,6 +54,7 @@ export class ApiKeysService implements OnModuleInit {
     @Inject(REDIS) private readonly redis: Redis,
     private readonly keys: ApiKeysRepository,
     private readonly subscriber: ChannelSubscriber,
+    private readonly liveKeys: LiveKeys,
   ) {
     this.channel = gatewayKeys(config.REDIS_PREFIX).revokedKeysChannel;
   }
@@ -53,7 +62,7 @@ export class ApiKeysService implements OnModuleInit {
   onModuleInit(): void {
     // Not awaited: a gateway starts (and serves) while Redis is down; ioredis subscribes later.
     this.subscriber
-      .subscribe(this.channel, (keyHash) => this.cache.delete(keyHash))
+      .subscribe(this.channel, (keyHash) => this.forget(keyHash))
       .catch((error: unknown) => this.logger.warn({ err: error }, 'could not subscribe to key revocations'));
   }
 
@@ -62,11 +71,34 @@ export class ApiKeysService implements OnModuleInit {
     const keyHash = hashApiKey(key);
     if (sameHash(keyHash, this.adminKeyHash)) return BOOTSTRAP_CALLER;
     const cached = this.cache.get(keyHash);
-    if (cached) return cached.caller;
+    if (cached) {
+      if (cached.caller && !cached.refreshing && Date.now() - cached.fetchedAt >= REFRESH_AHEAD_MS) {
+        cached.refreshing = true;
+        this.lookUp(keyHash).catch((error: unknown) => {
+          cached.refreshing = false;
+          this.logger.warn({ err: error }, 'could not refresh a cached api key');
+        });
+      }
+      return cached.caller;
+    }
+    return this.lookUp(keyHash);
+  }
+
+  private async lookUp(keyHash: string): Promise<Caller | null> {
+    const fetchedAt = Date.now();
+    const revocations = this.revocations;
     const record = await this.keys.findByHash(keyHash);
     const caller = record && !record.revokedAt ? toCaller(record) : null;
-    this.cache.set(keyHash, { caller }, { ttl: caller ? CACHE_TTL_MS : NEGATIVE_TTL_MS });
+    // A revocation heard while the row was being read may postdate what it read: not cached then.
+    if (revocations === this.revocations)
+      this.cache.set(keyHash, { caller, fetchedAt }, { ttl: caller ? CACHE_TTL_MS : NEGATIVE_TTL_MS });
     return caller;
+  }
+
+  private forget(keyHash: string): void {
+    this.revocations++;
+    this.cache.delete(keyHash);
+    this.liveKeys.forgetHash(keyHash);
   }
 
   /** Creates a key; the key itself is in the result only, never stored or logged. */
@@ -95,7 +127,7 @@ export class ApiKeysService implements OnModuleInit {
   async revoke(id: string): Promise<boolean> {
     const keyHash = await this.keys.revoke(id);
     if (keyHash === null) return false;
-    this.cache.delete(keyHash);
+    this.forget(keyHash);
     try {
       await this.redis.publish(this.channel, keyHash);
     } catch (error) {
@@ -109,9 +141,4 @@ export class ApiKeysService implements OnModuleInit {
   list(tenant?: string): Promise<ApiKeyRecord[]> {
     return this.keys.list(tenant);
   }
-}
-
-function toCaller(record: ApiKeyRecord): Caller {
-  const scopes = record.scopes.filter(isScope);
-  return { tenant: record.tenant, keyId: record.id, scopes, admin: scopes.includes('admin') };
 }

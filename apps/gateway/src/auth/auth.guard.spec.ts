@@ -6,6 +6,7 @@ import type { RateLimitScope } from '@switchyard/observability';
 import type { RateLimitService } from './rate-limit.service';
 import type { ApiKeysService } from './api-keys.service';
 import type { JobTokensService } from './job-tokens.service';
+import type { SessionsService } from './sessions.service';
 import { AuthGuard } from './auth.guard';
 import { callerOf, Public, RequireScope, type Caller } from './caller';
 
@@ -35,7 +36,12 @@ function setup() {
   const tokens = {
     check: () => Promise.resolve({ ok: false, reason: 'invalid' }),
   } as unknown as JobTokensService;
-  const guard = new AuthGuard(new Reflector(), keys, limits, tokens);
+  // A session cookie `switchyard_session=<key name>` stands for that key's caller.
+  const sessions = {
+    check: (value: string) =>
+      Promise.resolve(KEYS[value] ? { caller: KEYS[value], expiresAt: new Date() } : null),
+  } as unknown as SessionsService;
+  const guard = new AuthGuard(new Reflector(), keys, limits, tokens, sessions);
   const run = (
     handler: keyof Routes,
     request: { method?: string; url?: string; headers?: Record<string, string> },
@@ -116,5 +122,18 @@ describe('AuthGuard', () => {
     expect(await codeOf(run('plain', { method: 'POST', url: '/api/v1/files', headers }).result)).toBe(
       'passed',
     );
+  });
+
+  it('accepts the console session cookie with its key scopes; a key in a header wins over it', async () => {
+    const { run } = setup();
+    const cookie = (name: string) => ({ cookie: `other=1; switchyard_session=${name}` });
+    const get = run('plain', { headers: cookie('read') });
+    expect(await codeOf(get.result)).toBe('passed');
+    expect(callerOf(get.request)).toBe(reader);
+    expect(await codeOf(run('plain', { method: 'POST', headers: cookie('read') }).result)).toBe('forbidden');
+    expect(await codeOf(run('plain', { headers: cookie('revoked') }).result)).toBe('unauthorized');
+    const both = run('plain', { method: 'POST', headers: { ...cookie('read'), 'x-api-key': 'write' } });
+    expect(await codeOf(both.result)).toBe('passed');
+    expect(callerOf(both.request)).toBe(writer);
   });
 });

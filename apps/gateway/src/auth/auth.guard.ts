@@ -7,6 +7,7 @@ import { RateLimitService } from './rate-limit.service';
 import { presentedKey } from './api-key';
 import { ApiKeysService } from './api-keys.service';
 import { JobTokensService } from './job-tokens.service';
+import { sessionCookie, SessionsService } from './sessions.service';
 import { PUBLIC_ROUTE, REQUIRED_SCOPE, setCaller, type Caller, type Scope } from './caller';
 
 export const API_PREFIX = '/api/v1/';
@@ -31,6 +32,7 @@ export class AuthGuard implements CanActivate {
     private readonly keys: ApiKeysService,
     private readonly limits: RateLimitService,
     private readonly tokens: JobTokensService,
+    private readonly sessions: SessionsService,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -45,14 +47,24 @@ export class AuthGuard implements CanActivate {
     const key = presentedKey(request.headers);
     const token = key === undefined ? tokenParameter(request) : undefined;
     if (token !== undefined) return this.admitToken(token, route, request, reply);
-    const caller = key === undefined ? null : await this.keys.authenticate(key);
+    // The console's session cookie, when neither a key nor a token is presented (the CSRF header
+    // of state-changing calls is checked before the body is read: browser/session-csrf.ts).
+    const session = key === undefined ? sessionCookie(request.headers.cookie) : undefined;
+    const caller =
+      key !== undefined
+        ? await this.keys.authenticate(key)
+        : session !== undefined
+          ? ((await this.sessions.check(session))?.caller ?? null)
+          : null;
     if (!caller) {
       await this.limits.check('anon', request.ip, reply);
       throw new ApiError(
         'unauthorized',
-        key === undefined
-          ? 'an API key is required: Authorization: Bearer <key> or X-API-Key: <key>'
-          : 'the API key is not valid (unknown or revoked)',
+        key !== undefined
+          ? 'the API key is not valid (unknown or revoked)'
+          : session !== undefined
+            ? 'the console session has expired or its API key was revoked: sign in again'
+            : 'an API key is required: Authorization: Bearer <key> or X-API-Key: <key>',
         [],
         { 'www-authenticate': 'Bearer realm="switchyard"' },
       );

@@ -6,6 +6,8 @@ import { REDIS } from '../gateway.tokens';
 import { ApiKeysService } from './api-keys.service';
 import { AuthGuard } from './auth.guard';
 import { JobTokensService } from './job-tokens.service';
+import { LiveKeys } from './live-keys';
+import { SessionsService } from './sessions.service';
 import { RateLimitService } from './rate-limit.service';
 
 /** API keys, rate limits, and the guard every route passes (public routes opt out by decorator). */
@@ -19,8 +21,10 @@ import { RateLimitService } from './rate-limit.service';
     { provide: APP_GUARD, useClass: AuthGuard },
     ApiKeysService,
     JobTokensService,
+    LiveKeys,
+    SessionsService,
     RateLimitService,
   ],
-  exports: [ApiKeysService, JobTokensService, RateLimitService],
+  exports: [ApiKeysService, JobTokensService, SessionsService, RateLimitService],
 })
 export class AuthModule {}

@@ -1,16 +1,11 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
-import { LRUCache } from 'lru-cache';
+import { timingSafeEqual } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
 import { isUuid, type JobToken } from '@switchyard/contracts';
-import { ApiKeysRepository } from '@switchyard/persistence';
-import { ADMIN_KEY_HASH } from '../gateway.tokens';
-import { BOOTSTRAP_CALLER } from './api-keys.service';
 import type { Caller } from './caller';
+import { LiveKeys, signWithKey } from './live-keys';
 
 const PREFIX = 'syjt';
 const DEFAULT_TTL_S = 900;
-/** Key lookups are cached this long: a revoked key's tokens stop working within it on every gateway. */
-const KEY_CACHE_TTL_MS = 5000;
 
 interface TokenClaims {
   /** job id */
@@ -34,15 +29,7 @@ export type TokenCheck =
  */
 @Injectable()
 export class JobTokensService {
-  private readonly keys = new LRUCache<string, { keyHash: string | null }>({
-    max: 10000,
-    ttl: KEY_CACHE_TTL_MS,
-  });
-
-  constructor(
-    @Inject(ADMIN_KEY_HASH) private readonly adminKeyHash: string,
-    private readonly apiKeys: ApiKeysRepository,
-  ) {}
+  constructor(private readonly keys: LiveKeys) {}
 
   async mint(
     caller: Caller,
@@ -52,7 +39,7 @@ export class JobTokensService {
     // Rounded up to the second: a token lives at least ttlSeconds.
     const expires = Math.ceil(Date.now() / 1000 + ttlSeconds);
     const claims: TokenClaims = { j: job.id, t: job.tenant, k: caller.keyId, e: expires };
-    const keyHash = await this.keyHash(caller.keyId);
+    const keyHash = (await this.keys.find(caller.keyId))?.keyHash ?? null;
     if (keyHash === null) throw new Error('the calling API key vanished');
     const body = Buffer.from(JSON.stringify(claims)).toString('base64url');
     return {
@@ -76,7 +63,7 @@ export class JobTokensService {
     if (typeof claims.k !== 'string' || typeof claims.j !== 'string' || !isUuid(claims.j)) {
       return { ok: false, reason: 'invalid' };
     }
-    const keyHash = await this.keyHash(claims.k);
+    const keyHash = (await this.keys.find(claims.k))?.keyHash ?? null;
     if (keyHash === null) return { ok: false, reason: 'invalid' };
     const expected = Buffer.from(sign(keyHash, body));
     const given = Buffer.from(signature);
@@ -90,21 +77,8 @@ export class JobTokensService {
       caller: { tenant: String(claims.t), keyId: claims.k, scopes: ['jobs:read'], admin: false },
     };
   }
-
-  /** The stored hash of a live API key; null for an unknown or revoked one. */
-  private async keyHash(keyId: string): Promise<string | null> {
-    if (keyId === BOOTSTRAP_CALLER.keyId) return this.adminKeyHash;
-    if (!isUuid(keyId)) return null;
-    const cached = this.keys.get(keyId);
-    if (cached) return cached.keyHash;
-    const found = await this.apiKeys.findWithHash(keyId);
-    const keyHash = found && !found.record.revokedAt ? found.keyHash : null;
-    this.keys.set(keyId, { keyHash });
-    return keyHash;
-  }
 }
 
 function sign(keyHash: string, body: string): string {
-  const key = createHmac('sha256', keyHash).update('switchyard job token').digest();
-  return createHmac('sha256', key).update(body).digest('base64url');
+  return signWithKey(keyHash, 'switchyard job token', body);
 }

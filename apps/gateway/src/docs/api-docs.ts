@@ -20,7 +20,7 @@ export const componentRef = (name: ComponentName): SchemaObject =>
 export const ERROR_STATUS_DESCRIPTIONS: Record<number, string> = {
   400: '`validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`)',
   401: '`unauthorized`: no API key, or an unknown or revoked one',
-  403: '`forbidden`: the API key lacks the scope this route needs',
+  403: '`forbidden`: the API key lacks the scope this route needs (or a console-session call lacks the X-Switchyard-CSRF header)',
   404: '`not_found` (also for another tenant’s object, so existence does not leak)',
   409: '`not_cancellable`, `not_retryable` or `not_completed`',
   413: '`payload_too_large`: past BODY_LIMIT_BYTES (or UPLOAD_MAX_BYTES for uploads)',

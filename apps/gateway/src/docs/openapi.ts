@@ -107,7 +107,8 @@ export function completeOpenApi(document: OpenAPIObject): void {
       const operation = item[method];
       if (!operation) continue;
       const api = path.startsWith('/api/v1/');
-      const open = !api || path === '/api/v1/health';
+      // Health, and the console's sign-in (it takes the key in its body, or a session cookie).
+      const open = !api || path === '/api/v1/health' || path === '/api/v1/session';
       operation.operationId = operationId(method, path);
       const body = (operation as unknown as Record<string, unknown>)[REQUEST_BODY_EXTENSION];
       if (body !== undefined) {

@@ -90,11 +90,9 @@ export class FlowsService {
     const flow = validateFlow(body, this.config.FLOW_MAX_JOBS, (item, index) =>
       this.validator.check(item, index),
     );
-    await this.submissions.checkFiles(
-      caller,
-      flow.items.map((item) => item.submission),
-      'flow_invalid',
-    );
+    const submissions = flow.items.map((item) => item.submission);
+    await this.submissions.checkFiles(caller, submissions, 'flow_invalid');
+    await this.submissions.checkWebhookUrls(caller, submissions, 'flow_invalid');
     const admitted = flow.items.map((item) => ({
       queue: item.submission.queue,
       runAt: item.dependsOn.length ? null : item.submission.runAt,

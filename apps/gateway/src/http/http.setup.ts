@@ -5,7 +5,9 @@ import { SwaggerModule } from '@nestjs/swagger';
 import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { ApiErrorBody } from '@switchyard/contracts';
 import { UPLOAD_ROUTE } from '../auth/auth.guard';
+import { registerConsole } from '../browser/console-static';
 import { parseCorsOrigins, registerCors } from '../browser/cors';
+import { registerSessionCsrf } from '../browser/session-csrf';
 import { buildOpenApiDocument } from '../docs/openapi';
 
 export interface HttpSetupOptions {
@@ -16,6 +18,8 @@ export interface HttpSetupOptions {
   version: string;
   /** CORS_ORIGINS: origins that may use the job-token routes from a browser. */
   corsOrigins: string;
+  /** The built web console (served at /ui when it holds an index.html). */
+  consoleDir?: string;
 }
 
 /**
@@ -35,6 +39,8 @@ export async function configureHttp(
   registerBodyParsers(fastify);
   // Before answerUnknownMethods: OPTIONS is 404 (or a CORS preflight), never 405.
   registerCors(fastify, parseCorsOrigins(options.corsOrigins));
+  registerSessionCsrf(fastify);
+  if (options.consoleDir !== undefined) await registerConsole(app, fastify, options.consoleDir);
   answerUnknownMethods(fastify);
   const document = buildOpenApiDocument(app, {
     version: options.version,

@@ -381,6 +381,7 @@ function rowFields(row: JobRow) {
     timeoutMs: row.timeout_ms,
     maxAttempts: row.max_attempts,
     metadata: row.metadata,
+    webhookUrl: row.webhook_url,
   };
 }
 

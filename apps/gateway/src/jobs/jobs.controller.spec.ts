@@ -36,6 +36,19 @@ describe('parseListQuery', () => {
   });
 });
 
+describe('parseListQuery filters by idempotency key and metadata', () => {
+  it('splits metadata at the first = and refuses a pair without a key', () => {
+    expect(parseListQuery({ idempotencyKey: 'order-7', metadata: 'project=a=b' }, tenant)).toMatchObject({
+      idempotencyKey: 'order-7',
+      metadata: { key: 'project', value: 'a=b' },
+    });
+    expect(parseListQuery({ metadata: 'empty=' }, tenant).metadata).toEqual({ key: 'empty', value: '' });
+    expect(problems({ metadata: '=x' }, tenant)).toEqual(['metadata']);
+    expect(problems({ metadata: 'nokey' }, tenant)).toEqual(['metadata']);
+    expect(problems({ idempotencyKey: 'k'.repeat(201) }, tenant)).toEqual(['idempotencyKey']);
+  });
+});
+
 describe('parseInclude', () => {
   it('leaves payload and result out unless named, comma-separated or repeated', () => {
     expect(parseInclude(undefined)).toEqual({ payload: false, result: false });

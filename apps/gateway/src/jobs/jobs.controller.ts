@@ -88,6 +88,15 @@ export class JobsController {
   @ApiQueryParam('status', 'only jobs in this status', { type: 'string', enum: [...JOB_STATUSES] })
   @ApiQueryParam('type', 'only jobs of this type', { type: 'string', maxLength: LIMITS.typeLength })
   @ApiQueryParam('queue', 'only jobs of this queue', { type: 'string', maxLength: LIMITS.typeLength })
+  @ApiQueryParam('idempotencyKey', 'only the job submitted with this idempotency key', {
+    type: 'string',
+    maxLength: 200,
+  })
+  @ApiQueryParam(
+    'metadata',
+    '`key=value`: only jobs whose metadata has `key` with this value (compared as text)',
+    { type: 'string', maxLength: 200, pattern: '^[^=]+=' },
+  )
   @ApiQueryParam('createdAfter', 'ISO-8601', { type: 'string', format: 'date-time' })
   @ApiQueryParam('createdBefore', 'ISO-8601', { type: 'string', format: 'date-time' })
   @ApiQueryParam('limit', `page size, at most ${LIMITS.listLimitMax}`, {
@@ -175,7 +184,7 @@ export function parseListQuery(query: Record<string, string | undefined>, caller
     if (Number.isNaN(parsed.getTime())) problems.push({ field, message: 'must be an ISO-8601 date-time' });
     return parsed;
   };
-  const text = (field: 'type' | 'queue' | 'cursor' | 'tenant') => {
+  const text = (field: 'type' | 'queue' | 'cursor' | 'tenant' | 'idempotencyKey' | 'metadata') => {
     const value = query[field];
     if (value !== undefined && value.length > BOUNDED_TEXT) {
       problems.push({ field, message: `must be at most ${BOUNDED_TEXT} characters` });
@@ -204,9 +213,25 @@ export function parseListQuery(query: Record<string, string | undefined>, caller
     queue: text('queue'),
     createdAfter: date('createdAfter'),
     createdBefore: date('createdBefore'),
+    idempotencyKey: text('idempotencyKey'),
+    metadata: metadataFilter(text('metadata'), problems),
     cursor: text('cursor'),
     limit,
   };
   if (problems.length) throw new ApiError('validation_failed', 'invalid list query', problems);
   return result;
+}
+
+/** `metadata=key=value` → `{key, value}` (the first `=` splits; the value may contain more). */
+function metadataFilter(
+  raw: string | undefined,
+  problems: { field: string; message: string }[],
+): JobListQuery['metadata'] {
+  if (raw === undefined) return undefined;
+  const at = raw.indexOf('=');
+  if (at < 1) {
+    problems.push({ field: 'metadata', message: 'must be key=value' });
+    return undefined;
+  }
+  return { key: raw.slice(0, at), value: raw.slice(at + 1) };
 }

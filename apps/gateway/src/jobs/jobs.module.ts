@@ -5,6 +5,7 @@ import { GATEWAY_CONFIG, HANDLER_REGISTRY, type GatewayConfig } from '../gateway
 import { JobTypesModule } from '../job-types/job-types.module';
 import { QueuesModule } from '../queues/queues.module';
 import { UsageModule } from '../usage/usage.module';
+import { WebhookTargetsModule } from '../webhooks/webhook-targets.module';
 import { ActiveJobsCounter, ScheduledJobsCounter } from './active-jobs.counter';
 import { JobsController } from './jobs.controller';
 import { JobsService } from './jobs.service';
@@ -17,7 +18,7 @@ import { SubmissionValidator } from './submission.validator';
 
 /** Submitting, reading and listing jobs, their results, and the outbox of their events. */
 @Module({
-  imports: [QueuesModule, JobTypesModule, DispatchModule, UsageModule],
+  imports: [QueuesModule, JobTypesModule, DispatchModule, UsageModule, WebhookTargetsModule],
   controllers: [JobsController, ResultsController],
   providers: [
     {

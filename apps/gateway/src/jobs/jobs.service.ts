@@ -293,6 +293,7 @@ export function newJobOf(s: ValidSubmission, tenant: string, id: string, correla
     metadata: s.metadata,
     runAt: s.runAt,
     ...(s.concurrencyKey ? { concurrencyKey: s.concurrencyKey } : {}),
+    webhookUrl: s.webhookUrl ?? null,
   };
 }
 

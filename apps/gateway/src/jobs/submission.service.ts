@@ -5,6 +5,7 @@ import { FilesRepository, IdempotencyKeyTaken, type JobRow } from '@switchyard/p
 import { tenantScope, type Caller } from '../auth/caller';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../gateway.tokens';
 import { QueueMonitor } from '../queues/queue.monitor';
+import { WebhookTargets } from '../webhooks/webhook-targets';
 import { JobTypeCatalog, typesIn } from '../job-types/job-type.catalog';
 import { DuplicateSubmissions } from './duplicate-submissions';
 import { JobsService } from './jobs.service';
@@ -37,12 +38,14 @@ export class SubmissionService {
     private readonly limits: SubmissionLimits,
     private readonly jobs: JobsService,
     private readonly monitor: QueueMonitor,
+    private readonly webhookTargets: WebhookTargets,
   ) {}
 
   async submit(caller: Caller, body: unknown, idempotencyHeader: string | undefined): Promise<SubmitResult> {
     await this.catalog.ensureKnown(typesIn(body));
     const item = this.check(withHeaderKey(body, idempotencyHeader));
     await this.checkFiles(caller, [item]);
+    await this.checkWebhookUrls(caller, [item]);
     const tenant = caller.tenant;
     const jobId = randomUUID();
     // Usually answered from memory; a count that could refuse the job is read from PostgreSQL,
@@ -65,6 +68,7 @@ export class SubmissionService {
     await this.catalog.ensureKnown(typesIn(body));
     const items = this.checkBatch(body);
     await this.checkFiles(caller, items);
+    await this.checkWebhookUrls(caller, items);
     const tenant = caller.tenant;
     const ids = items.map(() => randomUUID());
     // Fingerprints only compare requests under one idempotency key.
@@ -228,6 +232,18 @@ export class SubmissionService {
         })),
       );
     }
+  }
+
+  /** Jobs' `webhookUrl`s must have the origin of one of the tenant's enabled webhook endpoints. */
+  async checkWebhookUrls(
+    caller: Caller,
+    items: ValidSubmission[],
+    errorCode: 'validation_failed' | 'flow_invalid' = 'validation_failed',
+  ): Promise<void> {
+    const urls = items.flatMap((item, index) =>
+      item.webhookUrl ? [{ ...(items.length > 1 ? { index } : {}), url: item.webhookUrl }] : [],
+    );
+    if (urls.length) await this.webhookTargets.check(caller.tenant, urls, errorCode);
   }
 
   private submitted(

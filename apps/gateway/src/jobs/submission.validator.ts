@@ -37,6 +37,11 @@ export interface ValidSubmission {
   runAt: string | null;
   /** Per-key concurrency: the submission's key, else the job type's default; null: none. */
   concurrencyKey: string | null;
+  /**
+   * The job's webhook URL override, normalised (WHATWG URL, without fragment); its origin is
+   * checked against the tenant's endpoints by the submission service. Absent or null: none.
+   */
+  webhookUrl?: string | null;
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 3;
@@ -96,6 +101,7 @@ export interface FingerprintFields {
   timeoutMs: number;
   maxAttempts: number;
   metadata: Record<string, unknown>;
+  webhookUrl?: string | null;
 }
 
 /**
@@ -112,6 +118,8 @@ export function fingerprintOf(fields: FingerprintFields): string {
         timeoutMs: fields.timeoutMs,
         maxAttempts: fields.maxAttempts,
         metadata: fields.metadata,
+        // Only when set, so that the fingerprints of requests without one stay what they were.
+        ...(fields.webhookUrl ? { webhookUrl: fields.webhookUrl } : {}),
       }),
     )
     .digest('hex');
@@ -125,6 +133,27 @@ export function runAtOf(
 ): string | null {
   const at = runAt !== undefined ? Date.parse(runAt) : delayMs !== undefined ? now + delayMs : Number.NaN;
   return Number.isFinite(at) && at > now ? new Date(at).toISOString() : null;
+}
+
+/**
+ * A submission's `webhookUrl` as stored: parsed, http or https, without credentials or fragment,
+ * at most LIMITS.webhookUrlLength characters; or why it is refused.
+ */
+export function normaliseWebhookUrl(raw: string): string | { refused: string } {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return { refused: 'is not a URL' };
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    return { refused: 'must be an http or https URL' };
+  if (url.username || url.password) return { refused: 'must not carry credentials' };
+  url.hash = '';
+  if (url.href.length > LIMITS.webhookUrlLength) {
+    return { refused: `must be at most ${LIMITS.webhookUrlLength} characters` };
+  }
+  return url.href;
 }
 
 /**
@@ -233,8 +262,14 @@ export class SubmissionValidator {
     if (body.runAt !== undefined && body.delayMs !== undefined) {
       details.push({ ...at, field: 'delayMs', message: 'give either runAt or delayMs, not both' });
     }
+    const webhookUrl = body.webhookUrl === undefined ? null : normaliseWebhookUrl(body.webhookUrl);
+    if (typeof webhookUrl === 'object' && webhookUrl !== null) {
+      details.push({ ...at, field: 'webhookUrl', message: webhookUrl.refused });
+    }
     if (details.length) return fail('validation_failed', 'the request is out of bounds', details);
-    const dedupe = body.dedupe ?? true;
+    // A job's own webhook URL makes it a request of its own: the dedup window never answers it
+    // with an earlier job, whose deliveries go elsewhere.
+    const dedupe = (body.dedupe ?? true) && body.webhookUrl === undefined;
     const cacheable = defaults.cacheable;
     return {
       ok: true,
@@ -253,6 +288,7 @@ export class SubmissionValidator {
           cacheable || (dedupe && !inBatch) ? requestHashOf(definition.type, payload) : NO_REQUEST_HASH,
         runAt: runAtOf(body.runAt, body.delayMs),
         concurrencyKey: body.concurrencyKey ?? defaults.concurrencyKey ?? null,
+        webhookUrl: typeof webhookUrl === 'string' ? webhookUrl : null,
       },
     };
   }

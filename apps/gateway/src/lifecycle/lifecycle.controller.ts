@@ -98,6 +98,35 @@ export class LifecycleController {
     return this.lifecycle.replayMatching(tenantScope(caller), filter);
   }
 
+  @Get('dlq/groups')
+  @ApiRoute(
+    'dlq',
+    'Dead-lettered jobs grouped by type and error code',
+    'One row per (type, last error code) with its count and latest failure, largest first (at most 200 groups). ' +
+      'Replay or discard a group with POST /dlq/replay or POST /dlq/discard and the same type and errorCode.',
+  )
+  @ApiJson(200, 'the groups', 'DeadLetterGroups')
+  dlqGroups(@Caller() caller: Caller) {
+    return this.lifecycle.deadLetterGroups(tenantScope(caller));
+  }
+
+  @Post('dlq/discard')
+  @HttpCode(200)
+  @ApiRoute(
+    'dlq',
+    'Discard dead-lettered jobs by filter',
+    'The same filter as POST /dlq/replay (at most 100 jobs per call, an empty filter needs `"all": true`); ' +
+      'the jobs are deleted with their history.',
+  )
+  @ApiJsonBody('ReplayFilter', 'which dead-lettered jobs to discard')
+  @ApiJson(200, 'the jobs discarded', 'DiscardResult')
+  @ApiErrors(400, 429)
+  async discardMatching(@Caller() caller: Caller, @Body() body: unknown) {
+    const filter = parseReplayFilter(body);
+    await this.rateLimit.checkBulkReplay(caller.admin ? '*' : caller.tenant);
+    return this.lifecycle.discardMatching(tenantScope(caller), filter);
+  }
+
   @Post('dlq/:id/replay')
   @HttpCode(202)
   @ApiRoute('dlq', 'Replay one dead-lettered job')

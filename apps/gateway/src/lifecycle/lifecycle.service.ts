@@ -123,6 +123,27 @@ export class LifecycleService {
     return { replayed: replayed.length, jobs: replayed };
   }
 
+  /** Dead-lettered jobs grouped by type and error code with counts (at most 200 groups). */
+  async deadLetterGroups(tenant: string | undefined) {
+    const groups = await this.lifecycle.deadLetteredGroups(tenant, LIMITS.listLimitMax);
+    return {
+      items: groups.map((g) => ({ ...g, lastFailedAt: g.lastFailedAt?.toISOString() ?? null })),
+    };
+  }
+
+  /** Discards up to `limit` (≤ 100) dead-lettered jobs matching the filter, with their history. */
+  async discardMatching(
+    tenant: string | undefined,
+    filter: DlqFilter,
+  ): Promise<{ discarded: number; jobs: string[] }> {
+    const ids = await this.lifecycle.discardDeadLetteredMatching({
+      ...filter,
+      tenant,
+      limit: Math.min(filter.limit, BULK_REPLAY_MAX),
+    });
+    return { discarded: ids.length, jobs: ids };
+  }
+
   async discard(id: string, tenant: string | undefined): Promise<void> {
     if (!isUuid(id) || !(await this.lifecycle.discardDeadLettered(id, tenant))) {
       throw new ApiError('not_found', `no dead-lettered job ${id}`);

@@ -71,7 +71,8 @@ export class SchedulesController {
     'Create a schedule',
     'A recurring job: `cron` (5 or 6 fields, or an alias such as @hourly, read in `timezone`) or `everyMs`. ' +
       'Each tick creates an ordinary job (validated, admitted and inserted like POST /jobs) with ' +
-      '`scheduleId` and `scheduledFor`; `overlap` says what a tick does while an earlier run is unfinished.',
+      '`scheduleId` and `scheduledFor`; `overlap` says what a tick does while an earlier run is unfinished. ' +
+      'A tenant has at most TENANT_MAX_SCHEDULES schedules (429 `tenant_quota_exceeded`).',
   )
   @ApiJsonBody('ScheduleRequest')
   @ApiJson(201, 'the schedule', 'Schedule')

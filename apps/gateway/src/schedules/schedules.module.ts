@@ -3,7 +3,7 @@ import { SCHEDULE_RUN_OUTCOMES } from '@switchyard/contracts';
 import { counter, histogram, METRIC_PREFIX } from '@switchyard/observability';
 import { SchedulesRepository } from '@switchyard/persistence';
 import type { Registry } from 'prom-client';
-import { LOGGER, METRICS, type Logger } from '../gateway.tokens';
+import { GATEWAY_CONFIG, LOGGER, METRICS, type GatewayConfig, type Logger } from '../gateway.tokens';
 import { JobTypeCatalog } from '../job-types/job-type.catalog';
 import { JobTypesModule } from '../job-types/job-types.module';
 import { JobsModule } from '../jobs/jobs.module';
@@ -67,8 +67,16 @@ class EvaluatorLifecycle implements OnModuleInit, OnApplicationShutdown {
         catalog: JobTypeCatalog,
         jobs: JobsService,
         clock: ScheduleClock,
-      ) => new SchedulesService(repository, runs, catalog, jobs, clock),
-      inject: [SchedulesRepository, ScheduleRuns, JobTypeCatalog, JobsService, SCHEDULE_CLOCK],
+        config: GatewayConfig,
+      ) => new SchedulesService(repository, runs, catalog, jobs, clock, config.TENANT_MAX_SCHEDULES),
+      inject: [
+        SchedulesRepository,
+        ScheduleRuns,
+        JobTypeCatalog,
+        JobsService,
+        SCHEDULE_CLOCK,
+        GATEWAY_CONFIG,
+      ],
     },
     {
       provide: ScheduleEvaluator,

@@ -14,6 +14,7 @@ import {
 import {
   InvalidCursorError,
   ScheduleNameTaken,
+  ScheduleQuotaExceeded,
   SchedulesRepository,
   scheduleFieldsOf,
   toScheduleView,
@@ -64,6 +65,8 @@ export class SchedulesService {
     private readonly catalog: JobTypeCatalog,
     private readonly jobs: JobsService,
     private readonly clock: ScheduleClock,
+    /** TENANT_MAX_SCHEDULES. */
+    private readonly maxPerTenant: number,
   ) {}
 
   async create(tenant: string, body: ScheduleCreate): Promise<ScheduleView> {
@@ -88,8 +91,12 @@ export class SchedulesService {
     await this.check(fields);
     fields.nextRunAt = this.nextTick(fields);
     try {
-      return toScheduleView(await this.repository.create(randomUUID(), tenant, fields));
+      return toScheduleView(await this.repository.create(randomUUID(), tenant, fields, this.maxPerTenant));
     } catch (error) {
+      if (error instanceof ScheduleQuotaExceeded) {
+        // Not a rate: only deleting a schedule makes room, so no Retry-After.
+        throw new ApiError('tenant_quota_exceeded', error.message);
+      }
       throw nameTaken(error, fields.name);
     }
   }

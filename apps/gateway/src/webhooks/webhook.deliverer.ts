@@ -5,11 +5,10 @@ import { WebhooksRepository, type DueWebhookDelivery } from '@switchyard/persist
 import { GATEWAY_CONFIG, LOGGER, METRICS, type GatewayConfig, type Logger } from '../gateway.tokens';
 import { webhookHeaders } from './webhook.signer';
 import { sendWebhook, type SendOutcome } from './webhook.sender';
+import { WEBHOOK_RESOLVER } from './webhook-targets';
 import type { Resolver } from './webhook.target';
 
 export const WEBHOOK_DELIVERIES_TOTAL = `${METRIC_PREFIX}webhook_deliveries_total`;
-/** Resolver the deliverer checks targets with (tests of the gateway process keep the system one). */
-export const WEBHOOK_RESOLVER = Symbol('WEBHOOK_RESOLVER');
 
 const POLL_MS = 500;
 const RETRY_MAX_MS = 3600000;

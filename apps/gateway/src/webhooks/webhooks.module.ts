@@ -1,19 +1,15 @@
 import { Module, type OnApplicationBootstrap } from '@nestjs/common';
-import { WEBHOOK_RESOLVER, WebhookDeliverer } from './webhook.deliverer';
+import { WebhookDeliverer } from './webhook.deliverer';
 import { WebhookFanout } from './webhook.fanout';
-import { systemResolver } from './webhook.target';
+import { WebhookTargetsModule } from './webhook-targets.module';
 import { WebhooksController } from './webhooks.controller';
 import { WebhooksService } from './webhooks.service';
 
 /** Webhook endpoints, the fan-out of terminal job events into deliveries, and their sender. */
 @Module({
+  imports: [WebhookTargetsModule],
   controllers: [WebhooksController],
-  providers: [
-    { provide: WEBHOOK_RESOLVER, useValue: systemResolver },
-    WebhookDeliverer,
-    WebhookFanout,
-    WebhooksService,
-  ],
+  providers: [WebhookDeliverer, WebhookFanout, WebhooksService],
 })
 export class WebhooksModule implements OnApplicationBootstrap {
   constructor(private readonly fanout: WebhookFanout) {}

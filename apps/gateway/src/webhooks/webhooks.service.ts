@@ -20,9 +20,10 @@ import {
 } from '@switchyard/persistence';
 import { tenantScope, type Caller } from '../auth/caller';
 import { GATEWAY_CONFIG, LOGGER, type GatewayConfig, type Logger } from '../gateway.tokens';
-import { WEBHOOK_RESOLVER, WebhookDeliverer } from './webhook.deliverer';
+import { WebhookTargets } from './webhook-targets';
+import { WebhookDeliverer } from './webhook.deliverer';
+import { WebhookFanout } from './webhook.fanout';
 import { generateWebhookSecret } from './webhook.signer';
-import { checkWebhookTarget, WebhookTargetRefused, type Resolver } from './webhook.target';
 
 const DEFAULT_OVERLAP_S = 86400;
 
@@ -50,6 +51,7 @@ function deliveryView(r: WebhookDeliveryRecord): WebhookDeliveryView {
     eventId: r.eventId,
     eventType: r.eventType as WebhookEventType,
     jobId: r.jobId,
+    ...(r.url === null ? {} : { url: r.url }),
     status: r.status,
     attempts: r.attempts,
     nextAttemptAt: iso(r.nextAttemptAt),
@@ -80,9 +82,10 @@ export class WebhooksService {
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
-    @Inject(WEBHOOK_RESOLVER) private readonly resolve: Resolver,
     private readonly webhooks: WebhooksRepository,
     private readonly deliverer: WebhookDeliverer,
+    private readonly fanout: WebhookFanout,
+    private readonly targets: WebhookTargets,
   ) {}
 
   async create(caller: Caller, body: WebhookEndpointRequest): Promise<WebhookEndpointCreated> {
@@ -94,15 +97,17 @@ export class WebhooksService {
       );
     }
     const secret = generateWebhookSecret();
-    const record = await this.webhooks.createEndpoint({
-      id: randomUUID(),
-      tenant: caller.tenant,
-      url: body.url,
-      description: body.description ?? null,
-      eventTypes: body.eventTypes ?? [...WEBHOOK_EVENT_TYPES],
-      jobTypes: body.jobTypes ?? [],
-      secret,
-    });
+    const record = await this.routed((tx) =>
+      tx.createEndpoint({
+        id: randomUUID(),
+        tenant: caller.tenant,
+        url: body.url,
+        description: body.description ?? null,
+        eventTypes: body.eventTypes ?? [...WEBHOOK_EVENT_TYPES],
+        jobTypes: body.jobTypes ?? [],
+        secret,
+      }),
+    );
     this.logger.info({ endpointId: record.id, tenant: record.tenant }, 'webhook endpoint created');
     return { ...endpointView(record), secret };
   }
@@ -121,14 +126,16 @@ export class WebhooksService {
 
   async update(caller: Caller, id: string, patch: WebhookEndpointPatch): Promise<WebhookEndpointView> {
     if (patch.url !== undefined) await this.checkUrl(patch.url);
-    const record = isUuid(id) ? await this.webhooks.updateEndpoint(id, tenantScope(caller), patch) : null;
+    const record = isUuid(id)
+      ? await this.routed((tx) => tx.updateEndpoint(id, tenantScope(caller), patch))
+      : null;
     if (!record) throw notFound(id);
     if (patch.enabled) this.deliverer.kick();
     return endpointView(record);
   }
 
   async remove(caller: Caller, id: string): Promise<void> {
-    const removed = isUuid(id) && (await this.webhooks.deleteEndpoint(id, tenantScope(caller)));
+    const removed = isUuid(id) && (await this.routed((tx) => tx.deleteEndpoint(id, tenantScope(caller))));
     if (!removed) throw notFound(id);
   }
 
@@ -168,6 +175,18 @@ export class WebhooksService {
     return deliveryView(record);
   }
 
+  /** An endpoint change and the fan-out's bindings that follow it, serialised across gateways. */
+  private async routed<T>(change: (tx: WebhooksRepository) => Promise<T>): Promise<T> {
+    return this.webhooks.withRouting(change, async (eventTypes) => {
+      try {
+        await this.fanout.route(eventTypes);
+      } catch (error) {
+        this.logger.warn({ err: error }, 'could not bind the webhook fan-out queue');
+        throw new ApiError('service_unavailable', 'the message broker is unavailable; nothing was changed');
+      }
+    });
+  }
+
   private async find(caller: Caller, id: string): Promise<WebhookEndpointRecord> {
     const record = isUuid(id) ? await this.webhooks.findEndpoint(id, tenantScope(caller)) : null;
     if (!record) throw notFound(id);
@@ -175,17 +194,11 @@ export class WebhooksService {
   }
 
   private async checkUrl(url: string): Promise<void> {
-    try {
-      await checkWebhookTarget(url, {
-        allowPrivate: this.config.WEBHOOK_ALLOW_PRIVATE,
-        resolve: this.resolve,
-      });
-    } catch (error) {
-      if (!(error instanceof WebhookTargetRefused)) throw error;
-      throw new ApiError('validation_failed', `the webhook URL is refused: ${error.message}`, [
-        { field: 'url', message: error.message },
-      ]);
-    }
+    const refused = await this.targets.targetRefusal(url);
+    if (refused === null) return;
+    throw new ApiError('validation_failed', `the webhook URL is refused: ${refused}`, [
+      { field: 'url', message: refused },
+    ]);
   }
 }
 

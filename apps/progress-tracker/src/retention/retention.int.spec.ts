@@ -31,7 +31,7 @@ describe('RetentionService against PostgreSQL', () => {
   });
 
   beforeEach(async () => {
-    await db.query(`TRUNCATE jobs, job_events, files, parked_events CASCADE`);
+    await db.query(`TRUNCATE jobs, job_events, files, parked_events, flows CASCADE`);
     dir = await mkdtemp(join(tmpdir(), 'sy-retention-'));
     artifactsDir = join(dir, 'artifacts');
     uploadsDir = join(dir, 'uploads');
@@ -305,6 +305,37 @@ describe('RetentionService against PostgreSQL', () => {
     const report = await service(db, new Registry()).runOnce();
     expect(report?.parkedEvents).toBe(1);
     expect(await count(`SELECT count(*) AS n FROM parked_events`)).toBe(1);
+  });
+
+  it('purges an old flow once retention has taken the last of its jobs, and no other', async () => {
+    const flow = async (ageDays: number) => {
+      const [{ id }]: { id: string }[] = await db.query(
+        `INSERT INTO flows (id, tenant, correlation_id, created_at)
+         VALUES (gen_random_uuid(), 'acme', 'corr', now() - make_interval(days => $1::int)) RETURNING id`,
+        [ageDays],
+      );
+      return id;
+    };
+    const finished = await flow(9);
+    const stillRunning = await flow(9);
+    const fresh = await flow(0);
+    const join = (flowId: string, ids: string[]) =>
+      db.query(`UPDATE jobs SET flow_id = $1 WHERE id = ANY($2::uuid[])`, [flowId, ids]);
+    await join(finished, await insertJobs(2, 'completed', 8));
+    await join(stillRunning, [
+      ...(await insertJobs(1, 'completed', 8)),
+      ...(await insertJobs(1, 'running', 8)),
+    ]);
+    await join(fresh, await insertJobs(1, 'completed', 8));
+    const registry = new Registry();
+
+    const report = await service(db, registry).runOnce();
+
+    expect(report?.jobs).toBe(4);
+    expect(report?.flows).toBe(1);
+    const rows: { id: string }[] = await db.query(`SELECT id FROM flows`);
+    expect(rows.map((r) => r.id).sort()).toEqual([stillRunning, fresh].sort());
+    expect(await purgedMetric(registry, 'flows')).toBe(1);
   });
 
   it('uses the retention in days it is given', async () => {

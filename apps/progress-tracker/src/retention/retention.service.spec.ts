@@ -21,6 +21,10 @@ function fakeRepository() {
       calls.push({ kind: 'parked', days, at: Date.now() });
       return Promise.resolve(0);
     },
+    purgeFlows: (days: number) => {
+      calls.push({ kind: 'flows', days, at: Date.now() });
+      return Promise.resolve(0);
+    },
   };
   return { calls, repository: repository as unknown as RetentionRepository };
 }

@@ -40,12 +40,15 @@ export interface RetentionReport {
   artifacts: number;
   uploads: number;
   parkedEvents: number;
+  /** Flows whose jobs were all purged. */
+  flows: number;
   tempFiles: number;
   /** Job statements run (each took at most `batchSize` jobs). */
   batches: number;
 }
 
-export type PurgeKind = 'jobs' | 'events' | 'artifacts' | 'uploads' | 'parked_events' | 'temp_files';
+export type PurgeKind =
+  'jobs' | 'events' | 'artifacts' | 'uploads' | 'parked_events' | 'flows' | 'temp_files';
 
 export const RETENTION_PURGED_TOTAL = `${METRIC_PREFIX}retention_purged_total`;
 
@@ -76,11 +79,19 @@ export class RetentionService {
   ) {
     this.purged = new Counter({
       name: RETENTION_PURGED_TOTAL,
-      help: 'What retention purged, by kind (jobs, events, artifacts, uploads, parked_events, temp_files)',
+      help: 'What retention purged, by kind (jobs, events, artifacts, uploads, parked_events, flows, temp_files)',
       labelNames: ['kind'],
       registers: [registry],
     });
-    for (const kind of ['jobs', 'events', 'artifacts', 'uploads', 'parked_events', 'temp_files'] as const) {
+    for (const kind of [
+      'jobs',
+      'events',
+      'artifacts',
+      'uploads',
+      'parked_events',
+      'flows',
+      'temp_files',
+    ] as const) {
       this.purged.inc({ kind }, 0);
     }
   }
@@ -134,6 +145,19 @@ export class RetentionService {
     return new Promise((resolve) => setTimeout(resolve, this.options.batchPauseMs ?? 10));
   }
 
+  /** Runs `purgeBatch` until it purges fewer than a batch (or the service stops); the total purged. */
+  private async inBatches(kind: PurgeKind, purgeBatch: () => Promise<number>): Promise<number> {
+    const limit = this.options.batchSize ?? DEFAULT_BATCH;
+    let total = 0;
+    for (;;) {
+      const n = await purgeBatch();
+      total += n;
+      this.count(kind, n);
+      if (n < limit || this.stopped) return total;
+      await this.pause();
+    }
+  }
+
   private async purge(): Promise<RetentionReport> {
     const days = this.options.retentionDays;
     const limit = this.options.batchSize ?? DEFAULT_BATCH;
@@ -143,6 +167,7 @@ export class RetentionService {
       artifacts: 0,
       uploads: 0,
       parkedEvents: 0,
+      flows: 0,
       tempFiles: 0,
       batches: 0,
     };
@@ -166,28 +191,23 @@ export class RetentionService {
       if (batch.jobs.length < limit || this.stopped) break;
       await this.pause();
     }
-    for (;;) {
+    report.uploads = await this.inBatches('uploads', async () => {
       const ids = await this.repository.purgeUploads(days, limit);
       await Promise.all(ids.map((id) => this.uploads.remove(id)));
-      report.uploads += ids.length;
-      this.count('uploads', ids.length);
-      if (ids.length < limit || this.stopped) break;
-      await this.pause();
-    }
-    for (;;) {
-      const n = await this.repository.purgeParkedEvents(days, limit);
-      report.parkedEvents += n;
-      this.count('parked_events', n);
-      if (n < limit || this.stopped) break;
-      await this.pause();
-    }
+      return ids.length;
+    });
+    report.parkedEvents = await this.inBatches('parked_events', () =>
+      this.repository.purgeParkedEvents(days, limit),
+    );
+    // After the jobs: a flow goes once retention has taken the last of its jobs.
+    report.flows = await this.inBatches('flows', () => this.repository.purgeFlows(days, limit));
     for (const dir of this.options.tempDirs) {
       const n = await sweepTemporaryFiles(dir, this.options.tempMaxAgeMs ?? HOUR_MS);
       report.tempFiles += n;
       this.count('temp_files', n);
     }
     const { batches: _batches, ...purged } = report;
-    if (report.jobs + report.uploads + report.parkedEvents + report.tempFiles > 0) {
+    if (report.jobs + report.uploads + report.parkedEvents + report.flows + report.tempFiles > 0) {
       this.logger.info({ ...purged, retentionDays: days }, 'retention pass purged');
     }
     return report;

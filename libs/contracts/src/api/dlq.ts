@@ -26,3 +26,30 @@ export const ReplayResultSchema = Type.Object(
   { title: 'ReplayResult' },
 );
 export type ReplayResult = Static<typeof ReplayResultSchema>;
+
+/** `GET /dlq/groups`: dead-lettered jobs counted by type and last error code. */
+export const DeadLetterGroupsSchema = Type.Object(
+  {
+    items: Type.Array(
+      Type.Object({
+        type: Type.String(),
+        errorCode: Type.Union([Type.String(), Type.Null()]),
+        count: Type.Integer({ minimum: 1 }),
+        lastFailedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+      }),
+      { maxItems: LIMITS.listLimitMax },
+    ),
+  },
+  { title: 'DeadLetterGroups' },
+);
+export type DeadLetterGroups = Static<typeof DeadLetterGroupsSchema>;
+
+/** `POST /dlq/discard`: the jobs deleted. */
+export const DiscardResultSchema = Type.Object(
+  {
+    discarded: Type.Integer({ minimum: 0 }),
+    jobs: Type.Array(Type.String({ format: 'uuid' }), { maxItems: BULK_REPLAY_MAX }),
+  },
+  { title: 'DiscardResult' },
+);
+export type DiscardResult = Static<typeof DiscardResultSchema>;

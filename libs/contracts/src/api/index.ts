@@ -7,7 +7,8 @@ import {
   CleanupRequestSchema,
   CleanupResultSchema,
 } from './admin';
-import { ReplayFilterSchema, ReplayResultSchema } from './dlq';
+import { DeadLetterGroupsSchema, DiscardResultSchema, ReplayFilterSchema, ReplayResultSchema } from './dlq';
+import { SessionRequestSchema, SessionSchema } from './session';
 import { ApiErrorBodySchema } from './error';
 import { JobEventSchema, JobSnapshotSchema } from './events';
 import { FileViewSchema } from './files';
@@ -82,6 +83,7 @@ export * from './job-types';
 export * from './limits';
 export * from './queues';
 export * from './schedules';
+export * from './session';
 export * from './stats';
 export * from './webhooks';
 export * from './usage';
@@ -112,6 +114,8 @@ export function apiBodySchemas(batchMaxItems: number, flowMaxJobs = 500) {
     CleanupResult: CleanupResultSchema,
     ReplayFilter: ReplayFilterSchema,
     ReplayResult: ReplayResultSchema,
+    DeadLetterGroups: DeadLetterGroupsSchema,
+    DiscardResult: DiscardResultSchema,
     File: FileViewSchema,
     JobTypeList: JobTypeListSchema,
     Queue: QueueViewSchema,
@@ -150,6 +154,9 @@ export function apiBodySchemas(batchMaxItems: number, flowMaxJobs = 500) {
     WebhookDeliveryList: WebhookDeliveryPageSchema,
     JobTokenRequest: JobTokenRequestSchema,
     JobToken: JobTokenSchema,
+    // The console's session (issue 20).
+    SessionRequest: SessionRequestSchema,
+    Session: SessionSchema,
     JobLogLine: JobLogLineSchema,
     JobLogPage: JobLogPageSchema,
     UsageReport: UsageReportSchema,

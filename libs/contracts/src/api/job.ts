@@ -62,6 +62,9 @@ const jobFields = {
         '`concurrency`, `rate`, `paused`; absent otherwise',
     }),
   ),
+  webhookUrl: Type.Optional(
+    Type.String({ description: 'the job’s webhook URL override, when it was submitted with one' }),
+  ),
   traceId: Type.Optional(
     Type.String({ pattern: '^[0-9a-f]{32}$', description: 'the job’s OpenTelemetry trace (when traced)' }),
   ),

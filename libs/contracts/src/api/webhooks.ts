@@ -111,6 +111,11 @@ export const WebhookDeliverySchema = Type.Object(
     eventId: Type.String({ description: 'the CloudEvent id' }),
     eventType: literals(WEBHOOK_EVENT_TYPES),
     jobId: Type.String({ format: 'uuid' }),
+    url: Type.Optional(
+      Type.String({
+        description: 'where this delivery goes when not to the endpoint’s URL: the job’s `webhookUrl`',
+      }),
+    ),
     status: literals(WEBHOOK_DELIVERY_STATUSES),
     attempts: Type.Integer({ minimum: 0 }),
     nextAttemptAt: nullable(isoTime('while pending')),
