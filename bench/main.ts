@@ -17,6 +17,7 @@ import { formatProfiles, summariseProfiles, type ProfileSummary } from './profil
 import { audio } from './scenarios/audio';
 import { backlog } from './scenarios/backlog';
 import { flows } from './scenarios/flows';
+import { fairness } from './scenarios/fairness';
 import { bullmq, RATIO_TARGET } from './scenarios/bullmq';
 import { graphile } from './scenarios/graphile';
 import { startLatency } from './scenarios/start-latency';
@@ -32,6 +33,7 @@ export const SCENARIOS = [
   'graphile',
   'audio',
   'flows',
+  'fairness',
   'backlog',
 ] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
@@ -250,6 +252,7 @@ export async function main(argv: string[]): Promise<number> {
     await runScenario('throughput', () => throughput(ctx));
     await runScenario('audio', () => audio(ctx));
     await runScenario('flows', () => flows(ctx));
+    await runScenario('fairness', () => fairness(ctx));
   } finally {
     await shared?.destroy();
   }

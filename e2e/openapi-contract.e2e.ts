@@ -567,6 +567,19 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
     expectStatus(await call('get', '/api/v1/admin/tenants/{tenant}', { tenant: '-bad' }), 400);
   });
 
+  it('answers the flow-control limit routes as documented', async () => {
+    const key = { key: 'contract-gpu' };
+    const tooLong = { key: 'k'.repeat(129) };
+    expectStatus(await call('put', '/api/v1/limits/concurrency/{key}', key, { body: { max: 2 } }), 200);
+    expectStatus(await call('put', '/api/v1/limits/concurrency/{key}', key, { body: { max: -1 } }), 400);
+    expectStatus(await call('get', '/api/v1/limits/concurrency/{key}', key), 200);
+    expectStatus(await call('get', '/api/v1/limits/concurrency/{key}', tooLong), 400);
+    expectStatus(await call('get', '/api/v1/limits', {}), 200);
+    expectStatus(await call('delete', '/api/v1/limits/concurrency/{key}', key), 204);
+    expectStatus(await call('delete', '/api/v1/limits/concurrency/{key}', key), 404);
+    expectStatus(await call('delete', '/api/v1/limits/concurrency/{key}', tooLong), 400);
+  });
+
   it('answers the console session and dead-letter group routes as documented', async () => {
     const alpha = { key: keys.alpha };
     expectStatus(await call('get', '/api/v1/dlq/groups', {}, alpha), 200);
@@ -595,7 +608,7 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
   });
 
   /** Parameters that reach each route's guard: ids that exist nowhere, a queue that exists. */
-  const params = { id: NIL, deliveryId: NIL, name: 'generation', tenant: 'acme' };
+  const params = { id: NIL, deliveryId: NIL, name: 'generation', tenant: 'acme', key: 'contract-gpu' };
   // Open routes (`security: []`, e.g. the console's sign-in) answer 401 for a bad key in their body.
   const authenticated = () =>
     operations().filter(

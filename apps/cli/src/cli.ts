@@ -11,6 +11,7 @@ import { registerKeysCommands } from './keys.commands';
 import { registerLogsCommand } from './logs.command';
 import { createStyle, type Style } from './output';
 import { registerQueuesCommand } from './queues.command';
+import { registerLimitsCommand } from './limits.command';
 import { registerResultCommand } from './result.command';
 import { registerScheduleCommands } from './schedules.commands';
 import { colourEnabled, type CliIo } from './settings';
@@ -71,6 +72,7 @@ function buildProgram(io: CliIo, colour: boolean, app: App): Command {
   registerLogsCommand(program, app);
   registerDlqCommands(program, app);
   registerQueuesCommand(program, app);
+  registerLimitsCommand(program, app);
   registerScheduleCommands(program, app);
   registerKeysCommands(program, app);
   registerDoctorCommand(program, app);

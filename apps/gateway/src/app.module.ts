@@ -13,6 +13,7 @@ import { IntakeModule } from './intake/intake.module';
 import { JobTypesModule } from './job-types/job-types.module';
 import { JobsModule } from './jobs/jobs.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
+import { LimitsModule } from './limits/limits.module';
 import { LogsModule } from './logs/logs.module';
 import { QueuesModule } from './queues/queues.module';
 import { SchedulesModule } from './schedules/schedules.module';
@@ -47,6 +48,7 @@ export class GatewayModule {
         // Job logs, the usage ledger and tenant budgets (issue 21).
         LogsModule,
         UsageModule,
+        LimitsModule,
         ApiHealthModule,
         HealthModule.register({ checks: deps.healthChecks, registry: deps.metrics }),
         // Last, so the intake consumer stops before anything else is torn down.

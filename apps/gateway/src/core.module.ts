@@ -22,6 +22,7 @@ import {
   JobLogsRepository,
   UsageRepository,
   TenantBudgetsRepository,
+  LimitsRepository,
 } from '@switchyard/persistence';
 import type { Registry } from 'prom-client';
 import { hashApiKey } from './auth/api-key';
@@ -65,6 +66,8 @@ export interface GatewayDependencies {
   jobLogs: JobLogsRepository;
   usage: UsageRepository;
   budgets: TenantBudgetsRepository;
+  /** Flow-control limits (per-key concurrency). */
+  limits: LimitsRepository;
   amqp: AmqpClient;
   /** Command connection (rate limits, admission, live state). */
   redis: Redis;
@@ -119,6 +122,7 @@ export class CoreModule {
       { provide: JobLogsRepository, useValue: deps.jobLogs },
       { provide: UsageRepository, useValue: deps.usage },
       { provide: TenantBudgetsRepository, useValue: deps.budgets },
+      { provide: LimitsRepository, useValue: deps.limits },
       { provide: AmqpClient, useValue: deps.amqp },
       { provide: ChannelSubscriber, useValue: deps.subscriber },
       // Shared by submissions (jobs) and stats (queues).

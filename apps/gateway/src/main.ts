@@ -40,6 +40,7 @@ import {
   JobLogsRepository,
   UsageRepository,
   TenantBudgetsRepository,
+  LimitsRepository,
 } from '@switchyard/persistence';
 import { GatewayModule } from './app.module';
 import { SERVICE_NAME } from './gateway.tokens';
@@ -115,6 +116,7 @@ async function main(): Promise<void> {
       jobLogs: new JobLogsRepository(db),
       usage: new UsageRepository(db),
       budgets: new TenantBudgetsRepository(db),
+      limits: new LimitsRepository(db),
       amqp,
       redis,
       subscriber: new ChannelSubscriber(subscriber),

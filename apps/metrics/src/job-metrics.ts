@@ -34,6 +34,8 @@ export interface QueueMetrics {
   paused: Gauge<'queue'>;
   consumers: Gauge<'queue'>;
   oldestAge: Gauge<'queue'>;
+  /** Flow control: jobs of each concurrency key in use (released, running, retrying). */
+  concurrencyInUse: Gauge<'key'>;
   pollErrors: Counter<'source'>;
 }
 
@@ -140,6 +142,12 @@ export function createQueueMetrics(
       collect() {
         collectOldestAge(this);
       },
+    }),
+    concurrencyInUse: new Gauge({
+      name: name('concurrency_in_use'),
+      help: 'Jobs of each concurrency key released to a worker, running or retrying (per-key concurrency)',
+      labelNames: ['key'],
+      registers: [registry],
     }),
     pollErrors: counter(
       registry,

@@ -7,7 +7,7 @@ import {
   type ServiceContext,
   type ServiceParts,
 } from '@switchyard/observability';
-import { JobMetricsRepository, QueueSettingsRepository } from '@switchyard/persistence';
+import { JobMetricsRepository, LimitsRepository, QueueSettingsRepository } from '@switchyard/persistence';
 import { openConnections } from '@switchyard/service-kit';
 import { EventConsumer, METRICS_BATCH_WINDOW_MS, METRICS_PREFETCH_FACTOR } from './event-consumer';
 import { EventRecorder } from './event-recorder';
@@ -37,6 +37,7 @@ async function connect({
   const jobMetrics = createJobMetrics(registry);
   const recorder = new EventRecorder(jobMetrics);
   const store = new JobMetricsRepository(db);
+  const limits = new LimitsRepository(db);
   const prefetch = config.AMQP_PREFETCH * METRICS_PREFETCH_FACTOR;
   const consumer = new EventConsumer(
     {
@@ -61,7 +62,11 @@ async function connect({
       extraQueues: () => recorder.queues(),
     },
     amqp,
-    store,
+    {
+      queueStates: () => store.queueStates(),
+      concurrencyInUse: async () =>
+        (await limits.listConcurrency()).map(({ key, inUse }) => ({ key, inUse })),
+    },
     new QueueSettingsRepository(db),
     registry,
     logger.child({ component: 'queues' }),

@@ -32,6 +32,12 @@ class FakeJobs implements JobQueues {
     if (this.down) return Promise.reject(new Error('db down'));
     return Promise.resolve({ queues: this.rows, deadLettered: this.deadLettered });
   }
+  keys: { key: string; inUse: number }[] = [];
+  keysDown = false;
+  concurrencyInUse() {
+    if (this.keysDown) return Promise.reject(new Error('db down'));
+    return Promise.resolve(this.keys);
+  }
 }
 
 class FakeSettings implements QueueSettings {
@@ -225,5 +231,15 @@ describe('QueuePoller', () => {
     await new Promise((r) => setTimeout(r, 30));
     expect(after).toBeGreaterThanOrEqual(3);
     expect(polls).toBe(after);
+  });
+  it('exports the jobs in use per concurrency key and withdraws them when PostgreSQL cannot be read', async () => {
+    jobs.keys = [{ key: 'gpu-a', inUse: 2 }];
+    await poller.pollOnce();
+    expect(await scrape(registry)).toContain('switchyard_concurrency_in_use{key="gpu-a"} 2');
+    jobs.keysDown = true;
+    await poller.pollOnce();
+    expect((await scrape(registry)).some((line) => line.startsWith('switchyard_concurrency_in_use'))).toBe(
+      false,
+    );
   });
 });

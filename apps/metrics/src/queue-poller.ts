@@ -16,6 +16,8 @@ export interface BrokerQueues {
 
 export interface JobQueues {
   queueStates(): Promise<JobQueueStates>;
+  /** Jobs in use per concurrency key (keys with a limit or jobs in use or waiting). */
+  concurrencyInUse?(): Promise<{ key: string; inUse: number }[]>;
 }
 
 export interface QueueSettings {
@@ -88,10 +90,11 @@ export class QueuePoller {
   /** One poll of both sources; an unreadable source withdraws its series rather than rejecting. */
   async pollOnce(): Promise<void> {
     const queues = [...new Set<string>([...BUILT_IN_QUEUES, ...this.options.extraQueues()])];
-    const [broker, jobs, paused] = await Promise.all([
+    const [broker, jobs, paused, keys] = await Promise.all([
       this.pollBroker(queues),
       this.pollJobs(),
       this.pollPaused(),
+      this.pollKeys(),
     ]);
     // Applied together and synchronously, so a scrape never sees half of a poll.
     const { depth, consumers, level, paused: pausedGauge } = this.metrics;
@@ -123,6 +126,8 @@ export class QueuePoller {
       for (const queue of new Set([...queues, ...paused]))
         pausedGauge.set({ queue }, paused.has(queue) ? 1 : 0);
     }
+    this.metrics.concurrencyInUse.reset();
+    for (const { key, inUse } of keys ?? []) this.metrics.concurrencyInUse.set({ key }, inUse);
   }
 
   /** The queue's level; a change is logged (SPEC §4: levels in metrics, /queues and logs). */
@@ -189,6 +194,17 @@ export class QueuePoller {
     } catch (error) {
       this.metrics.pollErrors.inc({ source: 'postgres' });
       this.logger.warn({ err: error }, 'queue settings unavailable; paused withdrawn');
+      return undefined;
+    }
+  }
+
+  private async pollKeys(): Promise<{ key: string; inUse: number }[] | undefined> {
+    if (!this.jobs.concurrencyInUse) return [];
+    try {
+      return await this.jobs.concurrencyInUse();
+    } catch (error) {
+      this.metrics.pollErrors.inc({ source: 'postgres' });
+      this.logger.warn({ err: error }, 'concurrency keys unavailable; concurrency_in_use withdrawn');
       return undefined;
     }
   }

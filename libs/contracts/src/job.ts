@@ -10,6 +10,7 @@ export const LIMITS = {
   maxAttempts: 20,
   listLimitMax: 200,
   listLimitDefault: 50,
+  concurrencyKeyLength: 128,
 } as const;
 
 export const PrioritySchema = Type.Union(
@@ -46,6 +47,15 @@ export const JobSubmissionSchema = Type.Object(
         minimum: 0,
         maximum: MAX_DELAY_MS,
         description: 'the job stays `scheduled` this long (not with runAt); 0 means now',
+      }),
+    ),
+    concurrencyKey: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: LIMITS.concurrencyKeyLength,
+        description:
+          'per-key concurrency: at most the key’s limit (`PUT /limits/concurrency/{key}`) of its jobs are ' +
+          'released or running at once, across every worker; overrides the job type’s default key',
       }),
     ),
     webhookUrl: Type.Optional(

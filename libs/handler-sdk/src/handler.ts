@@ -21,6 +21,12 @@ export interface JobTypeDefinition<P = Record<string, unknown>> {
     cacheable?: boolean | ((payload: P) => boolean);
     /** Whether a timeout counts as retryable for this type (default: not). */
     retryTimeouts?: boolean;
+    /**
+     * Per-key concurrency: the key of a job submitted without `concurrencyKey`, fixed or derived
+     * from the payload (e.g. `model:<name>`); undefined: no key. The key's limit is set at run time
+     * (`PUT /api/v1/limits/concurrency/{key}`).
+     */
+    concurrencyKey?: string | ((payload: P) => string | undefined);
   };
 }
 
@@ -47,12 +53,19 @@ export type AnyJobTypeDefinition = JobTypeDefinition<never>;
 export function resolveDefaults(
   definition: AnyJobTypeDefinition,
   payload: Record<string, unknown>,
-): { priority?: number; cacheable: boolean; timeoutMs?: number; maxAttempts?: number } {
+): {
+  priority?: number;
+  cacheable: boolean;
+  timeoutMs?: number;
+  maxAttempts?: number;
+  concurrencyKey?: string;
+} {
   const d = definition.defaults as JobTypeDefinition<Record<string, unknown>>['defaults'];
   return {
     priority: typeof d.priority === 'function' ? d.priority(payload) : d.priority,
     cacheable: typeof d.cacheable === 'function' ? d.cacheable(payload) : (d.cacheable ?? false),
     timeoutMs: d.timeoutMs,
     maxAttempts: d.maxAttempts,
+    concurrencyKey: typeof d.concurrencyKey === 'function' ? d.concurrencyKey(payload) : d.concurrencyKey,
   };
 }

@@ -71,6 +71,9 @@ export async function startHttpService(options: HttpServiceOptions): Promise<INe
       acceptCorrelationId(req.headers['x-correlation-id']),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Path parameters up to 128 characters percent-encoded (concurrency keys; Fastify's default
+    // of 100 would answer 414 before the route's own validation).
+    maxParamLength: 512,
   });
   const fastify = adapter.getInstance();
   fastify.addHook('onRequest', (request, reply, done) => {

@@ -13,6 +13,7 @@ import { Schedules1700000009000 } from './migrations/1700000009000-schedules';
 import { Flows1700000010000 } from './migrations/1700000010000-flows';
 import { TracesLogsUsage1700000011000 } from './migrations/1700000011000-traces-logs-usage';
 import { Webhooks1700000012000 } from './migrations/1700000012000-webhooks';
+import { FlowControl1700000013000 } from './migrations/1700000013000-flow-control';
 import { JobWebhookUrl1700000015000 } from './migrations/1700000015000-job-webhook-url';
 
 export const MIGRATIONS = [
@@ -29,6 +30,7 @@ export const MIGRATIONS = [
   Flows1700000010000,
   TracesLogsUsage1700000011000,
   Webhooks1700000012000,
+  FlowControl1700000013000,
   JobWebhookUrl1700000015000,
 ];
 

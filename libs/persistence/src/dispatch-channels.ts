@@ -1,5 +1,11 @@
 /** NOTIFY channel: a queue (the payload) may release more (new backlog, or window slots freed). */
 export const DISPATCH_CHANNEL = 'switchyard_dispatch';
+/**
+ * NOTIFY channel: a job with a concurrency key of the queue (the payload) ended or went back to
+ * the backlog, so a slot of its key may be free (from the `jobs_keyed_slot_freed` trigger; never
+ * rename: the migration names it).
+ */
+export const KEYED_CHANNEL = 'switchyard_keyed';
 /** NOTIFY channel: a queue's settings (pause) changed. */
 export const QUEUE_SETTINGS_CHANNEL = 'switchyard_queue_settings';
 /**

@@ -7,6 +7,7 @@ import { JobsRepository, type NewJob } from './jobs.repository';
 import { JobQueriesRepository } from './job-queries.repository';
 import { LifecycleRepository } from './lifecycle.repository';
 import { DispatchRepository, type ReleasedJob } from './dispatch.repository';
+import { LimitsRepository } from './limits.repository';
 
 function newJob(overrides: Partial<NewJob> = {}): NewJob {
   return {
@@ -168,12 +169,12 @@ describe('DispatchRepository against PostgreSQL', () => {
       const second = await dispatch.releaseReady(q, 10, 0, 5);
       expect(second.jobs.map((j) => j.id)).toEqual([ids[3], ids[4]]);
       expect(second.released).toBe(5);
-      expect(await dispatch.releaseReady(q, 10, 0, 5)).toEqual({ jobs: [], released: 5 });
+      expect(await dispatch.releaseReady(q, 10, 0, 5)).toEqual({ jobs: [], released: 5, tenants: 1 });
       await jobs.claimMany([ids[0], ids[1]], 'w1', 30000);
       expect(await dispatch.releaseReady(q, 10, 0, 5)).toMatchObject({ released: 5 });
       expect((await dispatch.releasedCounts([q])).get(q)).toBe(5);
       // A smaller window than what is out releases nothing (and does not fail).
-      expect(await dispatch.releaseReady(q, 10, 0, 2)).toEqual({ jobs: [], released: 5 });
+      expect(await dispatch.releaseReady(q, 10, 0, 2)).toEqual({ jobs: [], released: 5, tenants: 1 });
     });
 
     it('never releases a job twice across concurrent callers on separate connections', async () => {
@@ -451,6 +452,106 @@ describe('DispatchRepository against PostgreSQL', () => {
       } finally {
         await stop();
       }
+    });
+  });
+
+  describe('releaseKeyed (per-key concurrency)', () => {
+    const keyed = async (q: string, key: string, count: number, priority = 5): Promise<string[]> => {
+      const list = Array.from({ length: count }, () => newJob({ queue: q, priority, concurrencyKey: key }));
+      await jobs.insertJobs(list, []);
+      return list.map((j) => j.id);
+    };
+
+    it('leaves keyed jobs out of the unkeyed release and lists their queue as keyed backlog', async () => {
+      const q = queue();
+      const [plain] = await insert(q, [5]);
+      await keyed(q, `k-${q}`, 2);
+      expect((await release(q, 10, 0)).map((j) => j.id)).toEqual([plain]);
+      expect(await dispatch.keyedBacklogQueues()).toContain(q);
+      expect(await dispatch.backlogQueues()).not.toContain(q);
+    });
+
+    it('never lets more than max jobs of a key be released or running, even with concurrent releases', async () => {
+      const q = queue();
+      const key = `gpu-${q}`;
+      const limits = new LimitsRepository(db);
+      await limits.setConcurrency(key, 2);
+      const ids = await keyed(q, key, 12);
+      // An unlimited key of the same queue is released in full.
+      const free = await keyed(q, `free-${q}`, 3);
+      const results = await Promise.all(
+        Array.from({ length: 6 }, () => dispatch.releaseKeyed(q, 100, 0, 1_000_000)),
+      );
+      const out = results.flatMap((r) => r.jobs.map((j) => j.id));
+      expect(out.filter((id) => ids.includes(id))).toHaveLength(2);
+      expect(out.filter((id) => free.includes(id)).sort()).toEqual([...free].sort());
+      // In submission order within the key.
+      expect(out.filter((id) => ids.includes(id)).sort()).toEqual(ids.slice(0, 2).sort());
+      expect(await limits.concurrency(key)).toEqual({ key, max: 2, inUse: 2, waiting: 10 });
+      // Claimed (running) jobs still hold their slots; a finished one frees it.
+      const claimed = await jobs.claimMany(ids.slice(0, 2), 'w1', 30000);
+      expect(claimed.every(Boolean)).toBe(true);
+      expect((await dispatch.releaseKeyed(q, 100, 0, 1_000_000)).jobs).toEqual([]);
+      await jobs.completeMany('w1', [
+        { jobId: ids[0], result: null, resultUrl: null, last: { step: null, message: null } },
+      ]);
+      expect((await dispatch.releaseKeyed(q, 100, 0, 1_000_000)).jobs.map((j) => j.id)).toEqual([ids[2]]);
+      // A raised limit releases more at once; the window (4 released unclaimed: ids[2] and the
+      // free key's 3) still binds.
+      await limits.setConcurrency(key, 10);
+      const windowed = await dispatch.releaseKeyed(q, 100, 0, 7);
+      expect(windowed.jobs).toHaveLength(3);
+      expect(windowed.released).toBe(7);
+    });
+
+    it('reports no keyed backlog once it is released', async () => {
+      const q = queue();
+      await keyed(q, `solo-${q}`, 1);
+      expect((await dispatch.releaseKeyed(q, 10, 0, 100)).keyed).toBe(true);
+      expect((await dispatch.releaseKeyed(q, 10, 0, 100)).keyed).toBe(false);
+    });
+  });
+
+  describe('fair share between tenants', () => {
+    const submit = async (q: string, tenant: string, count: number, priority = 5): Promise<string[]> => {
+      const list = Array.from({ length: count }, () => newJob({ queue: q, tenant, priority }));
+      await jobs.insertJobs(list, []);
+      return list.map((j) => j.id);
+    };
+
+    it('interleaves tenants with backlog by weight within an effective priority, highest priority first', async () => {
+      const q = queue();
+      const a = await submit(q, `a-${q}`, 10);
+      const b = await submit(q, `b-${q}`, 10);
+      const urgent = await submit(q, `a-${q}`, 1, 7);
+      const tenantOf = (id: string) => (a.includes(id) || urgent.includes(id) ? 'A' : 'B');
+      expect(b).toHaveLength(10);
+      const first = await release(q, 5, 0);
+      // Priority first, then turns: A (older at equal share), B, A, B.
+      expect(first.map((j) => j.id)[0]).toBe(urgent[0]);
+      expect(first.slice(1).map((j) => tenantOf(j.id))).toEqual(['B', 'A', 'B', 'A']);
+      // What each tenant holds counts: A holds 3 released, B 2, so B goes first now.
+      expect((await release(q, 2, 0)).map((j) => tenantOf(j.id))).toEqual(['B', 'A']);
+    });
+
+    it('lean statement (one tenant last time): releases the first tenant only and reports a second one', async () => {
+      const q = queue();
+      const a = await submit(q, `a-${q}`, 3);
+      await submit(q, `b-${q}`, 3);
+      const lean = await dispatch.releaseReady(q, 10, 0, 1_000_000, false);
+      expect(lean.jobs.map((j) => j.id).sort()).toEqual([...a].sort());
+      expect(lean.tenants).toBe(2);
+      expect((await dispatch.releaseReady(q, 10, 0, 1_000_000, false)).tenants).toBe(1);
+    });
+
+    it('gives a tenant of weight 3 three releases per release of a tenant of weight 1', async () => {
+      const q = queue();
+      const a = await submit(q, `a-${q}`, 20);
+      await submit(q, `b-${q}`, 20);
+      await db.query(`INSERT INTO tenant_weights (tenant, weight) VALUES ($1, 3)`, [`b-${q}`]);
+      const tenants = (await release(q, 8, 0)).map((j) => (a.includes(j.id) ? 'A' : 'B'));
+      // Shares (held + rank) / weight: B 1/3, 2/3, A 1 (older than B's 1), B 1, 4/3, 5/3, A 2, B 2.
+      expect(tenants).toEqual(['B', 'B', 'A', 'B', 'B', 'B', 'A', 'B']);
     });
   });
 });

@@ -6,10 +6,16 @@ import { JobsRepository } from './jobs.repository';
 import { eventOutboxMessage, jobEventFromRow, type OutboxRecord } from './job-messages';
 import { poolOf } from './pool';
 import { listenOn } from './notify-listener';
-import { CLAIMED_CHANNEL, DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL, parseClaimed } from './dispatch-channels';
+import {
+  CLAIMED_CHANNEL,
+  DISPATCH_CHANNEL,
+  KEYED_CHANNEL,
+  QUEUE_SETTINGS_CHANNEL,
+  parseClaimed,
+} from './dispatch-channels';
 import { notifyDispatchIn } from './outbox-rows';
 
-export { CLAIMED_CHANNEL, DISPATCH_CHANNEL, QUEUE_SETTINGS_CHANNEL, notifyDispatchIn };
+export { CLAIMED_CHANNEL, DISPATCH_CHANNEL, KEYED_CHANNEL, QUEUE_SETTINGS_CHANNEL, notifyDispatchIn };
 
 /** A job the dispatcher just released: what its dispatch message and publish options need. */
 export interface ReleasedJob {
@@ -32,6 +38,8 @@ export interface ReleaseResult {
   jobs: ReleasedJob[];
   /** The queue's released-but-unclaimed jobs once these were released (as the statement saw them). */
   released: number;
+  /** Tenants with unkeyed backlog the statement saw (at most 2 for the lean statement). */
+  tenants?: number;
 }
 
 interface ReleasedRow {
@@ -58,6 +66,12 @@ const released = (r: ReleasedRow): ReleasedJob => ({
   tracestate: r.tracestate,
 });
 
+/** The released jobs of a release statement's rows, and the window count after them. */
+function releaseResult(rows: (ReleasedRow & { released_before: number })[]): ReleaseResult {
+  const jobs = rows.filter((r) => r.id !== null).map(released);
+  return { jobs, released: Number(rows[0]?.released_before ?? 0) + jobs.length };
+}
+
 /**
  * A job's effective priority: its priority plus one level per `agingMs` (a parameter) waited since
  * submission, at most 9; `agingMs` 0: no aging. Capped before the cast: a long wait over a short
@@ -68,29 +82,90 @@ const effectivePriority = (alias: string, agingMs: string) =>
     THEN LEAST(${MAX_PRIORITY}, floor(extract(epoch FROM now() - ${alias}.created_at) * 1000 / ${agingMs}::double precision))::int
     ELSE 0 END)`;
 
+/** Most tenants with backlog one release statement looks at (in name order; see docs/architecture.md). */
+export const FAIR_SHARE_TENANTS = 100;
+
 /**
  * The release of a batch, bounded by the window. `released` counts the queue's
  * released-but-unclaimed jobs (index-only through `jobs_released`), so the statement itself keeps
  * the window: it marks at most `window − released` jobs, whatever the caller believed the count
- * was; the dispatcher needs no count statement of its own before a release. Candidates come per
- * priority level from `jobs_backlog` (one index range each, in submission order, at most `limit`
- * per level): within a level the oldest job has aged most, so the first `limit` of each level hold
- * the first `limit` overall in effective order. They are locked in that order with SKIP LOCKED; a
- * row another release marked in the meantime fails the re-checked condition, so a job is never
- * released twice. Aging counts from created_at (in the index): a job's wait since submission.
+ * was; the dispatcher needs no count statement of its own before a release.
+ *
+ * Candidates come from `jobs_backlog` (queue, priority, tenant, created_at): the tenants with
+ * backlog by a loose index scan of its (priority, tenant) pairs, then per tenant and priority level
+ * one index range in submission order, at most `limit` each (within a level the oldest job has aged most, so the first `limit`
+ * of each level hold a tenant's first `limit` in effective order). Release order: effective
+ * priority, then — only when several tenants have backlog — fair share: the tenant whose jobs in
+ * use (released or running in this queue) plus its candidates before this one, divided by its
+ * weight, is lowest goes first (weighted round-robin that starts from what each tenant already
+ * holds), then submission order. With one tenant the share branch is skipped (its InitPlan is
+ * false) and the statement reads what it read before the tenant column: ten index ranges.
+ *
+ * Candidates are locked in that order with SKIP LOCKED; a row another release marked in the
+ * meantime fails the re-checked condition, so a job is never released twice. Aging counts from
+ * created_at (in the index): a job's wait since submission.
  */
-const RELEASE_READY = `WITH released AS MATERIALIZED (
+const releaseReadySql = (fair: boolean) => `WITH RECURSIVE released AS MATERIALIZED (
     SELECT count(*)::int AS n FROM jobs WHERE status = 'queued' AND dispatched_at IS NOT NULL AND queue = $1
-  ), candidates AS MATERIALIZED (
-    SELECT b.id, b.created_at, ${effectivePriority('b', '$3')} AS effective
-    FROM generate_series(${MIN_PRIORITY}, ${MAX_PRIORITY}) AS level(p)
+  ), scan(p, tenant) AS (
+    -- The (priority, tenant) pairs with backlog, one probe each (a loose scan of jobs_backlog; the
+    -- row comparison and the order are jobs_backlog's own, so no other index can serve it).
+    (SELECT priority, tenant FROM jobs
+     WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND queue = $1
+     ORDER BY priority, tenant LIMIT 1)
+    UNION ALL
+    SELECT n.priority, n.tenant FROM scan CROSS JOIN LATERAL (
+      SELECT j.priority, j.tenant FROM jobs j
+      WHERE j.status = 'queued' AND j.dispatched_at IS NULL AND j.concurrency_key IS NULL
+        AND j.queue = $1 AND (j.priority, j.tenant) > (scan.p, scan.tenant)
+      ORDER BY j.priority, j.tenant LIMIT 1
+    ) n
+  ), seen AS MATERIALIZED (
+    -- Fair: up to FAIR_SHARE_TENANTS tenants. Lean (the last release saw one tenant): the first
+    -- tenant, and whether a second one has backlog (within 11 pairs: one per level, then another).
+    SELECT DISTINCT tenant FROM (SELECT tenant FROM scan LIMIT ${fair ? FAIR_SHARE_TENANTS * 10 : 20}) pairs
+    ORDER BY tenant LIMIT ${fair ? FAIR_SHARE_TENANTS : 2}
+  ), tenants AS MATERIALIZED (
+    SELECT tenant FROM seen ORDER BY tenant LIMIT ${fair ? FAIR_SHARE_TENANTS : 1}
+${
+  fair
+    ? `  ), shares AS MATERIALIZED (
+    -- Only with several tenants: each one's jobs in use in the queue (released: bounded by the
+    -- window; running: by the consumers' prefetch) and its weight.
+    SELECT t.tenant,
+      (SELECT count(*) FROM jobs j
+        WHERE j.status = 'queued' AND j.dispatched_at IS NOT NULL AND j.queue = $1 AND j.tenant = t.tenant)
+      + (SELECT count(*) FROM jobs j WHERE j.status = 'running' AND j.queue = $1 AND j.tenant = t.tenant) AS used,
+      coalesce((SELECT w.weight FROM tenant_weights w WHERE w.tenant = t.tenant), 1) AS weight
+    FROM tenants t
+    WHERE (SELECT count(*) FROM tenants) > 1
+`
+    : ''
+}  ), candidates AS MATERIALIZED (
+    SELECT b.id, b.tenant, b.created_at, ${effectivePriority('b', '$3')} AS effective
+    FROM tenants t
+    CROSS JOIN generate_series(${MIN_PRIORITY}, ${MAX_PRIORITY}) AS level(p)
     CROSS JOIN LATERAL (
-      SELECT id, priority, created_at FROM jobs
-      WHERE status = 'queued' AND dispatched_at IS NULL AND queue = $1 AND priority = level.p
-      ORDER BY created_at LIMIT $2
+      SELECT id, tenant, priority, created_at FROM jobs
+      -- tenant as a range, not an equality: then only jobs_backlog gives the (tenant, created_at)
+      -- order (jobs_tenant_created would serve an equality and filter the whole table).
+      WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND queue = $1
+        AND priority = level.p AND tenant >= t.tenant AND tenant <= t.tenant
+      ORDER BY tenant, created_at LIMIT $2
     ) b
-    ORDER BY effective DESC, b.created_at, b.id
-    LIMIT $2
+  ), ordered AS MATERIALIZED (${
+    fair
+      ? `
+    SELECT id, created_at, effective, 0::float8 AS share FROM candidates
+    WHERE NOT EXISTS (SELECT 1 FROM shares)
+    UNION ALL
+    SELECT c.id, c.created_at, c.effective,
+      (s.used + row_number() OVER (PARTITION BY c.tenant ORDER BY c.effective DESC, c.created_at, c.id))::float8
+        / s.weight
+    FROM candidates c JOIN shares s ON s.tenant = c.tenant`
+      : `
+    SELECT id, created_at, effective, 0::float8 AS share FROM candidates`
+  }
   ), picked AS (
     -- The first the window − released candidates, looked up by primary key whatever the statistics
     -- say about a backlog that grew or drained since the last ANALYZE: the state test is written so
@@ -98,8 +173,8 @@ const RELEASE_READY = `WITH released AS MATERIALIZED (
     -- whole index to find 16 ids).
     SELECT id FROM jobs
     WHERE id = ANY (ARRAY(
-        SELECT id FROM candidates ORDER BY effective DESC, created_at, id
-        LIMIT greatest(0, $4::int - (SELECT n FROM released))))
+        SELECT id FROM ordered ORDER BY effective DESC, share, created_at, id
+        LIMIT LEAST($2::int, greatest(0, $4::int - (SELECT n FROM released)))))
       AND (status = 'queued' AND dispatched_at IS NULL) IS TRUE
     FOR UPDATE SKIP LOCKED
   ), marked AS (
@@ -109,11 +184,13 @@ const RELEASE_READY = `WITH released AS MATERIALIZED (
   )
   -- In release order, which an UPDATE's RETURNING does not keep; one row with the count alone
   -- when nothing was released.
-  SELECT r.n AS released_before, m.id, m.tenant, m.type, m.queue, m.correlation_id, c.effective, m.attempts,
+  SELECT r.n AS released_before, (SELECT count(*)::int FROM seen) AS tenants, m.id, m.tenant, m.type, m.queue, m.correlation_id, o.effective, m.attempts,
     m.traceparent, m.tracestate
   FROM released r
-  LEFT JOIN (marked m JOIN candidates c ON c.id = m.id) ON true
-  ORDER BY c.effective DESC, c.created_at, c.id`;
+  LEFT JOIN (marked m JOIN ordered o ON o.id = m.id) ON true
+  ORDER BY o.effective DESC, o.share, o.created_at, o.id`;
+const RELEASE_READY_FAIR = releaseReadySql(true);
+const RELEASE_READY_LEAN = releaseReadySql(false);
 
 const RE_RELEASE_STALE = `WITH stale AS (
     SELECT id FROM jobs
@@ -128,14 +205,90 @@ const RE_RELEASE_STALE = `WITH stale AS (
     j.traceparent, j.tracestate`;
 
 /** A loose index scan of `jobs_backlog`: one probe per queue, however large the backlog. */
-const BACKLOG_QUEUES = `WITH RECURSIVE q(queue) AS (
-    SELECT min(queue) FROM jobs WHERE status = 'queued' AND dispatched_at IS NULL
+const backlogQueues = (keyed: boolean) => `WITH RECURSIVE q(queue) AS (
+    SELECT min(queue) FROM jobs
+    WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS ${keyed ? 'NOT ' : ''}NULL
     UNION ALL
     SELECT (SELECT min(j.queue) FROM jobs j
-            WHERE j.status = 'queued' AND j.dispatched_at IS NULL AND j.queue > q.queue)
+            WHERE j.status = 'queued' AND j.dispatched_at IS NULL
+              AND j.concurrency_key IS ${keyed ? 'NOT ' : ''}NULL AND j.queue > q.queue)
     FROM q WHERE q.queue IS NOT NULL
   )
   SELECT queue FROM q WHERE queue IS NOT NULL`;
+const BACKLOG_QUEUES = backlogQueues(false);
+const KEYED_BACKLOG_QUEUES = backlogQueues(true);
+
+/** Most concurrency keys one keyed release looks at (the next pass takes the others). */
+export const KEYED_RELEASE_KEYS = 200;
+
+/** The concurrency keys with backlog in a queue, through `jobs_keyed_backlog` (a loose index scan). */
+const KEYED_BACKLOG_KEYS = `WITH RECURSIVE k(key) AS (
+    SELECT min(concurrency_key) FROM jobs
+    WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NOT NULL AND queue = $1
+    UNION ALL
+    SELECT (SELECT min(j.concurrency_key) FROM jobs j
+            WHERE j.status = 'queued' AND j.dispatched_at IS NULL AND j.concurrency_key IS NOT NULL
+              AND j.queue = $1 AND j.concurrency_key > k.key)
+    FROM k WHERE k.key IS NOT NULL
+  )
+  SELECT k.key, l.max FROM k LEFT JOIN concurrency_limits l ON l.key = k.key
+  WHERE k.key IS NOT NULL LIMIT ${KEYED_RELEASE_KEYS}`;
+
+/**
+ * Jobs in use per key: released, running or retrying (index-only through `jobs_keyed_active`).
+ * Used by the keyed release and the limits views alike.
+ */
+export const KEYED_IN_USE = (key: string) => `(SELECT count(*)::int FROM jobs
+    WHERE concurrency_key = ${key}
+      AND (status IN ('running', 'retrying') OR (status = 'queued' AND dispatched_at IS NOT NULL)))`;
+
+/**
+ * The release of keyed jobs of a queue ($1), run in the transaction that holds the advisory lock
+ * of every limited key ($2: the keys, $5: their max, NULL for no limit), so that it counts each
+ * key's jobs in use after every other release of that key committed. Per key, at most
+ * max − in use candidates per priority level (as RELEASE_READY, within a level the oldest first),
+ * then at most `limit` ($3) in effective order, within the window ($4 less the released count).
+ */
+const RELEASE_KEYED = `WITH released AS MATERIALIZED (
+    SELECT count(*)::int AS n FROM jobs WHERE status = 'queued' AND dispatched_at IS NOT NULL AND queue = $1
+  ), keys AS MATERIALIZED (
+    SELECT k.key, CASE WHEN k.max IS NULL THEN $3::int
+                       ELSE LEAST($3::int, greatest(0, k.max - ${KEYED_IN_USE('k.key')})) END AS room
+    FROM unnest($2::text[], $5::int[]) AS k(key, max)
+  ), candidates AS MATERIALIZED (
+    SELECT b.id, b.created_at, ${effectivePriority('b', '$6')} AS effective,
+      row_number() OVER (PARTITION BY keys.key ORDER BY ${effectivePriority('b', '$6')} DESC, b.created_at, b.id) AS rank,
+      keys.room
+    FROM keys
+    CROSS JOIN generate_series(${MIN_PRIORITY}, ${MAX_PRIORITY}) AS level(p)
+    CROSS JOIN LATERAL (
+      SELECT id, priority, created_at FROM jobs
+      WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key = keys.key AND queue = $1
+        AND priority = level.p
+      ORDER BY created_at LIMIT keys.room
+    ) b
+    WHERE keys.room > 0
+  ), picked AS (
+    SELECT id FROM jobs
+    WHERE id = ANY (ARRAY(
+        SELECT id FROM candidates WHERE rank <= room ORDER BY effective DESC, created_at, id
+        LIMIT LEAST($3::int, greatest(0, $4::int - (SELECT n FROM released)))))
+      AND (status = 'queued' AND dispatched_at IS NULL) IS TRUE
+    FOR UPDATE SKIP LOCKED
+  ), marked AS (
+    UPDATE jobs j SET dispatched_at = now(), released_attempt = j.attempts, releases = j.releases + 1
+    WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) AND (j.status = 'queued' AND j.dispatched_at IS NULL) IS TRUE
+    RETURNING j.id, j.tenant, j.type, j.queue, j.correlation_id, j.attempts, j.traceparent, j.tracestate
+  )
+  SELECT r.n AS released_before, m.id, m.tenant, m.type, m.queue, m.correlation_id, c.effective, m.attempts,
+    m.traceparent, m.tracestate
+  FROM released r
+  LEFT JOIN (marked m JOIN candidates c ON c.id = m.id) ON true
+  ORDER BY c.effective DESC, c.created_at, c.id`;
+
+/** The advisory lock of a concurrency key (transaction scope): keyed releases of it run one at a time. */
+const LOCK_KEYS = `SELECT count(pg_advisory_xact_lock(hashtextextended('switchyard.concurrency:' || k, 0)))
+  FROM (SELECT unnest($1::text[]) AS k ORDER BY 1) keys`;
 
 /**
  * The dispatcher's statements: PostgreSQL holds the backlog (`queued`, `dispatched_at` NULL) and
@@ -159,15 +312,57 @@ export class DispatchRepository {
    * more than keeps the queue's released-but-unclaimed jobs within `window`. One statement (the
    * window count included); never returns a job twice across concurrent callers.
    */
-  async releaseReady(queue: string, limit: number, agingMs: number, window: number): Promise<ReleaseResult> {
-    const rows = await this.onPool<ReleasedRow & { released_before: number }>(RELEASE_READY, [
-      queue,
-      limit,
-      agingMs,
-      window,
-    ]);
-    const jobs = rows.filter((r) => r.id !== null).map(released);
-    return { jobs, released: Number(rows[0]?.released_before ?? 0) + jobs.length };
+  async releaseReady(
+    queue: string,
+    limit: number,
+    agingMs: number,
+    window: number,
+    /**
+     * Several tenants had backlog at the last release: order by fair share. false: the lean
+     * statement (one tenant's candidates), which reports a second tenant in `tenants`.
+     */
+    fair = true,
+  ): Promise<ReleaseResult> {
+    const rows = await this.onPool<ReleasedRow & { released_before: number; tenants: number }>(
+      fair ? RELEASE_READY_FAIR : RELEASE_READY_LEAN,
+      [queue, limit, agingMs, window],
+    );
+    return { ...releaseResult(rows), tenants: Number(rows[0]?.tenants ?? 0) };
+  }
+
+  /**
+   * Releases keyed jobs of `queue` (jobs with a concurrency key) like releaseReady, and never more
+   * of a key than keeps its released, running and retrying jobs within the key's limit (a key
+   * without a limit is not held back). Limited keys are locked (advisory, transaction scope, in
+   * key order) before their jobs in use are counted, so two dispatchers never both fill a key's
+   * last slot. `keyed`: whether the queue had keyed backlog when the statement ran.
+   */
+  async releaseKeyed(
+    queue: string,
+    limit: number,
+    agingMs: number,
+    window: number,
+  ): Promise<ReleaseResult & { keyed: boolean }> {
+    return this.db.transaction(async (m) => {
+      const keys: { key: string; max: number | null }[] = await m.query(KEYED_BACKLOG_KEYS, [queue]);
+      if (!keys.length) return { jobs: [], released: 0, keyed: false };
+      const limited = keys.filter((k) => k.max !== null).map((k) => k.key);
+      if (limited.length) await m.query(LOCK_KEYS, [limited]);
+      const rows: (ReleasedRow & { released_before: number })[] = await m.query(RELEASE_KEYED, [
+        queue,
+        keys.map((k) => k.key),
+        limit,
+        window,
+        keys.map((k) => k.max),
+        agingMs,
+      ]);
+      return { ...releaseResult(rows), keyed: true };
+    });
+  }
+
+  /** Queues that have keyed backlog (queued, not released, with a concurrency key). */
+  async keyedBacklogQueues(): Promise<string[]> {
+    return (await this.onPool<{ queue: string }>(KEYED_BACKLOG_QUEUES, [])).map((r) => r.queue);
   }
 
   /** Released-but-unclaimed jobs per queue (every listed queue, 0 when none). */
@@ -251,12 +446,15 @@ export class DispatchRepository {
     /** `claimed`: a claim took that many of the queue's released jobs out of its window. */
     onDispatch: (queue: string, claimed?: number) => void,
     onQueueSettings: () => void,
+    /** KEYED_CHANNEL: a keyed job of the queue ended or went back to the backlog (a slot may be free). */
+    onKeyed: (queue: string) => void = onDispatch,
   ): Promise<() => Promise<void>> {
     return listenOn(
       this.db,
-      [DISPATCH_CHANNEL, CLAIMED_CHANNEL, QUEUE_SETTINGS_CHANNEL],
+      [DISPATCH_CHANNEL, CLAIMED_CHANNEL, QUEUE_SETTINGS_CHANNEL, KEYED_CHANNEL],
       (channel, payload) => {
         if (channel === DISPATCH_CHANNEL && payload) onDispatch(payload);
+        else if (channel === KEYED_CHANNEL && payload) onKeyed(payload);
         else if (channel === CLAIMED_CHANNEL && payload) {
           const claim = parseClaimed(payload);
           if (claim) onDispatch(claim.queue, claim.count);

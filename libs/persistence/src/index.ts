@@ -28,3 +28,4 @@ export * from './webhooks.repository';
 export * from './job-logs.repository';
 export * from './usage.repository';
 export * from './tenant-budgets.repository';
+export * from './limits.repository';

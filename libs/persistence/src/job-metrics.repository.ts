@@ -67,7 +67,10 @@ export class JobMetricsRepository {
       { queue: string | null; status: string; n: number; oldest: Date | null }[]
     >(
       `SELECT queue, 'backlog' AS status, count(*)::int AS n, min(created_at) AS oldest
-         FROM jobs WHERE status = 'queued' AND dispatched_at IS NULL GROUP BY queue
+         FROM jobs WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL GROUP BY queue
+       UNION ALL
+       SELECT queue, 'backlog' AS status, count(*)::int AS n, min(created_at) AS oldest
+         FROM jobs WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NOT NULL GROUP BY queue
        UNION ALL
        SELECT queue, 'released', count(*)::int, min(created_at)
          FROM jobs WHERE status = 'queued' AND dispatched_at IS NOT NULL GROUP BY queue
@@ -99,7 +102,8 @@ export class JobMetricsRepository {
       if (row.status === 'running') state.running = Number(row.n);
       if (row.status === 'retrying') state.retrying = Number(row.n);
       if (row.status === 'scheduled') state.scheduled = Number(row.n);
-      if (row.status === 'backlog') state.backlog = Number(row.n);
+      // Two backlog rows per queue: unkeyed and keyed jobs (two partial indexes).
+      if (row.status === 'backlog') state.backlog += Number(row.n);
       if (row.status === 'released') state.released = Number(row.n);
       if ((row.status === 'backlog' || row.status === 'released') && row.oldest !== null) {
         const oldest = new Date(row.oldest);

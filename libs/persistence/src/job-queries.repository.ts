@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { MAX_PRIORITY, MIN_PRIORITY, type JobStatus } from '@switchyard/contracts';
+import type { JobStatus } from '@switchyard/contracts';
 import type { JobRow } from './job-row';
 
 export interface QueuedBucket {
@@ -135,7 +135,10 @@ export class JobQueriesRepository {
       // Backlog and released jobs through their own partial indexes (see the dispatcher migration).
       `SELECT queue, priority, sum(n) AS n, min(oldest) AS oldest FROM (
          SELECT queue, priority, count(*) AS n, min(created_at) AS oldest FROM jobs
-         WHERE status = 'queued' AND dispatched_at IS NULL GROUP BY queue, priority
+         WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL GROUP BY queue, priority
+         UNION ALL
+         SELECT queue, priority, count(*) AS n, min(created_at) AS oldest FROM jobs
+         WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NOT NULL GROUP BY queue, priority
          UNION ALL
          SELECT queue, priority, count(*), min(created_at) FROM jobs
          WHERE status = 'queued' AND dispatched_at IS NOT NULL GROUP BY queue, priority
@@ -165,23 +168,38 @@ export class JobQueriesRepository {
       oldest: Date | null;
     }[] = await this.db.query(
       `SELECT q.queue,
-         (SELECT count(*) FROM jobs j
-          WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL) AS backlog,
+         (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'queued'
+            AND j.dispatched_at IS NULL AND j.concurrency_key IS NULL)
+         + (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'queued'
+            AND j.dispatched_at IS NULL AND j.concurrency_key IS NOT NULL) AS backlog,
          (SELECT count(*) FROM jobs j
           WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NOT NULL) AS released,
          (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'scheduled') AS scheduled,
          (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'running') AS running,
          LEAST(
-           (SELECT min(o.created_at) FROM generate_series($2::int, $3::int) AS p(priority),
-              LATERAL (SELECT j.created_at FROM jobs j
-                       WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
-                         AND j.priority = p.priority
-                       ORDER BY j.created_at LIMIT 1) o),
+           -- The oldest of each (priority, tenant) pair of jobs_backlog (a loose scan, one probe each).
+           (WITH RECURSIVE scan(p, tenant, created_at) AS (
+              (SELECT j.priority, j.tenant, j.created_at FROM jobs j
+               WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
+                 AND j.concurrency_key IS NULL
+               ORDER BY j.priority, j.tenant, j.created_at LIMIT 1)
+              UNION ALL
+              SELECT n.priority, n.tenant, n.created_at FROM scan CROSS JOIN LATERAL (
+                SELECT j.priority, j.tenant, j.created_at FROM jobs j
+                WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
+                  AND j.concurrency_key IS NULL AND (j.priority, j.tenant) > (scan.p, scan.tenant)
+                ORDER BY j.priority, j.tenant, j.created_at LIMIT 1
+              ) n
+            )
+            SELECT min(created_at) FROM (SELECT created_at FROM scan LIMIT 10000) pairs),
+           (SELECT min(j.created_at) FROM jobs j
+            WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
+              AND j.concurrency_key IS NOT NULL),
            (SELECT min(j.created_at) FROM jobs j
             WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NOT NULL)
          ) AS oldest
        FROM unnest($1::text[]) AS q(queue)`,
-      [queues, MIN_PRIORITY, MAX_PRIORITY],
+      [queues],
     );
     return new Map(
       rows.map((r) => [
@@ -237,7 +255,10 @@ export class JobQueriesRepository {
     const rows: { n: string }[] = await this.db.query(
       // Backlog and released jobs counted through their own partial indexes.
       `SELECT (SELECT count(*) FROM jobs
-                WHERE status = 'queued' AND dispatched_at IS NULL AND queue = $1
+                WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND queue = $1
+                  AND (priority > $2 OR (priority = $2 AND (created_at, id) < ($3, $4::uuid))))
+            + (SELECT count(*) FROM jobs
+                WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NOT NULL AND queue = $1
                   AND (priority > $2 OR (priority = $2 AND (created_at, id) < ($3, $4::uuid))))
             + (SELECT count(*) FROM jobs
                 WHERE status = 'queued' AND dispatched_at IS NOT NULL AND queue = $1

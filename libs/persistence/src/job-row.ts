@@ -49,6 +49,8 @@ export interface JobRow {
   scheduled_for: Date | null;
   /** The flow the job belongs to, and its name there. */
   flow_id: string | null;
+  /** Per-key concurrency: the key whose limit holds the job back (SPEC §11); null: none. */
+  concurrency_key: string | null;
   ref: string | null;
   /** What a `waiting` job does when a dependency fails or is cancelled: fail, run or skip. */
   on_dependency_failure: 'fail' | 'run' | 'skip';
@@ -108,6 +110,7 @@ export function toJobView(row: JobRow): JobView {
       ? { scheduleId: row.schedule_id, scheduledFor: iso(row.scheduled_for) ?? undefined }
       : {}),
     ...(row.flow_id ? { flowId: row.flow_id, ref: row.ref } : {}),
+    ...(row.concurrency_key ? { concurrencyKey: row.concurrency_key } : {}),
     ...(row.status === 'waiting' ? { waitingFor: 'dependencies' } : {}),
     ...(row.webhook_url ? { webhookUrl: row.webhook_url } : {}),
     ...traceIdField(row.traceparent),

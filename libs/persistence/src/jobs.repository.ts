@@ -55,6 +55,8 @@ export interface NewJob {
   /** W3C trace context of the insert span (tracing on only). */
   traceparent?: string | null;
   tracestate?: string | null;
+  /** Per-key concurrency (SPEC §11): released only within the key's limit. */
+  concurrencyKey?: string | null;
   /** Where the job's webhook deliveries go instead of the URL of its origin's endpoint. */
   webhookUrl?: string | null;
 }
@@ -228,7 +230,7 @@ export class JobsRepository {
          INSERT INTO jobs (id, tenant, type, queue, status, priority, max_attempts, timeout_ms, correlation_id,
             idempotency_key, request_hash, payload, metadata, run_at, event_seq,
             flow_id, ref, on_dependency_failure, pending_deps, spawned_by, spawn_index, schedule_id, scheduled_for,
-            traceparent, tracestate, webhook_url)
+            traceparent, tracestate, concurrency_key, webhook_url)
          SELECT u.id, u.tenant, u.type, u.queue,
             CASE WHEN coalesce(u."pendingDeps", 0) > 0 THEN 'waiting'
                  WHEN u."runAt" IS NULL THEN 'queued' ELSE 'scheduled' END,
@@ -237,13 +239,14 @@ export class JobsRepository {
             CASE WHEN u."runAt" IS NULL AND coalesce(u."pendingDeps", 0) = 0 THEN 1 ELSE 0 END,
             u."flowId", u.ref, coalesce(u."onDependencyFailure", 'fail'), coalesce(u."pendingDeps", 0),
             u."spawnedBy", u."spawnIndex", u."scheduleId", u."scheduledFor", u.traceparent, u.tracestate,
+            u."concurrencyKey",
             u."webhookUrl"
          FROM json_to_recordset($1::json) AS u(id uuid, tenant text, type text, queue text, priority smallint,
             "maxAttempts" int, "timeoutMs" int, "correlationId" text, "idempotencyKey" text, "requestHash" text,
             payload jsonb, metadata jsonb, "runAt" timestamptz, "flowId" uuid, ref text,
             "onDependencyFailure" text, "pendingDeps" int, "spawnedBy" uuid, "spawnIndex" int,
             "scheduleId" uuid, "scheduledFor" timestamptz, traceparent text, tracestate text,
-            "webhookUrl" text)
+            "concurrencyKey" text, "webhookUrl" text)
          RETURNING *
        ), o AS (
          INSERT INTO outbox (job_id, name, payload, options)

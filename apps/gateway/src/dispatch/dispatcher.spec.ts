@@ -60,7 +60,13 @@ class FakeStore implements DispatchStore {
     this.backlog.set(queue, list);
   }
 
-  async releaseReady(queue: string, limit: number, agingMs: number, window: number): Promise<ReleaseResult> {
+  async releaseReady(
+    queue: string,
+    limit: number,
+    agingMs: number,
+    window: number,
+    _fair?: boolean,
+  ): Promise<ReleaseResult> {
     this.calls.push({ queue, limit, agingMs, window });
     const now = (this.inFlight.get(queue) ?? 0) + 1;
     this.inFlight.set(queue, now);
@@ -75,6 +81,26 @@ class FakeStore implements DispatchStore {
     } finally {
       this.inFlight.set(queue, (this.inFlight.get(queue) ?? 1) - 1);
     }
+  }
+
+  /** Keyed backlog per queue (ids only: the fake does not model keys). */
+  keyedBacklog = new Map<string, ReleasedJob[]>();
+  keyedCalls: { queue: string; limit: number }[] = [];
+
+  releaseKeyed(queue: string, limit: number): Promise<ReleaseResult & { keyed: boolean }> {
+    this.keyedCalls.push({ queue, limit });
+    const list = this.keyedBacklog.get(queue) ?? [];
+    const rows = list.splice(0, limit);
+    this.released.set(queue, (this.released.get(queue) ?? 0) + rows.length);
+    return Promise.resolve({
+      jobs: rows,
+      released: this.released.get(queue) ?? 0,
+      keyed: rows.length > 0 || list.length > 0,
+    });
+  }
+
+  keyedBacklogQueues(): Promise<string[]> {
+    return Promise.resolve([...this.keyedBacklog].filter(([, list]) => list.length > 0).map(([q]) => q));
   }
 
   releasedCounts(queues: readonly string[]): Promise<Map<string, number>> {
@@ -219,6 +245,37 @@ describe('Dispatcher', () => {
       messageId: 'default-1',
     });
     expect(counted.released).toBe(2);
+    await dispatcher.stop();
+  });
+
+  it('runs the keyed release only for queues with keyed backlog, in the room the unkeyed jobs left', async () => {
+    const { store, broker, dispatcher } = setup({ window: 10 });
+    await dispatcher.start();
+    await settle();
+    store.fill('default', 3);
+    dispatcher.kick(['default']);
+    await settle();
+    // No keyed work: the hot path runs its one statement only.
+    expect(store.keyedCalls).toEqual([]);
+    store.keyedBacklog.set('default', [job('default', 100), job('default', 101)]);
+    dispatcher.kick(['default'], true);
+    await settle();
+    expect(store.keyedCalls).toEqual([{ queue: 'default', limit: 7 }]);
+    expect(broker.published.map((p) => p.payload.jobId)).toEqual([
+      'default-0',
+      'default-1',
+      'default-2',
+      'default-100',
+      'default-101',
+    ]);
+    // The next keyed release finds no keyed backlog left: later passes skip it again.
+    store.claim('default', 5);
+    dispatcher.kick(['default']);
+    await settle();
+    expect(store.keyedCalls).toHaveLength(2);
+    dispatcher.kick(['default']);
+    await settle();
+    expect(store.keyedCalls).toHaveLength(2);
     await dispatcher.stop();
   });
 

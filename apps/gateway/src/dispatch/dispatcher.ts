@@ -28,8 +28,10 @@ const WARN_EVERY_MS = 10_000;
 export type DispatchStore = Pick<
   DispatchRepository,
   | 'releaseReady'
+  | 'releaseKeyed'
   | 'releasedCounts'
   | 'backlogQueues'
+  | 'keyedBacklogQueues'
   | 'reReleaseStale'
   | 'promoteDue'
   | 'nextRunAt'
@@ -93,6 +95,17 @@ interface QueueState {
   waiting: boolean;
   /** The pass asked for was asked for by a kick (see `waiting`). */
   fresh: boolean;
+  /**
+   * The queue may have keyed backlog (jobs with a concurrency key): its passes then run the keyed
+   * release too. Set by a keyed submission, a keyed job's end (KEYED_CHANNEL) and the tick; cleared
+   * when a keyed release finds no keyed backlog. Queues without keyed jobs never pay for it.
+   */
+  keyed: boolean;
+  /**
+   * The last release saw several tenants with backlog: the next one orders by fair share. Starts
+   * true (the first statement finds out); a single-tenant queue then runs the lean statement.
+   */
+  fair: boolean;
 }
 
 /**
@@ -151,6 +164,7 @@ export class Dispatcher {
       this.stopListening = await this.store.listen(
         (queue, claimed) => (claimed === undefined ? this.kick([queue]) : this.claimed(queue, claimed)),
         () => void this.refreshPaused(),
+        (queue) => this.kick([queue], true),
       );
     } catch (error) {
       // The safety tick still releases (within a second) until a restart listens again.
@@ -176,8 +190,15 @@ export class Dispatcher {
    * Releases for `queues` soon: at once when no pass runs for a queue, else one more pass after
    * the current one (kicks during a pass coalesce).
    */
-  kick(queues: Iterable<string>): void {
-    for (const queue of queues) this.request(queue, 1, true);
+  kick(
+    queues: Iterable<string>,
+    /** Some of the new work carries a concurrency key (or a key's slot was freed). */
+    keyed = false,
+  ): void {
+    for (const queue of queues) {
+      if (keyed) this.state(queue).keyed = true;
+      this.request(queue, 1, true);
+    }
   }
 
   /**
@@ -236,6 +257,8 @@ export class Dispatcher {
         claimed: 0,
         waiting: false,
         fresh: false,
+        keyed: false,
+        fair: true,
       };
       this.states.set(queue, state);
     }
@@ -267,18 +290,34 @@ export class Dispatcher {
       }
       const limit = Math.min(room, RELEASE_BATCH_MAX);
       const claimedBefore = state.claimed;
-      const { jobs: rows, released } = await this.store.releaseReady(
-        queue,
-        limit,
-        this.options.agingMs,
-        window,
-      );
+      const {
+        jobs: rows,
+        released,
+        tenants,
+      } = await this.store.releaseReady(queue, limit, this.options.agingMs, window, state.fair);
+      // A lean statement that saw a second tenant released the first one's jobs only: the next
+      // statement shares (docs/architecture.md, fair share).
+      if (tenants !== undefined) state.fair = tenants > 1;
       state.released = Math.max(0, released - (state.claimed - claimedBefore));
       state.waiting = false;
       state.releases++;
       if (rows.length) {
         this.counters?.released(queue, rows.length);
         await this.publish(rows, 'release');
+      }
+      // Keyed jobs after the unkeyed ones, in the room they left (see "Per-key concurrency" in
+      // docs/architecture.md); only for a queue that has keyed backlog.
+      const left = limit - rows.length;
+      if (state.keyed && left > 0 && !this.stopped) {
+        const keyedBefore = state.claimed;
+        const keyed = await this.store.releaseKeyed(queue, left, this.options.agingMs, window);
+        state.keyed = keyed.keyed;
+        if (keyed.keyed) state.released = Math.max(0, keyed.released - (state.claimed - keyedBefore));
+        state.releases++;
+        if (keyed.jobs.length) {
+          this.counters?.released(queue, keyed.jobs.length);
+          await this.publish(keyed.jobs, 'release');
+        }
       }
       // Only a batch cut at RELEASE_BATCH_MAX calls for the next at once; room that claims freed
       // meanwhile is theirs to ask for (with their own need).
@@ -344,6 +383,11 @@ export class Dispatcher {
     // Not new work as a kick is (that catches up what no kick or notification covered).
     await this.step('backlog', async () => {
       for (const queue of await this.store.backlogQueues()) this.request(queue, 1);
+      // Keyed backlog waits for a slot: a key's limit raised, or a slot whose end was not notified.
+      for (const queue of await this.store.keyedBacklogQueues()) {
+        this.state(queue).keyed = true;
+        this.request(queue, 1);
+      }
     });
     await this.step('next-run', async () => {
       const next = await this.store.nextRunAt();

@@ -24,6 +24,7 @@ import {
   eventOutboxMessage,
   JobQueriesRepository,
   JobsRepository,
+  LimitsRepository,
   InvalidCursorError,
   toJobView,
   type JobListQuery,
@@ -78,6 +79,7 @@ export class JobsService {
     private readonly outbox: OutboxPublisher,
     private readonly monitor: QueueMonitor,
     private readonly dispatcher: Dispatcher,
+    private readonly limits: LimitsRepository,
   ) {
     this.inserter = new JobInserter(jobs);
   }
@@ -233,7 +235,13 @@ export class JobsService {
   private async viewWithExactWait(row: JobRow): Promise<JobView> {
     const view = toJobView(row);
     if (row.status === 'queued') {
-      view.estimatedWaitMs = this.monitor.waitForAhead(row.queue, await this.queries.queuedAhead(row));
+      const [ahead, limited] = await Promise.all([
+        this.queries.queuedAhead(row),
+        // Held back in the backlog by its key's limit (per-key concurrency).
+        row.concurrency_key && row.dispatched_at === null ? this.limits.limited(row.concurrency_key) : false,
+      ]);
+      view.estimatedWaitMs = this.monitor.waitForAhead(row.queue, ahead);
+      if (limited) view.waitingFor = 'concurrency';
     }
     return view;
   }
@@ -242,18 +250,22 @@ export class JobsService {
   private afterInsert(rows: readonly NewJob[]): void {
     const first = rows[0];
     if (rows.length === 1 && first && !first.runAt) {
-      this.dispatcher.kick([first.queue]);
+      this.dispatcher.kick([first.queue], Boolean(first.concurrencyKey));
       this.monitor.noteDispatched(first.queue, 1);
       return;
     }
     const perQueue = new Map<string, number>();
     let earliest: string | undefined;
+    let keyed = false;
     for (const job of rows) {
       if (job.runAt) {
         if (earliest === undefined || job.runAt < earliest) earliest = job.runAt;
-      } else perQueue.set(job.queue, (perQueue.get(job.queue) ?? 0) + 1);
+      } else {
+        perQueue.set(job.queue, (perQueue.get(job.queue) ?? 0) + 1);
+        keyed ||= Boolean(job.concurrencyKey);
+      }
     }
-    if (perQueue.size) this.dispatcher.kick(perQueue.keys());
+    if (perQueue.size) this.dispatcher.kick(perQueue.keys(), keyed);
     for (const [queue, count] of perQueue) this.monitor.noteDispatched(queue, count);
     if (earliest !== undefined) this.dispatcher.scheduled(new Date(earliest));
   }
@@ -280,6 +292,7 @@ export function newJobOf(s: ValidSubmission, tenant: string, id: string, correla
     payload: s.payload,
     metadata: s.metadata,
     runAt: s.runAt,
+    ...(s.concurrencyKey ? { concurrencyKey: s.concurrencyKey } : {}),
     webhookUrl: s.webhookUrl ?? null,
   };
 }

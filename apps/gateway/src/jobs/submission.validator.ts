@@ -35,6 +35,8 @@ export interface ValidSubmission {
    * the job is stored `scheduled` until then. null: queued now.
    */
   runAt: string | null;
+  /** Per-key concurrency: the submission's key, else the job type's default; null: none. */
+  concurrencyKey: string | null;
   /**
    * The job's webhook URL override, normalised (WHATWG URL, without fragment); its origin is
    * checked against the tenant's endpoints by the submission service. Absent or null: none.
@@ -285,6 +287,7 @@ export class SubmissionValidator {
         requestHash:
           cacheable || (dedupe && !inBatch) ? requestHashOf(definition.type, payload) : NO_REQUEST_HASH,
         runAt: runAtOf(body.runAt, body.delayMs),
+        concurrencyKey: body.concurrencyKey ?? defaults.concurrencyKey ?? null,
         webhookUrl: typeof webhookUrl === 'string' ? webhookUrl : null,
       },
     };

@@ -1,6 +1,6 @@
 import { ApiError, type QueueView } from '@switchyard/contracts';
 import { createLogger } from '@switchyard/observability';
-import type { QueueSettingsRepository } from '@switchyard/persistence';
+import type { LimitsRepository, QueueSettingsRepository } from '@switchyard/persistence';
 import type { Caller } from '../auth/caller';
 import type { QueueMonitor } from './queue.monitor';
 import { QueuesController } from './queues.controller';
@@ -25,7 +25,8 @@ function controller() {
   } as unknown as QueueSettingsRepository;
   const lines: string[] = [];
   const logger = createLogger('test', 'info', { write: (line: string) => lines.push(line) });
-  return { c: new QueuesController(monitor, settings, logger), writes, lines };
+  const limits = { concurrencyByQueue: () => Promise.resolve(new Map()) } as unknown as LimitsRepository;
+  return { c: new QueuesController(monitor, settings, limits, logger), writes, lines };
 }
 
 describe('QueuesController', () => {

@@ -1,7 +1,7 @@
 import { Controller, Get, HttpCode, Inject, Param, Post } from '@nestjs/common';
 import { ApiParam } from '@nestjs/swagger';
 import { ApiError, type QueueView } from '@switchyard/contracts';
-import { QueueSettingsRepository } from '@switchyard/persistence';
+import { LimitsRepository, QueueSettingsRepository } from '@switchyard/persistence';
 import { Caller, RequireScope } from '../auth/caller';
 import { ApiErrors, ApiJson, ApiRoute } from '../docs/api-docs';
 import { LOGGER, type Logger } from '../gateway.tokens';
@@ -15,6 +15,7 @@ export class QueuesController {
   constructor(
     private readonly monitor: QueueMonitor,
     private readonly settings: QueueSettingsRepository,
+    private readonly limits: LimitsRepository,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -27,11 +28,15 @@ export class QueuesController {
       'consumers, whether the queue is paused, the oldest queued job’s age, completions per minute ' +
       '(last 5 minutes), the estimated wait for a new job (null while paused), and the level of ' +
       '`backlog + released` (`warning` from QUEUE_WARN_DEPTH, `critical` at QUEUE_MAX_DEPTH, where ' +
-      'submissions get 503 `queue_full`). Refreshed every second or two.',
+      'submissions get 503 `queue_full`). Refreshed every second or two. `concurrency`: the ' +
+      'concurrency keys of the queue’s jobs in use or waiting (limit, in use, waiting; read at once).',
   )
   @ApiJson(200, 'every work queue', 'QueueList')
-  list() {
-    return { items: this.monitor.views() };
+  async list() {
+    const keys = await this.limits.concurrencyByQueue();
+    return {
+      items: this.monitor.views().map((view) => ({ ...view, concurrency: keys.get(view.queue) ?? [] })),
+    };
   }
 
   @Post(':name/pause')

@@ -73,13 +73,13 @@ export class TenantBudgets implements OnModuleInit, OnModuleDestroy {
   }
 
   /** The tenant's budgets with this month's use (read now, not from the cache). */
-  async view(tenant: string): Promise<TenantSettings> {
+  async view(tenant: string): Promise<Omit<TenantSettings, 'weight'>> {
     const [budgets, used] = await Promise.all([
       this.budgets.forTenant(tenant),
       this.usage.monthToDate([tenant]),
     ]);
     const resetsAt = nextMonthStart().toISOString();
-    const view: TenantSettings = { tenant, budgets: {} };
+    const view: Omit<TenantSettings, 'weight'> = { tenant, budgets: {} };
     for (const { unit, perMonth } of budgets) {
       view.budgets[unit] = {
         perMonth,
@@ -94,7 +94,7 @@ export class TenantBudgets implements OnModuleInit, OnModuleDestroy {
   async update(
     tenant: string,
     changes: Record<string, { perMonth: number } | null>,
-  ): Promise<TenantSettings> {
+  ): Promise<Omit<TenantSettings, 'weight'>> {
     const perUnit: Record<string, number | null> = {};
     for (const [unit, budget] of Object.entries(changes))
       perUnit[unit] = budget === null ? null : budget.perMonth;

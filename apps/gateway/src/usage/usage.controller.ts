@@ -1,6 +1,12 @@
 import { Body, Controller, Get, Param, Put, Query } from '@nestjs/common';
 import { ApiParam } from '@nestjs/swagger';
-import { ApiError, TENANT_PATTERN, TenantSettingsRequestSchema } from '@switchyard/contracts';
+import {
+  ApiError,
+  TENANT_PATTERN,
+  TenantSettingsRequestSchema,
+  type TenantSettings,
+} from '@switchyard/contracts';
+import { LimitsRepository } from '@switchyard/persistence';
 import { Caller, RequireScope, tenantScope } from '../auth/caller';
 import { ApiErrors, ApiJson, ApiJsonBody, ApiQueryParam, ApiRoute } from '../docs/api-docs';
 import { bodyParser } from '../http/body';
@@ -24,6 +30,7 @@ export class UsageController {
   constructor(
     private readonly usage: UsageService,
     private readonly budgets: TenantBudgets,
+    private readonly limits: LimitsRepository,
   ) {}
 
   @Get('usage')
@@ -51,12 +58,16 @@ export class UsageController {
 
   @Get('admin/tenants/:tenant')
   @RequireScope('admin')
-  @ApiRoute('admin', 'Get a tenant’s settings', 'Its monthly usage budgets with this month’s use.')
+  @ApiRoute(
+    'admin',
+    'Get a tenant’s settings',
+    'Its fair-share weight and its monthly usage budgets with this month’s use.',
+  )
   @ApiParam({ name: 'tenant', schema: { type: 'string', pattern: TENANT_PATTERN } })
   @ApiJson(200, 'the settings', 'TenantSettings')
   @ApiErrors(400)
   get(@Param('tenant') tenant: string) {
-    return this.budgets.view(checkTenant(tenant));
+    return this.settings(checkTenant(tenant));
   }
 
   @Put('admin/tenants/:tenant')
@@ -64,7 +75,8 @@ export class UsageController {
   @ApiRoute(
     'admin',
     'Change a tenant’s settings',
-    'Every field is optional; a field absent keeps its value. `budgets`: per unit `{perMonth}` (null ' +
+    'Every field is optional; a field absent keeps its value. `weight`: the tenant’s fair share (default ' +
+      '1; see the dispatcher in docs/architecture.md). `budgets`: per unit `{perMonth}` (null ' +
       'removes it); once a tenant has used a budget this UTC month, submissions get 429 `budget_exhausted` ' +
       'until the next month.',
   )
@@ -75,7 +87,13 @@ export class UsageController {
   async put(@Param('tenant') tenant: string, @Body() body: unknown) {
     const request = parseTenantSettings(body);
     checkTenant(tenant);
-    if (request.budgets === undefined) return this.budgets.view(tenant);
-    return this.budgets.update(tenant, request.budgets);
+    if (request.weight !== undefined) await this.limits.setTenantWeight(tenant, request.weight);
+    if (request.budgets !== undefined) await this.budgets.update(tenant, request.budgets);
+    return this.settings(tenant);
+  }
+
+  private async settings(tenant: string): Promise<TenantSettings> {
+    const [view, weight] = await Promise.all([this.budgets.view(tenant), this.limits.tenantWeight(tenant)]);
+    return { tenant, weight, budgets: view.budgets };
   }
 }

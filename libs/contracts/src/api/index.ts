@@ -37,6 +37,7 @@ import {
   SubmittedJobSchema,
 } from './job';
 import { JobTypeListSchema } from './job-types';
+import { ConcurrencyLimitRequestSchema, ConcurrencyLimitSchema, LimitListSchema } from './limits';
 import { QueueListSchema, QueueViewSchema } from './queues';
 import {
   ScheduleBackfillResultSchema,
@@ -79,6 +80,7 @@ export * from './flows';
 export * from './health';
 export * from './job';
 export * from './job-types';
+export * from './limits';
 export * from './queues';
 export * from './schedules';
 export * from './session';
@@ -160,6 +162,10 @@ export function apiBodySchemas(batchMaxItems: number, flowMaxJobs = 500) {
     UsageReport: UsageReportSchema,
     TenantSettingsRequest: TenantSettingsRequestSchema,
     TenantSettings: TenantSettingsSchema,
+    // Flow control.
+    ConcurrencyLimitRequest: ConcurrencyLimitRequestSchema,
+    ConcurrencyLimit: ConcurrencyLimitSchema,
+    LimitList: LimitListSchema,
   } satisfies Record<string, TSchema>;
 }
 export type ApiBodyName = keyof ReturnType<typeof apiBodySchemas>;

@@ -52,6 +52,9 @@ const jobFields = {
     nullable(Type.String({ format: 'uuid', description: 'the flow the job belongs to' })),
   ),
   ref: Type.Optional(nullable(Type.String({ description: 'the job’s name within its flow' }))),
+  concurrencyKey: Type.Optional(
+    nullable(Type.String({ description: 'the job’s concurrency key (per-key concurrency), if any' })),
+  ),
   waitingFor: Type.Optional(
     Type.String({
       description:

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { ConcurrencyLimitSchema } from './limits';
 import { literals, nullable } from './schema';
 
 export const QUEUE_LEVELS = ['ok', 'warning', 'critical'] as const;
@@ -28,6 +29,13 @@ export const QueueViewSchema = Type.Object(
     level: literals(
       QUEUE_LEVELS,
       'backlog + released against QUEUE_WARN_DEPTH (warning) and QUEUE_MAX_DEPTH (critical)',
+    ),
+    concurrency: Type.Optional(
+      Type.Array(ConcurrencyLimitSchema, {
+        description:
+          'in `GET /queues`: the concurrency keys of the queue’s jobs in use or waiting, each with its ' +
+          'limit and its jobs in use and waiting (across queues)',
+      }),
     ),
   },
   { title: 'Queue' },

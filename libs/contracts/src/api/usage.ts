@@ -90,7 +90,18 @@ export const TenantBudgetsPatchSchema = Type.Record(
 
 /** `PUT /admin/tenants/{tenant}`: every field optional; absent keeps its value. */
 export const TenantSettingsRequestSchema = Type.Object(
-  { budgets: Type.Optional(TenantBudgetsPatchSchema) },
+  {
+    budgets: Type.Optional(TenantBudgetsPatchSchema),
+    weight: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 1000,
+        description:
+          'fair-share weight (default 1): within a queue and effective priority, a tenant of weight 3 ' +
+          'gets three releases per release of a tenant of weight 1 while both have backlog',
+      }),
+    ),
+  },
   { title: 'TenantSettingsRequest', additionalProperties: false },
 );
 export type TenantSettingsRequest = Static<typeof TenantSettingsRequestSchema>;
@@ -99,6 +110,7 @@ export type TenantSettingsRequest = Static<typeof TenantSettingsRequestSchema>;
 export const TenantSettingsSchema = Type.Object(
   {
     tenant: Type.String({ pattern: TENANT_PATTERN }),
+    weight: Type.Integer({ minimum: 1, description: 'fair-share weight (1 unless set)' }),
     budgets: Type.Record(
       Type.String(),
       Type.Object({
