@@ -380,6 +380,27 @@ describe('web console', () => {
     }
   });
 
+  it('shows concurrency limits on the Queues page and sets a tenant’s fair-share weight in Settings', async () => {
+    const admin = stack.api();
+    expect((await admin.request('PUT', '/limits/concurrency/gpu-console', { max: 2 })).status).toBe(200);
+    const { page, errors } = await signIn(stack.adminKey);
+    await page.getByRole('link', { name: 'Queues' }).click();
+    const limit = page.locator('tbody tr', { hasText: 'gpu-console' });
+    await expect(limit.locator('td').nth(1).textContent()).resolves.toBe('2');
+
+    await page.getByRole('link', { name: 'Settings' }).click();
+    const lookUp = page.getByRole('form', { name: 'Look up a tenant' });
+    await lookUp.getByLabel('Tenant').fill('console');
+    await lookUp.getByRole('button', { name: 'Show settings' }).click();
+    await page.getByRole('spinbutton', { name: 'Weight of console' }).fill('3');
+    await page.getByRole('button', { name: 'Save weight' }).click();
+    await waitFor(
+      async () => (await admin.get<{ weight: number }>('/admin/tenants/console')).body.weight === 3,
+      { timeoutMs: 10000, what: 'the weight saved' },
+    );
+    expect(errors).toEqual([]);
+  });
+
   it('has no serious or critical axe-core violation on any page, and screenshots of each', async () => {
     const admin = stack.api();
     const schedule = await admin.post<{ id: string }>('/schedules', {

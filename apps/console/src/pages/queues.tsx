@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import type { QueueList } from '@switchyard/contracts';
+import type { LimitList, QueueList } from '@switchyard/contracts';
 import { api, errorText } from '../api';
 import { useSession } from '../session';
 import { ErrorNote, formatMs, Page, RowButton, usePolling } from '../ui';
@@ -8,6 +8,7 @@ import { ErrorNote, formatMs, Page, RowButton, usePolling } from '../ui';
 export function QueuesPage() {
   const me = useSession();
   const queues = usePolling(() => api.json<QueueList>('GET', '/queues'), 2000);
+  const limits = usePolling(() => api.json<LimitList>('GET', '/limits'), 2000);
   const [notice, setNotice] = useState<string | null>(null);
   const toggle = async (name: string, paused: boolean) => {
     try {
@@ -65,6 +66,29 @@ export function QueuesPage() {
           ))}
         </tbody>
       </table>
+      <h2>Concurrency limits</h2>
+      <ErrorNote error={limits.error} />
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Key</th>
+            <th scope="col">Limit</th>
+            <th scope="col">In use</th>
+            <th scope="col">Waiting</th>
+          </tr>
+        </thead>
+        <tbody>
+          {(limits.value?.concurrency ?? []).map((l) => (
+            <tr key={l.key}>
+              <td className="mono">{l.key}</td>
+              <td>{l.max ?? 'none'}</td>
+              <td>{l.inUse}</td>
+              <td>{l.waiting}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {limits.value && limits.value.concurrency.length === 0 && <p>No concurrency keys in use.</p>}
     </Page>
   );
 }

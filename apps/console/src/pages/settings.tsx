@@ -51,6 +51,21 @@ export function SettingsPage() {
     }
   };
 
+  const setWeight = async (event: FormEvent<HTMLFormElement>, name: string) => {
+    event.preventDefault();
+    const weight = Number(field(new FormData(event.currentTarget), 'weight'));
+    try {
+      setTenant(
+        await api.json<TenantSettings>('PUT', `/admin/tenants/${encodeURIComponent(name)}`, {
+          body: { weight },
+        }),
+      );
+      setError(null);
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+
   return (
     <Page title="Settings">
       <ErrorNote error={error ?? keys.error} />
@@ -120,7 +135,22 @@ export function SettingsPage() {
         </label>
         <button type="submit">Show settings</button>
       </form>
-      {tenant && <JsonView title={`Tenant ${tenant.tenant}`} value={tenant} />}
+      {tenant && (
+        <>
+          <form
+            className="inline-form"
+            onSubmit={(e) => void setWeight(e, tenant.tenant)}
+            aria-label={`Fair-share weight of ${tenant.tenant}`}
+          >
+            <label>
+              Weight of {tenant.tenant}{' '}
+              <input name="weight" type="number" min={1} max={1000} required defaultValue={tenant.weight} />
+            </label>
+            <button type="submit">Save weight</button>
+          </form>
+          <JsonView title={`Tenant ${tenant.tenant}`} value={tenant} />
+        </>
+      )}
       <Confirm
         open={revoking !== null}
         title={`Revoke ${revoking?.name ?? ''}?`}
