@@ -15,6 +15,7 @@ import { TestStack, waitFor, type TestApi } from '@switchyard/testing';
 jest.setTimeout(240000);
 
 const CHROMIUM = '/usr/bin/chromium';
+const TRACE_UI = 'http://traces.example/trace/{traceId}';
 // docs/console.md shows the screenshots: `UPDATE_CONSOLE_SCREENSHOTS=1` writes them there, other
 // runs under tmp/ (so that `npm test` leaves the tree clean).
 const SCREENSHOTS = process.env['UPDATE_CONSOLE_SCREENSHOTS']
@@ -40,10 +41,21 @@ describe('web console', () => {
   let api: TestApi;
   let audioJob: string;
   const contexts: BrowserContext[] = [];
+  let spanSink: Server;
 
   beforeAll(async () => {
-    // The webhooks page's endpoint is this test's own receiver on 127.0.0.1.
-    stack = await TestStack.create({ WEBHOOK_ALLOW_PRIVATE: 'true' });
+    // Spans go to a sink of the test's own, so jobs carry a trace id the job page links to.
+    spanSink = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => response.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+    });
+    await new Promise<void>((resolve) => spanSink.listen(0, '127.0.0.1', resolve));
+    stack = await TestStack.create({
+      // The webhooks page's endpoint is this test's own receiver on 127.0.0.1.
+      WEBHOOK_ALLOW_PRIVATE: 'true',
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(spanSink.address() as AddressInfo).port}`,
+      TRACE_UI_URL: TRACE_UI,
+    });
     await stack.start();
     writer = await stack.createApiKey('console');
     reader = await stack.createApiKey('console', ['jobs:read']);
@@ -63,6 +75,7 @@ describe('web console', () => {
     for (const context of contexts) await context.close().catch(() => undefined);
     await browser?.close();
     await stack?.destroy();
+    await new Promise((resolve) => spanSink?.close(resolve));
   });
 
   const gateway = () => stack.service('gateway').url;
@@ -153,6 +166,19 @@ describe('web console', () => {
     await page.goto(`${gateway()}/ui/jobs?idempotencyKey=${encodeURIComponent(`console-${run}`)}`);
     await page.locator(`tr[data-job="${keyed}"]`).waitFor();
     expect(await rows.count()).toBe(1);
+    expect(errors).toEqual([]);
+  });
+
+  it('links a traced job to its trace in the configured trace UI', async () => {
+    const id = await api.submit({ type: 'synthetic', payload: { durationMs: 0 } });
+    const { traceId } = (await api.waitForJob(id, (job) => job.status === 'completed')) as unknown as {
+      traceId?: string;
+    };
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+    const { page, errors } = await signIn(writer.key);
+    await page.goto(`${gateway()}/ui/jobs/${id}`);
+    const link = page.getByRole('link', { name: traceId });
+    await expect(link.getAttribute('href')).resolves.toBe(TRACE_UI.replace('{traceId}', traceId!));
     expect(errors).toEqual([]);
   });
 

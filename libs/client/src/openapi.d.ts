@@ -2039,6 +2039,8 @@ export interface components {
             expiresAt: string | null;
             /** @description the header state-changing calls with the cookie must carry */
             csrfHeader: string;
+            /** @description TRACE_UI_URL: a trace UI’s page with `{traceId}` where a job’s `traceId` goes; null when none is configured */
+            traceUrl: string | null;
         };
         /** JobLogLine */
         JobLogLine: {

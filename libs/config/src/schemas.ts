@@ -154,6 +154,16 @@ export const GatewayEnv = {
    * (CORS): comma-separated; empty (the default) allows none.
    */
   CORS_ORIGINS: Type.String({ default: '' }),
+  /**
+   * A trace UI's page for one trace, with `{traceId}` where the id goes (e.g. Jaeger's
+   * http://localhost:16686/trace/{traceId}): the console's job page links a traced job there.
+   */
+  TRACE_UI_URL: Type.Optional(
+    Type.String({
+      pattern: '^https?://[^\\s]*\\{traceId\\}',
+      description: 'an http(s) URL containing {traceId}',
+    }),
+  ),
   /** Test-only fault switch (off by default): `crash_after_commit` exits between commit and publish. */
   FAULT_INJECT: Type.Optional(Type.Union([Type.Literal('crash_after_commit')])),
 } satisfies TProperties;

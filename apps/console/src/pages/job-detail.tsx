@@ -155,6 +155,21 @@ export function JobDetailPage({ id }: { id: string }) {
         <dd>{formatTime(job.createdAt)}</dd>
         <dt>Finished</dt>
         <dd>{formatTime(job.finishedAt)}</dd>
+        {job.traceId && me.traceUrl && (
+          <>
+            <dt>Trace</dt>
+            <dd>
+              <a
+                className="mono"
+                href={me.traceUrl.replace('{traceId}', job.traceId)}
+                target="_blank"
+                rel="noreferrer"
+              >
+                {job.traceId}
+              </a>
+            </dd>
+          </>
+        )}
         {job.flowId && (
           <>
             <dt>Flow</dt>

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Post, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, CSRF_HEADER, SessionRequestSchema, type Session } from '@switchyard/contracts';
 import { ApiKeysService } from '../auth/api-keys.service';
@@ -7,6 +7,7 @@ import { Public, type Caller } from '../auth/caller';
 import { RateLimitService } from '../auth/rate-limit.service';
 import { sessionCookie, sessionSetCookie, SessionsService, SESSION_TTL_S } from '../auth/sessions.service';
 import { ApiErrors, ApiJson, ApiJsonBody, ApiNoContent, ApiRoute } from '../docs/api-docs';
+import { GATEWAY_CONFIG, type GatewayConfig } from '../gateway.tokens';
 import { bodyParser } from '../http/body';
 
 const parseRequest = bodyParser(SessionRequestSchema);
@@ -18,6 +19,7 @@ export class SessionController {
     private readonly keys: ApiKeysService,
     private readonly sessions: SessionsService,
     private readonly limits: RateLimitService,
+    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
   ) {}
 
   @Post()
@@ -49,7 +51,7 @@ export class SessionController {
       'set-cookie',
       sessionSetCookie(session.value, SESSION_TTL_S, request.protocol === 'https'),
     );
-    return view(caller, session.expiresAt);
+    return this.view(caller, session.expiresAt);
   }
 
   @Get()
@@ -76,7 +78,19 @@ export class SessionController {
       return undefined;
     }
     await this.limits.check('read', caller.keyId, reply);
-    return view(caller, session?.expiresAt ?? null);
+    return this.view(caller, session?.expiresAt ?? null);
+  }
+
+  private view(caller: Caller, expiresAt: Date | null): Session {
+    return {
+      tenant: caller.tenant,
+      keyId: caller.keyId,
+      scopes: caller.scopes,
+      admin: caller.admin,
+      expiresAt: expiresAt?.toISOString() ?? null,
+      csrfHeader: CSRF_HEADER,
+      traceUrl: this.config.TRACE_UI_URL ?? null,
+    };
   }
 
   @Delete()
@@ -91,15 +105,4 @@ export class SessionController {
   signOut(@Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): void {
     void reply.header('set-cookie', sessionSetCookie('', 0, request.protocol === 'https'));
   }
-}
-
-function view(caller: Caller, expiresAt: Date | null): Session {
-  return {
-    tenant: caller.tenant,
-    keyId: caller.keyId,
-    scopes: caller.scopes,
-    admin: caller.admin,
-    expiresAt: expiresAt?.toISOString() ?? null,
-    csrfHeader: CSRF_HEADER,
-  };
 }

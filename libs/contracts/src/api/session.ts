@@ -28,6 +28,10 @@ export const SessionSchema = Type.Object(
       description: 'null when a key, not a session, is presented',
     }),
     csrfHeader: Type.String({ description: 'the header state-changing calls with the cookie must carry' }),
+    traceUrl: Type.Union([Type.String(), Type.Null()], {
+      description:
+        'TRACE_UI_URL: a trace UI’s page with `{traceId}` where a job’s `traceId` goes; null when none is configured',
+    }),
   },
   { title: 'Session' },
 );
