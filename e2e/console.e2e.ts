@@ -55,6 +55,9 @@ describe('web console', () => {
       WEBHOOK_ALLOW_PRIVATE: 'true',
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(spanSink.address() as AddressInfo).port}`,
       TRACE_UI_URL: TRACE_UI,
+      // Every browser context of this file signs in from 127.0.0.1: the per-IP limit for
+      // unauthenticated calls (GET /session before sign-in) is raised so that they never meet it.
+      RATE_LIMIT_ANON_PER_MIN: '6000',
     });
     await stack.start();
     writer = await stack.createApiKey('console');

@@ -36,11 +36,26 @@ export class JobTypeCatalog implements OnModuleInit, OnApplicationShutdown {
     clearInterval(this.timer);
   }
 
-  /** Before validating: reloads once if a submission names a type this gateway has not seen yet. */
+  /**
+   * Before validating: reloads if a submission names a type this gateway has not seen yet. A
+   * reload that ran less than MISS_REFRESH_MIN_MS ago may have missed a type a worker registered
+   * just after it, so the submission waits for the next allowed reload (at most that long) rather
+   * than being refused; unknown types still cost the database at most one reload per interval.
+   */
   async ensureKnown(types: readonly string[]): Promise<void> {
-    if (types.every((type) => this.registry.get(type)) || Date.now() - this.lastRefresh < MISS_REFRESH_MIN_MS)
-      return;
+    if (this.knows(types)) return;
+    const since = Date.now() - this.lastRefresh;
+    if (since < MISS_REFRESH_MIN_MS) {
+      await new Promise((resolve) => setTimeout(resolve, MISS_REFRESH_MIN_MS - since));
+      if (this.knows(types)) return;
+      // Another submission's reload started meanwhile: its answer is as fresh as ours would be.
+      if (Date.now() - this.lastRefresh < MISS_REFRESH_MIN_MS) return this.refreshing;
+    }
     await this.refresh();
+  }
+
+  private knows(types: readonly string[]): boolean {
+    return types.every((type) => this.registry.get(type));
   }
 
   refresh(): Promise<void> {
