@@ -168,6 +168,7 @@ describe('gateway files, results and read-only views', () => {
         [
           'backlog',
           'completedPerMinute',
+          'concurrency',
           'consumers',
           'estimatedWaitMs',
           'inFlight',
