@@ -1,11 +1,10 @@
 import { Queue } from 'bullmq';
 import { TEST_SERVICES, removeRedisPrefix } from '@switchyard/testing';
 import { cpuOfProcesses, machineCpu } from '../harness';
-import { round } from '../stats';
 import {
   invertedPriority,
   packageVersion,
-  peerCpu,
+  submitAndTime,
   PeerWorker,
   repeatPeer,
   SWITCHYARD_PRIORITY,
@@ -57,34 +56,15 @@ async function bullmqRun(ctx: ScenarioContext): Promise<PeerRun> {
       },
       machine: machineCpu(),
     });
-    const cpuBefore = await cpuAt();
-    const done = worker.next('done');
-    const started = Date.now();
-    let next = 0;
-    let lastAdd = started;
-    const submitter = async () => {
-      while (next < options.jobs) {
-        const from = next;
-        next = Math.min(options.jobs, from + options.batchSize);
-        const jobs = [];
-        for (let i = from; i < next; i++)
-          jobs.push({ name: 'noop', data: { durationMs: 0 }, opts: { priority } });
-        await queue.addBulk(jobs);
-        lastAdd = Date.now();
-      }
-    };
-    await Promise.all(Array.from({ length: options.submitters }, submitter));
-    const finished = await done;
-    const cpuAfter = await cpuAt();
-    const elapsedMs = (finished.at ?? Date.now()) - started;
-    return {
-      jobsPerSecond: round((options.jobs * 1000) / elapsedMs),
-      elapsedMs,
-      addMs: lastAdd - started,
-      failures: worker.failures.length,
-      workerMaxRssMb: round(worker.maxRssMb),
-      cpu: peerCpu(cpuBefore, cpuAfter, options.jobs, elapsedMs),
-    };
+    return await submitAndTime(worker, options, cpuAt, (from, to) =>
+      queue.addBulk(
+        Array.from({ length: to - from }, () => ({
+          name: 'noop',
+          data: { durationMs: 0 },
+          opts: { priority },
+        })),
+      ),
+    );
   } finally {
     await worker.stop();
     await queue.obliterate({ force: true }).catch(() => undefined);

@@ -3,11 +3,10 @@ import { Client, Pool } from 'pg';
 import { TEST_SERVICES, waitFor } from '@switchyard/testing';
 import { machineCpu } from '../harness';
 import { PgBackendCpu } from '../pg-cpu';
-import { round } from '../stats';
 import {
   invertedPriority,
   packageVersion,
-  peerCpu,
+  submitAndTime,
   PeerWorker,
   repeatPeer,
   SWITCHYARD_PRIORITY,
@@ -81,47 +80,38 @@ async function graphileRun(ctx: ScenarioContext): Promise<PeerRun> {
     const sampler = setInterval(() => void pgCpu.sample(), 500);
     sampler.unref();
     try {
-      const cpuBefore = await cpuAt();
-      const done = worker.next('done');
-      const started = Date.now();
-      let next = 0;
-      let lastAdd = started;
-      const submitter = async () => {
-        while (next < options.jobs) {
-          const from = next;
-          next = Math.min(options.jobs, from + options.batchSize);
-          const specs = [];
-          for (let i = from; i < next; i++)
-            specs.push({ identifier: 'noop', payload: { durationMs: 0 }, priority });
-          await pool.query(
+      return await submitAndTime(
+        worker,
+        options,
+        cpuAt,
+        (from, to) =>
+          pool.query(
             `SELECT count(*) FROM graphile_worker.add_jobs(
                array(SELECT json_populate_recordset(NULL::graphile_worker.job_spec, $1::json)))`,
-            [JSON.stringify(specs)],
-          );
-          lastAdd = Date.now();
-        }
-      };
-      await Promise.all(Array.from({ length: options.submitters }, submitter));
-      const finished = await done;
-      const cpuAfter = await cpuAt();
-      const elapsedMs = (finished.at ?? Date.now()) - started;
-      // Completed jobs are deleted: the table must be empty now (nothing failed or left behind).
-      await waitFor(
-        async () =>
-          Number(
-            (await monitor.query<{ n: string }>('SELECT count(*) AS n FROM graphile_worker._private_jobs'))
-              .rows[0]?.n,
-          ) === 0,
-        { timeoutMs: 10000, intervalMs: 100, what: "Graphile Worker's jobs table to be empty" },
+            [
+              JSON.stringify(
+                Array.from({ length: to - from }, () => ({
+                  identifier: 'noop',
+                  payload: { durationMs: 0 },
+                  priority,
+                })),
+              ),
+            ],
+          ),
+        // Completed jobs are deleted: the table must be empty now (nothing failed or left behind).
+        () =>
+          waitFor(
+            async () =>
+              Number(
+                (
+                  await monitor.query<{ n: string }>(
+                    'SELECT count(*) AS n FROM graphile_worker._private_jobs',
+                  )
+                ).rows[0]?.n,
+              ) === 0,
+            { timeoutMs: 10000, intervalMs: 100, what: "Graphile Worker's jobs table to be empty" },
+          ).then(() => undefined),
       );
-      return {
-        jobsPerSecond: round((options.jobs * 1000) / elapsedMs),
-        elapsedMs,
-        addMs: lastAdd - started,
-        failures: worker.failures.length,
-        workerMaxRssMb: round(worker.maxRssMb),
-        cpu: peerCpu(cpuBefore, cpuAfter, options.jobs, elapsedMs),
-      };
     } finally {
       clearInterval(sampler);
     }

@@ -89,12 +89,7 @@ export interface PeerRun {
 }
 
 /** CPU used between two readings, per component, per job and the rest of the machine. */
-export function peerCpu(
-  before: { components: Record<string, number>; machine: ReturnType<typeof machineCpu> },
-  after: { components: Record<string, number>; machine: ReturnType<typeof machineCpu> },
-  jobs: number,
-  wallMs: number,
-): PeerRun['cpu'] {
+export function peerCpu(before: CpuReading, after: CpuReading, jobs: number, wallMs: number): PeerRun['cpu'] {
   const used = Object.fromEntries(
     Object.entries(after.components).map(([k, v]) => [k, Math.round(v - (before.components[k] ?? 0))]),
   );
@@ -105,6 +100,49 @@ export function peerCpu(
     machineBusyPercent: round((busy / Math.max(1, after.machine.totalMs - before.machine.totalMs)) * 100),
     cpuMs: { ...used, 'other processes': Math.round(Math.max(0, busy - ours)) },
     cpuMsPerJob: Object.fromEntries(Object.entries(used).map(([k, v]) => [k, round(v / jobs, 3)])),
+  };
+}
+
+/** A CPU reading of a peer run's components and of the whole machine. */
+export type CpuReading = { components: Record<string, number>; machine: ReturnType<typeof machineCpu> };
+
+/**
+ * The timed part of a peer run: `submitters` lanes add `jobs` in batches of `batchSize` through
+ * `addBatch(from, to)` while the worker runs them; the window ends at the worker's N-th completion
+ * (`done`), after which `afterDone` may check what the peer left behind.
+ */
+export async function submitAndTime(
+  worker: PeerWorker,
+  options: { jobs: number; batchSize: number; submitters: number },
+  cpuAt: () => Promise<CpuReading>,
+  addBatch: (from: number, to: number) => Promise<unknown>,
+  afterDone: () => Promise<void> = () => Promise.resolve(),
+): Promise<PeerRun> {
+  const cpuBefore = await cpuAt();
+  const done = worker.next('done');
+  const started = Date.now();
+  let next = 0;
+  let lastAdd = started;
+  const submitter = async () => {
+    while (next < options.jobs) {
+      const from = next;
+      next = Math.min(options.jobs, from + options.batchSize);
+      await addBatch(from, next);
+      lastAdd = Date.now();
+    }
+  };
+  await Promise.all(Array.from({ length: options.submitters }, submitter));
+  const finished = await done;
+  const cpuAfter = await cpuAt();
+  const elapsedMs = (finished.at ?? Date.now()) - started;
+  await afterDone();
+  return {
+    jobsPerSecond: round((options.jobs * 1000) / elapsedMs),
+    elapsedMs,
+    addMs: lastAdd - started,
+    failures: worker.failures.length,
+    workerMaxRssMb: round(worker.maxRssMb),
+    cpu: peerCpu(cpuBefore, cpuAfter, options.jobs, elapsedMs),
   };
 }
 
