@@ -34,6 +34,22 @@ function dispatch(queue = 'default'): JobDispatch {
   return { jobId: randomUUID(), tenant: 't1', type: 'synthetic', queue };
 }
 
+/** The data of a new job's `completed` event with this seq. */
+function completedData(seq: number): JobEventData {
+  return {
+    jobId: randomUUID(),
+    tenant: 't1',
+    type: 'synthetic',
+    queue: 'default',
+    status: 'completed',
+    step: null,
+    progress: 100,
+    message: null,
+    attempt: 1,
+    seq,
+  };
+}
+
 /** A fresh queue of this test's prefix, deleted in afterAll. */
 function queueName(label: string): string {
   const name = `${prefix}.test.${label}.${randomUUID().slice(0, 6)}`;
@@ -159,19 +175,7 @@ describe('AmqpClient publish and consume', () => {
     const handle = await client.consumeRaw(queue, (m) => (inbox.push(m), Promise.resolve(Ack)), {
       prefetch: 10,
     });
-    const data: JobEventData = {
-      jobId: randomUUID(),
-      tenant: 't1',
-      type: 'synthetic',
-      queue: 'default',
-      status: 'completed',
-      step: null,
-      progress: 100,
-      message: null,
-      attempt: 1,
-      seq: 3,
-    };
-    const event = createJobEvent('worker', 'completed', data, 'corr-ev');
+    const event = createJobEvent('worker', 'completed', completedData(3), 'corr-ev');
     await client.publish(event.type, event);
     const [received] = await inbox.waitForCount(1);
     await handle.cancel();
@@ -197,21 +201,8 @@ describe('AmqpClient publish and consume', () => {
       return queue;
     }
 
-    function completedEvent(seq: number) {
-      const data: JobEventData = {
-        jobId: randomUUID(),
-        tenant: 't1',
-        type: 'synthetic',
-        queue: 'default',
-        status: 'completed',
-        step: null,
-        progress: 100,
-        message: null,
-        attempt: 1,
-        seq,
-      };
-      return createJobEvent('worker', 'completed', data, `corr-nack-${seq}`);
-    }
+    const completedEvent = (seq: number) =>
+      createJobEvent('worker', 'completed', completedData(seq), `corr-nack-${seq}`);
 
     it('is published again until a queue that could not take it has room (a quorum leader elected, say)', async () => {
       const queue = await fullQueue('nack-retry', 'job.completed');
@@ -240,7 +231,7 @@ describe('AmqpClient publish and consume', () => {
       const impatient = newClient({ disconnectedWaitMs: 600 });
       await impatient.connect();
       try {
-        const event = createJobEvent('worker', 'cancelled', completedEvent(1).data, 'corr-nack');
+        const event = createJobEvent('worker', 'cancelled', completedData(1), 'corr-nack');
         await impatient.publish(event.type, event);
         const started = Date.now();
         const refused = impatient.publish(event.type, event);
