@@ -159,12 +159,14 @@ describe('web console', () => {
     await page.getByRole('button', { name: 'Apply' }).click();
     await page.waitForURL(/metadata=stage%3Drender/);
     const rows = page.locator('table.jobs tbody tr');
-    await rows.first().waitFor();
-    expect(
-      await rows.evaluateAll((trs) =>
-        trs.map((tr) => (tr as unknown as { dataset: { job: string } }).dataset.job),
-      ),
-    ).toEqual([tagged]);
+    const shown = () =>
+      rows.evaluateAll((trs) => trs.map((tr) => (tr as unknown as { dataset: { job: string } }).dataset.job));
+    // The unfiltered page stays on screen until the filtered one answers: wait for that answer.
+    await waitFor(async () => (await shown()).join() === tagged, {
+      timeoutMs: 10000,
+      what: 'the filtered page',
+    }).catch(() => undefined);
+    expect(await shown()).toEqual([tagged]);
     // The same filter from a shared URL; then the idempotency key.
     await page.goto(`${gateway()}/ui/jobs?idempotencyKey=${encodeURIComponent(`console-${run}`)}`);
     await page.locator(`tr[data-job="${keyed}"]`).waitFor();
