@@ -1,7 +1,13 @@
 import type { JobCloudEvent, JobEventName } from '@switchyard/contracts';
 import type { AmqpClient } from '@switchyard/messaging';
 import type { Logger } from '@switchyard/observability';
-import { jobEventFromRow, SEQ_BLOCK, type JobEventSource } from '@switchyard/persistence';
+import {
+  eventOutboxMessage,
+  jobEventFromRow,
+  SEQ_BLOCK,
+  type JobEventSource,
+  type JobsRepository,
+} from '@switchyard/persistence';
 
 const SERVICE = 'worker';
 
@@ -21,6 +27,7 @@ export class AttemptEvents {
 
   constructor(
     private readonly amqp: AmqpClient,
+    private readonly jobs: Pick<JobsRepository, 'insertOutbox'>,
     private readonly logger: Logger,
     private readonly job: JobEventSource,
   ) {
@@ -52,10 +59,23 @@ export class AttemptEvents {
   }
 
   private publish(event: JobEventName, cloudEvent: JobCloudEvent): void {
-    // Events feed live progress and metrics; the job's state is already durable in PostgreSQL,
-    // so a lost event is logged rather than failing the job.
-    this.amqp.publish(cloudEvent.type, cloudEvent).catch((error: unknown) => {
-      this.logger.warn({ err: error, event, seq: cloudEvent.data.seq }, 'could not publish job event');
+    // Published straight to the bus (no outbox row on the hot path). A publish no broker confirmed
+    // within the client's deadline (a node lost, a quorum queue without a leader for that long)
+    // goes to the PostgreSQL outbox instead, which the gateways' and trackers' relays publish
+    // until it is confirmed: the job's history stays whole. The job itself never waits for it.
+    this.amqp.publish(cloudEvent.type, cloudEvent).catch(async (error: unknown) => {
+      try {
+        await this.jobs.insertOutbox([eventOutboxMessage(cloudEvent)]);
+        this.logger.warn(
+          { err: error, event, seq: cloudEvent.data.seq },
+          'job event not confirmed by the broker; handed to the outbox relay',
+        );
+      } catch (outboxError) {
+        this.logger.error(
+          { err: error, outboxError, event, seq: cloudEvent.data.seq },
+          'could not publish job event',
+        );
+      }
     });
   }
 }

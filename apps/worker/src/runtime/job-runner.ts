@@ -310,7 +310,7 @@ export class JobRunner {
       usage: new AttemptUsage(this.logger),
       span: tracingEnabled() ? this.handlerSpan(row) : undefined,
     };
-    const events = new AttemptEvents(this.amqp, this.logger, row);
+    const events = new AttemptEvents(this.amqp, this.jobs, this.logger, row);
     const abort = new AbortController();
     let settle!: (value: unknown) => void;
     const done = new Promise((resolve) => (settle = resolve));
