@@ -544,6 +544,39 @@ describe('DispatchRepository against PostgreSQL', () => {
       expect((await dispatch.releaseReady(q, 10, 0, 1_000_000, false)).tenants).toBe(1);
     });
 
+    it('with many tenants (most pairs read by their first job alone), releases full batches and never ahead of a higher effective priority', async () => {
+      const q = queue();
+      // 30 tenants, priorities 0–9, created 5, 15, … 45 s ago, aging one level per 10 s: the pairs'
+      // first jobs and the jobs behind them differ in effective priority, and no job reaches its
+      // next level while the test runs (ages sit mid-interval).
+      let seed = 7;
+      const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+      const list = Array.from({ length: 600 }, () =>
+        newJob({ queue: q, tenant: `t${Math.floor(random() * 30)}-${q}`, priority: Math.floor(random() * 10) }),
+      );
+      await jobs.insertJobs(list, []);
+      await db.query(
+        `UPDATE jobs SET created_at = now() - make_interval(secs => v.ago) FROM unnest($1::uuid[], $2::float8[]) AS v(id, ago)
+         WHERE jobs.id = v.id`,
+        [list.map((j) => j.id), list.map(() => Math.floor(random() * 5) * 10 + 5)],
+      );
+      const agingMs = 10_000;
+      const effective = (alias: string) =>
+        `LEAST(9, ${alias}.priority + LEAST(9, floor(extract(epoch FROM now() - ${alias}.created_at) * 1000 / ${agingMs})))::int`;
+      for (let left = list.length; left > 0; ) {
+        const batch = await dispatch.releaseReady(q, 7, agingMs, 1_000_000, true);
+        expect(batch.jobs).toHaveLength(Math.min(7, left));
+        left -= batch.jobs.length;
+        const lowest = Math.min(...batch.jobs.map((j) => j.effectivePriority));
+        const [behind] = await db.query<{ best: number | null }[]>(
+          `SELECT max(${effective('j')}) AS best FROM jobs j WHERE j.queue = $1 AND j.dispatched_at IS NULL`,
+          [q],
+        );
+        // Nothing left behind outranks what was released.
+        expect(behind?.best ?? -1).toBeLessThanOrEqual(lowest);
+      }
+    });
+
     it('gives a tenant of weight 3 three releases per release of a tenant of weight 1', async () => {
       const q = queue();
       const a = await submit(q, `a-${q}`, 20);

@@ -85,95 +85,55 @@ const effectivePriority = (alias: string, agingMs: string) =>
 /** Most tenants with backlog one release statement looks at (in name order; see docs/architecture.md). */
 export const FAIR_SHARE_TENANTS = 100;
 
-/**
- * The release of a batch, bounded by the window. `released` counts the queue's
- * released-but-unclaimed jobs (index-only through `jobs_released`), so the statement itself keeps
- * the window: it marks at most `window − released` jobs, whatever the caller believed the count
- * was; the dispatcher needs no count statement of its own before a release.
- *
- * Candidates come from `jobs_backlog` (queue, priority, tenant, created_at): the tenants with
- * backlog by a loose index scan of its (priority, tenant) pairs, then per tenant and priority level
- * one index range in submission order, at most `limit` each (within a level the oldest job has aged most, so the first `limit`
- * of each level hold a tenant's first `limit` in effective order). Release order: effective
- * priority, then — only when several tenants have backlog — fair share: the tenant whose jobs in
- * use (released or running in this queue) plus its candidates before this one, divided by its
- * weight, is lowest goes first (weighted round-robin that starts from what each tenant already
- * holds), then submission order. With one tenant the share branch is skipped (its InitPlan is
- * false) and the statement reads what it read before the tenant column: ten index ranges.
- *
- * Candidates are locked in that order with SKIP LOCKED; a row another release marked in the
- * meantime fails the re-checked condition, so a job is never released twice. Aging counts from
- * created_at (in the index): a job's wait since submission.
- */
-const releaseReadySql = (fair: boolean) => `WITH RECURSIVE released AS MATERIALIZED (
+/** The backlog of unkeyed jobs of queue $1 (what `jobs_backlog` holds). */
+const BACKLOG = (alias: string) =>
+  `${alias}.status = 'queued' AND ${alias}.dispatched_at IS NULL AND ${alias}.concurrency_key IS NULL AND ${alias}.queue = $1`;
+
+/** The queue's released-but-unclaimed jobs (index-only through `jobs_released`): the window's count. */
+const RELEASED_COUNT = `released AS MATERIALIZED (
     SELECT count(*)::int AS n FROM jobs WHERE status = 'queued' AND dispatched_at IS NOT NULL AND queue = $1
-  ), scan(p, tenant) AS (
-    -- The (priority, tenant) pairs with backlog, one probe each (a loose scan of jobs_backlog; the
-    -- row comparison and the order are jobs_backlog's own, so no other index can serve it).
-    (SELECT priority, tenant FROM jobs
-     WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND queue = $1
-     ORDER BY priority, tenant LIMIT 1)
+  )`;
+
+/**
+ * The (priority, tenant) pairs with backlog in jobs_backlog's order, with the first job of each
+ * (its oldest, so the most aged of the pair): a loose index scan, one probe per pair (the row
+ * comparison and the order are jobs_backlog's own, so no other index can serve it).
+ */
+const PAIRS_SCAN = `scan(priority, tenant, id, created_at) AS (
+    (SELECT priority, tenant, id, created_at FROM jobs b WHERE ${BACKLOG('b')}
+     ORDER BY priority, tenant, created_at LIMIT 1)
     UNION ALL
-    SELECT n.priority, n.tenant FROM scan CROSS JOIN LATERAL (
-      SELECT j.priority, j.tenant FROM jobs j
-      WHERE j.status = 'queued' AND j.dispatched_at IS NULL AND j.concurrency_key IS NULL
-        AND j.queue = $1 AND (j.priority, j.tenant) > (scan.p, scan.tenant)
-      ORDER BY j.priority, j.tenant LIMIT 1
+    SELECT n.priority, n.tenant, n.id, n.created_at FROM scan CROSS JOIN LATERAL (
+      SELECT j.priority, j.tenant, j.id, j.created_at FROM jobs j
+      WHERE ${BACKLOG('j')} AND (j.priority, j.tenant) > (scan.priority, scan.tenant)
+      ORDER BY j.priority, j.tenant, j.created_at LIMIT 1
     ) n
-  ), seen AS MATERIALIZED (
-    -- Fair: up to FAIR_SHARE_TENANTS tenants. Lean (the last release saw one tenant): the first
-    -- tenant, and whether a second one has backlog (within 11 pairs: one per level, then another).
-    SELECT DISTINCT tenant FROM (SELECT tenant FROM scan LIMIT ${fair ? FAIR_SHARE_TENANTS * 10 : 20}) pairs
-    ORDER BY tenant LIMIT ${fair ? FAIR_SHARE_TENANTS : 2}
-  ), tenants AS MATERIALIZED (
-    SELECT tenant FROM seen ORDER BY tenant LIMIT ${fair ? FAIR_SHARE_TENANTS : 1}
-${
-  fair
-    ? `  ), shares AS MATERIALIZED (
-    -- Only with several tenants: each one's jobs in use in the queue (released: bounded by the
-    -- window; running: by the consumers' prefetch) and its weight.
-    SELECT t.tenant,
-      (SELECT count(*) FROM jobs j
-        WHERE j.status = 'queued' AND j.dispatched_at IS NOT NULL AND j.queue = $1 AND j.tenant = t.tenant)
-      + (SELECT count(*) FROM jobs j WHERE j.status = 'running' AND j.queue = $1 AND j.tenant = t.tenant) AS used,
-      coalesce((SELECT w.weight FROM tenant_weights w WHERE w.tenant = t.tenant), 1) AS weight
-    FROM tenants t
-    WHERE (SELECT count(*) FROM tenants) > 1
-`
-    : ''
-}  ), candidates AS MATERIALIZED (
-    SELECT b.id, b.tenant, b.created_at, ${effectivePriority('b', '$3')} AS effective
-    FROM tenants t
-    CROSS JOIN generate_series(${MIN_PRIORITY}, ${MAX_PRIORITY}) AS level(p)
-    CROSS JOIN LATERAL (
-      SELECT id, tenant, priority, created_at FROM jobs
-      -- tenant as a range, not an equality: then only jobs_backlog gives the (tenant, created_at)
-      -- order (jobs_tenant_created would serve an equality and filter the whole table).
-      WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND queue = $1
-        AND priority = level.p AND tenant >= t.tenant AND tenant <= t.tenant
-      ORDER BY tenant, created_at LIMIT $2
-    ) b
-  ), ordered AS MATERIALIZED (${
-    fair
-      ? `
-    SELECT id, created_at, effective, 0::float8 AS share FROM candidates
-    WHERE NOT EXISTS (SELECT 1 FROM shares)
-    UNION ALL
-    SELECT c.id, c.created_at, c.effective,
-      (s.used + row_number() OVER (PARTITION BY c.tenant ORDER BY c.effective DESC, c.created_at, c.id))::float8
-        / s.weight
-    FROM candidates c JOIN shares s ON s.tenant = c.tenant`
-      : `
-    SELECT id, created_at, effective, 0::float8 AS share FROM candidates`
-  }
-  ), picked AS (
-    -- The first the window − released candidates, looked up by primary key whatever the statistics
-    -- say about a backlog that grew or drained since the last ANALYZE: the state test is written so
-    -- that it cannot be matched to the jobs_backlog predicate (the planner would otherwise walk that
-    -- whole index to find 16 ids).
+  )`;
+
+/**
+ * Up to `limit` jobs of one (priority, tenant) pair in submission order. The tenant as a range,
+ * not an equality: then only jobs_backlog gives the (tenant, created_at) order (jobs_tenant_created
+ * would serve an equality and filter the whole table).
+ */
+const PAIR_RANGE = (priority: string, tenant: string, limit: string) => `(
+      SELECT id, tenant, priority, created_at FROM jobs b
+      WHERE ${BACKLOG('b')} AND b.priority = ${priority} AND b.tenant >= ${tenant} AND b.tenant <= ${tenant}
+      ORDER BY tenant, created_at LIMIT ${limit}
+    )`;
+
+/**
+ * Locks the first window − released of `ordered` (by `orderBy`) and marks them released; the rows
+ * come back in release order, which an UPDATE's RETURNING does not keep (one row with the count
+ * alone when nothing was released). The ids are looked up by primary key whatever the statistics
+ * say about a backlog that grew or drained since the last ANALYZE: the state test is written so
+ * that it cannot be matched to the jobs_backlog predicate (the planner would otherwise walk that
+ * whole index to find 16 ids). A row another release marked in the meantime fails the re-checked
+ * condition (SKIP LOCKED, then the re-check), so a job is never released twice.
+ */
+const RELEASE_ORDERED = (orderBy: string, extra: string) => `picked AS (
     SELECT id FROM jobs
     WHERE id = ANY (ARRAY(
-        SELECT id FROM ordered ORDER BY effective DESC, share, created_at, id
+        SELECT id FROM ordered o ORDER BY ${orderBy}
         LIMIT LEAST($2::int, greatest(0, $4::int - (SELECT n FROM released)))))
       AND (status = 'queued' AND dispatched_at IS NULL) IS TRUE
     FOR UPDATE SKIP LOCKED
@@ -182,15 +142,87 @@ ${
     WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) AND (j.status = 'queued' AND j.dispatched_at IS NULL) IS TRUE
     RETURNING j.id, j.tenant, j.type, j.queue, j.correlation_id, j.attempts, j.traceparent, j.tracestate
   )
-  -- In release order, which an UPDATE's RETURNING does not keep; one row with the count alone
-  -- when nothing was released.
-  SELECT r.n AS released_before, (SELECT count(*)::int FROM seen) AS tenants, m.id, m.tenant, m.type, m.queue, m.correlation_id, o.effective, m.attempts,
-    m.traceparent, m.tracestate
+  SELECT r.n AS released_before, ${extra}, m.id, m.tenant, m.type, m.queue, m.correlation_id, o.effective,
+    m.attempts, m.traceparent, m.tracestate
   FROM released r
   LEFT JOIN (marked m JOIN ordered o ON o.id = m.id) ON true
-  ORDER BY o.effective DESC, o.share, o.created_at, o.id`;
-const RELEASE_READY_FAIR = releaseReadySql(true);
-const RELEASE_READY_LEAN = releaseReadySql(false);
+  ORDER BY ${orderBy}`;
+
+/**
+ * The release of a batch when the last release saw one tenant with backlog (the lean statement),
+ * bounded by the window: `released` is counted in the statement, so it marks at most
+ * `window − released` jobs whatever the caller believed the count was. The first tenant's
+ * candidates: per priority level one index range in submission order, at most `limit` each (within
+ * a level the oldest job has aged most, so the first `limit` of each level hold the first `limit`
+ * in effective order); released by effective priority, then submission order. The pairs scan stops
+ * after the first tenant's levels and one more pair, which says whether a second tenant has backlog
+ * (`tenants`: then the dispatcher's next release is the fair one). Aging counts from created_at
+ * (in the index): a job's wait since submission.
+ */
+const RELEASE_READY_LEAN = `WITH RECURSIVE ${RELEASED_COUNT}, ${PAIRS_SCAN}, seen AS MATERIALIZED (
+    SELECT DISTINCT tenant FROM (SELECT tenant FROM scan LIMIT 20) pairs ORDER BY tenant LIMIT 2
+  ), candidates AS MATERIALIZED (
+    SELECT b.id, b.created_at, ${effectivePriority('b', '$3')} AS effective
+    FROM (SELECT tenant FROM seen ORDER BY tenant LIMIT 1) t
+    CROSS JOIN generate_series(${MIN_PRIORITY}, ${MAX_PRIORITY}) AS level(p)
+    CROSS JOIN LATERAL ${PAIR_RANGE('level.p', 't.tenant', '$2')} b
+  ), ordered AS MATERIALIZED (
+    SELECT id, created_at, effective FROM candidates
+  ), ${RELEASE_ORDERED('o.effective DESC, o.created_at, o.id', '(SELECT count(*)::int FROM seen) AS tenants')}`;
+
+/**
+ * The release of a batch when several tenants have backlog: effective priority first, then fair
+ * share (docs/architecture.md), then submission order, within the window as the lean statement.
+ *
+ * What it reads grows with the pairs, not with pairs × `limit`: the pairs scan yields every
+ * (priority, tenant) pair's first job (at most FAIR_SHARE_TENANTS tenants, in name order); only the
+ * `limit` pairs whose first jobs have the highest effective priorities (and those tied with the
+ * last of them) are read further, `limit` jobs each; every other pair is known by its first job
+ * alone. That loses nothing: within a pair the oldest job has aged most, so a job not read is
+ * outranked by `limit` candidates — the `limit` jobs read of its own pair before it, or the
+ * `limit` first jobs of pairs ranked strictly above its pair — and is never among the `limit`
+ * released, in priority order or in fair-share order (which only orders equal priorities).
+ *
+ * Fair share among the candidates: the tenant whose jobs in use (released or running in this
+ * queue) plus its candidates before this one, divided by its weight, is lowest goes first
+ * (weighted round-robin that starts from what each tenant already holds).
+ */
+const RELEASE_READY_FAIR = `WITH RECURSIVE ${RELEASED_COUNT}, ${PAIRS_SCAN}, pairs AS MATERIALIZED (
+    SELECT s.priority, s.tenant, s.id, s.created_at, ${effectivePriority('s', '$3')} AS head
+    FROM (SELECT * FROM scan LIMIT ${FAIR_SHARE_TENANTS * (MAX_PRIORITY - MIN_PRIORITY + 1)}) s
+  ), tenants AS MATERIALIZED (
+    SELECT DISTINCT tenant FROM pairs ORDER BY tenant LIMIT ${FAIR_SHARE_TENANTS}
+  ), heads AS MATERIALIZED (
+    -- Pairs by their first job's effective priority; rank() gives ties one rank, so the pairs tied
+    -- with the limit-th are read as far as it is.
+    SELECT p.*, rank() OVER (ORDER BY p.head DESC) AS r FROM pairs p JOIN tenants t ON t.tenant = p.tenant
+  ), shares AS MATERIALIZED (
+    -- Each tenant's jobs in use in the queue (released: bounded by the window; running: by the
+    -- consumers' prefetch) and its weight.
+    SELECT t.tenant,
+      (SELECT count(*) FROM jobs j
+        WHERE j.status = 'queued' AND j.dispatched_at IS NOT NULL AND j.queue = $1 AND j.tenant = t.tenant)
+      + (SELECT count(*) FROM jobs j WHERE j.status = 'running' AND j.queue = $1 AND j.tenant = t.tenant) AS used,
+      coalesce((SELECT w.weight FROM tenant_weights w WHERE w.tenant = t.tenant), 1) AS weight
+    FROM tenants t
+  ), deep AS MATERIALIZED (
+    SELECT b.id, b.tenant, b.priority, b.created_at, ${effectivePriority('b', '$3')} AS effective,
+      count(*) OVER (PARTITION BY b.tenant, b.priority) AS got
+    FROM heads h CROSS JOIN LATERAL ${PAIR_RANGE('h.priority', 'h.tenant', '$2')} b
+    WHERE h.r <= $2
+  ), candidates AS MATERIALIZED (
+    SELECT id, tenant, created_at, effective FROM deep
+    UNION ALL
+    SELECT id, tenant, created_at, head FROM heads WHERE r > $2
+  ), ordered AS MATERIALIZED (
+    SELECT c.id, c.created_at, c.effective,
+      (s.used + row_number() OVER (PARTITION BY c.tenant ORDER BY c.effective DESC, c.created_at, c.id))::float8
+        / s.weight AS share
+    FROM candidates c JOIN shares s ON s.tenant = c.tenant
+  ), ${RELEASE_ORDERED(
+    'o.effective DESC, o.share, o.created_at, o.id',
+    '(SELECT count(*)::int FROM tenants) AS tenants',
+  )}`;
 
 const RE_RELEASE_STALE = `WITH stale AS (
     SELECT id FROM jobs
