@@ -534,14 +534,20 @@ describe('DispatchRepository against PostgreSQL', () => {
       expect((await release(q, 2, 0)).map((j) => tenantOf(j.id))).toEqual(['B', 'A']);
     });
 
-    it('lean statement (one tenant last time): releases the first tenant only and reports a second one', async () => {
+    it('lean statement (one tenant last time): releases one tenant’s jobs, and nothing once it meets a second tenant', async () => {
       const q = queue();
       const a = await submit(q, `a-${q}`, 3);
-      await submit(q, `b-${q}`, 3);
-      const lean = await dispatch.releaseReady(q, 10, 0, 1_000_000, false);
-      expect(lean.jobs.map((j) => j.id).sort()).toEqual([...a].sort());
-      expect(lean.tenants).toBe(2);
-      expect((await dispatch.releaseReady(q, 10, 0, 1_000_000, false)).tenants).toBe(1);
+      const alone = await dispatch.releaseReady(q, 10, 0, 1_000_000, false);
+      expect(alone.jobs.map((j) => j.id).sort()).toEqual([...a].sort());
+      expect(alone.tenants).toBe(1);
+      await submit(q, `a-${q}`, 3);
+      // A newcomer whose job outranks the first tenant's: the lean statement must not release
+      // the first tenant's jobs ahead of it.
+      await submit(q, `b-${q}`, 1, 9);
+      const met = await dispatch.releaseReady(q, 10, 0, 1_000_000, false);
+      expect(met).toMatchObject({ jobs: [], tenants: 2 });
+      const fair = await dispatch.releaseReady(q, 10, 0, 1_000_000, true);
+      expect(fair.jobs.map((j) => j.effectivePriority)).toEqual([9, 5, 5, 5]);
     });
 
     it('with many tenants (most pairs read by their first job alone), releases full batches and never ahead of a higher effective priority', async () => {

@@ -155,9 +155,10 @@ const RELEASE_ORDERED = (orderBy: string, extra: string) => `picked AS (
  * candidates: per priority level one index range in submission order, at most `limit` each (within
  * a level the oldest job has aged most, so the first `limit` of each level hold the first `limit`
  * in effective order); released by effective priority, then submission order. The pairs scan stops
- * after the first tenant's levels and one more pair, which says whether a second tenant has backlog
- * (`tenants`: then the dispatcher's next release is the fair one). Aging counts from created_at
- * (in the index): a job's wait since submission.
+ * after the first tenant's levels and one more pair, which says whether a second tenant has backlog;
+ * then it releases nothing (a second tenant's jobs might outrank the first one's) and says so in
+ * `tenants`, and the dispatcher runs the fair statement at once. Aging counts from created_at (in
+ * the index): a job's wait since submission.
  */
 const RELEASE_READY_LEAN = `WITH RECURSIVE ${RELEASED_COUNT}, ${PAIRS_SCAN}, seen AS MATERIALIZED (
     SELECT DISTINCT tenant FROM (SELECT tenant FROM scan LIMIT 20) pairs ORDER BY tenant LIMIT 2
@@ -166,6 +167,7 @@ const RELEASE_READY_LEAN = `WITH RECURSIVE ${RELEASED_COUNT}, ${PAIRS_SCAN}, see
     FROM (SELECT tenant FROM seen ORDER BY tenant LIMIT 1) t
     CROSS JOIN generate_series(${MIN_PRIORITY}, ${MAX_PRIORITY}) AS level(p)
     CROSS JOIN LATERAL ${PAIR_RANGE('level.p', 't.tenant', '$2')} b
+    WHERE (SELECT count(*) FROM seen) = 1
   ), ordered AS MATERIALIZED (
     SELECT id, created_at, effective FROM candidates
   ), ${RELEASE_ORDERED('o.effective DESC, o.created_at, o.id', '(SELECT count(*)::int FROM seen) AS tenants')}`;

@@ -41,7 +41,9 @@ function job(queue: string, n: number): ReleasedJob {
 class FakeStore implements DispatchStore {
   backlog = new Map<string, ReleasedJob[]>();
   released = new Map<string, number>();
-  calls: { queue: string; limit: number; agingMs: number; window: number }[] = [];
+  calls: { queue: string; limit: number; agingMs: number; window: number; fair: boolean }[] = [];
+  /** Tenants with backlog, when a test models them (as the statements report them). */
+  tenants: number | undefined;
   reReleaseAging: number[] = [];
   inFlight = new Map<string, number>();
   maxInFlight = 0;
@@ -65,9 +67,9 @@ class FakeStore implements DispatchStore {
     limit: number,
     agingMs: number,
     window: number,
-    _fair?: boolean,
+    fair = true,
   ): Promise<ReleaseResult> {
-    this.calls.push({ queue, limit, agingMs, window });
+    this.calls.push({ queue, limit, agingMs, window, fair });
     const now = (this.inFlight.get(queue) ?? 0) + 1;
     this.inFlight.set(queue, now);
     this.maxInFlight = Math.max(this.maxInFlight, now);
@@ -75,9 +77,15 @@ class FakeStore implements DispatchStore {
       // The count is read when the statement starts (its snapshot); claims may commit meanwhile.
       const before = this.released.get(queue) ?? 0;
       await this.gate;
-      const rows = (this.backlog.get(queue) ?? []).splice(0, Math.min(limit, Math.max(0, window - before)));
+      // The lean statement releases nothing once it meets a second tenant.
+      const take = !fair && (this.tenants ?? 1) > 1 ? 0 : Math.min(limit, Math.max(0, window - before));
+      const rows = (this.backlog.get(queue) ?? []).splice(0, take);
       this.released.set(queue, (this.released.get(queue) ?? 0) + rows.length);
-      return { jobs: rows, released: before + rows.length };
+      return {
+        jobs: rows,
+        released: before + rows.length,
+        ...(this.tenants === undefined ? {} : { tenants: this.tenants }),
+      };
     } finally {
       this.inFlight.set(queue, (this.inFlight.get(queue) ?? 1) - 1);
     }
@@ -227,6 +235,29 @@ describe('Dispatcher', () => {
     await dispatcher.stop();
   });
 
+  it('runs the fair statement at once, in the same pass, when the lean one meets a second tenant', async () => {
+    const { store, dispatcher, broker } = setup({ window: 100 });
+    store.tenants = 1;
+    await dispatcher.start();
+    await settle();
+    // The first statement is the fair one; it saw one tenant, so the queue runs the lean one next.
+    expect(store.calls.map((c) => c.fair)).toEqual([true]);
+    store.calls = [];
+    store.fill('default', 3);
+    dispatcher.kick(['default']);
+    await settle();
+    expect(store.calls.map((c) => c.fair)).toEqual([false]);
+    // A second tenant: the lean statement releases nothing, the fair one follows at once.
+    store.tenants = 2;
+    store.calls = [];
+    store.fill('default', 3);
+    dispatcher.kick(['default']);
+    await settle();
+    expect(store.calls.map((c) => c.fair)).toEqual([false, true]);
+    expect(broker.published).toHaveLength(6);
+    await dispatcher.stop();
+  });
+
   it('releases at once on a kick (fast path) with the aging interval and publishes each job', async () => {
     const { store, broker, dispatcher, counted } = setup({ window: 10, agingMs: 200 });
     await dispatcher.start();
@@ -234,7 +265,7 @@ describe('Dispatcher', () => {
     store.fill('default', 2);
     dispatcher.kick(['default']);
     await settle();
-    expect(store.calls.at(-1)).toEqual({ queue: 'default', limit: 10, agingMs: 200, window: 10 });
+    expect(store.calls.at(-1)).toMatchObject({ queue: 'default', limit: 10, agingMs: 200, window: 10 });
     expect(broker.published.map((p) => p.payload)).toEqual([
       { jobId: 'default-0', tenant: 't', type: 'noop', queue: 'default' },
       { jobId: 'default-1', tenant: 't', type: 'noop', queue: 'default' },

@@ -281,7 +281,7 @@ export class Dispatcher {
 
   private async pass(queue: string, state: QueueState, need: number, fresh: boolean): Promise<void> {
     // After a batch cut at RELEASE_BATCH_MAX, any room left is worth the next statement.
-    for (let least = Math.max(1, need); ; least = 1) {
+    for (let least = Math.max(1, need), switched = false; ; least = 1) {
       const window = this.window(queue);
       const room = window - state.released;
       if (room < least || this.stopped || this.isPaused(queue)) {
@@ -295,12 +295,17 @@ export class Dispatcher {
         released,
         tenants,
       } = await this.store.releaseReady(queue, limit, this.options.agingMs, window, state.fair);
-      // A lean statement that saw a second tenant released the first one's jobs only: the next
-      // statement shares (docs/architecture.md, fair share).
+      const wasFair = state.fair;
       if (tenants !== undefined) state.fair = tenants > 1;
       state.released = Math.max(0, released - (state.claimed - claimedBefore));
       state.waiting = false;
       state.releases++;
+      // A lean statement that met a second tenant released nothing (the newcomer's jobs might
+      // outrank the first tenant's): the fair statement runs at once (docs/architecture.md).
+      if (!wasFair && state.fair && !rows.length && !switched) {
+        switched = true;
+        continue;
+      }
       if (rows.length) {
         this.counters?.released(queue, rows.length);
         await this.publish(rows, 'release');
