@@ -235,13 +235,19 @@ export class JobsService {
   private async viewWithExactWait(row: JobRow): Promise<JobView> {
     const view = toJobView(row);
     if (row.status === 'queued') {
-      const [ahead, limited] = await Promise.all([
+      const [ahead, limited, rated] = await Promise.all([
         this.queries.queuedAhead(row),
         // Held back in the backlog by its key's limit (per-key concurrency).
         row.concurrency_key && row.dispatched_at === null ? this.limits.limited(row.concurrency_key) : false,
+        // Held back by its rate key: a provider's 429 hold, or a budget without a token left (a job
+        // with a concurrency key too is released by its concurrency key alone).
+        row.rate_key && !row.concurrency_key && row.dispatched_at === null
+          ? this.limits.rateHeld(row.rate_key)
+          : false,
       ]);
       view.estimatedWaitMs = this.monitor.waitForAhead(row.queue, ahead);
       if (limited) view.waitingFor = 'concurrency';
+      else if (rated) view.waitingFor = 'rate';
     }
     return view;
   }
