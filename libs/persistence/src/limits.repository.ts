@@ -201,7 +201,9 @@ export class LimitsRepository {
 
   /** The state of one rate key (perMinute null when no budget is set). */
   async rate(key: string): Promise<RateLimitState> {
-    const rows: RateRow[] = await this.db.query(`WITH firsts AS (SELECT $1::text AS key) ${RATE_VIEW}`, [key]);
+    const rows: RateRow[] = await this.db.query(`WITH firsts AS (SELECT $1::text AS key) ${RATE_VIEW}`, [
+      key,
+    ]);
     return rateState(rows[0]);
   }
 

@@ -35,7 +35,12 @@ describe('rate budgets against PostgreSQL', () => {
   // Every test uses its own queue and keys, so the tests share one database.
   const queue = () => `q-${randomUUID().slice(0, 8)}`;
 
-  const rated = async (q: string, key: string, count: number, extra: Partial<NewJob> = {}): Promise<string[]> => {
+  const rated = async (
+    q: string,
+    key: string,
+    count: number,
+    extra: Partial<NewJob> = {},
+  ): Promise<string[]> => {
     const list = Array.from({ length: count }, () => newJob({ queue: q, rateKey: key, ...extra }));
     await jobs.insertJobs(list, []);
     // One insert shares one created_at: 1 ms apart, so submission order is the list's.

@@ -780,7 +780,11 @@ export function toJobError(error: unknown, timeoutsRetryable = false): JobError 
       return { code: 'timeout', message: error.message, retryable: timeoutsRetryable };
     return { code: 'worker_lost', message: error.message, retryable: true };
   }
-  if (error instanceof RetryableError || error instanceof DeferredError || error instanceof RateLimitedError) {
+  if (
+    error instanceof RetryableError ||
+    error instanceof DeferredError ||
+    error instanceof RateLimitedError
+  ) {
     return { code: error.code, message: error.message, retryable: true };
   }
   if (error instanceof PermanentError) return { code: error.code, message: error.message, retryable: false };

@@ -87,7 +87,8 @@ export const RateLimitSchema = Type.Object(
       description: 'jobs the key may release now (whole tokens count); null when no budget is set',
     }),
     heldUntil: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
-      description: 'a provider’s 429 holds the key until then (nothing is released before); null when not held',
+      description:
+        'a provider’s 429 holds the key until then (nothing is released before); null when not held',
     }),
     waiting: Type.Integer({ minimum: 0, description: 'queued jobs of the key held back in the backlog' }),
   },

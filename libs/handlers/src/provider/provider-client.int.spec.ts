@@ -93,7 +93,8 @@ describe('ProviderClient against a local HTTP server', () => {
       expect(limited).toBeInstanceOf(RateLimitedError);
       expect(limited).toMatchObject({ code: 'rate_limited', retryAfterMs: 7000 });
 
-      answer = (_p, res) => res.writeHead(403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '2s' }).end();
+      answer = (_p, res) =>
+        res.writeHead(403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '2s' }).end();
       expect(await failure(client)).toMatchObject({ code: 'rate_limited', retryAfterMs: 2000 });
 
       answer = (_p, res) => res.writeHead(429).end();

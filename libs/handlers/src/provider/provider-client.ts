@@ -413,6 +413,7 @@ export function rateLimitedFor(
   const exhausted = headers.get('x-ratelimit-remaining')?.trim() === '0';
   if (status !== 429 && !exhausted) return undefined;
   const wait =
-    parseRetryAfter(headers.get('retry-after'), now) ?? parseRateLimitReset(headers.get('x-ratelimit-reset'), now);
+    parseRetryAfter(headers.get('retry-after'), now) ??
+    parseRateLimitReset(headers.get('x-ratelimit-reset'), now);
   return wait === undefined ? undefined : Math.min(wait, MAX_RATE_LIMIT_HOLD_MS);
 }

@@ -19,16 +19,22 @@ describe('provider rate-limit answers', () => {
 
   it('holds for a 429 or an exhausted budget that names its reset, Retry-After first', () => {
     expect(rateLimitedFor(429, headers({ 'retry-after': '3' }), now)).toBe(3000);
-    expect(rateLimitedFor(429, headers({ 'retry-after': new Date(now + 4000).toUTCString() }), now)).toBe(4000);
+    expect(rateLimitedFor(429, headers({ 'retry-after': new Date(now + 4000).toUTCString() }), now)).toBe(
+      4000,
+    );
     expect(rateLimitedFor(429, headers({ 'retry-after': '2', 'x-ratelimit-reset': '9' }), now)).toBe(2000);
     expect(rateLimitedFor(429, headers({ 'x-ratelimit-reset': '9' }), now)).toBe(9000);
-    expect(rateLimitedFor(403, headers({ 'x-ratelimit-remaining': '0', 'retry-after': '1' }), now)).toBe(1000);
+    expect(rateLimitedFor(403, headers({ 'x-ratelimit-remaining': '0', 'retry-after': '1' }), now)).toBe(
+      1000,
+    );
   });
 
   it('is no rate-limit answer without a reset, or for another refusal', () => {
     expect(rateLimitedFor(429, headers({}), now)).toBeUndefined();
     expect(rateLimitedFor(503, headers({ 'retry-after': '3' }), now)).toBeUndefined();
-    expect(rateLimitedFor(403, headers({ 'x-ratelimit-remaining': '5', 'retry-after': '3' }), now)).toBeUndefined();
+    expect(
+      rateLimitedFor(403, headers({ 'x-ratelimit-remaining': '5', 'retry-after': '3' }), now),
+    ).toBeUndefined();
   });
 
   it('caps a hold at MAX_RATE_LIMIT_HOLD_MS', () => {
