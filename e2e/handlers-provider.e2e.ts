@@ -1,5 +1,5 @@
 // provider.generate against a fake provider this test serves (SPEC §6, §7, issue 7): artifacts
-// from plain and polled operations, retry classification (400, 429 + Retry-After, timeouts), and
+// from plain and polled operations, retry classification (400, 429 + Retry-After holds, timeouts), and
 // a circuit that opens on repeated 500s, is visible in /health/ready and /metrics, makes waiting
 // jobs spend no attempts, and lets them complete once the provider is back and it half-opens.
 import { randomBytes } from 'node:crypto';
@@ -220,10 +220,11 @@ describe('provider.generate', () => {
     expect(unknown).toMatchObject({ attempts: 1, error: { code: 'invalid_payload', retryable: false } });
   });
 
-  it('waits as long as a 429 Retry-After says before the next attempt', async () => {
+  it('waits as long as a 429 Retry-After says before the next attempt, which the 429 did not spend', async () => {
     const id = await submit({ provider: 'studio', operation: 'limited', input: {} }, { maxAttempts: 3 });
     const job = await api.waitForStatus(id, 'completed', 30000);
-    expect(job.attempts).toBe(2);
+    // The 429 held the rate key provider:studio and handed the job back (provider rate budgets).
+    expect(job.attempts).toBe(1);
     const calls = provider.received.filter((r) => r.path === '/v1/limited').map((r) => r.at);
     expect(calls).toHaveLength(2);
     // Retry-After: 3 s, where the backoff alone would have waited 1 s ± 10 %.

@@ -567,17 +567,28 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
     expectStatus(await call('get', '/api/v1/admin/tenants/{tenant}', { tenant: '-bad' }), 400);
   });
 
-  it('answers the flow-control limit routes as documented', async () => {
+  it('answers the flow-control limit routes (concurrency and rate) as documented', async () => {
     const key = { key: 'contract-gpu' };
     const tooLong = { key: 'k'.repeat(129) };
     expectStatus(await call('put', '/api/v1/limits/concurrency/{key}', key, { body: { max: 2 } }), 200);
     expectStatus(await call('put', '/api/v1/limits/concurrency/{key}', key, { body: { max: -1 } }), 400);
     expectStatus(await call('get', '/api/v1/limits/concurrency/{key}', key), 200);
     expectStatus(await call('get', '/api/v1/limits/concurrency/{key}', tooLong), 400);
+    const rate = { key: 'provider:contract' };
+    expectStatus(
+      await call('put', '/api/v1/limits/rate/{key}', rate, { body: { perMinute: 60, burst: 5 } }),
+      200,
+    );
+    expectStatus(await call('put', '/api/v1/limits/rate/{key}', rate, { body: { perMinute: -1 } }), 400);
+    expectStatus(await call('get', '/api/v1/limits/rate/{key}', rate), 200);
+    expectStatus(await call('get', '/api/v1/limits/rate/{key}', tooLong), 400);
     expectStatus(await call('get', '/api/v1/limits', {}), 200);
     expectStatus(await call('delete', '/api/v1/limits/concurrency/{key}', key), 204);
     expectStatus(await call('delete', '/api/v1/limits/concurrency/{key}', key), 404);
     expectStatus(await call('delete', '/api/v1/limits/concurrency/{key}', tooLong), 400);
+    expectStatus(await call('delete', '/api/v1/limits/rate/{key}', rate), 204);
+    expectStatus(await call('delete', '/api/v1/limits/rate/{key}', rate), 404);
+    expectStatus(await call('delete', '/api/v1/limits/rate/{key}', tooLong), 400);
   });
 
   it('answers the console session and dead-letter group routes as documented', async () => {

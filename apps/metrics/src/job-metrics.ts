@@ -36,6 +36,8 @@ export interface QueueMetrics {
   oldestAge: Gauge<'queue'>;
   /** Flow control: jobs of each concurrency key in use (released, running, retrying). */
   concurrencyInUse: Gauge<'key'>;
+  /** Provider rate budgets: holds a provider's 429 set on each rate key (fleet-wide, from PostgreSQL). */
+  rateLimitHolds: Counter<'key'>;
   pollErrors: Counter<'source'>;
 }
 
@@ -149,6 +151,12 @@ export function createQueueMetrics(
       labelNames: ['key'],
       registers: [registry],
     }),
+    rateLimitHolds: counter(
+      registry,
+      name('rate_limit_holds_total'),
+      'Holds of each rate key after a provider answered 429 (every worker’s, counted in PostgreSQL)',
+      ['key'],
+    ),
     pollErrors: counter(
       registry,
       name('queue_poll_errors_total'),

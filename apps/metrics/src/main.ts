@@ -66,6 +66,7 @@ async function connect({
       queueStates: () => store.queueStates(),
       concurrencyInUse: async () =>
         (await limits.listConcurrency()).map(({ key, inUse }) => ({ key, inUse })),
+      rateLimitHolds: () => limits.rateHolds(),
     },
     new QueueSettingsRepository(db),
     registry,

@@ -38,6 +38,11 @@ class FakeJobs implements JobQueues {
     if (this.keysDown) return Promise.reject(new Error('db down'));
     return Promise.resolve(this.keys);
   }
+  holds: { key: string; holds: number }[] = [];
+  rateLimitHolds() {
+    if (this.keysDown) return Promise.reject(new Error('db down'));
+    return Promise.resolve(this.holds);
+  }
 }
 
 class FakeSettings implements QueueSettings {
@@ -241,5 +246,22 @@ describe('QueuePoller', () => {
     expect((await scrape(registry)).some((line) => line.startsWith('switchyard_concurrency_in_use'))).toBe(
       false,
     );
+  });
+
+  it('counts the rate-limit holds recorded in PostgreSQL, by their increase between polls', async () => {
+    jobs.holds = [{ key: 'provider:a', holds: 3 }];
+    await poller.pollOnce();
+    expect(await scrape(registry)).toContain('switchyard_rate_limit_holds_total{key="provider:a"} 3');
+    jobs.holds = [{ key: 'provider:a', holds: 5 }];
+    await poller.pollOnce();
+    expect(await scrape(registry)).toContain('switchyard_rate_limit_holds_total{key="provider:a"} 5');
+    // An unreadable poll changes nothing; the next one adds what happened meanwhile, once.
+    jobs.keysDown = true;
+    await poller.pollOnce();
+    jobs.keysDown = false;
+    jobs.holds = [{ key: 'provider:a', holds: 6 }];
+    await poller.pollOnce();
+    await poller.pollOnce();
+    expect(await scrape(registry)).toContain('switchyard_rate_limit_holds_total{key="provider:a"} 6');
   });
 });

@@ -18,6 +18,8 @@ export interface JobQueues {
   queueStates(): Promise<JobQueueStates>;
   /** Jobs in use per concurrency key (keys with a limit or jobs in use or waiting). */
   concurrencyInUse?(): Promise<{ key: string; inUse: number }[]>;
+  /** Holds recorded per rate key so far (fleet-wide totals, never decreasing). */
+  rateLimitHolds?(): Promise<{ key: string; holds: number }[]>;
 }
 
 export interface QueueSettings {
@@ -58,6 +60,8 @@ export class QueuePoller {
   readonly metrics: QueueMetrics;
   /** Work queue → epoch ms of its oldest queued job (null: none queued). */
   private oldest = new Map<string, number | null>();
+  /** Rate key → the holds total last added to `switchyard_rate_limit_holds_total`. */
+  private readonly holdsSeen = new Map<string, number>();
   private readonly levels = new Map<string, QueueLevel>();
   private timer: NodeJS.Timeout | undefined;
   private current: Promise<void> | undefined;
@@ -90,11 +94,12 @@ export class QueuePoller {
   /** One poll of both sources; an unreadable source withdraws its series rather than rejecting. */
   async pollOnce(): Promise<void> {
     const queues = [...new Set<string>([...BUILT_IN_QUEUES, ...this.options.extraQueues()])];
-    const [broker, jobs, paused, keys] = await Promise.all([
+    const [broker, jobs, paused, keys, holds] = await Promise.all([
       this.pollBroker(queues),
       this.pollJobs(),
       this.pollPaused(),
       this.pollKeys(),
+      this.pollHolds(),
     ]);
     // Applied together and synchronously, so a scrape never sees half of a poll.
     const { depth, consumers, level, paused: pausedGauge } = this.metrics;
@@ -128,6 +133,13 @@ export class QueuePoller {
     }
     this.metrics.concurrencyInUse.reset();
     for (const { key, inUse } of keys ?? []) this.metrics.concurrencyInUse.set({ key }, inUse);
+    // The totals live in PostgreSQL (every worker adds to them): the counter follows them by their
+    // increase since the last poll, so it starts at the fleet's total and never goes down.
+    for (const { key, holds: total } of holds ?? []) {
+      const added = total - (this.holdsSeen.get(key) ?? 0);
+      if (added > 0) this.metrics.rateLimitHolds.inc({ key }, added);
+      this.holdsSeen.set(key, Math.max(total, this.holdsSeen.get(key) ?? 0));
+    }
   }
 
   /** The queue's level; a change is logged (SPEC §4: levels in metrics, /queues and logs). */
@@ -205,6 +217,17 @@ export class QueuePoller {
     } catch (error) {
       this.metrics.pollErrors.inc({ source: 'postgres' });
       this.logger.warn({ err: error }, 'concurrency keys unavailable; concurrency_in_use withdrawn');
+      return undefined;
+    }
+  }
+
+  private async pollHolds(): Promise<{ key: string; holds: number }[] | undefined> {
+    if (!this.jobs.rateLimitHolds) return [];
+    try {
+      return await this.jobs.rateLimitHolds();
+    } catch (error) {
+      this.metrics.pollErrors.inc({ source: 'postgres' });
+      this.logger.warn({ err: error }, 'rate keys unavailable; rate_limit_holds_total not updated');
       return undefined;
     }
   }

@@ -974,12 +974,40 @@ export interface paths {
         };
         /**
          * Flow-control limits and their use
-         * @description Every concurrency key that has a limit or jobs in use or waiting: the limit, the jobs in use (released to a worker, running, or retrying) and the queued jobs held back for the key.
+         * @description Every concurrency key that has a limit or jobs in use or waiting: the limit, the jobs in use (released to a worker, running, or retrying) and the queued jobs held back for the key; and every rate key that has a budget, a provider’s hold or jobs waiting: the budget, the tokens left, the hold and the queued jobs held back.
          */
         get: operations["getLimits"];
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/limits/rate/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One rate key
+         * @description Its budget (null when none is set), the tokens it may release now, a provider’s hold and its waiting jobs.
+         */
+        get: operations["getLimitsRateKey"];
+        /**
+         * Set a rate budget
+         * @description Jobs of the rate key are released at most `perMinute` a minute across every gateway, from a token bucket of `burst` (default: one second’s worth, at least 1); the others stay `queued` with `waitingFor: "rate"`. In any span of T seconds at most burst + perMinute × T / 60 are released. A provider’s 429 also holds the key until its reset, whether or not it has a budget.
+         */
+        put: operations["putLimitsRateKey"];
+        post?: never;
+        /**
+         * Remove a rate budget
+         * @description The key’s jobs are released freely again (a provider’s hold still holds them until it ends).
+         */
+        delete: operations["deleteLimitsRateKey"];
         options?: never;
         head?: never;
         patch?: never;
@@ -2141,6 +2169,29 @@ export interface components {
         LimitList: {
             /** @description keys with a limit or with jobs in use or waiting (at most 1000, by key) */
             concurrency: components["schemas"]["ConcurrencyLimit"][];
+            /** @description rate keys with a budget, a hold now, or jobs waiting (at most 1000, by key) */
+            rate: components["schemas"]["RateLimit"][];
+        };
+        /** RateLimitRequest */
+        RateLimitRequest: {
+            /** @description jobs of the key released per minute, across every gateway (0 holds them all) */
+            perMinute: number;
+            /** @description most jobs of the key released at once after a quiet spell (the token bucket’s size); default: one second’s worth of perMinute, at least 1 */
+            burst?: number;
+        };
+        /** RateLimit */
+        RateLimit: {
+            key: string;
+            /** @description the budget; null when none is set (the key’s jobs are released freely unless held) */
+            perMinute: number | null;
+            /** @description the token bucket’s size; null when no budget is set */
+            burst: number | null;
+            /** @description jobs the key may release now (whole tokens count); null when no budget is set */
+            tokens: number | null;
+            /** @description a provider’s 429 holds the key until then (nothing is released before); null when not held */
+            heldUntil: string | null;
+            /** @description queued jobs of the key held back in the backlog */
+            waiting: number;
         };
     };
     responses: never;
@@ -9560,6 +9611,369 @@ export interface operations {
             };
             /** @description `forbidden`: the API key lacks the scope this route needs */
             403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getLimitsRateKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                /** @description the rate key (a job type’s `rateKey`, e.g. `provider:<name>` for provider.generate) */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the key */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimit"];
+                };
+            };
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    putLimitsRateKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                /** @description the rate key (a job type’s `rateKey`, e.g. `provider:<name>` for provider.generate) */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RateLimitRequest"];
+            };
+        };
+        responses: {
+            /** @description the key with its new budget */
+            200: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimit"];
+                };
+            };
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteLimitsRateKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                /** @description the rate key (a job type’s `rateKey`, e.g. `provider:<name>` for provider.generate) */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description removed */
+            204: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found` (also for another tenant’s object, so existence does not leak) */
+            404: {
                 headers: {
                     /** @description the caller’s X-Correlation-Id, or a new one */
                     "X-Correlation-Id"?: string;

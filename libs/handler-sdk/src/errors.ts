@@ -28,6 +28,24 @@ export class DeferredError extends Error {
   }
 }
 
+/**
+ * The provider refused for its rate limit (HTTP 429, or `x-ratelimit-remaining: 0`) and said
+ * when to come back. Not a failure of the job nor of the provider: the worker holds the job's rate
+ * key fleet-wide for `retryAfterMs` (no job of the key is released meanwhile) and hands the job
+ * back without spending an attempt. A job without a rate key waits `retryAfterMs` as `retrying`,
+ * as with DeferredError.
+ */
+export class RateLimitedError extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+    readonly code = 'rate_limited',
+  ) {
+    super(message);
+    this.name = 'RateLimitedError';
+  }
+}
+
 /** A failure no retry can fix (bad input, 4xx from a provider). */
 export class PermanentError extends Error {
   constructor(

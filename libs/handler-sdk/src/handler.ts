@@ -27,6 +27,13 @@ export interface JobTypeDefinition<P = Record<string, unknown>> {
      * (`PUT /api/v1/limits/concurrency/{key}`).
      */
     concurrencyKey?: string | ((payload: P) => string | undefined);
+    /**
+     * Provider rate budgets: the rate key of a job, fixed or derived from the payload (e.g.
+     * `provider:<name>`); undefined: none. Rated jobs are released within the key's budget
+     * (`PUT /api/v1/limits/rate/{key}`) and not while a provider's 429 holds the key (a handler
+     * says so with RateLimitedError).
+     */
+    rateKey?: string | ((payload: P) => string | undefined);
   };
 }
 
@@ -59,6 +66,7 @@ export function resolveDefaults(
   timeoutMs?: number;
   maxAttempts?: number;
   concurrencyKey?: string;
+  rateKey?: string;
 } {
   const d = definition.defaults as JobTypeDefinition<Record<string, unknown>>['defaults'];
   return {
@@ -67,5 +75,6 @@ export function resolveDefaults(
     timeoutMs: d.timeoutMs,
     maxAttempts: d.maxAttempts,
     concurrencyKey: typeof d.concurrencyKey === 'function' ? d.concurrencyKey(payload) : d.concurrencyKey,
+    rateKey: typeof d.rateKey === 'function' ? d.rateKey(payload) : d.rateKey,
   };
 }

@@ -15,6 +15,7 @@ import { TracesLogsUsage1700000011000 } from './migrations/1700000011000-traces-
 import { Webhooks1700000012000 } from './migrations/1700000012000-webhooks';
 import { FlowControl1700000013000 } from './migrations/1700000013000-flow-control';
 import { JobWebhookUrl1700000015000 } from './migrations/1700000015000-job-webhook-url';
+import { RateLimits1700000016000 } from './migrations/1700000016000-rate-limits';
 
 export const MIGRATIONS = [
   Initial1700000000000,
@@ -32,6 +33,7 @@ export const MIGRATIONS = [
   Webhooks1700000012000,
   FlowControl1700000013000,
   JobWebhookUrl1700000015000,
+  RateLimits1700000016000,
 ];
 
 /** The settings every service reads for its pool (CommonEnv in @switchyard/config). */

@@ -85,9 +85,10 @@ const effectivePriority = (alias: string, agingMs: string) =>
 /** Most tenants with backlog one release statement looks at (in name order; see docs/architecture.md). */
 export const FAIR_SHARE_TENANTS = 100;
 
-/** The backlog of unkeyed jobs of queue $1 (what `jobs_backlog` holds). */
+/** The backlog of queue $1 without a concurrency or rate key (what `jobs_backlog` holds). */
 const BACKLOG = (alias: string) =>
-  `${alias}.status = 'queued' AND ${alias}.dispatched_at IS NULL AND ${alias}.concurrency_key IS NULL AND ${alias}.queue = $1`;
+  `${alias}.status = 'queued' AND ${alias}.dispatched_at IS NULL AND ${alias}.concurrency_key IS NULL
+    AND ${alias}.rate_key IS NULL AND ${alias}.queue = $1`;
 
 /** The queue's released-but-unclaimed jobs (index-only through `jobs_released`): the window's count. */
 const RELEASED_COUNT = `released AS MATERIALIZED (
@@ -238,19 +239,30 @@ const RE_RELEASE_STALE = `WITH stale AS (
   RETURNING j.id, j.tenant, j.type, j.queue, j.correlation_id, ${effectivePriority('j', '$4')} AS effective, j.attempts,
     j.traceparent, j.tracestate`;
 
-/** A loose index scan of `jobs_backlog`: one probe per queue, however large the backlog. */
-const backlogQueues = (keyed: boolean) => `WITH RECURSIVE q(queue) AS (
+/**
+ * The backlog partial index a kind of job is in: `jobs_backlog` (plain), `jobs_keyed_backlog` (a
+ * concurrency key, with or without a rate key) or `jobs_rated_backlog` (a rate key alone).
+ */
+const BACKLOG_OF = {
+  plain: (j: string) => `${j}concurrency_key IS NULL AND ${j}rate_key IS NULL`,
+  keyed: (j: string) => `${j}concurrency_key IS NOT NULL`,
+  rated: (j: string) => `${j}concurrency_key IS NULL AND ${j}rate_key IS NOT NULL`,
+};
+
+/** A loose index scan of a backlog index: one probe per queue, however large the backlog. */
+const backlogQueues = (kind: keyof typeof BACKLOG_OF) => `WITH RECURSIVE q(queue) AS (
     SELECT min(queue) FROM jobs
-    WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS ${keyed ? 'NOT ' : ''}NULL
+    WHERE status = 'queued' AND dispatched_at IS NULL AND ${BACKLOG_OF[kind]('')}
     UNION ALL
     SELECT (SELECT min(j.queue) FROM jobs j
             WHERE j.status = 'queued' AND j.dispatched_at IS NULL
-              AND j.concurrency_key IS ${keyed ? 'NOT ' : ''}NULL AND j.queue > q.queue)
+              AND ${BACKLOG_OF[kind]('j.')} AND j.queue > q.queue)
     FROM q WHERE q.queue IS NOT NULL
   )
   SELECT queue FROM q WHERE queue IS NOT NULL`;
-const BACKLOG_QUEUES = backlogQueues(false);
-const KEYED_BACKLOG_QUEUES = backlogQueues(true);
+const BACKLOG_QUEUES = backlogQueues('plain');
+const KEYED_BACKLOG_QUEUES = backlogQueues('keyed');
+const RATED_BACKLOG_QUEUES = backlogQueues('rated');
 
 /** Most concurrency keys one keyed release looks at (the next pass takes the others). */
 export const KEYED_RELEASE_KEYS = 200;
@@ -324,6 +336,101 @@ const RELEASE_KEYED = `WITH released AS MATERIALIZED (
 const LOCK_KEYS = `SELECT count(pg_advisory_xact_lock(hashtextextended('switchyard.concurrency:' || k, 0)))
   FROM (SELECT unnest($1::text[]) AS k ORDER BY 1) keys`;
 
+/** Most rate keys one rated release looks at (keys not held first; the next pass takes the others). */
+export const RATED_RELEASE_KEYS = 200;
+
+/**
+ * The rate keys with backlog in a queue (rated jobs without a concurrency key, through
+ * `jobs_rated_backlog`, a loose index scan), each with its budget (NULL: none) and whether a
+ * provider's 429 holds it now.
+ */
+const RATED_BACKLOG_KEYS = `WITH RECURSIVE k(key) AS (
+    SELECT min(rate_key) FROM jobs
+    WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND rate_key IS NOT NULL
+      AND queue = $1
+    UNION ALL
+    SELECT (SELECT min(j.rate_key) FROM jobs j
+            WHERE j.status = 'queued' AND j.dispatched_at IS NULL AND j.concurrency_key IS NULL
+              AND j.rate_key IS NOT NULL AND j.queue = $1 AND j.rate_key > k.key)
+    FROM k WHERE k.key IS NOT NULL
+  )
+  SELECT k.key, l.per_minute, l.burst, (b.held_until > now()) IS TRUE AS held
+  FROM k LEFT JOIN rate_limits l ON l.key = k.key LEFT JOIN rate_buckets b ON b.key = k.key
+  WHERE k.key IS NOT NULL
+  ORDER BY 4, 1 LIMIT ${RATED_RELEASE_KEYS}`;
+
+/**
+ * A rate key's tokens at the statement's time: what `rate_buckets` holds plus the refill since
+ * (per_minute / 60 a second), at most `burst`; a key without a bucket row has a full bucket.
+ */
+const TOKENS_NOW = `LEAST(k.burst::float8, CASE WHEN b.tokens IS NULL OR b.refilled_at IS NULL THEN k.burst::float8
+    ELSE b.tokens + greatest(0, extract(epoch FROM statement_timestamp() - b.refilled_at)) * k.per_minute / 60.0 END)`;
+
+/**
+ * The release of rated jobs of a queue ($1), run in the transaction that holds the advisory lock of
+ * every rate key with a budget ($2: the keys, $5/$6: their per_minute/burst, NULL for no budget).
+ * Per key: nothing while a 429 holds it (`held_until` later than now), at most the whole tokens of
+ * its bucket when it has a budget, else up to `limit`; candidates per priority level in submission
+ * order (as RELEASE_KEYED), then at most `limit` ($3) in effective order within the window ($4
+ * less the released count). The tokens spent are taken from the bucket in the same statement.
+ */
+const RELEASE_RATED = `WITH released AS MATERIALIZED (
+    SELECT count(*)::int AS n FROM jobs WHERE status = 'queued' AND dispatched_at IS NOT NULL AND queue = $1
+  ), keys AS MATERIALIZED (
+    SELECT k.key, k.per_minute, CASE WHEN k.per_minute IS NULL THEN NULL ELSE ${TOKENS_NOW} END AS tokens,
+      (b.held_until > statement_timestamp()) IS TRUE AS held
+    FROM unnest($2::text[], $5::int[], $6::int[]) AS k(key, per_minute, burst)
+    LEFT JOIN rate_buckets b ON b.key = k.key
+  ), rooms AS MATERIALIZED (
+    SELECT key, per_minute, tokens,
+      CASE WHEN held OR per_minute = 0 THEN 0 WHEN per_minute IS NULL THEN $3::int
+           ELSE LEAST($3::int, greatest(0, floor(tokens))::int) END AS room
+    FROM keys
+  ), candidates AS MATERIALIZED (
+    SELECT b.id, b.rate_key, b.created_at, ${effectivePriority('b', '$7')} AS effective,
+      row_number() OVER (PARTITION BY rooms.key ORDER BY ${effectivePriority('b', '$7')} DESC, b.created_at, b.id) AS rank,
+      rooms.room
+    FROM rooms
+    CROSS JOIN generate_series(${MIN_PRIORITY}, ${MAX_PRIORITY}) AS level(p)
+    CROSS JOIN LATERAL (
+      SELECT id, rate_key, priority, created_at FROM jobs
+      WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND rate_key = rooms.key
+        AND queue = $1 AND priority = level.p
+      ORDER BY created_at LIMIT rooms.room
+    ) b
+    WHERE rooms.room > 0
+  ), picked AS (
+    SELECT id FROM jobs
+    WHERE id = ANY (ARRAY(
+        SELECT id FROM candidates WHERE rank <= room ORDER BY effective DESC, created_at, id
+        LIMIT LEAST($3::int, greatest(0, $4::int - (SELECT n FROM released)))))
+      AND (status = 'queued' AND dispatched_at IS NULL) IS TRUE
+    FOR UPDATE SKIP LOCKED
+  ), marked AS (
+    UPDATE jobs j SET dispatched_at = now(), released_attempt = j.attempts, releases = j.releases + 1
+    WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) AND (j.status = 'queued' AND j.dispatched_at IS NULL) IS TRUE
+    RETURNING j.id, j.tenant, j.type, j.queue, j.correlation_id, j.attempts, j.traceparent, j.tracestate, j.rate_key
+  ), spent AS (
+    -- Only buckets something was taken from: an untouched one is still right as stored (its
+    -- refill is computed from refilled_at whenever it is read).
+    INSERT INTO rate_buckets (key, tokens, refilled_at)
+    SELECT r.key, r.tokens - (SELECT count(*) FROM marked m WHERE m.rate_key = r.key), statement_timestamp()
+    FROM rooms r WHERE r.per_minute IS NOT NULL AND EXISTS (SELECT 1 FROM marked m WHERE m.rate_key = r.key)
+    ON CONFLICT (key) DO UPDATE SET tokens = EXCLUDED.tokens, refilled_at = EXCLUDED.refilled_at
+  )
+  SELECT r.n AS released_before, m.id, m.tenant, m.type, m.queue, m.correlation_id, c.effective, m.attempts,
+    m.traceparent, m.tracestate
+  FROM released r
+  LEFT JOIN (marked m JOIN candidates c ON c.id = m.id) ON true
+  ORDER BY c.effective DESC, c.created_at, c.id`;
+
+/**
+ * The advisory lock of a rate key (transaction scope): the rated releases of a key with a budget
+ * run one at a time, so each reads the tokens the last one left.
+ */
+const LOCK_RATE_KEYS = `SELECT count(pg_advisory_xact_lock(hashtextextended('switchyard.rate:' || k, 0)))
+  FROM (SELECT unnest($1::text[]) AS k ORDER BY 1) keys`;
+
 /**
  * The dispatcher's statements: PostgreSQL holds the backlog (`queued`, `dispatched_at` NULL) and
  * the scheduled jobs; these release ready jobs to RabbitMQ in batches and keep the mark of what
@@ -392,6 +499,46 @@ export class DispatchRepository {
       ]);
       return { ...releaseResult(rows), keyed: true };
     });
+  }
+
+  /**
+   * Releases rated jobs of `queue` (a rate key and no concurrency key) like releaseKeyed: per key,
+   * none while a provider's 429 holds the key fleet-wide, at most the tokens of its bucket when the
+   * key has a budget (`rate_limits`), and freely (still through this pass) when it has none.
+   *
+   * The bucket lives in PostgreSQL, not Redis: it is spent in the very transaction that marks the
+   * jobs released, under the key's advisory lock, so tokens and releases cannot disagree (a release
+   * rolled back gives its tokens back), every gateway's dispatcher shares it, and a 429 hold written
+   * by any worker is read by the same statement. `rated`: whether the queue had rated backlog.
+   */
+  async releaseRated(
+    queue: string,
+    limit: number,
+    agingMs: number,
+    window: number,
+  ): Promise<ReleaseResult & { rated: boolean }> {
+    return this.db.transaction(async (m) => {
+      const keys: { key: string; per_minute: number | null; burst: number | null; held: boolean }[] =
+        await m.query(RATED_BACKLOG_KEYS, [queue]);
+      if (!keys.length) return { jobs: [], released: 0, rated: false };
+      const budgeted = keys.filter((k) => k.per_minute !== null && !k.held).map((k) => k.key);
+      if (budgeted.length) await m.query(LOCK_RATE_KEYS, [budgeted]);
+      const rows: (ReleasedRow & { released_before: number })[] = await m.query(RELEASE_RATED, [
+        queue,
+        keys.map((k) => k.key),
+        limit,
+        window,
+        keys.map((k) => k.per_minute),
+        keys.map((k) => k.burst),
+        agingMs,
+      ]);
+      return { ...releaseResult(rows), rated: true };
+    });
+  }
+
+  /** Queues that have rated backlog (queued, not released, a rate key and no concurrency key). */
+  async ratedBacklogQueues(): Promise<string[]> {
+    return (await this.onPool<{ queue: string }>(RATED_BACKLOG_QUEUES, [])).map((r) => r.queue);
   }
 
   /** Queues that have keyed backlog (queued, not released, with a concurrency key). */

@@ -67,7 +67,10 @@ export class JobMetricsRepository {
       { queue: string | null; status: string; n: number; oldest: Date | null }[]
     >(
       `SELECT queue, 'backlog' AS status, count(*)::int AS n, min(created_at) AS oldest
-         FROM jobs WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL GROUP BY queue
+         FROM jobs WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND rate_key IS NULL GROUP BY queue
+       UNION ALL
+       SELECT queue, 'backlog' AS status, count(*)::int AS n, min(created_at) AS oldest
+         FROM jobs WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND rate_key IS NOT NULL GROUP BY queue
        UNION ALL
        SELECT queue, 'backlog' AS status, count(*)::int AS n, min(created_at) AS oldest
          FROM jobs WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NOT NULL GROUP BY queue
@@ -102,7 +105,7 @@ export class JobMetricsRepository {
       if (row.status === 'running') state.running = Number(row.n);
       if (row.status === 'retrying') state.retrying = Number(row.n);
       if (row.status === 'scheduled') state.scheduled = Number(row.n);
-      // Two backlog rows per queue: unkeyed and keyed jobs (two partial indexes).
+      // Three backlog rows per queue: plain, keyed and rated jobs (three partial indexes).
       if (row.status === 'backlog') state.backlog += Number(row.n);
       if (row.status === 'released') state.released = Number(row.n);
       if ((row.status === 'backlog' || row.status === 'released') && row.oldest !== null) {

@@ -135,7 +135,10 @@ export class JobQueriesRepository {
       // Backlog and released jobs through their own partial indexes (see the dispatcher migration).
       `SELECT queue, priority, sum(n) AS n, min(oldest) AS oldest FROM (
          SELECT queue, priority, count(*) AS n, min(created_at) AS oldest FROM jobs
-         WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL GROUP BY queue, priority
+         WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND rate_key IS NULL GROUP BY queue, priority
+         UNION ALL
+         SELECT queue, priority, count(*) AS n, min(created_at) AS oldest FROM jobs
+         WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND rate_key IS NOT NULL GROUP BY queue, priority
          UNION ALL
          SELECT queue, priority, count(*) AS n, min(created_at) AS oldest FROM jobs
          WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NOT NULL GROUP BY queue, priority
@@ -169,7 +172,9 @@ export class JobQueriesRepository {
     }[] = await this.db.query(
       `SELECT q.queue,
          (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'queued'
-            AND j.dispatched_at IS NULL AND j.concurrency_key IS NULL)
+            AND j.dispatched_at IS NULL AND j.concurrency_key IS NULL AND j.rate_key IS NULL)
+         + (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'queued'
+            AND j.dispatched_at IS NULL AND j.concurrency_key IS NULL AND j.rate_key IS NOT NULL)
          + (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'queued'
             AND j.dispatched_at IS NULL AND j.concurrency_key IS NOT NULL) AS backlog,
          (SELECT count(*) FROM jobs j
@@ -181,13 +186,13 @@ export class JobQueriesRepository {
            (WITH RECURSIVE scan(p, tenant, created_at) AS (
               (SELECT j.priority, j.tenant, j.created_at FROM jobs j
                WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
-                 AND j.concurrency_key IS NULL
+                 AND j.concurrency_key IS NULL AND j.rate_key IS NULL
                ORDER BY j.priority, j.tenant, j.created_at LIMIT 1)
               UNION ALL
               SELECT n.priority, n.tenant, n.created_at FROM scan CROSS JOIN LATERAL (
                 SELECT j.priority, j.tenant, j.created_at FROM jobs j
                 WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
-                  AND j.concurrency_key IS NULL AND (j.priority, j.tenant) > (scan.p, scan.tenant)
+                  AND j.concurrency_key IS NULL AND j.rate_key IS NULL AND (j.priority, j.tenant) > (scan.p, scan.tenant)
                 ORDER BY j.priority, j.tenant, j.created_at LIMIT 1
               ) n
             )
@@ -195,6 +200,9 @@ export class JobQueriesRepository {
            (SELECT min(j.created_at) FROM jobs j
             WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
               AND j.concurrency_key IS NOT NULL),
+           (SELECT min(j.created_at) FROM jobs j
+            WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
+              AND j.concurrency_key IS NULL AND j.rate_key IS NOT NULL),
            (SELECT min(j.created_at) FROM jobs j
             WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NOT NULL)
          ) AS oldest
@@ -255,8 +263,11 @@ export class JobQueriesRepository {
     const rows: { n: string }[] = await this.db.query(
       // Backlog and released jobs counted through their own partial indexes.
       `SELECT (SELECT count(*) FROM jobs
-                WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND queue = $1
-                  AND (priority > $2 OR (priority = $2 AND (created_at, id) < ($3, $4::uuid))))
+                WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND rate_key IS NULL
+                  AND queue = $1 AND (priority > $2 OR (priority = $2 AND (created_at, id) < ($3, $4::uuid))))
+            + (SELECT count(*) FROM jobs
+                WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND rate_key IS NOT NULL
+                  AND queue = $1 AND (priority > $2 OR (priority = $2 AND (created_at, id) < ($3, $4::uuid))))
             + (SELECT count(*) FROM jobs
                 WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NOT NULL AND queue = $1
                   AND (priority > $2 OR (priority = $2 AND (created_at, id) < ($3, $4::uuid))))

@@ -51,6 +51,8 @@ export interface JobRow {
   flow_id: string | null;
   /** Per-key concurrency: the key whose limit holds the job back (SPEC §11); null: none. */
   concurrency_key: string | null;
+  /** Provider rate budgets: the job's rate key (from its type's `rateKey`), if any. */
+  rate_key: string | null;
   ref: string | null;
   /** What a `waiting` job does when a dependency fails or is cancelled: fail, run or skip. */
   on_dependency_failure: 'fail' | 'run' | 'skip';

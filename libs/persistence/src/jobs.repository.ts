@@ -57,6 +57,8 @@ export interface NewJob {
   tracestate?: string | null;
   /** Per-key concurrency (SPEC §11): released only within the key's limit. */
   concurrencyKey?: string | null;
+  /** Provider rate budgets (SPEC §11): released only within the key's budget and never while it is held. */
+  rateKey?: string | null;
   /** Where the job's webhook deliveries go instead of the URL of its origin's endpoint. */
   webhookUrl?: string | null;
 }
@@ -230,7 +232,7 @@ export class JobsRepository {
          INSERT INTO jobs (id, tenant, type, queue, status, priority, max_attempts, timeout_ms, correlation_id,
             idempotency_key, request_hash, payload, metadata, run_at, event_seq,
             flow_id, ref, on_dependency_failure, pending_deps, spawned_by, spawn_index, schedule_id, scheduled_for,
-            traceparent, tracestate, concurrency_key, webhook_url)
+            traceparent, tracestate, concurrency_key, webhook_url, rate_key)
          SELECT u.id, u.tenant, u.type, u.queue,
             CASE WHEN coalesce(u."pendingDeps", 0) > 0 THEN 'waiting'
                  WHEN u."runAt" IS NULL THEN 'queued' ELSE 'scheduled' END,
@@ -240,13 +242,13 @@ export class JobsRepository {
             u."flowId", u.ref, coalesce(u."onDependencyFailure", 'fail'), coalesce(u."pendingDeps", 0),
             u."spawnedBy", u."spawnIndex", u."scheduleId", u."scheduledFor", u.traceparent, u.tracestate,
             u."concurrencyKey",
-            u."webhookUrl"
+            u."webhookUrl", u."rateKey"
          FROM json_to_recordset($1::json) AS u(id uuid, tenant text, type text, queue text, priority smallint,
             "maxAttempts" int, "timeoutMs" int, "correlationId" text, "idempotencyKey" text, "requestHash" text,
             payload jsonb, metadata jsonb, "runAt" timestamptz, "flowId" uuid, ref text,
             "onDependencyFailure" text, "pendingDeps" int, "spawnedBy" uuid, "spawnIndex" int,
             "scheduleId" uuid, "scheduledFor" timestamptz, traceparent text, tracestate text,
-            "concurrencyKey" text, "webhookUrl" text)
+            "concurrencyKey" text, "webhookUrl" text, "rateKey" text)
          RETURNING *
        ), o AS (
          INSERT INTO outbox (job_id, name, payload, options)
@@ -512,6 +514,32 @@ export class JobsRepository {
        )
        SELECT returned.* FROM returned, ${notifyQueuesOf('returned')}`,
       [jobId, owner],
+    );
+    return row ?? null;
+  }
+
+  /**
+   * A provider answered 429 for the job: its rate key is held fleet-wide until `retryAfterMs` from
+   * now (a later hold already there is kept; `holds` counts them) and the job is handed back as in
+   * handBack (the attempt does not count), in one statement. Returns the updated row, or null when
+   * the job was no longer this worker's or has no rate key (nothing is held then).
+   */
+  async handBackRateLimited(jobId: string, owner: string, retryAfterMs: number): Promise<JobRow | null> {
+    const [row] = await this.onPool<JobRow>(
+      `WITH returned AS (
+         UPDATE jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), lease_owner = NULL,
+            lease_expires_at = NULL, event_seq = event_seq + 1, dispatched_at = NULL
+         WHERE id = $1 AND status = 'running' AND lease_owner = $2 AND rate_key IS NOT NULL
+         RETURNING *
+       ), held AS (
+         INSERT INTO rate_buckets AS b (key, held_until, holds)
+         SELECT rate_key, now() + make_interval(secs => $3::double precision / 1000), 1
+         FROM returned WHERE rate_key IS NOT NULL
+         ON CONFLICT (key) DO UPDATE
+           SET held_until = GREATEST(b.held_until, EXCLUDED.held_until), holds = b.holds + 1
+       )
+       SELECT returned.* FROM returned, ${notifyQueuesOf('returned')}`,
+      [jobId, owner, Math.max(0, retryAfterMs)],
     );
     return row ?? null;
   }

@@ -111,6 +111,27 @@ class FakeStore implements DispatchStore {
     return Promise.resolve([...this.keyedBacklog].filter(([, list]) => list.length > 0).map(([q]) => q));
   }
 
+  /** Rated backlog per queue (the fake does not model buckets: `ratedAllow` is what a pass may take). */
+  ratedBacklog = new Map<string, ReleasedJob[]>();
+  ratedCalls: { queue: string; limit: number }[] = [];
+  ratedAllow = Number.POSITIVE_INFINITY;
+
+  releaseRated(queue: string, limit: number): Promise<ReleaseResult & { rated: boolean }> {
+    this.ratedCalls.push({ queue, limit });
+    const list = this.ratedBacklog.get(queue) ?? [];
+    const rows = list.splice(0, Math.min(limit, this.ratedAllow));
+    this.released.set(queue, (this.released.get(queue) ?? 0) + rows.length);
+    return Promise.resolve({
+      jobs: rows,
+      released: this.released.get(queue) ?? 0,
+      rated: rows.length > 0 || list.length > 0,
+    });
+  }
+
+  ratedBacklogQueues(): Promise<string[]> {
+    return Promise.resolve([...this.ratedBacklog].filter(([, list]) => list.length > 0).map(([q]) => q));
+  }
+
   releasedCounts(queues: readonly string[]): Promise<Map<string, number>> {
     return Promise.resolve(new Map(queues.map((q) => [q, this.released.get(q) ?? 0])));
   }
@@ -307,6 +328,37 @@ describe('Dispatcher', () => {
     dispatcher.kick(['default']);
     await settle();
     expect(store.keyedCalls).toHaveLength(2);
+    await dispatcher.stop();
+  });
+
+  it('runs the rated release after the keyed one, in the room left, and comes back for it on the tick', async () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate'] });
+    const { store, broker, dispatcher } = setup({ window: 10 });
+    await dispatcher.start();
+    await settle();
+    store.fill('default', 2);
+    dispatcher.kick(['default']);
+    await settle();
+    // No rated work: the rated release never runs.
+    expect(store.ratedCalls).toEqual([]);
+    store.keyedBacklog.set('default', [job('default', 100)]);
+    store.ratedBacklog.set('default', [job('default', 200), job('default', 201), job('default', 202)]);
+    // A bucket with one token: the pass releases one, the others wait for the refill.
+    store.ratedAllow = 1;
+    dispatcher.kick(['default'], true, true);
+    await settle();
+    expect(store.ratedCalls).toEqual([{ queue: 'default', limit: 7 }]);
+    expect(broker.published.map((p) => p.payload.jobId)).toEqual([
+      'default-0',
+      'default-1',
+      'default-100',
+      'default-200',
+    ]);
+    // No kick: the safety tick comes back for the rated backlog once tokens refilled.
+    store.ratedAllow = 5;
+    await jest.advanceTimersByTimeAsync(SAFETY_TICK_MS);
+    await settle();
+    expect(broker.published.map((p) => p.payload.jobId).slice(4)).toEqual(['default-201', 'default-202']);
     await dispatcher.stop();
   });
 

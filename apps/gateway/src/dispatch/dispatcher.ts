@@ -32,6 +32,8 @@ export type DispatchStore = Pick<
   | 'releasedCounts'
   | 'backlogQueues'
   | 'keyedBacklogQueues'
+  | 'releaseRated'
+  | 'ratedBacklogQueues'
   | 'reReleaseStale'
   | 'promoteDue'
   | 'nextRunAt'
@@ -101,6 +103,12 @@ interface QueueState {
    * when a keyed release finds no keyed backlog. Queues without keyed jobs never pay for it.
    */
   keyed: boolean;
+  /**
+   * The queue may have rated backlog (jobs with a rate key and no concurrency key): its passes then
+   * run the rated release too. Set by a rated submission and by the tick (which also brings back a
+   * key whose tokens refilled or whose 429 hold ended); cleared when a rated release finds none.
+   */
+  rated: boolean;
   /**
    * The last release saw several tenants with backlog: the next one orders by fair share. Starts
    * true (the first statement finds out); a single-tenant queue then runs the lean statement.
@@ -194,9 +202,12 @@ export class Dispatcher {
     queues: Iterable<string>,
     /** Some of the new work carries a concurrency key (or a key's slot was freed). */
     keyed = false,
+    /** Some of the new work carries a rate key. */
+    rated = false,
   ): void {
     for (const queue of queues) {
       if (keyed) this.state(queue).keyed = true;
+      if (rated) this.state(queue).rated = true;
       this.request(queue, 1, true);
     }
   }
@@ -258,6 +269,7 @@ export class Dispatcher {
         waiting: false,
         fresh: false,
         keyed: false,
+        rated: false,
         fair: true,
       };
       this.states.set(queue, state);
@@ -312,16 +324,30 @@ export class Dispatcher {
       }
       // Keyed jobs after the unkeyed ones, in the room they left (see "Per-key concurrency" in
       // docs/architecture.md); only for a queue that has keyed backlog.
-      const left = limit - rows.length;
+      let left = limit - rows.length;
       if (state.keyed && left > 0 && !this.stopped) {
         const keyedBefore = state.claimed;
         const keyed = await this.store.releaseKeyed(queue, left, this.options.agingMs, window);
         state.keyed = keyed.keyed;
         if (keyed.keyed) state.released = Math.max(0, keyed.released - (state.claimed - keyedBefore));
         state.releases++;
+        left -= keyed.jobs.length;
         if (keyed.jobs.length) {
           this.counters?.released(queue, keyed.jobs.length);
           await this.publish(keyed.jobs, 'release');
+        }
+      }
+      // Rated jobs last, within their keys' token buckets and holds (see "Provider rate budgets" in
+      // docs/architecture.md); only for a queue that has rated backlog.
+      if (state.rated && left > 0 && !this.stopped) {
+        const ratedBefore = state.claimed;
+        const rated = await this.store.releaseRated(queue, left, this.options.agingMs, window);
+        state.rated = rated.rated;
+        if (rated.rated) state.released = Math.max(0, rated.released - (state.claimed - ratedBefore));
+        state.releases++;
+        if (rated.jobs.length) {
+          this.counters?.released(queue, rated.jobs.length);
+          await this.publish(rated.jobs, 'release');
         }
       }
       // Only a batch cut at RELEASE_BATCH_MAX calls for the next at once; room that claims freed
@@ -391,6 +417,12 @@ export class Dispatcher {
       // Keyed backlog waits for a slot: a key's limit raised, or a slot whose end was not notified.
       for (const queue of await this.store.keyedBacklogQueues()) {
         this.state(queue).keyed = true;
+        this.request(queue, 1);
+      }
+      // Rated backlog waits for tokens or for a 429 hold to end: the tick comes back for it (a
+      // budget's tokens refill continuously, so once a second releases what refilled meanwhile).
+      for (const queue of await this.store.ratedBacklogQueues()) {
+        this.state(queue).rated = true;
         this.request(queue, 1);
       }
     });

@@ -235,13 +235,19 @@ export class JobsService {
   private async viewWithExactWait(row: JobRow): Promise<JobView> {
     const view = toJobView(row);
     if (row.status === 'queued') {
-      const [ahead, limited] = await Promise.all([
+      const [ahead, limited, rated] = await Promise.all([
         this.queries.queuedAhead(row),
         // Held back in the backlog by its key's limit (per-key concurrency).
         row.concurrency_key && row.dispatched_at === null ? this.limits.limited(row.concurrency_key) : false,
+        // Held back by its rate key: a provider's 429 hold, or a budget without a token left (a job
+        // with a concurrency key too is released by its concurrency key alone).
+        row.rate_key && !row.concurrency_key && row.dispatched_at === null
+          ? this.limits.rateHeld(row.rate_key)
+          : false,
       ]);
       view.estimatedWaitMs = this.monitor.waitForAhead(row.queue, ahead);
       if (limited) view.waitingFor = 'concurrency';
+      else if (rated) view.waitingFor = 'rate';
     }
     return view;
   }
@@ -250,22 +256,24 @@ export class JobsService {
   private afterInsert(rows: readonly NewJob[]): void {
     const first = rows[0];
     if (rows.length === 1 && first && !first.runAt) {
-      this.dispatcher.kick([first.queue], Boolean(first.concurrencyKey));
+      this.dispatcher.kick([first.queue], Boolean(first.concurrencyKey), Boolean(first.rateKey));
       this.monitor.noteDispatched(first.queue, 1);
       return;
     }
     const perQueue = new Map<string, number>();
     let earliest: string | undefined;
     let keyed = false;
+    let rated = false;
     for (const job of rows) {
       if (job.runAt) {
         if (earliest === undefined || job.runAt < earliest) earliest = job.runAt;
       } else {
         perQueue.set(job.queue, (perQueue.get(job.queue) ?? 0) + 1);
         keyed ||= Boolean(job.concurrencyKey);
+        rated ||= Boolean(job.rateKey);
       }
     }
-    if (perQueue.size) this.dispatcher.kick(perQueue.keys(), keyed);
+    if (perQueue.size) this.dispatcher.kick(perQueue.keys(), keyed, rated);
     for (const [queue, count] of perQueue) this.monitor.noteDispatched(queue, count);
     if (earliest !== undefined) this.dispatcher.scheduled(new Date(earliest));
   }
@@ -293,6 +301,7 @@ export function newJobOf(s: ValidSubmission, tenant: string, id: string, correla
     metadata: s.metadata,
     runAt: s.runAt,
     ...(s.concurrencyKey ? { concurrencyKey: s.concurrencyKey } : {}),
+    ...(s.rateKey ? { rateKey: s.rateKey } : {}),
     webhookUrl: s.webhookUrl ?? null,
   };
 }

@@ -73,6 +73,16 @@ describe('SubmissionValidator', () => {
     expect(runAtOf(undefined, 1000, 5000)).toBe(new Date(6000).toISOString());
   });
 
+  it('stores the rate key a type derives from the payload (provider.generate: provider:<name>), none for others', () => {
+    const provider = validator.check({
+      type: 'provider.generate',
+      payload: { provider: 'studio', operation: 'speak' },
+    });
+    expect(provider.ok && provider.value.rateKey).toBe('provider:studio');
+    const plain = validator.check({ type: 'synthetic', payload: {} });
+    expect(plain.ok && plain.value.rateKey).toBeNull();
+  });
+
   it('names the unknown type', () => {
     const result = validator.check({ type: 'nope', payload: {} });
     expect(!result.ok && result.error.code).toBe('unknown_job_type');

@@ -37,6 +37,8 @@ export interface ValidSubmission {
   runAt: string | null;
   /** Per-key concurrency: the submission's key, else the job type's default; null: none. */
   concurrencyKey: string | null;
+  /** Provider rate budgets: from the type's `rateKey` default (not a submission field). */
+  rateKey: string | null;
   /**
    * The job's webhook URL override, normalised (WHATWG URL, without fragment); its origin is
    * checked against the tenant's endpoints by the submission service. Absent or null: none.
@@ -288,8 +290,14 @@ export class SubmissionValidator {
           cacheable || (dedupe && !inBatch) ? requestHashOf(definition.type, payload) : NO_REQUEST_HASH,
         runAt: runAtOf(body.runAt, body.delayMs),
         concurrencyKey: body.concurrencyKey ?? defaults.concurrencyKey ?? null,
+        rateKey: rateKeyOf(defaults.rateKey),
         webhookUrl: typeof webhookUrl === 'string' ? webhookUrl : null,
       },
     };
   }
+}
+
+/** A type's derived rate key as stored: bounded like a concurrency key (a longer one is cut). */
+function rateKeyOf(key: string | undefined): string | null {
+  return key ? key.slice(0, LIMITS.concurrencyKeyLength) : null;
 }

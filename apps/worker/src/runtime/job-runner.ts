@@ -19,6 +19,7 @@ import {
 import {
   DeferredError,
   PermanentError,
+  RateLimitedError,
   RetryableError,
   type AnyJobHandler,
   type DependencyResult,
@@ -382,6 +383,7 @@ export class JobRunner {
       }
     }
     const error = toJobError(reason, handler?.defaults.retryTimeouts ?? false);
+    if (reason instanceof RateLimitedError) return this.rateLimited(row, reason, error, events, span);
     if (reason instanceof DeferredError)
       return this.retry(row, error, reason.retryAfterMs, events, true, span);
     if (error.retryable && row.attempts < row.max_attempts) {
@@ -653,6 +655,32 @@ export class JobRunner {
     return Ack;
   }
 
+  /**
+   * A provider's 429: the job's rate key is held fleet-wide until the provider's reset and the job
+   * goes back to the backlog without spending an attempt (provider rate budgets, SPEC §11); the
+   * dispatchers release it, and the key's other jobs, once the hold ends. A job without a rate key
+   * waits the same time as `retrying`, as after an open circuit (no attempt spent either).
+   */
+  private async rateLimited(
+    row: ClaimedJob,
+    reason: RateLimitedError,
+    error: JobError,
+    events: AttemptEvents,
+    span?: Span,
+  ): Promise<ConsumeOutcome> {
+    const retryAfterMs = Math.max(0, reason.retryAfterMs);
+    const returned = await this.durably(() =>
+      this.jobs.handBackRateLimited(row.id, this.options.workerId, retryAfterMs),
+    );
+    if (!returned) return this.retry(row, error, retryAfterMs, events, true, span);
+    events.finished('queued', returned);
+    this.logger.warn(
+      { code: error.code, retryAfterMs, rateKey: returned.rate_key },
+      `rate limited; rate key held for ${retryAfterMs} ms and the job handed back: ${error.message}`,
+    );
+    return Ack;
+  }
+
   private async handBack(row: ClaimedJob, events: AttemptEvents): Promise<ConsumeOutcome> {
     const returned = await this.jobs.handBack(row.id, this.options.workerId);
     // SSE and live state in Redis follow events: without this one they would keep showing `running`.
@@ -752,7 +780,11 @@ export function toJobError(error: unknown, timeoutsRetryable = false): JobError 
       return { code: 'timeout', message: error.message, retryable: timeoutsRetryable };
     return { code: 'worker_lost', message: error.message, retryable: true };
   }
-  if (error instanceof RetryableError || error instanceof DeferredError) {
+  if (
+    error instanceof RetryableError ||
+    error instanceof DeferredError ||
+    error instanceof RateLimitedError
+  ) {
     return { code: error.code, message: error.message, retryable: true };
   }
   if (error instanceof PermanentError) return { code: error.code, message: error.message, retryable: false };

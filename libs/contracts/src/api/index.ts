@@ -37,7 +37,13 @@ import {
   SubmittedJobSchema,
 } from './job';
 import { JobTypeListSchema } from './job-types';
-import { ConcurrencyLimitRequestSchema, ConcurrencyLimitSchema, LimitListSchema } from './limits';
+import {
+  ConcurrencyLimitRequestSchema,
+  ConcurrencyLimitSchema,
+  LimitListSchema,
+  RateLimitRequestSchema,
+  RateLimitSchema,
+} from './limits';
 import { QueueListSchema, QueueViewSchema } from './queues';
 import {
   ScheduleBackfillResultSchema,
@@ -166,6 +172,8 @@ export function apiBodySchemas(batchMaxItems: number, flowMaxJobs = 500) {
     ConcurrencyLimitRequest: ConcurrencyLimitRequestSchema,
     ConcurrencyLimit: ConcurrencyLimitSchema,
     LimitList: LimitListSchema,
+    RateLimitRequest: RateLimitRequestSchema,
+    RateLimit: RateLimitSchema,
   } satisfies Record<string, TSchema>;
 }
 export type ApiBodyName = keyof ReturnType<typeof apiBodySchemas>;

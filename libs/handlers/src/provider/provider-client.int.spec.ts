@@ -1,6 +1,6 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DeferredError, PermanentError, RetryableError } from '@switchyard/handler-sdk';
+import { DeferredError, PermanentError, RateLimitedError, RetryableError } from '@switchyard/handler-sdk';
 import { ProviderClient } from './provider-client';
 import { parseProvidersFile, type ProviderConfig } from './providers-file';
 
@@ -80,7 +80,7 @@ describe('ProviderClient against a local HTTP server', () => {
     }
   });
 
-  it('classifies 400 as permanent, 429 with Retry-After and 503 as retryable, a slow answer as a timeout', async () => {
+  it('classifies 400 as permanent, 429 with Retry-After as rate limited, 429 without a reset and 503 as retryable, a slow answer as a timeout', async () => {
     const client = new ProviderClient('p', config({ breaker: { volumeThreshold: 100 } }), 'secret');
     try {
       answer = (_p, res) => res.writeHead(400).end('bad input');
@@ -89,7 +89,17 @@ describe('ProviderClient against a local HTTP server', () => {
       expect(rejected).toMatchObject({ code: 'provider_rejected' });
 
       answer = (_p, res) => res.writeHead(429, { 'retry-after': '7' }).end();
-      expect(await failure(client)).toMatchObject({ code: 'provider_error', retryAfterMs: 7000 });
+      const limited = await failure(client);
+      expect(limited).toBeInstanceOf(RateLimitedError);
+      expect(limited).toMatchObject({ code: 'rate_limited', retryAfterMs: 7000 });
+
+      answer = (_p, res) =>
+        res.writeHead(403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '2s' }).end();
+      expect(await failure(client)).toMatchObject({ code: 'rate_limited', retryAfterMs: 2000 });
+
+      answer = (_p, res) => res.writeHead(429).end();
+      expect(await failure(client)).toMatchObject({ code: 'provider_error' });
+      expect(await failure(client)).toBeInstanceOf(RetryableError);
 
       answer = (_p, res) => res.writeHead(503).end();
       const unavailable = await failure(client);
@@ -115,6 +125,17 @@ describe('ProviderClient against a local HTTP server', () => {
       expect(deferred).toBeInstanceOf(DeferredError);
       expect((deferred as DeferredError).retryAfterMs).toBeGreaterThan(59000);
       expect(requests.length).toBe(calls);
+    } finally {
+      client.breaker.shutdown();
+    }
+  });
+
+  it('does not count rate-limited answers against the provider: the breaker stays closed', async () => {
+    const client = new ProviderClient('p', config(), 'secret');
+    try {
+      answer = (_p, res) => res.writeHead(429, { 'retry-after': '1' }).end();
+      for (let i = 0; i < 4; i++) expect(await failure(client)).toBeInstanceOf(RateLimitedError);
+      expect(client.breaker.state()).toBe('closed');
     } finally {
       client.breaker.shutdown();
     }

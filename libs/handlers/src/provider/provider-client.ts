@@ -8,7 +8,7 @@ import {
   type CircuitBreakerHandle,
   type CircuitState,
 } from '@switchyard/resilience';
-import { DeferredError, PermanentError, RetryableError } from '@switchyard/handler-sdk';
+import { DeferredError, PermanentError, RateLimitedError, RetryableError } from '@switchyard/handler-sdk';
 import type { ProviderConfig, ProviderOperation, ProviderPoll } from './providers-file';
 
 /** What a provider produced: bytes with their content type (JSON results are serialised). */
@@ -73,9 +73,12 @@ export class ProviderClient {
     onStateChange: (state: CircuitState) => void = () => undefined,
   ) {
     this.breaker = createCircuitBreaker(name, config.breaker, {
-      // A request the provider refused, or one the job itself abandoned, says nothing about the
-      // provider's health.
-      isFailure: (error) => !(error instanceof PermanentError) && !(error instanceof CallerAbort),
+      // A request the provider refused, one the job itself abandoned, or one over the provider's
+      // rate limit (the rate key's hold deals with it) says nothing about the provider's health.
+      isFailure: (error) =>
+        !(error instanceof PermanentError) &&
+        !(error instanceof CallerAbort) &&
+        !(error instanceof RateLimitedError),
       onStateChange,
     });
   }
@@ -214,6 +217,13 @@ export class ProviderClient {
       const contentType = response.headers.get('content-type') ?? 'application/octet-stream';
       if (response.ok) return { status: response.status, contentType, bytes };
       const snippet = bytes.subarray(0, 300).toString('utf8');
+      const limitedFor = rateLimitedFor(response.status, response.headers);
+      if (limitedFor !== undefined) {
+        throw new RateLimitedError(
+          `provider "${this.name}" is rate limited (${response.status}) for ${limitedFor} ms: ${snippet}`,
+          limitedFor,
+        );
+      }
       if (isRetryableStatus(response.status)) {
         throw new RetryableError(
           `provider "${this.name}" answered ${response.status}: ${snippet}`,
@@ -226,7 +236,12 @@ export class ProviderClient {
         'provider_rejected',
       );
     } catch (error) {
-      if (error instanceof RetryableError || error instanceof PermanentError) throw error;
+      if (
+        error instanceof RetryableError ||
+        error instanceof PermanentError ||
+        error instanceof RateLimitedError
+      )
+        throw error;
       if (signal.aborted) throw new CallerAbort();
       if (timeout.aborted) {
         throw new RetryableError(
@@ -362,4 +377,43 @@ function pick(value: unknown, path: string): unknown {
 function describe(value: unknown): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value);
   return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+}
+
+/** The longest rate-limit hold a provider's answer can set (a garbled reset must not hold a key for days). */
+export const MAX_RATE_LIMIT_HOLD_MS = 15 * 60_000;
+
+/**
+ * `x-ratelimit-reset` as milliseconds from `now`: epoch seconds (above 10^9), seconds to wait, or a
+ * duration such as `1s`, `250ms` or `6m0s` (as some providers spell their reset headers).
+ */
+export function parseRateLimitReset(value: string | null | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) {
+    const n = Number(trimmed);
+    return n > 1e9 ? Math.max(0, Math.round(n * 1000 - now)) : Math.round(n * 1000);
+  }
+  const parts = /^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$/.exec(trimmed);
+  if (!parts || trimmed === '') return undefined;
+  const [, h = '0', m = '0', sec = '0', ms = '0'] = parts;
+  return Math.round(Number(h) * 3_600_000 + Number(m) * 60_000 + Number(sec) * 1000 + Number(ms));
+}
+
+/**
+ * How long a refused answer says the provider's rate limit lasts: for a 429, or any refusal with
+ * `x-ratelimit-remaining: 0`, the `Retry-After` (seconds or an HTTP date) or else the
+ * `x-ratelimit-reset`, at most MAX_RATE_LIMIT_HOLD_MS; undefined when it is not a rate-limit
+ * answer or names no reset (then it is classified as any other status).
+ */
+export function rateLimitedFor(
+  status: number,
+  headers: { get(name: string): string | null },
+  now = Date.now(),
+): number | undefined {
+  const exhausted = headers.get('x-ratelimit-remaining')?.trim() === '0';
+  if (status !== 429 && !exhausted) return undefined;
+  const wait =
+    parseRetryAfter(headers.get('retry-after'), now) ??
+    parseRateLimitReset(headers.get('x-ratelimit-reset'), now);
+  return wait === undefined ? undefined : Math.min(wait, MAX_RATE_LIMIT_HOLD_MS);
 }

@@ -17,12 +17,16 @@ export const ProviderGeneratePayloadSchema = Type.Object(
 );
 export type ProviderGeneratePayload = Static<typeof ProviderGeneratePayloadSchema>;
 
-/** provider.generate as the gateway sees it (SPEC §7). Not cacheable: providers need not be deterministic. */
+/**
+ * provider.generate as the gateway sees it (SPEC §7). Not cacheable: providers need not be
+ * deterministic. Rated by provider (`provider:<name>`): its jobs share the provider's rate budget
+ * and a 429 from it holds them all.
+ */
 export const providerGenerateType: JobTypeDefinition<ProviderGeneratePayload> = {
   type: 'provider.generate',
   queue: 'generation',
   payloadSchema: ProviderGeneratePayloadSchema,
-  defaults: { cacheable: false },
+  defaults: { cacheable: false, rateKey: (payload) => `provider:${payload.provider}` },
 };
 
 const EXTENSIONS: Record<string, string> = {
