@@ -382,9 +382,14 @@ const RELEASE_RATED = `WITH released AS MATERIALIZED (
     FROM unnest($2::text[], $5::int[], $6::int[]) AS k(key, per_minute, burst)
     LEFT JOIN rate_buckets b ON b.key = k.key
   ), rooms AS MATERIALIZED (
+    -- A budget also caps the releases of the last 60 s at per_minute (a token bucket alone would
+    -- let burst + per_minute through in some minute): dispatched_at stays a job's last release
+    -- time after it is claimed and finishes (jobs_rated_recent).
     SELECT key, per_minute, tokens,
       CASE WHEN held OR per_minute = 0 THEN 0 WHEN per_minute IS NULL THEN $3::int
-           ELSE LEAST($3::int, greatest(0, floor(tokens))::int) END AS room
+           ELSE LEAST($3::int, greatest(0, floor(tokens))::int, greatest(0, per_minute - (
+             SELECT count(*) FROM jobs r WHERE r.rate_key = keys.key AND r.dispatched_at IS NOT NULL
+               AND r.dispatched_at > statement_timestamp() - interval '60 seconds')::int)) END AS room
     FROM keys
   ), candidates AS MATERIALIZED (
     SELECT b.id, b.rate_key, b.created_at, ${effectivePriority('b', '$7')} AS effective,

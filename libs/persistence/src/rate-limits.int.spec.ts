@@ -124,6 +124,30 @@ describe('rate budgets against PostgreSQL', () => {
     expect(await releaseRated(q)).toEqual([ids[11]]);
   });
 
+  it('never releases more than perMinute of a key in any 60 s, burst included, however full its bucket', async () => {
+    const q = queue();
+    const key = `provider:${q}`;
+    await limits.setRate(key, 30, 30);
+    const ids = await rated(q, key, 50);
+    expect(await releaseRated(q)).toEqual(ids.slice(0, 30));
+    /** Moves the release time of `released` jobs `seconds` into the past. */
+    const releasedAgo = (released: string[], seconds: number) =>
+      db.query(`UPDATE jobs SET dispatched_at = now() - make_interval(secs => $2) WHERE id = ANY($1::uuid[])`, [
+        released,
+        seconds,
+      ]);
+    // A full bucket again, but the 30 went out within the last minute.
+    await age(key, 3_600_000);
+    await releasedAgo(ids.slice(0, 30), 45);
+    expect(await releaseRated(q)).toEqual([]);
+    // A third of them left the last minute: room for ten.
+    await releasedAgo(ids.slice(0, 10), 61);
+    expect(await releaseRated(q)).toEqual(ids.slice(30, 40));
+    await age(key, 3_600_000);
+    await releasedAgo(ids.slice(0, 40), 61);
+    expect(await releaseRated(q)).toEqual(ids.slice(40, 50));
+  });
+
   it('holds a key fleet-wide after a 429: the job goes back without spending an attempt, nothing is released until the hold ends', async () => {
     const q = queue();
     const key = `provider:${q}`;

@@ -44,9 +44,15 @@ export class RateLimits1700000016000 implements MigrationInterface {
       `CREATE INDEX jobs_rated_backlog ON jobs (queue, rate_key, priority, created_at) INCLUDE (id)
          WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND rate_key IS NOT NULL`,
     );
+    // The releases of a key in the last 60 s (a budget caps them at per_minute).
+    await q.query(
+      `CREATE INDEX jobs_rated_recent ON jobs (rate_key, dispatched_at)
+         WHERE rate_key IS NOT NULL AND dispatched_at IS NOT NULL`,
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query(`DROP INDEX jobs_rated_recent`);
     await q.query(`DROP INDEX jobs_rated_backlog`);
     await q.query(`DROP INDEX jobs_backlog`);
     await q.query(
