@@ -132,10 +132,10 @@ describe('rate budgets against PostgreSQL', () => {
     expect(await releaseRated(q)).toEqual(ids.slice(0, 30));
     /** Moves the release time of `released` jobs `seconds` into the past. */
     const releasedAgo = (released: string[], seconds: number) =>
-      db.query(`UPDATE jobs SET dispatched_at = now() - make_interval(secs => $2) WHERE id = ANY($1::uuid[])`, [
-        released,
-        seconds,
-      ]);
+      db.query(
+        `UPDATE jobs SET dispatched_at = now() - make_interval(secs => $2) WHERE id = ANY($1::uuid[])`,
+        [released, seconds],
+      );
     // A full bucket again, but the 30 went out within the last minute.
     await age(key, 3_600_000);
     await releasedAgo(ids.slice(0, 30), 45);
