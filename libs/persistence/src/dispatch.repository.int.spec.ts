@@ -556,9 +556,13 @@ describe('DispatchRepository against PostgreSQL', () => {
       // first jobs and the jobs behind them differ in effective priority, and no job reaches its
       // next level while the test runs (ages sit mid-interval).
       let seed = 7;
-      const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+      const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
       const list = Array.from({ length: 600 }, () =>
-        newJob({ queue: q, tenant: `t${Math.floor(random() * 30)}-${q}`, priority: Math.floor(random() * 10) }),
+        newJob({
+          queue: q,
+          tenant: `t${Math.floor(random() * 30)}-${q}`,
+          priority: Math.floor(random() * 10),
+        }),
       );
       await jobs.insertJobs(list, []);
       await db.query(
@@ -569,7 +573,7 @@ describe('DispatchRepository against PostgreSQL', () => {
       const agingMs = 10_000;
       const effective = (alias: string) =>
         `LEAST(9, ${alias}.priority + LEAST(9, floor(extract(epoch FROM now() - ${alias}.created_at) * 1000 / ${agingMs})))::int`;
-      for (let left = list.length; left > 0; ) {
+      for (let left = list.length; left > 0;) {
         const batch = await dispatch.releaseReady(q, 7, agingMs, 1_000_000, true);
         expect(batch.jobs).toHaveLength(Math.min(7, left));
         left -= batch.jobs.length;

@@ -68,7 +68,8 @@ function attempt(failure: Error | undefined, outboxFails = false) {
 async function loggedLine(lines: { msg: string }[], msg: string): Promise<void> {
   const deadline = Date.now() + 2000;
   while (!lines.some((l) => l.msg === msg)) {
-    if (Date.now() > deadline) throw new Error(`no "${msg}" logged; saw ${lines.map((l) => l.msg).join(' | ')}`);
+    if (Date.now() > deadline)
+      throw new Error(`no "${msg}" logged; saw ${lines.map((l) => l.msg).join(' | ')}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
@@ -97,6 +98,8 @@ describe('AttemptEvents', () => {
     events.finished('completed', { ...row, status: 'completed' });
     await written;
     await loggedLine(lines, 'could not publish job event');
-    expect(lines.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual(['could not publish job event']);
+    expect(lines.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual([
+      'could not publish job event',
+    ]);
   });
 });
