@@ -16,6 +16,7 @@ import { Webhooks1700000012000 } from './migrations/1700000012000-webhooks';
 import { FlowControl1700000013000 } from './migrations/1700000013000-flow-control';
 import { JobWebhookUrl1700000015000 } from './migrations/1700000015000-job-webhook-url';
 import { RateLimits1700000016000 } from './migrations/1700000016000-rate-limits';
+import { BacklogOrder1700000017000 } from './migrations/1700000017000-backlog-order';
 
 export const MIGRATIONS = [
   Initial1700000000000,
@@ -34,6 +35,7 @@ export const MIGRATIONS = [
   FlowControl1700000013000,
   JobWebhookUrl1700000015000,
   RateLimits1700000016000,
+  BacklogOrder1700000017000,
 ];
 
 /** The settings every service reads for its pool (CommonEnv in @switchyard/config). */

@@ -169,12 +169,12 @@ describe('DispatchRepository against PostgreSQL', () => {
       const second = await dispatch.releaseReady(q, 10, 0, 5);
       expect(second.jobs.map((j) => j.id)).toEqual([ids[3], ids[4]]);
       expect(second.released).toBe(5);
-      expect(await dispatch.releaseReady(q, 10, 0, 5)).toEqual({ jobs: [], released: 5, tenants: 1 });
+      expect(await dispatch.releaseReady(q, 10, 0, 5)).toEqual({ jobs: [], released: 5 });
       await jobs.claimMany([ids[0], ids[1]], 'w1', 30000);
       expect(await dispatch.releaseReady(q, 10, 0, 5)).toMatchObject({ released: 5 });
       expect((await dispatch.releasedCounts([q])).get(q)).toBe(5);
       // A smaller window than what is out releases nothing (and does not fail).
-      expect(await dispatch.releaseReady(q, 10, 0, 2)).toEqual({ jobs: [], released: 5, tenants: 1 });
+      expect(await dispatch.releaseReady(q, 10, 0, 2)).toEqual({ jobs: [], released: 5 });
     });
 
     it('never releases a job twice across concurrent callers on separate connections', async () => {
@@ -585,6 +585,94 @@ describe('DispatchRepository against PostgreSQL', () => {
         // Nothing left behind outranks what was released.
         expect(behind?.best ?? -1).toBeLessThanOrEqual(lowest);
       }
+    });
+
+    it.each([
+      { tenantCount: 12, jobCount: 400, levels: 4, ages: 3 },
+      { tenantCount: 4, jobCount: 300, levels: 7, ages: 6 },
+    ])(
+      'releases exactly what the rule says: effective priority, then (used + rank) / weight, then submission ($tenantCount tenants)',
+      async ({ tenantCount, jobCount, levels, ages }) => {
+        const q = queue();
+        let seed = 11 + tenantCount;
+        const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+        const tenants = Array.from({ length: tenantCount }, (_, i) => `w${String(i).padStart(2, '0')}-${q}`);
+        for (const [i, tenant] of tenants.entries()) {
+          if (i % 3)
+            await db.query(`INSERT INTO tenant_weights (tenant, weight) VALUES ($1, $2)`, [
+              tenant,
+              1 + (i % 3),
+            ]);
+        }
+        const list = Array.from({ length: jobCount }, () =>
+          newJob({
+            queue: q,
+            tenant: tenants[Math.floor(random() * tenantCount)],
+            priority: Math.floor(random() * levels) + 2,
+          }),
+        );
+        await jobs.insertJobs(list, []);
+        // Ages 5, 15, 25 … s (mid-interval) with aging per 10 s: effective priorities mix the levels.
+        await db.query(
+          `UPDATE jobs SET created_at = now() - make_interval(secs => v.ago) FROM unnest($1::uuid[], $2::float8[]) AS v(id, ago)
+         WHERE jobs.id = v.id`,
+          [list.map((j) => j.id), list.map(() => Math.floor(random() * ages) * 10 + 5 + random() / 10)],
+        );
+        const agingMs = 10_000;
+        for (let round = 0; round < 60; round++) {
+          const limit = 1 + Math.floor(random() * 12);
+          const state = await db.query<
+            {
+              id: string;
+              tenant: string;
+              created_at: Date;
+              effective: number;
+              released: boolean;
+              weight: number;
+            }[]
+          >(
+            `SELECT j.id, j.tenant, j.created_at, j.dispatched_at IS NOT NULL AS released,
+             LEAST(9, j.priority + LEAST(9, floor(extract(epoch FROM now() - j.created_at) * 1000 / ${agingMs})))::int AS effective,
+             coalesce(w.weight, 1) AS weight
+           FROM jobs j LEFT JOIN tenant_weights w ON w.tenant = j.tenant WHERE j.queue = $1 AND j.status = 'queued'`,
+            [q],
+          );
+          // The rule, by brute force over the whole backlog.
+          const used = new Map<string, number>();
+          for (const r of state) if (r.released) used.set(r.tenant, (used.get(r.tenant) ?? 0) + 1);
+          const waiting = state.filter((r) => !r.released);
+          const byTime = (a: (typeof waiting)[0], b: (typeof waiting)[0]) =>
+            a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+          const share = new Map<string, number>();
+          for (const tenant of new Set(waiting.map((r) => r.tenant))) {
+            const own = waiting
+              .filter((r) => r.tenant === tenant)
+              .sort((a, b) => b.effective - a.effective || byTime(a, b));
+            own.forEach((r, k) => share.set(r.id, ((used.get(tenant) ?? 0) + k + 1) / r.weight));
+          }
+          const expected = waiting
+            .sort((a, b) => b.effective - a.effective || share.get(a.id)! - share.get(b.id)! || byTime(a, b))
+            .slice(0, limit)
+            .map((r) => r.id);
+          const got = await dispatch.releaseReady(q, limit, agingMs, 1_000_000, true);
+          expect(got.jobs.map((j) => j.id)).toEqual(expected);
+          if (!expected.length) break;
+        }
+      },
+    );
+
+    it('reads a pair past the jobs it releases anyway (above the cut) to find those at the cut', async () => {
+      const q = queue();
+      // Aging per 10 s. A's level 5: two jobs 15 s old (effective 6), then five 5 s old (5);
+      // B: one job of level 6. The best four: three at 6 (sure), the fourth at the cut (5) is A's
+      // third job, behind its two sure ones in the same (priority, tenant) pair.
+      const a = await insert(q, [5, 5, 5, 5, 5, 5, 5], [15_500, 15_400, 5_500, 5_400, 5_300, 5_200, 5_100]);
+      await db.query(`UPDATE jobs SET tenant = $2 WHERE id = ANY($1::uuid[])`, [a, `a-${q}`]);
+      const [b] = await insert(q, [6], [5_000]);
+      await db.query(`UPDATE jobs SET tenant = $2 WHERE id = $1`, [b, `b-${q}`]);
+      const got = await dispatch.releaseReady(q, 4, 10_000, 1_000_000, true);
+      expect(got.jobs.map((j) => j.id)).toEqual([a[0], b, a[1], a[2]]);
+      expect(got.jobs.map((j) => j.effectivePriority)).toEqual([6, 6, 6, 5]);
     });
 
     it('gives a tenant of weight 3 three releases per release of a tenant of weight 1', async () => {

@@ -100,13 +100,13 @@ const RELEASED_COUNT = `released AS MATERIALIZED (
  * (its oldest, so the most aged of the pair): a loose index scan, one probe per pair (the row
  * comparison and the order are jobs_backlog's own, so no other index can serve it).
  */
-const PAIRS_SCAN = `scan(priority, tenant, id, created_at) AS (
+const pairsScan = (name: string) => `${name}(priority, tenant, id, created_at) AS (
     (SELECT priority, tenant, id, created_at FROM jobs b WHERE ${BACKLOG('b')}
      ORDER BY priority, tenant, created_at LIMIT 1)
     UNION ALL
-    SELECT n.priority, n.tenant, n.id, n.created_at FROM scan CROSS JOIN LATERAL (
+    SELECT n.priority, n.tenant, n.id, n.created_at FROM ${name} CROSS JOIN LATERAL (
       SELECT j.priority, j.tenant, j.id, j.created_at FROM jobs j
-      WHERE ${BACKLOG('j')} AND (j.priority, j.tenant) > (scan.priority, scan.tenant)
+      WHERE ${BACKLOG('j')} AND (j.priority, j.tenant) > (${name}.priority, ${name}.tenant)
       ORDER BY j.priority, j.tenant, j.created_at LIMIT 1
     ) n
   )`;
@@ -161,7 +161,7 @@ const RELEASE_ORDERED = (orderBy: string, extra: string) => `picked AS (
  * `tenants`, and the dispatcher runs the fair statement at once. Aging counts from created_at (in
  * the index): a job's wait since submission.
  */
-const RELEASE_READY_LEAN = `WITH RECURSIVE ${RELEASED_COUNT}, ${PAIRS_SCAN}, seen AS MATERIALIZED (
+const RELEASE_READY_LEAN = `WITH RECURSIVE ${RELEASED_COUNT}, ${pairsScan('scan')}, seen AS MATERIALIZED (
     SELECT DISTINCT tenant FROM (SELECT tenant FROM scan LIMIT 20) pairs ORDER BY tenant LIMIT 2
   ), candidates AS MATERIALIZED (
     SELECT b.id, b.created_at, ${effectivePriority('b', '$3')} AS effective
@@ -176,47 +176,89 @@ const RELEASE_READY_LEAN = `WITH RECURSIVE ${RELEASED_COUNT}, ${PAIRS_SCAN}, see
 /**
  * The release of a batch when several tenants have backlog: effective priority first, then fair
  * share (docs/architecture.md), then submission order, within the window as the lean statement.
+ * It reads what the batch needs, whatever the number of tenants and levels:
  *
- * What it reads grows with the pairs, not with pairs × `limit`: the pairs scan yields every
- * (priority, tenant) pair's first job (at most FAIR_SHARE_TENANTS tenants, in name order); only the
- * `limit` pairs whose first jobs have the highest effective priorities (and those tied with the
- * last of them) are read further, `limit` jobs each; every other pair is known by its first job
- * alone. That loses nothing: within a pair the oldest job has aged most, so a job not read is
- * outranked by `limit` candidates — the `limit` jobs read of its own pair before it, or the
- * `limit` first jobs of pairs ranked strictly above its pair — and is never among the `limit`
- * released, in priority order or in fair-share order (which only orders equal priorities).
- *
- * Fair share among the candidates: the tenant whose jobs in use (released or running in this
- * queue) plus its candidates before this one, divided by its weight, is lowest goes first
- * (weighted round-robin that starts from what each tenant already holds).
+ * 1. `top`: per priority level the first `want` jobs in submission order, whatever their tenant
+ *    (`jobs_backlog_order`, ten index ranges). Within a level the oldest job has aged most, so these
+ *    hold the best `want` jobs in effective order; `cut` is the effective priority of the `want`-th.
+ * 2. `sure`: the jobs above the cut. All of them are released, whoever's they are.
+ * 3. The rest of the batch goes to jobs *at* the cut, by fair share. They can only be in the levels
+ *    whose first job reaches the cut (`bounds`); a loose index scan of `jobs_backlog`'s
+ *    (priority, tenant) pairs within those levels finds the tenants with such jobs (at most
+ *    FAIR_SHARE_TENANTS per level, in name order). A tenant's jobs at the cut come in its own order
+ *    with shares (used + its jobs before this one) / weight, so `limit_at` — the `m`-th lowest share
+ *    of the tenants' first jobs at the cut, `m` the room the sure jobs left — bounds which jobs can
+ *    be among the `m` released: each tenant's pairs are read only that far.
  */
-const RELEASE_READY_FAIR = `WITH RECURSIVE ${RELEASED_COUNT}, ${PAIRS_SCAN}, pairs AS MATERIALIZED (
-    SELECT s.priority, s.tenant, s.id, s.created_at, ${effectivePriority('s', '$3')} AS head
-    FROM (SELECT * FROM scan LIMIT ${FAIR_SHARE_TENANTS * (MAX_PRIORITY - MIN_PRIORITY + 1)}) s
-  ), tenants AS MATERIALIZED (
-    SELECT DISTINCT tenant FROM pairs ORDER BY tenant LIMIT ${FAIR_SHARE_TENANTS}
-  ), heads AS MATERIALIZED (
-    -- Pairs by their first job's effective priority; rank() gives ties one rank, so the pairs tied
-    -- with the limit-th are read as far as it is.
-    SELECT p.*, rank() OVER (ORDER BY p.head DESC) AS r FROM pairs p JOIN tenants t ON t.tenant = p.tenant
+const RELEASE_READY_FAIR = `WITH RECURSIVE ${RELEASED_COUNT}, want AS MATERIALIZED (
+    SELECT LEAST($2::int, greatest(0, $4::int - (SELECT n FROM released))) AS n
+  ), top AS MATERIALIZED (
+    SELECT b.id, b.tenant, b.priority, b.created_at, ${effectivePriority('b', '$3')} AS effective
+    FROM generate_series(${MIN_PRIORITY}, ${MAX_PRIORITY}) AS level(p)
+    CROSS JOIN LATERAL (
+      SELECT id, tenant, priority, created_at FROM jobs b WHERE ${BACKLOG('b')} AND b.priority = level.p
+      ORDER BY created_at LIMIT (SELECT n FROM want)
+    ) b
+  ), cut AS MATERIALIZED (
+    SELECT min(effective) AS effective FROM (
+      SELECT effective FROM top ORDER BY effective DESC LIMIT (SELECT n FROM want)) best
+  ), sure AS MATERIALIZED (
+    SELECT id, tenant, created_at, effective FROM top WHERE effective > (SELECT effective FROM cut)
+  ), bounds AS MATERIALIZED (
+    -- The levels whose first job reaches the cut (that first job is in top).
+    SELECT min(priority) AS lo, max(priority) AS hi FROM top
+    WHERE effective >= (SELECT effective FROM cut) AND priority <= (SELECT effective FROM cut)
+  ), scan(priority, tenant, id, created_at) AS (
+    (SELECT priority, tenant, id, created_at FROM jobs b
+     WHERE ${BACKLOG('b')} AND b.priority >= (SELECT lo FROM bounds) AND b.priority <= (SELECT hi FROM bounds)
+     ORDER BY priority, tenant, created_at LIMIT 1)
+    UNION ALL
+    SELECT n.priority, n.tenant, n.id, n.created_at FROM scan CROSS JOIN LATERAL (
+      SELECT j.priority, j.tenant, j.id, j.created_at FROM jobs j
+      WHERE ${BACKLOG('j')} AND (j.priority, j.tenant) > (scan.priority, scan.tenant)
+        AND j.priority <= (SELECT hi FROM bounds)
+      ORDER BY j.priority, j.tenant, j.created_at LIMIT 1
+    ) n
+  ), ${pairsScan('any_pairs')}, pairs AS MATERIALIZED (
+    -- The pairs whose first job reaches the cut, at most FAIR_SHARE_TENANTS per level.
+    SELECT priority, tenant FROM (
+      SELECT s.priority, s.tenant, ${effectivePriority('s', '$3')} AS head,
+        row_number() OVER (PARTITION BY s.priority ORDER BY s.tenant) AS nth
+      FROM (SELECT * FROM scan LIMIT ${FAIR_SHARE_TENANTS * (MAX_PRIORITY - MIN_PRIORITY + 1)}) s
+    ) p
+    WHERE head >= (SELECT effective FROM cut) AND nth <= ${FAIR_SHARE_TENANTS}
   ), shares AS MATERIALIZED (
     -- Each tenant's jobs in use in the queue (released: bounded by the window; running: by the
-    -- consumers' prefetch) and its weight.
+    -- consumers' prefetch), its sure jobs, and its weight.
     SELECT t.tenant,
       (SELECT count(*) FROM jobs j
         WHERE j.status = 'queued' AND j.dispatched_at IS NOT NULL AND j.queue = $1 AND j.tenant = t.tenant)
       + (SELECT count(*) FROM jobs j WHERE j.status = 'running' AND j.queue = $1 AND j.tenant = t.tenant) AS used,
+      (SELECT count(*) FROM sure s WHERE s.tenant = t.tenant) AS sure,
       coalesce((SELECT w.weight FROM tenant_weights w WHERE w.tenant = t.tenant), 1) AS weight
-    FROM tenants t
-  ), deep AS MATERIALIZED (
-    SELECT b.id, b.tenant, b.priority, b.created_at, ${effectivePriority('b', '$3')} AS effective,
-      count(*) OVER (PARTITION BY b.tenant, b.priority) AS got
-    FROM heads h CROSS JOIN LATERAL ${PAIR_RANGE('h.priority', 'h.tenant', '$2')} b
-    WHERE h.r <= $2
+    FROM (SELECT tenant FROM sure UNION SELECT tenant FROM pairs) t
+  ), room AS MATERIALIZED (
+    SELECT (SELECT n FROM want) - (SELECT count(*) FROM sure) AS m
+  ), limit_at AS MATERIALIZED (
+    -- NULL (no bound) when fewer tenants than m have jobs at the cut.
+    SELECT (SELECT (used + sure + 1)::float8 / weight AS first FROM shares
+            WHERE tenant IN (SELECT tenant FROM pairs)
+            ORDER BY first OFFSET greatest(0, (SELECT m FROM room) - 1) LIMIT 1) AS share
+  ), reads AS MATERIALIZED (
+    -- How far each tenant's pairs are read: its sure jobs come first in a pair, then at most the
+    -- jobs at the cut whose share can be within limit_at (+1e-9: float division at equal shares).
+    SELECT p.priority, p.tenant, s.sure + LEAST((SELECT m FROM room),
+      CASE WHEN (SELECT share FROM limit_at) IS NULL THEN (SELECT m FROM room)
+           ELSE greatest(0, floor((SELECT share FROM limit_at) * s.weight + 1e-9)::int - s.used - s.sure) END) AS n
+    FROM pairs p JOIN shares s ON s.tenant = p.tenant
   ), candidates AS MATERIALIZED (
-    SELECT id, tenant, created_at, effective FROM deep
+    SELECT id, tenant, created_at, effective FROM sure
     UNION ALL
-    SELECT id, tenant, created_at, head FROM heads WHERE r > $2
+    SELECT c.id, c.tenant, c.created_at, c.effective FROM reads r CROSS JOIN LATERAL (
+      SELECT b.id, b.tenant, b.created_at, ${effectivePriority('b', '$3')} AS effective
+      FROM ${PAIR_RANGE('r.priority', 'r.tenant', 'r.n')} b
+    ) c
+    WHERE r.n > 0 AND c.effective = (SELECT effective FROM cut)
   ), ordered AS MATERIALIZED (
     SELECT c.id, c.created_at, c.effective,
       (s.used + row_number() OVER (PARTITION BY c.tenant ORDER BY c.effective DESC, c.created_at, c.id))::float8
@@ -224,7 +266,11 @@ const RELEASE_READY_FAIR = `WITH RECURSIVE ${RELEASED_COUNT}, ${PAIRS_SCAN}, pai
     FROM candidates c JOIN shares s ON s.tenant = c.tenant
   ), ${RELEASE_ORDERED(
     'o.effective DESC, o.share, o.created_at, o.id',
-    '(SELECT count(*)::int FROM tenants) AS tenants',
+    // Whether several tenants have backlog (the dispatcher's choice of statement): those met here,
+    // and those among the first 20 (priority, tenant) pairs, as the lean statement looks.
+    `CASE WHEN (SELECT n FROM want) > 0 THEN (SELECT count(DISTINCT tenant)::int FROM (
+       SELECT tenant FROM shares UNION ALL SELECT tenant FROM top
+       UNION ALL (SELECT tenant FROM any_pairs LIMIT 20)) t) END AS tenants`,
   )}`;
 
 const RE_RELEASE_STALE = `WITH stale AS (
@@ -469,11 +515,16 @@ export class DispatchRepository {
      */
     fair = true,
   ): Promise<ReleaseResult> {
-    const rows = await this.onPool<ReleasedRow & { released_before: number; tenants: number }>(
+    const rows = await this.onPool<ReleasedRow & { released_before: number; tenants: number | null }>(
       fair ? RELEASE_READY_FAIR : RELEASE_READY_LEAN,
       [queue, limit, agingMs, window],
     );
-    return { ...releaseResult(rows), tenants: Number(rows[0]?.tenants ?? 0) };
+    // No tenants figure when the window was full (nothing was looked at): the choice stays.
+    const tenants = rows[0]?.tenants;
+    return {
+      ...releaseResult(rows),
+      ...(tenants === null || tenants === undefined ? {} : { tenants: Number(tenants) }),
+    };
   }
 
   /**
