@@ -221,8 +221,8 @@ const RELEASE_READY_FAIR = `WITH RECURSIVE ${RELEASED_COUNT}, want AS MATERIALIZ
     ) n
   ), ${pairsScan('any_pairs')}, pairs AS MATERIALIZED (
     -- The pairs whose first job reaches the cut, at most FAIR_SHARE_TENANTS per level.
-    SELECT priority, tenant FROM (
-      SELECT s.priority, s.tenant, ${effectivePriority('s', '$3')} AS head,
+    SELECT priority, tenant, id, created_at, head FROM (
+      SELECT s.priority, s.tenant, s.id, s.created_at, ${effectivePriority('s', '$3')} AS head,
         row_number() OVER (PARTITION BY s.priority ORDER BY s.tenant) AS nth
       FROM (SELECT * FROM scan LIMIT ${FAIR_SHARE_TENANTS * (MAX_PRIORITY - MIN_PRIORITY + 1)}) s
     ) p
@@ -247,18 +247,21 @@ const RELEASE_READY_FAIR = `WITH RECURSIVE ${RELEASED_COUNT}, want AS MATERIALIZ
   ), reads AS MATERIALIZED (
     -- How far each tenant's pairs are read: its sure jobs come first in a pair, then at most the
     -- jobs at the cut whose share can be within limit_at (+1e-9: float division at equal shares).
-    SELECT p.priority, p.tenant, s.sure + LEAST((SELECT m FROM room),
+    SELECT p.priority, p.tenant, p.id, p.created_at, p.head, s.sure + LEAST((SELECT m FROM room),
       CASE WHEN (SELECT share FROM limit_at) IS NULL THEN (SELECT m FROM room)
            ELSE greatest(0, floor((SELECT share FROM limit_at) * s.weight + 1e-9)::int - s.used - s.sure) END) AS n
     FROM pairs p JOIN shares s ON s.tenant = p.tenant
   ), candidates AS MATERIALIZED (
     SELECT id, tenant, created_at, effective FROM sure
     UNION ALL
+    -- A pair read one job deep: its first job, which the pairs scan already found.
+    SELECT id, tenant, created_at, head FROM reads WHERE n = 1 AND head = (SELECT effective FROM cut)
+    UNION ALL
     SELECT c.id, c.tenant, c.created_at, c.effective FROM reads r CROSS JOIN LATERAL (
       SELECT b.id, b.tenant, b.created_at, ${effectivePriority('b', '$3')} AS effective
       FROM ${PAIR_RANGE('r.priority', 'r.tenant', 'r.n')} b
     ) c
-    WHERE r.n > 0 AND c.effective = (SELECT effective FROM cut)
+    WHERE r.n > 1 AND c.effective = (SELECT effective FROM cut)
   ), ordered AS MATERIALIZED (
     SELECT c.id, c.created_at, c.effective,
       (s.used + row_number() OVER (PARTITION BY c.tenant ORDER BY c.effective DESC, c.created_at, c.id))::float8
