@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { ConcurrencyLimitView, LimitList, RateLimitView } from '@switchyard/contracts';
-import type { App } from './cli.context';
+import type { App, CommandContext } from './cli.context';
 import { UsageError } from './cli.errors';
 import { table } from './format';
 
@@ -14,6 +14,18 @@ function wholeNumber(name: string, value: string, min: number): number {
     throw new UsageError(`${name} must be a whole number, ${min} or more (got "${value}")`);
   }
   return n;
+}
+
+/** PUTs a limit and prints what the gateway answered (JSON, or the line `describe` makes of it). */
+async function putLimit<V>(
+  ctx: CommandContext,
+  path: string,
+  body: unknown,
+  describe: (view: V) => string,
+): Promise<void> {
+  const view = (await ctx.client.json<V>('PUT', path, { signal: ctx.signal, body })).body;
+  if (ctx.out.json) ctx.out.data(view);
+  else ctx.out.line(describe(view));
 }
 
 /** `switchyard limits`: flow-control limits (per-key concurrency); set and remove need an admin key. */
@@ -64,19 +76,14 @@ export function registerLimitsCommand(program: Command, app: App): void {
     .argument('<key>', 'the concurrency key (as jobs carry it in concurrencyKey)')
     .argument('<max>', 'the limit, 0 or more')
     .action(async (key: string, max: string, _flags: unknown, cmd: Command) => {
-      const ctx = app.context(cmd);
-      const value = Number(max);
-      if (!Number.isInteger(value) || value < 0) {
-        throw new UsageError(`<max> must be a whole number, 0 or more (got "${max}")`);
-      }
-      const request = { signal: ctx.signal, body: { max: value } };
-      const view = (await ctx.client.json<ConcurrencyLimitView>('PUT', keyPath(key), request)).body;
-      const { out } = ctx;
-      if (out.json) out.data(view);
-      else
-        out.line(
+      const body = { max: wholeNumber('<max>', max, 0) };
+      await putLimit<ConcurrencyLimitView>(
+        app.context(cmd),
+        keyPath(key),
+        body,
+        (view) =>
           `${view.key}: at most ${String(view.max)} at once (${view.inUse} in use, ${view.waiting} waiting)`,
-        );
+      );
     });
 
   limits
@@ -104,19 +111,17 @@ export function registerRateLimitCommands(limits: Command, app: App): void {
     .argument('<perMinute>', 'jobs a minute, 0 or more')
     .option('--burst <n>', 'the token bucket’s size (default: one second’s worth, at least 1)')
     .action(async (key: string, perMinute: string, flags: { burst?: string }, cmd: Command) => {
-      const ctx = app.context(cmd);
       const body: { perMinute: number; burst?: number } = {
         perMinute: wholeNumber('<perMinute>', perMinute, 0),
       };
       if (flags.burst !== undefined) body.burst = wholeNumber('--burst', flags.burst, 1);
-      const view = (await ctx.client.json<RateLimitView>('PUT', ratePath(key), { signal: ctx.signal, body }))
-        .body;
-      const { out } = ctx;
-      if (out.json) out.data(view);
-      else
-        out.line(
+      await putLimit<RateLimitView>(
+        app.context(cmd),
+        ratePath(key),
+        body,
+        (view) =>
           `${view.key}: at most ${String(view.perMinute)} a minute, burst ${String(view.burst)} (${view.waiting} waiting)`,
-        );
+      );
     });
 
   rate
