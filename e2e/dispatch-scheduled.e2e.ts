@@ -17,9 +17,9 @@ describe('delayed jobs: scheduled until runAt, then released within a second', (
   let db: Pool;
 
   beforeAll(async () => {
-    stack = await TestStack.create({ WORKER_CONCURRENCY: '16' });
+    stack = await TestStack.create({ WORKER_CONCURRENCY: '32' });
     await stack.start(['gateway', 'progress-tracker']);
-    // Two workers of 16 (every service sees it: the gateway's window follows the prefetch) with room
+    // Two workers of 32 (every service sees it: the gateway's window follows the prefetch) with room
     // for 1,000 no-op jobs to start within the 2 s the test allows.
     await stack.spawn('worker');
     await stack.spawn('worker');

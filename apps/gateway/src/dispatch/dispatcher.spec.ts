@@ -70,6 +70,7 @@ class FakeStore implements DispatchStore {
     fair = true,
   ): Promise<ReleaseResult> {
     this.calls.push({ queue, limit, agingMs, window, fair });
+    this.order.push('release');
     const now = (this.inFlight.get(queue) ?? 0) + 1;
     this.inFlight.set(queue, now);
     this.maxInFlight = Math.max(this.maxInFlight, now);
@@ -147,8 +148,14 @@ class FakeStore implements DispatchStore {
     return Promise.resolve(rows);
   }
 
-  promoteDue(): Promise<{ queues: string[]; outbox: OutboxRecord[] }> {
+  /** Every statement in call order, for tests that care about what goes first. */
+  order: string[] = [];
+  promoteLimits: number[] = [];
+
+  promoteDue(limit: number): Promise<{ queues: string[]; outbox: OutboxRecord[] }> {
     this.promoteCalls++;
+    this.promoteLimits.push(limit);
+    this.order.push('promote');
     return Promise.resolve(this.due.shift() ?? { queues: [], outbox: [] });
   }
 
@@ -580,6 +587,35 @@ describe('Dispatcher', () => {
     expect(counted.rereleased).toBe(1);
     // Published with the effective priority (aging by PRIORITY_AGING_MS), as a first release is.
     expect(store.reReleaseAging).toContain(60000);
+    await dispatcher.stop();
+  });
+
+  it('releases a burst of due jobs round by round: a small first round goes out before the rest is promoted', async () => {
+    jest.useFakeTimers();
+    const { store, dispatcher, outbox } = setup({ window: 1000 });
+    const events = (n: number): OutboxRecord[] =>
+      Array.from(
+        { length: n },
+        (_, i) =>
+          ({
+            id: String(i),
+            jobId: `j-${i}`,
+            name: 'switchyard.job.queued',
+            payload: {},
+            options: {},
+          }) as unknown as OutboxRecord,
+      );
+    await dispatcher.start();
+    await jest.advanceTimersByTimeAsync(0);
+    store.order = [];
+    store.promoteLimits = [];
+    store.fill('default', 100);
+    store.due.push({ queues: ['default'], outbox: events(64) }, { queues: ['default'], outbox: events(10) });
+    await jest.advanceTimersByTimeAsync(SAFETY_TICK_MS);
+    // 64 first, then the sweep's size; the release started after the first round, before the second.
+    expect(store.promoteLimits.slice(0, 2)).toEqual([64, 500]);
+    expect(store.order.slice(0, 3)).toEqual(['promote', 'release', 'promote']);
+    expect(outbox.map((records) => records.length)).toEqual([64, 10]);
     await dispatcher.stop();
   });
 

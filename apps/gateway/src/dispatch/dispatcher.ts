@@ -17,6 +17,8 @@ export const RELEASE_BATCH_MAX = 500;
 export const SAFETY_TICK_MS = 1000;
 /** Most stale releases or due promotions one statement handles; the next tick takes the rest. */
 const SWEEP_BATCH = 500;
+/** The first promotion statement of a burst of due jobs: small, so that they start at once. */
+const FIRST_PROMOTE_BATCH = 64;
 /** Most promotion statements one tick runs (a burst of due jobs is promoted over a few ticks). */
 const PROMOTE_ROUNDS = 20;
 /** The promotion timer never fires sooner than this: a database clock behind ours must not make it spin. */
@@ -433,15 +435,20 @@ export class Dispatcher {
   }
 
   private async promote(): Promise<void> {
-    const touched = new Set<string>();
+    // Each round's jobs are released as soon as it commits, and the next round does not wait for
+    // the broker to confirm the last one's job.queued events (a publish that fails is the outbox
+    // relay's to repeat; the tracker orders a job's events by seq).
+    // The first round is small, so that the first due jobs start while the rest are promoted.
+    const publishing: Promise<void>[] = [];
     for (let round = 0; round < PROMOTE_ROUNDS && !this.stopped; round++) {
-      const { queues, outbox } = await this.store.promoteDue(SWEEP_BATCH);
-      for (const queue of queues) touched.add(queue);
-      if (outbox.length) await this.publishOutbox(outbox);
+      const size = round === 0 ? FIRST_PROMOTE_BATCH : SWEEP_BATCH;
+      const { queues, outbox } = await this.store.promoteDue(size);
+      if (queues.length) this.kick(queues);
+      if (outbox.length) publishing.push(this.publishOutbox(outbox));
       // `outbox` holds one job.queued event per promoted job.
-      if (outbox.length < SWEEP_BATCH) break;
+      if (outbox.length < size) break;
     }
-    if (touched.size) this.kick(touched);
+    await Promise.all(publishing);
   }
 
   private async reRelease(): Promise<void> {
