@@ -59,9 +59,6 @@ export interface BenchOptions {
   profileDir: string;
 }
 
-/** What infrastructure/Dockerfile puts in NODE_OPTIONS besides source maps. */
-export const PRODUCTION_NODE_OPTIONS = '--max-old-space-size=256';
-
 /**
  * Service environment of every bench stack: production mode with a random bootstrap admin key,
  * logs at `warn` so that per-job info lines stay out of the measurement. Every limit keeps its
@@ -78,13 +75,12 @@ export function benchEnv(options: BenchOptions, adminKey: string): Record<string
     WORKER_CONCURRENCY: String(options.concurrency),
     QUEUE_MAX_DEPTH: String(depth),
     QUEUE_WARN_DEPTH: String(Math.round(depth * 0.8)),
-    // The heap limit the production image sets (infrastructure/Dockerfile): without it V8 sizes the
-    // heap from the host's RAM and lets garbage pile up before collecting.
-    NODE_OPTIONS: [
-      PRODUCTION_NODE_OPTIONS,
-      ...(options.profile ? [`--require ${join(ROOT, 'bench', 'cpu-profile.cjs')}`] : []),
-    ].join(' '),
-    ...(options.profile ? { BENCH_PROFILE_DIR: options.profileDir } : {}),
+    ...(options.profile
+      ? {
+          NODE_OPTIONS: `--require ${join(ROOT, 'bench', 'cpu-profile.cjs')}`,
+          BENCH_PROFILE_DIR: options.profileDir,
+        }
+      : {}),
     ...options.serviceEnv,
   };
 }
