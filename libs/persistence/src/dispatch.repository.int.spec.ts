@@ -552,9 +552,9 @@ describe('DispatchRepository against PostgreSQL', () => {
 
     it('with many tenants (most pairs read by their first job alone), releases full batches and never ahead of a higher effective priority', async () => {
       const q = queue();
-      // 30 tenants, priorities 0–9, created 5, 15, … 45 s ago, aging one level per 10 s: the pairs'
-      // first jobs and the jobs behind them differ in effective priority, and no job reaches its
-      // next level while the test runs (ages sit mid-interval).
+      // 30 tenants, priorities 0–9, created 30 s, 1.5 min, … 4.5 min ago, aging one level a minute:
+      // the pairs' first jobs and the jobs behind them differ in effective priority, and no job
+      // reaches its next level while the test runs (ages sit mid-interval, 30 s from either end).
       let seed = 7;
       const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
       const list = Array.from({ length: 600 }, () =>
@@ -568,9 +568,9 @@ describe('DispatchRepository against PostgreSQL', () => {
       await db.query(
         `UPDATE jobs SET created_at = now() - make_interval(secs => v.ago) FROM unnest($1::uuid[], $2::float8[]) AS v(id, ago)
          WHERE jobs.id = v.id`,
-        [list.map((j) => j.id), list.map(() => Math.floor(random() * 5) * 10 + 5)],
+        [list.map((j) => j.id), list.map(() => Math.floor(random() * 5) * 60 + 30)],
       );
-      const agingMs = 10_000;
+      const agingMs = 60_000;
       const effective = (alias: string) =>
         `LEAST(9, ${alias}.priority + LEAST(9, floor(extract(epoch FROM now() - ${alias}.created_at) * 1000 / ${agingMs})))::int`;
       for (let left = list.length; left > 0;) {
@@ -612,26 +612,29 @@ describe('DispatchRepository against PostgreSQL', () => {
           }),
         );
         await jobs.insertJobs(list, []);
-        // Ages 5, 15, 25 … s (mid-interval) with aging per 10 s: effective priorities mix the levels.
+        // Ages 30 s, 1.5 min, 2.5 min … (mid-interval, 30 s from either end, so that no job ages a
+        // level while the test runs) with aging per minute: effective priorities mix the levels.
         await db.query(
           `UPDATE jobs SET created_at = now() - make_interval(secs => v.ago) FROM unnest($1::uuid[], $2::float8[]) AS v(id, ago)
          WHERE jobs.id = v.id`,
-          [list.map((j) => j.id), list.map(() => Math.floor(random() * ages) * 10 + 5 + random() / 10)],
+          [list.map((j) => j.id), list.map(() => Math.floor(random() * ages) * 60 + 30 + random() / 10)],
         );
-        const agingMs = 10_000;
+        const agingMs = 60_000;
         for (let round = 0; round < 60; round++) {
           const limit = 1 + Math.floor(random() * 12);
           const state = await db.query<
             {
               id: string;
               tenant: string;
-              created_at: Date;
+              at: number;
               effective: number;
               released: boolean;
               weight: number;
             }[]
           >(
-            `SELECT j.id, j.tenant, j.created_at, j.dispatched_at IS NOT NULL AS released,
+            // created_at in microseconds, as PostgreSQL orders it (a Date keeps milliseconds).
+            `SELECT j.id, j.tenant, (extract(epoch FROM j.created_at) * 1000000)::float8 AS at,
+               j.dispatched_at IS NOT NULL AS released,
              LEAST(9, j.priority + LEAST(9, floor(extract(epoch FROM now() - j.created_at) * 1000 / ${agingMs})))::int AS effective,
              coalesce(w.weight, 1) AS weight
            FROM jobs j LEFT JOIN tenant_weights w ON w.tenant = j.tenant WHERE j.queue = $1 AND j.status = 'queued'`,
@@ -642,7 +645,7 @@ describe('DispatchRepository against PostgreSQL', () => {
           for (const r of state) if (r.released) used.set(r.tenant, (used.get(r.tenant) ?? 0) + 1);
           const waiting = state.filter((r) => !r.released);
           const byTime = (a: (typeof waiting)[0], b: (typeof waiting)[0]) =>
-            a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+            a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
           const share = new Map<string, number>();
           for (const tenant of new Set(waiting.map((r) => r.tenant))) {
             const own = waiting
