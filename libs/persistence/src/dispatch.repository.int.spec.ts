@@ -556,7 +556,7 @@ describe('DispatchRepository against PostgreSQL', () => {
       // the pairs' first jobs and the jobs behind them differ in effective priority, and no job
       // reaches its next level while the test runs (ages sit mid-interval, 30 s from either end).
       let seed = 7;
-      const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+      const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
       const list = Array.from({ length: 600 }, () =>
         newJob({
           queue: q,
@@ -595,7 +595,7 @@ describe('DispatchRepository against PostgreSQL', () => {
       async ({ tenantCount, jobCount, levels, ages }) => {
         const q = queue();
         let seed = 11 + tenantCount;
-        const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+        const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
         const tenants = Array.from({ length: tenantCount }, (_, i) => `w${String(i).padStart(2, '0')}-${q}`);
         for (const [i, tenant] of tenants.entries()) {
           if (i % 3)
@@ -617,7 +617,9 @@ describe('DispatchRepository against PostgreSQL', () => {
         await db.query(
           `UPDATE jobs SET created_at = now() - make_interval(secs => v.ago) FROM unnest($1::uuid[], $2::float8[]) AS v(id, ago)
          WHERE jobs.id = v.id`,
-          [list.map((j) => j.id), list.map(() => Math.floor(random() * ages) * 60 + 30 + random() / 10)],
+          // Every job its own created_at (ties in created_at are ordered by id only in the final
+          // order; the rule's tie-break is not what this test is about).
+          [list.map((j) => j.id), list.map((_, i) => Math.floor(random() * ages) * 60 + 30 + i / 1000)],
         );
         const agingMs = 60_000;
         for (let round = 0; round < 60; round++) {
