@@ -131,19 +131,36 @@ const PAIR_RANGE = (priority: string, tenant: string, limit: string) => `(
  * whole index to find 16 ids). A row another release marked in the meantime fails the re-checked
  * condition (SKIP LOCKED, then the re-check), so a job is never released twice.
  */
-const RELEASE_ORDERED = (orderBy: string, extra: string) => `picked AS (
+const RELEASE_ORDERED = (
+  orderBy: string,
+  {
+    extra = '',
+    limit = '$2',
+    returning = '',
+    after = '',
+  }: {
+    /** Columns of the first row besides the released count (`, x AS name`). */
+    extra?: string;
+    /** The parameter holding the batch size. */
+    limit?: string;
+    /** Columns of the marked rows besides those of a ReleasedRow, for `after` (`, j.x`). */
+    returning?: string;
+    /** CTEs that run on `marked` (`, name AS (…)`). */
+    after?: string;
+  } = {},
+) => `picked AS (
     SELECT id FROM jobs
     WHERE id = ANY (ARRAY(
         SELECT id FROM ordered o ORDER BY ${orderBy}
-        LIMIT LEAST($2::int, greatest(0, $4::int - (SELECT n FROM released)))))
+        LIMIT LEAST(${limit}::int, greatest(0, $4::int - (SELECT n FROM released)))))
       AND (status = 'queued' AND dispatched_at IS NULL) IS TRUE
     FOR UPDATE SKIP LOCKED
   ), marked AS (
     UPDATE jobs j SET dispatched_at = now(), released_attempt = j.attempts, releases = j.releases + 1
     WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) AND (j.status = 'queued' AND j.dispatched_at IS NULL) IS TRUE
-    RETURNING j.id, j.tenant, j.type, j.queue, j.correlation_id, j.attempts, j.traceparent, j.tracestate
-  )
-  SELECT r.n AS released_before, ${extra}, m.id, m.tenant, m.type, m.queue, m.correlation_id, o.effective,
+    RETURNING j.id, j.tenant, j.type, j.queue, j.correlation_id, j.attempts, j.traceparent, j.tracestate${returning}
+  )${after}
+  SELECT r.n AS released_before${extra}, m.id, m.tenant, m.type, m.queue, m.correlation_id, o.effective,
     m.attempts, m.traceparent, m.tracestate
   FROM released r
   LEFT JOIN (marked m JOIN ordered o ON o.id = m.id) ON true
@@ -171,7 +188,9 @@ const RELEASE_READY_LEAN = `WITH RECURSIVE ${RELEASED_COUNT}, ${pairsScan('scan'
     WHERE (SELECT count(*) FROM seen) = 1
   ), ordered AS MATERIALIZED (
     SELECT id, created_at, effective FROM candidates
-  ), ${RELEASE_ORDERED('o.effective DESC, o.created_at, o.id', '(SELECT count(*)::int FROM seen) AS tenants')}`;
+  ), ${RELEASE_ORDERED('o.effective DESC, o.created_at, o.id', {
+    extra: ', (SELECT count(*)::int FROM seen) AS tenants',
+  })}`;
 
 /**
  * The release of a batch when several tenants have backlog: effective priority first, then fair
@@ -267,14 +286,14 @@ const RELEASE_READY_FAIR = `WITH RECURSIVE ${RELEASED_COUNT}, want AS MATERIALIZ
       (s.used + row_number() OVER (PARTITION BY c.tenant ORDER BY c.effective DESC, c.created_at, c.id))::float8
         / s.weight AS share
     FROM candidates c JOIN shares s ON s.tenant = c.tenant
-  ), ${RELEASE_ORDERED(
-    'o.effective DESC, o.share, o.created_at, o.id',
+  ), ${RELEASE_ORDERED('o.effective DESC, o.share, o.created_at, o.id', {
     // Whether several tenants have backlog (the dispatcher's choice of statement): those met here,
-    // and those among the first 20 (priority, tenant) pairs, as the lean statement looks.
-    `CASE WHEN (SELECT n FROM want) > 0 THEN (SELECT count(DISTINCT tenant)::int FROM (
+    extra:
+      // and those among the first 20 (priority, tenant) pairs, as the lean statement looks.
+      `, CASE WHEN (SELECT n FROM want) > 0 THEN (SELECT count(DISTINCT tenant)::int FROM (
        SELECT tenant FROM shares UNION ALL SELECT tenant FROM top
        UNION ALL (SELECT tenant FROM any_pairs LIMIT 20)) t) END AS tenants`,
-  )}`;
+  })}`;
 
 const RE_RELEASE_STALE = `WITH stale AS (
     SELECT id FROM jobs
@@ -344,9 +363,7 @@ export const KEYED_IN_USE = (key: string) => `(SELECT count(*)::int FROM jobs
  * max − in use candidates per priority level (as RELEASE_READY, within a level the oldest first),
  * then at most `limit` ($3) in effective order, within the window ($4 less the released count).
  */
-const RELEASE_KEYED = `WITH released AS MATERIALIZED (
-    SELECT count(*)::int AS n FROM jobs WHERE status = 'queued' AND dispatched_at IS NOT NULL AND queue = $1
-  ), keys AS MATERIALIZED (
+const RELEASE_KEYED = `WITH ${RELEASED_COUNT}, keys AS MATERIALIZED (
     SELECT k.key, CASE WHEN k.max IS NULL THEN $3::int
                        ELSE LEAST($3::int, greatest(0, k.max - ${KEYED_IN_USE('k.key')})) END AS room
     FROM unnest($2::text[], $5::int[]) AS k(key, max)
@@ -363,23 +380,9 @@ const RELEASE_KEYED = `WITH released AS MATERIALIZED (
       ORDER BY created_at LIMIT keys.room
     ) b
     WHERE keys.room > 0
-  ), picked AS (
-    SELECT id FROM jobs
-    WHERE id = ANY (ARRAY(
-        SELECT id FROM candidates WHERE rank <= room ORDER BY effective DESC, created_at, id
-        LIMIT LEAST($3::int, greatest(0, $4::int - (SELECT n FROM released)))))
-      AND (status = 'queued' AND dispatched_at IS NULL) IS TRUE
-    FOR UPDATE SKIP LOCKED
-  ), marked AS (
-    UPDATE jobs j SET dispatched_at = now(), released_attempt = j.attempts, releases = j.releases + 1
-    WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) AND (j.status = 'queued' AND j.dispatched_at IS NULL) IS TRUE
-    RETURNING j.id, j.tenant, j.type, j.queue, j.correlation_id, j.attempts, j.traceparent, j.tracestate
-  )
-  SELECT r.n AS released_before, m.id, m.tenant, m.type, m.queue, m.correlation_id, c.effective, m.attempts,
-    m.traceparent, m.tracestate
-  FROM released r
-  LEFT JOIN (marked m JOIN candidates c ON c.id = m.id) ON true
-  ORDER BY c.effective DESC, c.created_at, c.id`;
+  ), ordered AS MATERIALIZED (
+    SELECT id, created_at, effective FROM candidates WHERE rank <= room
+  ), ${RELEASE_ORDERED('o.effective DESC, o.created_at, o.id', { limit: '$3' })}`;
 
 /** The advisory lock of a concurrency key (transaction scope): keyed releases of it run one at a time. */
 const LOCK_KEYS = `SELECT count(pg_advisory_xact_lock(hashtextextended('switchyard.concurrency:' || k, 0)))
@@ -423,9 +426,7 @@ const TOKENS_NOW = `LEAST(k.burst::float8, CASE WHEN b.tokens IS NULL OR b.refil
  * order (as RELEASE_KEYED), then at most `limit` ($3) in effective order within the window ($4
  * less the released count). The tokens spent are taken from the bucket in the same statement.
  */
-const RELEASE_RATED = `WITH released AS MATERIALIZED (
-    SELECT count(*)::int AS n FROM jobs WHERE status = 'queued' AND dispatched_at IS NOT NULL AND queue = $1
-  ), keys AS MATERIALIZED (
+const RELEASE_RATED = `WITH ${RELEASED_COUNT}, keys AS MATERIALIZED (
     SELECT k.key, k.per_minute, CASE WHEN k.per_minute IS NULL THEN NULL ELSE ${TOKENS_NOW} END AS tokens,
       (b.held_until > statement_timestamp()) IS TRUE AS held
     FROM unnest($2::text[], $5::int[], $6::int[]) AS k(key, per_minute, burst)
@@ -453,30 +454,20 @@ const RELEASE_RATED = `WITH released AS MATERIALIZED (
       ORDER BY created_at LIMIT rooms.room
     ) b
     WHERE rooms.room > 0
-  ), picked AS (
-    SELECT id FROM jobs
-    WHERE id = ANY (ARRAY(
-        SELECT id FROM candidates WHERE rank <= room ORDER BY effective DESC, created_at, id
-        LIMIT LEAST($3::int, greatest(0, $4::int - (SELECT n FROM released)))))
-      AND (status = 'queued' AND dispatched_at IS NULL) IS TRUE
-    FOR UPDATE SKIP LOCKED
-  ), marked AS (
-    UPDATE jobs j SET dispatched_at = now(), released_attempt = j.attempts, releases = j.releases + 1
-    WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) AND (j.status = 'queued' AND j.dispatched_at IS NULL) IS TRUE
-    RETURNING j.id, j.tenant, j.type, j.queue, j.correlation_id, j.attempts, j.traceparent, j.tracestate, j.rate_key
-  ), spent AS (
+  ), ordered AS MATERIALIZED (
+    SELECT id, created_at, effective FROM candidates WHERE rank <= room
+  ), ${RELEASE_ORDERED('o.effective DESC, o.created_at, o.id', {
+    limit: '$3',
+    returning: ', j.rate_key',
+    after: `, spent AS (
     -- Only buckets something was taken from: an untouched one is still right as stored (its
     -- refill is computed from refilled_at whenever it is read).
     INSERT INTO rate_buckets (key, tokens, refilled_at)
     SELECT r.key, r.tokens - (SELECT count(*) FROM marked m WHERE m.rate_key = r.key), statement_timestamp()
     FROM rooms r WHERE r.per_minute IS NOT NULL AND EXISTS (SELECT 1 FROM marked m WHERE m.rate_key = r.key)
     ON CONFLICT (key) DO UPDATE SET tokens = EXCLUDED.tokens, refilled_at = EXCLUDED.refilled_at
-  )
-  SELECT r.n AS released_before, m.id, m.tenant, m.type, m.queue, m.correlation_id, c.effective, m.attempts,
-    m.traceparent, m.tracestate
-  FROM released r
-  LEFT JOIN (marked m JOIN candidates c ON c.id = m.id) ON true
-  ORDER BY c.effective DESC, c.created_at, c.id`;
+  )`,
+  })}`;
 
 /**
  * The advisory lock of a rate key (transaction scope): the rated releases of a key with a budget
