@@ -1,6 +1,7 @@
 import { connect } from 'amqplib';
 import { MAX_PRIORITY } from '@switchyard/contracts';
 import { TEST_SERVICES, waitFor } from '@switchyard/testing';
+import { automaticWindow, rateWindow } from '../../apps/gateway/src/dispatch/window';
 import { sampleQueue } from '../broker';
 import { BenchStack, cpuMark, cpuReport, submitBatches, type BenchOptions } from '../harness';
 import { round, seededRandom, sleep } from '../stats';
@@ -139,7 +140,7 @@ export async function backlog(ctx: ScenarioContext): Promise<ScenarioResult> {
     const maxRss = Math.max(...Object.values(rss));
     // Ready messages are released-but-unclaimed ones: at most the window. Unacknowledged ones are
     // the jobs running (the worker acks when a job ends): at most its concurrency on top.
-    const window = dispatchWindow(options);
+    const window = dispatchWindow(options, peakPerSecond(startedRows.map((r) => Number(r.started))));
     const ready = Math.max(
       heldBuilding.maxReady,
       heldDraining.maxReady,
@@ -345,13 +346,21 @@ function medianStartByPriority(
 
 /**
  * The dispatch window RabbitMQ may hold for the work queue: DISPATCH_WINDOW when the run sets it
- * (--env), else the automatic one for one worker: 2 × consumers × prefetch with the worker's
- * prefetch = WORKER_CONCURRENCY, and 2 × prefetch while no consumer is there.
+ * (--env), else the automatic one for one worker (the gateway's own rule): 2 × consumers × prefetch
+ * with the worker's prefetch = WORKER_CONCURRENCY (2 × prefetch while no consumer is there), or
+ * 100 ms of the start rate when that is more — here the highest starts in any second of the drain.
  */
-export function dispatchWindow(options: BenchOptions): number {
+export function dispatchWindow(options: BenchOptions, peakStartsPerSecond: number): number {
   const configured = Number(options.serviceEnv['DISPATCH_WINDOW'] ?? 0);
   if (configured > 0) return configured;
-  return 2 * options.concurrency;
+  return Math.max(automaticWindow(1, options.concurrency), rateWindow(peakStartsPerSecond));
+}
+
+/** The most of these start times (ms) in any one second (by the second of the clock, as the dispatcher counts). */
+export function peakPerSecond(times: number[]): number {
+  const perSecond = new Map<number, number>();
+  for (const t of times) perSecond.set(Math.floor(t / 1000), (perSecond.get(Math.floor(t / 1000)) ?? 0) + 1);
+  return Math.max(0, ...perSecond.values());
 }
 
 /** Waits until PostgreSQL holds the whole backlog as `queued` and the tracker's queue is empty. */

@@ -125,7 +125,8 @@ export const GatewayEnv = {
   /**
    * Released-but-unclaimed dispatch messages the dispatcher keeps per queue in RabbitMQ. 0 =
    * automatic: max(2 × consumers × prefetch, 2 × prefetch), from the work queue's consumer count
-   * and the workers' prefetch (WORKER_CONCURRENCY per consumer).
+   * and the workers' prefetch (WORKER_CONCURRENCY per consumer), or 100 ms of the queue's start
+   * rate when that is more (at most 512).
    */
   DISPATCH_WINDOW: Type.Integer({ minimum: 0, default: 0 }),
   /** A queued job's effective priority rises one level per this many ms waited, up to 9; 0 = off. */

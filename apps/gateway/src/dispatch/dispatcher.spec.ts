@@ -3,15 +3,14 @@ import type { MessagePublishOptions } from '@switchyard/messaging';
 import type { Logger } from '@switchyard/observability';
 import type { OutboxRecord, ReleasedJob, ReleaseResult } from '@switchyard/persistence';
 import {
-  automaticWindow,
   Dispatcher,
-  refillAt,
   RELEASE_BATCH_MAX,
   SAFETY_TICK_MS,
   type DispatchBroker,
   type DispatcherOptions,
   type DispatchStore,
 } from './dispatcher';
+import { automaticWindow, RATE_WINDOW_MAX, rateWindow, refillAt, StartRate } from './window';
 
 /** A promise resolved from outside: holds a statement "in flight". */
 function deferred<T = void>() {
@@ -513,6 +512,45 @@ describe('Dispatcher', () => {
     await settle();
     expect(dispatcher.window('default')).toBe(48);
     await dispatcher.stop();
+  });
+
+  it('counts starts per second in one-second buckets, and none after a second without claims', () => {
+    let now = 10_000;
+    const rate = new StartRate(() => now);
+    rate.add(30);
+    now += 500;
+    rate.add(20);
+    expect(rate.perSecond()).toBe(0);
+    now += 600;
+    expect(rate.perSecond()).toBe(50);
+    rate.add(7);
+    now += 1000;
+    expect(rate.perSecond()).toBe(7);
+    now += 2500;
+    expect(rate.perSecond()).toBe(0);
+  });
+
+  it('grows the automatic window with the start rate (100 ms of starts), bounded, never below the prefetch rule', async () => {
+    expect(rateWindow(0)).toBe(0);
+    expect(rateWindow(600)).toBe(60);
+    expect(rateWindow(1_000_000)).toBe(RATE_WINDOW_MAX);
+    let now = 0;
+    const { broker, dispatcher } = setup({ window: 0, prefetch: 8, now: () => now });
+    broker.consumers.set('default', 1);
+    await dispatcher.start();
+    await settle();
+    expect(dispatcher.window('default')).toBe(16);
+    for (let i = 0; i < 100; i++) dispatcher.claimed('default', 6);
+    now += 1000;
+    expect(dispatcher.window('default')).toBe(60);
+    now += 2000;
+    expect(dispatcher.window('default')).toBe(16);
+    await dispatcher.stop();
+    const fixed = setup({ window: 10, now: () => now });
+    for (let i = 0; i < 100; i++) fixed.dispatcher.claimed('default', 6);
+    now += 1000;
+    expect(fixed.dispatcher.window('default')).toBe(10);
+    await fixed.dispatcher.stop();
   });
 
   it('releases nothing for a paused queue and releases at once when it is resumed', async () => {

@@ -10,6 +10,7 @@ import {
   type Logger,
 } from '@switchyard/observability';
 import type { DispatchRepository, OutboxRecord, ReleasedJob } from '@switchyard/persistence';
+import { automaticWindow, rateWindow, refillAt, StartRate } from './window';
 
 /** Most jobs one release statement takes; a pass loops while full batches come back. */
 export const RELEASE_BATCH_MAX = 500;
@@ -60,6 +61,8 @@ export interface DispatcherOptions {
   /** The queues known at start (the registry's); queues met in backlogs or kicks join them. */
   queues: readonly string[];
   tickMs?: number;
+  /** The clock of the start rates (tests). */
+  now?: () => number;
 }
 
 export interface DispatchCounters {
@@ -116,20 +119,8 @@ interface QueueState {
    * true (the first statement finds out); a single-tenant queue then runs the lean statement.
    */
   fair: boolean;
-}
-
-/**
- * A claim notification wakes a release only once the window has at least this much room (half of
- * it, at least 1): one release statement then refills several claims' worth of slots instead of
- * one statement per claim, while the other half still feeds the consumers.
- */
-export function refillAt(window: number): number {
-  return Math.max(1, Math.ceil(window / 2));
-}
-
-/** Automatic window: enough to keep every consumer's prefetch full twice over. */
-export function automaticWindow(consumers: number, prefetch: number): number {
-  return Math.max(2 * consumers * prefetch, 2 * prefetch);
+  /** Claims per second (the automatic window's rate part). */
+  starts: StartRate;
 }
 
 /**
@@ -153,6 +144,7 @@ export class Dispatcher {
   private stopped = false;
   private readonly lastWarn = new Map<string, number>();
   private readonly tickMs: number;
+  private readonly now: () => number;
 
   constructor(
     private readonly store: DispatchStore,
@@ -164,6 +156,7 @@ export class Dispatcher {
     private readonly counters?: DispatchCounters,
   ) {
     this.tickMs = options.tickMs ?? SAFETY_TICK_MS;
+    this.now = options.now ?? Date.now;
     for (const queue of options.queues) this.state(queue);
   }
 
@@ -222,6 +215,7 @@ export class Dispatcher {
     const state = this.state(queue);
     state.released = Math.max(0, state.released - count);
     state.claimed += count;
+    state.starts.add(count);
     this.request(queue, state.waiting ? 1 : refillAt(this.window(queue)));
   }
 
@@ -243,10 +237,14 @@ export class Dispatcher {
     this.armDue(runAt.getTime());
   }
 
-  /** The window of `queue`: DISPATCH_WINDOW, or automatic from its consumer count. */
+  /** The window of `queue`: DISPATCH_WINDOW, or automatic from its consumer count and start rate. */
   window(queue: string): number {
     if (this.options.window > 0) return this.options.window;
-    return automaticWindow(this.state(queue).consumers, this.options.prefetch);
+    const state = this.state(queue);
+    return Math.max(
+      automaticWindow(state.consumers, this.options.prefetch),
+      rateWindow(state.starts.perSecond()),
+    );
   }
 
   /** Released-but-unclaimed jobs of `queue` as this process knows them. */
@@ -273,6 +271,7 @@ export class Dispatcher {
         keyed: false,
         rated: false,
         fair: true,
+        starts: new StartRate(this.now),
       };
       this.states.set(queue, state);
     }
