@@ -18,7 +18,10 @@ const job = (ref: string, dependsOn?: string[], extra: Record<string, unknown> =
   ...extra,
 });
 
-function problems(body: unknown, max = 500): { code: string; details: { index?: number; field?: string }[] } {
+function problems(
+  body: unknown,
+  max = 500,
+): { code: string; details: { index?: number; field?: string; message?: string }[] } {
   try {
     validateFlow(body, max, check);
   } catch (error) {
@@ -101,12 +104,9 @@ describe('validateFlow', () => {
       details: [expect.objectContaining({ field: 'jobs' })],
     });
     expect(problems({ jobs: [] }).code).toBe('flow_invalid');
-    expect(problems({ jobs: [job('a'), job('b')] }, 1)).toEqual({
-      code: 'flow_invalid',
-      details: [
-        expect.objectContaining({ field: 'jobs', message: expect.stringMatching(/FLOW_MAX_JOBS; has 2/) }),
-      ],
-    });
+    const tooMany = problems({ jobs: [job('a'), job('b')] }, 1);
+    expect(tooMany).toEqual({ code: 'flow_invalid', details: [expect.objectContaining({ field: 'jobs' })] });
+    expect(tooMany.details[0]?.message).toContain('FLOW_MAX_JOBS; has 2');
     expect(problems({ jobs: [job('a')], extra: 1 })).toEqual({
       code: 'flow_invalid',
       details: [expect.objectContaining({ field: 'extra' })],
@@ -116,6 +116,7 @@ describe('validateFlow', () => {
       details: [expect.objectContaining({ field: 'metadata' })],
     });
   });
+
   it('bounds dependsOn at DEPENDS_ON_MAX refs per job', () => {
     const roots = Array.from({ length: DEPENDS_ON_MAX + 1 }, (_, i) => job(`r${i}`));
     const refs = roots.map((r) => r.ref);
