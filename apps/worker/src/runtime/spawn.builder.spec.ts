@@ -1,10 +1,10 @@
 import { BUILT_IN_QUEUES } from '@switchyard/contracts';
 import { HandlerRegistry, PermanentError, type SpawnedJob } from '@switchyard/handler-sdk';
-import { BUILT_IN_JOB_TYPES } from '@switchyard/handlers';
+import { syntheticHandler } from '@switchyard/handlers';
 import { SpawnBuilder } from './spawn.builder';
 
 const MAX_CHILDREN = 3;
-const builder = new SpawnBuilder(new HandlerRegistry(BUILT_IN_JOB_TYPES, BUILT_IN_QUEUES), {
+const builder = new SpawnBuilder(new HandlerRegistry([syntheticHandler], BUILT_IN_QUEUES), {
   maxChildren: MAX_CHILDREN,
   defaultTimeoutMs: 600000,
   maxTimeoutMs: 86400000,
