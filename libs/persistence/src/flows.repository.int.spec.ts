@@ -141,7 +141,7 @@ describe('flows: dependants settled inside terminal transitions (PostgreSQL)', (
     }
   });
 
-  it('cancelling a waiting job settles its dependants; the sweeper’s worker_lost failure does too', async () => {
+  it('cancelling a running dependency only asks it to stop, its dependant keeps waiting; the sweeper’s worker_lost failure settles dependants', async () => {
     const { deps, d } = await fanIn(1);
     const cancelled = await lifecycle.cancel(deps[0].id);
     expect(cancelled.kind).toBe('cancel_requested'); // it was running

@@ -2,7 +2,7 @@ import { ApiError, BUILT_IN_QUEUES } from '@switchyard/contracts';
 import { HandlerRegistry } from '@switchyard/handler-sdk';
 import { BUILT_IN_JOB_TYPES } from '@switchyard/handlers';
 import { SubmissionValidator } from '../jobs/submission.validator';
-import { dependencyOrder, validateFlow } from './flow.validator';
+import { DEPENDS_ON_MAX, dependencyOrder, validateFlow } from './flow.validator';
 import { flowStatusOf } from './flows.service';
 
 const validator = new SubmissionValidator(new HandlerRegistry(BUILT_IN_JOB_TYPES, BUILT_IN_QUEUES), {
@@ -18,7 +18,10 @@ const job = (ref: string, dependsOn?: string[], extra: Record<string, unknown> =
   ...extra,
 });
 
-function problems(body: unknown, max = 500): { code: string; details: { index?: number; field?: string }[] } {
+function problems(
+  body: unknown,
+  max = 500,
+): { code: string; details: { index?: number; field?: string; message?: string }[] } {
   try {
     validateFlow(body, max, check);
   } catch (error) {
@@ -95,16 +98,34 @@ describe('validateFlow', () => {
     expect(found.details).toEqual([expect.objectContaining({ index: 1, field: 'payload.fromDependency' })]);
   });
 
-  it('refuses a body that is no flow, or has more than FLOW_MAX_JOBS jobs, with validation_failed', () => {
-    expect(problems({ jobs: [] }).code).toBe('validation_failed');
-    expect(problems({ jobs: [job('a'), job('b')] }, 1).details).toEqual([
-      expect.objectContaining({ field: 'jobs' }),
-    ]);
-    expect(problems({ jobs: [job('a')], extra: 1 }).details).toEqual([
-      expect.objectContaining({ field: 'extra' }),
-    ]);
-    expect(problems({ jobs: [job('a')], metadata: 'x' }).details).toEqual([
-      expect.objectContaining({ field: 'metadata' }),
+  it('refuses a body that is no flow, or has more than FLOW_MAX_JOBS jobs, with flow_invalid (SPEC §11)', () => {
+    expect(problems(null)).toEqual({
+      code: 'flow_invalid',
+      details: [expect.objectContaining({ field: 'jobs' })],
+    });
+    expect(problems({ jobs: [] }).code).toBe('flow_invalid');
+    const tooMany = problems({ jobs: [job('a'), job('b')] }, 1);
+    expect(tooMany).toEqual({ code: 'flow_invalid', details: [expect.objectContaining({ field: 'jobs' })] });
+    expect(tooMany.details[0]?.message).toContain('FLOW_MAX_JOBS; has 2');
+    expect(problems({ jobs: [job('a')], extra: 1 })).toEqual({
+      code: 'flow_invalid',
+      details: [expect.objectContaining({ field: 'extra' })],
+    });
+    expect(problems({ jobs: [job('a')], metadata: 'x' })).toEqual({
+      code: 'flow_invalid',
+      details: [expect.objectContaining({ field: 'metadata' })],
+    });
+  });
+
+  it('bounds dependsOn at DEPENDS_ON_MAX refs per job', () => {
+    const roots = Array.from({ length: DEPENDS_ON_MAX + 1 }, (_, i) => job(`r${i}`));
+    const refs = roots.map((r) => r.ref);
+    expect(validateFlow({ jobs: [...roots, job('all', refs.slice(1))] }, 5000, check).items).toHaveLength(
+      DEPENDS_ON_MAX + 2,
+    );
+    const found = problems({ jobs: [...roots, job('all', refs)] }, 5000);
+    expect(found.details).toEqual([
+      expect.objectContaining({ index: DEPENDS_ON_MAX + 1, field: 'dependsOn' }),
     ]);
   });
 });

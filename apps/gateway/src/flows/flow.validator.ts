@@ -31,6 +31,8 @@ export type CheckSubmission = (
 const FLOW_FIELDS = new Set(['name', 'metadata', 'jobs']);
 const REF = new RegExp(FLOW_REF_PATTERN);
 const NAME_MAX = 200;
+/** `dependsOn` entries per job (docs/flows.md "Limits"; the FlowJobSubmission schema's maxItems). */
+export const DEPENDS_ON_MAX = 1000;
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   value !== null && typeof value === 'object' && !Array.isArray(value);
@@ -39,15 +41,15 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
  * Validates a `POST /flows` body as a whole: the envelope, every job like a batch item (schema,
  * type, payload), then the graph — refs unique, every `dependsOn` naming a job of the flow, no
  * cycle, `fromDependency` inputs naming one of the job's dependencies, delays only on jobs without
- * dependencies. Throws `flow_invalid` with `details[].index` for every problem found, so nothing is
- * created; `validation_failed` when the body is not a flow at all.
+ * dependencies. Any problem throws `flow_invalid` (SPEC §11) with one detail per problem found —
+ * `details[].index` naming the job when the problem is a job's — so nothing is created.
  */
 export function validateFlow(body: unknown, maxJobs: number, check: CheckSubmission): ValidFlow {
   const jobs = isObject(body) ? body['jobs'] : undefined;
   const extra = isObject(body) ? Object.keys(body).filter((k) => !FLOW_FIELDS.has(k)) : [];
   if (!Array.isArray(jobs) || jobs.length === 0 || jobs.length > maxJobs || extra.length) {
     throw new ApiError(
-      'validation_failed',
+      'flow_invalid',
       `the body must be {"jobs": [...], "name"?, "metadata"?} with 1 to ${maxJobs} jobs; nothing was created`,
       [
         ...(Array.isArray(jobs) ? [] : [{ field: 'jobs', message: 'must be an array of flow jobs' }]),
@@ -74,7 +76,7 @@ export function validateFlow(body: unknown, maxJobs: number, check: CheckSubmiss
   else if (Buffer.byteLength(JSON.stringify(metadata)) > LIMITS.metadataBytes) {
     envelope.push({ field: 'metadata', message: `must be at most ${LIMITS.metadataBytes} bytes as JSON` });
   }
-  if (envelope.length) throw new ApiError('validation_failed', 'the flow is invalid', envelope);
+  if (envelope.length) throw new ApiError('flow_invalid', 'the flow is invalid', envelope);
 
   const details: ApiErrorDetail[] = [];
   const items: (FlowItem | null)[] = jobs.map((entry, index) => checkItem(entry, index, check, details));
@@ -156,6 +158,8 @@ function checkItem(
   const refs = Array.isArray(dependsOn) ? dependsOn : null;
   if (!refs || refs.some((r) => typeof r !== 'string') || new Set(refs).size !== refs.length) {
     details.push({ index, field: 'dependsOn', message: 'must be an array of distinct refs' });
+  } else if (refs.length > DEPENDS_ON_MAX) {
+    details.push({ index, field: 'dependsOn', message: `must have at most ${DEPENDS_ON_MAX} refs` });
   }
   if (!(DEPENDENCY_FAILURE_RULES as readonly unknown[]).includes(onDependencyFailure)) {
     details.push({
