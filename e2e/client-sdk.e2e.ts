@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SDK_ROUTES } from '@switchyard/client';
-import { TestStack } from '@switchyard/testing';
+import { TestStack, waitFor, type TestApi } from '@switchyard/testing';
 import { generateTypes } from './support/openapi-types';
 
 jest.setTimeout(240000);
@@ -38,13 +38,21 @@ const server = createServer((req, res) => {
 });
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
 
-// fetch that drops the first event stream right after its first progress event.
+// What watch() yielded, and for each /events request: its Last-Event-ID and the id of the last
+// event watch() had yielded when it was sent (the last one received before a cut).
+const events = [];
 const eventsRequests = [];
+// fetch that drops the first event stream right after its first progress event.
 let dropped = false;
 const fetchWithDrop = async (url, init) => {
+  if (String(url).includes('/events')) {
+    eventsRequests.push({
+      lastEventId: new Headers(init?.headers).get('last-event-id'),
+      lastSeenId: events.filter((e) => e.id !== undefined).at(-1)?.id ?? null,
+    });
+  }
   const response = await fetch(url, init);
   if (!String(url).includes('/events')) return response;
-  eventsRequests.push(new Headers(init?.headers).get('last-event-id'));
   if (dropped) return response;
   dropped = true;
   const reader = response.body.getReader();
@@ -76,8 +84,9 @@ out.fileSize = file.size;
 
 const submitted = await client.submit({ type: 'synthetic', payload: { durationMs: 2000, steps: 8, resultBytes: 5000 } });
 out.jobId = submitted.id;
-const events = [];
-for await (const event of client.watch(submitted.id)) events.push({ event: event.event, id: event.id });
+for await (const event of client.watch(submitted.id)) {
+  events.push({ event: event.event, id: event.id, seq: event.event === 'snapshot' ? event.data.seq : undefined });
+}
 out.events = events;
 out.eventsRequests = eventsRequests;
 
@@ -136,6 +145,27 @@ export async function follow(): Promise<string[]> {
 void client.submit({ payload: {} });
 export const check: Promise<unknown> = verifyWebhook('whsec_x', new Headers(), '{}');
 `;
+
+/** Every entry of a job's history, oldest first, once its terminal event is recorded. */
+async function jobHistory(api: TestApi, id: string): Promise<{ seq: number; event: string }[]> {
+  return waitFor(
+    async () => {
+      const entries: { seq: number; event: string }[] = [];
+      let cursor: string | null = null;
+      do {
+        const query: string = cursor === null ? '' : `?cursor=${encodeURIComponent(cursor)}`;
+        const page = await api.get<{ items: { seq: number; event: string }[]; nextCursor: string | null }>(
+          `/jobs/${id}/history${query}`,
+        );
+        expect(page.status).toBe(200);
+        entries.push(...page.body.items);
+        cursor = page.body.nextCursor;
+      } while (cursor !== null);
+      return entries.some((e) => e.event === 'completed') && entries;
+    },
+    { what: 'the job history with its completed event' },
+  );
+}
 
 describe('@switchyard/client', () => {
   let stack: TestStack;
@@ -213,6 +243,7 @@ describe('@switchyard/client', () => {
       });
 
       const { key } = await stack.createApiKey('sdk');
+      const api = stack.api(key);
       await writeFile(join(scratch, 'main.mjs'), SCRATCH_SCRIPT);
       const { stdout } = await run(process.execPath, ['main.mjs'], {
         cwd: scratch,
@@ -221,21 +252,35 @@ describe('@switchyard/client', () => {
       });
       const out = JSON.parse(stdout.trim().split('\n').pop()!) as {
         jobId: string;
-        events: { event: string; id?: string }[];
-        eventsRequests: (string | null)[];
+        events: { event: string; id?: string; seq?: number }[];
+        eventsRequests: { lastEventId: string | null; lastSeenId: string | null }[];
         [field: string]: unknown;
       };
 
-      // The stream was dropped once and resumed after the last event seen: no gap, no repeat.
-      expect(out.eventsRequests.length).toBeGreaterThanOrEqual(2);
-      expect(out.eventsRequests[0]).toBeNull();
-      expect(out.eventsRequests[1]).toMatch(/^\d+$/);
-      const lifecycle = out.events.filter((e) => e.event !== 'snapshot');
-      const seqs = lifecycle.map((e) => Number(e.id));
-      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
-      expect(new Set(seqs).size).toBe(seqs.length);
-      expect(lifecycle.filter((e) => e.event === 'job.progress').length).toBeGreaterThanOrEqual(2);
+      // The stream was dropped once (after a progress event) and resumed with Last-Event-ID = the id
+      // of the last event received before the cut.
+      expect(out.eventsRequests).toHaveLength(2);
+      expect(out.eventsRequests[0]).toEqual({ lastEventId: null, lastSeenId: null });
+      expect(out.eventsRequests[1].lastEventId).toMatch(/^\d+$/);
+      expect(out.eventsRequests[1].lastEventId).toBe(out.eventsRequests[1].lastSeenId);
+      const cutAt = out.events.findIndex((e) => e.id === out.eventsRequests[1].lastEventId);
+      expect(cutAt).toBeGreaterThan(0);
+      // A second snapshot opens the resumed stream, and lifecycle events follow it.
+      expect(out.events[cutAt + 1]?.event).toBe('snapshot');
+      expect(out.events.slice(cutAt + 2).length).toBeGreaterThan(0);
       expect(out.events.at(-1)?.event).toBe('job.completed');
+
+      // No gap, no repeat: the lifecycle events watched are exactly the job's history after the
+      // first snapshot (which reflects every event up to its seq), in order.
+      const history = await jobHistory(api, out.jobId);
+      expect(out.events[0]?.event).toBe('snapshot');
+      const snapshotSeq = out.events[0].seq;
+      expect(typeof snapshotSeq).toBe('number');
+      const lifecycle = out.events.filter((e) => e.event !== 'snapshot');
+      expect(lifecycle.map((e) => [Number(e.id), e.event])).toEqual(
+        history.filter((h) => h.seq > Number(snapshotSeq)).map((h) => [h.seq, `job.${h.event}`]),
+      );
+      expect(lifecycle.filter((e) => e.event === 'job.progress').length).toBeGreaterThanOrEqual(2);
 
       expect(out).toMatchObject({
         fileSize: 16,

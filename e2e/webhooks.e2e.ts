@@ -9,6 +9,11 @@ import { TestStack, waitFor, type TestApi } from '@switchyard/testing';
 
 jest.setTimeout(180000);
 
+const RETRY_BASE_MS = 500;
+const POLL_MS = 50;
+/** The backoff's jitter (docs/webhooks.md: ±10 %). */
+const JITTER = 0.1;
+
 interface Received {
   path: string;
   headers: IncomingHttpHeaders;
@@ -79,7 +84,12 @@ describe('webhooks', () => {
 
   beforeAll(async () => {
     await receiver.start();
-    stack = await TestStack.create({ WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_BASE_MS: '500' });
+    stack = await TestStack.create({
+      WEBHOOK_ALLOW_PRIVATE: 'true',
+      WEBHOOK_RETRY_BASE_MS: String(RETRY_BASE_MS),
+      // Retries go out within 50 ms of being due, so the gaps the receiver sees are the backoff's.
+      WEBHOOK_POLL_MS: String(POLL_MS),
+    });
     await stack.start();
   });
 
@@ -113,6 +123,19 @@ describe('webhooks', () => {
     expect(page.status).toBe(200);
     return page.body.items;
   }
+
+  /** The endpoint's deliveries once `count` of them are recorded and none is pending any more. */
+  function settledDeliveries(api: TestApi, endpoint: Endpoint, count: number): Promise<Delivery[]> {
+    return waitFor(
+      async () => {
+        const items = await deliveries(api, endpoint);
+        return items.length === count && items.every((d) => d.status !== 'pending') && items;
+      },
+      { timeoutMs: 30000, what: `${count} settled deliveries` },
+    );
+  }
+
+  const subjectOf = (r: Received) => (JSON.parse(r.body) as { subject: string }).subject;
 
   it('delivers one signed CloudEvent per completed job, which the reference verifier accepts', async () => {
     const { api, endpoint } = await tenantWithEndpoint('hooks-ok', '/ok');
@@ -151,8 +174,20 @@ describe('webhooks', () => {
       lastResponseStatus: 200,
       id: delivery.headers['webhook-id'],
     });
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    expect(receiver.on('/ok')).toHaveLength(1);
+    // Sent once. A later job's delivery is the barrier: the fan-out consumes events in order and
+    // writes its batches one after another, so a second row for the first job's events (all
+    // published before the later job was submitted) would be written by the time the later job's
+    // is; and a settled row is claimed by nobody (only a redelivery makes it pending again), so
+    // nothing of it is in flight once both rows are settled.
+    const later = await api.submit({ type: 'synthetic', payload: { durationMs: 0 } });
+    const settled = await settledDeliveries(api, endpoint, 2);
+    expect(settled.map((d) => [d.jobId, d.status, d.attempts]).sort()).toEqual(
+      [
+        [jobId, 'succeeded', 1],
+        [later, 'succeeded', 1],
+      ].sort(),
+    );
+    expect(receiver.on('/ok').map(subjectOf).sort()).toEqual([jobId, later].sort());
 
     const metrics = await (await fetch(`${stack.service('gateway').url}/metrics`)).text();
     expect(metrics).toMatch(
@@ -162,8 +197,9 @@ describe('webhooks', () => {
     // A redelivery sends the same message again, with the same webhook-id.
     const again = await api.post(`/webhooks/${endpoint.id}/deliveries/${listed.id}/redeliver`);
     expect(again.status).toBe(202);
-    await waitFor(() => receiver.on('/ok').length === 2, { timeoutMs: 15000, what: 'the redelivery' });
-    expect(receiver.on('/ok')[1].headers['webhook-id']).toBe(listed.id);
+    const ofJob = () => receiver.on('/ok').filter((r) => subjectOf(r) === jobId);
+    await waitFor(() => ofJob().length === 2, { timeoutMs: 15000, what: 'the redelivery' });
+    expect(ofJob()[1].headers['webhook-id']).toBe(listed.id);
   });
 
   it('retries 5xx answers with growing gaps and delivers on the fourth attempt', async () => {
@@ -177,6 +213,11 @@ describe('webhooks', () => {
     expect(attempts.map((a) => a.answered)).toEqual([500, 500, 500, 200]);
     expect(new Set(attempts.map((a) => a.headers['webhook-id'])).size).toBe(1);
     const gaps = attempts.slice(1).map((a, i) => a.at - attempts[i].at);
+    // Never sooner than the backoff (base × 2^(n−1), at most 10 % early): the receiver stamps an
+    // attempt before it answers, and the gateway schedules the next one after the answer.
+    gaps.forEach((gap, i) => expect(gap).toBeGreaterThanOrEqual(RETRY_BASE_MS * 2 ** i * (1 - JITTER)));
+    // And growing: with a 50 ms poll an attempt goes out at most 50 ms (plus the machine's
+    // latency) after it is due, and the next delay's floor is 350 ms above this one's ceiling.
     expect(gaps[1]).toBeGreaterThan(gaps[0]);
     expect(gaps[2]).toBeGreaterThan(gaps[1]);
     const [listed] = await waitFor(
@@ -216,6 +257,11 @@ describe('webhooks', () => {
       eventTypes: ['switchyard.job.failed'],
     });
     expect(failedOnly.status).toBe(201);
+    const completedOnly = await noisy.post<Endpoint>('/webhooks', {
+      url: `${receiver.url}/completed-only`,
+      eventTypes: ['switchyard.job.completed'],
+    });
+    expect(completedOnly.status).toBe(201);
     const ok = await noisy.submit({ type: 'synthetic', payload: { durationMs: 0 } });
     const bad = await noisy.submit({
       type: 'synthetic',
@@ -226,11 +272,19 @@ describe('webhooks', () => {
       timeoutMs: 30000,
       what: 'the failed-job delivery',
     });
-    await noisy.waitForStatus(ok, 'completed');
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    expect(
-      receiver.on('/failed-only').map((r) => (JSON.parse(r.body) as { subject: string }).subject),
-    ).toEqual([bad]);
+    // The barrier: `ok`'s completed event reached the completed-only endpoint. The fan-out turns
+    // each event into the rows of every matching endpoint, of any tenant, in one INSERT … SELECT
+    // (WebhooksRepository.enqueueForEvents), so when that endpoint's row exists, a row of the
+    // failed-only endpoint (or of another tenant's) for this event would exist too.
+    await waitFor(() => receiver.on('/completed-only').some((r) => subjectOf(r) === ok), {
+      timeoutMs: 30000,
+      what: 'the completed-job delivery to the completed-only endpoint',
+    });
+    expect(receiver.on('/completed-only').map(subjectOf)).toEqual([ok]);
+    expect((await deliveries(noisy, failedOnly.body)).map((d) => d.jobId)).toEqual([bad]);
+    expect(receiver.on('/failed-only').map(subjectOf)).toEqual([bad]);
+    const [quietEndpoint] = (await other.get<{ items: Endpoint[] }>('/webhooks')).body.items;
+    expect(await deliveries(other, quietEndpoint)).toEqual([]);
     expect(receiver.on('/quiet')).toHaveLength(0);
     // Another tenant's endpoint is not found.
     expect((await other.get(`/webhooks/${failedOnly.body.id}`)).status).toBe(404);
@@ -262,14 +316,15 @@ describe('webhooks', () => {
       what: 'the pending deliveries after the restart',
     });
     expect(receiver.on('/restart').length).toBeGreaterThan(before);
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    // Once a row is recorded as succeeded it is never claimed again, and a row is claimed by one
+    // sender at a time (SKIP LOCKED, with a lease): so when all three are settled, every 200 the
+    // receiver will ever answer for them has been answered.
+    const endpoints = await restartedApi.get<{ items: Endpoint[] }>('/webhooks');
+    const items = await settledDeliveries(restartedApi, endpoints.body.items[0], 3);
+    expect(items.map((d) => d.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
     const delivered = receiver.on('/restart').filter((r) => r.answered === 200);
     expect(delivered.map((r) => String(r.headers['webhook-id'])).sort()).toEqual([...ids].sort());
-    const subjects = delivered.map((r) => (JSON.parse(r.body) as { subject: string }).subject);
-    expect(subjects.sort()).toEqual([...jobs].sort());
-    const endpoints = await restartedApi.get<{ items: Endpoint[] }>('/webhooks');
-    const items = await deliveries(restartedApi, endpoints.body.items[0]);
-    expect(items.map((d) => d.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(delivered.map(subjectOf).sort()).toEqual([...jobs].sort());
   });
 
   it('validates endpoint bodies and keeps secrets out of reads', async () => {

@@ -150,6 +150,8 @@ export const GatewayEnv = {
   WEBHOOK_TIMEOUT_MS: positiveInt(10000, 60000),
   /** Deliveries one gateway sends at once. */
   WEBHOOK_CONCURRENCY: positiveInt(16, 256),
+  /** How often a gateway looks for deliveries that became due (retries); new ones are sent at once. */
+  WEBHOOK_POLL_MS: positiveInt(500, 60000),
   /**
    * Origins (e.g. `https://app.example.com`) allowed to call the job-token routes from a browser
    * (CORS): comma-separated; empty (the default) allows none.

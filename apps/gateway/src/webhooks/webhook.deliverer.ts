@@ -10,7 +10,6 @@ import type { Resolver } from './webhook.target';
 
 export const WEBHOOK_DELIVERIES_TOTAL = `${METRIC_PREFIX}webhook_deliveries_total`;
 
-const POLL_MS = 500;
 const RETRY_MAX_MS = 3600000;
 const JITTER = 0.1;
 /** Finished deliveries are kept this long for `GET /webhooks/{id}/deliveries`. */
@@ -64,7 +63,7 @@ export class WebhookDeliverer implements OnModuleInit, OnApplicationShutdown {
   }
 
   onModuleInit(): void {
-    this.timer = setInterval(() => this.kick(), POLL_MS);
+    this.timer = setInterval(() => this.kick(), this.config.WEBHOOK_POLL_MS);
     this.timer.unref();
   }
 

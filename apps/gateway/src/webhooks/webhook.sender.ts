@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { checkWebhookTarget, guardedLookup, type TargetPolicy } from './webhook.target';
+import { checkWebhookTarget, guardedLookup, type LookupAll, type TargetPolicy } from './webhook.target';
 
 /** Bytes of a receiver's answer read at most (the rest is discarded with the connection). */
 export const RESPONSE_CAP_BYTES = 16384;
@@ -21,6 +21,8 @@ export interface SendOutcome {
 
 export interface SendOptions extends TargetPolicy {
   timeoutMs: number;
+  /** How the connection resolves the host (default dns.lookup; tests stub it). */
+  lookup?: LookupAll;
 }
 
 /** Retry-After as seconds or an HTTP date, in ms from now; undefined when absent or invalid. */
@@ -68,7 +70,7 @@ export async function sendWebhook(
           'content-length': String(Buffer.byteLength(body)),
           'user-agent': 'Switchyard-Webhooks/1',
         },
-        lookup: guardedLookup(options),
+        lookup: guardedLookup(options, options.lookup),
         agent: false,
       },
       (res: IncomingMessage) => {

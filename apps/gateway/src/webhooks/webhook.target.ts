@@ -1,4 +1,4 @@
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 
 /** Resolves a host name to every address it has (dns.lookup with `all: true`, or a test's stub). */
@@ -99,13 +99,22 @@ export async function checkWebhookTarget(raw: string, policy: TargetPolicy): Pro
   return url;
 }
 
+/** dns.lookup with `all: true` (or a test's stub): what a connection resolves its host with. */
+export type LookupAll = (
+  hostname: string,
+  options: LookupAllOptions,
+  callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
+
+const systemLookupAll: LookupAll = (hostname, options, callback) => dnsLookup(hostname, options, callback);
+
 /**
  * A `lookup` for http.request that refuses private addresses at connect time, so a name that
  * resolved to a public address when checked cannot be switched to a private one (DNS rebinding).
  */
-export function guardedLookup(policy: TargetPolicy): LookupFunction {
+export function guardedLookup(policy: TargetPolicy, lookup: LookupAll = systemLookupAll): LookupFunction {
   return (hostname, options, callback) => {
-    dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
+    lookup(hostname, { ...options, all: true }, (error, addresses) => {
       if (error) return callback(error, '', 0);
       const list = addresses;
       const usable = policy.allowPrivate ? list : list.filter((a) => !isPrivateAddress(a.address));
