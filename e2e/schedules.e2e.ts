@@ -49,6 +49,7 @@ describe('schedules: recurring jobs, once per tick with any number of gateways',
   let db: Pool;
   let alpha: TestApi;
   let beta: TestApi;
+  let alphaKey: string;
 
   beforeAll(async () => {
     // Webhook endpoints on 127.0.0.1: a schedule's job may name a webhookUrl of their origin.
@@ -59,6 +60,7 @@ describe('schedules: recurring jobs, once per tick with any number of gateways',
     await stack.start();
     db = jobsDb(stack);
     const [a, b] = await Promise.all([stack.createApiKey('alpha'), stack.createApiKey('beta')]);
+    alphaKey = a.key;
     alpha = new TestApi(stack.service('gateway').url, {
       authorization: `Bearer ${a.key}`,
     });
@@ -590,7 +592,9 @@ describe('schedules: recurring jobs, once per tick with any number of gateways',
 
     // schedule_lag_seconds (tick → run created, read after the commit): one observation per run the
     // restarted gateway's evaluator created, the caught-up ones 1–3 s late, the others on time.
-    await Promise.all([pause(window.id), pause(none.id)]);
+    // The restarted gateway listens on a new port.
+    const restarted = stack.api(alphaKey);
+    await Promise.all([pause(window.id, restarted), pause(none.id, restarted)]);
     const { rows: sinceRestart } = await db.query<{ lag: number }>(
       `SELECT extract(epoch FROM created_at - scheduled_for)::float8 AS lag FROM jobs
        WHERE schedule_id IS NOT NULL AND created_at >= $1`,
