@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import type { Pool } from 'pg';
 import { TestApi, TestStack, waitFor, type ServiceProcess } from '@switchyard/testing';
-import { counterValue, jobsDb } from './support/dispatch';
+import { at, counterValue, jobsDb } from './support/dispatch';
 
 jest.setTimeout(180000);
 
@@ -49,12 +49,18 @@ describe('schedules: recurring jobs, once per tick with any number of gateways',
   let db: Pool;
   let alpha: TestApi;
   let beta: TestApi;
+  let alphaKey: string;
 
   beforeAll(async () => {
-    stack = await TestStack.create({ TENANT_MAX_SCHEDULES: String(MAX_SCHEDULES) });
+    // Webhook endpoints on 127.0.0.1: a schedule's job may name a webhookUrl of their origin.
+    stack = await TestStack.create({
+      TENANT_MAX_SCHEDULES: String(MAX_SCHEDULES),
+      WEBHOOK_ALLOW_PRIVATE: 'true',
+    });
     await stack.start();
     db = jobsDb(stack);
     const [a, b] = await Promise.all([stack.createApiKey('alpha'), stack.createApiKey('beta')]);
+    alphaKey = a.key;
     alpha = new TestApi(stack.service('gateway').url, {
       authorization: `Bearer ${a.key}`,
     });
@@ -232,15 +238,24 @@ describe('schedules: recurring jobs, once per tick with any number of gateways',
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, pausedAt + 3000 - Date.now())));
     const afterPause = await runsOf(schedule.id);
     expect(afterPause.length).toBeLessThanOrEqual(countAtPause + 1);
+    const lastBeforeResume = Math.max(...afterPause.map((r) => r.scheduled_for.getTime()));
     expect(afterPause.filter((r) => r.scheduled_for.getTime() > pausedAt + 500)).toEqual([]);
     const resumedAt = Date.now();
     const resumed = await alpha.post<Schedule>(`/schedules/${schedule.id}/resume`, {});
+    const answeredAt = Date.now();
     expect(resumed.body.paused).toBe(false);
-    expect(new Date(resumed.body.nextRunAt ?? '').getTime()).toBeGreaterThan(resumedAt - 1000);
-    await waitFor(
-      async () => (await runsOf(schedule.id)).some((r) => r.scheduled_for.getTime() > resumedAt),
+    // Resume answers the first tick strictly after its now: never one already due, so (overlap
+    // allow) that very tick is the first run after the pause, neither skipped nor an earlier one.
+    const nextRunAt = new Date(resumed.body.nextRunAt ?? '').getTime();
+    expect(nextRunAt % 1000).toBe(0);
+    expect(nextRunAt).toBeGreaterThan(resumedAt);
+    expect(nextRunAt).toBeLessThanOrEqual(answeredAt + 1000);
+    // runsOf is in tick order: the first run after the pause's last one.
+    const firstAfter = await waitFor(
+      async () => (await runsOf(schedule.id)).find((r) => r.scheduled_for.getTime() > lastBeforeResume),
       { timeoutMs: 10000, what: 'a run after the resume' },
     );
+    expect(firstAfter.scheduled_for.toISOString()).toBe(resumed.body.nextRunAt);
     // The ticks of the pause were not run afterwards.
     const gap = (await runsOf(schedule.id)).filter(
       (r) => r.scheduled_for.getTime() > pausedAt + 500 && r.scheduled_for.getTime() < resumedAt - 500,
@@ -252,11 +267,20 @@ describe('schedules: recurring jobs, once per tick with any number of gateways',
   it('with jobs of 2.5 s on a 1 s schedule: skip never overlaps, buffer_one runs back to back, allow overlaps, cancel_previous cancels', async () => {
     const slow = { type: 'synthetic', payload: { durationMs: 2500 } };
     const policies = ['skip', 'buffer_one', 'allow', 'cancel_previous'] as const;
+    const gateway = stack.service('gateway').url;
+    const skippedBefore = await counterValue(gateway, 'switchyard_schedule_runs_total', {
+      outcome: 'skipped_overlap',
+    });
+    const createdAt = Date.now();
     const schedules = await Promise.all(
       policies.map((overlap) => create({ name: `overlap-${overlap}`, everyMs: 1000, overlap, job: slow })),
     );
     await new Promise((resolve) => setTimeout(resolve, 9000));
-    await Promise.all(schedules.map((s) => pause(s.id)));
+    // The pause answers each schedule's nextRunAt: the ticks evaluated are the ones from its first
+    // nextRunAt up to that one.
+    const paused = await Promise.all(schedules.map((s) => pause(s.id)));
+    const pausedAt = Date.now();
+    const evaluated = schedules.map((s, i) => (at(paused[i]?.body.nextRunAt) - at(s.nextRunAt)) / 1000);
     const [skip, buffer, allow, cancel] = await Promise.all(
       schedules.map(async (s) => {
         // Every run ends (cancel_previous's last one runs to its end).
@@ -282,8 +306,11 @@ describe('schedules: recurring jobs, once per tick with any number of gateways',
     expect(skip.length).toBeGreaterThanOrEqual(2);
     expect(overlaps(skip)).toBe(false);
     expect(skip.every((r) => r.status === 'completed')).toBe(true);
-    // buffer_one: back to back (the held tick is created when the run before it finishes), never overlapping.
+    // buffer_one: back to back (the held tick is created when the run before it finishes), never
+    // overlapping: a run is created only after the one before it ran its 2.5 s, so at most one per
+    // 2.5 s of the window from the create to the pause, plus the first.
     expect(buffer.length).toBeGreaterThanOrEqual(3);
+    expect(buffer.length).toBeLessThanOrEqual(Math.floor((pausedAt - createdAt) / 2500) + 1);
     expect(overlaps(buffer)).toBe(false);
     for (let i = 1; i < buffer.length; i++) {
       const previous = buffer[i - 1];
@@ -294,14 +321,35 @@ describe('schedules: recurring jobs, once per tick with any number of gateways',
     // allow: every tick runs, and they overlap.
     expect(allow.length).toBeGreaterThanOrEqual(7);
     expect(overlaps(allow)).toBe(true);
-    // cancel_previous: each tick cancels the run before it.
+    // cancel_previous: each tick cancels the run before it, which was running by then.
     expect(cancel.length).toBeGreaterThanOrEqual(7);
-    expect(cancel.filter((r) => r.status === 'cancelled').length).toBeGreaterThanOrEqual(cancel.length - 2);
+    const cancelled = cancel.filter((r) => r.status === 'cancelled');
+    expect(cancelled.length).toBeGreaterThanOrEqual(cancel.length - 2);
+    expect(cancelled.filter((r) => r.started_at === null)).toEqual([]);
     expect(overlaps(cancel.filter((r) => r.status === 'completed'))).toBe(false);
-    const created = await counterValue(stack.service('gateway').url, 'switchyard_schedule_runs_total', {
-      outcome: 'skipped_overlap',
-    });
-    expect(created).toBeGreaterThan(0);
+
+    // skipped_overlap has no schedule label: each schedule's share is its evaluated ticks without a
+    // run. skip and cancel_previous skip exactly those; allow none; buffer_one skips those but
+    // the tick it held at the pause (dropped, not counted).
+    const withoutRun = [skip, buffer, allow, cancel].map((runs, i) => (evaluated[i] ?? 0) - runs.length);
+    expect(withoutRun[2]).toBe(0);
+    const [skipSkipped, bufferWithoutRun, , cancelSkipped] = withoutRun as [number, number, number, number];
+    const skipped = await waitFor(
+      async () => {
+        const total = await counterValue(gateway, 'switchyard_schedule_runs_total', {
+          outcome: 'skipped_overlap',
+        });
+        const bufferSkipped = total - skippedBefore - skipSkipped - cancelSkipped;
+        return bufferSkipped === bufferWithoutRun || bufferSkipped === bufferWithoutRun - 1
+          ? bufferSkipped
+          : undefined;
+      },
+      { timeoutMs: 5000, what: `buffer_one skipped ${bufferWithoutRun} (or one fewer, its held tick)` },
+    );
+    // Runs of 2.5 s on 1 s ticks: of each run's ticks, one is held and the others are dropped.
+    const bufferRunsMax = Math.floor((pausedAt - createdAt) / 2500) + 1;
+    expect(skipped).toBeGreaterThanOrEqual((evaluated[1] ?? 0) - bufferRunsMax - 1);
+    expect(skipped).toBeGreaterThanOrEqual(2);
   });
 
   it('an every-second schedule with two gateways for 10 s creates 10 ± 1 runs, one per tick', async () => {
@@ -357,6 +405,54 @@ describe('schedules: recurring jobs, once per tick with any number of gateways',
     await second.stop('SIGTERM');
   });
 
+  it("carries the job's concurrencyKey and webhookUrl into every run; a webhookUrl must have the origin of an enabled endpoint", async () => {
+    const hook = 'http://127.0.0.1:9/hooks/nightly';
+    const job = { ...quick, concurrencyKey: 'schedule-key', webhookUrl: hook };
+    type Refusal = { error: { code: string; details: { field: string; message: string }[] } };
+    // Checked as POST /jobs checks it: no enabled endpoint of that origin yet.
+    const refused = await alpha.post<Refusal>('/schedules', { name: 'keyed', everyMs: 1000, job });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.code).toBe('validation_failed');
+    expect(refused.body.error.details.map((d) => d.field)).toEqual(['job.webhookUrl']);
+    const asJob = await alpha.post<Refusal>('/jobs', job);
+    expect([asJob.status, asJob.body.error.details[0]?.message]).toEqual([
+      400,
+      refused.body.error.details[0]?.message,
+    ]);
+    // An endpoint of that origin (it takes only failures: these runs complete, nothing is sent).
+    const endpoint = await alpha.post('/webhooks', {
+      url: 'http://127.0.0.1:9/hooks',
+      eventTypes: ['switchyard.job.failed'],
+    });
+    expect(endpoint.status).toBe(201);
+    const schedule = await create({ name: 'keyed', everyMs: 1000, overlap: 'allow', job });
+    expect((schedule as Schedule & { job: unknown }).job).toEqual(job);
+    const runs = await waitFor(
+      async () => ((await runsOf(schedule.id)).length >= 2 ? runsOf(schedule.id) : undefined),
+      {
+        timeoutMs: 10000,
+        what: 'two runs',
+      },
+    );
+    await pause(schedule.id);
+    const { rows } = await db.query<{ concurrency_key: string | null; webhook_url: string | null }>(
+      'SELECT concurrency_key, webhook_url FROM jobs WHERE id = ANY($1::uuid[])',
+      [runs.map((r) => r.id)],
+    );
+    expect(rows).toEqual(runs.map(() => ({ concurrency_key: 'schedule-key', webhook_url: hook })));
+    const view = await alpha.job(runs[0].id);
+    expect(view).toMatchObject({ concurrencyKey: 'schedule-key', webhookUrl: hook, scheduleId: schedule.id });
+    // A change to another origin is refused the same way; the schedule keeps its job.
+    const patched = await alpha.request<Refusal>('PATCH', `/schedules/${schedule.id}`, {
+      job: { ...job, webhookUrl: 'http://127.0.0.2:9/hooks' },
+    });
+    expect([patched.status, patched.body.error.details.map((d) => d.field)]).toEqual([
+      400,
+      ['job.webhookUrl'],
+    ]);
+    expect((await alpha.get<{ job: unknown }>(`/schedules/${schedule.id}`)).body.job).toEqual(job);
+  });
+
   it('the CLI creates, lists, shows, pauses, resumes, triggers, backfills and deletes schedules', async () => {
     const key = (await stack.createApiKey('gamma')).key;
     const env = { SWITCHYARD_URL: stack.service('gateway').url, SWITCHYARD_API_KEY: key, NO_COLOR: '1' };
@@ -374,13 +470,20 @@ describe('schedules: recurring jobs, once per tick with any number of gateways',
         '{"durationMs":0}',
         '--overlap',
         'buffer_one',
+        '--concurrency-key',
+        'nightly-key',
         '--json',
       ],
       env,
     );
     expect(created.code).toBe(0);
     const schedule = JSON.parse(created.output) as Schedule & { overlap: string };
-    expect(schedule).toMatchObject({ name: 'nightly', overlap: 'buffer_one', paused: false });
+    expect(schedule).toMatchObject({
+      name: 'nightly',
+      overlap: 'buffer_one',
+      paused: false,
+      job: { type: 'synthetic', payload: { durationMs: 0 }, concurrencyKey: 'nightly-key' },
+    });
     const list = await switchyard(['schedules', 'list'], env);
     expect(list.output).toMatch(/nightly\s.*30 2 \* \* \* \(Europe\/Berlin\)\s.*synthetic\s.*buffer_one/);
     expect((await switchyard(['schedules', 'pause', schedule.id, '--note', 'maintenance'], env)).output).toBe(
@@ -406,6 +509,7 @@ describe('schedules: recurring jobs, once per tick with any number of gateways',
     expect(backfill.output).toBe('3 ticks: 3 runs created, 0 already had one\n');
     const shown = await switchyard(['schedules', 'get', schedule.id], env);
     expect(shown.output).toContain('note      maintenance');
+    expect(shown.output).toContain('key       nightly-key');
     expect(shown.output).toMatch(/synthetic/);
     const other = await switchyard(['schedules', 'get', schedule.id], {
       ...env,
@@ -485,5 +589,51 @@ describe('schedules: recurring jobs, once per tick with any number of gateways',
         windowMissed + noneMissed,
       { timeoutMs: 5000, what: `missed = ${windowMissed} + ${noneMissed}` },
     );
+
+    // schedule_lag_seconds (tick → run created, read after the commit): one observation per run the
+    // restarted gateway's evaluator created, the caught-up ones 1–3 s late.
+    // The restarted gateway listens on a new port.
+    const restarted = stack.api(alphaKey);
+    await Promise.all([pause(window.id, restarted), pause(none.id, restarted)]);
+    const lag = (series: 'count' | 'sum' | 'bucket', labels: Record<string, string> = {}) =>
+      counterValue(gateway.url, `switchyard_schedule_lag_seconds_${series}`, labels);
+    // Every run since the restart (the evaluator's: no trigger or backfill since), until the
+    // histogram's count has caught up with them.
+    const sinceRestart = await waitFor(
+      async () => {
+        const { rows } = await db.query<{ lag: number }>(
+          `SELECT extract(epoch FROM created_at - scheduled_for)::float8 AS lag FROM jobs
+           WHERE schedule_id IS NOT NULL AND created_at >= $1`,
+          [new Date(restartedAt)],
+        );
+        return (await lag('count')) === rows.length ? rows : undefined;
+      },
+      { timeoutMs: 5000, what: 'schedule_lag_seconds_count = the runs created since the restart' },
+    );
+    const observed = sinceRestart.length;
+    expect(observed).toBeGreaterThanOrEqual(caughtUp.length + 1);
+    const caughtUpLags = caughtUp
+      .map((r) => (r.created_at.getTime() - r.scheduled_for.getTime()) / 1000)
+      .sort((a, b) => a - b);
+    // Three ticks one second apart, all due at the first evaluation: ≥ 0, ≥ 1 and ≥ 2 s late.
+    caughtUpLags.forEach((seconds, i) => expect(seconds).toBeGreaterThanOrEqual(i));
+    // The histogram holds the lags the rows show: read after the commit, an observation is never
+    // below its row's (created_at is set before), and above it by no more than the commit takes
+    // (0.5 s allowed, for a loaded machine). So the caught-up runs are in it 1–3 s late.
+    const COMMIT_S = 0.5;
+    const dbLags = sinceRestart.map((r) => Number(r.lag));
+    const dbOver = (seconds: number) => dbLags.filter((l) => l > seconds).length;
+    const buckets = [];
+    for (const le of ['1', '2.5', '5']) {
+      const over = observed - (await lag('bucket', { le }));
+      const rows = { atLeast: dbOver(Number(le)), atMost: dbOver(Number(le) - COMMIT_S) };
+      buckets.push({ le, over, ...rows, ok: over >= rows.atLeast && over <= rows.atMost });
+    }
+    expect(buckets.filter((b) => !b.ok)).toEqual([]);
+    expect(observed - (await lag('bucket', { le: '1' }))).toBeGreaterThanOrEqual(2);
+    const dbSum = dbLags.reduce((sum, l) => sum + l, 0);
+    const sum = await lag('sum');
+    expect(sum).toBeGreaterThanOrEqual(dbSum - 0.001);
+    expect(sum).toBeLessThanOrEqual(dbSum + COMMIT_S * observed);
   });
 });

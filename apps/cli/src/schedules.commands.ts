@@ -24,6 +24,8 @@ interface CreateFlags {
   timeoutMs?: number;
   maxAttempts?: number;
   metadata?: string;
+  concurrencyKey?: string;
+  webhookUrl?: string;
   overlap?: ScheduleCreate['overlap'];
   catchupWindowMs?: number;
   jitterMs?: number;
@@ -55,6 +57,8 @@ function describe(s: ScheduleView): string {
     `${s.name} ${s.id}`,
     `  when      ${when(s)}${s.paused ? ' — paused' : ''}`,
     `  job       ${s.job.type} ${JSON.stringify(s.job.payload)}`,
+    ...(s.job.concurrencyKey === undefined ? [] : [`  key       ${s.job.concurrencyKey}`]),
+    ...(s.job.webhookUrl === undefined ? [] : [`  webhook   ${s.job.webhookUrl}`]),
     `  overlap   ${s.overlap}, catch-up window ${s.catchupWindowMs} ms, jitter ${s.jitterMs} ms`,
     `  next run  ${formatTime(s.nextRunAt)}`,
     `  last run  ${formatTime(s.lastRunAt)}`,
@@ -81,6 +85,8 @@ export function registerScheduleCommands(program: Command, app: App): void {
     .option('--timeout-ms <ms>', 'job timeout', integerOption(1))
     .option('--max-attempts <n>', 'attempts before the job fails (1–20)', integerOption(1, 20))
     .option('--metadata <json>', 'metadata as a JSON object')
+    .option('--concurrency-key <key>', 'per-key concurrency of the runs (PUT /limits/concurrency/{key})')
+    .option('--webhook-url <url>', 'where the runs’ webhooks go (the origin of an enabled endpoint)')
     .option('--overlap <policy>', `${SCHEDULE_OVERLAPS.join(' | ')} (default skip)`, overlapOption)
     .option(
       '--catchup-window-ms <ms>',
@@ -102,6 +108,8 @@ export function registerScheduleCommands(program: Command, app: App): void {
       if (flags.timeoutMs !== undefined) job.timeoutMs = flags.timeoutMs;
       if (flags.maxAttempts !== undefined) job.maxAttempts = flags.maxAttempts;
       if (flags.metadata !== undefined) job.metadata = parseJsonObject(flags.metadata, '--metadata');
+      if (flags.concurrencyKey !== undefined) job.concurrencyKey = flags.concurrencyKey;
+      if (flags.webhookUrl !== undefined) job.webhookUrl = flags.webhookUrl;
       const request: ScheduleCreate = {
         name,
         job,

@@ -1683,6 +1683,10 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** @description per-key concurrency: at most the key’s limit (`PUT /limits/concurrency/{key}`) of its jobs are released or running at once, across every worker; overrides the job type’s default key */
+            concurrencyKey?: string;
+            /** @description where this job’s webhook deliveries go instead of the URL of the endpoint of the same origin (scheme, host and port): must share its origin with one of the tenant’s enabled webhook endpoints */
+            webhookUrl?: string;
         };
         /**
          * ScheduleRequest

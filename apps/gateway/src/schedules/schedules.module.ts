@@ -9,6 +9,8 @@ import { JobTypesModule } from '../job-types/job-types.module';
 import { JobsModule } from '../jobs/jobs.module';
 import { JobsService } from '../jobs/jobs.service';
 import { LifecycleModule } from '../lifecycle/lifecycle.module';
+import { WebhookTargets } from '../webhooks/webhook-targets';
+import { WebhookTargetsModule } from '../webhooks/webhook-targets.module';
 import { ScheduleEvaluator } from './schedule.evaluator';
 import { SCHEDULE_COUNTERS, ScheduleRuns, type ScheduleCounters } from './schedule.runs';
 import { SCHEDULE_CLOCK, SchedulesService, type ScheduleClock } from './schedules.service';
@@ -30,7 +32,7 @@ class EvaluatorLifecycle implements OnModuleInit, OnApplicationShutdown {
 
 /** Schedules: the /schedules resource and the evaluator that runs their ticks. */
 @Module({
-  imports: [JobsModule, JobTypesModule, LifecycleModule],
+  imports: [JobsModule, JobTypesModule, LifecycleModule, WebhookTargetsModule],
   controllers: [SchedulesController],
   providers: [
     { provide: SCHEDULE_CLOCK, useValue: (() => Date.now()) satisfies ScheduleClock },
@@ -66,14 +68,25 @@ class EvaluatorLifecycle implements OnModuleInit, OnApplicationShutdown {
         runs: ScheduleRuns,
         catalog: JobTypeCatalog,
         jobs: JobsService,
+        webhookTargets: WebhookTargets,
         clock: ScheduleClock,
         config: GatewayConfig,
-      ) => new SchedulesService(repository, runs, catalog, jobs, clock, config.TENANT_MAX_SCHEDULES),
+      ) =>
+        new SchedulesService(
+          repository,
+          runs,
+          catalog,
+          jobs,
+          webhookTargets,
+          clock,
+          config.TENANT_MAX_SCHEDULES,
+        ),
       inject: [
         SchedulesRepository,
         ScheduleRuns,
         JobTypeCatalog,
         JobsService,
+        WebhookTargets,
         SCHEDULE_CLOCK,
         GATEWAY_CONFIG,
       ],

@@ -23,6 +23,7 @@ import {
 } from '@switchyard/persistence';
 import { JobTypeCatalog } from '../job-types/job-type.catalog';
 import { JobsService } from '../jobs/jobs.service';
+import { WebhookTargets } from '../webhooks/webhook-targets';
 import { ScheduleRuns } from './schedule.runs';
 import { cronProblem, isTimeZone, TickSeries, type TickRule } from './schedule.ticks';
 
@@ -64,6 +65,7 @@ export class SchedulesService {
     private readonly runs: ScheduleRuns,
     private readonly catalog: JobTypeCatalog,
     private readonly jobs: JobsService,
+    private readonly webhookTargets: Pick<WebhookTargets, 'check'>,
     private readonly clock: ScheduleClock,
     /** TENANT_MAX_SCHEDULES. */
     private readonly maxPerTenant: number,
@@ -88,7 +90,7 @@ export class SchedulesService {
       lastRunAt: null,
       lastError: null,
     };
-    await this.check(fields);
+    await this.check(tenant, fields);
     fields.nextRunAt = this.nextTick(fields);
     try {
       return toScheduleView(await this.repository.create(randomUUID(), tenant, fields, this.maxPerTenant));
@@ -139,7 +141,7 @@ export class SchedulesService {
       if (body.startAt !== undefined) fields.startAt = body.startAt === null ? null : new Date(body.startAt);
       if (body.endAt !== undefined) fields.endAt = body.endAt === null ? null : new Date(body.endAt);
       if (body.note !== undefined) fields.note = body.note;
-      await this.check(fields);
+      await this.check(row.tenant, fields);
       const timing = ['cron', 'everyMs', 'timezone', 'startAt', 'endAt'] as const;
       if (timing.some((k) => body[k] !== undefined)) fields.nextRunAt = this.nextTick(fields);
       // A held tick belongs to buffer_one.
@@ -272,8 +274,12 @@ export class SchedulesService {
     return toScheduleView(done.result);
   }
 
-  /** The whole schedule checked: cron or everyMs, the zone, the time bounds, the job. */
-  private async check(fields: ScheduleFields): Promise<void> {
+  /**
+   * The whole schedule checked: cron or everyMs, the zone, the time bounds, the job — as `POST /jobs`
+   * checks a submission, its `webhookUrl` included (the origin of one of the tenant's enabled
+   * webhook endpoints).
+   */
+  private async check(tenant: string, fields: ScheduleFields): Promise<void> {
     const details: ApiErrorDetail[] = [];
     if ((fields.cron === null) === (fields.everyMs === null)) {
       details.push({ field: 'cron', message: 'give exactly one of cron and everyMs' });
@@ -290,7 +296,8 @@ export class SchedulesService {
     if (details.length) throw invalid(details);
     await this.catalog.ensureKnown([fields.job.type]);
     try {
-      this.runs.submission(fields.job);
+      const submission = this.runs.submission(fields.job);
+      if (submission.webhookUrl) await this.webhookTargets.check(tenant, [{ url: submission.webhookUrl }]);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       throw new ApiError(

@@ -30,7 +30,7 @@ export const SCHEDULE_LIMITS = {
 /** The job each run submits: the fields of `POST /jobs` that describe the work. */
 export const ScheduleJobSchema = Type.Pick(
   JobSubmissionSchema,
-  ['type', 'payload', 'priority', 'timeoutMs', 'maxAttempts', 'metadata'],
+  ['type', 'payload', 'priority', 'timeoutMs', 'maxAttempts', 'metadata', 'concurrencyKey', 'webhookUrl'],
   {
     title: 'ScheduleJob',
     additionalProperties: false,
