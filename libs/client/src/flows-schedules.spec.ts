@@ -17,7 +17,10 @@ type Answer = Response | (() => Response);
 /** A fetch that records each request and answers from `answers` in order (JSON `{}` once they run out). */
 function fakeFetch(answers: Answer[] = []) {
   const calls: Recorded[] = [];
-  const fetch = (input: RequestInfo | URL, init: RequestInit = {}): Promise<Response> => {
+  const fetch = (
+    input: Parameters<typeof globalThis.fetch>[0],
+    init: RequestInit = {},
+  ): Promise<Response> => {
     const body = typeof init.body === 'string' ? (JSON.parse(init.body) as unknown) : init.body;
     calls.push({
       method: init.method ?? 'GET',
