@@ -269,7 +269,7 @@ describe('browser access with job and flow tokens', () => {
     expect(await answer(`/jobs/${flow.jobIds[0]}/events`)).toBe(401);
     expect(await answer(`/jobs/${flow.jobIds[0]}/result`)).toBe(401);
     // A job token does not open the flow routes either.
-    const jobToken = await mint(flow.jobIds[0] as string);
+    const jobToken = await mint(flow.jobIds[0]);
     expect((await fetch(`${gateway()}/api/v1/flows/${flow.id}?token=${jobToken}`)).status).toBe(401);
 
     // CORS for the listed origin on the flow-token routes only.

@@ -73,7 +73,7 @@ describe('@switchyard/client flows and schedules', () => {
     const replay = await follow(browser.flows.watch(submitted.id));
     expect(replay.map((e) => e.event)).toEqual(['snapshot']);
     await expect(browser.flows.retry(submitted.id)).rejects.toMatchObject({ status: 401 });
-    await expect(browser.get(a as string)).rejects.toMatchObject({ status: 401 });
+    await expect(browser.get(a)).rejects.toMatchObject({ status: 401 });
 
     // Retrying a completed flow has nothing to do; cancelling a finished one cancels nothing.
     await expect(client.flows.retry(submitted.id)).rejects.toMatchObject({ status: 409 });

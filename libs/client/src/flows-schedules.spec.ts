@@ -24,7 +24,7 @@ function fakeFetch(answers: Answer[] = []) {
     const body = typeof init.body === 'string' ? (JSON.parse(init.body) as unknown) : init.body;
     calls.push({
       method: init.method ?? 'GET',
-      url: new URL(String(input)),
+      url: new URL(input instanceof Request ? input.url : input),
       headers: new Headers(init.headers),
       body,
     });
@@ -32,7 +32,7 @@ function fakeFetch(answers: Answer[] = []) {
     if (next === undefined) return Promise.resolve(json({}));
     return Promise.resolve(typeof next === 'function' ? next() : next);
   };
-  return { calls, fetch: fetch as typeof globalThis.fetch };
+  return { calls, fetch };
 }
 
 const json = (body: unknown, status = 200) =>
