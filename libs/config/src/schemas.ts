@@ -150,7 +150,7 @@ export const GatewayEnv = {
   /** Deliveries one gateway sends at once. */
   WEBHOOK_CONCURRENCY: positiveInt(16, 256),
   /**
-   * Origins (e.g. `https://app.example.com`) allowed to call the job-token routes from a browser
+   * Origins (e.g. `https://app.example.com`) allowed to call the job- and flow-token routes from a browser
    * (CORS): comma-separated; empty (the default) allows none.
    */
   CORS_ORIGINS: Type.String({ default: '' }),
