@@ -1,6 +1,6 @@
-// Browser access with job tokens: a page on another origin (a second local HTTP server) follows a
-// job with EventSource and `?token=` in Debian's Chromium (playwright-core), CORS only for the
-// origins in CORS_ORIGINS and only on the job-token routes.
+// Browser access with job and flow tokens: a page on another origin (a second local HTTP server)
+// follows a job, and a flow, with EventSource and `?token=` in Debian's Chromium (playwright-core),
+// CORS only for the origins in CORS_ORIGINS and only on the token routes.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser } from 'playwright-core';
@@ -26,9 +26,26 @@ if (params.get('job')) {
   }
   source.onerror = () => window.events.push({ type: 'error' });
 }
+if (params.get('flow')) {
+  // A flow's stream: its snapshot, then every job's events; done once every job has completed.
+  const source = new EventSource(params.get('gateway') + '/api/v1/flows/' + params.get('flow') + '/events?token=' +
+    encodeURIComponent(params.get('token')));
+  let total = Infinity;
+  const completed = new Set();
+  for (const type of ['snapshot', 'job.queued', 'job.started', 'job.progress', 'job.completed', 'job.failed']) {
+    source.addEventListener(type, (event) => {
+      const data = JSON.parse(event.data);
+      window.events.push({ type, id: event.lastEventId, jobId: type === 'snapshot' ? undefined : data.data.jobId });
+      if (type === 'snapshot') total = data.total;
+      if (type === 'job.completed') completed.add(data.data.jobId);
+      if (completed.size >= total) { window.done = true; source.close(); }
+    });
+  }
+  source.onerror = () => window.events.push({ type: 'error' });
+}
 </script></body></html>`;
 
-describe('browser access with job tokens', () => {
+describe('browser access with job and flow tokens', () => {
   let stack: TestStack;
   let api: TestApi;
   let pages: Server;
@@ -46,7 +63,12 @@ describe('browser access with job tokens', () => {
     pageOrigin = `http://127.0.0.1:${port}`;
     // The same server under another name is another origin, not on the list.
     otherOrigin = `http://localhost:${port}`;
-    stack = await TestStack.create({ CORS_ORIGINS: `https://app.example.com, ${pageOrigin}` });
+    stack = await TestStack.create({
+      CORS_ORIGINS: `https://app.example.com, ${pageOrigin}`,
+      // Every refused token counts against the per-IP unauthenticated bucket (6 at the default rate);
+      // these tests check the 401s themselves, a dozen in a row.
+      RATE_LIMIT_ANON_PER_MIN: '6000',
+    });
     await stack.start();
     api = stack.api((await stack.createApiKey('browser')).key);
     browser = await chromium.launch({
@@ -157,6 +179,111 @@ describe('browser access with job tokens', () => {
       if (status === 200) await new Promise((resolve) => setTimeout(resolve, 250));
     }
     expect(status).toBe(401);
+  });
+
+  async function mintForFlow(flowId: string, ttlSeconds?: number): Promise<string> {
+    const response = await api.post<{ token: string; flowId: string; expiresAt: string }>(
+      `/flows/${flowId}/tokens`,
+      ttlSeconds === undefined ? {} : { ttlSeconds },
+    );
+    expect(response.status).toBe(201);
+    expect(response.body.flowId).toBe(flowId);
+    return response.body.token;
+  }
+
+  async function submitFlow(durationMs: number): Promise<{ id: string; jobIds: string[] }> {
+    const response = await api.post<{ id: string; jobs: { id: string }[] }>('/flows', {
+      jobs: [
+        { ref: 'a', type: 'synthetic', payload: { durationMs, steps: 2 } },
+        { ref: 'b', type: 'synthetic', payload: { durationMs, steps: 2 }, dependsOn: ['a'] },
+      ],
+    });
+    expect(response.status).toBe(202);
+    return { id: response.body.id, jobIds: response.body.jobs.map((job) => job.id) };
+  }
+
+  it('follows a flow to completion with EventSource and a flow token from an allowed origin', async () => {
+    const flow = await submitFlow(1000);
+    const other = await submitFlow(0);
+    const token = await mintForFlow(flow.id);
+    const page = await browser.newPage();
+    const query = new URLSearchParams({ gateway: gateway(), flow: flow.id, token });
+    await page.goto(`${pageOrigin}/?${query.toString()}`);
+    await page.waitForFunction(() => (globalThis as unknown as { done: boolean }).done, undefined, {
+      timeout: 60000,
+    });
+    const events = await page.evaluate(
+      () => (globalThis as unknown as { events: { type: string; jobId?: string }[] }).events,
+    );
+    expect(events[0]?.type).toBe('snapshot');
+    expect(events.filter((e) => e.type === 'error')).toEqual([]);
+    // Both jobs' lifecycles came through the one stream, the dependency after its dependency.
+    const completedJobs = events.filter((e) => e.type === 'job.completed').map((e) => e.jobId);
+    expect([...new Set(completedJobs)]).toEqual(flow.jobIds);
+    expect(events.some((e) => e.type === 'job.progress')).toBe(true);
+
+    // The same token reads its flow from the page; another flow is 404.
+    const answers = await page.evaluate(
+      async ({ base, own, other: o, t }) => {
+        const status = async (path: string) =>
+          (await fetch(`${base}/api/v1/flows/${path}?token=${t}`)).status;
+        const flowResponse = await fetch(`${base}/api/v1/flows/${own}?token=${t}`);
+        return {
+          own: flowResponse.status,
+          ownStatus: ((await flowResponse.json()) as { status: string }).status,
+          other: await status(o),
+          otherEvents: await status(`${o}/events`),
+        };
+      },
+      { base: gateway(), own: flow.id, other: other.id, t: token },
+    );
+    expect(answers).toEqual({ own: 200, ownStatus: 'completed', other: 404, otherEvents: 404 });
+    await page.close();
+  });
+
+  it('answers 401 for a flow token once it has expired and on every other route', async () => {
+    const flow = await submitFlow(0);
+    const token = await mintForFlow(flow.id, 2);
+    const url = `${gateway()}/api/v1/flows/${flow.id}?token=${token}`;
+    expect((await fetch(url)).status).toBe(200);
+    const minted = Date.now();
+    let status = 200;
+    while (status === 200 && Date.now() - minted < 10000) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      status = (await fetch(url)).status;
+    }
+    expect(status).toBe(401);
+    expect(Date.now() - minted).toBeLessThan(5000);
+
+    const fresh = await mintForFlow(flow.id);
+    const answer = async (path: string, method = 'GET') =>
+      (await fetch(`${gateway()}/api/v1${path}?token=${fresh}`, { method })).status;
+    expect(await answer(`/flows/${flow.id}`)).toBe(200);
+    expect(await answer(`/flows/${flow.id}/events`)).toBe(200);
+    // Read-only and for the flow only: not the list, not a cancel or retry, not its jobs' routes.
+    expect(await answer('/flows')).toBe(401);
+    expect(await answer(`/flows/${flow.id}`, 'DELETE')).toBe(401);
+    expect(await answer(`/flows/${flow.id}/retry`, 'POST')).toBe(401);
+    expect(await answer(`/flows/${flow.id}/tokens`, 'POST')).toBe(401);
+    expect(await answer(`/jobs/${flow.jobIds[0]}`)).toBe(401);
+    expect(await answer(`/jobs/${flow.jobIds[0]}/events`)).toBe(401);
+    expect(await answer(`/jobs/${flow.jobIds[0]}/result`)).toBe(401);
+    // A job token does not open the flow routes either.
+    const jobToken = await mint(flow.jobIds[0]);
+    expect((await fetch(`${gateway()}/api/v1/flows/${flow.id}?token=${jobToken}`)).status).toBe(401);
+
+    // CORS for the listed origin on the flow-token routes only.
+    const listed = await fetch(`${gateway()}/api/v1/flows/${flow.id}?token=${fresh}`, {
+      headers: { origin: pageOrigin },
+    });
+    expect(listed.headers.get('access-control-allow-origin')).toBe(pageOrigin);
+    const preflight = (path: string) =>
+      fetch(`${gateway()}${path}`, {
+        method: 'OPTIONS',
+        headers: { origin: pageOrigin, 'access-control-request-method': 'GET' },
+      });
+    expect((await preflight(`/api/v1/flows/${flow.id}/events`)).status).toBe(204);
+    expect((await preflight(`/api/v1/flows/${flow.id}/retry`)).status).toBe(404);
   });
 
   it('gives an origin not on the list no CORS headers, and answers OPTIONS 404 elsewhere', async () => {

@@ -727,6 +727,11 @@ describe('the live OpenAPI document is the contract of the running gateway', () 
     expectStatus(await call('get', '/api/v1/flows/{id}/events', missing, alpha), 404);
     expectStatus(await call('post', '/api/v1/flows/{id}/retry', { id }, alpha), 409);
     expectStatus(await call('post', '/api/v1/flows/{id}/retry', missing, alpha), 404);
+    const token = (p: Record<string, string>, body: unknown) =>
+      call('post', '/api/v1/flows/{id}/tokens', p, { ...alpha, body });
+    expectStatus(await token({ id }, { ttlSeconds: 60 }), 201);
+    expectStatus(await token({ id }, { ttlSeconds: 0 }), 400);
+    expectStatus(await token(missing, {}), 404);
     expectStatus(await call('delete', '/api/v1/flows/{id}', { id }, alpha), 200);
     expectStatus(await call('delete', '/api/v1/flows/{id}', missing, alpha), 404);
 

@@ -2,6 +2,14 @@ import { errorFromResponse, SwitchyardConnectionError } from './errors';
 import { parseEventStream } from './sse';
 import type {
   BatchResponse,
+  Flow,
+  FlowActionResult,
+  FlowList,
+  FlowListQuery,
+  FlowRequest,
+  FlowSummary,
+  FlowToken,
+  FlowWatchEvent,
   Job,
   JobDetail,
   JobSubmission,
@@ -9,6 +17,15 @@ import type {
   JobSummaryList,
   JobToken,
   ListQuery,
+  PageQuery,
+  Schedule,
+  ScheduleBackfill,
+  ScheduleBackfillResult,
+  ScheduleList,
+  SchedulePatch,
+  ScheduleRequest,
+  ScheduleTriggerResult,
+  SubmittedFlow,
   SubmittedJob,
   UploadedFile,
   WatchEvent,
@@ -25,7 +42,7 @@ export interface SwitchyardOptions {
   baseUrl: string;
   /** An API key (server side). */
   apiKey?: string;
-  /** A job token (browsers): only get, watch and result of that job. */
+  /** A job token (browsers): only get, watch and result of that job; or a flow token: flows.get and flows.watch of that flow. */
   token?: string;
   /** fetch to use (default: the global one). */
   fetch?: typeof fetch;
@@ -78,6 +95,23 @@ export const SDK_ROUTES = [
   'GET /api/v1/jobs/{id}/result',
   'POST /api/v1/jobs/{id}/tokens',
   'POST /api/v1/files',
+  'POST /api/v1/flows',
+  'GET /api/v1/flows',
+  'GET /api/v1/flows/{id}',
+  'DELETE /api/v1/flows/{id}',
+  'POST /api/v1/flows/{id}/retry',
+  'GET /api/v1/flows/{id}/events',
+  'POST /api/v1/flows/{id}/tokens',
+  'POST /api/v1/schedules',
+  'GET /api/v1/schedules',
+  'GET /api/v1/schedules/{id}',
+  'PATCH /api/v1/schedules/{id}',
+  'DELETE /api/v1/schedules/{id}',
+  'POST /api/v1/schedules/{id}/pause',
+  'POST /api/v1/schedules/{id}/resume',
+  'POST /api/v1/schedules/{id}/trigger',
+  'POST /api/v1/schedules/{id}/backfill',
+  'GET /api/v1/schedules/{id}/runs',
   'POST /api/v1/webhooks',
   'GET /api/v1/webhooks',
   'GET /api/v1/webhooks/{id}',
@@ -110,6 +144,18 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   });
 
 const path = (id: string, rest = '') => `/jobs/${encodeURIComponent(id)}${rest}`;
+const flowPath = (id: string, rest = '') => `/flows/${encodeURIComponent(id)}${rest}`;
+const schedulePath = (id: string, rest = '') => `/schedules/${encodeURIComponent(id)}${rest}`;
+
+/** How `follow` reads one event stream. */
+interface Follow {
+  /** Send `Last-Event-ID` on a reconnect (a job's stream resumes after it). */
+  resume: boolean;
+  /** This message is the last one: the iterator ends after yielding it. */
+  last(event: string, data: unknown): boolean;
+  /** The stream ended cleanly before the last message: what to yield before ending, or undefined to reconnect. */
+  ended?(): Promise<{ event: string; data: unknown } | undefined>;
+}
 
 /**
  * The Switchyard REST and SSE client. Runs wherever `fetch`, `ReadableStream`, `TextDecoder` and
@@ -168,50 +214,14 @@ export class Switchyard {
    * The job's events: a `snapshot`, then each lifecycle event, until the terminal one. A dropped
    * stream is resumed with `Last-Event-ID`, so no event is missed or repeated.
    */
-  async *watch(id: string, options: WatchOptions = {}): AsyncGenerator<WatchEvent> {
-    let lastEventId = options.lastEventId;
-    let reconnects = 0;
-    const maxReconnects = options.maxReconnects ?? 10;
-    for (;;) {
-      let response: Response;
-      try {
-        response = await this.send('GET', path(id, '/events'), {
-          headers: {
-            accept: 'text/event-stream',
-            ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }),
-          },
-          timeoutMs: null,
-          signal: options.signal,
-        });
-      } catch (error) {
-        if (!(error instanceof SwitchyardConnectionError) || ++reconnects > maxReconnects) throw error;
-        await sleep(RECONNECT_DELAY_MS, options.signal);
-        continue;
-      }
-      try {
-        for await (const message of parseEventStream(response.body as ReadableStream<Uint8Array>)) {
-          if (message.id !== undefined) lastEventId = message.id;
-          const data = JSON.parse(message.data) as WatchEvent['data'];
-          yield { event: message.event, id: message.id, data } as WatchEvent;
-          const status =
-            message.event === 'snapshot' ? (data as { job?: { status?: string } }).job?.status : undefined;
-          if (
-            message.event === 'snapshot' ? TERMINAL.has(status ?? '') : TERMINAL.has(message.event.slice(4))
-          )
-            return;
-        }
-      } catch (error) {
-        if (options.signal?.aborted) throw error;
-        if (++reconnects > maxReconnects)
-          throw new SwitchyardConnectionError(this.apiBase, 'event stream dropped', { cause: error });
-        await sleep(RECONNECT_DELAY_MS, options.signal);
-        continue;
-      }
-      // The server ended the stream before a terminal event (a gateway shutting down): resume.
-      if (++reconnects > maxReconnects)
-        throw new SwitchyardConnectionError(this.apiBase, 'event stream ended early');
-      await sleep(RECONNECT_DELAY_MS, options.signal);
-    }
+  watch(id: string, options: WatchOptions = {}): AsyncGenerator<WatchEvent> {
+    return this.follow<WatchEvent>(path(id, '/events'), options, {
+      resume: true,
+      last: (event, data) =>
+        event === 'snapshot'
+          ? TERMINAL.has((data as { job?: { status?: string } }).job?.status ?? '')
+          : TERMINAL.has(event.slice(4)),
+    });
   }
 
   /** A completed job's result: artifact bytes or the inline JSON, as a stream. */
@@ -261,6 +271,121 @@ export class Switchyard {
         'POST',
         `/webhooks/${encodeURIComponent(id)}/deliveries/${encodeURIComponent(deliveryId)}/redeliver`,
       ),
+  };
+
+  /**
+   * The messages of an event stream, reconnecting after a dropped connection (with `Last-Event-ID`
+   * when `how.resume`) up to `maxReconnects` times, until `how.last` says a message is the last.
+   */
+  private async *follow<E>(route: string, options: WatchOptions, how: Follow): AsyncGenerator<E> {
+    let lastEventId = options.lastEventId;
+    let reconnects = 0;
+    const maxReconnects = options.maxReconnects ?? 10;
+    for (;;) {
+      let response: Response;
+      try {
+        response = await this.send('GET', route, {
+          headers: {
+            accept: 'text/event-stream',
+            ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }),
+          },
+          timeoutMs: null,
+          signal: options.signal,
+        });
+      } catch (error) {
+        if (!(error instanceof SwitchyardConnectionError) || ++reconnects > maxReconnects) throw error;
+        await sleep(RECONNECT_DELAY_MS, options.signal);
+        continue;
+      }
+      try {
+        for await (const message of parseEventStream(response.body as ReadableStream<Uint8Array>)) {
+          if (how.resume && message.id !== undefined) lastEventId = message.id;
+          const data = JSON.parse(message.data) as unknown;
+          yield { event: message.event, id: message.id, data } as E;
+          if (how.last(message.event, data)) return;
+        }
+      } catch (error) {
+        if (options.signal?.aborted) throw error;
+        if (++reconnects > maxReconnects)
+          throw new SwitchyardConnectionError(this.apiBase, 'event stream dropped', { cause: error });
+        await sleep(RECONNECT_DELAY_MS, options.signal);
+        continue;
+      }
+      const final = await how.ended?.();
+      if (final !== undefined) {
+        yield { event: final.event, id: undefined, data: final.data } as E;
+        return;
+      }
+      // The server ended the stream before the last event (a gateway shutting down): resume.
+      if (++reconnects > maxReconnects)
+        throw new SwitchyardConnectionError(this.apiBase, 'event stream ended early');
+      await sleep(RECONNECT_DELAY_MS, options.signal);
+    }
+  }
+
+  readonly flows = {
+    /** Submits a flow (202 new, 200 the flow this Idempotency-Key already created). */
+    submit: (flow: FlowRequest, options: { idempotencyKey?: string; signal?: AbortSignal } = {}) =>
+      this.json<SubmittedFlow>('POST', '/flows', {
+        body: flow,
+        headers: options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {},
+        signal: options.signal,
+      }),
+    get: (id: string, options: { signal?: AbortSignal } = {}) =>
+      this.json<Flow>('GET', flowPath(id), { signal: options.signal }),
+    /** Every flow matching `query`, newest first, page after page. */
+    list: (query: FlowListQuery = {}, options: { signal?: AbortSignal } = {}): AsyncGenerator<FlowSummary> =>
+      this.pages<FlowList['items'][number]>('/flows', query, options.signal),
+    /** Cancels every unfinished job of the flow (`DELETE /flows/{id}`). */
+    cancel: (id: string) => this.json<FlowActionResult>('DELETE', flowPath(id)),
+    /** Runs the failed and cancelled jobs again, with everything downstream of them. */
+    retry: (id: string) => this.json<FlowActionResult>('POST', flowPath(id, '/retry')),
+    /** A read-only token for one flow, to hand to a browser (`flows.get` and `flows.watch` of it). */
+    createToken: (id: string, ttlSeconds?: number) =>
+      this.json<FlowToken>('POST', flowPath(id, '/tokens'), {
+        body: ttlSeconds === undefined ? {} : { ttlSeconds },
+      }),
+    /**
+     * The flow's events: a `snapshot` (the Flow) on each connection, then every event of every job
+     * of the flow, until the flow is no longer running; the last event is then a snapshot of the
+     * finished flow. The flow stream has no `Last-Event-ID` resume: after a dropped connection the
+     * new connection's snapshot holds the state the missed job events led to.
+     */
+    watch: (id: string, options: Omit<WatchOptions, 'lastEventId'> = {}): AsyncGenerator<FlowWatchEvent> =>
+      this.follow<FlowWatchEvent>(flowPath(id, '/events'), options, {
+        resume: false,
+        last: (event, data) => event === 'snapshot' && (data as Flow).status !== 'running',
+        // The gateway closes the stream once the flow has finished: read how it ended.
+        ended: async () => {
+          const flow = await this.json<Flow>('GET', flowPath(id), { signal: options.signal });
+          return flow.status === 'running' ? undefined : { event: 'snapshot', data: flow };
+        },
+      }),
+  };
+
+  readonly schedules = {
+    create: (body: ScheduleRequest) => this.json<Schedule>('POST', '/schedules', { body }),
+    /** Every schedule, newest first, page after page. */
+    list: (query: PageQuery = {}): AsyncGenerator<Schedule> =>
+      this.pages<ScheduleList['items'][number]>('/schedules', query),
+    get: (id: string) => this.json<Schedule>('GET', schedulePath(id)),
+    update: (id: string, patch: SchedulePatch) =>
+      this.json<Schedule>('PATCH', schedulePath(id), { body: patch }),
+    delete: async (id: string): Promise<void> => {
+      await this.send('DELETE', schedulePath(id));
+    },
+    pause: (id: string, note?: string) =>
+      this.json<Schedule>('POST', schedulePath(id, '/pause'), { body: note === undefined ? {} : { note } }),
+    resume: (id: string, note?: string) =>
+      this.json<Schedule>('POST', schedulePath(id, '/resume'), { body: note === undefined ? {} : { note } }),
+    /** One run now, as the overlap policy allows. */
+    trigger: (id: string) => this.json<ScheduleTriggerResult>('POST', schedulePath(id, '/trigger')),
+    /** A run for every tick in [from, to] that has none yet. */
+    backfill: (id: string, range: ScheduleBackfill) =>
+      this.json<ScheduleBackfillResult>('POST', schedulePath(id, '/backfill'), { body: range }),
+    /** The jobs the schedule created, newest tick first, page after page. */
+    runs: (id: string, query: PageQuery = {}): AsyncGenerator<JobSummary> =>
+      this.pages<JobSummary>(schedulePath(id, '/runs'), query),
   };
 
   /** Every item of a cursor-paged route, following `nextCursor`. */

@@ -873,6 +873,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/flows/{id}/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mint a flow token for a browser
+         * @description A short-lived, read-only token for this one flow, to hand to a browser instead of an API key: it is accepted as `?token=` on GET /flows/{id} and /flows/{id}/events of this flow (another flow: 404; any other route, expired, or its API key revoked: 401). Origins in CORS_ORIGINS may use those routes from a page.
+         */
+        post: operations["postFlowsIdTokens"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/session": {
         parameters: {
             query?: never;
@@ -2051,6 +2071,18 @@ export interface components {
             token: string;
             /** Format: uuid */
             jobId: string;
+            /**
+             * Format: date-time
+             * @description ISO-8601 UTC
+             */
+            expiresAt: string;
+        };
+        /** FlowToken */
+        FlowToken: {
+            /** @description pass as `?token=` on GET /flows/{id} and /flows/{id}/events of this flow only */
+            token: string;
+            /** Format: uuid */
+            flowId: string;
             /**
              * Format: date-time
              * @description ISO-8601 UTC
@@ -6950,7 +6982,10 @@ export interface operations {
     };
     getFlowsId: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description a flow token (POST /flows/{id}/tokens) for this flow, instead of an API key */
+                token?: string;
+            };
             header?: {
                 /** @description carried through every log line and message of the request */
                 "X-Correlation-Id"?: string;
@@ -7311,7 +7346,10 @@ export interface operations {
     };
     getFlowsIdEvents: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description a flow token (POST /flows/{id}/tokens) for this flow, instead of an API key */
+                token?: string;
+            };
             header?: {
                 /** @description carried through every log line and message of the request */
                 "X-Correlation-Id"?: string;
@@ -8857,6 +8895,143 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["JobToken"];
+                };
+            };
+            /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */
+            400: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: no API key, or an unknown or revoked one */
+            401: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the API key lacks the scope this route needs */
+            403: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found` (also for another tenant’s object, so existence does not leak) */
+            404: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: past the key’s rate limit; see Retry-After */
+            429: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postFlowsIdTokens: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description carried through every log line and message of the request */
+                "X-Correlation-Id"?: string;
+            };
+            path: {
+                /** @description flow id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JobTokenRequest"];
+            };
+        };
+        responses: {
+            /** @description the token */
+            201: {
+                headers: {
+                    /** @description the caller’s X-Correlation-Id, or a new one */
+                    "X-Correlation-Id"?: string;
+                    /** @description requests the bucket holds (the burst) */
+                    "RateLimit-Limit"?: number;
+                    /** @description requests left in the bucket */
+                    "RateLimit-Remaining"?: number;
+                    /** @description seconds until the bucket is full again */
+                    "RateLimit-Reset"?: number;
+                    /** @description `<burst>;w=<seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowToken"];
                 };
             };
             /** @description `validation_failed`, `unknown_job_type` or `flow_invalid`; `details` name each field (and batch or flow `index`) */

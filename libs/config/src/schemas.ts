@@ -153,7 +153,7 @@ export const GatewayEnv = {
   /** How often a gateway looks for deliveries that became due (retries); new ones are sent at once. */
   WEBHOOK_POLL_MS: positiveInt(500, 60000),
   /**
-   * Origins (e.g. `https://app.example.com`) allowed to call the job-token routes from a browser
+   * Origins (e.g. `https://app.example.com`) allowed to call the job- and flow-token routes from a browser
    * (CORS): comma-separated; empty (the default) allows none.
    */
   CORS_ORIGINS: Type.String({ default: '' }),

@@ -6,18 +6,23 @@ import { correlation } from '@switchyard/observability';
 import { RateLimitService } from './rate-limit.service';
 import { presentedKey } from './api-key';
 import { ApiKeysService } from './api-keys.service';
-import { JobTokensService } from './job-tokens.service';
+import { JobTokensService, type TokenTarget } from './job-tokens.service';
 import { sessionCookie, SessionsService } from './sessions.service';
 import { PUBLIC_ROUTE, REQUIRED_SCOPE, setCaller, type Caller, type Scope } from './caller';
 
 export const API_PREFIX = '/api/v1/';
 /** The one route that takes a body other than JSON. */
 export const UPLOAD_ROUTE = '/api/v1/files';
-/** The routes a job token (`?token=`) opens, for GET only: its job, its events, its result. */
-export const JOB_TOKEN_ROUTES: ReadonlySet<string> = new Set([
-  '/api/v1/jobs/:id',
-  '/api/v1/jobs/:id/events',
-  '/api/v1/jobs/:id/result',
+/**
+ * The routes a token (`?token=`) opens, for GET only, and the kind of token each takes: a job
+ * token its job, its events, its result; a flow token its flow and the flow's events.
+ */
+export const TOKEN_ROUTES: ReadonlyMap<string, TokenTarget['kind']> = new Map([
+  ['/api/v1/jobs/:id', 'job'],
+  ['/api/v1/jobs/:id/events', 'job'],
+  ['/api/v1/jobs/:id/result', 'job'],
+  ['/api/v1/flows/:id', 'flow'],
+  ['/api/v1/flows/:id/events', 'flow'],
 ]);
 
 /**
@@ -88,8 +93,9 @@ export class AuthGuard implements CanActivate {
   }
 
   /**
-   * A browser's job token: read-only, only on JOB_TOKEN_ROUTES, only for its own job (another
-   * job's id is 404, as for a job of another tenant); invalid, revoked or expired is 401.
+   * A browser's job or flow token: read-only, only on the TOKEN_ROUTES of its kind (elsewhere 401),
+   * only for its own job or flow (another id is 404, as for a job of another tenant); invalid,
+   * revoked or expired is 401.
    */
   private async admitToken(
     token: string,
@@ -97,22 +103,22 @@ export class AuthGuard implements CanActivate {
     request: FastifyRequest,
     reply: FastifyReply,
   ): Promise<boolean> {
-    const checked =
-      JOB_TOKEN_ROUTES.has(route) && request.method === 'GET' ? await this.tokens.check(token) : undefined;
-    if (!checked?.ok) {
+    const kind = request.method === 'GET' ? TOKEN_ROUTES.get(route) : undefined;
+    const checked = kind === undefined ? undefined : await this.tokens.check(token);
+    if (!checked?.ok || checked.target.kind !== kind) {
       await this.limits.check('anon', request.ip, reply);
       throw new ApiError(
         'unauthorized',
-        checked === undefined
-          ? 'job tokens are accepted only on GET /jobs/{id}, /jobs/{id}/events and /jobs/{id}/result'
-          : checked.reason === 'expired'
-            ? 'the job token has expired'
-            : 'the job token is not valid (malformed, or its API key was revoked)',
+        checked?.ok === false
+          ? checked.reason === 'expired'
+            ? 'the token has expired'
+            : 'the token is not valid (malformed, or its API key was revoked)'
+          : 'job tokens are accepted only on GET /jobs/{id}, /jobs/{id}/events and /jobs/{id}/result, ' +
+              'flow tokens only on GET /flows/{id} and /flows/{id}/events',
       );
     }
-    const params = request.params as Record<string, string | undefined>;
-    if (params['id'] !== checked.jobId)
-      throw new ApiError('not_found', `job ${params['id'] ?? ''} not found`);
+    const id = (request.params as Record<string, string | undefined>)['id'] ?? '';
+    if (checked.target.id !== id) throw new ApiError('not_found', `${kind} ${id} not found`);
     setCaller(request, checked.caller);
     correlation.assign({ tenant: checked.caller.tenant });
     await this.limits.check('read', checked.caller.keyId, reply);

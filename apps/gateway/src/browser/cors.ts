@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiErrorBody } from '@switchyard/contracts';
 
-/** The paths a job token opens (GET): a job, its events, its result. */
-const TOKEN_PATH = /^\/api\/v1\/jobs\/[^/]+(\/events|\/result)?$/;
+/** The paths a token opens (GET): a job, its events, its result; a flow, its events. */
+const TOKEN_PATH = /^\/api\/v1\/(jobs\/[^/]+(\/events|\/result)?|flows\/[^/]+(\/events)?)$/;
 const EXPOSED = 'content-length, content-type, content-disposition, etag, x-correlation-id, retry-after';
 
 /** CORS_ORIGINS (comma-separated) as a set of exact origins. */
@@ -16,10 +16,10 @@ export function parseCorsOrigins(value: string): Set<string> {
 }
 
 /**
- * CORS for the job-token routes only, and only for the origins in CORS_ORIGINS (none by default):
- * a listed origin's GET gets `Access-Control-Allow-Origin`, and its preflight 204. Every other
- * OPTIONS request is 404, and no other route or origin ever gets a CORS header, so a page on
- * another origin cannot call the API with a key.
+ * CORS for the token routes only (auth.guard.ts TOKEN_ROUTES), and only for the origins in
+ * CORS_ORIGINS (none by default): a listed origin's GET gets `Access-Control-Allow-Origin`, and its
+ * preflight 204. Every other OPTIONS request is 404, and no other route or origin ever gets a CORS
+ * header, so a page on another origin cannot call the API with a key.
  */
 export function registerCors(fastify: FastifyInstance, origins: ReadonlySet<string>): void {
   fastify.addHook('onRequest', (request, reply, done) => {

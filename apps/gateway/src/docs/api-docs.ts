@@ -74,6 +74,18 @@ export const ApiJobToken = () =>
     schema: { type: 'string', maxLength: 1000 },
   });
 
+/** `?token=`: a flow token instead of an API key (GET /flows/{id} and its events, for browsers). */
+export const ApiFlowToken = () =>
+  ApiQuery({
+    name: 'token',
+    required: false,
+    description: 'a flow token (POST /flows/{id}/tokens) for this flow, instead of an API key',
+    schema: { type: 'string', maxLength: 1000 },
+  });
+
+export const ApiFlowId = () =>
+  ApiParam({ name: 'id', description: 'flow id (UUID)', schema: { type: 'string', format: 'uuid' } });
+
 export const ApiJobId = () =>
   ApiParam({ name: 'id', description: 'job id (UUID)', schema: { type: 'string', format: 'uuid' } });
 

@@ -1,14 +1,19 @@
 import { Body, Controller, Delete, Get, Headers, Param, Post, Query, Res } from '@nestjs/common';
-import { ApiHeader, ApiParam, ApiProduces, ApiResponse } from '@nestjs/swagger';
+import { ApiHeader, ApiProduces, ApiResponse } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { LIMITS } from '@switchyard/contracts';
 import { Caller } from '../auth/caller';
-import { ApiErrors, ApiJson, ApiJsonBody, ApiQueryParam, ApiRoute } from '../docs/api-docs';
+import {
+  ApiErrors,
+  ApiFlowId,
+  ApiFlowToken,
+  ApiJson,
+  ApiJsonBody,
+  ApiQueryParam,
+  ApiRoute,
+} from '../docs/api-docs';
 import { parseListQuery } from '../jobs/jobs.controller';
 import { FlowsService } from './flows.service';
-
-const ApiFlowId = () =>
-  ApiParam({ name: 'id', description: 'flow id (UUID)', schema: { type: 'string', format: 'uuid' } });
 
 /** Flows (SPEC §11): jobs that depend on jobs. */
 @Controller('api/v1/flows')
@@ -77,6 +82,7 @@ export class FlowsController {
       'progress, dependencies) in dependency order.',
   )
   @ApiFlowId()
+  @ApiFlowToken()
   @ApiJson(200, 'the flow', 'Flow')
   @ApiErrors(404)
   get(@Caller() caller: Caller, @Param('id') id: string) {
@@ -125,6 +131,7 @@ export class FlowsController {
       '`id:` = `<jobId>:<seq>`; the stream closes once the flow is no longer running.',
   )
   @ApiFlowId()
+  @ApiFlowToken()
   @ApiProduces('text/event-stream')
   @ApiResponse({
     status: 200,

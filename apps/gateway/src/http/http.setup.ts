@@ -16,7 +16,7 @@ export interface HttpSetupOptions {
   /** FLOW_MAX_JOBS: bounds the flow body in the API document. */
   flowMaxJobs?: number;
   version: string;
-  /** CORS_ORIGINS: origins that may use the job-token routes from a browser. */
+  /** CORS_ORIGINS: origins that may use the job- and flow-token routes from a browser. */
   corsOrigins: string;
   /** The built web console (served at /ui when it holds an index.html). */
   consoleDir?: string;

@@ -60,6 +60,7 @@ import { StatsViewSchema } from './stats';
 import {
   JobTokenRequestSchema,
   JobTokenSchema,
+  FlowTokenSchema,
   WebhookDeliveryPageSchema,
   WebhookDeliverySchema,
   WebhookEndpointCreatedSchema,
@@ -160,6 +161,7 @@ export function apiBodySchemas(batchMaxItems: number, flowMaxJobs = 500) {
     WebhookDeliveryList: WebhookDeliveryPageSchema,
     JobTokenRequest: JobTokenRequestSchema,
     JobToken: JobTokenSchema,
+    FlowToken: FlowTokenSchema,
     // The console's session (issue 20).
     SessionRequest: SessionRequestSchema,
     Session: SessionSchema,

@@ -139,7 +139,7 @@ export const WebhookDeliveryPageSchema = Type.Object(
 );
 export type WebhookDeliveryPage = Static<typeof WebhookDeliveryPageSchema>;
 
-/** `POST /jobs/{id}/tokens`. */
+/** `POST /jobs/{id}/tokens` and `POST /flows/{id}/tokens`. */
 export const JobTokenRequestSchema = Type.Object(
   {
     ttlSeconds: Type.Optional(
@@ -162,3 +162,15 @@ export const JobTokenSchema = Type.Object(
   { title: 'JobToken' },
 );
 export type JobToken = Static<typeof JobTokenSchema>;
+
+export const FlowTokenSchema = Type.Object(
+  {
+    token: Type.String({
+      description: 'pass as `?token=` on GET /flows/{id} and /flows/{id}/events of this flow only',
+    }),
+    flowId: Type.String({ format: 'uuid' }),
+    expiresAt: isoTime(),
+  },
+  { title: 'FlowToken' },
+);
+export type FlowToken = Static<typeof FlowTokenSchema>;
