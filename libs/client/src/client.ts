@@ -219,7 +219,8 @@ export class Switchyard {
       resume: true,
       last: (event, data) =>
         event === 'snapshot'
-          ? TERMINAL.has((data as { job?: { status?: string } }).job?.status ?? '')
+          ? // A snapshot is the job itself (JobSnapshot: the job view with its seq).
+            TERMINAL.has((data as { status?: string }).status ?? '')
           : TERMINAL.has(event.slice(4)),
     });
   }

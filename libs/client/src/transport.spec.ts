@@ -308,6 +308,16 @@ describe('Switchyard client: watch', () => {
     ]);
   });
 
+  it('ends at a snapshot of a job that has already finished (one request, no reconnect)', async () => {
+    const { sdk, calls } = client([
+      eventStream(message('snapshot', undefined, { id: 'j1', status: 'completed', seq: 3 }), 'end'),
+    ]);
+    const seen: string[] = [];
+    for await (const event of sdk.watch('j1', { maxReconnects: 2 })) seen.push(event.event);
+    expect(seen).toEqual(['snapshot']);
+    expect(calls).toHaveLength(1);
+  });
+
   it('gives up after maxReconnects dropped streams', async () => {
     const { sdk, calls } = client([
       eventStream(message('job.progress', 7, {}), 'reset'),
