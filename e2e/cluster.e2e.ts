@@ -171,8 +171,8 @@ describeWithRabbitMq('a three-node RabbitMQ cluster with quorum queues', () => {
       process.stdout.write(
         `cluster: the services declared ${declared.length} queues: ${declared.map((q) => `${q.slice(stack.id.length + 1)} ${types[q]}`).join(', ')}\n`,
       );
-      const kinds = ['jobs.default', 'retry.1000', 'dlq', 'intake', 'intake.rejected', 'tracker'];
-      expect(declared).toEqual(expect.arrayContaining(kinds.map((kind) => `${stack.id}.${kind}`)));
+      const durable = ['jobs.default', 'retry.1000', 'dlq', 'intake', 'intake.rejected', 'tracker'];
+      expect(declared).toEqual(expect.arrayContaining(durable.map((kind) => `${stack.id}.${kind}`)));
       const isControl = (name: string) => name.startsWith(`${stack.id}.control.`);
       expect(declared.filter(isControl).map((name) => types[name])).toEqual([
         'classic',
