@@ -162,10 +162,55 @@ describeWithRabbitMq('a three-node RabbitMQ cluster with quorum queues', () => {
     it('5,000 jobs while a node is kill -9ed and restarted 10 s later: all complete once, history whole, SSE on both gateways sees every one', async () => {
       const apis = gateways.map((g) => stack.api(stack.adminKey, g));
       streams = await Promise.all(gateways.map((g) => openCompletionStream(g.url, stack.adminKey)));
-      // The node that leads the work queue: its loss forces a leader election as well as reconnections.
-      const victim = await cluster.leaderOf(`${stack.id}.jobs.default`);
+      // Every durable queue the services declared is a quorum queue (a type cannot change in place,
+      // so one declared classic by mistake would stay classic): work, retry tiers, DLQ, intake and
+      // its rejected queue, the tracker's events. The workers' control queues are exclusive and
+      // auto-delete, which quorum queues cannot be (docs/scaling.md): classic, one per worker.
+      const types = await cluster.queueTypes(`${stack.id}.`);
+      const declared = Object.keys(types).sort();
+      process.stdout.write(
+        `cluster: the services declared ${declared.length} queues: ${declared.map((q) => `${q.slice(stack.id.length + 1)} ${types[q]}`).join(', ')}\n`,
+      );
+      const durable = ['jobs.default', 'retry.1000', 'dlq', 'intake', 'intake.rejected', 'tracker'];
+      expect(declared).toEqual(expect.arrayContaining(durable.map((kind) => `${stack.id}.${kind}`)));
+      const isControl = (name: string) => name.startsWith(`${stack.id}.control.`);
+      expect(declared.filter(isControl).map((name) => types[name])).toEqual([
+        'classic',
+        'classic',
+        'classic',
+      ]);
+      expect(declared.filter((name) => !isControl(name) && types[name] !== 'quorum')).toEqual([]);
+
+      // The node to kill: one that some service processes are connected to, so that their failover
+      // is certain, not left to the random start node each client picks — the work queue's leader
+      // when it is one of those (its loss then forces a leader election too), as it usually is,
+      // since a quorum queue's leader is placed on the node of the client that declared it.
+      const processes = [...stack.services.values(), ...stack.extra];
+      const nodeUrls = cluster.amqpUrl.split(',');
+      /** The nodes (1…3) a process's log lines `msg` name; 0 for a line naming none of them. */
+      const connectedTo = (p: ServiceProcess, msg: string) =>
+        p
+          .logs()
+          .filter((l) => l['msg'] === msg)
+          .map((l) => {
+            const port = /^amqp:\/\/[^,\s]*:(\d+)\/?$/.exec(String(l['url']))?.[1];
+            return port ? nodeUrls.findIndex((url) => url.endsWith(`:${port}`)) + 1 : 0;
+          });
+      const label = (p: ServiceProcess) => `${p.name}:${p.port}`;
+      const hosted = (node: number) =>
+        processes.filter((p) => connectedTo(p, 'AMQP connected').includes(node));
+      const leader = await cluster.leaderOf(`${stack.id}.jobs.default`);
+      const busiest = [1, 2, 3].sort((a, b) => hosted(b).length - hosted(a).length)[0] ?? leader;
+      const victim = hosted(leader).length > 0 ? leader : busiest;
+      const onVictim = hosted(victim);
+      expect(onVictim.length).toBeGreaterThan(0);
+      const reconnectsBefore = new Map(processes.map((p) => [p, connectedTo(p, 'AMQP reconnected').length]));
+      process.stdout.write(
+        `cluster: killing node ${victim} (${victim === leader ? 'the work queue’s leader' : `the leader is node ${leader}, which no process uses`}), ` +
+          `which ${onVictim.length} of ${processes.length} processes are connected to: ${onVictim.map(label).join(', ')}\n`,
+      );
       // Every event published, as seen from a node that stays up: each must reach job_events.
-      const survivor = cluster.amqpUrl.split(',')[victim % 3];
+      const survivor = cluster.nodeUrl((victim % 3) + 1);
       tap = await tapEvents(survivor, `${stack.id}.events`, `${stack.id}.test-tap`);
 
       let outage: Promise<void> | undefined;
@@ -222,11 +267,19 @@ describeWithRabbitMq('a three-node RabbitMQ cluster with quorum queues', () => {
         throw new Error(`${error.message}\n${await describeLost(lost)}`);
       });
       expect(missing).toEqual([]);
-      const processes = [...stack.services.values(), ...stack.extra];
-      const reconnected = processes.filter((p) => p.logs().some((l) => l['msg'] === 'AMQP reconnected'));
+      const reconnected = processes.filter(
+        (p) => connectedTo(p, 'AMQP reconnected').length > (reconnectsBefore.get(p) ?? 0),
+      );
       process.stdout.write(
         `cluster: ${seenOnBus()} events on the bus, all in job_events; ${reconnected.length} of ${processes.length} processes reconnected to another node\n`,
       );
+      // Client failover happened: every process that was on the killed node reconnected, and to a
+      // node that stayed up (the next in its list) at least once.
+      expect(onVictim.filter((p) => !reconnected.includes(p)).map(label)).toEqual([]);
+      const landedOn = onVictim.flatMap((p) =>
+        connectedTo(p, 'AMQP reconnected').slice(reconnectsBefore.get(p) ?? 0),
+      );
+      expect(landedOn.some((node) => node !== victim && node > 0)).toBe(true);
       const { rows: kinds } = await db.query<{ event: string; n: string }>(
         `SELECT event, count(*) AS n FROM job_events WHERE job_id = ANY($1::uuid[])
            AND event IN ('queued', 'started', 'completed') GROUP BY event`,

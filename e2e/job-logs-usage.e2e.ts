@@ -2,7 +2,7 @@
 // JOB_LOG_MAX_LINES with the overflow counted, paged in order, private to the job's tenant, live
 // on the job's SSE stream and under `switchyard logs --follow`, and purged with their job; usage
 // from a provider's `usage` object sums exactly in GET /usage, and a tenant past its monthly
-// budget is refused at admission while another is not.
+// budget is refused at admission while another, with a budget not used up or none, is not.
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -57,6 +57,7 @@ describe('job logs and the usage ledger', () => {
   let alpha: TestApi;
   let beta: TestApi;
   let gamma: TestApi;
+  let delta: TestApi;
   let alphaKey: string;
   let provider: { url: string; server: Server };
   let db: Client;
@@ -92,6 +93,7 @@ describe('job logs and the usage ledger', () => {
     alpha = a.api;
     beta = (await client('beta')).api;
     gamma = (await client('gamma')).api;
+    delta = (await client('delta')).api;
     db = new Client({ connectionString: stack.db.url });
     await db.connect();
   });
@@ -242,24 +244,39 @@ describe('job logs and the usage ledger', () => {
     expect(metrics).toMatch(/^switchyard_usage_total\{tenant="alpha",unit="tokens_in"[^}]*\} 700$/m);
   });
 
-  it('refuses a tenant past its monthly budget with 429 budget_exhausted; another tenant is unaffected', async () => {
-    const set = await admin.request<{
-      tenant: string;
-      budgets: Record<string, { perMonth: number; used: number; resetsAt: string }>;
-    }>('PUT', '/admin/tenants/gamma', { budgets: { cost_usd: { perMonth: 0.08 } } });
-    expect(set.status).toBe(200);
-    expect(set.body.budgets['cost_usd']).toMatchObject({ perMonth: 0.08, used: 0 });
-    const resetsAt = set.body.budgets['cost_usd']?.resetsAt ?? '';
-    expect(new Date(resetsAt).getUTCDate()).toBe(1);
-
-    // Three jobs at 0.029 each pass the budget of 0.08.
-    for (let i = 0; i < 3; i++) {
-      const id = await gamma.submit({
-        type: 'provider.generate',
-        payload: { provider: 'llm', operation: 'chat' },
+  it('refuses a tenant past its monthly budget with 429 budget_exhausted; other tenants, with a budget not used up or none, are unaffected', async () => {
+    type Budgets = { budgets: Record<string, { perMonth: number; used: number; resetsAt: string }> };
+    const setBudget = async (tenant: string, perMonth: number) => {
+      const set = await admin.request<Budgets & { tenant: string }>('PUT', `/admin/tenants/${tenant}`, {
+        budgets: { cost_usd: { perMonth } },
       });
-      expect((await gamma.waitForStatus(id, ['completed', 'failed'], 30000)).status).toBe('completed');
-    }
+      expect(set.status).toBe(200);
+      expect(set.body.budgets['cost_usd']).toMatchObject({ perMonth, used: 0 });
+      return set.body.budgets['cost_usd']?.resetsAt ?? '';
+    };
+    // Three jobs at 0.029 each (0.087): past gamma's 0.08, within delta's 0.10.
+    const resetsAt = await setBudget('gamma', 0.08);
+    expect(new Date(resetsAt).getUTCDate()).toBe(1);
+    await setBudget('delta', 0.1);
+    const spend = async (api: TestApi) => {
+      for (let i = 0; i < 3; i++) {
+        const id = await api.submit({
+          type: 'provider.generate',
+          payload: { provider: 'llm', operation: 'chat' },
+        });
+        expect((await api.waitForStatus(id, ['completed', 'failed'], 30000)).status).toBe('completed');
+      }
+    };
+    const usedBy = async (tenant: string) =>
+      (await admin.get<Budgets>(`/admin/tenants/${tenant}`)).body.budgets['cost_usd']?.used ?? 0;
+    // delta spends first and its use is in the ledger before gamma's, so the budget refresh that
+    // refuses gamma has read delta's use too.
+    await spend(delta);
+    await waitFor(async () => Math.abs((await usedBy('delta')) - 0.087) < 1e-9, {
+      timeoutMs: 15000,
+      what: 'delta’s three jobs in the ledger',
+    });
+    await spend(gamma);
     const refused = await waitFor(
       async () => {
         // Probed with a job that costs nothing, so what gamma used stays what the three cost.
@@ -276,8 +293,24 @@ describe('job logs and the usage ledger', () => {
     expect(refused.body.error.message).toContain(resetsAt);
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
 
-    const view = await admin.get<{ budgets: Record<string, { used: number }> }>('/admin/tenants/gamma');
-    expect(view.body.budgets['cost_usd']?.used).toBeCloseTo(0.087, 9);
+    expect(await usedBy('gamma')).toBeCloseTo(0.087, 9);
+    // delta used as much as gamma, under a budget it has not used up: still admitted.
+    const deltaBudget = (await admin.get<Budgets>('/admin/tenants/delta')).body.budgets['cost_usd'];
+    expect(deltaBudget).toMatchObject({ perMonth: 0.1 });
+    expect(deltaBudget?.used).toBeCloseTo(0.087, 9);
+    const admitted = await delta.post<{ id: string }>('/jobs', {
+      type: 'test.chatty',
+      payload: { lines: 0 },
+      dedupe: false,
+    });
+    expect(admitted.status).toBe(202);
+    // ...while gamma, on the same gateway at the same moment, is still refused.
+    const again = await gamma.post<{ error: { code: string } }>('/jobs', {
+      type: 'test.chatty',
+      payload: { lines: 0 },
+      dedupe: false,
+    });
+    expect([again.status, again.body.error?.code]).toEqual([429, 'budget_exhausted']);
     // beta has no budget; alpha used far more than gamma but has none either.
     await beta.submit({ type: 'test.chatty', payload: { lines: 0 } });
     await alpha.submit({ type: 'test.chatty', payload: { lines: 0 } });

@@ -13,6 +13,7 @@
 //   node tools/cluster.mjs kill N   kill -9 node N's Erlang VM (beam.smp), as a crash would
 //   node tools/cluster.mjs start N  start node N again (it rejoins the cluster by itself)
 //   node tools/cluster.mjs leader Q  which node leads quorum queue Q
+//   node tools/cluster.mjs types [P]  each queue's type (classic, quorum, stream), names starting with P
 //
 // Settings (environment): SWITCHYARD_CLUSTER_DIR (default <tmp>/switchyard-cluster),
 // SWITCHYARD_CLUSTER_NAME (node name prefix, default sy), SWITCHYARD_CLUSTER_PORT (first AMQP
@@ -242,6 +243,12 @@ async function down() {
   rmSync(DIR, { recursive: true, force: true });
 }
 
+function anyRunningNode() {
+  const alive = nodes().find((n) => livePid(n) !== undefined);
+  if (!alive) throw new Error('no node is running');
+  return alive;
+}
+
 function nodeArg(value) {
   const node = nodes().find((n) => String(n.index) === value || n.name === value);
   if (!node) throw new Error(`no node ${value}: 1..${COUNT} or a node name`);
@@ -285,9 +292,7 @@ async function main(argv) {
     }
     case 'leader': {
       // The node that leads quorum queue `arg` (asked of any running node).
-      const alive = nodes().find((n) => livePid(n) !== undefined);
-      if (!alive) throw new Error('no node is running');
-      const out = await ctl(alive, ['list_queues', '-q', 'name', 'leader', '--no-table-headers']);
+      const out = await ctl(anyRunningNode(), ['list_queues', '-q', 'name', 'leader', '--no-table-headers']);
       const line = out.split('\n').find((l) => l.split('\t')[0] === arg);
       if (!line) throw new Error(`no queue ${arg}`);
       const leader = line.split('\t')[1]?.trim();
@@ -296,8 +301,21 @@ async function main(argv) {
       );
       return;
     }
+    case 'types': {
+      // {"queues": {"<name>": "quorum", ...}}: what each queue (named `arg…`, or all) was declared as.
+      const out = await ctl(anyRunningNode(), ['list_queues', '-q', 'name', 'type', '--no-table-headers']);
+      const queues = {};
+      for (const line of out.split('\n')) {
+        const [name, type] = line.split('\t').map((field) => field.trim());
+        if (name && type && name.startsWith(arg ?? '')) queues[name] = type;
+      }
+      console.log(JSON.stringify({ queues }));
+      return;
+    }
     default:
-      console.error('usage: node tools/cluster.mjs up|down|status|kill <n>|start <n>|leader <queue>');
+      console.error(
+        'usage: node tools/cluster.mjs up|down|status|kill <n>|start <n>|leader <queue>|types [prefix]',
+      );
       process.exitCode = 2;
   }
 }

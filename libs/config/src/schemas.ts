@@ -22,15 +22,22 @@ export const MAX_TIMEOUT_LIMIT_MS = 2147483647;
 const timeoutMs = (fallback: number) => positiveInt(fallback, MAX_TIMEOUT_LIMIT_MS);
 
 /**
- * OpenTelemetry tracing (the standard variables). Unset endpoint: tracing is off and costs nothing.
- * The exporter itself reads the other OTEL_EXPORTER_OTLP_* variables (headers, protocol, timeout)
- * and the SDK OTEL_TRACES_SAMPLER / OTEL_RESOURCE_ATTRIBUTES.
+ * OpenTelemetry tracing (the standard variables). Neither endpoint set, or OTEL_SDK_DISABLED=true:
+ * tracing is off and costs nothing. The exporter itself reads the endpoints and the other
+ * OTEL_EXPORTER_OTLP_* variables (headers, protocol, timeout), the SDK OTEL_TRACES_SAMPLER /
+ * OTEL_RESOURCE_ATTRIBUTES.
  */
 export const TracingEnv = {
   /** OTLP/HTTP base URL, e.g. http://jaeger:4318 (spans go to `<endpoint>/v1/traces`). */
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(
     Type.String({ pattern: '^https?://', description: 'an http:// or https:// URL' }),
   ),
+  /** The traces URL itself, used as given (no `/v1/traces` appended); wins over the base URL. */
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Type.Optional(
+    Type.String({ pattern: '^https?://', description: 'an http:// or https:// URL' }),
+  ),
+  /** `true` (any case) turns tracing off whatever the endpoints say; any other value is false. */
+  OTEL_SDK_DISABLED: Type.Optional(Type.String({ maxLength: 20 })),
   /** service.name of the spans; default `switchyard-<service>`. */
   OTEL_SERVICE_NAME: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
 } satisfies TProperties;

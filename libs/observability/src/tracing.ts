@@ -57,14 +57,25 @@ let unregister: (() => void) | undefined;
 const UNTRACED_PATHS = /^\/(health\/|metrics$)/;
 
 /**
- * Starts OpenTelemetry tracing when OTEL_EXPORTER_OTLP_ENDPOINT is set: a tracer provider that
- * exports spans in batches over OTLP/HTTP (the exporter reads the standard OTEL_EXPORTER_OTLP_*
- * variables), W3C trace context propagation, and the HTTP, pg, ioredis and undici
- * instrumentations. Unset, nothing is registered at all and every helper below is a no-op that
- * costs one boolean test. Call it first in a service's start, before its connections are made.
+ * Whether the settings ask for tracing, as OpenTelemetry's environment conventions read them: an
+ * OTLP endpoint is set (the base OTEL_EXPORTER_OTLP_ENDPOINT or the signal's own
+ * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) and OTEL_SDK_DISABLED is not `true` (case-insensitive).
+ */
+export function tracingRequested(config: TracingConfig): boolean {
+  if (config.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return false;
+  return Boolean(config.OTEL_EXPORTER_OTLP_ENDPOINT || config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+}
+
+/**
+ * Starts OpenTelemetry tracing when tracingRequested(config): a tracer provider that exports
+ * spans in batches over OTLP/HTTP (the exporter reads the standard OTEL_EXPORTER_OTLP_* variables:
+ * the traces endpoint as given, else `<base endpoint>/v1/traces`), W3C trace context propagation,
+ * and the HTTP, pg, ioredis and undici instrumentations. Otherwise nothing is registered at all
+ * and every helper below is a no-op that costs one boolean test. Call it first in a service's
+ * start, before its connections are made.
  */
 export function startTracing(service: string, config: TracingConfig): boolean {
-  if (enabled || !config.OTEL_EXPORTER_OTLP_ENDPOINT) return enabled;
+  if (enabled || !tracingRequested(config)) return enabled;
   const resource = resourceFromAttributes({
     [ATTR_SERVICE_NAME]: config.OTEL_SERVICE_NAME ?? `switchyard-${service}`,
   }).merge(detectResources({ detectors: [envDetector] }));

@@ -53,6 +53,18 @@ export class TestCluster {
     return Number((await this.tool('leader', queue))['index']);
   }
 
+  /** Each queue whose name starts with `prefix`, with its type as the cluster reports it (classic, quorum, stream). */
+  async queueTypes(prefix: string): Promise<Record<string, string>> {
+    return (await this.tool('types', prefix))['queues'] as Record<string, string>;
+  }
+
+  /** The AMQP URL of node `index` (1…3). */
+  nodeUrl(index: number): string {
+    const url = this.amqpUrl.split(',')[index - 1];
+    if (!url) throw new Error(`no node ${index} in ${this.amqpUrl}`);
+    return url;
+  }
+
   /** kill -9 of node `index`'s Erlang VM. */
   kill(index: number): Promise<unknown> {
     return this.tool('kill', String(index));
