@@ -13,6 +13,7 @@ import {
   tenantsFor,
   type BenchOptions,
 } from './harness';
+import { tracingRequested } from '@switchyard/observability';
 import { formatProfiles, summariseProfiles, type ProfileSummary } from './profile';
 import { audio } from './scenarios/audio';
 import { backlog } from './scenarios/backlog';
@@ -290,7 +291,7 @@ export async function main(argv: string[]): Promise<number> {
     sharing: { jestProcessesSeen: Math.max(0, ...jestSeen), otherProcessesCpuPercentOfMachine: otherPercent },
     tenants: tenantsFor(options),
     // The services get only the bench's environment: tracing is on only when --env sets the exporter.
-    tracing: options.serviceEnv['OTEL_EXPORTER_OTLP_ENDPOINT'] ? 'on' : 'off',
+    tracing: tracingRequested(options.serviceEnv) ? 'on' : 'off',
     serviceEnvironment: {
       ...benchEnv(options, '<random>'),
       NODE_OPTIONS: options.profile ? '--require bench/cpu-profile.cjs' : undefined,
@@ -318,7 +319,7 @@ export async function main(argv: string[]): Promise<number> {
       `${machineShared ? ' — the machine was SHARED during this run' : ''}`,
   );
   write(
-    `tracing ${report.tracing} (OTEL_EXPORTER_OTLP_ENDPOINT ${report.tracing === 'on' ? 'set with --env' : 'not given to the services'}); repeat ${options.repeat}, submit-latency runs ${options.latencyRuns}`,
+    `tracing ${report.tracing} (an OTLP endpoint ${report.tracing === 'on' ? 'set with --env' : 'not given to the services'}); repeat ${options.repeat}, submit-latency runs ${options.latencyRuns}`,
   );
   write(`results: ${file.slice(ROOT.length + 1)} (${report.durationS} s)`);
   if (options.profile)
