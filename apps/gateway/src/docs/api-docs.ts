@@ -65,23 +65,20 @@ export function ApiRoute(tag: string, summary: string, description?: string) {
   return applyDecorators(ApiTags(tag), ApiOperation({ summary, description }));
 }
 
-/** `?token=`: a job token instead of an API key (the job-token routes, for browsers). */
-export const ApiJobToken = () =>
+/** `?token=`: a job or flow token instead of an API key (the token routes, for browsers). */
+const apiToken = (kind: 'job' | 'flow') =>
   ApiQuery({
     name: 'token',
     required: false,
-    description: 'a job token (POST /jobs/{id}/tokens) for this job, instead of an API key',
+    description: `a ${kind} token (POST /${kind}s/{id}/tokens) for this ${kind}, instead of an API key`,
     schema: { type: 'string', maxLength: 1000 },
   });
 
-/** `?token=`: a flow token instead of an API key (GET /flows/{id} and its events, for browsers). */
-export const ApiFlowToken = () =>
-  ApiQuery({
-    name: 'token',
-    required: false,
-    description: 'a flow token (POST /flows/{id}/tokens) for this flow, instead of an API key',
-    schema: { type: 'string', maxLength: 1000 },
-  });
+/** `?token=`: a job token (GET /jobs/{id}, its events and its result). */
+export const ApiJobToken = () => apiToken('job');
+
+/** `?token=`: a flow token (GET /flows/{id} and its events). */
+export const ApiFlowToken = () => apiToken('flow');
 
 export const ApiFlowId = () =>
   ApiParam({ name: 'id', description: 'flow id (UUID)', schema: { type: 'string', format: 'uuid' } });
