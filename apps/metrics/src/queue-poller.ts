@@ -3,6 +3,7 @@ import type { Logger } from '@switchyard/observability';
 import type { Gauge, Registry } from 'prom-client';
 import { createQueueMetrics, type QueueMetrics } from './job-metrics';
 import type { JobQueueStates } from '@switchyard/persistence';
+import { pollDelay } from '@switchyard/service-kit';
 
 /** The `queue` label of the dead-letter queue; work queues are labelled by their short name. */
 export const DLQ_LABEL = 'dlq';
@@ -79,7 +80,10 @@ export class QueuePoller {
     this.metrics = createQueueMetrics(registry, (gauge) => this.collectOldestAge(gauge));
   }
 
-  /** Polls at once, then every intervalMs after the previous poll ended. */
+  /**
+   * Polls at once, then every intervalMs after the previous poll ended (longer while a poll takes
+   * more than 1/20 of it: pollDelay).
+   */
   start(): void {
     this.stopped = false;
     this.schedule(0);
@@ -166,10 +170,13 @@ export class QueuePoller {
 
   private schedule(delayMs: number): void {
     this.timer = setTimeout(() => {
+      const started = performance.now();
       this.current = this.pollOnce()
         .catch((error: unknown) => this.logger.error({ err: error }, 'queue poll failed'))
         .finally(() => {
-          if (!this.stopped) this.schedule(this.options.intervalMs);
+          // Counts over a large backlog are slow: the next poll waits longer rather than taking a
+          // growing share of the database (pollDelay).
+          if (!this.stopped) this.schedule(pollDelay(this.options.intervalMs, performance.now() - started));
         });
     }, delayMs);
   }

@@ -5,6 +5,7 @@ import type { AnyJobTypeDefinition, HandlerRegistry } from '@switchyard/handler-
 import { AmqpClient } from '@switchyard/messaging';
 import { gauge, METRIC_PREFIX } from '@switchyard/observability';
 import { JobQueriesRepository, QueueSettingsRepository } from '@switchyard/persistence';
+import { pollDelay } from '@switchyard/service-kit';
 import {
   GATEWAY_CONFIG,
   HANDLER_REGISTRY,
@@ -17,6 +18,8 @@ import {
 /**
  * How often the depths are read: the PostgreSQL backlog and the paused flag (the queue_full check)
  * with RabbitMQ's ready count and consumers; and how often the rates behind estimates are refreshed.
+ * Both wait longer while a poll takes more than 1/20 of its interval (pollDelay: counts over a
+ * large backlog).
  */
 export const DEPTH_POLL_MS = 1000;
 export const DATABASE_POLL_MS = 2000;
@@ -26,6 +29,9 @@ const RATE_WINDOW_S = 300;
 const START_WINDOW_S = 60;
 /** With no completions to measure, assume this many ms per job per consumer. */
 const FALLBACK_MS_PER_JOB = 1000;
+
+/** The background polls, each paced on its own. */
+type Poll = 'backlog' | 'broker' | 'rates';
 
 interface QueueState {
   /** RabbitMQ's ready count: released jobs the broker holds. */
@@ -53,16 +59,17 @@ interface QueueState {
 /**
  * Queue depths and rates, read in the background so that no request waits for them: every second
  * the PostgreSQL backlog (queued + released: SPEC §4 `queue_full` and the warning/critical levels,
- * logged and exported as `switchyard_queue_level`), scheduled and running jobs, the paused flag,
- * and RabbitMQ's ready count and consumers; every two seconds the queued jobs by priority and the
- * recent starts and completions (wait estimates, `/queues`).
+ * logged and exported as `switchyard_queue_level`), scheduled and running jobs and the paused flag;
+ * every second RabbitMQ's ready count and consumers; every two seconds the queued jobs by priority
+ * and the recent starts and completions (wait estimates, `/queues`). The PostgreSQL polls wait
+ * longer while they are slow (pollDelay); jobs this process accepts meanwhile count at once.
  */
 @Injectable()
 export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
   private readonly states = new Map<string, QueueState>();
-  private readonly timers: NodeJS.Timeout[] = [];
-  private depthPoll: Promise<void> | undefined;
-  private ratePoll: Promise<void> | undefined;
+  private readonly timers = new Map<Poll, NodeJS.Timeout>();
+  private readonly polls = new Map<Poll, Promise<void>>();
+  private stopped = false;
   private readonly levelGauge: Gauge<'queue'>;
 
   constructor(
@@ -101,22 +108,33 @@ export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onModuleInit(): Promise<void> {
-    await Promise.allSettled([this.pollDepths(), this.pollRates()]);
-    // One poll of each kind at a time: a slow broker or database never piles polls up.
-    this.timers.push(
-      setInterval(() => {
-        this.depthPoll ??= this.pollDepths().finally(() => (this.depthPoll = undefined));
-      }, DEPTH_POLL_MS),
-      setInterval(() => {
-        this.ratePoll ??= this.pollRates().finally(() => (this.ratePoll = undefined));
-      }, DATABASE_POLL_MS),
-    );
-    for (const timer of this.timers) timer.unref();
+    await Promise.allSettled([this.pollBacklog(), this.pollBroker(), this.pollRates()]);
+    // One poll of each kind at a time, each paced by its own cost (pollDelay): a slow broker or
+    // database never piles polls up, and counts over a large backlog take a bounded share of it.
+    this.pace('backlog', () => this.pollBacklog(), DEPTH_POLL_MS);
+    this.pace('broker', () => this.pollBroker(), DEPTH_POLL_MS);
+    this.pace('rates', () => this.pollRates(), DATABASE_POLL_MS);
   }
 
   async onApplicationShutdown(): Promise<void> {
-    for (const timer of this.timers) clearInterval(timer);
-    await Promise.allSettled([this.depthPoll, this.ratePoll]);
+    this.stopped = true;
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    await Promise.allSettled([...this.polls.values()]);
+  }
+
+  /** Runs `poll` again `pollDelay(intervalMs, its last duration)` after each run ends. */
+  private pace(name: Poll, poll: () => Promise<void>, intervalMs: number, lastMs = 0): void {
+    if (this.stopped) return;
+    const timer = setTimeout(() => {
+      const started = performance.now();
+      const run = poll().finally(() => {
+        this.polls.delete(name);
+        this.pace(name, poll, intervalMs, performance.now() - started);
+      });
+      this.polls.set(name, run);
+    }, pollDelay(intervalMs, lastMs));
+    timer.unref();
+    this.timers.set(name, timer);
   }
 
   queues(): string[] {
@@ -249,10 +267,6 @@ export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
   private msPerJob(state: QueueState): number {
     if (state.finishedInWindow > 0) return (RATE_WINDOW_S * 1000) / state.finishedInWindow;
     return FALLBACK_MS_PER_JOB / Math.max(1, state.consumers);
-  }
-
-  private async pollDepths(): Promise<void> {
-    await Promise.all([this.pollBacklog(), this.pollBroker()]);
   }
 
   private async pollBacklog(): Promise<void> {
