@@ -81,4 +81,30 @@ describe('two gateways dispatching one queue', () => {
     expect(delta[0] + delta[1]).toBe(2000);
     expect(Math.min(...delta)).toBeGreaterThan(0);
   });
+
+  it('a job submitted to an idle queue is released by its own insert (no release statement), once', async () => {
+    const worker = await stack.spawn('worker');
+    try {
+      const before = await counterValue(gateways[0].url, 'switchyard_dispatch_released_total', { queue: 'default' });
+      const ids: string[] = [];
+      // One at a time, each finished before the next: the queue is idle at every submission.
+      for (let i = 0; i < 10; i++) {
+        const id = await apis[0].submit(quick());
+        ids.push(id);
+        await apis[0].waitForStatus(id, ['completed'], 30000);
+      }
+      await expectReleasedOnce(ids);
+      // Released in the insert's own transaction: the same now() as created_at (which keeps
+      // milliseconds). A release statement after the commit would stamp a later time.
+      const { rows } = await db.query<{ same: boolean }>(
+        `SELECT dispatched_at::timestamptz(3) IS NOT DISTINCT FROM created_at AS same FROM jobs WHERE id = ANY($1::uuid[])`,
+        [ids],
+      );
+      expect(rows.map((r) => r.same)).toEqual(ids.map(() => true));
+      const after = await counterValue(gateways[0].url, 'switchyard_dispatch_released_total', { queue: 'default' });
+      expect(after - before).toBe(10);
+    } finally {
+      await worker.stop('SIGTERM');
+    }
+  });
 });

@@ -61,6 +61,12 @@ export interface NewJob {
   rateKey?: string | null;
   /** Where the job's webhook deliveries go instead of the URL of its origin's endpoint. */
   webhookUrl?: string | null;
+  /**
+   * Released by its own insert (the dispatcher's fast path for an idle queue): stored with
+   * `dispatched_at`, `released_attempt` 0 and `releases` 1, its work message written to the outbox
+   * with it. Only for a job queued at once with no key.
+   */
+  released?: boolean;
 }
 
 export interface JobListQuery {
@@ -212,7 +218,8 @@ export class JobsRepository {
    * Inserts jobs and their outgoing messages in one statement (data-modifying CTEs): one round
    * trip and one implicit transaction, so either every row is written or none. `outboxIds` are in
    * the order of `outbox`. A job is stored `queued` in the backlog (`dispatched_at` NULL: the
-   * dispatcher releases it; no dispatch message goes in the outbox), or `scheduled` with its
+   * dispatcher releases it; no dispatch message goes in the outbox), `queued` and released when
+   * the caller marked it `released` (the fast path: its dispatch message is among `outbox`), or `scheduled` with its
    * `runAt`: its `job.queued` event, seq 1, is written when it is promoted, so it starts at seq 0. Throws IdempotencyKeyTaken when a job's (tenant, idempotency key) is
    * already stored, DataRejected when PostgreSQL refuses another value; nothing is written then.
    */
@@ -232,7 +239,8 @@ export class JobsRepository {
          INSERT INTO jobs (id, tenant, type, queue, status, priority, max_attempts, timeout_ms, correlation_id,
             idempotency_key, request_hash, payload, metadata, run_at, event_seq,
             flow_id, ref, on_dependency_failure, pending_deps, spawned_by, spawn_index, schedule_id, scheduled_for,
-            traceparent, tracestate, concurrency_key, webhook_url, rate_key)
+            traceparent, tracestate, concurrency_key, webhook_url, rate_key,
+            dispatched_at, released_attempt, releases)
          SELECT u.id, u.tenant, u.type, u.queue,
             CASE WHEN coalesce(u."pendingDeps", 0) > 0 THEN 'waiting'
                  WHEN u."runAt" IS NULL THEN 'queued' ELSE 'scheduled' END,
@@ -242,13 +250,15 @@ export class JobsRepository {
             u."flowId", u.ref, coalesce(u."onDependencyFailure", 'fail'), coalesce(u."pendingDeps", 0),
             u."spawnedBy", u."spawnIndex", u."scheduleId", u."scheduledFor", u.traceparent, u.tracestate,
             u."concurrencyKey",
-            u."webhookUrl", u."rateKey"
+            u."webhookUrl", u."rateKey",
+            CASE WHEN u.released THEN now() END, CASE WHEN u.released THEN 0 END,
+            CASE WHEN u.released THEN 1 ELSE 0 END
          FROM json_to_recordset($1::json) AS u(id uuid, tenant text, type text, queue text, priority smallint,
             "maxAttempts" int, "timeoutMs" int, "correlationId" text, "idempotencyKey" text, "requestHash" text,
             payload jsonb, metadata jsonb, "runAt" timestamptz, "flowId" uuid, ref text,
             "onDependencyFailure" text, "pendingDeps" int, "spawnedBy" uuid, "spawnIndex" int,
             "scheduleId" uuid, "scheduledFor" timestamptz, traceparent text, tracestate text,
-            "concurrencyKey" text, "webhookUrl" text, "rateKey" text)
+            "concurrencyKey" text, "webhookUrl" text, "rateKey" text, released boolean)
          RETURNING *
        ), o AS (
          INSERT INTO outbox (job_id, name, payload, options)

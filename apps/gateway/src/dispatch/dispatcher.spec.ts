@@ -285,6 +285,55 @@ describe('Dispatcher', () => {
     await dispatcher.stop();
   });
 
+  it('lets an insert release new jobs itself only while the backlog is empty, the queue running and the window roomy', async () => {
+    const { store, settings, dispatcher, counted } = setup({ window: 4 });
+    /** An insert's own release, counted where the statements count the window (the jobs table). */
+    const insertRelease = (count: number) => {
+      const ok = dispatcher.reserveFast('default', count);
+      if (ok) store.released.set('default', (store.released.get('default') ?? 0) + count);
+      return ok;
+    };
+    // Before the first release statement nothing is known about the backlog.
+    expect(insertRelease(1)).toBe(false);
+    await dispatcher.start();
+    await settle();
+    // The first pass found nothing: the queue is idle.
+    expect(insertRelease(3)).toBe(true);
+    expect(dispatcher.releasedCount('default')).toBe(3);
+    expect(counted.released).toBe(3);
+    // Only the room left in the window: 1 more, not 2.
+    expect(insertRelease(2)).toBe(false);
+    expect(insertRelease(1)).toBe(true);
+    // New work kicked into the backlog: no insert release until a pass finds the backlog empty.
+    store.claim('default', 4);
+    await settle();
+    store.fill('default', 2);
+    dispatcher.kick(['default']);
+    expect(insertRelease(1)).toBe(false);
+    await settle();
+    // That pass took both (fewer than its room): the backlog is empty again.
+    expect(store.backlog.get('default')).toHaveLength(0);
+    expect(insertRelease(1)).toBe(true);
+    // A pass that filled its batch may have left backlog behind.
+    store.claim('default', 3);
+    store.fill('default', 10);
+    dispatcher.kick(['default']);
+    await settle();
+    expect(store.backlog.get('default')).toHaveLength(6);
+    expect(insertRelease(1)).toBe(false);
+    // A paused queue releases nothing, however idle.
+    store.backlog.set('default', []);
+    store.claim('default', 4);
+    dispatcher.kick(['default']);
+    await settle();
+    expect(insertRelease(1)).toBe(true);
+    settings.paused.add('default');
+    store.onSettings?.();
+    await settle();
+    expect(insertRelease(1)).toBe(false);
+    await dispatcher.stop();
+  });
+
   it('releases at once on a kick (fast path) with the aging interval and publishes each job', async () => {
     const { store, broker, dispatcher, counted } = setup({ window: 10, agingMs: 200 });
     await dispatcher.start();

@@ -121,6 +121,11 @@ interface QueueState {
   fair: boolean;
   /** Claims per second (the automatic window's rate part). */
   starts: StartRate;
+  /**
+   * The last release statement found no more unkeyed backlog than it released, and no new work
+   * has been kicked since: a new job may be released by its own insert (reserveFast).
+   */
+  idle: boolean;
 }
 
 /**
@@ -201,10 +206,32 @@ export class Dispatcher {
     rated = false,
   ): void {
     for (const queue of queues) {
-      if (keyed) this.state(queue).keyed = true;
-      if (rated) this.state(queue).rated = true;
+      const state = this.state(queue);
+      if (keyed) state.keyed = true;
+      if (rated) state.rated = true;
+      state.idle = false;
       this.request(queue, 1, true);
     }
+  }
+
+  /**
+   * The fast path's first half: may `count` new jobs of `queue` (queued at once, no key) be
+   * released by their own insert? Yes while the queue is not paused, its last release found its
+   * backlog empty with no new work since (so nothing older or more urgent waits: no job is
+   * released out of order), and the window has room for all of them, which is then taken. Saves
+   * the release statement (a round trip and a commit) between a submission and its start when
+   * workers are idle. With several gateways, another gateway's backlog of the same queue is not
+   * seen here: a job submitted meanwhile may go before it, within this window.
+   */
+  reserveFast(queue: string, count: number): boolean {
+    if (this.stopped || count < 1 || this.isPaused(queue)) return false;
+    const state = this.states.get(queue);
+    if (!state?.idle || this.window(queue) - state.released < count) return false;
+    state.released += count;
+    // A count read from PostgreSQL meanwhile may miss these rows: it is not kept (see the tick).
+    state.releases++;
+    this.counters?.released(queue, count);
+    return true;
   }
 
   /**
@@ -272,6 +299,7 @@ export class Dispatcher {
         rated: false,
         fair: true,
         starts: new StartRate(this.now),
+        idle: false,
       };
       this.states.set(queue, state);
     }
@@ -319,6 +347,8 @@ export class Dispatcher {
         switched = true;
         continue;
       }
+      // Fewer than asked for: the unkeyed backlog is empty (until the next kick).
+      state.idle = rows.length < limit;
       if (rows.length) {
         this.counters?.released(queue, rows.length);
         await this.publish(rows, 'release');
@@ -414,7 +444,10 @@ export class Dispatcher {
     });
     // Not new work as a kick is (that catches up what no kick or notification covered).
     await this.step('backlog', async () => {
-      for (const queue of await this.store.backlogQueues()) this.request(queue, 1);
+      for (const queue of await this.store.backlogQueues()) {
+        this.state(queue).idle = false;
+        this.request(queue, 1);
+      }
       // Keyed backlog waits for a slot: a key's limit raised, or a slot whose end was not notified.
       for (const queue of await this.store.keyedBacklogQueues()) {
         this.state(queue).keyed = true;

@@ -21,6 +21,7 @@ import {
   withSpan,
 } from '@switchyard/observability';
 import {
+  dispatchOutboxMessage,
   eventOutboxMessage,
   JobQueriesRepository,
   JobsRepository,
@@ -134,10 +135,33 @@ export class JobsService {
       ...extra?.[i],
       ...(trace ? { traceparent: trace.traceparent, tracestate: trace.tracestate ?? null } : {}),
     }));
+    this.releaseFast(jobs);
     const createdAt = new Date().toISOString();
     const outbox: OutboxMessage[] = [];
-    for (const job of jobs) if (!job.runAt) outbox.push(queuedEventOf(job, createdAt));
+    for (const job of jobs) {
+      if (!job.runAt) outbox.push(queuedEventOf(job, createdAt));
+      if (job.released) outbox.push(dispatchOutboxMessage(dispatchRowOf(job)));
+    }
     return { jobs, outbox };
+  }
+
+  /**
+   * The fast path (docs/architecture.md): jobs queued at once with no key, of a queue whose
+   * dispatcher has no backlog and room in its window, are released by their own insert, their work
+   * messages written to the outbox with them and published right after the commit. Jobs with a
+   * trace context keep the release statement, whose publish records the job.dispatch span.
+   */
+  private releaseFast(jobs: NewJob[]): void {
+    const perQueue = new Map<string, NewJob[]>();
+    for (const job of jobs) {
+      if (job.runAt || job.pendingDeps || job.concurrencyKey || job.rateKey || job.traceparent) continue;
+      const list = perQueue.get(job.queue);
+      if (list) list.push(job);
+      else perQueue.set(job.queue, [job]);
+    }
+    for (const [queue, list] of perQueue) {
+      if (this.dispatcher.reserveFast(queue, list.length)) for (const job of list) job.released = true;
+    }
   }
 
   /** After the commit of prepared jobs: the fast path, their events, the log. */
@@ -256,11 +280,15 @@ export class JobsService {
   private afterInsert(rows: readonly NewJob[]): void {
     const first = rows[0];
     if (rows.length === 1 && first && !first.runAt) {
-      this.dispatcher.kick([first.queue], Boolean(first.concurrencyKey), Boolean(first.rateKey));
+      // Released by its insert: nothing new waits in the backlog.
+      if (!first.released) {
+        this.dispatcher.kick([first.queue], Boolean(first.concurrencyKey), Boolean(first.rateKey));
+      }
       this.monitor.noteDispatched(first.queue, 1);
       return;
     }
     const perQueue = new Map<string, number>();
+    const backlog = new Set<string>();
     let earliest: string | undefined;
     let keyed = false;
     let rated = false;
@@ -269,11 +297,12 @@ export class JobsService {
         if (earliest === undefined || job.runAt < earliest) earliest = job.runAt;
       } else {
         perQueue.set(job.queue, (perQueue.get(job.queue) ?? 0) + 1);
+        if (!job.released) backlog.add(job.queue);
         keyed ||= Boolean(job.concurrencyKey);
         rated ||= Boolean(job.rateKey);
       }
     }
-    if (perQueue.size) this.dispatcher.kick(perQueue.keys(), keyed, rated);
+    if (backlog.size) this.dispatcher.kick(backlog, keyed, rated);
     for (const [queue, count] of perQueue) this.monitor.noteDispatched(queue, count);
     if (earliest !== undefined) this.dispatcher.scheduled(new Date(earliest));
   }
@@ -304,6 +333,12 @@ export function newJobOf(s: ValidSubmission, tenant: string, id: string, correla
     ...(s.rateKey ? { rateKey: s.rateKey } : {}),
     webhookUrl: s.webhookUrl ?? null,
   };
+}
+
+/** The columns of a new job its work message carries. */
+function dispatchRowOf(job: NewJob) {
+  const { id, tenant, type, queue, priority, correlationId } = job;
+  return { id, tenant, type, queue, priority, correlation_id: correlationId };
 }
 
 /** The `job.queued` event (seq 1) of a job inserted `queued`, written with it to the outbox. */
