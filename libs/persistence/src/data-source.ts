@@ -69,6 +69,12 @@ export function createDataSource(url: string, options: { poolSize?: number; appl
       max: options.poolSize ?? 10,
       // Fail fast when PostgreSQL is down instead of queueing requests for ever.
       connectionTimeoutMillis: 5000,
+      // No JIT compilation: every statement here is a short index-driven one, and PostgreSQL's
+      // cost estimate for the dispatcher's release statements over a large backlog passes
+      // jit_above_cost, so it compiled them on every execution — measured with
+      // pg_stat_statements, 36.8 s of JIT in 40.9 s of execution over 491 fair releases (~75 ms
+      // each; docs/performance.md). Set per connection, so the server's setting stays the DBA's.
+      options: '-c jit=off',
     },
   });
 }
