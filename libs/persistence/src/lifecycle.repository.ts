@@ -7,11 +7,13 @@ import {
   dispatchOutboxMessage,
   eventOutboxMessage,
   jobEventFromRow,
+  type EventTime,
   type OutboxMessage,
   type OutboxRecord,
 } from './job-messages';
 import { notifyDispatchIn } from './outbox-rows';
 import { finishSettling, settleAndRecord } from './flow-dependants';
+import { historyOfJobRows } from './history-rows';
 
 export type CancelOutcome =
   | { kind: 'cancelled'; row: JobRow; outbox: OutboxRecord[] }
@@ -68,7 +70,7 @@ export class LifecycleRepository {
       const [cancelled] = await update(
         m,
         `UPDATE jobs SET status = 'cancelled', cancel_requested = true, finished_at = now(),
-            next_attempt_at = NULL, event_seq = event_seq + 1
+            next_attempt_at = NULL, event_seq = event_seq + 1, progress_seq = event_seq + 1
          WHERE id = $1 AND ($2::text IS NULL OR tenant = $2)
            AND status IN ('scheduled', 'waiting', 'queued', 'retrying')
          RETURNING *`,
@@ -195,16 +197,20 @@ export class LifecycleRepository {
     deferred = false,
     /** The failed attempt's span (tracing on): the next attempt links to it. */
     attemptTraceparent: string | null = null,
-  ): Promise<JobRow | null> {
-    const [row] = await update(
-      this.db.manager,
-      `UPDATE jobs SET status = 'retrying', next_attempt_at = now() + make_interval(secs => $4::double precision / 1000),
-          error = $3::jsonb, lease_owner = NULL, lease_expires_at = NULL,
-          attempt_traceparent = COALESCE($9::text, attempt_traceparent),
-          attempts = CASE WHEN $8::boolean THEN greatest(attempts - 1, 0) ELSE attempts END,
-          step = $5, progress = $6, message = $7, event_seq = event_seq + 1, progress_seq = event_seq + 1
-       WHERE id = $1 AND status = 'running' AND lease_owner = $2
-       RETURNING *`,
+  ): Promise<(JobRow & EventTime) | null> {
+    const [row] = await this.db.query<(JobRow & EventTime)[]>(
+      `WITH retrying AS (
+         UPDATE jobs SET status = 'retrying', next_attempt_at = now() + make_interval(secs => $4::double precision / 1000),
+            error = $3::jsonb, lease_owner = NULL, lease_expires_at = NULL,
+            attempt_traceparent = COALESCE($9::text, attempt_traceparent),
+            attempts = CASE WHEN $8::boolean THEN greatest(attempts - 1, 0) ELSE attempts END,
+            step = $5, progress = $6, message = $7, event_seq = event_seq + 1, progress_seq = event_seq + 1
+         WHERE id = $1 AND status = 'running' AND lease_owner = $2
+         RETURNING *
+       ), history AS (
+         ${historyOfJobRows('retrying')}
+       )
+       SELECT retrying.*, now() AS event_at FROM retrying`,
       [
         id,
         owner,
@@ -228,14 +234,18 @@ export class LifecycleRepository {
     id: string,
     owner: string,
     last: LastReport,
-  ): Promise<{ row: JobRow; outbox: OutboxRecord[] } | null> {
+  ): Promise<{ row: JobRow & EventTime; outbox: OutboxRecord[] } | null> {
     return finishSettling(this.db, this.service, async (m) => {
-      const [row] = await update(
-        m,
-        `UPDATE jobs SET status = 'cancelled', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
-            step = $3, progress = $4, message = $5, event_seq = event_seq + 1, progress_seq = event_seq + 1
-         WHERE id = $1 AND status = 'running' AND lease_owner = $2
-         RETURNING *`,
+      const [row] = await m.query<(JobRow & EventTime)[]>(
+        `WITH cancelled AS (
+           UPDATE jobs SET status = 'cancelled', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+              step = $3, progress = $4, message = $5, event_seq = event_seq + 1, progress_seq = event_seq + 1
+           WHERE id = $1 AND status = 'running' AND lease_owner = $2
+           RETURNING *
+         ), history AS (
+           ${historyOfJobRows('cancelled')}
+         )
+         SELECT cancelled.*, now() AS event_at FROM cancelled`,
         [id, owner, last.step, last.progress, last.message],
       );
       return row;
@@ -271,7 +281,8 @@ export class LifecycleRepository {
                           'the worker running this job stopped renewing its lease', 'retryable', true) END,
            dead_lettered = (NOT j.cancel_requested AND j.attempts >= j.max_attempts),
            finished_at = CASE WHEN j.cancel_requested OR j.attempts >= j.max_attempts THEN now() ELSE NULL END,
-           lease_owner = NULL, lease_expires_at = NULL, event_seq = j.event_seq + 1, dispatched_at = NULL
+           lease_owner = NULL, lease_expires_at = NULL, event_seq = j.event_seq + 1,
+           progress_seq = j.event_seq + 1, dispatched_at = NULL
          FROM lost WHERE j.id = lost.id
          RETURNING j.*`,
       [limit],
