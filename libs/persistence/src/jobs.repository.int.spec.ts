@@ -368,6 +368,36 @@ describe('JobsRepository against PostgreSQL', () => {
     await jobs.deleteOutbox(ids);
   });
 
+  it('deletes a discarded dead-lettered job’s history with it', async () => {
+    const lifecycle = new LifecycleRepository(db, amqpNames(), 'gateway');
+    const tenant = `t-${randomUUID().slice(0, 6)}`;
+    const [one, two] = [newJob({ tenant }), newJob({ tenant })];
+    const { outboxIds } = await jobs.insertJobs(
+      [one, two],
+      [one, two].map((j) => eventOutboxMessage(queuedEvent(j))),
+    );
+    await jobs.deleteOutbox(outboxIds);
+    await jobs.claimMany([one.id, two.id], 'w1', 30000);
+    for (const job of [one, two]) {
+      const error = { code: 'bad', message: 'no', retryable: false };
+      await jobs.finish(
+        job.id,
+        'w1',
+        { status: 'failed', error, deadLettered: true },
+        {
+          step: null,
+          progress: 0,
+          message: null,
+        },
+      );
+      expect(await historyOf(job.id)).toHaveLength(3);
+    }
+    expect(await lifecycle.discardDeadLettered(one.id, tenant)).toBe(true);
+    expect(await historyOf(one.id)).toEqual([]);
+    expect(await lifecycle.discardDeadLetteredMatching({ tenant, limit: 10 })).toEqual([two.id]);
+    expect(await historyOf(two.id)).toEqual([]);
+  });
+
   it('renews only the leases a worker still holds', async () => {
     const a = newJob();
     const b = newJob();

@@ -166,9 +166,11 @@ export class LifecycleRepository {
     errorCode?: string;
     limit: number;
   }): Promise<string[]> {
-    const [rows]: [{ id: string }[], number] = await this.db.query(
-      `DELETE FROM jobs WHERE id IN (${DEAD_LETTERED_MATCHING}) AND dead_lettered AND status = 'failed'
-       RETURNING id`,
+    const rows: { id: string }[] = await this.db.query(
+      withHistoryDeleted(
+        `DELETE FROM jobs WHERE id IN (${DEAD_LETTERED_MATCHING}) AND dead_lettered AND status = 'failed'
+         RETURNING id`,
+      ),
       dlqParameters(filter),
     );
     return rows.map((r) => r.id);
@@ -176,9 +178,11 @@ export class LifecycleRepository {
 
   /** Deletes a dead-lettered job and its history; false when there is none. */
   async discardDeadLettered(id: string, tenant?: string): Promise<boolean> {
-    const [rows]: [{ id: string }[], number] = await this.db.query(
-      `DELETE FROM jobs WHERE id = $1 AND ($2::text IS NULL OR tenant = $2) AND dead_lettered AND status = 'failed'
-       RETURNING id`,
+    const rows: { id: string }[] = await this.db.query(
+      withHistoryDeleted(
+        `DELETE FROM jobs WHERE id = $1 AND ($2::text IS NULL OR tenant = $2) AND dead_lettered AND status = 'failed'
+         RETURNING id`,
+      ),
       [id, at(tenant)],
     );
     return rows.length > 0;
@@ -345,6 +349,16 @@ export class LifecycleRepository {
     );
     return rows[0] ?? null;
   }
+}
+
+/**
+ * `deleteJobs` (a DELETE FROM jobs … RETURNING id) with the deleted jobs' history rows deleted in
+ * the same statement: job_events has no foreign key to cascade along.
+ */
+function withHistoryDeleted(deleteJobs: string): string {
+  return `WITH gone AS (${deleteJobs}),
+    history AS (DELETE FROM job_events WHERE job_id IN (SELECT id FROM gone))
+    SELECT id FROM gone`;
 }
 
 async function update(m: EntityManager, sql: string, params: unknown[]): Promise<JobRow[]> {
