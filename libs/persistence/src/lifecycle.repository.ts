@@ -45,7 +45,15 @@ const DEAD_LETTERED_MATCHING = `SELECT id FROM jobs
     AND ($2::text IS NULL OR type = $2) AND ($3::text IS NULL OR error->>'code' = $3)
   ORDER BY finished_at, id LIMIT $4`;
 
-function dlqParameters(filter: { tenant?: string; type?: string; errorCode?: string; limit: number }) {
+/** Which dead-lettered jobs a bulk operation takes. */
+interface DeadLetterFilter {
+  tenant?: string;
+  type?: string;
+  errorCode?: string;
+  limit: number;
+}
+
+function dlqParameters(filter: DeadLetterFilter) {
   return [at(filter.tenant), filter.type ?? null, filter.errorCode ?? null, filter.limit];
 }
 
@@ -135,14 +143,8 @@ export class LifecycleRepository {
   }
 
   /** Dead-lettered job ids matching a filter, oldest failure first (for bulk replay). */
-  async deadLetteredIds(filter: {
-    tenant?: string;
-    type?: string;
-    errorCode?: string;
-    limit: number;
-  }): Promise<string[]> {
-    const rows: { id: string }[] = await this.db.query(DEAD_LETTERED_MATCHING, dlqParameters(filter));
-    return rows.map((r) => r.id);
+  async deadLetteredIds(filter: DeadLetterFilter): Promise<string[]> {
+    return this.idsOf(DEAD_LETTERED_MATCHING, filter);
   }
 
   /** Dead-lettered jobs counted by type and last error code, largest group first (the console's groups). */
@@ -160,19 +162,19 @@ export class LifecycleRepository {
   }
 
   /** Deletes up to `limit` dead-lettered jobs matching a filter (oldest failure first); their ids. */
-  async discardDeadLetteredMatching(filter: {
-    tenant?: string;
-    type?: string;
-    errorCode?: string;
-    limit: number;
-  }): Promise<string[]> {
-    const rows: { id: string }[] = await this.db.query(
+  async discardDeadLetteredMatching(filter: DeadLetterFilter): Promise<string[]> {
+    return this.idsOf(
       withHistoryDeleted(
         `DELETE FROM jobs WHERE id IN (${DEAD_LETTERED_MATCHING}) AND dead_lettered AND status = 'failed'
          RETURNING id`,
       ),
-      dlqParameters(filter),
+      filter,
     );
+  }
+
+  /** The ids a statement over DEAD_LETTERED_MATCHING's parameters returns. */
+  private async idsOf(sql: string, filter: DeadLetterFilter): Promise<string[]> {
+    const rows: { id: string }[] = await this.db.query(sql, dlqParameters(filter));
     return rows.map((r) => r.id);
   }
 

@@ -135,7 +135,7 @@ describe('ProjectionRepository against PostgreSQL', () => {
     );
     expect(claimed && finished).toBeTruthy();
     const xmax = async () =>
-      ((await db.query(`SELECT xmax::text AS x FROM jobs WHERE id = $1`, [job.id])) as { x: string }[])[0].x;
+      (await db.query<{ x: string }[]>(`SELECT xmax::text AS x FROM jobs WHERE id = $1`, [job.id]))[0].x;
     const before = await xmax();
     await projection.projectEvents([event(job.id, 3)]);
     expect(await state(job.id)).toMatchObject({ step: 'done', progress: 100, message: 'finished' });

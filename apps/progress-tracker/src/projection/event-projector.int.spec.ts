@@ -188,7 +188,8 @@ describe('EventProjector with a poison event in its batch', () => {
       createJobEvent('worker', 'progress', progress(otherJob, 'later'), 'corr'),
     );
     await waitFor(
-      async () => (await db.query(`SELECT 1 FROM job_events WHERE job_id = $1`, [otherJob])).length === 1,
+      async () =>
+        (await db.query<unknown[]>(`SELECT 1 FROM job_events WHERE job_id = $1`, [otherJob])).length === 1,
       { what: 'the later batch in job_events', timeoutMs: 15000 },
     );
     const rows: { seq: string; event: string }[] = await db.query(
@@ -196,9 +197,10 @@ describe('EventProjector with a poison event in its batch', () => {
       [jobId],
     );
     expect(rows).toEqual([{ seq: '3', event: 'progress' }]);
-    expect((await db.query(`SELECT progress_seq::text AS s FROM jobs WHERE id = $1`, [jobId]))[0].s).toBe(
-      '3',
-    );
+    const [job] = await db.query<{ s: string }[]>(`SELECT progress_seq::text AS s FROM jobs WHERE id = $1`, [
+      jobId,
+    ]);
+    expect(job.s).toBe('3');
     expect(await live.getLive(jobId)).toMatchObject({ status: 'completed', seq: 4 });
   });
 });
