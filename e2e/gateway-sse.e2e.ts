@@ -124,10 +124,15 @@ describe('gateway Server-Sent Events', () => {
     const seen = first.messages.filter((m) => m.id !== undefined).map((m) => Number(m.id));
     const lastSeen = seen[seen.length - 1];
     const done = await api.waitForStatus(id, 'completed');
+    // The completion writes its own history row; the tracker adds the progress reports, which may
+    // land after it: the history is whole once the handler's last report (100 %) is in it too.
     const history = await waitFor(
       async () => {
         const job = await api.job<TestJob>(id);
-        return job.history.some((h) => h.event === 'completed') ? job.history : undefined;
+        const whole =
+          job.history.some((h) => h.event === 'completed') &&
+          job.history.some((h) => h.event === 'progress' && h.progress === 100);
+        return whole ? job.history : undefined;
       },
       { what: 'the full history' },
     );

@@ -16,6 +16,29 @@ export const JOB_EVENTS = [
   'cancelled',
 ] as const;
 export type JobEventName = (typeof JOB_EVENTS)[number];
+
+/**
+ * Events whose producer writes the job's history row (`job_events`, same seq and fields as the
+ * event) together with the status change the event reports: in the statement that changes the job
+ * row, or in the transaction that writes the event to the outbox. Their history never depends on
+ * the event being delivered. The progress-tracker writes history only for the other events:
+ * `progress`, which it coalesces into the job row latest-wins.
+ */
+export const HISTORY_WRITTEN_BY_PRODUCER = [
+  'queued',
+  'started',
+  'retrying',
+  'completed',
+  'failed',
+  'cancelled',
+] as const satisfies readonly JobEventName[];
+
+const producerWritten: ReadonlySet<string> = new Set(HISTORY_WRITTEN_BY_PRODUCER);
+
+/** Whether `event`'s producer wrote its history row (the tracker then writes none). */
+export function historyWrittenByProducer(event: JobEventName): boolean {
+  return producerWritten.has(event);
+}
 /** A lifecycle CloudEvent's `type`. */
 export type JobEventType = `switchyard.job.${JobEventName}`;
 

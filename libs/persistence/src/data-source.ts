@@ -17,6 +17,7 @@ import { FlowControl1700000013000 } from './migrations/1700000013000-flow-contro
 import { JobWebhookUrl1700000015000 } from './migrations/1700000015000-job-webhook-url';
 import { RateLimits1700000016000 } from './migrations/1700000016000-rate-limits';
 import { BacklogOrder1700000017000 } from './migrations/1700000017000-backlog-order';
+import { HistoryWithState1700000018200 } from './migrations/1700000018200-history-with-state';
 
 export const MIGRATIONS = [
   Initial1700000000000,
@@ -36,6 +37,7 @@ export const MIGRATIONS = [
   JobWebhookUrl1700000015000,
   RateLimits1700000016000,
   BacklogOrder1700000017000,
+  HistoryWithState1700000018200,
 ];
 
 /** The settings every service reads for its pool (CommonEnv in @switchyard/config). */

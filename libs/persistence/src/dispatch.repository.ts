@@ -644,7 +644,8 @@ export class DispatchRepository {
            SELECT id FROM jobs WHERE status = 'scheduled' AND run_at <= now()
            ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED
          )
-         UPDATE jobs j SET status = 'queued', dispatched_at = NULL, event_seq = j.event_seq + 1
+         UPDATE jobs j SET status = 'queued', dispatched_at = NULL, event_seq = j.event_seq + 1,
+           progress_seq = j.event_seq + 1
          FROM due WHERE j.id = due.id AND j.status = 'scheduled'
          RETURNING j.*`,
         [limit],

@@ -63,7 +63,9 @@ const SETTLE = `WITH src AS (
     finished_at = CASE WHEN d.next IN ('failed', 'cancelled') THEN now() ELSE w.finished_at END,
     dispatched_at = NULL,
     event_seq = CASE WHEN d.next IN ('failed', 'cancelled') OR w.pending_deps - d.resolved_n <= 0
-                     THEN w.event_seq + 1 ELSE w.event_seq END
+                     THEN w.event_seq + 1 ELSE w.event_seq END,
+    progress_seq = CASE WHEN d.next IN ('failed', 'cancelled') OR w.pending_deps - d.resolved_n <= 0
+                        THEN w.event_seq + 1 ELSE w.progress_seq END
   FROM decided d
   WHERE w.id = d.job_id AND w.id IN (SELECT id FROM locked) AND w.status = 'waiting'
   RETURNING w.*`;
@@ -137,11 +139,11 @@ export async function settleAndRecord(
  * Runs a terminal transition of one job (`transition` returns the updated row, or nothing when the
  * conditional update matched no row) in a transaction with the settlement of its dependants.
  */
-export function finishSettling(
+export function finishSettling<R extends JobRow>(
   db: DataSource,
   service: string,
-  transition: (m: EntityManager) => Promise<JobRow | undefined>,
-): Promise<{ row: JobRow; outbox: OutboxRecord[] } | null> {
+  transition: (m: EntityManager) => Promise<R | undefined>,
+): Promise<{ row: R; outbox: OutboxRecord[] } | null> {
   return db.transaction(async (m) => {
     const row = await transition(m);
     return row ? { row, outbox: await settleAndRecord(m, service, [row]) } : null;

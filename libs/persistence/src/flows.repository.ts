@@ -243,7 +243,7 @@ export class FlowsRepository {
       if (!flow) return { kind: 'not_found' };
       const [cancelled] = await m.query<[JobRow[], number]>(
         `UPDATE jobs SET status = 'cancelled', cancel_requested = true, finished_at = now(),
-            next_attempt_at = NULL, event_seq = event_seq + 1
+            next_attempt_at = NULL, event_seq = event_seq + 1, progress_seq = event_seq + 1
          WHERE id IN (SELECT id FROM jobs WHERE flow_id = $1
                         AND status IN ('scheduled', 'waiting', 'queued', 'retrying') ORDER BY id FOR NO KEY UPDATE)
            AND status IN ('scheduled', 'waiting', 'queued', 'retrying')

@@ -33,15 +33,28 @@ export const JOB_EVENT_COLUMNS = [
   'flow_id',
 ] as const satisfies readonly (keyof JobRow)[];
 
-/** The part of a `jobs` row that jobEventFromRow reads. */
-export type JobEventSource = Pick<JobRow, (typeof JOB_EVENT_COLUMNS)[number]>;
+/**
+ * What a statement that wrote an event's history row returns beside the row: the row's
+ * `created_at`, which becomes the event's `time` so that the event and its history entry agree.
+ */
+export interface EventTime {
+  event_at: Date;
+}
 
-/** The lifecycle event for a row's current state, with the row's own seq. */
+/** The part of a `jobs` row that jobEventFromRow reads. */
+export type JobEventSource = Pick<JobRow, (typeof JOB_EVENT_COLUMNS)[number]> & Partial<EventTime>;
+
+/**
+ * The lifecycle event for a row's current state, with the row's own seq. Its `time` is `at`: by
+ * default the row's `event_at` when the statement that returned it wrote the event's history row,
+ * else now.
+ */
 export function jobEventFromRow(
   service: string,
   event: JobEventName,
   row: JobEventSource,
   overrides: Partial<JobEventData> = {},
+  at: Date | null | undefined = row.event_at,
 ): JobCloudEvent {
   return createJobEvent(
     service,
@@ -67,6 +80,7 @@ export function jobEventFromRow(
       ...overrides,
     },
     row.correlation_id,
+    at ? { time: at.toISOString() } : {},
   );
 }
 

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
+import { amqpNames, createJobEvent, jobEventName, type JobCloudEvent } from '@switchyard/contracts';
 import { createTestDatabase, type TestDatabase } from '@switchyard/testing';
 import { createDataSource, MIGRATIONS, runMigrations } from './data-source';
 import { IdempotencyKeyTaken } from './errors';
 import { JobsRepository, type NewJob } from './jobs.repository';
-import type { OutboxMessage } from './job-messages';
+import { eventOutboxMessage, jobEventFromRow, type OutboxMessage } from './job-messages';
+import { LifecycleRepository } from './lifecycle.repository';
 
 /** An outbox row whose payload is whatever the test stores (the repository does not read it). */
 function outboxMessage(
@@ -31,6 +33,60 @@ function newJob(overrides: Partial<NewJob> = {}): NewJob {
     payload: { durationMs: 0 },
     metadata: {},
     ...overrides,
+  };
+}
+
+/** The gateway's `job.queued` event (seq 1) of a job inserted `queued`. */
+function queuedEvent(job: NewJob): JobCloudEvent {
+  return createJobEvent(
+    'gateway',
+    'queued',
+    {
+      jobId: job.id,
+      tenant: job.tenant,
+      type: job.type,
+      queue: job.queue,
+      status: 'queued',
+      step: null,
+      progress: 0,
+      message: null,
+      attempt: 0,
+      seq: 1,
+      createdAt: new Date().toISOString(),
+    },
+    job.correlationId,
+  );
+}
+
+interface HistoryRow {
+  job_id: string;
+  seq: string;
+  event: string;
+  status: string;
+  step: string | null;
+  progress: number;
+  message: string | null;
+  attempt: number;
+  error: unknown;
+  correlation_id: string;
+  created_at: Date;
+}
+
+/** The history row the progress-tracker wrote for a delivered event (ProjectionRepository). */
+function trackerRowOf(event: JobCloudEvent): HistoryRow {
+  const d = event.data;
+  return {
+    job_id: d.jobId,
+    seq: String(d.seq),
+    event: jobEventName(event),
+    status: d.status,
+    step: d.step ?? null,
+    progress: d.progress,
+    message: d.message ?? null,
+    attempt: d.attempt,
+    error: d.error ?? null,
+    correlation_id: event.correlationid,
+    created_at: new Date(event.time),
   };
 }
 
@@ -79,7 +135,7 @@ describe('JobsRepository against PostgreSQL', () => {
     const batch = Array.from({ length: 30 }, () => newJob({ tenant: 'one-statement' }));
     const messages = batch.flatMap((job) => [
       outboxMessage(job.id, { jobId: job.id }),
-      outboxMessage(job.id, { seq: 1 }, {}, 'switchyard.job.queued'),
+      eventOutboxMessage(queuedEvent(job)),
     ]);
     const { rows, outboxIds } = await jobs.insertJobs(batch, messages);
     expect(rows.map((r) => r.id).sort()).toEqual(batch.map((j) => j.id).sort());
@@ -182,6 +238,164 @@ describe('JobsRepository against PostgreSQL', () => {
     expect(await jobs.handBack(job.id, 'w1')).toMatchObject({ id: job.id, status: 'queued' });
     const row = await jobs.findById(job.id);
     expect(row).toMatchObject({ status: 'queued', attempts: 0, lease_owner: null });
+  });
+
+  async function historyOf(jobId: string): Promise<HistoryRow[]> {
+    return db.query(
+      `SELECT job_id, seq::text, event, status, step, progress, message, attempt, error, correlation_id, created_at
+       FROM job_events WHERE job_id = $1 ORDER BY job_events.seq`,
+      [jobId],
+    );
+  }
+
+  it('writes a queued job’s `queued` history row in its insert; scheduled and waiting jobs get none', async () => {
+    const queued = newJob({ correlationId: 'corr-history' });
+    const scheduled = newJob({ runAt: new Date(Date.now() + 3_600_000).toISOString() });
+    const waiting = newJob({ pendingDeps: 1 });
+    const event = queuedEvent(queued);
+    const { outboxIds } = await jobs.insertJobs([queued, scheduled, waiting], [eventOutboxMessage(event)]);
+    expect(await historyOf(queued.id)).toEqual([trackerRowOf(event)]);
+    expect(await historyOf(scheduled.id)).toEqual([]);
+    expect(await historyOf(waiting.id)).toEqual([]);
+    // The row reports the event's seq, as the tracker's projection of it did.
+    expect((await jobs.findById(queued.id))?.progress_seq).toBe('1');
+    expect((await jobs.findById(scheduled.id))?.progress_seq).toBe('0');
+    await jobs.deleteOutbox(outboxIds);
+  });
+
+  it('writes the history of claim, completion, failure, retry and hand-back with the state, as the events say', async () => {
+    const lifecycle = new LifecycleRepository(db, amqpNames(), 'worker');
+    const [a, b, c] = [newJob(), newJob(), newJob()];
+    const inserted = await jobs.insertJobs(
+      [a, b, c],
+      [a, b, c].map((j) => eventOutboxMessage(queuedEvent(j))),
+    );
+    await jobs.deleteOutbox(inserted.outboxIds);
+    const events = new Map<string, JobCloudEvent[]>([a, b, c].map((j) => [j.id, []]));
+    const emit = (event: JobCloudEvent) => events.get(event.data.jobId)?.push(event);
+
+    // The claim: `started`, seq the block's first number, at started_at (as the worker emits it).
+    const claimed = await jobs.claimMany([a.id, b.id, c.id], 'w1', 30000);
+    for (const row of claimed) {
+      expect(row).not.toBeNull();
+      emit(
+        jobEventFromRow(
+          'worker',
+          'started',
+          row!,
+          { seq: Number(row!.event_seq) - 9999, step: null, progress: 0, message: null },
+          row!.started_at,
+        ),
+      );
+    }
+    const [done] = await jobs.completeMany('w1', [
+      { jobId: a.id, result: { ok: 1 }, resultUrl: null, last: { step: 'last', message: 'bye' } },
+    ]);
+    emit(jobEventFromRow('worker', 'completed', done!));
+    const retried = await lifecycle.scheduleRetry(
+      b.id,
+      'w1',
+      { code: 'boom', message: 'try again', retryable: true },
+      60000,
+      { step: 's', progress: 40, message: 'm' },
+    );
+    emit(jobEventFromRow('worker', 'retrying', retried!));
+    const failed = await jobs.finish(
+      c.id,
+      'w1',
+      { status: 'failed', error: { code: 'bad', message: 'no', retryable: false }, deadLettered: true },
+      { step: null, progress: 10, message: null },
+    );
+    emit(jobEventFromRow('worker', 'failed', failed!.row));
+    // b again: claimed, then handed back on shutdown.
+    await db.query(`UPDATE jobs SET status = 'queued' WHERE id = $1`, [b.id]);
+    const [again] = await jobs.claimMany([b.id], 'w2', 30000);
+    emit(
+      jobEventFromRow(
+        'worker',
+        'started',
+        again!,
+        { seq: Number(again!.event_seq) - 9999 },
+        again!.started_at,
+      ),
+    );
+    const handedBack = await jobs.handBack(b.id, 'w2');
+    emit(jobEventFromRow('worker', 'queued', handedBack!));
+
+    for (const job of [a, b, c]) {
+      const history = await historyOf(job.id);
+      const expected = [trackerRowOf(queuedEvent(job)), ...events.get(job.id)!.map(trackerRowOf)];
+      // The gateway's event time is its own; every other row is exactly its event.
+      expect(history.map((h) => ({ ...h, created_at: undefined }))).toEqual(
+        expected.map((h) => ({ ...h, created_at: undefined })),
+      );
+      expect(history.slice(1).map((h) => h.created_at)).toEqual(expected.slice(1).map((h) => h.created_at));
+      // The job row reports the newest event's seq, as the tracker's projection of it did.
+      expect((await jobs.findById(job.id))?.progress_seq).toBe(history[history.length - 1].seq);
+    }
+    expect((await historyOf(b.id)).map((h) => h.event)).toEqual([
+      'queued',
+      'started',
+      'retrying',
+      'started',
+      'queued',
+    ]);
+  });
+
+  it('writes the history of the lifecycle events it puts in the outbox, once, for stored jobs only', async () => {
+    const job = newJob();
+    await jobs.insertJobs([job], []);
+    const [row] = await jobs.claimMany([job.id], 'w1', 30000);
+    const cancelled = jobEventFromRow('worker', 'cancelled', { ...row!, event_seq: '10002' });
+    const progress = jobEventFromRow('worker', 'progress', row!, { seq: 3, progress: 50 });
+    const gone = queuedEvent(newJob());
+    const messages = [
+      eventOutboxMessage(cancelled),
+      eventOutboxMessage(progress),
+      eventOutboxMessage(gone),
+      outboxMessage(job.id, { jobId: job.id }),
+    ];
+    const ids = await jobs.insertOutbox(messages);
+    expect(ids).toHaveLength(4);
+    // Again (a relay's or the worker's fallback's repeat): nothing new.
+    ids.push(...(await jobs.insertOutbox([eventOutboxMessage(cancelled)])));
+    expect((await historyOf(job.id)).map((h) => [h.seq, h.event])).toEqual([
+      ['2', 'started'],
+      ['10002', 'cancelled'],
+    ]);
+    expect((await historyOf(job.id))[1]).toEqual(trackerRowOf(cancelled));
+    expect(await historyOf(gone.data.jobId)).toEqual([]);
+    await jobs.deleteOutbox(ids);
+  });
+
+  it('deletes a discarded dead-lettered job’s history with it', async () => {
+    const lifecycle = new LifecycleRepository(db, amqpNames(), 'gateway');
+    const tenant = `t-${randomUUID().slice(0, 6)}`;
+    const [one, two] = [newJob({ tenant }), newJob({ tenant })];
+    const { outboxIds } = await jobs.insertJobs(
+      [one, two],
+      [one, two].map((j) => eventOutboxMessage(queuedEvent(j))),
+    );
+    await jobs.deleteOutbox(outboxIds);
+    await jobs.claimMany([one.id, two.id], 'w1', 30000);
+    for (const job of [one, two]) {
+      const error = { code: 'bad', message: 'no', retryable: false };
+      await jobs.finish(
+        job.id,
+        'w1',
+        { status: 'failed', error, deadLettered: true },
+        {
+          step: null,
+          progress: 0,
+          message: null,
+        },
+      );
+      expect(await historyOf(job.id)).toHaveLength(3);
+    }
+    expect(await lifecycle.discardDeadLettered(one.id, tenant)).toBe(true);
+    expect(await historyOf(one.id)).toEqual([]);
+    expect(await lifecycle.discardDeadLetteredMatching({ tenant, limit: 10 })).toEqual([two.id]);
+    expect(await historyOf(two.id)).toEqual([]);
   });
 
   it('renews only the leases a worker still holds', async () => {

@@ -5,10 +5,12 @@ import { translated } from './errors';
 import { poolOf } from './pool';
 import { CLAIMED_CHANNEL, DISPATCH_CHANNEL } from './dispatch-channels';
 import { insertOutboxRows } from './outbox-rows';
+import { historyOfEventMessages, historyOfJobRows } from './history-rows';
 import { finishSettling, settleAndRecord } from './flow-dependants';
 import { toHistoryEntry, type JobEventRow, type JobRow } from './job-row';
 import {
   JOB_EVENT_COLUMNS,
+  type EventTime,
   type JobEventSource,
   type OutboxMessage,
   type OutboxRecord,
@@ -157,26 +159,42 @@ const notifyClaimsOf = (rows: string) =>
   `(SELECT count(pg_notify('${CLAIMED_CHANNEL}', d.n || ':' || d.queue))
     FROM (SELECT queue, count(*) AS n FROM ${rows} GROUP BY queue) d) notified`;
 
-/** Claims, then tells the dispatchers that the claimed jobs' queues have free window slots. */
+/**
+ * Claims, writes each claimed attempt's `started` history row (seq: the first number of the block
+ * the claim reserves; at `started_at`, the event's time), then tells the dispatchers that the
+ * claimed jobs' queues have free window slots. The row's report (step, progress, message) starts
+ * empty at that seq, as the `started` event reports it.
+ */
 const CLAIM_MANY = `WITH claimed AS (
     UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = now(), next_attempt_at = NULL,
       lease_owner = $2::text, lease_expires_at = now() + make_interval(secs => $3::double precision / 1000),
-      event_seq = event_seq + ${SEQ_BLOCK}
+      event_seq = event_seq + ${SEQ_BLOCK},
+      step = NULL, progress = 0, message = NULL, progress_seq = event_seq + 1
     WHERE id IN (${lockedInIdOrder('$1::uuid[]')})
       AND status IN ('queued', 'retrying') AND NOT cancel_requested
     RETURNING ${CLAIMED_JOB_COLUMNS.join(', ')}
+  ), history AS (
+    ${historyOfJobRows('claimed', { seq: `r.event_seq - ${SEQ_BLOCK - 1}`, event: `'started'`, at: 'r.started_at' })}
   )
   SELECT claimed.* FROM claimed, ${notifyClaimsOf('claimed')}`;
 
-/** progress is 100 for every completed attempt, as finish() writes it. */
-const COMPLETE_MANY = `UPDATE jobs j SET status = 'completed', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+/**
+ * progress is 100 for every completed attempt, as finish() writes it. The `completed` history rows
+ * are written in the same statement; `event_at` is their time (the events').
+ */
+const COMPLETE_MANY = `WITH done AS (
+    UPDATE jobs j SET status = 'completed', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
       event_seq = j.event_seq + 1, progress_seq = j.event_seq + 1,
       step = v.step, progress = 100, message = v.message,
       result = v.result, result_url = v.result_url, error = NULL, dead_lettered = false
     FROM unnest($2::uuid[], $3::jsonb[], $4::text[], $5::text[], $6::text[]) AS v(id, result, result_url, step, message)
     WHERE j.id = v.id AND j.id IN (${lockedInIdOrder('$2::uuid[]')})
       AND j.status = 'running' AND j.lease_owner = $1::text
-    RETURNING ${JOB_EVENT_COLUMNS.map((c) => `j.${c}`).join(', ')}`;
+    RETURNING ${JOB_EVENT_COLUMNS.map((c) => `j.${c}`).join(', ')}
+  ), history AS (
+    ${historyOfJobRows('done')}
+  )
+  SELECT done.*, now() AS event_at FROM done`;
 
 /** Hands each returned row to the first request for its id, in request order; the rest get null. */
 function takeInOrder<R extends { id: string }>(ids: string[], rows: R[]): (R | null)[] {
@@ -219,8 +237,10 @@ export class JobsRepository {
    * trip and one implicit transaction, so either every row is written or none. `outboxIds` are in
    * the order of `outbox`. A job is stored `queued` in the backlog (`dispatched_at` NULL: the
    * dispatcher releases it; no dispatch message goes in the outbox), `queued` and released when
-   * the caller marked it `released` (the fast path: its dispatch message is among `outbox`), or `scheduled` with its
-   * `runAt`: its `job.queued` event, seq 1, is written when it is promoted, so it starts at seq 0. Throws IdempotencyKeyTaken when a job's (tenant, idempotency key) is
+   * the caller marked it `released` (the fast path: its dispatch message is among `outbox`), or
+   * `scheduled` with its `runAt`: its `job.queued` event, seq 1, is written when it is promoted,
+   * so it starts at seq 0. The history rows of the lifecycle events in `outbox` (a queued job's
+   * `job.queued`) are written in the same statement. Throws IdempotencyKeyTaken when a job's (tenant, idempotency key) is
    * already stored, DataRejected when PostgreSQL refuses another value; nothing is written then.
    */
   async insertJobs(
@@ -237,7 +257,7 @@ export class JobsRepository {
       m.query(
         `WITH j AS (
          INSERT INTO jobs (id, tenant, type, queue, status, priority, max_attempts, timeout_ms, correlation_id,
-            idempotency_key, request_hash, payload, metadata, run_at, event_seq,
+            idempotency_key, request_hash, payload, metadata, run_at, event_seq, progress_seq,
             flow_id, ref, on_dependency_failure, pending_deps, spawned_by, spawn_index, schedule_id, scheduled_for,
             traceparent, tracestate, concurrency_key, webhook_url, rate_key,
             dispatched_at, released_attempt, releases)
@@ -246,6 +266,7 @@ export class JobsRepository {
                  WHEN u."runAt" IS NULL THEN 'queued' ELSE 'scheduled' END,
             u.priority, u."maxAttempts", u."timeoutMs",
             u."correlationId", u."idempotencyKey", u."requestHash", u.payload, u.metadata, u."runAt",
+            CASE WHEN u."runAt" IS NULL AND coalesce(u."pendingDeps", 0) = 0 THEN 1 ELSE 0 END,
             CASE WHEN u."runAt" IS NULL AND coalesce(u."pendingDeps", 0) = 0 THEN 1 ELSE 0 END,
             u."flowId", u.ref, coalesce(u."onDependencyFailure", 'fail'), coalesce(u."pendingDeps", 0),
             u."spawnedBy", u."spawnIndex", u."scheduleId", u."scheduledFor", u.traceparent, u.tracestate,
@@ -260,14 +281,16 @@ export class JobsRepository {
             "scheduleId" uuid, "scheduledFor" timestamptz, traceparent text, tracestate text,
             "concurrencyKey" text, "webhookUrl" text, "rateKey" text, released boolean)
          RETURNING *
+       ), v AS MATERIALIZED (
+         SELECT * FROM ROWS FROM (json_to_recordset($2::json)
+             AS ("jobId" uuid, name text, payload jsonb, options jsonb)) WITH ORDINALITY
+           AS v(job_id, name, payload, options, ord)
        ), o AS (
          INSERT INTO outbox (job_id, name, payload, options)
-         SELECT v."jobId", v.name, v.payload, v.options
-         FROM ROWS FROM (json_to_recordset($2::json)
-             AS ("jobId" uuid, name text, payload jsonb, options jsonb)) WITH ORDINALITY
-           AS v("jobId", name, payload, options, ord)
-         ORDER BY v.ord
+         SELECT v.job_id, v.name, v.payload, v.options FROM v ORDER BY v.ord
          RETURNING id
+       ), history AS (
+         ${historyOfEventMessages('v')}
        )
        SELECT j.*, CASE WHEN j.id = $3::uuid THEN (SELECT array_agg(o.id ORDER BY o.id) FROM o) END AS outbox_ids
        FROM j`,
@@ -410,16 +433,21 @@ export class JobsRepository {
     owner: string,
     outcome: FinishOutcome,
     last: { step: string | null; progress: number; message: string | null },
-  ): Promise<{ row: JobRow; outbox: OutboxRecord[] } | null> {
+  ): Promise<{ row: JobRow & EventTime; outbox: OutboxRecord[] } | null> {
     const completed = outcome.status === 'completed';
     return finishSettling(this.db, this.service, async (m) => {
-      const rows: [JobRow[], number] = await m.query(
-        `UPDATE jobs SET status = $3, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
-            event_seq = event_seq + 1, progress_seq = event_seq + 1,
-            step = $8, progress = $9, message = $10,
-            result = $4::jsonb, result_url = $5, error = $6::jsonb, dead_lettered = $7
-         WHERE id = $1 AND status = 'running' AND lease_owner = $2
-         RETURNING *`,
+      const rows: (JobRow & EventTime)[] = await m.query(
+        `WITH finished AS (
+           UPDATE jobs SET status = $3, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+              event_seq = event_seq + 1, progress_seq = event_seq + 1,
+              step = $8, progress = $9, message = $10,
+              result = $4::jsonb, result_url = $5, error = $6::jsonb, dead_lettered = $7
+           WHERE id = $1 AND status = 'running' AND lease_owner = $2
+           RETURNING *
+         ), history AS (
+           ${historyOfJobRows('finished')}
+         )
+         SELECT finished.*, now() AS event_at FROM finished`,
         [
           jobId,
           owner,
@@ -433,7 +461,7 @@ export class JobsRepository {
           last.message,
         ],
       );
-      return rows[0][0];
+      return rows[0];
     });
   }
 
@@ -448,10 +476,7 @@ export class JobsRepository {
   ): Promise<{ rows: (JobEventSource | null)[]; outbox: OutboxRecord[] }> {
     const list = uniqueSorted(outcomes);
     return this.db.transaction(async (m) => {
-      const [rows] = await m.query<[(JobEventSource & { flow_id: string | null })[], number]>(
-        COMPLETE_MANY,
-        completeParams(owner, list),
-      );
+      const rows = await m.query<(JobEventSource & EventTime)[]>(COMPLETE_MANY, completeParams(owner, list));
       const outbox = await settleAndRecord(m, this.service, rows);
       return {
         rows: takeInOrder(
@@ -485,7 +510,7 @@ export class JobsRepository {
    * updated row (the columns a lifecycle event needs) or null when the worker no longer holds it.
    */
   async completeMany(owner: string, outcomes: CompletedOutcome[]): Promise<(JobEventSource | null)[]> {
-    const rows = await this.onPool<JobEventSource>(
+    const rows = await this.onPool<JobEventSource & EventTime>(
       COMPLETE_MANY,
       completeParams(owner, uniqueSorted(outcomes)),
     );
@@ -514,15 +539,17 @@ export class JobsRepository {
    * delivery. Returns the updated row (for its `queued` event), or null when the job was no longer
    * this worker's.
    */
-  async handBack(jobId: string, owner: string): Promise<JobRow | null> {
-    const [row] = await this.onPool<JobRow>(
+  async handBack(jobId: string, owner: string): Promise<(JobRow & EventTime) | null> {
+    const [row] = await this.onPool<JobRow & EventTime>(
       `WITH returned AS (
          UPDATE jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), lease_owner = NULL,
-            lease_expires_at = NULL, event_seq = event_seq + 1, dispatched_at = NULL
+            lease_expires_at = NULL, event_seq = event_seq + 1, progress_seq = event_seq + 1, dispatched_at = NULL
          WHERE id = $1 AND status = 'running' AND lease_owner = $2
          RETURNING *
+       ), history AS (
+         ${historyOfJobRows('returned')}
        )
-       SELECT returned.* FROM returned, ${notifyQueuesOf('returned')}`,
+       SELECT returned.*, now() AS event_at FROM returned, ${notifyQueuesOf('returned')}`,
       [jobId, owner],
     );
     return row ?? null;
@@ -534,13 +561,19 @@ export class JobsRepository {
    * handBack (the attempt does not count), in one statement. Returns the updated row, or null when
    * the job was no longer this worker's or has no rate key (nothing is held then).
    */
-  async handBackRateLimited(jobId: string, owner: string, retryAfterMs: number): Promise<JobRow | null> {
-    const [row] = await this.onPool<JobRow>(
+  async handBackRateLimited(
+    jobId: string,
+    owner: string,
+    retryAfterMs: number,
+  ): Promise<(JobRow & EventTime) | null> {
+    const [row] = await this.onPool<JobRow & EventTime>(
       `WITH returned AS (
          UPDATE jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), lease_owner = NULL,
-            lease_expires_at = NULL, event_seq = event_seq + 1, dispatched_at = NULL
+            lease_expires_at = NULL, event_seq = event_seq + 1, progress_seq = event_seq + 1, dispatched_at = NULL
          WHERE id = $1 AND status = 'running' AND lease_owner = $2 AND rate_key IS NOT NULL
          RETURNING *
+       ), history AS (
+         ${historyOfJobRows('returned')}
        ), held AS (
          INSERT INTO rate_buckets AS b (key, held_until, holds)
          SELECT rate_key, now() + make_interval(secs => $3::double precision / 1000), 1
@@ -548,7 +581,7 @@ export class JobsRepository {
          ON CONFLICT (key) DO UPDATE
            SET held_until = GREATEST(b.held_until, EXCLUDED.held_until), holds = b.holds + 1
        )
-       SELECT returned.* FROM returned, ${notifyQueuesOf('returned')}`,
+       SELECT returned.*, now() AS event_at FROM returned, ${notifyQueuesOf('returned')}`,
       [jobId, owner, Math.max(0, retryAfterMs)],
     );
     return row ?? null;

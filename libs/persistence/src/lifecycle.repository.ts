@@ -7,11 +7,13 @@ import {
   dispatchOutboxMessage,
   eventOutboxMessage,
   jobEventFromRow,
+  type EventTime,
   type OutboxMessage,
   type OutboxRecord,
 } from './job-messages';
 import { notifyDispatchIn } from './outbox-rows';
 import { finishSettling, settleAndRecord } from './flow-dependants';
+import { historyOfJobRows } from './history-rows';
 
 export type CancelOutcome =
   | { kind: 'cancelled'; row: JobRow; outbox: OutboxRecord[] }
@@ -43,7 +45,15 @@ const DEAD_LETTERED_MATCHING = `SELECT id FROM jobs
     AND ($2::text IS NULL OR type = $2) AND ($3::text IS NULL OR error->>'code' = $3)
   ORDER BY finished_at, id LIMIT $4`;
 
-function dlqParameters(filter: { tenant?: string; type?: string; errorCode?: string; limit: number }) {
+/** Which dead-lettered jobs a bulk operation takes. */
+interface DeadLetterFilter {
+  tenant?: string;
+  type?: string;
+  errorCode?: string;
+  limit: number;
+}
+
+function dlqParameters(filter: DeadLetterFilter) {
   return [at(filter.tenant), filter.type ?? null, filter.errorCode ?? null, filter.limit];
 }
 
@@ -68,7 +78,7 @@ export class LifecycleRepository {
       const [cancelled] = await update(
         m,
         `UPDATE jobs SET status = 'cancelled', cancel_requested = true, finished_at = now(),
-            next_attempt_at = NULL, event_seq = event_seq + 1
+            next_attempt_at = NULL, event_seq = event_seq + 1, progress_seq = event_seq + 1
          WHERE id = $1 AND ($2::text IS NULL OR tenant = $2)
            AND status IN ('scheduled', 'waiting', 'queued', 'retrying')
          RETURNING *`,
@@ -133,14 +143,8 @@ export class LifecycleRepository {
   }
 
   /** Dead-lettered job ids matching a filter, oldest failure first (for bulk replay). */
-  async deadLetteredIds(filter: {
-    tenant?: string;
-    type?: string;
-    errorCode?: string;
-    limit: number;
-  }): Promise<string[]> {
-    const rows: { id: string }[] = await this.db.query(DEAD_LETTERED_MATCHING, dlqParameters(filter));
-    return rows.map((r) => r.id);
+  async deadLetteredIds(filter: DeadLetterFilter): Promise<string[]> {
+    return this.idsOf(DEAD_LETTERED_MATCHING, filter);
   }
 
   /** Dead-lettered jobs counted by type and last error code, largest group first (the console's groups). */
@@ -158,25 +162,29 @@ export class LifecycleRepository {
   }
 
   /** Deletes up to `limit` dead-lettered jobs matching a filter (oldest failure first); their ids. */
-  async discardDeadLetteredMatching(filter: {
-    tenant?: string;
-    type?: string;
-    errorCode?: string;
-    limit: number;
-  }): Promise<string[]> {
-    const [rows]: [{ id: string }[], number] = await this.db.query(
-      `DELETE FROM jobs WHERE id IN (${DEAD_LETTERED_MATCHING}) AND dead_lettered AND status = 'failed'
-       RETURNING id`,
-      dlqParameters(filter),
+  async discardDeadLetteredMatching(filter: DeadLetterFilter): Promise<string[]> {
+    return this.idsOf(
+      withHistoryDeleted(
+        `DELETE FROM jobs WHERE id IN (${DEAD_LETTERED_MATCHING}) AND dead_lettered AND status = 'failed'
+         RETURNING id`,
+      ),
+      filter,
     );
+  }
+
+  /** The ids a statement over DEAD_LETTERED_MATCHING's parameters returns. */
+  private async idsOf(sql: string, filter: DeadLetterFilter): Promise<string[]> {
+    const rows: { id: string }[] = await this.db.query(sql, dlqParameters(filter));
     return rows.map((r) => r.id);
   }
 
   /** Deletes a dead-lettered job and its history; false when there is none. */
   async discardDeadLettered(id: string, tenant?: string): Promise<boolean> {
-    const [rows]: [{ id: string }[], number] = await this.db.query(
-      `DELETE FROM jobs WHERE id = $1 AND ($2::text IS NULL OR tenant = $2) AND dead_lettered AND status = 'failed'
-       RETURNING id`,
+    const rows: { id: string }[] = await this.db.query(
+      withHistoryDeleted(
+        `DELETE FROM jobs WHERE id = $1 AND ($2::text IS NULL OR tenant = $2) AND dead_lettered AND status = 'failed'
+         RETURNING id`,
+      ),
       [id, at(tenant)],
     );
     return rows.length > 0;
@@ -195,16 +203,20 @@ export class LifecycleRepository {
     deferred = false,
     /** The failed attempt's span (tracing on): the next attempt links to it. */
     attemptTraceparent: string | null = null,
-  ): Promise<JobRow | null> {
-    const [row] = await update(
-      this.db.manager,
-      `UPDATE jobs SET status = 'retrying', next_attempt_at = now() + make_interval(secs => $4::double precision / 1000),
-          error = $3::jsonb, lease_owner = NULL, lease_expires_at = NULL,
-          attempt_traceparent = COALESCE($9::text, attempt_traceparent),
-          attempts = CASE WHEN $8::boolean THEN greatest(attempts - 1, 0) ELSE attempts END,
-          step = $5, progress = $6, message = $7, event_seq = event_seq + 1, progress_seq = event_seq + 1
-       WHERE id = $1 AND status = 'running' AND lease_owner = $2
-       RETURNING *`,
+  ): Promise<(JobRow & EventTime) | null> {
+    const [row] = await this.db.query<(JobRow & EventTime)[]>(
+      `WITH retrying AS (
+         UPDATE jobs SET status = 'retrying', next_attempt_at = now() + make_interval(secs => $4::double precision / 1000),
+            error = $3::jsonb, lease_owner = NULL, lease_expires_at = NULL,
+            attempt_traceparent = COALESCE($9::text, attempt_traceparent),
+            attempts = CASE WHEN $8::boolean THEN greatest(attempts - 1, 0) ELSE attempts END,
+            step = $5, progress = $6, message = $7, event_seq = event_seq + 1, progress_seq = event_seq + 1
+         WHERE id = $1 AND status = 'running' AND lease_owner = $2
+         RETURNING *
+       ), history AS (
+         ${historyOfJobRows('retrying')}
+       )
+       SELECT retrying.*, now() AS event_at FROM retrying`,
       [
         id,
         owner,
@@ -228,14 +240,18 @@ export class LifecycleRepository {
     id: string,
     owner: string,
     last: LastReport,
-  ): Promise<{ row: JobRow; outbox: OutboxRecord[] } | null> {
+  ): Promise<{ row: JobRow & EventTime; outbox: OutboxRecord[] } | null> {
     return finishSettling(this.db, this.service, async (m) => {
-      const [row] = await update(
-        m,
-        `UPDATE jobs SET status = 'cancelled', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
-            step = $3, progress = $4, message = $5, event_seq = event_seq + 1, progress_seq = event_seq + 1
-         WHERE id = $1 AND status = 'running' AND lease_owner = $2
-         RETURNING *`,
+      const [row] = await m.query<(JobRow & EventTime)[]>(
+        `WITH cancelled AS (
+           UPDATE jobs SET status = 'cancelled', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+              step = $3, progress = $4, message = $5, event_seq = event_seq + 1, progress_seq = event_seq + 1
+           WHERE id = $1 AND status = 'running' AND lease_owner = $2
+           RETURNING *
+         ), history AS (
+           ${historyOfJobRows('cancelled')}
+         )
+         SELECT cancelled.*, now() AS event_at FROM cancelled`,
         [id, owner, last.step, last.progress, last.message],
       );
       return row;
@@ -271,7 +287,8 @@ export class LifecycleRepository {
                           'the worker running this job stopped renewing its lease', 'retryable', true) END,
            dead_lettered = (NOT j.cancel_requested AND j.attempts >= j.max_attempts),
            finished_at = CASE WHEN j.cancel_requested OR j.attempts >= j.max_attempts THEN now() ELSE NULL END,
-           lease_owner = NULL, lease_expires_at = NULL, event_seq = j.event_seq + 1, dispatched_at = NULL
+           lease_owner = NULL, lease_expires_at = NULL, event_seq = j.event_seq + 1,
+           progress_seq = j.event_seq + 1, dispatched_at = NULL
          FROM lost WHERE j.id = lost.id
          RETURNING j.*`,
       [limit],
@@ -334,6 +351,16 @@ export class LifecycleRepository {
     );
     return rows[0] ?? null;
   }
+}
+
+/**
+ * `deleteJobs` (a DELETE FROM jobs … RETURNING id) with the deleted jobs' history rows deleted in
+ * the same statement: job_events has no foreign key to cascade along.
+ */
+function withHistoryDeleted(deleteJobs: string): string {
+  return `WITH gone AS (${deleteJobs}),
+    history AS (DELETE FROM job_events WHERE job_id IN (SELECT id FROM gone))
+    SELECT id FROM gone`;
 }
 
 async function update(m: EntityManager, sql: string, params: unknown[]): Promise<JobRow[]> {

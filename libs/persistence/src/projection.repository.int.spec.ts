@@ -134,9 +134,15 @@ describe('ProjectionRepository against PostgreSQL', () => {
       { step: 'done', progress: 100, message: 'finished' },
     );
     expect(claimed && finished).toBeTruthy();
+    const xmax = async () =>
+      (await db.query<{ x: string }[]>(`SELECT xmax::text AS x FROM jobs WHERE id = $1`, [job.id]))[0].x;
+    const before = await xmax();
     await projection.projectEvents([event(job.id, 3)]);
     expect(await state(job.id)).toMatchObject({ step: 'done', progress: 100, message: 'finished' });
-    expect((await history(job.id)).map((r) => r.seq)).toEqual(['3']);
+    // The late report is history; the claim and the finish wrote their own rows (started, completed).
+    expect((await history(job.id)).map((r) => r.seq)).toEqual(['2', '3', '10002']);
+    // The row the report is stale for is not even locked (a lock would set its xmax).
+    expect(await xmax()).toBe(before);
   });
 
   it('skips the events of a purged job and still projects the rest of the batch', async () => {

@@ -23,7 +23,12 @@ export interface ProjectedEvent {
  * `latest` marks one row per job (its highest seq in the batch): UPDATE … FROM must not join a
  * job row twice, or one of the joined rows would win arbitrarily. The rows are locked in id order
  * first, as the worker's grouped statements lock theirs (see jobs.repository.ts), so the two never
- * wait on each other in a cycle.
+ * wait on each other in a cycle; only rows the event is newer for are locked (a late report of a
+ * job whose completion already wrote a higher progress_seq locks nothing; a row changed meanwhile
+ * is re-checked on its newest version before it is locked).
+ *
+ * The progress-tracker sends only the events whose producers did not write their own history
+ * (`progress`; see HISTORY_WRITTEN_BY_PRODUCER); the statement itself takes any event.
  */
 const PROJECT_SQL = `
 WITH u AS MATERIALIZED (
@@ -42,7 +47,8 @@ history AS (
 UPDATE jobs j SET step = u.step, progress = u.progress, message = u.message, progress_seq = u.seq
 FROM u
 WHERE u.latest AND j.id = u.job_id AND j.progress_seq < u.seq
-  AND j.id IN (SELECT id FROM jobs WHERE id IN (SELECT job_id FROM u WHERE u.latest) ORDER BY id FOR NO KEY UPDATE)`;
+  AND j.id IN (SELECT jobs.id FROM jobs JOIN u ON u.job_id = jobs.id AND u.latest
+               WHERE jobs.progress_seq < u.seq ORDER BY jobs.id FOR NO KEY UPDATE OF jobs)`;
 
 /** The progress-tracker's writes to PostgreSQL. */
 export class ProjectionRepository {

@@ -140,8 +140,10 @@ describe('the worker batched claim and completion against PostgreSQL', () => {
 
     expect(updated.map((row) => row?.id ?? null)).toEqual([mine2, null, mine1, null]);
     for (const row of updated.filter((r) => r !== null)) {
-      // The columns a lifecycle event is built from, and nothing else (no payload, no result).
-      expect(Object.keys(row).sort()).toEqual([...JOB_EVENT_COLUMNS].sort());
+      // The columns a lifecycle event is built from, and nothing else (no payload, no result), with
+      // the time the statement wrote the event's history row at.
+      expect(Object.keys(row).sort()).toEqual([...JOB_EVENT_COLUMNS, 'event_at'].sort());
+      expect(row.event_at).toEqual(row.finished_at);
       expect(row).toMatchObject({ status: 'completed', progress: 100, attempts: 1 });
       expect(Number(row.event_seq)).toBe(SEQ_BLOCK + 2);
       expect(row.finished_at).toBeInstanceOf(Date);
@@ -157,7 +159,8 @@ describe('the worker batched claim and completion against PostgreSQL', () => {
     expect(stored.map((r) => [r?.status, r?.result, r?.lease_owner, Number(r?.progress_seq)])).toEqual([
       ['completed', null, null, SEQ_BLOCK + 2],
       ['completed', { n: 2 }, null, SEQ_BLOCK + 2],
-      ['running', null, 'w2', 0],
+      // Reports its claim's `started` event (seq 2), as that event's projection did.
+      ['running', null, 'w2', 2],
       ['completed', 'earlier', null, SEQ_BLOCK + 2],
     ]);
   });

@@ -160,4 +160,47 @@ describe('EventProjector with a poison event in its batch', () => {
     );
     expect(await projection.parked()).toHaveLength(1);
   });
+
+  it('writes history only for events whose producers do not (progress) and keeps every event live', async () => {
+    const jobId = await insertJob();
+    const event = (
+      name: 'started' | 'progress' | 'completed',
+      seq: number,
+      extra: Partial<JobEventData> = {},
+    ) =>
+      createJobEvent(
+        'worker',
+        name,
+        { ...progress(jobId, name), status: name === 'completed' ? 'completed' : 'running', seq, ...extra },
+        'corr',
+      );
+    // One batch (batchSize 3): the producers wrote the history of `started` and `completed` with the state.
+    for (const e of [event('started', 2), event('progress', 3), event('completed', 4, { progress: 100 })])
+      await amqp.publish(e.type, e);
+    await waitFor(async () => (await live.getLive(jobId))?.status === 'completed', {
+      what: 'the completed event in the live state',
+      timeoutMs: 15000,
+    });
+    // A later batch (another job's); batches are written in order, so the first is done once it is.
+    const otherJob = await insertJob();
+    await amqp.publish(
+      'switchyard.job.progress',
+      createJobEvent('worker', 'progress', progress(otherJob, 'later'), 'corr'),
+    );
+    await waitFor(
+      async () =>
+        (await db.query<unknown[]>(`SELECT 1 FROM job_events WHERE job_id = $1`, [otherJob])).length === 1,
+      { what: 'the later batch in job_events', timeoutMs: 15000 },
+    );
+    const rows: { seq: string; event: string }[] = await db.query(
+      `SELECT seq::text, event FROM job_events WHERE job_id = $1 ORDER BY job_events.seq`,
+      [jobId],
+    );
+    expect(rows).toEqual([{ seq: '3', event: 'progress' }]);
+    const [job] = await db.query<{ s: string }[]>(`SELECT progress_seq::text AS s FROM jobs WHERE id = $1`, [
+      jobId,
+    ]);
+    expect(job.s).toBe('3');
+    expect(await live.getLive(jobId)).toMatchObject({ status: 'completed', seq: 4 });
+  });
 });

@@ -10,7 +10,12 @@ import {
   subscribeJobEvents,
   type JobEventHandler,
 } from '@switchyard/messaging';
-import { isTerminal, jobEventName, type JobCloudEvent } from '@switchyard/contracts';
+import {
+  historyWrittenByProducer,
+  isTerminal,
+  jobEventName,
+  type JobCloudEvent,
+} from '@switchyard/contracts';
 import type { JobEventInput, LiveProgressStore } from '@switchyard/live-state';
 import { METRIC_PREFIX, type Logger } from '@switchyard/observability';
 import { DataRejected, type ProjectionRepository } from '@switchyard/persistence';
@@ -37,9 +42,11 @@ interface Pending {
 const FAILED_FLUSH_BACKOFF_MS = 1000;
 
 /**
- * Projects lifecycle events into live progress (Redis) and history (PostgreSQL). Events are
- * buffered and written in batches; each message is acked only after its batch is durable, and
- * stale or repeated events (by seq) change nothing in either store.
+ * Projects lifecycle events into live progress (Redis) and, for `progress` events, history and
+ * latest-wins progress (PostgreSQL): the producers of the other events wrote their history rows
+ * with the state change (HISTORY_WRITTEN_BY_PRODUCER). Events are buffered and written in
+ * batches; each message is acked only after its batch is durable, and stale or repeated events
+ * (by seq) change nothing in either store.
  */
 export class EventProjector implements JobEventHandler {
   private buffer: Pending[] = [];
@@ -193,10 +200,12 @@ export class EventProjector implements JobEventHandler {
   private async project(batch: Pending[]): Promise<void> {
     // One object per event feeds both stores.
     const inputs: JobEventInput[] = batch.map(({ event }) => toInput(event));
+    // Only the events whose producers did not write their history (no query when there are none).
+    const history = inputs.filter((input) => !historyWrittenByProducer(input.event));
     // Both writes end before a failure is handled, so a retry never overlaps the first attempt.
     const written = await Promise.allSettled([
       this.live.applyEvents(inputs),
-      this.history.projectEvents(inputs),
+      this.history.projectEvents(history),
     ]);
     for (const outcome of written) if (outcome.status === 'rejected') throw outcome.reason;
     const newest = batch[batch.length - 1].event;

@@ -37,8 +37,12 @@ export class AttemptEvents {
 
   started(): void {
     const seq = this.take();
+    // The claim wrote this event's history row at the attempt's started_at: the event carries that time.
     if (seq !== undefined)
-      this.publish('started', jobEventFromRow(SERVICE, 'started', this.job, { seq, ...this.last }));
+      this.publish(
+        'started',
+        jobEventFromRow(SERVICE, 'started', this.job, { seq, ...this.last }, this.job.started_at),
+      );
   }
 
   progress(progress: number, step: string | null, message: string | null): void {
