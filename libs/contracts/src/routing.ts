@@ -19,6 +19,9 @@ export type JobEventName = (typeof JOB_EVENTS)[number];
 /** A lifecycle CloudEvent's `type`. */
 export type JobEventType = `switchyard.job.${JobEventName}`;
 
+/** Routing key of the lifecycle event batches on the internal exchange. */
+export const EVENT_BATCH_ROUTING_KEY = 'job.event-batch';
+
 /** Intake routing key on the intake exchange. */
 export const INTAKE_ROUTING_KEY = 'submit';
 
@@ -46,9 +49,14 @@ export interface AmqpNames {
   readonly intakeRejectedQueue: string;
   /** A worker's own queue on the control fanout (exclusive, auto-deleted). */
   controlQueue(workerId: string): string;
-  /** The progress-tracker's durable queue on the events exchange. */
+  /**
+   * Traffic between Switchyard's own services (direct): the producers' batches of lifecycle
+   * events for the tracker and the metrics service. Not for other systems: its messages may change.
+   */
+  readonly internalExchange: string;
+  /** The progress-tracker's durable queue of event batches (on the internal exchange). */
   readonly trackerQueue: string;
-  /** The metrics service's durable queue on the events exchange. */
+  /** The metrics service's durable queue of event batches (on the internal exchange). */
   readonly metricsQueue: string;
   /** The gateways' shared durable queue of the events webhooks deliver (terminal job events). */
   readonly webhooksQueue: string;
@@ -70,6 +78,7 @@ export function amqpNames(prefix = 'switchyard'): AmqpNames {
     intakeExchange: `${prefix}.intake`,
     intakeQueue: `${prefix}.intake`,
     intakeRejectedQueue: `${prefix}.intake.rejected`,
+    internalExchange: `${prefix}.internal`,
     controlQueue: (workerId) => `${prefix}.control.${workerId}`,
     trackerQueue: `${prefix}.tracker`,
     metricsQueue: `${prefix}.metrics`,
