@@ -57,6 +57,8 @@ describe('EventProjector with a poison event in its batch', () => {
       logger,
     );
     projector.registerMetrics(registry);
+    // The queue as an earlier version left it: bound to every single event on the events exchange.
+    await amqp.setBindings(amqp.names.trackerQueue, amqp.names.eventsExchange, ['job.#'], []);
     await projector.start();
   });
 
@@ -97,6 +99,25 @@ describe('EventProjector with a poison event in its batch', () => {
     message,
     attempt: 1,
     seq: 2,
+  });
+
+  it('takes events from the internal batches only: its old binding to the single events is gone', async () => {
+    const [single, batched] = [await insertJob(), await insertJob()];
+    // Same channel, so a copy of the single event would reach the queue before the batch.
+    await amqp.publishRaw(
+      amqp.names.eventsExchange,
+      'job.progress',
+      createJobEvent('worker', 'progress', { ...progress(single, 'single'), progress: 55 }, 'corr'),
+    );
+    await amqp.publish(
+      'switchyard.job.progress',
+      createJobEvent('worker', 'progress', { ...progress(batched, 'batched'), progress: 66 }, 'corr'),
+    );
+    await waitFor(async () => (await live.getLive(batched))?.progress === 66, {
+      what: 'the batched event projected',
+      timeoutMs: 15000,
+    });
+    expect(await live.getLive(single)).toBeNull();
   });
 
   it('parks the event PostgreSQL rejects (U+0000) and writes the rest of its batch', async () => {
