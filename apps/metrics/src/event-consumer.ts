@@ -50,10 +50,10 @@ interface Batch {
 
 /**
  * Consumes the lifecycle event batches from the metrics service's own queue. Most messages are
- * recorded on arrival and acked at once (the client sends one multiple ack per tick), so a delivery is held for less than
- * a tick: deliveries held across young-generation collections get promoted and keep their
- * socket read buffers (external memory) alive until the next full GC, which is what made this
- * service's memory grow under a backlog. Only acceptances whose priority the event does not carry
+ * recorded on arrival and acked at once (the client sends one multiple ack per tick), so a
+ * delivery is held for less than a tick: deliveries held across young-generation collections get
+ * promoted and keep their socket read buffers (external memory) alive until the next full GC,
+ * which is what made this service's memory grow under a backlog. Only acceptances whose priority the event does not carry
  * are gathered into lookup batches — one timer, one promise and one priority lookup per batch —
  * recorded once the lookup answers, then acked together with every message that had one in it.
  * A message that is not a batch of job CloudEvents is counted, logged and acked (there is nothing

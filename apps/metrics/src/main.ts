@@ -18,8 +18,8 @@ import { QueuePoller } from './queue-poller';
 const SERVICE = 'metrics';
 
 /**
- * SPEC §8 job and queue metrics from the lifecycle event batches and from polling the queues. Counters
- * live in this process: a restart starts them at 0 again, which Prometheus's rate() and
+ * SPEC §8 job and queue metrics from the lifecycle event batches and from polling the queues.
+ * Counters live in this process: a restart starts them at 0 again, which Prometheus's rate() and
  * increase() treat as a counter reset (docs/operations.md). Batches published meanwhile wait in
  * the durable `<prefix>.metrics` queue and are counted after the restart.
  */
