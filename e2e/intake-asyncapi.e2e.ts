@@ -10,9 +10,13 @@ import { parse as parseYaml } from 'yaml';
 import {
   amqpNames,
   API_ERRORS,
+  CLOUDEVENTS_BATCH_CONTENT_TYPE,
   createJobEvent,
+  EVENT_BATCH_ROUTING_KEY,
   eventCloudType,
   eventRoutingKey,
+  JOB_EVENT_BATCH,
+  JOB_EVENT_BATCH_MAX,
   JOB_EVENTS,
   JOB_STATUSES,
   JobSubmissionSchema,
@@ -153,6 +157,14 @@ describe('docs/asyncapi.yaml', () => {
         [eventCloudType(event), 'application/cloudevents+json'],
       ]);
     }
+    // The internal batch of lifecycle events: its wire name, content type and size limit.
+    const batchChannel = Object.values(doc.channels).find((c) => c.address === EVENT_BATCH_ROUTING_KEY);
+    expect(Object.values(batchChannel?.messages ?? {}).map((m) => [m.name, m.contentType])).toEqual([
+      [JOB_EVENT_BATCH, CLOUDEVENTS_BATCH_CONTENT_TYPE],
+    ]);
+    expect(raw.components).toMatchObject({
+      schemas: { JobEventBatch: { maxItems: JOB_EVENT_BATCH_MAX } },
+    });
     // The work queues carry the priority argument the code gives them.
     expect(workQueueArguments(names)['x-max-priority']).toBe(MAX_PRIORITY);
     expect(JSON.stringify(doc.channels['workQueue'])).toContain(`x-max-priority: ${MAX_PRIORITY}`);

@@ -10,6 +10,11 @@
 import { connect, type Channel, type ChannelModel } from 'amqplib';
 import { Client } from 'pg';
 import { DEV_ADMIN_API_KEY } from '@switchyard/config';
+import {
+  CLOUDEVENTS_BATCH_CONTENT_TYPE,
+  EVENT_BATCH_ROUTING_KEY,
+  JOB_EVENT_BATCH,
+} from '@switchyard/contracts';
 import { TestStack, TEST_SERVICES, waitFor } from '@switchyard/testing';
 import { scrape, total, totalsBy, type Exposition } from './support/exposition';
 
@@ -283,12 +288,13 @@ describe('metrics service counters after 500 jobs', () => {
       return found;
     };
     const again = [pick('job.queued'), pick('job.started'), pick('job.completed'), pick('job.failed')];
-    for (const event of again) {
-      channel.publish(`${stack.id}.events`, event.routingKey, event.body, {
-        contentType: 'application/cloudevents+json',
-        persistent: true,
-      });
-    }
+    // Delivered again the way the metrics service receives events: one internal batch message.
+    channel.publish(
+      `${stack.id}.internal`,
+      EVENT_BATCH_ROUTING_KEY,
+      Buffer.from(`[${again.map((event) => event.body.toString()).join(',')}]`),
+      { contentType: CLOUDEVENTS_BATCH_CONTENT_TYPE, type: JOB_EVENT_BATCH, persistent: true },
+    );
     const dropped = (e: Exposition) =>
       total(e, 'switchyard_metrics_events_dropped_total', { reason: 'duplicate' });
     const after = await waitFor(

@@ -1,4 +1,11 @@
-import { createJobEvent, isJobCloudEvent, type JobEventData, type JobEventName } from '@switchyard/contracts';
+import {
+  createJobEvent,
+  isJobCloudEvent,
+  jobEventBatchMessage,
+  type JobCloudEvent,
+  type JobEventData,
+  type JobEventName,
+} from '@switchyard/contracts';
 import { Ack, type AmqpClient, type InboundMessage } from '@switchyard/messaging';
 import { createLogger } from '@switchyard/observability';
 import { Registry } from 'prom-client';
@@ -8,8 +15,8 @@ import { createJobMetrics } from './job-metrics';
 
 const logger = createLogger('metrics-test', 'silent');
 
-function message(name: JobEventName, data: Partial<JobEventData>): InboundMessage {
-  const content = createJobEvent(
+function event(name: JobEventName, data: Partial<JobEventData>): JobCloudEvent {
+  return createJobEvent(
     'test',
     name,
     {
@@ -28,7 +35,10 @@ function message(name: JobEventName, data: Partial<JobEventData>): InboundMessag
     },
     'corr',
   );
-  return raw(content);
+}
+
+function message(name: JobEventName, data: Partial<JobEventData>): InboundMessage {
+  return raw(event(name, data));
 }
 
 function raw(content: unknown): InboundMessage {
@@ -42,10 +52,14 @@ function raw(content: unknown): InboundMessage {
   };
 }
 
-/** What the bus does with a delivery: a valid event to onEvent, anything else to onInvalid. */
+/**
+ * What the bus does with a delivery: a batch's events to onEvents, a single event (left from an
+ * earlier version) as a batch of one, anything else to onInvalid.
+ */
 function deliver(consumer: EventConsumer, message: InboundMessage) {
   const body = message.content;
-  return isJobCloudEvent(body) ? consumer.onEvent(body) : Promise.resolve(consumer.onInvalid(message));
+  if (jobEventBatchMessage.check.Check(body)) return consumer.onEvents(body);
+  return isJobCloudEvent(body) ? consumer.onEvents([body]) : Promise.resolve(consumer.onInvalid(message));
 }
 
 async function counter(registry: Registry, name: string): Promise<Record<string, number>> {
@@ -137,6 +151,56 @@ describe('EventConsumer', () => {
     expect(await invalid).toEqual(Ack);
     expect(await completed).toEqual(Ack);
     expect(lookup).not.toHaveBeenCalled();
+  });
+
+  it('records a batch message: its events that need no lookup at once, its acceptances with one lookup', async () => {
+    const lookups: string[][] = [];
+    const { registry, consumer } = setUp((ids) => {
+      lookups.push(ids);
+      return Promise.resolve(new Map([['a', 7]]));
+    });
+    const outcome = deliver(
+      consumer,
+      raw([
+        event('queued', { jobId: 'a' }),
+        event('started', { jobId: 'a', seq: 2, attempt: 1, status: 'running' }),
+        event('queued', { jobId: 'b' }),
+        event('completed', { jobId: 'a', seq: 3, attempt: 1, status: 'completed' }),
+      ]),
+    );
+    expect(await counter(registry, 'switchyard_jobs_completed_total')).toEqual({ synthetic: 1 });
+    expect(await outcome).toEqual(Ack);
+    expect(lookups).toEqual([['a', 'b']]);
+    expect(await counter(registry, 'switchyard_jobs_submitted_total')).toEqual({
+      'synthetic,default,7': 1,
+      'synthetic,default,unknown': 1,
+    });
+  });
+
+  it('settles a message whose acceptances span two lookup batches only once both are recorded', async () => {
+    let releaseFirst!: () => void;
+    const lookups: string[][] = [];
+    const { registry, consumer } = setUp((ids) => {
+      lookups.push(ids);
+      if (lookups.length > 1) return Promise.resolve(new Map<string, number>());
+      return new Promise((resolve) => (releaseFirst = () => resolve(new Map<string, number>())));
+    }, 2);
+    let settled = false;
+    const outcome = deliver(consumer, raw(['a', 'b', 'c'].map((jobId) => event('queued', { jobId })))).then(
+      (o) => ((settled = true), o),
+    );
+    // The second batch (c) closes on the window and is recorded; the first (a, b) still waits.
+    const deadline = Date.now() + 2000;
+    while (lookups.length < 2 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(lookups).toEqual([['a', 'b'], ['c']]);
+    expect(settled).toBe(false);
+    releaseFirst();
+    expect(await outcome).toEqual(Ack);
+    expect(await counter(registry, 'switchyard_jobs_submitted_total')).toEqual({
+      'synthetic,default,unknown': 3,
+    });
   });
 
   it('stop() records the acceptances still waiting for their batch', async () => {

@@ -5,15 +5,15 @@ import {
   type ConsumeOutcome,
   type ConsumerHandle,
   type InboundMessage,
-  subscribeJobEvents,
-  type JobEventHandler,
+  subscribeJobEventBatches,
+  type JobEventBatchHandler,
 } from '@switchyard/messaging';
 import type { Logger } from '@switchyard/observability';
 import type { EventRecorder } from './event-recorder';
 import type { JobMetrics } from './job-metrics';
 
 export interface EventConsumerOptions {
-  /** `amqpNames().metricsQueue`: durable, so events published while this service is down wait for it. */
+  /** `amqpNames().metricsQueue`: durable, so batches published while this service is down wait for it. */
   queue: string;
   prefetch: number;
   /**
@@ -25,12 +25,14 @@ export interface EventConsumerOptions {
 }
 
 /**
- * The metrics consumer's prefetch, as a multiple of AMQP_PREFETCH: acceptances wait up to one batch
- * window (and a lookup) before they are acked, so the broker needs room to keep streaming meanwhile. Events are
- * small and only counted, so holding a few hundred costs nothing worth a setting of its own
- * (AMQP_PREFETCH is at most 1 000, so this stays within AMQP's 16-bit prefetch count).
+ * The metrics consumer's prefetch (in batch messages), as a multiple of AMQP_PREFETCH: acceptances
+ * wait up to one batch window (and a lookup) before they are acked, so the broker needs room to
+ * keep streaming meanwhile. Events are small and only counted, and most messages are acked as
+ * they arrive, so this costs nothing worth a setting of its own (AMQP_PREFETCH is at most 1 000,
+ * so this stays within AMQP's 16-bit prefetch count; at most this many messages times
+ * JOB_EVENT_BATCH_MAX events are held).
  */
-export const METRICS_PREFETCH_FACTOR = 8;
+export const METRICS_PREFETCH_FACTOR = 2;
 /** Counters and histograms lag the events by at most this (plus one priority lookup). */
 export const METRICS_BATCH_WINDOW_MS = 20;
 
@@ -47,16 +49,17 @@ interface Batch {
 }
 
 /**
- * Consumes `job.#` from the metrics service's own queue. Most events are recorded on arrival and
- * acked at once (the client sends one multiple ack per tick), so a delivery is held for less than
- * a tick: deliveries held across young-generation collections get promoted and keep their
- * socket read buffers (external memory) alive until the next full GC, which is what made this
- * service's memory grow under a backlog. Only acceptances whose priority the event does not carry
- * are gathered into batches — one timer, one promise and one priority lookup per batch — recorded
- * once the lookup answers, then acked together. A message that is not a job CloudEvent is
- * counted, logged and acked (there is nothing to retry).
+ * Consumes the lifecycle event batches from the metrics service's own queue. Most messages are
+ * recorded on arrival and acked at once (the client sends one multiple ack per tick), so a
+ * delivery is held for less than a tick: deliveries held across young-generation collections get
+ * promoted and keep their socket read buffers (external memory) alive until the next full GC,
+ * which is what made this service's memory grow under a backlog. Only acceptances whose priority the event does not carry
+ * are gathered into lookup batches — one timer, one promise and one priority lookup per batch —
+ * recorded once the lookup answers, then acked together with every message that had one in it.
+ * A message that is not a batch of job CloudEvents is counted, logged and acked (there is nothing
+ * to retry).
  */
-export class EventConsumer implements JobEventHandler {
+export class EventConsumer implements JobEventBatchHandler {
   private consumer: ConsumerHandle | undefined;
   private batch: Batch | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -72,7 +75,12 @@ export class EventConsumer implements JobEventHandler {
   ) {}
 
   async start(): Promise<void> {
-    this.consumer = await subscribeJobEvents(this.amqp, this.options.queue, this.options.prefetch, this);
+    this.consumer = await subscribeJobEventBatches(
+      this.amqp,
+      this.options.queue,
+      this.options.prefetch,
+      this,
+    );
   }
 
   /** Stops deliveries and lets the messages already delivered be recorded and acked. */
@@ -82,24 +90,38 @@ export class EventConsumer implements JobEventHandler {
     await Promise.allSettled([...this.inFlight]);
   }
 
-  /**
-   * An event that needs no lookup is recorded now; an acceptance that needs its priority gets its
-   * batch's promise, settled once the whole batch is recorded.
-   */
   onInvalid(message: InboundMessage): ConsumeOutcome {
     this.metrics.eventsDropped.inc({ reason: 'invalid' });
     this.logger.warn(
       { messageId: message.properties.messageId as unknown, routingKey: message.fields.routingKey },
-      'not a job CloudEvent; ignored',
+      'not a batch of job CloudEvents; ignored',
     );
     return Ack;
   }
 
-  onEvent(event: JobCloudEvent): Promise<ConsumeOutcome> {
-    if (!this.recorder.needsPriority(event)) {
-      this.recorder.record(event);
-      return ACKED;
+  /**
+   * The events that need no lookup are recorded now, in order; the acceptances that need their
+   * priority join the lookup batch, and the message settles once that batch is recorded. (An
+   * event recorded now may so be counted before an earlier acceptance of the same message: the
+   * recorder counts each event once whatever the order.)
+   */
+  onEvents(events: readonly JobCloudEvent[]): Promise<ConsumeOutcome> {
+    const waiting: Promise<ConsumeOutcome>[] = [];
+    for (const event of events) {
+      if (!this.recorder.needsPriority(event)) {
+        this.recorder.record(event);
+        continue;
+      }
+      const gathered = this.gather(event);
+      if (waiting[waiting.length - 1] !== gathered) waiting.push(gathered);
     }
+    if (waiting.length <= 1) return waiting[0] ?? ACKED;
+    // Its acceptances span several lookup batches: the message settles once all are recorded.
+    return Promise.all(waiting).then(() => Ack);
+  }
+
+  /** Adds an acceptance to the open lookup batch; the batch's promise settles once it is recorded. */
+  private gather(event: JobCloudEvent): Promise<ConsumeOutcome> {
     let batch = this.batch;
     if (batch === undefined) {
       let settle!: (outcome: Promise<ConsumeOutcome>) => void;

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { MetricsConfigSchema, type MetricsConfig } from '@switchyard/config';
+import { JOB_EVENT_BATCH_MAX } from '@switchyard/contracts';
 import {
   bootService,
   probeCheck,
@@ -17,9 +18,9 @@ import { QueuePoller } from './queue-poller';
 const SERVICE = 'metrics';
 
 /**
- * SPEC §8 job and queue metrics from the `job.#` events and from polling the queues. Counters
- * live in this process: a restart starts them at 0 again, which Prometheus's rate() and
- * increase() treat as a counter reset (docs/operations.md). Events published meanwhile wait in
+ * SPEC §8 job and queue metrics from the lifecycle event batches and from polling the queues.
+ * Counters live in this process: a restart starts them at 0 again, which Prometheus's rate() and
+ * increase() treat as a counter reset (docs/operations.md). Batches published meanwhile wait in
  * the durable `<prefix>.metrics` queue and are counted after the restart.
  */
 async function connect({
@@ -44,8 +45,8 @@ async function connect({
       queue: amqp.names.metricsQueue,
       prefetch,
       batchWindowMs: METRICS_BATCH_WINDOW_MS,
-      // Half the prefetch: one batch can wait on its priority lookup while the next one fills.
-      maxBatch: Math.max(1, Math.floor(prefetch / 2)),
+      // About one producer turn's acceptances per priority lookup.
+      maxBatch: JOB_EVENT_BATCH_MAX,
     },
     amqp,
     recorder,

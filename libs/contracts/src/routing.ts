@@ -42,6 +42,9 @@ export function historyWrittenByProducer(event: JobEventName): boolean {
 /** A lifecycle CloudEvent's `type`. */
 export type JobEventType = `switchyard.job.${JobEventName}`;
 
+/** Routing key of the lifecycle event batches on the internal exchange. */
+export const EVENT_BATCH_ROUTING_KEY = 'job.event-batch';
+
 /** Intake routing key on the intake exchange. */
 export const INTAKE_ROUTING_KEY = 'submit';
 
@@ -69,9 +72,14 @@ export interface AmqpNames {
   readonly intakeRejectedQueue: string;
   /** A worker's own queue on the control fanout (exclusive, auto-deleted). */
   controlQueue(workerId: string): string;
-  /** The progress-tracker's durable queue on the events exchange. */
+  /**
+   * Traffic between Switchyard's own services (direct): the producers' batches of lifecycle
+   * events for the tracker and the metrics service. Not for other systems: its messages may change.
+   */
+  readonly internalExchange: string;
+  /** The progress-tracker's durable queue of event batches (on the internal exchange). */
   readonly trackerQueue: string;
-  /** The metrics service's durable queue on the events exchange. */
+  /** The metrics service's durable queue of event batches (on the internal exchange). */
   readonly metricsQueue: string;
   /** The gateways' shared durable queue of the events webhooks deliver (terminal job events). */
   readonly webhooksQueue: string;
@@ -93,6 +101,7 @@ export function amqpNames(prefix = 'switchyard'): AmqpNames {
     intakeExchange: `${prefix}.intake`,
     intakeQueue: `${prefix}.intake`,
     intakeRejectedQueue: `${prefix}.intake.rejected`,
+    internalExchange: `${prefix}.internal`,
     controlQueue: (workerId) => `${prefix}.control.${workerId}`,
     trackerQueue: `${prefix}.tracker`,
     metricsQueue: `${prefix}.metrics`,

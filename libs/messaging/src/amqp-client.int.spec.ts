@@ -190,6 +190,48 @@ describe('AmqpClient publish and consume', () => {
     });
   });
 
+  it('gathers the events of one turn into one batch message for the tracker and the metrics service', async () => {
+    const queue = queueName('external');
+    await client.assertQueue(queue, {
+      bindings: [{ exchange: client.names.eventsExchange, pattern: 'job.#' }],
+    });
+    const external = new Inbox<InboundMessage>();
+    const batches = new Inbox<InboundMessage>();
+    const handles = [
+      await client.consumeRaw(queue, (m) => (external.push(m), Promise.resolve(Ack)), { prefetch: 10 }),
+      await client.consumeRaw(client.names.trackerQueue, (m) => (batches.push(m), Promise.resolve(Ack)), {
+        prefetch: 10,
+      }),
+    ];
+    const events = [1, 2, 3].map((seq) =>
+      createJobEvent('worker', 'completed', completedData(seq), 'corr-b'),
+    );
+    // One turn: three publishes, each settled once its event and its batch are confirmed.
+    await Promise.all(events.map((event) => client.publish(event.type, event)));
+    const later = createJobEvent('worker', 'completed', completedData(4), 'corr-b');
+    await client.publish(later.type, later);
+
+    // Other systems get each event alone, in order…
+    const singles = await external.waitForCount(4);
+    expect(singles.map((m) => m.content)).toEqual([...events, later]);
+    // …Switchyard's own consumers one batched-mode message per turn.
+    const ours = (m: InboundMessage) =>
+      (m.content as { correlationid: string }[])[0]?.correlationid === 'corr-b';
+    await waitFor(() => batches.items.filter(ours).length >= 2, 'two batch messages');
+    for (const handle of handles) await handle.cancel();
+    const received = batches.items.filter(ours);
+    expect(received.map((m) => m.content)).toEqual([events, [later]]);
+    expect(received[0].fields).toMatchObject({ exchange: client.names.internalExchange });
+    expect(received[0].properties).toMatchObject({
+      contentType: 'application/cloudevents-batch+json',
+      type: 'switchyard.job.event-batch',
+      deliveryMode: 2,
+    });
+    // The metrics queue holds the same batches (nothing consumes it here).
+    const metrics = await client.queueStats(client.names.metricsQueue);
+    expect(metrics.messageCount).toBe(batches.items.length);
+  });
+
   describe('a publish the broker nacks', () => {
     /** A queue that holds one message and nacks the next publish (overflow reject-publish). */
     async function fullQueue(label: string, pattern: string): Promise<string> {

@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import {
   amqpNames,
+  gatheringOf,
+  isMessageName,
   messageDefinition,
   MESSAGES,
   type AmqpNames,
@@ -25,10 +27,11 @@ import { AmqpConnection } from './connection';
 import { Consumers, type ConsumeOptions, type ConsumerHandle, type MessageHandler } from './consumer';
 import { Declarations, type AssertQueueOptions, type QueueStats } from './declarations';
 import type { InboundMessage } from './inbound-message';
-import type { PublishOptions } from './publish-options';
+import { encodeBody, type PublishOptions } from './publish-options';
 import { Publisher } from './publisher';
 import { DEFAULT_RECONNECT_MAX_MS, DEFAULT_RECONNECT_MIN_MS } from './reconnect-backoff';
 import { durableQueueArguments, retryDelayTier, type QueueType } from './topology';
+import { jsonArray, TurnBatches } from './turn-batches';
 
 export type { ConsumeOptions, ConsumerHandle, MessageHandler } from './consumer';
 export type { AssertQueueOptions, QueueStats } from './declarations';
@@ -108,6 +111,7 @@ export class AmqpClient extends EventEmitter {
   private readonly publisher: Publisher;
   private readonly consumers: Consumers;
   private readonly declarations: Declarations;
+  private readonly batches = new TurnBatches((batch, bodies) => this.publishBatch(batch, bodies));
 
   constructor(options: AmqpClientOptions) {
     super();
@@ -168,7 +172,9 @@ export class AmqpClient extends EventEmitter {
 
   /**
    * Publishes catalogue message `name`: exchange, routing key and AMQP properties come from its
-   * definition, so the payload's type is checked against the name.
+   * definition, so the payload's type is checked against the name. A gathered message (a
+   * lifecycle event) is also added to this turn's batch message for Switchyard's own consumers;
+   * the publish resolves once the broker confirmed both.
    */
   publish<N extends MessageName>(
     name: N,
@@ -195,7 +201,10 @@ export class AmqpClient extends EventEmitter {
       headers = { ...headers };
       injectInto(headers);
     }
-    return this.publisher.publish(exchange, definition.routingKey(payload), payload, {
+    const gathering = gatheringOf(name);
+    // Encoded once: the same bytes go out alone and inside the batch.
+    const body = gathering ? encodeBody(payload) : payload;
+    const published = this.publisher.publish(exchange, definition.routingKey(payload), body, {
       ...properties,
       priority: options.priority,
       correlationId: options.correlationId ?? properties.correlationId,
@@ -204,6 +213,24 @@ export class AmqpClient extends EventEmitter {
       cc,
       mandatory: definition.mandatory,
     });
+    if (!gathering) return published;
+    const batched = this.batches.add(gathering.batch, gathering.max, body as Buffer);
+    return Promise.all([published, batched]).then(() => undefined);
+  }
+
+  /** One batch message of encoded items (see TurnBatches), as its catalogue definition says. */
+  private publishBatch(batch: string, bodies: readonly Buffer[]): Promise<void> {
+    if (!isMessageName(batch)) return Promise.reject(new RangeError(`${batch} is no catalogue message`));
+    const definition: MessageDefinition = messageDefinition(batch);
+    return this.publisher.publish(
+      definition.exchange(this.names),
+      definition.routingKey([]),
+      jsonArray(bodies),
+      {
+        ...definition.properties([]),
+        mandatory: definition.mandatory,
+      },
+    );
   }
 
   /** Publishes a body that is no catalogue message (replies, copies of rejected messages). */
@@ -291,6 +318,8 @@ export class AmqpClient extends EventEmitter {
     this.connection.stop();
     this.declarations.stop();
     await this.consumers.cancelAll();
+    // What this turn gathered is published before the confirms are awaited.
+    this.batches.flush();
     // Bounded: a broker that blocks publishers (memory alarm) must not hang shutdown.
     await this.publisher.settle(this.waitMs);
     await this.connection.close();

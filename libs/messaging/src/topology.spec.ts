@@ -50,6 +50,7 @@ describe('declareTopology', () => {
       'p.events': 'topic',
       'p.control': 'fanout',
       'p.intake': 'direct',
+      'p.internal': 'direct',
     });
     for (const e of recorded.exchanges.values()) expect(e.options).toEqual({ durable: true });
     for (const q of recorded.queues.values()) expect(q.durable).toBe(true);
@@ -94,6 +95,17 @@ describe('declareTopology', () => {
       'x-dead-letter-exchange': '',
       'x-dead-letter-routing-key': 'p.intake.rejected',
     });
+  });
+
+  it('declares the tracker and metrics queues, bound to the internal exchange for the event batches only', async () => {
+    const { channel, recorded } = recordingChannel();
+    await declareTopology(channel, names, []);
+    for (const queue of ['p.tracker', 'p.metrics']) {
+      expect(recorded.queues.get(queue)).toEqual({ durable: true, arguments: undefined });
+      expect(recorded.bindings.filter((b) => b.queue === queue)).toEqual([
+        { queue, exchange: 'p.internal', pattern: 'job.event-batch' },
+      ]);
+    }
   });
 
   it('sends identical arguments on every declaration', async () => {

@@ -1,5 +1,6 @@
 import {
   BUILT_IN_QUEUES,
+  EVENT_BATCH_ROUTING_KEY,
   INTAKE_ROUTING_KEY,
   MAX_PRIORITY,
   RETRY_DELAY_TIERS_MS,
@@ -193,6 +194,19 @@ export async function declareTopology(
     arguments: intakeQueueArguments(names, queueType),
   });
   await channel.bindQueue(names.intakeQueue, names.intakeExchange, INTAKE_ROUTING_KEY);
+
+  // The internal event batches: declared by every service, so a batch published before the
+  // tracker or the metrics service first started waits for it.
+  await channel.assertExchange(names.internalExchange, 'direct', { durable: true });
+  for (const queue of eventBatchQueues(names)) {
+    await channel.assertQueue(queue, { durable: true, arguments: durableQueueArguments(queueType) });
+    await channel.bindQueue(queue, names.internalExchange, EVENT_BATCH_ROUTING_KEY);
+  }
+}
+
+/** The queues of the services that consume the internal lifecycle event batches. */
+export function eventBatchQueues(names: AmqpNames): string[] {
+  return [names.trackerQueue, names.metricsQueue];
 }
 
 /** Every exchange and queue declareTopology declares; used to tear test topologies down. */
@@ -208,6 +222,7 @@ export function topologyNames(
       names.eventsExchange,
       names.controlExchange,
       names.intakeExchange,
+      names.internalExchange,
     ],
     queues: [
       names.deadLetterQueue,
@@ -215,6 +230,7 @@ export function topologyNames(
       ...RETRY_DELAY_TIERS_MS.map((ms) => names.retryQueue(ms)),
       names.intakeQueue,
       names.intakeRejectedQueue,
+      ...eventBatchQueues(names),
     ],
   };
 }

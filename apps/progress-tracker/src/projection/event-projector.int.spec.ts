@@ -2,7 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { connect } from 'amqplib';
 import { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
-import { createJobEvent, type JobEventData } from '@switchyard/contracts';
+import {
+  createJobEvent,
+  EVENT_BATCH_ROUTING_KEY,
+  JOB_EVENT_BATCH,
+  type JobEventData,
+} from '@switchyard/contracts';
 import { createRedis, LiveProgressStore } from '@switchyard/live-state';
 import { AmqpClient, topologyNames } from '@switchyard/messaging';
 import { createLogger } from '@switchyard/observability';
@@ -45,13 +50,15 @@ describe('EventProjector with a poison event in its batch', () => {
     projection = new ProjectionRepository(db);
     // A batch of exactly the three events published below (they arrive well within the flush time).
     projector = new EventProjector(
-      { queue: `${prefix}.tracker`, batchSize: 3, flushMs: 1000, retryDelayMs: 10 },
+      { queue: amqp.names.trackerQueue, batchSize: 3, flushMs: 1000, retryDelayMs: 10 },
       amqp,
       live,
       projection,
       logger,
     );
     projector.registerMetrics(registry);
+    // The queue as an earlier version left it: bound to every single event on the events exchange.
+    await amqp.setBindings(amqp.names.trackerQueue, amqp.names.eventsExchange, ['job.#'], []);
     await projector.start();
   });
 
@@ -61,7 +68,7 @@ describe('EventProjector with a poison event in its batch', () => {
     const { exchanges, queues } = topologyNames(amqp.names);
     const broker = await connect(SERVICES.amqp);
     const channel = await broker.createChannel();
-    for (const queue of [...queues, `${prefix}.tracker`]) await channel.deleteQueue(queue);
+    for (const queue of queues) await channel.deleteQueue(queue);
     for (const exchange of exchanges) await channel.deleteExchange(exchange);
     await broker.close();
     redis.disconnect();
@@ -94,18 +101,42 @@ describe('EventProjector with a poison event in its batch', () => {
     seq: 2,
   });
 
+  it('takes events from the internal batches only: its old binding to the single events is gone', async () => {
+    const [single, batched] = [await insertJob(), await insertJob()];
+    // Same channel, so a copy of the single event would reach the queue before the batch.
+    await amqp.publishRaw(
+      amqp.names.eventsExchange,
+      'job.progress',
+      createJobEvent('worker', 'progress', { ...progress(single, 'single'), progress: 55 }, 'corr'),
+    );
+    await amqp.publish(
+      'switchyard.job.progress',
+      createJobEvent('worker', 'progress', { ...progress(batched, 'batched'), progress: 66 }, 'corr'),
+    );
+    await waitFor(async () => (await live.getLive(batched))?.progress === 66, {
+      what: 'the batched event projected',
+      timeoutMs: 15000,
+    });
+    expect(await live.getLive(single)).toBeNull();
+  });
+
   it('parks the event PostgreSQL rejects (U+0000) and writes the rest of its batch', async () => {
     const [good1, poison, good2] = [await insertJob(), await insertJob(), await insertJob()];
-    for (const [jobId, message] of [
-      [good1, 'fine'],
-      [poison, 'bad\u0000message'],
-      [good2, 'also fine'],
-    ] as const) {
-      await amqp.publish(
-        'switchyard.job.progress',
-        createJobEvent('worker', 'progress', progress(jobId, message), `corr-${jobId}`),
-      );
-    }
+    // Published in one turn: one batch message on the internal exchange.
+    await Promise.all(
+      (
+        [
+          [good1, 'fine'],
+          [poison, 'bad\u0000message'],
+          [good2, 'also fine'],
+        ] as const
+      ).map(([jobId, message]) =>
+        amqp.publish(
+          'switchyard.job.progress',
+          createJobEvent('worker', 'progress', progress(jobId, message), `corr-${jobId}`),
+        ),
+      ),
+    );
 
     // The other events of the batch reach PostgreSQL and Redis.
     await waitFor(
@@ -144,6 +175,10 @@ describe('EventProjector with a poison event in its batch', () => {
     const counter = await registry.getSingleMetric(TRACKER_PARKED_EVENTS_TOTAL)?.get();
     expect(counter?.values[0]?.value).toBe(1);
 
+    // A batch message that is not one (a foreign publisher, a bug) is dropped, not retried.
+    await amqp.publishRaw(amqp.names.internalExchange, EVENT_BATCH_ROUTING_KEY, [{ not: 'an event' }], {
+      type: JOB_EVENT_BATCH,
+    });
     // The tracker goes on: a later event of the same job is projected.
     await amqp.publish(
       'switchyard.job.progress',
@@ -159,6 +194,9 @@ describe('EventProjector with a poison event in its batch', () => {
       { what: 'the next event of the poisoned job', timeoutMs: 15000 },
     );
     expect(await projection.parked()).toHaveLength(1);
+    await waitFor(async () => (await amqp.queueStats(amqp.names.trackerQueue)).messageCount === 0, {
+      what: 'an empty tracker queue',
+    });
   });
 
   it('writes history only for events whose producers do not (progress) and keeps every event live', async () => {

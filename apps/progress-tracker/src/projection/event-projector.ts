@@ -7,8 +7,8 @@ import {
   type ConsumeOutcome,
   type ConsumerHandle,
   type InboundMessage,
-  subscribeJobEvents,
-  type JobEventHandler,
+  subscribeJobEventBatches,
+  type JobEventBatchHandler,
 } from '@switchyard/messaging';
 import {
   historyWrittenByProducer,
@@ -34,9 +34,20 @@ export const TRACKER_PARKED_EVENTS_TOTAL = `${METRIC_PREFIX}tracker_parked_event
 
 const DEFAULT_PARK_AFTER_ATTEMPTS = 3;
 
+/** One delivered message: its events, in publish order, and how to settle it. */
 interface Pending {
-  event: JobCloudEvent;
+  events: readonly JobCloudEvent[];
   resolve: (outcome: ConsumeOutcome) => void;
+}
+
+/**
+ * Batch messages the tracker takes at a time for a given TRACKER_BATCH_SIZE: enough for two
+ * writes' worth of events when messages carry a few events each (a busy system's turns carry
+ * more), never fewer than 16; it bounds what the tracker holds to this many times
+ * JOB_EVENT_BATCH_MAX events.
+ */
+export function trackerPrefetch(batchSize: number): number {
+  return Math.max(16, Math.ceil(batchSize / 4));
 }
 
 const FAILED_FLUSH_BACKOFF_MS = 1000;
@@ -44,12 +55,15 @@ const FAILED_FLUSH_BACKOFF_MS = 1000;
 /**
  * Projects lifecycle events into live progress (Redis) and, for `progress` events, history and
  * latest-wins progress (PostgreSQL): the producers of the other events wrote their history rows
- * with the state change (HISTORY_WRITTEN_BY_PRODUCER). Events are buffered and written in
- * batches; each message is acked only after its batch is durable, and stale or repeated events
- * (by seq) change nothing in either store.
+ * with the state change (HISTORY_WRITTEN_BY_PRODUCER). The producers' batch messages are buffered
+ * and written together, up to TRACKER_BATCH_SIZE events (or half the prefetch in messages) per
+ * write; each message is acked only after all its events are durable, and stale or repeated
+ * events (by seq) change nothing in either store.
  */
-export class EventProjector implements JobEventHandler {
+export class EventProjector implements JobEventBatchHandler {
   private buffer: Pending[] = [];
+  private bufferedEvents = 0;
+  private readonly prefetch: number;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private consumer: ConsumerHandle | undefined;
@@ -66,7 +80,9 @@ export class EventProjector implements JobEventHandler {
     private readonly live: LiveProgressStore,
     private readonly history: ProjectionRepository,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.prefetch = trackerPrefetch(options.batchSize);
+  }
 
   /** Adds the tracker's parked-events counter to `registry`. */
   registerMetrics(registry: Registry): void {
@@ -79,7 +95,7 @@ export class EventProjector implements JobEventHandler {
   }
 
   async start(): Promise<void> {
-    this.consumer = await subscribeJobEvents(this.amqp, this.options.queue, this.options.batchSize * 2, this);
+    this.consumer = await subscribeJobEventBatches(this.amqp, this.options.queue, this.prefetch, this);
   }
 
   async stop(): Promise<void> {
@@ -90,16 +106,19 @@ export class EventProjector implements JobEventHandler {
   onInvalid(message: InboundMessage): ConsumeOutcome {
     this.logger.warn(
       { messageId: message.properties.messageId as unknown },
-      'not a job CloudEvent; dead-lettered',
+      'not a batch of job CloudEvents; dead-lettered',
     );
-    return DeadLetter('not a job CloudEvent');
+    return DeadLetter('not a batch of job CloudEvents');
   }
 
-  onEvent(event: JobCloudEvent): Promise<ConsumeOutcome> {
+  onEvents(events: readonly JobCloudEvent[]): Promise<ConsumeOutcome> {
     return new Promise((resolve) => {
-      this.buffer.push({ event, resolve });
-      if (this.buffer.length >= this.options.batchSize) void this.flushNow();
-      else this.timer ??= setTimeout(() => void this.flushNow(), this.options.flushMs);
+      this.buffer.push({ events, resolve });
+      this.bufferedEvents += events.length;
+      // Half the prefetch in messages: no more may come until a write acks some.
+      if (this.bufferedEvents >= this.options.batchSize || this.buffer.length >= this.prefetch / 2) {
+        void this.flushNow();
+      } else this.timer ??= setTimeout(() => void this.flushNow(), this.options.flushMs);
     });
   }
 
@@ -108,6 +127,7 @@ export class EventProjector implements JobEventHandler {
     this.timer = undefined;
     const batch = this.buffer;
     this.buffer = [];
+    this.bufferedEvents = 0;
     // Batches are written one after another so a later batch never overtakes an earlier one.
     this.flushing = this.flushing.then(() => this.write(batch));
     return this.flushing;
@@ -123,7 +143,7 @@ export class EventProjector implements JobEventHandler {
   private async write(batch: Pending[]): Promise<void> {
     if (!batch.length) return;
     try {
-      await this.project(batch);
+      await this.project(batch.flatMap((pending) => pending.events));
       for (const { resolve } of batch) resolve(Ack);
     } catch (error) {
       if (!isPoisonError(error)) {
@@ -140,38 +160,51 @@ export class EventProjector implements JobEventHandler {
     }
   }
 
-  /** Writes each event alone; parks one that fails `parkAfterAttempts` times with a data error. */
+  /**
+   * Writes each message's events one at a time; parks an event that fails `parkAfterAttempts`
+   * times with a data error. A message is acked once each of its events is written or parked.
+   */
   private async isolate(batch: Pending[]): Promise<void> {
-    const attempts = this.options.parkAfterAttempts ?? DEFAULT_PARK_AFTER_ATTEMPTS;
     for (let i = 0; i < batch.length; i++) {
       const pending = batch[i];
-      let failure: unknown;
-      for (let attempt = 1; attempt <= attempts; attempt++) {
-        try {
-          await this.project([pending]);
-          failure = undefined;
-          break;
-        } catch (error) {
-          failure = error;
-          if (!isPoisonError(error)) break;
-          if (attempt < attempts) await sleep((this.options.retryDelayMs ?? 100) * 2 ** (attempt - 1));
+      for (const event of pending.events) {
+        const failure = await this.writeAlone(event);
+        if (failure === undefined) continue;
+        if (!isPoisonError(failure) || !(await this.park(event, failure))) {
+          // A dependency went away meanwhile: this message and the rest go back to the queue (the
+          // events already written change nothing when they come again).
+          await this.requeue(batch.slice(i), failure);
+          return;
         }
-      }
-      if (failure === undefined) {
-        pending.resolve(Ack);
-        continue;
-      }
-      if (!isPoisonError(failure) || !(await this.park(pending.event, failure, attempts))) {
-        // A dependency went away meanwhile: this event and the rest go back to the queue.
-        await this.requeue(batch.slice(i), failure);
-        return;
       }
       pending.resolve(Ack);
     }
   }
 
+  /** Writes one event, trying a data error again; undefined once written, else the last error. */
+  private async writeAlone(event: JobCloudEvent): Promise<unknown> {
+    const attempts = this.parkAfterAttempts();
+    let failure: unknown;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      try {
+        await this.project([event]);
+        return undefined;
+      } catch (error) {
+        failure = error;
+        if (!isPoisonError(error)) break;
+        if (attempt < attempts) await sleep((this.options.retryDelayMs ?? 100) * 2 ** (attempt - 1));
+      }
+    }
+    return failure;
+  }
+
+  private parkAfterAttempts(): number {
+    return this.options.parkAfterAttempts ?? DEFAULT_PARK_AFTER_ATTEMPTS;
+  }
+
   /** Stores the event in parked_events; false when even that failed (the event is then requeued). */
-  private async park(event: JobCloudEvent, failure: unknown, attempts: number): Promise<boolean> {
+  private async park(event: JobCloudEvent, failure: unknown): Promise<boolean> {
+    const attempts = this.parkAfterAttempts();
     const reason = failure instanceof Error ? failure.message : String(failure);
     try {
       await this.history.park(toInput(event), reason, attempts);
@@ -196,10 +229,10 @@ export class EventProjector implements JobEventHandler {
     for (const { resolve } of batch) resolve(Requeue);
   }
 
-  /** Writes `batch` to both stores; throws when either rejects it. */
-  private async project(batch: Pending[]): Promise<void> {
+  /** Writes `events` to both stores; throws when either rejects them. */
+  private async project(events: readonly JobCloudEvent[]): Promise<void> {
     // One object per event feeds both stores.
-    const inputs: JobEventInput[] = batch.map(({ event }) => toInput(event));
+    const inputs: JobEventInput[] = events.map(toInput);
     // Only the events whose producers did not write their history (no query when there are none).
     const history = inputs.filter((input) => !historyWrittenByProducer(input.event));
     // Both writes end before a failure is handled, so a retry never overlaps the first attempt.
@@ -208,9 +241,9 @@ export class EventProjector implements JobEventHandler {
       this.history.projectEvents(history),
     ]);
     for (const outcome of written) if (outcome.status === 'rejected') throw outcome.reason;
-    const newest = batch[batch.length - 1].event;
+    const newest = events[events.length - 1];
     this.lagMs = Math.max(0, Date.now() - new Date(newest.time).getTime());
-    for (const { event } of batch) this.logTerminal(event);
+    for (const event of events) this.logTerminal(event);
   }
 }
 

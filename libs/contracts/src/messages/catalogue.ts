@@ -2,7 +2,8 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { INTAKE_SUBMIT, intakeSubmitMessage } from './intake-submit';
 import { JOB_CANCEL, jobCancelMessage } from './job-cancel';
 import { JOB_DISPATCH, jobDispatchMessage } from './job-dispatch';
-import { JOB_EVENT_MESSAGES } from './job-event';
+import { JOB_EVENT_MESSAGES, JOB_EVENT_TYPES } from './job-event';
+import { JOB_EVENT_BATCH, JOB_EVENT_BATCH_MAX, jobEventBatchMessage } from './job-event-batch';
 import type { MessageDefinition } from './message';
 
 /**
@@ -14,7 +15,28 @@ export const MESSAGES = {
   [JOB_CANCEL]: jobCancelMessage,
   [INTAKE_SUBMIT]: intakeSubmitMessage,
   ...JOB_EVENT_MESSAGES,
+  [JOB_EVENT_BATCH]: jobEventBatchMessage,
 } as const;
+
+/** Where a gathered message goes besides its own exchange: a batch message of up to `max` of them. */
+export interface Gathering {
+  readonly batch: MessageName;
+  readonly max: number;
+}
+
+/**
+ * Messages Switchyard's own consumers receive gathered: `publish` sends each one on its own
+ * exchange (for other systems) and also adds it to the producer's batch message of the current
+ * event-loop turn, which goes to the internal exchange once per turn.
+ */
+const GATHERED: Partial<Record<MessageName, Gathering>> = Object.fromEntries(
+  JOB_EVENT_TYPES.map((type) => [type, { batch: JOB_EVENT_BATCH, max: JOB_EVENT_BATCH_MAX }]),
+);
+
+/** The batch message `name` is gathered into, if any. */
+export function gatheringOf(name: MessageName): Gathering | undefined {
+  return GATHERED[name];
+}
 
 /** The payload type of message `N` of catalogue `C` (the real one, or one a test extends). */
 export type PayloadOf<C, N extends keyof C> = C[N] extends { schema: infer S extends TSchema }
