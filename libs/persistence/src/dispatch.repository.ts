@@ -335,19 +335,6 @@ const TURN_VISITS = (m: string) => `(4 * ${m} + 32)`;
 export const TURN_WEIGHTED = 64;
 
 /**
- * Whether job `b` of level `p` can be at the cut's effective priority `cut`: the level is at or
- * below the cut (only the cut's own level without aging) and created_at is in the band that ages
- * level `p` to the cut, widened by 1 ms on either side so that it is an index range (the exact test
- * is the effective priority itself, next to it).
- */
-const atCut = (b: string, p: string, cut: string) => `${p} <= ${cut} AND ($3::double precision > 0 OR ${p} = ${cut})
-      AND ${b}.created_at <= now() - make_interval(secs => ((${cut} - ${p}) * $3::double precision - 1) / 1000)
-      AND ${b}.created_at > CASE WHEN ${cut} < ${MAX_PRIORITY} AND $3::double precision > 0
-        THEN now() - make_interval(secs => ((${cut} - ${p} + 1) * $3::double precision + 1) / 1000)
-        ELSE '-infinity'::timestamptz END
-      AND ${effectivePriority(b, '$3')} = ${cut}`;
-
-/**
  * The next tenant with backlog at level `p` in turn order after `after` (`phase` 0: after $5 in
  * name order; 1: round the end, from the first name up to $5; names are never empty), with its
  * first job at that level: one index descent of `jobs_backlog` (the first branch that finds one).
@@ -393,9 +380,9 @@ const RELEASE_READY_TURNS = `WITH RECURSIVE ${FAIR_HEAD}, weighted AS MATERIALIZ
     -- From $5 at each level (that row is no visit), one tenant a step.
     SELECT p, 0, $5::text, NULL::uuid, NULL::timestamptz, false, 0, 0 FROM levels
     UNION ALL
-    SELECT w.p, n.phase, n.tenant, n.id, n.created_at, ${FREE_AT_CUT('n')}, w.found + ${FREE_AT_CUT('n')}::int,
-      w.visits + 1
+    SELECT w.p, n.phase, n.tenant, n.id, n.created_at, f.free, w.found + f.free::int, w.visits + 1
     FROM walk w CROSS JOIN LATERAL ${nextTurn('w.p', 'w.phase', 'w.tenant')} n
+    CROSS JOIN LATERAL (SELECT ${FREE_AT_CUT('n')} AS free) f
     WHERE w.found < (SELECT m FROM room) AND w.visits < ${TURN_VISITS('(SELECT m FROM room)')}
   ), ends AS MATERIALIZED (
     -- Each level's last visit; walked in part when it stopped at m free tenants or at the cap.
@@ -403,22 +390,18 @@ const RELEASE_READY_TURNS = `WITH RECURSIVE ${FAIR_HEAD}, weighted AS MATERIALIZ
       OR visits >= ${TURN_VISITS('(SELECT m FROM room)')} AS part
     FROM walk ORDER BY p, visits DESC
   ), heavy AS MATERIALIZED (
-    -- A weighted tenant's first m jobs at the cut (the first m of each level hold them).
-    SELECT c.id, c.tenant, c.created_at,
-      (coalesce(u.n, 0) + coalesce(s.n, 0) + c.k)::float8 / c.weight AS share
-    FROM (
-      SELECT w.weight, b.id, b.tenant, b.created_at,
+    -- A weighted tenant's first m jobs at the cut: per level its first m + (its jobs above the cut,
+    -- which come first) hold them.
+    SELECT c.id, c.tenant, c.created_at, (c.held + c.k)::float8 / c.weight AS share FROM (
+      SELECT w.weight, coalesce(u.n, 0) + coalesce(s.n, 0) AS held, b.id, b.tenant, b.created_at,
         row_number() OVER (PARTITION BY w.tenant ORDER BY b.created_at, b.id) AS k
-      FROM weighted w CROSS JOIN levels l
-      CROSS JOIN LATERAL (
-        SELECT b.id, b.tenant, b.created_at FROM jobs b
-        WHERE ${BACKLOG('b')} AND b.priority = l.p AND b.tenant >= w.tenant AND b.tenant <= w.tenant
-          AND ${atCut('b', 'l.p', '(SELECT effective FROM cut)')}
-        ORDER BY b.tenant, b.created_at LIMIT (SELECT m FROM room)
-      ) b
+      FROM weighted w
+      LEFT JOIN used u ON u.tenant = w.tenant
+      LEFT JOIN (SELECT tenant, count(*)::int AS n FROM sure GROUP BY tenant) s ON s.tenant = w.tenant
+      CROSS JOIN levels l
+      CROSS JOIN LATERAL ${PAIR_RANGE('l.p', 'w.tenant', '(SELECT m FROM room) + coalesce(s.n, 0)')} b
+      WHERE ${effectivePriority('b', '$3')} = (SELECT effective FROM cut)
     ) c
-    LEFT JOIN used u ON u.tenant = c.tenant
-    LEFT JOIN (SELECT tenant, count(*)::int AS n FROM sure GROUP BY tenant) s ON s.tenant = c.tenant
     WHERE c.k <= (SELECT m FROM room)
   ), chosen AS MATERIALIZED (
     SELECT id, tenant, created_at, share FROM (
@@ -679,6 +662,11 @@ export class DispatchRepository {
     if (!turn.pairs) {
       const rows = await this.onPool<Row & { conclusive: boolean }>(RELEASE_READY_TURNS, params);
       if (rows[0]?.conclusive !== false) return withTenants(rows);
+      // It met one tenant: the lean statement answers, unless it meets a second one.
+      if (Number(rows[0]?.tenants) <= 1) {
+        const lean = withTenants(await this.onPool<Row>(RELEASE_READY_LEAN, params.slice(0, 4)));
+        if (lean.jobs.length || (lean.tenants ?? 1) <= 1) return lean;
+      }
     }
     return { ...withTenants(await this.onPool<Row>(RELEASE_READY_FAIR, params)), pairs: true };
   }
