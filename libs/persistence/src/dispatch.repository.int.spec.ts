@@ -550,6 +550,15 @@ describe('DispatchRepository against PostgreSQL', () => {
       expect(fair.jobs.map((j) => j.effectivePriority)).toEqual([9, 5, 5, 5]);
     });
 
+    it('a fair release that meets one tenant releases its jobs without the pairs statement, and says so', async () => {
+      const q = queue();
+      const a = await submit(q, `a-${q}`, 5);
+      const got = await dispatch.releaseReady(q, 3, 0, 1_000_000, true, { after: `z-${q}` });
+      expect(got).toMatchObject({ tenants: 1 });
+      expect(got.pairs).toBeUndefined();
+      expect(got.jobs.map((j) => j.id)).toEqual(a.slice(0, 3));
+    });
+
     it('with many tenants (most pairs read by their first job alone), releases full batches and never ahead of a higher effective priority', async () => {
       const q = queue();
       // 30 tenants, priorities 0–9, created 30 s, 1.5 min, … 4.5 min ago, aging one level a minute:

@@ -433,7 +433,8 @@ const RELEASE_READY_TURNS = `WITH RECURSIVE ${FAIR_HEAD}, weighted AS MATERIALIZ
   ), ${RELEASE_ORDERED(FAIR_ORDER, {
     extra: `, (SELECT ok FROM verdict) AS conclusive,
       CASE WHEN (SELECT n FROM want) > 0 THEN (SELECT count(DISTINCT tenant)::int FROM (
-        SELECT tenant FROM top UNION ALL SELECT tenant FROM walk UNION ALL SELECT tenant FROM heavy) t) END AS tenants`,
+        SELECT tenant FROM top UNION ALL SELECT tenant FROM walk WHERE visits > 0
+        UNION ALL SELECT tenant FROM heavy) t) END AS tenants`,
   })}`;
 
 const RE_RELEASE_STALE = `WITH stale AS (
