@@ -550,6 +550,15 @@ describe('DispatchRepository against PostgreSQL', () => {
       expect(fair.jobs.map((j) => j.effectivePriority)).toEqual([9, 5, 5, 5]);
     });
 
+    it('a fair release that meets one tenant releases its jobs without the pairs statement, and says so', async () => {
+      const q = queue();
+      const a = await submit(q, `a-${q}`, 5);
+      const got = await dispatch.releaseReady(q, 3, 0, 1_000_000, true, { after: `z-${q}` });
+      expect(got).toMatchObject({ tenants: 1 });
+      expect(got.pairs).toBeUndefined();
+      expect(got.jobs.map((j) => j.id)).toEqual(a.slice(0, 3));
+    });
+
     it('with many tenants (most pairs read by their first job alone), releases full batches and never ahead of a higher effective priority', async () => {
       const q = queue();
       // 30 tenants, priorities 0–9, created 30 s, 1.5 min, … 4.5 min ago, aging one level a minute:
@@ -588,17 +597,23 @@ describe('DispatchRepository against PostgreSQL', () => {
     });
 
     it.each([
-      { tenantCount: 12, jobCount: 400, levels: 4, ages: 3 },
-      { tenantCount: 4, jobCount: 300, levels: 7, ages: 6 },
+      { tenantCount: 12, jobCount: 400, levels: 4, ages: 3, weighted: true, pairs: false },
+      { tenantCount: 12, jobCount: 400, levels: 4, ages: 3, weighted: true, pairs: true },
+      { tenantCount: 4, jobCount: 300, levels: 7, ages: 6, weighted: true, pairs: false },
+      { tenantCount: 4, jobCount: 300, levels: 7, ages: 6, weighted: true, pairs: true },
+      { tenantCount: 40, jobCount: 1200, levels: 2, ages: 2, weighted: false, pairs: false },
+      { tenantCount: 40, jobCount: 1200, levels: 2, ages: 2, weighted: true, pairs: false },
     ])(
-      'releases exactly what the rule says: effective priority, then (used + rank) / weight, then submission ($tenantCount tenants)',
-      async ({ tenantCount, jobCount, levels, ages }) => {
+      'releases exactly what the rule says: effective priority, then (used + rank) / weight, then turns from the last tenant ($tenantCount tenants, weights: $weighted, pairs statement only: $pairs)',
+      async ({ tenantCount, jobCount, levels, ages, weighted, pairs }) => {
         const q = queue();
         let seed = 11 + tenantCount;
         const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
         const tenants = Array.from({ length: tenantCount }, (_, i) => `w${String(i).padStart(2, '0')}-${q}`);
         for (const [i, tenant] of tenants.entries()) {
-          if (i % 3)
+          // Weights 2 and 3 for two tenants in three (one in eight of 40: the turns statement reads
+          // every weighted tenant, at most TURN_WEIGHTED in all).
+          if (weighted && i % 3 && (tenantCount < 40 || i % 8 === 1))
             await db.query(`INSERT INTO tenant_weights (tenant, weight) VALUES ($1, $2)`, [
               tenant,
               1 + (i % 3),
@@ -622,6 +637,8 @@ describe('DispatchRepository against PostgreSQL', () => {
           [list.map((j) => j.id), list.map((_, i) => Math.floor(random() * ages) * 60 + 30 + i / 1000)],
         );
         const agingMs = 60_000;
+        let after = '';
+        let byTurns = 0;
         for (let round = 0; round < 60; round++) {
           const limit = 1 + Math.floor(random() * 12);
           const state = await db.query<
@@ -630,22 +647,23 @@ describe('DispatchRepository against PostgreSQL', () => {
               tenant: string;
               at: number;
               effective: number;
-              released: boolean;
+              used: boolean;
               weight: number;
             }[]
           >(
             // created_at in microseconds, as PostgreSQL orders it (a Date keeps milliseconds).
             `SELECT j.id, j.tenant, (extract(epoch FROM j.created_at) * 1000000)::float8 AS at,
-               j.dispatched_at IS NOT NULL AS released,
+               j.status = 'running' OR j.dispatched_at IS NOT NULL AS used,
              LEAST(9, j.priority + LEAST(9, floor(extract(epoch FROM now() - j.created_at) * 1000 / ${agingMs})))::int AS effective,
              coalesce(w.weight, 1) AS weight
-           FROM jobs j LEFT JOIN tenant_weights w ON w.tenant = j.tenant WHERE j.queue = $1 AND j.status = 'queued'`,
+           FROM jobs j LEFT JOIN tenant_weights w ON w.tenant = j.tenant
+           WHERE j.queue = $1 AND j.status IN ('queued', 'running')`,
             [q],
           );
           // The rule, by brute force over the whole backlog.
           const used = new Map<string, number>();
-          for (const r of state) if (r.released) used.set(r.tenant, (used.get(r.tenant) ?? 0) + 1);
-          const waiting = state.filter((r) => !r.released);
+          for (const r of state) if (r.used) used.set(r.tenant, (used.get(r.tenant) ?? 0) + 1);
+          const waiting = state.filter((r) => !r.used);
           const byTime = (a: (typeof waiting)[0], b: (typeof waiting)[0]) =>
             a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
           const share = new Map<string, number>();
@@ -655,14 +673,41 @@ describe('DispatchRepository against PostgreSQL', () => {
               .sort((a, b) => b.effective - a.effective || byTime(a, b));
             own.forEach((r, k) => share.set(r.id, ((used.get(tenant) ?? 0) + k + 1) / r.weight));
           }
+          // Turns: tenants after `after` in name order first, then round the end to the start.
+          const turn = (tenant: string) => (tenant <= after ? 1 : 0);
+          const byTurn = (a: (typeof waiting)[0], b: (typeof waiting)[0]) =>
+            turn(a.tenant) - turn(b.tenant) || (a.tenant < b.tenant ? -1 : a.tenant > b.tenant ? 1 : 0);
           const expected = waiting
-            .sort((a, b) => b.effective - a.effective || share.get(a.id)! - share.get(b.id)! || byTime(a, b))
+            .sort(
+              (a, b) =>
+                b.effective - a.effective ||
+                share.get(a.id)! - share.get(b.id)! ||
+                byTurn(a, b) ||
+                byTime(a, b),
+            )
             .slice(0, limit)
             .map((r) => r.id);
-          const got = await dispatch.releaseReady(q, limit, agingMs, 1_000_000, true);
+          const got = await dispatch.releaseReady(q, limit, agingMs, 1_000_000, true, { after, pairs });
           expect(got.jobs.map((j) => j.id)).toEqual(expected);
+          if (!got.pairs) byTurns++;
           if (!expected.length) break;
+          after = got.jobs.at(-1)!.tenant;
+          // Workers: about half of what is in use finishes, a quarter starts running.
+          await db.query(
+            `UPDATE jobs SET status = CASE WHEN v.r < 0.5 THEN 'completed' ELSE 'running' END
+             FROM unnest($1::uuid[], $2::float8[]) AS v(id, r)
+             WHERE jobs.id = v.id AND v.r < 0.75`,
+            [
+              state.filter((r) => r.used).map((r) => r.id),
+              state.filter((r) => r.used).map(() => random()),
+            ],
+          );
         }
+        // The turns statement answered most releases where tenants are many and hold little.
+        if (pairs) expect(byTurns).toBe(0);
+        else if (tenantCount >= 40) expect(byTurns).toBeGreaterThan(30);
+        // Weights are global: other tests must not meet these.
+        await db.query(`DELETE FROM tenant_weights WHERE tenant = ANY ($1::text[])`, [tenants]);
       },
     );
 

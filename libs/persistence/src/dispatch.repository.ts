@@ -40,6 +40,8 @@ export interface ReleaseResult {
   released: number;
   /** Tenants with unkeyed backlog the statement saw (at most 2 for the lean statement). */
   tenants?: number;
+  /** A fair release that the pairs statement made (asked for, or the turns statement did not answer). */
+  pairs?: boolean;
 }
 
 interface ReleasedRow {
@@ -70,6 +72,15 @@ const released = (r: ReleasedRow): ReleasedJob => ({
 function releaseResult(rows: (ReleasedRow & { released_before: number })[]): ReleaseResult {
   const jobs = rows.filter((r) => r.id !== null).map(released);
   return { jobs, released: Number(rows[0]?.released_before ?? 0) + jobs.length };
+}
+
+/** releaseResult with the tenants the statement saw (none when the window was full: nothing was looked at). */
+function withTenants(rows: (ReleasedRow & { released_before: number; tenants: number | null })[]): ReleaseResult {
+  const tenants = rows[0]?.tenants;
+  return {
+    ...releaseResult(rows),
+    ...(tenants === null || tenants === undefined ? {} : { tenants: Number(tenants) }),
+  };
 }
 
 /**
@@ -209,7 +220,14 @@ const RELEASE_READY_LEAN = `WITH RECURSIVE ${RELEASED_COUNT}, ${pairsScan('scan'
  *    of the tenants' first jobs at the cut, `m` the room the sure jobs left — bounds which jobs can
  *    be among the `m` released: each tenant's pairs are read only that far.
  */
-const RELEASE_READY_FAIR = `WITH RECURSIVE ${RELEASED_COUNT}, want AS MATERIALIZED (
+/**
+ * What both fair statements read first: the batch (`want`, within the window), per level the first
+ * `want` jobs in submission order (`top`), the `cut` and the jobs above it (`sure`), the room they
+ * leave at the cut (`room`), and every tenant's jobs in use in the queue (`used`), counted in one pass
+ * over them (released: bounded by the window, through jobs_released; running: by the consumers'
+ * prefetch) rather than by two probes per tenant, which cost more than the jobs they count.
+ */
+const FAIR_HEAD = `${RELEASED_COUNT}, want AS MATERIALIZED (
     SELECT LEAST($2::int, greatest(0, $4::int - (SELECT n FROM released))) AS n
   ), top AS MATERIALIZED (
     SELECT b.id, b.tenant, b.priority, b.created_at, ${effectivePriority('b', '$3')} AS effective
@@ -223,7 +241,23 @@ const RELEASE_READY_FAIR = `WITH RECURSIVE ${RELEASED_COUNT}, want AS MATERIALIZ
       SELECT effective FROM top ORDER BY effective DESC LIMIT (SELECT n FROM want)) best
   ), sure AS MATERIALIZED (
     SELECT id, tenant, created_at, effective FROM top WHERE effective > (SELECT effective FROM cut)
-  ), bounds AS MATERIALIZED (
+  ), room AS MATERIALIZED (
+    SELECT (SELECT n FROM want) - (SELECT count(*)::int FROM sure) AS m
+  ), used AS MATERIALIZED (
+    SELECT tenant, count(*)::int AS n FROM (
+      SELECT tenant FROM jobs WHERE status = 'queued' AND dispatched_at IS NOT NULL AND queue = $1
+      UNION ALL SELECT tenant FROM jobs WHERE status = 'running' AND queue = $1
+    ) u GROUP BY tenant
+  )`;
+
+/**
+ * The release order of both fair statements (alias o: effective, share, tenant, created_at, id):
+ * at equal share, tenants take turns in name order from the one after $5 (the tenant of the last
+ * job the queue's previous fair release ended with), round the end to the start.
+ */
+const FAIR_ORDER = 'o.effective DESC, o.share, o.tenant <= $5::text, o.tenant, o.created_at, o.id';
+
+const RELEASE_READY_FAIR = `WITH RECURSIVE ${FAIR_HEAD}, bounds AS MATERIALIZED (
     -- The levels whose first job reaches the cut (that first job is in top).
     SELECT min(priority) AS lo, max(priority) AS hi FROM top
     WHERE effective >= (SELECT effective FROM cut) AND priority <= (SELECT effective FROM cut)
@@ -247,17 +281,14 @@ const RELEASE_READY_FAIR = `WITH RECURSIVE ${RELEASED_COUNT}, want AS MATERIALIZ
     ) p
     WHERE head >= (SELECT effective FROM cut) AND nth <= ${FAIR_SHARE_TENANTS}
   ), shares AS MATERIALIZED (
-    -- Each tenant's jobs in use in the queue (released: bounded by the window; running: by the
-    -- consumers' prefetch), its sure jobs, and its weight.
-    SELECT t.tenant,
-      (SELECT count(*) FROM jobs j
-        WHERE j.status = 'queued' AND j.dispatched_at IS NOT NULL AND j.queue = $1 AND j.tenant = t.tenant)
-      + (SELECT count(*) FROM jobs j WHERE j.status = 'running' AND j.queue = $1 AND j.tenant = t.tenant) AS used,
-      (SELECT count(*) FROM sure s WHERE s.tenant = t.tenant) AS sure,
-      coalesce((SELECT w.weight FROM tenant_weights w WHERE w.tenant = t.tenant), 1) AS weight
+    -- Each tenant's jobs in use, its sure jobs, and its weight. Joins, not a subquery per tenant:
+    -- the planner costs those per estimated tenant, and with fresh statistics the estimate passed
+    -- jit_above_cost (JIT compilation: ~75 ms per statement on the bench machine).
+    SELECT t.tenant, coalesce(u.n, 0) AS used, coalesce(s.n, 0) AS sure, coalesce(w.weight, 1) AS weight
     FROM (SELECT tenant FROM sure UNION SELECT tenant FROM pairs) t
-  ), room AS MATERIALIZED (
-    SELECT (SELECT n FROM want) - (SELECT count(*) FROM sure) AS m
+    LEFT JOIN used u ON u.tenant = t.tenant
+    LEFT JOIN (SELECT tenant, count(*) AS n FROM sure GROUP BY tenant) s ON s.tenant = t.tenant
+    LEFT JOIN tenant_weights w ON w.tenant = t.tenant
   ), limit_at AS MATERIALIZED (
     -- NULL (no bound) when fewer tenants than m have jobs at the cut.
     SELECT (SELECT (used + sure + 1)::float8 / weight AS first FROM shares
@@ -282,17 +313,128 @@ const RELEASE_READY_FAIR = `WITH RECURSIVE ${RELEASED_COUNT}, want AS MATERIALIZ
     ) c
     WHERE r.n > 1 AND c.effective = (SELECT effective FROM cut)
   ), ordered AS MATERIALIZED (
-    SELECT c.id, c.created_at, c.effective,
+    SELECT c.id, c.tenant, c.created_at, c.effective,
       (s.used + row_number() OVER (PARTITION BY c.tenant ORDER BY c.effective DESC, c.created_at, c.id))::float8
         / s.weight AS share
     FROM candidates c JOIN shares s ON s.tenant = c.tenant
-  ), ${RELEASE_ORDERED('o.effective DESC, o.share, o.created_at, o.id', {
+  ), ${RELEASE_ORDERED(FAIR_ORDER, {
     // Whether several tenants have backlog (the dispatcher's choice of statement): those met here,
-    extra:
-      // and those among the first 20 (priority, tenant) pairs, as the lean statement looks.
-      `, CASE WHEN (SELECT n FROM want) > 0 THEN (SELECT count(DISTINCT tenant)::int FROM (
-       SELECT tenant FROM shares UNION ALL SELECT tenant FROM top
-       UNION ALL (SELECT tenant FROM any_pairs LIMIT 20)) t) END AS tenants`,
+    // and, only when those are fewer than two, those among the first 20 (priority, tenant) pairs as
+    // the lean statement looks (that scan costs ~20 index probes, not worth it when the answer is known).
+    extra: `, CASE WHEN (SELECT n FROM want) > 0 THEN (
+        SELECT CASE WHEN met.n > 1 THEN met.n ELSE (SELECT count(DISTINCT tenant)::int FROM (
+          SELECT tenant FROM shares UNION ALL SELECT tenant FROM top
+          UNION ALL (SELECT tenant FROM any_pairs LIMIT 20)) t) END
+        FROM (SELECT count(DISTINCT tenant)::int AS n FROM (
+          SELECT tenant FROM shares UNION ALL SELECT tenant FROM top) t) met) END AS tenants`,
+  })}`;
+
+/** Most tenants the turns statement visits per level before it leaves the batch to the pairs statement. */
+const TURN_VISITS = (m: string) => `(4 * ${m} + 32)`;
+/** Most tenants of weight > 1 the turns statement reads one by one (more: the pairs statement). */
+export const TURN_WEIGHTED = 64;
+
+/**
+ * The next tenant with backlog at level `p` in turn order after `after` (`phase` 0: after $5 in
+ * name order; 1: round the end, from the first name up to $5; names are never empty), with its
+ * first job at that level: one index descent of `jobs_backlog` (the first branch that finds one).
+ */
+const nextTurn = (p: string, phase: string, after: string) => {
+  const head = (turn: number, where: string) => `(SELECT ${turn} AS phase, b.tenant, b.id, b.priority, b.created_at
+        FROM jobs b WHERE ${BACKLOG('b')} AND b.priority = ${p} AND ${where}
+        ORDER BY b.tenant, b.created_at LIMIT 1)`;
+  return `(SELECT * FROM (${head(0, `${phase} = 0 AND b.tenant > ${after}`)}
+      UNION ALL ${head(1, `b.tenant > CASE WHEN ${phase} = 0 THEN '' ELSE ${after} END AND b.tenant <= $5::text`)}) x LIMIT 1)`;
+};
+
+/** Visit `n` (a nextTurn row): a tenant holding nothing, of weight 1, whose first job there is at the cut. */
+const FREE_AT_CUT = (n: string) =>
+  `(${n}.tenant <> ALL ((SELECT tenants FROM busy)::text[]) AND ${effectivePriority(n, '$3')} = (SELECT effective FROM cut))`;
+
+/**
+ * The release of a batch with several tenants when tenants take turns at the cut (the common case;
+ * docs/architecture.md, "How the release reads it"). As the pairs statement it releases every job
+ * above the cut (`sure`) and gives the `m` places left to jobs at the cut by share, then turn. A
+ * tenant that holds nothing in the queue (no job in use, none above the cut) and has weight 1 has
+ * share 1 for its first job at the cut and at least 2 for any other job, as has every tenant that
+ * holds something; only weights above 1 give shares below 1. So when `m` such free tenants have jobs
+ * at the cut, the batch is theirs and the weighted tenants' with shares up to 1, by turn: each level
+ * at the cut is walked in turn order, one index descent per tenant, until it has met `m` free
+ * tenants there (or visited TURN_VISITS); a free tenant's job is the first of its first jobs at the
+ * levels it was met in. The weighted tenants (at most TURN_WEIGHTED) are read as far as `m` jobs
+ * each. `conclusive`: the `m`-th job chosen has share ≤ 1 and comes, in turn order, no later than
+ * the last tenant visited at every level walked only in part; else nothing is released and the
+ * caller runs the pairs statement.
+ */
+const RELEASE_READY_TURNS = `WITH RECURSIVE ${FAIR_HEAD}, weighted AS MATERIALIZED (
+    SELECT tenant, weight FROM tenant_weights WHERE weight > 1 ORDER BY tenant LIMIT ${TURN_WEIGHTED + 1}
+  ), busy AS MATERIALIZED (
+    -- The tenants not free: jobs in use or above the cut, or a weight.
+    SELECT coalesce(array_agg(DISTINCT tenant), '{}') AS tenants FROM (
+      SELECT tenant FROM used UNION ALL SELECT tenant FROM sure UNION ALL SELECT tenant FROM weighted) t
+  ), levels AS MATERIALIZED (
+    -- The levels with jobs at the cut: a level's first one is in top (only jobs above the cut,
+    -- fewer than want, come before it).
+    SELECT DISTINCT priority AS p FROM top WHERE effective = (SELECT effective FROM cut) AND (SELECT m FROM room) > 0
+  ), walk(p, phase, tenant, id, created_at, free, found, visits) AS (
+    -- From $5 at each level (that row is no visit), one tenant a step.
+    SELECT p, 0, $5::text, NULL::uuid, NULL::timestamptz, false, 0, 0 FROM levels
+    UNION ALL
+    SELECT w.p, n.phase, n.tenant, n.id, n.created_at, f.free, w.found + f.free::int, w.visits + 1
+    FROM walk w CROSS JOIN LATERAL ${nextTurn('w.p', 'w.phase', 'w.tenant')} n
+    CROSS JOIN LATERAL (SELECT ${FREE_AT_CUT('n')} AS free) f
+    WHERE w.found < (SELECT m FROM room) AND w.visits < ${TURN_VISITS('(SELECT m FROM room)')}
+  ), ends AS MATERIALIZED (
+    -- Each level's last visit; walked in part when it stopped at m free tenants or at the cap.
+    SELECT DISTINCT ON (p) p, tenant, found >= (SELECT m FROM room)
+      OR visits >= ${TURN_VISITS('(SELECT m FROM room)')} AS part
+    FROM walk ORDER BY p, visits DESC
+  ), heavy AS MATERIALIZED (
+    -- A weighted tenant's first m jobs at the cut: per level its first m + (its jobs above the cut,
+    -- which come first) hold them.
+    SELECT c.id, c.tenant, c.created_at, (c.held + c.k)::float8 / c.weight AS share FROM (
+      SELECT w.weight, coalesce(u.n, 0) + coalesce(s.n, 0) AS held, b.id, b.tenant, b.created_at,
+        row_number() OVER (PARTITION BY w.tenant ORDER BY b.created_at, b.id) AS k
+      FROM weighted w
+      LEFT JOIN used u ON u.tenant = w.tenant
+      LEFT JOIN (SELECT tenant, count(*)::int AS n FROM sure GROUP BY tenant) s ON s.tenant = w.tenant
+      CROSS JOIN levels l
+      CROSS JOIN LATERAL ${PAIR_RANGE('l.p', 'w.tenant', '(SELECT m FROM room) + coalesce(s.n, 0)')} b
+      WHERE ${effectivePriority('b', '$3')} = (SELECT effective FROM cut)
+    ) c
+    WHERE c.k <= (SELECT m FROM room)
+  ), chosen AS MATERIALIZED (
+    SELECT id, tenant, created_at, share FROM (
+      SELECT id, tenant, created_at, share FROM (
+        SELECT DISTINCT ON (tenant) id, tenant, created_at, 1::float8 AS share FROM walk WHERE free
+        ORDER BY tenant, created_at, id
+      ) f
+      UNION ALL SELECT id, tenant, created_at, share FROM heavy
+    ) c
+    ORDER BY share, tenant <= $5::text, tenant, created_at, id LIMIT greatest(0, (SELECT m FROM room))
+  ), last AS MATERIALIZED (
+    SELECT share, tenant FROM chosen ORDER BY share DESC, tenant <= $5::text DESC, tenant DESC, created_at DESC, id DESC
+    LIMIT 1
+  ), verdict AS MATERIALIZED (
+    SELECT (SELECT m FROM room) <= 0 OR (SELECT effective FROM cut) IS NULL OR (
+      (SELECT count(*) FROM weighted) <= ${TURN_WEIGHTED}
+      AND (SELECT count(*) FROM chosen) = (SELECT m FROM room)
+      AND (SELECT share FROM last) <= 1
+      AND NOT EXISTS (SELECT 1 FROM ends e, last l WHERE e.part
+        AND (l.share, l.tenant <= $5::text, l.tenant) > (1::float8, e.tenant <= $5::text, e.tenant))) AS ok
+  ), ordered AS MATERIALIZED (
+    SELECT s.id, s.tenant, s.created_at, s.effective,
+      (coalesce(u.n, 0) + row_number() OVER (PARTITION BY s.tenant ORDER BY s.effective DESC, s.created_at, s.id))::float8
+        / coalesce(w.weight, 1) AS share
+    FROM sure s LEFT JOIN used u ON u.tenant = s.tenant LEFT JOIN tenant_weights w ON w.tenant = s.tenant
+    WHERE (SELECT ok FROM verdict)
+    UNION ALL
+    SELECT id, tenant, created_at, (SELECT effective FROM cut), share FROM chosen WHERE (SELECT ok FROM verdict)
+  ), ${RELEASE_ORDERED(FAIR_ORDER, {
+    extra: `, (SELECT ok FROM verdict) AS conclusive,
+      CASE WHEN (SELECT n FROM want) > 0 THEN (SELECT count(DISTINCT tenant)::int FROM (
+        SELECT tenant FROM top UNION ALL SELECT tenant FROM walk WHERE visits > 0
+        UNION ALL SELECT tenant FROM heavy) t) END AS tenants`,
   })}`;
 
 const RE_RELEASE_STALE = `WITH stale AS (
@@ -508,17 +650,26 @@ export class DispatchRepository {
      * statement (one tenant's candidates), which reports a second tenant in `tenants`.
      */
     fair = true,
+    /**
+     * Fair: `after`, the tenant the queue's last fair release ended with (tenants take turns at
+     * equal share from the next one in name order); `pairs`, the pairs statement straight away (the
+     * turns statement did not answer lately).
+     */
+    turn: { after?: string; pairs?: boolean } = {},
   ): Promise<ReleaseResult> {
-    const rows = await this.onPool<ReleasedRow & { released_before: number; tenants: number | null }>(
-      fair ? RELEASE_READY_FAIR : RELEASE_READY_LEAN,
-      [queue, limit, agingMs, window],
-    );
-    // No tenants figure when the window was full (nothing was looked at): the choice stays.
-    const tenants = rows[0]?.tenants;
-    return {
-      ...releaseResult(rows),
-      ...(tenants === null || tenants === undefined ? {} : { tenants: Number(tenants) }),
-    };
+    type Row = ReleasedRow & { released_before: number; tenants: number | null };
+    if (!fair) return withTenants(await this.onPool<Row>(RELEASE_READY_LEAN, [queue, limit, agingMs, window]));
+    const params = [queue, limit, agingMs, window, turn.after ?? ''];
+    if (!turn.pairs) {
+      const rows = await this.onPool<Row & { conclusive: boolean }>(RELEASE_READY_TURNS, params);
+      if (rows[0]?.conclusive !== false) return withTenants(rows);
+      // It met one tenant: the lean statement answers, unless it meets a second one.
+      if (Number(rows[0]?.tenants) <= 1) {
+        const lean = withTenants(await this.onPool<Row>(RELEASE_READY_LEAN, params.slice(0, 4)));
+        if (lean.jobs.length || (lean.tenants ?? 1) <= 1) return lean;
+      }
+    }
+    return { ...withTenants(await this.onPool<Row>(RELEASE_READY_FAIR, params)), pairs: true };
   }
 
   /**

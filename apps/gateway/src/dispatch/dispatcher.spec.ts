@@ -40,9 +40,18 @@ function job(queue: string, n: number): ReleasedJob {
 class FakeStore implements DispatchStore {
   backlog = new Map<string, ReleasedJob[]>();
   released = new Map<string, number>();
-  calls: { queue: string; limit: number; agingMs: number; window: number; fair: boolean }[] = [];
+  calls: {
+    queue: string;
+    limit: number;
+    agingMs: number;
+    window: number;
+    fair: boolean;
+    turn?: { after?: string; pairs?: boolean };
+  }[] = [];
   /** Tenants with backlog, when a test models them (as the statements report them). */
   tenants: number | undefined;
+  /** Fair releases report that the pairs statement made them (the turns statement did not answer). */
+  byPairs = false;
   reReleaseAging: number[] = [];
   inFlight = new Map<string, number>();
   maxInFlight = 0;
@@ -67,8 +76,9 @@ class FakeStore implements DispatchStore {
     agingMs: number,
     window: number,
     fair = true,
+    turn?: { after?: string; pairs?: boolean },
   ): Promise<ReleaseResult> {
-    this.calls.push({ queue, limit, agingMs, window, fair });
+    this.calls.push({ queue, limit, agingMs, window, fair, ...(fair ? { turn } : {}) });
     this.order.push('release');
     const now = (this.inFlight.get(queue) ?? 0) + 1;
     this.inFlight.set(queue, now);
@@ -85,6 +95,7 @@ class FakeStore implements DispatchStore {
         jobs: rows,
         released: before + rows.length,
         ...(this.tenants === undefined ? {} : { tenants: this.tenants }),
+        ...(fair && (this.byPairs || turn?.pairs) ? { pairs: true } : {}),
       };
     } finally {
       this.inFlight.set(queue, (this.inFlight.get(queue) ?? 1) - 1);
@@ -331,6 +342,43 @@ describe('Dispatcher', () => {
     store.onSettings?.();
     await settle();
     expect(insertRelease(1)).toBe(false);
+    await dispatcher.stop();
+  });
+
+  it('goes on with the turns from the tenant the last fair release ended with, and holds to the pairs statement for a second after the turns one did not answer', async () => {
+    let now = 1_000_000;
+    const { store, dispatcher } = setup({ window: 100, now: () => now });
+    store.tenants = 3;
+    await dispatcher.start();
+    await settle();
+    expect(store.calls.map((c) => c.turn)).toEqual([{ after: '', pairs: false }]);
+    store.calls = [];
+    store.backlog.set('default', [
+      { ...job('default', 0), tenant: 'a' },
+      { ...job('default', 1), tenant: 'c' },
+    ]);
+    dispatcher.kick(['default']);
+    await settle();
+    store.fill('default', 1);
+    store.byPairs = true;
+    dispatcher.kick(['default']);
+    await settle();
+    store.fill('default', 1);
+    store.byPairs = false;
+    dispatcher.kick(['default']);
+    await settle();
+    now += 1000;
+    store.fill('default', 1);
+    dispatcher.kick(['default']);
+    await settle();
+    expect(store.calls.map((c) => c.turn)).toEqual([
+      { after: '', pairs: false },
+      // The last job released was tenant c's; the pairs statement made the next release…
+      { after: 'c', pairs: false },
+      // …so the next ones within a second go to it straight away, then the turns statement again.
+      { after: 't', pairs: true },
+      { after: 't', pairs: false },
+    ]);
     await dispatcher.stop();
   });
 

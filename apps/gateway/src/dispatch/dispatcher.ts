@@ -24,6 +24,11 @@ const FIRST_PROMOTE_BATCH = 64;
 const PROMOTE_ROUNDS = 20;
 /** The promotion timer never fires sooner than this: a database clock behind ours must not make it spin. */
 const MIN_DUE_DELAY_MS = 10;
+/**
+ * After the turns statement did not answer, fair releases use the pairs statement straight away
+ * for this long (the state that made it fail — many tenants in use — rarely ends sooner).
+ */
+const PAIRS_HOLD_MS = 1000;
 /** A failure of the same step is logged at most once per this many ms (a database outage). */
 const WARN_EVERY_MS = 10_000;
 
@@ -119,6 +124,13 @@ interface QueueState {
    * true (the first statement finds out); a single-tenant queue then runs the lean statement.
    */
   fair: boolean;
+  /** The tenant the last fair release ended with: at equal share the next one's turn comes after it. */
+  after: string;
+  /**
+   * Until then (this.now()) fair releases go straight to the pairs statement: the turns statement
+   * did not answer (a weighted tenant or more tenants in use than free; docs/architecture.md).
+   */
+  pairsUntil: number;
   /** Claims per second (the automatic window's rate part). */
   starts: StartRate;
   /**
@@ -298,6 +310,8 @@ export class Dispatcher {
         keyed: false,
         rated: false,
         fair: true,
+        after: '',
+        pairsUntil: 0,
         starts: new StartRate(this.now),
         idle: false,
       };
@@ -331,12 +345,21 @@ export class Dispatcher {
       }
       const limit = Math.min(room, RELEASE_BATCH_MAX);
       const claimedBefore = state.claimed;
+      const byPairs = this.now() < state.pairsUntil;
       const {
         jobs: rows,
         released,
         tenants,
-      } = await this.store.releaseReady(queue, limit, this.options.agingMs, window, state.fair);
+        pairs,
+      } = await this.store.releaseReady(queue, limit, this.options.agingMs, window, state.fair, {
+        after: state.after,
+        pairs: byPairs,
+      });
       const wasFair = state.fair;
+      if (wasFair) {
+        state.after = rows.at(-1)?.tenant ?? state.after;
+        if (pairs && !byPairs) state.pairsUntil = this.now() + PAIRS_HOLD_MS;
+      }
       if (tenants !== undefined) state.fair = tenants > 1;
       state.released = Math.max(0, released - (state.claimed - claimedBefore));
       state.waiting = false;
