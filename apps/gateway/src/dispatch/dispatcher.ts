@@ -370,8 +370,9 @@ export class Dispatcher {
         switched = true;
         continue;
       }
-      // Fewer than asked for: the unkeyed backlog is empty (until the next kick).
-      state.idle = rows.length < limit;
+      // Fewer than asked for with room left in the window (by the statement's own count): the
+      // unkeyed backlog is empty, until the next kick.
+      state.idle = rows.length < limit && released < window;
       if (rows.length) {
         this.counters?.released(queue, rows.length);
         await this.publish(rows, 'release');
