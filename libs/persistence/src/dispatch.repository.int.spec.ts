@@ -552,7 +552,9 @@ describe('DispatchRepository against PostgreSQL', () => {
 
     it('a fair release that meets one tenant releases its jobs without the pairs statement, and says so', async () => {
       const q = queue();
-      const a = await submit(q, `a-${q}`, 5);
+      // Created 1 ms apart (one insert's jobs share created_at, and then id orders them).
+      const a = await insert(q, [5, 5, 5, 5, 5]);
+      await db.query(`UPDATE jobs SET tenant = $2 WHERE id = ANY($1::uuid[])`, [a, `a-${q}`]);
       const got = await dispatch.releaseReady(q, 3, 0, 1_000_000, true, { after: `z-${q}` });
       expect(got).toMatchObject({ tenants: 1 });
       expect(got.pairs).toBeUndefined();
