@@ -10,6 +10,7 @@ import {
   type Logger,
 } from '@switchyard/observability';
 import type { DispatchRepository, OutboxRecord, ReleasedJob } from '@switchyard/persistence';
+import { pollDelay } from '@switchyard/service-kit';
 import { automaticWindow, rateWindow, refillAt, StartRate } from './window';
 
 /** Most jobs one release statement takes; a pass loops while full batches come back. */
@@ -160,6 +161,8 @@ export class Dispatcher {
   private stopListening: (() => Promise<void>) | undefined;
   private stopped = false;
   private readonly lastWarn = new Map<string, number>();
+  /** When the tick's backlog step runs next (see tick()). */
+  private backlogDueAt = 0;
   private readonly tickMs: number;
   private readonly now: () => number;
 
@@ -467,6 +470,19 @@ export class Dispatcher {
       });
     });
     // Not new work as a kick is (that catches up what no kick or notification covered).
+    // The backlog scans cost more as the backlog grows (~120 ms a tick at 100,000 queued jobs in
+    // the bench): paced by their own duration (pollDelay), at most 5 ticks apart. Kicks and claim
+    // notifications, not this step, drive the releases of a queue that is being worked.
+    if (Date.now() >= this.backlogDueAt) await this.backlogStep();
+    await this.step('next-run', async () => {
+      const next = await this.store.nextRunAt();
+      if (next) this.armDue(next.getTime());
+    });
+  }
+
+  /** The tick's catch-up: queues with plain, keyed or rated backlog get a pass. */
+  private async backlogStep(): Promise<void> {
+    const started = performance.now();
     await this.step('backlog', async () => {
       for (const queue of await this.store.backlogQueues()) {
         this.state(queue).idle = false;
@@ -484,10 +500,8 @@ export class Dispatcher {
         this.request(queue, 1);
       }
     });
-    await this.step('next-run', async () => {
-      const next = await this.store.nextRunAt();
-      if (next) this.armDue(next.getTime());
-    });
+    const tookMs = performance.now() - started;
+    this.backlogDueAt = Date.now() + Math.min(pollDelay(this.tickMs, tookMs), 5 * this.tickMs) - this.tickMs / 2;
   }
 
   private async promote(): Promise<void> {
