@@ -48,8 +48,14 @@ describe('the switchyard command against running services', () => {
 
   it('prints get and list as the API’s JSON with --json', async () => {
     const id = await api.submit({ type: 'synthetic', payload: { steps: 1 } });
-    // Compare once the tracker has written the whole history, so both reads see the same job.
-    const viaApi = await api.waitForJob(id, (j) => j.history.some((h) => h.event === 'completed'));
+    // Compare once the history is whole, so both reads see the same job: the completion writes its
+    // row with the status, the tracker the job's one progress report (100 %) a moment later.
+    const viaApi = await api.waitForJob(
+      id,
+      (j) =>
+        j.history.some((h) => h.event === 'completed') &&
+        j.history.some((h) => h.event === 'progress' && h.progress === 100),
+    );
     const get = await switchyard(['get', id, '--json'], env);
     expect(get.code).toBe(0);
     expect(JSON.parse(get.output)).toEqual(viaApi);

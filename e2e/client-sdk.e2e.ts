@@ -146,8 +146,16 @@ void client.submit({ payload: {} });
 export const check: Promise<unknown> = verifyWebhook('whsec_x', new Headers(), '{}');
 `;
 
-/** Every entry of a job's history, oldest first, once its terminal event is recorded. */
-async function jobHistory(api: TestApi, id: string): Promise<{ seq: number; event: string }[]> {
+/**
+ * Every entry of a job's history, oldest first, once its terminal event is recorded and the entries
+ * have every seq in `seqs` (the completion writes its row with the status; the tracker writes the
+ * progress rows a moment later).
+ */
+async function jobHistory(
+  api: TestApi,
+  id: string,
+  seqs: readonly number[] = [],
+): Promise<{ seq: number; event: string }[]> {
   return waitFor(
     async () => {
       const entries: { seq: number; event: string }[] = [];
@@ -161,7 +169,8 @@ async function jobHistory(api: TestApi, id: string): Promise<{ seq: number; even
         entries.push(...page.body.items);
         cursor = page.body.nextCursor;
       } while (cursor !== null);
-      return entries.some((e) => e.event === 'completed') && entries;
+      const have = new Set(entries.map((e) => e.seq));
+      return entries.some((e) => e.event === 'completed') && seqs.every((seq) => have.has(seq)) && entries;
     },
     { what: 'the job history with its completed event' },
   );
@@ -272,11 +281,15 @@ describe('@switchyard/client', () => {
 
       // No gap, no repeat: the lifecycle events watched are exactly the job's history after the
       // first snapshot (which reflects every event up to its seq), in order.
-      const history = await jobHistory(api, out.jobId);
       expect(out.events[0]?.event).toBe('snapshot');
       const snapshotSeq = out.events[0].seq;
       expect(typeof snapshotSeq).toBe('number');
       const lifecycle = out.events.filter((e) => e.event !== 'snapshot');
+      const history = await jobHistory(
+        api,
+        out.jobId,
+        lifecycle.map((e) => Number(e.id)),
+      );
       expect(lifecycle.map((e) => [Number(e.id), e.event])).toEqual(
         history.filter((h) => h.seq > Number(snapshotSeq)).map((h) => [h.seq, `job.${h.event}`]),
       );
