@@ -69,3 +69,18 @@ export function historyOfJobRows(
       r.correlation_id, ${o.at}
     FROM ${rows} r`;
 }
+
+/**
+ * One status change that writes its event's history row with it: `update` (an UPDATE of `jobs`
+ * without RETURNING) as the CTE `name`, its rows' history (historyOfJobRows), and the updated rows
+ * with the statement's `now()` as `event_at`, the event's `time`.
+ */
+export function updateWithHistory(name: string, update: string): string {
+  return `WITH ${name} AS (
+         ${update}
+         RETURNING *
+       ), history AS (
+         ${historyOfJobRows(name)}
+       )
+       SELECT ${name}.*, now() AS event_at FROM ${name}`;
+}

@@ -13,7 +13,7 @@ import {
 } from './job-messages';
 import { notifyDispatchIn } from './outbox-rows';
 import { finishSettling, settleAndRecord } from './flow-dependants';
-import { historyOfJobRows } from './history-rows';
+import { updateWithHistory } from './history-rows';
 
 export type CancelOutcome =
   | { kind: 'cancelled'; row: JobRow; outbox: OutboxRecord[] }
@@ -205,18 +205,15 @@ export class LifecycleRepository {
     attemptTraceparent: string | null = null,
   ): Promise<(JobRow & EventTime) | null> {
     const [row] = await this.db.query<(JobRow & EventTime)[]>(
-      `WITH retrying AS (
-         UPDATE jobs SET status = 'retrying', next_attempt_at = now() + make_interval(secs => $4::double precision / 1000),
+      updateWithHistory(
+        'retrying',
+        `UPDATE jobs SET status = 'retrying', next_attempt_at = now() + make_interval(secs => $4::double precision / 1000),
             error = $3::jsonb, lease_owner = NULL, lease_expires_at = NULL,
             attempt_traceparent = COALESCE($9::text, attempt_traceparent),
             attempts = CASE WHEN $8::boolean THEN greatest(attempts - 1, 0) ELSE attempts END,
             step = $5, progress = $6, message = $7, event_seq = event_seq + 1, progress_seq = event_seq + 1
-         WHERE id = $1 AND status = 'running' AND lease_owner = $2
-         RETURNING *
-       ), history AS (
-         ${historyOfJobRows('retrying')}
-       )
-       SELECT retrying.*, now() AS event_at FROM retrying`,
+         WHERE id = $1 AND status = 'running' AND lease_owner = $2`,
+      ),
       [
         id,
         owner,
@@ -243,15 +240,12 @@ export class LifecycleRepository {
   ): Promise<{ row: JobRow & EventTime; outbox: OutboxRecord[] } | null> {
     return finishSettling(this.db, this.service, async (m) => {
       const [row] = await m.query<(JobRow & EventTime)[]>(
-        `WITH cancelled AS (
-           UPDATE jobs SET status = 'cancelled', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+        updateWithHistory(
+          'cancelled',
+          `UPDATE jobs SET status = 'cancelled', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
               step = $3, progress = $4, message = $5, event_seq = event_seq + 1, progress_seq = event_seq + 1
-           WHERE id = $1 AND status = 'running' AND lease_owner = $2
-           RETURNING *
-         ), history AS (
-           ${historyOfJobRows('cancelled')}
-         )
-         SELECT cancelled.*, now() AS event_at FROM cancelled`,
+           WHERE id = $1 AND status = 'running' AND lease_owner = $2`,
+        ),
         [id, owner, last.step, last.progress, last.message],
       );
       return row;
