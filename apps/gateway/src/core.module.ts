@@ -8,6 +8,7 @@ import { createGatewayMetrics, type HealthCheck, type Logger } from '@switchyard
 import {
   ApiKeysRepository,
   DispatchRepository,
+  MaintenanceRepository,
   FilesRepository,
   FlowsRepository,
   JobQueriesRepository,
@@ -68,6 +69,8 @@ export interface GatewayDependencies {
   budgets: TenantBudgetsRepository;
   /** Flow-control limits (per-key concurrency). */
   limits: LimitsRepository;
+  /** VACUUM and ANALYZE of the hot tables (the table maintenance). */
+  maintenance: MaintenanceRepository;
   amqp: AmqpClient;
   /** Command connection (rate limits, admission, live state). */
   redis: Redis;
@@ -123,6 +126,7 @@ export class CoreModule {
       { provide: UsageRepository, useValue: deps.usage },
       { provide: TenantBudgetsRepository, useValue: deps.budgets },
       { provide: LimitsRepository, useValue: deps.limits },
+      { provide: MaintenanceRepository, useValue: deps.maintenance },
       { provide: AmqpClient, useValue: deps.amqp },
       { provide: ChannelSubscriber, useValue: deps.subscriber },
       // Shared by submissions (jobs) and stats (queues).

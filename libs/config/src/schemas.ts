@@ -140,6 +140,11 @@ export const GatewayEnv = {
   PRIORITY_AGING_MS: Type.Integer({ minimum: 0, default: 60000 }),
   /** A released job that no worker claimed within this time is released again. */
   REDISPATCH_AFTER_MS: positiveInt(30000),
+  /**
+   * The gateway vacuums `jobs` and `outbox` when their dead (or newly inserted) rows pass this many
+   * plus 2 % of their live rows, analyzing too once 5 % changed; 0 = off (autovacuum alone).
+   */
+  VACUUM_DEAD_ROWS: Type.Integer({ minimum: 0, default: 5000 }),
   /** Intake messages (`<prefix>.intake`) the gateway handles at once: the consumer's prefetch. */
   INTAKE_PREFETCH: positiveInt(32, 1000),
   /** First delay before an intake message that met a transient failure is requeued; doubles, capped. */

@@ -18,6 +18,7 @@ import { JobWebhookUrl1700000015000 } from './migrations/1700000015000-job-webho
 import { RateLimits1700000016000 } from './migrations/1700000016000-rate-limits';
 import { BacklogOrder1700000017000 } from './migrations/1700000017000-backlog-order';
 import { HistoryWithState1700000018200 } from './migrations/1700000018200-history-with-state';
+import { HotTableVacuum1700000019000 } from './migrations/1700000019000-hot-table-vacuum';
 
 export const MIGRATIONS = [
   Initial1700000000000,
@@ -38,6 +39,7 @@ export const MIGRATIONS = [
   RateLimits1700000016000,
   BacklogOrder1700000017000,
   HistoryWithState1700000018200,
+  HotTableVacuum1700000019000,
 ];
 
 /** The settings every service reads for its pool (CommonEnv in @switchyard/config). */

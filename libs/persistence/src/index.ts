@@ -29,3 +29,4 @@ export * from './job-logs.repository';
 export * from './usage.repository';
 export * from './tenant-budgets.repository';
 export * from './limits.repository';
+export * from './maintenance.repository';

@@ -3,7 +3,12 @@ import type { AnyJobTypeDefinition, HandlerRegistry } from '@switchyard/handler-
 import { AmqpClient } from '@switchyard/messaging';
 import { counter, METRIC_PREFIX } from '@switchyard/observability';
 import { OutboxRelay } from '@switchyard/outbox';
-import { DispatchRepository, JobsRepository, QueueSettingsRepository } from '@switchyard/persistence';
+import {
+  DispatchRepository,
+  JobsRepository,
+  MaintenanceRepository,
+  QueueSettingsRepository,
+} from '@switchyard/persistence';
 import type { Registry } from 'prom-client';
 import {
   GATEWAY_CONFIG,
@@ -14,6 +19,7 @@ import {
   type Logger,
 } from '../gateway.tokens';
 import { Dispatcher } from './dispatcher';
+import { TableMaintenance } from './table-maintenance';
 
 /** Publishes the job.queued events of promoted jobs (an OutboxRelay that is never started). */
 const PROMOTION_EVENTS = Symbol('PROMOTION_EVENTS');
@@ -23,14 +29,17 @@ const PROMOTION_EVENTS = Symbol('PROMOTION_EVENTS');
 class DispatcherLifecycle implements OnModuleInit, OnApplicationShutdown {
   constructor(
     private readonly dispatcher: Dispatcher,
+    private readonly maintenance: TableMaintenance,
     @Inject(PROMOTION_EVENTS) private readonly events: OutboxRelay,
   ) {}
 
-  onModuleInit(): Promise<void> {
-    return this.dispatcher.start();
+  async onModuleInit(): Promise<void> {
+    await this.dispatcher.start();
+    await this.maintenance.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.maintenance.stop();
     await this.dispatcher.stop();
     // Deletes the published outbox rows still pending; the gateway's relay republishes the rest.
     await this.events.stop();
@@ -105,6 +114,24 @@ class DispatcherLifecycle implements OnModuleInit, OnApplicationShutdown {
       useFactory: (config: GatewayConfig, logger: Logger, jobs: JobsRepository, amqp: AmqpClient) =>
         new OutboxRelay(jobs, amqp, logger, { maxDelayMs: config.OUTBOX_MAX_DELAY_MS }),
       inject: [GATEWAY_CONFIG, LOGGER, JobsRepository, AmqpClient],
+    },
+    {
+      provide: TableMaintenance,
+      useFactory: (config: GatewayConfig, logger: Logger, metrics: Registry, store: MaintenanceRepository) => {
+        const vacuums = counter(
+          metrics,
+          `${METRIC_PREFIX}table_vacuums_total`,
+          'VACUUMs of a hot table run by the gateway (VACUUM_DEAD_ROWS), with or without ANALYZE',
+          ['table', 'analyze'],
+        );
+        return new TableMaintenance(
+          store,
+          { deadRows: config.VACUUM_DEAD_ROWS },
+          logger.child({ component: 'table-maintenance' }),
+          (table, analyze) => vacuums.inc({ table, analyze: String(analyze) }),
+        );
+      },
+      inject: [GATEWAY_CONFIG, LOGGER, METRICS, MaintenanceRepository],
     },
     DispatcherLifecycle,
   ],

@@ -1,0 +1,113 @@
+import type { Logger } from '@switchyard/observability';
+import type { HotTable, MaintenanceRepository, TableChurn } from '@switchyard/persistence';
+
+/** How often the hot tables' statistics are read (a view over shared memory: no table is read). */
+export const MAINTENANCE_CHECK_MS = 2000;
+/** Least time between two vacuums of one table by this process, however fast rows die. */
+export const MIN_VACUUM_INTERVAL_MS = 2000;
+/** The part of a table's live rows added to VACUUM_DEAD_ROWS (as autovacuum's scale factor). */
+export const VACUUM_SCALE = 0.02;
+/** An analyze joins the vacuum once this part of the live rows (plus VACUUM_DEAD_ROWS) changed. */
+export const ANALYZE_SCALE = 0.05;
+/** A failing check is logged at most once per this many ms (a database outage). */
+const WARN_EVERY_MS = 10_000;
+
+export type MaintenanceStore = Pick<MaintenanceRepository, 'mayVacuum' | 'churn' | 'vacuum'>;
+
+/** What a table's statistics call for: a vacuum (dead or new rows), with an analyze (changed rows). */
+export function maintenanceDue(churn: TableChurn, deadRows: number): { vacuum: boolean; analyze: boolean } {
+  const threshold = deadRows + VACUUM_SCALE * churn.live;
+  const analyze = churn.modifiedSinceAnalyze > deadRows + ANALYZE_SCALE * churn.live;
+  return {
+    vacuum: analyze || churn.dead > threshold || churn.insertedSinceVacuum > threshold,
+    analyze,
+  };
+}
+
+/**
+ * Vacuums the tables whose rows churn with every job (`jobs`, `outbox`) when their dead rows pass
+ * VACUUM_DEAD_ROWS + 2 % of their live rows. The dispatcher reads the backlog indexes from the
+ * front, where the entries of released jobs stay until a vacuum removes them, and the queue counts
+ * are index-only scans that visit the table for every row added since the last vacuum; PostgreSQL's
+ * autovacuum (with the settings of the HotTableVacuum migration) does this where it runs and keeps
+ * up, and then this finds nothing to do. Several gateways may run it: a table being vacuumed is
+ * skipped (SKIP_LOCKED). Hand-written: a vacuum policy keyed to this schema's own indexes is not
+ * something a library offers; it is a timer, a threshold and one statement.
+ */
+export class TableMaintenance {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private readonly lastVacuum = new Map<HotTable, number>();
+  private lastWarn = Number.NEGATIVE_INFINITY;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: MaintenanceStore,
+    private readonly options: { deadRows: number; checkMs?: number; now?: () => number },
+    private readonly logger: Logger,
+    private readonly vacuumed?: (table: HotTable, analyze: boolean, ms: number) => void,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Starts the checks, unless VACUUM_DEAD_ROWS is 0 or the role may not vacuum the tables. */
+  async start(): Promise<void> {
+    if (this.options.deadRows <= 0) {
+      this.logger.info('table maintenance off (VACUUM_DEAD_ROWS=0): autovacuum alone keeps the hot tables');
+      return;
+    }
+    let allowed: boolean;
+    try {
+      allowed = await this.store.mayVacuum();
+    } catch (error) {
+      // The database is away at start: the checks find out later (a vacuum refused is logged).
+      this.logger.warn(
+        { err: error },
+        'table maintenance: could not read the tables’ owner; checking anyway',
+      );
+      allowed = true;
+    }
+    if (!allowed) {
+      this.logger.info('table maintenance off: this role does not own the hot tables; autovacuum keeps them');
+      return;
+    }
+    this.timer = setInterval(() => {
+      this.running ??= this.check().finally(() => (this.running = undefined));
+    }, this.options.checkMs ?? MAINTENANCE_CHECK_MS);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  /** One check: vacuums (and analyzes) each hot table its statistics call for. */
+  async check(): Promise<void> {
+    try {
+      for (const churn of await this.store.churn()) {
+        const due = maintenanceDue(churn, this.options.deadRows);
+        const last = this.lastVacuum.get(churn.table) ?? Number.NEGATIVE_INFINITY;
+        if (!due.vacuum || this.now() - last < MIN_VACUUM_INTERVAL_MS) continue;
+        this.lastVacuum.set(churn.table, this.now());
+        const started = performance.now();
+        await this.store.vacuum(churn.table, due.analyze);
+        const ms = performance.now() - started;
+        this.vacuumed?.(churn.table, due.analyze, ms);
+        this.logger.debug(
+          { ...churn, analyze: due.analyze, ms: Math.round(ms) },
+          'table maintenance: vacuumed',
+        );
+      }
+    } catch (error) {
+      if (this.now() - this.lastWarn >= WARN_EVERY_MS) {
+        this.lastWarn = this.now();
+        this.logger.warn(
+          { err: error },
+          'table maintenance: check or vacuum failed; the next check tries again',
+        );
+      }
+    }
+  }
+}
