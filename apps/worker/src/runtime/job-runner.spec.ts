@@ -58,7 +58,13 @@ function runnerWith(claimMany: JobsRepository['claimMany']) {
       resultInlineMaxBytes: 65536,
     },
     amqp,
-    { claimMany } as unknown as JobsRepository,
+    // The turn's statement; these specs only claim.
+    {
+      completeAndClaim: async (_owner: string, _leaseMs: number, _outcomes: unknown[], ids: string[]) => ({
+        completed: [],
+        claimed: await claimMany(ids, 'w-1', 30000),
+      }),
+    } as unknown as JobsRepository,
     {} as LifecycleRepository,
     new HandlerRegistry([], []),
     {} as ArtifactStore,

@@ -59,6 +59,7 @@ import { backoffDelay, isDependencyUnavailable, unavailableDependency } from '@s
 import { abandonAfterAbort, AbortReason } from './abort';
 import { AttemptEvents } from './job-events';
 import { GroupCommit } from './group-commit';
+import { WorkerTurn } from './worker-turn';
 import { boundInlineResult, cleanText, PROGRESS_MESSAGE_MAX, PROGRESS_STEP_MAX } from './output-bounds';
 import type { SpawnBuilder } from './spawn.builder';
 
@@ -114,7 +115,10 @@ const EARLY_TOLERANCE_MS = 25;
 const CLAIM_HOLD_MAX_MS = 5000;
 const CLAIM_HOLD_BACKOFF = { initialMs: 250, factor: 2, maxMs: CLAIM_HOLD_MAX_MS, jitter: 0.2 };
 
-/** Most claims (or completions) one statement carries; a burst is at most prefetch × queues. */
+/**
+ * Most claims (or completions) one statement carries; a burst is at most prefetch × queues. A turn
+ * carries at most twice as many items, claims and completions together.
+ */
 const MAX_BATCH = 100;
 
 /**
@@ -134,10 +138,15 @@ export class JobRunner {
   private readonly stopped = new AbortController();
   /** Handlers get this long to stop once their signal fires; then they are abandoned. */
   private readonly abandonGraceMs: number;
-  /** Claims and completions of the same tick share one statement (and one commit). */
-  private readonly claims: GroupCommit<string, ClaimedJob | null>;
-  private readonly completions: GroupCommit<CompletedOutcome, JobEventSource | null>;
-  /** Completions of flow jobs, which settle their dependants in the same transaction. */
+  /**
+   * The worker's turn: the completions and the claims of the same event-loop turn (or submitted
+   * while the previous statement was in flight) go out as one statement, one commit.
+   */
+  private readonly turn: WorkerTurn<CompletedOutcome, JobEventSource | null, string, ClaimedJob | null>;
+  /**
+   * Completions of flow jobs, which settle their dependants in the same transaction (statements
+   * that read the completed rows), so they stay out of the turn's single statement.
+   */
   private readonly flowCompletions: GroupCommit<CompletedOutcome, JobEventSource | null>;
   private readonly cpu = new CpuMeter();
 
@@ -153,13 +162,9 @@ export class JobRunner {
     private readonly recorders: AttemptRecorders,
   ) {
     this.abandonGraceMs = Math.floor(options.cancelGraceMs / 2);
-    this.claims = new GroupCommit(
-      (ids) => this.jobs.claimMany(ids, options.workerId, options.leaseMs),
-      MAX_BATCH,
-    );
-    this.completions = new GroupCommit(
-      (outcomes) => this.jobs.completeMany(options.workerId, outcomes),
-      MAX_BATCH,
+    this.turn = new WorkerTurn(
+      (outcomes, ids) => this.jobs.completeAndClaim(options.workerId, options.leaseMs, outcomes, ids),
+      2 * MAX_BATCH,
     );
     this.flowCompletions = new GroupCommit(async (outcomes) => {
       const { rows, outbox } = await this.jobs.completeFlowMany(options.workerId, outcomes);
@@ -265,9 +270,9 @@ export class JobRunner {
     try {
       row = tracingEnabled()
         ? await traced('job.claim', { attributes: { [SPAN_ATTRIBUTES.jobId]: dispatch.jobId } }, () =>
-            this.claims.submit(dispatch.jobId),
+            this.turn.claim(dispatch.jobId),
           )
-        : await this.claims.submit(dispatch.jobId);
+        : await this.turn.claim(dispatch.jobId);
       this.claimFailures = 0;
     } catch (error) {
       return this.afterClaimFailure(dispatch.jobId, error);
@@ -572,7 +577,7 @@ export class JobRunner {
     // Resolves once the row is committed; the caller acks only then.
     const outcome = { jobId: row.id, result: output.result, resultUrl, last: { step, message } };
     const updated = await this.durably(() =>
-      (row.flow_id ? this.flowCompletions : this.completions).submit(outcome),
+      row.flow_id ? this.flowCompletions.submit(outcome) : this.turn.complete(outcome),
     );
     if (!updated) {
       this.logger.warn('job was taken from this worker before it completed; result discarded');
