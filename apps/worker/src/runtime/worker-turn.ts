@@ -1,4 +1,4 @@
-import { GroupCommit } from './group-commit';
+import { GroupCommit, type GroupHold } from './group-commit';
 
 /** One item of a turn: a finished job to complete, or a delivery to claim. */
 type TurnItem<D, C> = { kind: 'complete'; item: D } | { kind: 'claim'; item: C };
@@ -19,19 +19,27 @@ export interface TurnResults<DO, CO> {
 export class WorkerTurn<D, DO, C, CO> {
   private readonly group: GroupCommit<TurnItem<D, C>, DO | CO>;
 
-  constructor(run: (completions: D[], claims: C[]) => Promise<TurnResults<DO, CO>>, maxBatch: number) {
-    this.group = new GroupCommit(async (items) => {
-      const completions: D[] = [];
-      const claims: C[] = [];
-      for (const i of items) {
-        if (i.kind === 'complete') completions.push(i.item);
-        else claims.push(i.item);
-      }
-      const { completed, claimed } = await run(completions, claims);
-      let d = 0;
-      let c = 0;
-      return items.map((i) => (i.kind === 'complete' ? completed[d++] : claimed[c++]));
-    }, maxBatch);
+  constructor(
+    run: (completions: D[], claims: C[]) => Promise<TurnResults<DO, CO>>,
+    maxBatch: number,
+    hold?: GroupHold,
+  ) {
+    this.group = new GroupCommit(
+      async (items) => {
+        const completions: D[] = [];
+        const claims: C[] = [];
+        for (const i of items) {
+          if (i.kind === 'complete') completions.push(i.item);
+          else claims.push(i.item);
+        }
+        const { completed, claimed } = await run(completions, claims);
+        let d = 0;
+        let c = 0;
+        return items.map((i) => (i.kind === 'complete' ? completed[d++] : claimed[c++]));
+      },
+      maxBatch,
+      hold,
+    );
   }
 
   complete(item: D): Promise<DO> {
