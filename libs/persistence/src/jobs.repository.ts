@@ -159,42 +159,95 @@ const notifyClaimsOf = (rows: string) =>
   `(SELECT count(pg_notify('${CLAIMED_CHANNEL}', d.n || ':' || d.queue))
     FROM (SELECT queue, count(*) AS n FROM ${rows} GROUP BY queue) d) notified`;
 
+/** The SQL parameters a claim reads besides its ids: the owner and the lease in ms. */
+interface ClaimParams {
+  owner: string;
+  leaseMs: string;
+}
+
 /**
- * Claims, writes each claimed attempt's `started` history row (seq: the first number of the block
- * the claim reserves; at `started_at`, the event's time), then tells the dispatchers that the
- * claimed jobs' queues have free window slots. The row's report (step, progress, message) starts
- * empty at that seq, as the `started` event reports it.
+ * The claim's UPDATE (`claimed` CTE) and its history: each claimed attempt's `started` history row
+ * (seq: the first number of the block the claim reserves; at `started_at`, the event's time). The
+ * row's report (step, progress, message) starts empty at that seq, as the `started` event reports
+ * it. `locked`: the subquery of the ids whose rows it may update, locked in id order.
  */
-const CLAIM_MANY = `WITH claimed AS (
+const claimCtes = (p: ClaimParams, locked: string, history = 'history') => `claimed AS (
     UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = now(), next_attempt_at = NULL,
-      lease_owner = $2::text, lease_expires_at = now() + make_interval(secs => $3::double precision / 1000),
+      lease_owner = ${p.owner}::text, lease_expires_at = now() + make_interval(secs => ${p.leaseMs}::double precision / 1000),
       event_seq = event_seq + ${SEQ_BLOCK},
       step = NULL, progress = 0, message = NULL, progress_seq = event_seq + 1
-    WHERE id IN (${lockedInIdOrder('$1::uuid[]')})
+    WHERE id IN (${locked})
       AND status IN ('queued', 'retrying') AND NOT cancel_requested
     RETURNING ${CLAIMED_JOB_COLUMNS.join(', ')}
-  ), history AS (
+  ), ${history} AS (
     ${historyOfJobRows('claimed', { seq: `r.event_seq - ${SEQ_BLOCK - 1}`, event: `'started'`, at: 'r.started_at' })}
-  )
+  )`;
+
+/**
+ * Claims, writes the claimed attempts' `started` history rows, then tells the dispatchers that the
+ * claimed jobs' queues have free window slots.
+ */
+const CLAIM_MANY = `WITH ${claimCtes({ owner: '$2', leaseMs: '$3' }, lockedInIdOrder('$1::uuid[]'))}
   SELECT claimed.* FROM claimed, ${notifyClaimsOf('claimed')}`;
 
 /**
- * progress is 100 for every completed attempt, as finish() writes it. The `completed` history rows
- * are written in the same statement; `event_at` is their time (the events').
+ * The completion's UPDATE (`done` CTE; $1 the owner, $2…$6 the outcomes as arrays) and its
+ * `completed` history rows. progress is 100 for every completed attempt, as finish() writes it.
+ * `locked`: as for claimCtes.
  */
-const COMPLETE_MANY = `WITH done AS (
+const completeCtes = (locked: string, history = 'history') => `done AS (
     UPDATE jobs j SET status = 'completed', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
       event_seq = j.event_seq + 1, progress_seq = j.event_seq + 1,
       step = v.step, progress = 100, message = v.message,
       result = v.result, result_url = v.result_url, error = NULL, dead_lettered = false
     FROM unnest($2::uuid[], $3::jsonb[], $4::text[], $5::text[], $6::text[]) AS v(id, result, result_url, step, message)
-    WHERE j.id = v.id AND j.id IN (${lockedInIdOrder('$2::uuid[]')})
+    WHERE j.id = v.id AND j.id IN (${locked})
       AND j.status = 'running' AND j.lease_owner = $1::text
     RETURNING ${JOB_EVENT_COLUMNS.map((c) => `j.${c}`).join(', ')}
-  ), history AS (
+  ), ${history} AS (
     ${historyOfJobRows('done')}
-  )
+  )`;
+
+/** The completions; `event_at` is the time of their history rows (the events'). */
+const COMPLETE_MANY = `WITH ${completeCtes(lockedInIdOrder('$2::uuid[]'))}
   SELECT done.*, now() AS event_at FROM done`;
+
+/** The columns a claimed row has beyond an event's, with their types (NULL in a completed row). */
+const CLAIM_ONLY_TYPES: Record<
+  Exclude<(typeof CLAIMED_JOB_COLUMNS)[number], (typeof JOB_EVENT_COLUMNS)[number]>,
+  string
+> = {
+  priority: 'smallint',
+  max_attempts: 'integer',
+  timeout_ms: 'integer',
+  payload: 'jsonb',
+  ref: 'text',
+  traceparent: 'text',
+  tracestate: 'text',
+  attempt_traceparent: 'text',
+};
+const CLAIM_ONLY_COLUMNS = CLAIMED_JOB_COLUMNS.slice(
+  JOB_EVENT_COLUMNS.length,
+) as (keyof typeof CLAIM_ONLY_TYPES)[];
+
+/**
+ * The worker's turn: completeMany and claimMany in one statement (one round trip, one commit).
+ * $1…$6 as COMPLETE_MANY, $7 the ids to claim, $8 the lease. Every row either part may update is
+ * locked first, in id order across both lists (`locked`), so that the statement locks like every
+ * other grouped statement; both parts then update only locked rows, each under its own condition
+ * (a completion: still `running` under this owner; a claim: `queued`/`retrying`, no cancel
+ * request). Both read the statement's one snapshot, in which a row is in at most one of those
+ * states, so no row is updated twice. One result set: `turn` tells the claimed rows (with
+ * CLAIMED_JOB_COLUMNS) from the completed ones (JOB_EVENT_COLUMNS and `event_at`).
+ */
+const TURN = `WITH locked AS MATERIALIZED (${lockedInIdOrder('array_cat($2::uuid[], $7::uuid[])')}),
+  ${completeCtes('SELECT id FROM locked', 'done_history')},
+  ${claimCtes({ owner: '$1', leaseMs: '$8' }, 'SELECT id FROM locked WHERE id = ANY($7::uuid[])', 'claim_history')}
+  SELECT 'completed' AS turn, done.*, ${CLAIM_ONLY_COLUMNS.map((c) => `NULL::${CLAIM_ONLY_TYPES[c]} AS ${c}`).join(', ')},
+    now() AS event_at
+  FROM done
+  UNION ALL
+  SELECT 'claimed', claimed.*, NULL FROM claimed, ${notifyClaimsOf('claimed')}`;
 
 /** Hands each returned row to the first request for its id, in request order; the rest get null. */
 function takeInOrder<R extends { id: string }>(ids: string[], rows: R[]): (R | null)[] {
@@ -212,6 +265,14 @@ function uniqueSorted(outcomes: CompletedOutcome[]): CompletedOutcome[] {
   const unique = new Map<string, CompletedOutcome>();
   for (const o of outcomes) if (!unique.has(o.jobId.toLowerCase())) unique.set(o.jobId.toLowerCase(), o);
   return [...unique.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, o]) => o);
+}
+
+/**
+ * The ids a claim sends: a malformed id would fail the whole statement; it names no job, so it is
+ * simply not claimable. Sorted so that concurrent batches lock their rows in the same order.
+ */
+function claimableIds(jobIds: string[]): string[] {
+  return [...new Set(jobIds.filter((id) => isUuid(id)).map((id) => id.toLowerCase()))].sort();
 }
 
 function completeParams(owner: string, list: CompletedOutcome[]): unknown[] {
@@ -496,9 +557,7 @@ export class JobsRepository {
    * job is never handed out twice).
    */
   async claimMany(jobIds: string[], owner: string, leaseMs: number): Promise<(ClaimedJob | null)[]> {
-    // A malformed id would fail the whole statement; it names no job, so it is simply not claimable.
-    // Sorted so that concurrent batches lock their rows in the same order.
-    const ids = [...new Set(jobIds.filter((id) => isUuid(id)).map((id) => id.toLowerCase()))].sort();
+    const ids = claimableIds(jobIds);
     if (!ids.length) return jobIds.map(() => null);
     const rows = await this.onPool<ClaimedJob>(CLAIM_MANY, [ids, owner, leaseMs]);
     return takeInOrder(jobIds, rows);
@@ -518,6 +577,48 @@ export class JobsRepository {
       outcomes.map((o) => o.jobId),
       rows,
     );
+  }
+
+  /**
+   * The worker's turn: the completions and the claims of one event-loop turn in one statement (one
+   * round trip, one commit), each with the semantics of completeMany and claimMany. With only one
+   * kind, that kind's own statement runs.
+   */
+  async completeAndClaim(
+    owner: string,
+    leaseMs: number,
+    outcomes: CompletedOutcome[],
+    claimIds: string[],
+  ): Promise<{ completed: (JobEventSource | null)[]; claimed: (ClaimedJob | null)[] }> {
+    const ids = claimableIds(claimIds);
+    if (!outcomes.length || !ids.length) {
+      const [completed, claimed] = await Promise.all([
+        outcomes.length ? this.completeMany(owner, outcomes) : [],
+        this.claimMany(claimIds, owner, leaseMs),
+      ]);
+      return { completed, claimed };
+    }
+    const rows = await this.onPool<
+      ({ turn: 'completed' } & JobEventSource & EventTime) | ({ turn: 'claimed' } & ClaimedJob & EventTime)
+    >(TURN, [...completeParams(owner, uniqueSorted(outcomes)), ids, leaseMs]);
+    const done: (JobEventSource & EventTime)[] = [];
+    const claimed: ClaimedJob[] = [];
+    for (const { turn, ...row } of rows) {
+      if (turn === 'completed') {
+        for (const column of CLAIM_ONLY_COLUMNS) delete (row as Partial<ClaimedJob>)[column];
+        done.push(row);
+      } else {
+        delete (row as Partial<EventTime>).event_at;
+        claimed.push(row as ClaimedJob);
+      }
+    }
+    return {
+      completed: takeInOrder(
+        outcomes.map((o) => o.jobId),
+        done,
+      ),
+      claimed: takeInOrder(claimIds, claimed),
+    };
   }
 
   /**

@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import { createTestDatabase, type TestDatabase } from '@switchyard/testing';
 import { createDataSource, runMigrations } from './data-source';
 import { JOB_EVENT_COLUMNS } from './job-messages';
+import { poolOf } from './pool';
 import { CLAIMED_JOB_COLUMNS, JobsRepository, SEQ_BLOCK, type NewJob } from './jobs.repository';
 
 function newJob(n: number): NewJob {
@@ -163,5 +164,115 @@ describe('the worker batched claim and completion against PostgreSQL', () => {
       ['running', null, 'w2', 2],
       ['completed', 'earlier', null, SEQ_BLOCK + 2],
     ]);
+  });
+
+  it('completes and claims in one statement (one transaction), with the history rows of both', async () => {
+    const [running1, running2, taken, next1, next2, cancelRequested] = await insert(6);
+    await jobs.claimMany([running1, running2], 'w1', 30000);
+    await jobs.claimMany([taken], 'w2', 30000);
+    await db.query(`UPDATE jobs SET cancel_requested = true WHERE id = $1`, [cancelRequested]);
+    const query = jest.spyOn(poolOf(db), 'query');
+
+    const turn = await jobs.completeAndClaim(
+      'w1',
+      30000,
+      [
+        { jobId: running2, result: { n: 2 }, resultUrl: null, last: { step: 's2', message: 'm2' } },
+        { jobId: taken, result: 'x', resultUrl: null, last },
+        { jobId: running1, result: 1, resultUrl: null, last },
+      ],
+      // A second delivery of a job this very statement completes, a running job of another worker,
+      // one with a cancel request, a malformed id, and the same new job twice.
+      [next2, running1, taken, cancelRequested, 'not-a-uuid', next1, next2],
+    );
+
+    expect(query).toHaveBeenCalledTimes(1);
+    query.mockRestore();
+    expect(turn.completed.map((row) => row?.id ?? null)).toEqual([running2, null, running1]);
+    expect(turn.claimed.map((row) => row?.id ?? null)).toEqual([next2, null, null, null, null, next1, null]);
+    // The shapes completeMany and claimMany return.
+    for (const row of turn.completed.filter((r) => r !== null)) {
+      expect(Object.keys(row).sort()).toEqual([...JOB_EVENT_COLUMNS, 'event_at'].sort());
+      expect(row).toMatchObject({ status: 'completed', progress: 100, attempts: 1 });
+      expect(Number(row.event_seq)).toBe(SEQ_BLOCK + 2);
+      expect(row.event_at).toEqual(row.finished_at);
+    }
+    expect(turn.completed[0]).toMatchObject({ step: 's2', message: 'm2' });
+    for (const row of turn.claimed.filter((r) => r !== null)) {
+      expect(Object.keys(row).sort()).toEqual([...CLAIMED_JOB_COLUMNS].sort());
+      expect(row).toMatchObject({ status: 'running', attempts: 1 });
+      expect(Number(row.event_seq)).toBe(SEQ_BLOCK + 1);
+      // One transaction: the claims started when the completions finished.
+      expect(row.started_at).toEqual(turn.completed[0]!.finished_at);
+    }
+    expect(turn.claimed[0]!.payload).toEqual({ durationMs: 0, n: 4 });
+
+    const history: { job_id: string; seq: string; event: string; status: string; step: string | null }[] =
+      await db.query(
+        `SELECT job_id, seq, event, status, step FROM job_events WHERE job_id = ANY($1::uuid[]) ORDER BY job_id, seq`,
+        [[running1, running2, taken, next1, next2, cancelRequested]],
+      );
+    const of = (id: string) =>
+      history.filter((h) => h.job_id === id).map((h) => [Number(h.seq), h.event, h.status, h.step]);
+    // Each job's `started` row of its claim, and `completed` after it for the completed ones.
+    expect(of(running1)).toEqual([
+      [2, 'started', 'running', null],
+      [SEQ_BLOCK + 2, 'completed', 'completed', null],
+    ]);
+    expect(of(running2)).toEqual([
+      [2, 'started', 'running', null],
+      [SEQ_BLOCK + 2, 'completed', 'completed', 's2'],
+    ]);
+    expect(of(taken)).toEqual([[2, 'started', 'running', null]]);
+    expect(of(next1)).toEqual([[2, 'started', 'running', null]]);
+    expect(of(next2)).toEqual([[2, 'started', 'running', null]]);
+    expect(of(cancelRequested)).toEqual([]);
+    const stored = await Promise.all(
+      [running1, taken, next1, cancelRequested].map((id) => jobs.findById(id)),
+    );
+    expect(stored.map((r) => [r?.status, r?.lease_owner])).toEqual([
+      ['completed', null],
+      ['running', 'w2'],
+      ['running', 'w1'],
+      ['queued', null],
+    ]);
+  });
+
+  it('commits neither part when the statement fails', async () => {
+    const [running, next] = await insert(2);
+    await jobs.claimMany([running], 'w1', 30000);
+    // A NUL character: PostgreSQL refuses it in jsonb, so the whole statement fails.
+    await expect(
+      jobs.completeAndClaim(
+        'w1',
+        30000,
+        [{ jobId: running, result: 'a\u0000b', resultUrl: null, last }],
+        [next],
+      ),
+    ).rejects.toThrow();
+    const stored = await Promise.all([running, next].map((id) => jobs.findById(id)));
+    expect(stored.map((r) => r?.status)).toEqual(['running', 'queued']);
+    const history: { n: number }[] = await db.query(
+      `SELECT count(*)::int AS n FROM job_events WHERE job_id = $1`,
+      [next],
+    );
+    expect(history[0].n).toBe(0);
+  });
+
+  it('gives each job to exactly one of two racing turns that complete and claim overlapping rows', async () => {
+    const ids = await insert(30);
+    const [doneA, doneB, fresh] = [ids.slice(0, 5), ids.slice(5, 10), ids.slice(10)];
+    await jobs.claimMany(doneA, 'racer-a', 30000);
+    await jobs.claimMany(doneB, 'racer-b', 30000);
+    const outcomes = (list: string[]) =>
+      list.map((jobId) => ({ jobId, result: null, resultUrl: null, last }));
+    const [a, b] = await Promise.all([
+      jobs.completeAndClaim('racer-a', 30000, outcomes([...doneA, ...doneB]), [...fresh, ...doneB]),
+      jobs.completeAndClaim('racer-b', 30000, outcomes([...doneB, ...doneA]), [...fresh].reverse()),
+    ]);
+    expect(a.completed.map((r) => r?.id ?? null)).toEqual([...doneA, ...doneB.map(() => null)]);
+    expect(b.completed.map((r) => r?.id ?? null)).toEqual([...doneB, ...doneA.map(() => null)]);
+    const winners = [...a.claimed, ...b.claimed].filter((row) => row !== null);
+    expect(winners.map((row) => row.id).sort()).toEqual([...fresh].sort());
   });
 });

@@ -70,4 +70,44 @@ describe('GroupCommit', () => {
       { status: 'fulfilled', value: 'r3' },
     ]);
   });
+
+  it('holds a batch while more items are expected, and sends it as soon as they have joined', async () => {
+    const { calls, run } = controlledRun();
+    let expected = 2;
+    const group = new GroupCommit(run, 100, { while: () => expected > 0, ms: 5000 });
+    const first = group.submit(1);
+    await nextTick();
+    await nextTick();
+    expect(calls).toHaveLength(0);
+    expected--;
+    const second = group.submit(2);
+    await nextTick();
+    expect(calls).toHaveLength(0);
+    expected--;
+    const third = group.submit(3);
+    await waitForCalls(calls, 1);
+    expect(calls[0].items).toEqual([1, 2, 3]);
+    calls[0].finish();
+    expect(await Promise.all([first, second, third])).toEqual(['r1', 'r2', 'r3']);
+  });
+
+  it('holds at most hold.ms, tells when the wait ran out, and never holds a full batch', async () => {
+    const { calls, run } = controlledRun();
+    let expired = 0;
+    const group = new GroupCommit(run, 2, { while: () => true, ms: 30, expired: () => expired++ });
+    const started = Date.now();
+    const first = group.submit(1);
+    await waitForCalls(calls, 1);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(25);
+    expect(expired).toBe(1);
+    calls[0].finish();
+    expect(await first).toBe('r1');
+    const full = [group.submit(2), group.submit(3)];
+    const at = Date.now();
+    await waitForCalls(calls, 2);
+    expect(Date.now() - at).toBeLessThan(25);
+    expect(calls[1].items).toEqual([2, 3]);
+    calls[1].finish();
+    expect(await Promise.all(full)).toEqual(['r2', 'r3']);
+  });
 });

@@ -5,20 +5,33 @@ interface Waiting<I, O> {
 }
 
 /**
+ * Holding a batch back for items known to be on their way: while `while()` is true the pending
+ * items wait, at most `ms`, for more to join them; `expired()` is told when the wait ran out.
+ */
+export interface GroupHold {
+  while: () => boolean;
+  ms: number;
+  expired?: () => void;
+}
+
+/**
  * Group commit for one statement: items submitted in the same tick, or while the previous
  * statement is in flight, go out together as one call of `run` (at most `maxBatch` items, one
  * call in flight at a time). `run` returns one result per item, in order. When a batch fails, its
  * items are retried one by one, so that one bad item (or a deadlock between two batches) fails
- * only its own caller.
+ * only its own caller. With a `hold`, a batch waits (at most `hold.ms`) while `hold.while()` says
+ * more items are on their way.
  */
 export class GroupCommit<I, O> {
   private pending: Waiting<I, O>[] = [];
   private inFlight = false;
   private scheduled = false;
+  private holdTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly run: (items: I[]) => Promise<O[]>,
     private readonly maxBatch: number,
+    private readonly hold?: GroupHold,
   ) {}
 
   submit(item: I): Promise<O> {
@@ -34,13 +47,28 @@ export class GroupCommit<I, O> {
     // setImmediate rather than a microtask: every delivery read from the socket in this tick joins.
     setImmediate(() => {
       this.scheduled = false;
-      if (this.inFlight || !this.pending.length) return;
-      this.inFlight = true;
-      const batch = this.pending.splice(0, Math.max(1, this.maxBatch));
-      void this.execute(batch).finally(() => {
-        this.inFlight = false;
-        this.schedule();
-      });
+      this.flush(false);
+    });
+  }
+
+  private flush(held: boolean): void {
+    if (this.inFlight || !this.pending.length) return;
+    // A full batch never waits.
+    if (!held && this.pending.length < this.maxBatch && this.hold?.while()) {
+      this.holdTimer ??= setTimeout(() => {
+        this.holdTimer = undefined;
+        this.hold?.expired?.();
+        this.flush(true);
+      }, this.hold.ms);
+      return;
+    }
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
+    this.inFlight = true;
+    const batch = this.pending.splice(0, Math.max(1, this.maxBatch));
+    void this.execute(batch).finally(() => {
+      this.inFlight = false;
+      this.schedule();
     });
   }
 

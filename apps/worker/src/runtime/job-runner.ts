@@ -59,6 +59,7 @@ import { backoffDelay, isDependencyUnavailable, unavailableDependency } from '@s
 import { abandonAfterAbort, AbortReason } from './abort';
 import { AttemptEvents } from './job-events';
 import { GroupCommit } from './group-commit';
+import { WorkerTurn } from './worker-turn';
 import { boundInlineResult, cleanText, PROGRESS_MESSAGE_MAX, PROGRESS_STEP_MAX } from './output-bounds';
 import type { SpawnBuilder } from './spawn.builder';
 
@@ -114,7 +115,16 @@ const EARLY_TOLERANCE_MS = 25;
 const CLAIM_HOLD_MAX_MS = 5000;
 const CLAIM_HOLD_BACKOFF = { initialMs: 250, factor: 2, maxMs: CLAIM_HOLD_MAX_MS, jitter: 0.2 };
 
-/** Most claims (or completions) one statement carries; a burst is at most prefetch × queues. */
+/**
+ * How long the worker's turn waits, at most, for the deliveries that the slots it freed will bring,
+ * so that their claims ride in one statement with the completions (docs/architecture.md).
+ */
+const TURN_HOLD_MS = 2;
+
+/**
+ * Most claims (or completions) one statement carries; a burst is at most prefetch × queues. A turn
+ * carries at most twice as many items, claims and completions together.
+ */
 const MAX_BATCH = 100;
 
 /**
@@ -134,12 +144,21 @@ export class JobRunner {
   private readonly stopped = new AbortController();
   /** Handlers get this long to stop once their signal fires; then they are abandoned. */
   private readonly abandonGraceMs: number;
-  /** Claims and completions of the same tick share one statement (and one commit). */
-  private readonly claims: GroupCommit<string, ClaimedJob | null>;
-  private readonly completions: GroupCommit<CompletedOutcome, JobEventSource | null>;
-  /** Completions of flow jobs, which settle their dependants in the same transaction. */
+  /**
+   * The worker's turn: the completions and the claims of the same event-loop turn (or submitted
+   * while the previous statement was in flight) go out as one statement, one commit.
+   */
+  private readonly turn: WorkerTurn<CompletedOutcome, JobEventSource | null, string, ClaimedJob | null>;
+  /**
+   * Completions of flow jobs, which settle their dependants in the same transaction (statements
+   * that read the completed rows), so they stay out of the turn's single statement.
+   */
   private readonly flowCompletions: GroupCommit<CompletedOutcome, JobEventSource | null>;
   private readonly cpu = new CpuMeter();
+  /** Attempts whose slot was freed (delivery acked) while their completion commits. */
+  private completing = 0;
+  /** Deliveries the slots freed early are expected to bring (the turn waits for their claims). */
+  private awaitingDeliveries = 0;
 
   constructor(
     private readonly options: JobRunnerOptions,
@@ -153,13 +172,15 @@ export class JobRunner {
     private readonly recorders: AttemptRecorders,
   ) {
     this.abandonGraceMs = Math.floor(options.cancelGraceMs / 2);
-    this.claims = new GroupCommit(
-      (ids) => this.jobs.claimMany(ids, options.workerId, options.leaseMs),
-      MAX_BATCH,
-    );
-    this.completions = new GroupCommit(
-      (outcomes) => this.jobs.completeMany(options.workerId, outcomes),
-      MAX_BATCH,
+    this.turn = new WorkerTurn(
+      (outcomes, ids) => this.jobs.completeAndClaim(options.workerId, options.leaseMs, outcomes, ids),
+      2 * MAX_BATCH,
+      {
+        while: () => this.awaitingDeliveries > 0 && !this.stopping,
+        ms: TURN_HOLD_MS,
+        // Not coming (the queue is empty, or the broker is slow): stop waiting for them.
+        expired: () => (this.awaitingDeliveries = 0),
+      },
     );
     this.flowCompletions = new GroupCommit(async (outcomes) => {
       const { rows, outbox } = await this.jobs.completeFlowMany(options.workerId, outcomes);
@@ -246,6 +267,7 @@ export class JobRunner {
   }
 
   private async onDelivery(dispatch: JobDispatch, message: InboundMessage): Promise<ConsumeOutcome> {
+    if (this.awaitingDeliveries > 0) this.awaitingDeliveries--;
     if (this.stopping) return Requeue;
     if (dispatch.notBefore !== undefined && dispatch.notBefore - Date.now() > EARLY_TOLERANCE_MS) {
       // Back from a delay tier shorter than the backoff: wait the remainder in another tier.
@@ -265,9 +287,9 @@ export class JobRunner {
     try {
       row = tracingEnabled()
         ? await traced('job.claim', { attributes: { [SPAN_ATTRIBUTES.jobId]: dispatch.jobId } }, () =>
-            this.claims.submit(dispatch.jobId),
+            this.turn.claim(dispatch.jobId),
           )
-        : await this.claims.submit(dispatch.jobId);
+        : await this.turn.claim(dispatch.jobId);
       this.claimFailures = 0;
     } catch (error) {
       return this.afterClaimFailure(dispatch.jobId, error);
@@ -303,7 +325,46 @@ export class JobRunner {
     return Requeue;
   }
 
-  private async runAttempt(row: ClaimedJob): Promise<ConsumeOutcome> {
+  /**
+   * Runs the attempt and settles its delivery. A completed attempt frees its slot (its delivery is
+   * acked) as soon as its handler has ended and its completion is submitted, not once the
+   * completion has committed: the next delivery's claim then rides in the turn's statement with the
+   * completion (docs/architecture.md, "The worker's turn"). The job row stays `running` under this
+   * worker's lease until the completion commits, so a crash in between is recovered by the lease,
+   * never run twice at once. At most `concurrency` attempts wait for their completion with their
+   * slot freed; beyond that a slot waits for the commit, as every other outcome does.
+   */
+  private runAttempt(row: ClaimedJob): Promise<ConsumeOutcome> {
+    let freed = false;
+    let settle!: { resolve: (outcome: ConsumeOutcome) => void; reject: (error: unknown) => void };
+    const slot = new Promise<ConsumeOutcome>((resolve, reject) => (settle = { resolve, reject }));
+    const attempt = this.attempt(row, () => {
+      if (this.completing >= this.options.concurrency) return;
+      freed = true;
+      this.completing++;
+      this.awaitingDeliveries++;
+      settle.resolve(Ack);
+    });
+    void attempt.then(
+      (outcome) => {
+        if (!freed) return settle.resolve(outcome);
+        this.completing--;
+        if (outcome.kind !== 'ack')
+          this.logger.warn(
+            { outcome: outcome.kind },
+            'the completion failed after the delivery was acked; the job row holds the outcome',
+          );
+      },
+      (error: unknown) => {
+        if (!freed) return settle.reject(error);
+        this.completing--;
+        this.logger.error({ err: error }, 'the completion failed after the delivery was acked');
+      },
+    );
+    return slot;
+  }
+
+  private async attempt(row: ClaimedJob, freeSlot: () => void): Promise<ConsumeOutcome> {
     const started = Date.now();
     const cpuMark = this.cpu.start();
     const record: AttemptRecord = {
@@ -344,7 +405,9 @@ export class JobRunner {
       );
       if (bounded.spilled)
         this.logger.info('inline result above RESULT_INLINE_MAX_BYTES stored as an artifact');
-      return await this.outcome('job.complete', row, () => this.complete(row, bounded, events, started));
+      return await this.outcome('job.complete', row, () =>
+        this.complete(row, bounded, events, started, freeSlot),
+      );
     } catch (error) {
       const reason: unknown = abort.signal.aborted ? abort.signal.reason : error;
       if (record.span?.isRecording()) endSpan(record.span, reason);
@@ -566,14 +629,22 @@ export class JobRunner {
     return this.recorders.logs.finish(record.log);
   }
 
-  private async complete(row: ClaimedJob, output: HandlerOutput, events: AttemptEvents, started: number) {
+  private async complete(
+    row: ClaimedJob,
+    output: HandlerOutput,
+    events: AttemptEvents,
+    started: number,
+    freeSlot: () => void,
+  ) {
     const resultUrl = output.artifact ? `/api/v1/jobs/${row.id}/result` : null;
     const { step, message } = events.last;
-    // Resolves once the row is committed; the caller acks only then.
     const outcome = { jobId: row.id, result: output.result, resultUrl, last: { step, message } };
-    const updated = await this.durably(() =>
-      (row.flow_id ? this.flowCompletions : this.completions).submit(outcome),
+    // Submitted first (it leads the turn's statement), then the slot frees; resolves once committed.
+    const committed = this.durably(() =>
+      row.flow_id ? this.flowCompletions.submit(outcome) : this.turn.complete(outcome),
     );
+    freeSlot();
+    const updated = await committed;
     if (!updated) {
       this.logger.warn('job was taken from this worker before it completed; result discarded');
       return Ack;
