@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
 import { Client } from 'pg';
+import { productionNodeOptions } from '@switchyard/config';
 import {
   TestStack,
   TEST_SERVICES,
@@ -75,13 +76,28 @@ export function benchEnv(options: BenchOptions, adminKey: string): Record<string
     WORKER_CONCURRENCY: String(options.concurrency),
     QUEUE_MAX_DEPTH: String(depth),
     QUEUE_WARN_DEPTH: String(Math.round(depth * 0.8)),
-    ...(options.profile
-      ? {
-          NODE_OPTIONS: `--require ${join(ROOT, 'bench', 'cpu-profile.cjs')}`,
-          BENCH_PROFILE_DIR: options.profileDir,
-        }
-      : {}),
+    ...(options.profile ? { BENCH_PROFILE_DIR: options.profileDir } : {}),
     ...options.serviceEnv,
+  };
+}
+
+/**
+ * Each service's NODE_OPTIONS: the production image's for that service (libs/config's
+ * `productionNodeOptions`, which docker-compose.yaml and the Dockerfile mirror), so the bench
+ * measures the heap settings production runs; with --profile the CPU profiler is preloaded
+ * after them. `--env NODE_OPTIONS=…` replaces them for every service (an experiment).
+ */
+export function benchServiceEnv(options: BenchOptions): Record<ServiceName, Record<string, string>> {
+  const profiler = options.profile ? ` --require ${join(ROOT, 'bench', 'cpu-profile.cjs')}` : '';
+  const given = options.serviceEnv['NODE_OPTIONS'];
+  const of = (name: ServiceName) => ({
+    NODE_OPTIONS: `${given ?? productionNodeOptions(name)}${profiler}`.trim(),
+  });
+  return {
+    gateway: of('gateway'),
+    worker: of('worker'),
+    'progress-tracker': of('progress-tracker'),
+    metrics: of('metrics'),
   };
 }
 
@@ -141,7 +157,7 @@ export class BenchStack {
 
   static async start(options: BenchOptions, services?: ServiceName[]): Promise<BenchStack> {
     const adminKey = `sy_bench_${randomBytes(24).toString('hex')}`;
-    const stack = await TestStack.create(benchEnv(options, adminKey));
+    const stack = await TestStack.create(benchEnv(options, adminKey), benchServiceEnv(options));
     try {
       await stack.start(services);
     } catch (error) {

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import {
   BenchStack,
   benchEnv,
+  benchServiceEnv,
   jestProcesses,
   LOG_SUMMARIES,
   machineInfo,
@@ -212,6 +213,11 @@ export async function main(argv: string[]): Promise<number> {
     `machine: ${String(machine['cpus'])} CPUs, ${String(machine['memoryTotalMb'])} MB, load ${JSON.stringify(machine['loadAverage'])}, ${String(machine['jestProcesses'])} jest processes running`,
   );
   if (options.profile) await mkdir(options.profileDir, { recursive: true });
+  log(
+    `NODE_OPTIONS by service: ${Object.entries(benchServiceEnv(options))
+      .map(([name, env]) => `${name} "${env['NODE_OPTIONS'].replace(`${ROOT}/`, '')}"`)
+      .join(', ')}`,
+  );
 
   let shared: BenchStack | undefined;
   const ctx: ScenarioContext = {
@@ -294,9 +300,15 @@ export async function main(argv: string[]): Promise<number> {
     tracing: tracingRequested(options.serviceEnv) ? 'on' : 'off',
     serviceEnvironment: {
       ...benchEnv(options, '<random>'),
-      NODE_OPTIONS: options.profile ? '--require bench/cpu-profile.cjs' : undefined,
       BENCH_PROFILE_DIR: undefined,
     },
+    // Per service (the production NODE_OPTIONS of each, see benchServiceEnv).
+    serviceEnvironmentByService: Object.fromEntries(
+      Object.entries(benchServiceEnv(options)).map(([name, env]) => [
+        name,
+        { NODE_OPTIONS: env['NODE_OPTIONS'].replace(`${ROOT}/`, '') },
+      ]),
+    ),
     rows,
     scenarios: Object.fromEntries(results.map((r) => [r.name, r.details])),
     serviceLogs: LOG_SUMMARIES,

@@ -5,13 +5,21 @@
 // workflow. Needs only what `npm ci` installs; the same files checked by promtool and the compose
 // CLI are in infrastructure.tools.ts (`npm run test:tools`).
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
 import { type AddressInfo } from 'node:net';
 import { join, posix, resolve } from 'node:path';
 import Ajv2019 from 'ajv/dist/2019';
 import { parse as parseYaml } from 'yaml';
-import { GatewayEnv, MetricsEnv, TrackerEnv, WorkerEnv } from '@switchyard/config';
+import {
+  COMMON_NODE_OPTIONS,
+  GatewayEnv,
+  MetricsEnv,
+  productionNodeOptions,
+  TrackerEnv,
+  WorkerEnv,
+} from '@switchyard/config';
 import {
   alertRules,
   allPanels,
@@ -656,6 +664,19 @@ describe('docker-compose.yaml', () => {
     expect(services.migrate.restart ?? 'no').toBe('no');
   });
 
+  it("runs each service with its production NODE_OPTIONS from libs/config (the bench's too)", () => {
+    const { services } = compose();
+    for (const name of APP_NAMES) {
+      expect([name, env(services[name]).NODE_OPTIONS]).toEqual([name, productionNodeOptions(name)]);
+    }
+    // Per service, not all alike: the gateway's young generation, the worker's higher cap.
+    expect(productionNodeOptions('gateway')).toMatch(/--max-semi-space-size=\d+/);
+    const cap = (name: AppService) =>
+      Number(/--max-old-space-size=(\d+)/.exec(productionNodeOptions(name))?.[1]);
+    expect(cap('worker')).toBeGreaterThan(cap('gateway'));
+    for (const name of APP_NAMES) expect([name, cap(name)]).toEqual([name, expect.any(Number)]);
+  });
+
   it('the worker scales: no container_name, no host port, and a stop grace above SHUTDOWN_GRACE_MS', () => {
     const worker = compose().services.worker;
     expect(worker.container_name).toBeUndefined();
@@ -845,6 +866,47 @@ describe('infrastructure/Dockerfile', () => {
     const service = /^ARG SERVICE=(\S+)$/m.exec(read('infrastructure', 'Dockerfile'))?.[1] ?? '';
     const line = cmd.join(' ').replace(/\$\{?SERVICE\}?/g, service);
     expect(line).toContain(`exec node ${APP_SERVICES[service as AppService].entry}`);
+  });
+
+  it('the default CMD gives each SERVICE its production NODE_OPTIONS, a docker run NODE_OPTIONS after them', async () => {
+    const cmd = JSON.parse(last(runtime, 'CMD')?.args ?? '[]') as string[];
+    const imageOptions = /NODE_OPTIONS="([^"]*)"/.exec(
+      runtime.instructions
+        .filter((i) => i.keyword === 'ENV')
+        .map((i) => i.args)
+        .join(' '),
+    )?.[1];
+    expect(imageOptions).toBe(COMMON_NODE_OPTIONS);
+    // A stand-in `node` first on the PATH prints what the real one would have been given.
+    const bin = mkdtempSync(join(tmpdir(), 'sy-node-'));
+    writeFileSync(join(bin, 'node'), '#!/bin/sh\nprintf "%s|%s" "$NODE_OPTIONS" "$*"\n');
+    chmodSync(join(bin, 'node'), 0o755);
+    const started = (extra: Record<string, string>) =>
+      new Promise<string>((done, fail) => {
+        const child = spawn(cmd[0], cmd.slice(1), {
+          env: { PATH: `${bin}:${process.env.PATH ?? ''}`, ...extra },
+        });
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        child.on('error', fail);
+        child.on('exit', () => done(out));
+      });
+    const words = (options: string) => options.split(/\s+/).filter(Boolean).sort();
+    try {
+      for (const name of APP_NAMES) {
+        const [options, args] = (await started({ SERVICE: name, NODE_OPTIONS: COMMON_NODE_OPTIONS })).split(
+          '|',
+        );
+        expect([name, words(options)]).toEqual([name, words(productionNodeOptions(name))]);
+        expect([name, args]).toEqual([name, APP_SERVICES[name].entry]);
+      }
+      const [overridden] = (
+        await started({ SERVICE: 'gateway', NODE_OPTIONS: '--max-old-space-size=512' })
+      ).split('|');
+      expect(overridden.trim().split(/\s+/).at(-1)).toBe('--max-old-space-size=512');
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
 
   it('compose entry points match the sources the build compiles', () => {

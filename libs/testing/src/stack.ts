@@ -20,9 +20,14 @@ export class TestStack {
     readonly id: string,
     readonly db: TestDatabase,
     readonly env: Record<string, string>,
+    /** Environment of one service only, over `env` (e.g. the bench's per-service NODE_OPTIONS). */
+    readonly serviceEnv: Partial<Record<ServiceName, Record<string, string>>> = {},
   ) {}
 
-  static async create(extraEnv: Record<string, string> = {}): Promise<TestStack> {
+  static async create(
+    extraEnv: Record<string, string> = {},
+    serviceEnv: Partial<Record<ServiceName, Record<string, string>>> = {},
+  ): Promise<TestStack> {
     const id = testRunId();
     const db = await createTestDatabase(migrateWithBuiltEntry, id);
     const env = {
@@ -44,7 +49,7 @@ export class TestStack {
       TENANT_MAX_ACTIVE_JOBS: '1000000',
       ...extraEnv,
     };
-    return new TestStack(id, db, env);
+    return new TestStack(id, db, env, serviceEnv);
   }
 
   get redisPrefix(): string {
@@ -90,7 +95,7 @@ export class TestStack {
     env: Record<string, string> = {},
   ): Promise<void> {
     const started = await Promise.all(
-      names.map(async (name) => new ServiceProcess(name, await freePort(), { ...this.env, ...env })),
+      names.map(async (name) => new ServiceProcess(name, await freePort(), this.envOf(name, env))),
     );
     for (const s of started) this.services.set(s.name, s);
     await Promise.all(started.map((s) => s.start()));
@@ -98,10 +103,14 @@ export class TestStack {
 
   /** Starts one more process of a service (e.g. a second worker) with extra environment. */
   async spawn(name: ServiceName, env: Record<string, string> = {}): Promise<ServiceProcess> {
-    const process = new ServiceProcess(name, await freePort(), { ...this.env, ...env });
+    const process = new ServiceProcess(name, await freePort(), this.envOf(name, env));
     this.extra.push(process);
     await process.start();
     return process;
+  }
+
+  private envOf(name: ServiceName, env: Record<string, string>): Record<string, string> {
+    return { ...this.env, ...this.serviceEnv[name], ...env };
   }
 
   /** Stops every process, then removes the database, queues, exchanges and keys of this run. */

@@ -107,4 +107,47 @@ describe('ApiKeysService cache', () => {
     waiting.shift()!.answer({ ...RECORD, revokedAt: new Date(now) });
     await expect(second).resolves.toBeNull();
   });
+
+  it("a refresh that overlapped another key's revocation does not stop the next refresh", async () => {
+    const { repository, waiting } = pendingLookups();
+    const { keys, revoke } = service(repository);
+    const first = keys.authenticate(KEY);
+    waiting.shift()!.answer(RECORD);
+    await first;
+
+    now += 3500;
+    await expect(keys.authenticate(KEY)).resolves.not.toBeNull();
+    revoke(hashApiKey('another key'));
+    waiting.shift()!.answer(RECORD);
+    await new Promise((resolve) => setImmediate(resolve));
+    // Not cached (it overlapped a revocation), so the next use starts a refresh again…
+    await expect(keys.authenticate(KEY)).resolves.not.toBeNull();
+    expect(waiting).toHaveLength(1);
+    // …and the request was still answered from the cache.
+    waiting.shift()!.answer(RECORD);
+  });
+
+  it('never serves an entry older than 5 s: with its refresh unanswered, a revoked key is refused after that', async () => {
+    const { repository, waiting } = pendingLookups();
+    const { keys } = service(repository);
+    const first = keys.authenticate(KEY);
+    waiting.shift()!.answer(RECORD);
+    await first;
+
+    // The refresh starts at 3 s and hangs (PostgreSQL slow); the entry is still served…
+    now += 3500;
+    await expect(keys.authenticate(KEY)).resolves.not.toBeNull();
+    expect(waiting).toHaveLength(1);
+    now += 1400;
+    await expect(keys.authenticate(KEY)).resolves.not.toBeNull();
+    expect(waiting).toHaveLength(1);
+    // …until 5 s after it was read: then the request waits for a lookup of its own, which finds
+    // the key revoked meanwhile.
+    now += 200;
+    const late = keys.authenticate(KEY);
+    expect(waiting).toHaveLength(2);
+    waiting.pop()!.answer({ ...RECORD, revokedAt: new Date(now) });
+    await expect(late).resolves.toBeNull();
+    waiting.shift()!.answer({ ...RECORD, revokedAt: new Date(now) });
+  });
 });

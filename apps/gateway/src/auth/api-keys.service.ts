@@ -42,6 +42,9 @@ export class ApiKeysService implements OnModuleInit {
   private readonly cache = new LRUCache<string, CachedKey>({
     max: CACHE_MAX,
     ttl: CACHE_TTL_MS,
+    // The same clock as `fetchedAt`, so the refresh-ahead age and the expiry agree.
+    perf: { now: () => Date.now() },
+    ttlResolution: 0,
   });
   private readonly channel: string;
   /** Revocations heard so far; a lookup that overlapped one does not cache its answer. */
@@ -74,10 +77,15 @@ export class ApiKeysService implements OnModuleInit {
     if (cached) {
       if (cached.caller && !cached.refreshing && Date.now() - cached.fetchedAt >= REFRESH_AHEAD_MS) {
         cached.refreshing = true;
-        this.lookUp(keyHash).catch((error: unknown) => {
-          cached.refreshing = false;
-          this.logger.warn({ err: error }, 'could not refresh a cached api key');
-        });
+        // One refresh at a time per key. Its answer replaces the entry; if it could not be cached
+        // (it overlapped a revocation) or failed, the entry may refresh again on its next use.
+        this.lookUp(keyHash).then(
+          () => (cached.refreshing = false),
+          (error: unknown) => {
+            cached.refreshing = false;
+            this.logger.warn({ err: error }, 'could not refresh a cached api key');
+          },
+        );
       }
       return cached.caller;
     }

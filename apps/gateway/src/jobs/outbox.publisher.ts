@@ -52,13 +52,15 @@ export class OutboxPublisher implements OnModuleInit, OnApplicationShutdown {
    * answer need not wait for the broker's confirms. Whatever is not confirmed (a crash, a broker
    * outage) the relay republishes within OUTBOX_MAX_DELAY_MS; a duplicate is harmless. While more
    * than BACKGROUND_MAX_MESSAGES are unconfirmed the caller waits after all (backpressure).
+   * The encoding and the writes to the broker's socket start on the next event-loop turn
+   * (setImmediate), so the caller's answer (the 202) is written first.
    */
   async publishAfterCommit(records: OutboxRecord[]): Promise<void> {
     this.crashIfInjected();
     const count = records.length;
     this.inFlightMessages += count;
-    const publishing = this.relay
-      .publishCommitted(records)
+    const publishing = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.relay.publishCommitted(records))
       .catch((error: unknown) => {
         this.logger.warn({ err: error }, 'publish after commit failed; the outbox relay will retry');
       })
