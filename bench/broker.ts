@@ -14,38 +14,68 @@ export interface QueueHeld {
   maxUnacked: number;
   /** rabbitmqctl samples taken (each takes a few hundred ms: the CLI starts an Erlang VM). */
   ctlSamples: number;
+  /** CPU the rabbitmqctl samples used (the CLI's Erlang VM, from the shell's `times`): the bench's. */
+  ctlCpuMs: number;
   /** max ready count over the checkQueue samples (every `intervalMs`, no management plugin needed). */
   maxReadyFast: number;
   fastSamples: number;
 }
 
 /**
- * Samples what RabbitMQ holds for `queue` until `stop()` is called, two ways at once:
- * `rabbitmqctl list_queues name messages_ready messages_unacknowledged` back to back (ready and
- * unacknowledged, slow), and amqplib's checkQueue every `intervalMs` (ready only, cheap). With the
- * backlog kept in PostgreSQL the broker should never hold more than the dispatch window.
+ * Time between two rabbitmqctl samples. Each starts an Erlang VM (~0.5 s of CPU on the bench
+ * machine): back to back they took about a third of its two cores from the services being measured.
  */
-export function sampleQueue(queue: string, intervalMs = 200): { stop: () => Promise<QueueHeld> } {
+export const CTL_INTERVAL_MS = 5000;
+
+/** The children's user + system CPU (ms) in the last line of a POSIX shell's `times` output. */
+export function childrenCpuMs(times: string): number {
+  const last = times.trim().split('\n').pop() ?? '';
+  return [...last.matchAll(/(\d+)m([\d.]+)s/g)].reduce(
+    (sum, [, minutes, seconds]) => sum + (Number(minutes) * 60 + Number(seconds)) * 1000,
+    0,
+  );
+}
+
+/**
+ * Samples what RabbitMQ holds for `queue` until `stop()` is called, two ways at once:
+ * `rabbitmqctl list_queues name messages_ready messages_unacknowledged` every `ctlIntervalMs` (ready
+ * and unacknowledged, slow; the CPU it costs is counted in `ctlCpuMs`), and amqplib's checkQueue
+ * every `intervalMs` (ready only, cheap). With the backlog kept in PostgreSQL the broker should
+ * never hold more than the dispatch window.
+ */
+export function sampleQueue(
+  queue: string,
+  intervalMs = 200,
+  ctlIntervalMs = CTL_INTERVAL_MS,
+): { stop: () => Promise<QueueHeld> } {
   const held: QueueHeld = {
     maxHeld: 0,
     maxReady: 0,
     maxUnacked: 0,
     ctlSamples: 0,
+    ctlCpuMs: 0,
     maxReadyFast: 0,
     fastSamples: 0,
   };
   let running = true;
+  let wake: () => void = () => undefined;
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   const ctl = (async () => {
     while (running) {
       try {
-        const { stdout } = await run('rabbitmqctl', [
-          '-q',
-          'list_queues',
-          'name',
-          'messages_ready',
-          'messages_unacknowledged',
-          '--no-table-headers',
+        // Through a shell, whose `times` (on stderr) gives the CLI's CPU once it exited.
+        const { stdout, stderr } = await run('sh', [
+          '-c',
+          'rabbitmqctl -q list_queues name messages_ready messages_unacknowledged --no-table-headers; s=$?; times >&2; exit $s',
         ]);
+        held.ctlCpuMs += childrenCpuMs(stderr);
         for (const line of stdout.split('\n')) {
           const [name, ready, unacked] = line.trim().split(/\s+/);
           if (name !== queue) continue;
@@ -54,6 +84,7 @@ export function sampleQueue(queue: string, intervalMs = 200): { stop: () => Prom
           held.maxHeld = Math.max(held.maxHeld, Number(ready) + Number(unacked));
           held.ctlSamples += 1;
         }
+        if (running) await pause(ctlIntervalMs);
       } catch {
         await sleep(intervalMs); // the queue or the CLI is not there yet
       }
@@ -81,6 +112,7 @@ export function sampleQueue(queue: string, intervalMs = 200): { stop: () => Prom
   return {
     stop: async () => {
       running = false;
+      wake();
       await Promise.all([ctl, fast]);
       return held;
     },

@@ -604,7 +604,13 @@ export async function cpuMark(bench: BenchStack): Promise<CpuMark> {
  * Where the CPU went between two marks: each component's CPU ms (and per job when `jobs` is
  * given), the bench process itself, and the rest of the machine (colleagues' processes).
  */
-export function cpuReport(from: CpuMark, to: CpuMark, jobs?: number): Record<string, unknown> {
+export function cpuReport(
+  from: CpuMark,
+  to: CpuMark,
+  jobs?: number,
+  /** CPU the bench spent in child processes during the window (e.g. its rabbitmqctl samples), by name. */
+  benchChildren: Record<string, number> = {},
+): Record<string, unknown> {
   const components: Record<string, number> = {};
   let ours = 0;
   for (const [name, ms] of Object.entries(to.components)) {
@@ -623,7 +629,10 @@ export function cpuReport(from: CpuMark, to: CpuMark, jobs?: number): Record<str
       ...components,
       'bench (load generator)': Math.round(benchMs),
       'bench (its PostgreSQL polling)': Math.round(benchPgMs),
-      'other processes': Math.round(Math.max(0, busy - ours - benchMs - benchPgMs)),
+      ...Object.fromEntries(Object.entries(benchChildren).map(([name, ms]) => [name, Math.round(ms)])),
+      'other processes': Math.round(
+        Math.max(0, busy - ours - benchMs - benchPgMs - Object.values(benchChildren).reduce((s, ms) => s + ms, 0)),
+      ),
     },
     ...(jobs
       ? {
