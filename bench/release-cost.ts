@@ -4,7 +4,7 @@
 // Prints the release's wall time and its backend's CPU per job, so that a change to the statement
 // or to the table's upkeep can be measured on its own. See bench/release-cost.mjs for the options.
 import { readFileSync } from 'node:fs';
-import { Client, type Pool, type QueryConfig } from 'pg';
+import { Client } from 'pg';
 import { createDataSource, DispatchRepository, ensureDatabase, runMigrations } from '@switchyard/persistence';
 
 const arg = (name: string, fallback: number): number => {
@@ -25,19 +25,6 @@ async function backendCpuMs(admin: Client): Promise<number> {
     ticks += Number(fields[11]) + Number(fields[12]);
   }
   return ticks * 10;
-}
-
-/** Names the long statements, so that each connection prepares them once (plan caching). */
-function nameLongStatements(pool: Pool): void {
-  const query = pool.query.bind(pool) as (config: QueryConfig) => Promise<unknown>;
-  const names = new Map<string, string>();
-  (pool as unknown as { query: (config: QueryConfig) => Promise<unknown> }).query = (config) => {
-    if (config.text.length > 1500) {
-      if (!names.has(config.text)) names.set(config.text, `release-cost-${names.size}`);
-      return query({ ...config, name: names.get(config.text) });
-    }
-    return query(config);
-  };
 }
 
 export async function main(): Promise<void> {
@@ -70,7 +57,6 @@ export async function main(): Promise<void> {
   }
   const db = createDataSource(url, { poolSize: 1, applicationName: 'release-cost' });
   await db.initialize();
-  if (process.argv.includes('--named')) nameLongStatements((db.driver as unknown as { master: Pool }).master);
   const repo = new DispatchRepository(db, 'release-cost');
   const cpuBefore = await backendCpuMs(admin);
   let after = '';

@@ -18,7 +18,8 @@ async function* walk(dir) {
   }
 }
 
-const isTest = (p) => /\.(spec|int\.spec|e2e|tools)\.ts$/.test(p);
+// `x.testing.ts`: helpers of the specs beside it.
+const isTest = (p) => /\.(spec|int\.spec|e2e|tools|testing)\.ts$/.test(p);
 const options = {
   ...swcrc,
   swcrc: false,

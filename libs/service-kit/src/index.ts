@@ -1,2 +1,3 @@
 export * from './connections';
 export * from './poll-pacing';
+export * from './log-throttle';

@@ -48,6 +48,16 @@ function service(repository: ApiKeysRepository) {
   return { keys, revoke: (keyHash: string) => revoked?.(keyHash) };
 }
 
+/** A service whose cache holds KEY, read just now (its first lookup answered with RECORD). */
+async function cachedKey() {
+  const { repository, waiting } = pendingLookups();
+  const { keys, revoke } = service(repository);
+  const first = keys.authenticate(KEY);
+  waiting.shift()!.answer(RECORD);
+  await first;
+  return { keys, revoke, waiting };
+}
+
 describe('ApiKeysService cache', () => {
   let now = 1_000_000;
   beforeEach(() => jest.spyOn(Date, 'now').mockImplementation(() => now));
@@ -80,11 +90,7 @@ describe('ApiKeysService cache', () => {
   });
 
   it('a refresh that finds the key revoked ends its use', async () => {
-    const { repository, waiting } = pendingLookups();
-    const { keys } = service(repository);
-    const first = keys.authenticate(KEY);
-    waiting.shift()!.answer(RECORD);
-    await first;
+    const { keys, waiting } = await cachedKey();
 
     now += 3500;
     await expect(keys.authenticate(KEY)).resolves.not.toBeNull();
@@ -109,11 +115,7 @@ describe('ApiKeysService cache', () => {
   });
 
   it("a refresh that overlapped another key's revocation does not stop the next refresh", async () => {
-    const { repository, waiting } = pendingLookups();
-    const { keys, revoke } = service(repository);
-    const first = keys.authenticate(KEY);
-    waiting.shift()!.answer(RECORD);
-    await first;
+    const { keys, revoke, waiting } = await cachedKey();
 
     now += 3500;
     await expect(keys.authenticate(KEY)).resolves.not.toBeNull();
@@ -128,11 +130,7 @@ describe('ApiKeysService cache', () => {
   });
 
   it('never serves an entry older than 5 s: with its refresh unanswered, a revoked key is refused after that', async () => {
-    const { repository, waiting } = pendingLookups();
-    const { keys } = service(repository);
-    const first = keys.authenticate(KEY);
-    waiting.shift()!.answer(RECORD);
-    await first;
+    const { keys, waiting } = await cachedKey();
 
     // The refresh starts at 3 s and hangs (PostgreSQL slow); the entry is still served…
     now += 3500;

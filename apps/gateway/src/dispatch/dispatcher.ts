@@ -10,7 +10,7 @@ import {
   type Logger,
 } from '@switchyard/observability';
 import type { DispatchRepository, OutboxRecord, ReleasedJob } from '@switchyard/persistence';
-import { pollDelay } from '@switchyard/service-kit';
+import { LogThrottle, pollDelay } from '@switchyard/service-kit';
 import { automaticWindow, rateWindow, refillAt, StartRate } from './window';
 
 /** Most jobs one release statement takes; a pass loops while full batches come back. */
@@ -160,7 +160,7 @@ export class Dispatcher {
   private dueAt = Number.POSITIVE_INFINITY;
   private stopListening: (() => Promise<void>) | undefined;
   private stopped = false;
-  private readonly lastWarn = new Map<string, number>();
+  private readonly warnings = new LogThrottle(WARN_EVERY_MS);
   /** When the tick's backlog step runs next (see tick()). */
   private backlogDueAt = 0;
   private readonly tickMs: number;
@@ -597,9 +597,6 @@ export class Dispatcher {
   }
 
   private warn(key: string, fields: Record<string, unknown>, message: string): void {
-    const now = Date.now();
-    if (now - (this.lastWarn.get(key) ?? 0) < WARN_EVERY_MS) return;
-    this.lastWarn.set(key, now);
-    this.logger.warn(fields, message);
+    if (this.warnings.allow(key)) this.logger.warn(fields, message);
   }
 }

@@ -1,5 +1,6 @@
 import type { Logger } from '@switchyard/observability';
 import type { HotTable, MaintenanceRepository, TableChurn } from '@switchyard/persistence';
+import { LogThrottle } from '@switchyard/service-kit';
 
 /** How often the hot tables' statistics are read (a view over shared memory: no table is read). */
 export const MAINTENANCE_CHECK_MS = 2000;
@@ -38,7 +39,7 @@ export class TableMaintenance {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private readonly lastVacuum = new Map<HotTable, number>();
-  private lastWarn = Number.NEGATIVE_INFINITY;
+  private readonly warnings: LogThrottle;
   private readonly now: () => number;
 
   constructor(
@@ -48,6 +49,7 @@ export class TableMaintenance {
     private readonly vacuumed?: (table: HotTable, analyze: boolean, ms: number) => void,
   ) {
     this.now = options.now ?? Date.now;
+    this.warnings = new LogThrottle(WARN_EVERY_MS, this.now);
   }
 
   /** Starts the checks, unless VACUUM_DEAD_ROWS is 0 or the role may not vacuum the tables. */
@@ -101,13 +103,8 @@ export class TableMaintenance {
         );
       }
     } catch (error) {
-      if (this.now() - this.lastWarn >= WARN_EVERY_MS) {
-        this.lastWarn = this.now();
-        this.logger.warn(
-          { err: error },
-          'table maintenance: check or vacuum failed; the next check tries again',
-        );
-      }
+      if (this.warnings.allow())
+        this.logger.warn({ err: error }, 'table maintenance: check or vacuum failed; the next check tries again');
     }
   }
 }

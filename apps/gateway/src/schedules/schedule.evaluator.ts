@@ -1,5 +1,6 @@
 import type { Logger } from '@switchyard/observability';
 import type { ScheduleRow, SchedulesRepository, ScheduleTx } from '@switchyard/persistence';
+import { LogThrottle } from '@switchyard/service-kit';
 import type { ScheduleCounters, ScheduleRuns, RunsOutcome } from './schedule.runs';
 import { ruleOf, type ScheduleClock } from './schedules.service';
 import { planTicks, TickSeries } from './schedule.ticks';
@@ -37,7 +38,7 @@ export class ScheduleEvaluator {
   private readonly releasing = new Map<string, Promise<void>>();
   private stopListening: (() => Promise<void>) | undefined;
   private stopped = false;
-  private readonly lastWarn = new Map<string, number>();
+  private readonly warnings = new LogThrottle(WARN_EVERY_MS);
 
   constructor(
     private readonly store: EvaluatorStore,
@@ -179,9 +180,7 @@ export class ScheduleEvaluator {
   /** Runs one step; a failure is logged once per WARN_EVERY_MS per step (a database outage). */
   private step(name: string, run: () => Promise<void>): Promise<void> {
     return run().catch((error: unknown) => {
-      const quietUntil = this.lastWarn.get(name) ?? 0;
-      if (Date.now() < quietUntil) return;
-      this.lastWarn.set(name, Date.now() + WARN_EVERY_MS);
+      if (!this.warnings.allow(name)) return;
       this.logger.warn({ err: error, step: name }, 'schedules: a step failed; the next wake-up tries again');
     });
   }

@@ -1,4 +1,5 @@
 import { GroupCommit } from './group-commit';
+import { nextTick, waitForCalls } from './calls.testing';
 
 /** A `run` whose calls are recorded and finish only when the test says so. */
 function controlledRun() {
@@ -12,16 +13,6 @@ function controlledRun() {
       });
     });
   return { calls, run };
-}
-
-const nextTick = () => new Promise((resolve) => setImmediate(resolve));
-
-async function waitForCalls(calls: unknown[], count: number): Promise<void> {
-  const deadline = Date.now() + 2000;
-  while (calls.length < count) {
-    if (Date.now() > deadline) throw new Error(`expected ${count} calls, got ${calls.length}`);
-    await nextTick();
-  }
 }
 
 describe('GroupCommit', () => {

@@ -1,4 +1,5 @@
 import { WorkerTurn, type TurnResults } from './worker-turn';
+import { nextTick, waitForCalls } from './calls.testing';
 
 interface Call {
   completions: string[];
@@ -19,16 +20,6 @@ function controlledRun() {
       });
     });
   return { calls, run };
-}
-
-const nextTick = () => new Promise((resolve) => setImmediate(resolve));
-
-async function waitForCalls(calls: unknown[], count: number): Promise<void> {
-  const deadline = Date.now() + 2000;
-  while (calls.length < count) {
-    if (Date.now() > deadline) throw new Error(`expected ${count} calls, got ${calls.length}`);
-    await nextTick();
-  }
 }
 
 describe('WorkerTurn', () => {
