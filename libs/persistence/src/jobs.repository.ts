@@ -268,6 +268,19 @@ function uniqueSorted(outcomes: CompletedOutcome[]): CompletedOutcome[] {
 }
 
 /**
+ * A hand-back ($1 the job, $2 the owner; `condition` narrows it): the attempt does not count, the
+ * job is `queued` again and not released (the dispatchers release it), with its history row.
+ */
+const handBackCtes = (condition = '') => `returned AS (
+         UPDATE jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), lease_owner = NULL,
+            lease_expires_at = NULL, event_seq = event_seq + 1, progress_seq = event_seq + 1, dispatched_at = NULL
+         WHERE id = $1 AND status = 'running' AND lease_owner = $2${condition}
+         RETURNING *
+       ), history AS (
+         ${historyOfJobRows('returned')}
+       )`;
+
+/**
  * The ids a claim sends: a malformed id would fail the whole statement; it names no job, so it is
  * simply not claimable. Sorted so that concurrent batches lock their rows in the same order.
  */
@@ -642,14 +655,7 @@ export class JobsRepository {
    */
   async handBack(jobId: string, owner: string): Promise<(JobRow & EventTime) | null> {
     const [row] = await this.onPool<JobRow & EventTime>(
-      `WITH returned AS (
-         UPDATE jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), lease_owner = NULL,
-            lease_expires_at = NULL, event_seq = event_seq + 1, progress_seq = event_seq + 1, dispatched_at = NULL
-         WHERE id = $1 AND status = 'running' AND lease_owner = $2
-         RETURNING *
-       ), history AS (
-         ${historyOfJobRows('returned')}
-       )
+      `WITH ${handBackCtes()}
        SELECT returned.*, now() AS event_at FROM returned, ${notifyQueuesOf('returned')}`,
       [jobId, owner],
     );
@@ -668,14 +674,7 @@ export class JobsRepository {
     retryAfterMs: number,
   ): Promise<(JobRow & EventTime) | null> {
     const [row] = await this.onPool<JobRow & EventTime>(
-      `WITH returned AS (
-         UPDATE jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), lease_owner = NULL,
-            lease_expires_at = NULL, event_seq = event_seq + 1, progress_seq = event_seq + 1, dispatched_at = NULL
-         WHERE id = $1 AND status = 'running' AND lease_owner = $2 AND rate_key IS NOT NULL
-         RETURNING *
-       ), history AS (
-         ${historyOfJobRows('returned')}
-       ), held AS (
+      `WITH ${handBackCtes(' AND rate_key IS NOT NULL')}, held AS (
          INSERT INTO rate_buckets AS b (key, held_until, holds)
          SELECT rate_key, now() + make_interval(secs => $3::double precision / 1000), 1
          FROM returned WHERE rate_key IS NOT NULL
