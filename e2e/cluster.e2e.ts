@@ -122,6 +122,27 @@ describeWithRabbitMq('a three-node RabbitMQ cluster with quorum queues', () => {
       return ids.flat();
     }
 
+    /** The jobs whose events the test queue has not all seen: what it saw, the history, the outbox. */
+    async function describeUnseen(ids: string[]): Promise<string> {
+      const unseen = ids.filter((id) => (tap!.seen.get(id)?.size ?? 0) < 3);
+      const lines = [`${unseen.length} jobs with fewer than 3 events on the bus:`];
+      for (const jobId of unseen.slice(0, 10)) {
+        const { rows: history } = await db.query<{ seq: string; event: string }>(
+          `SELECT seq, event FROM job_events WHERE job_id = $1 ORDER BY seq`,
+          [jobId],
+        );
+        const { rows: outbox } = await db.query<{ name: string }>(`SELECT name FROM outbox WHERE job_id = $1`, [
+          jobId,
+        ]);
+        const seen = [...(tap!.seen.get(jobId) ?? [])].map((seq) => `${seq} ${tap!.described.get(`${jobId}:${seq}`)}`);
+        lines.push(
+          `  ${jobId}: seen ${seen.join(', ') || 'nothing'}; history ${history.map((h) => `${h.seq}:${h.event}`).join(' ')}` +
+            `; outbox ${outbox.map((o) => o.name).join(' ') || 'empty'}`,
+        );
+      }
+      return lines.join('\n');
+    }
+
     /** What the test knows of events seen on the bus but not in job_events: the failure's evidence. */
     async function describeLost(lost: string[]): Promise<string> {
       const lines = [`${lost.length} events missing from job_events:`];
@@ -248,6 +269,8 @@ describeWithRabbitMq('a three-node RabbitMQ cluster with quorum queues', () => {
         timeoutMs: 60000,
         intervalMs: 500,
         what: 'the test queue to receive every job’s events',
+      }).catch(async (error: Error) => {
+        throw new Error(`${error.message}\n${await describeUnseen(ids)}`);
       });
       let lost: string[] = [];
       const missing = await waitFor(

@@ -15,6 +15,8 @@ interface PublishChannel {
   releaseBackpressure?: () => void;
   /** message ids of mandatory messages the broker returned, waiting for their confirm. */
   readonly returned: Map<string, number>;
+  /** Fails each publish still waiting for its confirm; run when the channel closes. */
+  readonly unconfirmed: Set<() => void>;
 }
 
 /**
@@ -118,7 +120,7 @@ export class Publisher {
 
   private async openChannel(session: Session): Promise<PublishChannel> {
     const channel = await session.model.createConfirmChannel();
-    const publisher: PublishChannel = { channel, closed: false, returned: new Map() };
+    const publisher: PublishChannel = { channel, closed: false, returned: new Map(), unconfirmed: new Set() };
     channel.on('error', (err: Error) => {
       publisher.lastError = err;
       this.log.warn({ err }, 'AMQP publish channel closed by the broker');
@@ -132,6 +134,11 @@ export class Publisher {
       publisher.closed = true;
       releaseBackpressure(publisher);
       if (this.channels.get(session) === publisher) this.channels.delete(session);
+      // amqplib fails the pending confirms of a closed channel only up to the first message the
+      // broker confirmed out of order (its loop stops at the gap that confirm left): the publishes
+      // after it would wait forever, and a lifecycle event would then reach neither the bus nor the
+      // outbox. Whatever it left unsettled fails here, as lost with the connection.
+      for (const fail of [...publisher.unconfirmed]) fail();
     });
     this.channels.set(session, publisher);
     return publisher;
@@ -149,7 +156,9 @@ export class Publisher {
     const confirmed = new Promise<void>((resolve, reject) => {
       settle = { resolve, reject };
     });
+    const fail = (): void => onConfirm(new Error('channel closed'));
     const onConfirm = (err: unknown): void => {
+      publisher.unconfirmed.delete(fail);
       if (err !== null && err !== undefined) {
         settle.reject(confirmError(err, publisher, exchange, routingKey));
       } else if (properties.mandatory && takeReturned(publisher, properties.messageId)) {
@@ -160,6 +169,7 @@ export class Publisher {
         settle.resolve();
       }
     };
+    publisher.unconfirmed.add(fail);
     try {
       const writable = publisher.channel.publish(exchange, routingKey, content, properties, onConfirm);
       if (!writable && !publisher.backpressure) {
@@ -167,6 +177,7 @@ export class Publisher {
         this.log.debug('AMQP publish buffer full, waiting for drain');
       }
     } catch (err) {
+      publisher.unconfirmed.delete(fail);
       if (publisher.closed) return undefined;
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
