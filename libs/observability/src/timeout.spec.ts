@@ -12,4 +12,15 @@ describe('withTimeout', () => {
     await expect(withTimeout(never, 50, 'no answer within 50 ms')).rejects.toThrow('no answer within 50 ms');
     expect(Date.now() - started).toBeGreaterThanOrEqual(45);
   });
+
+  it('leaves no timer behind once the work settled', async () => {
+    jest.useFakeTimers();
+    try {
+      await expect(withTimeout(Promise.resolve(1), 250, 'late')).resolves.toBe(1);
+      await expect(withTimeout(Promise.reject(new Error('no')), 250, 'late')).rejects.toThrow('no');
+      expect(jest.getTimerCount()).toBe(0);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
 });

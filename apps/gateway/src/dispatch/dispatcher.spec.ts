@@ -512,6 +512,50 @@ describe('Dispatcher', () => {
     await dispatcher.stop();
   });
 
+  it('runs no release statement for claims while the queue is idle (its inserts released every job themselves)', async () => {
+    const { store, dispatcher } = setup({ window: 8 });
+    await dispatcher.start();
+    await settle();
+    // The first pass found no backlog: inserts release their own jobs.
+    const calls = store.calls.length;
+    for (let i = 0; i < 8; i++) expect(dispatcher.reserveFast('default', 1)).toBe(true);
+    store.released.set('default', 8);
+    // The worker claims them all: nothing waits in the backlog, so no statement runs.
+    for (let i = 0; i < 8; i++) store.claim('default', 1);
+    await settle();
+    expect(store.calls).toHaveLength(calls);
+    expect(dispatcher.releasedCount('default')).toBe(0);
+    // New backlog is kicked (a submission the fast path could not take): released at once, and
+    // claims refill the window again while the pass may have left backlog behind.
+    store.fill('default', 20);
+    dispatcher.kick(['default']);
+    await settle();
+    expect(store.calls).toHaveLength(calls + 1);
+    expect(store.backlog.get('default')).toHaveLength(12);
+    for (let i = 0; i < 4; i++) store.claim('default', 1);
+    await settle();
+    expect(store.calls).toHaveLength(calls + 2);
+    expect(store.backlog.get('default')).toHaveLength(8);
+    await dispatcher.stop();
+  });
+
+  it('still refills on claims while an idle queue has keyed backlog (the keyed release runs in the room)', async () => {
+    const { store, dispatcher } = setup({ window: 8 });
+    await dispatcher.start();
+    await settle();
+    store.keyedBacklog.set('default', [job('default', 1), job('default', 2)]);
+    dispatcher.kick(['default'], true);
+    await settle();
+    // The keyed release took both; the unkeyed backlog is empty (idle), the queue may have more keyed.
+    expect(store.keyedCalls.length).toBeGreaterThan(0);
+    const keyedCalls = store.keyedCalls.length;
+    store.keyedBacklog.set('default', [job('default', 3)]);
+    for (let i = 0; i < 2; i++) store.claim('default', 1);
+    await settle();
+    expect(store.keyedCalls.length).toBeGreaterThan(keyedCalls);
+    await dispatcher.stop();
+  });
+
   it('releases at the next claim what a kick found the window too full for (an urgent submission)', async () => {
     const { store, broker, dispatcher } = setup({ window: 8 });
     store.fill('default', 8);

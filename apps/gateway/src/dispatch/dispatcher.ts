@@ -251,13 +251,19 @@ export class Dispatcher {
 
   /**
    * A claim took `count` released jobs of `queue` out of its window: a release follows once the
-   * window has room for half of it (claims in between only lower the count).
+   * window has room for half of it (claims in between only lower the count). Not while the queue
+   * is idle (its last release found the backlog empty and nothing was kicked since, so there is
+   * nothing to release) and has no keyed or rated backlog: the jobs its inserts released
+   * themselves would otherwise make every other claim notification run a release statement that
+   * finds nothing (about one per three jobs at 300 single submissions a second). New backlog
+   * kicks (a submission, a hand-back, a resume, a promotion), and the tick catches up the rest.
    */
   claimed(queue: string, count: number): void {
     const state = this.state(queue);
     state.released = Math.max(0, state.released - count);
     state.claimed += count;
     state.starts.add(count);
+    if (state.idle && !state.keyed && !state.rated) return;
     this.request(queue, state.waiting ? 1 : refillAt(this.window(queue)));
   }
 
