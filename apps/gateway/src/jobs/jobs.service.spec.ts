@@ -1,24 +1,23 @@
-import { dispatchedJobs, JOB_DISPATCH, type JobDispatch } from '@switchyard/contracts';
+import { dispatchedJobs, JOB_DISPATCH } from '@switchyard/contracts';
 import { JobsService } from './jobs.service';
 import type { ValidSubmission } from './submission.validator';
 
-const submission = (type: string, priority: number): ValidSubmission =>
-  ({
-    type,
-    queue: 'default',
-    payload: {},
-    priority,
-    timeoutMs: 1000,
-    maxAttempts: 3,
-    metadata: {},
-    idempotencyKey: null,
-    dedupe: false,
-    cacheable: false,
-    requestHash: '',
-    runAt: null,
-    concurrencyKey: null,
-    rateKey: null,
-  }) as ValidSubmission;
+const submission = (type: string, priority: number): ValidSubmission => ({
+  type,
+  queue: 'default',
+  payload: {},
+  priority,
+  timeoutMs: 1000,
+  maxAttempts: 3,
+  metadata: {},
+  idempotencyKey: null,
+  dedupe: false,
+  cacheable: false,
+  requestHash: '',
+  runAt: null,
+  concurrencyKey: null,
+  rateKey: null,
+});
 
 function serviceWith(fast: boolean) {
   const dispatcher = {
@@ -42,9 +41,9 @@ describe('JobsService.prepare: the insert’s own release', () => {
     const dispatches = outbox.filter((m) => m.name === JOB_DISPATCH);
     expect(outbox.filter((m) => m.name === 'switchyard.job.queued')).toHaveLength(9);
     // noop at 5: 4 + 2; noop at 1: 1; long: one each.
-    expect(dispatches.map((m) => dispatchedJobs(m.payload as JobDispatch).length)).toEqual([4, 2, 1, 1, 1]);
+    expect(dispatches.map((m) => dispatchedJobs(m.payload).length)).toEqual([4, 2, 1, 1, 1]);
     expect(dispatches.map((m) => m.options.priority)).toEqual([5, 5, 1, 5, 5]);
-    const carried = dispatches.flatMap((m) => dispatchedJobs(m.payload as JobDispatch).map((j) => j.jobId));
+    const carried = dispatches.flatMap((m) => dispatchedJobs(m.payload).map((j) => j.jobId));
     expect(carried.sort()).toEqual(jobs.map((j) => j.id).sort());
   });
 
