@@ -420,7 +420,8 @@ describe('Slots', () => {
     const slots = new Slots(1);
     await slots.acquire(0);
     const order: string[] = [];
-    const wait = (name: string, priority: number) => void slots.acquire(priority).then(() => order.push(name));
+    const wait = (name: string, priority: number) =>
+      void slots.acquire(priority).then(() => order.push(name));
     wait('low-1', 1);
     wait('high', 5);
     wait('low-2', 1);

@@ -316,7 +316,9 @@ export class JobRunner {
       if (result.value.kind === 'requeue') requeue = true;
       else if (result.value.kind === 'dead-letter') deadLettered.push({ job, reason: result.value.reason });
     });
-    await Promise.all(deadLettered.map(({ job, reason }) => this.deadLetterCopy(job, queue, reason, message)));
+    await Promise.all(
+      deadLettered.map(({ job, reason }) => this.deadLetterCopy(job, queue, reason, message)),
+    );
     // A job whose path threw: the message is handled as a single job's would be (tried once more,
     // then dead-lettered on redelivery); the jobs that ran are skipped by their claims.
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
