@@ -34,7 +34,12 @@ describe('batchSizeOf: K per job type', () => {
 });
 
 describe('dispatchBatches', () => {
-  const job = (id: string, type: string, effectivePriority: number) => ({ id, type, effectivePriority });
+  const job = (id: string, type: string, effectivePriority: number, queue = 'default') => ({
+    id,
+    type,
+    effectivePriority,
+    queue,
+  });
   const ids = (batches: { id: string }[][]) => batches.map((b) => b.map((j) => j.id));
 
   it('groups jobs of one priority and type, at most K per message, in release order', () => {
@@ -48,6 +53,11 @@ describe('dispatchBatches', () => {
       job('g', 'noop', 5),
     ];
     expect(ids(dispatchBatches(jobs, () => 3))).toEqual([['a', 'b', 'd'], ['c', 'g'], ['e'], ['f']]);
+  });
+
+  it('never puts jobs of two queues in one message (a re-release spans queues)', () => {
+    const jobs = [job('a', 'noop', 1, 'q1'), job('b', 'noop', 1, 'q2'), job('c', 'noop', 1, 'q1')];
+    expect(ids(dispatchBatches(jobs, () => 16))).toEqual([['a', 'c'], ['b']]);
   });
 
   it('sends long types and jobs that must go alone one per message', () => {

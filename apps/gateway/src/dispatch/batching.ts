@@ -32,14 +32,15 @@ export function batchSizeOf(defaults: BatchedTypeDefaults | undefined, max: numb
 
 /** The batching fields of a released job. */
 export interface BatchableJob {
+  queue: string;
   type: string;
   /** The message's AMQP priority. */
   effectivePriority: number;
 }
 
 /**
- * Splits one release's jobs into work messages: jobs of the same effective priority and type go
- * together, at most `sizeOf(type)` per message, each message's jobs in their release order, the
+ * Splits one release's jobs into work messages: jobs of the same queue, effective priority and type
+ * go together, at most `sizeOf(type)` per message, each message's jobs in their release order, the
  * messages in the order of their first job (so the most urgent go first). A job `alone` says so
  * for (a traced job, whose publish is its own span) gets a message of its own.
  */
@@ -56,7 +57,7 @@ export function dispatchBatches<J extends BatchableJob>(
       batches.push([job]);
       continue;
     }
-    const key = `${job.effectivePriority}\u0000${job.type}`;
+    const key = `${job.queue}\u0000${job.effectivePriority}\u0000${job.type}`;
     let batch = open.get(key);
     if (!batch || batch.length >= size) {
       batch = [];

@@ -447,12 +447,19 @@ export class Dispatcher {
       batches.map((batch) => {
         const [row] = batch;
         if (!row) return Promise.resolve();
-        if (batch.length > 1)
-          return this.broker.publish(JOB_DISPATCH, jobDispatchBatch(batch), {
+        if (batch.length > 1) {
+          let payload: JobDispatch;
+          try {
+            payload = jobDispatchBatch(batch);
+          } catch (error) {
+            return Promise.reject(error);
+          }
+          return this.broker.publish(JOB_DISPATCH, payload, {
             priority: row.effectivePriority,
             correlationId: row.correlationId,
             messageId: row.id,
           });
+        }
         return row.traceparent && tracing ? this.publishTraced(row, what, send) : send(row);
       }),
     );
