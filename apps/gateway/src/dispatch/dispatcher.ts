@@ -452,7 +452,7 @@ export class Dispatcher {
           try {
             payload = jobDispatchBatch(batch);
           } catch (error) {
-            return Promise.reject(error as Error);
+            return Promise.reject(error instanceof Error ? error : new Error(String(error)));
           }
           return this.broker.publish(JOB_DISPATCH, payload, {
             priority: row.effectivePriority,
