@@ -141,6 +141,11 @@ export const GatewayEnv = {
   /** A released job that no worker claimed within this time is released again. */
   REDISPATCH_AFTER_MS: positiveInt(30000),
   /**
+   * Most jobs of a short job type one work message carries (batched dispatch), at most the
+   * workers' prefetch (WORKER_CONCURRENCY); long types always go one per message; 1 = off.
+   */
+  DISPATCH_BATCH_MAX: positiveInt(16, 16),
+  /**
    * The gateway vacuums `jobs` and `outbox` when their dead (or newly inserted) rows pass this many
    * plus 2 % of their live rows, analyzing too once 5 % changed; 0 = off (autovacuum alone).
    */

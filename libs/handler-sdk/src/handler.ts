@@ -22,6 +22,12 @@ export interface JobTypeDefinition<P = Record<string, unknown>> {
     /** Whether a timeout counts as retryable for this type (default: not). */
     retryTimeouts?: boolean;
     /**
+     * Declared long-running (seconds or more): its jobs go one per work message. Short types (no
+     * `long`, no declared timeout above 10 s, no concurrency or rate key) are dispatched up to
+     * DISPATCH_BATCH_MAX jobs per message (docs/architecture.md, "Batched dispatch").
+     */
+    long?: boolean;
+    /**
      * Per-key concurrency: the key of a job submitted without `concurrencyKey`, fixed or derived
      * from the payload (e.g. `model:<name>`); undefined: no key. The key's limit is set at run time
      * (`PUT /api/v1/limits/concurrency/{key}`).

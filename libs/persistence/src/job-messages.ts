@@ -3,6 +3,7 @@ import {
   JOB_CANCEL,
   JOB_DISPATCH,
   jobDispatch,
+  jobDispatchBatch,
   type JobCloudEvent,
   type JobEventData,
   type JobEventName,
@@ -109,6 +110,24 @@ export function dispatchOutboxMessage(
     name: JOB_DISPATCH,
     payload: jobDispatch(row),
     options: { priority: row.priority, correlationId: row.correlation_id, messageId: row.id },
+  };
+}
+
+/**
+ * The work message of several jobs of one queue, priority and type (batched dispatch): one outbox
+ * row for all of them, its `job_id` the first job's.
+ */
+export function dispatchBatchOutboxMessage(
+  rows: readonly Pick<JobRow, 'id' | 'tenant' | 'type' | 'queue' | 'priority' | 'correlation_id'>[],
+): OutboxMessage {
+  const [first] = rows;
+  if (!first) throw new RangeError('a work message carries at least one job');
+  if (rows.length === 1) return dispatchOutboxMessage(first);
+  return {
+    jobId: first.id,
+    name: JOB_DISPATCH,
+    payload: jobDispatchBatch(rows),
+    options: { priority: first.priority, correlationId: first.correlation_id, messageId: first.id },
   };
 }
 

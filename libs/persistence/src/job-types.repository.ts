@@ -7,6 +7,8 @@ export interface JobTypeStaticDefaults {
   priority?: number;
   cacheable?: boolean;
   retryTimeouts?: boolean;
+  /** Declared long-running: one job per work message. */
+  long?: boolean;
 }
 
 /** One row of `job_types`: what the gateway needs to accept and route jobs of a type. */

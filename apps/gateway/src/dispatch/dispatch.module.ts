@@ -18,11 +18,24 @@ import {
   type GatewayConfig,
   type Logger,
 } from '../gateway.tokens';
+import { batchSizeOf } from './batching';
 import { Dispatcher } from './dispatcher';
 import { TableMaintenance } from './table-maintenance';
 
 /** Publishes the job.queued events of promoted jobs (an OutboxRelay that is never started). */
 const PROMOTION_EVENTS = Symbol('PROMOTION_EVENTS');
+
+/**
+ * K of each job type (batching.ts): DISPATCH_BATCH_MAX for a short type, at most the workers'
+ * prefetch (WORKER_CONCURRENCY); 1 for a long or unknown one.
+ */
+export function dispatchBatchSize(
+  config: Pick<GatewayConfig, 'DISPATCH_BATCH_MAX' | 'WORKER_CONCURRENCY'>,
+  registry: Pick<HandlerRegistry<AnyJobTypeDefinition>, 'get'>,
+): (type: string) => number {
+  const max = Math.min(config.DISPATCH_BATCH_MAX, config.WORKER_CONCURRENCY);
+  return (type) => batchSizeOf(registry.get(type)?.defaults, max);
+}
 
 /** Starts the dispatcher with the app and stops it (timers, LISTEN) before the connections close. */
 @Injectable()
@@ -88,6 +101,7 @@ class DispatcherLifecycle implements OnModuleInit, OnApplicationShutdown {
             prefetch: config.WORKER_CONCURRENCY,
             agingMs: config.PRIORITY_AGING_MS,
             redispatchAfterMs: config.REDISPATCH_AFTER_MS,
+            batchSize: dispatchBatchSize(config, registry),
             queues: registry.queues(),
           },
           logger.child({ component: 'dispatcher' }),

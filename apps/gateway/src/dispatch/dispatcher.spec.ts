@@ -296,6 +296,38 @@ describe('Dispatcher', () => {
     await dispatcher.stop();
   });
 
+  it('publishes a release several jobs per work message: one priority and type each, at most K', async () => {
+    const { store, dispatcher, broker, counted } = setup({
+      window: 100,
+      batchSize: (type) => (type === 'noop' ? 3 : 1),
+    });
+    await dispatcher.start();
+    await settle();
+    broker.published = [];
+    counted.released = 0;
+    // effectivePriority n % 10: jobs 10, 20 and 30 share priority 0; the rest are alone.
+    store.fill('default', 31);
+    dispatcher.kick(['default']);
+    await settle();
+    const messages = broker.published.map((p) => ({
+      ids: (p.payload.jobs ?? [{ jobId: p.payload.jobId }]).map((j) => j.jobId),
+      priority: p.options.priority,
+    }));
+    // Every job once, the window counting jobs, not messages.
+    expect(messages.flatMap((m) => m.ids).sort()).toEqual(
+      Array.from({ length: 31 }, (_, i) => `default-${i}`).sort(),
+    );
+    expect(counted.released).toBe(31);
+    expect(dispatcher.releasedCount('default')).toBe(31);
+    expect(messages.every((m) => m.ids.length <= 3)).toBe(true);
+    expect(messages.length).toBeLessThan(31);
+    for (const m of messages) {
+      const priorities = m.ids.map((id) => Number(id.split('-')[1]) % 10);
+      expect(new Set(priorities)).toEqual(new Set([m.priority]));
+    }
+    await dispatcher.stop();
+  });
+
   it('lets an insert release new jobs itself only while the backlog is empty, the queue running and the window roomy', async () => {
     const { store, settings, dispatcher, counted } = setup({ window: 4 });
     /** An insert's own release, counted where the statements count the window (the jobs table). */

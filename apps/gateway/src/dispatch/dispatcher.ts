@@ -1,4 +1,4 @@
-import { JOB_DISPATCH, jobDispatch, type JobDispatch } from '@switchyard/contracts';
+import { JOB_DISPATCH, jobDispatch, jobDispatchBatch, type JobDispatch } from '@switchyard/contracts';
 import type { MessagePublishOptions } from '@switchyard/messaging';
 import {
   SPAN_ATTRIBUTES,
@@ -11,6 +11,7 @@ import {
 } from '@switchyard/observability';
 import type { DispatchRepository, OutboxRecord, ReleasedJob } from '@switchyard/persistence';
 import { LogThrottle, pollDelay } from '@switchyard/service-kit';
+import { dispatchBatches } from './batching';
 import { automaticWindow, rateWindow, refillAt, StartRate } from './window';
 
 /** Most jobs one release statement takes; a pass loops while full batches come back. */
@@ -66,6 +67,11 @@ export interface DispatcherOptions {
   redispatchAfterMs: number;
   /** The queues known at start (the registry's); queues met in backlogs or kicks join them. */
   queues: readonly string[];
+  /**
+   * K of a job type: the most of its jobs one work message carries (batching.ts, batchSizeOf);
+   * absent: one job per message.
+   */
+  batchSize?: (type: string) => number;
   tickMs?: number;
   /** The clock of the start rates (tests). */
   now?: () => number;
@@ -295,6 +301,11 @@ export class Dispatcher {
     );
   }
 
+  /** K of a job type: the most of its jobs one work message carries (1 without batching). */
+  batchSizeOf(type: string): number {
+    return this.options.batchSize?.(type) ?? 1;
+  }
+
   /** Released-but-unclaimed jobs of `queue` as this process knows them. */
   releasedCount(queue: string): number {
     return this.state(queue).released;
@@ -398,7 +409,7 @@ export class Dispatcher {
         left -= keyed.jobs.length;
         if (keyed.jobs.length) {
           this.counters?.released(queue, keyed.jobs.length);
-          await this.publish(keyed.jobs, 'release');
+          await this.publish(keyed.jobs, 'release', false);
         }
       }
       // Rated jobs last, within their keys' token buckets and holds (see "Provider rate budgets" in
@@ -411,7 +422,7 @@ export class Dispatcher {
         state.releases++;
         if (rated.jobs.length) {
           this.counters?.released(queue, rated.jobs.length);
-          await this.publish(rated.jobs, 'release');
+          await this.publish(rated.jobs, 'release', false);
         }
       }
       // Only a batch cut at RELEASE_BATCH_MAX calls for the next at once; room that claims freed
@@ -420,18 +431,43 @@ export class Dispatcher {
     }
   }
 
-  /** Publishes released jobs; a failure is left to the re-release after REDISPATCH_AFTER_MS. */
-  private async publish(rows: readonly ReleasedJob[], what: string): Promise<void> {
+  /**
+   * Publishes released jobs, several of a short type per work message (`batchSize`; keyed and
+   * rated jobs, released one by one within their limits, go alone); a failure is left to the
+   * re-release after REDISPATCH_AFTER_MS.
+   */
+  private async publish(rows: readonly ReleasedJob[], what: string, batched = true): Promise<void> {
     const send = (row: ReleasedJob) =>
       this.broker.publish(JOB_DISPATCH, jobDispatch(row), {
         priority: row.effectivePriority,
         correlationId: row.correlationId,
         messageId: row.id,
       });
+    const sizeOf = this.options.batchSize;
+    const tracing = tracingEnabled();
+    const batches =
+      batched && sizeOf
+        ? dispatchBatches(rows, sizeOf, (row) => tracing && row.traceparent !== null)
+        : rows.map((row) => [row]);
     const results = await Promise.allSettled(
-      rows.map((row) =>
-        row.traceparent && tracingEnabled() ? this.publishTraced(row, what, send) : send(row),
-      ),
+      batches.map((batch) => {
+        const [row] = batch;
+        if (!row) return Promise.resolve();
+        if (batch.length > 1) {
+          let payload: JobDispatch;
+          try {
+            payload = jobDispatchBatch(batch);
+          } catch (error) {
+            return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+          }
+          return this.broker.publish(JOB_DISPATCH, payload, {
+            priority: row.effectivePriority,
+            correlationId: row.correlationId,
+            messageId: row.id,
+          });
+        }
+        return row.traceparent && tracing ? this.publishTraced(row, what, send) : send(row);
+      }),
     );
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed.length) {

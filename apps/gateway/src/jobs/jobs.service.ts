@@ -21,7 +21,7 @@ import {
   withSpan,
 } from '@switchyard/observability';
 import {
-  dispatchOutboxMessage,
+  dispatchBatchOutboxMessage,
   eventOutboxMessage,
   JobQueriesRepository,
   JobsRepository,
@@ -35,6 +35,7 @@ import {
   type OutboxRecord,
 } from '@switchyard/persistence';
 import { Dispatcher } from '../dispatch/dispatcher';
+import { dispatchBatches } from '../dispatch/batching';
 import { OutboxPublisher } from './outbox.publisher';
 import { QueueMonitor } from '../queues/queue.monitor';
 import { LOGGER, SERVICE_NAME, type Logger } from '../gateway.tokens';
@@ -138,9 +139,12 @@ export class JobsService {
     this.releaseFast(jobs);
     const createdAt = new Date().toISOString();
     const outbox: OutboxMessage[] = [];
-    for (const job of jobs) {
-      if (!job.runAt) outbox.push(queuedEventOf(job, createdAt));
-      if (job.released) outbox.push(dispatchOutboxMessage(dispatchRowOf(job)));
+    for (const job of jobs) if (!job.runAt) outbox.push(queuedEventOf(job, createdAt));
+    // The released jobs' work messages: several jobs of a short type per message and outbox row.
+    const released = jobs.filter((job) => job.released).map(dispatchRowOf);
+    if (released.length) {
+      for (const batch of dispatchBatches(released, (type) => this.dispatcher.batchSizeOf(type)))
+        outbox.push(dispatchBatchOutboxMessage(batch));
     }
     return { jobs, outbox };
   }
@@ -338,7 +342,7 @@ export function newJobOf(s: ValidSubmission, tenant: string, id: string, correla
 /** The columns of a new job its work message carries. */
 function dispatchRowOf(job: NewJob) {
   const { id, tenant, type, queue, priority, correlationId } = job;
-  return { id, tenant, type, queue, priority, correlation_id: correlationId };
+  return { id, tenant, type, queue, priority, correlation_id: correlationId, effectivePriority: priority };
 }
 
 /** The `job.queued` event (seq 1) of a job inserted `queued`, written with it to the outbox. */

@@ -34,7 +34,7 @@ const FALLBACK_MS_PER_JOB = 1000;
 type Poll = 'backlog' | 'broker' | 'rates';
 
 interface QueueState {
-  /** RabbitMQ's ready count: released jobs the broker holds. */
+  /** RabbitMQ's ready count: work messages the broker holds (a batched one carries several jobs). */
   ready: number;
   consumers: number;
   /** Queued in PostgreSQL, not released yet. */

@@ -11,7 +11,7 @@ export function toJobTypeRecord(definition: AnyJobTypeDefinition, source: string
   const defaults = (definition.defaults ?? {}) as Record<string, unknown>;
   const staticDefaults: JobTypeStaticDefaults = {};
   const computed: string[] = [];
-  for (const key of ['timeoutMs', 'maxAttempts', 'priority', 'cacheable', 'retryTimeouts'] as const) {
+  for (const key of ['timeoutMs', 'maxAttempts', 'priority', 'cacheable', 'retryTimeouts', 'long'] as const) {
     const value = defaults[key];
     if (typeof value === 'function') computed.push(key);
     else if (value !== undefined) Object.assign(staticDefaults, { [key]: value });

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import type { AmqpClient, ConsumeOutcome, InboundMessage } from '@switchyard/messaging';
-import { HandlerRegistry, type AnyJobHandler } from '@switchyard/handler-sdk';
+import { HandlerRegistry, PermanentError, type AnyJobHandler } from '@switchyard/handler-sdk';
 import type { ArtifactStore } from '@switchyard/storage';
 import { createLogger } from '@switchyard/observability';
 import { Type } from '@sinclair/typebox';
@@ -11,17 +11,23 @@ import {
   type JobsRepository,
   type LifecycleRepository,
 } from '@switchyard/persistence';
-import { JobRunner, type AttemptRecorders, type FlowSupport } from './job-runner';
+import { JobRunner, Slots, type AttemptRecorders, type FlowSupport } from './job-runner';
 
 type Handler = (message: InboundMessage) => Promise<ConsumeOutcome>;
 
 /** A fake broker that records the consumers the runner registers; deliveries are handed in by the test. */
 function fakeAmqp() {
   const handlers = new Map<string, Handler>();
+  const raw: { exchange: string; routingKey: string; body: unknown; options: unknown }[] = [];
   const amqp = {
     names: {
       controlQueue: (workerId: string) => `sy.control.${workerId}`,
       workQueue: (queue: string) => `sy.work.${queue}`,
+      deadLetterExchange: 'sy.dlx',
+    },
+    publishRaw: (exchange: string, routingKey: string, body: unknown, options: unknown) => {
+      raw.push({ exchange, routingKey, body, options });
+      return Promise.resolve();
     },
     assertQueue: () => Promise.resolve(),
     // Hands the body over as the validated payload, as the bus does for a valid one.
@@ -35,13 +41,21 @@ function fakeAmqp() {
     },
     publish: () => Promise.resolve(),
   };
-  return { amqp: amqp as unknown as AmqpClient, handlers };
+  return { amqp: amqp as unknown as AmqpClient, handlers, raw };
 }
 
-const delivery = (jobId: string): InboundMessage =>
+const delivery = (jobId: string, more: string[] = []): InboundMessage =>
   ({
     body: Buffer.alloc(0),
-    content: { jobId, queue: 'default', tenant: 't', type: 'synthetic' },
+    content: {
+      jobId,
+      queue: 'default',
+      tenant: 't',
+      type: 'synthetic',
+      ...(more.length
+        ? { jobs: [jobId, ...more].map((id) => ({ jobId: id, tenant: 't', type: 'synthetic' })) }
+        : {}),
+    },
     properties: { headers: {} },
     fields: { redelivered: true },
     redelivered: true,
@@ -64,8 +78,8 @@ function runnerWith(claimMany: JobsRepository['claimMany']) {
   );
 }
 
-function runnerOver(jobs: Partial<JobsRepository>, handlers: AnyJobHandler[]) {
-  const { amqp, handlers: consumers } = fakeAmqp();
+function runnerOver(jobs: Partial<JobsRepository>, handlers: AnyJobHandler[], flow = {} as FlowSupport) {
+  const { amqp, handlers: consumers, raw } = fakeAmqp();
   const quiet = new Writable({ write: (_chunk, _encoding, done) => done() });
   const runner = new JobRunner(
     {
@@ -83,14 +97,18 @@ function runnerOver(jobs: Partial<JobsRepository>, handlers: AnyJobHandler[]) {
     new HandlerRegistry(handlers, ['default']),
     { writerFor: () => ({}) } as unknown as ArtifactStore,
     createLogger('worker', 'silent', quiet),
-    {} as FlowSupport,
+    flow,
     // Attempts log nothing here; stop() flushes both.
     {
       logs: { attempt: () => ({}), finish: () => undefined, flush: () => Promise.resolve() },
       usage: { record: () => undefined, flush: () => Promise.resolve() },
     } as unknown as AttemptRecorders,
   );
-  return { runner, deliver: (id: string) => consumers.get('sy.work.default')!(delivery(id)) };
+  return {
+    runner,
+    raw,
+    deliver: (id: string, more: string[] = []) => consumers.get('sy.work.default')!(delivery(id, more)),
+  };
 }
 
 /** A claimed row as completeAndClaim returns it. */
@@ -265,6 +283,162 @@ describe('JobRunner: a slot frees when its handler ends', () => {
     expect(await fifth).toEqual({ kind: 'ack' });
     await waitUntil(() => runner.activeCount() === 0);
     await runner.stop();
+  });
+});
+
+describe('JobRunner: a work message of several jobs (batched dispatch)', () => {
+  const id = (n: number) => `00000000-0000-4000-8000-0000000001${String(n).padStart(2, '0')}`;
+  const completedRows = (outcomes: CompletedOutcome[]) =>
+    outcomes.map((o) => ({ ...claimedRow(o.jobId), status: 'completed', event_at: new Date() }));
+
+  /** Handlers that end when the test says so; counts how many run at once. */
+  function gatedHandler() {
+    const gates = new Map<string, () => void>();
+    let running = 0;
+    let most = 0;
+    const handler: AnyJobHandler = {
+      ...noop,
+      handle: (ctx) => {
+        running++;
+        most = Math.max(most, running);
+        return new Promise((resolve) =>
+          gates.set(ctx.jobId, () => {
+            running--;
+            resolve({ result: { ok: true } });
+          }),
+        );
+      },
+    };
+    return { handler, gates, most: () => most };
+  }
+
+  it('claims and runs each job on its own, at most `concurrency` at once, and acks once every job has ended', async () => {
+    const claims: string[] = [];
+    const completeAndClaim = (_o: string, _l: number, outcomes: CompletedOutcome[], ids: string[]) => {
+      claims.push(...ids);
+      return Promise.resolve({ completed: completedRows(outcomes), claimed: ids.map(claimedRow) });
+    };
+    const { handler, gates, most } = gatedHandler();
+    const { runner, deliver } = runnerOver({ completeAndClaim } as Partial<JobsRepository>, [handler]);
+    await runner.start();
+    const ids = [1, 2, 3, 4, 5, 6].map(id);
+    let settled = false;
+    const outcome = deliver(ids[0], ids.slice(1)).then((o) => ((settled = true), o));
+    // concurrency 4: four run, two wait for a slot (unclaimed).
+    await waitUntil(() => gates.size === 4);
+    expect(claims).toEqual(ids.slice(0, 4));
+    for (const n of [1, 2, 3]) gates.get(id(n))!();
+    await waitUntil(() => gates.size === 6);
+    expect(settled).toBe(false);
+    for (const n of [4, 5, 6]) gates.get(id(n))!();
+    expect(await outcome).toEqual({ kind: 'ack' });
+    expect(most()).toBe(4);
+    expect(claims.sort()).toEqual([...ids].sort());
+    await waitUntil(() => runner.activeCount() === 0);
+    await runner.stop();
+  });
+
+  it('skips the jobs that are not claimable (a redelivered batch: those already ran) and runs the rest', async () => {
+    const done = new Set([id(1), id(3)]);
+    const ran: string[] = [];
+    const completeAndClaim = (_o: string, _l: number, outcomes: CompletedOutcome[], ids: string[]) =>
+      Promise.resolve({
+        completed: completedRows(outcomes),
+        claimed: ids.map((j) => (done.has(j) ? null : claimedRow(j))),
+      });
+    const handler: AnyJobHandler = {
+      ...noop,
+      handle: (ctx) => (ran.push(ctx.jobId), Promise.resolve({ result: {} })),
+    };
+    const { runner, deliver } = runnerOver({ completeAndClaim } as Partial<JobsRepository>, [handler]);
+    await runner.start();
+    expect(await deliver(id(1), [id(2), id(3), id(4)])).toEqual({ kind: 'ack' });
+    expect(ran.sort()).toEqual([id(2), id(4)]);
+    await waitUntil(() => runner.activeCount() === 0);
+    await runner.stop();
+  });
+
+  it('dead-letters a job that failed for good on its own (a single-job copy to the DLX) and acks the message', async () => {
+    const completeAndClaim = (_o: string, _l: number, outcomes: CompletedOutcome[], ids: string[]) =>
+      Promise.resolve({ completed: completedRows(outcomes), claimed: ids.map(claimedRow) });
+    const finish = (jobId: string) =>
+      Promise.resolve({
+        row: { ...claimedRow(jobId), status: 'failed', event_at: new Date() },
+        outbox: [],
+      });
+    const handler: AnyJobHandler = {
+      ...noop,
+      handle: (ctx) =>
+        ctx.jobId === id(12)
+          ? Promise.reject(new PermanentError('bad input', 'invalid_payload'))
+          : Promise.resolve({ result: {} }),
+    };
+    const { runner, deliver, raw } = runnerOver(
+      { completeAndClaim, finish } as unknown as Partial<JobsRepository>,
+      [handler],
+      { publish: () => Promise.resolve() } as unknown as FlowSupport,
+    );
+    await runner.start();
+    expect(await deliver(id(11), [id(12), id(13)])).toEqual({ kind: 'ack' });
+    expect(raw).toEqual([
+      expect.objectContaining({
+        exchange: 'sy.dlx',
+        routingKey: 'sy.work.default',
+        body: { jobId: id(12), tenant: 't', type: 'synthetic', queue: 'default' },
+      }),
+    ]);
+    await waitUntil(() => runner.activeCount() === 0);
+    await runner.stop();
+  });
+
+  it('requeues the message when the worker stops before some of its jobs started', async () => {
+    const claims: string[] = [];
+    const completeAndClaim = (_o: string, _l: number, outcomes: CompletedOutcome[], ids: string[]) => {
+      claims.push(...ids);
+      return Promise.resolve({ completed: completedRows(outcomes), claimed: ids.map(claimedRow) });
+    };
+    const handBack = () => Promise.resolve(null);
+    const { handler, gates } = gatedHandler();
+    const { runner, deliver } = runnerOver(
+      { completeAndClaim, handBack } as unknown as Partial<JobsRepository>,
+      [handler],
+    );
+    await runner.start();
+    const outcome = deliver(id(21), [22, 23, 24, 25, 26].map(id));
+    await waitUntil(() => gates.size === 4);
+    const stopping = runner.stop();
+    // The four running jobs end within the grace period; the two waiting never start.
+    for (const release of gates.values()) release();
+    await stopping;
+    expect(await outcome).toEqual({ kind: 'requeue' });
+    expect(claims).toHaveLength(4);
+  });
+});
+
+describe('Slots', () => {
+  it('gives a freed slot to the most urgent waiter, then the longest waiting', async () => {
+    const slots = new Slots(1);
+    await slots.acquire(0);
+    const order: string[] = [];
+    const wait = (name: string, priority: number) =>
+      void slots.acquire(priority).then(() => order.push(name));
+    wait('low-1', 1);
+    wait('high', 5);
+    wait('low-2', 1);
+    expect(slots.queued).toBe(3);
+    for (let i = 0; i < 3; i++) {
+      slots.release();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(order).toEqual(['high', 'low-1', 'low-2']);
+  });
+
+  it('lets every waiter through when drained', async () => {
+    const slots = new Slots(1);
+    await slots.acquire();
+    const through = [slots.acquire(), slots.acquire()];
+    slots.drain();
+    await expect(Promise.all(through)).resolves.toEqual([undefined, undefined]);
   });
 });
 

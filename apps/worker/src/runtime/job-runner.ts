@@ -11,8 +11,10 @@ import {
 import {
   JOB_CANCEL,
   JOB_DISPATCH,
+  dispatchedJobs,
   jobDispatch,
   type CancelCommand,
+  type DispatchedJob,
   type JobDispatch,
   type JobError,
 } from '@switchyard/contracts';
@@ -157,8 +159,13 @@ export class JobRunner {
   private readonly cpu = new CpuMeter();
   /** Attempts whose slot was freed (delivery acked) while their completion commits. */
   private completing = 0;
-  /** Deliveries the slots freed early are expected to bring (the turn waits for their claims). */
+  /**
+   * Claims the slots freed early are expected to bring, from new deliveries or from jobs of a
+   * batched message waiting for a slot (the turn waits for them).
+   */
   private awaitingDeliveries = 0;
+  /** The attempts' slots: at most `concurrency` jobs claimed and running at once. */
+  private readonly slots: Slots;
 
   constructor(
     private readonly options: JobRunnerOptions,
@@ -172,6 +179,7 @@ export class JobRunner {
     private readonly recorders: AttemptRecorders,
   ) {
     this.abandonGraceMs = Math.floor(options.cancelGraceMs / 2);
+    this.slots = new Slots(options.concurrency);
     this.turn = new WorkerTurn(
       (outcomes, ids) => this.jobs.completeAndClaim(options.workerId, options.leaseMs, outcomes, ids),
       2 * MAX_BATCH,
@@ -241,6 +249,8 @@ export class JobRunner {
   async stop(): Promise<void> {
     this.stopping = true;
     this.stopped.abort();
+    // Jobs of batched messages still waiting for a slot: their messages are requeued.
+    this.slots.drain();
     await Promise.all(this.consumers.map((c) => c.cancel()));
     const inFlight = () => Promise.allSettled([...this.running.values()].map((r) => r.done));
     let graceTimer: NodeJS.Timeout | undefined;
@@ -267,7 +277,6 @@ export class JobRunner {
   }
 
   private async onDelivery(dispatch: JobDispatch, message: InboundMessage): Promise<ConsumeOutcome> {
-    if (this.awaitingDeliveries > 0) this.awaitingDeliveries--;
     if (this.stopping) return Requeue;
     if (dispatch.notBefore !== undefined && dispatch.notBefore - Date.now() > EARLY_TOLERANCE_MS) {
       // Back from a delay tier shorter than the backoff: wait the remainder in another tier.
@@ -283,25 +292,115 @@ export class JobRunner {
       });
       return Ack;
     }
+    const jobs = dispatchedJobs(dispatch);
+    if (jobs.length === 1) return this.runJob(dispatch.jobId, message);
+    return this.runBatch(jobs, dispatch.queue, message);
+  }
+
+  /**
+   * A work message of several jobs (batched dispatch, docs/architecture.md): each job takes a slot
+   * of its own, is claimed, run and settled on its own, as if it had come alone. The message is
+   * settled once every job's part is, and only then: acked when each job would have acked its own
+   * delivery (its handler ended, or its outcome committed); requeued when any job must be tried
+   * again (a failed claim, a shutdown before it started) — on redelivery the claim skips the jobs
+   * that ran. A job that failed for good is dead-lettered in PostgreSQL as always, and its own
+   * single-job copy goes to the dead-letter exchange (the message carries other jobs).
+   */
+  private async runBatch(jobs: readonly DispatchedJob[], queue: string, message: InboundMessage) {
+    const settled = await Promise.allSettled(jobs.map((job) => this.runJob(job.jobId, message)));
+    let requeue = false;
+    const deadLettered: { job: DispatchedJob; reason: string }[] = [];
+    settled.forEach((result, i) => {
+      const job = jobs[i];
+      if (!job || result.status === 'rejected') return;
+      if (result.value.kind === 'requeue') requeue = true;
+      else if (result.value.kind === 'dead-letter') deadLettered.push({ job, reason: result.value.reason });
+    });
+    await Promise.all(
+      deadLettered.map(({ job, reason }) => this.deadLetterCopy(job, queue, reason, message)),
+    );
+    // A job whose path threw: the message is handled as a single job's would be (tried once more,
+    // then dead-lettered on redelivery); the jobs that ran are skipped by their claims.
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return requeue ? Requeue : Ack;
+  }
+
+  /** The dead-letter queue's copy of one job of a batched message (GET /dlq reads PostgreSQL). */
+  private async deadLetterCopy(
+    job: DispatchedJob,
+    queue: string,
+    reason: string,
+    message: InboundMessage,
+  ): Promise<void> {
+    try {
+      await this.amqp.publishRaw(
+        this.amqp.names.deadLetterExchange,
+        this.amqp.names.workQueue(queue),
+        jobDispatch({ id: job.jobId, tenant: job.tenant, type: job.type, queue }),
+        {
+          type: JOB_DISPATCH,
+          messageId: job.jobId,
+          priority: Number(message.properties.priority ?? 0),
+          correlationId: String(message.properties.correlationId ?? ''),
+          headers: { 'x-switchyard-dead-letter-reason': reason },
+        },
+      );
+    } catch (error) {
+      // The job row is the record of the dead-lettered job; the queue's copy is for inspection.
+      this.logger.warn({ err: error, jobId: job.jobId }, 'could not copy a dead-lettered job to the DLQ');
+    }
+  }
+
+  /**
+   * One job of a delivery: waits for a free slot (at most `concurrency` attempts run at once, however
+   * many jobs the deliveries carry), claims it and runs its attempt; the slot frees when the
+   * delivery of a lone job would be settled (runAttempt).
+   */
+  private async runJob(jobId: string, message: InboundMessage): Promise<ConsumeOutcome> {
+    await this.slots.acquire(Number(message.properties.priority ?? 0));
     let row: ClaimedJob | null;
     try {
+      if (this.stopping) {
+        this.slots.release();
+        return Requeue;
+      }
+      // The claim the turn was waiting for (a freed slot's next job) is on its way.
+      if (this.awaitingDeliveries > 0) this.awaitingDeliveries--;
       row = tracingEnabled()
-        ? await traced('job.claim', { attributes: { [SPAN_ATTRIBUTES.jobId]: dispatch.jobId } }, () =>
-            this.turn.claim(dispatch.jobId),
+        ? await traced('job.claim', { attributes: { [SPAN_ATTRIBUTES.jobId]: jobId } }, () =>
+            this.turn.claim(jobId),
           )
-        : await this.turn.claim(dispatch.jobId);
+        : await this.turn.claim(jobId);
       this.claimFailures = 0;
     } catch (error) {
-      return this.afterClaimFailure(dispatch.jobId, error);
+      try {
+        return await this.afterClaimFailure(jobId, error);
+      } finally {
+        this.slots.release();
+      }
     }
     if (!row) {
+      this.slots.release();
       // Already running elsewhere, finished, cancelled, or unknown: this delivery is a duplicate.
       if (this.logger.isLevelEnabled('debug'))
-        this.logger.debug({ jobId: dispatch.jobId }, 'delivery not claimable; dropped');
+        this.logger.debug({ jobId }, 'delivery not claimable; dropped');
       return Ack;
     }
-    const context = { correlationId: row.correlation_id, jobId: row.id, tenant: row.tenant, type: row.type };
-    return correlation.run(context, () => this.runAttempt(row));
+    const claimed = row;
+    const context = {
+      correlationId: claimed.correlation_id,
+      jobId: claimed.id,
+      tenant: claimed.tenant,
+      type: claimed.type,
+    };
+    const slot = correlation.run(context, () => this.runAttempt(claimed));
+    // The slot frees when the job's part of the delivery is settled (see runAttempt).
+    void slot.then(
+      () => this.slots.release(),
+      () => this.slots.release(),
+    );
+    return slot;
   }
 
   /**
@@ -800,6 +899,57 @@ export class JobRunner {
     } catch (error) {
       this.logger.warn({ err: error }, 'lease renewal failed');
     }
+  }
+}
+
+/**
+ * A counting semaphore of the worker's slots. A free slot goes to the waiter of the highest
+ * priority (its delivery's), first come first served within one: a batched message's jobs waiting
+ * in this worker do not hold back an urgent job delivered after them. `drain` lets every waiter
+ * through at once (stopping: they requeue without running).
+ */
+export class Slots {
+  private held = 0;
+  private readonly waiting: { priority: number; resolve: () => void }[] = [];
+  private draining = false;
+
+  constructor(private readonly size: number) {}
+
+  /** Resolves once a slot is this caller's. */
+  acquire(priority = 0): Promise<void> {
+    if (this.draining || this.held < this.size) {
+      this.held++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push({ priority, resolve }));
+  }
+
+  /** Gives a slot back: the most urgent, then longest, waiter takes it over. */
+  release(): void {
+    let best = -1;
+    for (let i = 0; i < this.waiting.length; i++) {
+      const waiter = this.waiting[i];
+      if (waiter && (best < 0 || waiter.priority > (this.waiting[best]?.priority ?? 0))) best = i;
+    }
+    if (best < 0) {
+      this.held = Math.max(0, this.held - 1);
+      return;
+    }
+    const [next] = this.waiting.splice(best, 1);
+    next?.resolve();
+  }
+
+  drain(): void {
+    this.draining = true;
+    for (let next = this.waiting.shift(); next; next = this.waiting.shift()) {
+      this.held++;
+      next.resolve();
+    }
+  }
+
+  /** Jobs waiting for a slot. */
+  get queued(): number {
+    return this.waiting.length;
   }
 }
 

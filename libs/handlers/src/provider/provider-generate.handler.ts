@@ -26,7 +26,7 @@ export const providerGenerateType: JobTypeDefinition<ProviderGeneratePayload> = 
   type: 'provider.generate',
   queue: 'generation',
   payloadSchema: ProviderGeneratePayloadSchema,
-  defaults: { cacheable: false, rateKey: (payload) => `provider:${payload.provider}` },
+  defaults: { cacheable: false, long: true, rateKey: (payload) => `provider:${payload.provider}` },
 };
 
 const EXTENSIONS: Record<string, string> = {
