@@ -92,16 +92,24 @@ export function sampleQueue(
   })();
   const fast = (async () => {
     const connection = await connect(TEST_SERVICES.amqp);
+    // The 404 of a queue not declared yet closes the channel with an 'error' event, which amqplib
+    // raises on the connection when the channel has no listener: the bench process would exit.
+    connection.on('error', () => undefined);
+    const openChannel = async () => {
+      const opened = await connection.createChannel();
+      opened.on('error', () => undefined);
+      return opened;
+    };
     try {
       // checkQueue on a missing queue closes the channel: make one per failure.
-      let channel = await connection.createChannel();
+      let channel = await openChannel();
       while (running) {
         try {
           const { messageCount } = await channel.checkQueue(queue);
           held.maxReadyFast = Math.max(held.maxReadyFast, messageCount);
           held.fastSamples += 1;
         } catch {
-          channel = await connection.createChannel();
+          channel = await openChannel();
         }
         await sleep(intervalMs);
       }

@@ -211,7 +211,12 @@ export class BenchStack {
   startProfiling(options: BenchOptions): void {
     if (!options.profile) return;
     for (const { process: service } of this.processes()) {
-      if (service.pid !== undefined) process.kill(service.pid, 'SIGUSR2');
+      if (service.pid === undefined) continue;
+      try {
+        process.kill(service.pid, 'SIGUSR2');
+      } catch {
+        // Gone meanwhile (a scenario stopped it): nothing to profile.
+      }
     }
   }
 

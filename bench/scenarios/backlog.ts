@@ -112,16 +112,16 @@ export async function backlog(ctx: ScenarioContext): Promise<ScenarioResult> {
     const slack = 2 * options.concurrency;
     const inStartOrder = rows.map((r) => Number(r.priority));
     const agingMs = priorityAgingMs(options);
-    const outOfOrder = effectivePriorityInversions(
-      rows.map((r) => ({
-        priority: Number(r.priority),
-        createdMs: Number(r.created),
-        releasedMs: r.released === null ? null : Number(r.released),
-      })),
-      startedRows.length,
-      slack,
-      agingMs,
-    );
+    const inReleaseTerms = rows.map((r) => ({
+      priority: Number(r.priority),
+      createdMs: Number(r.created),
+      releasedMs: r.released === null ? null : Number(r.released),
+    }));
+    const outOfOrder = effectivePriorityInversions(inReleaseTerms, startedRows.length, slack, agingMs);
+    if (outOfOrder > 0) {
+      const examples = describeInversions(inReleaseTerms, startedRows.length, slack, agingMs);
+      for (const example of examples) log(`backlog: out of effective order: ${example}`);
+    }
     const rawOutOfOrder = priorityInversions(inStartOrder, startedRows.length, slack);
     const strictInversions = priorityInversions(inStartOrder, startedRows.length, 0);
     // Only meaningful once the worker has stopped completing jobs.
@@ -320,6 +320,49 @@ export function effectivePriorityInversions(
     if (effectiveAt(later, t) > effectiveAt(key(job), t)) count += 1;
   }
   return count;
+}
+
+/**
+ * The first `max` inversions effectivePriorityInversions counts, described for the log: the job,
+ * and the later-started job that outranked it when it was released (start positions, priorities,
+ * ages at that moment, release times relative to the first release). Evidence for a run that
+ * found some; not part of any figure.
+ */
+export function describeInversions(
+  jobs: readonly ReleasedBacklogJob[],
+  started: number,
+  slack: number,
+  agingMs: number,
+  max = 3,
+): string[] {
+  if (agingMs <= 0) return [];
+  const n = jobs.length;
+  const origin = jobs.reduce((min, j) => Math.min(min, j.createdMs), Number.POSITIVE_INFINITY);
+  const firstRelease = jobs.reduce(
+    (min, j) => Math.min(min, j.releasedMs ?? Number.POSITIVE_INFINITY),
+    Number.POSITIVE_INFINITY,
+  );
+  const key = (j: ReleasedBacklogJob) => j.priority - (j.createdMs - origin) / agingMs;
+  const effectiveAt = (k: number, t: number) => Math.min(MAX_PRIORITY, Math.floor(t + k));
+  const suffixArg = new Array<number>(n + 1).fill(-1);
+  for (let i = n - 1; i >= 0; i--) {
+    const best = suffixArg[i + 1] ?? -1;
+    suffixArg[i] = best < 0 || key(jobs[i]) > key(jobs[best]) ? i : best;
+  }
+  const found: string[] = [];
+  for (let i = 0; i < started && found.length < max; i++) {
+    const job = jobs[i];
+    const laterIndex = suffixArg[Math.min(n, i + slack + 1)] ?? -1;
+    if (job.releasedMs === null || laterIndex < 0) continue;
+    const later = jobs[laterIndex];
+    const t = (job.releasedMs - origin) / agingMs;
+    if (effectiveAt(key(later), t) <= effectiveAt(key(job), t)) continue;
+    const describe = (j: ReleasedBacklogJob, at: number) =>
+      `start #${at}${at >= started ? ' (not started)' : ''}, priority ${j.priority}, effective ${effectiveAt(key(j), t)}, ` +
+      `released ${j.releasedMs === null ? 'never' : `+${Math.round(j.releasedMs - firstRelease)} ms`}`;
+    found.push(`${describe(job, i)} ahead of ${describe(later, laterIndex)}`);
+  }
+  return found;
 }
 
 /** PRIORITY_AGING_MS of the run: --env when set, else the default (SPEC: 60,000). */
