@@ -613,7 +613,7 @@ export class JobsRepository {
     }
     const rows = await this.onPool<
       ({ turn: 'completed' } & JobEventSource & EventTime) | ({ turn: 'claimed' } & ClaimedJob & EventTime)
-    >(TURN, [...completeParams(owner, uniqueSorted(outcomes)), ids, leaseMs]);
+    >(TURN, [...completeParams(owner, uniqueSorted(outcomes)), ids, leaseMs], 'switchyard_worker_turn');
     const done: (JobEventSource & EventTime)[] = [];
     const claimed: ClaimedJob[] = [];
     for (const { turn, ...row } of rows) {
@@ -635,14 +635,17 @@ export class JobsRepository {
   }
 
   /**
-   * Runs a hot statement on the DataSource's own pg Pool, past TypeORM's query wrapper. Not a
-   * prepared (named) statement, on purpose: a named statement gets a generic plan per connection
-   * that outlives the table it was made for — one made while `jobs` was nearly empty kept a
-   * sequential scan when it held tens of thousands of rows, which cost more than planning each
-   * statement does.
+   * Runs a hot statement on the DataSource's own pg Pool, past TypeORM's query wrapper. Unnamed by
+   * default: a named statement gets a generic plan per connection that can outlive the table it
+   * was made for — one made while `jobs` was nearly empty kept a sequential scan when it held tens
+   * of thousands of rows. The worker's turn statement is named (`name`): it runs hundreds of times
+   * a second, its parse and plan were a large part of the turn every slot waits for (the drain
+   * 1,224–1,298 → 1,283–1,435 jobs/s; docs/performance.md), and its cached plans are invalidated
+   * by the ANALYZE the table maintenance and the jobs table's autovacuum settings run after 5 % of
+   * the rows changed, as the dispatcher's release statements' are.
    */
-  private async onPool<R extends QueryResultRow>(text: string, values: unknown[]): Promise<R[]> {
-    const result = await poolOf(this.db).query<R>({ text, values });
+  private async onPool<R extends QueryResultRow>(text: string, values: unknown[], name?: string): Promise<R[]> {
+    const result = await poolOf(this.db).query<R>(name ? { name, text, values } : { text, values });
     return result.rows;
   }
 
