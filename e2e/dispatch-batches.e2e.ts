@@ -1,7 +1,6 @@
-import type { Pool } from 'pg';
 import { connect } from 'amqplib';
-import { TEST_SERVICES, TestStack, waitFor, type TestApi } from '@switchyard/testing';
-import { at, expectAllCompleted, jobsDb, statusCounts, submitBatches } from './support/dispatch';
+import { TEST_SERVICES, waitFor } from '@switchyard/testing';
+import { at, dispatchSuite, expectAllCompleted, statusCounts, submitBatches } from './support/dispatch';
 import { expectNoOverlappingAttempts } from './support/outages';
 
 jest.setTimeout(180000);
@@ -15,30 +14,17 @@ jest.setTimeout(180000);
  * runs twice at once or loses a history row.
  */
 describe('batched dispatch: a worker SIGKILLed mid-batch', () => {
-  let stack: TestStack;
-  let api: TestApi;
-  let db: Pool;
-
-  beforeAll(async () => {
-    stack = await TestStack.create({
-      SWEEP_INTERVAL_MS: '300',
-      OUTBOX_MAX_DELAY_MS: '1000',
-      // The gateway's K: min(DISPATCH_BATCH_MAX, WORKER_CONCURRENCY); the window without
-      // consumers: 2 × 4 jobs.
-      WORKER_CONCURRENCY: '4',
-      DISPATCH_BATCH_MAX: '16',
-    });
-    await stack.start(['gateway', 'progress-tracker']);
-    api = stack.api();
-    db = jobsDb(stack);
-  });
-
-  afterAll(async () => {
-    await db?.end();
-    await stack?.destroy();
+  const suite = dispatchSuite({
+    SWEEP_INTERVAL_MS: '300',
+    OUTBOX_MAX_DELAY_MS: '1000',
+    // The gateway's K: min(DISPATCH_BATCH_MAX, WORKER_CONCURRENCY); the window without
+    // consumers: 2 × 4 jobs.
+    WORKER_CONCURRENCY: '4',
+    DISPATCH_BATCH_MAX: '16',
   });
 
   it('loses no job and runs none twice at once; the jobs that never started run from the redelivered messages', async () => {
+    const { stack, api, db } = suite;
     // No worker yet: the window (8 jobs) is released as two work messages of four.
     const ids = await submitBatches(api, 8, () => ({ type: 'synthetic', payload: { durationMs: 4000 } }));
     const connection = await connect(TEST_SERVICES.amqp);

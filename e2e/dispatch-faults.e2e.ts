@@ -1,7 +1,6 @@
-import type { Pool } from 'pg';
 import { connect } from 'amqplib';
-import { TEST_SERVICES, TestStack, waitFor, type TestApi } from '@switchyard/testing';
-import { expectAllCompleted, jobsDb, statusCounts, submitBatches } from './support/dispatch';
+import { TEST_SERVICES, waitFor } from '@switchyard/testing';
+import { dispatchSuite, expectAllCompleted, statusCounts, submitBatches } from './support/dispatch';
 import { expectNoOverlappingAttempts, pgctl } from './support/outages';
 
 jest.setTimeout(180000);
@@ -14,27 +13,14 @@ jest.setTimeout(180000);
  * to the end, and no job ever runs twice at once. PostgreSQL is always started again in `finally`.
  */
 describe('dispatcher under a PostgreSQL restart: nothing stranded, nothing run twice at once', () => {
-  let stack: TestStack;
-  let api: TestApi;
-  let db: Pool;
-
-  beforeAll(async () => {
-    stack = await TestStack.create({
-      SWEEP_INTERVAL_MS: '500',
-      OUTBOX_MAX_DELAY_MS: '1000',
-      REDISPATCH_AFTER_MS: '5000',
-    });
-    await stack.start(['gateway', 'progress-tracker']);
-    api = stack.api();
-    db = jobsDb(stack);
-  });
-
-  afterAll(async () => {
-    await db?.end();
-    await stack?.destroy();
+  const suite = dispatchSuite({
+    SWEEP_INTERVAL_MS: '500',
+    OUTBOX_MAX_DELAY_MS: '1000',
+    REDISPATCH_AFTER_MS: '5000',
   });
 
   it('released jobs whose messages are lost are released again after REDISPATCH_AFTER_MS and complete', async () => {
+    const { stack, api, db } = suite;
     // No worker yet: the first jobs are released up to the window and wait in RabbitMQ.
     const submittedAt = Date.now();
     const ids = await submitBatches(api, 40, () => ({ type: 'synthetic', payload: { durationMs: 10 } }));
@@ -96,6 +82,7 @@ describe('dispatcher under a PostgreSQL restart: nothing stranded, nothing run t
   });
 
   it('PostgreSQL stopped for 6 s with 200 jobs queued and running: every job completes, none runs twice at once', async () => {
+    const { api, db } = suite;
     // 200 jobs of 400 ms on 16 slots: about 5 s of work, so most are still queued at the stop.
     const ids = await submitBatches(api, 200, () => ({
       type: 'synthetic',

@@ -117,11 +117,13 @@ export async function backlog(ctx: ScenarioContext): Promise<ScenarioResult> {
       createdMs: Number(r.created),
       releasedMs: r.released === null ? null : Number(r.released),
     }));
-    const outOfOrder = effectivePriorityInversions(inReleaseTerms, startedRows.length, slack, agingMs);
-    if (outOfOrder > 0) {
-      const examples = describeInversions(inReleaseTerms, startedRows.length, slack, agingMs);
-      for (const example of examples) log(`backlog: out of effective order: ${example}`);
-    }
+    const { count: outOfOrder, examples } = effectivePriorityInversions(
+      inReleaseTerms,
+      startedRows.length,
+      slack,
+      agingMs,
+    );
+    for (const example of examples) log(`backlog: out of effective order: ${example}`);
     const rawOutOfOrder = priorityInversions(inStartOrder, startedRows.length, slack);
     const strictInversions = priorityInversions(inStartOrder, startedRows.length, 0);
     // Only meaningful once the worker has stopped completing jobs.
@@ -291,52 +293,26 @@ export interface ReleasedBacklogJob {
  * jobs in start order, then the jobs that had not started. At a time t, a job's effective priority
  * before the cap is floor(t / agingMs + priority − created / agingMs), so the highest among a set
  * of jobs is that of the one with the highest `priority − created / agingMs`: one suffix maximum.
+ * Returns their number and the first `examplesMax` of them described for the log.
  */
 export function effectivePriorityInversions(
   jobs: readonly ReleasedBacklogJob[],
   started: number,
   slack: number,
   agingMs: number,
-): number {
+  examplesMax = 3,
+): { count: number; examples: string[] } {
   if (agingMs <= 0)
-    return priorityInversions(
-      jobs.map((j) => j.priority),
-      started,
-      slack,
-    );
+    return {
+      count: priorityInversions(
+        jobs.map((j) => j.priority),
+        started,
+        slack,
+      ),
+      examples: [],
+    };
   const n = jobs.length;
   // Times relative to the oldest job, in aging intervals (keeps the floating point small).
-  const origin = jobs.reduce((min, j) => Math.min(min, j.createdMs), Number.POSITIVE_INFINITY);
-  const key = (j: ReleasedBacklogJob) => j.priority - (j.createdMs - origin) / agingMs;
-  const effectiveAt = (k: number, t: number) => Math.min(MAX_PRIORITY, Math.floor(t + k));
-  const suffixMax = new Array<number>(n + 1).fill(Number.NEGATIVE_INFINITY);
-  for (let i = n - 1; i >= 0; i--) suffixMax[i] = Math.max(suffixMax[i + 1], key(jobs[i]));
-  let count = 0;
-  for (let i = 0; i < started; i++) {
-    const job = jobs[i];
-    const later = suffixMax[Math.min(n, i + slack + 1)];
-    if (job.releasedMs === null || later === Number.NEGATIVE_INFINITY) continue;
-    const t = (job.releasedMs - origin) / agingMs;
-    if (effectiveAt(later, t) > effectiveAt(key(job), t)) count += 1;
-  }
-  return count;
-}
-
-/**
- * The first `max` inversions effectivePriorityInversions counts, described for the log: the job,
- * and the later-started job that outranked it when it was released (start positions, priorities,
- * ages at that moment, release times relative to the first release). Evidence for a run that
- * found some; not part of any figure.
- */
-export function describeInversions(
-  jobs: readonly ReleasedBacklogJob[],
-  started: number,
-  slack: number,
-  agingMs: number,
-  max = 3,
-): string[] {
-  if (agingMs <= 0) return [];
-  const n = jobs.length;
   const origin = jobs.reduce((min, j) => Math.min(min, j.createdMs), Number.POSITIVE_INFINITY);
   const firstRelease = jobs.reduce(
     (min, j) => Math.min(min, j.releasedMs ?? Number.POSITIVE_INFINITY),
@@ -344,25 +320,31 @@ export function describeInversions(
   );
   const key = (j: ReleasedBacklogJob) => j.priority - (j.createdMs - origin) / agingMs;
   const effectiveAt = (k: number, t: number) => Math.min(MAX_PRIORITY, Math.floor(t + k));
+  // The index of the job with the highest key from each position on (-1 past the end).
   const suffixArg = new Array<number>(n + 1).fill(-1);
   for (let i = n - 1; i >= 0; i--) {
     const best = suffixArg[i + 1] ?? -1;
     suffixArg[i] = best < 0 || key(jobs[i]) > key(jobs[best]) ? i : best;
   }
-  const found: string[] = [];
-  for (let i = 0; i < started && found.length < max; i++) {
+  let count = 0;
+  const examples: string[] = [];
+  for (let i = 0; i < started; i++) {
     const job = jobs[i];
     const laterIndex = suffixArg[Math.min(n, i + slack + 1)] ?? -1;
     if (job.releasedMs === null || laterIndex < 0) continue;
     const later = jobs[laterIndex];
     const t = (job.releasedMs - origin) / agingMs;
     if (effectiveAt(key(later), t) <= effectiveAt(key(job), t)) continue;
+    count += 1;
+    // Evidence for the log (not part of any figure): the job, and the later-started job that
+    // outranked it when it was released.
+    if (examples.length >= examplesMax) continue;
     const describe = (j: ReleasedBacklogJob, at: number) =>
       `start #${at}${at >= started ? ' (not started)' : ''}, priority ${j.priority}, effective ${effectiveAt(key(j), t)}, ` +
       `released ${j.releasedMs === null ? 'never' : `+${Math.round(j.releasedMs - firstRelease)} ms`}`;
-    found.push(`${describe(job, i)} ahead of ${describe(later, laterIndex)}`);
+    examples.push(`${describe(job, i)} ahead of ${describe(later, laterIndex)}`);
   }
-  return found;
+  return { count, examples };
 }
 
 /** PRIORITY_AGING_MS of the run: --env when set, else the default (SPEC: 60,000). */

@@ -1,9 +1,36 @@
 import { Pool } from 'pg';
-import { waitFor, type TestApi, type TestStack } from '@switchyard/testing';
+import { TestStack, waitFor, type TestApi } from '@switchyard/testing';
 
 /** Helpers shared by the dispatcher's end-to-end tests: submissions and direct reads of `jobs`. */
 
 export const at = (iso: string | null | undefined): number => (iso ? new Date(iso).getTime() : NaN);
+
+/** What a dispatcher suite's tests use: set up before the first test, torn down after the last. */
+export interface DispatchSuite {
+  stack: TestStack;
+  api: TestApi;
+  db: Pool;
+}
+
+/**
+ * Registers the usual setup of a dispatcher suite: a stack with `env`, its gateway and
+ * progress-tracker started (workers are spawned by the tests), an API client and a pool on its
+ * database; both closed after the suite.
+ */
+export function dispatchSuite(env: Record<string, string>): DispatchSuite {
+  const suite = {} as DispatchSuite;
+  beforeAll(async () => {
+    suite.stack = await TestStack.create(env);
+    await suite.stack.start(['gateway', 'progress-tracker']);
+    suite.api = suite.stack.api();
+    suite.db = jobsDb(suite.stack);
+  });
+  afterAll(async () => {
+    await suite.db?.end();
+    await suite.stack?.destroy();
+  });
+  return suite;
+}
 
 /** A pool on the stack's database; connections dropped by a PostgreSQL restart are replaced. */
 export function jobsDb(stack: TestStack): Pool {

@@ -437,8 +437,10 @@ export class Dispatcher {
    * re-release after REDISPATCH_AFTER_MS.
    */
   private async publish(rows: readonly ReleasedJob[], what: string, batched = true): Promise<void> {
-    const send = (row: ReleasedJob) =>
-      this.broker.publish(JOB_DISPATCH, jobDispatch(row), {
+    // One work message per batch: the single-job shape for one job, the `jobs` list for several
+    // (a batch that cannot be built is a failed publish, left to the re-release).
+    const send = async (batch: readonly ReleasedJob[], row: ReleasedJob) =>
+      this.broker.publish(JOB_DISPATCH, batch.length > 1 ? jobDispatchBatch(batch) : jobDispatch(row), {
         priority: row.effectivePriority,
         correlationId: row.correlationId,
         messageId: row.id,
@@ -453,20 +455,10 @@ export class Dispatcher {
       batches.map((batch) => {
         const [row] = batch;
         if (!row) return Promise.resolve();
-        if (batch.length > 1) {
-          let payload: JobDispatch;
-          try {
-            payload = jobDispatchBatch(batch);
-          } catch (error) {
-            return Promise.reject(error instanceof Error ? error : new Error(String(error)));
-          }
-          return this.broker.publish(JOB_DISPATCH, payload, {
-            priority: row.effectivePriority,
-            correlationId: row.correlationId,
-            messageId: row.id,
-          });
-        }
-        return row.traceparent && tracing ? this.publishTraced(row, what, send) : send(row);
+        // A traced job always goes alone (dispatchBatches' `alone`): its publish is its own span.
+        if (batch.length === 1 && row.traceparent && tracing)
+          return this.publishTraced(row, what, () => send(batch, row));
+        return send(batch, row);
       }),
     );
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -480,7 +472,7 @@ export class Dispatcher {
   }
 
   /** The publish in a producer span under the job's stored trace context (its insert). */
-  private publishTraced(row: ReleasedJob, what: string, send: (row: ReleasedJob) => Promise<void>) {
+  private publishTraced(row: ReleasedJob, what: string, send: () => Promise<void>) {
     const parent = contextFrom({ traceparent: row.traceparent, tracestate: row.tracestate });
     const attributes = {
       'messaging.system': 'rabbitmq',
@@ -490,7 +482,7 @@ export class Dispatcher {
       [SPAN_ATTRIBUTES.attempt]: row.attempt + 1,
       [SPAN_ATTRIBUTES.release]: what,
     };
-    return traced('job.dispatch', { kind: SpanKind.PRODUCER, parent, attributes }, () => send(row));
+    return traced('job.dispatch', { kind: SpanKind.PRODUCER, parent, attributes }, send);
   }
 
   /** Once a second: what no kick or notification covers. Each step fails on its own. */

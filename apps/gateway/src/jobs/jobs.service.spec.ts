@@ -1,23 +1,8 @@
 import { dispatchedJobs, JOB_DISPATCH } from '@switchyard/contracts';
 import { JobsService } from './jobs.service';
-import type { ValidSubmission } from './submission.validator';
+import { validSubmission } from './submission.testing';
 
-const submission = (type: string, priority: number): ValidSubmission => ({
-  type,
-  queue: 'default',
-  payload: {},
-  priority,
-  timeoutMs: 1000,
-  maxAttempts: 3,
-  metadata: {},
-  idempotencyKey: null,
-  dedupe: false,
-  cacheable: false,
-  requestHash: '',
-  runAt: null,
-  concurrencyKey: null,
-  rateKey: null,
-});
+const submission = (type: string, priority: number) => validSubmission({ type, priority, timeoutMs: 1000 });
 
 function serviceWith(fast: boolean) {
   const dispatcher = {

@@ -3,6 +3,7 @@ import type { ScheduleRow, ScheduleTx } from '@switchyard/persistence';
 import type { JobsService } from '../jobs/jobs.service';
 import type { SubmissionLimits } from '../jobs/submission.limits';
 import type { SubmissionValidator, ValidSubmission } from '../jobs/submission.validator';
+import { validSubmission } from '../jobs/submission.testing';
 import type { LifecycleService } from '../lifecycle/lifecycle.service';
 import { ScheduleRuns } from './schedule.runs';
 import { jitterOf } from './schedule.ticks';
@@ -10,23 +11,7 @@ import { jitterOf } from './schedule.ticks';
 const NOW = Date.parse('2026-06-01T12:00:00.000Z');
 const JITTER_MS = 60_000;
 
-const submission: ValidSubmission = {
-  type: 'synthetic',
-  queue: 'default',
-  payload: {},
-  priority: 5,
-  timeoutMs: 60_000,
-  maxAttempts: 3,
-  metadata: {},
-  idempotencyKey: null,
-  dedupe: false,
-  cacheable: false,
-  requestHash: '',
-  runAt: null,
-  concurrencyKey: 'nightly',
-  rateKey: null,
-  webhookUrl: null,
-};
+const submission = validSubmission({ concurrencyKey: 'nightly' });
 
 const row = {
   id: '6f1c2b9e-8a55-4d1e-9a53-0c7d3b1e2f40',
