@@ -43,6 +43,10 @@ async function graphileRun(ctx: ScenarioContext): Promise<PeerRun> {
     max: options.submitters,
     application_name: 'bench-producer',
   });
+  // An idle producer connection ended by the database's drop (after a failed run) must not kill the
+  // bench: the run's own error is what gets reported.
+  pool.on('error', (err) => log(`graphile: producer connection closed: ${err.message}`));
+  monitor.on('error', (err) => log(`graphile: monitor connection closed: ${err.message}`));
   let worker: PeerWorker | undefined;
   try {
     await monitor.connect();

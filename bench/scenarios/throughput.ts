@@ -201,6 +201,17 @@ async function throughputRun(
     [tag],
   );
   const t = rows[0];
+  if (process.env['BENCH_TIMELINE']) {
+    const tl = await bench.db.query<{ s: string; created: string; started: string; finished: string }>(
+      `SELECT s, sum(c) AS created, sum(st) AS started, sum(f) AS finished FROM (
+         SELECT floor((extract(epoch FROM created_at) * 1000 - $2) / 500) AS s, 1 AS c, 0 AS st, 0 AS f FROM jobs WHERE metadata->>'bench' = $1
+         UNION ALL SELECT floor((extract(epoch FROM started_at) * 1000 - $2) / 500), 0, 1, 0 FROM jobs WHERE metadata->>'bench' = $1
+         UNION ALL SELECT floor((extract(epoch FROM finished_at) * 1000 - $2) / 500), 0, 0, 1 FROM jobs WHERE metadata->>'bench' = $1) x
+       GROUP BY s ORDER BY s`,
+      [tag, submitted.firstSendMs],
+    );
+    log(`timeline (500 ms): ${tl.rows.map((r) => `${r.s}:${r.created}/${r.started}/${r.finished}`).join(' ')}; tracker caught up at ${Math.round(endMs - submitted.firstSendMs)} ms`);
+  }
   const completed = Number(t.completed);
   const elapsedMs = endMs - submitted.firstSendMs;
   const workerElapsedMs = Number(t.last_finished_ms) - submitted.firstSendMs;
