@@ -210,7 +210,9 @@ async function throughputRun(
        GROUP BY s ORDER BY s`,
       [tag, submitted.firstSendMs],
     );
-    log(`timeline (500 ms): ${tl.rows.map((r) => `${r.s}:${r.created}/${r.started}/${r.finished}`).join(' ')}; tracker caught up at ${Math.round(endMs - submitted.firstSendMs)} ms`);
+    log(
+      `timeline (500 ms): ${tl.rows.map((r) => `${r.s}:${r.created}/${r.started}/${r.finished}`).join(' ')}; tracker caught up at ${Math.round(endMs - submitted.firstSendMs)} ms`,
+    );
   }
   const completed = Number(t.completed);
   const elapsedMs = endMs - submitted.firstSendMs;
