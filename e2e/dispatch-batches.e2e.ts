@@ -11,9 +11,10 @@ jest.setTimeout(180000);
  * it holds two such messages — two jobs running, six waiting for a slot — loses none of them: both
  * messages come back, the jobs that never started run from them, the two that were running are
  * recovered by the lease sweeper (their claims from the redelivered message skip them), and no job
- * runs twice at once or loses a history row.
+ * runs twice at once or loses a history row. A batched message whose jobs partly fail for good is
+ * acked once: the failed jobs are dead-lettered as single-job copies, the others complete.
  */
-describe('batched dispatch: a worker SIGKILLed mid-batch', () => {
+describe('batched dispatch', () => {
   const suite = dispatchSuite({
     SWEEP_INTERVAL_MS: '300',
     OUTBOX_MAX_DELAY_MS: '1000',
@@ -23,7 +24,7 @@ describe('batched dispatch: a worker SIGKILLed mid-batch', () => {
     DISPATCH_BATCH_MAX: '16',
   });
 
-  it('loses no job and runs none twice at once; the jobs that never started run from the redelivered messages', async () => {
+  it('a worker SIGKILLed mid-batch loses no job and runs none twice at once; the jobs that never started run from the redelivered messages', async () => {
     const { stack, api, db } = suite;
     // No worker yet: the window (8 jobs) is released as two work messages of four.
     const ids = await submitBatches(api, 8, () => ({ type: 'synthetic', payload: { durationMs: 4000 } }));
@@ -78,5 +79,74 @@ describe('batched dispatch: a worker SIGKILLed mid-batch', () => {
     }
     expect(await expectNoOverlappingAttempts(db, ids)).toBe(8);
     await rescuer.stop();
+  });
+
+  it('dead-letters the jobs of a batched message that fail for good, one single-job copy each, and completes the others from the same message', async () => {
+    const { stack, api, db } = suite;
+    const fails = [true, false, true, false];
+    const ids = await submitBatches(api, 4, (i) => ({
+      type: 'synthetic',
+      payload: fails[i] ? { fail: 'permanent' } : { durationMs: 0 },
+      maxAttempts: 1,
+    }));
+    const failing = new Set(ids.filter((_, i) => fails[i]));
+    const connection = await connect(TEST_SERVICES.amqp);
+    try {
+      const channel = await connection.createChannel();
+      const work = `${stack.id}.jobs.default`;
+      const dlq = `${stack.id}.dlq`;
+      await channel.purgeQueue(dlq);
+      await waitFor(async () => (await channel.checkQueue(work)).messageCount === 1, {
+        what: 'the four jobs in one work message',
+      });
+      const worker = await stack.spawn('worker', { WORKER_CONCURRENCY: '4' });
+      try {
+        await waitFor(
+          async () => {
+            const counts = await statusCounts(db, ids);
+            return counts['completed'] === 2 && counts['failed'] === 2;
+          },
+          { what: 'two completed and two failed jobs' },
+        );
+        // One copy per failed job, each a message of that job alone, with its reason.
+        const copies: { id: string; jobs: unknown; reason: unknown }[] = [];
+        await waitFor(
+          async () => {
+            const message = await channel.get(dlq, { noAck: true });
+            if (message) {
+              const body = JSON.parse(message.content.toString()) as { jobId: string; jobs?: unknown };
+              copies.push({
+                id: body.jobId,
+                jobs: body.jobs,
+                reason: message.properties.headers?.['x-switchyard-dead-letter-reason'],
+              });
+            }
+            return copies.length === 2;
+          },
+          { what: 'two copies in the DLQ' },
+        );
+        expect(new Set(copies.map((c) => c.id))).toEqual(failing);
+        for (const copy of copies) {
+          expect(copy.jobs).toBeUndefined();
+          expect(typeof copy.reason).toBe('string');
+        }
+        // The batched message was settled once (acked): nothing left, nothing tried again.
+        expect((await channel.checkQueue(work)).messageCount).toBe(0);
+        expect((await channel.checkQueue(dlq)).messageCount).toBe(0);
+        for (const id of ids) {
+          const job = (
+            await api.get<{ attempts: number; deadLettered: boolean; status: string }>(`/jobs/${id}`)
+          ).body;
+          expect(job.attempts).toBe(1);
+          expect(job.status).toBe(failing.has(id) ? 'failed' : 'completed');
+          expect(job.deadLettered).toBe(failing.has(id));
+        }
+      } finally {
+        await worker.stop();
+      }
+      await channel.close();
+    } finally {
+      await connection.close();
+    }
   });
 });
