@@ -605,9 +605,42 @@ describe('DispatchRepository against PostgreSQL', () => {
       { tenantCount: 4, jobCount: 300, levels: 7, ages: 6, weighted: true, pairs: true },
       { tenantCount: 40, jobCount: 1200, levels: 2, ages: 2, weighted: false, pairs: false },
       { tenantCount: 40, jobCount: 1200, levels: 2, ages: 2, weighted: true, pairs: false },
+      // Batches larger than the tenants, backlogs of very different sizes (tenants run out of jobs
+      // at the cut within a batch): the pairs statement's water level, its second round over the
+      // tenants that did not run out, and its last round.
+      {
+        tenantCount: 20,
+        jobCount: 500,
+        levels: 1,
+        ages: 1,
+        weighted: false,
+        pairs: true,
+        maxLimit: 60,
+        skew: 3,
+      },
+      {
+        tenantCount: 9,
+        jobCount: 400,
+        levels: 1,
+        ages: 2,
+        weighted: false,
+        pairs: true,
+        maxLimit: 40,
+        skew: 4,
+      },
+      {
+        tenantCount: 20,
+        jobCount: 500,
+        levels: 2,
+        ages: 2,
+        weighted: true,
+        pairs: true,
+        maxLimit: 60,
+        skew: 3,
+      },
     ])(
       'releases exactly what the rule says: effective priority, then (used + rank) / weight, then turns from the last tenant ($tenantCount tenants, weights: $weighted, pairs statement only: $pairs)',
-      async ({ tenantCount, jobCount, levels, ages, weighted, pairs }) => {
+      async ({ tenantCount, jobCount, levels, ages, weighted, pairs, maxLimit = 12, skew = 1 }) => {
         const q = queue();
         let seed = 11 + tenantCount;
         const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
@@ -624,7 +657,7 @@ describe('DispatchRepository against PostgreSQL', () => {
         const list = Array.from({ length: jobCount }, () =>
           newJob({
             queue: q,
-            tenant: tenants[Math.floor(random() * tenantCount)],
+            tenant: tenants[Math.floor(random() ** skew * tenantCount)],
             priority: Math.floor(random() * levels) + 2,
           }),
         );
@@ -642,7 +675,7 @@ describe('DispatchRepository against PostgreSQL', () => {
         let after = '';
         let byTurns = 0;
         for (let round = 0; round < 60; round++) {
-          const limit = 1 + Math.floor(random() * 12);
+          const limit = 1 + Math.floor(random() * maxLimit);
           const state = await db.query<
             {
               id: string;
@@ -699,10 +732,7 @@ describe('DispatchRepository against PostgreSQL', () => {
             `UPDATE jobs SET status = CASE WHEN v.r < 0.5 THEN 'completed' ELSE 'running' END
              FROM unnest($1::uuid[], $2::float8[]) AS v(id, r)
              WHERE jobs.id = v.id AND v.r < 0.75`,
-            [
-              state.filter((r) => r.used).map((r) => r.id),
-              state.filter((r) => r.used).map(() => random()),
-            ],
+            [state.filter((r) => r.used).map((r) => r.id), state.filter((r) => r.used).map(() => random())],
           );
         }
         // The turns statement answered most releases where tenants are many and hold little.

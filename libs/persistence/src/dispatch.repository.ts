@@ -75,7 +75,9 @@ function releaseResult(rows: (ReleasedRow & { released_before: number })[]): Rel
 }
 
 /** releaseResult with the tenants the statement saw (none when the window was full: nothing was looked at). */
-function withTenants(rows: (ReleasedRow & { released_before: number; tenants: number | null })[]): ReleaseResult {
+function withTenants(
+  rows: (ReleasedRow & { released_before: number; tenants: number | null })[],
+): ReleaseResult {
   const tenants = rows[0]?.tenants;
   return {
     ...releaseResult(rows),
@@ -257,6 +259,40 @@ const FAIR_HEAD = `${RELEASED_COUNT}, want AS MATERIALIZED (
  */
 const FAIR_ORDER = 'o.effective DESC, o.share, o.tenant <= $5::text, o.tenant, o.created_at, o.id';
 
+/**
+ * The water level of tenants of weight 1 holding `held` each (rows of `source`): the least share L
+ * (an integer) with Σ max(0, L − held) ≥ `m`, the share the m-th lowest of their next jobs reaches
+ * if each has jobs enough. With the tenants by held, L = min over j of max(⌈(m + Σ first j held) / j⌉,
+ * held_j + 1): each term is a level that fills m places, and the least one is reached at the j whose
+ * held values are the last below L. NULL without tenants.
+ */
+const WATER_LEVEL = (source: string, m: string) => `(
+      SELECT min(greatest(ceil((${m} + w.total)::float8 / w.j), w.held + 1))::float8 FROM (
+        SELECT h.held, row_number() OVER k AS j, sum(h.held) OVER k AS total FROM (${source}) h
+        WINDOW k AS (ORDER BY h.held ROWS UNBOUNDED PRECEDING)) w)`;
+
+/** The jobs at the cut of the pairs of `reads` (priority, tenant, n) with `where`, each read n deep. */
+const READ_AT_CUT = (
+  reads: string,
+  where: string,
+) => `SELECT c.id, c.tenant, c.created_at, c.effective FROM ${reads} r CROSS JOIN LATERAL (
+      SELECT b.id, b.tenant, b.created_at, ${effectivePriority('b', '$3')} AS effective
+      FROM ${PAIR_RANGE('r.priority', 'r.tenant', 'r.n')} b
+    ) c
+    WHERE ${where} AND c.effective = (SELECT effective FROM cut)`;
+
+/**
+ * Per tenant of `reads`: how many jobs at the cut it was read for (`d`) and gave (`a`; fewer than
+ * `d`: it has no more there, a pair read sure + d deep past its own sure jobs), what it holds
+ * (`held`: used + sure) and its weight.
+ */
+const GOT = (reads: string, rows: string) => `SELECT r.tenant, max(r.d) AS d, coalesce(max(c.a), 0) AS a,
+      max(s.used + s.sure) AS held, max(s.weight) AS weight
+    FROM ${reads} r JOIN shares s ON s.tenant = r.tenant
+    LEFT JOIN (SELECT tenant, count(*)::int AS a FROM ${rows}
+               WHERE effective = (SELECT effective FROM cut) GROUP BY tenant) c ON c.tenant = r.tenant
+    GROUP BY r.tenant`;
+
 const RELEASE_READY_FAIR = `WITH RECURSIVE ${FAIR_HEAD}, bounds AS MATERIALIZED (
     -- The levels whose first job reaches the cut (that first job is in top).
     SELECT min(priority) AS lo, max(priority) AS hi FROM top
@@ -290,33 +326,75 @@ const RELEASE_READY_FAIR = `WITH RECURSIVE ${FAIR_HEAD}, bounds AS MATERIALIZED 
     LEFT JOIN (SELECT tenant, count(*) AS n FROM sure GROUP BY tenant) s ON s.tenant = t.tenant
     LEFT JOIN tenant_weights w ON w.tenant = t.tenant
   ), limit_at AS MATERIALIZED (
-    -- NULL (no bound) when fewer tenants than m have jobs at the cut.
-    SELECT (SELECT (used + sure + 1)::float8 / weight AS first FROM shares
+    -- How far the tenants at the cut are read, as a share: with weights all 1, the water level (the
+    -- least share whose jobs would fill m places if every tenant had jobs enough there); with
+    -- weights, the m-th lowest share of the tenants' first jobs (NULL, no bound, when fewer tenants
+    -- than m have jobs at the cut).
+    SELECT CASE WHEN (SELECT bool_and(weight = 1) FROM shares WHERE tenant IN (SELECT tenant FROM pairs))
+      THEN ${WATER_LEVEL('SELECT used + sure AS held FROM shares WHERE tenant IN (SELECT tenant FROM pairs)', '(SELECT m FROM room)')}
+      ELSE (SELECT (used + sure + 1)::float8 / weight AS first FROM shares
             WHERE tenant IN (SELECT tenant FROM pairs)
-            ORDER BY first OFFSET greatest(0, (SELECT m FROM room) - 1) LIMIT 1) AS share
+            ORDER BY first OFFSET greatest(0, (SELECT m FROM room) - 1) LIMIT 1) END AS share
   ), reads AS MATERIALIZED (
     -- How far each tenant's pairs are read: its sure jobs come first in a pair, then at most the
-    -- jobs at the cut whose share can be within limit_at (+1e-9: float division at equal shares).
-    SELECT p.priority, p.tenant, p.id, p.created_at, p.head, s.sure + LEAST((SELECT m FROM room),
-      CASE WHEN (SELECT share FROM limit_at) IS NULL THEN (SELECT m FROM room)
-           ELSE greatest(0, floor((SELECT share FROM limit_at) * s.weight + 1e-9)::int - s.used - s.sure) END) AS n
-    FROM pairs p JOIN shares s ON s.tenant = p.tenant
+    -- jobs at the cut whose share can be within limit_at (+1e-9: float division at equal shares): d.
+    SELECT p.priority, p.tenant, p.id, p.created_at, p.head, s.sure, d.d, s.sure + d.d AS n
+    FROM pairs p JOIN shares s ON s.tenant = p.tenant CROSS JOIN LATERAL (
+      SELECT LEAST((SELECT m FROM room), CASE WHEN (SELECT share FROM limit_at) IS NULL THEN (SELECT m FROM room)
+        ELSE greatest(0, floor((SELECT share FROM limit_at) * s.weight + 1e-9)::int - s.used - s.sure) END) AS d) d
   ), candidates AS MATERIALIZED (
     SELECT id, tenant, created_at, effective FROM sure
     UNION ALL
     -- A pair read one job deep: its first job, which the pairs scan already found.
     SELECT id, tenant, created_at, head FROM reads WHERE n = 1 AND head = (SELECT effective FROM cut)
     UNION ALL
-    SELECT c.id, c.tenant, c.created_at, c.effective FROM reads r CROSS JOIN LATERAL (
-      SELECT b.id, b.tenant, b.created_at, ${effectivePriority('b', '$3')} AS effective
-      FROM ${PAIR_RANGE('r.priority', 'r.tenant', 'r.n')} b
-    ) c
-    WHERE r.n > 1 AND c.effective = (SELECT effective FROM cut)
+    ${READ_AT_CUT('reads', 'r.n > 1')}
+  ), got AS MATERIALIZED (
+    ${GOT('reads', 'candidates')}
+  ), again AS MATERIALIZED (
+    -- The bound came short: fewer than m jobs at the cut within it, and some tenant gave every job
+    -- it was read for (it may have more). Those that gave fewer have no more at the cut and keep
+    -- what was read; the others are read again, to the water level of what is left (weights all 1)
+    -- or m deep.
+    SELECT (SELECT coalesce(sum(LEAST(a, d)), 0) FROM got) < (SELECT m FROM room)
+        AND EXISTS (SELECT 1 FROM got WHERE a >= d) AS short,
+      CASE WHEN (SELECT share FROM limit_at) IS NOT NULL AND (SELECT bool_and(weight = 1) FROM got) THEN
+        ${WATER_LEVEL('SELECT held FROM got WHERE a >= d', '(SELECT m FROM room) - (SELECT coalesce(sum(a), 0) FROM got WHERE a < d)')}
+      END AS share
+  ), reads2 AS MATERIALIZED (
+    SELECT r.priority, r.tenant, d.d, r.sure + d.d AS n
+    FROM reads r JOIN got g ON g.tenant = r.tenant CROSS JOIN LATERAL (
+      SELECT LEAST((SELECT m FROM room), CASE WHEN (SELECT share FROM again) IS NULL THEN (SELECT m FROM room)
+        ELSE greatest(0, floor((SELECT share FROM again) + 1e-9)::int - g.held) END) AS d) d
+    WHERE (SELECT short FROM again) AND g.a >= g.d
+  ), more AS MATERIALIZED (
+    ${READ_AT_CUT('reads2', 'r.n > 0')}
+  ), got2 AS MATERIALIZED (
+    ${GOT('reads2', 'more')}
+  ), last_round AS MATERIALIZED (
+    -- Short again: the tenants that still gave every job they were read for are read m deep.
+    SELECT (SELECT coalesce(sum(a), 0) FROM got WHERE a < d) + (SELECT coalesce(sum(LEAST(a, d)), 0) FROM got2)
+        < (SELECT m FROM room) AND EXISTS (SELECT 1 FROM got2 WHERE a >= d) AS short
+  ), reads3 AS MATERIALIZED (
+    SELECT r.priority, r.tenant, r.sure + (SELECT m FROM room) AS n FROM reads r JOIN got2 g ON g.tenant = r.tenant
+    WHERE (SELECT short FROM last_round) AND g.a >= g.d
+  ), deepest AS MATERIALIZED (
+    ${READ_AT_CUT('reads3', 'true')}
   ), ordered AS MATERIALIZED (
     SELECT c.id, c.tenant, c.created_at, c.effective,
       (s.used + row_number() OVER (PARTITION BY c.tenant ORDER BY c.effective DESC, c.created_at, c.id))::float8
         / s.weight AS share
-    FROM candidates c JOIN shares s ON s.tenant = c.tenant
+    FROM (
+      -- Each tenant's jobs from one round: the last that read it.
+      SELECT id, tenant, created_at, effective FROM candidates
+      WHERE effective > (SELECT effective FROM cut) OR NOT (SELECT short FROM again)
+        OR tenant IN (SELECT tenant FROM got WHERE a < d)
+      UNION ALL
+      SELECT id, tenant, created_at, effective FROM more
+      WHERE NOT (SELECT short FROM last_round) OR tenant IN (SELECT tenant FROM got2 WHERE a < d)
+      UNION ALL
+      SELECT id, tenant, created_at, effective FROM deepest
+    ) c JOIN shares s ON s.tenant = c.tenant
   ), ${RELEASE_ORDERED(FAIR_ORDER, {
     // Whether several tenants have backlog (the dispatcher's choice of statement): those met here,
     // and, only when those are fewer than two, those among the first 20 (priority, tenant) pairs as
@@ -340,7 +418,10 @@ export const TURN_WEIGHTED = 64;
  * first job at that level: one index descent of `jobs_backlog` (the first branch that finds one).
  */
 const nextTurn = (p: string, phase: string, after: string) => {
-  const head = (turn: number, where: string) => `(SELECT ${turn} AS phase, b.tenant, b.id, b.priority, b.created_at
+  const head = (
+    turn: number,
+    where: string,
+  ) => `(SELECT ${turn} AS phase, b.tenant, b.id, b.priority, b.created_at
         FROM jobs b WHERE ${BACKLOG('b')} AND b.priority = ${p} AND ${where}
         ORDER BY b.tenant, b.created_at LIMIT 1)`;
   return `(SELECT * FROM (${head(0, `${phase} = 0 AND b.tenant > ${after}`)}
