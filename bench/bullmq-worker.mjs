@@ -5,7 +5,8 @@ import { Worker } from 'bullmq';
 
 const [redisUrl, prefix, queueName, concurrencyArg, countArg] = process.argv.slice(2);
 const url = new URL(redisUrl ?? 'redis://127.0.0.1:6379');
-const count = Number(countArg);
+// The counts at which to report "done": the warm-up's, then the measured run's (cumulative).
+const counts = new Set(String(countArg).split(',').map(Number));
 let completed = 0;
 
 const worker = new Worker(queueName ?? 'bench', () => Promise.resolve(undefined), {
@@ -15,7 +16,7 @@ const worker = new Worker(queueName ?? 'bench', () => Promise.resolve(undefined)
 });
 worker.on('completed', () => {
   completed += 1;
-  if (completed === count) process.send?.({ kind: 'done', at: Date.now(), completed });
+  if (counts.has(completed)) process.send?.({ kind: 'done', at: Date.now(), completed });
 });
 worker.on('failed', (_job, error) => process.send?.({ kind: 'failed', message: error.message }));
 process.on('message', (message) => {

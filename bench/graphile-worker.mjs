@@ -8,7 +8,8 @@ const require = createRequire(import.meta.url);
 const { run, Logger } = require('graphile-worker');
 
 const [connectionString, concurrencyArg, countArg] = process.argv.slice(2);
-const count = Number(countArg);
+// The counts at which to report "done": the warm-up's, then the measured run's (cumulative).
+const counts = new Set(String(countArg).split(',').map(Number));
 let completed = 0;
 
 const logger = new Logger(() => (level, message) => {
@@ -27,7 +28,7 @@ runner.events.on('job:complete', ({ error }) => {
     return;
   }
   completed += 1;
-  if (completed === count) process.send?.({ kind: 'done', at: Date.now(), completed });
+  if (counts.has(completed)) process.send?.({ kind: 'done', at: Date.now(), completed });
 });
 process.on('message', (message) => {
   if (message?.kind === 'stop') void runner.stop().then(() => process.exit(0));

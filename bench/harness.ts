@@ -40,6 +40,8 @@ export interface BenchOptions {
   repeat: number;
   /** Submit-latency runs (p99 = the median of the runs' p99s). */
   latencyRuns: number;
+  /** Jobs of the unmeasured run before the throughput, BullMQ and Graphile Worker runs (0: none). */
+  warmup: number;
   /** Concurrent batch submitters. */
   submitters: number;
   batchSize: number;
@@ -636,7 +638,10 @@ export function cpuReport(
       'bench (its PostgreSQL polling)': Math.round(benchPgMs),
       ...Object.fromEntries(Object.entries(benchChildren).map(([name, ms]) => [name, Math.round(ms)])),
       'other processes': Math.round(
-        Math.max(0, busy - ours - benchMs - benchPgMs - Object.values(benchChildren).reduce((s, ms) => s + ms, 0)),
+        Math.max(
+          0,
+          busy - ours - benchMs - benchPgMs - Object.values(benchChildren).reduce((s, ms) => s + ms, 0),
+        ),
       ),
     },
     ...(jobs

@@ -45,6 +45,8 @@ const USAGE = `npm run bench [-- options]
   --jobs N            jobs in each throughput, BullMQ and Graphile Worker run (default 20000; BENCH_JOBS)
   --repeat N          runs of throughput, BullMQ and Graphile Worker each; the median is reported
                       with the min–max (default 1; use 3+ to compare two commits)
+  --warmup N          jobs of one unmeasured run before the throughput, BullMQ and Graphile Worker
+                      runs, on the same services and workers (default 2000; 0: none)
   --backlog N         jobs in the backlog run (default 100000; BENCH_BACKLOG)
   --drain-seconds N   measure the backlog's drain for at most N s (default 120)
   --submitters N      concurrent batch submitters (default 4)
@@ -75,6 +77,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       jobs: { type: 'string' },
       repeat: { type: 'string' },
       'latency-runs': { type: 'string' },
+      warmup: { type: 'string' },
       backlog: { type: 'string' },
       'drain-seconds': { type: 'string' },
       submitters: { type: 'string' },
@@ -124,6 +127,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     jobs: int(values.jobs ?? env['BENCH_JOBS'], quick ? 2000 : 20000, '--jobs'),
     repeat: int(values.repeat, 1, '--repeat'),
     latencyRuns: int(values['latency-runs'], 3, '--latency-runs'),
+    warmup: int(values.warmup, quick ? 200 : 2000, '--warmup'),
     backlog: int(values.backlog ?? env['BENCH_BACKLOG'], quick ? 5000 : 100000, '--backlog'),
     drainSeconds: int(values['drain-seconds'], 120, '--drain-seconds'),
     submitters: int(values.submitters, 4, '--submitters'),

@@ -6,6 +6,7 @@ import {
   packageVersion,
   submitAndTime,
   PeerWorker,
+  peerCounts,
   repeatPeer,
   SWITCHYARD_PRIORITY,
   type PeerRun,
@@ -39,7 +40,7 @@ async function bullmqRun(ctx: ScenarioContext): Promise<PeerRun> {
     prefix,
     'bench',
     String(options.concurrency),
-    String(options.jobs),
+    peerCounts(options),
   ]);
   const priority = invertedPriority(SWITCHYARD_PRIORITY, 1); // BullMQ: 1 is the highest, 0 none
   try {

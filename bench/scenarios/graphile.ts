@@ -8,6 +8,7 @@ import {
   packageVersion,
   submitAndTime,
   PeerWorker,
+  peerCounts,
   repeatPeer,
   SWITCHYARD_PRIORITY,
   type PeerRun,
@@ -50,11 +51,7 @@ async function graphileRun(ctx: ScenarioContext): Promise<PeerRun> {
   let worker: PeerWorker | undefined;
   try {
     await monitor.connect();
-    worker = PeerWorker.start('graphile-worker.mjs', [
-      url,
-      String(options.concurrency),
-      String(options.jobs),
-    ]);
+    worker = PeerWorker.start('graphile-worker.mjs', [url, String(options.concurrency), peerCounts(options)]);
     await worker.next('ready');
     const pgCpu = await PgBackendCpu.of(monitor);
     const priority = invertedPriority(SWITCHYARD_PRIORITY, 0);

@@ -113,25 +113,34 @@ export type CpuReading = { components: Record<string, number>; machine: ReturnTy
  */
 export async function submitAndTime(
   worker: PeerWorker,
-  options: { jobs: number; batchSize: number; submitters: number },
+  options: { jobs: number; batchSize: number; submitters: number; warmup: number },
   cpuAt: () => Promise<CpuReading>,
   addBatch: (from: number, to: number) => Promise<unknown>,
   afterDone: () => Promise<void> = () => Promise.resolve(),
 ): Promise<PeerRun> {
+  let lastAdd = 0;
+  const submit = async (jobs: number) => {
+    let next = 0;
+    const submitter = async () => {
+      while (next < jobs) {
+        const from = next;
+        next = Math.min(jobs, from + options.batchSize);
+        await addBatch(from, next);
+        lastAdd = Date.now();
+      }
+    };
+    await Promise.all(Array.from({ length: options.submitters }, submitter));
+  };
+  if (options.warmup > 0) {
+    // The unmeasured warm-up, as Switchyard's (the worker reports "done" at its last job first).
+    const warm = worker.next('done');
+    await submit(options.warmup);
+    await warm;
+  }
   const cpuBefore = await cpuAt();
   const done = worker.next('done');
   const started = Date.now();
-  let next = 0;
-  let lastAdd = started;
-  const submitter = async () => {
-    while (next < options.jobs) {
-      const from = next;
-      next = Math.min(options.jobs, from + options.batchSize);
-      await addBatch(from, next);
-      lastAdd = Date.now();
-    }
-  };
-  await Promise.all(Array.from({ length: options.submitters }, submitter));
+  await submit(options.jobs);
   const finished = await done;
   const cpuAfter = await cpuAt();
   const elapsedMs = (finished.at ?? Date.now()) - started;
@@ -145,6 +154,10 @@ export async function submitAndTime(
     cpu: peerCpu(cpuBefore, cpuAfter, options.jobs, elapsedMs),
   };
 }
+
+/** The worker's "done" counts: the warm-up's last job (if any), then the measured run's. */
+export const peerCounts = (options: { jobs: number; warmup: number }): string =>
+  options.warmup > 0 ? `${options.warmup},${options.warmup + options.jobs}` : String(options.jobs);
 
 /**
  * Runs a peer `--repeat` times (each run on fresh state) and reports the median rate with its

@@ -57,6 +57,20 @@ export async function throughput(ctx: ScenarioContext): Promise<ScenarioResult> 
   const watch = await TrackerWatch.start(bench.stack.redisPrefix);
   const runs: Run[] = [];
   try {
+    if (options.warmup > 0) {
+      await bench.waitForDrain(120000);
+      watch.clear();
+      const warm = await throughputRun(
+        { ...ctx, options: { ...options, jobs: options.warmup } },
+        bench,
+        watch,
+        batch,
+        false,
+      );
+      log(
+        `throughput warm-up (${options.warmup} jobs, not counted): ${round(warm.jobsPerSecond)} jobs/s end to end`,
+      );
+    }
     for (let i = 0; i < options.repeat; i++) {
       await bench.waitForDrain(120000);
       watch.clear();
