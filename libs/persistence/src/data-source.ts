@@ -19,6 +19,7 @@ import { RateLimits1700000016000 } from './migrations/1700000016000-rate-limits'
 import { BacklogOrder1700000017000 } from './migrations/1700000017000-backlog-order';
 import { HistoryWithState1700000018200 } from './migrations/1700000018200-history-with-state';
 import { HotTableVacuum1700000019000 } from './migrations/1700000019000-hot-table-vacuum';
+import { JobsUnplannedColumns1700000020000 } from './migrations/1700000020000-jobs-unplanned-columns';
 
 export const MIGRATIONS = [
   Initial1700000000000,
@@ -40,6 +41,7 @@ export const MIGRATIONS = [
   BacklogOrder1700000017000,
   HistoryWithState1700000018200,
   HotTableVacuum1700000019000,
+  JobsUnplannedColumns1700000020000,
 ];
 
 /** The settings every service reads for its pool (CommonEnv in @switchyard/config). */

@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import { createTestDatabase, waitFor, type TestDatabase } from '@switchyard/testing';
 import { createDataSource, runMigrations } from './data-source';
 import { MaintenanceRepository } from './maintenance.repository';
+import { UNPLANNED_JOB_COLUMNS } from './migrations/1700000020000-jobs-unplanned-columns';
 
 describe('table maintenance against PostgreSQL', () => {
   let database: TestDatabase;
@@ -30,6 +31,27 @@ describe('table maintenance against PostgreSQL', () => {
         expect.arrayContaining(['autovacuum_vacuum_threshold=2000', 'autovacuum_vacuum_scale_factor=0.02']),
       );
     }
+  });
+
+  it('ANALYZE leaves out the jobs columns no statement selects on, and keeps the others', async () => {
+    const rows: { attname: string; attstattarget: number }[] = await db.query(
+      `SELECT attname, attstattarget FROM pg_attribute
+       WHERE attrelid = 'jobs'::regclass AND attnum > 0 AND NOT attisdropped`,
+    );
+    const target = new Map(rows.map((r) => [r.attname, r.attstattarget]));
+    for (const column of UNPLANNED_JOB_COLUMNS) expect([column, target.get(column)]).toEqual([column, 0]);
+    // The columns the dispatcher, the worker and the queries select on keep the default (-1).
+    for (const column of [
+      'id',
+      'tenant',
+      'queue',
+      'status',
+      'priority',
+      'created_at',
+      'dispatched_at',
+      'payload',
+    ])
+      expect([column, target.get(column)]).toEqual([column, -1]);
   });
 
   it('reads the dead rows an update left, and a vacuum removes them', async () => {
