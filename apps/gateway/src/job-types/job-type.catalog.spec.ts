@@ -40,6 +40,26 @@ describe('JobTypeCatalog.ensureKnown', () => {
     expect(types.reloads()).toBe(2);
   });
 
+  it('reloads when its wait ends, even if the timer fires before Date.now() has moved a full interval', async () => {
+    const types = registeredTypes();
+    const { registry, catalog: known } = catalog(types.repository);
+    let clock = 1_000_000;
+    const now = jest.spyOn(Date, 'now').mockImplementation(() => clock);
+    try {
+      await known.refresh();
+      types.add('test.fresh');
+      clock += 10;
+      const waiting = known.ensureKnown(['test.fresh']);
+      // The timer (990 ms, real) fires while the clock reads one millisecond short of the interval.
+      clock += 989;
+      await waiting;
+      expect(registry.get('test.fresh')).toBeDefined();
+      expect(types.reloads()).toBe(2);
+    } finally {
+      now.mockRestore();
+    }
+  });
+
   it('reloads at most once per interval for a burst of unknown types', async () => {
     const types = registeredTypes();
     const { catalog: known } = catalog(types.repository);

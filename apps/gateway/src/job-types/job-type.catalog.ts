@@ -46,10 +46,13 @@ export class JobTypeCatalog implements OnModuleInit, OnApplicationShutdown {
     if (this.knows(types)) return;
     const since = Date.now() - this.lastRefresh;
     if (since < MISS_REFRESH_MIN_MS) {
+      const seen = this.lastRefresh;
       await new Promise((resolve) => setTimeout(resolve, MISS_REFRESH_MIN_MS - since));
       if (this.knows(types)) return;
-      // Another submission's reload started meanwhile: its answer is as fresh as ours would be.
-      if (Date.now() - this.lastRefresh < MISS_REFRESH_MIN_MS) return this.refreshing;
+      // Another submission's reload started meanwhile (or already answered): its answer is as fresh
+      // as ours would be. Judged by the reload itself, not by the clock: a timer may fire a
+      // millisecond before Date.now() says the interval has passed.
+      if (this.refreshing || this.lastRefresh !== seen) return this.refreshing;
     }
     await this.refresh();
   }
