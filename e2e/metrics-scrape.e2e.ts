@@ -68,9 +68,14 @@ describe('metrics of the running services', () => {
           (s) => s.name === 'switchyard_queue_consumers' && s.labels['queue'] === 'default',
         );
         const age = value(e, 'switchyard_queue_oldest_age_seconds', { queue: 'default' });
-        return ready === 3 && consumers?.value === 0 && age > 0 ? e : undefined;
+        // The queue is polled and the events are consumed independently: wait for both to show.
+        const submitted = value(e, 'switchyard_jobs_submitted_total', {
+          type: 'synthetic',
+          queue: 'default',
+        });
+        return ready === 3 && consumers?.value === 0 && age > 0 && submitted >= 3 ? e : undefined;
       },
-      { timeoutMs: 15_000, what: 'queue default: 3 ready, 0 consumers, an oldest age' },
+      { timeoutMs: 15_000, what: 'queue default: 3 ready, 0 consumers, an oldest age, 3 submitted' },
     );
     expect(value(stuck, 'switchyard_jobs_submitted_total', { type: 'synthetic', queue: 'default' })).toBe(3);
     // Submitted at normal priority (5), looked up in PostgreSQL since events do not carry it.
