@@ -42,6 +42,8 @@ export interface BenchOptions {
   latencyRuns: number;
   /** Jobs of the unmeasured run before the throughput, BullMQ and Graphile Worker runs (0: none). */
   warmup: number;
+  /** Print each throughput run's jobs created / started / finished per 500 ms. */
+  timeline: boolean;
   /** Concurrent batch submitters. */
   submitters: number;
   batchSize: number;

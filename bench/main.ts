@@ -47,6 +47,7 @@ const USAGE = `npm run bench [-- options]
                       with the min–max (default 1; use 3+ to compare two commits)
   --warmup N          jobs of one unmeasured run before the throughput, BullMQ and Graphile Worker
                       runs, on the same services and workers (default 2000; 0: none)
+  --timeline          print each throughput run's jobs created / started / finished per 500 ms
   --backlog N         jobs in the backlog run (default 100000; BENCH_BACKLOG)
   --drain-seconds N   measure the backlog's drain for at most N s (default 120)
   --submitters N      concurrent batch submitters (default 4)
@@ -78,6 +79,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       repeat: { type: 'string' },
       'latency-runs': { type: 'string' },
       warmup: { type: 'string' },
+      timeline: { type: 'boolean' },
       backlog: { type: 'string' },
       'drain-seconds': { type: 'string' },
       submitters: { type: 'string' },
@@ -128,6 +130,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     repeat: int(values.repeat, 1, '--repeat'),
     latencyRuns: int(values['latency-runs'], 3, '--latency-runs'),
     warmup: int(values.warmup, quick ? 200 : 2000, '--warmup'),
+    timeline: values.timeline ?? false,
     backlog: int(values.backlog ?? env['BENCH_BACKLOG'], quick ? 5000 : 100000, '--backlog'),
     drainSeconds: int(values['drain-seconds'], 120, '--drain-seconds'),
     submitters: int(values.submitters, 4, '--submitters'),

@@ -118,9 +118,10 @@ export async function submitAndTime(
   addBatch: (from: number, to: number) => Promise<unknown>,
   afterDone: () => Promise<void> = () => Promise.resolve(),
 ): Promise<PeerRun> {
-  let lastAdd = 0;
-  const submit = async (jobs: number) => {
+  /** Adds `jobs` jobs; resolves with the time the last add answered. */
+  const submit = async (jobs: number): Promise<number> => {
     let next = 0;
+    let lastAdd = Date.now();
     const submitter = async () => {
       while (next < jobs) {
         const from = next;
@@ -130,6 +131,7 @@ export async function submitAndTime(
       }
     };
     await Promise.all(Array.from({ length: options.submitters }, submitter));
+    return lastAdd;
   };
   if (options.warmup > 0) {
     // The unmeasured warm-up, as Switchyard's (the worker reports "done" at its last job first).
@@ -140,7 +142,7 @@ export async function submitAndTime(
   const cpuBefore = await cpuAt();
   const done = worker.next('done');
   const started = Date.now();
-  await submit(options.jobs);
+  const lastAdd = await submit(options.jobs);
   const finished = await done;
   const cpuAfter = await cpuAt();
   const elapsedMs = (finished.at ?? Date.now()) - started;

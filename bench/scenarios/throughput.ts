@@ -57,24 +57,19 @@ export async function throughput(ctx: ScenarioContext): Promise<ScenarioResult> 
   const watch = await TrackerWatch.start(bench.stack.redisPrefix);
   const runs: Run[] = [];
   try {
-    if (options.warmup > 0) {
+    const runOf = async (jobs: number, profile: boolean) => {
       await bench.waitForDrain(120000);
       watch.clear();
-      const warm = await throughputRun(
-        { ...ctx, options: { ...options, jobs: options.warmup } },
-        bench,
-        watch,
-        batch,
-        false,
-      );
+      return throughputRun({ ...ctx, options: { ...options, jobs } }, bench, watch, batch, profile);
+    };
+    if (options.warmup > 0) {
+      const warm = await runOf(options.warmup, false);
       log(
         `throughput warm-up (${options.warmup} jobs, not counted): ${round(warm.jobsPerSecond)} jobs/s end to end`,
       );
     }
     for (let i = 0; i < options.repeat; i++) {
-      await bench.waitForDrain(120000);
-      watch.clear();
-      const run = await throughputRun(ctx, bench, watch, batch, i === 0 && options.profile);
+      const run = await runOf(options.jobs, i === 0 && options.profile);
       runs.push(run);
       log(
         `throughput run ${i + 1}/${options.repeat}: ${round(run.jobsPerSecond)} jobs/s end to end (worker's last commit: ${round(run.workerJobsPerSecond)}; tracker ${run.trackerLagMs ?? '?'} ms behind); CPU ${JSON.stringify(run.cpu['cpuMs'])}`,
@@ -215,7 +210,7 @@ async function throughputRun(
     [tag],
   );
   const t = rows[0];
-  if (process.env['BENCH_TIMELINE']) {
+  if (options.timeline) {
     const tl = await bench.db.query<{ s: string; created: string; started: string; finished: string }>(
       `SELECT s, sum(c) AS created, sum(st) AS started, sum(f) AS finished FROM (
          SELECT floor((extract(epoch FROM created_at) * 1000 - $2) / 500) AS s, 1 AS c, 0 AS st, 0 AS f FROM jobs WHERE metadata->>'bench' = $1

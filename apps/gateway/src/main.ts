@@ -1,12 +1,7 @@
 import 'reflect-metadata';
 import { resolve } from 'node:path';
 import { amqpNames, BUILT_IN_QUEUES } from '@switchyard/contracts';
-import {
-  gatewayListenHost,
-  GatewayConfigSchema,
-  loadConfigOrExit,
-  resolveAdminApiKey,
-} from '@switchyard/config';
+import { GatewayConfigSchema, loadConfigOrExit, resolveAdminApiKey } from '@switchyard/config';
 import { HandlerRegistry } from '@switchyard/handler-sdk';
 import { BUILT_IN_JOB_TYPES } from '@switchyard/handlers';
 import { FileArtifactStore, FileUploadStore } from '@switchyard/storage';
@@ -46,6 +41,7 @@ import {
 import { GatewayModule } from './app.module';
 import { SERVICE_NAME } from './gateway.tokens';
 import { configureHttp } from './http/http.setup';
+import { gatewayListenHost } from './http/listen-host';
 import { IntakeConsumer } from './intake/intake.consumer';
 
 const VERSION = '0.1.0';

@@ -1,4 +1,4 @@
-import { DEV_ADMIN_API_KEY, gatewayListenHost, resolveAdminApiKey } from './admin-key';
+import { DEV_ADMIN_API_KEY, resolveAdminApiKey } from './admin-key';
 import { ConfigError } from './load-config';
 
 describe('resolveAdminApiKey', () => {
@@ -25,15 +25,5 @@ describe('resolveAdminApiKey', () => {
     expect(resolveAdminApiKey({ NODE_ENV: 'production', ADMIN_API_KEY: 'prod-secret-1234567' })).toBe(
       'prod-secret-1234567',
     );
-  });
-});
-
-describe('gatewayListenHost', () => {
-  it('is loopback outside production, every interface in production, GATEWAY_HOST when set', () => {
-    expect(gatewayListenHost({ NODE_ENV: 'development' })).toBe('127.0.0.1');
-    expect(gatewayListenHost({ NODE_ENV: 'test' })).toBe('127.0.0.1');
-    expect(gatewayListenHost({ NODE_ENV: 'production' })).toBe('0.0.0.0');
-    expect(gatewayListenHost({ NODE_ENV: 'development', GATEWAY_HOST: '0.0.0.0' })).toBe('0.0.0.0');
-    expect(gatewayListenHost({ NODE_ENV: 'production', GATEWAY_HOST: '10.0.0.5' })).toBe('10.0.0.5');
   });
 });
