@@ -271,6 +271,14 @@ const WATER_LEVEL = (source: string, m: string) => `(
         SELECT h.held, row_number() OVER k AS j, sum(h.held) OVER k AS total FROM (${source}) h
         WINDOW k AS (ORDER BY h.held ROWS UNBOUNDED PRECEDING)) w)`;
 
+/**
+ * How many jobs at the cut a tenant of `weight` holding `held` is read for: those whose share can
+ * be within `share` (+1e-9: float division at equal shares), at most m; m when `share` is NULL.
+ */
+const READ_DEPTH = (share: string, weight: string, held: string) =>
+  `LEAST((SELECT m FROM room), CASE WHEN ${share} IS NULL THEN (SELECT m FROM room)
+        ELSE greatest(0, floor(${share} * ${weight} + 1e-9)::int - (${held})) END)`;
+
 /** The jobs at the cut of the pairs of `reads` (priority, tenant, n) with `where`, each read n deep. */
 const READ_AT_CUT = (
   reads: string,
@@ -340,8 +348,7 @@ const RELEASE_READY_FAIR = `WITH RECURSIVE ${FAIR_HEAD}, bounds AS MATERIALIZED 
     -- jobs at the cut whose share can be within limit_at (+1e-9: float division at equal shares): d.
     SELECT p.priority, p.tenant, p.id, p.created_at, p.head, s.sure, d.d, s.sure + d.d AS n
     FROM pairs p JOIN shares s ON s.tenant = p.tenant CROSS JOIN LATERAL (
-      SELECT LEAST((SELECT m FROM room), CASE WHEN (SELECT share FROM limit_at) IS NULL THEN (SELECT m FROM room)
-        ELSE greatest(0, floor((SELECT share FROM limit_at) * s.weight + 1e-9)::int - s.used - s.sure) END) AS d) d
+      SELECT ${READ_DEPTH('(SELECT share FROM limit_at)', 's.weight', 's.used + s.sure')} AS d) d
   ), candidates AS MATERIALIZED (
     SELECT id, tenant, created_at, effective FROM sure
     UNION ALL
@@ -364,8 +371,7 @@ const RELEASE_READY_FAIR = `WITH RECURSIVE ${FAIR_HEAD}, bounds AS MATERIALIZED 
   ), reads2 AS MATERIALIZED (
     SELECT r.priority, r.tenant, d.d, r.sure + d.d AS n
     FROM reads r JOIN got g ON g.tenant = r.tenant CROSS JOIN LATERAL (
-      SELECT LEAST((SELECT m FROM room), CASE WHEN (SELECT share FROM again) IS NULL THEN (SELECT m FROM room)
-        ELSE greatest(0, floor((SELECT share FROM again) + 1e-9)::int - g.held) END) AS d) d
+      SELECT ${READ_DEPTH('(SELECT share FROM again)', 'g.weight', 'g.held')} AS d) d
     WHERE (SELECT short FROM again) AND g.a >= g.d
   ), more AS MATERIALIZED (
     ${READ_AT_CUT('reads2', 'r.n > 0')}
