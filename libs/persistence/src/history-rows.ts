@@ -1,3 +1,4 @@
+import type { EntityManager } from 'typeorm';
 import { eventCloudType, HISTORY_WRITTEN_BY_PRODUCER } from '@switchyard/contracts';
 
 /**
@@ -83,4 +84,30 @@ export function updateWithHistory(name: string, update: string): string {
          ${historyOfJobRows(name)}
        )
        SELECT ${name}.*, now() AS event_at FROM ${name}`;
+}
+
+/**
+ * Deletes jobs and then their history, as two statements of the caller's transaction `m`:
+ * `deleteJobs` is a DELETE FROM jobs … RETURNING id (and whatever else the caller needs), and
+ * job_events has no foreign key to cascade along. The history is deleted by a second statement on
+ * purpose: under READ COMMITTED it takes a new snapshot, after the DELETE has waited for the row
+ * locks of projectors still writing history of these jobs (ProjectionRepository locks each job
+ * row FOR KEY SHARE before writing its history), so a row such a projector committed meanwhile is
+ * deleted too. One statement with a history CTE would miss it (the CTE reads the snapshot taken
+ * before the wait) and leave an orphaned history row. Returns the deleted jobs' rows and how many
+ * history rows went with them.
+ */
+export async function deleteJobsWithHistory<R extends { id: string }>(
+  m: EntityManager,
+  deleteJobs: string,
+  params: unknown[],
+): Promise<{ rows: R[]; events: number }> {
+  // TypeORM answers a DELETE with [rows, count].
+  const [rows]: [R[], number] = await m.query(deleteJobs, params);
+  if (!rows.length) return { rows, events: 0 };
+  const [, events]: [unknown[], number] = await m.query(
+    `DELETE FROM job_events WHERE job_id = ANY($1::uuid[])`,
+    [rows.map((r) => r.id)],
+  );
+  return { rows, events };
 }

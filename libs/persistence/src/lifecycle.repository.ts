@@ -13,7 +13,7 @@ import {
 } from './job-messages';
 import { notifyDispatchIn } from './outbox-rows';
 import { finishSettling, settleAndRecord } from './flow-dependants';
-import { updateWithHistory } from './history-rows';
+import { deleteJobsWithHistory, updateWithHistory } from './history-rows';
 
 export type CancelOutcome =
   | { kind: 'cancelled'; row: JobRow; outbox: OutboxRecord[] }
@@ -163,13 +163,15 @@ export class LifecycleRepository {
 
   /** Deletes up to `limit` dead-lettered jobs matching a filter (oldest failure first); their ids. */
   async discardDeadLetteredMatching(filter: DeadLetterFilter): Promise<string[]> {
-    return this.idsOf(
-      withHistoryDeleted(
+    const { rows } = await this.db.transaction((m) =>
+      deleteJobsWithHistory(
+        m,
         `DELETE FROM jobs WHERE id IN (${DEAD_LETTERED_MATCHING}) AND dead_lettered AND status = 'failed'
          RETURNING id`,
+        dlqParameters(filter),
       ),
-      filter,
     );
+    return rows.map((r) => r.id);
   }
 
   /** The ids a statement over DEAD_LETTERED_MATCHING's parameters returns. */
@@ -180,12 +182,13 @@ export class LifecycleRepository {
 
   /** Deletes a dead-lettered job and its history; false when there is none. */
   async discardDeadLettered(id: string, tenant?: string): Promise<boolean> {
-    const rows: { id: string }[] = await this.db.query(
-      withHistoryDeleted(
+    const { rows } = await this.db.transaction((m) =>
+      deleteJobsWithHistory(
+        m,
         `DELETE FROM jobs WHERE id = $1 AND ($2::text IS NULL OR tenant = $2) AND dead_lettered AND status = 'failed'
          RETURNING id`,
+        [id, at(tenant)],
       ),
-      [id, at(tenant)],
     );
     return rows.length > 0;
   }
@@ -345,16 +348,6 @@ export class LifecycleRepository {
     );
     return rows[0] ?? null;
   }
-}
-
-/**
- * `deleteJobs` (a DELETE FROM jobs … RETURNING id) with the deleted jobs' history rows deleted in
- * the same statement: job_events has no foreign key to cascade along.
- */
-function withHistoryDeleted(deleteJobs: string): string {
-  return `WITH gone AS (${deleteJobs}),
-    history AS (DELETE FROM job_events WHERE job_id IN (SELECT id FROM gone))
-    SELECT id FROM gone`;
 }
 
 async function update(m: EntityManager, sql: string, params: unknown[]): Promise<JobRow[]> {

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
-import type { JobEventData } from '@switchyard/contracts';
+import { amqpNames, type JobEventData } from '@switchyard/contracts';
 import { createTestDatabase, type TestDatabase } from '@switchyard/testing';
 import { createDataSource, runMigrations } from './data-source';
 import { JobsRepository, type NewJob } from './jobs.repository';
+import { LifecycleRepository } from './lifecycle.repository';
 import { ProjectionRepository, type ProjectedEvent } from './projection.repository';
 
 function newJob(): NewJob {
@@ -134,15 +136,13 @@ describe('ProjectionRepository against PostgreSQL', () => {
       { step: 'done', progress: 100, message: 'finished' },
     );
     expect(claimed && finished).toBeTruthy();
-    const xmax = async () =>
-      (await db.query<{ x: string }[]>(`SELECT xmax::text AS x FROM jobs WHERE id = $1`, [job.id]))[0].x;
-    const before = await xmax();
+    const before = await state(job.id);
     await projection.projectEvents([event(job.id, 3)]);
     expect(await state(job.id)).toMatchObject({ step: 'done', progress: 100, message: 'finished' });
     // The late report is history; the claim and the finish wrote their own rows (started, completed).
     expect((await history(job.id)).map((r) => r.seq)).toEqual(['2', '3', '10002']);
-    // The row the report is stale for is not even locked (a lock would set its xmax).
-    expect(await xmax()).toBe(before);
+    // The row the report is stale for keeps its version (xmin): only its history was written.
+    expect(await state(job.id)).toEqual(before);
   });
 
   it('skips the events of a purged job and still projects the rest of the batch', async () => {
@@ -194,5 +194,80 @@ describe('ProjectionRepository against PostgreSQL', () => {
     );
     expect(rows).toHaveLength(500);
     expect(rows.every((r) => r.progress_seq === '3' && r.n === '3')).toBe(true);
+  });
+
+  describe('history never outlives its job when a deletion races a projection', () => {
+    let other: Client;
+
+    beforeEach(async () => {
+      other = new Client({ connectionString: database.url });
+      await other.connect();
+    });
+
+    afterEach(async () => {
+      await other.query('ROLLBACK').catch(() => undefined);
+      await other.end();
+    });
+
+    /** Resolves once some session of this database waits for a row lock (deadline 10 s). */
+    const someoneWaitsForALock = async () => {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const rows: { n: number }[] = await db.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+           WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        );
+        if (rows[0].n > 0) return;
+        if (Date.now() > deadline) throw new Error('no session waited for a lock within 10 s');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+
+    it('skips the history of a job a deletion removes while the projection runs', async () => {
+      const job = newJob();
+      await jobs.insertJobs([job], []);
+      // A deletion (retention's or a discard's, by hand) that has removed the job and its history
+      // but not committed yet: the projection's snapshot still sees the job.
+      await other.query('BEGIN');
+      await other.query('DELETE FROM job_events WHERE job_id = $1', [job.id]);
+      await other.query('DELETE FROM jobs WHERE id = $1', [job.id]);
+      const projected = projection.projectEvents([event(job.id, 1)]);
+      await someoneWaitsForALock();
+      await other.query('COMMIT');
+      await projected;
+      expect(await history(job.id)).toEqual([]);
+    });
+
+    it('deletes the history a projection committed while a discard waited for it', async () => {
+      const lifecycle = new LifecycleRepository(db, amqpNames(), 'gateway');
+      const job = newJob();
+      await jobs.insertJobs([job], []);
+      await jobs.claimMany([job.id], 'w1', 30000);
+      const error = { code: 'bad', message: 'no', retryable: false };
+      await jobs.finish(
+        job.id,
+        'w1',
+        { status: 'failed', error, deadLettered: true },
+        {
+          step: null,
+          progress: 0,
+          message: null,
+        },
+      );
+      // A projection (by hand) that has locked the job row as ProjectionRepository does and
+      // written a late progress report's history row, not committed yet.
+      await other.query('BEGIN');
+      await other.query('SELECT 1 FROM jobs WHERE id = $1 FOR KEY SHARE', [job.id]);
+      await other.query(
+        `INSERT INTO job_events (job_id, seq, event, status, progress, attempt, correlation_id, created_at)
+         VALUES ($1, 5, 'progress', 'running', 50, 1, 'corr-1', now())`,
+        [job.id],
+      );
+      const discarded = lifecycle.discardDeadLettered(job.id);
+      await someoneWaitsForALock();
+      await other.query('COMMIT');
+      expect(await discarded).toBe(true);
+      expect(await history(job.id)).toEqual([]);
+    });
   });
 });

@@ -13,19 +13,26 @@ export interface ProjectedEvent {
 }
 
 /**
- * History rows and latest-wins progress in ONE statement: both data-modifying CTEs run in the
- * statement's implicit transaction, so a batch costs one round trip and one commit. They touch
- * different tables, so the pre-statement snapshot each of them sees is the one the two separate
- * statements saw before: the insert's EXISTS (purged jobs are skipped) reads `jobs` as it was,
- * which the update changes only in columns the insert does not read. The update's `progress_seq <
- * seq` is re-checked on the newest row version when another transaction changed it meanwhile
- * (READ COMMITTED), so concurrent projectors and the worker's `finish` still resolve latest-wins.
+ * History rows and latest-wins progress in ONE statement, so a batch costs one round trip and one
+ * commit.
+ *
+ * The update (`progressed`) runs first (the insert reads its result). Its `progress_seq < seq` is
+ * re-checked on the newest row version when another transaction changed it meanwhile (READ
+ * COMMITTED), so concurrent projectors and the worker's `finish` still resolve latest-wins.
  * `latest` marks one row per job (its highest seq in the batch): UPDATE … FROM must not join a
  * job row twice, or one of the joined rows would win arbitrarily. The rows are locked in id order
  * first, as the worker's grouped statements lock theirs (see jobs.repository.ts), so the two never
- * wait on each other in a cycle; only rows the event is newer for are locked (a late report of a
- * job whose completion already wrote a higher progress_seq locks nothing; a row changed meanwhile
- * is re-checked on its newest version before it is locked).
+ * wait on each other in a cycle; only rows the event is newer for are updated (a late report of a
+ * job whose completion already wrote a higher progress_seq leaves the row's version as it is).
+ *
+ * The history insert writes rows only for jobs that still exist, and it holds a lock on each of
+ * those job rows to know it: the rows the update changed are locked by it, the others it locks
+ * FOR KEY SHARE (in id order). A job deleted meanwhile (retention, a discarded dead letter) is
+ * re-checked on its newest version and skipped, and a deletion that comes later waits for this
+ * statement and then deletes the history it wrote (deleteJobsWithHistory), so no history row
+ * outlives its job. KEY SHARE does not conflict with FOR NO KEY UPDATE, so it never makes a claim,
+ * a completion or another projector wait. (A row this statement updated cannot be locked again by
+ * it: PostgreSQL skips rows the same command changed; hence the two sets.)
  *
  * The progress-tracker sends only the events whose producers did not write their own history
  * (`progress`; see HISTORY_WRITTEN_BY_PRODUCER); the statement itself takes any event.
@@ -36,19 +43,25 @@ WITH u AS MATERIALIZED (
       $8::int[], $9::jsonb[], $10::text[], $11::timestamptz[], $12::bool[])
     AS u(job_id, seq, event, status, step, progress, message, attempt, error, correlation_id, created_at, latest)
 ),
-history AS (
-  INSERT INTO job_events (job_id, seq, event, status, step, progress, message, attempt, error, correlation_id, created_at)
-  SELECT u.job_id, u.seq, u.event, u.status, u.step, u.progress, u.message, u.attempt, u.error, u.correlation_id,
-      u.created_at
+progressed AS (
+  UPDATE jobs j SET step = u.step, progress = u.progress, message = u.message, progress_seq = u.seq
   FROM u
-  WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = u.job_id)
-  ON CONFLICT (job_id, seq) DO NOTHING
+  WHERE u.latest AND j.id = u.job_id AND j.progress_seq < u.seq
+    AND j.id IN (SELECT jobs.id FROM jobs JOIN u ON u.job_id = jobs.id AND u.latest
+                 WHERE jobs.progress_seq < u.seq ORDER BY jobs.id FOR NO KEY UPDATE OF jobs)
+  RETURNING j.id
+),
+kept AS MATERIALIZED (
+  SELECT jobs.id FROM jobs
+  WHERE jobs.id IN (SELECT job_id FROM u) AND jobs.id NOT IN (SELECT id FROM progressed)
+  ORDER BY jobs.id FOR KEY SHARE OF jobs
 )
-UPDATE jobs j SET step = u.step, progress = u.progress, message = u.message, progress_seq = u.seq
+INSERT INTO job_events (job_id, seq, event, status, step, progress, message, attempt, error, correlation_id, created_at)
+SELECT u.job_id, u.seq, u.event, u.status, u.step, u.progress, u.message, u.attempt, u.error, u.correlation_id,
+    u.created_at
 FROM u
-WHERE u.latest AND j.id = u.job_id AND j.progress_seq < u.seq
-  AND j.id IN (SELECT jobs.id FROM jobs JOIN u ON u.job_id = jobs.id AND u.latest
-               WHERE jobs.progress_seq < u.seq ORDER BY jobs.id FOR NO KEY UPDATE OF jobs)`;
+WHERE u.job_id IN (SELECT id FROM progressed) OR u.job_id IN (SELECT id FROM kept)
+ON CONFLICT (job_id, seq) DO NOTHING`;
 
 /** The progress-tracker's writes to PostgreSQL. */
 export class ProjectionRepository {

@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { deleteJobsWithHistory } from './history-rows';
 
 /**
  * The advisory lock that makes one process cluster-wide run retention at a time (an arbitrary
@@ -59,27 +60,20 @@ export class RetentionRepository {
    * replayed while this runs is re-checked on its newest version (FOR UPDATE) and left alone.
    */
   async purgeJobs(retentionDays: number, limit: number): Promise<PurgedJobs> {
-    const rows: { id: string; result_url: string | null; events: number }[] = await this.db.query(
-      `WITH doomed AS (
-         SELECT id FROM jobs
-         WHERE finished_at < now() - make_interval(days => $1::int) AND status IN ${TERMINAL}
-         ORDER BY finished_at
-         LIMIT $2
-         FOR UPDATE SKIP LOCKED
-       ),
-       history AS (
-         DELETE FROM job_events WHERE job_id IN (SELECT id FROM doomed) RETURNING 1
-       ),
-       gone AS (
-         DELETE FROM jobs WHERE id IN (SELECT id FROM doomed) RETURNING id, result_url
-       )
-       SELECT gone.id, gone.result_url, (SELECT count(*) FROM history)::int AS events FROM gone`,
-      [retentionDays, limit],
+    const { rows, events } = await this.db.transaction((m) =>
+      deleteJobsWithHistory<{ id: string; result_url: string | null }>(
+        m,
+        `DELETE FROM jobs WHERE id IN (
+           SELECT id FROM jobs
+           WHERE finished_at < now() - make_interval(days => $1::int) AND status IN ${TERMINAL}
+           ORDER BY finished_at
+           LIMIT $2
+           FOR UPDATE SKIP LOCKED
+         ) RETURNING id, result_url`,
+        [retentionDays, limit],
+      ),
     );
-    return {
-      jobs: rows.map((r) => ({ id: r.id, hadArtifact: r.result_url !== null })),
-      events: rows[0]?.events ?? 0,
-    };
+    return { jobs: rows.map((r) => ({ id: r.id, hadArtifact: r.result_url !== null })), events };
   }
 
   /**
