@@ -50,6 +50,20 @@ export class ApiKeysRepository {
   }
 
   /**
+   * The keys with these hashes, revoked or not, by hash, in one statement (a gateway's refreshes
+   * of the keys it caches); a hash with no key is absent from the map.
+   */
+  async findByHashes(keyHashes: readonly string[]): Promise<Map<string, ApiKeyRecord>> {
+    if (!keyHashes.length) return new Map();
+    const rows: (ApiKeyRow & { key_hash: string })[] = await this.db.query(
+      `SELECT key_hash, id, tenant, name, scopes, created_at, revoked_at FROM api_keys
+       WHERE key_hash = ANY($1::text[])`,
+      [keyHashes],
+    );
+    return new Map(rows.map((row) => [row.key_hash, toRecord(row)]));
+  }
+
+  /**
    * Revokes a key; returns its hash (so caches can drop it), or null when no such key exists.
    * Revoking twice is harmless and keeps the first revocation time.
    */

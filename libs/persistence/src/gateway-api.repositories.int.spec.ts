@@ -73,6 +73,19 @@ describe('gateway repositories against PostgreSQL', () => {
     expect((await keys.list('acme')).map((k) => k.id)).toEqual([id]);
   });
 
+  it('reads many keys by hash in one statement, revoked ones included, unknown hashes left out', async () => {
+    const keys = new ApiKeysRepository(db);
+    const [a, b] = [randomUUID(), randomUUID()];
+    await keys.create({ id: a, tenant: 'acme', name: 'a', scopes: ['jobs:write'], keyHash: 'many-a' });
+    await keys.create({ id: b, tenant: 'beta', name: 'b', scopes: [], keyHash: 'many-b' });
+    await keys.revoke(b);
+    const found = await keys.findByHashes(['many-a', 'many-b', 'many-unknown']);
+    expect([...found.keys()].sort()).toEqual(['many-a', 'many-b']);
+    expect(found.get('many-a')).toEqual(await keys.findByHash('many-a'));
+    expect(found.get('many-b')?.revokedAt).toBeInstanceOf(Date);
+    expect(await keys.findByHashes([])).toEqual(new Map());
+  });
+
   it('keeps files per tenant', async () => {
     const files = new FilesRepository(db);
     const id = randomUUID();

@@ -178,6 +178,51 @@ describe('JobsRepository against PostgreSQL', () => {
     await jobs.deleteOutbox(outboxIds);
   });
 
+  it('returns each inserted row exactly as SELECT * reads it back, column order and jsonb key order included', async () => {
+    const flowId = randomUUID();
+    const parent = newJob({ tenant: 'returned' });
+    await jobs.insertJobs([parent], []);
+    const group = [
+      // jsonb orders keys (shorter first) and keeps the last of a repeated one.
+      newJob({
+        tenant: 'returned',
+        payload: { zeta: 1, a: { yy: [1.5, 'x'], b: null }, '10': 'n', '2': true },
+      }),
+      newJob({
+        tenant: 'returned',
+        released: true,
+        metadata: { longer: 'x', k: 'é€' },
+        idempotencyKey: 'r-1',
+      }),
+      // Sub-millisecond times are rounded by timestamptz(3); uuids are stored lower-case.
+      newJob({ tenant: 'returned', runAt: '2099-01-02T03:04:05.123456+02:00' }),
+      newJob({
+        tenant: 'returned',
+        scheduleId: randomUUID().toUpperCase(),
+        scheduledFor: '2026-12-06T10:00:00.0004Z',
+        concurrencyKey: 'ck',
+        rateKey: 'rk',
+        webhookUrl: 'https://hooks.example/a',
+        traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+        tracestate: 'k=v',
+      }),
+      newJob({
+        tenant: 'returned',
+        flowId: flowId.toUpperCase(),
+        ref: 'step-a',
+        onDependencyFailure: 'skip',
+        pendingDeps: 2,
+        spawnedBy: parent.id,
+        spawnIndex: 3,
+      }),
+    ];
+    const { rows } = await jobs.insertJobs(group, []);
+    const stored = await Promise.all(group.map((job) => jobs.findById(job.id)));
+    expect(rows.map((r) => r.status)).toEqual(['queued', 'queued', 'scheduled', 'queued', 'waiting']);
+    expect(rows).toEqual(stored);
+    expect(JSON.stringify(rows)).toBe(JSON.stringify(stored));
+  });
+
   it('writes nothing, not even the outbox rows, when an idempotency key of the batch is taken', async () => {
     const first = newJob({ tenant: 'keyed', idempotencyKey: 'k-1' });
     await jobs.insertJobs([first], []);

@@ -71,6 +71,88 @@ export interface NewJob {
   released?: boolean;
 }
 
+/**
+ * The columns the insert returns: those PostgreSQL computes (the id's canonical form, status,
+ * times, sequence numbers) or normalizes (jsonb, uuid and millisecond timestamps). The others are
+ * the NewJob's own values or the table's defaults: RETURNING * of ~49 columns cost the gateway a
+ * row description and a parser per column for every insert (docs/performance.md).
+ */
+export const INSERTED_JOB_COLUMNS = [
+  'id',
+  'status',
+  'payload',
+  'metadata',
+  'created_at',
+  'event_seq',
+  'progress_seq',
+  'dispatched_at',
+  'run_at',
+  'schedule_id',
+  'scheduled_for',
+  'flow_id',
+  'spawned_by',
+] as const satisfies readonly (keyof JobRow)[];
+export type InsertedJobColumns = Pick<JobRow, (typeof INSERTED_JOB_COLUMNS)[number]>;
+
+/**
+ * The stored row of a job just inserted from `job`: the returned columns, the NewJob's values and
+ * the defaults of a new row (the insert's SQL and the table's defaults), in the table's column
+ * order, so that it serializes as `SELECT *` of the row does (an int test compares the two).
+ */
+export function storedJobRow(job: NewJob, c: InsertedJobColumns): JobRow {
+  return {
+    id: c.id,
+    tenant: job.tenant,
+    type: job.type,
+    queue: job.queue,
+    status: c.status,
+    priority: job.priority,
+    step: null,
+    progress: 0,
+    message: null,
+    attempts: 0,
+    max_attempts: job.maxAttempts,
+    timeout_ms: job.timeoutMs,
+    correlation_id: job.correlationId,
+    idempotency_key: job.idempotencyKey,
+    request_hash: job.requestHash,
+    payload: c.payload,
+    metadata: c.metadata,
+    result: null,
+    result_url: null,
+    error: null,
+    created_at: c.created_at,
+    started_at: null,
+    finished_at: null,
+    next_attempt_at: null,
+    cancel_requested: false,
+    dead_lettered: false,
+    lease_owner: null,
+    lease_expires_at: null,
+    event_seq: c.event_seq,
+    progress_seq: c.progress_seq,
+    dispatched_at: c.dispatched_at,
+    run_at: c.run_at,
+    released_attempt: job.released ? 0 : null,
+    releases: job.released ? 1 : 0,
+    schedule_id: c.schedule_id,
+    scheduled_for: c.scheduled_for,
+    flow_id: c.flow_id,
+    ref: job.ref ?? null,
+    on_dependency_failure: job.onDependencyFailure ?? 'fail',
+    pending_deps: job.pendingDeps ?? 0,
+    spawned_by: c.spawned_by,
+    spawn_index: job.spawnIndex ?? null,
+    attempts_base: 0,
+    traceparent: job.traceparent ?? null,
+    tracestate: job.tracestate ?? null,
+    attempt_traceparent: null,
+    concurrency_key: job.concurrencyKey ?? null,
+    webhook_url: job.webhookUrl ?? null,
+    rate_key: job.rateKey ?? null,
+  };
+}
+
 export interface JobListQuery {
   tenant?: string;
   status?: JobStatus;
@@ -324,10 +406,11 @@ export class JobsRepository {
   ): Promise<{ rows: JobRow[]; outboxIds: string[] }> {
     const m = manager ?? this.db.manager;
     if (!jobs.length) return { rows: [], outboxIds: await this.insertOutbox(outbox, m) };
+    // Only the columns PostgreSQL computes or normalizes come back (storedJobRow adds the rest).
     // Rows travel as two JSON documents (one parameter each, no array literals to escape). The
     // outbox ids ride on the first job row only; sequence values grow in insertion order, which
     // follows the messages' ordinality, so sorted ids are in the order of `outbox`.
-    const rows: (JobRow & { outbox_ids?: string[] | null })[] = await translated(() =>
+    const inserted: (InsertedJobColumns & { outbox_ids?: string[] | null })[] = await translated(() =>
       m.query(
         `WITH j AS (
          INSERT INTO jobs (id, tenant, type, queue, status, priority, max_attempts, timeout_ms, correlation_id,
@@ -354,7 +437,7 @@ export class JobsRepository {
             "onDependencyFailure" text, "pendingDeps" int, "spawnedBy" uuid, "spawnIndex" int,
             "scheduleId" uuid, "scheduledFor" timestamptz, traceparent text, tracestate text,
             "concurrencyKey" text, "webhookUrl" text, "rateKey" text, released boolean)
-         RETURNING *
+         RETURNING ${INSERTED_JOB_COLUMNS.join(', ')}
        ), v AS MATERIALIZED (
          SELECT * FROM ROWS FROM (json_to_recordset($2::json)
              AS ("jobId" uuid, name text, payload jsonb, options jsonb)) WITH ORDINALITY
@@ -376,13 +459,16 @@ export class JobsRepository {
       ),
     );
     let outboxIds: string[] = [];
-    for (const row of rows) {
-      if (row.outbox_ids) outboxIds = row.outbox_ids.map(String);
-      delete row.outbox_ids;
-    }
+    for (const row of inserted) if (row.outbox_ids) outboxIds = row.outbox_ids.map(String);
     if (outboxIds.length !== outbox.length) {
       throw new Error(`outbox insert returned ${outboxIds.length} ids for ${outbox.length} messages`);
     }
+    const byId = new Map(jobs.map((job) => [job.id.toLowerCase(), job]));
+    const rows = inserted.map((columns) => {
+      const job = byId.get(columns.id);
+      if (!job) throw new Error(`the insert returned job ${columns.id}, which it was not given`);
+      return storedJobRow(job, columns);
+    });
     return { rows, outboxIds };
   }
 
@@ -644,7 +730,11 @@ export class JobsRepository {
    * by the ANALYZE the table maintenance and the jobs table's autovacuum settings run after 5 % of
    * the rows changed, as the dispatcher's release statements' are.
    */
-  private async onPool<R extends QueryResultRow>(text: string, values: unknown[], name?: string): Promise<R[]> {
+  private async onPool<R extends QueryResultRow>(
+    text: string,
+    values: unknown[],
+    name?: string,
+  ): Promise<R[]> {
     const result = await poolOf(this.db).query<R>(name ? { name, text, values } : { text, values });
     return result.rows;
   }

@@ -24,11 +24,18 @@ const NEGATIVE_TTL_MS = 1000;
 const CACHE_MAX = 10000;
 /**
  * A known key's entry is looked up again in the background once it is this old, so a key in
- * steady use never makes a request wait on PostgreSQL; the entry still ends at CACHE_TTL_MS, which
- * bounds how long a revocation whose broadcast was lost goes unnoticed. (lru-cache's own
- * stale-while-revalidate would serve a stale entry with no bound on its age.)
+ * steady use never makes a request wait on PostgreSQL; the entry still ends at CACHE_TTL_MS after
+ * it was read, which bounds how long a revocation whose broadcast was lost goes unnoticed.
+ * (lru-cache's own stale-while-revalidate would serve a stale entry with no bound on its age.)
  */
 const REFRESH_AHEAD_MS = 3000;
+/**
+ * The keys that came due for a refresh within this window are read together, in one statement:
+ * with many keys in use, one statement per key was tens of lookups a second.
+ */
+export const REFRESH_BATCH_MS = 100;
+/** At most this many keys per refresh statement. */
+const REFRESH_BATCH_MAX = 500;
 
 interface CachedKey {
   caller: Caller | null;
@@ -49,6 +56,9 @@ export class ApiKeysService implements OnModuleInit {
   private readonly channel: string;
   /** Revocations heard so far; a lookup that overlapped one does not cache its answer. */
   private revocations = 0;
+  /** Cached keys due for a refresh, by hash, until the next refresh statement reads them. */
+  private readonly due = new Map<string, CachedKey>();
+  private refreshTimer: NodeJS.Timeout | undefined;
 
   constructor(
     @Inject(ADMIN_KEY_HASH) private readonly adminKeyHash: string,
@@ -76,16 +86,10 @@ export class ApiKeysService implements OnModuleInit {
     const cached = this.cache.get(keyHash);
     if (cached) {
       if (cached.caller && !cached.refreshing && Date.now() - cached.fetchedAt >= REFRESH_AHEAD_MS) {
+        // One refresh at a time per key, in the next refresh statement; the request does not wait.
         cached.refreshing = true;
-        // One refresh at a time per key. Its answer replaces the entry; if it could not be cached
-        // (it overlapped a revocation) or failed, the entry may refresh again on its next use.
-        this.lookUp(keyHash).then(
-          () => (cached.refreshing = false),
-          (error: unknown) => {
-            cached.refreshing = false;
-            this.logger.warn({ err: error }, 'could not refresh a cached api key');
-          },
-        );
+        this.due.set(keyHash, cached);
+        this.refreshTimer ??= setTimeout(() => this.refreshDue(), REFRESH_BATCH_MS).unref();
       }
       return cached.caller;
     }
@@ -96,16 +100,49 @@ export class ApiKeysService implements OnModuleInit {
     const fetchedAt = Date.now();
     const revocations = this.revocations;
     const record = await this.keys.findByHash(keyHash);
-    const caller = record && !record.revokedAt ? toCaller(record) : null;
+    const caller = callerOf(record);
     // A revocation heard while the row was being read may postdate what it read: not cached then.
-    if (revocations === this.revocations)
-      this.cache.set(keyHash, { caller, fetchedAt }, { ttl: caller ? CACHE_TTL_MS : NEGATIVE_TTL_MS });
+    if (revocations === this.revocations) this.store(keyHash, caller, fetchedAt);
     return caller;
+  }
+
+  /**
+   * Reads the keys due for a refresh in one statement per REFRESH_BATCH_MAX keys; each answer
+   * replaces its entry. If it could not be cached (the statement overlapped a revocation) or the
+   * statement failed, the entry may refresh again on its next use.
+   */
+  private refreshDue(): void {
+    this.refreshTimer = undefined;
+    const batch = [...this.due].slice(0, REFRESH_BATCH_MAX);
+    for (const [keyHash] of batch) this.due.delete(keyHash);
+    if (this.due.size) this.refreshTimer = setTimeout(() => this.refreshDue(), 0).unref();
+    const fetchedAt = Date.now();
+    const revocations = this.revocations;
+    this.keys.findByHashes(batch.map(([keyHash]) => keyHash)).then(
+      (records) => {
+        for (const [keyHash, entry] of batch) {
+          entry.refreshing = false;
+          if (revocations === this.revocations)
+            this.store(keyHash, callerOf(records.get(keyHash)), fetchedAt);
+        }
+      },
+      (error: unknown) => {
+        for (const [, entry] of batch) entry.refreshing = false;
+        this.logger.warn({ err: error, keys: batch.length }, 'could not refresh cached api keys');
+      },
+    );
+  }
+
+  /** Caches an answer read at `fetchedAt` until CACHE_TTL_MS (NEGATIVE_TTL_MS for none) after that. */
+  private store(keyHash: string, caller: Caller | null, fetchedAt: number): void {
+    const ttl = (caller ? CACHE_TTL_MS : NEGATIVE_TTL_MS) - (Date.now() - fetchedAt);
+    if (ttl > 0) this.cache.set(keyHash, { caller, fetchedAt }, { ttl });
   }
 
   private forget(keyHash: string): void {
     this.revocations++;
     this.cache.delete(keyHash);
+    this.due.delete(keyHash);
     this.liveKeys.forgetHash(keyHash);
   }
 
@@ -149,4 +186,8 @@ export class ApiKeysService implements OnModuleInit {
   list(tenant?: string): Promise<ApiKeyRecord[]> {
     return this.keys.list(tenant);
   }
+}
+
+function callerOf(record: ApiKeyRecord | null | undefined): Caller | null {
+  return record && !record.revokedAt ? toCaller(record) : null;
 }
