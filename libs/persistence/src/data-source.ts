@@ -20,7 +20,6 @@ import { BacklogOrder1700000017000 } from './migrations/1700000017000-backlog-or
 import { HistoryWithState1700000018200 } from './migrations/1700000018200-history-with-state';
 import { HotTableVacuum1700000019000 } from './migrations/1700000019000-hot-table-vacuum';
 import { JobsUnplannedColumns1700000020000 } from './migrations/1700000020000-jobs-unplanned-columns';
-import { TenantStatusUnfinished1700000021000 } from './migrations/1700000021000-tenant-status-unfinished';
 
 export const MIGRATIONS = [
   Initial1700000000000,
@@ -43,7 +42,6 @@ export const MIGRATIONS = [
   HistoryWithState1700000018200,
   HotTableVacuum1700000019000,
   JobsUnplannedColumns1700000020000,
-  TenantStatusUnfinished1700000021000,
 ];
 
 /** The settings every service reads for its pool (CommonEnv in @switchyard/config). */

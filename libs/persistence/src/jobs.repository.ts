@@ -169,10 +169,7 @@ interface ClaimParams {
  * The claim's UPDATE (`claimed` CTE) and its history: each claimed attempt's `started` history row
  * (seq: the first number of the block the claim reserves; at `started_at`, the event's time). The
  * row's report (step, progress, message) starts empty at that seq, as the `started` event reports
- * it. `locked`: the subquery of the ids whose rows it may update, locked in id order. The state
- * test is written so that no partial index's predicate can be matched to it: the rows are found by
- * primary key from `locked`, never by scanning an index of every queued job (a generic plan chose
- * jobs_tenant_status so, reading the whole backlog for a claim of 8).
+ * it. `locked`: the subquery of the ids whose rows it may update, locked in id order.
  */
 const claimCtes = (p: ClaimParams, locked: string, history = 'history') => `claimed AS (
     UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = now(), next_attempt_at = NULL,
@@ -180,7 +177,7 @@ const claimCtes = (p: ClaimParams, locked: string, history = 'history') => `clai
       event_seq = event_seq + ${SEQ_BLOCK},
       step = NULL, progress = 0, message = NULL, progress_seq = event_seq + 1
     WHERE id IN (${locked})
-      AND (status IN ('queued', 'retrying') AND NOT cancel_requested) IS TRUE
+      AND status IN ('queued', 'retrying') AND NOT cancel_requested
     RETURNING ${CLAIMED_JOB_COLUMNS.join(', ')}
   ), ${history} AS (
     ${historyOfJobRows('claimed', { seq: `r.event_seq - ${SEQ_BLOCK - 1}`, event: `'started'`, at: 'r.started_at' })}
