@@ -1,3 +1,4 @@
+export * from './async-resource-bind';
 export * from './context';
 export * from './health';
 export * from './health.module';

@@ -11,6 +11,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { installLeanAsyncResourceBind } from './async-resource-bind';
 import { acceptCorrelationId, correlation } from './context';
 import { METRICS_REGISTRY } from './health.module';
 import { toErrorResponse } from './http-errors';
@@ -64,6 +65,9 @@ function sendError(reply: FastifyReply, request: FastifyRequest, error: unknown,
  */
 export async function startHttpService(options: HttpServiceOptions): Promise<INestApplication> {
   const { logger } = options;
+  // Fastify binds an AsyncResource for every request with a body; Node's bind would have each
+  // such request's objects promoted to the old generation (see async-resource-bind.ts).
+  installLeanAsyncResourceBind();
   const adapter = new FastifyAdapter({
     bodyLimit: options.bodyLimit ?? 1048576,
     logger: false,
