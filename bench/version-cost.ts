@@ -9,13 +9,13 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Client } from 'pg';
 import type { Pool } from 'pg';
-import { createJobEvent, DEFAULT_PRIORITY } from '@switchyard/contracts';
+import { DEFAULT_PRIORITY } from '@switchyard/contracts';
 import {
   createDataSource,
   DispatchRepository,
   ensureDatabase,
-  eventOutboxMessage,
   JobsRepository,
+  queuedEventOf,
   runMigrations,
   type NewJob,
 } from '@switchyard/persistence';
@@ -124,28 +124,7 @@ export async function main(): Promise<void> {
         newJob(`tenant-${String(round % tenants).padStart(3, '0')}`, selfRelease),
       );
       const createdAt = new Date().toISOString();
-      const outbox = batch.map((job) =>
-        eventOutboxMessage(
-          createJobEvent(
-            'gateway',
-            'queued',
-            {
-              jobId: job.id,
-              tenant: job.tenant,
-              type: job.type,
-              queue: job.queue,
-              status: 'queued',
-              step: null,
-              progress: 0,
-              message: null,
-              attempt: 0,
-              seq: 1,
-              createdAt,
-            },
-            job.correlationId,
-          ),
-        ),
-      );
+      const outbox = batch.map((job) => queuedEventOf('gateway', job, createdAt));
       const { outboxIds } = await repo.insertJobs(batch, outbox);
       await repo.deleteOutbox(outboxIds);
       inserted += batch.length;

@@ -42,11 +42,7 @@ export class ApiKeysRepository {
 
   /** The key with this hash, revoked or not (callers decide what a revoked key means). */
   async findByHash(keyHash: string): Promise<ApiKeyRecord | null> {
-    const rows: ApiKeyRow[] = await this.db.query(
-      `SELECT id, tenant, name, scopes, created_at, revoked_at FROM api_keys WHERE key_hash = $1`,
-      [keyHash],
-    );
-    return rows[0] ? toRecord(rows[0]) : null;
+    return (await this.findByHashes([keyHash])).get(keyHash) ?? null;
   }
 
   /**

@@ -102,6 +102,44 @@ export function eventOutboxMessage(event: JobCloudEvent): OutboxMessage {
   return { jobId: event.data.jobId, name: event.type, payload: event, options: {} };
 }
 
+/**
+ * The `job.queued` event (seq 1) of a job inserted `queued`, as the outbox message written with it;
+ * `service` is the producer (the gateway, or a tool that inserts jobs as the gateway does).
+ */
+export function queuedEventOf(
+  service: string,
+  job: {
+    id: string;
+    tenant: string;
+    type: string;
+    queue: string;
+    correlationId: string;
+    flowId?: string | null;
+  },
+  createdAt: string,
+): OutboxMessage {
+  const queued = createJobEvent(
+    service,
+    'queued',
+    {
+      jobId: job.id,
+      tenant: job.tenant,
+      type: job.type,
+      queue: job.queue,
+      status: 'queued',
+      step: null,
+      progress: 0,
+      message: null,
+      attempt: 0,
+      seq: 1,
+      createdAt,
+      ...(job.flowId ? { flowId: job.flowId } : {}),
+    },
+    job.correlationId,
+  );
+  return eventOutboxMessage(queued);
+}
+
 export function dispatchOutboxMessage(
   row: Pick<JobRow, 'id' | 'tenant' | 'type' | 'queue' | 'priority' | 'correlation_id'>,
 ): OutboxMessage {

@@ -24,13 +24,14 @@ import {
   type FlowTally,
   type NewJob,
   type OutboxMessage,
+  queuedEventOf,
 } from '@switchyard/persistence';
 import { tenantScope, type Caller } from '../auth/caller';
 import { Dispatcher } from '../dispatch/dispatcher';
 import { EventsService } from '../events/events.service';
-import { GATEWAY_CONFIG, LOGGER, type GatewayConfig, type Logger } from '../gateway.tokens';
+import { GATEWAY_CONFIG, LOGGER, SERVICE_NAME, type GatewayConfig, type Logger } from '../gateway.tokens';
 import { JobTypeCatalog, typesIn } from '../job-types/job-type.catalog';
-import { JobsService, newJobOf, queuedEventOf } from '../jobs/jobs.service';
+import { JobsService, newJobOf } from '../jobs/jobs.service';
 import { OutboxPublisher } from '../jobs/outbox.publisher';
 import { SubmissionLimits } from '../jobs/submission.limits';
 import { SubmissionService } from '../jobs/submission.service';
@@ -171,7 +172,7 @@ export class FlowsService {
     const createdAt = new Date().toISOString();
     const outbox: OutboxMessage[] = jobs
       .filter((job) => !job.pendingDeps && !job.runAt)
-      .map((job) => queuedEventOf(job, createdAt));
+      .map((job) => queuedEventOf(SERVICE_NAME, job, createdAt));
     const newFlow = {
       id: flowId,
       tenant,

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import {
   ApiError,
-  createJobEvent,
   HISTORY_PAGE_MAX,
   isUuid,
   JOB_VIEW_HISTORY,
@@ -22,11 +21,11 @@ import {
 } from '@switchyard/observability';
 import {
   dispatchBatchOutboxMessage,
-  eventOutboxMessage,
   JobQueriesRepository,
   JobsRepository,
   LimitsRepository,
   InvalidCursorError,
+  queuedEventOf,
   toJobView,
   type JobListQuery,
   type JobRow,
@@ -139,7 +138,7 @@ export class JobsService {
     this.releaseFast(jobs);
     const createdAt = new Date().toISOString();
     const outbox: OutboxMessage[] = [];
-    for (const job of jobs) if (!job.runAt) outbox.push(queuedEventOf(job, createdAt));
+    for (const job of jobs) if (!job.runAt) outbox.push(queuedEventOf(SERVICE_NAME, job, createdAt));
     // The released jobs' work messages: several jobs of a short type per message and outbox row.
     const released = jobs.filter((job) => job.released).map(dispatchRowOf);
     if (released.length) {
@@ -343,28 +342,4 @@ export function newJobOf(s: ValidSubmission, tenant: string, id: string, correla
 function dispatchRowOf(job: NewJob) {
   const { id, tenant, type, queue, priority, correlationId } = job;
   return { id, tenant, type, queue, priority, correlation_id: correlationId, effectivePriority: priority };
-}
-
-/** The `job.queued` event (seq 1) of a job inserted `queued`, written with it to the outbox. */
-export function queuedEventOf(job: NewJob, createdAt: string): OutboxMessage {
-  const queued = createJobEvent(
-    SERVICE_NAME,
-    'queued',
-    {
-      jobId: job.id,
-      tenant: job.tenant,
-      type: job.type,
-      queue: job.queue,
-      status: 'queued',
-      step: null,
-      progress: 0,
-      message: null,
-      attempt: 0,
-      seq: 1,
-      createdAt,
-      ...(job.flowId ? { flowId: job.flowId } : {}),
-    },
-    job.correlationId,
-  );
-  return eventOutboxMessage(queued);
 }
