@@ -245,6 +245,39 @@ describe('JobsRepository against PostgreSQL', () => {
     expect(outbox).toHaveLength(0);
   });
 
+  it('runs the insert, the claim and the completion as named statements, the insert in the caller’s transaction', async () => {
+    // One connection, so that pg_prepared_statements (per session) shows every statement it ran.
+    const one = createDataSource(database.url, { poolSize: 1 });
+    await one.initialize();
+    try {
+      const repo = new JobsRepository(one);
+      const prepared = async () =>
+        (await one.query<{ name: string }[]>(`SELECT name FROM pg_prepared_statements`)).map((r) => r.name);
+      const rolledBack = newJob({ tenant: 'named' });
+      await expect(
+        one.transaction(async (m) => {
+          await repo.insertJobs([rolledBack], [], m);
+          throw new Error('roll back');
+        }),
+      ).rejects.toThrow('roll back');
+      expect(await repo.findById(rolledBack.id)).toBeNull();
+      const job = newJob({ tenant: 'named' });
+      await one.transaction((m) => repo.insertJobs([job], [], m));
+      expect(await repo.findById(job.id)).toEqual(expect.objectContaining({ status: 'queued' }));
+      const [claimed] = await repo.claimMany([job.id], 'w-named', 60000);
+      expect(claimed?.status).toBe('running');
+      const [done] = await repo.completeMany('w-named', [
+        { jobId: job.id, result: null, resultUrl: null, last: { step: null, message: null } },
+      ]);
+      expect(done?.status).toBe('completed');
+      expect(await prepared()).toEqual(
+        expect.arrayContaining(['switchyard_insert_jobs', 'switchyard_claim', 'switchyard_complete']),
+      );
+    } finally {
+      await one.destroy();
+    }
+  });
+
   it('lets exactly one of many concurrent claims win', async () => {
     const job = newJob();
     await jobs.insertJobs([job], []);

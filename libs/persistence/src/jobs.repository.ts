@@ -2,7 +2,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import type { QueryResultRow } from 'pg';
 import { isUuid, type JobError, type JobHistoryEntry, type JobStatus } from '@switchyard/contracts';
 import { translated } from './errors';
-import { poolOf } from './pool';
+import { poolOf, queryNamed } from './pool';
 import { CLAIMED_CHANNEL, DISPATCH_CHANNEL } from './dispatch-channels';
 import { insertOutboxRows } from './outbox-rows';
 import { historyOfEventMessages, historyOfJobRows } from './history-rows';
@@ -331,6 +331,52 @@ const TURN = `WITH locked AS MATERIALIZED (${lockedInIdOrder('array_cat($2::uuid
   UNION ALL
   SELECT 'claimed', claimed.*, NULL FROM claimed, ${notifyClaimsOf('claimed')}`;
 
+/**
+ * Jobs and their outgoing messages in one statement (JobsRepository.insertJobs): $1 the jobs and $2
+ * the messages as JSON documents, $3 the first job's id (its row carries the outbox ids). Named:
+ * a single submission runs it for one or two jobs, and its parse and plan cost about as much as the
+ * rest of it (docs/performance.md, "PostgreSQL's CPU per single submission").
+ */
+const INSERT_JOBS = `WITH j AS (
+         INSERT INTO jobs (id, tenant, type, queue, status, priority, max_attempts, timeout_ms, correlation_id,
+            idempotency_key, request_hash, payload, metadata, run_at, event_seq, progress_seq,
+            flow_id, ref, on_dependency_failure, pending_deps, spawned_by, spawn_index, schedule_id, scheduled_for,
+            traceparent, tracestate, concurrency_key, webhook_url, rate_key,
+            dispatched_at, released_attempt, releases)
+         SELECT u.id, u.tenant, u.type, u.queue,
+            CASE WHEN coalesce(u."pendingDeps", 0) > 0 THEN 'waiting'
+                 WHEN u."runAt" IS NULL THEN 'queued' ELSE 'scheduled' END,
+            u.priority, u."maxAttempts", u."timeoutMs",
+            u."correlationId", u."idempotencyKey", u."requestHash", u.payload, u.metadata, u."runAt",
+            CASE WHEN u."runAt" IS NULL AND coalesce(u."pendingDeps", 0) = 0 THEN 1 ELSE 0 END,
+            CASE WHEN u."runAt" IS NULL AND coalesce(u."pendingDeps", 0) = 0 THEN 1 ELSE 0 END,
+            u."flowId", u.ref, coalesce(u."onDependencyFailure", 'fail'), coalesce(u."pendingDeps", 0),
+            u."spawnedBy", u."spawnIndex", u."scheduleId", u."scheduledFor", u.traceparent, u.tracestate,
+            u."concurrencyKey",
+            u."webhookUrl", u."rateKey",
+            CASE WHEN u.released THEN now() END, CASE WHEN u.released THEN 0 END,
+            CASE WHEN u.released THEN 1 ELSE 0 END
+         FROM json_to_recordset($1::json) AS u(id uuid, tenant text, type text, queue text, priority smallint,
+            "maxAttempts" int, "timeoutMs" int, "correlationId" text, "idempotencyKey" text, "requestHash" text,
+            payload jsonb, metadata jsonb, "runAt" timestamptz, "flowId" uuid, ref text,
+            "onDependencyFailure" text, "pendingDeps" int, "spawnedBy" uuid, "spawnIndex" int,
+            "scheduleId" uuid, "scheduledFor" timestamptz, traceparent text, tracestate text,
+            "concurrencyKey" text, "webhookUrl" text, "rateKey" text, released boolean)
+         RETURNING ${INSERTED_JOB_COLUMNS.join(', ')}
+       ), v AS MATERIALIZED (
+         SELECT * FROM ROWS FROM (json_to_recordset($2::json)
+             AS ("jobId" uuid, name text, payload jsonb, options jsonb)) WITH ORDINALITY
+           AS v(job_id, name, payload, options, ord)
+       ), o AS (
+         INSERT INTO outbox (job_id, name, payload, options)
+         SELECT v.job_id, v.name, v.payload, v.options FROM v ORDER BY v.ord
+         RETURNING id
+       ), history AS (
+         ${historyOfEventMessages('v')}
+       )
+       SELECT j.*, CASE WHEN j.id = $3::uuid THEN (SELECT array_agg(o.id ORDER BY o.id) FROM o) END AS outbox_ids
+       FROM j`;
+
 /** Hands each returned row to the first request for its id, in request order; the rest get null. */
 function takeInOrder<R extends { id: string }>(ids: string[], rows: R[]): (R | null)[] {
   const byId = new Map(rows.map((r) => [r.id, r]));
@@ -410,47 +456,12 @@ export class JobsRepository {
     // Rows travel as two JSON documents (one parameter each, no array literals to escape). The
     // outbox ids ride on the first job row only; sequence values grow in insertion order, which
     // follows the messages' ordinality, so sorted ids are in the order of `outbox`.
-    const inserted: (InsertedJobColumns & { outbox_ids?: string[] | null })[] = await translated(() =>
-      m.query(
-        `WITH j AS (
-         INSERT INTO jobs (id, tenant, type, queue, status, priority, max_attempts, timeout_ms, correlation_id,
-            idempotency_key, request_hash, payload, metadata, run_at, event_seq, progress_seq,
-            flow_id, ref, on_dependency_failure, pending_deps, spawned_by, spawn_index, schedule_id, scheduled_for,
-            traceparent, tracestate, concurrency_key, webhook_url, rate_key,
-            dispatched_at, released_attempt, releases)
-         SELECT u.id, u.tenant, u.type, u.queue,
-            CASE WHEN coalesce(u."pendingDeps", 0) > 0 THEN 'waiting'
-                 WHEN u."runAt" IS NULL THEN 'queued' ELSE 'scheduled' END,
-            u.priority, u."maxAttempts", u."timeoutMs",
-            u."correlationId", u."idempotencyKey", u."requestHash", u.payload, u.metadata, u."runAt",
-            CASE WHEN u."runAt" IS NULL AND coalesce(u."pendingDeps", 0) = 0 THEN 1 ELSE 0 END,
-            CASE WHEN u."runAt" IS NULL AND coalesce(u."pendingDeps", 0) = 0 THEN 1 ELSE 0 END,
-            u."flowId", u.ref, coalesce(u."onDependencyFailure", 'fail'), coalesce(u."pendingDeps", 0),
-            u."spawnedBy", u."spawnIndex", u."scheduleId", u."scheduledFor", u.traceparent, u.tracestate,
-            u."concurrencyKey",
-            u."webhookUrl", u."rateKey",
-            CASE WHEN u.released THEN now() END, CASE WHEN u.released THEN 0 END,
-            CASE WHEN u.released THEN 1 ELSE 0 END
-         FROM json_to_recordset($1::json) AS u(id uuid, tenant text, type text, queue text, priority smallint,
-            "maxAttempts" int, "timeoutMs" int, "correlationId" text, "idempotencyKey" text, "requestHash" text,
-            payload jsonb, metadata jsonb, "runAt" timestamptz, "flowId" uuid, ref text,
-            "onDependencyFailure" text, "pendingDeps" int, "spawnedBy" uuid, "spawnIndex" int,
-            "scheduleId" uuid, "scheduledFor" timestamptz, traceparent text, tracestate text,
-            "concurrencyKey" text, "webhookUrl" text, "rateKey" text, released boolean)
-         RETURNING ${INSERTED_JOB_COLUMNS.join(', ')}
-       ), v AS MATERIALIZED (
-         SELECT * FROM ROWS FROM (json_to_recordset($2::json)
-             AS ("jobId" uuid, name text, payload jsonb, options jsonb)) WITH ORDINALITY
-           AS v(job_id, name, payload, options, ord)
-       ), o AS (
-         INSERT INTO outbox (job_id, name, payload, options)
-         SELECT v.job_id, v.name, v.payload, v.options FROM v ORDER BY v.ord
-         RETURNING id
-       ), history AS (
-         ${historyOfEventMessages('v')}
-       )
-       SELECT j.*, CASE WHEN j.id = $3::uuid THEN (SELECT array_agg(o.id ORDER BY o.id) FROM o) END AS outbox_ids
-       FROM j`,
+    const inserted = await translated(() =>
+      queryNamed<InsertedJobColumns & { outbox_ids?: string[] | null }>(
+        this.db,
+        manager,
+        'switchyard_insert_jobs',
+        INSERT_JOBS,
         [
           JSON.stringify(jobs satisfies NewJob[]),
           JSON.stringify(outbox satisfies OutboxMessage[]),
@@ -658,7 +669,7 @@ export class JobsRepository {
   async claimMany(jobIds: string[], owner: string, leaseMs: number): Promise<(ClaimedJob | null)[]> {
     const ids = claimableIds(jobIds);
     if (!ids.length) return jobIds.map(() => null);
-    const rows = await this.onPool<ClaimedJob>(CLAIM_MANY, [ids, owner, leaseMs]);
+    const rows = await this.onPool<ClaimedJob>(CLAIM_MANY, [ids, owner, leaseMs], 'switchyard_claim');
     return takeInOrder(jobIds, rows);
   }
 
@@ -671,6 +682,7 @@ export class JobsRepository {
     const rows = await this.onPool<JobEventSource & EventTime>(
       COMPLETE_MANY,
       completeParams(owner, uniqueSorted(outcomes)),
+      'switchyard_complete',
     );
     return takeInOrder(
       outcomes.map((o) => o.jobId),
@@ -726,7 +738,9 @@ export class JobsRepository {
    * was made for — one made while `jobs` was nearly empty kept a sequential scan when it held tens
    * of thousands of rows. The worker's turn statement is named (`name`): it runs hundreds of times
    * a second, its parse and plan were a large part of the turn every slot waits for (the drain
-   * 1,224–1,298 → 1,283–1,435 jobs/s; docs/performance.md), and its cached plans are invalidated
+   * 1,224–1,298 → 1,283–1,435 jobs/s; docs/performance.md). So are the claim and the completion
+   * alone, which single submissions run about once a job each (the turn's parts: they find their
+   * rows by primary key from the locked ids whatever the statistics). Their cached plans are invalidated
    * by the ANALYZE the table maintenance and the jobs table's autovacuum settings run after 5 % of
    * the rows changed, as the dispatcher's release statements' are.
    */
