@@ -334,8 +334,9 @@ const TURN = `WITH locked AS MATERIALIZED (${lockedInIdOrder('array_cat($2::uuid
 /**
  * Jobs and their outgoing messages in one statement (JobsRepository.insertJobs): $1 the jobs and $2
  * the messages as JSON documents, $3 the first job's id (its row carries the outbox ids). Named:
- * a single submission runs it for one or two jobs, and its parse and plan cost about as much as the
- * rest of it (docs/performance.md, "PostgreSQL's CPU per single submission").
+ * at single submissions it runs for one or two jobs, so an unnamed one was parsed and planned per
+ * request (docs/performance.md, "Named statements for the per-job path"); its plan does not depend
+ * on the tables' statistics (function scans into inserts).
  */
 const INSERT_JOBS = `WITH j AS (
          INSERT INTO jobs (id, tenant, type, queue, status, priority, max_attempts, timeout_ms, correlation_id,
@@ -739,8 +740,9 @@ export class JobsRepository {
    * of thousands of rows. The worker's turn statement is named (`name`): it runs hundreds of times
    * a second, its parse and plan were a large part of the turn every slot waits for (the drain
    * 1,224–1,298 → 1,283–1,435 jobs/s; docs/performance.md). So are the claim and the completion
-   * alone, which single submissions run about once a job each (the turn's parts: they find their
-   * rows by primary key from the locked ids whatever the statistics). Their cached plans are invalidated
+   * alone, which single submissions run about once a job each (the turn's parts; as the turn's, a
+   * generic plan made while `jobs` is empty and never analyzed scans it until the first ANALYZE or
+   * VACUUM of the table re-plans it). Their cached plans are invalidated
    * by the ANALYZE the table maintenance and the jobs table's autovacuum settings run after 5 % of
    * the rows changed, as the dispatcher's release statements' are.
    */
