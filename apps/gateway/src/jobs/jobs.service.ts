@@ -139,11 +139,17 @@ export class JobsService {
     trace?: { traceparent: string; tracestate?: string },
   ): PreparedJobs {
     const correlationId = correlation.get()?.correlationId ?? randomUUID();
-    const jobs: NewJob[] = submissions.map((s, i) => ({
-      ...newJobOf(s, tenant, ids?.[i] ?? randomUUID(), correlationId),
-      ...extra?.[i],
-      ...(trace ? { traceparent: trace.traceparent, tracestate: trace.tracestate ?? null } : {}),
-    }));
+    // Filled in place (newJobOf builds a fresh object): no copy per job for what is usually absent.
+    const jobs: NewJob[] = submissions.map((s, i) => {
+      const job = newJobOf(s, tenant, ids?.[i] ?? randomUUID(), correlationId);
+      const more = extra?.[i];
+      if (more) Object.assign(job, more);
+      if (trace) {
+        job.traceparent = trace.traceparent;
+        job.tracestate = trace.tracestate ?? null;
+      }
+      return job;
+    });
     this.releaseFast(jobs);
     const createdAt = new Date().toISOString();
     const outbox: OutboxMessage[] = [];

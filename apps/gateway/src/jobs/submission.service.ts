@@ -254,11 +254,12 @@ export class SubmissionService {
     flags: { deduplicated?: boolean; cached?: boolean },
     extraAhead?: number,
   ): SubmittedJob {
-    return {
-      ...this.jobs.view(row, extraAhead),
-      deduplicated: flags.deduplicated ?? false,
-      cached: flags.cached ?? false,
-    };
+    // view() builds a fresh object: the flags are added to it rather than to a copy (same fields,
+    // same order in the answer).
+    const job = this.jobs.view(row, extraAhead) as SubmittedJob;
+    job.deduplicated = flags.deduplicated ?? false;
+    job.cached = flags.cached ?? false;
+    return job;
   }
 }
 
