@@ -90,7 +90,8 @@ export async function startHttpService(options: HttpServiceOptions): Promise<INe
     const durationMs = reply.elapsedTime;
     recordHttp?.(request, reply, durationMs);
     options.onResponse?.(request, reply, durationMs);
-    if (!request.url.startsWith('/health') && request.url !== '/metrics') {
+    // The access line's fields are built only when it is written (LOG_LEVEL info or lower).
+    if (logger.isLevelEnabled('info') && !request.url.startsWith('/health') && request.url !== '/metrics') {
       logger.info(
         {
           method: request.method,

@@ -21,7 +21,7 @@ class Routes {
   @Public() open(): void {}
 }
 
-function setup() {
+function setup(reflector = new Reflector()) {
   const checks: { scope: RateLimitScope; subject: string }[] = [];
   const keys = {
     authenticate: (key: string) => Promise.resolve(KEYS[key] ?? null),
@@ -41,7 +41,7 @@ function setup() {
     check: (value: string) =>
       Promise.resolve(KEYS[value] ? { caller: KEYS[value], expiresAt: new Date() } : null),
   } as unknown as SessionsService;
-  const guard = new AuthGuard(new Reflector(), keys, limits, tokens, sessions);
+  const guard = new AuthGuard(reflector, keys, limits, tokens, sessions);
   const run = (
     handler: keyof Routes,
     request: { method?: string; url?: string; headers?: Record<string, string> },
@@ -113,6 +113,21 @@ describe('AuthGuard', () => {
       { scope: 'write', subject: 'k-write' },
       { scope: 'read', subject: 'k-write' },
     ]);
+  });
+
+  it("reads a route's access metadata once per handler, not on every request", async () => {
+    const reflector = new Reflector();
+    const lookups = jest.spyOn(reflector, 'getAllAndOverride');
+    const { run } = setup(reflector);
+    const as = (key: string) => ({ 'x-api-key': key });
+    for (let i = 0; i < 3; i++) {
+      expect(await codeOf(run('admin', { headers: as('write') }).result)).toBe('forbidden');
+      expect(await codeOf(run('admin', { headers: as('root') }).result)).toBe('passed');
+      expect(await codeOf(run('plain', { method: 'POST', headers: as('read') }).result)).toBe('forbidden');
+      expect(await run('open', { url: '/api/v1/health' }).result).toBe(true);
+    }
+    // @Public() and @RequireScope() of each of the three handlers.
+    expect(lookups).toHaveBeenCalledTimes(6);
   });
 
   it('refuses multipart bodies on every route but uploads', async () => {

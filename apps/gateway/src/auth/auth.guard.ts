@@ -25,6 +25,11 @@ export const TOKEN_ROUTES: ReadonlyMap<string, TokenTarget['kind']> = new Map([
   ['/api/v1/flows/:id/events', 'flow'],
 ]);
 
+interface RouteAccess {
+  public: boolean;
+  scope: Scope | undefined;
+}
+
 /**
  * Every /api/v1 route: authenticate the API key, check the route's scope, then rate-limit (one
  * Redis round trip). Health, metrics and docs stay open. Unauthenticated requests are limited
@@ -32,6 +37,9 @@ export const TOKEN_ROUTES: ReadonlyMap<string, TokenTarget['kind']> = new Map([
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
+  /** Per controller and route handler: its @Public() and @RequireScope() metadata. */
+  private readonly access = new WeakMap<object, WeakMap<object, RouteAccess>>();
+
   constructor(
     private readonly reflector: Reflector,
     private readonly keys: ApiKeysService,
@@ -46,8 +54,8 @@ export class AuthGuard implements CanActivate {
     const reply = http.getResponse<FastifyReply>();
     const route = request.routeOptions.url ?? request.url;
     if (!route.startsWith(API_PREFIX)) return true;
-    const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets)) return true;
+    const access = this.accessOf(context);
+    if (access.public) return true;
 
     const key = presentedKey(request.headers);
     const token = key === undefined ? tokenParameter(request) : undefined;
@@ -75,8 +83,7 @@ export class AuthGuard implements CanActivate {
       );
     }
     const required =
-      this.reflector.getAllAndOverride<Scope | undefined>(REQUIRED_SCOPE, targets) ??
-      (request.method === 'GET' || request.method === 'HEAD' ? 'jobs:read' : 'jobs:write');
+      access.scope ?? (request.method === 'GET' || request.method === 'HEAD' ? 'jobs:read' : 'jobs:write');
     if (!hasScope(caller, required)) {
       throw new ApiError('forbidden', `this API key lacks the "${required}" scope`);
     }
@@ -90,6 +97,27 @@ export class AuthGuard implements CanActivate {
     const isWrite = request.method !== 'GET' && request.method !== 'HEAD';
     await this.limits.check(isWrite ? 'write' : 'read', caller.keyId, reply);
     return true;
+  }
+
+  /**
+   * A route's @Public() and @RequireScope() metadata, read once per handler (route metadata is
+   * fixed once the app is built), not through the reflector on every request.
+   */
+  private accessOf(context: ExecutionContext): RouteAccess {
+    const handler = context.getHandler();
+    const controller = context.getClass();
+    let byHandler = this.access.get(controller);
+    if (!byHandler) this.access.set(controller, (byHandler = new WeakMap()));
+    let access = byHandler.get(handler);
+    if (!access) {
+      const targets = [handler, controller];
+      access = {
+        public: Boolean(this.reflector.getAllAndOverride<boolean | undefined>(PUBLIC_ROUTE, targets)),
+        scope: this.reflector.getAllAndOverride<Scope | undefined>(REQUIRED_SCOPE, targets),
+      };
+      byHandler.set(handler, access);
+    }
+    return access;
   }
 
   /**

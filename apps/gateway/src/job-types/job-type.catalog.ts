@@ -57,7 +57,8 @@ export class JobTypeCatalog implements OnModuleInit, OnApplicationShutdown {
     await this.refresh();
   }
 
-  private knows(types: readonly string[]): boolean {
+  /** Whether every one of `types` is known now (then ensureKnown has nothing to do). */
+  knows(types: readonly string[]): boolean {
     return types.every((type) => this.registry.get(type));
   }
 

@@ -55,6 +55,24 @@ describe('ActiveJobsCounter', () => {
     expect(calls).toHaveLength(2);
   });
 
+  it('answers known() at once from memory, and undefined where current() would have to read first', async () => {
+    expect(counter.known('a')).toBeUndefined();
+    await settle(counter.current('a'));
+    counter.add('a', 2);
+    expect(counter.known('a')).toBe(12);
+    jest.setSystemTime(1_001_500);
+    // Stale but leaving room: answered, with a read started behind it.
+    expect(counter.known('a', 1)).toBe(12);
+    await jest.advanceTimersByTimeAsync(150);
+    expect(calls).toEqual([['a'], ['a']]);
+    stored['a'] = 49;
+    jest.setSystemTime(1_003_000);
+    await settle(counter.current('a'));
+    jest.setSystemTime(1_004_500);
+    // Stale and it could refuse: not answered from memory.
+    expect(counter.known('a', 5)).toBeUndefined();
+  });
+
   it('adds the jobs created while a count is being read on top of it', async () => {
     let finish: (counts: Map<string, number>) => void = () => undefined;
     const queries = {

@@ -53,20 +53,29 @@ export class TenantJobsCounter {
    * recent enough, or when it leaves room anyway; otherwise read from PostgreSQL.
    */
   async current(tenant: string, adding = 0): Promise<number> {
-    const entry = this.counts.get(tenant);
-    if (entry) {
-      const age = Date.now() - entry.at;
-      const value = entry.count + entry.added;
-      if (age < REFRESH_MS) return value;
-      if (age < STALE_MS && value + adding <= this.max) {
-        this.read(tenant, false).catch(() => undefined);
-        return value;
-      }
-    }
+    const known = this.known(tenant, adding);
+    if (known !== undefined) return known;
     await this.read(tenant, true);
     const fresh = this.counts.get(tenant);
     if (!fresh) throw new Error(`no active-job count for tenant ${tenant}`);
     return fresh.count + fresh.added;
+  }
+
+  /**
+   * current() when it answers from memory (starting the background read it would start), without
+   * a promise; undefined when the count must be read first.
+   */
+  known(tenant: string, adding = 0): number | undefined {
+    const entry = this.counts.get(tenant);
+    if (!entry) return undefined;
+    const age = Date.now() - entry.at;
+    const value = entry.count + entry.added;
+    if (age < REFRESH_MS) return value;
+    if (age < STALE_MS && value + adding <= this.max) {
+      this.read(tenant, false).catch(() => undefined);
+      return value;
+    }
+    return undefined;
   }
 
   /** Jobs this process just created for `tenant`. */

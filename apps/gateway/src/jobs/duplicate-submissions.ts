@@ -67,8 +67,11 @@ export class DuplicateSubmissions {
     private readonly resultCache: ResultCacheRepository,
   ) {}
 
-  /** The earlier job answering a single submission, or what creating a fresh one holds. */
-  async find(item: ValidSubmission, tenant: string, jobId: string): Promise<Earlier | Fresh> {
+  /**
+   * The earlier job answering a single submission, or what creating a fresh one holds; at once
+   * (no promise) when there is nothing to look up.
+   */
+  find(item: ValidSubmission, tenant: string, jobId: string): Fresh | Promise<Earlier | Fresh> {
     const keyHash = item.idempotencyKey === null ? undefined : sha256(item.idempotencyKey);
     // Only an idempotency key compares whole requests.
     const fingerprint = keyHash === undefined ? '' : fingerprintOf(item);
@@ -78,7 +81,18 @@ export class DuplicateSubmissions {
       // Nothing for the admission script to look up or reserve.
       return { kind: 'fresh', fingerprint, reservations: [], keyHash: undefined };
     }
+    return this.admitted(item, tenant, jobId, fingerprint, keyHash, useDedup);
+  }
 
+  /** find() past its fast path: the admission script, then the cache or the database. */
+  private async admitted(
+    item: ValidSubmission,
+    tenant: string,
+    jobId: string,
+    fingerprint: string,
+    keyHash: string | undefined,
+    useDedup: boolean,
+  ): Promise<Earlier | Fresh> {
     const request = {
       tenant,
       newJobId: jobId,

@@ -92,9 +92,18 @@ export class JobsService {
    * jobs (the fast path) and the events published in the background (the outbox relay repairs
    * what a crash leaves unpublished).
    */
-  async create(submissions: ValidSubmission[], tenant: string, ids?: readonly string[]): Promise<JobRow[]> {
+  create(submissions: ValidSubmission[], tenant: string, ids?: readonly string[]): Promise<JobRow[]> {
     if (!tracingEnabled()) return this.insert(this.prepare(submissions, tenant, ids));
-    // The insert span's context is stored with the jobs: their dispatch and every attempt hang under it.
+    return this.createTraced(submissions, tenant, ids);
+  }
+
+  /** create() with tracing on: the insert span's context is stored with the jobs (their dispatch
+   * and every attempt hang under it). */
+  private async createTraced(
+    submissions: ValidSubmission[],
+    tenant: string,
+    ids?: readonly string[],
+  ): Promise<JobRow[]> {
     const span = startSpan('job.insert', {
       attributes: { [SPAN_ATTRIBUTES.tenant]: tenant, [SPAN_ATTRIBUTES.jobs]: submissions.length },
     });
@@ -130,11 +139,17 @@ export class JobsService {
     trace?: { traceparent: string; tracestate?: string },
   ): PreparedJobs {
     const correlationId = correlation.get()?.correlationId ?? randomUUID();
-    const jobs: NewJob[] = submissions.map((s, i) => ({
-      ...newJobOf(s, tenant, ids?.[i] ?? randomUUID(), correlationId),
-      ...extra?.[i],
-      ...(trace ? { traceparent: trace.traceparent, tracestate: trace.tracestate ?? null } : {}),
-    }));
+    // Filled in place (newJobOf builds a fresh object): no copy per job for what is usually absent.
+    const jobs: NewJob[] = submissions.map((s, i) => {
+      const job = newJobOf(s, tenant, ids?.[i] ?? randomUUID(), correlationId);
+      const more = extra?.[i];
+      if (more) Object.assign(job, more);
+      if (trace) {
+        job.traceparent = trace.traceparent;
+        job.tracestate = trace.tracestate ?? null;
+      }
+      return job;
+    });
     this.releaseFast(jobs);
     const createdAt = new Date().toISOString();
     const outbox: OutboxMessage[] = [];
@@ -172,7 +187,9 @@ export class JobsService {
     const { jobs: rows, outbox: messages } = prepared;
     this.afterInsert(rows);
     const records: OutboxRecord[] = messages.map((m, i) => ({ ...m, id: outboxIds[i] ?? '' }));
-    await this.outbox.publishAfterCommit(records);
+    // Published in the background; only under backpressure does the caller wait for confirms.
+    const backpressure = this.outbox.publishAfterCommit(records);
+    if (backpressure) await backpressure;
     if (this.logger.isLevelEnabled('info')) {
       for (const job of rows) {
         this.logger.info(

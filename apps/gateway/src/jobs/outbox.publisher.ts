@@ -53,9 +53,10 @@ export class OutboxPublisher implements OnModuleInit, OnApplicationShutdown {
    * outage) the relay republishes within OUTBOX_MAX_DELAY_MS; a duplicate is harmless. While more
    * than BACKGROUND_MAX_MESSAGES are unconfirmed the caller waits after all (backpressure).
    * The encoding and the writes to the broker's socket start on the next event-loop turn
-   * (setImmediate), so the caller's answer (the 202) is written first.
+   * (setImmediate), so the caller's answer (the 202) is written first. Returns the publish to
+   * wait for only under backpressure (undefined otherwise: nothing to wait for).
    */
-  async publishAfterCommit(records: OutboxRecord[]): Promise<void> {
+  publishAfterCommit(records: OutboxRecord[]): Promise<void> | undefined {
     this.crashIfInjected();
     const count = records.length;
     this.inFlightMessages += count;
@@ -69,7 +70,7 @@ export class OutboxPublisher implements OnModuleInit, OnApplicationShutdown {
         this.inFlight.delete(publishing);
       });
     this.inFlight.add(publishing);
-    if (this.inFlightMessages > BACKGROUND_MAX_MESSAGES) await publishing;
+    return this.inFlightMessages > BACKGROUND_MAX_MESSAGES ? publishing : undefined;
   }
 
   private crashIfInjected(): void {

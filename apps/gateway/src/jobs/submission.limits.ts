@@ -39,8 +39,13 @@ export class SubmissionLimits {
    * Started early so that it runs alongside the idempotency checks; a failure is reported when
    * the counts are awaited.
    */
-  counts(tenant: string, items: readonly Admitted[]): Promise<TenantCounts> {
+  counts(tenant: string, items: readonly Admitted[]): TenantCounts | Promise<TenantCounts> {
     const delayed = items.filter((item) => item.runAt !== null).length;
+    if (!delayed) {
+      // The usual case, answered from memory at once.
+      const active = this.active.known(tenant, items.length);
+      if (active !== undefined) return { tenant, active, scheduled: 0 };
+    }
     const counts = Promise.all([
       this.active.current(tenant, items.length - delayed),
       delayed ? this.scheduled.current(tenant, delayed) : 0,

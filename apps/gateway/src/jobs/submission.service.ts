@@ -42,10 +42,13 @@ export class SubmissionService {
   ) {}
 
   async submit(caller: Caller, body: unknown, idempotencyHeader: string | undefined): Promise<SubmitResult> {
-    await this.catalog.ensureKnown(typesIn(body));
+    // The checks below that have nothing to look up for a request are not entered (each entered
+    // async step costs the request promises and microtask turns).
+    const types = typesIn(body);
+    if (!this.catalog.knows(types)) await this.catalog.ensureKnown(types);
     const item = this.check(withHeaderKey(body, idempotencyHeader));
-    await this.checkFiles(caller, [item]);
-    await this.checkWebhookUrls(caller, [item]);
+    if (referencesFile(item)) await this.checkFiles(caller, [item]);
+    if (item.webhookUrl) await this.checkWebhookUrls(caller, [item]);
     const tenant = caller.tenant;
     const jobId = randomUUID();
     // Usually answered from memory; a count that could refuse the job is read from PostgreSQL,
@@ -212,7 +215,7 @@ export class SubmissionService {
     errorCode: 'validation_failed' | 'flow_invalid' = 'validation_failed',
   ): Promise<void> {
     const refs = items.flatMap((item, index) =>
-      typeof item.payload['fileId'] === 'string' ? [{ index, fileId: item.payload['fileId'] }] : [],
+      referencesFile(item) ? [{ index, fileId: item.payload['fileId'] as string }] : [],
     );
     if (!refs.length) return;
     const wellFormed = refs.filter((r) => isUuid(r.fileId));
@@ -251,12 +254,18 @@ export class SubmissionService {
     flags: { deduplicated?: boolean; cached?: boolean },
     extraAhead?: number,
   ): SubmittedJob {
-    return {
-      ...this.jobs.view(row, extraAhead),
-      deduplicated: flags.deduplicated ?? false,
-      cached: flags.cached ?? false,
-    };
+    // view() builds a fresh object: the flags are added to it rather than to a copy (same fields,
+    // same order in the answer).
+    const job = this.jobs.view(row, extraAhead) as SubmittedJob;
+    job.deduplicated = flags.deduplicated ?? false;
+    job.cached = flags.cached ?? false;
+    return job;
   }
+}
+
+/** Whether a job references an upload (`payload.fileId`), which must be one of the tenant's files. */
+function referencesFile(item: ValidSubmission): boolean {
+  return typeof item.payload['fileId'] === 'string';
 }
 
 /** `Idempotency-Key` header into the body (the body's own key must then agree). */
