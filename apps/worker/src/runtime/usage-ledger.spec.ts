@@ -57,6 +57,28 @@ describe('UsageLedger', () => {
     expect(writes).toHaveLength(1); // nothing new, nothing written
   });
 
+  it('puts each attempt in its own UTC day, on either side of midnight and back again', async () => {
+    const writes: UsageEntry[][] = [];
+    const ledger = new UsageLedger(
+      { add: (entries) => (writes.push([...entries]), Promise.resolve()) },
+      createWorkerMetrics(new Registry()),
+      quiet,
+      60_000,
+    );
+    const job = { tenant: 'a', type: 't' };
+    const units = new Map([['requests', 1]]);
+    ledger.record(job, units, new Date('2026-12-05T23:59:59.999Z'));
+    ledger.record(job, units, Date.parse('2026-12-06T00:00:00.000Z'));
+    ledger.record(job, units, new Date('2026-12-05T00:00:00.000Z'));
+    ledger.record(job, units, new Date('2026-12-04T23:59:59.999Z'));
+    await ledger.flush();
+    expect(writes[0]?.map((e) => [e.day, e.attempts]).sort()).toEqual([
+      ['2026-12-04', 1],
+      ['2026-12-05', 2],
+      ['2026-12-06', 1],
+    ]);
+  });
+
   it('keeps what a failed write held and adds it to the next one', async () => {
     let fail = true;
     const writes: UsageEntry[][] = [];

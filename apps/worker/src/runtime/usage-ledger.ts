@@ -4,6 +4,8 @@ import type { UsageUnits } from '@switchyard/handler-sdk';
 import { detached, type Logger, type WorkerMetrics } from '@switchyard/observability';
 import type { UsageEntry, UsageRepository } from '@switchyard/persistence';
 
+const DAY_MS = 86_400_000;
+
 /** Distinct units one attempt may record; more are ignored (the ledger's keys stay bounded). */
 export const USAGE_UNITS_MAX = 32;
 
@@ -82,6 +84,8 @@ export class UsageLedger {
   private entries = new Map<string, LedgerEntry>();
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
+  /** The UTC day of the last record, and the times it covers: the day's text is made once a day. */
+  private day = { from: 0, to: 0, text: '' };
 
   constructor(
     private readonly store: Pick<UsageRepository, 'add'>,
@@ -90,8 +94,12 @@ export class UsageLedger {
     private readonly flushMs = 1000,
   ) {}
 
-  record(job: { tenant: string; type: string }, units: ReadonlyMap<string, number>, at = new Date()): void {
-    const day = at.toISOString().slice(0, 10);
+  record(
+    job: { tenant: string; type: string },
+    units: ReadonlyMap<string, number>,
+    at: Date | number = Date.now(),
+  ): void {
+    const day = this.dayOf(typeof at === 'number' ? at : at.getTime());
     for (const [unit, amount] of units) {
       const key = `${day}|${job.tenant}|${job.type}|${unit}`;
       const entry = this.entries.get(key);
@@ -113,6 +121,14 @@ export class UsageLedger {
     }
     // The write serves many attempts: outside the trace of the one that armed the timer.
     this.timer ??= setTimeout(() => void detached(() => this.flush()), this.flushMs);
+  }
+
+  private dayOf(ms: number): string {
+    if (ms < this.day.from || ms >= this.day.to) {
+      const from = Math.floor(ms / DAY_MS) * DAY_MS;
+      this.day = { from, to: from + DAY_MS, text: new Date(from).toISOString().slice(0, 10) };
+    }
+    return this.day.text;
   }
 
   /** Writes the sums so far (after the write under way). */
