@@ -45,10 +45,13 @@ export interface EventTime {
 /** The part of a `jobs` row that jobEventFromRow reads. */
 export type JobEventSource = Pick<JobRow, (typeof JOB_EVENT_COLUMNS)[number]> & Partial<EventTime>;
 
+const toIso = (time: Date): string => time.toISOString();
+
 /**
  * The lifecycle event for a row's current state, with the row's own seq. Its `time` is `at`: by
  * default the row's `event_at` when the statement that returned it wrote the event's history row,
- * else now.
+ * else now. `iso` formats the times: a caller that builds several events of one job (the worker's
+ * attempt) passes one that remembers what it formatted, since the same times recur.
  */
 export function jobEventFromRow(
   service: string,
@@ -56,6 +59,7 @@ export function jobEventFromRow(
   row: JobEventSource,
   overrides: Partial<JobEventData> = {},
   at: Date | null | undefined = row.event_at,
+  iso: (time: Date) => string = toIso,
 ): JobCloudEvent {
   return createJobEvent(
     service,
@@ -73,15 +77,15 @@ export function jobEventFromRow(
       seq: Number(row.event_seq),
       ...(row.error ? { error: row.error } : {}),
       ...(row.result_url ? { resultUrl: row.result_url } : {}),
-      createdAt: row.created_at.toISOString(),
-      ...(row.started_at ? { startedAt: row.started_at.toISOString() } : {}),
-      ...(row.finished_at ? { finishedAt: row.finished_at.toISOString() } : {}),
-      ...(row.next_attempt_at ? { nextAttemptAt: row.next_attempt_at.toISOString() } : {}),
+      createdAt: iso(row.created_at),
+      ...(row.started_at ? { startedAt: iso(row.started_at) } : {}),
+      ...(row.finished_at ? { finishedAt: iso(row.finished_at) } : {}),
+      ...(row.next_attempt_at ? { nextAttemptAt: iso(row.next_attempt_at) } : {}),
       ...(row.flow_id ? { flowId: row.flow_id } : {}),
       ...overrides,
     },
     row.correlation_id,
-    at ? { time: at.toISOString() } : {},
+    at ? { time: iso(at) } : {},
   );
 }
 

@@ -4,7 +4,7 @@ import type { AmqpClient } from '@switchyard/messaging';
 import { MessagingError } from '@switchyard/messaging';
 import { createLogger } from '@switchyard/observability';
 import { SEQ_BLOCK, type JobEventSource, type OutboxMessage } from '@switchyard/persistence';
-import { AttemptEvents } from './job-events';
+import { AttemptEvents, isoTimes } from './job-events';
 
 function logged() {
   const lines: { level: string; msg: string }[] = [];
@@ -101,5 +101,49 @@ describe('AttemptEvents', () => {
     expect(lines.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual([
       'could not publish job event',
     ]);
+  });
+
+  it('carries the same times in its events as the rows hold, each formatted once per attempt', () => {
+    const { events, published } = attempt(undefined);
+    events.started();
+    const finishedAt = new Date('2026-12-06T00:00:02.345Z');
+    events.finished('completed', {
+      ...row,
+      status: 'completed',
+      event_seq: String(SEQ_BLOCK + 2),
+      finished_at: finishedAt,
+      event_at: finishedAt,
+    });
+    expect(
+      published.map((e) => [e.type, e.time, e.data.createdAt, e.data.startedAt, e.data.finishedAt]),
+    ).toEqual([
+      [
+        'switchyard.job.started',
+        '2026-12-06T00:00:01.000Z',
+        '2026-12-06T00:00:00.000Z',
+        '2026-12-06T00:00:01.000Z',
+        undefined,
+      ],
+      [
+        'switchyard.job.completed',
+        '2026-12-06T00:00:02.345Z',
+        '2026-12-06T00:00:00.000Z',
+        '2026-12-06T00:00:01.000Z',
+        '2026-12-06T00:00:02.345Z',
+      ],
+    ]);
+  });
+});
+
+describe('isoTimes', () => {
+  it('formats each time as toISOString does, whether it has seen it before or not', () => {
+    const iso = isoTimes();
+    const times = [
+      '2026-12-06T00:00:00.000Z',
+      '2026-12-06T23:59:59.999Z',
+      '2026-12-06T00:00:00.000Z',
+      '1999-01-01T00:00:00.001Z',
+    ];
+    expect(times.map((t) => iso(new Date(t)))).toEqual(times);
   });
 });

@@ -25,6 +25,9 @@ export class AttemptEvents {
     message: null,
   };
 
+  /** The attempt's times as ISO strings, each formatted once: its events carry the same few. */
+  private readonly iso = isoTimes();
+
   constructor(
     private readonly amqp: AmqpClient,
     private readonly jobs: Pick<JobsRepository, 'insertOutbox'>,
@@ -41,7 +44,7 @@ export class AttemptEvents {
     if (seq !== undefined)
       this.publish(
         'started',
-        jobEventFromRow(SERVICE, 'started', this.job, { seq, ...this.last }, this.job.started_at),
+        jobEventFromRow(SERVICE, 'started', this.job, { seq, ...this.last }, this.job.started_at, this.iso),
       );
   }
 
@@ -50,12 +53,15 @@ export class AttemptEvents {
     const seq = this.take();
     // A handler reporting more often than the block allows keeps running; its extra reports are dropped.
     if (seq !== undefined)
-      this.publish('progress', jobEventFromRow(SERVICE, 'progress', this.job, { seq, ...this.last }));
+      this.publish(
+        'progress',
+        jobEventFromRow(SERVICE, 'progress', this.job, { seq, ...this.last }, undefined, this.iso),
+      );
   }
 
   /** After the attempt ended in the database; `row` is the updated row. */
   finished(event: JobEventName, row: JobEventSource): void {
-    this.publish(event, jobEventFromRow(SERVICE, event, row));
+    this.publish(event, jobEventFromRow(SERVICE, event, row, {}, row.event_at, this.iso));
   }
 
   private take(): number | undefined {
@@ -82,4 +88,21 @@ export class AttemptEvents {
       }
     });
   }
+}
+
+/**
+ * Formats times as ISO strings, remembering the last few: an attempt's events repeat the job's
+ * `createdAt` and `startedAt`, and a status change's `time` is its `finishedAt` (one `now()`).
+ */
+export function isoTimes(): (time: Date) => string {
+  const made = new Map<number, string>();
+  return (time) => {
+    const ms = time.getTime();
+    let text = made.get(ms);
+    if (text === undefined) {
+      text = time.toISOString();
+      made.set(ms, text);
+    }
+    return text;
+  };
 }

@@ -58,7 +58,7 @@ import {
   type OutboxRecord,
 } from '@switchyard/persistence';
 import { backoffDelay, isDependencyUnavailable, unavailableDependency } from '@switchyard/resilience';
-import { abandonAfterAbort, AbortReason } from './abort';
+import { abandonAfterAbort, AbortReason, AttemptAbort } from './abort';
 import { AttemptEvents } from './job-events';
 import { GroupCommit } from './group-commit';
 import { WorkerTurn } from './worker-turn';
@@ -106,7 +106,7 @@ interface AttemptRecord {
 
 interface RunningJob {
   row: ClaimedJob;
-  abort: AbortController;
+  abort: AttemptAbort;
   done: Promise<unknown>;
 }
 
@@ -267,7 +267,7 @@ export class JobRunner {
 
   private onControl(command: CancelCommand): Promise<ConsumeOutcome> {
     const job = this.running.get(command.jobId);
-    if (job && !job.abort.signal.aborted) {
+    if (job && !job.abort.aborted) {
       correlation.run({ correlationId: job.row.correlation_id, jobId: job.row.id }, () =>
         this.logger.info('cancel requested; aborting the handler'),
       );
@@ -472,7 +472,7 @@ export class JobRunner {
       span: tracingEnabled() ? this.handlerSpan(row) : undefined,
     };
     const events = new AttemptEvents(this.amqp, this.jobs, this.logger, row);
-    const abort = new AbortController();
+    const abort = new AttemptAbort();
     let settle!: (value: unknown) => void;
     const done = new Promise((resolve) => (settle = resolve));
     this.running.set(row.id, { row, abort, done });
@@ -489,11 +489,11 @@ export class JobRunner {
       if (!handler)
         throw new PermanentError(`no handler for job type "${row.type}" on this worker`, 'unknown_job_type');
       const output = await abandonAfterAbort(
-        withSpan(record.span, () => this.invoke(handler, row, abort.signal, events, record)),
-        abort.signal,
+        withSpan(record.span, () => this.invoke(handler, row, abort, events, record)),
+        abort,
         this.abandonGraceMs,
       );
-      if (abort.signal.aborted) throw abort.signal.reason;
+      if (abort.reason) throw abort.reason;
       endSpan(record.span);
       const written = this.endRecords(row, record, cpuMark, started);
       if (written) await written;
@@ -508,7 +508,7 @@ export class JobRunner {
         this.complete(row, bounded, events, started, freeSlot),
       );
     } catch (error) {
-      const reason: unknown = abort.signal.aborted ? abort.signal.reason : error;
+      const reason: unknown = abort.aborted ? abort.reason : error;
       if (record.span?.isRecording()) endSpan(record.span, reason);
       const written = this.endRecords(row, record, cpuMark, started);
       if (written) await written;
@@ -558,7 +558,7 @@ export class JobRunner {
   private async invoke(
     handler: AnyJobHandler,
     row: ClaimedJob,
-    signal: AbortSignal,
+    abort: AttemptAbort,
     events: AttemptEvents,
     record: AttemptRecord,
   ): Promise<HandlerOutput> {
@@ -571,9 +571,12 @@ export class JobRunner {
       attempt: row.attempts,
       maxAttempts: row.max_attempts,
       payload: row.payload,
-      signal,
+      // Made when the handler first reads it (AttemptAbort).
+      get signal() {
+        return abort.signal;
+      },
       progress: (percent, step, message) => {
-        if (signal.aborted) return;
+        if (abort.aborted) return;
         const clamped = Math.min(100, Math.max(0, Number.isFinite(percent) ? percent : 0));
         // Handler text goes into events, Redis and PostgreSQL: bounded and storable, or one bad
         // report could poison the event stream.
@@ -891,7 +894,7 @@ export class JobRunner {
       const heldIds = new Set(held);
       for (const id of ids) {
         const job = this.running.get(id);
-        if (!job || job.abort.signal.aborted) continue;
+        if (!job || job.abort.aborted) continue;
         if (!heldIds.has(id)) job.abort.abort(new AbortReason('lease_lost', 'lease lost to another worker'));
         else if (cancelRequested.includes(id))
           job.abort.abort(new AbortReason('cancelled', 'cancelled on request'));

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
 import { createLogger, createWorkerMetrics } from '@switchyard/observability';
 import type { UsageEntry } from '@switchyard/persistence';
-import { AttemptUsage, CpuMeter, UsageLedger, USAGE_UNITS_MAX } from './usage-ledger';
+import { AttemptUsage, CPU_READING_REUSE_MS, CpuMeter, UsageLedger, USAGE_UNITS_MAX } from './usage-ledger';
 
 const quiet = createLogger('worker', 'silent', new Writable({ write: (_c, _e, done) => done() }));
 
@@ -57,6 +57,28 @@ describe('UsageLedger', () => {
     expect(writes).toHaveLength(1); // nothing new, nothing written
   });
 
+  it('puts each attempt in its own UTC day, on either side of midnight and back again', async () => {
+    const writes: UsageEntry[][] = [];
+    const ledger = new UsageLedger(
+      { add: (entries) => (writes.push([...entries]), Promise.resolve()) },
+      createWorkerMetrics(new Registry()),
+      quiet,
+      60_000,
+    );
+    const job = { tenant: 'a', type: 't' };
+    const units = new Map([['requests', 1]]);
+    ledger.record(job, units, new Date('2026-12-05T23:59:59.999Z'));
+    ledger.record(job, units, Date.parse('2026-12-06T00:00:00.000Z'));
+    ledger.record(job, units, new Date('2026-12-05T00:00:00.000Z'));
+    ledger.record(job, units, new Date('2026-12-04T23:59:59.999Z'));
+    await ledger.flush();
+    expect(writes[0]?.map((e) => [e.day, e.attempts]).sort()).toEqual([
+      ['2026-12-04', 1],
+      ['2026-12-05', 2],
+      ['2026-12-06', 1],
+    ]);
+  });
+
   it('keeps what a failed write held and adds it to the next one', async () => {
     let fail = true;
     const writes: UsageEntry[][] = [];
@@ -94,5 +116,30 @@ describe('CpuMeter', () => {
     // Both ran over the same interval: equal shares, each about half of what was used.
     expect(Math.abs(aShare - bShare)).toBeLessThan(0.01);
     expect(aShare + bShare).toBeLessThan(0.1);
+  });
+
+  it('reads the CPU time at most once per CPU_READING_REUSE_MS, and shares what the next reading adds', () => {
+    let now = 0;
+    let cpu = 10;
+    let reads = 0;
+    const meter = new CpuMeter(
+      () => {
+        reads++;
+        return cpu;
+      },
+      () => now,
+    );
+    expect(reads).toBe(1);
+    // Attempts starting and ending within the same millisecond: no further reading.
+    const marks = Array.from({ length: 50 }, () => meter.start());
+    for (const mark of marks.slice(0, 10)) expect(meter.end(mark)).toBe(0);
+    expect(reads).toBe(1);
+    // Later: one reading, and the 0.8 s used meanwhile shared by the 40 still running.
+    now += CPU_READING_REUSE_MS;
+    cpu += 0.8;
+    const shares = marks.slice(10).map((mark) => meter.end(mark));
+    expect(reads).toBe(2);
+    expect(shares[0]).toBeCloseTo(0.02, 10);
+    expect(shares.every((share) => share === shares[0])).toBe(true);
   });
 });
