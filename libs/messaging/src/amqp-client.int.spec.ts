@@ -4,6 +4,7 @@ import {
   createJobEvent,
   JOB_CANCEL,
   JOB_DISPATCH,
+  JOB_EVENT_BATCH_LINGER_MS,
   type JobDispatch,
   type JobEventData,
 } from '@switchyard/contracts';
@@ -230,6 +231,32 @@ describe('AmqpClient publish and consume', () => {
     // The metrics queue holds the same batches (nothing consumes it here).
     const metrics = await client.queueStats(client.names.metricsQueue);
     expect(metrics.messageCount).toBe(batches.items.length);
+  });
+
+  it('while a producer keeps publishing, the turns of one linger share a batch message', async () => {
+    const batches = new Inbox<InboundMessage>();
+    const handle = await client.consumeRaw(
+      client.names.trackerQueue,
+      (m) => (batches.push(m), Promise.resolve(Ack)),
+      { prefetch: 10 },
+    );
+    const events = [1, 2, 3, 4].map((seq) =>
+      createJobEvent('worker', 'completed', completedData(seq), 'corr-linger'),
+    );
+    // Quiet for longer than the linger: the first event goes out when its turn ends…
+    await new Promise((resolve) => setTimeout(resolve, JOB_EVENT_BATCH_LINGER_MS + 5));
+    const published = [client.publish(events[0].type, events[0])];
+    // …and the events of the next turns, within the linger, wait for one message together.
+    for (const event of events.slice(1)) {
+      await new Promise((resolve) => setImmediate(resolve));
+      published.push(client.publish(event.type, event));
+    }
+    await Promise.all(published);
+    const ours = (m: InboundMessage) =>
+      (m.content as { correlationid: string }[])[0]?.correlationid === 'corr-linger';
+    await waitFor(() => batches.items.filter(ours).length >= 2, 'two batch messages');
+    await handle.cancel();
+    expect(batches.items.filter(ours).map((m) => m.content)).toEqual([[events[0]], events.slice(1)]);
   });
 
   describe('a publish the broker nacks', () => {

@@ -204,18 +204,19 @@ export class AmqpClient extends EventEmitter {
     const gathering = gatheringOf(name);
     // Encoded once: the same bytes go out alone and inside the batch.
     const body = gathering ? encodeBody(payload) : payload;
-    const published = this.publisher.publish(exchange, definition.routingKey(payload), body, {
-      ...properties,
-      priority: options.priority,
-      correlationId: options.correlationId ?? properties.correlationId,
-      messageId: options.messageId ?? properties.messageId,
-      headers,
-      cc,
-      mandatory: definition.mandatory,
-    });
-    if (!gathering) return published;
-    const batched = this.batches.add(gathering.batch, gathering.max, body as Buffer);
-    return Promise.all([published, batched]).then(() => undefined);
+    const publishOwn = (): Promise<void> =>
+      this.publisher.publish(exchange, definition.routingKey(payload), body, {
+        ...properties,
+        priority: options.priority,
+        correlationId: options.correlationId ?? properties.correlationId,
+        messageId: options.messageId ?? properties.messageId,
+        headers,
+        cc,
+        mandatory: definition.mandatory,
+      });
+    if (!gathering) return publishOwn();
+    // The event's own message goes out with its batch, in one socket write.
+    return this.batches.add(gathering.batch, gathering, body as Buffer, publishOwn);
   }
 
   /** One batch message of encoded items (see TurnBatches), as its catalogue definition says. */

@@ -1,56 +1,100 @@
 /** Publishes one batch: `bodies` are the encoded items, in the order they were added. */
 export type PublishBatch = (batch: string, bodies: readonly Buffer[]) => Promise<void>;
 
+/** How one batch name is gathered. */
+export interface BatchShape {
+  /** Items per message at most: a fuller batch is published at once. */
+  readonly max: number;
+  /**
+   * The least time between the starts of two messages of this batch name. A batch opened longer
+   * than this after the previous one started goes out when its turn ends (setImmediate); one opened
+   * sooner waits for the rest of this time, gathering what the next turns add. 0: every turn.
+   */
+  readonly lingerMs: number;
+}
+
 interface OpenBatch {
   readonly bodies: Buffer[];
-  readonly max: number;
+  /** Publishes sent along with the batch (each item's own message), started just before it. */
+  readonly alongside: (() => void)[];
   readonly published: Promise<void>;
+  cancel?: () => void;
   start(): void;
 }
 
 /**
- * Gathers the items a process publishes within one event-loop turn into one message per batch
- * name (split every `max` items), published when the turn ends (setImmediate): a worker's
- * completions, an insert batch's events or an outbox pass become one message rather than one per
- * event, since the broker's cost is mostly per message. Each add() settles with its batch's
- * publish. Memory is bounded by what one turn adds, and the batch is encoded only once.
+ * Gathers the items a process publishes into one message per batch name: a worker's completions,
+ * an insert batch's events or an outbox pass become one message rather than one per event, since
+ * the broker's cost is mostly per message. A batch opened while the process is quiet goes out when
+ * its event-loop turn ends; while items keep coming, at most one message per `lingerMs` goes out
+ * (split every `max` items), so at low rates the turns of a few milliseconds share one message
+ * instead of each sending its own. An item's own message (`alongside`) is published with its batch,
+ * just before it, so both leave in one socket write. Each add() settles once the broker confirmed
+ * its batch and its own message. Memory is bounded by what one linger adds, and the batch is
+ * encoded only once.
  */
 export class TurnBatches {
   private readonly open = new Map<string, OpenBatch>();
-  private scheduled: NodeJS.Immediate | undefined;
+  /** When (performance.now()) the last message of each batch name started. */
+  private readonly lastStart = new Map<string, number>();
 
   constructor(private readonly publishBatch: PublishBatch) {}
 
-  /** Adds an encoded item to this turn's `batch`; resolves once the broker confirmed that message. */
-  add(batch: string, max: number, body: Buffer): Promise<void> {
-    let current = this.open.get(batch);
-    if (!current) {
-      current = this.openBatch(batch, max);
-      this.open.set(batch, current);
-      this.scheduled ??= setImmediate(() => this.flush());
+  /**
+   * Adds an encoded item to the open `batch`; resolves once the broker confirmed that message and
+   * the item's own (`alongside`, if any).
+   */
+  add(batch: string, shape: BatchShape, body: Buffer, alongside?: () => Promise<void>): Promise<void> {
+    let opened = this.open.get(batch);
+    if (!opened) {
+      opened = this.openBatch(batch);
+      this.open.set(batch, opened);
+      this.schedule(batch, opened, shape.lingerMs);
     }
+    const current = opened;
     current.bodies.push(body);
-    if (current.bodies.length >= current.max) {
-      this.open.delete(batch);
-      current.start();
+    let own: Promise<void> | undefined;
+    if (alongside) {
+      const send = alongside;
+      own = new Promise<void>((resolve) => current.alongside.push(() => resolve(send())));
     }
-    return current.published;
+    const published = current.published;
+    if (current.bodies.length >= shape.max) this.startBatch(batch, current);
+    // The item's own message is sent with the batch; the add settles once both are confirmed.
+    return own ? Promise.all([published, own]).then(() => undefined) : published;
   }
 
-  /** Publishes what this turn gathered now (before shutting down). */
+  /** Publishes everything gathered now (before shutting down). */
   flush(): void {
-    clearImmediate(this.scheduled);
-    this.scheduled = undefined;
-    const batches = [...this.open.values()];
-    this.open.clear();
-    for (const batch of batches) batch.start();
+    for (const [batch, open] of [...this.open]) this.startBatch(batch, open);
   }
 
-  private openBatch(batch: string, max: number): OpenBatch {
+  private schedule(batch: string, open: OpenBatch, lingerMs: number): void {
+    const wait = lingerMs - (performance.now() - (this.lastStart.get(batch) ?? -Infinity));
+    if (wait <= 0) {
+      const handle = setImmediate(() => this.startBatch(batch, open));
+      open.cancel = () => clearImmediate(handle);
+    } else {
+      const handle = setTimeout(() => this.startBatch(batch, open), Math.ceil(wait));
+      open.cancel = () => clearTimeout(handle);
+    }
+  }
+
+  private startBatch(batch: string, open: OpenBatch): void {
+    if (this.open.get(batch) !== open) return;
+    this.open.delete(batch);
+    open.cancel?.();
+    this.lastStart.set(batch, performance.now());
+    open.start();
+  }
+
+  private openBatch(batch: string): OpenBatch {
     const bodies: Buffer[] = [];
+    const alongside: (() => void)[] = [];
     let start!: () => void;
     const published = new Promise<void>((resolve, reject) => {
       start = () => {
+        for (const send of alongside) send();
         try {
           this.publishBatch(batch, bodies).then(resolve, reject);
         } catch (error) {
@@ -58,7 +102,7 @@ export class TurnBatches {
         }
       };
     });
-    return { bodies, max, published, start };
+    return { bodies, alongside, published, start };
   }
 }
 

@@ -3,7 +3,12 @@ import { INTAKE_SUBMIT, intakeSubmitMessage } from './intake-submit';
 import { JOB_CANCEL, jobCancelMessage } from './job-cancel';
 import { JOB_DISPATCH, jobDispatchMessage } from './job-dispatch';
 import { JOB_EVENT_MESSAGES, JOB_EVENT_TYPES } from './job-event';
-import { JOB_EVENT_BATCH, JOB_EVENT_BATCH_MAX, jobEventBatchMessage } from './job-event-batch';
+import {
+  JOB_EVENT_BATCH,
+  JOB_EVENT_BATCH_LINGER_MS,
+  JOB_EVENT_BATCH_MAX,
+  jobEventBatchMessage,
+} from './job-event-batch';
 import type { MessageDefinition } from './message';
 
 /**
@@ -22,6 +27,8 @@ export const MESSAGES = {
 export interface Gathering {
   readonly batch: MessageName;
   readonly max: number;
+  /** The least time between two batch messages of one producer while items keep coming (ms). */
+  readonly lingerMs: number;
 }
 
 /**
@@ -30,7 +37,7 @@ export interface Gathering {
  * event-loop turn, which goes to the internal exchange once per turn.
  */
 const GATHERED: Partial<Record<MessageName, Gathering>> = Object.fromEntries(
-  JOB_EVENT_TYPES.map((type) => [type, { batch: JOB_EVENT_BATCH, max: JOB_EVENT_BATCH_MAX }]),
+  JOB_EVENT_TYPES.map((type) => [type, { batch: JOB_EVENT_BATCH, max: JOB_EVENT_BATCH_MAX, lingerMs: JOB_EVENT_BATCH_LINGER_MS }]),
 );
 
 /** The batch message `name` is gathered into, if any. */

@@ -16,6 +16,16 @@ export const CLOUDEVENTS_BATCH_CONTENT_TYPE = 'application/cloudevents-batch+jso
 export const JOB_EVENT_BATCH_MAX = 200;
 
 /**
+ * While a producer keeps publishing lifecycle events, at most one batch message per this many
+ * milliseconds (a batch opened after a quiet spell still goes out when its turn ends): at low
+ * rates a worker's or a gateway's turns hold one or two events each, and each message costs the
+ * broker two persistent deliveries and acks. It bounds what it adds to an event's way to the
+ * tracker and the metrics service (whose own write batches wait up to TRACKER_FLUSH_MS, 50 ms, and
+ * 20 ms).
+ */
+export const JOB_EVENT_BATCH_LINGER_MS = 10;
+
+/**
  * The lifecycle events one producer published in one event-loop turn (an insert batch, an outbox
  * pass, a worker's completions), in publish order, for Switchyard's own consumers: the tracker and
  * the metrics service each get one message per turn instead of one per event. Other systems get
