@@ -106,23 +106,22 @@ export function eventOutboxMessage(event: JobCloudEvent): OutboxMessage {
   return { jobId: event.data.jobId, name: event.type, payload: event, options: {} };
 }
 
+/** The job a `job.queued` event describes. */
+export interface QueuedJob {
+  id: string;
+  tenant: string;
+  type: string;
+  queue: string;
+  correlationId: string;
+  flowId?: string | null;
+}
+
 /**
- * The `job.queued` event (seq 1) of a job inserted `queued`, as the outbox message written with it;
- * `service` is the producer (the gateway, or a tool that inserts jobs as the gateway does).
+ * The `job.queued` event (seq 1) of a job inserted `queued`; `service` is the producer (the
+ * gateway, or a tool that inserts jobs as the gateway does).
  */
-export function queuedEventOf(
-  service: string,
-  job: {
-    id: string;
-    tenant: string;
-    type: string;
-    queue: string;
-    correlationId: string;
-    flowId?: string | null;
-  },
-  createdAt: string,
-): OutboxMessage {
-  const queued = createJobEvent(
+export function queuedEvent(service: string, job: QueuedJob, createdAt: string): JobCloudEvent {
+  return createJobEvent(
     service,
     'queued',
     {
@@ -141,7 +140,11 @@ export function queuedEventOf(
     },
     job.correlationId,
   );
-  return eventOutboxMessage(queued);
+}
+
+/** queuedEvent as the outbox message written with the job. */
+export function queuedEventOf(service: string, job: QueuedJob, createdAt: string): OutboxMessage {
+  return eventOutboxMessage(queuedEvent(service, job, createdAt));
 }
 
 export function dispatchOutboxMessage(

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { amqpNames, createJobEvent, jobEventName, type JobCloudEvent } from '@switchyard/contracts';
+import { amqpNames, jobEventName, type JobCloudEvent } from '@switchyard/contracts';
 import { createTestDatabase, type TestDatabase } from '@switchyard/testing';
 import { createDataSource, MIGRATIONS, runMigrations } from './data-source';
 import { IdempotencyKeyTaken } from './errors';
 import { JobsRepository, type NewJob } from './jobs.repository';
-import { eventOutboxMessage, jobEventFromRow, type OutboxMessage } from './job-messages';
+import { eventOutboxMessage, jobEventFromRow, queuedEvent, type OutboxMessage } from './job-messages';
 import { LifecycleRepository } from './lifecycle.repository';
 
 /** An outbox row whose payload is whatever the test stores (the repository does not read it). */
@@ -37,25 +37,8 @@ function newJob(overrides: Partial<NewJob> = {}): NewJob {
 }
 
 /** The gateway's `job.queued` event (seq 1) of a job inserted `queued`. */
-function queuedEvent(job: NewJob): JobCloudEvent {
-  return createJobEvent(
-    'gateway',
-    'queued',
-    {
-      jobId: job.id,
-      tenant: job.tenant,
-      type: job.type,
-      queue: job.queue,
-      status: 'queued',
-      step: null,
-      progress: 0,
-      message: null,
-      attempt: 0,
-      seq: 1,
-      createdAt: new Date().toISOString(),
-    },
-    job.correlationId,
-  );
+function queuedEventNow(job: NewJob): JobCloudEvent {
+  return queuedEvent('gateway', job, new Date().toISOString());
 }
 
 interface HistoryRow {
@@ -135,7 +118,7 @@ describe('JobsRepository against PostgreSQL', () => {
     const batch = Array.from({ length: 30 }, () => newJob({ tenant: 'one-statement' }));
     const messages = batch.flatMap((job) => [
       outboxMessage(job.id, { jobId: job.id }),
-      eventOutboxMessage(queuedEvent(job)),
+      eventOutboxMessage(queuedEventNow(job)),
     ]);
     const { rows, outboxIds } = await jobs.insertJobs(batch, messages);
     expect(rows.map((r) => r.id).sort()).toEqual(batch.map((j) => j.id).sort());
@@ -330,7 +313,7 @@ describe('JobsRepository against PostgreSQL', () => {
     const queued = newJob({ correlationId: 'corr-history' });
     const scheduled = newJob({ runAt: new Date(Date.now() + 3_600_000).toISOString() });
     const waiting = newJob({ pendingDeps: 1 });
-    const event = queuedEvent(queued);
+    const event = queuedEventNow(queued);
     const { outboxIds } = await jobs.insertJobs([queued, scheduled, waiting], [eventOutboxMessage(event)]);
     expect(await historyOf(queued.id)).toEqual([trackerRowOf(event)]);
     expect(await historyOf(scheduled.id)).toEqual([]);
@@ -346,7 +329,7 @@ describe('JobsRepository against PostgreSQL', () => {
     const [a, b, c] = [newJob(), newJob(), newJob()];
     const inserted = await jobs.insertJobs(
       [a, b, c],
-      [a, b, c].map((j) => eventOutboxMessage(queuedEvent(j))),
+      [a, b, c].map((j) => eventOutboxMessage(queuedEventNow(j))),
     );
     await jobs.deleteOutbox(inserted.outboxIds);
     const events = new Map<string, JobCloudEvent[]>([a, b, c].map((j) => [j.id, []]));
@@ -402,7 +385,7 @@ describe('JobsRepository against PostgreSQL', () => {
 
     for (const job of [a, b, c]) {
       const history = await historyOf(job.id);
-      const expected = [trackerRowOf(queuedEvent(job)), ...events.get(job.id)!.map(trackerRowOf)];
+      const expected = [trackerRowOf(queuedEventNow(job)), ...events.get(job.id)!.map(trackerRowOf)];
       // The gateway's event time is its own; every other row is exactly its event.
       expect(history.map((h) => ({ ...h, created_at: undefined }))).toEqual(
         expected.map((h) => ({ ...h, created_at: undefined })),
@@ -426,7 +409,7 @@ describe('JobsRepository against PostgreSQL', () => {
     const [row] = await jobs.claimMany([job.id], 'w1', 30000);
     const cancelled = jobEventFromRow('worker', 'cancelled', { ...row!, event_seq: '10002' });
     const progress = jobEventFromRow('worker', 'progress', row!, { seq: 3, progress: 50 });
-    const gone = queuedEvent(newJob());
+    const gone = queuedEventNow(newJob());
     const messages = [
       eventOutboxMessage(cancelled),
       eventOutboxMessage(progress),
@@ -452,7 +435,7 @@ describe('JobsRepository against PostgreSQL', () => {
     const [one, two] = [newJob({ tenant }), newJob({ tenant })];
     const { outboxIds } = await jobs.insertJobs(
       [one, two],
-      [one, two].map((j) => eventOutboxMessage(queuedEvent(j))),
+      [one, two].map((j) => eventOutboxMessage(queuedEventNow(j))),
     );
     await jobs.deleteOutbox(outboxIds);
     await jobs.claimMany([one.id, two.id], 'w1', 30000);
