@@ -79,16 +79,18 @@ describe('DLQ replay bounds', () => {
         { what: `tenant A's job ${i} accepted`, intervalMs: 250 },
       );
     }
-    // Both gateways poll RabbitMQ's depth on their own (every second): wait until each sees it.
+    // Both gateways poll the PostgreSQL backlog (queued + released: what queue_full counts) on
+    // their own, every second: wait until each sees the queue full. (RabbitMQ's ready count is
+    // another poll, and a batched message carries several jobs: it is not the depth.)
     await waitFor(
       async () => {
-        const depths = await Promise.all(
+        const levels = await Promise.all(
           [a, b].map(async (api) => {
-            const r = await api.get<{ items: { queue: string; ready: number }[] }>('/queues');
-            return r.body.items.find((q) => q.queue === 'default')?.ready ?? 0;
+            const r = await api.get<{ items: { queue: string; level: string }[] }>('/queues');
+            return r.body.items.find((q) => q.queue === 'default')?.level;
           }),
         );
-        return depths.every((d) => d >= 3);
+        return levels.every((level) => level === 'critical');
       },
       { what: 'the default queue at depth 3 on both gateways', intervalMs: 250 },
     );
