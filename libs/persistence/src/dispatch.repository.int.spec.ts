@@ -3,29 +3,12 @@ import type { DataSource } from 'typeorm';
 import { amqpNames, JOB_DISPATCH } from '@switchyard/contracts';
 import { createTestDatabase, waitFor, type TestDatabase } from '@switchyard/testing';
 import { createDataSource, runMigrations } from './data-source';
-import { JobsRepository, type NewJob } from './jobs.repository';
+import { JobsRepository } from './jobs.repository';
 import { JobQueriesRepository } from './job-queries.repository';
 import { LifecycleRepository } from './lifecycle.repository';
 import { DispatchRepository, type ReleasedJob } from './dispatch.repository';
 import { LimitsRepository } from './limits.repository';
-
-function newJob(overrides: Partial<NewJob> = {}): NewJob {
-  return {
-    id: randomUUID(),
-    tenant: 'acme',
-    type: 'synthetic',
-    queue: 'default',
-    priority: 5,
-    maxAttempts: 3,
-    timeoutMs: 60000,
-    correlationId: 'corr-1',
-    idempotencyKey: null,
-    requestHash: '',
-    payload: {},
-    metadata: {},
-    ...overrides,
-  };
-}
+import { newJob } from './jobs.testing';
 
 const eventually = (check: () => boolean, timeoutMs = 5000) => waitFor(check, { timeoutMs, intervalMs: 20 });
 

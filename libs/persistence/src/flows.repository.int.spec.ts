@@ -6,23 +6,10 @@ import { FlowsRepository } from './flows.repository';
 import { JobsRepository, type NewJob } from './jobs.repository';
 import { LifecycleRepository } from './lifecycle.repository';
 import { amqpNames } from '@switchyard/contracts';
+import { newJob as queuedJob } from './jobs.testing';
 
 function newJob(overrides: Partial<NewJob> = {}): NewJob {
-  return {
-    id: randomUUID(),
-    tenant: 'acme',
-    type: 'synthetic',
-    queue: `flows-${randomUUID().slice(0, 8)}`,
-    priority: 5,
-    maxAttempts: 1,
-    timeoutMs: 60000,
-    correlationId: 'corr',
-    idempotencyKey: null,
-    requestHash: '',
-    payload: {},
-    metadata: {},
-    ...overrides,
-  };
+  return queuedJob({ queue: `flows-${randomUUID().slice(0, 8)}`, maxAttempts: 1, ...overrides });
 }
 
 const last = { step: null, message: null };

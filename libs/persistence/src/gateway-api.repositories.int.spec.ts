@@ -5,27 +5,10 @@ import { ApiKeysRepository } from './api-keys.repository';
 import { createDataSource, runMigrations } from './data-source';
 import { FilesRepository } from './files.repository';
 import { JobQueriesRepository } from './job-queries.repository';
-import { JobsRepository, type NewJob } from './jobs.repository';
+import { JobsRepository } from './jobs.repository';
 import { ResultCacheRepository } from './result-cache.repository';
 import { RetentionRepository } from './retention.repository';
-
-function newJob(overrides: Partial<NewJob> = {}): NewJob {
-  return {
-    id: randomUUID(),
-    tenant: 'acme',
-    type: 'synthetic',
-    queue: 'default',
-    priority: 5,
-    maxAttempts: 3,
-    timeoutMs: 60000,
-    correlationId: 'c',
-    idempotencyKey: null,
-    requestHash: 'h',
-    payload: {},
-    metadata: {},
-    ...overrides,
-  };
-}
+import { newJob } from './jobs.testing';
 
 describe('gateway repositories against PostgreSQL', () => {
   let database: TestDatabase;

@@ -4,22 +4,10 @@ import { createTestDatabase, type TestDatabase } from '@switchyard/testing';
 import { createDataSource, runMigrations } from './data-source';
 import { JobMetricsRepository } from './job-metrics.repository';
 import { JobsRepository, type NewJob } from './jobs.repository';
+import { newJob as queuedJob } from './jobs.testing';
 
 function newJob(priority: number): NewJob {
-  return {
-    id: randomUUID(),
-    tenant: 'acme',
-    type: 'synthetic',
-    queue: 'default',
-    priority,
-    maxAttempts: 3,
-    timeoutMs: 60000,
-    correlationId: randomUUID(),
-    idempotencyKey: null,
-    requestHash: 'h',
-    payload: {},
-    metadata: {},
-  };
+  return queuedJob({ priority, correlationId: randomUUID() });
 }
 
 describe('JobMetricsRepository against PostgreSQL', () => {

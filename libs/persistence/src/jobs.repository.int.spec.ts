@@ -7,6 +7,7 @@ import { IdempotencyKeyTaken } from './errors';
 import { JobsRepository, type NewJob } from './jobs.repository';
 import { eventOutboxMessage, jobEventFromRow, queuedEvent, type OutboxMessage } from './job-messages';
 import { LifecycleRepository } from './lifecycle.repository';
+import { newJob } from './jobs.testing';
 
 /** An outbox row whose payload is whatever the test stores (the repository does not read it). */
 function outboxMessage(
@@ -16,24 +17,6 @@ function outboxMessage(
   name: OutboxMessage['name'] = 'switchyard.job.dispatch',
 ): OutboxMessage {
   return { jobId, name, payload, options } as OutboxMessage;
-}
-
-function newJob(overrides: Partial<NewJob> = {}): NewJob {
-  return {
-    id: randomUUID(),
-    tenant: 'acme',
-    type: 'synthetic',
-    queue: 'default',
-    priority: 5,
-    maxAttempts: 3,
-    timeoutMs: 60000,
-    correlationId: 'corr-1',
-    idempotencyKey: null,
-    requestHash: 'h',
-    payload: { durationMs: 0 },
-    metadata: {},
-    ...overrides,
-  };
 }
 
 /** The gateway's `job.queued` event (seq 1) of a job inserted `queued`. */

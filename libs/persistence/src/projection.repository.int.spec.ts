@@ -4,26 +4,10 @@ import type { DataSource } from 'typeorm';
 import { amqpNames, type JobEventData } from '@switchyard/contracts';
 import { createTestDatabase, type TestDatabase } from '@switchyard/testing';
 import { createDataSource, runMigrations } from './data-source';
-import { JobsRepository, type NewJob } from './jobs.repository';
+import { JobsRepository } from './jobs.repository';
 import { LifecycleRepository } from './lifecycle.repository';
 import { ProjectionRepository, type ProjectedEvent } from './projection.repository';
-
-function newJob(): NewJob {
-  return {
-    id: randomUUID(),
-    tenant: 'acme',
-    type: 'synthetic',
-    queue: 'default',
-    priority: 5,
-    maxAttempts: 3,
-    timeoutMs: 60000,
-    correlationId: 'corr-1',
-    idempotencyKey: null,
-    requestHash: 'h',
-    payload: {},
-    metadata: {},
-  };
-}
+import { newJob } from './jobs.testing';
 
 function event(jobId: string, seq: number, overrides: Partial<JobEventData> = {}): ProjectedEvent {
   return {

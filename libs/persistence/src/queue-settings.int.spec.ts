@@ -6,24 +6,7 @@ import { createDataSource, runMigrations } from './data-source';
 import { JobQueriesRepository } from './job-queries.repository';
 import { JobsRepository, type NewJob } from './jobs.repository';
 import { QueueSettingsRepository } from './queue-settings.repository';
-
-function newJob(overrides: Partial<NewJob> = {}): NewJob {
-  return {
-    id: randomUUID(),
-    tenant: 'acme',
-    type: 'synthetic',
-    queue: 'default',
-    priority: 5,
-    maxAttempts: 3,
-    timeoutMs: 60000,
-    correlationId: 'c',
-    idempotencyKey: null,
-    requestHash: 'h',
-    payload: {},
-    metadata: {},
-    ...overrides,
-  };
-}
+import { newJob } from './jobs.testing';
 
 describe('queue settings and queue levels against PostgreSQL', () => {
   let database: TestDatabase;

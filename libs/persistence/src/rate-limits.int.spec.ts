@@ -6,24 +6,7 @@ import { JobsRepository, type NewJob } from './jobs.repository';
 import { JobQueriesRepository } from './job-queries.repository';
 import { DispatchRepository } from './dispatch.repository';
 import { LimitsRepository } from './limits.repository';
-
-function newJob(overrides: Partial<NewJob> = {}): NewJob {
-  return {
-    id: randomUUID(),
-    tenant: 'acme',
-    type: 'synthetic',
-    queue: 'default',
-    priority: 5,
-    maxAttempts: 3,
-    timeoutMs: 60000,
-    correlationId: 'corr-1',
-    idempotencyKey: null,
-    requestHash: '',
-    payload: {},
-    metadata: {},
-    ...overrides,
-  };
-}
+import { newJob } from './jobs.testing';
 
 /** Provider rate budgets (issue #16): the rated release, its token buckets and the 429 holds. */
 describe('rate budgets against PostgreSQL', () => {

@@ -5,22 +5,14 @@ import { createDataSource, runMigrations } from './data-source';
 import { JOB_EVENT_COLUMNS } from './job-messages';
 import { poolOf } from './pool';
 import { CLAIMED_JOB_COLUMNS, JobsRepository, SEQ_BLOCK, type NewJob } from './jobs.repository';
+import { newJob as queuedJob } from './jobs.testing';
 
 function newJob(n: number): NewJob {
-  return {
-    id: randomUUID(),
-    tenant: 'acme',
-    type: 'synthetic',
-    queue: 'default',
-    priority: 5,
-    maxAttempts: 3,
-    timeoutMs: 60000,
+  return queuedJob({
     correlationId: `corr-${n}`,
-    idempotencyKey: null,
-    requestHash: 'h',
     payload: { durationMs: 0, n },
     metadata: { big: 'x'.repeat(100) },
-  };
+  });
 }
 
 const last = { step: null, message: null };
