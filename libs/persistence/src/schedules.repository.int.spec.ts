@@ -4,6 +4,7 @@ import { createTestDatabase, waitFor, type TestDatabase } from '@switchyard/test
 import { createDataSource, runMigrations } from './data-source';
 import { ScheduleNameTaken, ScheduleQuotaExceeded, ScheduleTickTaken } from './errors';
 import { JobsRepository, type NewJob } from './jobs.repository';
+import { newJob } from './jobs.testing';
 import { SchedulesRepository, toScheduleView, type ScheduleFields } from './schedules.repository';
 
 function fields(overrides: Partial<ScheduleFields> = {}): ScheduleFields {
@@ -29,23 +30,7 @@ function fields(overrides: Partial<ScheduleFields> = {}): ScheduleFields {
 }
 
 function run(scheduleId: string, tick: number, overrides: Partial<NewJob> = {}): NewJob {
-  return {
-    id: randomUUID(),
-    tenant: 'acme',
-    type: 'synthetic',
-    queue: 'default',
-    priority: 5,
-    maxAttempts: 3,
-    timeoutMs: 60000,
-    correlationId: 'c',
-    idempotencyKey: null,
-    requestHash: '',
-    payload: {},
-    metadata: {},
-    scheduleId,
-    scheduledFor: new Date(tick).toISOString(),
-    ...overrides,
-  };
+  return newJob({ scheduleId, scheduledFor: new Date(tick).toISOString(), ...overrides });
 }
 
 describe('schedules against PostgreSQL', () => {

@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import { createTestDatabase, type TestDatabase } from '@switchyard/testing';
 import { createDataSource, runMigrations } from './data-source';
 import { JobsRepository } from './jobs.repository';
+import { newJob } from './jobs.testing';
 import { WebhooksRepository, type WebhookEventInput } from './webhooks.repository';
 
 const DAY = 86400000;
@@ -146,26 +147,7 @@ describe('webhook endpoints and deliveries against PostgreSQL', () => {
 
     const jobId = randomUUID();
     const webhookUrl = 'http://receiver.test/jobs/42?tag=a';
-    await jobs.insertJobs(
-      [
-        {
-          id: jobId,
-          tenant,
-          type: 'synthetic',
-          queue: 'default',
-          priority: 5,
-          maxAttempts: 3,
-          timeoutMs: 60000,
-          correlationId: 'c',
-          idempotencyKey: null,
-          requestHash: '',
-          payload: {},
-          metadata: {},
-          webhookUrl,
-        },
-      ],
-      [],
-    );
+    await jobs.insertJobs([newJob({ id: jobId, tenant, webhookUrl })], []);
     expect((await jobs.findById(jobId, tenant))?.webhook_url).toBe(webhookUrl);
 
     // The override stands in for the two endpoints of its origin (under the oldest); the other
