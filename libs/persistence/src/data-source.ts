@@ -20,6 +20,7 @@ import { BacklogOrder1700000017000 } from './migrations/1700000017000-backlog-or
 import { HistoryWithState1700000018200 } from './migrations/1700000018200-history-with-state';
 import { HotTableVacuum1700000019000 } from './migrations/1700000019000-hot-table-vacuum';
 import { JobsUnplannedColumns1700000020000 } from './migrations/1700000020000-jobs-unplanned-columns';
+import { JobsStatisticsSample1700000021000 } from './migrations/1700000021000-jobs-statistics-sample';
 
 export const MIGRATIONS = [
   Initial1700000000000,
@@ -42,6 +43,7 @@ export const MIGRATIONS = [
   HistoryWithState1700000018200,
   HotTableVacuum1700000019000,
   JobsUnplannedColumns1700000020000,
+  JobsStatisticsSample1700000021000,
 ];
 
 /** The settings every service reads for its pool (CommonEnv in @switchyard/config). */

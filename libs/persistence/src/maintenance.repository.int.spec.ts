@@ -3,6 +3,11 @@ import { createTestDatabase, waitFor, type TestDatabase } from '@switchyard/test
 import { createDataSource, runMigrations } from './data-source';
 import { MaintenanceRepository } from './maintenance.repository';
 import { UNPLANNED_JOB_COLUMNS } from './migrations/1700000020000-jobs-unplanned-columns';
+import {
+  JOB_EXPRESSION_INDEXES,
+  JOBS_STATISTICS_TARGET,
+  PLANNED_JOB_COLUMNS,
+} from './migrations/1700000021000-jobs-statistics-sample';
 
 describe('table maintenance against PostgreSQL', () => {
   let database: TestDatabase;
@@ -33,25 +38,27 @@ describe('table maintenance against PostgreSQL', () => {
     }
   });
 
-  it('ANALYZE leaves out the jobs columns no statement selects on, and keeps the others', async () => {
+  it('ANALYZE leaves out the jobs columns no statement selects on, and samples the others (and the expression indexes) at the smaller target', async () => {
     const rows: { attname: string; attstattarget: number }[] = await db.query(
       `SELECT attname, attstattarget FROM pg_attribute
        WHERE attrelid = 'jobs'::regclass AND attnum > 0 AND NOT attisdropped`,
     );
     const target = new Map(rows.map((r) => [r.attname, r.attstattarget]));
     for (const column of UNPLANNED_JOB_COLUMNS) expect([column, target.get(column)]).toEqual([column, 0]);
-    // The columns the dispatcher, the worker and the queries select on keep the default (-1).
-    for (const column of [
-      'id',
-      'tenant',
-      'queue',
-      'status',
-      'priority',
-      'created_at',
-      'dispatched_at',
-      'payload',
-    ])
-      expect([column, target.get(column)]).toEqual([column, -1]);
+    for (const column of PLANNED_JOB_COLUMNS)
+      expect([column, target.get(column)]).toEqual([column, JOBS_STATISTICS_TARGET]);
+    // Every column is in one list or the other: a new one at the default (-1, i.e. 100) would bring
+    // ANALYZE's 30,000-row sample back (see the JobsStatisticsSample migration).
+    expect([...target.keys()].sort()).toEqual([...UNPLANNED_JOB_COLUMNS, ...PLANNED_JOB_COLUMNS].sort());
+    const expressions: { index: string; attstattarget: number }[] = await db.query(
+      `SELECT c.relname AS index, a.attstattarget FROM pg_index i
+       JOIN pg_class c ON c.oid = i.indexrelid
+       JOIN pg_attribute a ON a.attrelid = i.indexrelid AND a.attnum > 0
+       WHERE i.indrelid = 'jobs'::regclass AND i.indexprs IS NOT NULL`,
+    );
+    expect(expressions.map((e) => [e.index, e.attstattarget])).toEqual(
+      JOB_EXPRESSION_INDEXES.map((index) => [index, JOBS_STATISTICS_TARGET]),
+    );
   });
 
   it('reads the dead rows an update left, and a vacuum removes them', async () => {
