@@ -153,6 +153,15 @@ describe('EventConsumer', () => {
     expect(lookup).not.toHaveBeenCalled();
   });
 
+  it("counts an acceptance that carries its priority (the gateway's job.queued) at once, without a lookup", async () => {
+    const lookup = jest.fn<ReturnType<PriorityLookup>, Parameters<PriorityLookup>>();
+    const { registry, consumer } = setUp(lookup);
+    const queued = deliver(consumer, message('queued', { jobId: 'a', priority: 8 }));
+    expect(await counter(registry, 'switchyard_jobs_submitted_total')).toEqual({ 'synthetic,default,8': 1 });
+    expect(await queued).toEqual(Ack);
+    expect(lookup).not.toHaveBeenCalled();
+  });
+
   it('records a batch message: its events that need no lookup at once, its acceptances with one lookup', async () => {
     const lookups: string[][] = [];
     const { registry, consumer } = setUp((ids) => {

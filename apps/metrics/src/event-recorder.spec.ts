@@ -75,7 +75,7 @@ describe('EventRecorder', () => {
   });
 
   it('uses the priority an event carries, and "unknown" when neither the event nor the caller has one', async () => {
-    const withPriority = event('queued', { jobId: 'a', priority: 9 } as Partial<JobEventData>);
+    const withPriority = event('queued', { jobId: 'a', priority: 9 });
     expect(recorder.needsPriority(withPriority)).toBe(false);
     recorder.record(withPriority, 1);
     recorder.record(event('queued', { jobId: 'b' }));

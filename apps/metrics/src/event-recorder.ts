@@ -253,7 +253,10 @@ function isAcceptance(event: JobCloudEvent): boolean {
   return event.data.seq === 1 && jobEventName(event) !== 'progress';
 }
 
-/** Events do not carry the priority today; if a producer adds it, it is used as is. */
+/**
+ * The priority an acceptance carries (the gateway's `job.queued` does); other acceptances (a
+ * scheduled job's, a flow's waiting job's, an older producer's) are looked up.
+ */
 function priorityOf(event: JobCloudEvent): number | undefined {
   const value = (event.data as { priority?: unknown }).priority;
   return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 9 ? value : undefined;

@@ -1644,6 +1644,7 @@ export interface components {
                 finishedAt?: string;
                 nextAttemptAt?: string;
                 flowId?: string;
+                priority?: number;
             };
         };
         /**

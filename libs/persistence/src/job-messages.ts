@@ -112,6 +112,7 @@ export interface QueuedJob {
   tenant: string;
   type: string;
   queue: string;
+  priority: number;
   correlationId: string;
   flowId?: string | null;
 }
@@ -137,6 +138,8 @@ export function queuedEvent(service: string, job: QueuedJob, createdAt: string):
       seq: 1,
       createdAt,
       ...(job.flowId ? { flowId: job.flowId } : {}),
+      // The metrics service labels the acceptance with it (no lookup of the job's row).
+      priority: job.priority,
     },
     job.correlationId,
   );

@@ -36,4 +36,11 @@ describe('JobsService.prepare: the insert’s own release', () => {
     const { outbox } = serviceWith(false).prepare([submission('noop', 5), submission('noop', 5)], 'tenant-a');
     expect(outbox.map((m) => m.name)).toEqual(['switchyard.job.queued', 'switchyard.job.queued']);
   });
+
+  it('puts each job’s priority on its job.queued (the metrics service counts it without a lookup)', () => {
+    const { outbox } = serviceWith(false).prepare([submission('noop', 7), submission('noop', 0)], 'tenant-a');
+    expect(outbox.map((m) => (m.name === 'switchyard.job.queued' ? m.payload.data.priority : null))).toEqual([
+      7, 0,
+    ]);
+  });
 });

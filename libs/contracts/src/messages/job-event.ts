@@ -46,6 +46,11 @@ export const JobEventDataSchema = Type.Object({
   nextAttemptAt: Type.Optional(Type.String()),
   /** The flow the job belongs to (SPEC §11): flow event streams select on it. */
   flowId: Type.Optional(Type.String()),
+  /**
+   * The job's priority, on the event that accepts it (`job.queued`, seq 1, from the gateway): the
+   * metrics service's `jobs_submitted_total{priority}` label, which it otherwise looks up.
+   */
+  priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 9 })),
 });
 export type JobEventData = Static<typeof JobEventDataSchema>;
 
