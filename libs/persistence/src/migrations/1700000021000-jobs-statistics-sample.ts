@@ -1,4 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
+import type { JobRow } from '../job-row';
 
 /**
  * The statistics target of the `jobs` columns that statements select on, and of the expression
@@ -47,7 +48,7 @@ export const PLANNED_JOB_COLUMNS = [
   'concurrency_key',
   'webhook_url',
   'rate_key',
-] as const satisfies readonly string[];
+] as const satisfies readonly (keyof JobRow)[];
 
 /** Expression indexes of `jobs` (ANALYZE samples for their statistics too). */
 export const JOB_EXPRESSION_INDEXES = ['jobs_payload_file'];
