@@ -201,22 +201,37 @@ describe('provider rate budgets', () => {
     const limitedAt = provider.calls.find((c) => c.path === '/v1/hot')?.at ?? NaN;
     // Jobs submitted during the hold wait for it, wherever they would run.
     const sampler = sampleRunning(db, key);
-    const later = await Promise.all(Array.from({ length: 5 }, () => submit('hot', 'gen')));
-    const ids = [first, ...later];
-    // Held jobs say why they wait; the hold is listed with its end.
-    await waitFor(
-      async () =>
-        (await api.get<TestJob & { waitingFor?: string }>(`/jobs/${later[0]}`)).body.waitingFor === 'rate',
-      { timeoutMs: 2000, intervalMs: 50, what: 'waitingFor "rate" on a held job' },
-    );
-    const limits = await api.get<{ rate: { key: string; heldUntil: string | null; waiting: number }[] }>(
-      '/limits',
-    );
-    const held = limits.body.rate.find((r) => r.key === key);
-    expect(held?.heldUntil).not.toBeNull();
-    expect(new Date(held?.heldUntil ?? 0).getTime()).toBeGreaterThan(limitedAt + 2500);
-    await expectAllCompleted(db, ids, 30000);
-    const samples = await sampler.stop();
+    let samples: { at: number; running: number }[] = [];
+    let ids: string[] = [];
+    try {
+      const later = await Promise.all(Array.from({ length: 5 }, () => submit('hot', 'gen')));
+      ids = [first, ...later];
+      // Held jobs say why they wait; the hold is listed with its end. Any of them, at any time of the
+      // hold: one submitted before the worker recorded the hold is released, claimed and handed back.
+      await waitFor(
+        async () => {
+          const views = await Promise.all(
+            later.map((id) => api.get<TestJob & { waitingFor?: string }>(`/jobs/${id}`)),
+          );
+          return views.some((view) => view.body.waitingFor === 'rate');
+        },
+        {
+          timeoutMs: Math.max(500, limitedAt + 2900 - Date.now()),
+          intervalMs: 50,
+          what: 'waitingFor "rate" on a held job',
+        },
+      );
+      const limits = await api.get<{ rate: { key: string; heldUntil: string | null; waiting: number }[] }>(
+        '/limits',
+      );
+      const held = limits.body.rate.find((r) => r.key === key);
+      expect(held?.heldUntil).not.toBeNull();
+      expect(new Date(held?.heldUntil ?? 0).getTime()).toBeGreaterThan(limitedAt + 2500);
+      await expectAllCompleted(db, ids, 30000);
+    } finally {
+      // Stopped whatever happened: the loop must not query a pool the teardown ends.
+      samples = await sampler.stop();
+    }
 
     // No job of the key ran between the 429 and its reset 3 s later (the first job's own attempt
     // ended with the 429; samples from 200 ms after it leave time for its hand-back to commit).

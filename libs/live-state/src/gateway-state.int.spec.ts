@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { waitFor } from '@switchyard/testing';
 import { AdmissionStore, type AdmissionRequest } from './admission.store';
 import { ChannelSubscriber } from './channel-subscriber';
 import { TokenBucketLimiter } from './rate-limiter';
@@ -42,14 +43,23 @@ describe('TokenBucketLimiter (real Redis)', () => {
 
   it('refills with time and keeps buckets apart', async () => {
     const limiter = new TokenBucketLimiter(redis);
-    const policy = { capacity: 2, perMinute: 6000 }; // 100 per second
+    // One token a second: the three takes below fit in that however slow the machine is (at 100 a
+    // second, a 10 ms pause between two of them refilled a token and the third was allowed).
+    const policy = { capacity: 2, perMinute: 60 };
     const key = `${prefix}rl:write:k2`;
     await limiter.take(key, policy);
     await limiter.take(key, policy);
-    expect((await limiter.take(key, policy)).allowed).toBe(false);
+    const refused = await limiter.take(key, policy);
+    expect(refused.allowed).toBe(false);
     expect((await limiter.take(`${prefix}rl:write:k3`, policy)).allowed).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    expect((await limiter.take(key, policy)).allowed).toBe(true);
+    // The refill: allowed again once a token came back, within the wait the refusal named.
+    const started = Date.now();
+    await waitFor(async () => (await limiter.take(key, policy)).allowed, {
+      timeoutMs: 3000,
+      intervalMs: 100,
+      what: 'a refilled token',
+    });
+    expect(Date.now() - started).toBeLessThanOrEqual(refused.retryAfterMs + 1000);
   });
 });
 

@@ -129,6 +129,13 @@ describe('gateway repositories against PostgreSQL', () => {
     const queue = `q-${randomUUID().slice(0, 6)}`;
     const rows = [9, 5, 5, 2].map((priority) => newJob({ queue, priority }));
     for (const row of rows) await jobs.insertJobs([row], []);
+    // created_at has millisecond precision: two inserts within one millisecond would tie (and the
+    // tie goes by id). Submission order, made explicit: 1 s apart.
+    await db.query(
+      `UPDATE jobs j SET created_at = now() - interval '10 seconds' + o.n * interval '1 second'
+       FROM unnest($1::uuid[]) WITH ORDINALITY AS o(id, n) WHERE j.id = o.id`,
+      [rows.map((r) => r.id)],
+    );
     const stored = await queries.findManyByIds(rows.map((r) => r.id));
     const byId = new Map(stored.map((r) => [r.id, r]));
     expect(await queries.queuedAhead(byId.get(rows[0].id)!)).toBe(0);
