@@ -6,10 +6,10 @@ import { FlowsRepository } from './flows.repository';
 import { JobsRepository, type NewJob } from './jobs.repository';
 import { LifecycleRepository } from './lifecycle.repository';
 import { amqpNames } from '@switchyard/contracts';
-import { newJob as queuedJob } from './jobs.testing';
+import { newJob } from './jobs.testing';
 
-function newJob(overrides: Partial<NewJob> = {}): NewJob {
-  return queuedJob({ queue: `flows-${randomUUID().slice(0, 8)}`, maxAttempts: 1, ...overrides });
+function flowJob(overrides: Partial<NewJob> = {}): NewJob {
+  return newJob({ queue: `flows-${randomUUID().slice(0, 8)}`, maxAttempts: 1, ...overrides });
 }
 
 const last = { step: null, message: null };
@@ -41,8 +41,8 @@ describe('flows: dependants settled inside terminal transitions (PostgreSQL)', (
   async function fanIn(width: number, rule: 'fail' | 'run' | 'skip' = 'fail') {
     const flowId = randomUUID();
     const queue = `flows-${randomUUID().slice(0, 8)}`;
-    const deps = Array.from({ length: width }, (_, i) => newJob({ queue, flowId, ref: `dep${i}` }));
-    const d = newJob({ queue, flowId, ref: 'd', pendingDeps: width, onDependencyFailure: rule });
+    const deps = Array.from({ length: width }, (_, i) => flowJob({ queue, flowId, ref: `dep${i}` }));
+    const d = flowJob({ queue, flowId, ref: 'd', pendingDeps: width, onDependencyFailure: rule });
     await flows.create(
       {
         id: flowId,
@@ -106,7 +106,7 @@ describe('flows: dependants settled inside terminal transitions (PostgreSQL)', (
       ['run', { status: 'waiting', pending_deps: 1 }],
     ] as const) {
       const { flowId, deps, d } = await fanIn(2, rule);
-      const e = newJob({ queue: deps[0].queue, flowId, ref: 'e', pendingDeps: 1 });
+      const e = flowJob({ queue: deps[0].queue, flowId, ref: 'e', pendingDeps: 1 });
       await jobs.insertJobs([e], []);
       await db.query(`INSERT INTO job_dependencies (job_id, depends_on) VALUES ($1, $2)`, [e.id, d.id]);
       const finished = await jobs.finish(deps[0].id, 'w0', failure, lastReport);
@@ -145,19 +145,19 @@ describe('flows: dependants settled inside terminal transitions (PostgreSQL)', (
   });
 
   it('spawns children once: a second call for the same job returns the first call’s children', async () => {
-    const parent = newJob();
+    const parent = flowJob();
     await jobs.insertJobs([parent], []);
     await jobs.claimMany([parent.id], 'w', 60000);
-    const child = (i: number) => ({ ...newJob({ queue: parent.queue }), ref: `c${i}` });
+    const child = (i: number) => ({ ...flowJob({ queue: parent.queue }), ref: `c${i}` });
     const first = await flows.spawn(parent.id, [child(0), child(1), child(2)], {
-      ...newJob({ queue: parent.queue }),
+      ...flowJob({ queue: parent.queue }),
       ref: 'cont',
     });
     expect(first.created).toBe(true);
     expect(first.children).toHaveLength(3);
     expect(first.outbox).toHaveLength(3);
     const again = await flows.spawn(parent.id, [child(0), child(1), child(2)], {
-      ...newJob({ queue: parent.queue }),
+      ...flowJob({ queue: parent.queue }),
       ref: 'cont',
     });
     expect(again).toMatchObject({

@@ -4,10 +4,10 @@ import { createTestDatabase, type TestDatabase } from '@switchyard/testing';
 import { createDataSource, runMigrations } from './data-source';
 import { JobMetricsRepository } from './job-metrics.repository';
 import { JobsRepository, type NewJob } from './jobs.repository';
-import { newJob as queuedJob } from './jobs.testing';
+import { newJob } from './jobs.testing';
 
-function newJob(priority: number): NewJob {
-  return queuedJob({ priority, correlationId: randomUUID() });
+function jobAtPriority(priority: number): NewJob {
+  return newJob({ priority, correlationId: randomUUID() });
 }
 
 describe('JobMetricsRepository against PostgreSQL', () => {
@@ -28,7 +28,7 @@ describe('JobMetricsRepository against PostgreSQL', () => {
   });
 
   it('answers the priorities of many jobs in one statement, again and again', async () => {
-    const jobs = [newJob(0), newJob(7), newJob(9)];
+    const jobs = [jobAtPriority(0), jobAtPriority(7), jobAtPriority(9)];
     await new JobsRepository(db).insertJobs(jobs, []);
     const [a, b, c] = jobs.map((j) => j.id);
     const missing = randomUUID();
@@ -46,7 +46,7 @@ describe('JobMetricsRepository against PostgreSQL', () => {
   });
 
   it('leaves out ids that are not UUIDs instead of failing the others, and matches any case', async () => {
-    const job = newJob(4);
+    const job = jobAtPriority(4);
     await new JobsRepository(db).insertJobs([job], []);
     const upper = job.id.toUpperCase();
     const found = await store.priorities(['not-a-uuid', upper, "x'; DROP TABLE jobs; --"]);
@@ -57,7 +57,7 @@ describe('JobMetricsRepository against PostgreSQL', () => {
 
   it('counts per queue the backlog, released, scheduled, running and retrying jobs, the oldest queued one, and the DLQ', async () => {
     await db.query('TRUNCATE jobs CASCADE');
-    const jobs = Array.from({ length: 8 }, () => newJob(5));
+    const jobs = Array.from({ length: 8 }, () => jobAtPriority(5));
     jobs[5] = { ...jobs[5], queue: 'other' };
     await new JobsRepository(db).insertJobs(jobs, []);
     const ids = jobs.map((j) => j.id);

@@ -5,10 +5,10 @@ import { createDataSource, runMigrations } from './data-source';
 import { JOB_EVENT_COLUMNS } from './job-messages';
 import { poolOf } from './pool';
 import { CLAIMED_JOB_COLUMNS, JobsRepository, SEQ_BLOCK, type NewJob } from './jobs.repository';
-import { newJob as queuedJob } from './jobs.testing';
+import { newJob } from './jobs.testing';
 
-function newJob(n: number): NewJob {
-  return queuedJob({
+function numberedJob(n: number): NewJob {
+  return newJob({
     correlationId: `corr-${n}`,
     payload: { durationMs: 0, n },
     metadata: { big: 'x'.repeat(100) },
@@ -23,7 +23,7 @@ describe('the worker batched claim and completion against PostgreSQL', () => {
   let jobs: JobsRepository;
 
   async function insert(count: number): Promise<string[]> {
-    const list = Array.from({ length: count }, (_, i) => newJob(i));
+    const list = Array.from({ length: count }, (_, i) => numberedJob(i));
     await jobs.insertJobs(list, []);
     return list.map((j) => j.id);
   }
