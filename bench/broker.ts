@@ -70,10 +70,11 @@ export function sampleQueue(
   const ctl = (async () => {
     while (running) {
       try {
-        // Through a shell, whose `times` (on stderr) gives the CLI's CPU once it exited.
+        // Through a shell, whose `times` (on stderr) gives the CLI's CPU once it exited; at the
+        // lowest CPU priority, so that the observer takes the idle CPU rather than the services'.
         const { stdout, stderr } = await run('sh', [
           '-c',
-          'rabbitmqctl -q list_queues name messages_ready messages_unacknowledged --no-table-headers; s=$?; times >&2; exit $s',
+          'nice -n 19 rabbitmqctl -q list_queues name messages_ready messages_unacknowledged --no-table-headers; s=$?; times >&2; exit $s',
         ]);
         held.ctlCpuMs += childrenCpuMs(stderr);
         for (const line of stdout.split('\n')) {
