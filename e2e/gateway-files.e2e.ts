@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
-import { TestStack, type TestApi } from '@switchyard/testing';
+import { TestStack, waitFor, type TestApi } from '@switchyard/testing';
 
 jest.setTimeout(120000);
 
@@ -183,6 +183,17 @@ describe('gateway files, results and read-only views', () => {
         ].sort(),
       );
     }
+    // The jobs completed above reach the queue's completion rate through the tracker's counters
+    // in Redis, which the gateway reads every 2 s.
+    const perMinute = await waitFor(
+      async () => {
+        const { body } = await api.get<{ items: { queue: string; completedPerMinute: number }[] }>('/queues');
+        const rate = body.items.find((q) => q.queue === 'default')?.completedPerMinute ?? 0;
+        return rate > 0 && rate;
+      },
+      { timeoutMs: 15000, intervalMs: 250, what: 'a completion rate for the default queue' },
+    );
+    expect(perMinute).toBeGreaterThan(0);
     const stats = await api.get<{
       counts: { byStatus: Record<string, number>; byType: Record<string, unknown> };
       durationMs: object;

@@ -2,7 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { HandlerRegistry, AnyJobTypeDefinition } from '@switchyard/handler-sdk';
 import type { ArtifactStore, UploadStore } from '@switchyard/storage';
-import { AdmissionStore, ChannelSubscriber, LiveProgressStore } from '@switchyard/live-state';
+import { AdmissionStore, ChannelSubscriber, LiveProgressStore, QueueRates } from '@switchyard/live-state';
 import { AmqpClient } from '@switchyard/messaging';
 import { createGatewayMetrics, type HealthCheck, type Logger } from '@switchyard/observability';
 import {
@@ -143,6 +143,8 @@ export class CoreModule {
         provide: LiveProgressStore,
         useValue: new LiveProgressStore(deps.redis, { prefix: config.REDIS_PREFIX, ttlSeconds: LIVE_TTL_S }),
       },
+      // The start and finish counters the tracker keeps (the queue monitor's rates).
+      { provide: QueueRates, useValue: new QueueRates(deps.redis, config.REDIS_PREFIX) },
     ];
     return {
       module: CoreModule,

@@ -29,3 +29,11 @@ export { TokenBucketLimiter, type BucketPolicy, type RateDecision } from './rate
 export { CircuitStates, type CircuitStatesOptions, type ReportedCircuitState } from './circuit-states';
 export { StreamSlots, type StreamSlotsOptions } from './stream-slots';
 export { decodeJobLogEvent, jobLogChannel, publishJobLogs } from './job-log-channel';
+export {
+  QueueRates,
+  RATE_BUCKET_MS,
+  RATE_WINDOW_MAX_S,
+  rateKindOf,
+  type QueueRateCounts,
+  type RateKind,
+} from './queue-rates';

@@ -2,6 +2,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { APPLY_EVENTS_LUA } from './apply-event.script';
 import { liveKeys, type LiveKeys } from './live-keys';
 import { execPipeline } from './pipeline';
+import { QueueRates } from './queue-rates';
 import {
   decodeLive,
   decodeStoredEvent,
@@ -42,6 +43,8 @@ export const APPLY_CHUNK_EVENTS = 128;
 /** Live progress and per-job event logs in Redis, written by the progress-tracker, read by the gateway. */
 export class LiveProgressStore {
   readonly keys: LiveKeys;
+  /** The per-queue start and finish counters, which applying events keeps up to date. */
+  readonly rates: QueueRates;
   private readonly ttl: string;
   private readonly maxEvents: string;
 
@@ -57,6 +60,7 @@ export class LiveProgressStore {
       throw new RangeError(`maxEventsPerJob must be a positive integer, got ${maxEvents}`);
     }
     this.keys = liveKeys(options.prefix);
+    this.rates = new QueueRates(redis, options.prefix);
     this.ttl = String(options.ttlSeconds);
     this.maxEvents = String(maxEvents);
     redis.defineCommand(APPLY_COMMAND, { lua: APPLY_EVENTS_LUA });
@@ -66,7 +70,8 @@ export class LiveProgressStore {
    * Applies events (any jobs, any order, repeats allowed) with one script call per chunk of
    * APPLY_CHUNK_EVENTS events, all pipelined in one round trip; see apply-event.script.ts. Returns
    * per input event whether it advanced that job's live state. Safe to retry after a failure: a
-   * repeated event changes nothing.
+   * repeated event changes nothing but the queue's start or finish counter (QueueRates), which the
+   * same round trip updates.
    */
   async applyEvents(events: readonly JobEventInput[]): Promise<boolean[]> {
     if (events.length === 0) return [];
@@ -81,8 +86,10 @@ export class LiveProgressStore {
         ...this.chunkArgs(events, start, Math.min(events.length, start + APPLY_CHUNK_EVENTS)),
       );
     }
+    const calls = pipeline.length;
+    this.rates.append(pipeline, events);
     const results: boolean[] = [];
-    for (const reply of await execPipeline(pipeline)) {
+    for (const reply of (await execPipeline(pipeline)).slice(0, calls)) {
       for (const advanced of reply as number[]) results.push(advanced === 1);
     }
     return results;

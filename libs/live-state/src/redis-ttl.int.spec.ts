@@ -39,6 +39,24 @@ describe('Redis keys written by live-state expire', () => {
           seq: 2,
         },
       },
+      // A start: the queue's rate counter (QueueRates).
+      {
+        event: 'started',
+        time: new Date().toISOString(),
+        correlationId: 'corr',
+        data: {
+          jobId: randomUUID(),
+          tenant: 'acme',
+          type: 'synthetic',
+          queue: 'default',
+          status: 'running',
+          step: null,
+          progress: 0,
+          message: null,
+          attempt: 1,
+          seq: 2,
+        },
+      },
     ]);
     const admission = new AdmissionStore(redis, { prefix, idempotencyTtlSeconds: 600, dedupWindowMs: 60000 });
     await admission.admit({
@@ -62,8 +80,9 @@ describe('Redis keys written by live-state expire', () => {
       cursor = next;
       keys.push(...found);
     } while (cursor !== '0');
-    // Live progress and events, idempotency (2), dedup, result cache, stats, token bucket.
-    expect(keys.length).toBeGreaterThanOrEqual(8);
+    // Live progress and events (two jobs), a rate counter, idempotency (2), dedup, result cache,
+    // stats, token bucket.
+    expect(keys.length).toBeGreaterThanOrEqual(11);
     const withoutTtl: string[] = [];
     for (const key of keys) if ((await redis.pttl(key)) < 0) withoutTtl.push(key);
     expect(withoutTtl).toEqual([]);

@@ -141,12 +141,8 @@ describe('gateway repositories against PostgreSQL', () => {
     expect(await queries.queuedAhead(byId.get(rows[0].id)!)).toBe(0);
     expect(await queries.queuedAhead(byId.get(rows[2].id)!)).toBe(2);
     expect(await queries.queuedAhead(byId.get(rows[3].id)!)).toBe(3);
-    const buckets = (await queries.queuedBuckets()).filter((b) => b.queue === queue);
-    expect(buckets.map((b) => [b.priority, b.count]).sort()).toEqual([
-      [2, 1],
-      [5, 2],
-      [9, 1],
-    ]);
+    const level = (await queries.queueLevels([queue])).get(queue);
+    expect(level?.queuedByPriority).toEqual([0, 0, 1, 0, 0, 2, 0, 0, 0, 1]);
   });
 
   it('computes stats and purges old terminal jobs only', async () => {
@@ -167,20 +163,5 @@ describe('gateway repositories against PostgreSQL', () => {
     expect(purged.map((p) => p.id)).toEqual([old.id]);
     expect(await jobs.findById(old.id)).toBeNull();
     expect(await jobs.findById(recent.id)).not.toBeNull();
-  });
-
-  it('counts the jobs that started per queue within a window: running, or finished since', async () => {
-    const queue = `q-${randomUUID().slice(0, 6)}`;
-    const [running, justDone, longAgo, waiting] = [1, 2, 3, 4].map(() => newJob({ queue }));
-    await jobs.insertJobs([running, justDone, longAgo, waiting], []);
-    await db.query(
-      `UPDATE jobs SET status = 'running', started_at = now() - interval '5 seconds' WHERE id = $1`,
-      [running.id],
-    );
-    await complete(justDone.id, 10);
-    await complete(longAgo.id, 600);
-    const started = await queries.startedByQueue(60);
-    expect(started.get(queue)).toBe(2);
-    expect((await queries.startedByQueue(3)).get(queue)).toBeUndefined();
   });
 });

@@ -2,13 +2,6 @@ import type { DataSource } from 'typeorm';
 import type { JobStatus } from '@switchyard/contracts';
 import type { JobRow } from './job-row';
 
-export interface QueuedBucket {
-  queue: string;
-  priority: number;
-  count: number;
-  oldestCreatedAt: Date;
-}
-
 /** Where a queue's jobs are (`GET /queues`, queue_full, the metrics service). */
 export interface QueueLevels {
   /** queued in PostgreSQL, not released to RabbitMQ yet. */
@@ -19,7 +12,12 @@ export interface QueueLevels {
   running: number;
   /** The oldest queued job's creation time (backlog or released); null without one. */
   oldestQueuedAt: Date | null;
+  /** Queued jobs (backlog or released) per priority, index 0–9. */
+  queuedByPriority: number[];
 }
+
+/** The priority levels of a job (0–9), the length of QueueLevels.queuedByPriority. */
+const PRIORITY_LEVELS = 10;
 
 export interface JobStats {
   byStatus: Record<string, number>;
@@ -129,127 +127,83 @@ export class JobQueriesRepository {
     );
   }
 
-  /** Queued jobs per queue and priority with the oldest creation time (all tenants). */
-  async queuedBuckets(): Promise<QueuedBucket[]> {
-    const rows: { queue: string; priority: number; n: string; oldest: Date }[] = await this.db.query(
-      // Backlog and released jobs through their own partial indexes (see the dispatcher migration).
-      `SELECT queue, priority, sum(n) AS n, min(oldest) AS oldest FROM (
-         SELECT queue, priority, count(*) AS n, min(created_at) AS oldest FROM jobs
-         WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND rate_key IS NULL GROUP BY queue, priority
-         UNION ALL
-         SELECT queue, priority, count(*) AS n, min(created_at) AS oldest FROM jobs
-         WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NULL AND rate_key IS NOT NULL GROUP BY queue, priority
-         UNION ALL
-         SELECT queue, priority, count(*) AS n, min(created_at) AS oldest FROM jobs
-         WHERE status = 'queued' AND dispatched_at IS NULL AND concurrency_key IS NOT NULL GROUP BY queue, priority
-         UNION ALL
-         SELECT queue, priority, count(*), min(created_at) FROM jobs
-         WHERE status = 'queued' AND dispatched_at IS NOT NULL GROUP BY queue, priority
-       ) parts GROUP BY queue, priority`,
-    );
-    return rows.map((r) => ({
-      queue: r.queue,
-      priority: r.priority,
-      count: Number(r.n),
-      oldestCreatedAt: r.oldest,
-    }));
-  }
-
   /**
    * Backlog, released, scheduled and running jobs of each queue (every queue asked for is in the
-   * map). Counts per queue through the partial indexes (the backlog's is index-only); the oldest
-   * queued job is found per priority level, so no count walks the heap of a large backlog.
+   * map), with the queued jobs per priority and the oldest queued one. One statement: the queued
+   * jobs are counted per (queue, priority) through the partial indexes of each part of the backlog
+   * and of the released jobs (index-only where the visibility map allows), so the counts, the
+   * per-priority buckets and the oldest come from one pass over them; scheduled and running jobs
+   * through their own partial indexes.
    */
   async queueLevels(queues: readonly string[]): Promise<Map<string, QueueLevels>> {
     if (!queues.length) return new Map();
     const rows: {
       queue: string;
-      backlog: string;
-      released: string;
-      scheduled: string;
-      running: string;
+      part: 'backlog' | 'released' | 'scheduled' | 'running';
+      priority: number | null;
+      n: string;
       oldest: Date | null;
     }[] = await this.db.query(
-      `SELECT q.queue,
-         (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'queued'
-            AND j.dispatched_at IS NULL AND j.concurrency_key IS NULL AND j.rate_key IS NULL)
-         + (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'queued'
-            AND j.dispatched_at IS NULL AND j.concurrency_key IS NULL AND j.rate_key IS NOT NULL)
-         + (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'queued'
-            AND j.dispatched_at IS NULL AND j.concurrency_key IS NOT NULL) AS backlog,
-         (SELECT count(*) FROM jobs j
-          WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NOT NULL) AS released,
-         (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'scheduled') AS scheduled,
-         (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'running') AS running,
-         LEAST(
-           -- The oldest of each (priority, tenant) pair of jobs_backlog (a loose scan, one probe each).
-           (WITH RECURSIVE scan(p, tenant, created_at) AS (
-              (SELECT j.priority, j.tenant, j.created_at FROM jobs j
-               WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
-                 AND j.concurrency_key IS NULL AND j.rate_key IS NULL
-               ORDER BY j.priority, j.tenant, j.created_at LIMIT 1)
-              UNION ALL
-              SELECT n.priority, n.tenant, n.created_at FROM scan CROSS JOIN LATERAL (
-                SELECT j.priority, j.tenant, j.created_at FROM jobs j
-                WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
-                  AND j.concurrency_key IS NULL AND j.rate_key IS NULL AND (j.priority, j.tenant) > (scan.p, scan.tenant)
-                ORDER BY j.priority, j.tenant, j.created_at LIMIT 1
-              ) n
-            )
-            SELECT min(created_at) FROM (SELECT created_at FROM scan LIMIT 10000) pairs),
-           (SELECT min(j.created_at) FROM jobs j
-            WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
-              AND j.concurrency_key IS NOT NULL),
-           (SELECT min(j.created_at) FROM jobs j
-            WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NULL
-              AND j.concurrency_key IS NULL AND j.rate_key IS NOT NULL),
-           (SELECT min(j.created_at) FROM jobs j
-            WHERE j.queue = q.queue AND j.status = 'queued' AND j.dispatched_at IS NOT NULL)
-         ) AS oldest
+      `SELECT queue, CASE WHEN released THEN 'released' ELSE 'backlog' END AS part, priority,
+              count(*) AS n, min(created_at) AS oldest
+       FROM (
+         SELECT queue, priority, created_at, false AS released FROM jobs
+         WHERE queue = ANY($1::text[]) AND status = 'queued' AND dispatched_at IS NULL
+           AND concurrency_key IS NULL AND rate_key IS NULL
+         UNION ALL
+         SELECT queue, priority, created_at, false FROM jobs
+         WHERE queue = ANY($1::text[]) AND status = 'queued' AND dispatched_at IS NULL
+           AND concurrency_key IS NULL AND rate_key IS NOT NULL
+         UNION ALL
+         SELECT queue, priority, created_at, false FROM jobs
+         WHERE queue = ANY($1::text[]) AND status = 'queued' AND dispatched_at IS NULL
+           AND concurrency_key IS NOT NULL
+         UNION ALL
+         SELECT queue, priority, created_at, true FROM jobs
+         WHERE queue = ANY($1::text[]) AND status = 'queued' AND dispatched_at IS NOT NULL
+       ) queued
+       GROUP BY queue, released, priority
+       UNION ALL
+       SELECT q.queue, 'scheduled', NULL,
+              (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'scheduled'), NULL
+       FROM unnest($1::text[]) AS q(queue)
+       UNION ALL
+       SELECT q.queue, 'running', NULL,
+              (SELECT count(*) FROM jobs j WHERE j.queue = q.queue AND j.status = 'running'), NULL
        FROM unnest($1::text[]) AS q(queue)`,
       [queues],
     );
-    return new Map(
-      rows.map((r) => [
-        r.queue,
+    const levels = new Map<string, QueueLevels>(
+      queues.map((queue) => [
+        queue,
         {
-          backlog: Number(r.backlog),
-          released: Number(r.released),
-          scheduled: Number(r.scheduled),
-          running: Number(r.running),
-          oldestQueuedAt: r.oldest,
+          backlog: 0,
+          released: 0,
+          scheduled: 0,
+          running: 0,
+          oldestQueuedAt: null,
+          queuedByPriority: Array<number>(PRIORITY_LEVELS).fill(0),
         },
       ]),
     );
+    for (const row of rows) {
+      const level = levels.get(row.queue);
+      if (!level) continue;
+      const n = Number(row.n);
+      level[row.part] += n;
+      if (row.priority !== null && row.priority >= 0 && row.priority < PRIORITY_LEVELS) {
+        level.queuedByPriority[row.priority] = (level.queuedByPriority[row.priority] ?? 0) + n;
+      }
+      if (row.oldest && (!level.oldestQueuedAt || row.oldest < level.oldestQueuedAt)) {
+        level.oldestQueuedAt = row.oldest;
+      }
+    }
+    return levels;
   }
 
   /** Running jobs per queue (all tenants). */
   runningByQueue(): Promise<Map<string, number>> {
     return this.countByQueue(`SELECT queue, count(*) AS n FROM jobs WHERE status = 'running' GROUP BY queue`);
-  }
-
-  /** Jobs that finished (completed or failed) per queue in the last `seconds`. */
-  finishedByQueue(seconds: number): Promise<Map<string, number>> {
-    return this.countByQueue(
-      `SELECT queue, count(*) AS n FROM jobs
-       WHERE finished_at > now() - make_interval(secs => $1) AND status IN ('completed', 'failed')
-       GROUP BY queue`,
-      [seconds],
-    );
-  }
-
-  /**
-   * Jobs that started per queue in the last `seconds` (still running, or finished since): the
-   * queue's real start rate. Reads the running jobs and the finished-time index, never the table.
-   */
-  startedByQueue(seconds: number): Promise<Map<string, number>> {
-    return this.countByQueue(
-      `SELECT queue, count(*) AS n FROM jobs
-       WHERE started_at > now() - make_interval(secs => $1)
-         AND (status = 'running' OR finished_at > now() - make_interval(secs => $1))
-       GROUP BY queue`,
-      [seconds],
-    );
   }
 
   /** Runs a `SELECT queue, count(*) AS n ... GROUP BY queue` query into a map. */

@@ -86,7 +86,17 @@ describe('queue settings and queue levels against PostgreSQL', () => {
   it('counts backlog, released, scheduled and running jobs per queue and finds the oldest queued job', async () => {
     const queue = `levels-${randomUUID().slice(0, 8)}`;
     const other = `levels-other-${randomUUID().slice(0, 8)}`;
-    const backlog = Array.from({ length: 5 }, (_, i) => newJob({ queue, priority: i % 3 }));
+    // Every part of the backlog: plain, held by a concurrency key, held by a rate key.
+    const backlog = Array.from({ length: 5 }, (_, i) =>
+      newJob({
+        queue,
+        priority: i % 3,
+        concurrencyKey: i === 1 ? `ck-${queue}` : null,
+        rateKey: i === 2 ? `rk-${queue}` : null,
+      }),
+    );
+    // By priority: backlog 0, 1, 2, 0, 1 and released 9, 9, 9.
+    const QUEUED_BY_PRIORITY = [2, 2, 1, 0, 0, 0, 0, 0, 0, 3];
     const released = Array.from({ length: 3 }, () => newJob({ queue, priority: 9 }));
     const scheduled = Array.from({ length: 2 }, () => newJob({ queue }));
     const running = Array.from({ length: 4 }, () => newJob({ queue }));
@@ -117,6 +127,7 @@ describe('queue settings and queue levels against PostgreSQL', () => {
       scheduled: 2,
       running: 4,
       oldestQueuedAt: oldest,
+      queuedByPriority: QUEUED_BY_PRIORITY,
     });
     expect(levels.get('nothing-here')).toEqual({
       backlog: 0,
@@ -124,6 +135,7 @@ describe('queue settings and queue levels against PostgreSQL', () => {
       scheduled: 0,
       running: 0,
       oldestQueuedAt: null,
+      queuedByPriority: Array<number>(10).fill(0),
     });
 
     // A released job older than every backlog job is the oldest.

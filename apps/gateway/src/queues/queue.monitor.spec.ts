@@ -3,11 +3,11 @@ import { GatewayConfigSchema, loadConfig } from '@switchyard/config';
 import { ApiError, BUILT_IN_QUEUES } from '@switchyard/contracts';
 import { HandlerRegistry } from '@switchyard/handler-sdk';
 import { BUILT_IN_JOB_TYPES } from '@switchyard/handlers';
+import type { QueueRates } from '@switchyard/live-state';
 import type { AmqpClient } from '@switchyard/messaging';
 import { createLogger } from '@switchyard/observability';
 import type {
   JobQueriesRepository,
-  QueuedBucket,
   QueueLevels,
   QueueSettingsRepository,
 } from '@switchyard/persistence';
@@ -22,7 +22,9 @@ function monitor(options: {
   scheduled?: number;
   paused?: boolean;
   consumers?: number;
-  buckets?: QueuedBucket[];
+  /** Queued jobs per priority, and the oldest one's creation time. */
+  byPriority?: Record<number, number>;
+  oldest?: Date;
   finished?: number;
   started?: number;
   running?: number;
@@ -44,14 +46,18 @@ function monitor(options: {
     released: options.released ?? 0,
     scheduled: options.scheduled ?? 0,
     running: options.running ?? 2,
-    oldestQueuedAt: options.buckets?.[0]?.oldestCreatedAt ?? null,
+    oldestQueuedAt: options.oldest ?? null,
+    queuedByPriority: Array.from({ length: 10 }, (_, p) => options.byPriority?.[p] ?? 0),
   };
   const queries = {
-    queuedBuckets: () => Promise.resolve(options.buckets ?? []),
     queueLevels: () => Promise.resolve(new Map([['default', levels]])),
-    finishedByQueue: () => Promise.resolve(new Map([['default', options.finished ?? 0]])),
-    startedByQueue: () => Promise.resolve(new Map([['default', options.started ?? 0]])),
   } as unknown as JobQueriesRepository;
+  const rates = {
+    read: () =>
+      Promise.resolve(
+        new Map([['default', { started: options.started ?? 0, finished: options.finished ?? 0 }]]),
+      ),
+  } as unknown as QueueRates;
   const settings = {
     settings: () =>
       Promise.resolve(
@@ -66,6 +72,7 @@ function monitor(options: {
     amqp,
     queries,
     settings,
+    rates,
   );
   return { m, lines, levels };
 }
@@ -106,10 +113,8 @@ describe('QueueMonitor', () => {
       finished: 300, // one per second over the last five minutes
       started: 120, // two per second over the last minute
       // one consumer × WORKER_CONCURRENCY 8, 2 running: 6 free slots
-      buckets: [
-        { queue: 'default', priority: 9, count: 10, oldestCreatedAt: at },
-        { queue: 'default', priority: 5, count: 20, oldestCreatedAt: at },
-      ],
+      byPriority: { 9: 10, 5: 20 },
+      oldest: at,
     });
     await m.onModuleInit();
     // 10 ahead + this job − 6 free slots = 5 starts at 500 ms each.
@@ -141,7 +146,8 @@ describe('QueueMonitor', () => {
       finished: 4,
       started: 30,
       running: 0,
-      buckets: [{ queue: 'default', priority: 5, count: 9, oldestCreatedAt: at }],
+      byPriority: { 5: 9 },
+      oldest: at,
     });
     await busy.m.onModuleInit();
     expect(busy.m.estimateWaitMs('default', 5)).toBe(4000);

@@ -2,6 +2,7 @@ import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } fro
 import type { Gauge, Registry } from 'prom-client';
 import { ApiError, type QueueLevel, type QueueView } from '@switchyard/contracts';
 import type { AnyJobTypeDefinition, HandlerRegistry } from '@switchyard/handler-sdk';
+import { QueueRates } from '@switchyard/live-state';
 import { AmqpClient } from '@switchyard/messaging';
 import { gauge, METRIC_PREFIX } from '@switchyard/observability';
 import { JobQueriesRepository, QueueSettingsRepository } from '@switchyard/persistence';
@@ -16,13 +17,13 @@ import {
 } from '../gateway.tokens';
 
 /**
- * How often the depths are read: the PostgreSQL backlog and the paused flag (the queue_full check)
- * with RabbitMQ's ready count and consumers; and how often the rates behind estimates are refreshed.
- * Both wait longer while a poll takes more than 1/20 of its interval (pollDelay: counts over a
- * large backlog).
+ * How often the depths are read: the PostgreSQL backlog with its per-priority counts and the
+ * paused flag (the queue_full check and the wait estimates), RabbitMQ's ready count and consumers;
+ * the backlog poll waits longer while it takes more than 1/20 of its interval (pollDelay: counts
+ * over a large backlog). And how often the rates behind estimates are read (Redis counters).
  */
 export const DEPTH_POLL_MS = 1000;
-export const DATABASE_POLL_MS = 2000;
+export const RATES_POLL_MS = 2000;
 /** The completion rate behind estimates is measured over this window. */
 const RATE_WINDOW_S = 300;
 /** The start rate behind wait estimates is measured over this (shorter, so it follows bursts) window. */
@@ -47,11 +48,12 @@ interface QueueState {
   sinceLastPoll: number;
   /** Running jobs. */
   inFlight: number;
-  /** Queued jobs per priority (PostgreSQL), for "ahead at equal or higher priority". */
+  /** Queued jobs per priority (PostgreSQL, the backlog poll), for "ahead at equal or higher priority". */
   queuedByPriority: number[];
   oldestQueuedAt: Date | null;
+  /** Jobs that completed or failed in the last RATE_WINDOW_S (the tracker's counters in Redis). */
   finishedInWindow: number;
-  /** Jobs that started in the last START_WINDOW_S (PostgreSQL). */
+  /** Attempts that started in the last START_WINDOW_S (the tracker's counters in Redis). */
   startedInWindow: number;
   level: QueueLevel;
 }
@@ -59,10 +61,12 @@ interface QueueState {
 /**
  * Queue depths and rates, read in the background so that no request waits for them: every second
  * the PostgreSQL backlog (queued + released: SPEC §4 `queue_full` and the warning/critical levels,
- * logged and exported as `switchyard_queue_level`), scheduled and running jobs and the paused flag;
- * every second RabbitMQ's ready count and consumers; every two seconds the queued jobs by priority
- * and the recent starts and completions (wait estimates, `/queues`). The PostgreSQL polls wait
- * longer while they are slow (pollDelay); jobs this process accepts meanwhile count at once.
+ * logged and exported as `switchyard_queue_level`) with its counts per priority, scheduled and
+ * running jobs and the paused flag, in one statement; every second RabbitMQ's ready count and
+ * consumers; every two seconds the recent starts and completions (wait estimates, `/queues`),
+ * which the progress-tracker counts in Redis (QueueRates), so no poll reads a row per recent job.
+ * The PostgreSQL poll waits longer while it is slow (pollDelay); jobs this process accepts
+ * meanwhile count at once.
  */
 @Injectable()
 export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
@@ -80,6 +84,7 @@ export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
     private readonly amqp: AmqpClient,
     private readonly queries: JobQueriesRepository,
     private readonly settings: QueueSettingsRepository,
+    private readonly rates: QueueRates,
   ) {
     for (const queue of registry.queues()) {
       this.states.set(queue, {
@@ -113,7 +118,7 @@ export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
     // database never piles polls up, and counts over a large backlog take a bounded share of it.
     this.pace('backlog', () => this.pollBacklog(), DEPTH_POLL_MS);
     this.pace('broker', () => this.pollBroker(), DEPTH_POLL_MS);
-    this.pace('rates', () => this.pollRates(), DATABASE_POLL_MS);
+    this.pace('rates', () => this.pollRates(), RATES_POLL_MS);
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -283,6 +288,7 @@ export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
         state.scheduled = level?.scheduled ?? 0;
         state.inFlight = level?.running ?? 0;
         state.oldestQueuedAt = level?.oldestQueuedAt ?? null;
+        state.queuedByPriority = level?.queuedByPriority ?? Array<number>(10).fill(0);
         state.paused = settings.get(queue)?.paused ?? false;
         state.sinceLastPoll = 0;
         this.updateLevel(queue, state);
@@ -309,22 +315,16 @@ export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
 
   private async pollRates(): Promise<void> {
     try {
-      const [buckets, finished, started] = await Promise.all([
-        this.queries.queuedBuckets(),
-        this.queries.finishedByQueue(RATE_WINDOW_S),
-        this.queries.startedByQueue(START_WINDOW_S),
-      ]);
+      const rates = await this.rates.read([...this.states.keys()], {
+        startedS: START_WINDOW_S,
+        finishedS: RATE_WINDOW_S,
+      });
       for (const [queue, state] of this.states) {
-        state.queuedByPriority.fill(0);
-        state.finishedInWindow = finished.get(queue) ?? 0;
-        state.startedInWindow = started.get(queue) ?? 0;
-      }
-      for (const b of buckets) {
-        const state = this.states.get(b.queue);
-        if (state) state.queuedByPriority[b.priority] = b.count;
+        state.finishedInWindow = rates.get(queue)?.finished ?? 0;
+        state.startedInWindow = rates.get(queue)?.started ?? 0;
       }
     } catch (error) {
-      this.logger.debug({ err: error }, 'queue statistics poll failed');
+      this.logger.debug({ err: error }, 'queue rates poll failed');
     }
   }
 
