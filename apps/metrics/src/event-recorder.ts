@@ -254,8 +254,9 @@ function isAcceptance(event: JobCloudEvent): boolean {
 }
 
 /**
- * The priority an acceptance carries (the gateway's `job.queued` does); other acceptances (a
- * scheduled job's, a flow's waiting job's, an older producer's) are looked up.
+ * The priority an acceptance carries (every `job.queued` of this version does: the gateway's, a
+ * scheduled job's promotion, a flow job whose dependencies completed); an older producer's
+ * acceptances without one are looked up.
  */
 function priorityOf(event: JobCloudEvent): number | undefined {
   const value = (event.data as { priority?: unknown }).priority;

@@ -284,7 +284,7 @@ describe('DispatchRepository against PostgreSQL', () => {
       expect(promoted.outbox[0]).toMatchObject({
         jobId: soon.id,
         name: 'switchyard.job.queued',
-        payload: { data: { jobId: soon.id, status: 'queued', seq: 1 } },
+        payload: { data: { jobId: soon.id, status: 'queued', seq: 1, priority: soon.priority } },
       });
       expect(await row(soon.id)).toMatchObject({ status: 'queued', dispatched_at: null, event_seq: '1' });
       expect((await row(soon.id)).run_at).toBeInstanceOf(Date);

@@ -3,7 +3,7 @@ import type { QueryResultRow } from 'pg';
 import { MAX_PRIORITY, MIN_PRIORITY } from '@switchyard/contracts';
 import type { JobRow } from './job-row';
 import { JobsRepository } from './jobs.repository';
-import { eventOutboxMessage, jobEventFromRow, type OutboxRecord } from './job-messages';
+import { eventOutboxMessage, queuedEventFromRow, type OutboxRecord } from './job-messages';
 import { poolOf } from './pool';
 import { listenOn } from './notify-listener';
 import {
@@ -892,7 +892,7 @@ export class DispatchRepository {
         [limit],
       );
       if (!rows.length) return { queues: [], outbox: [] };
-      const messages = rows.map((row) => eventOutboxMessage(jobEventFromRow(this.service, 'queued', row)));
+      const messages = rows.map((row) => eventOutboxMessage(queuedEventFromRow(this.service, row)));
       const ids = await this.jobs.insertOutbox(messages, m);
       const queues = [...new Set(rows.map((r) => r.queue))];
       await notifyDispatchIn(m, queues);

@@ -1,7 +1,13 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { JobEventName } from '@switchyard/contracts';
 import type { JobRow } from './job-row';
-import { eventOutboxMessage, jobEventFromRow, type OutboxMessage, type OutboxRecord } from './job-messages';
+import {
+  eventOutboxMessage,
+  jobEventFromRow,
+  queuedEventFromRow,
+  type OutboxMessage,
+  type OutboxRecord,
+} from './job-messages';
 import { notifyDispatchIn, recordOutbox } from './outbox-rows';
 
 /** A job that just reached a terminal state: `ok` when it completed. */
@@ -97,7 +103,11 @@ export async function settleDependants(
       if (row.status === 'waiting') continue;
       out.rows.push(row);
       const event: JobEventName = row.status as 'queued' | 'failed' | 'cancelled';
-      out.messages.push(eventOutboxMessage(jobEventFromRow(service, event, row)));
+      out.messages.push(
+        eventOutboxMessage(
+          event === 'queued' ? queuedEventFromRow(service, row) : jobEventFromRow(service, event, row),
+        ),
+      );
       if (row.status === 'queued') out.queues.push(row.queue);
       else next.push({ id: row.id, ok: false });
     }

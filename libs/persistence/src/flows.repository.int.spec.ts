@@ -88,6 +88,8 @@ describe('flows: dependants settled inside terminal transitions (PostgreSQL)', (
       );
       const queuedEvents = outcomes.flatMap((o) => o.outbox).filter((m) => m.jobId === d.id);
       expect(queuedEvents.map((m) => m.name)).toEqual(['switchyard.job.queued']);
+      // The acceptance carries the job's priority (the metrics service's label, no lookup).
+      expect(queuedEvents[0]?.payload).toMatchObject({ data: { seq: 1, priority: d.priority } });
       expect(await statusOf(d.id)).toMatchObject({ status: 'queued', pending_deps: 0, event_seq: '1' });
       expect(await flows.dependenciesOf(d.id)).toHaveLength(4);
     }

@@ -8,6 +8,7 @@ import {
   cancelOutboxMessage,
   eventOutboxMessage,
   jobEventFromRow,
+  queuedEventFromRow,
   type OutboxMessage,
   type OutboxRecord,
 } from './job-messages';
@@ -402,7 +403,7 @@ export class FlowsRepository {
     const queued = rows.filter((r) => r.status === 'queued');
     const queues = [...new Set(queued.map((r) => r.queue))];
     await notifyDispatchIn(m, queues);
-    const messages = queued.map((row) => eventOutboxMessage(jobEventFromRow(this.service, 'queued', row)));
+    const messages = queued.map((row) => eventOutboxMessage(queuedEventFromRow(this.service, row)));
     return { queues, outbox: await recordOutbox(m, messages) };
   }
 

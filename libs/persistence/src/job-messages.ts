@@ -89,6 +89,18 @@ export function jobEventFromRow(
   );
 }
 
+/**
+ * The `job.queued` event of a row that has just become queued (a scheduled job's promotion, a flow
+ * job whose dependencies completed, a retry), with the job's priority as the gateway's own
+ * `job.queued` carries it: the metrics service labels acceptances by priority without a lookup.
+ */
+export function queuedEventFromRow(
+  service: string,
+  row: JobEventSource & Pick<JobRow, 'priority'>,
+): JobCloudEvent {
+  return jobEventFromRow(service, 'queued', row, { priority: row.priority });
+}
+
 /** A message to publish once its transaction commits: a catalogue name and its payload. */
 export type OutboxMessage = {
   [N in MessageName]: {

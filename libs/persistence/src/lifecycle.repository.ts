@@ -7,6 +7,7 @@ import {
   dispatchOutboxMessage,
   eventOutboxMessage,
   jobEventFromRow,
+  queuedEventFromRow,
   type EventTime,
   type OutboxMessage,
   type OutboxRecord,
@@ -131,7 +132,7 @@ export class LifecycleRepository {
       );
       if (row) {
         const outbox = await this.outbox(m, [
-          eventOutboxMessage(jobEventFromRow(this.service, 'queued', row)),
+          eventOutboxMessage(queuedEventFromRow(this.service, row)),
         ]);
         await notifyDispatchIn(m, [row.queue]);
         return { kind: 'queued', row, outbox };
@@ -290,8 +291,8 @@ export class LifecycleRepository {
          RETURNING j.*`,
       [limit],
       (row) => {
-        const event =
-          row.status === 'queued' ? 'queued' : row.status === 'cancelled' ? 'cancelled' : 'failed';
+        if (row.status === 'queued') return [eventOutboxMessage(queuedEventFromRow(this.service, row))];
+        const event = row.status === 'cancelled' ? 'cancelled' : 'failed';
         return [eventOutboxMessage(jobEventFromRow(this.service, event, row))];
       },
       (rows) => rows.filter((r) => r.status === 'queued').map((r) => r.queue),

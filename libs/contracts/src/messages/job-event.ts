@@ -47,8 +47,10 @@ export const JobEventDataSchema = Type.Object({
   /** The flow the job belongs to (SPEC §11): flow event streams select on it. */
   flowId: Type.Optional(Type.String()),
   /**
-   * The job's priority, on the event that accepts it (`job.queued`, seq 1, from the gateway): the
-   * metrics service's `jobs_submitted_total{priority}` label, which it otherwise looks up.
+   * The job's priority, on `job.queued` when the job is accepted (seq 1, from the gateway) or put
+   * back in the backlog by a statement (a scheduled job's promotion, a flow job's dependencies met,
+   * a retry, a lease recovered): the metrics service's `jobs_submitted_total{priority}` label,
+   * which it otherwise looks up.
    */
   priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 9 })),
 });
