@@ -19,29 +19,11 @@ describe('Redis keys written by live-state expire', () => {
   });
 
   it('gives every key a TTL', async () => {
-    const jobId = randomUUID();
     const live = new LiveProgressStore(redis, { prefix, ttlSeconds: 600 });
-    await live.applyEvents([
-      {
-        event: 'progress',
-        time: new Date().toISOString(),
-        correlationId: 'corr',
-        data: {
-          jobId,
-          tenant: 'acme',
-          type: 'synthetic',
-          queue: 'default',
-          status: 'running',
-          step: 'generating',
-          progress: 10,
-          message: null,
-          attempt: 1,
-          seq: 2,
-        },
-      },
-      // A start: the queue's rate counter (QueueRates).
-      {
-        event: 'started',
+    // A job's live state and event log, and (a start) the queue's rate counter (QueueRates).
+    await live.applyEvents(
+      (['progress', 'started'] as const).map((event) => ({
+        event,
         time: new Date().toISOString(),
         correlationId: 'corr',
         data: {
@@ -51,13 +33,13 @@ describe('Redis keys written by live-state expire', () => {
           queue: 'default',
           status: 'running',
           step: null,
-          progress: 0,
+          progress: 10,
           message: null,
           attempt: 1,
           seq: 2,
         },
-      },
-    ]);
+      })),
+    );
     const admission = new AdmissionStore(redis, { prefix, idempotencyTtlSeconds: 600, dedupWindowMs: 60000 });
     await admission.admit({
       tenant: 'acme',

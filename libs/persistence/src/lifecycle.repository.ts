@@ -131,9 +131,7 @@ export class LifecycleRepository {
         [id, at(tenant), deadLetteredOnly],
       );
       if (row) {
-        const outbox = await this.outbox(m, [
-          eventOutboxMessage(queuedEventFromRow(this.service, row)),
-        ]);
+        const outbox = await this.outbox(m, [eventOutboxMessage(queuedEventFromRow(this.service, row))]);
         await notifyDispatchIn(m, [row.queue]);
         return { kind: 'queued', row, outbox };
       }

@@ -6,11 +6,7 @@ import { BUILT_IN_JOB_TYPES } from '@switchyard/handlers';
 import type { QueueRates } from '@switchyard/live-state';
 import type { AmqpClient } from '@switchyard/messaging';
 import { createLogger } from '@switchyard/observability';
-import type {
-  JobQueriesRepository,
-  QueueLevels,
-  QueueSettingsRepository,
-} from '@switchyard/persistence';
+import type { JobQueriesRepository, QueueLevels, QueueSettingsRepository } from '@switchyard/persistence';
 import { QueueMonitor } from './queue.monitor';
 
 function monitor(options: {
