@@ -44,7 +44,7 @@ export const APPLY_CHUNK_EVENTS = 128;
 export class LiveProgressStore {
   readonly keys: LiveKeys;
   /** The per-queue start and finish counters, which applying events keeps up to date. */
-  readonly rates: QueueRates;
+  private readonly rates: QueueRates;
   private readonly ttl: string;
   private readonly maxEvents: string;
 

@@ -201,17 +201,6 @@ export class JobQueriesRepository {
     return levels;
   }
 
-  /** Running jobs per queue (all tenants). */
-  runningByQueue(): Promise<Map<string, number>> {
-    return this.countByQueue(`SELECT queue, count(*) AS n FROM jobs WHERE status = 'running' GROUP BY queue`);
-  }
-
-  /** Runs a `SELECT queue, count(*) AS n ... GROUP BY queue` query into a map. */
-  private async countByQueue(sql: string, params: unknown[] = []): Promise<Map<string, number>> {
-    const rows: { queue: string; n: string }[] = await this.db.query(sql, params);
-    return new Map(rows.map((r) => [r.queue, Number(r.n)]));
-  }
-
   /** Queued jobs of `queue` that start before this one: higher priority, or equal and older. */
   async queuedAhead(job: Pick<JobRow, 'id' | 'queue' | 'priority' | 'created_at'>): Promise<number> {
     const rows: { n: string }[] = await this.db.query(

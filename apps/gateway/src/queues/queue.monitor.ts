@@ -320,8 +320,9 @@ export class QueueMonitor implements OnModuleInit, OnApplicationShutdown {
         finishedS: RATE_WINDOW_S,
       });
       for (const [queue, state] of this.states) {
-        state.finishedInWindow = rates.get(queue)?.finished ?? 0;
-        state.startedInWindow = rates.get(queue)?.started ?? 0;
+        const counts = rates.get(queue);
+        state.finishedInWindow = counts?.finished ?? 0;
+        state.startedInWindow = counts?.started ?? 0;
       }
     } catch (error) {
       this.logger.debug({ err: error }, 'queue rates poll failed');
