@@ -31,4 +31,31 @@ describe('the services connection pool against PostgreSQL', () => {
       b.release();
     }
   });
+
+  it('runs named statements with their generic plan from the first call, on every connection', async () => {
+    const pool = poolOf(db);
+    const [a, b] = await Promise.all([pool.connect(), pool.connect()]);
+    try {
+      for (const client of [a, b]) {
+        expect((await client.query('SHOW plan_cache_mode')).rows[0]).toEqual({
+          plan_cache_mode: 'force_generic_plan',
+        });
+        // PostgreSQL's default plans a prepared statement's first five calls with their values.
+        for (let i = 0; i < 3; i++)
+          await client.query({
+            name: 'generic_probe',
+            text: 'SELECT id FROM jobs WHERE id = ANY($1::uuid[])',
+            values: [[]],
+          });
+        const { rows } = await client.query(
+          `SELECT generic_plans::int AS generic, custom_plans::int AS custom
+           FROM pg_prepared_statements WHERE name = 'generic_probe'`,
+        );
+        expect(rows).toEqual([{ generic: 3, custom: 0 }]);
+      }
+    } finally {
+      a.release();
+      b.release();
+    }
+  });
 });

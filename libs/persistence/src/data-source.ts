@@ -82,7 +82,18 @@ export function createDataSource(url: string, options: { poolSize?: number; appl
       // jit_above_cost, so it compiled them on every execution — measured with
       // pg_stat_statements, 36.8 s of JIT in 40.9 s of execution over 491 fair releases (~75 ms
       // each; docs/performance.md). Set per connection, so the server's setting stays the DBA's.
-      options: '-c jit=off',
+      //
+      // Generic plans for the named statements (the insert, the worker's claim, completion and
+      // turn, the release statements; unnamed statements are planned on every call whatever this
+      // says): by default PostgreSQL re-plans a prepared statement whenever its generic plan's
+      // estimate exceeds its custom plans', which for the worker's statements at one job a turn
+      // (an id array of one against the generic plan's guess) is on almost every call — 0.4–0.6
+      // ms of planning per statement, a quarter of PostgreSQL's CPU at 300 single submissions a
+      // second. Their generic plans were checked to be the custom ones (index lookups by id and by
+      // the partial indexes, whose status literals stay in the statements). A generic plan is made
+      // for the table's statistics of the moment; the table maintenance re-analyzes a table that
+      // doubled since (GROWTH_ANALYZE_FACTOR), which re-plans them.
+      options: '-c jit=off -c plan_cache_mode=force_generic_plan',
     },
   });
 }

@@ -87,7 +87,8 @@ describe('table maintenance against PostgreSQL', () => {
       const found = await jobsChurn();
       return found && found.dead === 0 ? found : undefined;
     });
-    expect(after).toMatchObject({ dead: 0, insertedSinceVacuum: 0, modifiedSinceAnalyze: 0 });
+    // The planner's count of the table (what its cached plans are made for) is the vacuum's.
+    expect(after).toMatchObject({ dead: 0, insertedSinceVacuum: 0, modifiedSinceAnalyze: 0, planned: 500 });
     const [stats]: { vacuumed: boolean; analyzed: boolean }[] = await db.query(
       `SELECT last_vacuum IS NOT NULL AS vacuumed, last_analyze IS NOT NULL AS analyzed
        FROM pg_stat_user_tables WHERE relname = 'jobs'`,

@@ -15,6 +15,11 @@ export interface TableChurn {
   /** Rows inserted since the last vacuum (the visibility map an index-only scan needs lags them). */
   insertedSinceVacuum: number;
   modifiedSinceAnalyze: number;
+  /**
+   * The rows the planner's statistics last counted (`pg_class.reltuples`, set by the last VACUUM or
+   * ANALYZE; -1 before the first): what the cached generic plans of the table were made for.
+   */
+  planned: number;
 }
 
 /** VACUUM and ANALYZE of the hot tables, for the gateways' table maintenance. */
@@ -38,18 +43,27 @@ export class MaintenanceRepository {
    * is read; backends publish their counts within a second or so of a commit).
    */
   async churn(): Promise<TableChurn[]> {
-    const rows: { relname: HotTable; live: string; dead: string; ins: string; mod: string }[] =
-      await this.db.query(
-        `SELECT relname, n_live_tup AS live, n_dead_tup AS dead, n_ins_since_vacuum AS ins, n_mod_since_analyze AS mod
-       FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = ANY ($1::text[])`,
-        [HOT_TABLES],
-      );
+    const rows: {
+      relname: HotTable;
+      live: string;
+      dead: string;
+      ins: string;
+      mod: string;
+      planned: number;
+    }[] = await this.db.query(
+      `SELECT s.relname, s.n_live_tup AS live, s.n_dead_tup AS dead, s.n_ins_since_vacuum AS ins,
+           s.n_mod_since_analyze AS mod, c.reltuples::float8 AS planned
+         FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+         WHERE s.schemaname = current_schema() AND s.relname = ANY ($1::text[])`,
+      [HOT_TABLES],
+    );
     return rows.map((r) => ({
       table: r.relname,
       live: Number(r.live),
       dead: Number(r.dead),
       insertedSinceVacuum: Number(r.ins),
       modifiedSinceAnalyze: Number(r.mod),
+      planned: Number(r.planned),
     }));
   }
 

@@ -8,7 +8,16 @@ import {
 } from './table-maintenance';
 
 function churn(overrides: Partial<TableChurn> = {}): TableChurn {
-  return { table: 'jobs', live: 0, dead: 0, insertedSinceVacuum: 0, modifiedSinceAnalyze: 0, ...overrides };
+  return {
+    table: 'jobs',
+    live: 0,
+    dead: 0,
+    insertedSinceVacuum: 0,
+    modifiedSinceAnalyze: 0,
+    // As analyzed at its present size, unless a test says otherwise.
+    planned: overrides.live ?? 0,
+    ...overrides,
+  };
 }
 
 class FakeStore implements MaintenanceStore {
@@ -47,6 +56,27 @@ describe('maintenanceDue', () => {
       vacuum: true,
       analyze: true,
     });
+  });
+
+  it('analyzes a table that grew past twice the rows its plans were made for, long before 5 % changed', () => {
+    // A new table: never analyzed (reltuples -1), its first thousand rows are not worth a plan of their own.
+    expect(maintenanceDue(churn({ live: 1000, planned: -1, modifiedSinceAnalyze: 1000 }), 5000).analyze).toBe(
+      false,
+    );
+    expect(maintenanceDue(churn({ live: 1001, planned: -1, modifiedSinceAnalyze: 1001 }), 5000)).toEqual({
+      vacuum: true,
+      analyze: true,
+    });
+    // Analyzed at 1,001 rows: the next analyze for growth alone comes past 3,002.
+    expect(
+      maintenanceDue(churn({ live: 3002, planned: 1001, modifiedSinceAnalyze: 2001 }), 5000).analyze,
+    ).toBe(false);
+    expect(
+      maintenanceDue(churn({ live: 3003, planned: 1001, modifiedSinceAnalyze: 2002 }), 5000).analyze,
+    ).toBe(true);
+    // A large table that shrank, or grew within twice its counted rows, is left to the change rule.
+    expect(maintenanceDue(churn({ live: 150_000, planned: 100_000 }), 5000).analyze).toBe(false);
+    expect(maintenanceDue(churn({ live: 10, planned: 100_000 }), 5000).analyze).toBe(false);
   });
 });
 

@@ -2,23 +2,41 @@ import type { Logger } from '@switchyard/observability';
 import type { HotTable, MaintenanceRepository, TableChurn } from '@switchyard/persistence';
 import { LogThrottle } from '@switchyard/service-kit';
 
-/** How often the hot tables' statistics are read (a view over shared memory: no table is read). */
-export const MAINTENANCE_CHECK_MS = 2000;
+/**
+ * How often the hot tables' statistics are read (a view over shared memory: no table is read): as
+ * often as backends publish their counts (about once a second), so a growing table is re-analyzed soon.
+ */
+export const MAINTENANCE_CHECK_MS = 1000;
 /** Least time between two vacuums of one table by this process, however fast rows die. */
 export const MIN_VACUUM_INTERVAL_MS = 2000;
 /** The part of a table's live rows added to VACUUM_DEAD_ROWS (as autovacuum's scale factor). */
 export const VACUUM_SCALE = 0.02;
 /** An analyze joins the vacuum once this part of the live rows (plus VACUUM_DEAD_ROWS) changed. */
 export const ANALYZE_SCALE = 0.05;
+/**
+ * An analyze also joins once the live rows passed this multiple of the rows the planner last counted
+ * (plus GROWTH_ANALYZE_ROWS): the services' statements run with generic plans (libs/persistence's
+ * data source), which PostgreSQL makes from the statistics of the moment and keeps until the
+ * table's next VACUUM or ANALYZE. Made while a new table held a few hundred rows, the worker's turn
+ * read `jobs` sequentially for seconds after it held thousands (docs/performance.md); re-planning at
+ * every doubling bounds that to about twice the table the plan was made for.
+ */
+export const GROWTH_ANALYZE_FACTOR = 2;
+/** The growth below which a table is not re-analyzed for growth alone (small tables plan alike). */
+export const GROWTH_ANALYZE_ROWS = 1000;
 /** A failing check is logged at most once per this many ms (a database outage). */
 const WARN_EVERY_MS = 10_000;
 
 export type MaintenanceStore = Pick<MaintenanceRepository, 'mayVacuum' | 'churn' | 'vacuum'>;
 
-/** What a table's statistics call for: a vacuum (dead or new rows), with an analyze (changed rows). */
+/**
+ * What a table's statistics call for: a vacuum (dead or new rows), with an analyze (changed rows,
+ * or a table grown past what its plans were made for).
+ */
 export function maintenanceDue(churn: TableChurn, deadRows: number): { vacuum: boolean; analyze: boolean } {
   const threshold = deadRows + VACUUM_SCALE * churn.live;
-  const analyze = churn.modifiedSinceAnalyze > deadRows + ANALYZE_SCALE * churn.live;
+  const grown = churn.live > GROWTH_ANALYZE_FACTOR * Math.max(churn.planned, 0) + GROWTH_ANALYZE_ROWS;
+  const analyze = grown || churn.modifiedSinceAnalyze > deadRows + ANALYZE_SCALE * churn.live;
   return {
     vacuum: analyze || churn.dead > threshold || churn.insertedSinceVacuum > threshold,
     analyze,
@@ -104,7 +122,10 @@ export class TableMaintenance {
       }
     } catch (error) {
       if (this.warnings.allow())
-        this.logger.warn({ err: error }, 'table maintenance: check or vacuum failed; the next check tries again');
+        this.logger.warn(
+          { err: error },
+          'table maintenance: check or vacuum failed; the next check tries again',
+        );
     }
   }
 }
