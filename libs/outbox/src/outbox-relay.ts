@@ -1,8 +1,14 @@
 import type { AmqpClient } from '@switchyard/messaging';
 import type { Logger } from '@switchyard/observability';
-import type { JobsRepository, OutboxRecord } from '@switchyard/persistence';
+import type { JobsRepository, OutboxMessage, OutboxRecord } from '@switchyard/persistence';
 
 const BATCH = 500;
+
+/** One message to publish and the committed outbox rows it stands for. */
+export interface MergedRows {
+  message: OutboxMessage;
+  ids: readonly string[];
+}
 
 export interface OutboxRelayOptions {
   /** OUTBOX_MAX_DELAY_MS: a committed message is published within this long. */
@@ -44,16 +50,28 @@ export class OutboxRelay {
 
   /** Publishes committed rows; failures are left to the relay and never fail the caller. */
   async publishCommitted(records: OutboxRecord[]): Promise<void> {
-    this.scheduleDelete(await this.publishAll(records));
+    await this.publishMerged(records.map((record) => ({ message: record, ids: [record.id] })));
   }
 
-  private async publishAll(records: OutboxRecord[]): Promise<string[]> {
+  /**
+   * Publishes messages that each stand for one or more committed rows (work messages merged from
+   * several inserts): a confirmed message's rows are deleted, an unconfirmed one's are left to the
+   * relay, which publishes each row as it was written (a duplicate is harmless).
+   */
+  async publishMerged(merged: readonly MergedRows[]): Promise<void> {
+    this.scheduleDelete(await this.publishAll(merged));
+  }
+
+  /** The ids of the rows whose message the broker confirmed. */
+  private async publishAll(merged: readonly MergedRows[]): Promise<string[]> {
     const results = await Promise.allSettled(
-      records.map((r) => this.amqp.publish(r.name, r.payload, r.options).then(() => r.id)),
+      merged.map(({ message, ids }) =>
+        this.amqp.publish(message.name, message.payload, message.options).then(() => ids),
+      ),
     );
     const done: string[] = [];
     for (const result of results) {
-      if (result.status === 'fulfilled') done.push(result.value);
+      if (result.status === 'fulfilled') done.push(...result.value);
       else this.logger.warn({ err: result.reason as unknown }, 'publish failed; the outbox relay will retry');
     }
     return done;
@@ -84,7 +102,7 @@ export class OutboxRelay {
       if (!this.amqp.isConnected()) return;
       const rows = await this.jobs.pendingOutbox(Math.floor(this.options.maxDelayMs / 2), BATCH);
       if (!rows.length) return;
-      const published = await this.publishAll(rows);
+      const published = await this.publishAll(rows.map((row) => ({ message: row, ids: [row.id] })));
       await this.jobs.deleteOutbox(published);
       this.logger.info({ count: published.length }, 'outbox relay published messages the fast path had not');
     } catch (error) {

@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { JOB_DISPATCH, jobDispatch, type JobDispatch } from '@switchyard/contracts';
 import type { AmqpClient } from '@switchyard/messaging';
 import type { JobsRepository, OutboxRecord } from '@switchyard/persistence';
 import type { GatewayConfig } from '../gateway.tokens';
@@ -7,28 +8,56 @@ import { OutboxPublisher } from './outbox.publisher';
 const record = (id: string) =>
   ({ id, name: 'switchyard.job.queued', payload: { id }, options: {} }) as unknown as OutboxRecord;
 
+const LINGER_MS = 10;
+
 /** A broker whose confirms the test gives one publish at a time. */
 function fakeBroker() {
   const published: string[] = [];
+  const messages: { name: string; payload: unknown }[] = [];
   const confirms: (() => void)[] = [];
   const amqp = {
-    publish: (_name: string, payload: { id: string }) => {
-      published.push(payload.id);
+    publish: (name: string, payload: { id?: string; jobId?: string }) => {
+      published.push(payload.id ?? payload.jobId ?? '');
+      messages.push({ name, payload });
       return new Promise<void>((resolve) => confirms.push(resolve));
     },
   } as unknown as AmqpClient;
-  return { amqp, published, confirms };
+  return { amqp, published, messages, confirms };
 }
 
-function publisher(amqp: AmqpClient) {
-  const jobs = { deleteOutbox: () => Promise.resolve() } as unknown as JobsRepository;
+function publisher(amqp: AmqpClient, deleted: string[] = [], linger = LINGER_MS) {
+  const jobs = {
+    deleteOutbox: (ids: string[]) => {
+      deleted.push(...ids);
+      return Promise.resolve();
+    },
+  } as unknown as JobsRepository;
   return new OutboxPublisher(
-    { OUTBOX_MAX_DELAY_MS: 5000 } as GatewayConfig,
+    { OUTBOX_MAX_DELAY_MS: 5000, DISPATCH_LINGER_MS: linger } as GatewayConfig,
     pino({ level: 'silent' }),
     jobs,
     amqp,
+    { batchSizeOf: () => 16 },
   );
 }
+
+/** A work message's outbox row as a single submission's insert writes it. */
+const workRecord = (rowId: string, jobId: string) =>
+  ({
+    id: rowId,
+    jobId,
+    name: JOB_DISPATCH,
+    payload: jobDispatch({ id: jobId, tenant: 't', type: 'synthetic', queue: 'default' }),
+    options: { priority: 0, correlationId: `c-${jobId}`, messageId: jobId },
+  }) as OutboxRecord;
+
+const until = async (check: () => boolean, ms = 1000) => {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+};
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -64,6 +93,70 @@ describe('OutboxPublisher.publishAfterCommit', () => {
     for (const confirm of confirms) confirm();
     await late;
     expect(answered).toBe(true);
+    await outbox.onApplicationShutdown();
+  });
+});
+
+describe('OutboxPublisher work messages', () => {
+  it('publishes a work message committed after a quiet spell on the next turn, as written', async () => {
+    const { amqp, messages, confirms } = fakeBroker();
+    const deleted: string[] = [];
+    const outbox = publisher(amqp, deleted);
+    void outbox.publishAfterCommit([workRecord('1', 'a')]);
+    await nextTurn();
+    expect(messages).toEqual([{ name: JOB_DISPATCH, payload: workRecord('1', 'a').payload }]);
+    for (const confirm of confirms) confirm();
+    await outbox.onApplicationShutdown();
+    expect(deleted).toEqual(['1']);
+  });
+
+  it('merges the work messages committed while it lingers after a publish, and deletes every row once confirmed', async () => {
+    const { amqp, messages, confirms } = fakeBroker();
+    const deleted: string[] = [];
+    const outbox = publisher(amqp, deleted);
+    void outbox.publishAfterCommit([workRecord('1', 'a')]);
+    await nextTurn();
+    const lingerStarted = performance.now();
+    void outbox.publishAfterCommit([workRecord('2', 'b')]);
+    await nextTurn();
+    void outbox.publishAfterCommit([workRecord('3', 'c')]);
+    // Inside the linger: only the first message is out.
+    expect(messages).toHaveLength(1);
+    await until(() => messages.length === 2);
+    expect(performance.now() - lingerStarted).toBeGreaterThanOrEqual(LINGER_MS - 2);
+    const merged = messages[1]?.payload as JobDispatch;
+    expect(merged.jobId).toBe('b');
+    expect(merged.jobs?.map((j) => j.jobId)).toEqual(['b', 'c']);
+    for (const confirm of confirms) confirm();
+    await outbox.onApplicationShutdown();
+    expect(deleted.sort()).toEqual(['1', '2', '3']);
+  });
+
+  it('publishes held work messages at shutdown without waiting for the linger', async () => {
+    const { amqp, messages, confirms } = fakeBroker();
+    const outbox = publisher(amqp);
+    void outbox.publishAfterCommit([workRecord('1', 'a')]);
+    await nextTurn();
+    void outbox.publishAfterCommit([workRecord('2', 'b')]);
+    const stopping = outbox.onApplicationShutdown();
+    expect(messages).toHaveLength(2);
+    for (const confirm of confirms) confirm();
+    await stopping;
+  });
+
+  it('publishes every insert’s work message at once with DISPATCH_LINGER_MS=0', async () => {
+    const { amqp, messages, confirms } = fakeBroker();
+    const outbox = publisher(amqp, [], 0);
+    for (const [row, job] of [
+      ['1', 'a'],
+      ['2', 'b'],
+      ['3', 'c'],
+    ] as const) {
+      void outbox.publishAfterCommit([workRecord(row, job)]);
+      await nextTurn();
+    }
+    expect(messages.map((m) => (m.payload as JobDispatch).jobId)).toEqual(['a', 'b', 'c']);
+    for (const confirm of confirms) confirm();
     await outbox.onApplicationShutdown();
   });
 });

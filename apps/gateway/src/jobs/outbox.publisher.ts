@@ -2,7 +2,9 @@ import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } fro
 import { AmqpClient } from '@switchyard/messaging';
 import { OutboxRelay } from '@switchyard/outbox';
 import { JobsRepository, type OutboxRecord } from '@switchyard/persistence';
+import { Dispatcher } from '../dispatch/dispatcher';
 import { GATEWAY_CONFIG, LOGGER, type GatewayConfig, type Logger } from '../gateway.tokens';
+import { isMergeableWork, mergeWorkMessages } from './work-messages';
 
 /** Unconfirmed background publishes beyond which submissions wait for their own confirms. */
 const BACKGROUND_MAX_MESSAGES = 2000;
@@ -16,12 +18,23 @@ export class OutboxPublisher implements OnModuleInit, OnApplicationShutdown {
   /** Background publishes still waiting for their confirms; shutdown waits for them. */
   private readonly inFlight = new Set<Promise<void>>();
   private inFlightMessages = 0;
+  /** Work messages waiting for the linger to end (DISPATCH_LINGER_MS), with their timer. */
+  private heldWork:
+    | {
+        records: OutboxRecord[];
+        timer: NodeJS.Timeout | NodeJS.Immediate;
+        release: () => void;
+        published: Promise<void>;
+      }
+    | undefined;
+  private lastWorkPublish = Number.NEGATIVE_INFINITY;
 
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     jobs: JobsRepository,
     amqp: AmqpClient,
+    @Inject(Dispatcher) private readonly dispatcher: Pick<Dispatcher, 'batchSizeOf'>,
   ) {
     this.relay = new OutboxRelay(jobs, amqp, logger, { maxDelayMs: config.OUTBOX_MAX_DELAY_MS });
   }
@@ -31,6 +44,7 @@ export class OutboxPublisher implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.publishHeldWork();
     // Unconfirmed rows stay in the outbox and are published after a restart: never wait for ever.
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -53,15 +67,33 @@ export class OutboxPublisher implements OnModuleInit, OnApplicationShutdown {
    * outage) the relay republishes within OUTBOX_MAX_DELAY_MS; a duplicate is harmless. While more
    * than BACKGROUND_MAX_MESSAGES are unconfirmed the caller waits after all (backpressure).
    * The encoding and the writes to the broker's socket start on the next event-loop turn
-   * (setImmediate), so the caller's answer (the 202) is written first. Returns the publish to
-   * wait for only under backpressure (undefined otherwise: nothing to wait for).
+   * (setImmediate), so the caller's answer (the 202) is written first; work messages committed
+   * within DISPATCH_LINGER_MS of the last ones published wait for the linger to end and go out
+   * merged. Returns the publish to wait for only under backpressure (undefined otherwise).
    */
   publishAfterCommit(records: OutboxRecord[]): Promise<void> | undefined {
     this.crashIfInjected();
-    const count = records.length;
+    const work = records.filter(isMergeableWork);
+    const others = work.length ? records.filter((r) => !isMergeableWork(r)) : records;
+    const waits: Promise<void>[] = [];
+    if (work.length) waits.push(this.holdWork(work));
+    if (others.length)
+      waits.push(
+        this.track(
+          others.length,
+          new Promise<void>((resolve) => setImmediate(resolve)).then(() =>
+            this.relay.publishCommitted(others),
+          ),
+        ),
+      );
+    if (this.inFlightMessages <= BACKGROUND_MAX_MESSAGES) return undefined;
+    return Promise.all(waits).then(() => undefined);
+  }
+
+  /** Counts `count` messages as unconfirmed until `publish` settles (never rejects). */
+  private track(count: number, publish: Promise<void>): Promise<void> {
     this.inFlightMessages += count;
-    const publishing = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.relay.publishCommitted(records))
+    const publishing = publish
       .catch((error: unknown) => {
         this.logger.warn({ err: error }, 'publish after commit failed; the outbox relay will retry');
       })
@@ -70,7 +102,50 @@ export class OutboxPublisher implements OnModuleInit, OnApplicationShutdown {
         this.inFlight.delete(publishing);
       });
     this.inFlight.add(publishing);
-    return this.inFlightMessages > BACKGROUND_MAX_MESSAGES ? publishing : undefined;
+    return publishing;
+  }
+
+  /**
+   * Holds work messages until the end of this turn, or until DISPATCH_LINGER_MS after the last
+   * publish of them; resolves once the held messages' publish settled.
+   */
+  private holdWork(work: OutboxRecord[]): Promise<void> {
+    if (!this.heldWork) {
+      let release!: () => void;
+      const published = new Promise<void>((resolve) => (release = resolve));
+      const wait = this.lastWorkPublish + this.config.DISPATCH_LINGER_MS - performance.now();
+      const publish = () => this.publishHeldWork();
+      this.heldWork = {
+        records: [],
+        timer: wait > 0 ? setTimeout(publish, wait) : setImmediate(publish),
+        release,
+        published: this.track(0, published),
+      };
+    }
+    this.heldWork.records.push(...work);
+    this.inFlightMessages += work.length;
+    return this.heldWork.published;
+  }
+
+  private publishHeldWork(): void {
+    const held = this.heldWork;
+    if (!held) return;
+    this.heldWork = undefined;
+    clearTimeout(held.timer as NodeJS.Timeout);
+    clearImmediate(held.timer as NodeJS.Immediate);
+    this.lastWorkPublish = performance.now();
+    const merged = mergeWorkMessages(held.records.filter(isMergeableWork), (type) =>
+      this.dispatcher.batchSizeOf(type),
+    );
+    void this.relay
+      .publishMerged(merged)
+      .catch((error: unknown) => {
+        this.logger.warn({ err: error }, 'publish after commit failed; the outbox relay will retry');
+      })
+      .finally(() => {
+        this.inFlightMessages -= held.records.length;
+        held.release();
+      });
   }
 
   private crashIfInjected(): void {
