@@ -31,7 +31,9 @@ describe('metrics of the running services', () => {
   let api: string;
 
   beforeAll(async () => {
-    stack = await TestStack.create({ QUEUE_POLL_MS: '200' });
+    // DISPATCH_LINGER_MS=0: each submission's work message goes out alone, so the queue's ready
+    // messages are its jobs (with the linger, quick submissions share messages).
+    stack = await TestStack.create({ QUEUE_POLL_MS: '200', DISPATCH_LINGER_MS: '0' });
     // No worker yet: the first test needs a queue without consumers.
     await stack.start(['gateway', 'progress-tracker', 'metrics']);
     api = `${stack.service('gateway').url}/api/v1`;
