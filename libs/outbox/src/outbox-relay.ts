@@ -10,6 +10,9 @@ export interface MergedRows {
   ids: readonly string[];
 }
 
+/** A committed row published as written. */
+const alone = (row: OutboxRecord): MergedRows => ({ message: row, ids: [row.id] });
+
 export interface OutboxRelayOptions {
   /** OUTBOX_MAX_DELAY_MS: a committed message is published within this long. */
   maxDelayMs: number;
@@ -50,7 +53,7 @@ export class OutboxRelay {
 
   /** Publishes committed rows; failures are left to the relay and never fail the caller. */
   async publishCommitted(records: OutboxRecord[]): Promise<void> {
-    await this.publishMerged(records.map((record) => ({ message: record, ids: [record.id] })));
+    await this.publishMerged(records.map(alone));
   }
 
   /**
@@ -102,7 +105,7 @@ export class OutboxRelay {
       if (!this.amqp.isConnected()) return;
       const rows = await this.jobs.pendingOutbox(Math.floor(this.options.maxDelayMs / 2), BATCH);
       if (!rows.length) return;
-      const published = await this.publishAll(rows.map((row) => ({ message: row, ids: [row.id] })));
+      const published = await this.publishAll(rows.map(alone));
       await this.jobs.deleteOutbox(published);
       this.logger.info({ count: published.length }, 'outbox relay published messages the fast path had not');
     } catch (error) {

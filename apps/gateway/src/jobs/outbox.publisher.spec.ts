@@ -98,22 +98,29 @@ describe('OutboxPublisher.publishAfterCommit', () => {
 });
 
 describe('OutboxPublisher work messages', () => {
-  it('publishes a work message committed after a quiet spell on the next turn, as written', async () => {
-    const { amqp, messages, confirms } = fakeBroker();
+  /** A publisher on a fake broker and the rows it deleted; `settle` confirms all and shuts it down. */
+  function lingering(linger = LINGER_MS) {
+    const broker = fakeBroker();
     const deleted: string[] = [];
-    const outbox = publisher(amqp, deleted);
+    const outbox = publisher(broker.amqp, deleted, linger);
+    const settle = async () => {
+      for (const confirm of broker.confirms) confirm();
+      await outbox.onApplicationShutdown();
+    };
+    return { ...broker, deleted, outbox, settle };
+  }
+
+  it('publishes a work message committed after a quiet spell on the next turn, as written', async () => {
+    const { outbox, messages, deleted, settle } = lingering();
     void outbox.publishAfterCommit([workRecord('1', 'a')]);
     await nextTurn();
     expect(messages).toEqual([{ name: JOB_DISPATCH, payload: workRecord('1', 'a').payload }]);
-    for (const confirm of confirms) confirm();
-    await outbox.onApplicationShutdown();
+    await settle();
     expect(deleted).toEqual(['1']);
   });
 
   it('merges the work messages committed while it lingers after a publish, and deletes every row once confirmed', async () => {
-    const { amqp, messages, confirms } = fakeBroker();
-    const deleted: string[] = [];
-    const outbox = publisher(amqp, deleted);
+    const { outbox, messages, deleted, settle } = lingering();
     void outbox.publishAfterCommit([workRecord('1', 'a')]);
     await nextTurn();
     const lingerStarted = performance.now();
@@ -127,14 +134,12 @@ describe('OutboxPublisher work messages', () => {
     const merged = messages[1]?.payload as JobDispatch;
     expect(merged.jobId).toBe('b');
     expect(merged.jobs?.map((j) => j.jobId)).toEqual(['b', 'c']);
-    for (const confirm of confirms) confirm();
-    await outbox.onApplicationShutdown();
+    await settle();
     expect(deleted.sort()).toEqual(['1', '2', '3']);
   });
 
   it('publishes held work messages at shutdown without waiting for the linger', async () => {
-    const { amqp, messages, confirms } = fakeBroker();
-    const outbox = publisher(amqp);
+    const { outbox, messages, confirms } = lingering();
     void outbox.publishAfterCommit([workRecord('1', 'a')]);
     await nextTurn();
     void outbox.publishAfterCommit([workRecord('2', 'b')]);
@@ -145,8 +150,7 @@ describe('OutboxPublisher work messages', () => {
   });
 
   it('publishes every insert’s work message at once with DISPATCH_LINGER_MS=0', async () => {
-    const { amqp, messages, confirms } = fakeBroker();
-    const outbox = publisher(amqp, [], 0);
+    const { outbox, messages, settle } = lingering(0);
     for (const [row, job] of [
       ['1', 'a'],
       ['2', 'b'],
@@ -156,7 +160,6 @@ describe('OutboxPublisher work messages', () => {
       await nextTurn();
     }
     expect(messages.map((m) => (m.payload as JobDispatch).jobId)).toEqual(['a', 'b', 'c']);
-    for (const confirm of confirms) confirm();
-    await outbox.onApplicationShutdown();
+    await settle();
   });
 });

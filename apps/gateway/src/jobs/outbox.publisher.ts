@@ -4,7 +4,7 @@ import { OutboxRelay } from '@switchyard/outbox';
 import { JobsRepository, type OutboxRecord } from '@switchyard/persistence';
 import { Dispatcher } from '../dispatch/dispatcher';
 import { GATEWAY_CONFIG, LOGGER, type GatewayConfig, type Logger } from '../gateway.tokens';
-import { isMergeableWork, mergeWorkMessages } from './work-messages';
+import { isMergeableWork, mergeWorkMessages, type WorkRecord } from './work-messages';
 
 /** Unconfirmed background publishes beyond which submissions wait for their own confirms. */
 const BACKGROUND_MAX_MESSAGES = 2000;
@@ -18,12 +18,15 @@ export class OutboxPublisher implements OnModuleInit, OnApplicationShutdown {
   /** Background publishes still waiting for their confirms; shutdown waits for them. */
   private readonly inFlight = new Set<Promise<void>>();
   private inFlightMessages = 0;
-  /** Work messages waiting for the linger to end (DISPATCH_LINGER_MS), with their timer. */
+  /**
+   * Work messages waiting for the linger to end (DISPATCH_LINGER_MS): `cancel` clears the timer
+   * that would publish them, `settle` hands `published` their publish.
+   */
   private heldWork:
     | {
-        records: OutboxRecord[];
-        timer: NodeJS.Timeout | NodeJS.Immediate;
-        release: () => void;
+        records: WorkRecord[];
+        cancel: () => void;
+        settle: (publish: Promise<void>) => void;
         published: Promise<void>;
       }
     | undefined;
@@ -73,8 +76,9 @@ export class OutboxPublisher implements OnModuleInit, OnApplicationShutdown {
    */
   publishAfterCommit(records: OutboxRecord[]): Promise<void> | undefined {
     this.crashIfInjected();
-    const work = records.filter(isMergeableWork);
-    const others = work.length ? records.filter((r) => !isMergeableWork(r)) : records;
+    const work: WorkRecord[] = [];
+    const others: OutboxRecord[] = [];
+    for (const record of records) (isMergeableWork(record) ? work : others).push(record);
     const waits: Promise<void>[] = [];
     if (work.length) waits.push(this.holdWork(work));
     if (others.length)
@@ -107,20 +111,24 @@ export class OutboxPublisher implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * Holds work messages until the end of this turn, or until DISPATCH_LINGER_MS after the last
-   * publish of them; resolves once the held messages' publish settled.
+   * publish of them; resolves once the held messages' publish settled. Held messages count as
+   * unconfirmed from their commit (the backpressure rule).
    */
-  private holdWork(work: OutboxRecord[]): Promise<void> {
+  private holdWork(work: WorkRecord[]): Promise<void> {
     if (!this.heldWork) {
-      let release!: () => void;
-      const published = new Promise<void>((resolve) => (release = resolve));
+      let settle!: (publish: Promise<void>) => void;
+      const published = this.track(0, new Promise<void>((resolve) => (settle = resolve)));
       const wait = this.lastWorkPublish + this.config.DISPATCH_LINGER_MS - performance.now();
       const publish = () => this.publishHeldWork();
-      this.heldWork = {
-        records: [],
-        timer: wait > 0 ? setTimeout(publish, wait) : setImmediate(publish),
-        release,
-        published: this.track(0, published),
-      };
+      let cancel: () => void;
+      if (wait > 0) {
+        const timer = setTimeout(publish, wait);
+        cancel = () => clearTimeout(timer);
+      } else {
+        const immediate = setImmediate(publish);
+        cancel = () => clearImmediate(immediate);
+      }
+      this.heldWork = { records: [], cancel, settle, published };
     }
     this.heldWork.records.push(...work);
     this.inFlightMessages += work.length;
@@ -131,21 +139,12 @@ export class OutboxPublisher implements OnModuleInit, OnApplicationShutdown {
     const held = this.heldWork;
     if (!held) return;
     this.heldWork = undefined;
-    clearTimeout(held.timer as NodeJS.Timeout);
-    clearImmediate(held.timer as NodeJS.Immediate);
+    held.cancel();
     this.lastWorkPublish = performance.now();
-    const merged = mergeWorkMessages(held.records.filter(isMergeableWork), (type) =>
-      this.dispatcher.batchSizeOf(type),
+    const merged = mergeWorkMessages(held.records, (type) => this.dispatcher.batchSizeOf(type));
+    held.settle(
+      this.relay.publishMerged(merged).finally(() => (this.inFlightMessages -= held.records.length)),
     );
-    void this.relay
-      .publishMerged(merged)
-      .catch((error: unknown) => {
-        this.logger.warn({ err: error }, 'publish after commit failed; the outbox relay will retry');
-      })
-      .finally(() => {
-        this.inFlightMessages -= held.records.length;
-        held.release();
-      });
   }
 
   private crashIfInjected(): void {

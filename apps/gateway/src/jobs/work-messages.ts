@@ -1,5 +1,5 @@
-import { dispatchedJobs, JOB_DISPATCH, jobDispatchBatch, type JobDispatch } from '@switchyard/contracts';
-import type { OutboxMessage, OutboxRecord } from '@switchyard/persistence';
+import { dispatchedJobs, JOB_DISPATCH, type JobDispatch } from '@switchyard/contracts';
+import { dispatchBatchOutboxMessage, type OutboxMessage, type OutboxRecord } from '@switchyard/persistence';
 import type { MergedRows } from '@switchyard/outbox';
 
 /*
@@ -12,7 +12,7 @@ import type { MergedRows } from '@switchyard/outbox';
  * persistent work message cost RabbitMQ ~0.5 ms, half of its CPU per job (docs/performance.md).
  */
 
-type WorkRecord = OutboxRecord & { name: typeof JOB_DISPATCH; payload: JobDispatch };
+export type WorkRecord = OutboxRecord & { name: typeof JOB_DISPATCH; payload: JobDispatch };
 
 /** A work message that may travel with others: a dispatch without a start time of its own. */
 export function isMergeableWork(record: OutboxRecord): record is WorkRecord {
@@ -29,36 +29,41 @@ export function mergeWorkMessages(
   records: readonly WorkRecord[],
   sizeOf: (type: string) => number,
 ): MergedRows[] {
-  const groups = new Map<string, WorkRecord[][]>();
+  const groups = new Map<string, { records: WorkRecord[]; jobs: number }[]>();
   for (const record of records) {
     const { queue, type } = record.payload;
     const key = `${queue}\u0000${record.options.priority ?? 0}\u0000${type}`;
-    const chunks = groups.get(key) ?? [];
-    if (!chunks.length) groups.set(key, chunks);
+    let chunks = groups.get(key);
+    if (!chunks) groups.set(key, (chunks = []));
+    const jobs = dispatchedJobs(record.payload).length;
     const last = chunks.at(-1);
-    const size = (chunk: WorkRecord[]) => chunk.reduce((n, r) => n + dispatchedJobs(r.payload).length, 0);
-    if (last && size(last) + dispatchedJobs(record.payload).length <= sizeOf(type)) last.push(record);
-    else chunks.push([record]);
+    if (last && last.jobs + jobs <= sizeOf(type)) {
+      last.records.push(record);
+      last.jobs += jobs;
+    } else chunks.push({ records: [record], jobs });
   }
-  const merged: MergedRows[] = [];
-  for (const chunks of groups.values())
-    for (const chunk of chunks) merged.push({ message: mergedMessage(chunk), ids: chunk.map((r) => r.id) });
-  return merged;
+  return [...groups.values()].flatMap((chunks) =>
+    chunks.map(({ records: chunk }) => ({ message: mergedMessage(chunk), ids: chunk.map((r) => r.id) })),
+  );
 }
 
+/** A chunk's one message: the record's own when alone, else the batch message of all its jobs. */
 function mergedMessage(chunk: readonly WorkRecord[]): OutboxMessage {
   const [first] = chunk;
   if (!first) throw new RangeError('a work message carries at least one job');
   if (chunk.length === 1) return first;
   const { queue } = first.payload;
-  const jobs = chunk.flatMap((r) =>
-    dispatchedJobs(r.payload).map((job) => ({ id: job.jobId, tenant: job.tenant, type: job.type, queue })),
+  const { priority = 0, correlationId = '' } = first.options;
+  return dispatchBatchOutboxMessage(
+    chunk.flatMap((r) =>
+      dispatchedJobs(r.payload).map((job) => ({
+        id: job.jobId,
+        tenant: job.tenant,
+        type: job.type,
+        queue,
+        priority,
+        correlation_id: correlationId,
+      })),
+    ),
   );
-  const payload = jobDispatchBatch(jobs);
-  return {
-    jobId: payload.jobId,
-    name: JOB_DISPATCH,
-    payload,
-    options: { ...first.options, messageId: payload.jobId },
-  };
 }
