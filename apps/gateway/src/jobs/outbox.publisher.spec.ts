@@ -162,4 +162,13 @@ describe('OutboxPublisher work messages', () => {
     expect(messages.map((m) => (m.payload as JobDispatch).jobId)).toEqual(['a', 'b', 'c']);
     await settle();
   });
+
+  it('merges nothing with DISPATCH_LINGER_MS=0, not even the work messages committed in one turn', async () => {
+    const { outbox, messages, settle } = lingering(0);
+    void outbox.publishAfterCommit([workRecord('1', 'a')]);
+    void outbox.publishAfterCommit([workRecord('2', 'b')]);
+    await nextTurn();
+    expect(messages.map((m) => (m.payload as JobDispatch).jobs)).toEqual([undefined, undefined]);
+    await settle();
+  });
 });

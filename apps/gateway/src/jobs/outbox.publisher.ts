@@ -78,7 +78,9 @@ export class OutboxPublisher implements OnModuleInit, OnApplicationShutdown {
     this.crashIfInjected();
     const work: WorkRecord[] = [];
     const others: OutboxRecord[] = [];
-    for (const record of records) (isMergeableWork(record) ? work : others).push(record);
+    // DISPATCH_LINGER_MS=0: every insert's work message goes out as written, none merged.
+    const merging = this.config.DISPATCH_LINGER_MS > 0;
+    for (const record of records) (merging && isMergeableWork(record) ? work : others).push(record);
     const waits: Promise<void>[] = [];
     if (work.length) waits.push(this.holdWork(work));
     if (others.length)
