@@ -84,11 +84,14 @@ class FakeStore implements DispatchStore {
     this.inFlight.set(queue, now);
     this.maxInFlight = Math.max(this.maxInFlight, now);
     try {
-      // The count is read when the statement starts (its snapshot); claims may commit meanwhile.
+      // The count and the backlog are read when the statement starts (its snapshot); claims and
+      // inserts may commit meanwhile.
       const before = this.released.get(queue) ?? 0;
+      const visible = this.backlog.get(queue)?.length ?? 0;
       await this.gate;
       // The lean statement releases nothing once it meets a second tenant.
-      const take = !fair && (this.tenants ?? 1) > 1 ? 0 : Math.min(limit, Math.max(0, window - before));
+      const take =
+        !fair && (this.tenants ?? 1) > 1 ? 0 : Math.min(limit, visible, Math.max(0, window - before));
       const rows = (this.backlog.get(queue) ?? []).splice(0, take);
       this.released.set(queue, (this.released.get(queue) ?? 0) + rows.length);
       return {
@@ -374,6 +377,39 @@ describe('Dispatcher', () => {
     store.onSettings?.();
     await settle();
     expect(insertRelease(1)).toBe(false);
+    await dispatcher.stop();
+  });
+
+  it('keeps an insert off the fast path after a pass that new work was kicked during (the pass may not have seen it)', async () => {
+    const { store, dispatcher } = setup({ window: 8 });
+    const insertRelease = (count: number) => {
+      const ok = dispatcher.reserveFast('default', count);
+      if (ok) store.released.set('default', (store.released.get('default') ?? 0) + count);
+      return ok;
+    };
+    await dispatcher.start();
+    await settle();
+    const first = deferred();
+    store.gate = first.promise;
+    store.fill('default', 1);
+    dispatcher.kick(['default']);
+    await settle();
+    // A job committed after the running statement's snapshot, and kicked.
+    store.fill('default', 1);
+    dispatcher.kick(['default']);
+    const second = deferred();
+    store.gate = second.promise;
+    first.resolve();
+    await settle();
+    // The first statement released only what it saw, fewer than it could: the second one runs.
+    expect(store.calls).toHaveLength(3);
+    expect(store.backlog.get('default')).toHaveLength(1);
+    // Meanwhile a new job may not overtake the one still waiting.
+    expect(insertRelease(1)).toBe(false);
+    second.resolve();
+    await settle();
+    expect(store.backlog.get('default')).toHaveLength(0);
+    expect(insertRelease(1)).toBe(true);
     await dispatcher.stop();
   });
 

@@ -145,6 +145,11 @@ interface QueueState {
    * has been kicked since: a new job may be released by its own insert (reserveFast).
    */
   idle: boolean;
+  /**
+   * Kicks so far. A pass is idle afterwards only if none came while its statement ran: a job
+   * committed after the statement's snapshot is backlog the statement did not see.
+   */
+  kicks: number;
 }
 
 /**
@@ -231,6 +236,7 @@ export class Dispatcher {
       if (keyed) state.keyed = true;
       if (rated) state.rated = true;
       state.idle = false;
+      state.kicks++;
       this.request(queue, 1, true);
     }
   }
@@ -334,6 +340,7 @@ export class Dispatcher {
         pairsUntil: 0,
         starts: new StartRate(this.now),
         idle: false,
+        kicks: 0,
       };
       this.states.set(queue, state);
     }
@@ -365,6 +372,7 @@ export class Dispatcher {
       }
       const limit = Math.min(room, RELEASE_BATCH_MAX);
       const claimedBefore = state.claimed;
+      const kicksBefore = state.kicks;
       const byPairs = this.now() < state.pairsUntil;
       const {
         jobs: rows,
@@ -391,8 +399,8 @@ export class Dispatcher {
         continue;
       }
       // Fewer than asked for with room left in the window (by the statement's own count): the
-      // unkeyed backlog is empty, until the next kick.
-      state.idle = rows.length < limit && released < window;
+      // unkeyed backlog is empty, until the next kick — unless one came while it ran.
+      state.idle = rows.length < limit && released < window && state.kicks === kicksBefore;
       if (rows.length) {
         this.counters?.released(queue, rows.length);
         await this.publish(rows, 'release');
