@@ -150,7 +150,7 @@ export const GatewayEnv = {
    * go out at most once per this many ms, merged per queue, priority and type up to the type's
    * batch size; one after a quiet spell goes out at once. 0 = every insert's at once.
    */
-  DISPATCH_LINGER_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 10 }),
+  DISPATCH_LINGER_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 25 }),
   /**
    * The gateway vacuums `jobs` and `outbox` when their dead (or newly inserted) rows pass this many
    * plus 2 % of their live rows, analyzing too once 5 % changed; 0 = off (autovacuum alone).

@@ -4,7 +4,7 @@ import type { MergedRows } from '@switchyard/outbox';
 
 /*
  * Work messages of the fast path, merged. While the gateway keeps committing them, the outbox
- * publisher sends them at most once per DISPATCH_LINGER_MS (default 10): the ones committed
+ * publisher sends them at most once per DISPATCH_LINGER_MS (default 25): the ones committed
  * meanwhile (at single submissions, one insert and one message per job) go out merged per queue,
  * priority and type, up to the type's dispatch batch size. One committed after a quiet spell goes
  * out at the end of its turn, so an isolated job starts as soon as before; in a steady stream a job
