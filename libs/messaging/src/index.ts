@@ -10,3 +10,4 @@ export {
   redactUrl,
 } from './reconnect-backoff';
 export * from './topology';
+export { TurnBatches, type BatchShape, type PublishBatch } from './turn-batches';

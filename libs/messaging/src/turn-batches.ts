@@ -1,5 +1,5 @@
-/** Publishes one batch: `bodies` are the encoded items, in the order they were added. */
-export type PublishBatch = (batch: string, bodies: readonly Buffer[]) => Promise<void>;
+/** Publishes one batch: `bodies` are the items (encoded, for events), in the order they were added. */
+export type PublishBatch<T = Buffer> = (batch: string, bodies: readonly T[]) => Promise<void>;
 
 /** How one batch name is gathered. */
 export interface BatchShape {
@@ -13,8 +13,8 @@ export interface BatchShape {
   readonly lingerMs: number;
 }
 
-interface OpenBatch {
-  readonly bodies: Buffer[];
+interface OpenBatch<T> {
+  readonly bodies: T[];
   /** Publishes sent along with the batch (each item's own message), started just before it. */
   readonly alongside: (() => void)[];
   readonly published: Promise<void>;
@@ -31,20 +31,21 @@ interface OpenBatch {
  * instead of each sending its own. An item's own message (`alongside`) is published with its batch,
  * just before it, so both leave in one socket write. Each add() settles once the broker confirmed
  * its batch and its own message. Memory is bounded by what one linger adds, and the batch is
- * encoded only once.
+ * encoded only once. The items are encoded events by default; the gateway gathers its fast path's
+ * work messages (outbox rows) the same way.
  */
-export class TurnBatches {
-  private readonly open = new Map<string, OpenBatch>();
+export class TurnBatches<T = Buffer> {
+  private readonly open = new Map<string, OpenBatch<T>>();
   /** When (performance.now()) the last message of each batch name started. */
   private readonly lastStart = new Map<string, number>();
 
-  constructor(private readonly publishBatch: PublishBatch) {}
+  constructor(private readonly publishBatch: PublishBatch<T>) {}
 
   /**
    * Adds an encoded item to the open `batch`; resolves once the broker confirmed that message and
    * the item's own (`alongside`, if any).
    */
-  add(batch: string, shape: BatchShape, body: Buffer, alongside?: () => Promise<void>): Promise<void> {
+  add(batch: string, shape: BatchShape, body: T, alongside?: () => Promise<void>): Promise<void> {
     let opened = this.open.get(batch);
     if (!opened) {
       opened = this.openBatch(batch);
@@ -69,7 +70,7 @@ export class TurnBatches {
     for (const [batch, open] of [...this.open]) this.startBatch(batch, open);
   }
 
-  private schedule(batch: string, open: OpenBatch, lingerMs: number): void {
+  private schedule(batch: string, open: OpenBatch<T>, lingerMs: number): void {
     const wait = lingerMs - (performance.now() - (this.lastStart.get(batch) ?? -Infinity));
     if (wait <= 0) {
       const handle = setImmediate(() => this.startBatch(batch, open));
@@ -80,7 +81,7 @@ export class TurnBatches {
     }
   }
 
-  private startBatch(batch: string, open: OpenBatch): void {
+  private startBatch(batch: string, open: OpenBatch<T>): void {
     if (this.open.get(batch) !== open) return;
     this.open.delete(batch);
     open.cancel?.();
@@ -88,8 +89,8 @@ export class TurnBatches {
     open.start();
   }
 
-  private openBatch(batch: string): OpenBatch {
-    const bodies: Buffer[] = [];
+  private openBatch(batch: string): OpenBatch<T> {
+    const bodies: T[] = [];
     const alongside: (() => void)[] = [];
     let start!: () => void;
     const published = new Promise<void>((resolve, reject) => {

@@ -112,7 +112,10 @@ interface QueueState {
    * a window of claims. Cleared by every release statement.
    */
   waiting: boolean;
-  /** The pass asked for was asked for by a kick (see `waiting`). */
+  /**
+   * The pass asked for was asked for by a kick (see `waiting`); set again during a pass, it says
+   * new work came while its statement ran (see `idle`).
+   */
   fresh: boolean;
   /**
    * The queue may have keyed backlog (jobs with a concurrency key): its passes then run the keyed
@@ -145,11 +148,6 @@ interface QueueState {
    * has been kicked since: a new job may be released by its own insert (reserveFast).
    */
   idle: boolean;
-  /**
-   * Kicks so far. A pass is idle afterwards only if none came while its statement ran: a job
-   * committed after the statement's snapshot is backlog the statement did not see.
-   */
-  kicks: number;
 }
 
 /**
@@ -236,7 +234,6 @@ export class Dispatcher {
       if (keyed) state.keyed = true;
       if (rated) state.rated = true;
       state.idle = false;
-      state.kicks++;
       this.request(queue, 1, true);
     }
   }
@@ -340,7 +337,6 @@ export class Dispatcher {
         pairsUntil: 0,
         starts: new StartRate(this.now),
         idle: false,
-        kicks: 0,
       };
       this.states.set(queue, state);
     }
@@ -372,7 +368,6 @@ export class Dispatcher {
       }
       const limit = Math.min(room, RELEASE_BATCH_MAX);
       const claimedBefore = state.claimed;
-      const kicksBefore = state.kicks;
       const byPairs = this.now() < state.pairsUntil;
       const {
         jobs: rows,
@@ -399,8 +394,9 @@ export class Dispatcher {
         continue;
       }
       // Fewer than asked for with room left in the window (by the statement's own count): the
-      // unkeyed backlog is empty, until the next kick — unless one came while it ran.
-      state.idle = rows.length < limit && released < window && state.kicks === kicksBefore;
+      // unkeyed backlog is empty, until the next kick — unless one came during the pass (`fresh`
+      // again): a job committed after the statement's snapshot is backlog it did not see.
+      state.idle = rows.length < limit && released < window && !state.fresh;
       if (rows.length) {
         this.counters?.released(queue, rows.length);
         await this.publish(rows, 'release');

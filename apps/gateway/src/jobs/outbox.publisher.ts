@@ -1,10 +1,13 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { AmqpClient } from '@switchyard/messaging';
+import { AmqpClient, TurnBatches, type BatchShape } from '@switchyard/messaging';
 import { OutboxRelay } from '@switchyard/outbox';
 import { JobsRepository, type OutboxRecord } from '@switchyard/persistence';
 import { Dispatcher } from '../dispatch/dispatcher';
 import { GATEWAY_CONFIG, LOGGER, type GatewayConfig, type Logger } from '../gateway.tokens';
 import { isMergeableWork, mergeWorkMessages, type WorkRecord } from './work-messages';
+
+/** The one batch name of the work messages the fast path gathers. */
+const WORK = 'work';
 
 /** Unconfirmed background publishes beyond which submissions wait for their own confirms. */
 const BACKGROUND_MAX_MESSAGES = 2000;
@@ -18,19 +21,9 @@ export class OutboxPublisher implements OnModuleInit, OnApplicationShutdown {
   /** Background publishes still waiting for their confirms; shutdown waits for them. */
   private readonly inFlight = new Set<Promise<void>>();
   private inFlightMessages = 0;
-  /**
-   * Work messages waiting for the linger to end (DISPATCH_LINGER_MS): `cancel` clears the timer
-   * that would publish them, `settle` hands `published` their publish.
-   */
-  private heldWork:
-    | {
-        records: WorkRecord[];
-        cancel: () => void;
-        settle: (publish: Promise<void>) => void;
-        published: Promise<void>;
-      }
-    | undefined;
-  private lastWorkPublish = Number.NEGATIVE_INFINITY;
+  /** The fast path's work messages, gathered per linger (DISPATCH_LINGER_MS) and sent merged. */
+  private readonly work: TurnBatches<WorkRecord>;
+  private readonly workShape: BatchShape;
 
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
@@ -40,6 +33,11 @@ export class OutboxPublisher implements OnModuleInit, OnApplicationShutdown {
     @Inject(Dispatcher) private readonly dispatcher: Pick<Dispatcher, 'batchSizeOf'>,
   ) {
     this.relay = new OutboxRelay(jobs, amqp, logger, { maxDelayMs: config.OUTBOX_MAX_DELAY_MS });
+    this.work = new TurnBatches<WorkRecord>((_, records) =>
+      this.relay.publishMerged(mergeWorkMessages(records, (type) => this.dispatcher.batchSizeOf(type))),
+    );
+    // Merged per queue, priority and type by mergeWorkMessages, so no cap on what one linger holds.
+    this.workShape = { max: Number.POSITIVE_INFINITY, lingerMs: config.DISPATCH_LINGER_MS };
   }
 
   onModuleInit(): void {
@@ -47,7 +45,7 @@ export class OutboxPublisher implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.publishHeldWork();
+    this.work.flush();
     // Unconfirmed rows stay in the outbox and are published after a restart: never wait for ever.
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -82,7 +80,15 @@ export class OutboxPublisher implements OnModuleInit, OnApplicationShutdown {
     const merging = this.config.DISPATCH_LINGER_MS > 0;
     for (const record of records) (merging && isMergeableWork(record) ? work : others).push(record);
     const waits: Promise<void>[] = [];
-    if (work.length) waits.push(this.holdWork(work));
+    if (work.length) {
+      const gathered = work.map((record) => this.work.add(WORK, this.workShape, record));
+      waits.push(
+        this.track(
+          work.length,
+          Promise.all(gathered).then(() => undefined),
+        ),
+      );
+    }
     if (others.length)
       waits.push(
         this.track(
@@ -109,44 +115,6 @@ export class OutboxPublisher implements OnModuleInit, OnApplicationShutdown {
       });
     this.inFlight.add(publishing);
     return publishing;
-  }
-
-  /**
-   * Holds work messages until the end of this turn, or until DISPATCH_LINGER_MS after the last
-   * publish of them; resolves once the held messages' publish settled. Held messages count as
-   * unconfirmed from their commit (the backpressure rule).
-   */
-  private holdWork(work: WorkRecord[]): Promise<void> {
-    if (!this.heldWork) {
-      let settle!: (publish: Promise<void>) => void;
-      const published = this.track(0, new Promise<void>((resolve) => (settle = resolve)));
-      const wait = this.lastWorkPublish + this.config.DISPATCH_LINGER_MS - performance.now();
-      const publish = () => this.publishHeldWork();
-      let cancel: () => void;
-      if (wait > 0) {
-        const timer = setTimeout(publish, wait);
-        cancel = () => clearTimeout(timer);
-      } else {
-        const immediate = setImmediate(publish);
-        cancel = () => clearImmediate(immediate);
-      }
-      this.heldWork = { records: [], cancel, settle, published };
-    }
-    this.heldWork.records.push(...work);
-    this.inFlightMessages += work.length;
-    return this.heldWork.published;
-  }
-
-  private publishHeldWork(): void {
-    const held = this.heldWork;
-    if (!held) return;
-    this.heldWork = undefined;
-    held.cancel();
-    this.lastWorkPublish = performance.now();
-    const merged = mergeWorkMessages(held.records, (type) => this.dispatcher.batchSizeOf(type));
-    held.settle(
-      this.relay.publishMerged(merged).finally(() => (this.inFlightMessages -= held.records.length)),
-    );
   }
 
   private crashIfInjected(): void {
