@@ -13,7 +13,7 @@ import { REPO_ROOT } from './fixtures/handlers-support';
 
 jest.setTimeout(180000);
 
-/** A provider whose `/v1/hot` answers 429 `Retry-After: 3` to its first request, then 200. */
+/** A provider whose `/v1/hot` answers 429 `Retry-After: 5` to its first request, then 200. */
 class FakeProvider {
   /** When each request arrived and what it was answered. */
   readonly calls: { path: string; at: number; status: number }[] = [];
@@ -33,7 +33,7 @@ class FakeProvider {
     const status = limited ? 429 : 200;
     this.calls.push({ path, at: Date.now(), status });
     const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (limited) headers['retry-after'] = '3';
+    if (limited) headers['retry-after'] = '5';
     res.writeHead(status, headers).end(JSON.stringify(limited ? { error: 'slow down' } : { ok: true }));
   }
 
@@ -193,7 +193,7 @@ describe('provider rate budgets', () => {
   it('holds the key on every worker for the Retry-After of a 429, spends no attempt, then completes all', async () => {
     const key = 'provider:hot';
     const first = await submit('hot', 'gen');
-    // The 429 (Retry-After: 3) answered to the first job's request.
+    // The 429 (Retry-After: 5) answered to the first job's request.
     await waitFor(() => provider.calls.some((c) => c.path === '/v1/hot'), {
       timeoutMs: 20000,
       intervalMs: 10,
@@ -216,7 +216,7 @@ describe('provider rate budgets', () => {
           return views.some((view) => view.body.waitingFor === 'rate');
         },
         {
-          timeoutMs: Math.max(500, limitedAt + 2900 - Date.now()),
+          timeoutMs: Math.max(500, limitedAt + 4900 - Date.now()),
           intervalMs: 50,
           what: 'waitingFor "rate" on a held job',
         },
@@ -226,25 +226,25 @@ describe('provider rate budgets', () => {
       );
       const held = limits.body.rate.find((r) => r.key === key);
       expect(held?.heldUntil).not.toBeNull();
-      expect(new Date(held?.heldUntil ?? 0).getTime()).toBeGreaterThan(limitedAt + 2500);
+      expect(new Date(held?.heldUntil ?? 0).getTime()).toBeGreaterThan(limitedAt + 4500);
       await expectAllCompleted(db, ids, 30000);
     } finally {
       // Stopped whatever happened: the loop must not query a pool the teardown ends.
       samples = await sampler.stop();
     }
 
-    // No job of the key ran between the 429 and its reset 3 s later (the first job's own attempt
+    // No job of the key ran between the 429 and its reset 5 s later (the first job's own attempt
     // ended with the 429; samples from 200 ms after it leave time for its hand-back to commit).
-    const during = samples.filter((s) => s.at > limitedAt + 200 && s.at < limitedAt + 2900);
+    const during = samples.filter((s) => s.at > limitedAt + 200 && s.at < limitedAt + 4900);
     expect(during.length).toBeGreaterThan(20);
     expect(during.filter((s) => s.running > 0)).toEqual([]);
     // Every job started (its last, only counted attempt) after the reset, on whichever worker.
     const rows = await startedAt(ids);
-    for (const row of rows) expect(row.started_at.getTime()).toBeGreaterThanOrEqual(limitedAt + 2900);
+    for (const row of rows) expect(row.started_at.getTime()).toBeGreaterThanOrEqual(limitedAt + 4900);
     // The provider heard from nobody during the hold either.
     const calls = provider.calls.filter((c) => c.path === '/v1/hot');
     expect(calls).toHaveLength(ids.length + 1);
-    expect(calls.slice(1).every((c) => c.at >= limitedAt + 2900 && c.status === 200)).toBe(true);
+    expect(calls.slice(1).every((c) => c.at >= limitedAt + 4900 && c.status === 200)).toBe(true);
     // The 429 spent no attempt: each job completed on its first counted attempt.
     expect(rows.map((r) => [r.status, r.attempts])).toEqual(ids.map(() => ['completed', 1]));
     expect((await api.get<TestJob>(`/jobs/${first}`)).body).toMatchObject({
