@@ -1,7 +1,12 @@
 import 'reflect-metadata';
 import { resolve } from 'node:path';
 import { amqpNames, BUILT_IN_QUEUES } from '@switchyard/contracts';
-import { GatewayConfigSchema, loadConfigOrExit, resolveAdminApiKey } from '@switchyard/config';
+import {
+  applyServiceV8Flags,
+  GatewayConfigSchema,
+  loadConfigOrExit,
+  resolveAdminApiKey,
+} from '@switchyard/config';
 import { HandlerRegistry } from '@switchyard/handler-sdk';
 import { BUILT_IN_JOB_TYPES } from '@switchyard/handlers';
 import { FileArtifactStore, FileUploadStore } from '@switchyard/storage';
@@ -47,6 +52,8 @@ import { IntakeConsumer } from './intake/intake.consumer';
 const VERSION = '0.1.0';
 
 async function main(): Promise<void> {
+  // Before the services start allocating (libs/config's SERVICE_V8_FLAGS: fewer full collections).
+  applyServiceV8Flags('gateway');
   const config = loadConfigOrExit(GatewayConfigSchema, SERVICE_NAME);
   // Before any connection is made, so that the instrumentations see them (off when unset).
   startTracing(SERVICE_NAME, config);
