@@ -38,14 +38,15 @@ export function productionNodeOptions(service: NodeService): string {
 /**
  * V8 flags a service sets on itself at start (applyServiceV8Flags), for what NODE_OPTIONS may not
  * carry: Node refuses most V8 flags there, and the command line differs between the image, compose,
- * `npm start`, the bench and the tests, while every one of them runs the service's main.
+ * `npm start`, the bench and the tests, while every one of them runs the service's start-up (the
+ * gateway's main, bootService for the others).
  *
  * The gateway's `--heap-growing-percent=100`: after each full collection V8 lets the old generation
  * grow to twice the live heap before the next one (at a 256 MB cap it picks 1.3 ×). The gateway's
  * live heap is ~65 MB (module sources, source maps and compiled code, not jobs) and it promotes a
  * few MB per scavenge, so at 1.3 × a mark-compact came every 3–4 s at 300 submissions a second, and
- * the slowest 1 % of submissions were mostly the requests queued behind those pauses; at 2 × they
- * come about a third as often (docs/performance.md, "Fewer full collections in the gateway").
+ * the requests queued behind those pauses made many of the slowest 1 %; at 2 × they come about a
+ * third as often (docs/performance.md, "Fewer full collections in the gateway").
  */
 export const SERVICE_V8_FLAGS: Readonly<Record<NodeService, readonly string[]>> = {
   gateway: ['--heap-growing-percent=100'],

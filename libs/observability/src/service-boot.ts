@@ -1,5 +1,10 @@
 import type { Static, TObject } from '@sinclair/typebox';
-import { loadConfigOrExit, type CommonConfig } from '@switchyard/config';
+import {
+  applyServiceV8Flags,
+  loadConfigOrExit,
+  type CommonConfig,
+  type NodeService,
+} from '@switchyard/config';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { HealthCheck } from './health';
@@ -42,7 +47,7 @@ export interface ServiceConnections {
 }
 
 export interface ServiceDefinition<S extends TObject> {
-  service: string;
+  service: Exclude<NodeService, 'gateway'>;
   /** Parsed once from the environment; a bad variable is one fatal line naming it, exit code 1. */
   config: S;
   /** Port of `/health/live`, `/health/ready` and `/metrics`. */
@@ -61,6 +66,8 @@ export interface ServiceDefinition<S extends TObject> {
 export function bootService<S extends TObject>(definition: ServiceDefinition<S>): void {
   const { service } = definition;
   runService(service, async () => {
+    // Before the service starts allocating (libs/config's SERVICE_V8_FLAGS), as the gateway's main.
+    applyServiceV8Flags(service);
     const config = loadConfigOrExit(definition.config, service);
     // Before any connection is made, so that the instrumentations see them (off when unset).
     startTracing(service, config);
