@@ -199,6 +199,19 @@ describe('provider rate budgets', () => {
       intervalMs: 10,
     });
     const limitedAt = provider.calls.find((c) => c.path === '/v1/hot')?.at ?? NaN;
+    // The hold starts when the worker commits it, a few ms after the provider's answer: a job
+    // submitted in between may be released and reach this provider, which (unlike a real one)
+    // answers only the first request 429. So the jobs below are submitted once the hold is recorded.
+    await waitFor(
+      async () => {
+        const { rows } = await db.query<{ held: boolean }>(
+          'SELECT held_until > now() AS held FROM rate_buckets WHERE key = $1',
+          [key],
+        );
+        return rows[0]?.held === true;
+      },
+      { timeoutMs: 4000, intervalMs: 5, what: 'the 429 hold recorded' },
+    );
     // Jobs submitted during the hold wait for it, wherever they would run.
     const sampler = sampleRunning(db, key);
     let samples: { at: number; running: number }[] = [];
