@@ -341,7 +341,7 @@ export function effectivePriorityInversions(
     if (examples.length >= examplesMax) continue;
     const describe = (j: ReleasedBacklogJob, at: number) =>
       `start #${at}${at >= started ? ' (not started)' : ''}, priority ${j.priority}, effective ${effectiveAt(key(j), t)}, ` +
-      `released ${j.releasedMs === null ? 'never' : `+${Math.round(j.releasedMs - firstRelease)} ms`}`;
+      `created ${Math.round(j.createdMs - firstRelease)} ms, released ${j.releasedMs === null ? 'never' : `+${Math.round(j.releasedMs - firstRelease)} ms`}`;
     examples.push(`${describe(job, i)} ahead of ${describe(later, laterIndex)}`);
   }
   return { count, examples };
