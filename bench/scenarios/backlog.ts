@@ -339,9 +339,11 @@ export function effectivePriorityInversions(
     // Evidence for the log (not part of any figure): the job, and the later-started job that
     // outranked it when it was released.
     if (examples.length >= examplesMax) continue;
+    const sinceFirstRelease = (ms: number) =>
+      `${ms >= firstRelease ? '+' : ''}${Math.round(ms - firstRelease)} ms`;
     const describe = (j: ReleasedBacklogJob, at: number) =>
       `start #${at}${at >= started ? ' (not started)' : ''}, priority ${j.priority}, effective ${effectiveAt(key(j), t)}, ` +
-      `created ${Math.round(j.createdMs - firstRelease)} ms, released ${j.releasedMs === null ? 'never' : `+${Math.round(j.releasedMs - firstRelease)} ms`}`;
+      `created ${sinceFirstRelease(j.createdMs)}, released ${j.releasedMs === null ? 'never' : sinceFirstRelease(j.releasedMs)}`;
     examples.push(`${describe(job, i)} ahead of ${describe(later, laterIndex)}`);
   }
   return { count, examples };
